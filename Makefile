@@ -1,0 +1,92 @@
+# rllua - build, test and install.
+#
+#   make deps            Debian packages the build, the specs and the table
+#                        scripts need (apt-get; run as root or with sudo)
+#   make                 ./rllua and lib/rl/core.so (the engine as a Lua module)
+#   make test            every spec; the last line reads "N passed, N failed"
+#   make bench           scripts/bench_core.lua, side by side with C/OpenBLAS
+#   make install PREFIX=/usr/local
+#   make CUDA=0          build without the CUDA backend even when nvcc exists
+
+CC      ?= gcc
+PREFIX  ?= /usr/local
+LUA_INC ?= /usr/include/lua5.4
+# The build machine is the machine that runs the experiments; override
+# ARCH= for a portable binary.
+ARCH    ?= -march=native
+
+NVCC    ?= $(shell command -v nvcc 2>/dev/null || (test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc))
+CUDA_SRCS := $(wildcard kernels/*.cu)
+ifeq ($(NVCC),)
+CUDA ?= 0
+else
+CUDA ?= 1
+endif
+ifeq ($(CUDA_SRCS),)
+override CUDA := 0
+endif
+
+WARN    := -Wall -Wextra -Wno-unused-parameter
+CFLAGS  ?= -O2
+CFLAGS  += $(ARCH) -std=gnu11 -fPIC -fopenmp $(WARN) -DRL_HAVE_OPENBLAS_THREADS \
+           -I$(LUA_INC) -Iengine
+LDLIBS  := -lopenblas -lgomp -lm
+
+ENGINE_SRCS := $(wildcard engine/*.c) $(wildcard engine/cpu/*.c)
+ifeq ($(CUDA),1)
+ENGINE_SRCS := $(filter-out engine/cuda_none.c,$(ENGINE_SRCS))
+CUDA_HOME   := $(patsubst %/bin/nvcc,%,$(NVCC))
+CUDA_OBJS   := $(CUDA_SRCS:%.cu=build/%.o)
+LDLIBS      += -L$(CUDA_HOME)/lib64 -lcudart -lcublas -Wl,-rpath,$(CUDA_HOME)/lib64
+endif
+BIND_SRCS   := $(filter-out bindings/main.c,$(wildcard bindings/*.c))
+
+ENGINE_OBJS := $(ENGINE_SRCS:%.c=build/%.o) $(CUDA_OBJS)
+BIND_OBJS   := $(BIND_SRCS:%.c=build/%.o)
+
+all: rllua lib/rl/core.so
+	@echo "built rllua and lib/rl/core.so (CUDA backend: $(if $(filter 1,$(CUDA)),on,off))"
+
+rllua: build/bindings/main.o $(BIND_OBJS) $(ENGINE_OBJS)
+	$(CC) $(CFLAGS) -o $@ $^ -llua5.4 -lreadline $(LDLIBS) -Wl,-E
+
+lib/rl/core.so: $(BIND_OBJS) $(ENGINE_OBJS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -shared -o $@ $^ $(LDLIBS)
+
+build/%.o: %.c $(wildcard engine/*.h engine/cpu/*.h bindings/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+build/kernels/%.o: kernels/%.cu $(wildcard engine/*.h kernels/*.cuh)
+	@mkdir -p $(dir $@)
+	$(NVCC) -O2 -std=c++17 -Xcompiler -fPIC -Iengine -arch=sm_90 -c -o $@ $<
+
+# Busted runs every spec with the handler in spec/summary.lua, whose last
+# line is "N passed, N failed".
+BUSTED := lua5.4 /usr/bin/busted
+test: all
+	@$(BUSTED) --lpath='./lua/?.lua;./lua/?/init.lua;./spec/?.lua' --cpath='./lib/?.so' \
+	  -o spec/summary.lua spec
+
+bench: all
+	./rllua scripts/bench_core.lua
+
+APT_PKGS := build-essential lua5.4 liblua5.4-dev lua-busted libopenblas-dev libpng-dev \
+            libjpeg62-turbo-dev zlib1g-dev libreadline-dev gnuplot-nox \
+            dataset-fashion-mnist python3-torch python3-numpy
+SUDO := $(shell test "$$(id -u)" = 0 || echo sudo)
+deps:
+	$(SUDO) apt-get update
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $(APT_PKGS)
+
+install: all
+	install -d $(PREFIX)/bin $(PREFIX)/share/rllua/lua/rl $(PREFIX)/lib/lua/5.4/rl
+	install -m 755 rllua $(PREFIX)/bin/rllua
+	install -m 644 lua/rl/*.lua $(PREFIX)/share/rllua/lua/rl/
+	install -m 755 lib/rl/core.so $(PREFIX)/lib/lua/5.4/rl/core.so
+
+clean:
+	rm -rf build rllua lib
+
+.PHONY: all test bench deps install clean

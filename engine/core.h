@@ -1,0 +1,130 @@
+/* core.h - dtypes, devices, storages, tensors and the error model.
+ *
+ * Errors are values: a function that can fail returns NULL (for a new
+ * tensor) or a negative status, after writing a message into a per-thread
+ * buffer read back with rl_errmsg().  Nothing in engine/ calls exit, abort
+ * or longjmp, and nothing here includes lua.h or a CUDA header. */
+#ifndef RL_CORE_H
+#define RL_CORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RL_MAX_DIMS 8
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* Format a message into the thread's error buffer; always returns -1 so that
+ * `return rl_err(...)` reads as a failing status. */
+int rl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prefix the current message with "op: " unless it already names an op. */
+int rl_err_prefix(const char *op);
+const char *rl_errmsg(void);
+void rl_err_clear(void);
+
+/* ---- dtypes ------------------------------------------------------------ */
+
+typedef enum { RL_F32, RL_F64, RL_I64, RL_U8, RL_NDTYPES } rl_dtype;
+
+size_t rl_dtype_size(rl_dtype dt);
+const char *rl_dtype_name(rl_dtype dt); /* "f32", "f64", "i64", "u8" */
+int rl_dtype_parse(const char *name, rl_dtype *out); /* accepts torch names too */
+static inline bool rl_dtype_is_float(rl_dtype dt) { return dt == RL_F32 || dt == RL_F64; }
+/* The type both operands are computed in, as PyTorch promotes them. */
+rl_dtype rl_dtype_promote(rl_dtype a, rl_dtype b);
+
+/* ---- devices ----------------------------------------------------------- */
+
+typedef enum { RL_CPU, RL_CUDA } rl_devtype;
+typedef struct rl_backend rl_backend;
+
+typedef struct rl_device {
+  rl_devtype type;
+  int index;
+  const rl_backend *be;
+  char name[16]; /* "cpu", "cuda:0" */
+} rl_device;
+
+const rl_device *rl_cpu(void);
+/* The CUDA device `index`, or NULL with a message ("CUDA backend not built",
+ * "no CUDA device", "cuda:3 out of range (2 devices)"). */
+const rl_device *rl_cuda_device(int index);
+int rl_cuda_device_count(void); /* 0 when unavailable */
+/* Parses "cpu", "cuda", "cuda:1". */
+const rl_device *rl_device_parse(const char *name);
+
+/* ---- storage ----------------------------------------------------------- */
+
+typedef struct rl_storage {
+  void *data;
+  size_t nbytes;
+  const rl_device *dev;
+  int refcount;
+  /* Bumped by every in-place write; autograd compares it with the version a
+   * saved tensor had when it was saved. */
+  uint64_t version;
+} rl_storage;
+
+rl_storage *rl_storage_new(const rl_device *dev, size_t nbytes);
+void rl_storage_retain(rl_storage *s);
+void rl_storage_release(rl_storage *s);
+
+/* ---- tensors ----------------------------------------------------------- */
+
+struct rl_node;
+
+typedef struct rl_tensor {
+  int ndim;
+  int64_t size[RL_MAX_DIMS];
+  int64_t stride[RL_MAX_DIMS]; /* in elements */
+  int64_t offset;              /* in elements, into st->data */
+  rl_dtype dtype;
+  rl_storage *st;
+  int refcount;
+  /* autograd */
+  bool requires_grad;
+  struct rl_tensor *grad;  /* owned; accumulated by backward on leaves */
+  struct rl_node *grad_fn; /* owned; NULL for leaves */
+} rl_tensor;
+
+static inline const rl_device *rl_dev(const rl_tensor *t) { return t->st->dev; }
+static inline void *rl_data(const rl_tensor *t) {
+  return (char *)t->st->data + t->offset * (int64_t)rl_dtype_size(t->dtype);
+}
+int64_t rl_numel(const rl_tensor *t);
+bool rl_is_contiguous(const rl_tensor *t);
+size_t rl_nbytes(const rl_tensor *t); /* numel * element size */
+bool rl_same_shape(const rl_tensor *a, const rl_tensor *b);
+/* "2x3x4" (or "scalar") into a static per-thread buffer; two slots rotate so
+ * two shapes can appear in one message. */
+const char *rl_shape_str(const rl_tensor *t);
+const char *rl_sizes_str(int ndim, const int64_t *size);
+
+void rl_retain(rl_tensor *t);
+void rl_release(rl_tensor *t);
+
+/* New uninitialised contiguous tensor. */
+rl_tensor *rl_empty(int ndim, const int64_t *size, rl_dtype dt, const rl_device *dev);
+rl_tensor *rl_empty_like(const rl_tensor *t);
+/* A header over existing storage (retained). Checks bounds. */
+rl_tensor *rl_view_of(rl_storage *st, rl_dtype dt, int ndim, const int64_t *size,
+                      const int64_t *stride, int64_t offset);
+/* A new header sharing t's storage, shape and strides, with no autograd
+ * history (what detach returns and what autograd saves). */
+rl_tensor *rl_alias(const rl_tensor *t);
+
+/* Contiguous strides for a shape. */
+void rl_contiguous_strides(int ndim, const int64_t *size, int64_t *stride);
+/* Normalise a 0-based dim that may be negative; -1 with a message if out of
+ * range.  `op` names the caller for the message. */
+int rl_wrap_dim(const char *op, int dim, int ndim);
+
+/* Bump the version counter after an in-place write. */
+static inline void rl_bump_version(rl_tensor *t) { t->st->version++; }
+
+/* Set the number of CPU threads used by OpenMP loops and OpenBLAS. */
+void rl_set_num_threads(int n);
+int rl_get_num_threads(void);
+
+#endif

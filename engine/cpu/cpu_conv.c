@@ -1,0 +1,255 @@
+/* cpu_conv.c - im2col / col2im and 2-D pooling on NCHW planes.
+ *
+ * Every backward here gathers: each input element sums the contributions of
+ * the windows that cover it, in a fixed order.  No two threads write one
+ * element, so results are deterministic. */
+#include <string.h>
+
+#include "cpu.h"
+
+/* The output positions o with o*s - p + i*d == h for a fixed tap i, as a
+ * range [lo, hi) in the output, and whether h is reached at all. */
+static inline int64_t ceil_div(int64_t a, int64_t b) {
+  return a >= 0 ? (a + b - 1) / b : -((-a) / b);
+}
+
+#define DEFINE_IM2COL(name, T)                                                        \
+  static void name(const T *x, int64_t nb, int64_t C, int64_t H, int64_t W,           \
+                   const int64_t *g, T *col) {                                       \
+    int64_t kh = g[G_KH], kw = g[G_KW], OH = g[G_OH], OW = g[G_OW];                   \
+    int64_t ohw = OH * OW, ncols = nb * ohw, rows = C * kh * kw;                      \
+    RL_PARALLEL_FOR(rn, rows * nb, ohw, {                                             \
+      int64_t row = rn / nb, n = rn % nb;                                             \
+      int64_t c = row / (kh * kw), i = (row / kw) % kh, j = row % kw;                 \
+      const T *src = x + (n * C + c) * H * W;                                         \
+      T *dst = col + row * ncols + n * ohw;                                           \
+      for (int64_t oh = 0; oh < OH; oh++) {                                           \
+        int64_t h = oh * g[G_SH] - g[G_PH] + i * g[G_DH];                             \
+        T *d = dst + oh * OW;                                                         \
+        if (h < 0 || h >= H) {                                                        \
+          memset(d, 0, sizeof(T) * (size_t)OW);                                       \
+          continue;                                                                   \
+        }                                                                             \
+        const T *s = src + h * W;                                                     \
+        int64_t w0 = -g[G_PW] + j * g[G_DW], sw = g[G_SW];                            \
+        if (sw == 1 && w0 >= 0 && w0 + OW <= W) {                                     \
+          memcpy(d, s + w0, sizeof(T) * (size_t)OW);                                  \
+        } else {                                                                      \
+          for (int64_t ow = 0; ow < OW; ow++) {                                       \
+            int64_t w = ow * sw + w0;                                                 \
+            d[ow] = (w >= 0 && w < W) ? s[w] : (T)0;                                  \
+          }                                                                           \
+        }                                                                             \
+      }                                                                               \
+    });                                                                               \
+  }
+
+#define DEFINE_COL2IM(name, T)                                                        \
+  static void name(const T *col, int64_t nb, int64_t C, int64_t H, int64_t W,         \
+                   const int64_t *g, T *x) {                                         \
+    int64_t kh = g[G_KH], kw = g[G_KW], OH = g[G_OH], OW = g[G_OW];                   \
+    int64_t sh = g[G_SH], sw = g[G_SW], ph = g[G_PH], pw = g[G_PW];                   \
+    int64_t dh = g[G_DH], dw = g[G_DW], ohw = OH * OW, ncols = nb * ohw;              \
+    RL_PARALLEL_FOR(nc, nb * C, H * W * kh * kw, {                                    \
+      int64_t n = nc / C, c = nc % C;                                                 \
+      T *dst = x + nc * H * W;                                                        \
+      for (int64_t h = 0; h < H; h++)                                                 \
+        for (int64_t w = 0; w < W; w++) {                                             \
+          double acc = 0;                                                             \
+          for (int64_t i = 0; i < kh; i++) {                                          \
+            int64_t th = h + ph - i * dh;                                             \
+            if (th < 0 || th % sh) continue;                                          \
+            int64_t oh = th / sh;                                                     \
+            if (oh >= OH) continue;                                                   \
+            for (int64_t j = 0; j < kw; j++) {                                        \
+              int64_t tw = w + pw - j * dw;                                           \
+              if (tw < 0 || tw % sw) continue;                                        \
+              int64_t ow = tw / sw;                                                   \
+              if (ow >= OW) continue;                                                 \
+              acc += col[((c * kh + i) * kw + j) * ncols + n * ohw + oh * OW + ow];   \
+            }                                                                         \
+          }                                                                           \
+          dst[h * W + w] = (T)acc;                                                    \
+        }                                                                             \
+    });                                                                               \
+  }
+
+DEFINE_IM2COL(im2col_f32, float)
+DEFINE_IM2COL(im2col_f64, double)
+DEFINE_COL2IM(col2im_f32, float)
+DEFINE_COL2IM(col2im_f64, double)
+
+int rl_cpu_im2col(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t H, int64_t W,
+                  const int64_t *g, void *col) {
+  if (dt == RL_F32) im2col_f32(x, nb, C, H, W, g, col);
+  else if (dt == RL_F64) im2col_f64(x, nb, C, H, W, g, col);
+  else return rl_err("conv2d: not defined for %s", rl_dtype_name(dt));
+  return 0;
+}
+
+int rl_cpu_col2im(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t H,
+                  int64_t W, const int64_t *g, void *x) {
+  if (dt == RL_F32) col2im_f32(col, nb, C, H, W, g, x);
+  else if (dt == RL_F64) col2im_f64(col, nb, C, H, W, g, x);
+  else return rl_err("conv2d: not defined for %s", rl_dtype_name(dt));
+  return 0;
+}
+
+/* ---- pooling ----------------------------------------------------------- */
+
+/* Output rows whose window (start o*s - p, kernel k) covers input row h. */
+static inline void covering(int64_t h, int64_t k, int64_t s, int64_t p, int64_t O,
+                            int64_t *lo, int64_t *hi) {
+  int64_t a = ceil_div(h + p - (k - 1), s), b = (h + p) / s + 1;
+  *lo = a < 0 ? 0 : a;
+  *hi = b > O ? O : b;
+}
+
+#define DEFINE_MAXPOOL(name, T)                                                       \
+  static void name(const T *x, int64_t nc, int64_t H, int64_t W, const int64_t *g,    \
+                   T *y, int64_t *idx) {                                             \
+    int64_t OH = g[G_OH], OW = g[G_OW];                                               \
+    RL_PARALLEL_FOR(pl, nc, OH * OW * g[G_KH] * g[G_KW], {                            \
+      const T *src = x + pl * H * W;                                                  \
+      for (int64_t oh = 0; oh < OH; oh++)                                             \
+        for (int64_t ow = 0; ow < OW; ow++) {                                         \
+          int64_t h0 = oh * g[G_SH] - g[G_PH], w0 = ow * g[G_SW] - g[G_PW];           \
+          T best = -INFINITY;                                                         \
+          int64_t bi = -1;                                                            \
+          for (int64_t i = 0; i < g[G_KH]; i++) {                                     \
+            int64_t h = h0 + i;                                                       \
+            if (h < 0 || h >= H) continue;                                            \
+            for (int64_t j = 0; j < g[G_KW]; j++) {                                   \
+              int64_t w = w0 + j;                                                     \
+              if (w < 0 || w >= W) continue;                                          \
+              T v = src[h * W + w];                                                   \
+              if (bi < 0 || v > best || (v != v && best == best)) {                   \
+                best = v;                                                             \
+                bi = h * W + w;                                                       \
+              }                                                                       \
+            }                                                                         \
+          }                                                                           \
+          int64_t o = (pl * OH + oh) * OW + ow;                                       \
+          y[o] = best;                                                                \
+          idx[o] = bi;                                                                \
+        }                                                                             \
+    });                                                                               \
+  }
+
+#define DEFINE_MAXPOOL_BWD(name, T)                                                   \
+  static void name(const T *dy, const int64_t *idx, int64_t nc, int64_t H, int64_t W, \
+                   const int64_t *g, T *dx) {                                        \
+    int64_t OH = g[G_OH], OW = g[G_OW];                                               \
+    RL_PARALLEL_FOR(pl, nc, H * W * 4, {                                              \
+      const T *gy = dy + pl * OH * OW;                                                \
+      const int64_t *ix = idx + pl * OH * OW;                                         \
+      for (int64_t h = 0; h < H; h++) {                                               \
+        int64_t ohl, ohh;                                                             \
+        covering(h, g[G_KH], g[G_SH], g[G_PH], OH, &ohl, &ohh);                       \
+        for (int64_t w = 0; w < W; w++) {                                             \
+          int64_t owl, owh;                                                           \
+          covering(w, g[G_KW], g[G_SW], g[G_PW], OW, &owl, &owh);                     \
+          T acc = 0;                                                                  \
+          for (int64_t oh = ohl; oh < ohh; oh++)                                      \
+            for (int64_t ow = owl; ow < owh; ow++)                                    \
+              if (ix[oh * OW + ow] == h * W + w) acc += gy[oh * OW + ow];             \
+          dx[pl * H * W + h * W + w] = acc;                                           \
+        }                                                                             \
+      }                                                                               \
+    });                                                                               \
+  }
+
+#define DEFINE_AVGPOOL(name, T)                                                       \
+  static void name(const T *x, int64_t nc, int64_t H, int64_t W, const int64_t *g,    \
+                   bool count_pad, T *y) {                                           \
+    int64_t OH = g[G_OH], OW = g[G_OW];                                               \
+    RL_PARALLEL_FOR(pl, nc, OH * OW * g[G_KH] * g[G_KW], {                            \
+      const T *src = x + pl * H * W;                                                  \
+      for (int64_t oh = 0; oh < OH; oh++)                                             \
+        for (int64_t ow = 0; ow < OW; ow++) {                                         \
+          int64_t h0 = oh * g[G_SH] - g[G_PH], w0 = ow * g[G_SW] - g[G_PW];           \
+          double s = 0;                                                               \
+          int64_t cnt = 0;                                                            \
+          for (int64_t h = h0; h < h0 + g[G_KH]; h++)                                 \
+            for (int64_t w = w0; w < w0 + g[G_KW]; w++)                               \
+              if (h >= 0 && h < H && w >= 0 && w < W) {                               \
+                s += src[h * W + w];                                                  \
+                cnt++;                                                                \
+              }                                                                       \
+          int64_t div = count_pad ? g[G_KH] * g[G_KW] : (cnt ? cnt : 1);              \
+          y[(pl * OH + oh) * OW + ow] = (T)(s / (double)div);                         \
+        }                                                                             \
+    });                                                                               \
+  }
+
+#define DEFINE_AVGPOOL_BWD(name, T)                                                   \
+  static void name(const T *dy, int64_t nc, int64_t H, int64_t W, const int64_t *g,   \
+                   bool count_pad, T *dx) {                                          \
+    int64_t OH = g[G_OH], OW = g[G_OW];                                               \
+    RL_PARALLEL_FOR(pl, nc, H * W * 4, {                                              \
+      const T *gy = dy + pl * OH * OW;                                                \
+      for (int64_t h = 0; h < H; h++) {                                               \
+        int64_t ohl, ohh;                                                             \
+        covering(h, g[G_KH], g[G_SH], g[G_PH], OH, &ohl, &ohh);                       \
+        for (int64_t w = 0; w < W; w++) {                                             \
+          int64_t owl, owh;                                                           \
+          covering(w, g[G_KW], g[G_SW], g[G_PW], OW, &owl, &owh);                     \
+          double acc = 0;                                                             \
+          for (int64_t oh = ohl; oh < ohh; oh++)                                      \
+            for (int64_t ow = owl; ow < owh; ow++) {                                  \
+              int64_t div = g[G_KH] * g[G_KW];                                        \
+              if (!count_pad) {                                                       \
+                int64_t h0 = oh * g[G_SH] - g[G_PH], w0 = ow * g[G_SW] - g[G_PW];     \
+                int64_t h1 = h0 + g[G_KH], w1 = w0 + g[G_KW];                         \
+                h0 = h0 < 0 ? 0 : h0; w0 = w0 < 0 ? 0 : w0;                           \
+                h1 = h1 > H ? H : h1; w1 = w1 > W ? W : w1;                           \
+                div = (h1 - h0) * (w1 - w0);                                          \
+              }                                                                       \
+              acc += (double)gy[oh * OW + ow] / (double)div;                          \
+            }                                                                         \
+          dx[pl * H * W + h * W + w] = (T)acc;                                        \
+        }                                                                             \
+      }                                                                               \
+    });                                                                               \
+  }
+
+DEFINE_MAXPOOL(maxpool_f32, float)
+DEFINE_MAXPOOL(maxpool_f64, double)
+DEFINE_MAXPOOL_BWD(maxpool_bwd_f32, float)
+DEFINE_MAXPOOL_BWD(maxpool_bwd_f64, double)
+DEFINE_AVGPOOL(avgpool_f32, float)
+DEFINE_AVGPOOL(avgpool_f64, double)
+DEFINE_AVGPOOL_BWD(avgpool_bwd_f32, float)
+DEFINE_AVGPOOL_BWD(avgpool_bwd_f64, double)
+
+#define DISPATCH2(opname, f32call, f64call)                                           \
+  do {                                                                                \
+    if (dt == RL_F32) f32call;                                                        \
+    else if (dt == RL_F64) f64call;                                                   \
+    else return rl_err(opname ": not defined for %s", rl_dtype_name(dt));             \
+    return 0;                                                                         \
+  } while (0)
+
+int rl_cpu_maxpool2d(rl_dtype dt, const void *x, int64_t nc, int64_t H, int64_t W,
+                     const int64_t *g, void *y, int64_t *idx) {
+  DISPATCH2("max_pool2d", maxpool_f32(x, nc, H, W, g, y, idx),
+            maxpool_f64(x, nc, H, W, g, y, idx));
+}
+
+int rl_cpu_maxpool2d_bwd(rl_dtype dt, const void *dy, const int64_t *idx, int64_t nc,
+                         int64_t H, int64_t W, const int64_t *g, void *dx) {
+  DISPATCH2("max_pool2d", maxpool_bwd_f32(dy, idx, nc, H, W, g, dx),
+            maxpool_bwd_f64(dy, idx, nc, H, W, g, dx));
+}
+
+int rl_cpu_avgpool2d(rl_dtype dt, const void *x, int64_t nc, int64_t H, int64_t W,
+                     const int64_t *g, bool count_pad, void *y) {
+  DISPATCH2("avg_pool2d", avgpool_f32(x, nc, H, W, g, count_pad, y),
+            avgpool_f64(x, nc, H, W, g, count_pad, y));
+}
+
+int rl_cpu_avgpool2d_bwd(rl_dtype dt, const void *dy, int64_t nc, int64_t H, int64_t W,
+                         const int64_t *g, bool count_pad, void *dx) {
+  DISPATCH2("avg_pool2d", avgpool_bwd_f32(dy, nc, H, W, g, count_pad, dx),
+            avgpool_bwd_f64(dy, nc, H, W, g, count_pad, dx));
+}

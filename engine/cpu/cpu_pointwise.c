@@ -1,0 +1,386 @@
+/* cpu_pointwise.c - fill, copy/convert, unary, binary and ternary loops.
+ *
+ * Each (op, dtype) pair is one small loop function with a contiguous fast
+ * path the compiler vectorises; the iterator driver walks the outer dims
+ * and splits large iterations across OpenMP threads. */
+#include <string.h>
+
+#include "cpu.h"
+
+/* ---- the driver -------------------------------------------------------- */
+
+/* Process linear positions [begin, end) of the iteration. */
+static void run_range(const rl_iter *it, rl_loop_fn fn, const double *p, int64_t begin,
+                      int64_t end) {
+  int nd = it->ndim, na = it->nargs;
+  int64_t inner = it->size[nd - 1];
+  int64_t idx[RL_MAX_DIMS] = {0};
+  int64_t bstride[RL_ITER_MAX_ARGS], esz[RL_ITER_MAX_ARGS];
+  char *ptr[RL_ITER_MAX_ARGS];
+  for (int a = 0; a < na; a++) {
+    esz[a] = (int64_t)rl_dtype_size(it->dtype[a]);
+    bstride[a] = it->stride[a][nd - 1] * esz[a];
+  }
+  /* decode begin into (outer index, inner position) */
+  int64_t o = begin / inner, i0 = begin % inner;
+  for (int d = nd - 2; d >= 0; d--) {
+    idx[d] = o % it->size[d];
+    o /= it->size[d];
+  }
+  while (begin < end) {
+    for (int a = 0; a < na; a++) {
+      int64_t off = i0 * it->stride[a][nd - 1];
+      for (int d = 0; d < nd - 1; d++) off += idx[d] * it->stride[a][d];
+      ptr[a] = it->data[a] + off * esz[a];
+    }
+    int64_t n = inner - i0;
+    if (n > end - begin) n = end - begin;
+    fn(ptr, bstride, n, p);
+    begin += n;
+    i0 = 0;
+    for (int d = nd - 2; d >= 0; d--) {
+      if (++idx[d] < it->size[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+void rl_cpu_iter_run(const rl_iter *it, rl_loop_fn fn, const double *p) {
+  int64_t n = it->numel;
+  if (n == 0) return;
+  int nth = omp_get_max_threads();
+  if (n < RL_CPU_GRAIN || nth <= 1) {
+    run_range(it, fn, p, 0, n);
+    return;
+  }
+#pragma omp parallel
+  {
+    int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    /* chunks aligned to 16 elements keep threads off each other's lines */
+    int64_t chunk = ((n + nt - 1) / nt + 15) & ~(int64_t)15;
+    int64_t b = (int64_t)t * chunk, e = b + chunk < n ? b + chunk : n;
+    if (b < e) run_range(it, fn, p, b, e);
+  }
+}
+
+/* ---- loop templates ---------------------------------------------------- */
+
+#define AT(T, k, i) (*(T *)(d[k] + (i) * s[k]))
+
+/* out (TO) = EXPR(a) */
+#define LOOP1(name, T, TO, EXPR)                                                \
+  static void name(char **d, const int64_t *s, int64_t n, const double *p) {    \
+    (void)p;                                                                    \
+    if (s[0] == sizeof(TO) && s[1] == sizeof(T)) {                              \
+      TO *o = (TO *)d[0];                                                       \
+      const T *x = (const T *)d[1];                                             \
+      _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                     \
+        T a = x[i];                                                             \
+        o[i] = (TO)(EXPR);                                                      \
+      }                                                                         \
+    } else {                                                                    \
+      for (int64_t i = 0; i < n; i++) {                                         \
+        T a = AT(T, 1, i);                                                      \
+        AT(TO, 0, i) = (TO)(EXPR);                                              \
+      }                                                                         \
+    }                                                                           \
+  }
+
+/* out (TO) = EXPR(a, b); fast paths for contiguous and scalar b */
+#define LOOP2(name, T, TO, EXPR)                                                \
+  static void name(char **d, const int64_t *s, int64_t n, const double *p) {    \
+    (void)p;                                                                    \
+    if (s[0] == sizeof(TO) && s[1] == sizeof(T) && s[2] == sizeof(T)) {         \
+      TO *o = (TO *)d[0];                                                       \
+      const T *x = (const T *)d[1], *y = (const T *)d[2];                       \
+      _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                     \
+        T a = x[i], b = y[i];                                                   \
+        o[i] = (TO)(EXPR);                                                      \
+      }                                                                         \
+    } else if (s[0] == sizeof(TO) && s[1] == sizeof(T) && s[2] == 0) {          \
+      TO *o = (TO *)d[0];                                                       \
+      const T *x = (const T *)d[1];                                             \
+      const T b = *(const T *)d[2];                                             \
+      _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                     \
+        T a = x[i];                                                             \
+        o[i] = (TO)(EXPR);                                                      \
+      }                                                                         \
+    } else {                                                                    \
+      for (int64_t i = 0; i < n; i++) {                                         \
+        T a = AT(T, 1, i), b = AT(T, 2, i);                                     \
+        AT(TO, 0, i) = (TO)(EXPR);                                              \
+      }                                                                         \
+    }                                                                           \
+  }
+
+/* out = EXPR(a, b, c), a of type TA */
+#define LOOP3(name, TA, T, EXPR)                                                \
+  static void name(char **d, const int64_t *s, int64_t n, const double *p) {    \
+    (void)p;                                                                    \
+    if (s[0] == sizeof(T) && s[1] == sizeof(TA) && s[2] == sizeof(T) &&         \
+        s[3] == sizeof(T)) {                                                    \
+      T *o = (T *)d[0];                                                         \
+      const TA *x = (const TA *)d[1];                                           \
+      const T *y = (const T *)d[2], *z = (const T *)d[3];                       \
+      _Pragma("omp simd") for (int64_t i = 0; i < n; i++) {                     \
+        TA a = x[i];                                                            \
+        T b = y[i], c = z[i];                                                   \
+        (void)c;                                                                \
+        o[i] = (T)(EXPR);                                                       \
+      }                                                                         \
+    } else {                                                                    \
+      for (int64_t i = 0; i < n; i++) {                                         \
+        TA a = AT(TA, 1, i);                                                    \
+        T b = AT(T, 2, i), c = AT(T, 3, i);                                     \
+        (void)c;                                                                \
+        AT(T, 0, i) = (T)(EXPR);                                                \
+      }                                                                         \
+    }                                                                           \
+  }
+
+#define SGN(a) (((a) > 0) - ((a) < 0))
+#define MAXN(a, b) (((a) > (b) || (a) != (a)) ? (a) : (b)) /* NaN propagates */
+#define MINN(a, b) (((a) < (b) || (a) != (a)) ? (a) : (b))
+
+/* ---- unary ------------------------------------------------------------- */
+
+/* X(op, expr) for ops whose output type is the input type */
+#define UNARY_FLOAT(X, T)                                                       \
+  X(NEG, -a) X(ABS, M_FABS(a)) X(SIGN, (T)SGN(a)) X(EXP, M_EXP(a))              \
+  X(LOG, M_LOG(a)) X(SQRT, M_SQRT(a)) X(RSQRT, (T)1 / M_SQRT(a))                \
+  X(RELU, a > 0 ? a : (a != a ? a : (T)0)) X(SIGMOID, (T)1 / ((T)1 + M_EXP(-a))) \
+  X(TANH, M_TANH(a)) X(SQUARE, a * a) X(RECIP, (T)1 / a) X(FLOOR, M_FLOOR(a))    \
+  X(CEIL, M_CEIL(a)) X(ROUND, M_RINT(a)) X(LOG1P, M_LOG1P(a))                   \
+  X(EXPM1, M_EXPM1(a)) X(SIN, M_SIN(a)) X(COS, M_COS(a))                        \
+  X(CLAMP, MINN(MAXN(a, (T)p[0]), (T)p[1])) X(AFFINE, a * (T)p[0] + (T)p[1])    \
+  X(RDIV, (T)p[0] / a) X(POW, M_POW(a, (T)p[0])) X(RPOW, M_POW((T)p[0], a))     \
+  X(FMOD, M_FMOD(a, (T)p[0])) X(MAXS, MAXN(a, (T)p[0])) X(MINS, MINN(a, (T)p[0]))
+
+#define UNARY_INT(X, T)                                                         \
+  X(NEG, -a) X(ABS, a < 0 ? -a : a) X(SIGN, (T)SGN(a)) X(SQUARE, a * a)         \
+  X(RELU, a > 0 ? a : 0) X(CLAMP, a < (T)p[0] ? (T)p[0] : (a > (T)p[1] ? (T)p[1] : a)) \
+  X(AFFINE, a * (T)p[0] + (T)p[1]) X(MAXS, a > (T)p[0] ? a : (T)p[0])            \
+  X(MINS, a < (T)p[0] ? a : (T)p[0]) X(FMOD, (T)p[0] ? a % (T)p[0] : 0)
+
+#define UNARY_U8(X, T)                                                          \
+  X(CLAMP, a < (T)p[0] ? (T)p[0] : (a > (T)p[1] ? (T)p[1] : a))                 \
+  X(AFFINE, a * (T)p[0] + (T)p[1]) X(MAXS, a > (T)p[0] ? a : (T)p[0])            \
+  X(MINS, a < (T)p[0] ? a : (T)p[0]) X(NOT, !a)
+
+/* comparisons with a scalar, u8 output, every type */
+#define UNARY_CMP(X, T)                                                         \
+  X(EQ_S, (double)a == p[0]) X(NE_S, (double)a != p[0]) X(LT_S, (double)a < p[0]) \
+  X(LE_S, (double)a <= p[0]) X(GT_S, (double)a > p[0]) X(GE_S, (double)a >= p[0])
+
+/* One definer per dtype: naming the type in the macro name keeps it greppable. */
+#define DEF_UN_F32(op, e) LOOP1(un_##op##_f32, float, float, e)
+#define DEF_UN_F64(op, e) LOOP1(un_##op##_f64, double, double, e)
+#define DEF_UN_I64(op, e) LOOP1(un_##op##_i64, int64_t, int64_t, e)
+#define DEF_UN_U8(op, e) LOOP1(un_##op##_u8, uint8_t, uint8_t, e)
+#define DEF_CMP_F32(op, e) LOOP1(un_##op##_f32, float, uint8_t, e)
+#define DEF_CMP_F64(op, e) LOOP1(un_##op##_f64, double, uint8_t, e)
+#define DEF_CMP_I64(op, e) LOOP1(un_##op##_i64, int64_t, uint8_t, e)
+#define DEF_CMP_U8(op, e) LOOP1(un_##op##_u8, uint8_t, uint8_t, e)
+
+UNARY_FLOAT(DEF_UN_F32, float)
+UNARY_CMP(DEF_CMP_F32, float)
+LOOP1(un_ISNAN_f32, float, uint8_t, a != a)
+UNARY_FLOAT(DEF_UN_F64, double)
+UNARY_CMP(DEF_CMP_F64, double)
+LOOP1(un_ISNAN_f64, double, uint8_t, a != a)
+UNARY_INT(DEF_UN_I64, int64_t)
+UNARY_CMP(DEF_CMP_I64, int64_t)
+UNARY_U8(DEF_UN_U8, uint8_t)
+UNARY_CMP(DEF_CMP_U8, uint8_t)
+
+#define REG_UN_F32(op, e) [RL_UN_##op][RL_F32] = un_##op##_f32,
+#define REG_UN_F64(op, e) [RL_UN_##op][RL_F64] = un_##op##_f64,
+#define REG_UN_I64(op, e) [RL_UN_##op][RL_I64] = un_##op##_i64,
+#define REG_UN_U8(op, e) [RL_UN_##op][RL_U8] = un_##op##_u8,
+
+static const rl_loop_fn unary_tab[RL_UN_COUNT][RL_NDTYPES] = {
+    UNARY_FLOAT(REG_UN_F32, float) UNARY_CMP(REG_UN_F32, float)
+    UNARY_FLOAT(REG_UN_F64, double) UNARY_CMP(REG_UN_F64, double)
+    UNARY_INT(REG_UN_I64, int64_t) UNARY_CMP(REG_UN_I64, int64_t)
+    UNARY_U8(REG_UN_U8, uint8_t) UNARY_CMP(REG_UN_U8, uint8_t)
+    [RL_UN_ISNAN][RL_F32] = un_ISNAN_f32,
+    [RL_UN_ISNAN][RL_F64] = un_ISNAN_f64,
+};
+
+int rl_cpu_unary(rl_unary_op op, const rl_iter *it, const double *p) {
+  rl_loop_fn fn = unary_tab[op][it->dtype[1]];
+  if (!fn) return rl_err("unary op %d is not defined for %s", (int)op, rl_dtype_name(it->dtype[1]));
+  rl_cpu_iter_run(it, fn, p);
+  return 0;
+}
+
+/* ---- binary ------------------------------------------------------------ */
+
+#define BINARY_ARITH(X, T)                                                      \
+  X(ADD, a + (T)p[0] * b) X(SUB, a - (T)p[0] * b) X(MUL, a * b)                  \
+  X(MAX, MAXN(a, b)) X(MIN, MINN(a, b))
+#define BINARY_FLOAT(X, T)                                                      \
+  BINARY_ARITH(X, T) X(DIV, a / b) X(POW, M_POW(a, b)) X(FMOD, M_FMOD(a, b))     \
+  X(RELU_BWD, b > 0 ? a : (T)0) X(SIGMOID_BWD, a * b * ((T)1 - b))               \
+  X(TANH_BWD, a * ((T)1 - b * b)) X(SIGN_MUL, a * (T)SGN(b))
+#define BINARY_INT(X, T) BINARY_ARITH(X, T) X(FMOD, b ? a % b : 0)
+#define BINARY_U8(X, T) BINARY_ARITH(X, T) X(AND, a && b) X(OR, a || b)
+#define BINARY_CMP(X, T)                                                        \
+  X(EQ, a == b) X(NE, a != b) X(LT, a < b) X(LE, a <= b) X(GT, a > b) X(GE, a >= b)
+
+#define DEF_BIN_F32(op, e) LOOP2(bin_##op##_f32, float, float, e)
+#define DEF_BIN_F64(op, e) LOOP2(bin_##op##_f64, double, double, e)
+#define DEF_BIN_I64(op, e) LOOP2(bin_##op##_i64, int64_t, int64_t, e)
+#define DEF_BIN_U8(op, e) LOOP2(bin_##op##_u8, uint8_t, uint8_t, e)
+#define DEF_BCMP_F32(op, e) LOOP2(bin_##op##_f32, float, uint8_t, e)
+#define DEF_BCMP_F64(op, e) LOOP2(bin_##op##_f64, double, uint8_t, e)
+#define DEF_BCMP_I64(op, e) LOOP2(bin_##op##_i64, int64_t, uint8_t, e)
+
+BINARY_FLOAT(DEF_BIN_F32, float)
+BINARY_CMP(DEF_BCMP_F32, float)
+BINARY_FLOAT(DEF_BIN_F64, double)
+BINARY_CMP(DEF_BCMP_F64, double)
+BINARY_INT(DEF_BIN_I64, int64_t)
+BINARY_CMP(DEF_BCMP_I64, int64_t)
+BINARY_U8(DEF_BIN_U8, uint8_t)
+BINARY_CMP(DEF_BIN_U8, uint8_t)
+
+#define REG_BIN_F32(op, e) [RL_BIN_##op][RL_F32] = bin_##op##_f32,
+#define REG_BIN_F64(op, e) [RL_BIN_##op][RL_F64] = bin_##op##_f64,
+#define REG_BIN_I64(op, e) [RL_BIN_##op][RL_I64] = bin_##op##_i64,
+#define REG_BIN_U8(op, e) [RL_BIN_##op][RL_U8] = bin_##op##_u8,
+
+static const rl_loop_fn binary_tab[RL_BIN_COUNT][RL_NDTYPES] = {
+    BINARY_FLOAT(REG_BIN_F32, float) BINARY_CMP(REG_BIN_F32, float)
+    BINARY_FLOAT(REG_BIN_F64, double) BINARY_CMP(REG_BIN_F64, double)
+    BINARY_INT(REG_BIN_I64, int64_t) BINARY_CMP(REG_BIN_I64, int64_t)
+    BINARY_U8(REG_BIN_U8, uint8_t) BINARY_CMP(REG_BIN_U8, uint8_t)
+};
+
+int rl_cpu_binary(rl_binary_op op, const rl_iter *it, double p0) {
+  rl_loop_fn fn = binary_tab[op][it->dtype[1]];
+  if (!fn) return rl_err("binary op %d is not defined for %s", (int)op, rl_dtype_name(it->dtype[1]));
+  rl_cpu_iter_run(it, fn, &p0);
+  return 0;
+}
+
+/* ---- ternary ----------------------------------------------------------- */
+
+#define TERNARY_FLOAT(X, T)                                                     \
+  X(FMA, a * b + c) X(ADDCMUL, a + (T)p[0] * b * c) X(ADDCDIV, a + (T)p[0] * b / c) \
+  X(LERP, a + (T)p[0] * (b - a)) X(CLAMP, MINN(MAXN(a, b), c))                   \
+  X(LINF_STEP, linf_step_##T(a, b, c, p))
+#define TERNARY_INT(X, T) X(CLAMP, a < b ? b : (a > c ? c : a))
+
+static inline float linf_step_float(float a, float g, float x, const double *p) {
+  float v = a + (float)p[0] * (float)SGN(g);
+  float lo = x - (float)p[1], hi = x + (float)p[1];
+  v = v < lo ? lo : (v > hi ? hi : v);
+  return v < (float)p[2] ? (float)p[2] : (v > (float)p[3] ? (float)p[3] : v);
+}
+static inline double linf_step_double(double a, double g, double x, const double *p) {
+  double v = a + p[0] * SGN(g);
+  double lo = x - p[1], hi = x + p[1];
+  v = v < lo ? lo : (v > hi ? hi : v);
+  return v < p[2] ? p[2] : (v > p[3] ? p[3] : v);
+}
+
+#define DEF_TER_F32(op, e) LOOP3(ter_##op##_f32, float, float, e)
+#define DEF_TER_F64(op, e) LOOP3(ter_##op##_f64, double, double, e)
+#define DEF_TER_I64(op, e) LOOP3(ter_##op##_i64, int64_t, int64_t, e)
+#define DEF_TER_U8(op, e) LOOP3(ter_##op##_u8, uint8_t, uint8_t, e)
+TERNARY_FLOAT(DEF_TER_F32, float)
+TERNARY_FLOAT(DEF_TER_F64, double)
+TERNARY_INT(DEF_TER_I64, int64_t)
+TERNARY_INT(DEF_TER_U8, uint8_t)
+LOOP3(ter_WHERE_f32, uint8_t, float, a ? b : c)
+LOOP3(ter_WHERE_f64, uint8_t, double, a ? b : c)
+LOOP3(ter_WHERE_i64, uint8_t, int64_t, a ? b : c)
+LOOP3(ter_WHERE_u8, uint8_t, uint8_t, a ? b : c)
+
+#define REG_TER_F32(op, e) [RL_TER_##op][RL_F32] = ter_##op##_f32,
+#define REG_TER_F64(op, e) [RL_TER_##op][RL_F64] = ter_##op##_f64,
+#define REG_TER_I64(op, e) [RL_TER_##op][RL_I64] = ter_##op##_i64,
+#define REG_TER_U8(op, e) [RL_TER_##op][RL_U8] = ter_##op##_u8,
+
+static const rl_loop_fn ternary_tab[RL_TER_COUNT][RL_NDTYPES] = {
+    TERNARY_FLOAT(REG_TER_F32, float) TERNARY_FLOAT(REG_TER_F64, double)
+    TERNARY_INT(REG_TER_I64, int64_t) TERNARY_INT(REG_TER_U8, uint8_t)
+    [RL_TER_WHERE][RL_F32] = ter_WHERE_f32, [RL_TER_WHERE][RL_F64] = ter_WHERE_f64,
+    [RL_TER_WHERE][RL_I64] = ter_WHERE_i64, [RL_TER_WHERE][RL_U8] = ter_WHERE_u8,
+};
+
+int rl_cpu_ternary(rl_ternary_op op, const rl_iter *it, const double *p) {
+  rl_dtype dt = it->dtype[0];
+  rl_loop_fn fn = ternary_tab[op][dt];
+  if (!fn) return rl_err("ternary op %d is not defined for %s", (int)op, rl_dtype_name(dt));
+  rl_cpu_iter_run(it, fn, p);
+  return 0;
+}
+
+/* ---- copy with conversion ---------------------------------------------- */
+
+/* Floats become integers by truncation through int64, as a C cast would. */
+#define CONV(TO, TI, name) LOOP1(name, TI, TO, a)
+#define CONVF2I(TO, TI, name) LOOP1(name, TI, TO, (int64_t)a)
+CONV(float, float, cp_f32_f32)
+CONV(float, double, cp_f32_f64)
+CONV(float, int64_t, cp_f32_i64)
+CONV(float, uint8_t, cp_f32_u8)
+CONV(double, float, cp_f64_f32)
+CONV(double, double, cp_f64_f64)
+CONV(double, int64_t, cp_f64_i64)
+CONV(double, uint8_t, cp_f64_u8)
+CONVF2I(int64_t, float, cp_i64_f32)
+CONVF2I(int64_t, double, cp_i64_f64)
+CONV(int64_t, int64_t, cp_i64_i64)
+CONV(int64_t, uint8_t, cp_i64_u8)
+CONVF2I(uint8_t, float, cp_u8_f32)
+CONVF2I(uint8_t, double, cp_u8_f64)
+CONV(uint8_t, int64_t, cp_u8_i64)
+CONV(uint8_t, uint8_t, cp_u8_u8)
+
+static const rl_loop_fn copy_tab[RL_NDTYPES][RL_NDTYPES] = {
+    [RL_F32] = {cp_f32_f32, cp_f32_f64, cp_f32_i64, cp_f32_u8},
+    [RL_F64] = {cp_f64_f32, cp_f64_f64, cp_f64_i64, cp_f64_u8},
+    [RL_I64] = {cp_i64_f32, cp_i64_f64, cp_i64_i64, cp_i64_u8},
+    [RL_U8] = {cp_u8_f32, cp_u8_f64, cp_u8_i64, cp_u8_u8},
+};
+
+static void copy_bytes(char **d, const int64_t *s, int64_t n, const double *p) {
+  (void)p;
+  memcpy(d[0], d[1], (size_t)(n * s[0]));
+}
+
+int rl_cpu_copy(const rl_iter *it) {
+  rl_dtype to = it->dtype[0], from = it->dtype[1];
+  if (to == from && it->stride[0][it->ndim - 1] == 1 && it->stride[1][it->ndim - 1] == 1) {
+    rl_cpu_iter_run(it, copy_bytes, NULL); /* same type, contiguous runs */
+    return 0;
+  }
+  rl_cpu_iter_run(it, copy_tab[to][from], NULL);
+  return 0;
+}
+
+/* ---- fill -------------------------------------------------------------- */
+
+#define FILL(name, T)                                                           \
+  static void name(char **d, const int64_t *s, int64_t n, const double *p) {    \
+    T v = (T)p[0];                                                              \
+    if (s[0] == sizeof(T)) {                                                    \
+      T *o = (T *)d[0];                                                         \
+      _Pragma("omp simd") for (int64_t i = 0; i < n; i++) o[i] = v;             \
+    } else {                                                                    \
+      for (int64_t i = 0; i < n; i++) AT(T, 0, i) = v;                          \
+    }                                                                           \
+  }
+FILL(fill_f32, float)
+FILL(fill_f64, double)
+FILL(fill_i64, int64_t)
+FILL(fill_u8, uint8_t)
+static const rl_loop_fn fill_tab[RL_NDTYPES] = {fill_f32, fill_f64, fill_i64, fill_u8};
+
+int rl_cpu_fill(const rl_iter *it, double v) {
+  rl_cpu_iter_run(it, fill_tab[it->dtype[0]], &v);
+  return 0;
+}

@@ -1,0 +1,41 @@
+/* internal.h - helpers shared by the ops layer (not part of the API). */
+#ifndef RL_INTERNAL_H
+#define RL_INTERNAL_H
+
+#include "ops.h"
+
+/* The broadcast shape of n shapes, NumPy rules; the message names op and
+ * every shape when they do not broadcast. */
+int rl_broadcast_shape(const char *op, int n, rl_tensor *const *ts, int *ndim,
+                       int64_t *size);
+/* An iterator over args[0] (the output's shape) and the other args
+ * broadcast to it. */
+void rl_iter_build(rl_iter *it, int nargs, rl_tensor *const *args);
+/* All tensors on one device, or an error naming the op and both devices. */
+int rl_check_same_device(const char *op, int n, rl_tensor *const *ts);
+/* Fails unless t has dtype dt (names the op and argument). */
+int rl_check_dtype(const char *op, const char *what, const rl_tensor *t, rl_dtype dt);
+int rl_check_float(const char *op, const rl_tensor *t);
+int rl_check_ndim(const char *op, const char *what, const rl_tensor *t, int ndim);
+
+/* t converted to dtype dt (t itself, retained, when it already is). */
+rl_tensor *rl_as_dtype(rl_tensor *t, rl_dtype dt);
+/* t as a contiguous tensor (retained, no autograd). */
+rl_tensor *rl_as_contig(rl_tensor *t);
+
+/* Record the metadata of a tensor for a backward function. */
+void rl_meta_of(rl_meta *m, const rl_tensor *t);
+rl_tensor *rl_zeros_meta(const rl_meta *m);
+
+/* gemm through the device's backend, counting calls for the op counter. */
+int rl_gemm(const rl_device *dev, rl_dtype dt, bool ta, bool tb, int64_t m, int64_t n,
+            int64_t k, double alpha, const void *a, int64_t lda, int64_t sa,
+            const void *b, int64_t ldb, int64_t sb, double beta, void *c, int64_t ldc,
+            int64_t sc, int64_t batch);
+
+/* Release a list of tensors (NULLs allowed). */
+void rl_release_all(int n, rl_tensor **ts);
+
+#define RL_BE(t) (rl_dev(t)->be)
+
+#endif

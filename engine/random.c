@@ -1,0 +1,130 @@
+/* random.c - generators and random fills (stream layout in philox.h). */
+#include <stdlib.h>
+
+#include "internal.h"
+#include "philox.h"
+
+/* PyTorch's default CPU seed, so an unseeded script is reproducible. */
+#define DEFAULT_SEED 67280421310721ULL
+
+static rl_generator default_gen = {DEFAULT_SEED, 0};
+
+rl_generator *rl_default_generator(void) { return &default_gen; }
+
+void rl_manual_seed(uint64_t seed) {
+  default_gen.seed = seed;
+  default_gen.offset = 0;
+}
+
+uint64_t rl_generator_take(rl_generator *g, uint64_t n) {
+  uint64_t o = g->offset;
+  g->offset += n;
+  return o;
+}
+
+uint64_t rl_rng_counters(int dist, rl_dtype dt, int64_t n) {
+  int per = (dt == RL_F64 || dist == RL_RNG_RANDINT) ? 2 : 4;
+  return (uint64_t)((n + per - 1) / per);
+}
+
+/* Fill t (any layout) with dist; contiguous tensors are filled directly. */
+static int rng_into(const char *op, rl_tensor *t, rl_rng_dist dist, double p0, double p1,
+                    rl_generator *g) {
+  if (!g) g = &default_gen;
+  int64_t n = rl_numel(t);
+  if (n == 0) return 0;
+  rl_tensor *c = rl_is_contiguous(t) ? t : rl_empty_like(t);
+  if (!c) return -1;
+  uint64_t off = rl_generator_take(g, rl_rng_counters(dist, t->dtype, n));
+  int rc = RL_BE(t)->rng_fill(t->dtype, rl_data(c), n, dist, g->seed, off, p0, p1);
+  if (!rc && c != t) rc = rl_copy_(t, c);
+  if (c != t) rl_release(c);
+  if (rc) return rl_err_prefix(op);
+  rl_bump_version(t);
+  return 0;
+}
+
+int rl_uniform_(rl_tensor *t, double lo, double hi, rl_generator *g) {
+  if (rl_check_inplace("uniform_", t, NULL) || rl_check_float("uniform_", t)) return -1;
+  return rng_into("uniform_", t, RL_RNG_UNIFORM, lo, hi, g);
+}
+
+int rl_normal_(rl_tensor *t, double mean, double std, rl_generator *g) {
+  if (rl_check_inplace("normal_", t, NULL) || rl_check_float("normal_", t)) return -1;
+  if (std < 0) return rl_err("normal_: std must be >= 0, got %g", std);
+  return rng_into("normal_", t, RL_RNG_NORMAL, mean, std, g);
+}
+
+int rl_bernoulli_(rl_tensor *t, double p, rl_generator *g) {
+  if (rl_check_inplace("bernoulli_", t, NULL)) return -1;
+  if (!(p >= 0 && p <= 1)) return rl_err("bernoulli_: p must be in [0, 1], got %g", p);
+  return rng_into("bernoulli_", t, RL_RNG_BERNOULLI, p, 0, g);
+}
+
+static rl_tensor *make(const char *op, int ndim, const int64_t *size, rl_dtype dt,
+                       const rl_device *dev, rl_rng_dist dist, double p0, double p1,
+                       rl_generator *g) {
+  rl_tensor *t = rl_empty(ndim, size, dt, dev);
+  if (t && rng_into(op, t, dist, p0, p1, g)) {
+    rl_release(t);
+    return NULL;
+  }
+  if (t) t->st->version = 0;
+  return t;
+}
+
+rl_tensor *rl_rand(int ndim, const int64_t *size, rl_dtype dt, const rl_device *dev,
+                   rl_generator *g) {
+  if (!rl_dtype_is_float(dt)) {
+    rl_err("rand: dtype must be f32 or f64, got %s", rl_dtype_name(dt));
+    return NULL;
+  }
+  return make("rand", ndim, size, dt, dev, RL_RNG_UNIFORM, 0, 1, g);
+}
+
+rl_tensor *rl_randn(int ndim, const int64_t *size, rl_dtype dt, const rl_device *dev,
+                    rl_generator *g) {
+  if (!rl_dtype_is_float(dt)) {
+    rl_err("randn: dtype must be f32 or f64, got %s", rl_dtype_name(dt));
+    return NULL;
+  }
+  return make("randn", ndim, size, dt, dev, RL_RNG_NORMAL, 0, 1, g);
+}
+
+rl_tensor *rl_randint(int64_t lo, int64_t hi, int ndim, const int64_t *size, rl_dtype dt,
+                      const rl_device *dev, rl_generator *g) {
+  if (hi <= lo) {
+    rl_err("randint: empty range [%lld, %lld)", (long long)lo, (long long)hi);
+    return NULL;
+  }
+  return make("randint", ndim, size, dt, dev, RL_RNG_RANDINT, (double)lo, (double)hi, g);
+}
+
+/* Fisher-Yates driven by one 64-bit Philox word per position, computed on
+ * the host so every device gets the same permutation. */
+rl_tensor *rl_randperm(int64_t n, const rl_device *dev, rl_generator *g) {
+  if (!g) g = &default_gen;
+  if (n < 0) {
+    rl_err("randperm: n must be non-negative, got %lld", (long long)n);
+    return NULL;
+  }
+  int64_t *p = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+  if (!p) {
+    rl_err("randperm: out of memory");
+    return NULL;
+  }
+  uint64_t off = rl_generator_take(g, (uint64_t)((n + 1) / 2));
+  for (int64_t i = 0; i < n; i++) p[i] = i;
+  for (int64_t i = n - 1; i > 0; i--) {
+    rl_u32x4 w = rl_philox(g->seed, off + (uint64_t)(i / 2));
+    int l = (int)(i % 2);
+    uint64_t key = rl_join64(w.v[2 * l], w.v[2 * l + 1]);
+    int64_t j = (int64_t)rl_mulhi64(key, (uint64_t)(i + 1));
+    int64_t tmp = p[i];
+    p[i] = p[j];
+    p[j] = tmp;
+  }
+  rl_tensor *t = rl_from_host(1, &n, RL_I64, p, dev);
+  free(p);
+  return t;
+}
