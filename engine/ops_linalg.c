@@ -14,7 +14,7 @@
 void openblas_set_num_threads(int n);
 #endif
 
-rl_counters rl_counter;
+
 
 void rl_set_num_threads(int n) {
   if (n < 1) n = 1;

@@ -1,0 +1,118 @@
+/* generator.c - rl.Generator, rl.manual_seed and the RNG state.
+ *
+ * A generator is a (seed, offset) pair over the Philox-4x32-10 stream (see
+ * engine/philox.h): its state is two integers, so saving it in a checkpoint
+ * and restoring it resumes the exact stream. */
+#include "lrl.h"
+
+static rl_generator *check_gen(lua_State *L, int i) {
+  return luaL_checkudata(L, i, LRL_GENERATOR);
+}
+
+static uint64_t seed_arg(lua_State *L, int i) {
+  lua_Integer s = luaL_checkinteger(L, i);
+  return (uint64_t)s;
+}
+
+/* rl.Generator([seed]) */
+static int l_generator(lua_State *L) {
+  rl_generator *g = lua_newuserdatauv(L, sizeof *g, 0);
+  g->seed = lua_isnoneornil(L, 1) ? rl_default_generator()->seed : seed_arg(L, 1);
+  g->offset = 0;
+  luaL_setmetatable(L, LRL_GENERATOR);
+  return 1;
+}
+
+static int g_manual_seed(lua_State *L) {
+  rl_generator *g = check_gen(L, 1);
+  g->seed = seed_arg(L, 2);
+  g->offset = 0;
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int g_initial_seed(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)check_gen(L, 1)->seed);
+  return 1;
+}
+
+static void push_state(lua_State *L, const rl_generator *g) {
+  lua_createtable(L, 0, 2);
+  lua_pushinteger(L, (lua_Integer)g->seed);
+  lua_setfield(L, -2, "seed");
+  lua_pushinteger(L, (lua_Integer)g->offset);
+  lua_setfield(L, -2, "offset");
+}
+
+static void read_state(lua_State *L, int i, rl_generator *g) {
+  luaL_checktype(L, i, LUA_TTABLE);
+  lua_getfield(L, i, "seed");
+  lua_getfield(L, i, "offset");
+  int ok1, ok2;
+  lua_Integer s = lua_tointegerx(L, -2, &ok1), o = lua_tointegerx(L, -1, &ok2);
+  if (!ok1 || !ok2) luaL_argerror(L, i, "state must be {seed = integer, offset = integer}");
+  g->seed = (uint64_t)s;
+  g->offset = (uint64_t)o;
+  lua_pop(L, 2);
+}
+
+static int g_get_state(lua_State *L) {
+  push_state(L, check_gen(L, 1));
+  return 1;
+}
+
+static int g_set_state(lua_State *L) {
+  read_state(L, 2, check_gen(L, 1));
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int g_tostring(lua_State *L) {
+  rl_generator *g = check_gen(L, 1);
+  lua_pushfstring(L, "rl.Generator(seed=%I, offset=%I)", (lua_Integer)g->seed,
+                  (lua_Integer)g->offset);
+  return 1;
+}
+
+static int l_manual_seed(lua_State *L) {
+  rl_manual_seed(seed_arg(L, 1));
+  return 0;
+}
+
+static int l_initial_seed(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)rl_default_generator()->seed);
+  return 1;
+}
+
+static int l_get_rng_state(lua_State *L) {
+  push_state(L, rl_default_generator());
+  return 1;
+}
+
+static int l_set_rng_state(lua_State *L) {
+  read_state(L, 1, rl_default_generator());
+  return 0;
+}
+
+static const luaL_Reg gen_methods[] = {
+    {"manual_seed", g_manual_seed}, {"initial_seed", g_initial_seed},
+    {"get_state", g_get_state},     {"set_state", g_set_state},
+    {NULL, NULL},
+};
+
+static const luaL_Reg module_fns[] = {
+    {"Generator", l_generator},         {"manual_seed", l_manual_seed},
+    {"initial_seed", l_initial_seed},   {"get_rng_state", l_get_rng_state},
+    {"set_rng_state", l_set_rng_state}, {NULL, NULL},
+};
+
+void lrl_open_generator(lua_State *L) {
+  luaL_newmetatable(L, LRL_GENERATOR);
+  lua_newtable(L);
+  luaL_setfuncs(L, gen_methods, 0);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, g_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_pop(L, 1);
+  luaL_setfuncs(L, module_fns, 0);
+}

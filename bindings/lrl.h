@@ -1,0 +1,77 @@
+/* lrl.h - what the binding files share.
+ *
+ * A tensor is a full userdata holding one rl_tensor reference (NULL once
+ * closed by __close).  Every engine failure becomes a Lua error carrying the
+ * engine's message, which names the op and the sizes involved; engine code
+ * never longjmps, only these wrappers raise.
+ *
+ * Lua sees 1-based dims and positions (negative ones count from the end,
+ * -1 being the last); index *values* inside tensors (labels, argmax
+ * results, gather/index_select indices, arange) are 0-based as in PyTorch. */
+#ifndef LRL_H
+#define LRL_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "ops.h"
+
+#define LRL_TENSOR "rl.Tensor"
+#define LRL_GENERATOR "rl.Generator"
+
+/* ---- tensors -------------------------------------------------------- */
+
+/* Push a new reference (steals `t`).  NULL raises the engine's error. */
+int lrl_push(lua_State *L, rl_tensor *t);
+/* The tensor at index i, or a Lua error naming the argument. */
+rl_tensor *lrl_check(lua_State *L, int i);
+rl_tensor *lrl_test(lua_State *L, int i); /* NULL if not a (live) tensor */
+/* A tensor from a tensor or a number (a 0-dim tensor of like's dtype and
+ * device when like is given, else f32 on the CPU).  *tmp receives a
+ * reference to release when a temporary was made. */
+rl_tensor *lrl_operand(lua_State *L, int i, const rl_tensor *like, rl_tensor **tmp);
+/* Raise the engine's last error. */
+int lrl_error(lua_State *L);
+/* Raise unless rc == 0. */
+void lrl_check_rc(lua_State *L, int rc);
+
+/* ---- arguments ------------------------------------------------------- */
+
+/* Sizes given as numbers from index `first` on (stopping at a non-number)
+ * or as one table; returns the count and sets *next to the index after. */
+int lrl_sizes(lua_State *L, int first, int64_t *size, int *next);
+/* A 1-based (or negative) Lua dim to the engine's 0-based (or negative)
+ * dim; 0 is an error. */
+int lrl_dim(lua_State *L, int i);
+int lrl_dim_value(lua_State *L, lua_Integer d, int argi);
+/* One dim or a table of dims at i (nil = all dims); returns the count. */
+int lrl_dims(lua_State *L, int i, int *dims);
+
+/* Options from a table at i: dtype, device, generator, requires_grad.
+ * Defaults are filled in when the keys are absent. */
+typedef struct lrl_opts {
+  rl_dtype dtype;
+  bool has_dtype;
+  const rl_device *dev;
+  rl_generator *gen;
+  bool requires_grad;
+} lrl_opts;
+void lrl_opts_read(lua_State *L, int i, lrl_opts *o, rl_dtype default_dtype);
+rl_dtype lrl_dtype_arg(lua_State *L, int i);
+const rl_device *lrl_device_arg(lua_State *L, int i);
+rl_generator *lrl_generator_opt(lua_State *L, int i); /* NULL = default */
+
+/* ---- the parts of the module ---------------------------------------- */
+
+void lrl_open_tensor(lua_State *L);    /* metatable; fields into the table on top */
+void lrl_open_ops(lua_State *L);       /* methods into the methods table on top */
+void lrl_open_print(lua_State *L);     /* __tostring, tolist into methods on top */
+void lrl_open_generator(lua_State *L); /* rl.Generator etc. into the table on top */
+
+/* The methods table (for registering functions into it). */
+void lrl_push_methods(lua_State *L);
+
+/* Format a tensor as text (PyTorch-like values, then "[dtype size on dev]"). */
+int lrl_tostring(lua_State *L, rl_tensor *t);
+
+#endif

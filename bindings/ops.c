@@ -1,0 +1,736 @@
+/* ops.c - tensor methods (x:op(...)) and the arithmetic metamethods.
+ *
+ * Each wrapper converts Lua arguments (1-based dims, numbers as scalars,
+ * option tables) and calls one engine function; a failing engine call
+ * raises its message.  Comparisons are methods (x:lt(y)) because Lua turns
+ * the result of __lt/__le/__eq into a boolean. */
+#include <math.h>
+#include <string.h>
+
+#include "lrl.h"
+
+/* ---- unary ---------------------------------------------------------------- */
+
+#define UNARY(name, OP)                                                          \
+  static int t_##name(lua_State *L) {                                           \
+    return lrl_push(L, rl_unary(OP, lrl_check(L, 1), 0, 0));                    \
+  }                                                                              \
+  static int t_##name##_(lua_State *L) {                                        \
+    lrl_check_rc(L, rl_unary_(OP, lrl_check(L, 1), 0, 0));                     \
+    lua_settop(L, 1);                                                            \
+    return 1;                                                                    \
+  }
+
+UNARY(neg, RL_UN_NEG)
+UNARY(abs, RL_UN_ABS)
+UNARY(sign, RL_UN_SIGN)
+UNARY(exp, RL_UN_EXP)
+UNARY(log, RL_UN_LOG)
+UNARY(sqrt, RL_UN_SQRT)
+UNARY(rsqrt, RL_UN_RSQRT)
+UNARY(relu, RL_UN_RELU)
+UNARY(sigmoid, RL_UN_SIGMOID)
+UNARY(tanh, RL_UN_TANH)
+UNARY(square, RL_UN_SQUARE)
+UNARY(reciprocal, RL_UN_RECIP)
+UNARY(floor, RL_UN_FLOOR)
+UNARY(ceil, RL_UN_CEIL)
+UNARY(round, RL_UN_ROUND)
+UNARY(log1p, RL_UN_LOG1P)
+UNARY(expm1, RL_UN_EXPM1)
+UNARY(sin, RL_UN_SIN)
+UNARY(cos, RL_UN_COS)
+UNARY(logical_not, RL_UN_NOT)
+
+static int t_isnan(lua_State *L) {
+  return lrl_push(L, rl_unary(RL_UN_ISNAN, lrl_check(L, 1), 0, 0));
+}
+
+/* clamp(lo, hi): either bound may be nil; tensor bounds broadcast. */
+static int clamp(lua_State *L, bool inplace) {
+  rl_tensor *t = lrl_check(L, 1);
+  if (lrl_test(L, 2) || lrl_test(L, 3)) {
+    if (lua_isnoneornil(L, 2) || lua_isnoneornil(L, 3))
+      return luaL_error(L, "clamp: tensor bounds need both lo and hi");
+    rl_tensor *t2, *t3;
+    rl_tensor *lo = lrl_operand(L, 2, t, &t2), *hi = lrl_operand(L, 3, t, &t3);
+    int rc = 0;
+    rl_tensor *r = NULL;
+    if (inplace) rc = rl_ternary_(RL_TER_CLAMP, t, lo, hi, NULL);
+    else r = rl_ternary(RL_TER_CLAMP, t, lo, hi, NULL);
+    if (t2) rl_release(t2);
+    if (t3) rl_release(t3);
+    if (inplace) {
+      lrl_check_rc(L, rc);
+      lua_settop(L, 1);
+      return 1;
+    }
+    return lrl_push(L, r);
+  }
+  bool has_lo = !lua_isnoneornil(L, 2), has_hi = !lua_isnoneornil(L, 3);
+  if (!has_lo && !has_hi) return luaL_error(L, "clamp: give lo, hi or both");
+  double lo = has_lo ? luaL_checknumber(L, 2) : -INFINITY;
+  double hi = has_hi ? luaL_checknumber(L, 3) : INFINITY;
+  rl_unary_op op = has_lo && has_hi ? RL_UN_CLAMP : (has_lo ? RL_UN_MAXS : RL_UN_MINS);
+  double p0 = op == RL_UN_MINS ? hi : lo;
+  if (inplace) {
+    lrl_check_rc(L, rl_unary_(op, t, p0, hi));
+    lua_settop(L, 1);
+    return 1;
+  }
+  return lrl_push(L, rl_unary(op, t, p0, hi));
+}
+static int t_clamp(lua_State *L) { return clamp(L, false); }
+static int t_clamp_(lua_State *L) { return clamp(L, true); }
+
+/* ---- binary --------------------------------------------------------------- */
+
+/* op(a, b) where either may be a number; scalar forms use the unary table so
+ * that x + 1 allocates no scalar tensor and keeps x's dtype. */
+static rl_tensor *binop(lua_State *L, rl_binary_op op, int ia, int ib, double alpha) {
+  rl_tensor *a = lrl_test(L, ia), *b = lrl_test(L, ib);
+  if (a && lua_type(L, ib) == LUA_TNUMBER && rl_dtype_is_float(a->dtype)) {
+    double s = lua_tonumber(L, ib);
+    switch (op) {
+    case RL_BIN_ADD: return rl_unary(RL_UN_AFFINE, a, 1, alpha * s);
+    case RL_BIN_SUB: return rl_unary(RL_UN_AFFINE, a, 1, -alpha * s);
+    case RL_BIN_MUL: return rl_unary(RL_UN_AFFINE, a, s, 0);
+    case RL_BIN_DIV: return rl_unary(RL_UN_AFFINE, a, 1 / s, 0);
+    case RL_BIN_POW: return rl_unary(RL_UN_POW, a, s, 0);
+    default: break;
+    }
+  }
+  if (b && lua_type(L, ia) == LUA_TNUMBER && rl_dtype_is_float(b->dtype)) {
+    double s = lua_tonumber(L, ia);
+    switch (op) {
+    case RL_BIN_ADD: return rl_unary(RL_UN_AFFINE, b, alpha, s);
+    case RL_BIN_SUB: return rl_unary(RL_UN_AFFINE, b, -alpha, s);
+    case RL_BIN_MUL: return rl_unary(RL_UN_AFFINE, b, s, 0);
+    case RL_BIN_DIV: return rl_unary(RL_UN_RDIV, b, s, 0);
+    case RL_BIN_POW: return rl_unary(RL_UN_RPOW, b, s, 0);
+    default: break;
+    }
+  }
+  if (!a && !b) {
+    luaL_error(L, "%s: expected a tensor operand", "binary op");
+    return NULL;
+  }
+  rl_tensor *ta, *tb;
+  rl_tensor *x = lrl_operand(L, ia, b, &ta);
+  rl_tensor *y = lrl_operand(L, ib, x, &tb);
+  rl_tensor *r = rl_binary(op, x, y, alpha);
+  if (ta) rl_release(ta);
+  if (tb) rl_release(tb);
+  return r;
+}
+
+static double alpha_arg(lua_State *L, int i) { return luaL_optnumber(L, i, 1.0); }
+
+#define BINARY(name, OP)                                                         \
+  static int t_##name(lua_State *L) {                                           \
+    lrl_check(L, 1);                                                             \
+    return lrl_push(L, binop(L, OP, 1, 2, alpha_arg(L, 3)));                    \
+  }
+
+#define BINARY_INPLACE(name, OP)                                                 \
+  static int t_##name##_(lua_State *L) {                                        \
+    rl_tensor *a = lrl_check(L, 1), *tmp;                                        \
+    rl_tensor *b = lrl_operand(L, 2, a, &tmp);                                   \
+    int rc = rl_binary_(OP, a, b, alpha_arg(L, 3));                              \
+    if (tmp) rl_release(tmp);                                                    \
+    lrl_check_rc(L, rc);                                                         \
+    lua_settop(L, 1);                                                            \
+    return 1;                                                                    \
+  }
+
+BINARY(add, RL_BIN_ADD)
+BINARY(sub, RL_BIN_SUB)
+BINARY(mul, RL_BIN_MUL)
+BINARY(div, RL_BIN_DIV)
+BINARY(pow, RL_BIN_POW)
+BINARY(maximum, RL_BIN_MAX)
+BINARY(minimum, RL_BIN_MIN)
+BINARY(fmod, RL_BIN_FMOD)
+BINARY(eq, RL_BIN_EQ)
+BINARY(ne, RL_BIN_NE)
+BINARY(lt, RL_BIN_LT)
+BINARY(le, RL_BIN_LE)
+BINARY(gt, RL_BIN_GT)
+BINARY(ge, RL_BIN_GE)
+BINARY(logical_and, RL_BIN_AND)
+BINARY(logical_or, RL_BIN_OR)
+BINARY_INPLACE(add, RL_BIN_ADD)
+BINARY_INPLACE(sub, RL_BIN_SUB)
+BINARY_INPLACE(mul, RL_BIN_MUL)
+BINARY_INPLACE(div, RL_BIN_DIV)
+BINARY_INPLACE(pow, RL_BIN_POW)
+BINARY_INPLACE(maximum, RL_BIN_MAX)
+BINARY_INPLACE(minimum, RL_BIN_MIN)
+
+/* metamethods: either operand may be the number */
+#define META(name, OP)                                                           \
+  static int m_##name(lua_State *L) { return lrl_push(L, binop(L, OP, 1, 2, 1.0)); }
+META(add, RL_BIN_ADD)
+META(sub, RL_BIN_SUB)
+META(mul, RL_BIN_MUL)
+META(div, RL_BIN_DIV)
+META(pow, RL_BIN_POW)
+META(mod, RL_BIN_FMOD)
+
+static int m_unm(lua_State *L) { return lrl_push(L, rl_neg(lrl_check(L, 1))); }
+
+/* ---- where, masks --------------------------------------------------------- */
+
+/* x:where(cond, y) as torch.where(cond, x, y); rl.where(cond, x, y) is
+ * defined in lua/rl/init.lua on top of it. */
+static int t_where(lua_State *L) {
+  rl_tensor *x = lrl_check(L, 1), *cond = lrl_check(L, 2), *tmp;
+  rl_tensor *y = lrl_operand(L, 3, x, &tmp);
+  rl_tensor *r = rl_where(cond, x, y);
+  if (tmp) rl_release(tmp);
+  return lrl_push(L, r);
+}
+
+static int t_masked_fill(lua_State *L) {
+  return lrl_push(L, rl_masked_fill(lrl_check(L, 1), lrl_check(L, 2), luaL_checknumber(L, 3)));
+}
+
+static int t_masked_fill_(lua_State *L) {
+  lrl_check_rc(L, rl_masked_fill_(lrl_check(L, 1), lrl_check(L, 2), luaL_checknumber(L, 3)));
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int t_masked_select(lua_State *L) {
+  return lrl_push(L, rl_masked_select(lrl_check(L, 1), lrl_check(L, 2)));
+}
+
+/* ---- fills and random fills ---------------------------------------------- */
+
+static int t_fill_(lua_State *L) {
+  lrl_check_rc(L, rl_fill_(lrl_check(L, 1), luaL_checknumber(L, 2)));
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int t_zero_(lua_State *L) {
+  lrl_check_rc(L, rl_zero_(lrl_check(L, 1)));
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int t_uniform_(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  double lo = luaL_optnumber(L, 2, 0), hi = luaL_optnumber(L, 3, 1);
+  lrl_check_rc(L, rl_uniform_(t, lo, hi, lrl_generator_opt(L, 4)));
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int t_normal_(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  double m = luaL_optnumber(L, 2, 0), s = luaL_optnumber(L, 3, 1);
+  lrl_check_rc(L, rl_normal_(t, m, s, lrl_generator_opt(L, 4)));
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int t_bernoulli_(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  double p = luaL_optnumber(L, 2, 0.5);
+  if (!(p >= 0 && p <= 1)) return luaL_error(L, "bernoulli_: p must be in [0, 1], got %g", p);
+  lrl_check_rc(L, rl_bernoulli_(t, p, lrl_generator_opt(L, 3)));
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* ---- copies, dtypes, devices ---------------------------------------------- */
+
+static int t_copy_(lua_State *L) {
+  rl_tensor *dst = lrl_check(L, 1), *tmp;
+  rl_tensor *src = lrl_operand(L, 2, dst, &tmp);
+  int rc = rl_check_inplace("copy_", dst, src);
+  if (rc == 0) {
+    rl_tensor *s = rl_detach(src);
+    rc = s ? rl_copy_(dst, s) : -1;
+    if (s) rl_release(s);
+    if (rc == 0) rl_bump_version(dst);
+  }
+  if (tmp) rl_release(tmp);
+  lrl_check_rc(L, rc);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int t_clone(lua_State *L) { return lrl_push(L, rl_clone(lrl_check(L, 1))); }
+static int t_contiguous(lua_State *L) { return lrl_push(L, rl_contiguous(lrl_check(L, 1))); }
+static int t_detach(lua_State *L) { return lrl_push(L, rl_detach(lrl_check(L, 1))); }
+
+static int to_dtype(lua_State *L, rl_dtype dt) {
+  rl_tensor *t = lrl_check(L, 1);
+  if (t->dtype == dt) {
+    lua_settop(L, 1);
+    return 1;
+  }
+  return lrl_push(L, rl_to_dtype(t, dt));
+}
+static int t_float(lua_State *L) { return to_dtype(L, RL_F32); }
+static int t_double(lua_State *L) { return to_dtype(L, RL_F64); }
+static int t_long(lua_State *L) { return to_dtype(L, RL_I64); }
+static int t_byte(lua_State *L) { return to_dtype(L, RL_U8); }
+
+static int to_device(lua_State *L, const rl_device *dev) {
+  rl_tensor *t = lrl_check(L, 1);
+  if (rl_dev(t) == dev) {
+    lua_settop(L, 1);
+    return 1;
+  }
+  return lrl_push(L, rl_to_device(t, dev));
+}
+
+/* x:to('f64'), x:to('cuda'), x:to{dtype=..., device=...} */
+static int t_to(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    rl_dtype dt;
+    const char *s = lua_tostring(L, 2);
+    if (rl_dtype_parse(s, &dt) == 0) return to_dtype(L, dt);
+    return to_device(L, lrl_device_arg(L, 2));
+  }
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lrl_opts o;
+  lrl_opts_read(L, 2, &o, t->dtype);
+  if (lua_getfield(L, 2, "device") == LUA_TNIL) o.dev = rl_dev(t);
+  rl_tensor *a = o.dtype == t->dtype ? (rl_retain(t), t) : rl_to_dtype(t, o.dtype);
+  if (!a) return lrl_error(L);
+  if (rl_dev(a) == o.dev) return lrl_push(L, a);
+  rl_tensor *b = rl_to_device(a, o.dev);
+  rl_release(a);
+  return lrl_push(L, b);
+}
+
+static int t_cuda(lua_State *L) {
+  const rl_device *d = rl_cuda_device((int)luaL_optinteger(L, 2, 0));
+  if (!d) return lrl_error(L);
+  return to_device(L, d);
+}
+static int t_cpu(lua_State *L) { return to_device(L, rl_cpu()); }
+
+/* type() names the tensor class as Torch; type(dtype) converts */
+static int t_type(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  if (lua_isnoneornil(L, 2)) {
+    lua_pushfstring(L, "rl.%s", rl_dtype_name(t->dtype));
+    return 1;
+  }
+  return to_dtype(L, lrl_dtype_arg(L, 2));
+}
+
+/* ---- shape and views ------------------------------------------------------ */
+
+static int t_size(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  if (!lua_isnoneornil(L, 2)) {
+    int d = rl_wrap_dim("size", lrl_dim(L, 2), t->ndim);
+    if (d < 0) return lrl_error(L);
+    lua_pushinteger(L, t->size[d]);
+    return 1;
+  }
+  lua_createtable(L, t->ndim, 0);
+  for (int d = 0; d < t->ndim; d++) {
+    lua_pushinteger(L, t->size[d]);
+    lua_rawseti(L, -2, d + 1);
+  }
+  return 1;
+}
+
+static int t_stride(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  if (!lua_isnoneornil(L, 2)) {
+    int d = rl_wrap_dim("stride", lrl_dim(L, 2), t->ndim);
+    if (d < 0) return lrl_error(L);
+    lua_pushinteger(L, t->stride[d]);
+    return 1;
+  }
+  lua_createtable(L, t->ndim, 0);
+  for (int d = 0; d < t->ndim; d++) {
+    lua_pushinteger(L, t->stride[d]);
+    lua_rawseti(L, -2, d + 1);
+  }
+  return 1;
+}
+
+static int t_dim(lua_State *L) {
+  lua_pushinteger(L, lrl_check(L, 1)->ndim);
+  return 1;
+}
+
+static int t_numel(lua_State *L) {
+  lua_pushinteger(L, rl_numel(lrl_check(L, 1)));
+  return 1;
+}
+
+static int t_is_contiguous(lua_State *L) {
+  lua_pushboolean(L, rl_is_contiguous(lrl_check(L, 1)));
+  return 1;
+}
+
+static int t_storage_offset(lua_State *L) {
+  lua_pushinteger(L, lrl_check(L, 1)->offset);
+  return 1;
+}
+
+/* Whether two tensors share storage (views of one another). */
+static int t_is_view_of(lua_State *L) {
+  lua_pushboolean(L, lrl_check(L, 1)->st == lrl_check(L, 2)->st);
+  return 1;
+}
+
+static int t_data_ptr(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  lua_pushinteger(L, (lua_Integer)(intptr_t)rl_data(t));
+  return 1;
+}
+
+/* sizes for view/reshape: -1 is allowed once */
+static int view_sizes(lua_State *L, int64_t *size) {
+  int n = 0;
+  if (lua_istable(L, 2)) {
+    int len = (int)luaL_len(L, 2);
+    if (len > RL_MAX_DIMS) luaL_error(L, "view: too many dims (%d)", len);
+    for (int k = 1; k <= len; k++) {
+      lua_geti(L, 2, k);
+      size[n++] = (int64_t)luaL_checkinteger(L, -1);
+      lua_pop(L, 1);
+    }
+    return n;
+  }
+  for (int k = 2; !lua_isnoneornil(L, k); k++) {
+    if (n == RL_MAX_DIMS) luaL_error(L, "view: too many dims");
+    size[n++] = (int64_t)luaL_checkinteger(L, k);
+  }
+  return n;
+}
+
+static int t_view_(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  int64_t size[RL_MAX_DIMS];
+  int nd = view_sizes(L, size);
+  return lrl_push(L, rl_view(t, nd, size));
+}
+
+static int t_reshape(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  int64_t size[RL_MAX_DIMS];
+  int nd = view_sizes(L, size);
+  return lrl_push(L, rl_reshape(t, nd, size));
+}
+
+static int t_view_as(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1), *o = lrl_check(L, 2);
+  return lrl_push(L, rl_view(t, o->ndim, o->size));
+}
+
+static int t_flatten(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  int s = lua_isnoneornil(L, 2) ? 0 : lrl_dim(L, 2);
+  int e = lua_isnoneornil(L, 3) ? -1 : lrl_dim(L, 3);
+  return lrl_push(L, rl_flatten(t, s, e));
+}
+
+static int t_transpose(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  return lrl_push(L, rl_transpose(t, lrl_dim(L, 2), lrl_dim(L, 3)));
+}
+
+static int t_t(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  if (t->ndim > 2)
+    return luaL_error(L, "t: expects a tensor with at most 2 dims, got %s (use transpose)",
+                      rl_shape_str(t));
+  if (t->ndim < 2) {
+    lua_settop(L, 1);
+    return 1;
+  }
+  return lrl_push(L, rl_transpose(t, 0, 1));
+}
+
+static int t_permute(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  int perm[RL_MAX_DIMS], n = 0;
+  if (lua_istable(L, 2)) {
+    n = lrl_dims(L, 2, perm);
+  } else {
+    for (int k = 2; !lua_isnoneornil(L, k) && n < RL_MAX_DIMS; k++) perm[n++] = lrl_dim(L, k);
+  }
+  if (n != t->ndim)
+    return luaL_error(L, "permute: got %d dims for a tensor of %d dims (size %s)", n, t->ndim,
+                      rl_shape_str(t));
+  return lrl_push(L, rl_permute(t, perm));
+}
+
+/* narrow(dim, start, len), start 1-based (negative from the end) */
+static int t_narrow(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  int d = lrl_dim(L, 2);
+  lua_Integer start = luaL_checkinteger(L, 3), len = luaL_checkinteger(L, 4);
+  int dd = rl_wrap_dim("narrow", d, t->ndim);
+  if (dd < 0) return lrl_error(L);
+  if (start == 0) return luaL_argerror(L, 3, "start 0 is invalid: positions are 1-based");
+  int64_t s0 = start > 0 ? start - 1 : t->size[dd] + start;
+  return lrl_push(L, rl_narrow(t, d, s0, len));
+}
+
+static int t_select(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  int d = lrl_dim(L, 2);
+  lua_Integer i = luaL_checkinteger(L, 3);
+  int dd = rl_wrap_dim("select", d, t->ndim);
+  if (dd < 0) return lrl_error(L);
+  if (i == 0) return luaL_argerror(L, 3, "index 0 is invalid: positions are 1-based");
+  int64_t i0 = i > 0 ? i - 1 : t->size[dd] + i;
+  if (i0 < 0 || i0 >= t->size[dd])
+    return luaL_error(L, "select: index %d is out of range for dim %d of size %d (1-based)",
+                      (int)i, dd + 1, (int)t->size[dd]);
+  return lrl_push(L, rl_select(t, d, i0));
+}
+
+static int t_unsqueeze(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  lua_Integer d = luaL_checkinteger(L, 2);
+  if (d == 0) return luaL_argerror(L, 2, "dim 0 is invalid: dims are 1-based");
+  /* unsqueeze counts positions among ndim+1 dims */
+  return lrl_push(L, rl_unsqueeze(t, d > 0 ? (int)d - 1 : (int)d));
+}
+
+static int t_squeeze(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  return lrl_push(L, rl_squeeze(t, lua_isnoneornil(L, 2) ? INT32_MIN : lrl_dim(L, 2)));
+}
+
+static int t_expand(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  int64_t size[RL_MAX_DIMS];
+  int nd = view_sizes(L, size);
+  return lrl_push(L, rl_expand(t, nd, size));
+}
+
+static int t_expand_as(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1), *o = lrl_check(L, 2);
+  return lrl_push(L, rl_expand(t, o->ndim, o->size));
+}
+
+/* ---- reductions ----------------------------------------------------------- */
+
+/* (dims, keepdim) at i, i+1 */
+static int red_args(lua_State *L, int i, int *dims, bool *keepdim) {
+  int n = lrl_dims(L, i, dims);
+  *keepdim = lua_toboolean(L, i + 1);
+  return n;
+}
+
+#define REDUCE(name, CALL)                                                       \
+  static int t_##name(lua_State *L) {                                           \
+    rl_tensor *t = lrl_check(L, 1);                                              \
+    int dims[RL_MAX_DIMS];                                                       \
+    bool keep;                                                                   \
+    int nd = red_args(L, 2, dims, &keep);                                        \
+    return lrl_push(L, CALL);                                                    \
+  }
+REDUCE(sum, rl_sum(t, nd, dims, keep))
+REDUCE(mean, rl_mean(t, nd, dims, keep))
+REDUCE(prod, rl_reduce(RL_RED_PROD, t, nd, dims, keep))
+REDUCE(any, rl_reduce(RL_RED_ANY, t, nd, dims, keep))
+REDUCE(all, rl_reduce(RL_RED_ALL, t, nd, dims, keep))
+
+/* max() / max(dim, [keepdim]) -> values, indices / max(other) elementwise */
+static int maxmin(lua_State *L, bool is_min) {
+  rl_tensor *t = lrl_check(L, 1);
+  if (lua_isnoneornil(L, 2))
+    return lrl_push(L, rl_reduce(is_min ? RL_RED_MIN : RL_RED_MAX, t, 0, NULL, false));
+  if (lrl_test(L, 2))
+    return lrl_push(L, binop(L, is_min ? RL_BIN_MIN : RL_BIN_MAX, 1, 2, 1.0));
+  int d = lrl_dim(L, 2);
+  rl_tensor *v, *ix;
+  lrl_check_rc(L, rl_max_dim(t, d, lua_toboolean(L, 3), is_min, &v, &ix));
+  lrl_push(L, v);
+  lrl_push(L, ix);
+  return 2;
+}
+static int t_max(lua_State *L) { return maxmin(L, false); }
+static int t_min(lua_State *L) { return maxmin(L, true); }
+
+static int argmaxmin(lua_State *L, bool is_min) {
+  rl_tensor *t = lrl_check(L, 1);
+  int d = lua_isnoneornil(L, 2) ? INT32_MIN : lrl_dim(L, 2);
+  return lrl_push(L, rl_argmax(t, d, lua_toboolean(L, 3), is_min));
+}
+static int t_argmax(lua_State *L) { return argmaxmin(L, false); }
+static int t_argmin(lua_State *L) { return argmaxmin(L, true); }
+
+/* norm([p=2], [dims], [keepdim]); p may be math.huge or 'inf' */
+static int t_norm(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  double p = 2;
+  if (lua_type(L, 2) == LUA_TSTRING) {
+    const char *s = lua_tostring(L, 2);
+    if (strcmp(s, "inf") && strcmp(s, "fro"))
+      return luaL_argerror(L, 2, "p must be a number, 'inf' or 'fro'");
+    p = s[0] == 'i' ? INFINITY : 2;
+  } else if (!lua_isnoneornil(L, 2)) {
+    p = luaL_checknumber(L, 2);
+  }
+  int dims[RL_MAX_DIMS];
+  bool keep;
+  int nd = red_args(L, 3, dims, &keep);
+  return lrl_push(L, rl_norm(t, p, nd, dims, keep));
+}
+
+/* var/std([dims], [unbiased=true], [keepdim]) or ([dims], {correction=, keepdim=}) */
+static int varstd(lua_State *L, bool is_std) {
+  rl_tensor *t = lrl_check(L, 1);
+  int dims[RL_MAX_DIMS];
+  int nd = lrl_dims(L, 2, dims);
+  int correction = 1;
+  bool keep = false;
+  if (lua_istable(L, 3)) {
+    lua_getfield(L, 3, "correction");
+    correction = (int)luaL_optinteger(L, -1, 1);
+    lua_getfield(L, 3, "unbiased");
+    if (!lua_isnil(L, -1)) correction = lua_toboolean(L, -1) ? 1 : 0;
+    lua_getfield(L, 3, "keepdim");
+    keep = lua_toboolean(L, -1);
+  } else {
+    if (!lua_isnoneornil(L, 3)) correction = lua_toboolean(L, 3) ? 1 : 0;
+    keep = lua_toboolean(L, 4);
+  }
+  rl_tensor *r = is_std ? rl_std(t, nd, dims, correction, keep)
+                        : rl_var(t, nd, dims, correction, keep);
+  return lrl_push(L, r);
+}
+static int t_var(lua_State *L) { return varstd(L, false); }
+static int t_std(lua_State *L) { return varstd(L, true); }
+
+static int t_logsumexp(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  return lrl_push(L, rl_logsumexp(t, lrl_dim(L, 2), lua_toboolean(L, 3)));
+}
+
+/* ---- linear algebra ------------------------------------------------------- */
+
+static int t_matmul(lua_State *L) {
+  return lrl_push(L, rl_matmul(lrl_check(L, 1), lrl_check(L, 2)));
+}
+
+static int t_mm(lua_State *L) {
+  rl_tensor *a = lrl_check(L, 1), *b = lrl_check(L, 2);
+  if (a->ndim != 2 || b->ndim != 2)
+    return luaL_error(L, "mm: needs two 2-D tensors, got %s and %s", rl_shape_str(a),
+                      rl_shape_str(b));
+  return lrl_push(L, rl_matmul(a, b));
+}
+
+static int t_bmm(lua_State *L) {
+  rl_tensor *a = lrl_check(L, 1), *b = lrl_check(L, 2);
+  if (a->ndim != 3 || b->ndim != 3 || a->size[0] != b->size[0])
+    return luaL_error(L, "bmm: needs two 3-D tensors with one batch size, got %s and %s",
+                      rl_shape_str(a), rl_shape_str(b));
+  return lrl_push(L, rl_matmul(a, b));
+}
+
+static int t_dot(lua_State *L) { return lrl_push(L, rl_dot(lrl_check(L, 1), lrl_check(L, 2))); }
+
+/* ---- indexing ------------------------------------------------------------- */
+
+static int t_index_select(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  return lrl_push(L, rl_index_select(t, lrl_dim(L, 2), lrl_check(L, 3)));
+}
+
+static int t_gather(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  return lrl_push(L, rl_gather(t, lrl_dim(L, 2), lrl_check(L, 3)));
+}
+
+static int t_scatter_add(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  return lrl_push(L, rl_scatter_add(t, lrl_dim(L, 2), lrl_check(L, 3), lrl_check(L, 4)));
+}
+
+/* cat/stack take a Lua list of tensors */
+static int join(lua_State *L, bool stack) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  int n = (int)luaL_len(L, 1);
+  if (n == 0) return luaL_error(L, "%s: the list of tensors is empty", stack ? "stack" : "cat");
+  int dim = lua_isnoneornil(L, 2) ? 0 : lrl_dim(L, 2);
+  rl_tensor **ts = lua_newuserdatauv(L, sizeof(rl_tensor *) * (size_t)n, 0);
+  for (int k = 1; k <= n; k++) {
+    lua_geti(L, 1, k);
+    ts[k - 1] = lrl_test(L, -1);
+    if (!ts[k - 1])
+      return luaL_error(L, "%s: element %d of the list is a %s, expected a tensor",
+                        stack ? "stack" : "cat", k, luaL_typename(L, -1));
+    lua_pop(L, 1);
+  }
+  return lrl_push(L, stack ? rl_stack(n, ts, dim) : rl_cat(n, ts, dim));
+}
+static int t_cat(lua_State *L) { return join(L, false); }
+static int t_stack(lua_State *L) { return join(L, true); }
+
+/* ---- autograd ------------------------------------------------------------- */
+
+static int t_requires_grad_(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  bool on = lua_isnoneornil(L, 2) ? true : lua_toboolean(L, 2);
+  if (on && !rl_dtype_is_float(t->dtype))
+    return luaL_error(L, "requires_grad_: only float tensors can require gradients (got %s)",
+                      rl_dtype_name(t->dtype));
+  t->requires_grad = on;
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* x:backward([grad], [retain_graph]) */
+static int t_backward(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  rl_tensor *g = lua_isnoneornil(L, 2) ? NULL : lrl_check(L, 2);
+  lrl_check_rc(L, rl_backward(1, &t, &g, lua_toboolean(L, 3)));
+  return 0;
+}
+
+static const luaL_Reg methods[] = {
+#define R(n) {#n, t_##n}, {#n "_", t_##n##_}
+    R(neg), R(abs), R(sign), R(exp), R(log), R(sqrt), R(rsqrt), R(relu), R(sigmoid),
+    R(tanh), R(square), R(reciprocal), R(floor), R(ceil), R(round), R(log1p), R(expm1),
+    R(sin), R(cos), R(logical_not), R(clamp), R(add), R(sub), R(mul), R(div), R(pow),
+    R(maximum), R(minimum), R(masked_fill),
+#undef R
+#define R(n) {#n, t_##n}
+    R(isnan), R(fmod), R(eq), R(ne), R(lt), R(le), R(gt), R(ge), R(logical_and),
+    R(logical_or), R(where), R(masked_select), R(fill_), R(zero_), R(uniform_), R(normal_),
+    R(bernoulli_), R(copy_), R(clone), R(contiguous), R(detach), R(float), R(double),
+    R(long), R(byte), R(to), R(cuda), R(cpu), R(type), R(size), R(stride), R(dim),
+    R(numel), R(is_contiguous), R(storage_offset), R(is_view_of), R(data_ptr),
+    R(reshape), R(view_as), R(flatten), R(transpose), R(t), R(permute), R(narrow),
+    R(select), R(unsqueeze), R(squeeze), R(expand), R(expand_as), R(sum), R(mean), R(prod),
+    R(any), R(all), R(max), R(min), R(argmax), R(argmin), R(norm), R(var), R(std),
+    R(logsumexp), R(matmul), R(mm), R(bmm), R(dot), R(index_select), R(gather),
+    R(scatter_add), R(cat), R(stack), R(requires_grad_), R(backward),
+#undef R
+    {"view", t_view_},
+    {"nelement", t_numel},
+    {"ndimension", t_dim},
+    {NULL, NULL},
+};
+
+static const luaL_Reg meta[] = {
+    {"__add", m_add}, {"__sub", m_sub}, {"__mul", m_mul}, {"__div", m_div},
+    {"__pow", m_pow}, {"__mod", m_mod}, {"__unm", m_unm}, {NULL, NULL},
+};
+
+void lrl_open_ops(lua_State *L) {
+  luaL_setfuncs(L, methods, 0);
+  luaL_getmetatable(L, LRL_TENSOR);
+  luaL_setfuncs(L, meta, 0);
+  lua_pop(L, 1);
+}

@@ -1,0 +1,661 @@
+/* tensor.c - the tensor userdata, argument helpers, creation functions and
+ * the rl.core module table.
+ *
+ * A userdata box holds one reference.  __gc drops it; __close (a Lua 5.4
+ * `local x <close> = ...`) drops it early and leaves the box empty, so a
+ * later use is an error ("tensor was closed"), never a dangling pointer. */
+#include <math.h>
+#include <string.h>
+
+#include "lrl.h"
+
+/* ---- the box ------------------------------------------------------------- */
+
+typedef struct {
+  rl_tensor *t;
+} box;
+
+int lrl_error(lua_State *L) { return luaL_error(L, "%s", rl_errmsg()); }
+
+void lrl_check_rc(lua_State *L, int rc) {
+  if (rc) lrl_error(L);
+}
+
+int lrl_push(lua_State *L, rl_tensor *t) {
+  if (!t) return lrl_error(L);
+  box *b = lua_newuserdatauv(L, sizeof *b, 0);
+  b->t = t;
+  luaL_setmetatable(L, LRL_TENSOR);
+  return 1;
+}
+
+rl_tensor *lrl_test(lua_State *L, int i) {
+  box *b = luaL_testudata(L, i, LRL_TENSOR);
+  return b ? b->t : NULL;
+}
+
+rl_tensor *lrl_check(lua_State *L, int i) {
+  box *b = luaL_testudata(L, i, LRL_TENSOR);
+  if (!b) {
+    luaL_typeerror(L, i, "tensor");
+    return NULL;
+  }
+  if (!b->t) luaL_argerror(L, i, "tensor was closed (used after its <close> scope ended)");
+  return b->t;
+}
+
+rl_tensor *lrl_operand(lua_State *L, int i, const rl_tensor *like, rl_tensor **tmp) {
+  *tmp = NULL;
+  if (lua_type(L, i) == LUA_TNUMBER || lua_isboolean(L, i)) {
+    double v = lua_isboolean(L, i) ? lua_toboolean(L, i) : lua_tonumber(L, i);
+    rl_dtype dt = like ? like->dtype : RL_F32;
+    /* a fractional number against an integer tensor computes in f32 */
+    if (like && !rl_dtype_is_float(dt) && lua_isnumber(L, i) && !lua_isinteger(L, i) &&
+        v != floor(v))
+      dt = RL_F32;
+    rl_tensor *s = rl_scalar(v, dt, like ? rl_dev(like) : rl_cpu());
+    if (!s) lrl_error(L);
+    *tmp = s;
+    return s;
+  }
+  return lrl_check(L, i);
+}
+
+/* ---- arguments ----------------------------------------------------------- */
+
+static int64_t size_value(lua_State *L, int argi, int k) {
+  int isnum;
+  lua_Integer v = lua_tointegerx(L, -1, &isnum);
+  if (!isnum)
+    luaL_error(L, "bad size %d in argument #%d (integer expected, got %s)", k,
+               argi, luaL_typename(L, -1));
+  if (v < 0) luaL_error(L, "bad size %d in argument #%d (negative: %d)", k, argi, (int)v);
+  return (int64_t)v;
+}
+
+int lrl_sizes(lua_State *L, int first, int64_t *size, int *next) {
+  int n = 0;
+  if (lua_istable(L, first)) {
+    int len = (int)luaL_len(L, first);
+    if (len > RL_MAX_DIMS) luaL_error(L, "too many dims (%d, at most %d)", len, RL_MAX_DIMS);
+    for (int k = 1; k <= len; k++) {
+      lua_geti(L, first, k);
+      size[n++] = size_value(L, first, k);
+      lua_pop(L, 1);
+    }
+    if (next) *next = first + 1;
+    return n;
+  }
+  int i = first;
+  while (lua_type(L, i) == LUA_TNUMBER) {
+    if (n == RL_MAX_DIMS) luaL_error(L, "too many dims (at most %d)", RL_MAX_DIMS);
+    lua_pushvalue(L, i);
+    size[n] = size_value(L, i, n + 1);
+    n++;
+    lua_pop(L, 1);
+    i++;
+  }
+  if (next) *next = i;
+  return n;
+}
+
+int lrl_dim_value(lua_State *L, lua_Integer d, int argi) {
+  if (d == 0)
+    luaL_argerror(L, argi, "dim 0 is invalid: dims are 1-based (use -1 for the last)");
+  if (d > 64 || d < -64) luaL_argerror(L, argi, "dim out of range");
+  return d > 0 ? (int)d - 1 : (int)d;
+}
+
+int lrl_dim(lua_State *L, int i) { return lrl_dim_value(L, luaL_checkinteger(L, i), i); }
+
+int lrl_dims(lua_State *L, int i, int *dims) {
+  if (lua_isnoneornil(L, i)) return 0;
+  if (lua_istable(L, i)) {
+    int n = (int)luaL_len(L, i);
+    if (n > RL_MAX_DIMS) luaL_argerror(L, i, "too many dims");
+    for (int k = 1; k <= n; k++) {
+      lua_geti(L, i, k);
+      int isnum;
+      lua_Integer d = lua_tointegerx(L, -1, &isnum);
+      if (!isnum) luaL_argerror(L, i, "dims must be integers");
+      dims[k - 1] = lrl_dim_value(L, d, i);
+      lua_pop(L, 1);
+    }
+    if (n == 0) luaL_argerror(L, i, "empty table of dims");
+    return n;
+  }
+  dims[0] = lrl_dim(L, i);
+  return 1;
+}
+
+rl_dtype lrl_dtype_arg(lua_State *L, int i) {
+  const char *s = luaL_checkstring(L, i);
+  rl_dtype dt;
+  if (rl_dtype_parse(s, &dt))
+    luaL_argerror(L, i, lua_pushfstring(L, "unknown dtype '%s' (f32, f64, i64, u8)", s));
+  return dt;
+}
+
+const rl_device *lrl_device_arg(lua_State *L, int i) {
+  const char *s = luaL_checkstring(L, i);
+  const rl_device *d = rl_device_parse(s);
+  if (!d) lrl_error(L);
+  return d;
+}
+
+rl_generator *lrl_generator_opt(lua_State *L, int i) {
+  if (lua_isnoneornil(L, i)) return NULL;
+  return luaL_checkudata(L, i, LRL_GENERATOR);
+}
+
+void lrl_opts_read(lua_State *L, int i, lrl_opts *o, rl_dtype default_dtype) {
+  o->dtype = default_dtype;
+  o->has_dtype = false;
+  o->dev = rl_cpu();
+  o->gen = NULL;
+  o->requires_grad = false;
+  if (lua_isnoneornil(L, i)) return;
+  if (lua_type(L, i) == LUA_TSTRING) { /* a bare dtype */
+    o->dtype = lrl_dtype_arg(L, i);
+    o->has_dtype = true;
+    return;
+  }
+  luaL_checktype(L, i, LUA_TTABLE);
+  int top = lua_gettop(L);
+  if (lua_getfield(L, i, "dtype") != LUA_TNIL) {
+    o->dtype = lrl_dtype_arg(L, top + 1);
+    o->has_dtype = true;
+  }
+  if (lua_getfield(L, i, "device") != LUA_TNIL) o->dev = lrl_device_arg(L, top + 2);
+  if (lua_getfield(L, i, "generator") != LUA_TNIL) o->gen = lrl_generator_opt(L, top + 3);
+  lua_getfield(L, i, "requires_grad");
+  o->requires_grad = lua_toboolean(L, top + 4);
+  lua_settop(L, top);
+}
+
+/* ---- creation ------------------------------------------------------------ */
+
+/* Apply requires_grad from the options to a fresh tensor and push it. */
+static int push_new(lua_State *L, rl_tensor *t, const lrl_opts *o) {
+  if (t && o->requires_grad) {
+    if (!rl_dtype_is_float(t->dtype)) {
+      rl_release(t);
+      return luaL_error(L, "requires_grad: only float tensors can require gradients");
+    }
+    t->requires_grad = true;
+  }
+  return lrl_push(L, t);
+}
+
+typedef enum { MK_ZEROS, MK_ONES, MK_EMPTY, MK_RAND, MK_RANDN } make_kind;
+
+static rl_tensor *make(make_kind k, int nd, const int64_t *size, const lrl_opts *o) {
+  switch (k) {
+  case MK_ZEROS: return rl_zeros(nd, size, o->dtype, o->dev);
+  case MK_ONES: return rl_ones(nd, size, o->dtype, o->dev);
+  case MK_EMPTY: return rl_empty(nd, size, o->dtype, o->dev);
+  case MK_RAND: return rl_rand(nd, size, o->dtype, o->dev, o->gen);
+  default: return rl_randn(nd, size, o->dtype, o->dev, o->gen);
+  }
+}
+
+static int create(lua_State *L, make_kind k, const char *name) {
+  int64_t size[RL_MAX_DIMS];
+  int next;
+  int nd = lrl_sizes(L, 1, size, &next);
+  lrl_opts o;
+  lrl_opts_read(L, next, &o, RL_F32);
+  if ((k == MK_RAND || k == MK_RANDN) && !rl_dtype_is_float(o.dtype))
+    return luaL_error(L, "%s: needs a float dtype, got %s", name, rl_dtype_name(o.dtype));
+  return push_new(L, make(k, nd, size, &o), &o);
+}
+
+static int l_zeros(lua_State *L) { return create(L, MK_ZEROS, "zeros"); }
+static int l_ones(lua_State *L) { return create(L, MK_ONES, "ones"); }
+static int l_empty(lua_State *L) { return create(L, MK_EMPTY, "empty"); }
+static int l_rand(lua_State *L) { return create(L, MK_RAND, "rand"); }
+static int l_randn(lua_State *L) { return create(L, MK_RANDN, "randn"); }
+
+/* x_like(t, [opts]): t's shape, dtype and device unless the options say. */
+static int create_like(lua_State *L, make_kind k) {
+  rl_tensor *t = lrl_check(L, 1);
+  lrl_opts o;
+  lrl_opts_read(L, 2, &o, t->dtype);
+  if (lua_isnoneornil(L, 2) || (lua_istable(L, 2) && lua_getfield(L, 2, "device") == LUA_TNIL))
+    o.dev = rl_dev(t);
+  if ((k == MK_RAND || k == MK_RANDN) && !rl_dtype_is_float(o.dtype))
+    return luaL_error(L, "%s_like: needs a float dtype, got %s", k == MK_RAND ? "rand" : "randn",
+                      rl_dtype_name(o.dtype));
+  return push_new(L, make(k, t->ndim, t->size, &o), &o);
+}
+
+static int l_zeros_like(lua_State *L) { return create_like(L, MK_ZEROS); }
+static int l_ones_like(lua_State *L) { return create_like(L, MK_ONES); }
+static int l_empty_like(lua_State *L) { return create_like(L, MK_EMPTY); }
+static int l_rand_like(lua_State *L) { return create_like(L, MK_RAND); }
+static int l_randn_like(lua_State *L) { return create_like(L, MK_RANDN); }
+
+/* full(sizes..., value, [opts]) or full({sizes}, value, [opts]) */
+static int l_full(lua_State *L) {
+  int64_t size[RL_MAX_DIMS];
+  int next, nd;
+  if (lua_istable(L, 1)) {
+    nd = lrl_sizes(L, 1, size, &next);
+  } else { /* the last number is the value */
+    nd = lrl_sizes(L, 1, size, &next) - 1;
+    next--;
+    if (nd < 0) return luaL_error(L, "full: expected sizes and a value");
+  }
+  double v = luaL_checknumber(L, next);
+  lrl_opts o;
+  rl_dtype def = lua_isinteger(L, next) ? RL_I64 : RL_F32;
+  lrl_opts_read(L, next + 1, &o, def);
+  return push_new(L, rl_full(nd, size, v, o.dtype, o.dev), &o);
+}
+
+static int l_full_like(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  double v = luaL_checknumber(L, 2);
+  lrl_opts o;
+  lrl_opts_read(L, 3, &o, t->dtype);
+  if (lua_isnoneornil(L, 3)) o.dev = rl_dev(t);
+  return push_new(L, rl_full(t->ndim, t->size, v, o.dtype, o.dev), &o);
+}
+
+/* arange(end) | arange(start, end, [step]) ; integers give i64 as PyTorch */
+static int l_arange(lua_State *L) {
+  int nnum = 0;
+  while (nnum < 3 && lua_type(L, nnum + 1) == LUA_TNUMBER) nnum++;
+  if (nnum == 0) return luaL_error(L, "arange: expected arange(end) or arange(start, end[, step])");
+  double start = 0, end, step = 1;
+  bool allint = true;
+  for (int i = 1; i <= nnum; i++) allint = allint && lua_isinteger(L, i);
+  if (nnum == 1) {
+    end = lua_tonumber(L, 1);
+  } else {
+    start = lua_tonumber(L, 1);
+    end = lua_tonumber(L, 2);
+    if (nnum == 3) step = lua_tonumber(L, 3);
+  }
+  lrl_opts o;
+  lrl_opts_read(L, nnum + 1, &o, allint ? RL_I64 : RL_F32);
+  return push_new(L, rl_arange(start, end, step, o.dtype, o.dev), &o);
+}
+
+static int l_linspace(lua_State *L) {
+  double a = luaL_checknumber(L, 1), b = luaL_checknumber(L, 2);
+  lua_Integer n = luaL_checkinteger(L, 3);
+  lrl_opts o;
+  lrl_opts_read(L, 4, &o, RL_F32);
+  return push_new(L, rl_linspace(a, b, n, o.dtype, o.dev), &o);
+}
+
+static int l_eye(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  int oi = 2;
+  lua_Integer m = n;
+  if (lua_type(L, 2) == LUA_TNUMBER) {
+    m = luaL_checkinteger(L, 2);
+    oi = 3;
+  }
+  lrl_opts o;
+  lrl_opts_read(L, oi, &o, RL_F32);
+  return push_new(L, rl_eye(n, m, o.dtype, o.dev), &o);
+}
+
+static int l_randint(lua_State *L) {
+  lua_Integer lo = luaL_checkinteger(L, 1), hi = luaL_checkinteger(L, 2);
+  int64_t size[RL_MAX_DIMS];
+  int next;
+  int nd = lrl_sizes(L, 3, size, &next);
+  lrl_opts o;
+  lrl_opts_read(L, next, &o, RL_I64);
+  return push_new(L, rl_randint(lo, hi, nd, size, o.dtype, o.dev, o.gen), &o);
+}
+
+static int l_randperm(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  lrl_opts o;
+  lrl_opts_read(L, 2, &o, RL_I64);
+  return push_new(L, rl_randperm(n, o.dev, o.gen), &o);
+}
+
+/* ---- rl.tensor(nested table) -------------------------------------------- */
+
+typedef struct {
+  int ndim;
+  int64_t size[RL_MAX_DIMS];
+  double *vals;
+  int64_t n, cap;
+  bool allint, anybool;
+} nest;
+
+static void nest_shape(lua_State *L, int idx, nest *s) {
+  /* walk first elements to find the shape */
+  lua_pushvalue(L, idx);
+  s->ndim = 0;
+  while (lua_istable(L, -1)) {
+    if (s->ndim == RL_MAX_DIMS) luaL_error(L, "tensor: too deeply nested (at most %d dims)", RL_MAX_DIMS);
+    s->size[s->ndim++] = (int64_t)luaL_len(L, -1);
+    if (s->size[s->ndim - 1] == 0) break;
+    lua_geti(L, -1, 1);
+    lua_remove(L, -2);
+  }
+  lua_pop(L, 1);
+}
+
+static void nest_fill(lua_State *L, int idx, nest *s, int d, char *path, size_t plen) {
+  int64_t len = (int64_t)luaL_len(L, idx);
+  if (len != s->size[d])
+    luaL_error(L, "tensor: ragged nested table: element%s has %d entries, expected %d",
+               plen ? path : "s at the top level", (int)len, (int)s->size[d]);
+  for (int64_t k = 1; k <= len; k++) {
+    int ty = lua_geti(L, idx, k);
+    size_t pl = plen + (size_t)snprintf(path + plen, 256 - plen < 16 ? 1 : 16, "[%d]", (int)k);
+    if (d + 1 < s->ndim) {
+      if (ty != LUA_TTABLE)
+        luaL_error(L, "tensor: element %s is a %s, expected a table", path, lua_typename(L, ty));
+      nest_fill(L, lua_gettop(L), s, d + 1, path, pl);
+    } else {
+      double v;
+      if (ty == LUA_TNUMBER) {
+        v = lua_tonumber(L, -1);
+        if (!lua_isinteger(L, -1)) s->allint = false;
+      } else if (ty == LUA_TBOOLEAN) {
+        v = lua_toboolean(L, -1);
+        s->anybool = true;
+      } else {
+        luaL_error(L, "tensor: element %s is a %s, expected a number", path, lua_typename(L, ty));
+        return;
+      }
+      s->vals[s->n++] = v;
+    }
+    path[plen] = 0;
+    lua_pop(L, 1);
+  }
+}
+
+static int l_tensor(lua_State *L) {
+  if (lrl_test(L, 1)) { /* rl.tensor(t): a copy */
+    lrl_opts o;
+    rl_tensor *t = lrl_check(L, 1);
+    lrl_opts_read(L, 2, &o, t->dtype);
+    if (lua_isnoneornil(L, 2)) o.dev = rl_dev(t);
+    rl_tensor *d = rl_detach(t), *c = d ? rl_to_dtype(d, o.dtype) : NULL;
+    rl_tensor *r = c && rl_dev(c) != o.dev ? rl_to_device(c, o.dev) : (c ? rl_clone(c) : NULL);
+    if (d) rl_release(d);
+    if (c) rl_release(c);
+    return push_new(L, r, &o);
+  }
+  lrl_opts o;
+  lrl_opts_read(L, 2, &o, RL_F32);
+  lua_settop(L, 1);
+  nest s = {0};
+  s.allint = true;
+  if (lua_type(L, 1) == LUA_TNUMBER || lua_isboolean(L, 1)) {
+    s.ndim = 0;
+  } else {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    nest_shape(L, 1, &s);
+  }
+  int64_t numel = 1;
+  for (int d = 0; d < s.ndim; d++) numel *= s.size[d];
+  /* a userdata buffer is freed by the GC even when an error is raised */
+  s.vals = lua_newuserdatauv(L, sizeof(double) * (size_t)(numel ? numel : 1), 0);
+  int buf = lua_gettop(L);
+  char path[256] = "";
+  if (s.ndim == 0) {
+    s.vals[0] = lua_isboolean(L, 1) ? lua_toboolean(L, 1) : lua_tonumber(L, 1);
+    s.allint = lua_isinteger(L, 1) || lua_isboolean(L, 1);
+    s.anybool = lua_isboolean(L, 1);
+  } else if (numel > 0) {
+    nest_fill(L, 1, &s, 0, path, 0);
+  }
+  if (!o.has_dtype) o.dtype = s.anybool && s.allint ? RL_U8 : (s.allint && numel ? RL_I64 : RL_F32);
+  rl_tensor *t = rl_from_host(s.ndim, s.size, RL_F64, s.vals, rl_cpu());
+  rl_tensor *r = NULL;
+  if (t) {
+    rl_tensor *c = rl_to_dtype(t, o.dtype);
+    r = c && o.dev != rl_cpu() ? rl_to_device(c, o.dev) : c;
+    if (c && r != c) rl_release(c);
+    rl_release(t);
+  }
+  lua_remove(L, buf);
+  return push_new(L, r, &o);
+}
+
+/* ---- metamethods and properties ----------------------------------------- */
+
+static int l_gc(lua_State *L) {
+  box *b = luaL_checkudata(L, 1, LRL_TENSOR);
+  if (b->t) rl_release(b->t);
+  b->t = NULL;
+  return 0;
+}
+
+static int l_len(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  if (t->ndim == 0) return luaL_error(L, "len: a 0-dim tensor has no length");
+  lua_pushinteger(L, t->size[0]);
+  return 1;
+}
+
+static int l_tostring(lua_State *L) {
+  box *b = luaL_checkudata(L, 1, LRL_TENSOR);
+  if (!b->t) {
+    lua_pushstring(L, "[closed tensor]");
+    return 1;
+  }
+  return lrl_tostring(L, b->t);
+}
+
+static void push_shape(lua_State *L, const rl_tensor *t) {
+  lua_createtable(L, t->ndim, 0);
+  for (int d = 0; d < t->ndim; d++) {
+    lua_pushinteger(L, t->size[d]);
+    lua_rawseti(L, -2, d + 1);
+  }
+}
+
+/* x[i] selects along dim 1 (1-based, negative from the end); other keys are
+ * properties or methods. */
+static int l_index(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  if (lua_type(L, 2) == LUA_TNUMBER) {
+    if (t->ndim == 0) return luaL_error(L, "index: a 0-dim tensor cannot be indexed");
+    lua_Integer i = luaL_checkinteger(L, 2);
+    if (i == 0 || i > t->size[0] || i < -t->size[0])
+      return luaL_error(L, "index: %d is out of range for dim 1 of size %d (1-based)", (int)i,
+                        (int)t->size[0]);
+    return lrl_push(L, rl_select(t, 0, i > 0 ? i - 1 : t->size[0] + i));
+  }
+  const char *k = luaL_checkstring(L, 2);
+  if (!strcmp(k, "shape")) {
+    push_shape(L, t);
+  } else if (!strcmp(k, "dtype")) {
+    lua_pushstring(L, rl_dtype_name(t->dtype));
+  } else if (!strcmp(k, "device")) {
+    lua_pushstring(L, rl_dev(t)->name);
+  } else if (!strcmp(k, "ndim")) {
+    lua_pushinteger(L, t->ndim);
+  } else if (!strcmp(k, "requires_grad")) {
+    lua_pushboolean(L, t->requires_grad);
+  } else if (!strcmp(k, "is_leaf")) {
+    lua_pushboolean(L, t->grad_fn == NULL);
+  } else if (!strcmp(k, "grad")) {
+    if (!t->grad) {
+      lua_pushnil(L);
+    } else {
+      rl_retain(t->grad);
+      lrl_push(L, t->grad);
+    }
+  } else if (!strcmp(k, "grad_fn")) {
+    if (t->grad_fn) lua_pushstring(L, t->grad_fn->name);
+    else lua_pushnil(L);
+  } else {
+    lrl_push_methods(L);
+    lua_getfield(L, -1, k);
+  }
+  return 1;
+}
+
+static int l_newindex(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  if (lua_type(L, 2) == LUA_TNUMBER) {
+    if (t->ndim == 0) return luaL_error(L, "index: a 0-dim tensor cannot be indexed");
+    lua_Integer i = luaL_checkinteger(L, 2);
+    if (i == 0 || i > t->size[0] || i < -t->size[0])
+      return luaL_error(L, "index: %d is out of range for dim 1 of size %d (1-based)", (int)i,
+                        (int)t->size[0]);
+    rl_tensor *v = rl_select(t, 0, i > 0 ? i - 1 : t->size[0] + i);
+    if (!v) return lrl_error(L);
+    rl_tensor *tmp;
+    rl_tensor *src = lrl_operand(L, 3, v, &tmp);
+    int rc = rl_check_inplace("index assignment", t, src);
+    if (rc == 0) rc = rl_copy_(v, src);
+    if (rc == 0) rl_bump_version(t);
+    rl_release(v);
+    if (tmp) rl_release(tmp);
+    lrl_check_rc(L, rc);
+    return 0;
+  }
+  const char *k = luaL_checkstring(L, 2);
+  if (!strcmp(k, "requires_grad")) {
+    bool on = lua_toboolean(L, 3);
+    if (on && !rl_dtype_is_float(t->dtype))
+      return luaL_error(L, "requires_grad: only float tensors can require gradients (got %s)",
+                        rl_dtype_name(t->dtype));
+    if (t->grad_fn && !on)
+      return luaL_error(L, "requires_grad: cannot turn off for a non-leaf; use detach()");
+    t->requires_grad = on;
+    return 0;
+  }
+  if (!strcmp(k, "grad")) {
+    rl_tensor *g = lua_isnil(L, 3) ? NULL : lrl_check(L, 3);
+    if (g && !rl_same_shape(g, t))
+      return luaL_error(L, "grad: shape %s does not match the tensor's %s", rl_shape_str(g),
+                        rl_shape_str(t));
+    if (g) rl_retain(g);
+    if (t->grad) rl_release(t->grad);
+    t->grad = g;
+    return 0;
+  }
+  return luaL_error(L, "cannot set field '%s' of a tensor", k);
+}
+
+/* ---- module -------------------------------------------------------------- */
+
+static int l_is_tensor(lua_State *L) {
+  lua_pushboolean(L, luaL_testudata(L, 1, LRL_TENSOR) != NULL);
+  return 1;
+}
+
+static int l_set_num_threads(lua_State *L) {
+  rl_set_num_threads((int)luaL_checkinteger(L, 1));
+  return 0;
+}
+
+static int l_get_num_threads(lua_State *L) {
+  lua_pushinteger(L, rl_get_num_threads());
+  return 1;
+}
+
+static int l_cuda_is_available(lua_State *L) {
+  lua_pushboolean(L, rl_cuda_device_count() > 0);
+  return 1;
+}
+
+static int l_cuda_device_count(lua_State *L) {
+  lua_pushinteger(L, rl_cuda_device_count());
+  return 1;
+}
+
+static int l_counters(lua_State *L) {
+  lua_createtable(L, 0, 3);
+  lua_pushinteger(L, (lua_Integer)rl_counter.gemm_calls);
+  lua_setfield(L, -2, "gemm_calls");
+  lua_pushnumber(L, (lua_Number)rl_counter.gemm_flops);
+  lua_setfield(L, -2, "gemm_flops");
+  lua_pushinteger(L, (lua_Integer)rl_counter.nodes_run);
+  lua_setfield(L, -2, "nodes_run");
+  return 1;
+}
+
+static int l_set_grad_enabled(lua_State *L) {
+  lua_pushboolean(L, rl_set_grad_enabled(lua_toboolean(L, 1)));
+  return 1;
+}
+
+static int l_is_grad_enabled(lua_State *L) {
+  lua_pushboolean(L, rl_grad_enabled());
+  return 1;
+}
+
+static const luaL_Reg module_fns[] = {
+    {"tensor", l_tensor},
+    {"zeros", l_zeros},
+    {"ones", l_ones},
+    {"empty", l_empty},
+    {"full", l_full},
+    {"rand", l_rand},
+    {"randn", l_randn},
+    {"randint", l_randint},
+    {"randperm", l_randperm},
+    {"arange", l_arange},
+    {"linspace", l_linspace},
+    {"eye", l_eye},
+    {"zeros_like", l_zeros_like},
+    {"ones_like", l_ones_like},
+    {"empty_like", l_empty_like},
+    {"full_like", l_full_like},
+    {"rand_like", l_rand_like},
+    {"randn_like", l_randn_like},
+    {"is_tensor", l_is_tensor},
+    {"set_num_threads", l_set_num_threads},
+    {"get_num_threads", l_get_num_threads},
+    {"cuda_is_available", l_cuda_is_available},
+    {"cuda_device_count", l_cuda_device_count},
+    {"counters", l_counters},
+    {"set_grad_enabled", l_set_grad_enabled},
+    {"is_grad_enabled", l_is_grad_enabled},
+    {NULL, NULL},
+};
+
+static const luaL_Reg tensor_meta[] = {
+    {"__gc", l_gc},
+    {"__close", l_gc},
+    {"__len", l_len},
+    {"__tostring", l_tostring},
+    {"__index", l_index},
+    {"__newindex", l_newindex},
+    {NULL, NULL},
+};
+
+static int methods_ref = LUA_NOREF;
+
+void lrl_push_methods(lua_State *L) { lua_rawgeti(L, LUA_REGISTRYINDEX, methods_ref); }
+
+void lrl_open_tensor(lua_State *L) {
+  luaL_newmetatable(L, LRL_TENSOR);
+  luaL_setfuncs(L, tensor_meta, 0);
+  lua_pushliteral(L, "rl.Tensor");
+  lua_setfield(L, -2, "__name");
+  lua_pop(L, 1);
+  luaL_setfuncs(L, module_fns, 0);
+}
+
+int luaopen_rl_core(lua_State *L) {
+  lua_newtable(L); /* the module */
+  lrl_open_tensor(L);
+  lrl_open_generator(L);
+  /* the methods table: ops, printing */
+  lua_newtable(L);
+  lua_pushvalue(L, -1);
+  methods_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  lrl_open_ops(L);
+  lrl_open_print(L);
+  lua_setfield(L, -2, "Tensor"); /* rl.core.Tensor = the methods table */
+  luaL_getmetatable(L, LRL_TENSOR);
+  lua_setfield(L, -2, "Tensor_mt");
+  return 1;
+}

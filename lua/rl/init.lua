@@ -1,0 +1,65 @@
+--- rl: tensors, autograd and the pieces of robustness experiments.
+--
+-- The engine lives in the C module `rl.core`; this file gathers it into one
+-- table and adds the functional forms (`rl.add(a, b)` for `a:add(b)`).
+--
+-- Conventions (as Lua and Torch7 count, values as PyTorch):
+--   * dims and positions are 1-based; negative ones count from the end;
+--   * index *values* stored in tensors (labels, argmax, gather/index_select
+--     indices, rl.arange) are 0-based, exactly as in PyTorch.
+local core = require 'rl.core'
+
+local rl = {}
+for k, v in pairs(core) do rl[k] = v end
+
+rl.version = '0.1.0'
+rl.Tensor = core.Tensor -- the methods table, for extensions and completion
+
+-- rl.add(x, y, ...) == x:add(y, ...) for every method whose first argument
+-- is a tensor.
+for name, fn in pairs(core.Tensor) do
+  if rl[name] == nil then rl[name] = fn end
+end
+
+--- torch.where(cond, x, y): x or y may be numbers.
+function rl.where(cond, x, y)
+  if not rl.is_tensor(x) then
+    if not rl.is_tensor(y) then
+      error('where: x or y must be a tensor', 2)
+    end
+    x = rl.full_like(y, x)
+  end
+  return x:where(cond, y)
+end
+
+--- rl.cat({tensors}, dim) and rl.stack({tensors}, dim); dim defaults to 1.
+rl.cat = core.Tensor.cat
+rl.stack = core.Tensor.stack
+
+--- Run fn(...) with gradient recording off; returns fn's results.
+function rl.no_grad(fn, ...)
+  local prev = core.set_grad_enabled(false)
+  local res = table.pack(pcall(fn, ...))
+  core.set_grad_enabled(prev)
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
+end
+
+rl.cuda = {
+  is_available = core.cuda_is_available,
+  device_count = core.cuda_device_count,
+}
+
+--- A short guide to the REPL.
+function rl.help()
+  print([[
+rl: tensors for robustness research (dims are 1-based; index values 0-based)
+  x = rl.randn(2, 3)            rl.tensor{{1, 2}, {3, 4}}   rl.arange(5)
+  x:size()  x.shape  x.dtype    x:view(3, 2)  x:t()  x:narrow(1, 1, 1)
+  x + y  x * 2  x:matmul(y)     x:sum(2)  x:max(2)  x:norm(2, 1)
+  x:lt(y) (comparisons are methods; they give u8 tensors)
+  rl.manual_seed(0)  g = rl.Generator(1); rl.rand(3, {generator = g})
+Type a name and press TAB to list fields and methods.]])
+end
+
+return rl
