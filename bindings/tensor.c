@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lrl.h"
+#include "philox.h"
 
 /* ---- the box ------------------------------------------------------------- */
 
@@ -238,18 +239,24 @@ static int l_randn_like(lua_State *L) { return create_like(L, MK_RANDN); }
 /* full(sizes..., value, [opts]) or full({sizes}, value, [opts]) */
 static int l_full(lua_State *L) {
   int64_t size[RL_MAX_DIMS];
-  int next, nd;
+  int vi, nd;
   if (lua_istable(L, 1)) {
-    nd = lrl_sizes(L, 1, size, &next);
-  } else { /* the last number is the value */
-    nd = lrl_sizes(L, 1, size, &next) - 1;
-    next--;
-    if (nd < 0) return luaL_error(L, "full: expected sizes and a value");
+    nd = lrl_sizes(L, 1, size, &vi);
+  } else { /* numbers: every one but the last is a size */
+    int n = 0;
+    while (lua_type(L, n + 1) == LUA_TNUMBER) n++;
+    if (n == 0) return luaL_error(L, "full: expected sizes and a value");
+    if (n - 1 > RL_MAX_DIMS) return luaL_error(L, "full: too many dims (%d)", n - 1);
+    for (nd = 0; nd < n - 1; nd++) {
+      lua_Integer v = luaL_checkinteger(L, nd + 1);
+      if (v < 0) return luaL_error(L, "full: negative size %d", (int)v);
+      size[nd] = v;
+    }
+    vi = n;
   }
-  double v = luaL_checknumber(L, next);
+  double v = luaL_checknumber(L, vi);
   lrl_opts o;
-  rl_dtype def = lua_isinteger(L, next) ? RL_I64 : RL_F32;
-  lrl_opts_read(L, next + 1, &o, def);
+  lrl_opts_read(L, vi + 1, &o, lua_isinteger(L, vi) ? RL_I64 : RL_F32);
   return push_new(L, rl_full(nd, size, v, o.dtype, o.dev), &o);
 }
 
@@ -326,7 +333,8 @@ typedef struct {
   int ndim;
   int64_t size[RL_MAX_DIMS];
   double *vals;
-  int64_t n, cap;
+  int64_t *ivals; /* the same values as integers, exact for i64 */
+  int64_t n;
   bool allint, anybool;
 } nest;
 
@@ -358,16 +366,20 @@ static void nest_fill(lua_State *L, int idx, nest *s, int d, char *path, size_t 
       nest_fill(L, lua_gettop(L), s, d + 1, path, pl);
     } else {
       double v;
+      int64_t iv = 0;
       if (ty == LUA_TNUMBER) {
         v = lua_tonumber(L, -1);
-        if (!lua_isinteger(L, -1)) s->allint = false;
+        if (lua_isinteger(L, -1)) iv = lua_tointeger(L, -1);
+        else s->allint = false;
       } else if (ty == LUA_TBOOLEAN) {
         v = lua_toboolean(L, -1);
+        iv = (int64_t)v;
         s->anybool = true;
       } else {
         luaL_error(L, "tensor: element %s is a %s, expected a number", path, lua_typename(L, ty));
         return;
       }
+      s->ivals[s->n] = iv;
       s->vals[s->n++] = v;
     }
     path[plen] = 0;
@@ -401,18 +413,22 @@ static int l_tensor(lua_State *L) {
   int64_t numel = 1;
   for (int d = 0; d < s.ndim; d++) numel *= s.size[d];
   /* a userdata buffer is freed by the GC even when an error is raised */
-  s.vals = lua_newuserdatauv(L, sizeof(double) * (size_t)(numel ? numel : 1), 0);
+  size_t cap = (size_t)(numel ? numel : 1);
+  s.vals = lua_newuserdatauv(L, (sizeof(double) + sizeof(int64_t)) * cap, 0);
+  s.ivals = (int64_t *)(s.vals + cap);
   int buf = lua_gettop(L);
   char path[256] = "";
   if (s.ndim == 0) {
     s.vals[0] = lua_isboolean(L, 1) ? lua_toboolean(L, 1) : lua_tonumber(L, 1);
+    s.ivals[0] = lua_isinteger(L, 1) ? lua_tointeger(L, 1) : (int64_t)s.vals[0];
     s.allint = lua_isinteger(L, 1) || lua_isboolean(L, 1);
     s.anybool = lua_isboolean(L, 1);
   } else if (numel > 0) {
     nest_fill(L, 1, &s, 0, path, 0);
   }
   if (!o.has_dtype) o.dtype = s.anybool && s.allint ? RL_U8 : (s.allint && numel ? RL_I64 : RL_F32);
-  rl_tensor *t = rl_from_host(s.ndim, s.size, RL_F64, s.vals, rl_cpu());
+  rl_tensor *t = s.allint ? rl_from_host(s.ndim, s.size, RL_I64, s.ivals, rl_cpu())
+                         : rl_from_host(s.ndim, s.size, RL_F64, s.vals, rl_cpu());
   rl_tensor *r = NULL;
   if (t) {
     rl_tensor *c = rl_to_dtype(t, o.dtype);
@@ -591,6 +607,14 @@ static int l_is_grad_enabled(lua_State *L) {
   return 1;
 }
 
+/* The raw Philox-4x32-10 block for (seed, counter), for known-answer tests
+ * and for checking another implementation of the stream. */
+static int l_philox(lua_State *L) {
+  rl_u32x4 o = rl_philox((uint64_t)luaL_checkinteger(L, 1), (uint64_t)luaL_checkinteger(L, 2));
+  for (int i = 0; i < 4; i++) lua_pushinteger(L, o.v[i]);
+  return 4;
+}
+
 static const luaL_Reg module_fns[] = {
     {"tensor", l_tensor},
     {"zeros", l_zeros},
@@ -616,6 +640,7 @@ static const luaL_Reg module_fns[] = {
     {"cuda_is_available", l_cuda_is_available},
     {"cuda_device_count", l_cuda_device_count},
     {"counters", l_counters},
+    {"philox", l_philox},
     {"set_grad_enabled", l_set_grad_enabled},
     {"is_grad_enabled", l_is_grad_enabled},
     {NULL, NULL},

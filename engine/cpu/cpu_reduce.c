@@ -240,7 +240,15 @@ int rl_cpu_reduce(rl_reduce_op op, const rl_rediter *r) {
       int64_t io, oo, xo;
       out_offsets(r, o, &io, &oo, &xo);
       acc_t a = acc_init(op, isfloat);
-      span(op, r->in + io * (int64_t)ies, r, 0, rnumel, &a);
+      /* the same chunks, combined in the same order, as the parallel path
+       * below: a result never depends on the number of threads */
+      for (int64_t c0 = 0; c0 < rnumel; c0 += RED_CHUNK) {
+        acc_t part = acc_init(op, isfloat);
+        span(op, r->in + io * (int64_t)ies, r, c0,
+             c0 + RED_CHUNK < rnumel ? c0 + RED_CHUNK : rnumel, &part);
+        if (c0 == 0) a = part;
+        else acc_combine(op, &a, &part, isfloat);
+      }
       store(r, op, r->out + oo * (int64_t)oes, r->idx ? (int64_t *)r->idx + xo : NULL, &a,
             isfloat);
     });
