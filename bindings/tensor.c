@@ -41,7 +41,7 @@ rl_tensor *lrl_check(lua_State *L, int i) {
     luaL_typeerror(L, i, "tensor");
     return NULL;
   }
-  if (!b->t) luaL_argerror(L, i, "tensor was closed (used after its <close> scope ended)");
+  if (!b->t) luaL_argerror(L, i, "attempt to use a freed tensor (closed by <close>)");
   return b->t;
 }
 
@@ -673,6 +673,7 @@ int luaopen_rl_core(lua_State *L) {
   lua_newtable(L); /* the module */
   lrl_open_tensor(L);
   lrl_open_generator(L);
+  lrl_open_bench(L);
   /* the methods table: ops, printing */
   lua_newtable(L);
   lua_pushvalue(L, -1);

@@ -26,6 +26,10 @@ static const char *const binary_name[RL_BIN_COUNT] = {
 static const char *const ternary_name[RL_TER_COUNT] = {
     "where", "fma", "addcmul", "addcdiv", "lerp", "clamp", "linf_step"};
 
+_Static_assert(sizeof unary_name / sizeof *unary_name == RL_UN_COUNT, "unary names");
+_Static_assert(sizeof binary_name / sizeof *binary_name == RL_BIN_COUNT, "binary names");
+_Static_assert(sizeof ternary_name / sizeof *ternary_name == RL_TER_COUNT, "ternary names");
+
 static bool unary_is_cmp(rl_unary_op op) {
   return (op >= RL_UN_EQ_S && op <= RL_UN_GE_S) || op == RL_UN_ISNAN;
 }

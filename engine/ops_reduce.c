@@ -12,6 +12,8 @@
 static const char *const reduce_name[RL_RED_COUNT] = {
     "sum", "prod", "max", "min", "norm", "norm", "norm", "any", "all"};
 
+_Static_assert(sizeof reduce_name / sizeof *reduce_name == RL_RED_COUNT, "reduce names");
+
 /* Which dims of t are reduced.  0 dims means all.  A 0-dim tensor accepts
  * dim 0 or -1 and reduces nothing. */
 static int parse_dims(const char *op, const rl_tensor *t, int ndims, const int *dims,

@@ -207,7 +207,7 @@ describe('__close', function()
     end
     local ok, msg = pcall(function() return keep:sum() end)
     assert.is_false(ok)
-    assert.truthy(msg:find('closed', 1, true))
+    assert.truthy(msg:find("freed tensor", 1, true))
     assert.are.equal('[closed tensor]', tostring(keep))
   end)
 end)
