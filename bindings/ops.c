@@ -179,6 +179,42 @@ META(mod, RL_BIN_FMOD)
 
 static int m_unm(lua_State *L) { return lrl_push(L, rl_neg(lrl_check(L, 1))); }
 
+/* ---- fused multiply-adds ------------------------------------------------- */
+
+/* x:addcmul(t1, t2, [value=1]) = x + value*t1*t2, addcdiv likewise with
+ * t1/t2, x:lerp(y, w) = x + w*(y - x); each with an in-place form. */
+static int fused(lua_State *L, rl_ternary_op op, bool inplace) {
+  rl_tensor *x = lrl_check(L, 1), *t1, *t2, *tmp1 = NULL, *tmp2 = NULL;
+  double p[4] = {1, 0, 0, 0};
+  if (op == RL_TER_LERP) {
+    t1 = lrl_check(L, 2);
+    t2 = t1;
+    p[0] = luaL_checknumber(L, 3);
+  } else {
+    t1 = lrl_operand(L, 2, x, &tmp1);
+    t2 = lrl_operand(L, 3, x, &tmp2);
+    p[0] = luaL_optnumber(L, 4, 1.0);
+  }
+  int rc = 0;
+  rl_tensor *r = NULL;
+  if (inplace) rc = rl_ternary_(op, x, t1, t2, p);
+  else r = rl_ternary(op, x, t1, t2, p);
+  if (tmp1) rl_release(tmp1);
+  if (tmp2) rl_release(tmp2);
+  if (inplace) {
+    lrl_check_rc(L, rc);
+    lua_settop(L, 1);
+    return 1;
+  }
+  return lrl_push(L, r);
+}
+static int t_addcmul(lua_State *L) { return fused(L, RL_TER_ADDCMUL, false); }
+static int t_addcmul_(lua_State *L) { return fused(L, RL_TER_ADDCMUL, true); }
+static int t_addcdiv(lua_State *L) { return fused(L, RL_TER_ADDCDIV, false); }
+static int t_addcdiv_(lua_State *L) { return fused(L, RL_TER_ADDCDIV, true); }
+static int t_lerp(lua_State *L) { return fused(L, RL_TER_LERP, false); }
+static int t_lerp_(lua_State *L) { return fused(L, RL_TER_LERP, true); }
+
 /* ---- where, masks --------------------------------------------------------- */
 
 /* x:where(cond, y) as torch.where(cond, x, y); rl.where(cond, x, y) is
@@ -703,7 +739,7 @@ static const luaL_Reg methods[] = {
     R(neg), R(abs), R(sign), R(exp), R(log), R(sqrt), R(rsqrt), R(relu), R(sigmoid),
     R(tanh), R(square), R(reciprocal), R(floor), R(ceil), R(round), R(log1p), R(expm1),
     R(sin), R(cos), R(logical_not), R(clamp), R(add), R(sub), R(mul), R(div), R(pow),
-    R(maximum), R(minimum), R(masked_fill),
+    R(maximum), R(minimum), R(masked_fill), R(addcmul), R(addcdiv), R(lerp),
 #undef R
 #define R(n) {#n, t_##n}
     R(isnan), R(fmod), R(eq), R(ne), R(lt), R(le), R(gt), R(ge), R(logical_and),

@@ -451,6 +451,7 @@ static int ternary_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   case RL_TER_LERP:
     if (n->need[0]) gr[0] = un(RL_UN_AFFINE, g, 1 - p0, 0);
     if (n->need[1]) gr[1] = un(RL_UN_AFFINE, g, p0, 0);
+    if (n->need[2]) gr[2] = rl_zeros_meta(&n->meta[2]); /* c is unused */
     break;
   case RL_TER_CLAMP: {
     rl_tensor *below = bin(RL_BIN_LT, a, b), *above = bin(RL_BIN_GT, a, c);
