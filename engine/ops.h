@@ -154,7 +154,7 @@ rl_tensor *rl_dropout(rl_tensor *x, double p, bool training, bool channelwise,
                       rl_generator *g);
 rl_tensor *rl_softmax(rl_tensor *x, int dim, bool log);
 
-typedef enum { RL_RED_NONE, RL_RED_MEAN_, RL_RED_SUM_ } rl_reduction;
+typedef enum { RL_RED_NONE, RL_RED_MEAN_, RL_RED_SUM_, RL_RED_BATCHMEAN_ } rl_reduction;
 int rl_reduction_parse(const char *s, rl_reduction *r);
 
 rl_tensor *rl_nll_loss(rl_tensor *logp, rl_tensor *target, rl_reduction r);

@@ -1,0 +1,244 @@
+/* ops_loss.c - softmax, log_softmax and the losses (nll, cross_entropy,
+ * kl_div, mse), plus the fused PGD steps.
+ *
+ * The softmax kernels work on the last, contiguous dim; another dim is moved
+ * there by a transpose.  Losses first compute per-element or per-sample
+ * values, then reduce them ('none', 'sum', 'mean', and 'batchmean' for
+ * kl_div) with the differentiable sum and mean. */
+#include <string.h>
+
+#include "internal.h"
+
+int rl_reduction_parse(const char *s, rl_reduction *r) {
+  if (!strcmp(s, "none")) *r = RL_RED_NONE;
+  else if (!strcmp(s, "mean")) *r = RL_RED_MEAN_;
+  else if (!strcmp(s, "sum")) *r = RL_RED_SUM_;
+  else if (!strcmp(s, "batchmean")) *r = RL_RED_BATCHMEAN_;
+  else return rl_err("unknown reduction '%s' (none, mean, sum, batchmean)", s);
+  return 0;
+}
+
+/* ---- softmax ----------------------------------------------------------------- */
+
+static int softmax_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
+  const rl_meta *m = &n->meta[0];
+  rl_tensor *y = rl_node_saved(n, 0), *gc = y ? rl_as_contig(g) : NULL;
+  rl_tensor *dx = gc ? rl_empty(m->ndim, m->size, m->dtype, m->dev) : NULL;
+  int64_t cols = m->ndim ? m->size[m->ndim - 1] : 1;
+  int64_t rows = cols ? rl_numel(y) / cols : 0;
+  int rc = dx ? m->dev->be->softmax_bwd(m->dtype, rl_data(gc), rl_data(y), rows, cols,
+                                        n->ip[0] != 0, rl_data(dx))
+              : -1;
+  if (y) rl_release(y);
+  if (gc) rl_release(gc);
+  if (rc) {
+    if (dx) rl_release(dx);
+    return -1;
+  }
+  gin[0] = dx;
+  return 0;
+}
+
+/* softmax over the last dim of a contiguous tensor */
+static rl_tensor *softmax_last(rl_tensor *x, bool log) {
+  rl_tensor *out = rl_empty(x->ndim, x->size, x->dtype, rl_dev(x));
+  int64_t cols = x->ndim ? x->size[x->ndim - 1] : 1;
+  int64_t rows = cols ? rl_numel(x) / cols : 0;
+  if (!out || RL_BE(x)->softmax(x->dtype, rl_data(x), rows, cols, log, rl_data(out))) {
+    if (out) rl_release(out);
+    return NULL;
+  }
+  rl_node *n = rl_record(log ? "log_softmax" : "softmax", softmax_bwd, out, 1, &x);
+  if (n) {
+    n->ip[0] = log;
+    if (rl_node_save(n, out)) {
+      rl_release(out);
+      return NULL;
+    }
+  }
+  return out;
+}
+
+rl_tensor *rl_softmax(rl_tensor *x, int dim, bool log) {
+  const char *op = log ? "log_softmax" : "softmax";
+  if (!rl_dtype_is_float(x->dtype)) {
+    rl_err("%s: expects a float input, got %s", op, rl_dtype_name(x->dtype));
+    return NULL;
+  }
+  int nd = x->ndim ? x->ndim : 1;
+  int d = rl_wrap_dim(op, dim, nd);
+  if (d < 0) return NULL;
+  bool moved = x->ndim > 0 && d != x->ndim - 1;
+  rl_tensor *t = moved ? rl_transpose(x, d, -1) : (rl_retain(x), x);
+  rl_tensor *c = t ? rl_contiguous(t) : NULL;
+  rl_tensor *y = c ? softmax_last(c, log) : NULL;
+  rl_tensor *r = y && moved ? rl_transpose(y, d, -1) : (y ? (rl_retain(y), y) : NULL);
+  rl_tensor *tmp[3] = {t, c, y};
+  rl_release_all(3, tmp);
+  if (!r) rl_err_prefix(op);
+  return r;
+}
+
+/* ---- reductions of a loss ------------------------------------------------------ */
+
+static rl_tensor *reduce_loss(rl_tensor *v, rl_reduction r, int64_t batch) {
+  switch (r) {
+  case RL_RED_NONE: rl_retain(v); return v;
+  case RL_RED_SUM_: return rl_sum(v, 0, NULL, false);
+  case RL_RED_MEAN_: return rl_mean(v, 0, NULL, false);
+  default: {
+    rl_tensor *s = rl_sum(v, 0, NULL, false);
+    rl_tensor *m = s ? rl_mul_scalar(s, 1.0 / (double)(batch ? batch : 1)) : NULL;
+    if (s) rl_release(s);
+    return m;
+  }
+  }
+}
+
+/* ---- nll / cross entropy -------------------------------------------------------- */
+
+static int nll_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
+  const rl_meta *m = &n->meta[0];
+  rl_tensor *t = rl_node_saved(n, 0), *gc = t ? rl_as_contig(g) : NULL;
+  rl_tensor *dx = gc ? rl_empty(m->ndim, m->size, m->dtype, m->dev) : NULL;
+  int rc = dx ? m->dev->be->nll_bwd(m->dtype, rl_data(gc), 1, rl_data(t), m->size[0],
+                                    m->size[1], rl_data(dx))
+              : -1;
+  if (t) rl_release(t);
+  if (gc) rl_release(gc);
+  if (rc) {
+    if (dx) rl_release(dx);
+    return -1;
+  }
+  gin[0] = dx;
+  return 0;
+}
+
+/* per-sample -logp[i, t[i]] for logp [N, C] */
+static rl_tensor *nll_per_sample(rl_tensor *logp, rl_tensor *target) {
+  rl_tensor *lc = rl_contiguous(logp), *tc = lc ? rl_as_contig(target) : NULL;
+  rl_tensor *out = tc ? rl_empty(1, logp->size, logp->dtype, rl_dev(logp)) : NULL;
+  if (!out || RL_BE(logp)->nll(logp->dtype, rl_data(lc), rl_data(tc), logp->size[0],
+                               logp->size[1], rl_data(out))) {
+    rl_tensor *tmp[3] = {lc, tc, out};
+    rl_release_all(3, tmp);
+    return NULL;
+  }
+  rl_node *n = rl_record("nll_loss", nll_bwd, out, 1, &lc);
+  if (n && rl_node_save(n, tc)) {
+    rl_release(out);
+    out = NULL;
+  }
+  rl_release(lc);
+  rl_release(tc);
+  return out;
+}
+
+static int check_class_input(const char *op, const rl_tensor *x, const rl_tensor *target) {
+  if (x->ndim != 2)
+    return rl_err("%s: expects [N, classes] scores, got %s", op, rl_shape_str(x));
+  if (!rl_dtype_is_float(x->dtype))
+    return rl_err("%s: expects float scores, got %s", op, rl_dtype_name(x->dtype));
+  if (target->dtype != RL_I64)
+    return rl_err("%s: targets must be i64 class indices (0-based), got %s", op,
+                  rl_dtype_name(target->dtype));
+  if (target->ndim != 1 || target->size[0] != x->size[0])
+    return rl_err("%s: targets of shape %s do not match %lld samples (input %s)", op,
+                  rl_shape_str(target), (long long)x->size[0], rl_shape_str(x));
+  if (rl_dev(x) != rl_dev(target))
+    return rl_err("%s: input on %s but targets on %s", op, rl_dev(x)->name,
+                  rl_dev(target)->name);
+  return 0;
+}
+
+rl_tensor *rl_nll_loss(rl_tensor *logp, rl_tensor *target, rl_reduction r) {
+  if (check_class_input("nll_loss", logp, target)) return NULL;
+  rl_tensor *v = nll_per_sample(logp, target);
+  rl_tensor *out = v ? reduce_loss(v, r, logp->size[0]) : NULL;
+  if (v) rl_release(v);
+  if (!out) rl_err_prefix("nll_loss");
+  return out;
+}
+
+rl_tensor *rl_cross_entropy(rl_tensor *logits, rl_tensor *target, rl_reduction r) {
+  if (check_class_input("cross_entropy", logits, target)) return NULL;
+  rl_tensor *lp = rl_softmax(logits, 1, true);
+  rl_tensor *v = lp ? nll_per_sample(lp, target) : NULL;
+  rl_tensor *out = v ? reduce_loss(v, r, logits->size[0]) : NULL;
+  if (lp) rl_release(lp);
+  if (v) rl_release(v);
+  if (!out) rl_err_prefix("cross_entropy");
+  return out;
+}
+
+/* ---- kl_div / mse ----------------------------------------------------------------- */
+
+rl_tensor *rl_kl_div(rl_tensor *logq, rl_tensor *target, rl_reduction r, bool log_target) {
+  if (!rl_same_shape(logq, target)) {
+    rl_err("kl_div: input %s and target %s must have one shape", rl_shape_str(logq),
+           rl_shape_str(target));
+    return NULL;
+  }
+  rl_tensor *v = NULL;
+  if (log_target) { /* exp(lt) * (lt - logq) */
+    rl_tensor *p = rl_unary(RL_UN_EXP, target, 0, 0), *d = p ? rl_sub(target, logq) : NULL;
+    v = d ? rl_mul(p, d) : NULL;
+    if (p) rl_release(p);
+    if (d) rl_release(d);
+  } else { /* p * (log p - logq), taken as 0 where p == 0 */
+    rl_tensor *pos = rl_unary(RL_UN_GT_S, target, 0, 0);
+    rl_tensor *one = pos ? rl_ones(0, NULL, target->dtype, rl_dev(target)) : NULL;
+    rl_tensor *safe = one ? rl_where(pos, target, one) : NULL;
+    rl_tensor *lp = safe ? rl_unary(RL_UN_LOG, safe, 0, 0) : NULL;
+    rl_tensor *d = lp ? rl_sub(lp, logq) : NULL;
+    v = d ? rl_mul(target, d) : NULL;
+    rl_tensor *tmp[5] = {pos, one, safe, lp, d};
+    rl_release_all(5, tmp);
+  }
+  rl_tensor *out = v ? reduce_loss(v, r, logq->ndim ? logq->size[0] : 1) : NULL;
+  if (v) rl_release(v);
+  if (!out) rl_err_prefix("kl_div");
+  return out;
+}
+
+rl_tensor *rl_mse_loss(rl_tensor *a, rl_tensor *b, rl_reduction r) {
+  rl_tensor *d = rl_sub(a, b), *sq = d ? rl_unary(RL_UN_SQUARE, d, 0, 0) : NULL;
+  rl_tensor *out = sq ? reduce_loss(sq, r, a->ndim ? a->size[0] : 1) : NULL;
+  if (d) rl_release(d);
+  if (sq) rl_release(sq);
+  if (!out) rl_err_prefix("mse_loss");
+  return out;
+}
+
+/* ---- fused attack steps ---------------------------------------------------------- */
+
+int rl_linf_step_(rl_tensor *xadv, rl_tensor *g, rl_tensor *x, double alpha, double eps,
+                  double lo, double hi) {
+  double p[4] = {alpha, eps, lo, hi};
+  if (!rl_same_shape(xadv, g) || !rl_same_shape(xadv, x))
+    return rl_err("linf_step_: x_adv %s, gradient %s and x %s must have one shape",
+                  rl_shape_str(xadv), rl_shape_str(g), rl_shape_str(x));
+  return rl_ternary_(RL_TER_LINF_STEP, xadv, g, x, p);
+}
+
+int rl_l2_step_(rl_tensor *xadv, rl_tensor *g, rl_tensor *x, double alpha, double eps,
+                double lo, double hi) {
+  double p[4] = {alpha, eps, lo, hi};
+  if (!rl_same_shape(xadv, g) || !rl_same_shape(xadv, x) || xadv->ndim < 1)
+    return rl_err("l2_step_: x_adv %s, gradient %s and x %s must have one shape [B, ...]",
+                  rl_shape_str(xadv), rl_shape_str(g), rl_shape_str(x));
+  if (!rl_dtype_is_float(xadv->dtype) || g->dtype != xadv->dtype || x->dtype != xadv->dtype)
+    return rl_err("l2_step_: x_adv, gradient and x need one float dtype");
+  if (!rl_is_contiguous(xadv))
+    return rl_err("l2_step_: x_adv must be contiguous");
+  if (rl_check_inplace("l2_step_", xadv, g)) return -1;
+  rl_tensor *gc = rl_as_contig(g), *xc = gc ? rl_as_contig(x) : NULL;
+  int64_t B = xadv->size[0], D = B ? rl_numel(xadv) / B : 0;
+  int rc = xc ? RL_BE(xadv)->l2_step(xadv->dtype, rl_data(xadv), rl_data(gc), rl_data(xc), B,
+                                     D, p, rl_data(xadv))
+              : -1;
+  if (gc) rl_release(gc);
+  if (xc) rl_release(xc);
+  if (rc == 0) rl_bump_version(xadv);
+  return rc;
+}

@@ -1,0 +1,359 @@
+/* ops_nn.c - convolution and pooling on NCHW tensors, forward and backward.
+ *
+ * conv2d is im2col + one GEMM per chunk of images:
+ *   col [K = C*kh*kw, nb*OH*OW]  (column = image * OH*OW + output pixel)
+ *   Yt  [O, nb*OH*OW] = W [O, K] @ col          (Yt starts as the bias, beta 1)
+ *   y[n, o, p] = Yt[o, n*OH*OW + p]              (one strided copy)
+ * Backward, for the inputs that need it only:
+ *   dYt = dy laid out as [O, nb*OH*OW]
+ *   dcol = W^T @ dYt, then col2im gathers it into dx
+ *   dW  += dYt @ col^T  (col recomputed from the saved input)
+ *   db   = dy summed over N, H, W
+ * Chunks keep col under RL_CONV_COL_BYTES. */
+#include <string.h>
+
+#include "internal.h"
+
+#define RL_CONV_COL_BYTES ((int64_t)64 << 20)
+
+/* ---- geometry ------------------------------------------------------------- */
+
+static int64_t out_len(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
+  return (in + 2 * p - d * (k - 1) - 1) / s + 1;
+}
+
+static int conv_geom(const char *op, const rl_tensor *x, int64_t kh, int64_t kw,
+                     const int64_t *stride, const int64_t *pad, const int64_t *dil,
+                     int64_t *g) {
+  for (int i = 0; i < 2; i++) {
+    if (stride[i] < 1 || dil[i] < 1 || pad[i] < 0)
+      return rl_err("%s: stride and dilation must be >= 1 and padding >= 0 (got stride %lld, "
+                    "padding %lld, dilation %lld)",
+                    op, (long long)stride[i], (long long)pad[i], (long long)dil[i]);
+  }
+  g[G_KH] = kh;
+  g[G_KW] = kw;
+  g[G_SH] = stride[0];
+  g[G_SW] = stride[1];
+  g[G_PH] = pad[0];
+  g[G_PW] = pad[1];
+  g[G_DH] = dil[0];
+  g[G_DW] = dil[1];
+  int64_t H = x->size[2], W = x->size[3];
+  int64_t eh = H + 2 * pad[0] - dil[0] * (kh - 1), ew = W + 2 * pad[1] - dil[1] * (kw - 1);
+  if (eh < 1 || ew < 1)
+    return rl_err("%s: input %s is too small for a %lldx%lld kernel (padding %lldx%lld, "
+                  "dilation %lldx%lld)",
+                  op, rl_shape_str(x), (long long)kh, (long long)kw, (long long)pad[0],
+                  (long long)pad[1], (long long)dil[0], (long long)dil[1]);
+  g[G_OH] = out_len(H, kh, stride[0], pad[0], dil[0]);
+  g[G_OW] = out_len(W, kw, stride[1], pad[1], dil[1]);
+  return 0;
+}
+
+static int check_nchw(const char *op, const rl_tensor *x) {
+  if (x->ndim != 4)
+    return rl_err("%s: expects a 4-D input [N, C, H, W], got %s", op, rl_shape_str(x));
+  if (!rl_dtype_is_float(x->dtype))
+    return rl_err("%s: expects a float input, got %s", op, rl_dtype_name(x->dtype));
+  return 0;
+}
+
+/* Images per chunk so that col stays under the byte budget. */
+static int64_t chunk_images(int64_t N, int64_t K, int64_t ohw, rl_dtype dt) {
+  int64_t per = K * ohw * (int64_t)rl_dtype_size(dt);
+  int64_t nb = per > 0 ? RL_CONV_COL_BYTES / per : N;
+  if (nb < 1) nb = 1;
+  return nb < N ? nb : N;
+}
+
+/* ---- conv2d ---------------------------------------------------------------- */
+
+/* dy[n0 : n0+nb] as dYt [O, nb*ohw] (a fresh contiguous tensor). */
+static rl_tensor *dy_transposed(rl_tensor *dyc, int64_t n0, int64_t nb, int64_t O,
+                                int64_t ohw) {
+  int64_t tsize[3] = {O, nb, ohw};
+  rl_tensor *dyt = rl_empty(3, tsize, dyc->dtype, rl_dev(dyc));
+  if (!dyt) return NULL;
+  int64_t vsize[3] = {nb, O, ohw}, vstride[3] = {ohw, nb * ohw, 1};
+  rl_tensor *dst = rl_view_of(dyt->st, dyt->dtype, 3, vsize, vstride, 0);
+  int64_t ssize[3] = {nb, O, ohw}, sstride[3] = {O * ohw, ohw, 1};
+  rl_tensor *src = dst ? rl_view_of(dyc->st, dyc->dtype, 3, ssize, sstride,
+                                    dyc->offset + n0 * O * ohw)
+                       : NULL;
+  int rc = src ? rl_copy_(dst, src) : -1;
+  if (dst) rl_release(dst);
+  if (src) rl_release(src);
+  if (rc) {
+    rl_release(dyt);
+    return NULL;
+  }
+  return dyt;
+}
+
+static int conv2d_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
+  const rl_meta *mx = &n->meta[0], *mw = &n->meta[1];
+  int64_t geom[G_N];
+  for (int i = 0; i < G_N; i++) geom[i] = n->ip[i];
+  int64_t N = mx->size[0], C = mx->size[1], H = mx->size[2], W = mx->size[3];
+  int64_t O = mw->size[0], K = C * geom[G_KH] * geom[G_KW], ohw = geom[G_OH] * geom[G_OW];
+  rl_dtype dt = mx->dtype;
+  const rl_device *dev = mx->dev;
+  const rl_backend *be = dev->be;
+  bool need_x = n->need[0], need_w = n->need[1];
+  bool need_b = n->ninputs > 2 && n->need[2];
+  rl_tensor *x = need_w ? rl_node_saved(n, 0) : NULL;
+  rl_tensor *w = need_x ? rl_node_saved(n, 1) : NULL;
+  rl_tensor *dyc = rl_as_contig(g), *xc = x ? rl_as_contig(x) : NULL;
+  rl_tensor *wc = w ? rl_as_contig(w) : NULL;
+  rl_tensor *dx = NULL, *dw = NULL, *col = NULL;
+  int rc = -1;
+  if (!dyc || (need_w && !xc) || (need_x && !wc)) goto out;
+  if (need_x && !(dx = rl_empty(mx->ndim, mx->size, dt, dev))) goto out;
+  if (need_w && !(dw = rl_zeros(mw->ndim, mw->size, dt, dev))) goto out;
+  int64_t nbmax = chunk_images(N, K, ohw, dt);
+  int64_t csize[2] = {K, nbmax * ohw};
+  if (!(col = rl_empty(2, csize, dt, dev))) goto out;
+  size_t es = rl_dtype_size(dt);
+  for (int64_t n0 = 0; n0 < N; n0 += nbmax) {
+    int64_t nb = N - n0 < nbmax ? N - n0 : nbmax, ncols = nb * ohw;
+    rl_tensor *dyt = dy_transposed(dyc, n0, nb, O, ohw);
+    if (!dyt) goto out;
+    int r = 0;
+    if (need_w) { /* dW += dYt [O, ncols] @ col^T [ncols, K] */
+      r = be->im2col(dt, (char *)rl_data(xc) + n0 * C * H * W * es, nb, C, H, W, geom,
+                     rl_data(col));
+      if (!r)
+        r = rl_gemm(dev, dt, false, true, O, K, ncols, 1.0, rl_data(dyt), ncols, 0,
+                    rl_data(col), ncols, 0, 1.0, rl_data(dw), K, 0, 1);
+    }
+    if (!r && need_x) { /* dcol = W^T [K, O] @ dYt [O, ncols]; col2im into dx */
+      r = rl_gemm(dev, dt, true, false, K, ncols, O, 1.0, rl_data(wc), K, 0, rl_data(dyt),
+                  ncols, 0, 0.0, rl_data(col), ncols, 0, 1);
+      if (!r)
+        r = be->col2im(dt, rl_data(col), nb, C, H, W, geom,
+                       (char *)rl_data(dx) + n0 * C * H * W * es);
+    }
+    rl_release(dyt);
+    if (r) goto out;
+  }
+  if (need_b) {
+    int dims[3] = {0, 2, 3};
+    if (!(gin[2] = rl_sum(g, 3, dims, false))) goto out;
+  }
+  gin[0] = dx;
+  gin[1] = dw;
+  dx = dw = NULL;
+  rc = 0;
+out:
+  if (rc) rl_err_prefix("conv2d backward");
+  rl_tensor *tmp[7] = {x, w, dyc, xc, wc, dx, dw};
+  rl_release_all(7, tmp);
+  if (col) rl_release(col);
+  return rc;
+}
+
+rl_tensor *rl_conv2d(rl_tensor *x, rl_tensor *w, rl_tensor *b, const rl_conv_opts *o) {
+  const char *op = "conv2d";
+  if (check_nchw(op, x)) return NULL;
+  if (w->ndim != 4) {
+    rl_err("conv2d: weight must be 4-D [out, in, kh, kw], got %s", rl_shape_str(w));
+    return NULL;
+  }
+  if (w->size[1] != x->size[1]) {
+    rl_err("conv2d: input has %lld channels, weight expects %lld (input %s, weight %s)",
+           (long long)x->size[1], (long long)w->size[1], rl_shape_str(x), rl_shape_str(w));
+    return NULL;
+  }
+  if (b && (b->ndim != 1 || b->size[0] != w->size[0])) {
+    rl_err("conv2d: bias %s does not match %lld output channels", rl_shape_str(b),
+           (long long)w->size[0]);
+    return NULL;
+  }
+  if (w->dtype != x->dtype || (b && b->dtype != x->dtype)) {
+    rl_err("conv2d: input, weight and bias need one dtype, got %s, %s%s%s",
+           rl_dtype_name(x->dtype), rl_dtype_name(w->dtype), b ? ", " : "",
+           b ? rl_dtype_name(b->dtype) : "");
+    return NULL;
+  }
+  rl_tensor *ts[3] = {x, w, b};
+  if (rl_check_same_device(op, b ? 3 : 2, ts)) return NULL;
+  int64_t geom[G_N];
+  if (conv_geom(op, x, w->size[2], w->size[3], o->stride, o->padding, o->dilation, geom))
+    return NULL;
+  int64_t N = x->size[0], C = x->size[1], H = x->size[2], W = x->size[3], O = w->size[0];
+  int64_t K = C * geom[G_KH] * geom[G_KW], ohw = geom[G_OH] * geom[G_OW];
+  rl_dtype dt = x->dtype;
+  const rl_device *dev = rl_dev(x);
+  int64_t osize[4] = {N, O, geom[G_OH], geom[G_OW]};
+  rl_tensor *out = rl_empty(4, osize, dt, dev);
+  rl_tensor *xc = out ? rl_as_contig(x) : NULL, *wc = xc ? rl_as_contig(w) : NULL;
+  rl_tensor *col = NULL, *yt = NULL;
+  int64_t nbmax = chunk_images(N, K, ohw, dt);
+  int64_t csize[2] = {K, nbmax * ohw}, ysize[2] = {O, nbmax * ohw};
+  if (!wc || !(col = rl_empty(2, csize, dt, dev)) || !(yt = rl_empty(2, ysize, dt, dev)))
+    goto fail;
+  size_t es = rl_dtype_size(dt);
+  for (int64_t n0 = 0; n0 < N; n0 += nbmax) {
+    int64_t nb = N - n0 < nbmax ? N - n0 : nbmax, ncols = nb * ohw;
+    if (RL_BE(x)->im2col(dt, (char *)rl_data(xc) + n0 * C * H * W * es, nb, C, H, W, geom,
+                         rl_data(col)))
+      goto fail;
+    /* Yt [O, ncols]: the bias, then += W @ col */
+    int64_t ts2[2] = {O, ncols}, st2[2] = {ncols, 1};
+    rl_tensor *ytv = rl_view_of(yt->st, dt, 2, ts2, st2, 0);
+    int rc = ytv ? 0 : -1;
+    if (!rc && b) {
+      int64_t bs[2] = {O, 1}, bst[2] = {b->stride[0], 0};
+      rl_tensor *bv = rl_view_of(b->st, dt, 2, bs, bst, b->offset);
+      rc = bv ? rl_copy_(ytv, bv) : -1;
+      if (bv) rl_release(bv);
+    }
+    if (!rc)
+      rc = rl_gemm(dev, dt, false, false, O, ncols, K, 1.0, rl_data(wc), K, 0, rl_data(col),
+                   ncols, 0, b ? 1.0 : 0.0, rl_data(yt), ncols, 0, 1);
+    /* out[n0 + i, o, p] = Yt[o, i*ohw + p] */
+    if (!rc) {
+      int64_t vs[3] = {nb, O, ohw}, vst[3] = {ohw, ncols, 1}, dst_st[3] = {O * ohw, ohw, 1};
+      rl_tensor *src = rl_view_of(yt->st, dt, 3, vs, vst, 0);
+      rl_tensor *dst = rl_view_of(out->st, dt, 3, vs, dst_st, n0 * O * ohw);
+      rc = src && dst ? rl_copy_(dst, src) : -1;
+      if (src) rl_release(src);
+      if (dst) rl_release(dst);
+    }
+    if (ytv) rl_release(ytv);
+    if (rc) goto fail;
+  }
+  rl_release(col);
+  rl_release(yt);
+  rl_release(xc);
+  rl_release(wc);
+  rl_node *n = rl_record(op, conv2d_bwd, out, b ? 3 : 2, ts);
+  if (n) {
+    for (int i = 0; i < G_N; i++) n->ip[i] = geom[i];
+    if (rl_node_save(n, x) || rl_node_save(n, w)) {
+      rl_release(out);
+      return NULL;
+    }
+  }
+  return out;
+fail:
+  rl_err_prefix(op);
+  rl_tensor *tmp[5] = {out, xc, wc, col, yt};
+  rl_release_all(5, tmp);
+  return NULL;
+}
+
+/* ---- pooling --------------------------------------------------------------- */
+
+static int pool_geom(const char *op, const rl_tensor *x, const int64_t *kernel,
+                     const int64_t *stride, const int64_t *padding, int64_t *g) {
+  if (check_nchw(op, x)) return -1;
+  int64_t s[2] = {stride ? stride[0] : kernel[0], stride ? stride[1] : kernel[1]};
+  int64_t p[2] = {padding ? padding[0] : 0, padding ? padding[1] : 0};
+  int64_t d[2] = {1, 1};
+  for (int i = 0; i < 2; i++) {
+    if (kernel[i] < 1)
+      return rl_err("%s: kernel size must be >= 1, got %lld", op, (long long)kernel[i]);
+    if (p[i] * 2 > kernel[i])
+      return rl_err("%s: padding %lld must be at most half the kernel size %lld", op,
+                    (long long)p[i], (long long)kernel[i]);
+  }
+  return conv_geom(op, x, kernel[0], kernel[1], s, p, d, g);
+}
+
+static int maxpool_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
+  const rl_meta *m = &n->meta[0];
+  int64_t geom[G_N];
+  for (int i = 0; i < G_N; i++) geom[i] = n->ip[i];
+  rl_tensor *idx = rl_node_saved(n, 0), *gc = idx ? rl_as_contig(g) : NULL;
+  rl_tensor *dx = gc ? rl_empty(m->ndim, m->size, m->dtype, m->dev) : NULL;
+  int rc = dx ? m->dev->be->maxpool2d_bwd(m->dtype, rl_data(gc), rl_data(idx),
+                                          m->size[0] * m->size[1], m->size[2], m->size[3],
+                                          geom, rl_data(dx))
+              : -1;
+  if (idx) rl_release(idx);
+  if (gc) rl_release(gc);
+  if (rc) {
+    if (dx) rl_release(dx);
+    return -1;
+  }
+  gin[0] = dx;
+  return 0;
+}
+
+rl_tensor *rl_max_pool2d(rl_tensor *x, const int64_t *kernel, const int64_t *stride,
+                         const int64_t *padding) {
+  int64_t geom[G_N];
+  if (pool_geom("max_pool2d", x, kernel, stride, padding, geom)) return NULL;
+  int64_t osize[4] = {x->size[0], x->size[1], geom[G_OH], geom[G_OW]};
+  rl_tensor *out = rl_empty(4, osize, x->dtype, rl_dev(x));
+  rl_tensor *idx = out ? rl_empty(4, osize, RL_I64, rl_dev(x)) : NULL;
+  rl_tensor *xc = idx ? rl_as_contig(x) : NULL;
+  if (!xc || RL_BE(x)->maxpool2d(x->dtype, rl_data(xc), x->size[0] * x->size[1], x->size[2],
+                                 x->size[3], geom, rl_data(out), rl_data(idx))) {
+    rl_err_prefix("max_pool2d");
+    rl_tensor *tmp[3] = {out, idx, xc};
+    rl_release_all(3, tmp);
+    return NULL;
+  }
+  rl_release(xc);
+  rl_node *n = rl_record("max_pool2d", maxpool_bwd, out, 1, &x);
+  if (n) {
+    for (int i = 0; i < G_N; i++) n->ip[i] = geom[i];
+    if (rl_node_save(n, idx)) {
+      rl_release(out);
+      out = NULL;
+    }
+  }
+  rl_release(idx);
+  return out;
+}
+
+static int avgpool_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
+  const rl_meta *m = &n->meta[0];
+  int64_t geom[G_N];
+  for (int i = 0; i < G_N; i++) geom[i] = n->ip[i];
+  rl_tensor *gc = rl_as_contig(g);
+  rl_tensor *dx = gc ? rl_empty(m->ndim, m->size, m->dtype, m->dev) : NULL;
+  int rc = dx ? m->dev->be->avgpool2d_bwd(m->dtype, rl_data(gc), m->size[0] * m->size[1],
+                                          m->size[2], m->size[3], geom, n->ip[G_N] != 0,
+                                          rl_data(dx))
+              : -1;
+  if (gc) rl_release(gc);
+  if (rc) {
+    if (dx) rl_release(dx);
+    return -1;
+  }
+  gin[0] = dx;
+  return 0;
+}
+
+rl_tensor *rl_avg_pool2d(rl_tensor *x, const int64_t *kernel, const int64_t *stride,
+                         const int64_t *padding, bool count_include_pad) {
+  int64_t geom[G_N];
+  if (pool_geom("avg_pool2d", x, kernel, stride, padding, geom)) return NULL;
+  int64_t osize[4] = {x->size[0], x->size[1], geom[G_OH], geom[G_OW]};
+  rl_tensor *out = rl_empty(4, osize, x->dtype, rl_dev(x));
+  rl_tensor *xc = out ? rl_as_contig(x) : NULL;
+  if (!xc || RL_BE(x)->avgpool2d(x->dtype, rl_data(xc), x->size[0] * x->size[1], x->size[2],
+                                 x->size[3], geom, count_include_pad, rl_data(out))) {
+    rl_err_prefix("avg_pool2d");
+    if (out) rl_release(out);
+    if (xc) rl_release(xc);
+    return NULL;
+  }
+  rl_release(xc);
+  rl_node *n = rl_record("avg_pool2d", avgpool_bwd, out, 1, &x);
+  if (n) {
+    for (int i = 0; i < G_N; i++) n->ip[i] = geom[i];
+    n->ip[G_N] = count_include_pad;
+  }
+  return out;
+}
+
+rl_tensor *rl_adaptive_avg_pool2d_1(rl_tensor *x) {
+  if (check_nchw("adaptive_avg_pool2d", x)) return NULL;
+  int dims[2] = {2, 3};
+  return rl_mean(x, 2, dims, true);
+}
