@@ -26,10 +26,12 @@ ifeq ($(CUDA_SRCS),)
 override CUDA := 0
 endif
 
+# OPT and CFLAGS/LDFLAGS may be given on the command line, e.g. a sanitiser
+# build: make OPT='-O0 -g' CFLAGS=-fsanitize=address LDFLAGS=-fsanitize=address
+OPT     ?= -O2
 WARN    := -Wall -Wextra -Wno-unused-parameter
-CFLAGS  ?= -O2
-CFLAGS  += $(ARCH) -std=gnu11 -fPIC -fopenmp $(WARN) -DRL_HAVE_OPENBLAS_THREADS \
-           -I$(LUA_INC) -Iengine
+ALL_CFLAGS = $(OPT) $(ARCH) -std=gnu11 -fPIC -fopenmp $(WARN) -DRL_HAVE_OPENBLAS_THREADS \
+             -I$(LUA_INC) -Iengine $(CFLAGS)
 LDLIBS  := -lopenblas -lgomp -lm
 
 ENGINE_SRCS := $(wildcard engine/*.c) $(wildcard engine/cpu/*.c)
@@ -48,15 +50,15 @@ all: rllua lib/rl/core.so
 	@echo "built rllua and lib/rl/core.so (CUDA backend: $(if $(filter 1,$(CUDA)),on,off))"
 
 rllua: build/bindings/main.o $(BIND_OBJS) $(ENGINE_OBJS)
-	$(CC) $(CFLAGS) -o $@ $^ -llua5.4 -lreadline $(LDLIBS) -Wl,-E
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ -llua5.4 -lreadline $(LDLIBS) -Wl,-E
 
 lib/rl/core.so: $(BIND_OBJS) $(ENGINE_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -shared -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -shared -o $@ $^ $(LDLIBS)
 
 build/%.o: %.c $(wildcard engine/*.h engine/cpu/*.h bindings/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 build/kernels/%.o: kernels/%.cu $(wildcard engine/*.h kernels/*.cuh)
 	@mkdir -p $(dir $@)

@@ -67,6 +67,7 @@ void lrl_open_tensor(lua_State *L);    /* metatable; fields into the table on to
 void lrl_open_ops(lua_State *L);       /* methods into the methods table on top */
 void lrl_open_print(lua_State *L);     /* __tostring, tolist into methods on top */
 void lrl_open_generator(lua_State *L); /* rl.Generator etc. into the table on top */
+void lrl_open_nn(lua_State *L);        /* rl.F and rl.grad */
 void lrl_open_bench(lua_State *L);     /* rl.clock and the C reference benchmarks */
 
 /* The methods table (for registering functions into it). */

@@ -674,6 +674,7 @@ int luaopen_rl_core(lua_State *L) {
   lrl_open_tensor(L);
   lrl_open_generator(L);
   lrl_open_bench(L);
+  lrl_open_nn(L);
   /* the methods table: ops, printing */
   lua_newtable(L);
   lua_pushvalue(L, -1);

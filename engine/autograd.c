@@ -138,6 +138,7 @@ rl_tensor *rl_node_saved(rl_node *n, int k) {
            (unsigned long long)n->saved_version[k]);
     return NULL;
   }
+  rl_retain(t);
   return t;
 }
 
