@@ -97,6 +97,8 @@ static rl_tensor *binop(lua_State *L, rl_binary_op op, int ia, int ib, double al
     case RL_BIN_MUL: return rl_unary(RL_UN_AFFINE, a, s, 0);
     case RL_BIN_DIV: return rl_unary(RL_UN_AFFINE, a, 1 / s, 0);
     case RL_BIN_POW: return rl_unary(RL_UN_POW, a, s, 0);
+    case RL_BIN_REMAINDER: return rl_unary(RL_UN_REMS, a, s, 0);
+    case RL_BIN_FMOD: return rl_unary(RL_UN_FMOD, a, s, 0);
     default: break;
     }
   }
@@ -151,6 +153,7 @@ BINARY(pow, RL_BIN_POW)
 BINARY(maximum, RL_BIN_MAX)
 BINARY(minimum, RL_BIN_MIN)
 BINARY(fmod, RL_BIN_FMOD)
+BINARY(remainder, RL_BIN_REMAINDER)
 BINARY(eq, RL_BIN_EQ)
 BINARY(ne, RL_BIN_NE)
 BINARY(lt, RL_BIN_LT)
@@ -175,7 +178,7 @@ META(sub, RL_BIN_SUB)
 META(mul, RL_BIN_MUL)
 META(div, RL_BIN_DIV)
 META(pow, RL_BIN_POW)
-META(mod, RL_BIN_FMOD)
+META(mod, RL_BIN_REMAINDER) /* x % y takes y's sign, as Lua and PyTorch */
 
 static int m_unm(lua_State *L) { return lrl_push(L, rl_neg(lrl_check(L, 1))); }
 
@@ -742,7 +745,7 @@ static const luaL_Reg methods[] = {
     R(maximum), R(minimum), R(masked_fill), R(addcmul), R(addcdiv), R(lerp),
 #undef R
 #define R(n) {#n, t_##n}
-    R(isnan), R(fmod), R(eq), R(ne), R(lt), R(le), R(gt), R(ge), R(logical_and),
+    R(isnan), R(fmod), R(remainder), R(eq), R(ne), R(lt), R(le), R(gt), R(ge), R(logical_and),
     R(logical_or), R(where), R(masked_select), R(fill_), R(zero_), R(uniform_), R(normal_),
     R(bernoulli_), R(copy_), R(clone), R(contiguous), R(detach), R(float), R(double),
     R(long), R(byte), R(to), R(cuda), R(cpu), R(type), R(size), R(stride), R(dim),

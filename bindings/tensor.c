@@ -4,6 +4,8 @@
  * A userdata box holds one reference.  __gc drops it; __close (a Lua 5.4
  * `local x <close> = ...`) drops it early and leaves the box empty, so a
  * later use is an error ("tensor was closed"), never a dangling pointer. */
+#define _GNU_SOURCE /* dladdr */
+#include <dlfcn.h>
 #include <math.h>
 #include <string.h>
 
@@ -32,6 +34,7 @@ int lrl_push(lua_State *L, rl_tensor *t) {
 
 rl_tensor *lrl_test(lua_State *L, int i) {
   box *b = luaL_testudata(L, i, LRL_TENSOR);
+  if (b && !b->t) luaL_argerror(L, i, "attempt to use a freed tensor (closed by <close>)");
   return b ? b->t : NULL;
 }
 
@@ -64,13 +67,15 @@ rl_tensor *lrl_operand(lua_State *L, int i, const rl_tensor *like, rl_tensor **t
 
 /* ---- arguments ----------------------------------------------------------- */
 
+/* The size on top of the stack, the k-th of argument argi; errors name the
+ * function through luaL_argerror ("bad argument #1 to 'zeros' (...)"). */
 static int64_t size_value(lua_State *L, int argi, int k) {
   int isnum;
   lua_Integer v = lua_tointegerx(L, -1, &isnum);
   if (!isnum)
-    luaL_error(L, "bad size %d in argument #%d (integer expected, got %s)", k,
-               argi, luaL_typename(L, -1));
-  if (v < 0) luaL_error(L, "bad size %d in argument #%d (negative: %d)", k, argi, (int)v);
+    luaL_argerror(L, argi, lua_pushfstring(L, "size %d must be an integer, got %s", k,
+                                           luaL_typename(L, -1)));
+  if (v < 0) luaL_argerror(L, argi, lua_pushfstring(L, "size %d is negative (%d)", k, (int)v));
   return (int64_t)v;
 }
 
@@ -669,11 +674,22 @@ void lrl_open_tensor(lua_State *L) {
   luaL_setfuncs(L, module_fns, 0);
 }
 
+/* Loaded as a C module, the engine must outlive lua_close: OpenMP's worker
+ * threads and OpenBLAS's may still run when Lua unloads its C libraries, and
+ * unmapping their code under them crashes at exit.  Pin this object. */
+static void pin_module(void) {
+  Dl_info info;
+  if (dladdr((void *)pin_module, &info) && info.dli_fname)
+    dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+}
+
 int luaopen_rl_core(lua_State *L) {
+  pin_module();
   lua_newtable(L); /* the module */
   lrl_open_tensor(L);
   lrl_open_generator(L);
   lrl_open_bench(L);
+  lrl_open_io(L);
   lrl_open_nn(L);
   /* the methods table: ops, printing */
   lua_newtable(L);

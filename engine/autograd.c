@@ -143,6 +143,12 @@ rl_tensor *rl_node_saved(rl_node *n, int k) {
 }
 
 int rl_check_inplace(const char *op, const rl_tensor *t, const rl_tensor *other) {
+  /* an expanded view has elements that share memory: writing one writes all */
+  for (int d = 0; d < t->ndim; d++)
+    if (t->stride[d] == 0 && t->size[d] > 1)
+      return rl_err("%s: the tensor written in place (size %s) has elements sharing one "
+                    "memory location (an expanded view); clone it first",
+                    op, rl_shape_str(t));
   if (!grad_mode) return 0;
   if (t->requires_grad)
     return rl_err("%s: in-place operation on a tensor that requires grad (size %s); use "

@@ -45,6 +45,7 @@ typedef enum {
   RL_UN_NOT,     /* u8: !a */
   RL_UN_EQ_S, RL_UN_NE_S, RL_UN_LT_S, RL_UN_LE_S, RL_UN_GT_S, RL_UN_GE_S,
   RL_UN_ISNAN,   /* u8 output */
+  RL_UN_REMS,    /* remainder(a, p0): the sign of the divisor, as Lua's % */
   RL_UN_COUNT
 } rl_unary_op;
 
@@ -53,6 +54,7 @@ typedef enum {
   RL_BIN_ADD,       /* a + p0*b */
   RL_BIN_SUB,       /* a - p0*b */
   RL_BIN_MUL, RL_BIN_DIV, RL_BIN_POW, RL_BIN_MAX, RL_BIN_MIN, RL_BIN_FMOD,
+  RL_BIN_REMAINDER, /* a - floor(a/b)*b: the sign of b, as Lua's and torch's % */
   RL_BIN_EQ, RL_BIN_NE, RL_BIN_LT, RL_BIN_LE, RL_BIN_GT, RL_BIN_GE,
   RL_BIN_AND, RL_BIN_OR,
   RL_BIN_RELU_BWD,    /* a * (b > 0)        : grad, input */

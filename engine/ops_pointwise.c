@@ -8,6 +8,7 @@
  * keep the destination's dtype and refuse a float result into an integer
  * tensor, as PyTorch does. */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "internal.h"
@@ -16,10 +17,11 @@ static const char *const unary_name[RL_UN_COUNT] = {
     "neg", "abs", "sign", "exp", "log", "sqrt", "rsqrt", "relu", "sigmoid", "tanh",
     "square", "reciprocal", "floor", "ceil", "round", "log1p", "expm1", "sin", "cos",
     "clamp", "affine", "rdiv", "pow", "rpow", "fmod", "clamp_min", "clamp_max", "logical_not",
-    "eq", "ne", "lt", "le", "gt", "ge", "isnan"};
+    "eq", "ne", "lt", "le", "gt", "ge", "isnan", "remainder"};
 
 static const char *const binary_name[RL_BIN_COUNT] = {
-    "add", "sub", "mul", "div", "pow", "maximum", "minimum", "fmod", "eq", "ne", "lt", "le",
+    "add", "sub", "mul", "div", "pow", "maximum", "minimum", "fmod", "remainder", "eq", "ne",
+    "lt", "le",
     "gt", "ge", "logical_and", "logical_or", "relu_backward", "sigmoid_backward",
     "tanh_backward", "sign_mul"};
 
@@ -30,6 +32,12 @@ _Static_assert(sizeof unary_name / sizeof *unary_name == RL_UN_COUNT, "unary nam
 _Static_assert(sizeof binary_name / sizeof *binary_name == RL_BIN_COUNT, "binary names");
 _Static_assert(sizeof ternary_name / sizeof *ternary_name == RL_TER_COUNT, "ternary names");
 
+/* "add" -> "add_" for the messages of the in-place forms */
+static const char *inplace_name(const char *name, char *buf, size_t n) {
+  snprintf(buf, n, "%s_", name);
+  return buf;
+}
+
 static bool unary_is_cmp(rl_unary_op op) {
   return (op >= RL_UN_EQ_S && op <= RL_UN_GE_S) || op == RL_UN_ISNAN;
 }
@@ -38,7 +46,7 @@ static bool unary_int_ok(rl_unary_op op) {
   switch (op) {
   case RL_UN_NEG: case RL_UN_ABS: case RL_UN_SIGN: case RL_UN_SQUARE: case RL_UN_RELU:
   case RL_UN_CLAMP: case RL_UN_AFFINE: case RL_UN_MAXS: case RL_UN_MINS: case RL_UN_FMOD:
-  case RL_UN_NOT:
+  case RL_UN_REMS: case RL_UN_NOT:
     return true;
   default:
     return unary_is_cmp(op);
@@ -135,7 +143,7 @@ static int unary_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   case RL_UN_RDIV: r = mul_take(g, un_take(RL_UN_AFFINE, bin(RL_BIN_DIV, y, a), -1, 0)); break;
   case RL_UN_POW: r = mul_take(g, un_take(RL_UN_AFFINE, un(RL_UN_POW, a, p0 - 1, 0), p0, 0)); break;
   case RL_UN_RPOW: r = mul_take(g, un(RL_UN_AFFINE, y, log(p0), 0)); break;
-  case RL_UN_FMOD: rl_retain(g); r = g; break;
+  case RL_UN_FMOD: case RL_UN_REMS: rl_retain(g); r = g; break;
   default:
     rl_release(a);
     rl_release(y);
@@ -170,12 +178,18 @@ rl_tensor *rl_unary(rl_unary_op op, rl_tensor *a, double p0, double p1) {
     x = rl_to_dtype(a, RL_F32);
   } else if (a->dtype == RL_U8 && !unary_is_cmp(op) &&
              (op == RL_UN_NEG || op == RL_UN_ABS || op == RL_UN_SIGN ||
-              op == RL_UN_SQUARE || op == RL_UN_RELU || op == RL_UN_FMOD)) {
+              op == RL_UN_SQUARE || op == RL_UN_RELU || op == RL_UN_FMOD ||
+              op == RL_UN_REMS)) {
     x = rl_to_dtype(a, RL_I64);
   } else {
     rl_retain(x);
   }
   if (!x) return NULL;
+  if ((op == RL_UN_FMOD || op == RL_UN_REMS) && !rl_dtype_is_float(x->dtype) && p0 == 0) {
+    rl_release(x);
+    rl_err("%s: integer division by zero", name);
+    return NULL;
+  }
   rl_dtype odt = unary_is_cmp(op) ? RL_U8 : x->dtype;
   rl_tensor *out = rl_empty(x->ndim, x->size, odt, rl_dev(x));
   if (!out || unary_into(op, out, x, p0, p1)) {
@@ -202,15 +216,16 @@ rl_tensor *rl_unary(rl_unary_op op, rl_tensor *a, double p0, double p1) {
 
 int rl_unary_(rl_unary_op op, rl_tensor *a, double p0, double p1) {
   if ((int)op < 0 || op >= RL_UN_COUNT) return rl_err("unary: unknown op %d", (int)op);
-  const char *name = unary_name[op];
+  char buf[32];
+  const char *name = inplace_name(unary_name[op], buf, sizeof buf);
   if (rl_check_inplace(name, a, NULL)) return -1;
   if (unary_is_cmp(op))
-    return rl_err("%s_: comparisons write u8; use the out-of-place form", name);
+    return rl_err("%s: comparisons write u8; use the out-of-place form", name);
   if (!rl_dtype_is_float(a->dtype) && !unary_int_ok(op))
-    return rl_err("%s_: needs a float tensor, got %s (the result would not fit)", name,
+    return rl_err("%s: needs a float tensor, got %s (the result would not fit)", name,
                   rl_dtype_name(a->dtype));
   if (op == RL_UN_NOT && a->dtype != RL_U8)
-    return rl_err("%s_: needs a u8 tensor, got %s", name, rl_dtype_name(a->dtype));
+    return rl_err("%s: needs a u8 tensor, got %s", name, rl_dtype_name(a->dtype));
   if (unary_into(op, a, a, p0, p1)) return -1;
   rl_bump_version(a);
   return 0;
@@ -282,9 +297,9 @@ static int binary_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
     rl_release(z);
     break;
   }
-  case RL_BIN_FMOD:
+  case RL_BIN_FMOD: case RL_BIN_REMAINDER:
     if (n->need[0]) { rl_retain(g); ga = g; }
-    if (n->need[1]) { /* -g * trunc(a / b), trunc(a/b) = (a - y) / b */
+    if (n->need[1]) { /* -g * q with q = (a - y) / b: trunc(a/b), or floor for remainder */
       rl_tensor *d = bin(RL_BIN_SUB, a, y);
       rl_tensor *q = d ? bin(RL_BIN_DIV, d, b) : NULL;
       rl_release(d);
@@ -316,12 +331,35 @@ static int binary_into(rl_binary_op op, rl_tensor *out, rl_tensor *a, rl_tensor 
   return 0;
 }
 
+/* An operand in the compute dtype; logical ops test for nonzero instead of
+ * converting (0.5 is true). */
+static rl_tensor *as_operand(rl_binary_op op, rl_tensor *t, rl_dtype dt) {
+  if (binary_is_logical(op) && t->dtype != RL_U8) return rl_unary(RL_UN_NE_S, t, 0, 0);
+  return rl_as_dtype(t, dt);
+}
+
+/* Integer fmod/remainder by a zero divisor is an error (floats give nan). */
+static int integer_divisor_zero(const char *name, rl_binary_op op, rl_dtype dt, rl_tensor *b) {
+  if ((op != RL_BIN_FMOD && op != RL_BIN_REMAINDER) || rl_dtype_is_float(dt)) return 0;
+  bool prev = rl_set_grad_enabled(false);
+  rl_tensor *z = rl_unary(RL_UN_EQ_S, b, 0, 0);
+  rl_tensor *any = z ? rl_reduce(RL_RED_ANY, z, 0, NULL, false) : NULL;
+  double v = 0;
+  int rc = any && !rl_item(any, &v) ? 0 : -1;
+  rl_set_grad_enabled(prev);
+  if (z) rl_release(z);
+  if (any) rl_release(any);
+  if (rc) return -1;
+  return v != 0 ? rl_err("%s: integer division by zero", name) : 0;
+}
+
 /* The dtype both operands compute in. */
 static rl_dtype binary_dtype(rl_binary_op op, rl_dtype a, rl_dtype b) {
   if (binary_is_logical(op)) return RL_U8;
   rl_dtype dt = rl_dtype_promote(a, b);
   if (binary_needs_real(op) && !rl_dtype_is_float(dt)) return RL_F32;
-  if (dt == RL_U8 && (op == RL_BIN_SUB || op == RL_BIN_FMOD)) return RL_I64;
+  if (dt == RL_U8 && (op == RL_BIN_SUB || op == RL_BIN_FMOD || op == RL_BIN_REMAINDER))
+    return RL_I64;
   return dt;
 }
 
@@ -338,7 +376,8 @@ rl_tensor *rl_binary(rl_binary_op op, rl_tensor *a, rl_tensor *b, double alpha) 
   if (rl_check_same_device(name, 2, ab) || rl_broadcast_shape(name, 2, ab, &nd, size))
     return NULL;
   rl_dtype dt = binary_dtype(op, a->dtype, b->dtype);
-  rl_tensor *x = rl_as_dtype(a, dt), *y = x ? rl_as_dtype(b, dt) : NULL;
+  if (integer_divisor_zero(name, op, dt, b)) return NULL;
+  rl_tensor *x = as_operand(op, a, dt), *y = x ? as_operand(op, b, dt) : NULL;
   rl_dtype odt = binary_is_cmp(op) || binary_is_logical(op) ? RL_U8 : dt;
   rl_tensor *out = y ? rl_empty(nd, size, odt, rl_dev(a)) : NULL;
   if (!out || binary_into(op, out, x, y, alpha)) goto fail;
@@ -371,12 +410,12 @@ static rl_tensor *inplace_operand(const char *name, rl_tensor *a, rl_tensor *b,
   if (rl_check_same_device(name, 2, ab) || rl_broadcast_shape(name, 2, ab, &nd, size))
     return NULL;
   if (nd != a->ndim || memcmp(size, a->size, sizeof(int64_t) * (size_t)nd)) {
-    rl_err("%s_: the result has shape %s but the tensor written in place has shape %s",
+    rl_err("%s: the result has shape %s but the tensor written in place has shape %s",
            name, rl_sizes_str(nd, size), rl_shape_str(a));
     return NULL;
   }
   if (rl_dtype_is_float(compute) && !rl_dtype_is_float(a->dtype)) {
-    rl_err("%s_: the result type %s cannot be stored in place in a %s tensor", name,
+    rl_err("%s: the result type %s cannot be stored in place in a %s tensor", name,
            rl_dtype_name(compute), rl_dtype_name(a->dtype));
     return NULL;
   }
@@ -395,13 +434,17 @@ static rl_tensor *inplace_operand(const char *name, rl_tensor *a, rl_tensor *b,
 
 int rl_binary_(rl_binary_op op, rl_tensor *a, rl_tensor *b, double alpha) {
   if ((int)op < 0 || op >= RL_BIN_COUNT) return rl_err("binary: unknown op %d", (int)op);
-  const char *name = binary_name[op];
-  if (binary_is_cmp(op)) return rl_err("%s_: comparisons write u8; use the out-of-place form", name);
+  char buf[32];
+  const char *name = inplace_name(binary_name[op], buf, sizeof buf);
+  if (binary_is_cmp(op)) return rl_err("%s: comparisons write u8; use the out-of-place form", name);
   if (rl_check_inplace(name, a, b)) return -1;
   rl_dtype compute = binary_dtype(op, a->dtype, b->dtype);
   if (binary_is_logical(op) && a->dtype != RL_U8)
-    return rl_err("%s_: needs a u8 tensor, got %s", name, rl_dtype_name(a->dtype));
-  rl_tensor *y = inplace_operand(name, a, b, compute);
+    return rl_err("%s: needs a u8 tensor, got %s", name, rl_dtype_name(a->dtype));
+  if (integer_divisor_zero(name, op, compute, b)) return -1;
+  rl_tensor *nz = binary_is_logical(op) && b->dtype != RL_U8 ? as_operand(op, b, RL_U8) : NULL;
+  rl_tensor *y = inplace_operand(name, a, nz ? nz : b, compute);
+  if (nz) rl_release(nz);
   if (!y) return -1;
   int rc = binary_into(op, a, a, y, alpha);
   rl_release(y);
@@ -546,7 +589,8 @@ int rl_ternary_(rl_ternary_op op, rl_tensor *a, rl_tensor *b, rl_tensor *c,
                 const double *p) {
   if ((int)op < 0 || op >= RL_TER_COUNT || op == RL_TER_WHERE)
     return rl_err("ternary_: op %d has no in-place form", (int)op);
-  const char *name = ternary_name[op];
+  char buf[32];
+  const char *name = inplace_name(ternary_name[op], buf, sizeof buf);
   static const double zero[4] = {0, 0, 0, 0};
   if (!p) p = zero;
   if (rl_check_inplace(name, a, b) || rl_check_inplace(name, a, c)) return -1;

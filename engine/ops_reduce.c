@@ -476,6 +476,7 @@ rl_tensor *rl_argmax(rl_tensor *t, int dim, bool keepdim, bool is_min) {
 }
 
 rl_tensor *rl_logsumexp(rl_tensor *t, int dim, bool keepdim) {
+  if (rl_wrap_dim("logsumexp", dim, t->ndim) < 0) return NULL;
   rl_tensor *mv = NULL, *mi = NULL;
   bool prev = rl_set_grad_enabled(false);
   int rc = rl_max_dim(t, dim, true, false, &mv, &mi);

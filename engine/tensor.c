@@ -211,8 +211,9 @@ void rl_contiguous_strides(int ndim, const int64_t *size, int64_t *stride) {
 int rl_wrap_dim(const char *op, int dim, int ndim) {
   int n = ndim > 0 ? ndim : 1;
   if (dim < -n || dim >= n)
-    return rl_err("%s: dim %d out of range for a tensor of %d dim%s (valid: %d..%d)", op,
-                  dim + 1, ndim, ndim == 1 ? "" : "s", 1, n);
+    return rl_err("%s: dim %d out of range for a tensor of %d dim%s (valid: 1..%d or "
+                  "-%d..-1)",
+                  op, dim < 0 ? dim : dim + 1, ndim, ndim == 1 ? "" : "s", n, n);
   return dim < 0 ? dim + n : dim;
 }
 

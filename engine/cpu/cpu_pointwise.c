@@ -139,6 +139,13 @@ void rl_cpu_iter_run(const rl_iter *it, rl_loop_fn fn, const double *p) {
   }
 
 #define SGN(a) (((a) > 0) - ((a) < 0))
+
+/* Integer % that cannot trap: x % 0 and x % -1 give 0 (the ops layer refuses
+ * a zero divisor before the kernel runs). */
+#define IMOD(a, b) ((b) == 0 || (b) == -1 ? 0 : (a) % (b))
+/* remainder: the result takes the divisor's sign */
+#define IREM(a, b) (IMOD(a, b) != 0 && ((IMOD(a, b) < 0) != ((b) < 0)) ? IMOD(a, b) + (b) : IMOD(a, b))
+#define FREM(a, b) (M_FMOD(a, b) != 0 && ((M_FMOD(a, b) < 0) != ((b) < 0)) ? M_FMOD(a, b) + (b) : M_FMOD(a, b))
 #define MAXN(a, b) (((a) > (b) || (a) != (a)) ? (a) : (b)) /* NaN propagates */
 #define MINN(a, b) (((a) < (b) || (a) != (a)) ? (a) : (b))
 
@@ -154,13 +161,15 @@ void rl_cpu_iter_run(const rl_iter *it, rl_loop_fn fn, const double *p) {
   X(EXPM1, M_EXPM1(a)) X(SIN, M_SIN(a)) X(COS, M_COS(a))                        \
   X(CLAMP, MINN(MAXN(a, (T)p[0]), (T)p[1])) X(AFFINE, a * (T)p[0] + (T)p[1])    \
   X(RDIV, (T)p[0] / a) X(POW, M_POW(a, (T)p[0])) X(RPOW, M_POW((T)p[0], a))     \
-  X(FMOD, M_FMOD(a, (T)p[0])) X(MAXS, MAXN(a, (T)p[0])) X(MINS, MINN(a, (T)p[0]))
+  X(FMOD, M_FMOD(a, (T)p[0])) X(MAXS, MAXN(a, (T)p[0])) X(MINS, MINN(a, (T)p[0]))  \
+  X(REMS, FREM(a, (T)p[0]))
 
 #define UNARY_INT(X, T)                                                         \
   X(NEG, -a) X(ABS, a < 0 ? -a : a) X(SIGN, (T)SGN(a)) X(SQUARE, a * a)         \
   X(RELU, a > 0 ? a : 0) X(CLAMP, a < (T)p[0] ? (T)p[0] : (a > (T)p[1] ? (T)p[1] : a)) \
   X(AFFINE, a * (T)p[0] + (T)p[1]) X(MAXS, a > (T)p[0] ? a : (T)p[0])            \
-  X(MINS, a < (T)p[0] ? a : (T)p[0]) X(FMOD, (T)p[0] ? a % (T)p[0] : 0)
+  X(MINS, a < (T)p[0] ? a : (T)p[0]) X(FMOD, IMOD(a, (T)p[0]))                  \
+  X(REMS, IREM(a, (T)p[0]))
 
 #define UNARY_U8(X, T)                                                          \
   X(CLAMP, a < (T)p[0] ? (T)p[0] : (a > (T)p[1] ? (T)p[1] : a))                 \
@@ -221,9 +230,10 @@ int rl_cpu_unary(rl_unary_op op, const rl_iter *it, const double *p) {
   X(MAX, MAXN(a, b)) X(MIN, MINN(a, b))
 #define BINARY_FLOAT(X, T)                                                      \
   BINARY_ARITH(X, T) X(DIV, a / b) X(POW, M_POW(a, b)) X(FMOD, M_FMOD(a, b))     \
+  X(REMAINDER, FREM(a, b))                                                      \
   X(RELU_BWD, b > 0 ? a : (T)0) X(SIGMOID_BWD, a * b * ((T)1 - b))               \
   X(TANH_BWD, a * ((T)1 - b * b)) X(SIGN_MUL, a * (T)SGN(b))
-#define BINARY_INT(X, T) BINARY_ARITH(X, T) X(FMOD, b ? a % b : 0)
+#define BINARY_INT(X, T) BINARY_ARITH(X, T) X(FMOD, IMOD(a, b)) X(REMAINDER, IREM(a, b))
 #define BINARY_U8(X, T) BINARY_ARITH(X, T) X(AND, a && b) X(OR, a || b)
 #define BINARY_CMP(X, T)                                                        \
   X(EQ, a == b) X(NE, a != b) X(LT, a < b) X(LE, a <= b) X(GT, a > b) X(GE, a >= b)
