@@ -74,7 +74,7 @@ test: all
 bench: all
 	./rllua scripts/bench_core.lua
 
-APT_PKGS := build-essential lua5.4 liblua5.4-dev lua-busted libopenblas-dev libpng-dev \
+APT_PKGS := build-essential python3 lua5.4 liblua5.4-dev lua-busted libopenblas-dev libpng-dev \
             libjpeg62-turbo-dev zlib1g-dev libreadline-dev gnuplot-nox \
             dataset-fashion-mnist python3-torch python3-numpy
 SUDO := $(shell test "$$(id -u)" = 0 || echo sudo)
@@ -82,10 +82,11 @@ deps:
 	$(SUDO) apt-get update
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $(APT_PKGS)
 
+# Lua's own layout, so stock lua5.4 finds rl under PREFIX=/usr/local too.
 install: all
-	install -d $(PREFIX)/bin $(PREFIX)/share/rllua/lua/rl $(PREFIX)/lib/lua/5.4/rl
+	install -d $(PREFIX)/bin $(PREFIX)/share/lua/5.4/rl $(PREFIX)/lib/lua/5.4/rl
 	install -m 755 rllua $(PREFIX)/bin/rllua
-	install -m 644 lua/rl/*.lua $(PREFIX)/share/rllua/lua/rl/
+	install -m 644 lua/rl/*.lua $(PREFIX)/share/lua/5.4/rl/
 	install -m 755 lib/rl/core.so $(PREFIX)/lib/lua/5.4/rl/core.so
 
 clean:

@@ -10,7 +10,7 @@
  *     global `arg` table laid out exactly as lua does, and `...` for the
  *     script's arguments;
  *   - library lookup: package.path is prefixed with $RLLUA_PATH (when set),
- *     then <exe dir>/lua and <exe dir>/../share/rllua/lua (install layout),
+ *     then <exe dir>/lua and <exe dir>/../share/lua/5.4 (install layout),
  *     and `rl.core` is preloaded from the statically linked luaopen_rl_core;
  *   - error reporting ("rllua: msg" plus a traceback, exit status 1) and
  *     Ctrl-C interruption of running Lua code ("interrupted!");
@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <sys/select.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -366,7 +367,7 @@ static int exe_dir(char *buf, size_t size, const char *argv0)
     return 1;
 }
 
-/* package.path = $RLLUA_PATH; <exe>/lua; <exe>/../share/rllua/lua; old */
+/* package.path = $RLLUA_PATH; <exe>/lua; <exe>/../share/lua/5.4; old */
 static void setup_path(lua_State *L, const char *argv0)
 {
     const char *env = getenv("RLLUA_PATH");
@@ -383,8 +384,8 @@ static void setup_path(lua_State *L, const char *argv0)
     }
     if (exe_dir(dir, sizeof dir, argv0)) {
         lua_pushfstring(L, "%s/lua/?.lua;%s/lua/?/init.lua;", dir, dir);
-        lua_pushfstring(L, "%s/../share/rllua/lua/?.lua;"
-                           "%s/../share/rllua/lua/?/init.lua;", dir, dir);
+        lua_pushfstring(L, "%s/../share/lua/5.4/?.lua;"
+                           "%s/../share/lua/5.4/?/init.lua;", dir, dir);
         n += 2;
     }
     lua_getfield(L, -(n + 1), "path");
@@ -426,6 +427,7 @@ static const char *const keywords[] = {
 };
 
 static struct {
+    const char *text;   /* the word being completed */
     char **items;
     size_t n, cap;
     size_t next;    /* generator cursor */
@@ -477,12 +479,12 @@ static void match_add(const char *head, size_t headlen, const char *name,
     g_comp.items[g_comp.n++] = s;
 }
 
-static int is_keyword(const char *s)
+static int is_keyword(const char *s, size_t len)
 {
     int i;
 
     for (i = 0; keywords[i] != NULL; i++)
-        if (strcmp(s, keywords[i]) == 0)
+        if (strlen(keywords[i]) == len && memcmp(s, keywords[i], len) == 0)
             return 1;
     return 0;
 }
@@ -503,7 +505,7 @@ static int is_name(const char *s, size_t len)
     for (i = 0; i < len; i++)
         if (!is_name_char((unsigned char)s[i], i == 0))
             return 0;
-    return !is_keyword(s);
+    return !is_keyword(s, len);
 }
 
 static int has_prefix(const char *s, size_t len, const char *prefix)
@@ -550,11 +552,13 @@ static void get_field(lua_State *L, const char *name, size_t len)
 }
 
 /* Adds the string keys of table `t` starting with `partial`.  `methods`
-   keeps only functions; `skip_meta` skips "__" names. */
+   keeps only functions.  Metamethod names ("__x") are offered only when
+   the partial word itself starts with "_". */
 static void add_table_keys(lua_State *L, int t, const char *head,
-                           size_t headlen, const char *partial, int methods,
-                           int skip_meta)
+                           size_t headlen, const char *partial, int methods)
 {
+    int hide_meta = partial[0] != '_';
+
     lua_pushnil(L);
     while (lua_next(L, t) != 0) {
         if (lua_type(L, -2) == LUA_TSTRING) {
@@ -564,7 +568,7 @@ static void add_table_keys(lua_State *L, int t, const char *head,
 
             if (has_prefix(k, len, partial) && is_name(k, len) &&
                 (!methods || vt == LUA_TFUNCTION) &&
-                !(skip_meta && k[0] == '_' && k[1] == '_'))
+                !(hide_meta && k[0] == '_' && k[1] == '_'))
                 match_add(head, headlen, k,
                           vt == LUA_TTABLE && !methods ? '.' : '\0');
         }
@@ -572,10 +576,36 @@ static void add_table_keys(lua_State *L, int t, const char *head,
     }
 }
 
+static int walk_path(lua_State *L, const char *path, size_t len);
+
+/* An __index function hides where the methods of the value at `v` live;
+   two common layouts are guessed: functions stored in the metatable
+   itself, and a methods table reachable from _G under the metatable's
+   __name (luaL_newmetatable's "rl.Tensor" names the table rl.Tensor). */
+static void add_guessed_methods(lua_State *L, int v, const char *head,
+                                size_t headlen, const char *partial,
+                                int methods)
+{
+    int mt;
+    size_t len;
+    const char *name;
+
+    if (!lua_getmetatable(L, v))
+        return;
+    mt = lua_gettop(L);
+    add_table_keys(L, mt, head, headlen, partial, methods);
+    lua_pushliteral(L, "__name");
+    if (lua_rawget(L, mt) != LUA_TSTRING)
+        return;
+    name = lua_tolstring(L, -1, &len);
+    if (walk_path(L, name, len) && lua_istable(L, -1) &&
+        !lua_rawequal(L, -1, mt))
+        add_table_keys(L, lua_gettop(L), head, headlen, partial, methods);
+}
+
 /* Adds the fields of the value on top (left in place): its own keys when
-   it is a table, then those of its chain of __index tables.  When the
-   chain ends in an __index function, the metatable's own functions are
-   offered as a best guess at the methods it dispatches to. */
+   it is a table, then those of its chain of __index tables, then the
+   guesses of add_guessed_methods when the chain ends in a function. */
 static void add_fields(lua_State *L, const char *head, size_t headlen,
                        const char *partial, int methods)
 {
@@ -586,17 +616,14 @@ static void add_fields(lua_State *L, const char *head, size_t headlen,
     for (depth = 0; depth < CHAIN_MAX; depth++) {
         if (lua_istable(L, -1))
             add_table_keys(L, lua_gettop(L), head, headlen, partial,
-                           methods, 0);
-        if (!push_index_table(L, -1)) {
-            if (luaL_getmetafield(L, -1, "__index") == LUA_TFUNCTION &&
-                lua_getmetatable(L, -2)) {
-                add_table_keys(L, lua_gettop(L), head, headlen, partial,
-                               methods, 1);
-            }
+                           methods);
+        if (!push_index_table(L, -1))
             break;
-        }
         lua_remove(L, -2);
     }
+    if (luaL_getmetafield(L, -1, "__index") == LUA_TFUNCTION)
+        add_guessed_methods(L, lua_gettop(L) - 1, head, headlen, partial,
+                            methods);
     lua_settop(L, obj);
 }
 
@@ -609,23 +636,22 @@ static void add_keywords(const char *partial)
             match_add("", 0, keywords[i], ' ');
 }
 
-/* Pushes the value named by the dotted path text[0..end); 0 if invalid. */
-static int walk_path(lua_State *L, const char *text, const char *end)
+/* Pushes the value named by the dotted path path[0..len); 0 if invalid. */
+static int walk_path(lua_State *L, const char *path, size_t len)
 {
-    const char *p = text;
+    const char *p = path;
+    const char *end = path + len;
 
+    if (len == 0 || end[-1] == '.')
+        return 0;
     lua_pushglobaltable(L);
-    while (p <= end) {
-        const char *dot = p;
+    while (p < end) {
+        const char *dot = memchr(p, '.', (size_t)(end - p));
 
-        while (dot < end && *dot != '.')
-            dot++;
-        if (!is_name_char((unsigned char)*p, 1))
+        if (dot == NULL)
+            dot = end;
+        if (!is_name(p, (size_t)(dot - p)))
             return 0;
-        if (dot - p > 0 && !is_name(p, (size_t)(dot - p))) {
-            /* is_name needs a terminated string for the keyword test */
-            return 0;
-        }
         get_field(L, p, (size_t)(dot - p));
         if (lua_isnil(L, -1))
             return 0;
@@ -634,10 +660,10 @@ static int walk_path(lua_State *L, const char *text, const char *end)
     return 1;
 }
 
-/* Protected: collects the candidates for the word (light userdata 1). */
+/* Protected: collects the candidates for the word g_comp.text. */
 static int complete_collect(lua_State *L)
 {
-    const char *text = lua_touserdata(L, 1);
+    const char *text = g_comp.text;
     const char *sep = NULL;
     const char *p;
 
@@ -650,9 +676,9 @@ static int complete_collect(lua_State *L)
         add_fields(L, "", 0, text, 0);
         return 0;
     }
-    if (sep == text || memchr(text, ':', (size_t)(sep - text)) != NULL)
+    if (memchr(text, ':', (size_t)(sep - text)) != NULL)
         return 0;
-    if (walk_path(L, text, sep - 1))
+    if (walk_path(L, text, (size_t)(sep - text)))
         add_fields(L, text, (size_t)(sep - text) + 1, sep + 1, *sep == ':');
     return 0;
 }
@@ -686,10 +712,10 @@ static char **complete(const char *text, int start, int end)
     matches_clear();
     if (L == NULL || !lua_checkstack(L, 4))
         return NULL;
+    g_comp.text = text;
     top = lua_gettop(L);
     lua_pushcfunction(L, complete_collect);
-    lua_pushlightuserdata(L, (void *)text);
-    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
         lua_settop(L, top);
         matches_clear();
         return NULL;
@@ -707,9 +733,9 @@ static char **complete(const char *text, int start, int end)
 static int g_use_readline;
 static char *g_history_path;
 
-/* Readline calls this when a read is interrupted by a signal: on Ctrl-C
-   drop the line being edited and start afresh at the primary prompt. */
-static int on_readline_signal(void)
+/* After a Ctrl-C, drops the line being edited and starts afresh at the
+   primary prompt.  Also installed as readline's signal event hook. */
+static int discard_if_interrupted(void)
 {
     if (!g_sigint)
         return 0;
@@ -724,6 +750,34 @@ static int on_readline_signal(void)
     rl_on_new_line();
     rl_redisplay();
     return 0;
+}
+
+/* Readline's key reader.  It waits for input itself, with SIGINT blocked
+   except inside pselect, so a Ctrl-C arriving at any moment is seen before
+   the next key instead of being lost until one is typed. */
+static int read_key(FILE *stream)
+{
+    int fd = fileno(stream);
+    sigset_t block, old;
+    fd_set fds;
+
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    for (;;) {
+        sigprocmask(SIG_BLOCK, &block, &old);
+        if (g_sigint) {
+            sigprocmask(SIG_SETMASK, &old, NULL);
+            discard_if_interrupted();
+            continue;
+        }
+        FD_ZERO(&fds);
+        FD_SET(fd, &fds);
+        pselect(fd + 1, &fds, NULL, NULL, NULL, &old);
+        sigprocmask(SIG_SETMASK, &old, NULL);  /* delivers a pending SIGINT */
+        if (!g_sigint)
+            break;              /* input, error, or another signal */
+    }
+    return rl_getc(stream);
 }
 
 static void history_open(void)
@@ -770,7 +824,8 @@ static void readline_setup(void)
 {
     rl_readline_name = "rllua";
     rl_catch_signals = 0;                /* SIGINT is handled here */
-    rl_signal_event_hook = on_readline_signal;
+    rl_signal_event_hook = discard_if_interrupted;
+    rl_getc_function = read_key;
     rl_attempted_completion_function = complete;
     rl_completion_entry_function = no_completion;
     rl_basic_word_break_characters = WORD_BREAKS;
@@ -1021,9 +1076,14 @@ static int pmain(lua_State *L)
 
 int main(int argc, char **argv)
 {
+    static char *no_args[] = { PROGNAME, NULL };
     lua_State *L = luaL_newstate();
     int status, ok;
 
+    if (argc < 1 || argv[0] == NULL) {    /* exec'd with an empty argv */
+        argc = 1;
+        argv = no_args;
+    }
     if (L == NULL) {
         fprintf(stderr, "%s: cannot create state: not enough memory\n",
                 PROGNAME);
