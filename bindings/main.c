@@ -947,7 +947,22 @@ static int read_chunk(lua_State *L)
     }
 }
 
-/* Protected: writes its arguments through the global tostring. */
+/* Pushes rl.repr when the rl library provides it (tables shown by content),
+ * else nothing; returns whether it pushed. */
+static int push_repr(lua_State *L)
+{
+    int top = lua_gettop(L);
+
+    if (lua_getglobal(L, "rl") == LUA_TTABLE &&
+        lua_getfield(L, -1, "repr") == LUA_TFUNCTION) {
+        lua_remove(L, -2);
+        return 1;
+    }
+    lua_settop(L, top);
+    return 0;
+}
+
+/* Protected: writes its arguments through rl.repr, else the global tostring. */
 static int print_values(lua_State *L)
 {
     int n = lua_gettop(L);
@@ -957,7 +972,10 @@ static int print_values(lua_State *L)
         size_t len;
         const char *s;
 
-        if (lua_getglobal(L, "tostring") == LUA_TFUNCTION) {
+        if (push_repr(L)) {
+            lua_pushvalue(L, i);
+            lua_call(L, 1, 1);
+        } else if (lua_getglobal(L, "tostring") == LUA_TFUNCTION) {
             lua_pushvalue(L, i);
             lua_call(L, 1, 1);
         } else {

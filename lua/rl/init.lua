@@ -50,6 +50,41 @@ rl.cuda = {
   device_count = core.cuda_device_count,
 }
 
+--- How the REPL shows a value: tensors by tostring, tables by content
+-- (sorted keys, nested to `depth` levels, long ones cut), the rest by tostring.
+function rl.repr(v, depth, seen)
+  depth = depth or 2
+  if type(v) == 'string' then return string.format('%q', v) end
+  if type(v) ~= 'table' or getmetatable(v) and getmetatable(v).__tostring then
+    return tostring(v)
+  end
+  seen = seen or {}
+  if seen[v] then return '<cycle>' end
+  if depth < 0 then return '{...}' end
+  seen[v] = true
+  local keys, n = {}, #v
+  for k in pairs(v) do
+    if not (math.type(k) == 'integer' and k >= 1 and k <= n) then keys[#keys + 1] = k end
+  end
+  table.sort(keys, function(a, b)
+    if type(a) == type(b) and (type(a) == 'number' or type(a) == 'string') then return a < b end
+    return type(a) < type(b)
+  end)
+  local parts = {}
+  local function add(s)
+    if #parts < 50 then parts[#parts + 1] = s elseif #parts == 50 then parts[51] = '...' end
+  end
+  for i = 1, n do add(rl.repr(v[i], depth - 1, seen)) end
+  for _, k in ipairs(keys) do
+    local ks = type(k) == 'string' and k:match('^[%a_][%w_]*$') and k or '[' .. rl.repr(k, 0, seen) .. ']'
+    add(ks .. ' = ' .. rl.repr(v[k], depth - 1, seen))
+  end
+  seen[v] = nil
+  local one = '{' .. table.concat(parts, ', ') .. '}'
+  if #one <= 100 and not one:find('\n') then return one end
+  return '{\n  ' .. table.concat(parts, ',\n'):gsub('\n', '\n  ') .. '\n}'
+end
+
 --- A short guide to the REPL.
 function rl.help()
   print([[
