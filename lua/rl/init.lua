@@ -54,7 +54,9 @@ rl.cuda = {
 -- (sorted keys, nested to `depth` levels, long ones cut), the rest by tostring.
 function rl.repr(v, depth, seen)
   depth = depth or 2
-  if type(v) == 'string' then return string.format('%q', v) end
+  if type(v) == 'string' then -- quoted inside tables, as is at the top (as lua's REPL)
+    return seen and string.format('%q', v) or v
+  end
   if type(v) ~= 'table' or getmetatable(v) and getmetatable(v).__tostring then
     return tostring(v)
   end
