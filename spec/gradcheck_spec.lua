@@ -1,0 +1,163 @@
+-- gradcheck_spec.lua - every differentiable op against central differences
+-- in f64, on odd shapes, with strides, padding and non-contiguous inputs.
+local rl = require 'rl'
+local gc = require 'helpers.gradcheck'
+local F = rl.F
+
+local g = rl.Generator(2024)
+local function leaf(...) return gc.leaf(g, ...) end
+-- strictly positive leaves (log, sqrt, pow, division)
+local function pos(...)
+  local size = { ... }
+  return rl.no_grad(function()
+    return (rl.rand(size, { dtype = 'f64', generator = g }) + 0.5)
+  end):requires_grad_()
+end
+
+local function check(name, f, inputs, opts)
+  it(name, function()
+    local ok, msg = gc.gradcheck(f, inputs, opts)
+    assert(ok, msg)
+  end)
+end
+
+describe('gradcheck: pointwise', function()
+  for _, op in ipairs { 'neg', 'abs', 'exp', 'sigmoid', 'tanh', 'square', 'sin', 'cos', 'expm1' } do
+    check(op, function(x) return x[op](x) end, { leaf(3, 4) })
+  end
+  for _, op in ipairs { 'log', 'sqrt', 'rsqrt', 'reciprocal', 'log1p' } do
+    check(op, function(x) return x[op](x) end, { pos(3, 4) })
+  end
+  check('relu (away from 0)', function(x) return x:relu() end, { leaf(5, 3) })
+  check('clamp', function(x) return x:clamp(-0.5, 0.5) end, { leaf(4, 4) })
+  check('clamp_min / clamp_max', function(x) return x:clamp(-0.3) + x:clamp(nil, 0.2) end, { leaf(6) })
+  check('pow by a number', function(x) return x ^ 3 end, { leaf(4) })
+  check('number ^ x', function(x) return 2 ^ x end, { leaf(4) })
+  check('number / x', function(x) return 3 / x end, { pos(4) })
+  check('affine x * 2 - 1', function(x) return x * 2 - 1 end, { leaf(2, 3) })
+  check('add / sub with broadcasting and alpha', function(a, b) return a:add(b, 0.5) - b end,
+    { leaf(3, 1, 4), leaf(2, 4) })
+  check('mul with broadcasting', function(a, b) return a * b end, { leaf(3, 1), leaf(1, 5) })
+  check('div', function(a, b) return a / b end, { leaf(3, 4), pos(4) })
+  check('pow of tensors', function(a, b) return a:pow(b) end, { pos(3), leaf(3) })
+  check('maximum / minimum', function(a, b) return a:maximum(b) + a:minimum(b) end, { leaf(7), leaf(7) })
+  check('where', function(a, b) return rl.where(a:gt(0), a, b) end, { leaf(3, 3), leaf(3) })
+  check('masked_fill', function(a) return a:masked_fill(a:lt(0), 2) end, { leaf(10) })
+  check('addcmul / addcdiv / lerp', function(a, b, c)
+    return a:addcmul(b, c, 0.5) + a:addcdiv(b, c, 2) + a:lerp(b, 0.3)
+  end, { leaf(4), leaf(4), pos(4) })
+  check('non-contiguous input (transposed)', function(x) return x:t():exp() * 2 end, { leaf(3, 5) })
+end)
+
+describe('gradcheck: reductions', function()
+  check('sum over dims, keepdim', function(x) return x:sum({ 1, 3 }, true) end, { leaf(2, 3, 4) })
+  check('mean', function(x) return x:mean(2) end, { leaf(3, 5) })
+  check('prod', function(x) return x:prod(1) end, { pos(3, 2) })
+  check('max / min of all', function(x) return x:max() + x:min() end, { leaf(4, 3) })
+  check('max along a dim', function(x) local v = x:max(2); return v end, { leaf(4, 5) })
+  check('min along a dim, keepdim', function(x) local v = x:min(1, true); return v end, { leaf(3, 4) })
+  check('norm p=2', function(x) return x:norm(2, 2) end, { leaf(3, 4) })
+  check('norm p=1', function(x) return x:norm(1) end, { leaf(3, 4) })
+  check('norm p=inf', function(x) return x:norm(math.huge, 1) end, { leaf(3, 4) })
+  check('norm p=3', function(x) return x:norm(3, { 1, 2 }) end, { leaf(3, 4) })
+  check('var / std', function(x) return x:var(2):sum() + x:std(1, false):sum() + x:std() end, { leaf(4, 5) })
+  check('logsumexp', function(x) return x:logsumexp(2) end, { leaf(3, 6) })
+end)
+
+describe('gradcheck: shapes and indexing', function()
+  check('view / reshape / flatten', function(x) return x:view(6, 2):reshape(3, 4):flatten() * 1 end,
+    { leaf(2, 6) })
+  check('permute / narrow / select', function(x)
+    return x:permute(3, 1, 2):narrow(2, 2, 2):select(3, 1) * 1
+  end, { leaf(3, 2, 4) })
+  check('expand / unsqueeze / squeeze', function(x) return x:unsqueeze(1):expand(3, 4):squeeze() * 1 end,
+    { leaf(4) })
+  check('cat / stack', function(a, b)
+    return rl.cat({ a, b }, 2):sum(1):sum() + rl.stack({ a, b:narrow(2, 1, 2) }, 1):sum({ 1, 2 })
+  end, { leaf(3, 2), leaf(3, 5) })
+  check('index_select', function(x) return x:index_select(2, rl.tensor { 2, 0, 2 }) end, { leaf(3, 4) })
+  check('gather', function(x) return x:gather(2, rl.tensor { { 0, 1 }, { 3, 3 }, { 2, 0 } }) end,
+    { leaf(3, 4) })
+  check('scatter_add', function(x, s)
+    return x:scatter_add(1, rl.tensor { { 0, 1, 1 }, { 2, 0, 1 } }, s)
+  end, { leaf(3, 3), leaf(2, 3) })
+  check('masked_select', function(x) return x:masked_select(rl.tensor { true, false, true }) end,
+    { leaf(2, 3) })
+end)
+
+describe('gradcheck: linear algebra', function()
+  check('matmul 2-D', function(a, b) return a:matmul(b) end, { leaf(3, 4), leaf(4, 2) })
+  check('matmul transposed operands', function(a, b) return a:t():matmul(b:t()) end,
+    { leaf(4, 3), leaf(2, 4) })
+  check('matmul 1-D x 2-D and 2-D x 1-D', function(v, m) return v:matmul(m):sum() + m:t():matmul(v) end,
+    { leaf(3), leaf(3, 3) })
+  check('matmul broadcast batches', function(a, b) return a:matmul(b) end, { leaf(2, 1, 3, 4), leaf(3, 4, 2) })
+  check('linear with bias', function(x, w, b) return F.linear(x, w, b) end, { leaf(5, 3), leaf(4, 3), leaf(4) })
+  check('linear on a 3-D input without bias', function(x, w) return F.linear(x, w) end,
+    { leaf(2, 3, 3), leaf(2, 3) })
+end)
+
+describe('gradcheck: convolution and pooling', function()
+  check('conv2d plain', function(x, w, b) return F.conv2d(x, w, b) end,
+    { leaf(2, 2, 5, 5), leaf(3, 2, 3, 3), leaf(3) })
+  check('conv2d stride 2, padding 1, no bias', function(x, w) return F.conv2d(x, w, nil, { stride = 2, padding = 1 }) end,
+    { leaf(2, 3, 6, 5), leaf(2, 3, 3, 3) })
+  check('conv2d dilation 2, rectangular kernel, asymmetric stride', function(x, w, b)
+    return F.conv2d(x, w, b, { dilation = 2, stride = { 1, 2 }, padding = { 2, 1 } })
+  end, { leaf(1, 2, 7, 6), leaf(2, 2, 2, 3), leaf(2) })
+  check('conv2d on a non-contiguous input', function(x, w)
+    return F.conv2d(x:transpose(3, 4), w, nil, { padding = 1 })
+  end, { leaf(2, 1, 5, 4), leaf(2, 1, 3, 3) })
+  check('max_pool2d 2x2', function(x) return F.max_pool2d(x, 2) end, { leaf(2, 2, 6, 6) })
+  check('max_pool2d 3x3 stride 2 padding 1', function(x) return F.max_pool2d(x, 3, { stride = 2, padding = 1 }) end,
+    { leaf(1, 2, 7, 7) })
+  check('avg_pool2d 2x2', function(x) return F.avg_pool2d(x, 2) end, { leaf(2, 2, 4, 6) })
+  check('avg_pool2d padding, count_include_pad = false', function(x)
+    return F.avg_pool2d(x, 3, { stride = 2, padding = 1, count_include_pad = false })
+  end, { leaf(1, 2, 5, 5) })
+  check('avg_pool2d padding, count_include_pad = true', function(x)
+    return F.avg_pool2d(x, 3, { stride = 2, padding = 1 })
+  end, { leaf(1, 2, 5, 5) })
+  check('adaptive_avg_pool2d to 1x1', function(x) return F.adaptive_avg_pool2d(x, 1) end, { leaf(2, 3, 4, 5) })
+end)
+
+describe('gradcheck: normalisation and dropout', function()
+  check('batch_norm training (4-D)', function(x, w, b)
+    return F.batch_norm(x, nil, nil, w, b, true)
+  end, { leaf(3, 2, 3, 3), leaf(2), leaf(2) })
+  check('batch_norm training (2-D, no affine)', function(x)
+    return F.batch_norm(x, nil, nil, nil, nil, true)
+  end, { leaf(5, 3) })
+  check('batch_norm eval', function(x, w, b)
+    local rm, rv = rl.tensor({ 0.1, -0.2 }, 'f64'), rl.tensor({ 1.5, 0.7 }, 'f64')
+    return F.batch_norm(x, rm, rv, w, b, false)
+  end, { leaf(2, 2, 3, 3), leaf(2), leaf(2) })
+  local dg = rl.Generator(9)
+  local st = dg:get_state()
+  check('dropout (one fixed mask)', function(x)
+    dg:set_state(st)
+    return F.dropout(x, 0.4, true, dg)
+  end, { leaf(4, 5) })
+  check('dropout2d (one fixed mask)', function(x)
+    dg:set_state(st)
+    return F.dropout2d(x, 0.5, true, dg)
+  end, { leaf(3, 4, 2, 2) })
+end)
+
+describe('gradcheck: softmax and losses', function()
+  check('softmax / log_softmax over dim 2', function(x) return F.softmax(x, 2) + F.log_softmax(x, 2) end,
+    { leaf(3, 5) })
+  check('softmax over dim 1 (moved to the last)', function(x) return F.softmax(x, 1) end, { leaf(4, 3, 2) })
+  local y = rl.tensor { 2, 0, 4, 1 }
+  check('cross_entropy mean', function(x) return F.cross_entropy(x, y) end, { leaf(4, 5) })
+  check('cross_entropy sum', function(x) return F.cross_entropy(x, y, 'sum') end, { leaf(4, 5) })
+  check('cross_entropy none', function(x) return F.cross_entropy(x, y, 'none') end, { leaf(4, 5) })
+  check('nll_loss', function(x) return F.nll_loss(F.log_softmax(x, 2), y) end, { leaf(4, 5) })
+  check('kl_div sum, gradient to both sides', function(a, b)
+    return F.kl_div(F.log_softmax(a, 2), F.softmax(b, 2), 'sum')
+  end, { leaf(3, 4), leaf(3, 4) })
+  check('kl_div batchmean with log_target', function(a, b)
+    return F.kl_div(F.log_softmax(a, 2), F.log_softmax(b, 2), 'batchmean', true)
+  end, { leaf(3, 4), leaf(3, 4) })
+  check('mse_loss', function(a, b) return F.mse_loss(a, b) end, { leaf(3, 4), leaf(3, 4) })
+end)
