@@ -125,6 +125,13 @@ int rl_node_save(rl_node *n, const rl_tensor *t) {
   return 0;
 }
 
+int rl_node_skip(rl_node *n) {
+  if (n->nsaved >= RL_NODE_MAX_SAVED) return rl_err("%s: too many saved tensors", n->name);
+  n->saved[n->nsaved] = NULL;
+  n->saved_version[n->nsaved++] = 0;
+  return 0;
+}
+
 rl_tensor *rl_node_saved(rl_node *n, int k) {
   rl_tensor *t = n->saved[k];
   if (!t) {

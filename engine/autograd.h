@@ -68,6 +68,8 @@ rl_node *rl_record(const char *name, rl_backward_fn fn, rl_tensor *out, int n,
                    rl_tensor *const *inputs);
 /* Save a tensor for backward (an alias: shares storage, not history). */
 int rl_node_save(rl_node *n, const rl_tensor *t);
+/* Leave slot k empty: what the backward rule does not read is not kept. */
+int rl_node_skip(rl_node *n);
 /* The saved tensor k (a new reference, to release), after checking that
  * nothing wrote to it in place. */
 rl_tensor *rl_node_saved(rl_node *n, int k);

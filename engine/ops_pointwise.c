@@ -96,11 +96,36 @@ static int fit(rl_tensor **gin, rl_tensor *g, const rl_meta *m) {
 
 /* ---- unary --------------------------------------------------------------- */
 
+/* What a unary backward rule reads: its input, its output, or neither. */
+static void unary_saves(rl_unary_op op, bool *in, bool *out) {
+  switch (op) {
+  case RL_UN_ABS: case RL_UN_LOG: case RL_UN_SQUARE: case RL_UN_LOG1P: case RL_UN_SIN:
+  case RL_UN_COS: case RL_UN_CLAMP: case RL_UN_MAXS: case RL_UN_MINS: case RL_UN_POW:
+    *in = true, *out = false;
+    break;
+  case RL_UN_EXP: case RL_UN_SQRT: case RL_UN_RSQRT: case RL_UN_RELU: case RL_UN_SIGMOID:
+  case RL_UN_TANH: case RL_UN_RECIP: case RL_UN_EXPM1: case RL_UN_RPOW:
+    *in = false, *out = true;
+    break;
+  case RL_UN_RDIV:
+    *in = *out = true;
+    break;
+  default:
+    *in = *out = false;
+  }
+}
+
 static int unary_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   rl_unary_op op = (rl_unary_op)n->ip[0];
   double p0 = n->p[0], p1 = n->p[1];
-  rl_tensor *a = rl_node_saved(n, 0), *y = rl_node_saved(n, 1);
-  if (!a || !y) return -1;
+  bool sin_, sout;
+  unary_saves(op, &sin_, &sout);
+  rl_tensor *a = sin_ ? rl_node_saved(n, 0) : NULL, *y = sout ? rl_node_saved(n, 1) : NULL;
+  if ((sin_ && !a) || (sout && !y)) {
+    rl_release(a);
+    rl_release(y);
+    return -1;
+  }
   rl_tensor *r = NULL;
   switch (op) {
   case RL_UN_NEG: r = un(RL_UN_NEG, g, 0, 0); break;
@@ -203,7 +228,10 @@ rl_tensor *rl_unary(rl_unary_op op, rl_tensor *a, double p0, double p1) {
       n->ip[0] = op;
       n->p[0] = p0;
       n->p[1] = p1;
-      if (rl_node_save(n, x) || rl_node_save(n, out)) {
+      bool sin_, sout;
+      unary_saves(op, &sin_, &sout);
+      if ((sin_ ? rl_node_save(n, x) : rl_node_skip(n)) ||
+          (sout ? rl_node_save(n, out) : rl_node_skip(n))) {
         rl_release(out);
         rl_release(x);
         return NULL;
@@ -233,12 +261,22 @@ int rl_unary_(rl_unary_op op, rl_tensor *a, double p0, double p1) {
 
 /* ---- binary -------------------------------------------------------------- */
 
+/* What a binary backward rule reads: a, b and the output y. */
+static void binary_saves(rl_binary_op op, bool *sa, bool *sb, bool *sy) {
+  *sa = op != RL_BIN_ADD && op != RL_BIN_SUB && op != RL_BIN_DIV;
+  *sb = op != RL_BIN_ADD && op != RL_BIN_SUB;
+  *sy = op == RL_BIN_DIV || op == RL_BIN_POW || op == RL_BIN_FMOD || op == RL_BIN_REMAINDER;
+}
+
 static int binary_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   rl_binary_op op = (rl_binary_op)n->ip[0];
   double alpha = n->p[0];
-  rl_tensor *a = rl_node_saved(n, 0), *b = rl_node_saved(n, 1), *y = rl_node_saved(n, 2);
+  bool sa, sb, sy;
+  binary_saves(op, &sa, &sb, &sy);
+  rl_tensor *a = sa ? rl_node_saved(n, 0) : NULL, *b = sb ? rl_node_saved(n, 1) : NULL;
+  rl_tensor *y = sy ? rl_node_saved(n, 2) : NULL;
   int rc = -1;
-  if (!a || !b || !y) goto out;
+  if ((sa && !a) || (sb && !b) || (sy && !y)) goto out;
   rl_tensor *ga = NULL, *gb = NULL;
   switch (op) {
   case RL_BIN_ADD: case RL_BIN_SUB:
@@ -387,7 +425,12 @@ rl_tensor *rl_binary(rl_binary_op op, rl_tensor *a, rl_tensor *b, double alpha) 
     if (n) {
       n->ip[0] = op;
       n->p[0] = alpha;
-      if (rl_node_save(n, x) || rl_node_save(n, y) || rl_node_save(n, out)) goto fail;
+      bool sa, sb, sy;
+      binary_saves(op, &sa, &sb, &sy);
+      if ((sa ? rl_node_save(n, x) : rl_node_skip(n)) ||
+          (sb ? rl_node_save(n, y) : rl_node_skip(n)) ||
+          (sy ? rl_node_save(n, out) : rl_node_skip(n)))
+        goto fail;
     }
   }
   rl_release(x);
