@@ -99,4 +99,8 @@ rl: tensors for robustness research (dims are 1-based; index values 0-based)
 Type a name and press TAB to list fields and methods.]])
 end
 
+-- The library modules require 'rl' themselves: register this table first.
+package.loaded.rl = rl
+rl.nn = require 'rl.nn'
+
 return rl

@@ -1,0 +1,489 @@
+--- rl.nn: modules, layers and initialisers.
+--
+-- A Module holds parameters, buffers and child modules, each in the order
+-- they were registered, under the names PyTorch would give them, so that
+-- state_dict() keys match the reference implementation's
+-- ("block1.layer.0.bn1.running_mean").  Calling a module calls forward.
+local rl = require 'rl'
+local F = rl.F
+
+local nn = { init = {} }
+
+-- ---------------------------------------------------------------------------
+-- classes
+
+--- nn.class(name, parent): a class table; Class(...) makes an instance
+-- through Class.__init(self, ...).
+function nn.class(name, parent)
+  local cls = {}
+  cls.__index = cls
+  cls.__name = name
+  cls.__call = function(self, ...) return self:forward(...) end
+  cls.__tostring = function(self) return self:summary() end
+  setmetatable(cls, {
+    __index = parent,
+    __call = function(c, ...)
+      local obj = setmetatable({}, c)
+      c.__init(obj, ...)
+      return obj
+    end,
+  })
+  return cls
+end
+
+local Module = nn.class('Module')
+nn.Module = Module
+
+function Module:__init()
+  self._params, self._buffers, self._modules = {}, {}, {}
+  self._order = { params = {}, buffers = {}, modules = {} }
+  self.training = true
+end
+
+local function register(self, kind, name, value)
+  assert(type(name) == 'string', kind .. ' name must be a string')
+  local store = self['_' .. kind]
+  if store[name] == nil then table.insert(self._order[kind], name) end
+  store[name] = value
+  rawset(self, name, value)
+  return value
+end
+
+--- Register a parameter (a tensor that requires grad) under `name`.
+function Module:register_parameter(name, t)
+  if t ~= nil and not rl.is_tensor(t) then
+    error(string.format('register_parameter: %s is a %s, expected a tensor', name, type(t)), 2)
+  end
+  if t and not t.requires_grad then t:requires_grad_() end
+  return register(self, 'params', name, t)
+end
+
+--- Register a buffer (state saved in the state_dict, no gradient).
+function Module:register_buffer(name, t) return register(self, 'buffers', name, t) end
+
+--- Add a child module under `name`.
+function Module:add_module(name, m)
+  if getmetatable(m) == nil or not m._modules then
+    error(string.format('add_module: %s is not a module', tostring(name)), 2)
+  end
+  return register(self, 'modules', name, m)
+end
+
+function Module:forward()
+  error(string.format('%s: forward is not implemented', self.__name), 2)
+end
+
+--- Child modules in registration order: list of {name, module}.
+function Module:children()
+  local out = {}
+  for _, k in ipairs(self._order.modules) do out[#out + 1] = { k, self._modules[k] } end
+  return out
+end
+
+-- Walk the tree: fn(prefix, module) for every module, depth first.
+local function walk(m, prefix, fn)
+  fn(prefix, m)
+  for _, k in ipairs(m._order.modules) do
+    walk(m._modules[k], prefix .. k .. '.', fn)
+  end
+end
+
+--- All parameters, as an ordered list of {name, tensor}.
+function Module:named_parameters()
+  local out = {}
+  walk(self, '', function(prefix, m)
+    for _, k in ipairs(m._order.params) do
+      if m._params[k] then out[#out + 1] = { prefix .. k, m._params[k] } end
+    end
+  end)
+  return out
+end
+
+--- All parameters as a list of tensors (what an optimiser takes).
+function Module:parameters()
+  local out = {}
+  for _, p in ipairs(self:named_parameters()) do out[#out + 1] = p[2] end
+  return out
+end
+
+--- Number of scalar parameters.
+function Module:num_parameters()
+  local n = 0
+  for _, p in ipairs(self:parameters()) do n = n + p:numel() end
+  return n
+end
+
+--- name -> tensor for every parameter and buffer (PyTorch's keys).
+function Module:state_dict()
+  local sd, order = {}, {}
+  walk(self, '', function(prefix, m)
+    for _, kind in ipairs { 'params', 'buffers' } do
+      for _, k in ipairs(m._order[kind]) do
+        local t = m['_' .. kind][k]
+        if t then
+          sd[prefix .. k] = t
+          order[#order + 1] = prefix .. k
+        end
+      end
+    end
+  end)
+  return sd, order
+end
+
+--- Copy values from a table name -> tensor into this module's tensors.
+-- strict (default true): missing and unexpected keys are errors.
+function Module:load_state_dict(sd, strict)
+  if strict == nil then strict = true end
+  local own, order = self:state_dict()
+  local missing, unexpected = {}, {}
+  for _, k in ipairs(order) do
+    if sd[k] == nil then missing[#missing + 1] = k end
+  end
+  for k in pairs(sd) do
+    if own[k] == nil then unexpected[#unexpected + 1] = k end
+  end
+  table.sort(unexpected)
+  if strict and (#missing > 0 or #unexpected > 0) then
+    error(string.format('load_state_dict: missing keys: %s; unexpected keys: %s',
+      #missing > 0 and table.concat(missing, ', ') or 'none',
+      #unexpected > 0 and table.concat(unexpected, ', ') or 'none'), 2)
+  end
+  rl.no_grad(function()
+    for _, k in ipairs(order) do
+      local src, dst = sd[k], own[k]
+      if src ~= nil then
+        if not rl.is_tensor(src) then
+          error(string.format('load_state_dict: %s is a %s, expected a tensor', k, type(src)), 3)
+        end
+        if src:numel() ~= dst:numel() or #src.shape ~= #dst.shape then
+          error(string.format('load_state_dict: %s has shape %s in the file but %s in the model',
+            k, table.concat(src.shape, 'x'), table.concat(dst.shape, 'x')), 3)
+        end
+        for i = 1, #src.shape do
+          if src.shape[i] ~= dst.shape[i] then
+            error(string.format('load_state_dict: %s has shape %s in the file but %s in the model',
+              k, table.concat(src.shape, 'x'), table.concat(dst.shape, 'x')), 3)
+          end
+        end
+        dst:copy_(src)
+      end
+    end
+  end)
+  return missing, unexpected
+end
+
+--- Write the state_dict to a safetensors file (atomically).
+function Module:save(path, metadata)
+  rl.save(path, (self:state_dict()), metadata)
+end
+
+--- Read a safetensors file written by save() (or by PyTorch) into this module.
+function Module:load(path, strict)
+  local sd = rl.load(path)
+  return self:load_state_dict(sd, strict)
+end
+
+function Module:train(mode)
+  if mode == nil then mode = true end
+  walk(self, '', function(_, m) m.training = mode end)
+  return self
+end
+
+function Module:eval() return self:train(false) end
+
+--- Clear the gradients of every parameter (set to nil, as set_to_none).
+function Module:zero_grad()
+  for _, p in ipairs(self:parameters()) do p.grad = nil end
+end
+
+--- Move or convert every parameter and buffer: to('cuda'), to('f64'),
+-- to{device = ..., dtype = ...}.  Returns self.
+function Module:to(what)
+  local function convert(t)
+    if t.dtype == 'i64' and (what == 'f32' or what == 'f64' or type(what) == 'table' and what.dtype) then
+      -- integer buffers (num_batches_tracked) keep their dtype
+      if type(what) == 'table' and what.device then return t:to(what.device) end
+      return t
+    end
+    return t:to(what)
+  end
+  walk(self, '', function(_, m)
+    for _, kind in ipairs { 'params', 'buffers' } do
+      local store = m['_' .. kind]
+      for _, k in ipairs(m._order[kind]) do
+        local t = store[k]
+        if t then
+          local nt = rl.no_grad(convert, t)
+          if nt ~= t then
+            if kind == 'params' then nt = nt:detach():requires_grad_() end
+            store[k] = nt
+            rawset(m, k, nt)
+          end
+        end
+      end
+    end
+  end)
+  return self
+end
+
+--- One line per module with its parameter count, and the total.
+function Module:summary()
+  local lines = {}
+  walk(self, '', function(prefix, m)
+    local depth = select(2, prefix:gsub('%.', ''))
+    local own = 0
+    for _, k in ipairs(m._order.params) do
+      if m._params[k] then own = own + m._params[k]:numel() end
+    end
+    local name = prefix == '' and '' or prefix:sub(1, -2) .. ': '
+    lines[#lines + 1] = string.rep('  ', depth) .. name .. m:describe() ..
+        (own > 0 and string.format('  (%d params)', own) or '')
+  end)
+  lines[#lines + 1] = string.format('total: %d parameters', self:num_parameters())
+  return table.concat(lines, '\n')
+end
+
+function Module:describe() return self.__name end
+
+-- Run a child, naming it in any error it raises (as torch/nn's containers).
+local function call_child(name, idx, m, ...)
+  local res = table.pack(pcall(m.forward, m, ...))
+  if not res[1] then
+    local msg = res[2]
+    if type(msg) == 'string' and not msg:find('^In module') then
+      msg = msg:gsub('^[^:]*:%d+: ', '')
+    end
+    error(string.format('In module %s (%s) of %s: %s', tostring(idx), m.__name, name, tostring(msg)), 0)
+  end
+  return table.unpack(res, 2, res.n)
+end
+nn._call_child = call_child
+
+-- ---------------------------------------------------------------------------
+-- initialisers (in place, outside the graph)
+
+local function fans(t)
+  local s = t.shape
+  if #s < 2 then error('init: fan in/out need a tensor with at least 2 dims', 3) end
+  local field = 1
+  for i = 3, #s do field = field * s[i] end
+  return s[2] * field, s[1] * field
+end
+
+local function gain(nonlinearity, a)
+  if nonlinearity == 'relu' then return math.sqrt(2) end
+  if nonlinearity == 'leaky_relu' then return math.sqrt(2 / (1 + (a or 0.01) ^ 2)) end
+  if nonlinearity == 'tanh' then return 5 / 3 end
+  return 1 -- linear, conv, sigmoid
+end
+
+--- kaiming_uniform_(t, {a = 0, mode = 'fan_in', nonlinearity = 'leaky_relu'})
+function nn.init.kaiming_uniform_(t, o)
+  o = o or {}
+  local fin, fout = fans(t)
+  local fan = (o.mode or 'fan_in') == 'fan_in' and fin or fout
+  local bound = gain(o.nonlinearity or 'leaky_relu', o.a or 0) * math.sqrt(3 / fan)
+  return rl.no_grad(function() return t:uniform_(-bound, bound, o.generator) end)
+end
+
+--- kaiming_normal_(t, {a = 0, mode = 'fan_in', nonlinearity = 'leaky_relu'})
+function nn.init.kaiming_normal_(t, o)
+  o = o or {}
+  local fin, fout = fans(t)
+  local fan = (o.mode or 'fan_in') == 'fan_in' and fin or fout
+  local std = gain(o.nonlinearity or 'leaky_relu', o.a or 0) / math.sqrt(fan)
+  return rl.no_grad(function() return t:normal_(0, std, o.generator) end)
+end
+
+function nn.init.normal_(t, mean, std, g)
+  return rl.no_grad(function() return t:normal_(mean or 0, std or 1, g) end)
+end
+
+function nn.init.uniform_(t, a, b, g)
+  return rl.no_grad(function() return t:uniform_(a or 0, b or 1, g) end)
+end
+
+function nn.init.constant_(t, v) return rl.no_grad(function() return t:fill_(v) end) end
+function nn.init.zeros_(t) return nn.init.constant_(t, 0) end
+function nn.init.ones_(t) return nn.init.constant_(t, 1) end
+
+-- PyTorch's default for Linear and Conv: kaiming_uniform(a = sqrt(5)) for the
+-- weight, uniform(+-1/sqrt(fan_in)) for the bias.
+local function default_init(w, b)
+  nn.init.kaiming_uniform_(w, { a = math.sqrt(5) })
+  if b then
+    local fin = fans(w)
+    local bound = fin > 0 and 1 / math.sqrt(fin) or 0
+    nn.init.uniform_(b, -bound, bound)
+  end
+end
+
+-- ---------------------------------------------------------------------------
+-- layers
+
+local function pair(v) return type(v) == 'table' and v or { v, v } end
+
+local function check_opts(name, o, allowed)
+  for k in pairs(o) do
+    if not allowed[k] then error(string.format('%s: unknown option %q', name, tostring(k)), 4) end
+  end
+end
+
+--- Linear(in, out, {bias = true, dtype = 'f32'})
+local Linear = nn.class('Linear', Module)
+nn.Linear = Linear
+function Linear:__init(nin, nout, o)
+  Module.__init(self)
+  o = o or {}
+  check_opts('Linear', o, { bias = true, dtype = true })
+  self.in_features, self.out_features = nin, nout
+  local dt = o.dtype or 'f32'
+  self:register_parameter('weight', rl.empty(nout, nin, dt))
+  self:register_parameter('bias', o.bias ~= false and rl.empty(nout, dt) or nil)
+  default_init(self.weight, self.bias)
+end
+function Linear:forward(x) return F.linear(x, self.weight, self.bias) end
+function Linear:describe()
+  return string.format('Linear(%d -> %d%s)', self.in_features, self.out_features,
+    self.bias and '' or ', no bias')
+end
+
+--- Conv2d(in, out, kernel, {stride = 1, padding = 0, dilation = 1, bias = true})
+local Conv2d = nn.class('Conv2d', Module)
+nn.Conv2d = Conv2d
+function Conv2d:__init(cin, cout, k, o)
+  Module.__init(self)
+  o = o or {}
+  check_opts('Conv2d', o, { stride = true, padding = true, dilation = true, bias = true, dtype = true })
+  local kk = pair(k)
+  self.in_channels, self.out_channels, self.kernel_size = cin, cout, kk
+  self.opts = { stride = o.stride or 1, padding = o.padding or 0, dilation = o.dilation or 1 }
+  local dt = o.dtype or 'f32'
+  self:register_parameter('weight', rl.empty(cout, cin, kk[1], kk[2], dt))
+  self:register_parameter('bias', o.bias ~= false and rl.empty(cout, dt) or nil)
+  default_init(self.weight, self.bias)
+end
+function Conv2d:forward(x) return F.conv2d(x, self.weight, self.bias, self.opts) end
+function Conv2d:describe()
+  local s, p = pair(self.opts.stride), pair(self.opts.padding)
+  return string.format('Conv2d(%d -> %d, %dx%d, stride %d, padding %d%s)', self.in_channels,
+    self.out_channels, self.kernel_size[1], self.kernel_size[2], s[1], p[1],
+    self.bias and '' or ', no bias')
+end
+
+--- BatchNorm2d(C, {eps = 1e-5, momentum = 0.1, affine = true}); also for
+-- [N, C] inputs (as BatchNorm1d).
+local BatchNorm2d = nn.class('BatchNorm2d', Module)
+nn.BatchNorm2d = BatchNorm2d
+nn.BatchNorm1d = BatchNorm2d
+function BatchNorm2d:__init(c, o)
+  Module.__init(self)
+  o = o or {}
+  check_opts('BatchNorm2d', o, { eps = true, momentum = true, affine = true, dtype = true })
+  self.num_features, self.eps, self.momentum = c, o.eps or 1e-5, o.momentum or 0.1
+  local dt = o.dtype or 'f32'
+  if o.affine ~= false then
+    self:register_parameter('weight', rl.ones(c, dt))
+    self:register_parameter('bias', rl.zeros(c, dt))
+  end
+  self:register_buffer('running_mean', rl.zeros(c, dt))
+  self:register_buffer('running_var', rl.ones(c, dt))
+  self:register_buffer('num_batches_tracked', rl.zeros({}, 'i64'))
+end
+function BatchNorm2d:forward(x)
+  if self.training then
+    rl.no_grad(function() self.num_batches_tracked:add_(1) end)
+  end
+  return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+    self.training, self.momentum, self.eps)
+end
+function BatchNorm2d:describe() return string.format('BatchNorm2d(%d)', self.num_features) end
+
+local function simple(name, fn, describe)
+  local cls = nn.class(name, Module)
+  nn[name] = cls
+  cls.forward = fn
+  if describe then cls.describe = describe end
+  return cls
+end
+
+local ReLU = simple('ReLU', function(_, x) return x:relu() end)
+function ReLU:__init() Module.__init(self) end
+
+local Identity = simple('Identity', function(_, x) return x end)
+function Identity:__init() Module.__init(self) end
+
+--- Flatten(start_dim = 2, end_dim = -1)
+local Flatten = simple('Flatten', function(self, x) return x:flatten(self.start_dim, self.end_dim) end)
+function Flatten:__init(s, e)
+  Module.__init(self)
+  self.start_dim, self.end_dim = s or 2, e or -1
+end
+
+--- MaxPool2d(kernel, {stride = kernel, padding = 0}); AvgPool2d likewise
+local MaxPool2d = simple('MaxPool2d', function(self, x) return F.max_pool2d(x, self.kernel_size, self.opts) end,
+  function(self) return string.format('MaxPool2d(%s)', table.concat(pair(self.kernel_size), 'x')) end)
+function MaxPool2d:__init(k, o)
+  Module.__init(self)
+  self.kernel_size, self.opts = k, o or {}
+end
+
+local AvgPool2d = simple('AvgPool2d', function(self, x) return F.avg_pool2d(x, self.kernel_size, self.opts) end,
+  function(self) return string.format('AvgPool2d(%s)', table.concat(pair(self.kernel_size), 'x')) end)
+function AvgPool2d:__init(k, o)
+  Module.__init(self)
+  self.kernel_size, self.opts = k, o or {}
+end
+
+local AdaptiveAvgPool2d = simple('AdaptiveAvgPool2d', function(self, x)
+  return F.adaptive_avg_pool2d(x, self.output_size)
+end)
+function AdaptiveAvgPool2d:__init(size)
+  Module.__init(self)
+  self.output_size = size or 1
+end
+
+--- Dropout(p = 0.5) and Dropout2d(p = 0.5): active in training mode only.
+local Dropout = simple('Dropout', function(self, x) return F.dropout(x, self.p, self.training) end,
+  function(self) return string.format('Dropout(%g)', self.p) end)
+function Dropout:__init(p)
+  Module.__init(self)
+  self.p = p or 0.5
+end
+
+local Dropout2d = simple('Dropout2d', function(self, x) return F.dropout2d(x, self.p, self.training) end,
+  function(self) return string.format('Dropout2d(%g)', self.p) end)
+function Dropout2d:__init(p)
+  Module.__init(self)
+  self.p = p or 0.5
+end
+
+--- Sequential(m1, m2, ...) names its children '0', '1', ... as PyTorch;
+-- Sequential{{'conv1', m1}, {'relu1', m2}} names them.  seq:get(i) is 1-based.
+local Sequential = nn.class('Sequential', Module)
+nn.Sequential = Sequential
+function Sequential:__init(...)
+  Module.__init(self)
+  local args = { ... }
+  if #args == 1 and getmetatable(args[1]) == nil and type(args[1]) == 'table' then
+    for _, pair_ in ipairs(args[1]) do self:add(pair_[2], pair_[1]) end
+  else
+    for _, m in ipairs(args) do self:add(m) end
+  end
+end
+--- Append a module (named by its position from 0 unless a name is given).
+function Sequential:add(m, name)
+  self:add_module(name or tostring(#self._order.modules), m)
+  return self
+end
+function Sequential:get(i) return self._modules[self._order.modules[i]] end
+function Sequential:__len() return #self._order.modules end
+function Sequential:forward(x)
+  for i, k in ipairs(self._order.modules) do
+    x = call_child('Sequential', i, self._modules[k], x)
+  end
+  return x
+end
+Sequential.__len = Sequential.__len
+
+return nn
