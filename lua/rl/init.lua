@@ -102,5 +102,6 @@ end
 -- The library modules require 'rl' themselves: register this table first.
 package.loaded.rl = rl
 rl.nn = require 'rl.nn'
+rl.models = require 'rl.models'
 
 return rl

@@ -88,6 +88,13 @@ local function walk(m, prefix, fn)
   end
 end
 
+--- Every module of the tree (self first), depth first.
+function Module:modules()
+  local out = {}
+  walk(self, '', function(_, m) out[#out + 1] = m end)
+  return out
+end
+
 --- All parameters, as an ordered list of {name, tensor}.
 function Module:named_parameters()
   local out = {}
