@@ -52,9 +52,9 @@ all: rllua lib/rl/core.so
 rllua: build/bindings/main.o $(BIND_OBJS) $(ENGINE_OBJS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ -llua5.4 -lreadline $(LDLIBS) -Wl,-E
 
-lib/rl/core.so: $(BIND_OBJS) $(ENGINE_OBJS)
+lib/rl/core.so: $(BIND_OBJS) $(ENGINE_OBJS) bindings/core.map
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -shared -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -shared -Wl,--version-script=bindings/core.map -o $@ $(filter %.o,$^) $(LDLIBS)
 
 build/%.o: %.c $(wildcard engine/*.h engine/cpu/*.h bindings/*.h)
 	@mkdir -p $(dir $@)

@@ -733,7 +733,7 @@ static int t_requires_grad_(lua_State *L) {
 static int t_backward(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   rl_tensor *g = lua_isnoneornil(L, 2) ? NULL : lrl_check(L, 2);
-  lrl_check_rc(L, rl_backward(1, &t, &g, lua_toboolean(L, 3)));
+  lrl_check_rc(L, rl_backward_all(1, &t, &g, lua_toboolean(L, 3)));
   return 0;
 }
 

@@ -458,7 +458,7 @@ done:
   return rc;
 }
 
-int rl_backward(int nroots, rl_tensor *const *roots, rl_tensor *const *grads,
+int rl_backward_all(int nroots, rl_tensor *const *roots, rl_tensor *const *grads,
                 bool retain_graph) {
   return run(nroots, roots, grads, 0, NULL, retain_graph, true, NULL);
 }

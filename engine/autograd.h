@@ -79,7 +79,7 @@ void rl_node_release(rl_node *n);
 
 /* Accumulate d(roots) into the .grad of every leaf that requires grad.
  * grads[i] may be NULL for a root with one element (gradient 1). */
-int rl_backward(int nroots, rl_tensor *const *roots, rl_tensor *const *grads,
+int rl_backward_all(int nroots, rl_tensor *const *roots, rl_tensor *const *grads,
                 bool retain_graph);
 /* Gradients of the roots with respect to `inputs` only; out[i] is a new
  * tensor, or NULL when input i is unreachable and allow_unused.  Work that
