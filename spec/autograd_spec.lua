@@ -46,6 +46,7 @@ describe('backward', function()
     local m = msg_of(function() y:backward() end)
     assert.truthy(m:find('second time', 1, true))
     assert.truthy(m:find('retain_graph', 1, true))
+    x.grad = nil
     local z = x:exp():sum()
     z:backward(nil, true)
     local g1 = x.grad:clone()
