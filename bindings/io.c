@@ -1,0 +1,188 @@
+/* io.c - rl.save and rl.load: safetensors checkpoints (engine/safetensors.h).
+ *
+ *   rl.save(path, {name = tensor, ...}, [{key = 'value', ...}])
+ *   tensors, metadata = rl.load(path)
+ *
+ * save writes the tensors in byte order of their names, so the same table
+ * always gives the same file; metadata values may be strings or numbers
+ * (written as tostring gives them).  load returns CPU tensors and the
+ * metadata table (empty when the file has none).  Scratch arrays live in
+ * userdata on the Lua stack and the loaded results in a userdata with __gc,
+ * so a Lua error midway leaks nothing. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lrl.h"
+#include "safetensors.h"
+
+#define LRL_LOADED "rl.safetensors_loaded"
+
+typedef struct {
+  const char *name;
+  rl_tensor *t;
+} named;
+
+typedef struct {
+  const char *key, *val;
+} pair;
+
+static int by_name(const void *a, const void *b) {
+  return strcmp(((const named *)a)->name, ((const named *)b)->name);
+}
+
+static int by_key(const void *a, const void *b) {
+  return strcmp(((const pair *)a)->key, ((const pair *)b)->key);
+}
+
+/* The number of entries of the table at i. */
+static int count_entries(lua_State *L, int i) {
+  int n = 0;
+  lua_pushnil(L);
+  while (lua_next(L, i)) {
+    n++;
+    lua_pop(L, 1);
+  }
+  return n;
+}
+
+/* The string key at -2 (no NUL inside), or a Lua error naming the key. */
+static const char *string_key(lua_State *L, const char *what) {
+  if (lua_type(L, -2) != LUA_TSTRING) {
+    const char *type = luaL_typename(L, -2);
+    const char *k = luaL_tolstring(L, -2, NULL);
+    luaL_error(L, "save: %s key %s (a %s) is not a string", what, k, type);
+  }
+  size_t len;
+  const char *s = lua_tolstring(L, -2, &len);
+  if (strlen(s) != len) luaL_error(L, "save: %s key \"%s\" contains a NUL byte", what, s);
+  return s;
+}
+
+/* The tensor at -1, whose name is `name`, or a Lua error naming it.  The
+ * box is read directly (lrl.h: one rl_tensor reference, NULL once closed)
+ * so that a closed tensor's message can name it too. */
+static rl_tensor *named_tensor(lua_State *L, const char *name) {
+  rl_tensor **box = luaL_testudata(L, -1, LRL_TENSOR);
+  if (!box)
+    luaL_error(L, "save: value for \"%s\" is not a tensor (got %s)", name, luaL_typename(L, -1));
+  if (!*box) luaL_error(L, "save: tensor \"%s\" was closed (by <close>)", name);
+  return *box;
+}
+
+/* The tensors of the table at i, sorted by name, in a scratch userdata
+ * pushed on the stack. */
+static named *collect_tensors(lua_State *L, int i, int *n) {
+  *n = count_entries(L, i);
+  named *v = lua_newuserdatauv(L, sizeof *v * (size_t)(*n ? *n : 1), 0);
+  int k = 0;
+  lua_pushnil(L);
+  while (lua_next(L, i)) {
+    v[k].name = string_key(L, "tensor");
+    v[k].t = named_tensor(L, v[k].name);
+    k++;
+    lua_pop(L, 1);
+  }
+  qsort(v, (size_t)k, sizeof *v, by_name);
+  return v;
+}
+
+/* The value at -1 as a string kept alive in the anchor table at a. */
+static const char *meta_value(lua_State *L, const char *key, int a) {
+  int t = lua_type(L, -1);
+  if (t != LUA_TSTRING && t != LUA_TNUMBER)
+    luaL_error(L, "save: metadata value for \"%s\" must be a string (got %s)", key,
+               luaL_typename(L, -1));
+  size_t len;
+  const char *s = luaL_tolstring(L, -1, &len); /* a new string: anchor it */
+  if (strlen(s) != len) luaL_error(L, "save: metadata value for \"%s\" contains a NUL byte", key);
+  lua_rawseti(L, a, (lua_Integer)lua_rawlen(L, a) + 1);
+  return s;
+}
+
+/* The metadata table at i (nil: none), sorted by key, in a scratch
+ * userdata pushed on the stack above an anchor table. */
+static pair *collect_meta(lua_State *L, int i, int *n) {
+  int have = !lua_isnoneornil(L, i);
+  if (have) luaL_checktype(L, i, LUA_TTABLE);
+  *n = have ? count_entries(L, i) : 0;
+  lua_newtable(L);
+  int anchor = lua_gettop(L);
+  pair *v = lua_newuserdatauv(L, sizeof *v * (size_t)(*n ? *n : 1), 0);
+  int k = 0;
+  lua_pushnil(L);
+  while (have && lua_next(L, i)) {
+    v[k].key = string_key(L, "metadata");
+    v[k].val = meta_value(L, v[k].key, anchor);
+    k++;
+    lua_pop(L, 1);
+  }
+  qsort(v, (size_t)k, sizeof *v, by_key);
+  return v;
+}
+
+/* rl.save(path, {name = tensor, ...}, [metadata]) */
+static int l_save(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 3); /* scratch space starts at 4 */
+  int n, nmeta;
+  named *tv = collect_tensors(L, 2, &n);
+  pair *mv = collect_meta(L, 3, &nmeta);
+  const char **names = lua_newuserdatauv(L, sizeof *names * (size_t)(n + 2 * nmeta + 1), 0);
+  rl_tensor **ts = lua_newuserdatauv(L, sizeof *ts * (size_t)(n ? n : 1), 0);
+  const char **mk = names + n, **mvals = names + n + nmeta;
+  for (int i = 0; i < n; i++) names[i] = tv[i].name, ts[i] = tv[i].t;
+  for (int i = 0; i < nmeta; i++) mk[i] = mv[i].key, mvals[i] = mv[i].val;
+  if (rl_safetensors_save(path, n, names, ts, nmeta, mk, mvals)) return lrl_error(L);
+  return 0;
+}
+
+/* What rl_safetensors_load returned; __gc frees whatever is left. */
+typedef struct {
+  int n, nmeta;
+  char **names, **mk, **mv;
+  rl_tensor **ts;
+} loaded;
+
+static int loaded_gc(lua_State *L) {
+  loaded *r = luaL_checkudata(L, 1, LRL_LOADED);
+  rl_safetensors_free(r->n, r->names, r->ts, r->nmeta, r->mk, r->mv);
+  memset(r, 0, sizeof *r);
+  return 0;
+}
+
+/* tensors, metadata = rl.load(path) */
+static int l_load(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  loaded *r = lua_newuserdatauv(L, sizeof *r, 0);
+  memset(r, 0, sizeof *r);
+  luaL_setmetatable(L, LRL_LOADED);
+  int box = lua_gettop(L);
+  if (rl_safetensors_load(path, &r->n, &r->names, &r->ts, &r->nmeta, &r->mk, &r->mv))
+    return lrl_error(L);
+  lua_createtable(L, 0, r->n);
+  for (int i = 0; i < r->n; i++) {
+    lrl_push(L, r->ts[i]); /* the box now owns the reference */
+    r->ts[i] = NULL;
+    lua_setfield(L, -2, r->names[i]);
+  }
+  lua_createtable(L, 0, r->nmeta);
+  for (int i = 0; i < r->nmeta; i++) {
+    lua_pushstring(L, r->mv[i]);
+    lua_setfield(L, -2, r->mk[i]);
+  }
+  lua_pushcfunction(L, loaded_gc); /* free the names now, not at the next GC */
+  lua_pushvalue(L, box);
+  lua_call(L, 1, 0);
+  return 2;
+}
+
+void lrl_open_io(lua_State *L) {
+  static const luaL_Reg fns[] = {{"save", l_save}, {"load", l_load}, {NULL, NULL}};
+  if (luaL_newmetatable(L, LRL_LOADED)) {
+    lua_pushcfunction(L, loaded_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
+  luaL_setfuncs(L, fns, 0);
+}
