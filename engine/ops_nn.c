@@ -9,12 +9,15 @@
  *   dcol = W^T @ dYt, then col2im gathers it into dx
  *   dW  += dYt @ col^T  (col recomputed from the saved input)
  *   db   = dy summed over N, H, W
- * Chunks keep col under RL_CONV_COL_BYTES. */
+ * Chunks keep col under RL_CONV_COL_BYTES (a few images). */
 #include <string.h>
 
 #include "internal.h"
 
-#define RL_CONV_COL_BYTES ((int64_t)64 << 20)
+/* A few images per chunk: col then stays in the cache while the GEMM packs
+ * it, which on a 2-core machine halves a convolution's time compared with
+ * one col for the whole batch (measured with scripts/bench.lua). */
+#define RL_CONV_COL_BYTES ((int64_t)4 << 20)
 
 /* ---- geometry ------------------------------------------------------------- */
 

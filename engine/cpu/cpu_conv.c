@@ -15,7 +15,9 @@ static inline int64_t ceil_div(int64_t a, int64_t b) {
 
 #define DEFINE_IM2COL(name, T)                                                        \
   static void name(const T *x, int64_t nb, int64_t C, int64_t H, int64_t W,           \
-                   const int64_t *g, T *col) {                                       \
+                   const int64_t *gp, T *col) {                                       \
+    int64_t g[G_N];                                                                   \
+    memcpy(g, gp, sizeof g);                                                          \
     int64_t kh = g[G_KH], kw = g[G_KW], OH = g[G_OH], OW = g[G_OW];                   \
     int64_t ohw = OH * OW, ncols = nb * ohw, rows = C * kh * kw;                      \
     RL_PARALLEL_FOR(rn, rows * nb, ohw, {                                             \
@@ -44,32 +46,40 @@ static inline int64_t ceil_div(int64_t a, int64_t b) {
     });                                                                               \
   }
 
+/* col2im: each (image, channel) plane is owned by one thread, which adds
+ * the plane's columns into it tap by tap in a fixed order: deterministic,
+ * and a straight run of additions along each output row when stride is 1. */
 #define DEFINE_COL2IM(name, T)                                                        \
   static void name(const T *col, int64_t nb, int64_t C, int64_t H, int64_t W,         \
-                   const int64_t *g, T *x) {                                         \
+                   const int64_t *gp, T *x) {                                        \
+    int64_t g[G_N];                                                                   \
+    memcpy(g, gp, sizeof g);                                                          \
     int64_t kh = g[G_KH], kw = g[G_KW], OH = g[G_OH], OW = g[G_OW];                   \
     int64_t sh = g[G_SH], sw = g[G_SW], ph = g[G_PH], pw = g[G_PW];                   \
     int64_t dh = g[G_DH], dw = g[G_DW], ohw = OH * OW, ncols = nb * ohw;              \
     RL_PARALLEL_FOR(nc, nb * C, H * W * kh * kw, {                                    \
       int64_t n = nc / C, c = nc % C;                                                 \
       T *dst = x + nc * H * W;                                                        \
-      for (int64_t h = 0; h < H; h++)                                                 \
-        for (int64_t w = 0; w < W; w++) {                                             \
-          double acc = 0;                                                             \
-          for (int64_t i = 0; i < kh; i++) {                                          \
-            int64_t th = h + ph - i * dh;                                             \
-            if (th < 0 || th % sh) continue;                                          \
-            int64_t oh = th / sh;                                                     \
-            if (oh >= OH) continue;                                                   \
-            for (int64_t j = 0; j < kw; j++) {                                        \
-              int64_t tw = w + pw - j * dw;                                           \
-              if (tw < 0 || tw % sw) continue;                                        \
-              int64_t ow = tw / sw;                                                   \
-              if (ow >= OW) continue;                                                 \
-              acc += col[((c * kh + i) * kw + j) * ncols + n * ohw + oh * OW + ow];   \
+      memset(dst, 0, sizeof(T) * (size_t)(H * W));                                    \
+      for (int64_t i = 0; i < kh; i++)                                                \
+        for (int64_t j = 0; j < kw; j++) {                                            \
+          const T *src = col + ((c * kh + i) * kw + j) * ncols + n * ohw;             \
+          int64_t w0 = j * dw - pw;                                                   \
+          /* the output columns whose input column lies inside the image */           \
+          int64_t owl = w0 >= 0 ? 0 : (-w0 + sw - 1) / sw;                            \
+          int64_t owh = W - 1 - w0 < 0 ? 0 : (W - 1 - w0) / sw + 1;                    \
+          if (owh > OW) owh = OW;                                                     \
+          for (int64_t oh = 0; oh < OH; oh++) {                                       \
+            int64_t h = oh * sh - ph + i * dh;                                        \
+            if (h < 0 || h >= H) continue;                                            \
+            T *drow = dst + h * W + w0;                                               \
+            const T *srow = src + oh * OW;                                            \
+            if (sw == 1) {                                                            \
+              for (int64_t ow = owl; ow < owh; ow++) drow[ow] += srow[ow];            \
+            } else {                                                                  \
+              for (int64_t ow = owl; ow < owh; ow++) drow[ow * sw] += srow[ow];       \
             }                                                                         \
           }                                                                           \
-          dst[h * W + w] = (T)acc;                                                    \
         }                                                                             \
     });                                                                               \
   }
@@ -105,40 +115,47 @@ static inline void covering(int64_t h, int64_t k, int64_t s, int64_t p, int64_t 
   *hi = b > O ? O : b;
 }
 
+/* Max pooling; the maximum's flat index goes to idx (the first on ties; a
+ * NaN wins, as PyTorch).  Selections are written as conditional moves: on
+ * random data a branch per comparison mispredicts half the time. */
 #define DEFINE_MAXPOOL(name, T)                                                       \
-  static void name(const T *x, int64_t nc, int64_t H, int64_t W, const int64_t *g,    \
+  static void name(const T *x, int64_t nc, int64_t H, int64_t W, const int64_t *gp,   \
                    T *y, int64_t *idx) {                                             \
-    int64_t OH = g[G_OH], OW = g[G_OW];                                               \
-    RL_PARALLEL_FOR(pl, nc, OH * OW * g[G_KH] * g[G_KW], {                            \
+    int64_t g[G_N];                                                                   \
+    memcpy(g, gp, sizeof g);                                                          \
+    int64_t OH = g[G_OH], OW = g[G_OW], kh = g[G_KH], kw = g[G_KW];                   \
+    int64_t sh = g[G_SH], sw = g[G_SW], ph = g[G_PH], pw = g[G_PW];                   \
+    RL_PARALLEL_FOR(pl, nc, OH * OW * kh * kw, {                                      \
       const T *src = x + pl * H * W;                                                  \
-      for (int64_t oh = 0; oh < OH; oh++)                                             \
+      T *yo = y + pl * OH * OW;                                                       \
+      int64_t *io = idx + pl * OH * OW;                                               \
+      for (int64_t oh = 0; oh < OH; oh++) {                                           \
+        int64_t h0 = oh * sh - ph, hs = h0 < 0 ? 0 : h0;                              \
+        int64_t he = h0 + kh > H ? H : h0 + kh;                                       \
         for (int64_t ow = 0; ow < OW; ow++) {                                         \
-          int64_t h0 = oh * g[G_SH] - g[G_PH], w0 = ow * g[G_SW] - g[G_PW];           \
-          T best = -INFINITY;                                                         \
-          int64_t bi = -1;                                                            \
-          for (int64_t i = 0; i < g[G_KH]; i++) {                                     \
-            int64_t h = h0 + i;                                                       \
-            if (h < 0 || h >= H) continue;                                            \
-            for (int64_t j = 0; j < g[G_KW]; j++) {                                   \
-              int64_t w = w0 + j;                                                     \
-              if (w < 0 || w >= W) continue;                                          \
+          int64_t w0 = ow * sw - pw, ws = w0 < 0 ? 0 : w0;                            \
+          int64_t we = w0 + kw > W ? W : w0 + kw;                                     \
+          int64_t bi = hs * W + ws;                                                   \
+          T best = src[bi];                                                           \
+          for (int64_t h = hs; h < he; h++)                                           \
+            for (int64_t w = ws; w < we; w++) {                                       \
               T v = src[h * W + w];                                                   \
-              if (bi < 0 || v > best || (v != v && best == best)) {                   \
-                best = v;                                                             \
-                bi = h * W + w;                                                       \
-              }                                                                       \
+              int take = (v > best) | ((v != v) & (best == best));                     \
+              best = take ? v : best;                                                 \
+              bi = take ? h * W + w : bi;                                             \
             }                                                                         \
-          }                                                                           \
-          int64_t o = (pl * OH + oh) * OW + ow;                                       \
-          y[o] = best;                                                                \
-          idx[o] = bi;                                                                \
+          yo[oh * OW + ow] = best;                                                    \
+          io[oh * OW + ow] = bi;                                                      \
         }                                                                             \
+      }                                                                               \
     });                                                                               \
   }
 
 #define DEFINE_MAXPOOL_BWD(name, T)                                                   \
   static void name(const T *dy, const int64_t *idx, int64_t nc, int64_t H, int64_t W, \
-                   const int64_t *g, T *dx) {                                        \
+                   const int64_t *gp, T *dx) {                                        \
+    int64_t g[G_N];                                                                   \
+    memcpy(g, gp, sizeof g);                                                          \
     int64_t OH = g[G_OH], OW = g[G_OW];                                               \
     RL_PARALLEL_FOR(pl, nc, H * W * 4, {                                              \
       const T *gy = dy + pl * OH * OW;                                                \
@@ -160,8 +177,10 @@ static inline void covering(int64_t h, int64_t k, int64_t s, int64_t p, int64_t 
   }
 
 #define DEFINE_AVGPOOL(name, T)                                                       \
-  static void name(const T *x, int64_t nc, int64_t H, int64_t W, const int64_t *g,    \
+  static void name(const T *x, int64_t nc, int64_t H, int64_t W, const int64_t *gp,    \
                    bool count_pad, T *y) {                                           \
+    int64_t g[G_N];                                                                   \
+    memcpy(g, gp, sizeof g);                                                          \
     int64_t OH = g[G_OH], OW = g[G_OW];                                               \
     RL_PARALLEL_FOR(pl, nc, OH * OW * g[G_KH] * g[G_KW], {                            \
       const T *src = x + pl * H * W;                                                  \
@@ -183,8 +202,10 @@ static inline void covering(int64_t h, int64_t k, int64_t s, int64_t p, int64_t 
   }
 
 #define DEFINE_AVGPOOL_BWD(name, T)                                                   \
-  static void name(const T *dy, int64_t nc, int64_t H, int64_t W, const int64_t *g,   \
+  static void name(const T *dy, int64_t nc, int64_t H, int64_t W, const int64_t *gp,   \
                    bool count_pad, T *dx) {                                          \
+    int64_t g[G_N];                                                                   \
+    memcpy(g, gp, sizeof g);                                                          \
     int64_t OH = g[G_OH], OW = g[G_OW];                                               \
     RL_PARALLEL_FOR(pl, nc, H * W * 4, {                                              \
       const T *gy = dy + pl * OH * OW;                                                \
