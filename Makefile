@@ -30,9 +30,20 @@ endif
 # build: make OPT='-O0 -g' CFLAGS=-fsanitize=address LDFLAGS=-fsanitize=address
 OPT     ?= -O2
 WARN    := -Wall -Wextra -Wno-unused-parameter
-ALL_CFLAGS = $(OPT) $(ARCH) -std=gnu11 -fPIC -fopenmp $(WARN) -DRL_HAVE_OPENBLAS_THREADS \
+# OpenBLAS built on OpenMP shares the engine's thread pool; the pthread build
+# would run its own threads beside OpenMP's, and on a 2-core machine the two
+# pools preempt each other (a third of a training step went to sched_yield).
+BLAS_OMP := /usr/lib/x86_64-linux-gnu/openblas-openmp
+ifneq ($(wildcard $(BLAS_OMP)/libblas.so),)
+BLAS_CFLAGS := -I/usr/include/x86_64-linux-gnu/openblas-openmp
+BLAS_LIBS   := -L$(BLAS_OMP) -Wl,-rpath,$(BLAS_OMP) -lblas
+else
+BLAS_CFLAGS := -DRL_HAVE_OPENBLAS_THREADS
+BLAS_LIBS   := -lopenblas
+endif
+ALL_CFLAGS = $(OPT) $(ARCH) -std=gnu11 -fPIC -fopenmp $(WARN) $(BLAS_CFLAGS) \
              -I$(LUA_INC) -Iengine $(CFLAGS)
-LDLIBS  := -lopenblas -lgomp -lm
+LDLIBS  := $(BLAS_LIBS) -lgomp -lm
 
 ENGINE_SRCS := $(wildcard engine/*.c) $(wildcard engine/cpu/*.c)
 ifeq ($(CUDA),1)
@@ -74,7 +85,7 @@ test: all
 bench: all
 	./rllua scripts/bench_core.lua
 
-APT_PKGS := build-essential python3 lua5.4 liblua5.4-dev lua-busted libopenblas-dev libpng-dev \
+APT_PKGS := build-essential python3 lua5.4 liblua5.4-dev lua-busted libopenblas-dev libopenblas-openmp-dev libpng-dev \
             libjpeg62-turbo-dev zlib1g-dev libreadline-dev gnuplot-nox \
             dataset-fashion-mnist python3-torch python3-numpy
 SUDO := $(shell test "$$(id -u)" = 0 || echo sudo)
