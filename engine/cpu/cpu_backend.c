@@ -11,8 +11,11 @@ static void tune_malloc(void) {
   static bool done;
   if (done) return;
   done = true;
-  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  /* 32 MB is the largest threshold glibc accepts (a larger value is
+   * refused and the default, 128 kB and adaptive, stays in force) */
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  mallopt(M_TOP_PAD, 64 << 20);
 }
 
 static void *cpu_alloc(const rl_device *dev, size_t nbytes) {

@@ -151,28 +151,19 @@ static inline void covering(int64_t h, int64_t k, int64_t s, int64_t p, int64_t 
     });                                                                               \
   }
 
+/* The gradient of max pooling: each plane is owned by one thread, which
+ * adds every output's gradient at its recorded maximum, in output order
+ * (deterministic; overlapping windows simply add twice). */
 #define DEFINE_MAXPOOL_BWD(name, T)                                                   \
   static void name(const T *dy, const int64_t *idx, int64_t nc, int64_t H, int64_t W, \
-                   const int64_t *gp, T *dx) {                                        \
-    int64_t g[G_N];                                                                   \
-    memcpy(g, gp, sizeof g);                                                          \
-    int64_t OH = g[G_OH], OW = g[G_OW];                                               \
-    RL_PARALLEL_FOR(pl, nc, H * W * 4, {                                              \
-      const T *gy = dy + pl * OH * OW;                                                \
-      const int64_t *ix = idx + pl * OH * OW;                                         \
-      for (int64_t h = 0; h < H; h++) {                                               \
-        int64_t ohl, ohh;                                                             \
-        covering(h, g[G_KH], g[G_SH], g[G_PH], OH, &ohl, &ohh);                       \
-        for (int64_t w = 0; w < W; w++) {                                             \
-          int64_t owl, owh;                                                           \
-          covering(w, g[G_KW], g[G_SW], g[G_PW], OW, &owl, &owh);                     \
-          T acc = 0;                                                                  \
-          for (int64_t oh = ohl; oh < ohh; oh++)                                      \
-            for (int64_t ow = owl; ow < owh; ow++)                                    \
-              if (ix[oh * OW + ow] == h * W + w) acc += gy[oh * OW + ow];             \
-          dx[pl * H * W + h * W + w] = acc;                                           \
-        }                                                                             \
-      }                                                                               \
+                   const int64_t *gp, T *dx) {                                       \
+    int64_t ohw = gp[G_OH] * gp[G_OW];                                                \
+    RL_PARALLEL_FOR(pl, nc, H * W + ohw, {                                            \
+      const T *gy = dy + pl * ohw;                                                    \
+      const int64_t *ix = idx + pl * ohw;                                             \
+      T *d = dx + pl * H * W;                                                         \
+      memset(d, 0, sizeof(T) * (size_t)(H * W));                                      \
+      for (int64_t o = 0; o < ohw; o++) d[ix[o]] += gy[o];                            \
     });                                                                               \
   }
 

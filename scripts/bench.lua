@@ -1,0 +1,153 @@
+-- bench.lua - training and attack steps of the paper's MNIST networks,
+-- rllua beside PyTorch on the same machine in the same run.
+--
+-- For CNN001 and CNN002, batch 64 of 1x28x28: ms per natural training step
+-- (forward, cross-entropy, backward, SGD with momentum 0.9) and per PGD step
+-- (input gradient only, then the l-inf step), best of N, in rllua and in PyTorch (run
+-- as a child process when python3-torch is installed), and the ratio
+-- rllua / PyTorch (below 1: rllua is faster).
+--   rllua scripts/bench.lua [--threads 2] [--steps 20] [--batch 64]
+local rl = require 'rl'
+local F = rl.F
+
+local opts = { threads = 2, steps = 20, batch = 64 }
+do
+  local i = 1
+  while arg and arg[i] do
+    local k = arg[i]:match('^%-%-(%w+)$')
+    if not k or opts[k] == nil or not tonumber(arg[i + 1]) then
+      io.stderr:write('usage: rllua scripts/bench.lua [--threads N] [--steps N] [--batch N]\n')
+      os.exit(1)
+    end
+    opts[k] = math.tointeger(tonumber(arg[i + 1]))
+    i = i + 2
+  end
+end
+rl.set_num_threads(opts.threads)
+
+-- the best of n timings of fn (after two warm-up calls), in ms: on a
+-- shared machine the minimum is the figure least disturbed by neighbours
+local function time_ms(n, fn)
+  fn(); fn()
+  local best = math.huge
+  for _ = 1, n do
+    local t0 = rl.clock()
+    fn()
+    best = math.min(best, (rl.clock() - t0) * 1000)
+  end
+  return best
+end
+
+local function bench_rl(name)
+  rl.manual_seed(0)
+  local model = rl.models.get(name)
+  local params = model:parameters()
+  local bufs = {}
+  for i, p in ipairs(params) do bufs[i] = rl.zeros_like(p) end
+  local x = rl.rand(opts.batch, 1, 28, 28)
+  local y = rl.randint(0, 10, opts.batch)
+  local lr, mom = 1e-4, 0.9
+  model:train()
+  local train = time_ms(opts.steps, function()
+    model:zero_grad()
+    local loss = F.cross_entropy(model(x), y)
+    loss:backward()
+    rl.no_grad(function()
+      for i, p in ipairs(params) do
+        bufs[i]:mul_(mom):add_(p.grad)
+        p:add_(bufs[i], -lr)
+      end
+    end)
+  end)
+  model:eval()
+  local eps, step = 0.1, 0.02
+  local xadv = x:clone()
+  local pgd = time_ms(opts.steps, function()
+    local xa = xadv:detach():requires_grad_()
+    local g = rl.grad(F.cross_entropy(model(xa), y, 'sum'), xa)
+    rl.no_grad(function() F.linf_step_(xadv, g, x, step, eps, 0, 1) end)
+  end)
+  return train, pgd
+end
+
+local PY = [[
+import sys, time, warnings
+warnings.filterwarnings('ignore')
+import torch, torch.nn as nn, torch.nn.functional as F
+from collections import OrderedDict
+torch.set_num_threads(%d)
+torch.manual_seed(0)
+B, N = %d, %d
+class CNN001(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3); self.conv2 = nn.Conv2d(32, 64, 3)
+        self.dropout1 = nn.Dropout2d(0.25); self.dropout2 = nn.Dropout2d(0.5)
+        self.fc1 = nn.Linear(9216, 128); self.fc2 = nn.Linear(128, 10)
+    def forward(self, x):
+        x = F.max_pool2d(self.conv2(F.relu(self.conv1(x))), 2)
+        x = torch.flatten(self.dropout1(x), 1)
+        return self.fc2(self.dropout2(F.relu(self.fc1(x))))
+def CNN002():
+    fe = nn.Sequential(OrderedDict([('conv1', nn.Conv2d(1, 32, 3)), ('relu1', nn.ReLU()),
+        ('conv2', nn.Conv2d(32, 32, 3)), ('relu2', nn.ReLU()), ('maxpool1', nn.MaxPool2d(2)),
+        ('conv3', nn.Conv2d(32, 64, 3)), ('relu3', nn.ReLU()), ('conv4', nn.Conv2d(64, 64, 3)),
+        ('relu4', nn.ReLU()), ('maxpool2', nn.MaxPool2d(2))]))
+    cl = nn.Sequential(nn.Linear(1024, 200), nn.ReLU(), nn.Dropout(0.5), nn.Linear(200, 200),
+        nn.ReLU(), nn.Linear(200, 10))
+    return nn.Sequential(fe, nn.Flatten(), cl)
+def med(fn):
+    fn(); fn(); best = 1e30
+    for _ in range(N):
+        t0 = time.perf_counter(); fn(); best = min(best, (time.perf_counter() - t0) * 1000)
+    return best
+for name, make in (('CNN001', CNN001), ('CNN002', CNN002)):
+    m = make(); opt = torch.optim.SGD(m.parameters(), lr=1e-4, momentum=0.9)
+    x = torch.rand(B, 1, 28, 28); y = torch.randint(0, 10, (B,))
+    m.train()
+    def train():
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(m(x), y).backward(); opt.step()
+    m.eval()
+    xadv = x.clone()
+    def pgd():
+        xa = xadv.detach().requires_grad_(True)
+        g, = torch.autograd.grad(F.cross_entropy(m(xa), y, reduction='sum'), xa)
+        with torch.no_grad():
+            xadv.add_(0.02 * g.sign())
+            xadv.copy_(torch.min(torch.max(xadv, x - 0.1), x + 0.1).clamp_(0, 1))
+    m.train(); tt = med(train); m.eval(); tp = med(pgd)
+    print(name, tt, tp)
+]]
+
+local function bench_torch()
+  local f = io.open('/usr/bin/python3')
+  if not f then return nil end
+  f:close()
+  local path = os.tmpname()
+  local h = assert(io.open(path, 'w'))
+  h:write(string.format(PY, opts.threads, opts.batch, opts.steps))
+  h:close()
+  local p = io.popen('/usr/bin/python3 ' .. path .. ' 2>/dev/null')
+  local out = p:read('a')
+  p:close()
+  os.remove(path)
+  local res = {}
+  for name, t, a in out:gmatch('(%S+) (%S+) (%S+)') do res[name] = { tonumber(t), tonumber(a) } end
+  return next(res) and res or nil
+end
+
+local torch = bench_torch()
+print(string.format('bench: batch %d of 1x28x28, %d thread(s), best of %d steps (ms)',
+  opts.batch, opts.threads, opts.steps))
+print(string.format('%-8s %-10s %10s %10s %8s', 'model', 'step', 'rllua', 'PyTorch', 'ratio'))
+for _, name in ipairs { 'CNN001', 'CNN002' } do
+  local train, pgd = bench_rl(name)
+  local tt = torch and torch[name]
+  for k, v in ipairs { { 'train', train }, { 'pgd', pgd } } do
+    local ref = tt and tt[k]
+    print(string.format('%-8s %-10s %10.2f %10s %8s', name, v[1], v[2],
+      ref and string.format('%.2f', ref) or '-', ref and string.format('%.3f', v[2] / ref) or '-'))
+  end
+end
+if not torch then print('PyTorch: not available (install python3-torch for the side-by-side figures)') end
