@@ -115,6 +115,32 @@ static inline void covering(int64_t h, int64_t k, int64_t s, int64_t p, int64_t 
   *hi = b > O ? O : b;
 }
 
+/* 2x2 stride-2 max pooling of one plane; returns false (and the caller
+ * redoes the plane) when it met a NaN, whose propagation needs the general
+ * loop's ordered comparisons. */
+#define DEFINE_POOL2(name, T)                                                         \
+  static bool pool2_##name(const T *src, int64_t W, int64_t OH, int64_t OW, T *y,     \
+                           int64_t *idx) {                                           \
+    int nan = 0;                                                                      \
+    for (int64_t oh = 0; oh < OH; oh++) {                                             \
+      const T *r0 = src + 2 * oh * W, *r1 = r0 + W;                                   \
+      T *yo = y + oh * OW;                                                            \
+      int64_t *io = idx + oh * OW, base = 2 * oh * W;                                 \
+      for (int64_t ow = 0; ow < OW; ow++) {                                           \
+        T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];      \
+        nan |= (a != a) | (b != b) | (c != c) | (d != d);                             \
+        int tb = b > a, td = d > c;                                                   \
+        T m1 = tb ? b : a, m2 = td ? d : c;                                           \
+        int t2 = m2 > m1;                                                             \
+        yo[ow] = t2 ? m2 : m1;                                                        \
+        io[ow] = base + (t2 ? W + 2 * ow + td : 2 * ow + tb);                         \
+      }                                                                               \
+    }                                                                                 \
+    return !nan;                                                                      \
+  }
+DEFINE_POOL2(maxpool_f32, float)
+DEFINE_POOL2(maxpool_f64, double)
+
 /* Max pooling; the maximum's flat index goes to idx (the first on ties; a
  * NaN wins, as PyTorch).  Selections are written as conditional moves: on
  * random data a branch per comparison mispredicts half the time. */
@@ -125,10 +151,14 @@ static inline void covering(int64_t h, int64_t k, int64_t s, int64_t p, int64_t 
     memcpy(g, gp, sizeof g);                                                          \
     int64_t OH = g[G_OH], OW = g[G_OW], kh = g[G_KH], kw = g[G_KW];                   \
     int64_t sh = g[G_SH], sw = g[G_SW], ph = g[G_PH], pw = g[G_PW];                   \
+    bool two = kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0;        \
     RL_PARALLEL_FOR(pl, nc, OH * OW * kh * kw, {                                      \
       const T *src = x + pl * H * W;                                                  \
       T *yo = y + pl * OH * OW;                                                       \
       int64_t *io = idx + pl * OH * OW;                                               \
+      /* 2x2, stride 2: plain max selections the compiler turns into vector \
+       * blends; a plane holding a NaN goes through the general loop below */  \
+      if (two && pool2_##name(src, W, OH, OW, yo, io)) continue;                    \
       for (int64_t oh = 0; oh < OH; oh++) {                                           \
         int64_t h0 = oh * sh - ph, hs = h0 < 0 ? 0 : h0;                              \
         int64_t he = h0 + kh > H ? H : h0 + kh;                                       \
