@@ -1,0 +1,212 @@
+-- nn_spec.lua - rl.nn modules and initialisers, rl.models shapes and names,
+-- checkpoints of whole models.
+local rl = require 'rl'
+local nn, F = rl.nn, rl.F
+
+local function tmpdir()
+  local d = os.tmpname()
+  os.remove(d)
+  assert(os.execute('mkdir -p ' .. d))
+  return d
+end
+
+describe('nn.Module', function()
+  it('registers parameters, buffers and children in order, with PyTorch names', function()
+    local m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(8, 3))
+    local names = {}
+    for _, p in ipairs(m:named_parameters()) do names[#names + 1] = p[1] end
+    assert.are.same({ '0.weight', '0.bias', '1.weight', '1.bias', '4.weight', '4.bias' }, names)
+    local _, order = m:state_dict()
+    assert.are.same({ '0.weight', '0.bias', '1.weight', '1.bias', '1.running_mean', '1.running_var',
+      '1.num_batches_tracked', '4.weight', '4.bias' }, order)
+    assert.are.equal(2 * 9 + 2 + 2 + 2 + 8 * 3 + 3, m:num_parameters())
+    assert.are.equal(5, #m)
+    assert.are.equal('Linear', m:get(5).__name)
+  end)
+
+  it('named Sequential children and nested names', function()
+    local m = nn.Sequential { { 'fc1', nn.Linear(2, 3) }, { 'act', nn.ReLU() } }
+    assert.are.equal(m.fc1, m:get(1))
+    local outer = nn.Sequential { { 'body', m } }
+    assert.are.equal('body.fc1.weight', outer:named_parameters()[1][1])
+  end)
+
+  it('train / eval reach every module; BatchNorm counts batches in training', function()
+    local m = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm2d(4), nn.Dropout(0.5))
+    m:eval()
+    for _, c in ipairs(m:modules()) do assert.is_false(c.training) end
+    local x = rl.randn(6, 3)
+    assert.are.same(m(x):tolist(), m(x):tolist()) -- eval is deterministic
+    m:train()
+    m(x)
+    assert.are.equal(1, m:get(2).num_batches_tracked:item())
+  end)
+
+  it('zero_grad clears gradients; parameters are leaves that require grad', function()
+    local m = nn.Linear(3, 2)
+    F.mse_loss(m(rl.randn(4, 3)), rl.zeros(4, 2)):backward()
+    assert.is_not_nil(m.weight.grad)
+    m:zero_grad()
+    assert.is_nil(m.weight.grad)
+    assert.is_true(m.weight.requires_grad and m.weight.is_leaf)
+  end)
+
+  it('errors inside a container name the module', function()
+    local m = nn.Sequential(nn.Linear(4, 3), nn.Linear(5, 2))
+    local ok, msg = pcall(m, rl.randn(2, 4))
+    assert.is_false(ok)
+    assert.truthy(msg:find('In module 2 (Linear) of Sequential', 1, true))
+    assert.truthy(msg:find('linear', 1, true))
+  end)
+
+  it('unknown layer options are errors', function()
+    local ok, msg = pcall(nn.Conv2d, 1, 2, 3, { paddin = 1 })
+    assert.is_false(ok)
+    assert.truthy(msg:find('paddin', 1, true))
+  end)
+
+  it('prints a summary with parameter counts', function()
+    local s = tostring(nn.Sequential(nn.Linear(3, 4), nn.ReLU()))
+    assert.truthy(s:find('Linear(3 -> 4)', 1, true))
+    assert.truthy(s:find('(16 params)', 1, true))
+    assert.truthy(s:find('total: 16 parameters', 1, true))
+  end)
+
+  it('to() converts parameters and buffers but keeps integer buffers', function()
+    local m = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm2d(2))
+    m:to('f64')
+    assert.are.equal('f64', m:get(1).weight.dtype)
+    assert.are.equal('f64', m:get(2).running_var.dtype)
+    assert.are.equal('i64', m:get(2).num_batches_tracked.dtype)
+    assert.is_true(m:get(1).weight.requires_grad)
+    local y = m(rl.randn(3, 2, 'f64'))
+    assert.are.equal('f64', y.dtype)
+  end)
+end)
+
+describe('state_dict and checkpoints', function()
+  it('load_state_dict copies values and checks keys and shapes', function()
+    local a, b = nn.Linear(3, 2), nn.Linear(3, 2)
+    b:load_state_dict(a:state_dict())
+    assert.are.same(a.weight:tolist(), b.weight:tolist())
+    local ok, msg = pcall(b.load_state_dict, b, { weight = rl.zeros(2, 3) })
+    assert.is_false(ok)
+    assert.truthy(msg:find('missing keys: bias', 1, true))
+    ok, msg = pcall(b.load_state_dict, b, { weight = rl.zeros(3, 2), bias = rl.zeros(2) })
+    assert.is_false(ok)
+    assert.truthy(msg:find('weight has shape 3x2 in the file but 2x3 in the model', 1, true))
+    local missing, unexpected = b:load_state_dict({ bias = rl.ones(2), extra = rl.ones(1) }, false)
+    assert.are.same({ 'weight' }, missing)
+    assert.are.same({ 'extra' }, unexpected)
+    assert.are.same({ 1, 1 }, b.bias:tolist())
+  end)
+
+  it('model:save / model:load round-trip every tensor exactly', function()
+    local d = tmpdir()
+    rl.manual_seed(3)
+    local m = rl.models.WRN_16_4 { classes = 5 }
+    m:train()
+    m(rl.randn(2, 3, 32, 32)) -- move the running statistics
+    m:save(d .. '/wrn.safetensors')
+    local m2 = rl.models.WRN_16_4 { classes = 5 }
+    m2:load(d .. '/wrn.safetensors')
+    local s1, order = m:state_dict()
+    local s2 = m2:state_dict()
+    for _, k in ipairs(order) do
+      assert.are.same(s1[k]:tolist(), s2[k]:tolist(), k)
+    end
+    local ok, msg = pcall(rl.models.CNN001().load, rl.models.CNN001(), d .. '/wrn.safetensors')
+    assert.is_false(ok)
+    assert.truthy(msg:find('missing keys', 1, true))
+    os.execute('rm -rf ' .. d)
+  end)
+end)
+
+describe('initialisation', function()
+  it('Linear and Conv2d follow PyTorch: weight and bias in +-1/sqrt(fan_in)', function()
+    rl.manual_seed(1)
+    local l = nn.Linear(400, 300)
+    local bound = 1 / math.sqrt(400)
+    assert.is_true(l.weight:abs():max():item() <= bound)
+    assert.is_true(l.weight:abs():max():item() > 0.95 * bound)
+    -- uniform(-b, b) has std b / sqrt(3)
+    assert.is_true(math.abs(l.weight:std():item() - bound / math.sqrt(3)) < 0.02 * bound)
+    assert.is_true(l.bias:abs():max():item() <= bound)
+    local c = nn.Conv2d(16, 8, 3)
+    assert.is_true(c.weight:abs():max():item() <= 1 / math.sqrt(16 * 9))
+  end)
+
+  it('kaiming_normal_ (fan_in / fan_out), normal_ and constant_', function()
+    rl.manual_seed(2)
+    local w = rl.empty(256, 128, 3, 3)
+    nn.init.kaiming_normal_(w, { nonlinearity = 'relu' })
+    assert.is_true(math.abs(w:std():item() - math.sqrt(2 / (128 * 9))) < 0.01 * math.sqrt(2 / (128 * 9)) * 5)
+    nn.init.kaiming_normal_(w, { mode = 'fan_out', nonlinearity = 'relu' })
+    assert.is_true(math.abs(w:std():item() - math.sqrt(2 / (256 * 9))) < 0.05 * math.sqrt(2 / (256 * 9)))
+    nn.init.normal_(w, 1, 0.5)
+    assert.is_true(math.abs(w:mean():item() - 1) < 0.01)
+    nn.init.constant_(w, 3)
+    assert.are.equal(3, w:min():item())
+  end)
+
+  it('the reference initialisations of CNN002 and WideResNet', function()
+    local c = rl.models.CNN002()
+    assert.are.equal(0, c.classifier.fc3.weight:abs():max():item())
+    assert.are.equal(0, c.feature_extractor.conv1.bias:abs():max():item())
+    local w = rl.models.WRN_16_4()
+    local conv = w.block1.layer:get(1).conv1
+    local want = math.sqrt(2 / (9 * conv.out_channels))
+    assert.is_true(math.abs(conv.weight:std():item() - want) < 0.05 * want)
+    assert.are.equal(0, w.fc.bias:abs():max():item())
+  end)
+end)
+
+describe('rl.models', function()
+  -- parameter counts of the same networks in PyTorch
+  local counts = {
+    { 'CNN001', nil, { 2, 1, 28, 28 }, 1199882 },
+    { 'CNN002', nil, { 2, 1, 28, 28 }, 312202 },
+    { 'WRN_16_4', nil, { 2, 3, 32, 32 }, 2748890 },
+    { 'ResNet18', { classes = 10 }, { 2, 3, 64, 64 }, 11181642 },
+    { 'MLP', nil, { 2, 1, 28, 28 }, 269322 },
+  }
+  for _, c in ipairs(counts) do
+    it(c[1] .. ' has PyTorch\'s parameter count and gives [N, classes]', function()
+      local m = rl.models.get(c[1], c[2])
+      assert.are.equal(c[4], m:num_parameters())
+      m:eval()
+      local y = m(rl.randn(c[3]))
+      assert.are.same({ 2, 10 }, y.shape)
+    end)
+  end
+
+  it('ResNet-50 and the WRN-40-10 variants are built with the right sizes', function()
+    assert.are.equal(23526473, rl.models.ResNet50 { classes = 9 }:num_parameters())
+    local w = rl.models.WRN_40_10_drop20()
+    assert.are.equal(0.2, w.drop)
+    assert.are.equal(55841754, w:num_parameters()) -- as PyTorch counts WRN-40-10 (no sub_block1)
+  end)
+
+  it('names its tensors as the reference does', function()
+    local sd = rl.models.WRN_16_4():state_dict()
+    for _, k in ipairs { 'conv1.weight', 'block1.layer.0.bn1.running_mean', 'block1.layer.0.convShortcut.weight',
+      'block2.layer.1.conv2.weight', 'bn1.num_batches_tracked', 'fc.bias' } do
+      assert.is_not_nil(sd[k], k)
+    end
+    local c = rl.models.CNN002():state_dict()
+    assert.is_not_nil(c['feature_extractor.conv4.weight'])
+    assert.is_not_nil(c['classifier.fc3.bias'])
+    local r = rl.models.ResNet50 { classes = 9 }:state_dict()
+    assert.is_not_nil(r['layer1.0.downsample.0.weight'])
+    assert.is_not_nil(r['layer4.2.bn3.running_var'])
+  end)
+
+  it('unknown model names and options are errors', function()
+    local ok, msg = pcall(rl.models.get, 'CNN003')
+    assert.is_false(ok)
+    assert.truthy(msg:find('CNN001', 1, true))
+    ok, msg = pcall(rl.models.CNN001, { clases = 10 })
+    assert.is_false(ok)
+    assert.truthy(msg:find('clases', 1, true))
+  end)
+end)
