@@ -43,7 +43,7 @@ BLAS_LIBS   := -lopenblas
 endif
 ALL_CFLAGS = $(OPT) $(ARCH) -std=gnu11 -fPIC -fopenmp $(WARN) $(BLAS_CFLAGS) \
              -I$(LUA_INC) -Iengine $(CFLAGS)
-LDLIBS  := $(BLAS_LIBS) -lgomp -lm
+LDLIBS  := $(BLAS_LIBS) -lpng -ljpeg -lz -lgomp -lm
 
 ENGINE_SRCS := $(wildcard engine/*.c) $(wildcard engine/cpu/*.c)
 ifeq ($(CUDA),1)
