@@ -95,7 +95,7 @@ static rl_tensor *binop(lua_State *L, rl_binary_op op, int ia, int ib, double al
     case RL_BIN_ADD: return rl_unary(RL_UN_AFFINE, a, 1, alpha * s);
     case RL_BIN_SUB: return rl_unary(RL_UN_AFFINE, a, 1, -alpha * s);
     case RL_BIN_MUL: return rl_unary(RL_UN_AFFINE, a, s, 0);
-    case RL_BIN_DIV: return rl_unary(RL_UN_AFFINE, a, 1 / s, 0);
+    /* x / s divides (x * (1/s) would differ in the last place) */
     case RL_BIN_POW: return rl_unary(RL_UN_POW, a, s, 0);
     case RL_BIN_REMAINDER: return rl_unary(RL_UN_REMS, a, s, 0);
     case RL_BIN_FMOD: return rl_unary(RL_UN_FMOD, a, s, 0);

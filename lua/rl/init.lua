@@ -103,5 +103,9 @@ end
 package.loaded.rl = rl
 rl.nn = require 'rl.nn'
 rl.models = require 'rl.models'
+rl.attacks = require 'rl.attacks'
+rl.methods = require 'rl.methods'
+rl.metrics = require 'rl.metrics'
+rl.optim = require 'rl.optim'
 
 return rl

@@ -1,0 +1,223 @@
+--- rl.methods: the training objectives of the paper, exactly as
+-- ../shared/METHODS.md states them (the reference implementation's
+-- settings, including its quirks).
+--
+-- Each objective is fn(model, x, y, opts) -> loss, logits, info: `loss` is
+-- what to call backward on, `logits` the clean (or, for AT, adversarial)
+-- predictions used for the training accuracy, and `info.value` the
+-- objective's value as the method defines it.  opts.eps is the radius;
+-- opts.quirks = false switches to the textbook form where the reference
+-- differs (see QUIRKS below).  Objectives leave the model in train mode.
+--
+-- QUIRKS (default on, as the reference):
+--   at     the PGD attack runs with the model in train mode (dropout active,
+--          batch norm on batch statistics and updating its running stats);
+--          textbook: eval mode.
+--   gr     the reference's gradient of sum(l_i) is taken with a backward that
+--          also accumulates parameter gradients and never clears them, so
+--          its parameter gradient is that of 2*sum(l_i) + lambda*sum(d_i^2)/2;
+--          `loss` reproduces that gradient (info.value is the textbook value).
+--   llr    dot(m, delta) is the mean of the BxB matrix of all m_i . delta_j;
+--          gamma omits the - CE(f(x)) term; the mu term has no absolute
+--          value.  Textbook: per-sample m_i . delta_i, with the CE(f(x)) term.
+--   all    losses are sums over the batch (CE_sum), not means: with SGD this
+--          scales the effective learning rate by the batch size.
+local rl = require 'rl'
+local F = rl.F
+local attacks = rl.attacks
+
+local methods = {}
+
+local function ce_sum(logits, y) return F.cross_entropy(logits, y, 'sum') end
+
+-- KL_sum(p || q) from p (probabilities) and log q
+local function kl_sum(logq, p) return F.kl_div(logq, p, 'sum') end
+
+local function need_eps(o, name)
+  if type(o.eps) ~= 'number' then error(name .. ': opts.eps (the radius) is required', 3) end
+end
+
+-- per-sample view shape [B, 1, 1, ...] of a [B] tensor
+local function per_sample(x)
+  local s = { x.shape[1] }
+  for _ = 2, x.ndim do s[#s + 1] = 1 end
+  return s
+end
+
+--- natural: CE_sum(f(x), y)
+function methods.natural(model, x, y)
+  model:train()
+  local logits = model(x)
+  local loss = ce_sum(logits, y)
+  return loss, logits, { value = loss:item() }
+end
+
+-- the AT/RST attack: PGD-10, step eps/5, random start, true labels
+local function at_attack(model, x, y, o)
+  return attacks.pgd(model, x, y, {
+    eps = o.eps, steps = o.steps or 10, step_size = o.step_size or o.eps / 5,
+    random_start = true, mode = o.quirks == false and 'eval' or 'train', generator = o.generator,
+  })
+end
+
+--- AT: CE_sum(f(x'), y), x' = PGD(x, y)
+function methods.at(model, x, y, o)
+  o = o or {}
+  need_eps(o, 'at')
+  local xa = at_attack(model, x, y, o)
+  model:train()
+  local logits = model(xa)
+  local loss = ce_sum(logits, y)
+  return loss, logits, { value = loss:item() }
+end
+
+--- RST(lambda): CE_sum(f(x), y) + lambda * CE_sum(f(x'), y)
+function methods.rst(model, x, y, o)
+  o = o or {}
+  need_eps(o, 'rst')
+  local lambda = o.lambda or 1
+  local xa = at_attack(model, x, y, o)
+  model:train()
+  local logits = model(x)
+  local loss = ce_sum(logits, y) + ce_sum(model(xa), y) * lambda
+  return loss, logits, { value = loss:item() }
+end
+
+--- TRADES(beta): the attack in eval mode from x + 0.001 N(0, 1), 10 steps
+-- of 2 eps / 10 on KL_sum(p(x) || p(x')) with p(x) constant; then in train
+-- mode CE_sum(f(x), y) + beta * KL_sum(p(x) || p(x')), gradients through both.
+function methods.trades(model, x, y, o)
+  o = o or {}
+  need_eps(o, 'trades')
+  local beta, steps = o.beta or 6, o.steps or 10
+  local alpha = o.step_size or 2 * o.eps / 10
+  local xa = attacks.in_mode(model, 'eval', function()
+    local p_nat = rl.no_grad(function() return F.softmax(model(x), 2) end)
+    local xa = rl.no_grad(function()
+      return x + rl.randn(x.shape, { dtype = x.dtype, generator = o.generator }) * 0.001
+    end)
+    for _ = 1, steps do
+      local xr = xa:detach():requires_grad_()
+      local g = rl.grad(kl_sum(F.log_softmax(model(xr), 2), p_nat), xr)
+      rl.no_grad(function() F.linf_step_(xa, g, x, alpha, o.eps, 0, 1) end)
+    end
+    return xa
+  end)
+  model:train()
+  local logits = model(x)
+  local loss = ce_sum(logits, y) + kl_sum(F.log_softmax(model(xa), 2), F.softmax(logits, 2)) * beta
+  return loss, logits, { value = loss:item() }
+end
+
+--- GR (TULIP's finite-difference gradient regulariser), lambda = 1, h = 1.
+function methods.gr(model, x, y, o)
+  o = o or {}
+  local lambda, h = o.lambda or 1, o.h or 1
+  model:train()
+  local xr = x:detach():requires_grad_()
+  local logits = model(xr)
+  local l = F.cross_entropy(logits, y, 'none')
+  local lsum = l:sum()
+  local g = rl.grad(lsum, xr, nil, { retain_graph = true })
+  local B = x.shape[1]
+  local v = rl.no_grad(function()
+    local gf = g:view(B, -1)
+    local n = gf:norm(2, 2, true)
+    return (gf / n:clamp(1e-30)):masked_fill(n:eq(0):expand_as(gf), 0):view(x.shape)
+  end)
+  local d = (F.cross_entropy(model(x + v * h), y, 'none') - l) / h
+  local reg = (d * d):sum() * (lambda / 2)
+  local value = lsum + reg
+  local loss = o.quirks == false and value or (lsum * 2 + reg)
+  return loss, logits, { value = value:item() }
+end
+
+--- LLR (local linearity regulariser), lambda = 4, mu = 3, two ascent steps.
+function methods.llr(model, x, y, o)
+  o = o or {}
+  need_eps(o, 'llr')
+  local lambda, mu, eps = o.lambda or 4, o.mu or 3, o.eps
+  local textbook = o.quirks == false
+  local B = x.shape[1]
+  local function dot(m, delta) -- the reference's mean over all pairs, or per sample
+    if textbook then return (m * delta):sum() end
+    return (m:view(B, -1):sum(1) * delta:view(B, -1):sum(1)):sum() / (B * B)
+  end
+  local m, ce0, delta = attacks.in_mode(model, 'eval', function()
+    local xr = x:detach():requires_grad_()
+    local c = ce_sum(model(xr), y)
+    local m = rl.grad(c, xr)
+    local delta = rl.randn(x.shape, { dtype = x.dtype, generator = o.generator }) * 0.001
+    local ce0 = c:item()
+    local function gamma(d)
+      local v = ce_sum(model(x + d), y) - dot(m, d)
+      if textbook then v = v - ce0 end
+      return v:abs()
+    end
+    for _ = 1, o.steps or 2 do
+      local dr = delta:detach():requires_grad_()
+      local gd = rl.grad(gamma(dr), dr)
+      delta = rl.no_grad(function()
+        local gf = gd:view(B, -1)
+        local n = gf:norm(math.huge, 2, true)
+        local zero = n:eq(0)
+        if zero:any():item() ~= 0 then -- a zero norm takes a fresh normal draw
+          local fresh = rl.randn(gf.shape, { dtype = x.dtype, generator = o.generator })
+          gf = rl.where(zero:expand_as(gf), fresh, gf)
+          n = gf:norm(math.huge, 2, true)
+        end
+        local d = delta + (gf / n):view(x.shape) * (eps / 2)
+        d = (x + d):clamp(0, 1) - x
+        local dn = d:view(B, -1):norm(math.huge, 2, true)
+        local scale = (rl.full_like(dn, eps) / dn:clamp(1e-30)):clamp(nil, 1)
+        return (d:view(B, -1) * scale):view(x.shape)
+      end)
+    end
+    return m, ce0, delta
+  end)
+  model:train()
+  local logits = model(x)
+  local gamma = ce_sum(model(x + delta), y) - dot(m, delta)
+  if textbook then gamma = gamma - ce0 end
+  local lin = dot(m, delta) * (mu * B)
+  if textbook then lin = lin:abs() end
+  local loss = ce_sum(logits, y) + gamma:abs() * lambda + lin
+  return loss, logits, { value = loss:item() }
+end
+
+--- The named configurations of the paper's tables.
+local configs = {
+  natural = { 'natural', {} },
+  at = { 'at', {} },
+  ['rst.5'] = { 'rst', { lambda = 0.5 } },
+  rst1 = { 'rst', { lambda = 1 } },
+  rst2 = { 'rst', { lambda = 2 } },
+  trades1 = { 'trades', { beta = 1 } },
+  trades3 = { 'trades', { beta = 3 } },
+  trades6 = { 'trades', { beta = 6 } },
+  gr = { 'gr', {} },
+  llr = { 'llr', {} },
+}
+methods.configs = configs
+
+--- methods.get('trades6') -> fn(model, x, y, opts) with the config's
+-- settings merged under opts (opts win), and the config's method name.
+function methods.get(name)
+  local c = configs[name]
+  if not c then
+    local known = {}
+    for k in pairs(configs) do known[#known + 1] = k end
+    table.sort(known)
+    error(string.format('methods.get: unknown method %q (known: %s)', tostring(name),
+      table.concat(known, ', ')), 2)
+  end
+  local fn, base = methods[c[1]], c[2]
+  return function(model, x, y, o)
+    local merged = {}
+    for k, v in pairs(base) do merged[k] = v end
+    for k, v in pairs(o or {}) do merged[k] = v end
+    return fn(model, x, y, merged)
+  end, c[1]
+end
+
+return methods

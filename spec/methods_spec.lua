@@ -1,0 +1,212 @@
+-- methods_spec.lua - every training objective against the same quantity
+-- computed step by step with plain tensor ops (f64, a tiny fixed model, the
+-- same random draws), the attacks' invariants, and the Lipschitz estimate
+-- of a linear model against its analytic value.
+local rl = require 'rl'
+local nn, F = rl.nn, rl.F
+
+local function tiny()
+  local m = nn.Sequential(nn.Flatten(), nn.Linear(12, 5, { dtype = 'f64' }))
+  rl.no_grad(function()
+    m:get(2).weight:copy_(rl.arange(60):view(5, 12):double():sin())
+    m:get(2).bias:copy_(rl.tensor({ 0.1, -0.2, 0.3, 0, 0.05 }, 'f64'))
+  end)
+  return m
+end
+
+local function batch()
+  local x = (rl.arange(48):view(4, 1, 3, 4):double() * 0.37):sin() * 0.3 + 0.5
+  return x, rl.tensor { 1, 0, 4, 2 }
+end
+
+local EPS = 0.1
+
+-- Pi: the eps-ball around x and the [0, 1] box, written out
+local function project(v, x, eps)
+  return v:maximum(x - eps):minimum(x + eps):clamp(0, 1)
+end
+
+local function grad_of(f, v)
+  local vr = v:detach():requires_grad_()
+  return rl.grad(f(vr), vr)
+end
+
+local function ce_sum(m, x, y) return F.cross_entropy(m(x), y, 'sum') end
+
+local function kl_sum(logq, p) -- sum p (log p - log q), by hand
+  return (p * (p:log() - logq)):sum()
+end
+
+local function close(a, b, tol)
+  return math.abs(a - b) <= (tol or 1e-10) * math.max(1, math.abs(b))
+end
+
+describe('training objectives, step by step', function()
+  local m, x, y = tiny(), batch()
+
+  it('natural is CE summed over the batch', function()
+    local loss = rl.methods.natural(m, x, y)
+    local logits = m(x)
+    local manual = 0
+    local lp = (logits - logits:logsumexp(2, true)):tolist()
+    for i, yi in ipairs(y:tolist()) do manual = manual - lp[i][yi + 1] end
+    assert.is_true(close(loss:item(), manual))
+  end)
+
+  it('AT: PGD-10, step eps/5, uniform random start, then CE_sum on x\'', function()
+    local loss = rl.methods.at(m, x, y, { eps = EPS, generator = rl.Generator(5) })
+    local g = rl.Generator(5)
+    local xa = (x + rl.rand(x.shape, { dtype = 'f64', generator = g }) * (2 * EPS) - EPS):clamp(0, 1)
+    for _ = 1, 10 do
+      local gr = grad_of(function(v) return ce_sum(m, v, y) end, xa)
+      xa = project(xa + gr:sign() * (EPS / 5), x, EPS)
+    end
+    assert.is_true(close(loss:item(), ce_sum(m, xa, y):item()))
+  end)
+
+  it('RST(lambda): CE_sum(f(x)) + lambda CE_sum(f(x\'))', function()
+    local loss = rl.methods.rst(m, x, y, { eps = EPS, lambda = 2, generator = rl.Generator(6) })
+    local g = rl.Generator(6)
+    local xa = (x + rl.rand(x.shape, { dtype = 'f64', generator = g }) * (2 * EPS) - EPS):clamp(0, 1)
+    for _ = 1, 10 do
+      local gr = grad_of(function(v) return ce_sum(m, v, y) end, xa)
+      xa = project(xa + gr:sign() * (EPS / 5), x, EPS)
+    end
+    assert.is_true(close(loss:item(), ce_sum(m, x, y):item() + 2 * ce_sum(m, xa, y):item()))
+  end)
+
+  it('TRADES(beta): KL attack from x + 0.001 N(0,1), then CE + beta KL', function()
+    local loss = rl.methods.trades(m, x, y, { eps = EPS, beta = 3, generator = rl.Generator(7) })
+    local g = rl.Generator(7)
+    local p = F.softmax(m(x), 2):detach()
+    local xa = x + rl.randn(x.shape, { dtype = 'f64', generator = g }) * 0.001
+    for _ = 1, 10 do
+      local gr = grad_of(function(v) return kl_sum(F.log_softmax(m(v), 2), p) end, xa)
+      xa = project(xa + gr:sign() * (2 * EPS / 10), x, EPS)
+    end
+    local want = ce_sum(m, x, y):item() + 3 * kl_sum(F.log_softmax(m(xa), 2), p):item()
+    assert.is_true(close(loss:item(), want))
+    -- gradients flow through p(x) too: the loss's parameter gradient differs
+    -- from the one with p(x) detached
+    local w = m:get(2).weight
+    local g1 = rl.grad(loss, w)
+    local detached = ce_sum(m, x, y) + kl_sum(F.log_softmax(m(xa), 2), p) * 3
+    local g2 = rl.grad(detached, w)
+    assert.is_true((g1 - g2):abs():max():item() > 1e-8)
+  end)
+
+  it('GR: finite differences along the normalised input gradient (with the quirk)', function()
+    local loss, _, info = rl.methods.gr(m, x, y, {})
+    local l = F.cross_entropy(m(x), y, 'none')
+    local gx = grad_of(function(v) return F.cross_entropy(m(v), y, 'none'):sum() end, x)
+    local v = gx / gx:view(4, -1):norm(2, 2):view(4, 1, 1, 1)
+    local d = F.cross_entropy(m(x + v), y, 'none') - l
+    local value = l:sum():item() + (d * d):sum():item() / 2
+    assert.is_true(close(info.value, value))
+    assert.is_true(close(loss:item(), value + l:sum():item())) -- 2 sum(l) + lambda sum(d^2)/2
+    local textbook = rl.methods.gr(m, x, y, { quirks = false })
+    assert.is_true(close(textbook:item(), value))
+  end)
+
+  it('LLR: two ascent steps on gamma, the reference\'s all-pairs dot product', function()
+    local loss = rl.methods.llr(m, x, y, { eps = EPS, generator = rl.Generator(8) })
+    local g = rl.Generator(8)
+    local B = 4
+    local mgrad = grad_of(function(v) return ce_sum(m, v, y) end, x)
+    local function dot(a, b) -- mean over the B x B matrix of a_i . b_j
+      local s = 0
+      local A, Bm = a:view(B, -1), b:view(B, -1)
+      for i = 1, B do
+        for j = 1, B do s = s + (A[i] * Bm[j]):sum():item() end
+      end
+      return s / (B * B)
+    end
+    local delta = rl.randn(x.shape, { dtype = 'f64', generator = g }) * 0.001
+    for _ = 1, 2 do
+      local gd = grad_of(function(dd)
+        local mm = mgrad:view(B, -1):sum(1)
+        return (ce_sum(m, x + dd, y) - (mm * dd:view(B, -1):sum(1)):sum() / (B * B)):abs()
+      end, delta)
+      local n = gd:view(B, -1):abs():max(2):view(B, 1, 1, 1)
+      delta = delta + gd / n * (EPS / 2)
+      delta = (x + delta):clamp(0, 1) - x
+      local dn = delta:view(B, -1):abs():max(2):view(B, 1, 1, 1)
+      delta = delta * (rl.full_like(dn, EPS) / dn):clamp(nil, 1)
+    end
+    local gamma = math.abs(ce_sum(m, x + delta, y):item() - dot(mgrad, delta))
+    local want = ce_sum(m, x, y):item() + 4 * gamma + 3 * B * dot(mgrad, delta)
+    assert.is_true(close(loss:item(), want, 1e-9))
+  end)
+
+  it('named configurations resolve, unknown names are errors', function()
+    local fn, name = rl.methods.get('rst.5')
+    assert.are.equal('rst', name)
+    assert.is_function(fn)
+    local ok, msg = pcall(rl.methods.get, 'trades7')
+    assert.is_false(ok)
+    assert.truthy(msg:find('trades6', 1, true))
+  end)
+end)
+
+describe('attacks', function()
+  local m, x, y = tiny(), batch()
+
+  for _, norm in ipairs { 'inf', 2 } do
+    it('PGD-' .. norm .. ' stays in the ball and the box and raises the loss', function()
+      local xa = rl.attacks.pgd(m, x, y, { eps = 0.3, norm = norm, generator = rl.Generator(1) })
+      local d = (xa - x):view(4, -1)
+      local r = norm == 'inf' and d:abs():max(2) or d:norm(2, 2)
+      assert.is_true(r:max():item() <= 0.3 + 1e-9)
+      assert.is_true(xa:min():item() >= 0 and xa:max():item() <= 1)
+      assert.is_true(ce_sum(m, xa, y):item() > ce_sum(m, x, y):item())
+    end)
+  end
+
+  it('targeted PGD lowers the loss towards the target; FGSM is one signed step', function()
+    local t = rl.tensor { 3, 3, 3, 3 }
+    local xa = rl.attacks.pgd(m, x, t, { eps = 0.3, targeted = true })
+    assert.is_true(ce_sum(m, xa, t):item() < ce_sum(m, x, t):item())
+    local xf = rl.attacks.fgsm(m, x, y, { eps = 0.05 })
+    local gx = grad_of(function(v) return ce_sum(m, v, y) end, x)
+    assert.are.same(project(x + gx:sign() * 0.05, x, 0.05):tolist(), xf:tolist())
+  end)
+
+  it('attacks restore each module\'s mode', function()
+    local net = nn.Sequential(nn.Flatten(), nn.Linear(12, 5, { dtype = 'f64' }), nn.Dropout(0.5))
+    net:train()
+    net:get(3).training = false -- a caller's mixed setting survives
+    rl.attacks.pgd(net, x, y, { eps = 0.1, mode = 'eval' })
+    assert.is_true(net.training and net:get(2).training)
+    assert.is_false(net:get(3).training)
+  end)
+
+  it('multi-targeted PGD beats or matches untargeted on the best other class', function()
+    local xa = rl.attacks.multi_targeted(m, x, y, { eps = 0.3, classes = 5, steps = 5 })
+    assert.is_true((xa - x):abs():max():item() <= 0.3 + 1e-9)
+  end)
+end)
+
+describe('measurements', function()
+  it('the Lipschitz estimate of a linear map reaches its analytic value', function()
+    -- f(x) = [w.x, -w.x]: sup ||f(x) - f(x')||_1 / ||x - x'||_inf = 2 ||w||_1
+    local lin = nn.Sequential(nn.Flatten(), nn.Linear(12, 2, { dtype = 'f64', bias = false }))
+    local w = rl.arange(12):double():cos()
+    rl.no_grad(function() lin:get(2).weight:copy_(rl.stack({ w, -w }, 1)) end)
+    local x = rl.full({ 3, 1, 3, 4 }, 0.5, { dtype = 'f64' })
+    local r = rl.metrics.lipschitz(lin, x, { eps = 0.1, generator = rl.Generator(2) })
+    local want = 2 * w:abs():sum():item()
+    for _, v in ipairs(r:tolist()) do
+      assert.is_true(v <= want * (1 + 1e-4), string.format('%g > %g', v, want))
+      -- 10 sign steps from a 0.001 N(0,1) start: a lower bound close to the sup
+      assert.is_true(v >= 0.8 * want, string.format('%g < 0.8 * %g', v, want))
+    end
+  end)
+
+  it('accuracy and adversarial accuracy', function()
+    local m, x, y = tiny(), batch()
+    local pred = m(x):argmax(2)
+    assert.are.equal(pred:eq(y):double():mean():item(), rl.metrics.accuracy(m, x, y))
+    local adv = rl.metrics.adv_accuracy(m, x, y, { eps = 0.3 })
+    assert.is_true(adv <= rl.metrics.accuracy(m, x, y))
+  end)
+end)
