@@ -107,5 +107,7 @@ rl.attacks = require 'rl.attacks'
 rl.methods = require 'rl.methods'
 rl.metrics = require 'rl.metrics'
 rl.optim = require 'rl.optim'
+rl.json = require 'rl.json'
+rl.checkpoint = require 'rl.checkpoint'
 
 return rl
