@@ -37,9 +37,12 @@ def load(path):
 def save(path, tensors):
     head, blobs, off = {}, [], 0
     for k in sorted(tensors):
-        t = tensors[k].detach().contiguous().to(torch.float32)
+        t = tensors[k].detach().contiguous()
+        if t.dtype != torch.int64:
+            t = t.to(torch.float32)
         b = t.numpy().tobytes()
-        head[k] = {'dtype': 'F32', 'shape': list(t.shape), 'data_offsets': [off, off + len(b)]}
+        head[k] = {'dtype': 'I64' if t.dtype == torch.int64 else 'F32', 'shape': list(t.shape),
+                   'data_offsets': [off, off + len(b)]}
         blobs.append(b)
         off += len(b)
     h = json.dumps(head).encode()
@@ -126,8 +129,13 @@ class WideResNet(nn.Module):
         out = F.avg_pool2d(self.relu(self.bn1(out)), 8)
         return self.fc(out.view(-1, self.nChannels))
 
-name, train, wpath, ipath, opath = sys.argv[1], sys.argv[2] == 'train', sys.argv[3], sys.argv[4], sys.argv[5]
+name, train, wpath, ipath, opath, spath = sys.argv[1], sys.argv[2] == 'train', sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 model = {'CNN001': lambda: CNN001(), 'CNN002': lambda: CNN002(), 'WRN_16_4': lambda: WideResNet(16, 10, 4)}[name]()
+# the other direction first: a freshly initialised PyTorch model's own
+# state_dict, for rllua to load
+torch.manual_seed(1)
+fresh = {'CNN001': lambda: CNN001(), 'CNN002': lambda: CNN002(), 'WRN_16_4': lambda: WideResNet(16, 10, 4)}[name]()
+save(spath, fresh.state_dict())
 sd = load(wpath)
 res = model.load_state_dict(sd, strict=False)
 if res.unexpected_keys:
@@ -177,8 +185,8 @@ local function run_case(name, mode, shape)
   local x = rl.rand(shape):requires_grad_()
   local y = rl.randint(0, 10, shape[1])
   rl.save(dir .. '/in.safetensors', { x = x:detach(), y = y })
-  local cmd = string.format('/usr/bin/python3 %s %s %s %s/w.safetensors %s/in.safetensors %s/out.safetensors 2>&1',
-    py, name, mode, dir, dir, dir)
+  local cmd = string.format('/usr/bin/python3 %s %s %s %s/w.safetensors %s/in.safetensors %s/out.safetensors %s/torch.safetensors 2>&1',
+    py, name, mode, dir, dir, dir, dir)
   local p = io.popen(cmd)
   local log = p:read('a')
   p:close()
@@ -203,6 +211,14 @@ local function run_case(name, mode, shape)
     assert(c[3], c[1] .. ': missing on the PyTorch side')
     local ok, d, s = close(c[2], c[3], 1e-4)
     assert(ok, string.format('%s differs: max |diff| %.3g vs max |ref| %.3g', c[1], d, s))
+  end
+  -- PyTorch's own checkpoint loads into rllua: every rllua tensor is found,
+  -- and only the reference's unused sub_block1 is left over
+  local other = rl.models.get(name)
+  local missing, unexpected = other:load(dir .. '/torch.safetensors', false)
+  assert.are.same({}, missing)
+  for _, k in ipairs(unexpected) do
+    assert(k:find('^sub_block1%.'), 'unexpected key from PyTorch: ' .. k)
   end
   os.execute('rm -rf ' .. dir)
   return #checks
