@@ -689,8 +689,10 @@ int luaopen_rl_core(lua_State *L) {
   lrl_open_tensor(L);
   lrl_open_generator(L);
   lrl_open_bench(L);
+  lrl_open_image(L);
   lrl_open_io(L);
   lrl_open_nn(L);
+  lrl_open_data(L);
   /* the methods table: ops, printing */
   lua_newtable(L);
   lua_pushvalue(L, -1);

@@ -1,0 +1,14 @@
+/* image.c - rl.write_png(path, image): u8 [H, W], [1, H, W] or [3, H, W]. */
+#include "lrl.h"
+#include "png_write.h"
+
+static int l_write_png(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  lrl_check_rc(L, rl_png_write(path, lrl_check(L, 2)));
+  return 0;
+}
+
+void lrl_open_image(lua_State *L) {
+  lua_pushcfunction(L, l_write_png);
+  lua_setfield(L, -2, "write_png");
+}
