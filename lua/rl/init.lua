@@ -103,6 +103,7 @@ end
 package.loaded.rl = rl
 rl.nn = require 'rl.nn'
 rl.models = require 'rl.models'
+rl.data = require 'rl.data'
 rl.attacks = require 'rl.attacks'
 rl.methods = require 'rl.methods'
 rl.metrics = require 'rl.metrics'

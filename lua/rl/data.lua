@@ -1,0 +1,518 @@
+--- rl.data: datasets and batch loaders.
+--
+--   ds = rl.data.load('cifar10', {split = 'train', data_dir = 'data', subset = 1000, seed = 0})
+--   ds.x (u8 [N, C, H, W]), ds.y (i64 [N], 0-based), ds.classes, ds.name, ds:size()
+--   loader = rl.data.loader(ds, {batch = 64, shuffle = true, seed = 1,
+--                                crop_pad = 4, flip = true})
+--   for x, y, i in loader:iter(epoch) do ... end    -- x f32 [B, C, H, W] in [0, 1]
+--   #loader                                         -- batches per epoch
+--   rl.data.augment_defaults('cifar10')             -- the paper's train-time augmentation
+--
+-- Names: mnist, fashion-mnist, cifar10, svhn, resimgnet, folder:PATH, synthetic.
+-- Files are looked for in opts.data_dir, opts.data_dir/<name>, $RL_DATA/<name>
+-- and, for fashion-mnist, /usr/share/datasets/fashion-mnist (Debian's
+-- dataset-fashion-mnist).  Decoding, resizing, cropping and the u8 -> f32
+-- conversion run in C (engine/data*.c).
+--
+-- Reproducibility: the loader's epoch e draws from the Philox stream of its
+-- seed at counters [e * 2^40, (e + 1) * 2^40): the shuffle first, then the
+-- augmentation of the k-th example of the epoch at e * 2^40 + 2^39 + k - 1.
+-- Any batch of any epoch can therefore be rebuilt exactly, in any order,
+-- e.g. after resuming from a checkpoint (loader:iter(epoch, first_batch)).
+local rl = require 'rl'
+local C = require('rl.core')._data
+
+local data = {}
+
+local EPOCH_SPAN = 1 << 40
+local AUG_OFFSET = 1 << 39
+
+local digits = { '0', '1', '2', '3', '4', '5', '6', '7', '8', '9' }
+
+-- ---------------------------------------------------------------------------
+-- The dataset object
+
+local Dataset = {}
+Dataset.__index = Dataset
+data.Dataset = Dataset
+
+local function new_dataset(name, split, x, y, classes)
+  return setmetatable({ name = name, split = split, x = x, y = y, classes = classes }, Dataset)
+end
+
+--- A dataset from tensors: x u8 [N, C, H, W], y i64 [N];
+-- opts.classes (default '0'..'K-1' for K = max label + 1), opts.name.
+function data.dataset(x, y, opts)
+  opts = opts or {}
+  if not rl.is_tensor(x) or x.dtype ~= 'u8' or x:dim() ~= 4 then
+    error('rl.data.dataset: x must be a u8 tensor [N, C, H, W]', 2)
+  end
+  if not rl.is_tensor(y) or y.dtype ~= 'i64' or y:dim() ~= 1 or y:size(1) ~= x:size(1) then
+    error(string.format('rl.data.dataset: y must be an i64 tensor [%d]', x:size(1)), 2)
+  end
+  local classes = opts.classes
+  if not classes then
+    classes = {}
+    local k = x:size(1) > 0 and y:max():item() + 1 or 0
+    for c = 1, k do classes[c] = tostring(c - 1) end
+  end
+  return new_dataset(opts.name or 'tensors', opts.split, x, y, classes)
+end
+
+--- The number of examples.
+function Dataset:size() return self.x:size(1) end
+Dataset.__len = Dataset.size
+
+function Dataset:__tostring()
+  local s = self.x:size()
+  return string.format("rl.data.Dataset '%s' (%s): %d images of %dx%dx%d, %d classes",
+    self.name, self.split or '-', s[1], s[2], s[3], s[4], #self.classes)
+end
+
+--- The examples at the 0-based indices idx (an i64 tensor), as a new dataset.
+function Dataset:select(idx)
+  return new_dataset(self.name, self.split, self.x:index_select(1, idx),
+    self.y:index_select(1, idx), self.classes)
+end
+
+--- Examples per class: a table indexed by label + 1.
+function Dataset:class_counts()
+  local counts = {}
+  for c = 1, #self.classes do counts[c] = 0 end
+  for _, l in ipairs(self.y:tolist()) do counts[l + 1] = (counts[l + 1] or 0) + 1 end
+  return counts
+end
+
+-- How many of each class a stratified subset of n takes: n // K each, the
+-- first n % K classes (by label) one more; a class with too few examples
+-- gives all it has and the shortfall is shared out the same way among the
+-- classes that have more.
+local function quotas(by_class, k, n)
+  local take, short = {}, 0
+  for c = 1, k do
+    local want = n // k + ((c - 1) < n % k and 1 or 0)
+    take[c] = math.min(want, #by_class[c])
+    short = short + want - take[c]
+  end
+  while short > 0 do
+    local open = {}
+    for c = 1, k do if take[c] < #by_class[c] then open[#open + 1] = c end end
+    if #open == 0 then break end
+    local each, rem = short // #open, short % #open
+    for i, c in ipairs(open) do
+      local give = math.min(each + (i <= rem and 1 or 0), #by_class[c] - take[c])
+      take[c], short = take[c] + give, short - give
+    end
+  end
+  return take
+end
+
+--- A stratified random subset of n examples (equal share per class, as
+-- the reference subsamples), drawn from rl.Generator(seed): class by class
+-- in label order, a randperm of the class's examples, its first share.
+-- The chosen examples keep their original order.
+function Dataset:subset(n, seed)
+  local total = self:size()
+  if math.type(n) ~= 'integer' or n < 1 then
+    error(string.format('subset: n must be a positive integer, got %s', tostring(n)), 2)
+  end
+  if n >= total then return self end
+  local k = #self.classes
+  local by_class = {}
+  for c = 1, k do by_class[c] = {} end
+  for i, l in ipairs(self.y:tolist()) do
+    local list = by_class[l + 1] or error(string.format('subset: label %d outside the %d classes', l, k), 2)
+    list[#list + 1] = i - 1
+  end
+  local take = quotas(by_class, k, n)
+  local g = rl.Generator(seed or 0)
+  local chosen = {}
+  for c = 1, k do
+    local list = by_class[c]
+    if #list > 0 then
+      local perm = rl.randperm(#list, { generator = g }):tolist()
+      for j = 1, take[c] do chosen[#chosen + 1] = list[perm[j] + 1] end
+    end
+  end
+  table.sort(chosen)
+  return self:select(rl.tensor(chosen, 'i64'))
+end
+
+-- ---------------------------------------------------------------------------
+-- Finding files
+
+local function exists(path)
+  local f = io.open(path, 'rb')
+  if f then f:close() end
+  return f ~= nil
+end
+
+local function is_dir(path)
+  return (pcall(C.listdir, path, true))
+end
+
+-- The directories to search for dataset `name`: data_dir, data_dir/name,
+-- $RL_DATA/name, the system directory; each followed by its sub-directories
+-- `subdirs` (where archives unpack); and whether RL_DATA is set.
+local function search_dirs(name, opts, system, subdirs)
+  local base = {}
+  if opts.data_dir then
+    base[#base + 1] = opts.data_dir
+    base[#base + 1] = opts.data_dir .. '/' .. name
+  end
+  local env = os.getenv('RL_DATA')
+  if env and env ~= '' then base[#base + 1] = env .. '/' .. name end
+  if system then base[#base + 1] = system end
+  local dirs = {}
+  for _, d in ipairs(base) do
+    dirs[#dirs + 1] = d
+    for _, s in ipairs(subdirs or {}) do dirs[#dirs + 1] = d .. '/' .. s end
+  end
+  return dirs, env and env ~= ''
+end
+
+-- The path of `file` in dir, plain or with one of the suffixes; nil if absent.
+local function find_in(dir, file, suffixes)
+  for _, s in ipairs(suffixes) do
+    local p = dir .. '/' .. file .. s
+    if exists(p) then return p end
+  end
+end
+
+-- The first directory holding every file: their paths, or a Lua error
+-- listing the files expected and the directories searched.
+local function locate(name, split, files, suffixes, opts, system, subdirs)
+  local dirs, have_env = search_dirs(name, opts, system, subdirs)
+  for _, d in ipairs(dirs) do
+    local paths = {}
+    for i, f in ipairs(files) do paths[i] = find_in(d, f, suffixes) end
+    if #paths == #files then return paths end
+  end
+  local want = {}
+  for i, f in ipairs(files) do
+    want[i] = #suffixes > 1 and f .. '[' .. table.concat(suffixes, '|', 2) .. ']' or f
+  end
+  error(string.format("rl.data.load: dataset '%s' (%s split) not found: expected %s in one of: %s%s." ..
+    ' Pass data_dir = DIR or set RL_DATA (files in $RL_DATA/%s/).',
+    name, split, table.concat(want, ', '), #dirs > 0 and table.concat(dirs, ', ') or '(no directory)',
+    have_env and '' or ' (RL_DATA is not set)', name), 0)
+end
+
+-- ---------------------------------------------------------------------------
+-- Readers per dataset
+
+local readers = {}
+
+local function idx_reader(name, classes, system)
+  return function(split, opts)
+    local prefix = split == 'train' and 'train' or 't10k'
+    local files = { prefix .. '-images-idx3-ubyte', prefix .. '-labels-idx1-ubyte' }
+    local p = locate(name, split, files, { '', '.gz' }, opts, system)
+    local x, y = C.read_idx(p[1], p[2])
+    return x, y, classes
+  end
+end
+
+readers.mnist = idx_reader('mnist', digits)
+readers['fashion-mnist'] = idx_reader('fashion-mnist', {
+  'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat',
+  'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',
+}, '/usr/share/datasets/fashion-mnist')
+
+function readers.cifar10(split, opts)
+  local files = { 'test_batch.bin' }
+  if split == 'train' then
+    files = {}
+    for i = 1, 5 do files[i] = 'data_batch_' .. i .. '.bin' end
+  end
+  -- the official archive unpacks into cifar-10-batches-bin/
+  local p = locate('cifar10', split, files, { '' }, opts, nil, { 'cifar-10-batches-bin' })
+  local x, y = C.read_cifar(p)
+  return x, y, { 'airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck' }
+end
+
+function readers.svhn(split, opts)
+  local p = locate('svhn', split, { split .. '_32x32.mat' }, { '' }, opts)
+  local x, y = C.read_svhn(p[1])
+  return x, y, digits
+end
+
+local function has_ext(f)
+  local e = f:match('%.([^./]+)$')
+  e = e and e:lower()
+  return e == 'png' or e == 'jpg' or e == 'jpeg'
+end
+
+-- Files and labels of root/<dir>/<file> for each class dir list, in order.
+local function gather_files(root, class_dirs)
+  local files, labels = {}, {}
+  for label, dirs in ipairs(class_dirs) do
+    for _, d in ipairs(dirs) do
+      for _, f in ipairs(C.listdir(root .. '/' .. d, false)) do
+        if has_ext(f) then
+          files[#files + 1] = root .. '/' .. d .. '/' .. f
+          labels[#labels + 1] = label - 1
+        end
+      end
+    end
+  end
+  if #files == 0 then error(string.format("rl.data.load: no .png/.jpg/.jpeg files under '%s'", root), 0) end
+  return files, labels
+end
+
+-- Decode an image folder (root/<class>/<file>); class_dirs[i] lists the
+-- directories of class i.  opts.cache names a safetensors file to reuse.
+local function read_folder(root, class_dirs, resize, crop, cache)
+  if cache and exists(cache) then
+    local t = rl.load(cache)
+    return t.x, t.y
+  end
+  local files, labels = gather_files(root, class_dirs)
+  local x = C.read_images(files, resize or 0, crop or 0, crop or 0)
+  local y = rl.tensor(labels, 'i64')
+  if cache then rl.save(cache, { x = x, y = y }) end
+  return x, y
+end
+
+-- The split directory of a folder dataset: root/<split> (test also tries
+-- val), else root itself.
+local function split_root(root, split)
+  local tries = split == 'test' and { 'test', 'val' } or { split }
+  for _, s in ipairs(tries) do
+    if is_dir(root .. '/' .. s) then return root .. '/' .. s end
+  end
+  return root
+end
+
+local function folder_reader(root)
+  return function(split, opts)
+    if not is_dir(root) then error(string.format("rl.data.load: folder '%s' not found", root), 0) end
+    local dir = split_root(root, split)
+    local names = C.listdir(dir, true)
+    if #names == 0 then error(string.format("rl.data.load: no class directories in '%s'", dir), 0) end
+    local class_dirs = {}
+    for i, n in ipairs(names) do class_dirs[i] = { n } end
+    local x, y = read_folder(dir, class_dirs, opts.resize, opts.crop, opts.cache)
+    return x, y, names
+  end
+end
+
+-- Restricted ImageNet: 9 super-classes, each a range of ImageNet's classes
+-- in sorted-wnid order (inclusive), as the robustness library defines them.
+local RESIMGNET_CLASSES = { 'dog', 'cat', 'frog', 'turtle', 'bird', 'primate', 'fish', 'crab', 'insect' }
+local RESIMGNET_RANGES = { { 151, 268 }, { 281, 285 }, { 30, 32 }, { 33, 37 }, { 80, 100 },
+  { 365, 382 }, { 389, 397 }, { 118, 121 }, { 300, 319 } }
+
+-- Class directories: the 9 super-class folders themselves, or ImageNet's
+-- 1000 wnid folders grouped by the ranges.
+local function resimgnet_dirs(names)
+  local class_dirs = {}
+  if #names == 1000 and names[1]:match('^n%d+$') then
+    for c, r in ipairs(RESIMGNET_RANGES) do
+      class_dirs[c] = {}
+      for i = r[1], r[2] do class_dirs[c][#class_dirs[c] + 1] = names[i + 1] end
+    end
+    return class_dirs, RESIMGNET_CLASSES
+  end
+  for i, n in ipairs(names) do class_dirs[i] = { n } end
+  return class_dirs, names
+end
+
+--- resimgnet: <dir>/train and <dir>/test (or val) with one folder per
+-- super-class, or ImageNet's layout (1000 wnid folders); images are resized
+-- to short side 72 and centre-cropped to 72x72 (METHODS.md); the loader
+-- then crops 64 (random with padding 8 for training, centre for testing).
+function readers.resimgnet(split, opts)
+  local dirs, have_env = search_dirs('resimgnet', opts)
+  local tries = split == 'test' and { 'test', 'val' } or { 'train' }
+  for _, d in ipairs(dirs) do
+    for _, s in ipairs(tries) do
+      if is_dir(d .. '/' .. s) then
+        local class_dirs, classes = resimgnet_dirs(C.listdir(d .. '/' .. s, true))
+        local x, y = read_folder(d .. '/' .. s, class_dirs, opts.resize or 72, opts.crop or 72, opts.cache)
+        return x, y, classes
+      end
+    end
+  end
+  error(string.format("rl.data.load: dataset 'resimgnet' (%s split) not found: expected a folder %s/<class>/*.JPEG in one of: %s%s.",
+    split, table.concat(tries, ' or '), #dirs > 0 and table.concat(dirs, ', ') or '(no directory)',
+    have_env and '' or ' (RL_DATA is not set)'), 0)
+end
+
+function readers.synthetic(split, opts)
+  local n = opts.n or (split == 'train' and 1000 or 200)
+  local k = opts.classes or 10
+  -- the test split: samples n..2n-1 (other noise, the same class patterns)
+  local seed = opts.pattern_seed or 0
+  local x, y = C.synthetic(split == 'test' and 2 * n or n, k, opts.channels or 1, opts.size or 28, seed)
+  if split == 'test' then
+    x, y = x:narrow(1, n + 1, n):contiguous(), y:narrow(1, n + 1, n):contiguous()
+  end
+  local classes = {}
+  for c = 1, k do classes[c] = tostring(c - 1) end
+  return x, y, classes
+end
+
+-- ---------------------------------------------------------------------------
+-- load
+
+local load_opts = { split = true, data_dir = true, subset = true, seed = true, resize = true,
+  crop = true, cache = true, n = true, classes = true, channels = true, size = true,
+  pattern_seed = true }
+
+--- rl.data.load(name, opts) -> Dataset.  opts: split ('train' | 'test'),
+-- data_dir, subset (a stratified subset of that many, see Dataset:subset),
+-- seed (of the subset); folders: resize (short side), crop, cache (a
+-- .safetensors file that keeps the decoded images); synthetic: n, classes,
+-- channels, size, pattern_seed.
+function data.load(name, opts)
+  opts = opts or {}
+  for k in pairs(opts) do
+    if not load_opts[k] then error(string.format('rl.data.load: unknown option %q', tostring(k)), 2) end
+  end
+  local split = opts.split or 'train'
+  if split ~= 'train' and split ~= 'test' then
+    error(string.format("rl.data.load: split must be 'train' or 'test', got %q", tostring(split)), 2)
+  end
+  local read = readers[name]
+  local root = type(name) == 'string' and name:match('^folder:(.+)$')
+  if root then read = folder_reader(root) end
+  if not read then
+    local names = {}
+    for k in pairs(readers) do names[#names + 1] = k end
+    table.sort(names)
+    error(string.format("rl.data.load: unknown dataset %q (known: %s, folder:PATH)", tostring(name),
+      table.concat(names, ', ')), 2)
+  end
+  local x, y, classes = read(split, opts)
+  local ds = new_dataset(name, split, x, y, classes)
+  if opts.subset then ds = ds:subset(opts.subset, opts.seed) end
+  return ds
+end
+
+--- A synthetic dataset: rl.data.synthetic{n =, classes =, channels =, size =, seed =}.
+-- seed picks the class patterns (see engine/data_synth.c).
+function data.synthetic(o)
+  o = o or {}
+  local k = o.classes or 10
+  local x, y = C.synthetic(o.n or 1000, k, o.channels or 1, o.size or 28, o.seed or 0)
+  local classes = {}
+  for c = 1, k do classes[c] = tostring(c - 1) end
+  return new_dataset('synthetic', o.split or 'train', x, y, classes)
+end
+
+--- The paper's augmentation (METHODS.md) as loader options, for 'train'
+-- (default) or 'test'.
+function data.augment_defaults(name, split)
+  split = split or 'train'
+  if name == 'cifar10' then
+    return split == 'train' and { crop_pad = 4, flip = true } or {}
+  elseif name == 'resimgnet' then
+    return split == 'train' and { crop = 64, crop_pad = 8 } or { crop = 64 }
+  end
+  return {}
+end
+
+-- ---------------------------------------------------------------------------
+-- The loader
+
+local Loader = {}
+Loader.__index = Loader
+data.Loader = Loader
+
+local loader_opts = { batch = true, shuffle = true, seed = true, crop_pad = true, flip = true,
+  crop = true, random_crop = true, drop_last = true, device = true }
+
+--- rl.data.loader(ds, opts): batch (64), shuffle (true), seed (the default
+-- generator's seed), crop_pad (zero padding before a random crop, 0), crop
+-- (a size or {h, w}; default the image's), random_crop (default: crop_pad
+-- > 0), flip (random horizontal flips, false), drop_last (false), device
+-- (where batches go; default 'cpu').
+function data.loader(ds, opts)
+  opts = opts or {}
+  for k in pairs(opts) do
+    if not loader_opts[k] then error(string.format('rl.data.loader: unknown option %q', tostring(k)), 2) end
+  end
+  local b = opts.batch or 64
+  if math.type(b) ~= 'integer' or b < 1 then error('rl.data.loader: batch must be a positive integer', 2) end
+  local pad = opts.crop_pad or 0
+  local self = setmetatable({
+    ds = ds, batch = b, shuffle = opts.shuffle ~= false, seed = opts.seed or rl.initial_seed(),
+    drop_last = opts.drop_last or false, device = opts.device,
+  }, Loader)
+  local random_crop = opts.random_crop
+  if random_crop == nil then random_crop = pad > 0 end
+  self.aug = { pad = pad, crop = opts.crop, random_crop = random_crop, flip = opts.flip or false }
+  return self
+end
+
+--- The number of batches per epoch.
+function Loader:__len()
+  local n = self.ds:size()
+  return self.drop_last and n // self.batch or (n + self.batch - 1) // self.batch
+end
+
+function Loader:__tostring()
+  return string.format('rl.data.Loader(%s, batch=%d, %d batches, shuffle=%s)', self.ds.name,
+    self.batch, #self, tostring(self.shuffle))
+end
+
+local function epoch_gen(seed, epoch, extra)
+  if math.type(epoch) ~= 'integer' or epoch < 0 or epoch >= 1 << 23 then
+    error(string.format('rl.data.loader: epoch must be an integer in 0..2^23-1, got %s', tostring(epoch)), 3)
+  end
+  local g = rl.Generator(seed)
+  g:set_state { seed = seed, offset = epoch * EPOCH_SPAN + (extra or 0) }
+  return g
+end
+
+--- The order of the examples in epoch `epoch` (i64 [N], 0-based).
+function Loader:order(epoch)
+  local n = self.ds:size()
+  if not self.shuffle then return rl.arange(n) end
+  return rl.randperm(n, { generator = epoch_gen(self.seed, epoch) })
+end
+
+--- Batch i (1-based) of an epoch, given that epoch's order: x, y.
+function Loader:get(order, epoch, i)
+  local first = (i - 1) * self.batch
+  local b = math.min(self.batch, order:size(1) - first)
+  local idx = order:narrow(1, first + 1, b)
+  local a = self.aug
+  local x = C.batch(self.ds.x, idx, {
+    pad = a.pad, crop = a.crop, random_crop = a.random_crop, flip = a.flip,
+    generator = epoch_gen(self.seed, epoch, AUG_OFFSET + first),
+  })
+  local y = self.ds.y:index_select(1, idx)
+  if self.device and self.device ~= 'cpu' then x, y = x:to(self.device), y:to(self.device) end
+  return x, y
+end
+
+--- for x, y, i in loader:iter(epoch [, first_batch]) do ... end
+-- epoch defaults to 1; first_batch (default 1) resumes inside an epoch.
+function Loader:iter(epoch, first)
+  epoch = epoch or 1
+  local order = self:order(epoch)
+  local i, last = (first or 1) - 1, #self
+  return function()
+    i = i + 1
+    if i > last then return nil end
+    local x, y = self:get(order, epoch, i)
+    return x, y, i
+  end
+end
+
+-- ---------------------------------------------------------------------------
+-- Images
+
+--- u8 [3, H, W] from a PNG or JPEG file.
+data.load_image = C.load_image
+--- Resize u8 [C, H, W] to h x w (bilinear, as PIL).
+data.resize = C.resize
+--- Write u8 [C, H, W] (C = 1 or 3) or [H, W] as a JPEG (quality 95);
+-- PNG is rl.write_png.
+data.write_jpeg = C.write_jpeg
+--- The C batch assembler: C.batch(x, idx, {crop, pad, random_crop, flip, generator}).
+data.batch = C.batch
+
+return data
