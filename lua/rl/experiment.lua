@@ -1,0 +1,273 @@
+--- rl.experiment: one run = dataset x architecture x method x settings x
+-- seed x device, with the paper's defaults (METHODS.md), progress on
+-- stderr, files under results/<table>/<run-id>/, and resumption.
+--
+--   local exp = require 'rl.experiment'
+--   local cfg = exp.config{dataset = 'fashion-mnist', method = 'trades6', quick = true}
+--   local metrics = exp.run(cfg, {out = 'results/table2'})
+--
+-- A run directory holds config.json, log.csv (one line per epoch),
+-- checkpoint.safetensors (the last finished epoch: model, optimiser,
+-- scheduler, RNG), model.safetensors and metrics.json (when finished).
+-- A finished run is not redone; an interrupted one resumes from its last
+-- finished epoch, bit for bit.
+local rl = require 'rl'
+local json = require 'rl.json'
+
+local exp = {}
+
+-- The paper's settings per dataset (METHODS.md).
+exp.datasets = {
+  mnist = { eps = 0.1, model = 'CNN001', batch = 64, epochs = 160, optimizer = 'sgd', momentum = 0.9,
+    lr = 1e-4 },
+  ['fashion-mnist'] = { eps = 0.1, model = 'CNN001', batch = 64, epochs = 160, optimizer = 'sgd',
+    momentum = 0.9, lr = 1e-4 },
+  svhn = { eps = 0.031, model = 'WRN_40_10', batch = 64, epochs = 60, optimizer = 'sgd', momentum = 0,
+    lr = 1e-2, lr_robust = 1e-3 },
+  cifar10 = { eps = 0.031, model = 'WRN_40_10', batch = 64, epochs = 120, optimizer = 'sgd', momentum = 0,
+    lr = 1e-2, lr_robust = 1e-3, crop_pad = 4, flip = true },
+  resimgnet = { eps = 0.005, model = 'ResNet50', batch = 128, epochs = 70, optimizer = 'adam', lr = 1e-2,
+    crop = 64, crop_pad = 8 },
+  synthetic = { eps = 0.1, model = 'CNN001', batch = 32, epochs = 2, optimizer = 'sgd', momentum = 0.9,
+    lr = 1e-4 },
+}
+
+-- The --quick budget: table2 on fashion-mnist within 20 minutes on 2 cores.
+exp.quick = { subset = 2000, test_subset = 500, epochs = 3, eval_subset = 500 }
+
+local ROBUST_LR = { at = true, rst = true, llr = true }
+-- settings of a config passed on to the method (overriding the named config)
+local METHOD_OPTS = { 'beta', 'lambda', 'mu', 'h', 'quirks', 'steps', 'step_size' }
+
+--- A full config from a partial one: the dataset's defaults, then the
+-- quick budget when asked, then the caller's settings.
+function exp.config(c)
+  c = c or {}
+  local name = c.dataset or 'fashion-mnist'
+  local d = exp.datasets[name] or (name:match('^folder:') and exp.datasets.resimgnet)
+  if not d then
+    local known = {}
+    for k in pairs(exp.datasets) do known[#known + 1] = k end
+    table.sort(known)
+    error(string.format('experiment: unknown dataset %q (known: %s, folder:PATH)', name,
+      table.concat(known, ', ')), 2)
+  end
+  local cfg = { dataset = name, method = 'natural', seed = 0, device = os.getenv('RL_DEVICE') or 'cpu' }
+  for k, v in pairs(d) do cfg[k] = v end
+  if c.quick then for k, v in pairs(exp.quick) do cfg[k] = v end end
+  for k, v in pairs(c) do cfg[k] = v end
+  local _, base = rl.methods.get(cfg.method) -- validates the method name
+  if c.lr == nil and ROBUST_LR[base] and d.lr_robust then cfg.lr = d.lr_robust end
+  cfg.lr_robust, cfg.quick = nil, nil
+  return cfg
+end
+
+--- A readable, deterministic id: dataset-model-method-e<epochs>-s<seed>,
+-- plus a short hash of every other setting.
+function exp.run_id(cfg)
+  local main = { dataset = 1, model = 1, method = 1, epochs = 1, seed = 1, device = 1, data_dir = 1 }
+  local rest = {}
+  for k, v in pairs(cfg) do if not main[k] then rest[k] = v end end
+  local s = json.encode(rest)
+  local h = 5381
+  for i = 1, #s do h = (h * 33 + s:byte(i)) % 4294967296 end
+  return string.format('%s-%s-%s-e%d-s%d-%08x', cfg.dataset:gsub('[^%w]', '_'), cfg.model, cfg.method,
+    cfg.epochs, cfg.seed, h)
+end
+
+-- ---------------------------------------------------------------------------
+-- progress
+
+local function is_tty()
+  local ok = os.execute('test -t 2')
+  return ok == true or ok == 0
+end
+
+local function fmt_time(s)
+  if s ~= s or s == math.huge then return '?' end
+  s = math.floor(s + 0.5)
+  if s >= 3600 then return string.format('%dh%02dm', s // 3600, s % 3600 // 60) end
+  return string.format('%dm%02ds', s // 60, s % 60)
+end
+
+local Progress = {}
+Progress.__index = Progress
+
+function exp.progress(label, total, o)
+  o = o or {}
+  local p = setmetatable({ label = label, total = total, t0 = rl.clock(), tty = o.tty,
+    last = 0, quiet = o.quiet }, Progress)
+  if p.tty == nil then p.tty = is_tty() end
+  return p
+end
+
+--- Report `done` of total items with extra text; on a terminal one line
+-- redrawn in place, otherwise a plain line every ~10 % and at the end.
+function Progress:update(done, text, examples)
+  if self.quiet then return end
+  local el = rl.clock() - self.t0
+  local rate = examples and examples / math.max(el, 1e-9)
+  local eta = done > 0 and el / done * (self.total - done) or math.huge
+  local line = string.format('%s %d/%d %s%s eta %s', self.label, done, self.total, text or '',
+    rate and string.format(' %.0f ex/s', rate) or '', fmt_time(eta))
+  if self.tty then
+    io.stderr:write('\r', line, '\027[K')
+    if done >= self.total then io.stderr:write('\n') end
+  elseif done >= self.total or done - self.last >= math.max(1, self.total // 10) then
+    io.stderr:write(line, '\n')
+    self.last = done
+  end
+  io.stderr:flush()
+end
+
+-- ---------------------------------------------------------------------------
+-- the run
+
+local function exists(path)
+  local f = io.open(path, 'rb')
+  if f then f:close() end
+  return f ~= nil
+end
+
+local function mkdir(path)
+  local ok = os.execute("mkdir -p '" .. path:gsub("'", "'\\''") .. "'")
+  if not (ok == true or ok == 0) then error('experiment: cannot create directory ' .. path, 0) end
+end
+
+local function make_optimizer(cfg, params)
+  if cfg.optimizer == 'sgd' then
+    return rl.optim.SGD(params, { lr = cfg.lr, momentum = cfg.momentum or 0, weight_decay = cfg.weight_decay or 0 })
+  elseif cfg.optimizer == 'adam' then
+    return rl.optim.Adam(params, { lr = cfg.lr, weight_decay = cfg.weight_decay or 0 })
+  end
+  error(string.format("experiment: unknown optimizer %q (sgd, adam)", tostring(cfg.optimizer)), 0)
+end
+
+-- Batches of a dataset's first n examples, as an iterator of x, y.
+local function eval_batches(ds, n, batch, device)
+  n = math.min(n or ds.x.shape[1], ds.x.shape[1])
+  local i = 0
+  return function()
+    if i >= n then return nil end
+    local b = math.min(batch, n - i)
+    local x = ds.x:narrow(1, i + 1, b):float() / 255
+    local y = ds.y:narrow(1, i + 1, b)
+    i = i + b
+    if device ~= 'cpu' then return x:to(device), y:to(device) end
+    return x, y
+  end
+end
+
+--- The measurements of METHODS.md on both splits.
+function exp.measure(model, train, test, cfg, o)
+  o = o or {}
+  local n = cfg.eval_subset
+  local res = {}
+  for _, split in ipairs { { 'train', train }, { 'test', test } } do
+    local ds = split[2]
+    local total = math.min(n or ds.x.shape[1], ds.x.shape[1])
+    local p = exp.progress('eval ' .. split[1], total, { quiet = o.quiet })
+    local m = rl.metrics.evaluate(model, eval_batches(ds, n, cfg.eval_batch or 256, cfg.device), {
+      eps = cfg.eps, adv = true, lipschitz = true, generator = rl.Generator(cfg.seed + 7),
+      progress = function(k) p:update(k) end,
+    })
+    res[split[1] .. '_acc'] = m.acc
+    res[split[1] .. '_adv_acc'] = m.adv_acc
+    res[split[1] .. '_lipschitz'] = m.lipschitz
+  end
+  res.gen_gap = res.train_acc - res.test_acc
+  res.adv_gap = res.train_adv_acc - res.test_adv_acc
+  return res
+end
+
+local function append_csv(path, header, row)
+  local new = not exists(path)
+  local f = assert(io.open(path, 'a'))
+  if new then f:write(table.concat(header, ','), '\n') end
+  local cells = {}
+  for i, k in ipairs(header) do
+    local v = row[k]
+    cells[i] = type(v) == 'number' and string.format('%.6g', v) or tostring(v)
+  end
+  f:write(table.concat(cells, ','), '\n')
+  f:close()
+end
+
+--- Run (or resume, or skip) one configuration; returns its metrics table.
+-- opts: out (the table's results directory), quiet, data (preloaded
+-- {train, test} datasets), log (a function for one-line messages).
+function exp.run(cfg, o)
+  o = o or {}
+  local id = exp.run_id(cfg)
+  local dir = (o.out or 'results/default') .. '/' .. id
+  local log = o.log or function(s) io.stderr:write(s, '\n') end
+  if exists(dir .. '/metrics.json') then
+    local m = json.read(dir .. '/metrics.json')
+    if m then
+      log(string.format('%s: finished before, not redone (%s)', id, dir))
+      return m, id
+    end
+  end
+  mkdir(dir)
+  json.write(dir .. '/config.json', cfg)
+
+  local data = o.data or {
+    train = rl.data.load(cfg.dataset, { split = 'train', data_dir = cfg.data_dir, subset = cfg.subset, seed = cfg.seed }),
+    test = rl.data.load(cfg.dataset, { split = 'test', data_dir = cfg.data_dir, subset = cfg.test_subset, seed = cfg.seed }),
+  }
+  local train, test = data.train, data.test
+  local C = train.x.shape[2]
+  rl.manual_seed(cfg.seed)
+  local mopts = { classes = #train.classes, channels = C }
+  if cfg.drop then mopts.drop = cfg.drop end -- dropout variants (Table 4)
+  local model = rl.models.get(cfg.model, mopts)
+  if cfg.device ~= 'cpu' then model:to(cfg.device) end
+  local opt = make_optimizer(cfg, model:parameters())
+  local sched = rl.optim.MultiStepLR(opt, { milestones = cfg.milestones or rl.optim.paper_milestones(cfg.epochs), gamma = 0.1 })
+  local method = rl.methods.get(cfg.method)
+  local loader = rl.data.loader(train, { batch = cfg.batch, shuffle = true, seed = cfg.seed,
+    crop_pad = cfg.crop_pad, flip = cfg.flip, crop = cfg.crop })
+
+  local start = 1
+  local ckpt = dir .. '/checkpoint.safetensors'
+  if exists(ckpt) then
+    local info = rl.checkpoint.load(ckpt, { model = model, optimizer = opt, scheduler = sched, restore_rng = true })
+    start = info.epoch + 1
+    log(string.format('%s: resuming after epoch %d', id, info.epoch))
+  end
+  local gen = rl.Generator(cfg.seed + 1)
+  for epoch = start, cfg.epochs do
+    local nb = #loader
+    local p = exp.progress(string.format('%s epoch %d/%d', cfg.method, epoch, cfg.epochs), nb, { quiet = o.quiet })
+    local t0, seen, loss_sum, correct = rl.clock(), 0, 0, 0
+    gen:set_state({ seed = cfg.seed * 1000003 + epoch, offset = 0 })
+    for x, y, i in loader:iter(epoch) do
+      if cfg.device ~= 'cpu' then x, y = x:to(cfg.device), y:to(cfg.device) end
+      opt:zero_grad()
+      local mo = { eps = cfg.eps, generator = gen }
+      for _, k in ipairs(METHOD_OPTS) do mo[k] = cfg[k] end
+      local loss, logits = method(model, x, y, mo)
+      loss:backward()
+      opt:step()
+      local B = x.shape[1]
+      seen = seen + B
+      loss_sum = loss_sum + loss:item()
+      correct = correct + rl.no_grad(function() return logits:argmax(2):eq(y):sum():item() end)
+      p:update(i, string.format('loss %.4f acc %.3f', loss_sum / seen, correct / seen), seen)
+    end
+    sched:step()
+    append_csv(dir .. '/log.csv', { 'epoch', 'loss', 'train_acc', 'lr', 'seconds' }, {
+      epoch = epoch, loss = loss_sum / math.max(seen, 1), train_acc = correct / math.max(seen, 1),
+      lr = opt.param_groups[1].lr, seconds = rl.clock() - t0,
+    })
+    rl.checkpoint.save(ckpt, { model = model, optimizer = opt, scheduler = sched, epoch = epoch })
+  end
+  model:save(dir .. '/model.safetensors')
+  local m = exp.measure(model, train, test, cfg, o)
+  m.run_id = id
+  json.write(dir .. '/metrics.json', m)
+  os.remove(ckpt) -- finished: model.safetensors and metrics.json are the record
+  return m, id
+end
+
+return exp

@@ -1,0 +1,215 @@
+--- rl.tables: what the paper's table scripts share: command-line options,
+-- running the rows (each one rl.experiment run), laying the table out as
+-- the paper does, and writing table.md, table.csv and table.json.
+local rl = require 'rl'
+local json = require 'rl.json'
+local exp = require 'rl.experiment'
+
+local tables = {}
+
+tables.usage_common = [[
+  --dataset NAME      mnist, fashion-mnist, cifar10, svhn, resimgnet, folder:PATH
+                      (default: the paper's datasets for this table)
+  --data-dir DIR      where the dataset files are (else $RL_DATA, then Debian's
+                      /usr/share/datasets/fashion-mnist)
+  --quick             a small budget: subset of the data, few epochs
+  --epochs N, --subset N, --test-subset N, --eval-subset N, --batch N, --lr X,
+  --seed N, --model NAME
+                      override the paper's settings
+  --device DEV        cpu (default, or $RL_DEVICE), cuda
+  --threads N         CPU threads
+  --out DIR           results directory (default results/<table>)
+  --only RUN-ID       run one row only (for a Slurm job array); --list prints the ids
+  --help]]
+
+local NUMERIC = { epochs = true, subset = true, ['test-subset'] = true, ['eval-subset'] = true,
+  batch = true, lr = true, seed = true, threads = true }
+local STRING = { dataset = true, ['data-dir'] = true, device = true, out = true, only = true,
+  model = true }
+local FLAGS = { quick = true, list = true, help = true }
+
+--- Parse `arg`; errors name the option.  Returns a table with dashes in
+-- names turned into underscores.
+function tables.parse(argv, usage, extra)
+  local o = {}
+  extra = extra or {}
+  local i = 1
+  while argv[i] do
+    local a = argv[i]
+    local k = a:match('^%-%-([%w%-]+)$')
+    if not k then error(string.format('unexpected argument %q\n%s', a, usage), 0) end
+    local key = k:gsub('%-', '_')
+    if FLAGS[k] or extra[k] == 'flag' then
+      o[key] = true
+      i = i + 1
+    elseif NUMERIC[k] or STRING[k] or extra[k] then
+      local v = argv[i + 1]
+      if v == nil then error(string.format('option --%s needs a value\n%s', k, usage), 0) end
+      if NUMERIC[k] or extra[k] == 'number' then
+        local n = tonumber(v)
+        if not n then error(string.format('option --%s needs a number, got %q', k, v), 0) end
+        v = math.tointeger(n) or n
+      end
+      o[key] = v
+      i = i + 2
+    else
+      error(string.format('unknown option --%s\n%s', k, usage), 0)
+    end
+  end
+  if o.help then
+    print(usage)
+    os.exit(0)
+  end
+  if o.threads then rl.set_num_threads(o.threads) end
+  return o
+end
+
+--- The experiment config of one row: the dataset's defaults, the row's
+-- method, the command line's overrides.
+function tables.config(o, dataset, row)
+  local c = { dataset = dataset, method = row.method, quick = o.quick, data_dir = o.data_dir,
+    device = o.device }
+  for k, v in pairs(row.config or {}) do c[k] = v end
+  for _, k in ipairs { 'epochs', 'subset', 'test_subset', 'eval_subset', 'batch', 'lr', 'seed', 'model' } do
+    if o[k] ~= nil then c[k] = o[k] end
+  end
+  return exp.config(c)
+end
+
+local function pct(v) return v and string.format('%.2f', 100 * v) or '-' end
+local function num(v) return v and string.format('%.2f', v) or '-' end
+
+tables.columns = {
+  { 'train acc', 'train_acc', pct }, { 'test acc', 'test_acc', pct },
+  { 'adv test acc', 'test_adv_acc', pct }, { 'test lipschitz', 'test_lipschitz', num },
+  { 'gap', 'gen_gap', pct }, { 'adv gap', 'adv_gap', pct },
+}
+
+--- Lay out rows {label, metrics} per dataset as the paper's tables: one
+-- block per dataset, a row per method.
+function tables.layout(title, blocks, columns)
+  columns = columns or tables.columns
+  local head = { 'dataset', 'method' }
+  for _, c in ipairs(columns) do head[#head + 1] = c[1] end
+  local rows = {}
+  for _, b in ipairs(blocks) do
+    for _, r in ipairs(b.rows) do
+      local cells = { b.dataset, r.label }
+      for _, c in ipairs(columns) do cells[#cells + 1] = r.metrics and c[3](r.metrics[c[2]]) or 'not run' end
+      rows[#rows + 1] = cells
+    end
+  end
+  local w = {}
+  for i, h in ipairs(head) do
+    w[i] = #h
+    for _, r in ipairs(rows) do w[i] = math.max(w[i], #r[i]) end
+  end
+  local function line(cells, sep)
+    local out = {}
+    for i, c in ipairs(cells) do
+      out[i] = i <= 2 and c .. string.rep(' ', w[i] - #c) or string.rep(' ', w[i] - #c) .. c
+    end
+    return sep .. ' ' .. table.concat(out, ' ' .. sep .. ' ') .. ' ' .. sep
+  end
+  local md = { '## ' .. title, '', line(head, '|') }
+  local dash = {}
+  for i = 1, #head do
+    dash[i] = i <= 2 and ':' .. string.rep('-', w[i] - 1) or string.rep('-', w[i] - 1) .. ':'
+  end
+  md[#md + 1] = '|' .. ' ' .. table.concat(dash, ' | ') .. ' |'
+  for _, r in ipairs(rows) do md[#md + 1] = line(r, '|') end
+  local csv = { table.concat(head, ',') }
+  for _, r in ipairs(rows) do csv[#csv + 1] = table.concat(r, ',') end
+  return table.concat(md, '\n') .. '\n', table.concat(csv, '\n') .. '\n', head, rows
+end
+
+--- Run every row of every dataset block (or only --only), print the table
+-- and write table.md / table.csv / table.json into the results directory.
+-- spec = {name = 'table2', title = ..., datasets = {...}, rows = {{label, method, config}}}
+function tables.run(spec, o)
+  local out = o.out or ('results/' .. spec.name)
+  local datasets = o.dataset and { o.dataset } or spec.datasets
+  if o.list then
+    for _, d in ipairs(datasets) do
+      for _, r in ipairs(spec.rows) do print(exp.run_id(tables.config(o, d, r)), d, r.label) end
+    end
+    return
+  end
+  local blocks, found = {}, o.only == nil
+  local t0 = rl.clock()
+  for _, d in ipairs(datasets) do
+    local block = { dataset = d, rows = {} }
+    local data
+    for _, r in ipairs(spec.rows) do
+      local cfg = tables.config(o, d, r)
+      local id = exp.run_id(cfg)
+      local m
+      if o.only == nil or o.only == id then
+        found = true
+        if not data then
+          data = {
+            train = rl.data.load(d, { split = 'train', data_dir = cfg.data_dir, subset = cfg.subset, seed = cfg.seed }),
+            test = rl.data.load(d, { split = 'test', data_dir = cfg.data_dir, subset = cfg.test_subset, seed = cfg.seed }),
+          }
+        end
+        io.stderr:write(string.format('== %s / %s (%s)\n', d, r.label, id))
+        m = exp.run(cfg, { out = out, data = data, quiet = o.quiet })
+      else
+        m = json.read(out .. '/' .. id .. '/metrics.json')
+      end
+      block.rows[#block.rows + 1] = { label = r.label, metrics = m, run_id = id }
+    end
+    blocks[#blocks + 1] = block
+  end
+  if not found then error(string.format('--only %s: no row of %s has that id (see --list)', o.only, spec.name), 0) end
+  local md, csv = tables.layout(spec.title, blocks, spec.columns)
+  io.write('\n', md)
+  os.execute("mkdir -p '" .. out .. "'")
+  local function write(name, s)
+    local f = assert(io.open(out .. '/' .. name .. '.tmp', 'w'))
+    f:write(s)
+    f:close()
+    assert(os.rename(out .. '/' .. name .. '.tmp', out .. '/' .. name))
+  end
+  write('table.md', md)
+  write('table.csv', csv)
+  local jrows = {}
+  for _, b in ipairs(blocks) do
+    for _, r in ipairs(b.rows) do
+      jrows[#jrows + 1] = { dataset = b.dataset, method = r.label, run_id = r.run_id, metrics = r.metrics }
+    end
+  end
+  json.write(out .. '/table.json', { table = spec.name, title = spec.title, rows = jrows })
+  io.stderr:write(string.format('%s: %.0f s; results in %s\n', spec.name, rl.clock() - t0, out))
+  return blocks
+end
+
+--- The rows of Tables 2 and 3: every training method of the paper.
+tables.method_rows = {
+  { label = 'Natural', method = 'natural' },
+  { label = 'GR', method = 'gr' },
+  { label = 'LLR', method = 'llr' },
+  { label = 'AT', method = 'at' },
+  { label = 'RST(.5)', method = 'rst.5' },
+  { label = 'RST(1)', method = 'rst1' },
+  { label = 'RST(2)', method = 'rst2' },
+  { label = 'TRADES(1)', method = 'trades1' },
+  { label = 'TRADES(3)', method = 'trades3' },
+  { label = 'TRADES(6)', method = 'trades6' },
+}
+
+--- A table script's whole main: parse the command line, run, and turn any
+-- error into a message and exit status 1.  `extra` lists script options.
+function tables.main(spec, usage, extra, prepare)
+  local ok, err = pcall(function()
+    local o = tables.parse(arg or {}, usage, extra)
+    if prepare then prepare(spec, o) end
+    tables.run(spec, o)
+  end)
+  if not ok then
+    io.stderr:write(spec.name, ': ', tostring(err), '\n')
+    os.exit(1)
+  end
+end
+
+return tables
