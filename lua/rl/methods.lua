@@ -197,6 +197,9 @@ local configs = {
   trades6 = { 'trades', { beta = 6 } },
   gr = { 'gr', {} },
   llr = { 'llr', {} },
+  -- the bare names take their parameters from the options (lambda, beta)
+  rst = { 'rst', {} },
+  trades = { 'trades', {} },
 }
 methods.configs = configs
 
