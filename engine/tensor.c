@@ -260,7 +260,7 @@ rl_tensor *rl_empty(int ndim, const int64_t *size, rl_dtype dt, const rl_device 
   }
   t->ndim = ndim;
   t->dtype = dt;
-  memcpy(t->size, size, sizeof(int64_t) * (size_t)ndim);
+  if (ndim) memcpy(t->size, size, sizeof(int64_t) * (size_t)ndim);
   rl_contiguous_strides(ndim, size, t->stride);
   return t;
 }
@@ -285,7 +285,7 @@ rl_tensor *rl_view_of(rl_storage *st, rl_dtype dt, int ndim, const int64_t *size
   if (!t) return NULL;
   t->ndim = ndim;
   t->dtype = dt;
-  memcpy(t->size, size, sizeof(int64_t) * (size_t)ndim);
+  if (ndim) memcpy(t->size, size, sizeof(int64_t) * (size_t)ndim);
   memcpy(t->stride, stride, sizeof(int64_t) * (size_t)ndim);
   t->offset = offset;
   t->st = st;
