@@ -68,6 +68,7 @@ void lrl_open_ops(lua_State *L);       /* methods into the methods table on top 
 void lrl_open_print(lua_State *L);     /* __tostring, tolist into methods on top */
 void lrl_open_generator(lua_State *L); /* rl.Generator etc. into the table on top */
 void lrl_open_nn(lua_State *L);        /* rl.F and rl.grad */
+void lrl_open_cuda(lua_State *L);      /* rl.cuda_*: allocator stats, synchronize */
 void lrl_open_image(lua_State *L);     /* rl.write_png */
 void lrl_open_bench(lua_State *L);     /* rl.clock and the C reference benchmarks */
 void lrl_open_io(lua_State *L);

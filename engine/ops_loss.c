@@ -114,8 +114,30 @@ static int nll_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   return 0;
 }
 
+/* The CPU kernel checks each target as it reads it; a GPU kernel cannot
+ * raise, so on other devices the targets' range is checked here (a read
+ * back to the host, which waits for the queued work). */
+static int check_targets_on_device(rl_tensor *t, int64_t cols) {
+  if (rl_dev(t)->type == RL_CPU || rl_numel(t) == 0) return 0;
+  bool prev = rl_set_grad_enabled(false);
+  rl_tensor *lo = rl_reduce(RL_RED_MIN, t, 0, NULL, false);
+  rl_tensor *hi = lo ? rl_reduce(RL_RED_MAX, t, 0, NULL, false) : NULL;
+  rl_set_grad_enabled(prev);
+  double vlo = 0, vhi = 0;
+  int rc = hi && !rl_item(lo, &vlo) && !rl_item(hi, &vhi) ? 0 : -1;
+  if (lo) rl_release(lo);
+  if (hi) rl_release(hi);
+  if (rc) return -1;
+  if (vlo < 0 || vhi >= (double)cols)
+    return rl_err("nll_loss: target %lld is out of range for %lld classes (targets are "
+                  "0-based)",
+                  (long long)(vlo < 0 ? vlo : vhi), (long long)cols);
+  return 0;
+}
+
 /* per-sample -logp[i, t[i]] for logp [N, C] */
 static rl_tensor *nll_per_sample(rl_tensor *logp, rl_tensor *target) {
+  if (check_targets_on_device(target, logp->size[1])) return NULL;
   rl_tensor *lc = rl_contiguous(logp), *tc = lc ? rl_as_contig(target) : NULL;
   rl_tensor *out = tc ? rl_empty(1, logp->size, logp->dtype, rl_dev(logp)) : NULL;
   if (!out || RL_BE(logp)->nll(logp->dtype, rl_data(lc), rl_data(tc), logp->size[0],

@@ -18,6 +18,9 @@
  * it, which on a 2-core machine halves a convolution's time compared with
  * one col for the whole batch (measured with scripts/bench.lua). */
 #define RL_CONV_COL_BYTES ((int64_t)4 << 20)
+/* On a GPU the cost is per launch, not per cache miss: one GEMM for as
+ * many images as 256 MB of col allows. */
+#define RL_CONV_COL_BYTES_GPU ((int64_t)256 << 20)
 
 /* ---- geometry ------------------------------------------------------------- */
 
@@ -63,9 +66,11 @@ static int check_nchw(const char *op, const rl_tensor *x) {
 }
 
 /* Images per chunk so that col stays under the byte budget. */
-static int64_t chunk_images(int64_t N, int64_t K, int64_t ohw, rl_dtype dt) {
+static int64_t chunk_images(const rl_device *dev, int64_t N, int64_t K, int64_t ohw,
+                            rl_dtype dt) {
   int64_t per = K * ohw * (int64_t)rl_dtype_size(dt);
-  int64_t nb = per > 0 ? RL_CONV_COL_BYTES / per : N;
+  int64_t budget = dev->type == RL_CPU ? RL_CONV_COL_BYTES : RL_CONV_COL_BYTES_GPU;
+  int64_t nb = per > 0 ? budget / per : N;
   if (nb < 1) nb = 1;
   return nb < N ? nb : N;
 }
@@ -114,7 +119,7 @@ static int conv2d_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   if (!dyc || (need_w && !xc) || (need_x && !wc)) goto out;
   if (need_x && !(dx = rl_empty(mx->ndim, mx->size, dt, dev))) goto out;
   if (need_w && !(dw = rl_zeros(mw->ndim, mw->size, dt, dev))) goto out;
-  int64_t nbmax = chunk_images(N, K, ohw, dt);
+  int64_t nbmax = chunk_images(dev, N, K, ohw, dt);
   int64_t csize[2] = {K, nbmax * ohw};
   if (!(col = rl_empty(2, csize, dt, dev))) goto out;
   size_t es = rl_dtype_size(dt);
@@ -192,7 +197,7 @@ rl_tensor *rl_conv2d(rl_tensor *x, rl_tensor *w, rl_tensor *b, const rl_conv_opt
   rl_tensor *out = rl_empty(4, osize, dt, dev);
   rl_tensor *xc = out ? rl_as_contig(x) : NULL, *wc = xc ? rl_as_contig(w) : NULL;
   rl_tensor *col = NULL, *yt = NULL;
-  int64_t nbmax = chunk_images(N, K, ohw, dt);
+  int64_t nbmax = chunk_images(dev, N, K, ohw, dt);
   int64_t csize[2] = {K, nbmax * ohw}, ysize[2] = {O, nbmax * ohw};
   if (!wc || !(col = rl_empty(2, csize, dt, dev)) || !(yt = rl_empty(2, ysize, dt, dev)))
     goto fail;

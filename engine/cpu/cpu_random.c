@@ -25,14 +25,16 @@ int rl_cpu_rng_fill(rl_dtype dt, void *dst, int64_t n, rl_rng_dist dist, uint64_
       uint64_t w64 = rl_join64(w.v[(2 * l) & 3], w.v[(2 * l + 1) & 3]);
       switch (dist) {
       case RL_RNG_UNIFORM:
-        if (wide) store(dt, dst, i, p0 + (p1 - p0) * rl_u64_to_unit_d(w64));
-        else store(dt, dst, i, (float)p0 + ((float)p1 - (float)p0) * rl_u32_to_unit_f(w.v[l]));
+        /* explicit fused multiply-adds: the CUDA kernels use the same, so
+         * the streams agree bit for bit whatever the compiler contracts */
+        if (wide) store(dt, dst, i, fma(p1 - p0, rl_u64_to_unit_d(w64), p0));
+        else store(dt, dst, i, fmaf((float)p1 - (float)p0, rl_u32_to_unit_f(w.v[l]), (float)p0));
         break;
       case RL_RNG_NORMAL: {
         double z;
         if (wide) z = rl_box_muller_d(rl_join64(w.v[0], w.v[1]), rl_join64(w.v[2], w.v[3]), l & 1);
         else z = (double)rl_box_muller_f(w.v[l & 2], w.v[(l & 2) + 1], l & 1);
-        store(dt, dst, i, wide ? p0 + p1 * z : (double)((float)p0 + (float)p1 * (float)z));
+        store(dt, dst, i, wide ? fma(p1, z, p0) : (double)fmaf((float)p1, (float)z, (float)p0));
         break;
       }
       case RL_RNG_BERNOULLI:

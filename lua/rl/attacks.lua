@@ -132,9 +132,9 @@ function attacks.multi_targeted(model, x, y, o)
   local B = x.shape[1]
   local shape = { B }
   for _ = 2, x.ndim do shape[#shape + 1] = 1 end
-  local best, best_p = x:clone(), rl.full({ B }, -1, { dtype = x.dtype })
+  local best, best_p = x:clone(), rl.full({ B }, -1, { dtype = x.dtype, device = x.device })
   for j = 0, K - 1 do
-    local t = rl.full({ B }, j, { dtype = 'i64' })
+    local t = rl.full({ B }, j, { dtype = 'i64', device = x.device })
     local opts = {}
     for k, v in pairs(o) do opts[k] = v end
     opts.targeted, opts.classes = true, nil
@@ -142,7 +142,7 @@ function attacks.multi_targeted(model, x, y, o)
     rl.no_grad(function()
       local p = in_mode(model, o.mode, function() return F.softmax(model(xa), 2) end)
       -- the best class other than the true one
-      local other = p:masked_fill(rl.arange(K):view(1, K):eq(y:view(B, 1)), -1)
+      local other = p:masked_fill(rl.arange(K, { device = x.device }):view(1, K):eq(y:view(B, 1)), -1)
       local pj = other:max(2)
       local better = pj:gt(best_p)
       best = rl.where(better:view(shape), xa, best)

@@ -48,7 +48,20 @@ end
 rl.cuda = {
   is_available = core.cuda_is_available,
   device_count = core.cuda_device_count,
+  memory_stats = core.cuda_memory_stats, -- the caching allocator's counters (bytes)
+  empty_cache = core.cuda_empty_cache,   -- cached blocks back to the driver
+  synchronize = core.cuda_synchronize,   -- wait for queued kernels
+  device_name = core.cuda_device_name,   -- name, compute capability
 }
+
+--- rl.device('cuda') -> 'cuda:0': the canonical name of a usable device, or
+-- an error saying why it cannot be used ("CUDA is not available: ...").
+rl.device = core.parse_device
+
+--- The device experiments run on: $RL_DEVICE when set, else 'cpu'.
+function rl.default_device()
+  return rl.device(os.getenv('RL_DEVICE') or 'cpu')
+end
 
 --- How the REPL shows a value: tensors by tostring, tables by content
 -- (sorted keys, nested to `depth` levels, long ones cut), the rest by tostring.

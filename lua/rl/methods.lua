@@ -94,7 +94,7 @@ function methods.trades(model, x, y, o)
   local xa = attacks.in_mode(model, 'eval', function()
     local p_nat = rl.no_grad(function() return F.softmax(model(x), 2) end)
     local xa = rl.no_grad(function()
-      return x + rl.randn(x.shape, { dtype = x.dtype, generator = o.generator }) * 0.001
+      return x + rl.randn(x.shape, { dtype = x.dtype, device = x.device, generator = o.generator }) * 0.001
     end)
     for _ = 1, steps do
       local xr = xa:detach():requires_grad_()
@@ -147,7 +147,7 @@ function methods.llr(model, x, y, o)
     local xr = x:detach():requires_grad_()
     local c = ce_sum(model(xr), y)
     local m = rl.grad(c, xr)
-    local delta = rl.randn(x.shape, { dtype = x.dtype, generator = o.generator }) * 0.001
+    local delta = rl.randn(x.shape, { dtype = x.dtype, device = x.device, generator = o.generator }) * 0.001
     local ce0 = c:item()
     local function gamma(d)
       local v = ce_sum(model(x + d), y) - dot(m, d)
@@ -162,7 +162,7 @@ function methods.llr(model, x, y, o)
         local n = gf:norm(math.huge, 2, true)
         local zero = n:eq(0)
         if zero:any():item() ~= 0 then -- a zero norm takes a fresh normal draw
-          local fresh = rl.randn(gf.shape, { dtype = x.dtype, generator = o.generator })
+          local fresh = rl.randn(gf.shape, { dtype = x.dtype, device = x.device, generator = o.generator })
           gf = rl.where(zero:expand_as(gf), fresh, gf)
           n = gf:norm(math.huge, 2, true)
         end

@@ -52,7 +52,7 @@ function metrics.lipschitz(model, x, o)
   return attacks.in_mode(model, 'eval', function()
     local fx = rl.no_grad(function() return model(x) end)
     local xa = rl.no_grad(function()
-      return x + rl.randn(x.shape, { dtype = x.dtype, generator = o.generator }) * 0.001
+      return x + rl.randn(x.shape, { dtype = x.dtype, device = x.device, generator = o.generator }) * 0.001
     end)
     for _ = 1, o.steps or 10 do
       local xr = xa:detach():requires_grad_()

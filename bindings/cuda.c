@@ -1,0 +1,103 @@
+/* cuda.c - rl.cuda_* : the caching allocator's statistics, emptying its
+ * cache, synchronising, the device's name; and the hook by which the
+ * allocator runs a full Lua GC (tensors that are unreachable but not yet
+ * collected hold device memory Lua's GC does not see; engine/cuda.h). */
+#include "cuda.h"
+#include "lrl.h"
+
+/* The device or the reason there is none, as a Lua error. */
+static const rl_device *need_cuda(lua_State *L, int i) {
+  const rl_device *d = rl_cuda_device((int)luaL_optinteger(L, i, 0));
+  if (!d) lrl_error(L);
+  return d;
+}
+
+static void set_int(lua_State *L, const char *k, uint64_t v) {
+  lua_pushinteger(L, (lua_Integer)v);
+  lua_setfield(L, -2, k);
+}
+
+/* rl.cuda.memory_stats([device]) -> {allocated = bytes, ...} */
+static int l_memory_stats(lua_State *L) {
+  const rl_device *d = need_cuda(L, 1);
+  rl_cuda_memstats s;
+  if (rl_cuda_memory_stats(d->index, &s)) return lrl_error(L);
+  lua_createtable(L, 0, 14);
+  set_int(L, "allocated", s.allocated);
+  set_int(L, "requested", s.requested);
+  set_int(L, "cached", s.cached);
+  set_int(L, "reserved", s.reserved);
+  set_int(L, "peak_allocated", s.peak_allocated);
+  set_int(L, "peak_reserved", s.peak_reserved);
+  set_int(L, "allocs", s.n_alloc);
+  set_int(L, "cache_hits", s.n_cache_hit);
+  set_int(L, "cuda_mallocs", s.n_cuda_malloc);
+  set_int(L, "cuda_frees", s.n_cuda_free);
+  set_int(L, "oom_retries", s.n_oom_retry);
+  set_int(L, "gc_runs", s.n_gc);
+  set_int(L, "device_free", s.device_free);
+  set_int(L, "device_total", s.device_total);
+  return 1;
+}
+
+static int l_empty_cache(lua_State *L) {
+  lrl_check_rc(L, rl_cuda_empty_cache());
+  return 0;
+}
+
+static int l_synchronize(lua_State *L) {
+  need_cuda(L, 1);
+  lrl_check_rc(L, rl_cuda_synchronize());
+  return 0;
+}
+
+/* rl.cuda.device_name([device]) -> "NVIDIA H100 80GB HBM3", "9.0" */
+static int l_device_name(lua_State *L) {
+  const rl_device *d = need_cuda(L, 1);
+  char name[256];
+  int major, minor;
+  if (rl_cuda_device_name(d->index, name, sizeof name, &major, &minor)) return lrl_error(L);
+  lua_pushstring(L, name);
+  lua_pushfstring(L, "%d.%d", major, minor);
+  return 2;
+}
+
+/* parse_device('cuda') -> 'cuda:0', or the reason it cannot be used */
+static int l_parse_device(lua_State *L) {
+  lua_pushstring(L, lrl_device_arg(L, 1)->name);
+  return 1;
+}
+
+/* ---- the GC hook ------------------------------------------------------------ */
+
+static void full_gc(void *ud) { lua_gc((lua_State *)ud, LUA_GCCOLLECT); }
+
+/* Unregisters the hook when the Lua state closes. */
+static int hook_gc(lua_State *L) {
+  (void)L;
+  rl_cuda_set_gc_hook(NULL, NULL);
+  return 0;
+}
+
+static const luaL_Reg fns[] = {
+    {"cuda_memory_stats", l_memory_stats},
+    {"cuda_empty_cache", l_empty_cache},
+    {"cuda_synchronize", l_synchronize},
+    {"cuda_device_name", l_device_name},
+    {"parse_device", l_parse_device},
+    {NULL, NULL},
+};
+
+void lrl_open_cuda(lua_State *L) {
+  luaL_setfuncs(L, fns, 0);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  lua_State *main = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  lua_newuserdatauv(L, 1, 0);
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, hook_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, LUA_REGISTRYINDEX, "rl.cuda.gc_hook");
+  rl_cuda_set_gc_hook(full_gc, main);
+}

@@ -1,0 +1,46 @@
+/* cuda.h - the engine-level CUDA API beyond the kernel table: memory
+ * statistics of the caching allocator, emptying its cache, synchronising,
+ * and the hook through which the binding runs a full Lua GC.
+ *
+ * Implemented in kernels/cuda_backend.cu; engine/cuda_none.c stubs it when
+ * the CUDA backend is not built.  No CUDA header is included here. */
+#ifndef RL_CUDA_H
+#define RL_CUDA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The caching allocator's counters for one device, in bytes and events.
+ * Sizes are the allocator's rounded block sizes. */
+typedef struct rl_cuda_memstats {
+  uint64_t allocated;        /* in blocks handed to tensors (and scratch) */
+  uint64_t requested;        /* what those blocks were asked for */
+  uint64_t cached;           /* in free blocks kept for reuse */
+  uint64_t reserved;         /* allocated + cached: what cudaMalloc holds */
+  uint64_t peak_allocated, peak_reserved;
+  uint64_t n_alloc;          /* allocations served */
+  uint64_t n_cache_hit;      /* of which from the cache */
+  uint64_t n_cuda_malloc, n_cuda_free;
+  uint64_t n_oom_retry;      /* times an allocation failed and was retried */
+  uint64_t n_gc;             /* Lua collections the allocator asked for */
+  uint64_t device_free, device_total; /* cudaMemGetInfo */
+} rl_cuda_memstats;
+
+int rl_cuda_memory_stats(int device, rl_cuda_memstats *s);
+/* Return every cached block to the driver (cudaFree). */
+int rl_cuda_empty_cache(void);
+/* Wait for every queued kernel; a fault in one shows up here. */
+int rl_cuda_synchronize(void);
+/* "NVIDIA H100 80GB HBM3" and its compute capability. */
+int rl_cuda_device_name(int device, char *buf, size_t n, int *major, int *minor);
+
+/* The binding's full Lua GC.  Lua cannot see the device memory behind a
+ * tensor box, so unreachable tensors would pile up between its own
+ * collections; the allocator calls this hook (1) when its cache misses and
+ * more than 1/32 of the device's memory was handed out since the last call,
+ * and (2) when cudaMalloc fails even after the cache was freed, before its
+ * last retry.  Collected tensors return their blocks to the cache. */
+typedef void (*rl_cuda_gc_fn)(void *ud);
+void rl_cuda_set_gc_hook(rl_cuda_gc_fn fn, void *ud);
+
+#endif

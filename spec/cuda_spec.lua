@@ -1,0 +1,612 @@
+-- cuda_spec.lua - every op of the CUDA backend against the CPU backend.
+--
+-- Each case builds random inputs on the CPU, copies them to the GPU, runs
+-- the op on both and compares; float inputs also get gradients of
+-- sum(out * w) for a random w, compared likewise.  Errors are measured
+-- relative to the largest magnitude of the CPU result.  The default bound
+-- is 1e-5 (f32); cases where the two backends sum in a different order
+-- (cuBLAS vs OpenBLAS GEMMs, tree vs sequential sums) state a looser one.
+-- Philox fills must agree bit for bit, as must every kernel that gathers
+-- in the CPU's order (col2im, pooling backward, index_add, scatter_add).
+--
+-- Without a usable GPU the file is one visible pending line; with
+-- RL_REQUIRE_CUDA=1 (make test-cuda) it fails instead.  RL_CUDA_SPEC_SELFTEST=1
+-- runs every case with 'cpu' in place of 'cuda', to check the spec itself.
+local rl = require 'rl'
+local F = rl.F
+
+local selftest = os.getenv('RL_CUDA_SPEC_SELFTEST') == '1'
+local DEV = selftest and 'cpu' or 'cuda'
+local have, why = pcall(rl.device, 'cuda')
+if selftest then have = true end
+
+if not have then
+  describe('CUDA backend', function()
+    if os.getenv('RL_REQUIRE_CUDA') == '1' then
+      it('needs a usable CUDA device (RL_REQUIRE_CUDA=1)', function()
+        error('make test-cuda needs a CUDA device: ' .. tostring(why), 0)
+      end)
+    else
+      pending('skipped: no CUDA device (' .. tostring(why) .. ')')
+    end
+  end)
+  return
+end
+
+-- ---- comparison ----------------------------------------------------------------
+
+-- max |a - b| over max |a| (NaNs and infinities must coincide exactly)
+local function relerr(a, b)
+  a, b = a:detach():cpu(), b:detach():cpu()
+  assert.are.same(a.shape, b.shape)
+  assert.are.equal(a.dtype, b.dtype)
+  if a:numel() == 0 then return 0 end
+  local x, y = a:double(), b:double()
+  local xn, yn = x:isnan(), y:isnan()
+  if xn:ne(yn):any():item() ~= 0 then return math.huge end
+  x, y = x:masked_fill(xn, 0), y:masked_fill(yn, 0)
+  local d = (x - y):abs():masked_fill(x:eq(y), 0)
+  local dm = d:max():item()
+  if dm ~= dm then return math.huge end -- an infinity on one side only
+  local ax = x:abs()
+  local scale = ax:masked_fill(ax:eq(math.huge), 0):max():item()
+  if dm == 0 then return 0 end
+  return dm / math.max(scale, 1e-300)
+end
+
+local function close(a, b, tol, what)
+  local e = relerr(a, b)
+  assert(e <= tol, string.format('%s: relative error %.3g exceeds %.3g', what or 'result', e, tol))
+end
+
+local function same_bits(a, b, what)
+  local e = relerr(a, b)
+  assert(e == 0, string.format('%s: differs from the CPU (relative error %.3g), bits expected equal',
+    what or 'result', e))
+end
+
+local function is_float(t) return t.dtype == 'f32' or t.dtype == 'f64' end
+
+-- inputs (a list from mk()) on the CPU and copies on DEV; float ones are leaves
+-- that require grad
+local function both(list)
+  local c, d = {}, {}
+  for i, x in ipairs(list) do
+    if rl.is_tensor(x) then
+      if is_float(x) then
+        c[i] = x:detach():requires_grad_()
+        d[i] = x:to(DEV):detach():requires_grad_()
+      else
+        c[i], d[i] = x, x:to(DEV)
+      end
+    else
+      c[i], d[i] = x, x
+    end
+  end
+  return c, d
+end
+
+local seed = 100
+local function gen() seed = seed + 1; return rl.Generator(seed) end
+local function randn(...) local s = { ... }; return rl.randn(s, { generator = gen() }) end
+local function randn64(...) local s = { ... }; return rl.randn(s, { dtype = 'f64', generator = gen() }) end
+local function rand(...) local s = { ... }; return rl.rand(s, { generator = gen() }) end
+local function randint(lo, hi, ...) local s = { ... }; return rl.randint(lo, hi, s, { generator = gen() }) end
+
+-- check(name, mk, fn, {tol =, gtol =, bits =, nograd =}): fn(inputs...) -> one
+-- tensor or several; compared forward, then backward for the float inputs.
+local function check(name, mk, fn, o)
+  o = o or {}
+  it(name, function()
+    local c, d = both(mk())
+    local n = #c
+    local co = table.pack(fn(table.unpack(c, 1, n)))
+    local dout = table.pack(fn(table.unpack(d, 1, n)))
+    assert.are.equal(co.n, dout.n)
+    for k = 1, co.n do
+      assert.are.equal(DEV == 'cpu' and 'cpu' or 'cuda:0', dout[k].device)
+      if o.bits then same_bits(co[k], dout[k], name .. ' output ' .. k)
+      else close(co[k], dout[k], o.tol or 1e-5, name .. ' output ' .. k) end
+    end
+    local out = co[1]
+    if o.nograd or not is_float(out) or not out.requires_grad then return end
+    local w = rl.randn(out.shape, { dtype = out.dtype, generator = gen() })
+    local ci, di, which = {}, {}, {}
+    for i = 1, n do
+      if rl.is_tensor(c[i]) and c[i].requires_grad then
+        ci[#ci + 1], di[#di + 1], which[#which + 1] = c[i], d[i], i
+      end
+    end
+    local gc = rl.grad((out * w):sum(), ci, nil, { allow_unused = true })
+    local gd = rl.grad((dout[1] * w:to(DEV)):sum(), di, nil, { allow_unused = true })
+    for k, i in ipairs(which) do
+      if gc[k] then
+        assert(gd[k], name .. ': no gradient on the device for input ' .. i)
+        if o.gbits then same_bits(gc[k], gd[k], name .. ' grad ' .. i)
+        else close(gc[k], gd[k], o.gtol or o.tol or 1e-5, name .. ' grad ' .. i) end
+      end
+    end
+  end)
+end
+
+-- ---- the cases -------------------------------------------------------------------
+
+describe('CUDA vs CPU: creation, copies and conversion', function()
+  it('moves values both ways, with every dtype', function()
+    for _, dt in ipairs { 'f32', 'f64', 'i64', 'u8' } do
+      local x = (randn(3, 5) * 50):to(dt)
+      local y = x:to(DEV)
+      same_bits(x, y, dt)
+      same_bits(x, y:cpu(), dt .. ' round trip')
+    end
+  end)
+  it('fill, zeros, ones, full, arange, linspace, eye', function()
+    local o = { device = DEV }
+    same_bits(rl.zeros(4, 3), rl.zeros(4, 3, o))
+    same_bits(rl.ones(4, 3, 'i64'), rl.ones(4, 3, { device = DEV, dtype = 'i64' }))
+    same_bits(rl.full({ 2, 3 }, 7.5), rl.full({ 2, 3 }, 7.5, o))
+    same_bits(rl.arange(0, 10, 0.5), rl.arange(0, 10, 0.5, o))
+    same_bits(rl.linspace(-1, 1, 11), rl.linspace(-1, 1, 11, o))
+    same_bits(rl.eye(4, 5), rl.eye(4, 5, o))
+    local a, b = rl.zeros(5, 6), rl.zeros(5, 6, o)
+    a:narrow(2, 2, 3):fill_(3); b:narrow(2, 2, 3):fill_(3)
+    same_bits(a, b, 'fill_ of a strided view')
+  end)
+  check('strided copy with conversion f32 -> i64', function() return { randn(6, 7) * 10 } end,
+    function(x) return x:t():long() end, { bits = true })
+  check('broadcast copy_ into a view', function() return { randn(4, 1), rl.zeros(4, 6) } end,
+    function(x, z) local v = z:detach():clone(); v:narrow(2, 2, 4):copy_(x:detach()); return v end,
+    { bits = true })
+  it('converts between all dtypes like the CPU', function()
+    local src = (randn(50) * 300):to('f64')
+    for _, a in ipairs { 'f32', 'f64', 'i64', 'u8' } do
+      for _, b in ipairs { 'f32', 'f64', 'i64', 'u8' } do
+        local x = src:abs():to(a)
+        same_bits(x:to(b), x:to(DEV):to(b), a .. ' -> ' .. b)
+      end
+    end
+  end)
+  it('contiguous, clone and cat/stack of views', function()
+    local x = randn(3, 4, 5)
+    local y = x:to(DEV)
+    same_bits(x:permute(3, 1, 2):contiguous(), y:permute(3, 1, 2):contiguous())
+    same_bits(rl.cat({ x, x:narrow(2, 1, 2) }, 2), rl.cat({ y, y:narrow(2, 1, 2) }, 2))
+    same_bits(rl.stack({ x, x * 2 }, 3), rl.stack({ y, y * 2 }, 3))
+  end)
+  it('prints a device tensor with its values and device', function()
+    local s = tostring(rl.tensor { 1.5, -2 }:to(DEV))
+    assert.truthy(s:find('1.5', 1, true) and s:find('-2', 1, true))
+    if DEV == 'cuda' then assert.truthy(s:find('cuda:0', 1, true)) end
+  end)
+end)
+
+describe('CUDA vs CPU: elementwise', function()
+  local unary = { 'neg', 'abs', 'sign', 'exp', 'sqrt', 'rsqrt', 'relu', 'sigmoid', 'tanh', 'square',
+    'reciprocal', 'floor', 'ceil', 'round', 'log1p', 'expm1', 'sin', 'cos', 'log' }
+  for _, op in ipairs(unary) do
+    local positive = op == 'sqrt' or op == 'rsqrt' or op == 'log' or op == 'log1p'
+    check('unary ' .. op .. ' (f32, strided)', function()
+      local x = randn(17, 33) * 3
+      if positive then x = x:abs() + 0.1 end
+      return { x }
+    end, function(x) return x:t()[op](x:t()) end)
+  end
+  check('unary in f64', function() return { randn64(40) } end,
+    function(x) return x:exp() + x:sin() * x:tanh() - x:sigmoid() end)
+  check('scalar forms: affine, rdiv, pow, rpow, fmod, remainder, clamp', function()
+    return { randn(300) * 4 }
+  end, function(x)
+    return x * 3 + 2, 1 / (x:abs() + 1), x:abs() ^ 1.7, 2 ^ x, x:fmod(1.5), x % 1.5,
+        x:clamp(-1, 1), x:clamp(-0.5), x:clamp(nil, 0.5)
+  end)
+  check('comparisons with scalars and isnan', function() return { randn(100) } end,
+    function(x)
+      return x:gt(0), x:le(0.5), x:eq(0), x:ne(0), x:lt(-0.1), x:ge(0.1), (x:log()):isnan()
+    end, { bits = true })
+  check('binary with broadcasting', function() return { randn(8, 1, 5), randn(6, 1) } end,
+    function(a, b) return a + b, a - b, a * b, a / (b:abs() + 0.5), a:maximum(b), a:minimum(b) end)
+  check('binary pow, fmod, remainder', function() return { rand(50) + 0.5, randn(50) } end,
+    function(a, b) return a:pow(b), b:fmod(a), b:remainder(a) end, { nograd = true })
+  check('binary on a transposed and an expanded operand', function() return { randn(9, 7), randn(7) } end,
+    function(a, b) return a:t() * b:view(7, 1):expand(7, 9) + a:t() end)
+  check('comparisons and logical ops', function() return { randn(40), randn(40) } end,
+    function(a, b)
+      return a:lt(b), a:ge(b), a:eq(a), a:gt(0):logical_and(b:gt(0)), a:gt(0):logical_or(b:gt(0)),
+          a:gt(0):logical_not()
+    end, { bits = true })
+  it('i64 and u8 arithmetic like the CPU', function()
+    local a, b = randint(-50, 50, 200), randint(1, 20, 200)
+    local ad, bd = a:to(DEV), b:to(DEV)
+    same_bits(a + b * 3, ad + bd * 3)
+    same_bits(a:fmod(b), ad:fmod(bd), 'fmod')
+    same_bits(a:remainder(-b), ad:remainder(-bd), 'remainder')
+    same_bits(a:maximum(b), ad:maximum(bd))
+    same_bits(a:abs():neg():sign(), ad:abs():neg():sign())
+    same_bits(a:clamp(-3, 7), ad:clamp(-3, 7))
+    local u, v = randint(0, 256, 100):byte(), randint(0, 256, 100):byte()
+    local ud, vd = u:to(DEV), v:to(DEV)
+    same_bits(u + v, ud + vd, 'u8 wraps')
+    same_bits(u - v, ud - vd, 'u8 - u8 is i64')
+    same_bits(u:maximum(v), ud:maximum(vd))
+    same_bits(u:lt(v), ud:lt(vd))
+    same_bits(u + 1.5, ud + 1.5, 'promotion to f32')
+    local f = rand(200)
+    same_bits(a + f, ad + f:to(DEV), 'i64 + f32')
+  end)
+  check('where, masked_fill, lerp, addcmul, addcdiv, clamp by tensors', function()
+    return { randn(30), randn(30), rand(30) + 0.5 }
+  end, function(a, b, c)
+    return a:where(b:gt(0), c), a:masked_fill(b:lt(0), 2), a:lerp(b, 0.3), a:addcmul(b, c, 0.5),
+        a:addcdiv(b, c, -2), a:clamp(b:minimum(c), b:maximum(c))
+  end)
+  check('in-place ops on a view', function() return { randn(5, 6), randn(6) } end,
+    function(a, b)
+      local x = a:detach():clone()
+      x:narrow(1, 2, 3):add_(b:detach(), 2):mul_(0.5):clamp_(-1, 1):exp_()
+      return x
+    end)
+end)
+
+describe('CUDA vs CPU: reductions', function()
+  check('sum, mean, prod over dims', function() return { randn(6, 7, 8) } end,
+    function(x) return x:sum(), x:sum(2), x:mean({ 1, 3 }, true), (x * 0.5 + 1):prod(3), x:sum(1) end)
+  check('max/min with indices, ties keep the first', function()
+    return { (randn(5, 40) * 2):round() }
+  end, function(x)
+    local v, i = x:max(2)
+    local u, j = x:min(1, true)
+    return v, i, u, j, x:argmax(), x:argmin(2), x:max(), x:min()
+  end, { bits = true })
+  check('max/min along a strided dim and with NaN', function()
+    local x = randn(30, 9)
+    x[3][4] = 0 / 0
+    return { x }
+  end, function(x)
+    local v, i = x:t():max(2)
+    local u, j = x:min(1)
+    return v, i, u, j
+  end, { bits = true, nograd = true })
+  check('norms, var, std, logsumexp', function() return { randn(12, 50) } end,
+    function(x)
+      return x:norm(1, 2), x:norm(2), x:norm(math.huge, 1), x:var(2), x:std(1, { correction = 0 }),
+          x:logsumexp(2)
+    end)
+  check('a long sum (split into chunks)', function() return { randn(3000000) } end,
+    function(x) return x:sum(), x:abs():max(), x:norm() end)
+  check('few outputs, long strided reductions', function() return { randn(20000, 3) } end,
+    function(x) return x:sum(1), x:mean(1), x:max(1) end, { nograd = true })
+  check('many short reductions', function() return { randn(100000, 3) } end,
+    function(x) return x:sum(2), x:sum(1, true) end)
+  it('integer and u8 reductions', function()
+    local a = randint(-1000, 1000, 70, 90)
+    local ad = a:to(DEV)
+    same_bits(a:sum(), ad:sum())
+    same_bits(a:sum(2), ad:sum(2))
+    same_bits(a:max(1), ad:max(1))
+    same_bits(a:argmin(), ad:argmin())
+    local m = a:gt(0)
+    same_bits(m:any(2), m:to(DEV):any(2))
+    same_bits(m:all(1), m:to(DEV):all(1))
+    same_bits(m:sum(), m:to(DEV):sum())
+  end)
+end)
+
+describe('CUDA vs CPU: matrix products (cuBLAS; summation order differs: 1e-5)', function()
+  check('mm, and with transposed operands', function() return { randn(33, 65), randn(65, 17) } end,
+    function(a, b) return a:matmul(b), b:t():matmul(a:t()), a:t():t():mm(b) end)
+  check('batched and broadcast matmul', function() return { randn(4, 6, 9), randn(9, 5), randn(4, 9, 3) } end,
+    function(a, b, c) return a:matmul(b), a:matmul(c), a:bmm(c) end)
+  check('matrix-vector, vector-matrix, dot', function() return { randn(7, 11), randn(11), randn(7) } end,
+    function(a, v, u) return a:matmul(v), u:matmul(a), v:dot(v) end)
+  check('a long inner dim (split into chunks on the GPU; 1e-5)', function()
+    return { randn(20, 30000), randn(30000, 24) }
+  end, function(a, b) return a:matmul(b), a:matmul(b):t():contiguous() end, { gtol = 5e-5 })
+  check('f64 matmul', function() return { randn64(20, 30), randn64(30, 10) } end,
+    function(a, b) return a:matmul(b) end, { tol = 1e-12 })
+  it('i64 matmul', function()
+    local a, b = randint(-9, 9, 5, 7), randint(-9, 9, 7, 4)
+    same_bits(a:matmul(b), a:to(DEV):matmul(b:to(DEV)))
+  end)
+  check('linear', function() return { randn(16, 30), randn(20, 30), randn(20) } end,
+    function(x, w, b) return F.linear(x, w, b) end)
+end)
+
+describe('CUDA vs CPU: convolution and pooling', function()
+  -- dW sums over N*OH*OW products in a GEMM: 5e-5
+  local convs = {
+    { 'conv2d 3x3', { 4, 3, 12, 12 }, { 8, 3, 3, 3 }, {} },
+    { 'conv2d stride 2, padding 1', { 3, 2, 11, 9 }, { 5, 2, 3, 3 }, { stride = 2, padding = 1 } },
+    { 'conv2d dilation 2, 3x2 kernel', { 2, 3, 10, 10 }, { 4, 3, 3, 2 }, { dilation = 2, padding = { 2, 1 } } },
+    { 'conv2d 1x1 stride 2', { 3, 8, 8, 8 }, { 6, 8, 1, 1 }, { stride = 2 } },
+  }
+  for _, c in ipairs(convs) do
+    check(c[1], function()
+      return { randn(table.unpack(c[2])), randn(table.unpack(c[3])) * 0.3, randn(c[3][1]) }
+    end, function(x, w, b) return F.conv2d(x, w, b, c[4]) end, { gtol = 5e-5 })
+  end
+  check('conv2d without bias, f64', function() return { randn64(2, 3, 7, 7), randn64(4, 3, 3, 3) } end,
+    function(x, w) return F.conv2d(x, w, nil, { padding = 1 }) end, { tol = 1e-12 })
+  check('max_pool2d 2x2 with ties, bit-equal gradient', function()
+    return { (randn(3, 4, 10, 10) * 2):round() }
+  end, function(x) return F.max_pool2d(x, 2) end, { bits = true, gbits = true })
+  check('max_pool2d 3x3 stride 2 padding 1 (overlapping)', function()
+    return { randn(2, 3, 11, 11) }
+  end, function(x) return F.max_pool2d(x, 3, { stride = 2, padding = 1 }) end,
+    { bits = true, gbits = true })
+  check('avg_pool2d, with and without padding counted', function() return { randn(2, 3, 9, 9) } end,
+    function(x)
+      return F.avg_pool2d(x, 3, { stride = 2, padding = 1 }) +
+          F.avg_pool2d(x, 3, { stride = 2, padding = 1, count_include_pad = false })
+    end)
+  check('adaptive_avg_pool2d', function() return { randn(4, 6, 7, 5) } end,
+    function(x) return F.adaptive_avg_pool2d(x, 1) end)
+end)
+
+describe('CUDA vs CPU: normalisation, softmax and losses', function()
+  it('batch_norm in training: output, gradients and running statistics', function()
+    local x, w, b = randn(8, 5, 6, 6) * 2 + 1, randn(5), randn(5)
+    local c, d = both { x, w, b }
+    local rmc, rvc = rl.zeros(5), rl.ones(5)
+    local rmd, rvd = rmc:to(DEV), rvc:to(DEV)
+    local yc = F.batch_norm(c[1], rmc, rvc, c[2], c[3], true, 0.1, 1e-5)
+    local yd = F.batch_norm(d[1], rmd, rvd, d[2], d[3], true, 0.1, 1e-5)
+    close(yc, yd, 1e-5, 'output')
+    close(rmc, rmd, 1e-5, 'running_mean')
+    close(rvc, rvd, 1e-5, 'running_var')
+    local wt = randn(8, 5, 6, 6)
+    local gc = rl.grad((yc * wt):sum(), c)
+    local gd = rl.grad((yd * wt:to(DEV)):sum(), d)
+    for i = 1, 3 do close(gc[i], gd[i], 1e-5, 'grad ' .. i) end
+    local ec = F.batch_norm(c[1], rmc, rvc, c[2], c[3], false)
+    local ed = F.batch_norm(d[1], rmd, rvd, d[2], d[3], false)
+    close(ec, ed, 1e-5, 'eval output')
+  end)
+  check('batch_norm over [N, C] (1-d)', function() return { randn(16, 7) } end,
+    function(x) return F.batch_norm(x, nil, nil, nil, nil, true) end)
+  check('softmax and log_softmax along each dim', function() return { randn(6, 10) * 3 } end,
+    function(x) return F.softmax(x, 2), F.log_softmax(x, 2), F.softmax(x, 1), F.log_softmax(x, 1) end)
+  check('log_softmax over long rows', function() return { randn(3, 5000) } end,
+    function(x) return F.log_softmax(x, 2) end)
+  check('cross_entropy, nll_loss (mean, sum, none)', function()
+    return { randn(32, 10) * 2, randint(0, 10, 32) }
+  end, function(x, y)
+    return F.cross_entropy(x, y), F.cross_entropy(x, y, 'sum'), F.cross_entropy(x, y, 'none'),
+        F.nll_loss(F.log_softmax(x, 2), y, 'sum')
+  end)
+  check('kl_div (batchmean, log_target) and mse_loss', function()
+    return { randn(16, 10), randn(16, 10), randn(16, 10) }
+  end, function(a, b, c)
+    local p = F.softmax(b, 2)
+    return F.kl_div(F.log_softmax(a, 2), p, 'batchmean') + F.kl_div(F.log_softmax(a, 2),
+      F.log_softmax(c, 2), 'sum', true) + F.mse_loss(a, c)
+  end)
+  it('rejects an out-of-range target on the device', function()
+    local x, y = randn(4, 3):to(DEV), rl.tensor({ 0, 1, 3, 2 }):to(DEV)
+    local ok, err = pcall(F.cross_entropy, x, y)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find('out of range', 1, true), err)
+  end)
+end)
+
+describe('CUDA vs CPU: indexing', function()
+  check('index_select with repeats, its gradient index_add (bit-equal)', function()
+    return { randn(6, 8, 3), rl.tensor { 5, 0, 2, 2, 7, 0, 2 } }
+  end, function(x, i) return x:index_select(2, i) end, { bits = true, gbits = true })
+  check('index_select along dim 1 of a long tensor', function()
+    return { randn(2000, 4), randint(0, 2000, 5000) }
+  end, function(x, i) return x:index_select(1, i) end, { bits = true, gbits = true })
+  check('gather and its gradient scatter_add (bit-equal)', function()
+    return { randn(7, 9), randint(0, 9, 7, 12) }
+  end, function(x, i) return x:gather(2, i) end, { bits = true, gbits = true })
+  check('scatter_add with duplicates', function()
+    return { randn(5, 6), randint(0, 5, 8, 6), randn(8, 6) }
+  end, function(x, i, s) return x:scatter_add(1, i, s) end, { bits = true, gbits = true })
+  check('masked_select', function() return { randn(9, 11), randn(9, 11):gt(0.3) } end,
+    function(x, m) return x:masked_select(m) end, { bits = true, gbits = true })
+  it('rejects an out-of-range index on the device', function()
+    local ok, err = pcall(function() return randn(4, 3):to(DEV):index_select(1, rl.tensor({ 0, 4 }):to(DEV)) end)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find('out of range', 1, true), err)
+  end)
+end)
+
+if rl.nearest_other then
+  describe('CUDA vs CPU: nearest point of another class', function()
+    for _, c in ipairs { { 'inf', false }, { 2, false }, { 'inf', true }, { 2, true } } do
+      it(string.format('p = %s, skip_self = %s: equal distances and indices', c[1], c[2]), function()
+        local q = randint(0, 256, 70, 1, 9, 7):byte()
+        local ql = randint(0, 3, 70)
+        local r = c[2] and q or randint(0, 256, 130, 1, 9, 7):byte()
+        local rlab = c[2] and ql or randint(0, 3, 130)
+        local o = { p = c[1], skip_self = c[2] }
+        local d1, a1 = rl.nearest_other(q, ql, r, rlab, o)
+        local d2, a2 = rl.nearest_other(q:to(DEV), ql:to(DEV), r:to(DEV), rlab:to(DEV), o)
+        same_bits(d1, d2, 'dist')
+        same_bits(a1, a2, 'arg')
+      end)
+    end
+  end)
+end
+
+describe('CUDA vs CPU: attack steps and dropout', function()
+  it('linf_step_ and l2_step_', function()
+    local x, g, a = rand(6, 1, 5, 5), randn(6, 1, 5, 5), rand(6, 1, 5, 5)
+    local ac, ad = a:clone(), a:to(DEV)
+    F.linf_step_(ac, g, x, 0.05, 0.1, 0, 1)
+    F.linf_step_(ad, g:to(DEV), x:to(DEV), 0.05, 0.1, 0, 1)
+    same_bits(ac, ad, 'linf_step_')
+    ac, ad = a:clone(), a:to(DEV)
+    F.l2_step_(ac, g, x, 0.3, 0.5, 0, 1)
+    F.l2_step_(ad, g:to(DEV), x:to(DEV), 0.3, 0.5, 0, 1)
+    close(ac, ad, 1e-6, 'l2_step_')
+  end)
+  it('dropout and dropout2d draw the same masks from one generator', function()
+    local x = randn(8, 4, 5, 5)
+    same_bits(F.dropout(x, 0.3, true, rl.Generator(9)), F.dropout(x:to(DEV), 0.3, true, rl.Generator(9)))
+    same_bits(F.dropout2d(x, 0.5, true, rl.Generator(9)), F.dropout2d(x:to(DEV), 0.5, true, rl.Generator(9)))
+  end)
+end)
+
+describe('CUDA vs CPU: Philox streams', function()
+  local function on(dev, fn)
+    local g = rl.Generator(1234)
+    return fn(g, { device = dev, generator = g }), g:get_state()
+  end
+  local cases = {
+    { 'rand f32', function(_, o) return rl.rand(1001, o) end },
+    { 'rand f64', function(_, o) o.dtype = 'f64'; return rl.rand(1001, o) end },
+    { 'randn f32', function(_, o) return rl.randn(100003, o) end },
+    { 'randint i64', function(_, o) return rl.randint(-5, 1000000007, 999, o) end },
+    { 'randint f32', function(_, o) o.dtype = 'f32'; return rl.randint(0, 10, 999, o) end },
+    { 'randperm', function(g, o) return rl.randperm(1000, o) end },
+    { 'uniform_ with a range', function(g, o) return rl.empty(777, o):uniform_(-3, 5, g) end },
+    { 'normal_ with mean and std', function(g, o) return rl.empty(777, o):normal_(2, 0.05, g) end },
+    { 'bernoulli_', function(g, o) return rl.empty(1000, o):bernoulli_(0.3, g) end },
+    { 'bernoulli_ f64', function(g, o) o.dtype = 'f64'; return rl.empty(1000, o):bernoulli_(0.7, g) end },
+    { 'a fill after another (offsets advance alike)', function(_, o)
+      rl.rand(13, o); return rl.randn(7, o) end },
+  }
+  for _, c in ipairs(cases) do
+    if c[2] then
+      it(c[1] .. ' is the same bits on both devices', function()
+        local a, sa = on('cpu', c[2])
+        local b, sb = on(DEV, c[2])
+        same_bits(a, b, c[1])
+        assert.are.same(sa, sb)
+      end)
+    end
+  end
+  it('randn f64 agrees to a few ulps (CUDA log/sin/cos vs glibc)', function()
+    local a = on('cpu', function(_, o) o.dtype = 'f64'; return rl.randn(10001, o) end)
+    local b = on(DEV, function(_, o) o.dtype = 'f64'; return rl.randn(10001, o) end)
+    close(a, b, 1e-14, 'randn f64')
+  end)
+  it('the default generator advances alike', function()
+    rl.manual_seed(77)
+    local a = rl.randn(50)
+    rl.manual_seed(77)
+    local b = rl.randn(50, { device = DEV })
+    same_bits(a, b)
+  end)
+end)
+
+-- ---- whole training steps --------------------------------------------------------------
+
+-- CNN002 as built (Kaiming convs), with small random weights in its last
+-- layer, which starts at zero (the attack's gradient would be zero)
+local function cnn002(dev, dtype)
+  rl.manual_seed(3)
+  local m = rl.models.CNN002 { classes = 10 }
+  rl.no_grad(function()
+    local w = m.classifier.fc3.weight
+    w:copy_(rl.randn(w.shape, { generator = rl.Generator(4) }) * 0.05)
+  end)
+  if dtype then m:to(dtype) end
+  return m:to(dev)
+end
+
+local function batch(dev, dtype)
+  local g = rl.Generator(5)
+  local x = rl.rand({ 16, 1, 28, 28 }, { generator = g, dtype = dtype })
+  local y = rl.randint(0, 10, 16, { generator = g })
+  return x:to(dev), y:to(dev)
+end
+
+local function trades_step(dev, dtype)
+  local m = cnn002(dev, dtype)
+  local x, y = batch(dev, dtype)
+  local loss = rl.methods.trades(m, x, y, { eps = 0.1, beta = 6, generator = rl.Generator(6) })
+  m:zero_grad()
+  loss:backward()
+  local grads = {}
+  for i, p in ipairs(m:parameters()) do grads[i] = p.grad:cpu() end
+  return loss:item(), grads
+end
+
+describe('CUDA vs CPU: a TRADES step of CNN002 (10 PGD steps, beta 6, batch 16)', function()
+  -- The attack moves each pixel by the sign of its gradient: in f32 a
+  -- component within rounding of zero may step the other way on the other
+  -- device, and the attack's path then drifts apart a little.  The loss, a
+  -- sum over the batch, agrees to 1e-4; the gradients of the first layer
+  -- (which see the adversarial pixels directly) to a few percent only.
+  -- In f64 that cannot happen, and everything agrees closely.
+  for _, c in ipairs { { 'f32', 1e-4 }, { 'f64', 1e-10, 1e-8 } } do
+    it(string.format('%s: the same loss (%g)%s on both devices', c[1], c[2],
+      c[3] and string.format(' and gradients (%g)', c[3]) or ''), function()
+      local a, ga = trades_step('cpu', c[1])
+      local b, gb = trades_step(DEV, c[1])
+      assert(math.abs(a - b) <= c[2] * math.abs(a),
+        string.format('loss %.12g on the CPU, %.12g on %s (relative %.3g)', a, b, DEV,
+          math.abs(a - b) / math.abs(a)))
+      if c[3] then
+        for i = 1, #ga do close(ga[i], gb[i], c[3], 'gradient ' .. i) end
+      end
+    end)
+  end
+end)
+
+describe('CUDA: determinism', function()
+  it('two identical TRADES training runs give identical bits', function()
+    local function run()
+      local m = cnn002(DEV)
+      local x, y = batch(DEV)
+      local opt = rl.optim.SGD(m:parameters(), { lr = 1e-3, momentum = 0.9 })
+      local losses = {}
+      for s = 1, 3 do
+        local loss = rl.methods.trades(m, x, y, { eps = 0.1, beta = 6, generator = rl.Generator(s) })
+        opt:zero_grad()
+        loss:backward()
+        opt:step()
+        losses[s] = loss
+      end
+      return losses, m:parameters()
+    end
+    local l1, p1 = run()
+    local l2, p2 = run()
+    for s = 1, #l1 do same_bits(l1[s], l2[s], 'loss ' .. s) end
+    for i = 1, #p1 do same_bits(p1[i], p2[i], 'parameter ' .. i) end
+  end)
+end)
+
+if DEV == 'cuda' then
+  describe('CUDA: the caching allocator and errors', function()
+    it('serves a training loop from its cache, without cudaMalloc', function()
+      local x = rl.randn(64, 1, 28, 28, { device = DEV })
+      local w = rl.randn(32, 1, 3, 3, { device = DEV }):requires_grad_()
+      local function step()
+        local y = F.conv2d(x, w, nil, { padding = 1 }):relu():sum()
+        return rl.grad(y, w)
+      end
+      step(); step()
+      collectgarbage(); collectgarbage()
+      local s0 = rl.cuda.memory_stats()
+      for _ = 1, 10 do step(); collectgarbage() end
+      local s1 = rl.cuda.memory_stats()
+      assert.are.equal(s0.cuda_mallocs, s1.cuda_mallocs)
+      assert.is_true(s1.cache_hits > s0.cache_hits)
+      assert.is_true(s1.reserved >= s1.allocated and s1.allocated > 0)
+      rl.cuda.empty_cache()
+      assert.are.equal(0, rl.cuda.memory_stats().cached)
+      rl.cuda.synchronize()
+    end)
+    it('reports an allocation it cannot serve with the bytes asked and held', function()
+      local ok, err = pcall(rl.empty, 1 << 40, { device = DEV }) -- 4 TiB of f32
+      assert.is_false(ok)
+      assert.truthy(tostring(err):find('out of memory', 1, true), err)
+      assert.truthy(tostring(err):find('4398046511104', 1, true), err)
+      -- and the device still works
+      same_bits(rl.ones(3) * 2, rl.ones(3, { device = DEV }) * 2)
+    end)
+    it('names both devices when an op mixes them', function()
+      local ok, err = pcall(function() return rl.ones(2) + rl.ones(2, { device = DEV }) end)
+      assert.is_false(ok)
+      assert.truthy(tostring(err):find('cpu', 1, true) and tostring(err):find('cuda:0', 1, true), err)
+    end)
+    it('names the device', function()
+      local name, cc = rl.cuda.device_name()
+      assert.is_string(name)
+      assert.truthy(cc:match('^%d+%.%d+$'))
+      assert.are.equal('cuda:0', rl.device('cuda'))
+    end)
+  end)
+end
