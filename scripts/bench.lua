@@ -7,8 +7,19 @@
 -- as a child process when python3-torch is installed), and the ratio
 -- rllua / PyTorch (below 1: rllua is faster).
 --   rllua scripts/bench.lua [--threads 2] [--steps 20] [--batch 64]
+--   rllua scripts/bench.lua --device cuda [steps]      (the GPU benchmark)
 local rl = require 'rl'
 local F = rl.F
+
+-- --device cuda: the GPU benchmark (natural, AT, TRADES on CNN002 and
+-- WRN-16-4 beside PyTorch on the same GPU) lives in bench_gpu.lua
+for i = 1, #(arg or {}) do
+  if arg[i] == '--device' and arg[i + 1] and arg[i + 1]:match('^cuda') then
+    local dir = arg[0]:match('^(.*)/[^/]*$') or '.'
+    arg = { [0] = arg[0], arg[i + 2] }
+    return dofile(dir .. '/bench_gpu.lua')
+  end
+end
 
 local opts = { threads = 2, steps = 20, batch = 64 }
 do
