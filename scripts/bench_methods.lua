@@ -1,0 +1,123 @@
+-- bench_methods.lua - the time of a training epoch of AT and TRADES(6) with
+-- CNN001 on Fashion-MNIST (batch 64, 2 threads), rllua beside PyTorch
+-- doing the same objective (METHODS.md) on the same machine in the same
+-- run.  A full epoch is 938 batches; the script times --batches of them
+-- (default 40) on each side and reports the per-epoch extrapolation.
+--   rllua scripts/bench_methods.lua [--batches 40] [--threads 2]
+local rl = require 'rl'
+
+local opts = { batches = 40, threads = 2 }
+do
+  local i = 1
+  while arg and arg[i] do
+    local k = arg[i]:match('^%-%-(%w+)$')
+    if not k or opts[k] == nil or not tonumber(arg[i + 1]) then
+      io.stderr:write('usage: rllua scripts/bench_methods.lua [--batches N] [--threads N]\n')
+      os.exit(1)
+    end
+    opts[k] = math.tointeger(tonumber(arg[i + 1]))
+    i = i + 2
+  end
+end
+rl.set_num_threads(opts.threads)
+local EPOCH = 938 -- batches of 64 in Fashion-MNIST's 60000 training images
+
+local train = rl.data.load('fashion-mnist', { split = 'train' })
+local n = opts.batches * 64
+local sub = train:select(rl.arange(n))
+
+local function bench_rl(method)
+  rl.manual_seed(0)
+  local model = rl.models.CNN001()
+  local opt = rl.optim.SGD(model:parameters(), { lr = 1e-4, momentum = 0.9 })
+  local loader = rl.data.loader(sub, { batch = 64, shuffle = false })
+  local fn = rl.methods.get(method)
+  local t0 = rl.clock()
+  for x, y in loader:iter(1) do
+    opt:zero_grad()
+    local loss = fn(model, x, y, { eps = 0.1 })
+    loss:backward()
+    opt:step()
+  end
+  return rl.clock() - t0
+end
+
+local PY = [[
+import sys, time, gzip, struct, warnings
+warnings.filterwarnings('ignore')
+import torch, torch.nn as nn, torch.nn.functional as F
+torch.set_num_threads(%d)
+torch.manual_seed(0)
+NB, EPS = %d, 0.1
+with gzip.open('/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz') as f:
+    f.read(16); X = torch.frombuffer(bytearray(f.read(NB * 64 * 784)), dtype=torch.uint8)
+with gzip.open('/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz') as f:
+    f.read(8); Y = torch.frombuffer(bytearray(f.read(NB * 64)), dtype=torch.uint8)
+X = X.reshape(-1, 1, 28, 28).float() / 255; Y = Y.long()
+class CNN001(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3); self.conv2 = nn.Conv2d(32, 64, 3)
+        self.dropout1 = nn.Dropout2d(0.25); self.dropout2 = nn.Dropout2d(0.5)
+        self.fc1 = nn.Linear(9216, 128); self.fc2 = nn.Linear(128, 10)
+    def forward(self, x):
+        x = F.max_pool2d(self.conv2(F.relu(self.conv1(x))), 2)
+        x = torch.flatten(self.dropout1(x), 1)
+        return self.fc2(self.dropout2(F.relu(self.fc1(x))))
+def project(v, x):
+    return torch.min(torch.max(v, x - EPS), x + EPS).clamp(0, 1)
+def at(m, x, y):
+    m.train()  # the reference attacks in train mode
+    xa = (x + torch.empty_like(x).uniform_(-EPS, EPS)).clamp(0, 1)
+    for _ in range(10):
+        xa.requires_grad_(True)
+        g, = torch.autograd.grad(F.cross_entropy(m(xa), y, reduction='sum'), xa)
+        xa = project(xa.detach() + EPS / 5 * g.sign(), x)
+    return F.cross_entropy(m(xa), y, reduction='sum')
+def trades(m, x, y):
+    m.eval()
+    with torch.no_grad():
+        p = F.softmax(m(x), 1)
+    xa = x + 0.001 * torch.randn_like(x)
+    for _ in range(10):
+        xa.requires_grad_(True)
+        kl = F.kl_div(F.log_softmax(m(xa), 1), p, reduction='sum')
+        g, = torch.autograd.grad(kl, xa)
+        xa = project(xa.detach() + 2 * EPS / 10 * g.sign(), x)
+    m.train()
+    logits = m(x)
+    return F.cross_entropy(logits, y, reduction='sum') + 6 * F.kl_div(F.log_softmax(m(xa), 1), F.softmax(logits, 1), reduction='sum')
+for name, fn in (('at', at), ('trades6', trades)):
+    m = CNN001(); opt = torch.optim.SGD(m.parameters(), lr=1e-4, momentum=0.9)
+    t0 = time.perf_counter()
+    for b in range(NB):
+        x, y = X[b * 64:(b + 1) * 64], Y[b * 64:(b + 1) * 64]
+        opt.zero_grad(); fn(m, x, y).backward(); opt.step()
+    print(name, time.perf_counter() - t0)
+]]
+
+local function bench_torch()
+  local path = os.tmpname()
+  local f = assert(io.open(path, 'w'))
+  f:write(string.format(PY, opts.threads, opts.batches))
+  f:close()
+  local p = io.popen('/usr/bin/python3 ' .. path .. ' 2>&1')
+  local out = p:read('a')
+  p:close()
+  os.remove(path)
+  local r = {}
+  for k, v in out:gmatch('(%S+) ([%d%.]+)\n') do r[k] = tonumber(v) end
+  return r, out
+end
+
+local torch, raw = bench_torch()
+print(string.format('CNN001 on Fashion-MNIST, batch 64, %d thread(s): %d batches timed, per-epoch (%d batches) extrapolated',
+  opts.threads, opts.batches, EPOCH))
+print(string.format('%-10s %14s %14s %8s', 'method', 'rllua s/epoch', 'torch s/epoch', 'ratio'))
+for _, m in ipairs { 'at', 'trades6' } do
+  local t = bench_rl(m) / opts.batches * EPOCH
+  local r = torch[m] and torch[m] / opts.batches * EPOCH
+  print(string.format('%-10s %14.1f %14s %8s', m, t, r and string.format('%.1f', r) or '-',
+    r and string.format('%.3f', t / r) or '-'))
+end
+if not next(torch) then print('PyTorch side failed or is not installed:\n' .. raw) end
