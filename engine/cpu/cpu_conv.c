@@ -34,8 +34,9 @@ static inline int64_t ceil_div(int64_t a, int64_t b) {
         }                                                                             \
         const T *s = src + h * W;                                                     \
         int64_t w0 = -g[G_PW] + j * g[G_DW], sw = g[G_SW];                            \
-        if (sw == 1 && w0 >= 0 && w0 + OW <= W) {                                     \
-          memcpy(d, s + w0, sizeof(T) * (size_t)OW);                                  \
+        if (sw == 1 && w0 >= 0 && w0 + OW <= W) { /* rows are short: no memcpy call */ \
+          const T *sr = s + w0;                                                       \
+          for (int64_t ow = 0; ow < OW; ow++) d[ow] = sr[ow];                         \
         } else {                                                                      \
           for (int64_t ow = 0; ow < OW; ow++) {                                       \
             int64_t w = ow * sw + w0;                                                 \
