@@ -72,6 +72,7 @@ void lrl_open_cuda(lua_State *L);      /* rl.cuda_*: allocator stats, synchroniz
 void lrl_open_image(lua_State *L);     /* rl.write_png */
 void lrl_open_bench(lua_State *L);     /* rl.clock and the C reference benchmarks */
 void lrl_open_io(lua_State *L);
+void lrl_open_dist(lua_State *L);
 void lrl_open_data(lua_State *L);
 
 /* The methods table (for registering functions into it). */

@@ -692,6 +692,7 @@ int luaopen_rl_core(lua_State *L) {
   lrl_open_image(L);
   lrl_open_io(L);
   lrl_open_nn(L);
+  lrl_open_dist(L);
   lrl_open_cuda(L);
   lrl_open_data(L);
   /* the methods table: ops, printing */

@@ -116,6 +116,7 @@ end
 package.loaded.rl = rl
 rl.nn = require 'rl.nn'
 rl.models = require 'rl.models'
+rl.separation = require 'rl.separation'
 rl.data = require 'rl.data'
 rl.attacks = require 'rl.attacks'
 rl.methods = require 'rl.methods'

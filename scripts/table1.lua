@@ -1,0 +1,270 @@
+-- table1.lua - Table 1 of "A Closer Look at Accuracy vs. Robustness": how far
+-- apart the classes of each dataset are.  For every training point, the
+-- l-inf distance to the nearest training point of another class (the
+-- minimum is the separation 2r); likewise every test point to the training
+-- set.  Distances are exact, on the raw 8-bit pixels (k/255).
+--
+--   rllua scripts/table1.lua [--dataset NAME|all] [--data-dir DIR] [--subset N]
+--                            [--out DIR] [--p inf|2] [--drop K] [--bins N] [--threads N]
+--
+-- The 2-core CPU job:  rllua scripts/table1.lua --dataset fashion-mnist
+local rl = require 'rl'
+local sep = rl.separation
+
+local usage = [[
+usage: rllua scripts/table1.lua [options]
+Reproduces Table 1 (dataset separation) and writes table.md, table.csv and
+table.json into the results directory.
+  --dataset NAME   fashion-mnist, mnist, cifar10, svhn, resimgnet, or all
+                   (default; datasets whose files are missing are skipped)
+  --data-dir DIR   where the dataset files are (else $RL_DATA, then Debian's
+                   /usr/share/datasets/fashion-mnist)
+  --subset N       a stratified subset of N train and N test points (seed 0);
+                   fewer points make every distance larger
+  --out DIR        results directory (default results/table1)
+  --p inf|2        the norm (default inf, as the paper)
+  --drop K         drop the K smallest train-train distances before the
+                   minimum (default: the reference's, 4 for svhn and 6 for
+                   resimgnet, 0 otherwise; see rl.separation)
+  --bins N         histogram bins over [0, 1] (default 20)
+  --threads N      CPU threads
+  --help]]
+
+local ALL = { 'mnist', 'fashion-mnist', 'cifar10', 'svhn', 'resimgnet' }
+
+local function parse(argv)
+  local o = { dataset = 'all', out = 'results/table1', p = 'inf', bins = 20 }
+  local numeric = { subset = true, drop = true, bins = true, threads = true }
+  local strings = { dataset = true, ['data-dir'] = true, out = true, p = true }
+  local i = 1
+  while argv[i] do
+    local k = argv[i]:match('^%-%-([%w%-]+)$')
+    if k == 'help' then
+      print(usage)
+      os.exit(0)
+    end
+    if not (k and (numeric[k] or strings[k])) then
+      error(string.format('table1: unknown argument %q\n%s', argv[i], usage), 0)
+    end
+    local v = argv[i + 1]
+    if v == nil then error(string.format('table1: --%s needs a value', k), 0) end
+    if numeric[k] then
+      v = math.tointeger(tonumber(v))
+      if not v or v < 0 then error(string.format('table1: --%s needs a non-negative integer, got %q', k, argv[i + 1]), 0) end
+    end
+    o[k:gsub('%-', '_')] = v
+    i = i + 2
+  end
+  if o.p ~= 'inf' and o.p ~= '2' then error("table1: --p must be 'inf' or 2, got " .. o.p, 0) end
+  o.p = o.p == '2' and 2 or 'inf'
+  return o
+end
+
+local o = parse(arg or {})
+if o.threads then rl.set_num_threads(o.threads) end
+if not (rl.data and rl.data.load) then
+  io.stderr:write('table1: rl.data (the dataset readers, lua/rl/data.lua) is not available in this ' ..
+    'build, so no dataset can be loaded.  rl.separation.nearest/report work on any u8 tensors.\n')
+  os.exit(1)
+end
+
+local names = {}
+if o.dataset == 'all' then
+  names = ALL
+else
+  for n in o.dataset:gmatch('[^,]+') do names[#names + 1] = sep.canonical(n) end
+end
+
+local function load(name, split)
+  local ds = rl.data.load(name, { split = split, data_dir = o.data_dir })
+  if o.subset and o.subset > 0 then ds = ds:subset(o.subset, 0) end
+  return ds
+end
+
+-- ---------------------------------------------------------------------------
+-- The rows
+
+local rows, skipped = {}, {}
+local t_all = rl.clock()
+for _, name in ipairs(names) do
+  local t0 = rl.clock()
+  local ok, train = pcall(load, name, 'train')
+  local test
+  if ok then ok, test = pcall(load, name, 'test') end
+  if not ok then
+    local err = test or train -- the message of whichever load failed
+    if o.dataset ~= 'all' then error(tostring(err), 0) end
+    skipped[#skipped + 1] = name
+    io.stderr:write(string.format('table1: skipping %s: %s\n', name, tostring(err)))
+  else
+    local t_load = rl.clock() - t0
+    io.write(string.format('%s: %d train, %d test images of %s ... ', name, train.x.shape[1],
+      test.x.shape[1], table.concat(train.x.shape, 'x', 2)))
+    io.flush()
+    local row = sep.report(name, train, test, { p = o.p, drop = o.drop, bins = o.bins })
+    row.seconds.load = t_load
+    row.seconds.total = rl.clock() - t0
+    rows[#rows + 1] = row
+    print(string.format('%.1f s (load %.1f, train-train %.1f, test-train %.1f)', row.seconds.total,
+      t_load, row.seconds.train_train, row.seconds.test_train))
+  end
+end
+if #rows == 0 then
+  io.stderr:write('table1: no dataset could be loaded\n')
+  os.exit(1)
+end
+
+-- ---------------------------------------------------------------------------
+-- Layout
+
+local function frac(v, raw)
+  if v == nil then return '-' end
+  if raw then return string.format('%.4f (%d/255)', v, raw) end
+  return string.format('%.4f', v)
+end
+
+local function qv(s, p)
+  for _, e in ipairs(s and s.quantiles or {}) do
+    if e.p == p then return e.value end
+  end
+end
+
+local norm = o.p == 2 and 'l2' or 'l-inf'
+local title = string.format('Table 1: dataset separation (%s, pixels in [0, 1])', norm)
+local head = { 'dataset', 'eps', 'train-train 2r', 'test-train', '2r / 2eps', 'dropped',
+  'n train', 'n test', 'seconds' }
+local body = {}
+for _, r in ipairs(rows) do
+  body[#body + 1] = {
+    r.dataset, r.eps and string.format('%.3f', r.eps) or '-',
+    frac(r.two_r, r.two_r_raw), frac(r.test_train, r.test_train_raw),
+    (r.eps and r.two_r) and string.format('%.1f', r.two_r / (2 * r.eps)) or '-',
+    tostring(#r.train_train_summary.dropped), tostring(r.n_train), tostring(r.n_test),
+    string.format('%.1f', r.seconds.total),
+  }
+end
+
+local dist_head = { 'dataset', 'pairs', 'min', 'q.01', 'q.05', 'q.25', 'median', 'q.75', 'max', 'mean' }
+local dist_body = {}
+for _, r in ipairs(rows) do
+  for _, which in ipairs({ { 'train-train', r.train_train_summary }, { 'test-train', r.test_train_summary } }) do
+    local s = which[2]
+    dist_body[#dist_body + 1] = { r.dataset, which[1], frac(s.min), frac(qv(s, 0.01)), frac(qv(s, 0.05)),
+      frac(qv(s, 0.25)), frac(qv(s, 0.5)), frac(qv(s, 0.75)), frac(s.max), frac(s.mean) }
+  end
+end
+
+local function text_table(h, b)
+  local w = {}
+  for j, c in ipairs(h) do w[j] = #c end
+  for _, r in ipairs(b) do
+    for j, c in ipairs(r) do w[j] = math.max(w[j], #c) end
+  end
+  local lines = {}
+  local function line(r)
+    local cells = {}
+    for j, c in ipairs(r) do cells[j] = c .. string.rep(' ', w[j] - #c) end
+    lines[#lines + 1] = table.concat(cells, '  ')
+  end
+  line(h)
+  for _, r in ipairs(b) do line(r) end
+  return table.concat(lines, '\n')
+end
+
+local function md_table(h, b)
+  local lines = { '| ' .. table.concat(h, ' | ') .. ' |', '|' .. string.rep('---|', #h) }
+  for _, r in ipairs(b) do lines[#lines + 1] = '| ' .. table.concat(r, ' | ') .. ' |' end
+  return table.concat(lines, '\n')
+end
+
+local notes = {
+  'Exact distances on the raw 8-bit pixels: every l-inf value is k/255.',
+  '2r is the train-train minimum; the classes are separated at eps when 2r / 2eps > 1.',
+  'Quirk of the reference: SVHN drops its 4 smallest train-train distances and Restricted ' ..
+    'ImageNet its 6 (duplicates, one image under two labels) before the minimum; ' ..
+    'table.json lists the dropped pairs.  --drop 0 gives the textbook minimum.',
+}
+if o.subset then notes[#notes + 1] = string.format('Stratified subsets of %d points: distances are larger than on the full sets.', o.subset) end
+for _, r in ipairs(rows) do
+  for _, d in ipairs(r.train_train_summary.dropped) do
+    notes[#notes + 1] = string.format('%s: dropped train %d -> train %s at %.4f', r.dataset, d.query,
+      tostring(d.ref), d.dist)
+  end
+end
+
+print()
+print(title)
+print(text_table(head, body))
+print()
+print('Distributions (nearest point of another class)')
+print(text_table(dist_head, dist_body))
+if #skipped > 0 then print('\nskipped (files not found): ' .. table.concat(skipped, ', ')) end
+
+-- ---------------------------------------------------------------------------
+-- Files
+
+local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+if not os.execute('mkdir -p ' .. shell_quote(o.out)) then
+  error('table1: cannot create ' .. o.out, 0)
+end
+
+local function write(path, text)
+  local f = assert(io.open(path, 'w'))
+  f:write(text)
+  f:close()
+end
+
+local md = { '# ' .. title, '', md_table(head, body), '', '## Distributions', '',
+  md_table(dist_head, dist_body), '', '## Notes', '' }
+for _, n in ipairs(notes) do md[#md + 1] = '- ' .. n end
+write(o.out .. '/table.md', table.concat(md, '\n') .. '\n')
+
+local csv_head = { 'dataset', 'p', 'eps', 'n_train', 'n_test', 'drop', 'dropped', 'two_r', 'two_r_raw',
+  'test_train', 'test_train_raw' }
+for _, w in ipairs({ 'tt', 'te' }) do
+  for _, k in ipairs({ 'mean', 'q01', 'q05', 'q25', 'q50', 'q75', 'max' }) do csv_head[#csv_head + 1] = w .. '_' .. k end
+end
+for _, k in ipairs({ 'seconds_load', 'seconds_train_train', 'seconds_test_train' }) do csv_head[#csv_head + 1] = k end
+local csv = { table.concat(csv_head, ',') }
+local function c(v) return v == nil and '' or tostring(v) end
+for _, r in ipairs(rows) do
+  local f = { r.dataset, tostring(r.p), c(r.eps), r.n_train, r.n_test, r.drop, #r.train_train_summary.dropped,
+    c(r.two_r), c(r.two_r_raw), c(r.test_train), c(r.test_train_raw) }
+  for _, s in ipairs({ r.train_train_summary, r.test_train_summary }) do
+    f[#f + 1] = c(s.mean)
+    for _, p in ipairs({ 0.01, 0.05, 0.25, 0.5, 0.75 }) do f[#f + 1] = c(qv(s, p)) end
+    f[#f + 1] = c(s.max)
+  end
+  f[#f + 1], f[#f + 2], f[#f + 3] = c(r.seconds.load), c(r.seconds.train_train), c(r.seconds.test_train)
+  for j = 1, #f do f[j] = tostring(f[j]) end
+  csv[#csv + 1] = table.concat(f, ',')
+end
+write(o.out .. '/table.csv', table.concat(csv, '\n') .. '\n')
+
+-- rl.json where the project has it; else a minimal encoder (arrays for 1..n tables)
+local has_json, json = pcall(require, 'rl.json')
+local function encode(v)
+  if has_json then return json.encode(v, { indent = true }) end
+  local t = type(v)
+  if t == 'nil' then return 'null' end
+  if t == 'boolean' then return tostring(v) end
+  if t == 'number' then
+    if v ~= v or v == math.huge or v == -math.huge then return 'null' end
+    return math.type(v) == 'integer' and tostring(v) or string.format('%.17g', v)
+  end
+  if t == 'string' then return string.format('%q', v):gsub('\\\n', '\\n') end
+  local parts, n = {}, #v
+  if n > 0 or next(v) == nil then
+    for i = 1, n do parts[i] = encode(v[i]) end
+    return '[' .. table.concat(parts, ',') .. ']'
+  end
+  local keys = {}
+  for k in pairs(v) do keys[#keys + 1] = tostring(k) end
+  table.sort(keys)
+  for _, k in ipairs(keys) do parts[#parts + 1] = string.format('%q', k) .. ':' .. encode(v[k]) end
+  return '{' .. table.concat(parts, ',') .. '}'
+end
+write(o.out .. '/table.json', encode({ table = 'table1', title = title, p = tostring(o.p), subset = o.subset,
+  notes = notes, rows = rows, skipped = skipped }) .. '\n')
+
+print(string.format('\nwrote %s/table.md, table.csv, table.json (%.1f s in all)', o.out, rl.clock() - t_all))
