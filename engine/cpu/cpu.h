@@ -46,6 +46,9 @@ void rl_cpu_iter_run(const rl_iter *it, rl_loop_fn fn, const double *p);
     }                                                                       \
   } while (0)
 
+/* Return the cached big host blocks to the system. */
+void rl_cpu_empty_cache(void);
+
 int rl_cpu_fill(const rl_iter *it, double v);
 int rl_cpu_copy(const rl_iter *it);
 int rl_cpu_unary(rl_unary_op op, const rl_iter *it, const double *p);
