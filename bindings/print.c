@@ -260,12 +260,16 @@ static void put_values(luaL_Buffer *b, const values *v) {
   luaL_addchar(b, ')');
 }
 
-/* "\n[f32 tensor of size 2x3 on cpu, requires_grad]" */
+/* "\n[f32 tensor of size 2x3 on cpu, requires_grad]"; "[f32 scalar on cpu]" */
 static void put_trailer(luaL_Buffer *b, const rl_tensor *t) {
   luaL_addstring(b, "\n[");
   luaL_addstring(b, rl_dtype_name(t->dtype));
-  luaL_addstring(b, " tensor of size ");
-  luaL_addstring(b, rl_shape_str(t));
+  if (t->ndim == 0) {
+    luaL_addstring(b, " scalar");
+  } else {
+    luaL_addstring(b, " tensor of size ");
+    luaL_addstring(b, rl_shape_str(t));
+  }
   luaL_addstring(b, " on ");
   luaL_addstring(b, rl_dev(t)->name);
   if (t->requires_grad) luaL_addstring(b, ", requires_grad");
