@@ -81,6 +81,24 @@ rl_tensor *rl_cat(int n, rl_tensor *const *ts, int dim) {
     size[d] += t->size[d];
     dt = rl_dtype_promote(dt, t->dtype);
   }
+  /* mixed dtypes with gradients: convert first (differentiably), then join */
+  bool mixed = false, grads = false;
+  for (int i = 0; i < n; i++) {
+    mixed = mixed || ts[i]->dtype != dt;
+    grads = grads || ts[i]->requires_grad;
+  }
+  if (mixed && grads && rl_grad_enabled() && rl_dtype_is_float(dt)) {
+    rl_tensor **cv = calloc((size_t)n, sizeof *cv);
+    rl_tensor *r = NULL;
+    int i;
+    for (i = 0; cv && i < n; i++)
+      if (!(cv[i] = rl_to_dtype(ts[i], dt))) break;
+    if (cv && i == n) r = rl_cat(n, cv, dim);
+    if (cv) rl_release_all(n, cv);
+    free(cv);
+    if (!cv) rl_err("cat: out of memory");
+    return r;
+  }
   rl_tensor *out = rl_empty(t0->ndim, size, dt, rl_dev(t0));
   if (!out) return NULL;
   int64_t off = 0;
@@ -94,10 +112,8 @@ rl_tensor *rl_cat(int n, rl_tensor *const *ts, int dim) {
     }
     off += ts[i]->size[d];
   }
-  if (rl_dtype_is_float(dt)) {
-    bool conv = false;
-    for (int i = 0; i < n; i++) conv = conv || ts[i]->dtype != dt;
-    rl_node *nd = conv ? NULL : rl_record("cat", cat_bwd, out, n, ts);
+  if (rl_dtype_is_float(dt) && !mixed) {
+    rl_node *nd = rl_record("cat", cat_bwd, out, n, ts);
     if (nd) nd->ip[0] = d;
   }
   return out;
