@@ -33,6 +33,10 @@ int rl_gemm(const rl_device *dev, rl_dtype dt, bool ta, bool tb, int64_t m, int6
             const void *b, int64_t ldb, int64_t sb, double beta, void *c, int64_t ldc,
             int64_t sc, int64_t batch);
 
+/* The smallest and largest value of an integer index tensor (numel > 0),
+ * read back to the host: what the ops layer checks an index against. */
+int rl_index_bounds(rl_tensor *idx, int64_t *lo, int64_t *hi);
+
 /* Release a list of tensors (NULLs allowed). */
 void rl_release_all(int n, rl_tensor **ts);
 

@@ -18,20 +18,13 @@ static void split3(int ndim, const int64_t *size, int d, int64_t *outer, int64_t
 
 /* Every value of idx lies in [0, n). */
 static int check_range(const char *op, rl_tensor *idx, int64_t n, int dim) {
+  int64_t lo, hi;
   if (rl_numel(idx) == 0) return 0;
-  bool prev = rl_set_grad_enabled(false);
-  rl_tensor *lo = rl_reduce(RL_RED_MIN, idx, 0, NULL, false);
-  rl_tensor *hi = lo ? rl_reduce(RL_RED_MAX, idx, 0, NULL, false) : NULL;
-  rl_set_grad_enabled(prev);
-  double vlo = 0, vhi = 0;
-  int rc = hi && !rl_item(lo, &vlo) && !rl_item(hi, &vhi) ? 0 : -1;
-  if (lo) rl_release(lo);
-  if (hi) rl_release(hi);
-  if (rc) return -1;
-  if (vlo < 0 || vhi >= (double)n)
+  if (rl_index_bounds(idx, &lo, &hi)) return -1;
+  if (lo < 0 || hi >= n)
     return rl_err("%s: index %lld is out of range for dim %d of size %lld (indices are "
                   "0-based)",
-                  op, (long long)(vlo < 0 ? vlo : vhi), dim + 1, (long long)n);
+                  op, (long long)(lo < 0 ? lo : hi), dim + 1, (long long)n);
   return 0;
 }
 

@@ -118,20 +118,13 @@ static int nll_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
  * raise, so on other devices the targets' range is checked here (a read
  * back to the host, which waits for the queued work). */
 static int check_targets_on_device(rl_tensor *t, int64_t cols) {
+  int64_t lo, hi;
   if (rl_dev(t)->type == RL_CPU || rl_numel(t) == 0) return 0;
-  bool prev = rl_set_grad_enabled(false);
-  rl_tensor *lo = rl_reduce(RL_RED_MIN, t, 0, NULL, false);
-  rl_tensor *hi = lo ? rl_reduce(RL_RED_MAX, t, 0, NULL, false) : NULL;
-  rl_set_grad_enabled(prev);
-  double vlo = 0, vhi = 0;
-  int rc = hi && !rl_item(lo, &vlo) && !rl_item(hi, &vhi) ? 0 : -1;
-  if (lo) rl_release(lo);
-  if (hi) rl_release(hi);
-  if (rc) return -1;
-  if (vlo < 0 || vhi >= (double)cols)
+  if (rl_index_bounds(t, &lo, &hi)) return -1;
+  if (lo < 0 || hi >= cols)
     return rl_err("nll_loss: target %lld is out of range for %lld classes (targets are "
                   "0-based)",
-                  (long long)(vlo < 0 ? vlo : vhi), (long long)cols);
+                  (long long)(lo < 0 ? lo : hi), (long long)cols);
   return 0;
 }
 
