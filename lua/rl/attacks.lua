@@ -38,6 +38,13 @@ local function check(x, y, o, name)
   end
 end
 
+-- The shape [B, 1, 1, ...] that broadcasts a per-sample [B] over a batch.
+local function per_sample(x)
+  local s = { x.shape[1] }
+  for _ = 2, x.ndim do s[#s + 1] = 1 end
+  return s
+end
+
 -- The loss an attack climbs: per-sample cross-entropy (summed), or its
 -- negative towards a target.
 local function attack_loss(model, xa, y, targeted)
@@ -92,7 +99,6 @@ function attacks.pgd(model, x, y, o)
   if norm ~= 'inf' and norm ~= '2' then error("pgd: norm must be 'inf' or 2", 2) end
   local lo, hi = o.lo or 0, o.hi or 1
   local step = norm == 'inf' and F.linf_step_ or F.l2_step_
-  local B = x.shape[1]
   return in_mode(model, o.mode, function()
     local best, best_loss
     for _ = 1, o.restarts or 1 do
@@ -111,9 +117,7 @@ function attacks.pgd(model, x, y, o)
       else
         rl.no_grad(function()
           local better = l:gt(best_loss)
-          local shape = { B }
-          for _ = 2, x.ndim do shape[#shape + 1] = 1 end
-          best = rl.where(better:view(shape), xa, best)
+          best = rl.where(better:view(per_sample(x)), xa, best)
           best_loss = rl.where(better, l, best_loss)
         end)
       end
@@ -130,8 +134,7 @@ function attacks.multi_targeted(model, x, y, o)
   check(x, y, o, 'multi_targeted')
   local K = o.classes or error('multi_targeted: opts.classes is required', 2)
   local B = x.shape[1]
-  local shape = { B }
-  for _ = 2, x.ndim do shape[#shape + 1] = 1 end
+  local shape = per_sample(x)
   local best, best_p = x:clone(), rl.full({ B }, -1, { dtype = x.dtype, device = x.device })
   for j = 0, K - 1 do
     local t = rl.full({ B }, j, { dtype = 'i64', device = x.device })

@@ -143,19 +143,12 @@ local function make_optimizer(cfg, params)
   error(string.format("experiment: unknown optimizer %q (sgd, adam)", tostring(cfg.optimizer)), 0)
 end
 
--- Batches of a dataset's first n examples, as an iterator of x, y.
-local function eval_batches(ds, n, batch, device)
-  n = math.min(n or ds.x.shape[1], ds.x.shape[1])
-  local i = 0
-  return function()
-    if i >= n then return nil end
-    local b = math.min(batch, n - i)
-    local x = ds.x:narrow(1, i + 1, b):float() / 255
-    local y = ds.y:narrow(1, i + 1, b)
-    i = i + b
-    if device ~= 'cpu' then return x:to(device), y:to(device) end
-    return x, y
-  end
+-- Batches of a dataset's first n examples, through the data loader (u8 ->
+-- f32 in C, the test-time centre crop, the device), in order.
+local function eval_batches(ds, n, batch, cfg)
+  if n and n < ds:size() then ds = ds:select(rl.arange(n)) end
+  return rl.data.loader(ds, { batch = batch, shuffle = false, crop = cfg.crop,
+    device = cfg.device ~= 'cpu' and cfg.device or nil }):iter(1)
 end
 
 --- The measurements of METHODS.md on both splits.
@@ -167,7 +160,7 @@ function exp.measure(model, train, test, cfg, o)
     local ds = split[2]
     local total = math.min(n or ds.x.shape[1], ds.x.shape[1])
     local p = exp.progress('eval ' .. split[1], total, { quiet = o.quiet })
-    local m = rl.metrics.evaluate(model, eval_batches(ds, n, cfg.eval_batch or 256, cfg.device), {
+    local m = rl.metrics.evaluate(model, eval_batches(ds, n, cfg.eval_batch or 256, cfg), {
       eps = cfg.eps, adv = true, lipschitz = true, generator = rl.Generator(cfg.seed + 7),
       progress = function(k) p:update(k) end,
     })
@@ -226,7 +219,8 @@ function exp.run(cfg, o)
   local sched = rl.optim.MultiStepLR(opt, { milestones = cfg.milestones or rl.optim.paper_milestones(cfg.epochs), gamma = 0.1 })
   local method = rl.methods.get(cfg.method)
   local loader = rl.data.loader(train, { batch = cfg.batch, shuffle = true, seed = cfg.seed,
-    crop_pad = cfg.crop_pad, flip = cfg.flip, crop = cfg.crop })
+    crop_pad = cfg.crop_pad, flip = cfg.flip, crop = cfg.crop,
+    device = cfg.device ~= 'cpu' and cfg.device or nil })
 
   local start = 1
   local ckpt = dir .. '/checkpoint.safetensors'
@@ -242,7 +236,6 @@ function exp.run(cfg, o)
     local t0, seen, loss_sum, correct = rl.clock(), 0, 0, 0
     gen:set_state({ seed = cfg.seed * 1000003 + epoch, offset = 0 })
     for x, y, i in loader:iter(epoch) do
-      if cfg.device ~= 'cpu' then x, y = x:to(cfg.device), y:to(cfg.device) end
       opt:zero_grad()
       local mo = { eps = cfg.eps, generator = gen }
       for _, k in ipairs(METHOD_OPTS) do mo[k] = cfg[k] end

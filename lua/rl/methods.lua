@@ -37,13 +37,6 @@ local function need_eps(o, name)
   if type(o.eps) ~= 'number' then error(name .. ': opts.eps (the radius) is required', 3) end
 end
 
--- per-sample view shape [B, 1, 1, ...] of a [B] tensor
-local function per_sample(x)
-  local s = { x.shape[1] }
-  for _ = 2, x.ndim do s[#s + 1] = 1 end
-  return s
-end
-
 --- natural: CE_sum(f(x), y)
 function methods.natural(model, x, y)
   model:train()

@@ -491,6 +491,5 @@ function Sequential:forward(x)
   end
   return x
 end
-Sequential.__len = Sequential.__len
 
 return nn
