@@ -101,19 +101,30 @@ function exp.progress(label, total, o)
   return p
 end
 
---- Report `done` of total items with extra text; on a terminal one line
--- redrawn in place, otherwise a plain line every ~10 % and at the end.
+--- Report `done` of total items with extra text (a string, or a function
+-- returning one, called only when a line is written); on a terminal one
+-- line redrawn at most 5 times a second, otherwise a plain line every ~10 %
+-- and at the end.
 function Progress:update(done, text, examples)
   if self.quiet then return end
-  local el = rl.clock() - self.t0
+  local now = rl.clock()
+  local final = done >= self.total
+  if self.tty then
+    if not final and now - (self.shown or -1) < 0.2 then return end
+    self.shown = now
+  elseif not final and done - self.last < math.max(1, self.total // 10) then
+    return
+  end
+  if type(text) == 'function' then text = text() end
+  local el = now - self.t0
   local rate = examples and examples / math.max(el, 1e-9)
   local eta = done > 0 and el / done * (self.total - done) or math.huge
   local line = string.format('%s %d/%d %s%s eta %s', self.label, done, self.total, text or '',
     rate and string.format(' %.0f ex/s', rate) or '', fmt_time(eta))
   if self.tty then
     io.stderr:write('\r', line, '\027[K')
-    if done >= self.total then io.stderr:write('\n') end
-  elseif done >= self.total or done - self.last >= math.max(1, self.total // 10) then
+    if final then io.stderr:write('\n') end
+  else
     io.stderr:write(line, '\n')
     self.last = done
   end
@@ -233,7 +244,9 @@ function exp.run(cfg, o)
   for epoch = start, cfg.epochs do
     local nb = #loader
     local p = exp.progress(string.format('%s epoch %d/%d', cfg.method, epoch, cfg.epochs), nb, { quiet = o.quiet })
-    local t0, seen, loss_sum, correct = rl.clock(), 0, 0, 0
+    -- running sums stay on the device; they are read when a line is printed
+    local t0, seen, loss_sum, correct = rl.clock(), 0, nil, nil
+    local function mean(t) return t and t:item() / math.max(seen, 1) or 0 end
     gen:set_state({ seed = cfg.seed * 1000003 + epoch, offset = 0 })
     for x, y, i in loader:iter(epoch) do
       opt:zero_grad()
@@ -244,13 +257,18 @@ function exp.run(cfg, o)
       opt:step()
       local B = x.shape[1]
       seen = seen + B
-      loss_sum = loss_sum + loss:item()
-      correct = correct + rl.no_grad(function() return logits:argmax(2):eq(y):sum():item() end)
-      p:update(i, string.format('loss %.4f acc %.3f', loss_sum / seen, correct / seen), seen)
+      rl.no_grad(function()
+        local l, c = loss:detach():double(), logits:argmax(2):eq(y):sum()
+        loss_sum = loss_sum and loss_sum + l or l
+        correct = correct and correct + c or c
+      end)
+      p:update(i, function()
+        return string.format('loss %.4f acc %.3f', mean(loss_sum), mean(correct))
+      end, seen)
     end
     sched:step()
     append_csv(dir .. '/log.csv', { 'epoch', 'loss', 'train_acc', 'lr', 'seconds' }, {
-      epoch = epoch, loss = loss_sum / math.max(seen, 1), train_acc = correct / math.max(seen, 1),
+      epoch = epoch, loss = mean(loss_sum), train_acc = mean(correct),
       lr = opt.param_groups[1].lr, seconds = rl.clock() - t0,
     })
     rl.checkpoint.save(ckpt, { model = model, optimizer = opt, scheduler = sched, epoch = epoch })

@@ -5,7 +5,7 @@
 -- Each objective is fn(model, x, y, opts) -> loss, logits, info: `loss` is
 -- what to call backward on, `logits` the clean (or, for AT, adversarial)
 -- predictions used for the training accuracy, and `info.value` the
--- objective's value as the method defines it.  opts.eps is the radius;
+-- objective's value as the method defines it (read on demand).  opts.eps is the radius;
 -- opts.quirks = false switches to the textbook form where the reference
 -- differs (see QUIRKS below).  Objectives leave the model in train mode.
 --
@@ -33,6 +33,12 @@ local function ce_sum(logits, y) return F.cross_entropy(logits, y, 'sum') end
 -- KL_sum(p || q) from p (probabilities) and log q
 local function kl_sum(logq, p) return F.kl_div(logq, p, 'sum') end
 
+-- info.value is read back from the device only when someone asks for it:
+-- a training loop that does not look costs no synchronisation per step.
+local function info_of(t)
+  return setmetatable({}, { __index = function(_, k) if k == 'value' then return t:item() end end })
+end
+
 local function need_eps(o, name)
   if type(o.eps) ~= 'number' then error(name .. ': opts.eps (the radius) is required', 3) end
 end
@@ -42,7 +48,7 @@ function methods.natural(model, x, y)
   model:train()
   local logits = model(x)
   local loss = ce_sum(logits, y)
-  return loss, logits, { value = loss:item() }
+  return loss, logits, info_of(loss)
 end
 
 -- the AT/RST attack: PGD-10, step eps/5, random start, true labels
@@ -61,7 +67,7 @@ function methods.at(model, x, y, o)
   model:train()
   local logits = model(xa)
   local loss = ce_sum(logits, y)
-  return loss, logits, { value = loss:item() }
+  return loss, logits, info_of(loss)
 end
 
 --- RST(lambda): CE_sum(f(x), y) + lambda * CE_sum(f(x'), y)
@@ -73,7 +79,7 @@ function methods.rst(model, x, y, o)
   model:train()
   local logits = model(x)
   local loss = ce_sum(logits, y) + ce_sum(model(xa), y) * lambda
-  return loss, logits, { value = loss:item() }
+  return loss, logits, info_of(loss)
 end
 
 --- TRADES(beta): the attack in eval mode from x + 0.001 N(0, 1), 10 steps
@@ -99,7 +105,7 @@ function methods.trades(model, x, y, o)
   model:train()
   local logits = model(x)
   local loss = ce_sum(logits, y) + kl_sum(F.log_softmax(model(xa), 2), F.softmax(logits, 2)) * beta
-  return loss, logits, { value = loss:item() }
+  return loss, logits, info_of(loss)
 end
 
 --- GR (TULIP's finite-difference gradient regulariser), lambda = 1, h = 1.
@@ -122,7 +128,7 @@ function methods.gr(model, x, y, o)
   local reg = (d * d):sum() * (lambda / 2)
   local value = lsum + reg
   local loss = o.quirks == false and value or (lsum * 2 + reg)
-  return loss, logits, { value = value:item() }
+  return loss, logits, info_of(value)
 end
 
 --- LLR (local linearity regulariser), lambda = 4, mu = 3, two ascent steps.
@@ -175,7 +181,7 @@ function methods.llr(model, x, y, o)
   local lin = dot(m, delta) * (mu * B)
   if textbook then lin = lin:abs() end
   local loss = ce_sum(logits, y) + gamma:abs() * lambda + lin
-  return loss, logits, { value = loss:item() }
+  return loss, logits, info_of(loss)
 end
 
 --- The named configurations of the paper's tables.
