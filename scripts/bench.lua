@@ -21,19 +21,8 @@ for i = 1, #(arg or {}) do
   end
 end
 
-local opts = { threads = 2, steps = 20, batch = 64 }
-do
-  local i = 1
-  while arg and arg[i] do
-    local k = arg[i]:match('^%-%-(%w+)$')
-    if not k or opts[k] == nil or not tonumber(arg[i + 1]) then
-      io.stderr:write('usage: rllua scripts/bench.lua [--threads N] [--steps N] [--batch N]\n')
-      os.exit(1)
-    end
-    opts[k] = math.tointeger(tonumber(arg[i + 1]))
-    i = i + 2
-  end
-end
+local opts = require('rl.cli').numbers(arg, { threads = 2, steps = 20, batch = 64 },
+  'usage: rllua scripts/bench.lua [--threads N] [--steps N] [--batch N]')
 rl.set_num_threads(opts.threads)
 
 -- the best of n timings of fn (after two warm-up calls), in ms: on a

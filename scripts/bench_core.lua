@@ -8,19 +8,8 @@
 --   rllua scripts/bench_core.lua [--threads N] [--reps N]
 local rl = require 'rl'
 
-local opts = { threads = rl.get_num_threads(), reps = 10 }
-do
-  local i = 1
-  while arg and arg[i] do
-    local k = arg[i]:match('^%-%-(%w+)$')
-    if not k or opts[k] == nil or not tonumber(arg[i + 1]) then
-      io.stderr:write('usage: rllua scripts/bench_core.lua [--threads N] [--reps N]\n')
-      os.exit(1)
-    end
-    opts[k] = math.tointeger(tonumber(arg[i + 1]))
-    i = i + 2
-  end
-end
+local opts = require('rl.cli').numbers(arg, { threads = rl.get_num_threads(), reps = 10 },
+  'usage: rllua scripts/bench_core.lua [--threads N] [--reps N]')
 rl.set_num_threads(opts.threads)
 
 -- Best wall time of fn() over reps runs, after one warm-up run.

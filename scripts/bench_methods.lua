@@ -6,19 +6,8 @@
 --   rllua scripts/bench_methods.lua [--batches 40] [--threads 2]
 local rl = require 'rl'
 
-local opts = { batches = 40, threads = 2 }
-do
-  local i = 1
-  while arg and arg[i] do
-    local k = arg[i]:match('^%-%-(%w+)$')
-    if not k or opts[k] == nil or not tonumber(arg[i + 1]) then
-      io.stderr:write('usage: rllua scripts/bench_methods.lua [--batches N] [--threads N]\n')
-      os.exit(1)
-    end
-    opts[k] = math.tointeger(tonumber(arg[i + 1]))
-    i = i + 2
-  end
-end
+local opts = require('rl.cli').numbers(arg, { batches = 40, threads = 2 },
+  'usage: rllua scripts/bench_methods.lua [--batches N] [--threads N]')
 rl.set_num_threads(opts.threads)
 local EPOCH = 938 -- batches of 64 in Fashion-MNIST's 60000 training images
 
