@@ -478,17 +478,23 @@ static void push_shape(lua_State *L, const rl_tensor *t) {
   }
 }
 
+/* The 0-based row of x[i] (i at stack index 2: 1-based, negative from the
+ * end), or a Lua error. */
+static int64_t row_index(lua_State *L, const rl_tensor *t) {
+  if (t->ndim == 0) luaL_error(L, "index: a 0-dim tensor cannot be indexed");
+  lua_Integer i = luaL_checkinteger(L, 2);
+  if (i == 0 || i > t->size[0] || i < -t->size[0])
+    luaL_error(L, "index: %d is out of range for dim 1 of size %d (1-based)", (int)i,
+               (int)t->size[0]);
+  return i > 0 ? i - 1 : t->size[0] + i;
+}
+
 /* x[i] selects along dim 1 (1-based, negative from the end); other keys are
  * properties or methods. */
 static int l_index(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   if (lua_type(L, 2) == LUA_TNUMBER) {
-    if (t->ndim == 0) return luaL_error(L, "index: a 0-dim tensor cannot be indexed");
-    lua_Integer i = luaL_checkinteger(L, 2);
-    if (i == 0 || i > t->size[0] || i < -t->size[0])
-      return luaL_error(L, "index: %d is out of range for dim 1 of size %d (1-based)", (int)i,
-                        (int)t->size[0]);
-    return lrl_push(L, rl_select(t, 0, i > 0 ? i - 1 : t->size[0] + i));
+    return lrl_push(L, rl_select(t, 0, row_index(L, t)));
   }
   const char *k = luaL_checkstring(L, 2);
   if (!strcmp(k, "shape")) {
@@ -523,12 +529,7 @@ static int l_index(lua_State *L) {
 static int l_newindex(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   if (lua_type(L, 2) == LUA_TNUMBER) {
-    if (t->ndim == 0) return luaL_error(L, "index: a 0-dim tensor cannot be indexed");
-    lua_Integer i = luaL_checkinteger(L, 2);
-    if (i == 0 || i > t->size[0] || i < -t->size[0])
-      return luaL_error(L, "index: %d is out of range for dim 1 of size %d (1-based)", (int)i,
-                        (int)t->size[0]);
-    rl_tensor *v = rl_select(t, 0, i > 0 ? i - 1 : t->size[0] + i);
+    rl_tensor *v = rl_select(t, 0, row_index(L, t));
     if (!v) return lrl_error(L);
     rl_tensor *tmp;
     rl_tensor *src = lrl_operand(L, 3, v, &tmp);
