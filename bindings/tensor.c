@@ -24,8 +24,26 @@ void lrl_check_rc(lua_State *L, int rc) {
   if (rc) lrl_error(L);
 }
 
+/* Lua's collector sees a tensor as a small box and not the storage behind
+ * it, so on its own it lets dead tensors pile up by the gigabyte (a CPU
+ * training loop grew to 2.6 GB in 100 steps and spent a tenth of its time
+ * faulting in fresh pages).  Instead, whenever the bytes held by live
+ * storages pass twice what survived the last collection, collect: memory
+ * stays within about twice the working set, and a collection (cheap: the
+ * Lua heap is small) comes once per working set's worth of allocation. */
+#define GC_FLOOR ((size_t)64 << 20)
+static size_t gc_mark = GC_FLOOR;
+
+static void pace_gc(lua_State *L) {
+  if (rl_storage_live_bytes() <= gc_mark) return;
+  lua_gc(L, LUA_GCCOLLECT);
+  size_t live = rl_storage_live_bytes();
+  gc_mark = live * 2 > GC_FLOOR ? live * 2 : GC_FLOOR;
+}
+
 int lrl_push(lua_State *L, rl_tensor *t) {
   if (!t) return lrl_error(L);
+  pace_gc(L);
   box *b = lua_newuserdatauv(L, sizeof *b, 0);
   b->t = t;
   luaL_setmetatable(L, LRL_TENSOR);

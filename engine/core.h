@@ -69,6 +69,9 @@ typedef struct rl_storage {
 rl_storage *rl_storage_new(const rl_device *dev, size_t nbytes);
 void rl_storage_retain(rl_storage *s);
 void rl_storage_release(rl_storage *s);
+/* Bytes held by all live storages (host and devices): the bindings pace
+ * Lua's garbage collector with it. */
+size_t rl_storage_live_bytes(void);
 
 /* ---- tensors ----------------------------------------------------------- */
 

@@ -132,6 +132,11 @@ const rl_device *rl_device_parse(const char *s) {
 
 /* ---- storage ----------------------------------------------------------- */
 
+/* Bytes held by live storages, on every device together. */
+static size_t live_bytes;
+
+size_t rl_storage_live_bytes(void) { return live_bytes; }
+
 rl_storage *rl_storage_new(const rl_device *dev, size_t nbytes) {
   rl_storage *s = malloc(sizeof *s);
   if (!s) {
@@ -144,6 +149,7 @@ rl_storage *rl_storage_new(const rl_device *dev, size_t nbytes) {
     return NULL;
   }
   s->nbytes = nbytes;
+  live_bytes += nbytes;
   s->dev = dev;
   s->refcount = 1;
   s->version = 0;
@@ -154,6 +160,7 @@ void rl_storage_retain(rl_storage *s) { s->refcount++; }
 
 void rl_storage_release(rl_storage *s) {
   if (!s || --s->refcount > 0) return;
+  live_bytes -= s->nbytes;
   s->dev->be->free(s->dev, s->data, s->nbytes);
   free(s);
 }
