@@ -151,6 +151,17 @@ struct rl_backend {
   int (*col2im)(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t H,
                 int64_t W, const int64_t *geom, void *x);
 
+  /* Whole convolutions, for a backend that does them better than the
+   * engine's im2col + gemm (NULL: the engine does that).  Contiguous
+   * x [N, C, H, W], w [O, C, kh, kw], b [O] or NULL, y [N, O, OH, OW].
+   * conv2d_bwd writes dx [N, C, H, W] and dw [O, C, kh, kw] (each skipped
+   * when NULL; both overwritten, never accumulated into). */
+  int (*conv2d)(rl_dtype dt, const void *x, const void *w, const void *b, int64_t N,
+                int64_t C, int64_t H, int64_t W, int64_t O, const int64_t *geom, void *y);
+  int (*conv2d_bwd)(rl_dtype dt, const void *x, const void *w, const void *dy, int64_t N,
+                    int64_t C, int64_t H, int64_t W, int64_t O, const int64_t *geom,
+                    void *dx, void *dw);
+
   /* Pooling over contiguous [NC, H, W] planes; geom as for im2col.
    * max: idx receives the flat h*W+w of each maximum.  The backward passes
    * gather (each input looks at the windows that cover it). */

@@ -1,6 +1,8 @@
 /* ops_nn.c - convolution and pooling on NCHW tensors, forward and backward.
  *
- * conv2d is im2col + one GEMM per chunk of images:
+ * A backend with whole-convolution kernels (the CPU: engine/cpu/cpu_conv.c)
+ * gets the contiguous tensors and does it all.  Otherwise (CUDA) conv2d is
+ * im2col + one GEMM per chunk of images:
  *   col [K = C*kh*kw, nb*OH*OW]  (column = image * OH*OW + output pixel)
  *   Yt  [O, nb*OH*OW] = W [O, K] @ col          (Yt starts as the bias, beta 1)
  *   y[n, o, p] = Yt[o, n*OH*OW + p]              (one strided copy)
@@ -77,6 +79,13 @@ static int64_t chunk_images(const rl_device *dev, int64_t N, int64_t K, int64_t 
 
 /* ---- conv2d ---------------------------------------------------------------- */
 
+/* A backend's whole-convolution kernel counts as one GEMM per product it
+ * forms (y, dx, dW), of the size the im2col formulation has. */
+static void count_conv_products(int products, int64_t N, int64_t O, int64_t K, int64_t ohw) {
+  rl_counter.gemm_calls += (uint64_t)products;
+  rl_counter.gemm_flops += (uint64_t)products * (uint64_t)(2 * N * O * K * ohw);
+}
+
 /* dy[n0 : n0+nb] as dYt [O, nb*ohw] (a fresh contiguous tensor). */
 static rl_tensor *dy_transposed(rl_tensor *dyc, int64_t n0, int64_t nb, int64_t O,
                                 int64_t ohw) {
@@ -118,7 +127,17 @@ static int conv2d_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   int rc = -1;
   if (!dyc || (need_w && !xc) || (need_x && !wc)) goto out;
   if (need_x && !(dx = rl_empty(mx->ndim, mx->size, dt, dev))) goto out;
-  if (need_w && !(dw = rl_zeros(mw->ndim, mw->size, dt, dev))) goto out;
+  if (need_w && !(dw = be->conv2d_bwd ? rl_empty(mw->ndim, mw->size, dt, dev)
+                                      : rl_zeros(mw->ndim, mw->size, dt, dev)))
+    goto out;
+  if (be->conv2d_bwd) {
+    if (be->conv2d_bwd(dt, xc ? rl_data(xc) : NULL, wc ? rl_data(wc) : NULL, rl_data(dyc),
+                       N, C, H, W, O, geom, dx ? rl_data(dx) : NULL,
+                       dw ? rl_data(dw) : NULL))
+      goto out;
+    count_conv_products(need_x + need_w, N, O, K, ohw);
+    goto bias;
+  }
   int64_t nbmax = chunk_images(dev, N, K, ohw, dt);
   int64_t csize[2] = {K, nbmax * ohw};
   if (!(col = rl_empty(2, csize, dt, dev))) goto out;
@@ -145,6 +164,7 @@ static int conv2d_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
     rl_release(dyt);
     if (r) goto out;
   }
+bias:
   if (need_b) {
     int dims[3] = {0, 2, 3};
     if (!(gin[2] = rl_sum(g, 3, dims, false))) goto out;
@@ -197,6 +217,16 @@ rl_tensor *rl_conv2d(rl_tensor *x, rl_tensor *w, rl_tensor *b, const rl_conv_opt
   rl_tensor *out = rl_empty(4, osize, dt, dev);
   rl_tensor *xc = out ? rl_as_contig(x) : NULL, *wc = xc ? rl_as_contig(w) : NULL;
   rl_tensor *col = NULL, *yt = NULL;
+  if (wc && dev->be->conv2d) {
+    rl_tensor *bc = b ? rl_as_contig(b) : NULL;
+    int rc = (b && !bc) ||
+             dev->be->conv2d(dt, rl_data(xc), rl_data(wc), bc ? rl_data(bc) : NULL, N, C, H,
+                             W, O, geom, rl_data(out));
+    if (bc) rl_release(bc);
+    if (rc) goto fail;
+    count_conv_products(1, N, O, K, ohw);
+    goto record;
+  }
   int64_t nbmax = chunk_images(dev, N, K, ohw, dt);
   int64_t csize[2] = {K, nbmax * ohw}, ysize[2] = {O, nbmax * ohw};
   if (!wc || !(col = rl_empty(2, csize, dt, dev)) || !(yt = rl_empty(2, ysize, dt, dev)))
@@ -234,6 +264,7 @@ rl_tensor *rl_conv2d(rl_tensor *x, rl_tensor *w, rl_tensor *b, const rl_conv_opt
   }
   rl_release(col);
   rl_release(yt);
+record:
   rl_release(xc);
   rl_release(wc);
   rl_node *n = rl_record(op, conv2d_bwd, out, b ? 3 : 2, ts);

@@ -258,6 +258,8 @@ static const rl_backend cuda_backend = {
     rl_cuda_gemm,
     rl_cuda_im2col,
     rl_cuda_col2im,
+    NULL, /* conv2d: the engine's im2col + gemm */
+    NULL, /* conv2d_bwd */
     rl_cuda_maxpool2d,
     rl_cuda_maxpool2d_bwd,
     rl_cuda_avgpool2d,
@@ -278,6 +280,6 @@ static const rl_backend cuda_backend = {
 };
 
 /* A forgotten entry (or a new one in backend.h) changes the size. */
-static_assert(sizeof(rl_backend) == sizeof(void *) * 32, "rl_backend has 31 kernels + name");
+static_assert(sizeof(rl_backend) == sizeof(void *) * 34, "rl_backend has 33 kernels + name");
 
 extern "C" const rl_backend *rl_cuda_backend(void) { return &cuda_backend; }

@@ -5,7 +5,8 @@
 -- (as in yangarbiter/robust-local-lipschitz), loads the file with
 -- load_state_dict(strict=False), checks that every tensor rllua wrote was
 -- used, runs forward and backward and writes logits, loss and every
--- gradient back; rllua requires agreement within 1e-4 relative (f32).
+-- gradient back; rllua requires agreement within 1e-4 relative in f32
+-- and 1e-10 in f64.
 local rl = require 'rl'
 
 local function have_torch()
@@ -38,10 +39,11 @@ def save(path, tensors):
     head, blobs, off = {}, [], 0
     for k in sorted(tensors):
         t = tensors[k].detach().contiguous()
-        if t.dtype != torch.int64:
+        if t.dtype not in (torch.int64, torch.float64):
             t = t.to(torch.float32)
         b = t.numpy().tobytes()
-        head[k] = {'dtype': 'I64' if t.dtype == torch.int64 else 'F32', 'shape': list(t.shape),
+        code = {torch.int64: 'I64', torch.float64: 'F64', torch.float32: 'F32'}[t.dtype]
+        head[k] = {'dtype': code, 'shape': list(t.shape),
                    'data_offsets': [off, off + len(b)]}
         blobs.append(b)
         off += len(b)
@@ -137,11 +139,13 @@ torch.manual_seed(1)
 fresh = {'CNN001': lambda: CNN001(), 'CNN002': lambda: CNN002(), 'WRN_16_4': lambda: WideResNet(16, 10, 4)}[name]()
 save(spath, fresh.state_dict())
 sd = load(wpath)
+io = load(ipath)
+if io['x'].dtype == torch.float64:
+    model.double()
 res = model.load_state_dict(sd, strict=False)
 if res.unexpected_keys:
     print('UNUSED', res.unexpected_keys); sys.exit(3)
 model.train(train)
-io = load(ipath)
 x = io['x'].requires_grad_(True)
 logits = model(x)
 loss = F.cross_entropy(logits, io['y'], reduction='sum')
@@ -157,14 +161,15 @@ save(opath, out)
 print('OK', len(sd), ' '.join(sorted(res.missing_keys)))
 ]==]
 
--- max |a - b| <= tol * max |b| (+ a floor for all-zero tensors)
+-- max |a - b| <= tol * max |b| (max |b| taken as at least 1e-3, for
+-- all-zero tensors)
 local function close(a, b, tol)
   local d = (a:double() - b:double()):abs():max():item()
   local s = b:double():abs():max():item()
-  return d <= tol * s + 1e-7, d, s
+  return d <= tol * math.max(s, 1e-3), d, s
 end
 
-local function run_case(name, mode, shape)
+local function run_case(name, mode, shape, dtype)
   local dir = os.tmpname()
   os.remove(dir)
   assert(os.execute('mkdir -p ' .. dir))
@@ -182,7 +187,12 @@ local function run_case(name, mode, shape)
     end)
   end
   model:save(dir .. '/w.safetensors')
-  local x = rl.rand(shape):requires_grad_()
+  local tol = 1e-4
+  if dtype == 'f64' then
+    model = model:to('f64')
+    tol = 1e-10
+  end
+  local x = rl.rand(shape, dtype):requires_grad_()
   local y = rl.randint(0, 10, shape[1])
   rl.save(dir .. '/in.safetensors', { x = x:detach(), y = y })
   local cmd = string.format('/usr/bin/python3 %s %s %s %s/w.safetensors %s/in.safetensors %s/out.safetensors %s/torch.safetensors 2>&1',
@@ -209,7 +219,7 @@ local function run_case(name, mode, shape)
   for _, c in ipairs(checks) do
     assert(c[2], c[1] .. ': missing on the rllua side')
     assert(c[3], c[1] .. ': missing on the PyTorch side')
-    local ok, d, s = close(c[2], c[3], 1e-4)
+    local ok, d, s = close(c[2], c[3], tol)
     assert(ok, string.format('%s differs: max |diff| %.3g vs max |ref| %.3g', c[1], d, s))
   end
   -- PyTorch's own checkpoint loads into rllua: every rllua tensor is found,
@@ -230,16 +240,22 @@ describe('PyTorch cross-check', function()
     print('\ncrosscheck_spec: python3-torch not found; the PyTorch cross-check was skipped')
   end
   local cases = {
-    { 'CNN001', 'eval', { 6, 1, 28, 28 } },
-    { 'CNN002', 'eval', { 6, 1, 28, 28 } },
-    { 'WRN_16_4', 'train', { 4, 3, 32, 32 } },
-    { 'WRN_16_4', 'eval', { 3, 3, 32, 32 } },
+    { 'CNN001', 'eval', { 6, 1, 28, 28 }, 'f32' },
+    { 'CNN002', 'eval', { 6, 1, 28, 28 }, 'f32' },
+    -- in train mode, batch norm over 4 images turns a one-ulp difference at
+    -- a ReLU input near zero into a per-cent change of some gradients (seen:
+    -- an f32 im2col and a tap-by-tap convolution, each within 1e-6 of f64,
+    -- flipped one ReLU of 65536 apart); in f64 that needs a value within
+    -- 1e-15 of zero, so this case compares f64 with f64
+    { 'WRN_16_4', 'train', { 4, 3, 32, 32 }, 'f64' },
+    { 'WRN_16_4', 'eval', { 3, 3, 32, 32 }, 'f32' },
   }
   for _, c in ipairs(cases) do
-    local title = string.format('%s (%s mode): logits, loss, every gradient agree to 1e-4', c[1], c[2])
+    local title = string.format('%s (%s mode, %s): logits, loss, every gradient agree to %s', c[1],
+      c[2], c[4], c[4] == 'f64' and '1e-10' or '1e-4')
     if torch_ok then
       it(title, function()
-        local n = run_case(c[1], c[2], c[3])
+        local n = run_case(c[1], c[2], c[3], c[4])
         assert.is_true(n > 3)
       end)
     else

@@ -108,6 +108,72 @@ describe('gradcheck: convolution and pooling', function()
   check('conv2d on a non-contiguous input', function(x, w)
     return F.conv2d(x:transpose(3, 4), w, nil, { padding = 1 })
   end, { leaf(2, 1, 5, 4), leaf(2, 1, 3, 3) })
+
+  -- A batch big enough to be split over threads (the gradchecks above are
+  -- small enough to run on one thread): forward, dx and dw against sums written
+  -- out in Lua, and bit-identical for one and two threads.
+  it('conv2d split over threads matches direct sums, for any thread count', function()
+    local N, C, H, W, O, k, s, p = 7, 4, 16, 15, 6, 3, 2, 1
+    local x, w, b = leaf(N, C, H, W), leaf(O, C, k, k), leaf(O)
+    local OH, OW = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
+    local dy = rl.randn({ N, O, OH, OW }, { dtype = 'f64', generator = g })
+    local X, Wt, B, DY = x:tolist(), w:tolist(), b:tolist(), dy:tolist()
+    local Y, DX, DW = {}, {}, {}
+    for n = 1, N do
+      DX[n] = {}
+      for c = 1, C do
+        DX[n][c] = {}
+        for h = 1, H do DX[n][c][h] = {}; for q = 1, W do DX[n][c][h][q] = 0 end end
+      end
+    end
+    for o = 1, O do
+      DW[o] = {}
+      for c = 1, C do
+        DW[o][c] = {}
+        for i = 1, k do DW[o][c][i] = {}; for j = 1, k do DW[o][c][i][j] = 0 end end
+      end
+    end
+    for n = 1, N do
+      Y[n] = {}
+      for o = 1, O do
+        Y[n][o] = {}
+        for oh = 1, OH do
+          Y[n][o][oh] = {}
+          for ow = 1, OW do
+            local acc, gy = B[o], DY[n][o][oh][ow]
+            for c = 1, C do
+              for i = 1, k do
+                for j = 1, k do
+                  local h, q = (oh - 1) * s - p + i, (ow - 1) * s - p + j
+                  if h >= 1 and h <= H and q >= 1 and q <= W then
+                    acc = acc + Wt[o][c][i][j] * X[n][c][h][q]
+                    DX[n][c][h][q] = DX[n][c][h][q] + Wt[o][c][i][j] * gy
+                    DW[o][c][i][j] = DW[o][c][i][j] + X[n][c][h][q] * gy
+                  end
+                end
+              end
+            end
+            Y[n][o][oh][ow] = acc
+          end
+        end
+      end
+    end
+    local prev, runs = rl.get_num_threads(), {}
+    for t = 1, 2 do
+      rl.set_num_threads(t)
+      x.grad, w.grad, b.grad = nil, nil, nil
+      local y = F.conv2d(x, w, b, { stride = s, padding = p })
+      y:backward(dy)
+      runs[t] = { y, x.grad, w.grad }
+    end
+    rl.set_num_threads(prev)
+    local want = { rl.tensor(Y, 'f64'), rl.tensor(DX, 'f64'), rl.tensor(DW, 'f64') }
+    for i, name in ipairs { 'y', 'dx', 'dw' } do
+      local err = (runs[1][i] - want[i]):abs():max():item()
+      assert(err < 1e-12, name .. ' differs from the direct sum by ' .. err)
+      assert(runs[1][i]:eq(runs[2][i]):all():item() == 1, name .. ' differs between 1 and 2 threads')
+    end
+  end)
   check('max_pool2d 2x2', function(x) return F.max_pool2d(x, 2) end, { leaf(2, 2, 6, 6) })
   check('max_pool2d 3x3 stride 2 padding 1', function(x) return F.max_pool2d(x, 3, { stride = 2, padding = 1 }) end,
     { leaf(1, 2, 7, 7) })

@@ -63,6 +63,11 @@ int rl_cpu_im2col(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t H, 
                   const int64_t *g, void *col);
 int rl_cpu_col2im(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t H,
                   int64_t W, const int64_t *g, void *x);
+int rl_cpu_conv2d(rl_dtype dt, const void *x, const void *w, const void *b, int64_t N,
+                  int64_t C, int64_t H, int64_t W, int64_t O, const int64_t *g, void *y);
+int rl_cpu_conv2d_bwd(rl_dtype dt, const void *x, const void *w, const void *dy,
+                      int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
+                      const int64_t *g, void *dx, void *dw);
 int rl_cpu_maxpool2d(rl_dtype dt, const void *x, int64_t nc, int64_t H, int64_t W,
                      const int64_t *g, void *y, int64_t *idx);
 int rl_cpu_maxpool2d_bwd(rl_dtype dt, const void *dy, const int64_t *idx, int64_t nc,
