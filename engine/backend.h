@@ -154,13 +154,13 @@ struct rl_backend {
   /* Whole convolutions, for a backend that does them better than the
    * engine's im2col + gemm (NULL: the engine does that).  Contiguous
    * x [N, C, H, W], w [O, C, kh, kw], b [O] or NULL, y [N, O, OH, OW].
-   * conv2d_bwd writes dx [N, C, H, W] and dw [O, C, kh, kw] (each skipped
-   * when NULL; both overwritten, never accumulated into). */
+   * conv2d_bwd writes dx [N, C, H, W], dw [O, C, kh, kw] and db [O] (each
+   * skipped when NULL; overwritten, never accumulated into). */
   int (*conv2d)(rl_dtype dt, const void *x, const void *w, const void *b, int64_t N,
                 int64_t C, int64_t H, int64_t W, int64_t O, const int64_t *geom, void *y);
   int (*conv2d_bwd)(rl_dtype dt, const void *x, const void *w, const void *dy, int64_t N,
                     int64_t C, int64_t H, int64_t W, int64_t O, const int64_t *geom,
-                    void *dx, void *dw);
+                    void *dx, void *dw, void *db);
 
   /* Pooling over contiguous [NC, H, W] planes; geom as for im2col.
    * max: idx receives the flat h*W+w of each maximum.  The backward passes

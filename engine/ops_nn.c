@@ -131,12 +131,13 @@ static int conv2d_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
                                       : rl_zeros(mw->ndim, mw->size, dt, dev)))
     goto out;
   if (be->conv2d_bwd) {
+    if (need_b && !(gin[2] = rl_empty(1, &O, dt, dev))) goto out;
     if (be->conv2d_bwd(dt, xc ? rl_data(xc) : NULL, wc ? rl_data(wc) : NULL, rl_data(dyc),
                        N, C, H, W, O, geom, dx ? rl_data(dx) : NULL,
-                       dw ? rl_data(dw) : NULL))
+                       dw ? rl_data(dw) : NULL, need_b ? rl_data(gin[2]) : NULL))
       goto out;
     count_conv_products(need_x + need_w, N, O, K, ohw);
-    goto bias;
+    goto done;
   }
   int64_t nbmax = chunk_images(dev, N, K, ohw, dt);
   int64_t csize[2] = {K, nbmax * ohw};
@@ -164,11 +165,11 @@ static int conv2d_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
     rl_release(dyt);
     if (r) goto out;
   }
-bias:
   if (need_b) {
     int dims[3] = {0, 2, 3};
     if (!(gin[2] = rl_sum(g, 3, dims, false))) goto out;
   }
+done:
   gin[0] = dx;
   gin[1] = dw;
   dx = dw = NULL;

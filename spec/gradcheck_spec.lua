@@ -110,7 +110,7 @@ describe('gradcheck: convolution and pooling', function()
   end, { leaf(2, 1, 5, 4), leaf(2, 1, 3, 3) })
 
   -- A batch big enough to be split over threads (the gradchecks above are
-  -- small enough to run on one thread): forward, dx and dw against sums written
+  -- small enough to run on one thread): forward, dx, dw and db against sums written
   -- out in Lua, and bit-identical for one and two threads.
   it('conv2d split over threads matches direct sums, for any thread count', function()
     local N, C, H, W, O, k, s, p = 7, 4, 16, 15, 6, 3, 2, 1
@@ -164,14 +164,63 @@ describe('gradcheck: convolution and pooling', function()
       x.grad, w.grad, b.grad = nil, nil, nil
       local y = F.conv2d(x, w, b, { stride = s, padding = p })
       y:backward(dy)
-      runs[t] = { y, x.grad, w.grad }
+      runs[t] = { y, x.grad, w.grad, b.grad }
     end
     rl.set_num_threads(prev)
-    local want = { rl.tensor(Y, 'f64'), rl.tensor(DX, 'f64'), rl.tensor(DW, 'f64') }
-    for i, name in ipairs { 'y', 'dx', 'dw' } do
+    local want = { rl.tensor(Y, 'f64'), rl.tensor(DX, 'f64'), rl.tensor(DW, 'f64'), dy:sum({ 1, 3, 4 }) }
+    for i, name in ipairs { 'y', 'dx', 'dw', 'db' } do
       local err = (runs[1][i] - want[i]):abs():max():item()
       assert(err < 1e-12, name .. ' differs from the direct sum by ' .. err)
       assert(runs[1][i]:eq(runs[2][i]):all():item() == 1, name .. ' differs between 1 and 2 threads')
+    end
+  end)
+
+  -- The stride-1 path that goes tap by tap, in chunks of images, on shapes
+  -- big enough for chunks and threads: against the definition written with
+  -- other ops (zero padding by cat, shifted views, one matmul), forward
+  -- and backward, and bit-identical for one and two threads.
+  it('conv2d tap by tap matches its definition by shifted matmuls, for any thread count', function()
+    local function reference(x, w, b, p)
+      local N, C, H, W = table.unpack(x:size())
+      local O, k = w:size(1), w:size(3)
+      if p > 0 then
+        local zr = rl.zeros({ N, C, p, W }, 'f64')
+        x = rl.cat({ zr, x, zr }, 3)
+        local zc = rl.zeros({ N, C, H + 2 * p, p }, 'f64')
+        x = rl.cat({ zc, x, zc }, 4)
+      end
+      local OH, OW = H + 2 * p - k + 1, W + 2 * p - k + 1
+      local taps = {}
+      for i = 1, k do
+        for j = 1, k do taps[#taps + 1] = x:narrow(3, i, OH):narrow(4, j, OW) end
+      end
+      local col = rl.stack(taps, 3):reshape(N, C * k * k, OH * OW)
+      local y = w:reshape(O, C * k * k):matmul(col) + b:view(1, O, 1)
+      return y:view(N, O, OH, OW)
+    end
+    for _, c in ipairs { { 5, 40, 24, 24, 24, 1 }, { 4, 32, 26, 26, 32, 0 } } do
+      local N, C, H, W, O, p = table.unpack(c)
+      local x, w, b = leaf(N, C, H, W), leaf(O, C, 3, 3), leaf(O)
+      local dy = rl.randn({ N, O, H + 2 * p - 2, W + 2 * p - 2 }, { dtype = 'f64', generator = g })
+      local function run(f)
+        x.grad, w.grad, b.grad = nil, nil, nil
+        local y = f(x, w, b)
+        y:backward(dy)
+        return { y, x.grad, w.grad, b.grad }
+      end
+      local want = run(function() return reference(x, w, b, p) end)
+      local prev, runs = rl.get_num_threads(), {}
+      for t = 1, 2 do
+        rl.set_num_threads(t)
+        runs[t] = run(function() return F.conv2d(x, w, b, { padding = p }) end)
+      end
+      rl.set_num_threads(prev)
+      for i, name in ipairs { 'y', 'dx', 'dw', 'db' } do
+        local err = ((runs[1][i] - want[i]):abs():max() / want[i]:abs():max()):item()
+        assert(err < 1e-13, string.format('%s (padding %d) differs from the definition by %g', name, p, err))
+        assert(runs[1][i]:eq(runs[2][i]):all():item() == 1,
+          string.format('%s (padding %d) differs between 1 and 2 threads', name, p))
+      end
     end
   end)
   check('max_pool2d 2x2', function(x) return F.max_pool2d(x, 2) end, { leaf(2, 2, 6, 6) })

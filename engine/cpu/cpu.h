@@ -67,7 +67,7 @@ int rl_cpu_conv2d(rl_dtype dt, const void *x, const void *w, const void *b, int6
                   int64_t C, int64_t H, int64_t W, int64_t O, const int64_t *g, void *y);
 int rl_cpu_conv2d_bwd(rl_dtype dt, const void *x, const void *w, const void *dy,
                       int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
-                      const int64_t *g, void *dx, void *dw);
+                      const int64_t *g, void *dx, void *dw, void *db);
 int rl_cpu_maxpool2d(rl_dtype dt, const void *x, int64_t nc, int64_t H, int64_t W,
                      const int64_t *g, void *y, int64_t *idx);
 int rl_cpu_maxpool2d_bwd(rl_dtype dt, const void *dy, const int64_t *idx, int64_t nc,

@@ -31,9 +31,8 @@ static inline int64_t ceil_div(int64_t a, int64_t b) {
         continue;                                                                     \
       }                                                                               \
       const T *s = src + h * W;                                                       \
-      if (inside) { /* rows are short: no memcpy call */                              \
-        const T *sr = s + w0;                                                         \
-        for (int64_t ow = 0; ow < OW; ow++) d[ow] = sr[ow];                           \
+      if (inside) {                                                                   \
+        memcpy(d, s + w0, sizeof(T) * (size_t)OW);                                    \
       } else {                                                                        \
         for (int64_t ow = 0; ow < OW; ow++) {                                         \
           int64_t w = ow * sw + w0;                                                   \
@@ -123,102 +122,135 @@ int rl_cpu_col2im(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t H
   return 0;
 }
 
-/* ---- whole convolutions, image by image --------------------------------
+/* ---- whole convolutions, a few images at a time ---------------------------
  *
- * On the CPU a convolution of a batch is split over threads by images, and
- * each thread works one image at a time with GEMMs on that thread alone
- * (OpenBLAS runs single-threaded inside a parallel region): the image's
+ * On the CPU a convolution of a batch is split over threads by chunks of
+ * images, and each thread works a chunk at a time with GEMMs on that thread
+ * alone (OpenBLAS runs single-threaded inside a parallel region): a chunk's
  * data stays in the core's L2 cache, and the threads meet once per call
  * instead of at every GEMM.
  *
  * Stride 1 with enough input channels goes tap by tap and needs no im2col.
- * Lay the output out "wide", OH rows of Wp (the padded input width) of
- * which the first OW are real: then output q = oh*Wp + ow reads, for tap
- * (i, j), the input at q + i*dh*Wp + j*dw of the padded plane, so tap
- * (i, j) is one GEMM of W[:, :, i, j] [O, C] against the padded input
- * itself, shifted, read as [C, nw] with row stride Hp*Wp:
- *   y_wide [O, nw] = sum over taps of W_ij @ x_pad[:, off_ij : off_ij + nw]
- * with nw = (OH-1)*Wp + OW, which ends exactly at the plane's last element.
- * The extra columns (ow >= OW) are dropped; going backward they are zero in
- * dy_wide, so they add nothing to dW or dx:
- *   dW_ij += dy_wide @ x_pad[:, off_ij ...]^T,  dx_pad[:, off_ij ...] += W_ij^T @ dy_wide
- * Other convolutions go through an im2col of one image (a few hundred KB
- * for the paper's networks).
+ * Stage the chunk's input as [C, nb, Hp, Wp] (zero-padded planes of its nb
+ * images side by side for each channel) and lay the output out the same
+ * way, [O, nb, Hp, Wp], of which rows oh < OH and columns ow < OW of each
+ * plane are real.  Output q then reads, for tap (i, j), the staged input at
+ * q + off_ij with off_ij = i*dh*Wp + j*dw, so tap (i, j) is one GEMM of
+ * W[:, :, i, j] [O, C] against the staged input itself, shifted:
+ *   y_wide [O, n] = sum over taps of W_ij @ x_st[:, off_ij : off_ij + n]
+ * with n = (nb-1)*Hp*Wp + (OH-1)*Wp + OW, which ends exactly at the last
+ * staged element.  The other outputs are dropped; going backward they are
+ * zero in dy_wide, so they add nothing to dW or dx:
+ *   dW_ij += dy_wide @ x_st[:, off_ij ...]^T
+ *   dx_st[:, off_ij ...] += W_ij^T @ dy_wide
+ * A single unpadded image needs no staging, and a 1x1 kernel on a single
+ * image no wide output.  Other convolutions take an im2col of one image at a
+ * time (a few hundred KB for the paper's networks).
  *
- * The weight gradient sums over images.  The batch is cut into a number of
- * groups that depends on the shapes only (never on the thread count); each
- * group sums its images in order into its own partial dW, and the partials
+ * The weight gradient sums over images.  The batch is cut into groups, and
+ * groups into chunks, by the shapes only (never by the thread count); each
+ * group sums its chunks in order into its own partial dW, and the partials
  * are added in group order: the same result for any number of threads. */
 
 /* Most groups of images for the weight gradient, and the most bytes their
  * partial sums may take. */
-#define RL_CONV_DW_GROUPS 16
+#define RL_CONV_DW_GROUPS 8
 #define RL_CONV_DW_BYTES ((int64_t)64 << 20)
 /* Fewest input channels for the tap-by-tap path: below, one im2col GEMM of
  * depth C*kh*kw beats kh*kw GEMMs of depth C. */
 #define RL_CONV_TAP_MIN_C 8
+/* Most wide outputs per real one on the tap path (Hp*Wp / (OH*OW) at most
+ * 5/4): the GEMMs compute the dropped ones too, and on small planes that
+ * costs more than an im2col (CNN002's 10x10 -> 8x8 layer: 20% slower). */
+#define RL_CONV_TAP_WASTE_NUM 5
+#define RL_CONV_TAP_WASTE_DEN 4
+/* Staged input, wide output and staged input gradient of one chunk stay
+ * under this (half a core's L2 on the machines we measured). */
+#define RL_CONV_CHUNK_BYTES ((int64_t)512 << 10)
 
 typedef struct {
   rl_dtype dt;
   size_t es;
   int64_t N, C, H, W, O, K, ohw, OH, OW, taps;
   const int64_t *g;
+  int64_t nb;   /* images per chunk (1 on the im2col path) */
+  int64_t G;    /* groups of images for the weight gradient */
   bool by_taps; /* the tap-by-tap path; the rest only matter for it */
-  bool padded;  /* x goes through a zero-padded copy */
-  bool wide;    /* Wp > OW: outputs go through a wide scratch */
-  int64_t Hp, Wp, nw, ldw;
+  bool padded;
+  int64_t Hp, Wp, plane, nw; /* nw = (OH-1)*Wp + OW */
 } conv_plan;
 
-/* Per-thread scratch: one image's im2col, or its padded input, wide
- * output and padded input gradient. */
+/* Per-thread scratch: one image's im2col, or a chunk's staged input, wide
+ * output and staged input gradient. */
 typedef struct {
-  char *col, *xpad, *wide, *dxpad;
+  char *col, *xs, *wide, *dxs;
 } conv_scratch;
 
 static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
-
-static conv_plan conv_plan_of(rl_dtype dt, int64_t N, int64_t C, int64_t H, int64_t W,
-                              int64_t O, const int64_t *g) {
-  conv_plan p = {.dt = dt, .es = rl_dtype_size(dt), .N = N, .C = C, .H = H, .W = W, .O = O,
-                 .OH = g[G_OH], .OW = g[G_OW], .taps = g[G_KH] * g[G_KW], .g = g};
-  p.K = C * p.taps;
-  p.ohw = p.OH * p.OW;
-  p.by_taps = g[G_SH] == 1 && g[G_SW] == 1 && C >= RL_CONV_TAP_MIN_C;
-  p.Hp = H + 2 * g[G_PH];
-  p.Wp = W + 2 * g[G_PW];
-  p.padded = p.by_taps && (g[G_PH] || g[G_PW]);
-  p.wide = p.by_taps && p.Wp > p.OW;
-  p.nw = (p.OH - 1) * p.Wp + p.OW;
-  p.ldw = p.OH * p.Wp;
-  return p;
-}
-
-/* Bytes of one thread's scratch (bwd: for the backward pass, with dx). */
-static size_t scratch_bytes(const conv_plan *p, bool bwd, bool dx) {
-  if (!p->by_taps) return round64((size_t)(p->K * p->ohw) * p->es);
-  size_t plane = round64((size_t)(p->C * p->Hp * p->Wp) * p->es);
-  return (p->padded ? plane : 0) + (p->wide ? round64((size_t)(p->O * p->ldw) * p->es) : 0) +
-         (p->padded && bwd && dx ? plane : 0);
-}
-
-static conv_scratch scratch_at(const conv_plan *p, char *base) {
-  conv_scratch s = {NULL, NULL, NULL, NULL};
-  if (!p->by_taps) {
-    s.col = base;
-    return s;
-  }
-  size_t plane = round64((size_t)(p->C * p->Hp * p->Wp) * p->es);
-  if (p->padded) s.xpad = base, base += plane;
-  if (p->wide) s.wide = base, base += round64((size_t)(p->O * p->ldw) * p->es);
-  if (p->padded) s.dxpad = base;
-  return s;
-}
 
 /* Threads for `units` independent pieces of work of `work` elements each. */
 static int conv_threads(int64_t units, int64_t work) {
   int t = omp_get_max_threads();
   if ((double)units * (double)work < RL_CPU_GRAIN) t = 1;
   return units < t ? (int)units : t;
+}
+
+/* bwd: the plan of a backward pass; dw, dx: which gradients it forms. */
+static conv_plan conv_plan_of(rl_dtype dt, int64_t N, int64_t C, int64_t H, int64_t W,
+                              int64_t O, const int64_t *g, bool bwd, bool dw, bool dx) {
+  conv_plan p = {.dt = dt, .es = rl_dtype_size(dt), .N = N, .C = C, .H = H, .W = W, .O = O,
+                 .OH = g[G_OH], .OW = g[G_OW], .taps = g[G_KH] * g[G_KW], .g = g, .nb = 1};
+  p.K = C * p.taps;
+  p.ohw = p.OH * p.OW;
+  p.Hp = H + 2 * g[G_PH];
+  p.Wp = W + 2 * g[G_PW];
+  p.plane = p.Hp * p.Wp;
+  p.by_taps = g[G_SH] == 1 && g[G_SW] == 1 && C >= RL_CONV_TAP_MIN_C &&
+              p.plane * RL_CONV_TAP_WASTE_DEN <= p.ohw * RL_CONV_TAP_WASTE_NUM;
+  p.padded = g[G_PH] || g[G_PW];
+  p.nw = (p.OH - 1) * p.Wp + p.OW;
+  p.G = 1;
+  if (bwd && dw) {
+    int64_t fit = RL_CONV_DW_BYTES / (O * p.K * (int64_t)p.es);
+    p.G = N < RL_CONV_DW_GROUPS ? N : RL_CONV_DW_GROUPS;
+    if (p.G > fit) p.G = fit > 1 ? fit : 1;
+  }
+  if (p.by_taps) {
+    int64_t per = (C * (bwd && dx ? 2 : 1) + O) * p.plane * (int64_t)p.es;
+    int64_t most = bwd ? (N + p.G - 1) / p.G : N;
+    p.nb = RL_CONV_CHUNK_BYTES / per;
+    p.nb = p.nb < 1 ? 1 : p.nb > most ? most : p.nb;
+  }
+  return p;
+}
+
+/* A chunk of nb images is staged unless it is one unpadded image, and its
+ * output goes through the wide scratch unless it is one image whose rows
+ * are already as wide as the input's (a 1x1 kernel). */
+static bool staged(const conv_plan *p, int64_t nb) { return p->padded || nb > 1; }
+static bool direct_out(const conv_plan *p, int64_t nb) { return nb == 1 && p->Wp == p->OW; }
+
+/* Bytes of one thread's scratch. */
+static size_t scratch_bytes(const conv_plan *p, bool dx) {
+  if (!p->by_taps) return round64((size_t)(p->K * p->ohw) * p->es);
+  size_t st = round64((size_t)(p->C * p->nb * p->plane) * p->es);
+  size_t wide = round64((size_t)(p->O * p->nb * p->plane) * p->es);
+  return (staged(p, p->nb) ? st * (dx ? 2 : 1) : 0) + (direct_out(p, p->nb) ? 0 : wide);
+}
+
+static conv_scratch scratch_at(const conv_plan *p, char *base, bool dx) {
+  conv_scratch s = {NULL, NULL, NULL, NULL};
+  if (!p->by_taps) {
+    s.col = base;
+    return s;
+  }
+  size_t st = round64((size_t)(p->C * p->nb * p->plane) * p->es);
+  if (staged(p, p->nb)) {
+    s.xs = base, base += st;
+    if (dx) s.dxs = base, base += st;
+  }
+  if (!direct_out(p, p->nb)) s.wide = base;
+  return s;
 }
 
 /* Copy rows of `len` elements: n rows, from src at stride ss to dst at
@@ -229,13 +261,18 @@ static void copy_rows(size_t es, char *dst, int64_t ds, const char *src, int64_t
     memcpy(dst + (size_t)(r * ds) * es, src + (size_t)(r * ss) * es, (size_t)len * es);
 }
 
-/* The image's planes into the middle of the zeroed padded planes. */
-static void pad_image(const conv_plan *p, const char *x, char *xpad) {
-  memset(xpad, 0, (size_t)(p->C * p->Hp * p->Wp) * p->es);
-  int64_t ph = p->g[G_PH], pw = p->g[G_PW];
-  for (int64_t c = 0; c < p->C; c++)
-    copy_rows(p->es, xpad + (size_t)((c * p->Hp + ph) * p->Wp + pw) * p->es, p->Wp,
-              x + (size_t)(c * p->H * p->W) * p->es, p->W, p->H, p->W);
+/* Where image i's plane c (of a staged chunk of nb) keeps its pixel (0, 0). */
+static size_t staged_at(const conv_plan *p, int64_t nb, int64_t c, int64_t i) {
+  return (size_t)((c * nb + i) * p->plane + p->g[G_PH] * p->Wp + p->g[G_PW]) * p->es;
+}
+
+/* nb images from x as [C, nb, Hp, Wp], zero-padded. */
+static void stage_input(const conv_plan *p, const char *x, int64_t nb, char *xs) {
+  if (p->padded) memset(xs, 0, (size_t)(p->C * nb * p->plane) * p->es);
+  for (int64_t i = 0; i < nb; i++)
+    for (int64_t c = 0; c < p->C; c++)
+      copy_rows(p->es, xs + staged_at(p, nb, c, i), p->Wp,
+                x + (size_t)((i * p->C + c) * p->H * p->W) * p->es, p->W, p->H, p->W);
 }
 
 /* n elements of src at stride `stride` into dst, packed. */
@@ -259,10 +296,10 @@ static void fill_bias(rl_dtype dt, const void *b, int64_t O, int64_t n, int64_t 
   }
 }
 
-/* Offset of tap t in the padded plane. */
-static int64_t tap_offset(const conv_plan *p, int64_t t) {
+/* Offset of tap t in a staged plane, in bytes. */
+static size_t tap_offset(const conv_plan *p, int64_t t) {
   int64_t i = t / p->g[G_KW], j = t % p->g[G_KW];
-  return i * p->g[G_DH] * p->Wp + j * p->g[G_DW];
+  return (size_t)(i * p->g[G_DH] * p->Wp + j * p->g[G_DW]) * p->es;
 }
 
 static void im2col_image(const conv_plan *p, const void *x, void *col) {
@@ -284,35 +321,72 @@ static void col2im_image(const conv_plan *p, const void *col, void *x) {
   }
 }
 
-/* y_n [O, ohw] for image x_n.  w is [O, K], or for the tap path the
- * repacked wr [taps, O, C]. */
-static void fwd_image(const conv_plan *p, const char *x, const char *w, const void *b,
-                      char *y, const conv_scratch *s) {
+/* The chunk's dy ([nb, O, OH, OW] at dy) laid out wide and zero elsewhere. */
+static void widen(const conv_plan *p, const char *dy, int64_t nb, char *wide) {
+  int64_t ld = nb * p->plane;
+  memset(wide, 0, (size_t)(p->O * ld) * p->es);
+  for (int64_t i = 0; i < nb; i++)
+    for (int64_t o = 0; o < p->O; o++)
+      copy_rows(p->es, wide + (size_t)(o * ld + i * p->plane) * p->es, p->Wp,
+                dy + (size_t)((i * p->O + o) * p->ohw) * p->es, p->OW, p->OH, p->OW);
+}
+
+/* y for nb images from x.  w is [O, K], or on the tap path the repacked
+ * [taps, O, C]. */
+static void fwd_chunk(const conv_plan *p, const char *x, int64_t nb, const char *w,
+                      const void *b, char *y, const conv_scratch *s) {
   size_t es = p->es;
-  if (!p->by_taps) {
+  if (!p->by_taps) { /* nb == 1 */
     im2col_image(p, x, s->col);
     if (b) fill_bias(p->dt, b, p->O, p->ohw, p->ohw, y);
     rl_cpu_gemm(p->dt, false, false, p->O, p->ohw, p->K, 1.0, w, p->K, 0, s->col, p->ohw, 0,
                 b ? 1.0 : 0.0, y, p->ohw, 0, 1);
     return;
   }
+  int64_t n = (nb - 1) * p->plane + p->nw, ld = nb * p->plane;
   const char *src = x;
-  if (p->padded) pad_image(p, x, s->xpad), src = s->xpad;
-  char *yw = p->wide ? s->wide : y;
-  if (b) fill_bias(p->dt, b, p->O, p->nw, p->ldw, yw);
+  if (staged(p, nb)) stage_input(p, x, nb, s->xs), src = s->xs;
+  bool direct = direct_out(p, nb);
+  char *yw = direct ? y : s->wide;
+  int64_t ldy = direct ? p->ohw : ld;
+  if (b) fill_bias(p->dt, b, p->O, n, ldy, yw);
   for (int64_t t = 0; t < p->taps; t++)
-    rl_cpu_gemm(p->dt, false, false, p->O, p->nw, p->C, 1.0, w + (size_t)(t * p->O * p->C) * es,
-                p->C, 0, src + (size_t)tap_offset(p, t) * es, p->Hp * p->Wp, 0,
-                b || t ? 1.0 : 0.0, yw, p->ldw, 0, 1);
-  if (p->wide) copy_rows(es, y, p->OW, yw, p->Wp, p->O * p->OH, p->OW);
+    rl_cpu_gemm(p->dt, false, false, p->O, n, p->C, 1.0, w + (size_t)(t * p->O * p->C) * es,
+                p->C, 0, src + tap_offset(p, t), ld, 0, b || t ? 1.0 : 0.0, yw, ldy, 0, 1);
+  if (!direct)
+    for (int64_t i = 0; i < nb; i++)
+      for (int64_t o = 0; o < p->O; o++)
+        copy_rows(es, y + (size_t)((i * p->O + o) * p->ohw) * es, p->OW,
+                  yw + (size_t)(o * ld + i * p->plane) * es, p->Wp, p->OH, p->OW);
 }
 
-/* For image n: part (+)= its dW (when part; `first` overwrites), dx_n (when
- * dx).  part is [O, K] on the im2col path, [taps, O, C] on the tap path. */
-static void bwd_image(const conv_plan *p, const char *x, const char *w, const char *dy,
-                      char *dx, char *part, bool first, const conv_scratch *s) {
+/* pb[o] += the sum of dy over the chunk's images and pixels. */
+static void bias_sums(const conv_plan *p, const char *dy, int64_t nb, double *pb) {
+  for (int64_t i = 0; i < nb; i++)
+    for (int64_t o = 0; o < p->O; o++) {
+      double acc = 0;
+      if (p->dt == RL_F32) {
+        const float *r = (const float *)dy + (i * p->O + o) * p->ohw;
+#pragma omp simd reduction(+ : acc)
+        for (int64_t q = 0; q < p->ohw; q++) acc += (double)r[q];
+      } else {
+        const double *r = (const double *)dy + (i * p->O + o) * p->ohw;
+#pragma omp simd reduction(+ : acc)
+        for (int64_t q = 0; q < p->ohw; q++) acc += r[q];
+      }
+      pb[o] += acc;
+    }
+}
+
+/* For nb images: part (+)= their dW (when part; `first` overwrites), pb +=
+ * their db (when pb), and their dx (when dx).  part is [O, K] on the im2col
+ * path, [taps, O, C] on the tap path. */
+static void bwd_chunk(const conv_plan *p, const char *x, int64_t nb, const char *w,
+                      const char *dy, char *dx, char *part, bool first, double *pb,
+                      const conv_scratch *s) {
   size_t es = p->es;
-  if (!p->by_taps) {
+  if (pb) bias_sums(p, dy, nb, pb);
+  if (!p->by_taps) { /* nb == 1 */
     if (part) { /* part (+)= dy_n [O, ohw] @ col_n^T [ohw, K] */
       im2col_image(p, x, s->col);
       rl_cpu_gemm(p->dt, false, true, p->O, p->K, p->ohw, 1.0, dy, p->ohw, 0, s->col, p->ohw,
@@ -325,34 +399,29 @@ static void bwd_image(const conv_plan *p, const char *x, const char *w, const ch
     }
     return;
   }
-  const char *dyw = dy; /* dy laid out wide, zero in the extra columns */
-  if (p->wide) {
-    copy_rows(es, s->wide, p->Wp, dy, p->OW, p->O * p->OH, p->OW);
-    for (int64_t r = 0; r < p->O * p->OH; r++)
-      memset(s->wide + (size_t)(r * p->Wp + p->OW) * es, 0, (size_t)(p->Wp - p->OW) * es);
-    dyw = s->wide;
-  }
-  int64_t plane = p->Hp * p->Wp;
+  int64_t n = (nb - 1) * p->plane + p->nw, ld = nb * p->plane;
+  bool direct = direct_out(p, nb), st = staged(p, nb);
+  const char *dyw = dy;
+  if (!direct) widen(p, dy, nb, s->wide), dyw = s->wide;
+  int64_t ldy = direct ? p->ohw : ld;
   if (part) {
     const char *src = x;
-    if (p->padded) pad_image(p, x, s->xpad), src = s->xpad;
+    if (st) stage_input(p, x, nb, s->xs), src = s->xs;
     for (int64_t t = 0; t < p->taps; t++)
-      rl_cpu_gemm(p->dt, false, true, p->O, p->C, p->nw, 1.0, dyw, p->ldw, 0,
-                  src + (size_t)tap_offset(p, t) * es, plane, 0, first ? 0.0 : 1.0,
-                  part + (size_t)(t * p->O * p->C) * es, p->C, 0, 1);
+      rl_cpu_gemm(p->dt, false, true, p->O, p->C, n, 1.0, dyw, ldy, 0, src + tap_offset(p, t),
+                  ld, 0, first ? 0.0 : 1.0, part + (size_t)(t * p->O * p->C) * es, p->C, 0, 1);
   }
   if (dx) {
-    char *dxp = p->padded ? s->dxpad : dx;
-    memset(dxp, 0, (size_t)(p->C * plane) * es);
+    char *dxs = st ? s->dxs : dx;
+    memset(dxs, 0, (size_t)(p->C * ld) * es);
     for (int64_t t = 0; t < p->taps; t++)
-      rl_cpu_gemm(p->dt, true, false, p->C, p->nw, p->O, 1.0,
-                  w + (size_t)(t * p->O * p->C) * es, p->C, 0, dyw, p->ldw, 0, 1.0,
-                  dxp + (size_t)tap_offset(p, t) * es, plane, 0, 1);
-    if (p->padded)
-      for (int64_t c = 0; c < p->C; c++)
-        copy_rows(es, dx + (size_t)(c * p->H * p->W) * es, p->W,
-                  dxp + (size_t)((c * p->Hp + p->g[G_PH]) * p->Wp + p->g[G_PW]) * es, p->Wp,
-                  p->H, p->W);
+      rl_cpu_gemm(p->dt, true, false, p->C, n, p->O, 1.0, w + (size_t)(t * p->O * p->C) * es,
+                  p->C, 0, dyw, ldy, 0, 1.0, dxs + tap_offset(p, t), ld, 0, 1);
+    if (st)
+      for (int64_t i = 0; i < nb; i++)
+        for (int64_t c = 0; c < p->C; c++)
+          copy_rows(es, dx + (size_t)((i * p->C + c) * p->H * p->W) * es, p->W,
+                    dxs + staged_at(p, nb, c, i), p->Wp, p->H, p->W);
   }
 }
 
@@ -366,7 +435,8 @@ static void repack_taps(const conv_plan *p, const char *w, char *wr) {
 static int conv_check(const conv_plan *p) {
   if (p->dt != RL_F32 && p->dt != RL_F64)
     return rl_err("conv2d: not defined for %s", rl_dtype_name(p->dt));
-  if (p->K > INT32_MAX || p->ohw > INT32_MAX || p->O > INT32_MAX || p->Hp * p->Wp > INT32_MAX)
+  if (p->K > INT32_MAX || p->ohw > INT32_MAX || p->O > INT32_MAX ||
+      p->nb * p->plane > INT32_MAX)
     return rl_err("conv2d: %lld x %lld x %lld is too large for BLAS", (long long)p->O,
                   (long long)p->K, (long long)p->ohw);
   return 0;
@@ -374,10 +444,11 @@ static int conv_check(const conv_plan *p) {
 
 int rl_cpu_conv2d(rl_dtype dt, const void *x, const void *w, const void *b, int64_t N,
                   int64_t C, int64_t H, int64_t W, int64_t O, const int64_t *g, void *y) {
-  conv_plan p = conv_plan_of(dt, N, C, H, W, O, g);
+  conv_plan p = conv_plan_of(dt, N, C, H, W, O, g, false, false, false);
   if (conv_check(&p)) return -1;
-  int T = conv_threads(N, p.K * p.ohw * O);
-  size_t per = scratch_bytes(&p, false, false);
+  int64_t chunks = (N + p.nb - 1) / p.nb;
+  int T = conv_threads(chunks, p.nb * p.K * p.ohw * O);
+  size_t per = scratch_bytes(&p, false);
   size_t wbytes = p.by_taps ? round64((size_t)(O * p.K) * p.es) : 0;
   size_t total = per * (size_t)T + wbytes;
   char *scratch = rl_cpu_backend.alloc(NULL, total);
@@ -388,9 +459,11 @@ int rl_cpu_conv2d(rl_dtype dt, const void *x, const void *w, const void *b, int6
 #pragma omp parallel num_threads(T)
   {
     int t = omp_get_thread_num();
-    conv_scratch s = scratch_at(&p, scratch + per * (size_t)t);
-    for (int64_t n = N * t / T; n < N * (t + 1) / T; n++)
-      fwd_image(&p, (const char *)x + n * xs, wk, b, (char *)y + n * ys, &s);
+    conv_scratch s = scratch_at(&p, scratch + per * (size_t)t, false);
+    for (int64_t k = chunks * t / T; k < chunks * (t + 1) / T; k++) {
+      int64_t n0 = k * p.nb, nb = N - n0 < p.nb ? N - n0 : p.nb;
+      fwd_chunk(&p, (const char *)x + n0 * xs, nb, wk, b, (char *)y + n0 * ys, &s);
+    }
   }
   rl_cpu_backend.free(NULL, scratch, total);
   return 0;
@@ -398,25 +471,21 @@ int rl_cpu_conv2d(rl_dtype dt, const void *x, const void *w, const void *b, int6
 
 int rl_cpu_conv2d_bwd(rl_dtype dt, const void *x, const void *w, const void *dy,
                       int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
-                      const int64_t *g, void *dx, void *dw) {
-  conv_plan p = conv_plan_of(dt, N, C, H, W, O, g);
+                      const int64_t *g, void *dx, void *dw, void *db) {
+  conv_plan p = conv_plan_of(dt, N, C, H, W, O, g, true, dw || db, dx != NULL);
   if (conv_check(&p)) return -1;
-  int64_t wsize = O * p.K;
-  /* groups: units of work that threads take whole, in a fixed layout */
-  int64_t G = N;
-  if (dw) {
-    int64_t fit = RL_CONV_DW_BYTES / (wsize * (int64_t)p.es);
-    G = N < RL_CONV_DW_GROUPS ? N : RL_CONV_DW_GROUPS;
-    if (G > fit) G = fit > 1 ? fit : 1;
-  }
-  int T = conv_threads(G, p.K * p.ohw * O);
-  size_t per = scratch_bytes(&p, true, dx != NULL);
+  int64_t wsize = O * p.K, G = dw || db ? p.G : N;
+  int T = conv_threads(G, p.K * p.ohw * O * ((N + G - 1) / G));
+  size_t per = scratch_bytes(&p, dx != NULL);
   size_t partbytes = dw ? round64((size_t)wsize * p.es) : 0;
   size_t wbytes = p.by_taps && dx ? round64((size_t)wsize * p.es) : 0;
-  size_t total = per * (size_t)T + partbytes * (size_t)G + wbytes;
+  size_t bbytes = db ? round64((size_t)O * sizeof(double)) : 0;
+  size_t total = per * (size_t)T + partbytes * (size_t)G + wbytes + bbytes * (size_t)G;
   char *scratch = rl_cpu_backend.alloc(NULL, total);
   if (!scratch) return -1;
   char *parts = scratch + per * (size_t)T;
+  char *bparts = parts + partbytes * (size_t)G + wbytes;
+  if (db) memset(bparts, 0, bbytes * (size_t)G);
   const char *wk = w;
   if (wbytes) {
     char *wr = parts + partbytes * (size_t)G;
@@ -427,13 +496,16 @@ int rl_cpu_conv2d_bwd(rl_dtype dt, const void *x, const void *w, const void *dy,
 #pragma omp parallel num_threads(T)
   {
     int t = omp_get_thread_num();
-    conv_scratch s = scratch_at(&p, scratch + per * (size_t)t);
+    conv_scratch s = scratch_at(&p, scratch + per * (size_t)t, dx != NULL);
     for (int64_t gi = t; gi < G; gi += T) {
       char *part = dw ? parts + partbytes * (size_t)gi : NULL;
-      int64_t n0 = N * gi / G;
-      for (int64_t n = n0; n < N * (gi + 1) / G; n++)
-        bwd_image(&p, (const char *)x + n * xs, wk, (const char *)dy + n * ys,
-                  dx ? (char *)dx + n * xs : NULL, part, n == n0, &s);
+      double *pb = db ? (double *)(bparts + bbytes * (size_t)gi) : NULL;
+      int64_t g0 = N * gi / G, g1 = N * (gi + 1) / G;
+      for (int64_t n0 = g0; n0 < g1; n0 += p.nb) {
+        int64_t nb = g1 - n0 < p.nb ? g1 - n0 : p.nb;
+        bwd_chunk(&p, (const char *)x + n0 * xs, nb, wk, (const char *)dy + n0 * ys,
+                  dx ? (char *)dx + n0 * xs : NULL, part, n0 == g0, pb, &s);
+      }
     }
   }
   if (dw) { /* dw = the partials summed in group order (and unpacked from taps) */
@@ -449,6 +521,12 @@ int rl_cpu_conv2d_bwd(rl_dtype dt, const void *x, const void *w, const void *dy,
       if (dt == RL_F32) ((float *)dw)[e] = (float)acc;
       else ((double *)dw)[e] = acc;
     });
+  }
+  for (int64_t o = 0; db && o < O; o++) { /* db likewise */
+    double acc = 0;
+    for (int64_t gi = 0; gi < G; gi++) acc += ((const double *)(bparts + bbytes * (size_t)gi))[o];
+    if (dt == RL_F32) ((float *)db)[o] = (float)acc;
+    else ((double *)db)[o] = acc;
   }
   rl_cpu_backend.free(NULL, scratch, total);
   return 0;
