@@ -57,7 +57,7 @@ void rl_iter_build(rl_iter *it, int nargs, rl_tensor *const *args) {
     if (m > 0) {
       bool merge = true;
       for (int a = 0; a < nargs && merge; a++)
-        merge = stride[a][m - 1] == stride[a][d] * size[d];
+        merge = it->stride[a][m - 1] == stride[a][d] * size[d];
       if (merge) {
         it->size[m - 1] *= size[d];
         for (int a = 0; a < nargs; a++) it->stride[a][m - 1] = stride[a][d];

@@ -492,6 +492,33 @@ local function nonzero_table(shape)
   return nested(t)
 end
 
+describe('elementwise iteration', function()
+  -- The iterator merges adjacent dims that every operand walks as one;
+  -- views where only some dims merge (a narrowed inner dim, a permuted
+  -- middle, a broadcast operand) must still visit every element once.
+  it('on 4-D views merges only the dims it can', function()
+    local base = rl.arange(4 * 5 * 6 * 7, 'f64'):view(4, 5, 6, 7)
+    local views = {
+      base:narrow(4, 2, 3),          -- dims 1-3 merge, the inner one cannot
+      base:narrow(2, 1, 4),          -- dims 3-4 merge, 1-2 cannot
+      base:transpose(2, 3),          -- nothing merges across the swap
+      base:select(3, 2):unsqueeze(3), -- a size-1 dim in the middle
+    }
+    for k, v in ipairs(views) do
+      local want = v:contiguous():tolist()
+      local got = (v + rl.zeros(v:size(), 'f64')):tolist()
+      assert.are.same(want, got, 'view ' .. k)
+      local bias = rl.arange(v:size(4), 'f64')
+      local sum = (v + bias):tolist()
+      local flat = v:contiguous():view(-1):tolist()
+      local sflat = rl.tensor(sum):view(-1):tolist()
+      for i = 1, #flat do
+        assert.are.equal(flat[i] + (i - 1) % v:size(4), sflat[i], 'view ' .. k .. ' + broadcast row')
+      end
+    end
+  end)
+end)
+
 describe('binary ops', function()
   for _, c in ipairs(binary_cases) do
     local name, ref = c[1], c[2]
