@@ -59,6 +59,9 @@ int rl_cpu_gemm(rl_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                 double alpha, const void *a, int64_t lda, int64_t sa, const void *b,
                 int64_t ldb, int64_t sb, double beta, void *c, int64_t ldc, int64_t sc,
                 int64_t batch);
+/* Bracket an OpenMP region whose threads call BLAS each on its own. */
+int rl_cpu_blas_solo_begin(void);
+void rl_cpu_blas_solo_end(int saved);
 int rl_cpu_im2col(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t H, int64_t W,
                   const int64_t *g, void *col);
 int rl_cpu_col2im(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t H,

@@ -3,6 +3,33 @@
 
 #include "cpu.h"
 
+#ifdef RL_HAVE_OPENBLAS_THREADS
+int openblas_get_num_threads(void);
+void openblas_set_num_threads(int n);
+#endif
+
+/* OpenBLAS's OpenMP build runs a call made inside a parallel region on the
+ * calling thread alone; its pthread build would hand it to its own pool,
+ * which every calling thread then shares.  Around such a region it is told
+ * to use one thread, and afterwards what it had before. */
+int rl_cpu_blas_solo_begin(void) {
+#ifdef RL_HAVE_OPENBLAS_THREADS
+  int n = openblas_get_num_threads();
+  if (n > 1) openblas_set_num_threads(1);
+  return n;
+#else
+  return 1;
+#endif
+}
+
+void rl_cpu_blas_solo_end(int saved) {
+#ifdef RL_HAVE_OPENBLAS_THREADS
+  if (saved > 1) openblas_set_num_threads(saved);
+#else
+  (void)saved;
+#endif
+}
+
 static void gemm_i64(bool ta, bool tb, int64_t m, int64_t n, int64_t k, int64_t alpha,
                      const int64_t *a, int64_t lda, const int64_t *b, int64_t ldb,
                      int64_t beta, int64_t *c, int64_t ldc) {

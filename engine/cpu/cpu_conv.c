@@ -456,6 +456,7 @@ int rl_cpu_conv2d(rl_dtype dt, const void *x, const void *w, const void *b, int6
   const char *wk = w;
   if (p.by_taps) repack_taps(&p, w, scratch + per * (size_t)T), wk = scratch + per * (size_t)T;
   size_t xs = (size_t)(C * H * W) * p.es, ys = (size_t)(O * p.ohw) * p.es;
+  int blas = T > 1 ? rl_cpu_blas_solo_begin() : 1;
 #pragma omp parallel num_threads(T)
   {
     int t = omp_get_thread_num();
@@ -465,6 +466,7 @@ int rl_cpu_conv2d(rl_dtype dt, const void *x, const void *w, const void *b, int6
       fwd_chunk(&p, (const char *)x + n0 * xs, nb, wk, b, (char *)y + n0 * ys, &s);
     }
   }
+  if (T > 1) rl_cpu_blas_solo_end(blas);
   rl_cpu_backend.free(NULL, scratch, total);
   return 0;
 }
@@ -493,6 +495,7 @@ int rl_cpu_conv2d_bwd(rl_dtype dt, const void *x, const void *w, const void *dy,
     wk = wr;
   }
   size_t xs = (size_t)(C * H * W) * p.es, ys = (size_t)(O * p.ohw) * p.es;
+  int blas = T > 1 ? rl_cpu_blas_solo_begin() : 1;
 #pragma omp parallel num_threads(T)
   {
     int t = omp_get_thread_num();
@@ -508,6 +511,7 @@ int rl_cpu_conv2d_bwd(rl_dtype dt, const void *x, const void *w, const void *dy,
       }
     }
   }
+  if (T > 1) rl_cpu_blas_solo_end(blas);
   if (dw) { /* dw = the partials summed in group order (and unpacked from taps) */
     int64_t taps = p.taps, OC = O * C;
     bool by_taps = p.by_taps;
