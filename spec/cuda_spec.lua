@@ -318,6 +318,11 @@ describe('CUDA vs CPU: convolution and pooling', function()
     { 'conv2d stride 2, padding 1', { 3, 2, 11, 9 }, { 5, 2, 3, 3 }, { stride = 2, padding = 1 } },
     { 'conv2d dilation 2, 3x2 kernel', { 2, 3, 10, 10 }, { 4, 3, 3, 2 }, { dilation = 2, padding = { 2, 1 } } },
     { 'conv2d 1x1 stride 2', { 3, 8, 8, 8 }, { 6, 8, 1, 1 }, { stride = 2 } },
+    -- the CPU's tap-by-tap path (stride 1, >= 8 channels, large planes) in
+    -- chunks of images over threads, against the GPU's im2col
+    { 'conv2d 3x3 padding 1, CPU tap path', { 6, 16, 20, 20 }, { 24, 16, 3, 3 }, { padding = 1 } },
+    { 'conv2d 3x3, CPU tap path in chunks', { 9, 32, 26, 26 }, { 32, 32, 3, 3 }, {} },
+    { 'conv2d 1x1, CPU tap path', { 5, 16, 9, 9 }, { 12, 16, 1, 1 }, {} },
   }
   for _, c in ipairs(convs) do
     check(c[1], function()
