@@ -621,6 +621,14 @@ static int l_counters(lua_State *L) {
   return 1;
 }
 
+/* _conv_im2col(on): convolutions take the engine's im2col path (the one
+ * CUDA runs) instead of the CPU's own kernels; for specs.  Returns the
+ * previous setting. */
+static int l_conv_im2col(lua_State *L) {
+  lua_pushboolean(L, rl_conv_set_im2col(lua_toboolean(L, 1)));
+  return 1;
+}
+
 static int l_set_grad_enabled(lua_State *L) {
   lua_pushboolean(L, rl_set_grad_enabled(lua_toboolean(L, 1)));
   return 1;
@@ -664,6 +672,7 @@ static const luaL_Reg module_fns[] = {
     {"cuda_is_available", l_cuda_is_available},
     {"cuda_device_count", l_cuda_device_count},
     {"counters", l_counters},
+    {"_conv_im2col", l_conv_im2col},
     {"philox", l_philox},
     {"set_grad_enabled", l_set_grad_enabled},
     {"is_grad_enabled", l_is_grad_enabled},

@@ -138,6 +138,10 @@ typedef struct rl_conv_opts {
 } rl_conv_opts;
 
 rl_tensor *rl_conv2d(rl_tensor *x, rl_tensor *w, rl_tensor *b, const rl_conv_opts *o);
+/* When set, convolutions skip a backend's whole-convolution kernels and take
+ * the engine's im2col + GEMM path (what CUDA runs): specs use it to test
+ * that path on the CPU.  Returns the previous setting. */
+bool rl_conv_set_im2col(bool on);
 /* ceil_mode is not supported (the paper's models do not use it). */
 rl_tensor *rl_max_pool2d(rl_tensor *x, const int64_t *kernel, const int64_t *stride,
                          const int64_t *padding);

@@ -2,24 +2,21 @@
  *
  * A backend with whole-convolution kernels (the CPU: engine/cpu/cpu_conv.c)
  * gets the contiguous tensors and does it all.  Otherwise (CUDA) conv2d is
- * im2col + one GEMM per chunk of images:
+ * im2col + GEMMs per chunk of images:
  *   col [K = C*kh*kw, nb*OH*OW]  (column = image * OH*OW + output pixel)
- *   Yt  [O, nb*OH*OW] = W [O, K] @ col          (Yt starts as the bias, beta 1)
- *   y[n, o, p] = Yt[o, n*OH*OW + p]              (one strided copy)
+ *   y_n [O, OH*OW] = W [O, K] @ col_n   (one GEMM batched over the chunk's
+ *                                         images, written into NCHW where it
+ *                                         lies; y starts as the bias)
  * Backward, for the inputs that need it only:
- *   dYt = dy laid out as [O, nb*OH*OW]
- *   dcol = W^T @ dYt, then col2im gathers it into dx
- *   dW  += dYt @ col^T  (col recomputed from the saved input)
- *   db   = dy summed over N, H, W
- * Chunks keep col under RL_CONV_COL_BYTES (a few images). */
+ *   dcol_n = W^T @ dy_n (batched likewise), then col2im gathers it into dx
+ *   dW += dYt @ col^T with dYt = dy laid out as [O, nb*OH*OW] (col
+ *         recomputed from the saved input)
+ *   db  = dy summed over N, H, W
+ * Chunks keep col under RL_CONV_COL_BYTES_GPU. */
 #include <string.h>
 
 #include "internal.h"
 
-/* A few images per chunk: col then stays in the cache while the GEMM packs
- * it, which on a 2-core machine halves a convolution's time compared with
- * one col for the whole batch (measured with scripts/bench.lua). */
-#define RL_CONV_COL_BYTES ((int64_t)4 << 20)
 /* On a GPU the cost is per launch, not per cache miss: one GEMM for as
  * many images as 256 MB of col allows. */
 #define RL_CONV_COL_BYTES_GPU ((int64_t)256 << 20)
@@ -68,16 +65,22 @@ static int check_nchw(const char *op, const rl_tensor *x) {
 }
 
 /* Images per chunk so that col stays under the byte budget. */
-static int64_t chunk_images(const rl_device *dev, int64_t N, int64_t K, int64_t ohw,
-                            rl_dtype dt) {
+static int64_t chunk_images(int64_t N, int64_t K, int64_t ohw, rl_dtype dt) {
   int64_t per = K * ohw * (int64_t)rl_dtype_size(dt);
-  int64_t budget = dev->type == RL_CPU ? RL_CONV_COL_BYTES : RL_CONV_COL_BYTES_GPU;
-  int64_t nb = per > 0 ? budget / per : N;
+  int64_t nb = per > 0 ? RL_CONV_COL_BYTES_GPU / per : N;
   if (nb < 1) nb = 1;
   return nb < N ? nb : N;
 }
 
 /* ---- conv2d ---------------------------------------------------------------- */
+
+static bool force_im2col;
+
+bool rl_conv_set_im2col(bool on) {
+  bool was = force_im2col;
+  force_im2col = on;
+  return was;
+}
 
 /* A backend's whole-convolution kernel counts as one GEMM per product it
  * forms (y, dx, dW), of the size the im2col formulation has. */
@@ -127,10 +130,10 @@ static int conv2d_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   int rc = -1;
   if (!dyc || (need_w && !xc) || (need_x && !wc)) goto out;
   if (need_x && !(dx = rl_empty(mx->ndim, mx->size, dt, dev))) goto out;
-  if (need_w && !(dw = be->conv2d_bwd ? rl_empty(mw->ndim, mw->size, dt, dev)
-                                      : rl_zeros(mw->ndim, mw->size, dt, dev)))
+  if (need_w && !(dw = be->conv2d_bwd && !force_im2col ? rl_empty(mw->ndim, mw->size, dt, dev)
+                                                       : rl_zeros(mw->ndim, mw->size, dt, dev)))
     goto out;
-  if (be->conv2d_bwd) {
+  if (be->conv2d_bwd && !force_im2col) {
     if (need_b && !(gin[2] = rl_empty(1, &O, dt, dev))) goto out;
     if (be->conv2d_bwd(dt, xc ? rl_data(xc) : NULL, wc ? rl_data(wc) : NULL, rl_data(dyc),
                        N, C, H, W, O, geom, dx ? rl_data(dx) : NULL,
@@ -139,30 +142,33 @@ static int conv2d_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
     count_conv_products(need_x + need_w, N, O, K, ohw);
     goto done;
   }
-  int64_t nbmax = chunk_images(dev, N, K, ohw, dt);
+  int64_t nbmax = chunk_images(N, K, ohw, dt);
   int64_t csize[2] = {K, nbmax * ohw};
   if (!(col = rl_empty(2, csize, dt, dev))) goto out;
   size_t es = rl_dtype_size(dt);
   for (int64_t n0 = 0; n0 < N; n0 += nbmax) {
     int64_t nb = N - n0 < nbmax ? N - n0 : nbmax, ncols = nb * ohw;
-    rl_tensor *dyt = dy_transposed(dyc, n0, nb, O, ohw);
-    if (!dyt) goto out;
     int r = 0;
     if (need_w) { /* dW += dYt [O, ncols] @ col^T [ncols, K] */
+      rl_tensor *dyt = dy_transposed(dyc, n0, nb, O, ohw);
+      if (!dyt) goto out;
       r = be->im2col(dt, (char *)rl_data(xc) + n0 * C * H * W * es, nb, C, H, W, geom,
                      rl_data(col));
       if (!r)
         r = rl_gemm(dev, dt, false, true, O, K, ncols, 1.0, rl_data(dyt), ncols, 0,
                     rl_data(col), ncols, 0, 1.0, rl_data(dw), K, 0, 1);
+      rl_release(dyt);
     }
-    if (!r && need_x) { /* dcol = W^T [K, O] @ dYt [O, ncols]; col2im into dx */
-      r = rl_gemm(dev, dt, true, false, K, ncols, O, 1.0, rl_data(wc), K, 0, rl_data(dyt),
-                  ncols, 0, 0.0, rl_data(col), ncols, 0, 1);
+    if (!r && need_x) {
+      /* per image, dcol_n [K, ohw] = W^T [K, O] @ dy_n [O, ohw]: one batched
+       * GEMM reading dy where it lies; col2im into dx */
+      r = rl_gemm(dev, dt, true, false, K, ohw, O, 1.0, rl_data(wc), K, 0,
+                  (char *)rl_data(dyc) + n0 * O * ohw * es, ohw, O * ohw, 0.0, rl_data(col),
+                  ncols, ohw, nb);
       if (!r)
         r = be->col2im(dt, rl_data(col), nb, C, H, W, geom,
                        (char *)rl_data(dx) + n0 * C * H * W * es);
     }
-    rl_release(dyt);
     if (r) goto out;
   }
   if (need_b) {
@@ -217,8 +223,8 @@ rl_tensor *rl_conv2d(rl_tensor *x, rl_tensor *w, rl_tensor *b, const rl_conv_opt
   int64_t osize[4] = {N, O, geom[G_OH], geom[G_OW]};
   rl_tensor *out = rl_empty(4, osize, dt, dev);
   rl_tensor *xc = out ? rl_as_contig(x) : NULL, *wc = xc ? rl_as_contig(w) : NULL;
-  rl_tensor *col = NULL, *yt = NULL;
-  if (wc && dev->be->conv2d) {
+  rl_tensor *col = NULL;
+  if (wc && dev->be->conv2d && !force_im2col) {
     rl_tensor *bc = b ? rl_as_contig(b) : NULL;
     int rc = (b && !bc) ||
              dev->be->conv2d(dt, rl_data(xc), rl_data(wc), bc ? rl_data(bc) : NULL, N, C, H,
@@ -228,43 +234,31 @@ rl_tensor *rl_conv2d(rl_tensor *x, rl_tensor *w, rl_tensor *b, const rl_conv_opt
     count_conv_products(1, N, O, K, ohw);
     goto record;
   }
-  int64_t nbmax = chunk_images(dev, N, K, ohw, dt);
-  int64_t csize[2] = {K, nbmax * ohw}, ysize[2] = {O, nbmax * ohw};
-  if (!wc || !(col = rl_empty(2, csize, dt, dev)) || !(yt = rl_empty(2, ysize, dt, dev)))
-    goto fail;
+  int64_t nbmax = chunk_images(N, K, ohw, dt);
+  int64_t csize[2] = {K, nbmax * ohw};
+  if (!wc || !(col = rl_empty(2, csize, dt, dev))) goto fail;
+  if (b) { /* out starts as the bias; the GEMMs add W @ col to it */
+    int64_t bs[3] = {N, O, ohw}, bst[3] = {0, b->stride[0], 0}, ost[3] = {O * ohw, ohw, 1};
+    rl_tensor *bv = rl_view_of(b->st, dt, 3, bs, bst, b->offset);
+    rl_tensor *ov = bv ? rl_view_of(out->st, dt, 3, bs, ost, 0) : NULL;
+    int rc = ov ? rl_copy_(ov, bv) : -1;
+    if (bv) rl_release(bv);
+    if (ov) rl_release(ov);
+    if (rc) goto fail;
+  }
   size_t es = rl_dtype_size(dt);
   for (int64_t n0 = 0; n0 < N; n0 += nbmax) {
     int64_t nb = N - n0 < nbmax ? N - n0 : nbmax, ncols = nb * ohw;
     if (RL_BE(x)->im2col(dt, (char *)rl_data(xc) + n0 * C * H * W * es, nb, C, H, W, geom,
                          rl_data(col)))
       goto fail;
-    /* Yt [O, ncols]: the bias, then += W @ col */
-    int64_t ts2[2] = {O, ncols}, st2[2] = {ncols, 1};
-    rl_tensor *ytv = rl_view_of(yt->st, dt, 2, ts2, st2, 0);
-    int rc = ytv ? 0 : -1;
-    if (!rc && b) {
-      int64_t bs[2] = {O, 1}, bst[2] = {b->stride[0], 0};
-      rl_tensor *bv = rl_view_of(b->st, dt, 2, bs, bst, b->offset);
-      rc = bv ? rl_copy_(ytv, bv) : -1;
-      if (bv) rl_release(bv);
-    }
-    if (!rc)
-      rc = rl_gemm(dev, dt, false, false, O, ncols, K, 1.0, rl_data(wc), K, 0, rl_data(col),
-                   ncols, 0, b ? 1.0 : 0.0, rl_data(yt), ncols, 0, 1);
-    /* out[n0 + i, o, p] = Yt[o, i*ohw + p] */
-    if (!rc) {
-      int64_t vs[3] = {nb, O, ohw}, vst[3] = {ohw, ncols, 1}, dst_st[3] = {O * ohw, ohw, 1};
-      rl_tensor *src = rl_view_of(yt->st, dt, 3, vs, vst, 0);
-      rl_tensor *dst = rl_view_of(out->st, dt, 3, vs, dst_st, n0 * O * ohw);
-      rc = src && dst ? rl_copy_(dst, src) : -1;
-      if (src) rl_release(src);
-      if (dst) rl_release(dst);
-    }
-    if (ytv) rl_release(ytv);
-    if (rc) goto fail;
+    /* per image, out_n [O, ohw] (+)= W [O, K] @ col_n [K, ohw]: one batched
+     * GEMM writing the NCHW output where it lies */
+    if (rl_gemm(dev, dt, false, false, O, ohw, K, 1.0, rl_data(wc), K, 0, rl_data(col), ncols,
+                ohw, b ? 1.0 : 0.0, (char *)rl_data(out) + n0 * O * ohw * es, ohw, O * ohw, nb))
+      goto fail;
   }
   rl_release(col);
-  rl_release(yt);
 record:
   rl_release(xc);
   rl_release(wc);
@@ -279,8 +273,8 @@ record:
   return out;
 fail:
   rl_err_prefix(op);
-  rl_tensor *tmp[5] = {out, xc, wc, col, yt};
-  rl_release_all(5, tmp);
+  rl_tensor *tmp[4] = {out, xc, wc, col};
+  rl_release_all(4, tmp);
   return NULL;
 }
 
