@@ -128,12 +128,19 @@ static int conv2d_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   rl_tensor *wc = w ? rl_as_contig(w) : NULL;
   rl_tensor *dx = NULL, *dw = NULL, *col = NULL;
   int rc = -1;
+  /* nothing to multiply (an empty batch, no output channels or pixels, no
+   * input channels): zero gradients, and the bias's is dy summed */
+  bool empty = N * O * ohw == 0 || K == 0;
+  bool fused = be->conv2d_bwd && !force_im2col && !empty;
   if (!dyc || (need_w && !xc) || (need_x && !wc)) goto out;
-  if (need_x && !(dx = rl_empty(mx->ndim, mx->size, dt, dev))) goto out;
-  if (need_w && !(dw = be->conv2d_bwd && !force_im2col ? rl_empty(mw->ndim, mw->size, dt, dev)
-                                                       : rl_zeros(mw->ndim, mw->size, dt, dev)))
+  if (need_x && !(dx = empty ? rl_zeros(mx->ndim, mx->size, dt, dev)
+                             : rl_empty(mx->ndim, mx->size, dt, dev)))
     goto out;
-  if (be->conv2d_bwd && !force_im2col) {
+  if (need_w && !(dw = fused ? rl_empty(mw->ndim, mw->size, dt, dev)
+                             : rl_zeros(mw->ndim, mw->size, dt, dev)))
+    goto out;
+  if (empty) goto bias;
+  if (fused) {
     if (need_b && !(gin[2] = rl_empty(1, &O, dt, dev))) goto out;
     if (be->conv2d_bwd(dt, xc ? rl_data(xc) : NULL, wc ? rl_data(wc) : NULL, rl_data(dyc),
                        N, C, H, W, O, geom, dx ? rl_data(dx) : NULL,
@@ -171,6 +178,7 @@ static int conv2d_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
     }
     if (r) goto out;
   }
+bias:
   if (need_b) {
     int dims[3] = {0, 2, 3};
     if (!(gin[2] = rl_sum(g, 3, dims, false))) goto out;
@@ -185,6 +193,18 @@ out:
   rl_tensor *tmp[7] = {x, w, dyc, xc, wc, dx, dw};
   rl_release_all(7, tmp);
   if (col) rl_release(col);
+  return rc;
+}
+
+/* out [N, O, OH, OW] = b[o] everywhere. */
+static int fill_bias(rl_tensor *out, rl_tensor *b) {
+  int64_t N = out->size[0], O = out->size[1], ohw = out->size[2] * out->size[3];
+  int64_t bs[3] = {N, O, ohw}, bst[3] = {0, b->stride[0], 0}, ost[3] = {O * ohw, ohw, 1};
+  rl_tensor *bv = rl_view_of(b->st, b->dtype, 3, bs, bst, b->offset);
+  rl_tensor *ov = bv ? rl_view_of(out->st, out->dtype, 3, bs, ost, out->offset) : NULL;
+  int rc = ov ? rl_copy_(ov, bv) : -1;
+  if (bv) rl_release(bv);
+  if (ov) rl_release(ov);
   return rc;
 }
 
@@ -224,6 +244,10 @@ rl_tensor *rl_conv2d(rl_tensor *x, rl_tensor *w, rl_tensor *b, const rl_conv_opt
   rl_tensor *out = rl_empty(4, osize, dt, dev);
   rl_tensor *xc = out ? rl_as_contig(x) : NULL, *wc = xc ? rl_as_contig(w) : NULL;
   rl_tensor *col = NULL;
+  if (wc && (N * O * ohw == 0 || K == 0)) { /* nothing to multiply: y is the bias */
+    if (N * O * ohw > 0 && (b ? fill_bias(out, b) : rl_fill_(out, 0.0))) goto fail;
+    goto record;
+  }
   if (wc && dev->be->conv2d && !force_im2col) {
     rl_tensor *bc = b ? rl_as_contig(b) : NULL;
     int rc = (b && !bc) ||
@@ -237,15 +261,8 @@ rl_tensor *rl_conv2d(rl_tensor *x, rl_tensor *w, rl_tensor *b, const rl_conv_opt
   int64_t nbmax = chunk_images(N, K, ohw, dt);
   int64_t csize[2] = {K, nbmax * ohw};
   if (!wc || !(col = rl_empty(2, csize, dt, dev))) goto fail;
-  if (b) { /* out starts as the bias; the GEMMs add W @ col to it */
-    int64_t bs[3] = {N, O, ohw}, bst[3] = {0, b->stride[0], 0}, ost[3] = {O * ohw, ohw, 1};
-    rl_tensor *bv = rl_view_of(b->st, dt, 3, bs, bst, b->offset);
-    rl_tensor *ov = bv ? rl_view_of(out->st, dt, 3, bs, ost, 0) : NULL;
-    int rc = ov ? rl_copy_(ov, bv) : -1;
-    if (bv) rl_release(bv);
-    if (ov) rl_release(ov);
-    if (rc) goto fail;
-  }
+  /* out starts as the bias; the GEMMs add W @ col to it */
+  if (b && fill_bias(out, b)) goto fail;
   size_t es = rl_dtype_size(dt);
   for (int64_t n0 = 0; n0 < N; n0 += nbmax) {
     int64_t nb = N - n0 < nbmax ? N - n0 : nbmax, ncols = nb * ohw;

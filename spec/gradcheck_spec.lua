@@ -257,6 +257,32 @@ describe('gradcheck: convolution and pooling', function()
       end
     end)
   end)
+
+  it('conv2d with nothing to multiply: empty batch, no channels in or out', function()
+    for _, generic in ipairs { false, true } do
+      rl._conv_im2col(generic)
+      for _, c in ipairs {
+        { { 0, 8, 5, 5 }, { 4, 8, 3, 3 }, { 0, 4, 3, 3 } },
+        { { 2, 8, 5, 5 }, { 0, 8, 3, 3 }, { 2, 0, 3, 3 } },
+        { { 2, 0, 5, 5 }, { 3, 0, 3, 3 }, { 2, 3, 3, 3 } },
+      } do
+        local x, w, b = leaf(table.unpack(c[1])), leaf(table.unpack(c[2])), leaf(c[2][1])
+        local y = F.conv2d(x, w, b)
+        assert.are.same(c[3], y:size())
+        y:backward(rl.ones(y:size(), 'f64'))
+        assert.are.same(c[1], x.grad:size())
+        assert.are.same(c[2], w.grad:size())
+        assert.are.equal(0, x.grad:abs():sum():item())
+        assert.are.equal(0, w.grad:abs():sum():item())
+        -- y is the bias where there are outputs; its gradient counts them
+        if y:numel() > 0 then
+          assert.are.equal(0, (y - b:view(1, -1, 1, 1)):abs():max():item())
+        end
+        assert.are.equal(y:numel(), b.grad:sum():item())
+      end
+    end
+    rl._conv_im2col(false)
+  end)
   check('max_pool2d 2x2', function(x) return F.max_pool2d(x, 2) end, { leaf(2, 2, 6, 6) })
   check('max_pool2d 3x3 stride 2 padding 1', function(x) return F.max_pool2d(x, 3, { stride = 2, padding = 1 }) end,
     { leaf(1, 2, 7, 7) })
