@@ -159,6 +159,8 @@ int rl_cpu_col2im(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t H
 /* Fewest input channels for the tap-by-tap path: below, one im2col GEMM of
  * depth C*kh*kw beats kh*kw GEMMs of depth C. */
 #define RL_CONV_TAP_MIN_C 8
+/* Most taps (kh * kw) of the tap path. */
+#define RL_CONV_MAX_TAPS 64
 /* Most wide outputs per real one on the tap path (Hp*Wp / (OH*OW) at most
  * 5/4): the GEMMs compute the dropped ones too, and on small planes that
  * costs more than an im2col (CNN002's 10x10 -> 8x8 layer: 20% slower). */
@@ -206,6 +208,7 @@ static conv_plan conv_plan_of(rl_dtype dt, int64_t N, int64_t C, int64_t H, int6
   p.Wp = W + 2 * g[G_PW];
   p.plane = p.Hp * p.Wp;
   p.by_taps = g[G_SH] == 1 && g[G_SW] == 1 && C >= RL_CONV_TAP_MIN_C &&
+              p.taps <= RL_CONV_MAX_TAPS &&
               p.plane * RL_CONV_TAP_WASTE_DEN <= p.ohw * RL_CONV_TAP_WASTE_NUM;
   p.padded = g[G_PH] || g[G_PW];
   p.nw = (p.OH - 1) * p.Wp + p.OW;
@@ -230,21 +233,47 @@ static conv_plan conv_plan_of(rl_dtype dt, int64_t N, int64_t C, int64_t H, int6
 static bool staged(const conv_plan *p, int64_t nb) { return p->padded || nb > 1; }
 static bool direct_out(const conv_plan *p, int64_t nb) { return nb == 1 && p->Wp == p->OW; }
 
-/* Bytes of one thread's scratch. */
-static size_t scratch_bytes(const conv_plan *p, bool dx) {
+#if defined(__AVX512F__)
+#define CONV_VL 16
+#define CONV_OB 8
+#define CONV_QV 2
+#else
+#define CONV_VL 8
+#define CONV_OB 4
+#define CONV_QV 3
+#endif
+#define CONV_QB (CONV_VL * CONV_QV)
+typedef float conv_vec __attribute__((vector_size(CONV_VL * sizeof(float))));
+
+/* Floats read past the end of a staged chunk by the last block of positions. */
+#define CONV_SLACK (CONV_QB + 16)
+
+/* Whether a forward pass on the tap path takes direct_conv (f32 only; f64,
+ * and every backward pass, keep to BLAS). */
+static bool direct_taps(const conv_plan *p) { return p->by_taps && p->dt == RL_F32; }
+
+/* Bytes of one thread's scratch (fwd: for a forward pass).  The direct f32
+ * forward always stages its input, and reads CONV_SLACK past it. */
+static size_t scratch_bytes(const conv_plan *p, bool fwd, bool dx) {
   if (!p->by_taps) return round64((size_t)(p->K * p->ohw) * p->es);
-  size_t st = round64((size_t)(p->C * p->nb * p->plane) * p->es);
+  size_t st = round64((size_t)(p->C * p->nb * p->plane) * p->es + 4 * CONV_SLACK);
   size_t wide = round64((size_t)(p->O * p->nb * p->plane) * p->es);
+  if (fwd && direct_taps(p)) return st + wide;
   return (staged(p, p->nb) ? st * (dx ? 2 : 1) : 0) + (direct_out(p, p->nb) ? 0 : wide);
 }
 
-static conv_scratch scratch_at(const conv_plan *p, char *base, bool dx) {
+static conv_scratch scratch_at(const conv_plan *p, char *base, bool fwd, bool dx) {
   conv_scratch s = {NULL, NULL, NULL, NULL};
   if (!p->by_taps) {
     s.col = base;
     return s;
   }
-  size_t st = round64((size_t)(p->C * p->nb * p->plane) * p->es);
+  size_t st = round64((size_t)(p->C * p->nb * p->plane) * p->es + 4 * CONV_SLACK);
+  if (fwd && direct_taps(p)) {
+    s.xs = base;
+    s.wide = base + st;
+    return s;
+  }
   if (staged(p, p->nb)) {
     s.xs = base, base += st;
     if (dx) s.dxs = base, base += st;
@@ -331,8 +360,86 @@ static void widen(const conv_plan *p, const char *dy, int64_t nb, char *wide) {
                 dy + (size_t)((i * p->O + o) * p->ohw) * p->es, p->OW, p->OH, p->OW);
 }
 
+/* ---- the tap path's forward in f32, without BLAS ------------------------
+ *
+ * The taps' GEMMs each read and write the whole wide output and pack their
+ * operands; a direct loop keeps a block of outputs (CONV_OB channels times
+ * CONV_QB positions) in registers through all taps and input channels, and
+ * reads the staged input where it lies.  Weights go as [taps][O/OB][C][OB],
+ * so the OB weights of one (tap, channel) sit side by side.  GCC's vector
+ * extension keeps it portable: 512-bit vectors where AVX-512 is on, 256-bit
+ * otherwise, in blocks that fit the register file (16 accumulators of 32
+ * zmm registers; 12 of 16 ymm). */
+
+/* w [O, C, taps] packed for direct_conv as [taps][O/OB][C][OB]; output
+ * rows past the last are zero. */
+static void pack_direct(const conv_plan *p, const float *w, float *wk) {
+  int64_t nob = (p->O + CONV_OB - 1) / CONV_OB;
+  for (int64_t t = 0; t < p->taps; t++)
+    for (int64_t ob = 0; ob < nob; ob++)
+      for (int64_t c = 0; c < p->C; c++)
+        for (int64_t oi = 0; oi < CONV_OB; oi++) {
+          int64_t o = ob * CONV_OB + oi;
+          wk[((t * nob + ob) * p->C + c) * CONV_OB + oi] =
+              o < p->O ? w[(o * p->C + c) * p->taps + t] : 0.0f;
+        }
+}
+
+/* out [nout rows of ld] at positions [0, n) = b + sum over taps t and input
+ * rows k of wk * in[k*ld + toff[t] + q] (in is read up to CONV_SLACK past
+ * its last row). */
+static void direct_conv(const float *in, int64_t ld, int64_t nin, int64_t nout, int64_t n,
+                        const int64_t *toff, int64_t taps, const float *wk, const float *b,
+                        float *out) {
+  int64_t nob = (nout + CONV_OB - 1) / CONV_OB;
+  for (int64_t ob = 0; ob < nob; ob++) {
+    int64_t orows = nout - ob * CONV_OB < CONV_OB ? nout - ob * CONV_OB : CONV_OB;
+    for (int64_t q0 = 0; q0 < n; q0 += CONV_QB) {
+      conv_vec acc[CONV_OB][CONV_QV];
+#pragma GCC unroll 16
+      for (int oi = 0; oi < CONV_OB; oi++) {
+        float v = b && oi < orows ? b[ob * CONV_OB + oi] : 0.0f;
+#pragma GCC unroll 4
+        for (int k = 0; k < CONV_QV; k++) acc[oi][k] = (conv_vec){0} + v;
+      }
+      for (int64_t t = 0; t < taps; t++) {
+        const float *it = in + toff[t] + q0;
+        const float *wt = wk + (t * nob + ob) * nin * CONV_OB;
+        for (int64_t r = 0; r < nin; r++) {
+          conv_vec xv[CONV_QV];
+#pragma GCC unroll 4
+          for (int k = 0; k < CONV_QV; k++) memcpy(&xv[k], it + r * ld + k * CONV_VL, sizeof xv[k]);
+          const float *wr = wt + r * CONV_OB;
+#pragma GCC unroll 16
+          for (int oi = 0; oi < CONV_OB; oi++) {
+            conv_vec wv = (conv_vec){0} + wr[oi];
+#pragma GCC unroll 4
+            for (int k = 0; k < CONV_QV; k++) acc[oi][k] += wv * xv[k];
+          }
+        }
+      }
+      int64_t m = n - q0 < CONV_QB ? n - q0 : CONV_QB;
+      for (int oi = 0; oi < orows; oi++) {
+        float *row = out + (ob * CONV_OB + oi) * ld + q0;
+        if (m == CONV_QB) {
+          for (int k = 0; k < CONV_QV; k++) memcpy(row + k * CONV_VL, &acc[oi][k], sizeof acc[oi][k]);
+        } else {
+          float tmp[CONV_QB];
+          for (int k = 0; k < CONV_QV; k++) memcpy(tmp + k * CONV_VL, &acc[oi][k], sizeof acc[oi][k]);
+          memcpy(row, tmp, sizeof(float) * (size_t)m);
+        }
+      }
+    }
+  }
+}
+
+/* Tap offsets in elements. */
+static void tap_offsets(const conv_plan *p, int64_t *toff) {
+  for (int64_t t = 0; t < p->taps; t++) toff[t] = (int64_t)(tap_offset(p, t) / p->es);
+}
+
 /* y for nb images from x.  w is [O, K], or on the tap path the repacked
- * [taps, O, C]. */
+ * [taps, O, C] (in f32: the direct loop's packing). */
 static void fwd_chunk(const conv_plan *p, const char *x, int64_t nb, const char *w,
                       const void *b, char *y, const conv_scratch *s) {
   size_t es = p->es;
@@ -344,6 +451,19 @@ static void fwd_chunk(const conv_plan *p, const char *x, int64_t nb, const char 
     return;
   }
   int64_t n = (nb - 1) * p->plane + p->nw, ld = nb * p->plane;
+  if (direct_taps(p)) { /* staged always, into the wide output */
+    int64_t toff[RL_CONV_MAX_TAPS];
+    tap_offsets(p, toff);
+    stage_input(p, x, nb, s->xs);
+    memset(s->xs + (size_t)(p->C * ld) * es, 0, CONV_SLACK * sizeof(float));
+    direct_conv((const float *)s->xs, ld, p->C, p->O, n, toff, p->taps, (const float *)w, b,
+                (float *)s->wide);
+    for (int64_t i = 0; i < nb; i++)
+      for (int64_t o = 0; o < p->O; o++)
+        copy_rows(es, y + (size_t)((i * p->O + o) * p->ohw) * es, p->OW,
+                  s->wide + (size_t)(o * ld + i * p->plane) * es, p->Wp, p->OH, p->OW);
+    return;
+  }
   const char *src = x;
   if (staged(p, nb)) stage_input(p, x, nb, s->xs), src = s->xs;
   bool direct = direct_out(p, nb);
@@ -448,19 +568,25 @@ int rl_cpu_conv2d(rl_dtype dt, const void *x, const void *w, const void *b, int6
   if (conv_check(&p)) return -1;
   int64_t chunks = (N + p.nb - 1) / p.nb;
   int T = conv_threads(chunks, p.nb * p.K * p.ohw * O);
-  size_t per = scratch_bytes(&p, false);
-  size_t wbytes = p.by_taps ? round64((size_t)(O * p.K) * p.es) : 0;
+  size_t per = scratch_bytes(&p, true, false);
+  int64_t opad = (O + CONV_OB - 1) / CONV_OB * CONV_OB;
+  size_t wbytes = p.by_taps ? round64((size_t)(opad * p.K) * p.es) : 0;
   size_t total = per * (size_t)T + wbytes;
   char *scratch = rl_cpu_backend.alloc(NULL, total);
   if (!scratch) return -1;
   const char *wk = w;
-  if (p.by_taps) repack_taps(&p, w, scratch + per * (size_t)T), wk = scratch + per * (size_t)T;
+  if (p.by_taps) {
+    char *wr = scratch + per * (size_t)T;
+    if (direct_taps(&p)) pack_direct(&p, w, (float *)wr);
+    else repack_taps(&p, w, wr);
+    wk = wr;
+  }
   size_t xs = (size_t)(C * H * W) * p.es, ys = (size_t)(O * p.ohw) * p.es;
   int blas = T > 1 ? rl_cpu_blas_solo_begin() : 1;
 #pragma omp parallel num_threads(T)
   {
     int t = omp_get_thread_num();
-    conv_scratch s = scratch_at(&p, scratch + per * (size_t)t, false);
+    conv_scratch s = scratch_at(&p, scratch + per * (size_t)t, true, false);
     for (int64_t k = chunks * t / T; k < chunks * (t + 1) / T; k++) {
       int64_t n0 = k * p.nb, nb = N - n0 < p.nb ? N - n0 : p.nb;
       fwd_chunk(&p, (const char *)x + n0 * xs, nb, wk, b, (char *)y + n0 * ys, &s);
@@ -478,7 +604,7 @@ int rl_cpu_conv2d_bwd(rl_dtype dt, const void *x, const void *w, const void *dy,
   if (conv_check(&p)) return -1;
   int64_t wsize = O * p.K, G = dw || db ? p.G : N;
   int T = conv_threads(G, p.K * p.ohw * O * ((N + G - 1) / G));
-  size_t per = scratch_bytes(&p, dx != NULL);
+  size_t per = scratch_bytes(&p, false, dx != NULL);
   size_t partbytes = dw ? round64((size_t)wsize * p.es) : 0;
   size_t wbytes = p.by_taps && dx ? round64((size_t)wsize * p.es) : 0;
   size_t bbytes = db ? round64((size_t)O * sizeof(double)) : 0;
@@ -499,7 +625,7 @@ int rl_cpu_conv2d_bwd(rl_dtype dt, const void *x, const void *w, const void *dy,
 #pragma omp parallel num_threads(T)
   {
     int t = omp_get_thread_num();
-    conv_scratch s = scratch_at(&p, scratch + per * (size_t)t, dx != NULL);
+    conv_scratch s = scratch_at(&p, scratch + per * (size_t)t, false, dx != NULL);
     for (int64_t gi = t; gi < G; gi += T) {
       char *part = dw ? parts + partbytes * (size_t)gi : NULL;
       double *pb = db ? (double *)(bparts + bbytes * (size_t)gi) : NULL;
