@@ -1,0 +1,200 @@
+/* cpu_pool.c - 2-D max and average pooling on contiguous [NC, H, W] planes.
+ *
+ * Every backward gathers or owns its plane: no two threads write one
+ * element, so results are deterministic. */
+#include <string.h>
+
+#include "cpu.h"
+
+static inline int64_t ceil_div(int64_t a, int64_t b) {
+  return a >= 0 ? (a + b - 1) / b : -((-a) / b);
+}
+
+/* Output rows whose window (start o*s - p, kernel k) covers input row h. */
+static inline void covering(int64_t h, int64_t k, int64_t s, int64_t p, int64_t O,
+                            int64_t *lo, int64_t *hi) {
+  int64_t a = ceil_div(h + p - (k - 1), s), b = (h + p) / s + 1;
+  *lo = a < 0 ? 0 : a;
+  *hi = b > O ? O : b;
+}
+
+/* 2x2 stride-2 max pooling of one plane; returns false (and the caller
+ * redoes the plane) when it met a NaN, whose propagation needs the general
+ * loop's ordered comparisons. */
+#define DEFINE_POOL2(name, T)                                                         \
+  static bool pool2_##name(const T *src, int64_t W, int64_t OH, int64_t OW, T *y,     \
+                           int64_t *idx) {                                           \
+    int nan = 0;                                                                      \
+    for (int64_t oh = 0; oh < OH; oh++) {                                             \
+      const T *r0 = src + 2 * oh * W, *r1 = r0 + W;                                   \
+      T *yo = y + oh * OW;                                                            \
+      int64_t *io = idx + oh * OW, base = 2 * oh * W;                                 \
+      for (int64_t ow = 0; ow < OW; ow++) {                                           \
+        T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];      \
+        nan |= (a != a) | (b != b) | (c != c) | (d != d);                             \
+        int tb = b > a, td = d > c;                                                   \
+        T m1 = tb ? b : a, m2 = td ? d : c;                                           \
+        int t2 = m2 > m1;                                                             \
+        yo[ow] = t2 ? m2 : m1;                                                        \
+        io[ow] = base + (t2 ? W + 2 * ow + td : 2 * ow + tb);                         \
+      }                                                                               \
+    }                                                                                 \
+    return !nan;                                                                      \
+  }
+DEFINE_POOL2(maxpool_f32, float)
+DEFINE_POOL2(maxpool_f64, double)
+
+/* Max pooling; the maximum's flat index goes to idx (the first on ties; a
+ * NaN wins, as PyTorch).  Selections are written as conditional moves: on
+ * random data a branch per comparison mispredicts half the time. */
+#define DEFINE_MAXPOOL(name, T)                                                       \
+  static void name(const T *x, int64_t nc, int64_t H, int64_t W, const int64_t *gp,   \
+                   T *y, int64_t *idx) {                                             \
+    int64_t g[G_N];                                                                   \
+    memcpy(g, gp, sizeof g);                                                          \
+    int64_t OH = g[G_OH], OW = g[G_OW], kh = g[G_KH], kw = g[G_KW];                   \
+    int64_t sh = g[G_SH], sw = g[G_SW], ph = g[G_PH], pw = g[G_PW];                   \
+    bool two = kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0;        \
+    RL_PARALLEL_FOR(pl, nc, OH * OW * kh * kw, {                                      \
+      const T *src = x + pl * H * W;                                                  \
+      T *yo = y + pl * OH * OW;                                                       \
+      int64_t *io = idx + pl * OH * OW;                                               \
+      /* 2x2, stride 2: plain max selections the compiler turns into vector \
+       * blends; a plane holding a NaN goes through the general loop below */  \
+      if (two && pool2_##name(src, W, OH, OW, yo, io)) continue;                    \
+      for (int64_t oh = 0; oh < OH; oh++) {                                           \
+        int64_t h0 = oh * sh - ph, hs = h0 < 0 ? 0 : h0;                              \
+        int64_t he = h0 + kh > H ? H : h0 + kh;                                       \
+        for (int64_t ow = 0; ow < OW; ow++) {                                         \
+          int64_t w0 = ow * sw - pw, ws = w0 < 0 ? 0 : w0;                            \
+          int64_t we = w0 + kw > W ? W : w0 + kw;                                     \
+          int64_t bi = hs * W + ws;                                                   \
+          T best = src[bi];                                                           \
+          for (int64_t h = hs; h < he; h++)                                           \
+            for (int64_t w = ws; w < we; w++) {                                       \
+              T v = src[h * W + w];                                                   \
+              int take = (v > best) | ((v != v) & (best == best));                     \
+              best = take ? v : best;                                                 \
+              bi = take ? h * W + w : bi;                                             \
+            }                                                                         \
+          yo[oh * OW + ow] = best;                                                    \
+          io[oh * OW + ow] = bi;                                                      \
+        }                                                                             \
+      }                                                                               \
+    });                                                                               \
+  }
+
+/* The gradient of max pooling: each plane is owned by one thread, which
+ * adds every output's gradient at its recorded maximum, in output order
+ * (deterministic; overlapping windows simply add twice). */
+#define DEFINE_MAXPOOL_BWD(name, T)                                                   \
+  static void name(const T *dy, const int64_t *idx, int64_t nc, int64_t H, int64_t W, \
+                   const int64_t *gp, T *dx) {                                       \
+    int64_t ohw = gp[G_OH] * gp[G_OW];                                                \
+    RL_PARALLEL_FOR(pl, nc, H * W + ohw, {                                            \
+      const T *gy = dy + pl * ohw;                                                    \
+      const int64_t *ix = idx + pl * ohw;                                             \
+      T *d = dx + pl * H * W;                                                         \
+      memset(d, 0, sizeof(T) * (size_t)(H * W));                                      \
+      for (int64_t o = 0; o < ohw; o++) d[ix[o]] += gy[o];                            \
+    });                                                                               \
+  }
+
+#define DEFINE_AVGPOOL(name, T)                                                       \
+  static void name(const T *x, int64_t nc, int64_t H, int64_t W, const int64_t *gp,    \
+                   bool count_pad, T *y) {                                           \
+    int64_t g[G_N];                                                                   \
+    memcpy(g, gp, sizeof g);                                                          \
+    int64_t OH = g[G_OH], OW = g[G_OW];                                               \
+    RL_PARALLEL_FOR(pl, nc, OH * OW * g[G_KH] * g[G_KW], {                            \
+      const T *src = x + pl * H * W;                                                  \
+      for (int64_t oh = 0; oh < OH; oh++)                                             \
+        for (int64_t ow = 0; ow < OW; ow++) {                                         \
+          int64_t h0 = oh * g[G_SH] - g[G_PH], w0 = ow * g[G_SW] - g[G_PW];           \
+          double s = 0;                                                               \
+          int64_t cnt = 0;                                                            \
+          for (int64_t h = h0; h < h0 + g[G_KH]; h++)                                 \
+            for (int64_t w = w0; w < w0 + g[G_KW]; w++)                               \
+              if (h >= 0 && h < H && w >= 0 && w < W) {                               \
+                s += src[h * W + w];                                                  \
+                cnt++;                                                                \
+              }                                                                       \
+          int64_t div = count_pad ? g[G_KH] * g[G_KW] : (cnt ? cnt : 1);              \
+          y[(pl * OH + oh) * OW + ow] = (T)(s / (double)div);                         \
+        }                                                                             \
+    });                                                                               \
+  }
+
+#define DEFINE_AVGPOOL_BWD(name, T)                                                   \
+  static void name(const T *dy, int64_t nc, int64_t H, int64_t W, const int64_t *gp,   \
+                   bool count_pad, T *dx) {                                          \
+    int64_t g[G_N];                                                                   \
+    memcpy(g, gp, sizeof g);                                                          \
+    int64_t OH = g[G_OH], OW = g[G_OW];                                               \
+    RL_PARALLEL_FOR(pl, nc, H * W * 4, {                                              \
+      const T *gy = dy + pl * OH * OW;                                                \
+      for (int64_t h = 0; h < H; h++) {                                               \
+        int64_t ohl, ohh;                                                             \
+        covering(h, g[G_KH], g[G_SH], g[G_PH], OH, &ohl, &ohh);                       \
+        for (int64_t w = 0; w < W; w++) {                                             \
+          int64_t owl, owh;                                                           \
+          covering(w, g[G_KW], g[G_SW], g[G_PW], OW, &owl, &owh);                     \
+          double acc = 0;                                                             \
+          for (int64_t oh = ohl; oh < ohh; oh++)                                      \
+            for (int64_t ow = owl; ow < owh; ow++) {                                  \
+              int64_t div = g[G_KH] * g[G_KW];                                        \
+              if (!count_pad) {                                                       \
+                int64_t h0 = oh * g[G_SH] - g[G_PH], w0 = ow * g[G_SW] - g[G_PW];     \
+                int64_t h1 = h0 + g[G_KH], w1 = w0 + g[G_KW];                         \
+                h0 = h0 < 0 ? 0 : h0; w0 = w0 < 0 ? 0 : w0;                           \
+                h1 = h1 > H ? H : h1; w1 = w1 > W ? W : w1;                           \
+                div = (h1 - h0) * (w1 - w0);                                          \
+              }                                                                       \
+              acc += (double)gy[oh * OW + ow] / (double)div;                          \
+            }                                                                         \
+          dx[pl * H * W + h * W + w] = (T)acc;                                        \
+        }                                                                             \
+      }                                                                               \
+    });                                                                               \
+  }
+
+DEFINE_MAXPOOL(maxpool_f32, float)
+DEFINE_MAXPOOL(maxpool_f64, double)
+DEFINE_MAXPOOL_BWD(maxpool_bwd_f32, float)
+DEFINE_MAXPOOL_BWD(maxpool_bwd_f64, double)
+DEFINE_AVGPOOL(avgpool_f32, float)
+DEFINE_AVGPOOL(avgpool_f64, double)
+DEFINE_AVGPOOL_BWD(avgpool_bwd_f32, float)
+DEFINE_AVGPOOL_BWD(avgpool_bwd_f64, double)
+
+#define DISPATCH2(opname, f32call, f64call)                                           \
+  do {                                                                                \
+    if (dt == RL_F32) f32call;                                                        \
+    else if (dt == RL_F64) f64call;                                                   \
+    else return rl_err(opname ": not defined for %s", rl_dtype_name(dt));             \
+    return 0;                                                                         \
+  } while (0)
+
+int rl_cpu_maxpool2d(rl_dtype dt, const void *x, int64_t nc, int64_t H, int64_t W,
+                     const int64_t *g, void *y, int64_t *idx) {
+  DISPATCH2("max_pool2d", maxpool_f32(x, nc, H, W, g, y, idx),
+            maxpool_f64(x, nc, H, W, g, y, idx));
+}
+
+int rl_cpu_maxpool2d_bwd(rl_dtype dt, const void *dy, const int64_t *idx, int64_t nc,
+                         int64_t H, int64_t W, const int64_t *g, void *dx) {
+  DISPATCH2("max_pool2d", maxpool_bwd_f32(dy, idx, nc, H, W, g, dx),
+            maxpool_bwd_f64(dy, idx, nc, H, W, g, dx));
+}
+
+int rl_cpu_avgpool2d(rl_dtype dt, const void *x, int64_t nc, int64_t H, int64_t W,
+                     const int64_t *g, bool count_pad, void *y) {
+  DISPATCH2("avg_pool2d", avgpool_f32(x, nc, H, W, g, count_pad, y),
+            avgpool_f64(x, nc, H, W, g, count_pad, y));
+}
+
+int rl_cpu_avgpool2d_bwd(rl_dtype dt, const void *dy, int64_t nc, int64_t H, int64_t W,
+                         const int64_t *g, bool count_pad, void *dx) {
+  DISPATCH2("avg_pool2d", avgpool_bwd_f32(dy, nc, H, W, g, count_pad, dx),
+            avgpool_bwd_f64(dy, nc, H, W, g, count_pad, dx));
+}
