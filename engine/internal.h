@@ -42,4 +42,10 @@ void rl_release_all(int n, rl_tensor **ts);
 
 #define RL_BE(t) (rl_dev(t)->be)
 
+/* Window geometry of conv/pool (the G_* array of backend.h); errors name op. */
+int rl_conv_geom(const char *op, const rl_tensor *x, int64_t kh, int64_t kw,
+                 const int64_t *stride, const int64_t *pad, const int64_t *dil, int64_t *g);
+/* x must be a 4-D float tensor [N, C, H, W]. */
+int rl_check_nchw(const char *op, const rl_tensor *x);
+
 #endif

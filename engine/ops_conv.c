@@ -1,4 +1,4 @@
-/* ops_nn.c - convolution and pooling on NCHW tensors, forward and backward.
+/* ops_conv.c - 2-D convolution on NCHW tensors, forward and backward.
  *
  * A backend with whole-convolution kernels (the CPU: engine/cpu/cpu_conv.c)
  * gets the contiguous tensors and does it all.  Otherwise (CUDA) conv2d is
@@ -20,49 +20,6 @@
 /* On a GPU the cost is per launch, not per cache miss: one GEMM for as
  * many images as 256 MB of col allows. */
 #define RL_CONV_COL_BYTES_GPU ((int64_t)256 << 20)
-
-/* ---- geometry ------------------------------------------------------------- */
-
-static int64_t out_len(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
-  return (in + 2 * p - d * (k - 1) - 1) / s + 1;
-}
-
-static int conv_geom(const char *op, const rl_tensor *x, int64_t kh, int64_t kw,
-                     const int64_t *stride, const int64_t *pad, const int64_t *dil,
-                     int64_t *g) {
-  for (int i = 0; i < 2; i++) {
-    if (stride[i] < 1 || dil[i] < 1 || pad[i] < 0)
-      return rl_err("%s: stride and dilation must be >= 1 and padding >= 0 (got stride %lld, "
-                    "padding %lld, dilation %lld)",
-                    op, (long long)stride[i], (long long)pad[i], (long long)dil[i]);
-  }
-  g[G_KH] = kh;
-  g[G_KW] = kw;
-  g[G_SH] = stride[0];
-  g[G_SW] = stride[1];
-  g[G_PH] = pad[0];
-  g[G_PW] = pad[1];
-  g[G_DH] = dil[0];
-  g[G_DW] = dil[1];
-  int64_t H = x->size[2], W = x->size[3];
-  int64_t eh = H + 2 * pad[0] - dil[0] * (kh - 1), ew = W + 2 * pad[1] - dil[1] * (kw - 1);
-  if (eh < 1 || ew < 1)
-    return rl_err("%s: input %s is too small for a %lldx%lld kernel (padding %lldx%lld, "
-                  "dilation %lldx%lld)",
-                  op, rl_shape_str(x), (long long)kh, (long long)kw, (long long)pad[0],
-                  (long long)pad[1], (long long)dil[0], (long long)dil[1]);
-  g[G_OH] = out_len(H, kh, stride[0], pad[0], dil[0]);
-  g[G_OW] = out_len(W, kw, stride[1], pad[1], dil[1]);
-  return 0;
-}
-
-static int check_nchw(const char *op, const rl_tensor *x) {
-  if (x->ndim != 4)
-    return rl_err("%s: expects a 4-D input [N, C, H, W], got %s", op, rl_shape_str(x));
-  if (!rl_dtype_is_float(x->dtype))
-    return rl_err("%s: expects a float input, got %s", op, rl_dtype_name(x->dtype));
-  return 0;
-}
 
 /* Images per chunk so that col stays under the byte budget. */
 static int64_t chunk_images(int64_t N, int64_t K, int64_t ohw, rl_dtype dt) {
@@ -210,7 +167,7 @@ static int fill_bias(rl_tensor *out, rl_tensor *b) {
 
 rl_tensor *rl_conv2d(rl_tensor *x, rl_tensor *w, rl_tensor *b, const rl_conv_opts *o) {
   const char *op = "conv2d";
-  if (check_nchw(op, x)) return NULL;
+  if (rl_check_nchw(op, x)) return NULL;
   if (w->ndim != 4) {
     rl_err("conv2d: weight must be 4-D [out, in, kh, kw], got %s", rl_shape_str(w));
     return NULL;
@@ -234,7 +191,7 @@ rl_tensor *rl_conv2d(rl_tensor *x, rl_tensor *w, rl_tensor *b, const rl_conv_opt
   rl_tensor *ts[3] = {x, w, b};
   if (rl_check_same_device(op, b ? 3 : 2, ts)) return NULL;
   int64_t geom[G_N];
-  if (conv_geom(op, x, w->size[2], w->size[3], o->stride, o->padding, o->dilation, geom))
+  if (rl_conv_geom(op, x, w->size[2], w->size[3], o->stride, o->padding, o->dilation, geom))
     return NULL;
   int64_t N = x->size[0], C = x->size[1], H = x->size[2], W = x->size[3], O = w->size[0];
   int64_t K = C * geom[G_KH] * geom[G_KW], ohw = geom[G_OH] * geom[G_OW];
@@ -295,116 +252,3 @@ fail:
   return NULL;
 }
 
-/* ---- pooling --------------------------------------------------------------- */
-
-static int pool_geom(const char *op, const rl_tensor *x, const int64_t *kernel,
-                     const int64_t *stride, const int64_t *padding, int64_t *g) {
-  if (check_nchw(op, x)) return -1;
-  int64_t s[2] = {stride ? stride[0] : kernel[0], stride ? stride[1] : kernel[1]};
-  int64_t p[2] = {padding ? padding[0] : 0, padding ? padding[1] : 0};
-  int64_t d[2] = {1, 1};
-  for (int i = 0; i < 2; i++) {
-    if (kernel[i] < 1)
-      return rl_err("%s: kernel size must be >= 1, got %lld", op, (long long)kernel[i]);
-    if (p[i] * 2 > kernel[i])
-      return rl_err("%s: padding %lld must be at most half the kernel size %lld", op,
-                    (long long)p[i], (long long)kernel[i]);
-  }
-  return conv_geom(op, x, kernel[0], kernel[1], s, p, d, g);
-}
-
-static int maxpool_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
-  const rl_meta *m = &n->meta[0];
-  int64_t geom[G_N];
-  for (int i = 0; i < G_N; i++) geom[i] = n->ip[i];
-  rl_tensor *idx = rl_node_saved(n, 0), *gc = idx ? rl_as_contig(g) : NULL;
-  rl_tensor *dx = gc ? rl_empty(m->ndim, m->size, m->dtype, m->dev) : NULL;
-  int rc = dx ? m->dev->be->maxpool2d_bwd(m->dtype, rl_data(gc), rl_data(idx),
-                                          m->size[0] * m->size[1], m->size[2], m->size[3],
-                                          geom, rl_data(dx))
-              : -1;
-  if (idx) rl_release(idx);
-  if (gc) rl_release(gc);
-  if (rc) {
-    if (dx) rl_release(dx);
-    return -1;
-  }
-  gin[0] = dx;
-  return 0;
-}
-
-rl_tensor *rl_max_pool2d(rl_tensor *x, const int64_t *kernel, const int64_t *stride,
-                         const int64_t *padding) {
-  int64_t geom[G_N];
-  if (pool_geom("max_pool2d", x, kernel, stride, padding, geom)) return NULL;
-  int64_t osize[4] = {x->size[0], x->size[1], geom[G_OH], geom[G_OW]};
-  rl_tensor *out = rl_empty(4, osize, x->dtype, rl_dev(x));
-  rl_tensor *idx = out ? rl_empty(4, osize, RL_I64, rl_dev(x)) : NULL;
-  rl_tensor *xc = idx ? rl_as_contig(x) : NULL;
-  if (!xc || RL_BE(x)->maxpool2d(x->dtype, rl_data(xc), x->size[0] * x->size[1], x->size[2],
-                                 x->size[3], geom, rl_data(out), rl_data(idx))) {
-    rl_err_prefix("max_pool2d");
-    rl_tensor *tmp[3] = {out, idx, xc};
-    rl_release_all(3, tmp);
-    return NULL;
-  }
-  rl_release(xc);
-  rl_node *n = rl_record("max_pool2d", maxpool_bwd, out, 1, &x);
-  if (n) {
-    for (int i = 0; i < G_N; i++) n->ip[i] = geom[i];
-    if (rl_node_save(n, idx)) {
-      rl_release(out);
-      out = NULL;
-    }
-  }
-  rl_release(idx);
-  return out;
-}
-
-static int avgpool_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
-  const rl_meta *m = &n->meta[0];
-  int64_t geom[G_N];
-  for (int i = 0; i < G_N; i++) geom[i] = n->ip[i];
-  rl_tensor *gc = rl_as_contig(g);
-  rl_tensor *dx = gc ? rl_empty(m->ndim, m->size, m->dtype, m->dev) : NULL;
-  int rc = dx ? m->dev->be->avgpool2d_bwd(m->dtype, rl_data(gc), m->size[0] * m->size[1],
-                                          m->size[2], m->size[3], geom, n->ip[G_N] != 0,
-                                          rl_data(dx))
-              : -1;
-  if (gc) rl_release(gc);
-  if (rc) {
-    if (dx) rl_release(dx);
-    return -1;
-  }
-  gin[0] = dx;
-  return 0;
-}
-
-rl_tensor *rl_avg_pool2d(rl_tensor *x, const int64_t *kernel, const int64_t *stride,
-                         const int64_t *padding, bool count_include_pad) {
-  int64_t geom[G_N];
-  if (pool_geom("avg_pool2d", x, kernel, stride, padding, geom)) return NULL;
-  int64_t osize[4] = {x->size[0], x->size[1], geom[G_OH], geom[G_OW]};
-  rl_tensor *out = rl_empty(4, osize, x->dtype, rl_dev(x));
-  rl_tensor *xc = out ? rl_as_contig(x) : NULL;
-  if (!xc || RL_BE(x)->avgpool2d(x->dtype, rl_data(xc), x->size[0] * x->size[1], x->size[2],
-                                 x->size[3], geom, count_include_pad, rl_data(out))) {
-    rl_err_prefix("avg_pool2d");
-    if (out) rl_release(out);
-    if (xc) rl_release(xc);
-    return NULL;
-  }
-  rl_release(xc);
-  rl_node *n = rl_record("avg_pool2d", avgpool_bwd, out, 1, &x);
-  if (n) {
-    for (int i = 0; i < G_N; i++) n->ip[i] = geom[i];
-    n->ip[G_N] = count_include_pad;
-  }
-  return out;
-}
-
-rl_tensor *rl_adaptive_avg_pool2d_1(rl_tensor *x) {
-  if (check_nchw("adaptive_avg_pool2d", x)) return NULL;
-  int dims[2] = {2, 3};
-  return rl_mean(x, 2, dims, true);
-}
