@@ -621,15 +621,11 @@ static int l_counters(lua_State *L) {
   return 1;
 }
 
-/* _conv_path('auto' | 'im2col' | 'taps' [, chunk_bytes]): which way
- * convolutions go (see rl_conv_set_path), and the tap path's chunk size
- * (default when absent); for specs and benchmarks.  Returns the previous
- * path. */
-static int l_conv_path(lua_State *L) {
-  static const char *const names[] = {"auto", "im2col", "taps", NULL};
-  rl_conv_path p = (rl_conv_path)luaL_checkoption(L, 1, NULL, names);
-  rl_conv_set_chunk_bytes((int64_t)luaL_optinteger(L, 2, 0));
-  lua_pushstring(L, names[rl_conv_set_path(p)]);
+/* _conv_im2col(on): convolutions take the engine's im2col path (the one
+ * CUDA runs) instead of the CPU's own kernels; for specs.  Returns the
+ * previous setting. */
+static int l_conv_im2col(lua_State *L) {
+  lua_pushboolean(L, rl_conv_set_im2col(lua_toboolean(L, 1)));
   return 1;
 }
 
@@ -676,7 +672,7 @@ static const luaL_Reg module_fns[] = {
     {"cuda_is_available", l_cuda_is_available},
     {"cuda_device_count", l_cuda_device_count},
     {"counters", l_counters},
-    {"_conv_path", l_conv_path},
+    {"_conv_im2col", l_conv_im2col},
     {"philox", l_philox},
     {"set_grad_enabled", l_set_grad_enabled},
     {"is_grad_enabled", l_is_grad_enabled},

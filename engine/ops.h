@@ -138,17 +138,10 @@ typedef struct rl_conv_opts {
 } rl_conv_opts;
 
 rl_tensor *rl_conv2d(rl_tensor *x, rl_tensor *w, rl_tensor *b, const rl_conv_opts *o);
-/* Which way convolutions go: AUTO is a backend's own kernels where it has
- * them (the CPU), else the engine's default; IM2COL and TAPS force the
- * engine's im2col + GEMM path or its tap-by-tap one (stride 1 only; other
- * convolutions take im2col), on any backend: specs and benchmarks use them.
- * RL_CONV_PATH=im2col|taps in the environment sets the start value.
- * Returns the previous setting. */
-typedef enum { RL_CONV_AUTO, RL_CONV_IM2COL, RL_CONV_TAPS } rl_conv_path;
-rl_conv_path rl_conv_set_path(rl_conv_path p);
-/* The tap path's bytes of staged input and output per chunk of images
- * (<= 0: the default, 512 MB); specs set it small to test chunking. */
-void rl_conv_set_chunk_bytes(int64_t bytes);
+/* When set, convolutions skip a backend's whole-convolution kernels and take
+ * the engine's im2col + GEMM path (what CUDA runs): specs use it to test
+ * that path on the CPU.  Returns the previous setting. */
+bool rl_conv_set_im2col(bool on);
 /* ceil_mode is not supported (the paper's models do not use it). */
 rl_tensor *rl_max_pool2d(rl_tensor *x, const int64_t *kernel, const int64_t *stride,
                          const int64_t *padding);

@@ -12,14 +12,7 @@
  *   dW += dYt @ col^T with dYt = dy laid out as [O, nb*OH*OW] (col
  *         recomputed from the saved input)
  *   db  = dy summed over N, H, W
- * Chunks keep col under RL_CONV_COL_BYTES_GPU.
- *
- * Or, for stride 1 with enough channels, tap by tap as the CPU kernels do
- * (engine/cpu/cpu_conv.c explains the wide layout), with the backend's
- * copies and GEMMs: the input staged as [C, nb, Hp, Wp], one GEMM per tap
- * on it shifted, no im2col.  rl_conv_set_path (and RL_CONV_PATH in the
- * environment) picks a path, for specs and benchmarks. */
-#include <stdlib.h>
+ * Chunks keep col under RL_CONV_COL_BYTES_GPU. */
 #include <string.h>
 
 #include "internal.h"
@@ -38,171 +31,12 @@ static int64_t chunk_images(int64_t N, int64_t K, int64_t ohw, rl_dtype dt) {
 
 /* ---- conv2d ---------------------------------------------------------------- */
 
-static int conv_path = -1; /* an rl_conv_path; -1: not yet read from the environment */
+static bool force_im2col;
 
-static rl_conv_path path_now(void) {
-  if (conv_path < 0) {
-    const char *e = getenv("RL_CONV_PATH");
-    conv_path = e && !strcmp(e, "im2col") ? RL_CONV_IM2COL
-                : e && !strcmp(e, "taps") ? RL_CONV_TAPS
-                                          : RL_CONV_AUTO;
-  }
-  return (rl_conv_path)conv_path;
-}
-
-rl_conv_path rl_conv_set_path(rl_conv_path p) {
-  rl_conv_path was = path_now();
-  conv_path = p;
+bool rl_conv_set_im2col(bool on) {
+  bool was = force_im2col;
+  force_im2col = on;
   return was;
-}
-
-/* ---- the tap path on a backend's copies and GEMMs --------------------------
- * Stride 1 only; the wide output wastes Hp*Wp - OH*OW positions per image,
- * so planes that waste more than a quarter take im2col. */
-
-/* Whether a backend without its own kernels (CUDA) takes the tap path where
- * it can (RL_CONV_AUTO), or im2col. */
-#define TAPS_BY_DEFAULT 0
-#define TAPS_MIN_C 8
-#define TAPS_MAX 64
-/* staged input and wide output of one chunk of images (specs set less) */
-static int64_t taps_chunk_bytes = (int64_t)512 << 20;
-
-void rl_conv_set_chunk_bytes(int64_t bytes) {
-  taps_chunk_bytes = bytes > 0 ? bytes : (int64_t)512 << 20;
-}
-
-typedef struct {
-  int64_t N, C, H, W, O, OH, OW, Hp, Wp, plane, nw, taps, pre, nb;
-  int64_t off[TAPS_MAX];
-  size_t es;
-} taps_plan;
-
-/* Whether the tap path takes this convolution (forced: wherever it is
- * valid, i.e. stride 1), and its plan. */
-static bool taps_plan_of(const int64_t *g, int64_t N, int64_t C, int64_t H, int64_t W,
-                         int64_t O, rl_dtype dt, bool forced, taps_plan *t) {
-  if (g[G_SH] != 1 || g[G_SW] != 1 || g[G_KH] * g[G_KW] > TAPS_MAX) return false;
-  t->N = N, t->C = C, t->H = H, t->W = W, t->O = O, t->OH = g[G_OH], t->OW = g[G_OW];
-  t->Hp = H + 2 * g[G_PH], t->Wp = W + 2 * g[G_PW], t->plane = t->Hp * t->Wp;
-  if (!forced && (C < TAPS_MIN_C || t->plane * 4 > t->OH * t->OW * 5)) return false;
-  t->nw = (t->OH - 1) * t->Wp + t->OW;
-  t->taps = g[G_KH] * g[G_KW];
-  t->pre = g[G_PH] * t->Wp + g[G_PW];
-  for (int64_t k = 0; k < t->taps; k++)
-    t->off[k] = (k / g[G_KW]) * g[G_DH] * t->Wp + (k % g[G_KW]) * g[G_DW];
-  t->es = rl_dtype_size(dt);
-  int64_t per = (C + O) * t->plane * (int64_t)t->es;
-  t->nb = per > 0 ? taps_chunk_bytes / per : N;
-  if (t->nb < 1) t->nb = 1;
-  if (t->nb > N) t->nb = N;
-  return true;
-}
-
-/* Copy between a contiguous [nb, R, h, w] block and the [R, nb, Hp, Wp]
- * layout of a chunk (pixel (0, 0) at offset `pre` of each plane):
- * into_wide copies src -> wide, else wide -> dst. */
-static int wide_copy(const taps_plan *t, rl_tensor *dense, int64_t n0, int64_t nb, int64_t R,
-                     int64_t h, int64_t w, rl_tensor *wide, int64_t pre, bool into_wide) {
-  int64_t size[4] = {nb, R, h, w};
-  int64_t wst[4] = {t->plane, nb * t->plane, t->Wp, 1};
-  int64_t dst_[4] = {R * h * w, h * w, w, 1};
-  rl_tensor *wv = rl_view_of(wide->st, wide->dtype, 4, size, wst, wide->offset + pre);
-  rl_tensor *dv = wv ? rl_view_of(dense->st, dense->dtype, 4, size, dst_,
-                                  dense->offset + n0 * R * h * w)
-                     : NULL;
-  int rc = dv ? (into_wide ? rl_copy_(wv, dv) : rl_copy_(dv, wv)) : -1;
-  if (wv) rl_release(wv);
-  if (dv) rl_release(dv);
-  return rc;
-}
-
-/* The weights [O, C, kh, kw] as [taps, O, C], or back (to_taps false). */
-static int taps_weights(const taps_plan *t, rl_tensor *w, rl_tensor *wr, bool to_taps) {
-  int64_t size[3] = {t->taps, t->O, t->C}, st[3] = {1, t->C * t->taps, t->taps};
-  rl_tensor *v = rl_view_of(w->st, w->dtype, 3, size, st, w->offset);
-  int rc = v ? (to_taps ? rl_copy_(wr, v) : rl_copy_(v, wr)) : -1;
-  if (v) rl_release(v);
-  return rc;
-}
-
-static int64_t taps_n(const taps_plan *t, int64_t nb) { return (nb - 1) * t->plane + t->nw; }
-
-static int taps_forward(const taps_plan *t, rl_tensor *x, rl_tensor *w, rl_tensor *b,
-                        rl_tensor *out) {
-  const rl_device *dev = rl_dev(x);
-  rl_dtype dt = x->dtype;
-  int64_t wsz[3] = {t->taps, t->O, t->C}, xsz[2] = {t->C, t->nb * t->plane};
-  int64_t ysz[2] = {t->O, t->nb * t->plane};
-  rl_tensor *wr = rl_empty(3, wsz, dt, dev);
-  rl_tensor *xs = wr ? rl_zeros(2, xsz, dt, dev) : NULL;
-  rl_tensor *yw = xs ? rl_empty(2, ysz, dt, dev) : NULL;
-  int rc = yw ? taps_weights(t, w, wr, true) : -1;
-  for (int64_t n0 = 0; !rc && n0 < t->N; n0 += t->nb) {
-    int64_t nb = t->N - n0 < t->nb ? t->N - n0 : t->nb, ld = nb * t->plane;
-    /* the padding stays zero from chunk to chunk: planes start at multiples
-     * of Hp*Wp in every chunk, so only interiors are ever written */
-    rc = wide_copy(t, x, n0, nb, t->C, t->H, t->W, xs, t->pre, true);
-    if (!rc && b) { /* yw rows start as the bias */
-      int64_t bs[2] = {t->O, ld}, bst[2] = {b->stride[0], 0}, yst[2] = {ld, 1};
-      rl_tensor *bv = rl_view_of(b->st, dt, 2, bs, bst, b->offset);
-      rl_tensor *yv = bv ? rl_view_of(yw->st, dt, 2, bs, yst, 0) : NULL;
-      rc = yv ? rl_copy_(yv, bv) : -1;
-      if (bv) rl_release(bv);
-      if (yv) rl_release(yv);
-    }
-    for (int64_t k = 0; !rc && k < t->taps; k++)
-      rc = rl_gemm(dev, dt, false, false, t->O, taps_n(t, nb), t->C, 1.0,
-                   (char *)rl_data(wr) + (size_t)(k * t->O * t->C) * t->es, t->C, 0,
-                   (char *)rl_data(xs) + (size_t)t->off[k] * t->es, ld, 0, b || k ? 1.0 : 0.0,
-                   rl_data(yw), ld, 0, 1);
-    if (!rc) rc = wide_copy(t, out, n0, nb, t->O, t->OH, t->OW, yw, 0, false);
-  }
-  rl_tensor *tmp[3] = {wr, xs, yw};
-  rl_release_all(3, tmp);
-  return rc;
-}
-
-/* dx and dw (each when not NULL; dw overwritten) for the tap path. */
-static int taps_backward(const taps_plan *t, rl_tensor *x, rl_tensor *w, rl_tensor *dy,
-                         rl_tensor *dx, rl_tensor *dw) {
-  const rl_device *dev = rl_dev(dy);
-  rl_dtype dt = dy->dtype;
-  int64_t wsz[3] = {t->taps, t->O, t->C}, xsz[2] = {t->C, t->nb * t->plane};
-  int64_t ysz[2] = {t->O, t->nb * t->plane};
-  rl_tensor *wr = rl_empty(3, wsz, dt, dev);
-  rl_tensor *dwr = wr && dw ? rl_empty(3, wsz, dt, dev) : NULL;
-  rl_tensor *dyw = wr ? rl_zeros(2, ysz, dt, dev) : NULL;
-  rl_tensor *xs = dyw ? rl_zeros(2, xsz, dt, dev) : NULL; /* x, or dx, staged */
-  int rc = xs && (dwr || !dw) ? 0 : -1;
-  if (!rc && dx) rc = taps_weights(t, w, wr, true);
-  for (int64_t n0 = 0; !rc && n0 < t->N; n0 += t->nb) {
-    int64_t nb = t->N - n0 < t->nb ? t->N - n0 : t->nb, ld = nb * t->plane, n = taps_n(t, nb);
-    /* dy laid out wide, zero elsewhere (as for the staged input, the
-     * positions that are not outputs are the same in every chunk) */
-    rc = wide_copy(t, dy, n0, nb, t->O, t->OH, t->OW, dyw, 0, true);
-    if (!rc && dw) { /* dW_k (+)= dy_wide @ x_staged[:, off_k ...]^T */
-      if (dx && n0 > 0) rc = rl_fill_(xs, 0.0); /* it held the last chunk's dx */
-      if (!rc) rc = wide_copy(t, x, n0, nb, t->C, t->H, t->W, xs, t->pre, true);
-      for (int64_t k = 0; !rc && k < t->taps; k++)
-        rc = rl_gemm(dev, dt, false, true, t->O, t->C, n, 1.0, rl_data(dyw), ld, 0,
-                     (char *)rl_data(xs) + (size_t)t->off[k] * t->es, ld, 0, n0 ? 1.0 : 0.0,
-                     (char *)rl_data(dwr) + (size_t)(k * t->O * t->C) * t->es, t->C, 0, 1);
-    }
-    if (!rc && dx) { /* dx_staged[:, off_k ...] += W_k^T @ dy_wide */
-      rc = rl_fill_(xs, 0.0);
-      for (int64_t k = 0; !rc && k < t->taps; k++)
-        rc = rl_gemm(dev, dt, true, false, t->C, n, t->O, 1.0,
-                     (char *)rl_data(wr) + (size_t)(k * t->O * t->C) * t->es, t->C, 0,
-                     rl_data(dyw), ld, 0, 1.0, (char *)rl_data(xs) + (size_t)t->off[k] * t->es,
-                     ld, 0, 1);
-      if (!rc) rc = wide_copy(t, dx, n0, nb, t->C, t->H, t->W, xs, t->pre, false);
-    }
-  }
-  if (!rc && dw) rc = taps_weights(t, dw, dwr, false);
-  rl_tensor *tmp[4] = {wr, dwr, dyw, xs};
-  rl_release_all(4, tmp);
-  return rc;
 }
 
 /* A backend's whole-convolution kernel counts as one GEMM per product it
@@ -254,24 +88,15 @@ static int conv2d_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   /* nothing to multiply (an empty batch, no output channels or pixels, no
    * input channels): zero gradients, and the bias's is dy summed */
   bool empty = N * O * ohw == 0 || K == 0;
-  rl_conv_path path = path_now();
-  bool fused = be->conv2d_bwd && path == RL_CONV_AUTO && !empty;
-  taps_plan tp;
-  bool taps = !fused && !empty && path != RL_CONV_IM2COL &&
-              (path == RL_CONV_TAPS || TAPS_BY_DEFAULT) &&
-              taps_plan_of(geom, N, C, H, W, O, dt, path == RL_CONV_TAPS, &tp);
+  bool fused = be->conv2d_bwd && !force_im2col && !empty;
   if (!dyc || (need_w && !xc) || (need_x && !wc)) goto out;
   if (need_x && !(dx = empty ? rl_zeros(mx->ndim, mx->size, dt, dev)
                              : rl_empty(mx->ndim, mx->size, dt, dev)))
     goto out;
-  if (need_w && !(dw = fused || taps ? rl_empty(mw->ndim, mw->size, dt, dev)
-                                     : rl_zeros(mw->ndim, mw->size, dt, dev)))
+  if (need_w && !(dw = fused ? rl_empty(mw->ndim, mw->size, dt, dev)
+                             : rl_zeros(mw->ndim, mw->size, dt, dev)))
     goto out;
   if (empty) goto bias;
-  if (taps) {
-    if (taps_backward(&tp, xc, wc, dyc, dx, dw)) goto out;
-    goto bias;
-  }
   if (fused) {
     if (need_b && !(gin[2] = rl_empty(1, &O, dt, dev))) goto out;
     if (be->conv2d_bwd(dt, xc ? rl_data(xc) : NULL, wc ? rl_data(wc) : NULL, rl_data(dyc),
@@ -380,8 +205,7 @@ rl_tensor *rl_conv2d(rl_tensor *x, rl_tensor *w, rl_tensor *b, const rl_conv_opt
     if (N * O * ohw > 0 && (b ? fill_bias(out, b) : rl_fill_(out, 0.0))) goto fail;
     goto record;
   }
-  rl_conv_path path = path_now();
-  if (wc && dev->be->conv2d && path == RL_CONV_AUTO) {
+  if (wc && dev->be->conv2d && !force_im2col) {
     rl_tensor *bc = b ? rl_as_contig(b) : NULL;
     int rc = (b && !bc) ||
              dev->be->conv2d(dt, rl_data(xc), rl_data(wc), bc ? rl_data(bc) : NULL, N, C, H,
@@ -389,12 +213,6 @@ rl_tensor *rl_conv2d(rl_tensor *x, rl_tensor *w, rl_tensor *b, const rl_conv_opt
     if (bc) rl_release(bc);
     if (rc) goto fail;
     count_conv_products(1, N, O, K, ohw);
-    goto record;
-  }
-  taps_plan tp;
-  if (wc && path != RL_CONV_IM2COL && (path == RL_CONV_TAPS || TAPS_BY_DEFAULT) &&
-      taps_plan_of(geom, N, C, H, W, O, dt, path == RL_CONV_TAPS, &tp)) {
-    if (taps_forward(&tp, xc, wc, b, out)) goto fail;
     goto record;
   }
   int64_t nbmax = chunk_images(N, K, ohw, dt);
