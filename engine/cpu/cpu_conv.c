@@ -312,9 +312,11 @@ static void fill_bias(rl_dtype dt, const void *b, int64_t O, int64_t n, int64_t 
   for (int64_t o = 0; o < O; o++) {
     if (dt == RL_F32) {
       float v = ((const float *)b)[o], *r = (float *)y + o * ld;
+#pragma omp simd
       for (int64_t q = 0; q < n; q++) r[q] = v;
     } else {
       double v = ((const double *)b)[o], *r = (double *)y + o * ld;
+#pragma omp simd
       for (int64_t q = 0; q < n; q++) r[q] = v;
     }
   }
