@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "direct.h"
 
 /* One row of col for one image: tap (c, i, j) of every output pixel, ohw
  * values written to dst (zero where the tap falls in the padding). */
@@ -228,22 +229,7 @@ static conv_plan conv_plan_of(rl_dtype dt, int64_t N, int64_t C, int64_t H, int6
 static bool staged(const conv_plan *p, int64_t nb) { return p->padded || nb > 1; }
 static bool direct_out(const conv_plan *p, int64_t nb) { return nb == 1 && p->Wp == p->OW; }
 
-#if defined(__AVX512F__)
-#define CONV_VL 16
-#define CONV_OB 8
-#define CONV_QV 2
-#else
-#define CONV_VL 8
-#define CONV_OB 4
-#define CONV_QV 3
-#endif
-#define CONV_QB (CONV_VL * CONV_QV)
-typedef float conv_vec __attribute__((vector_size(CONV_VL * sizeof(float))));
-
-/* Floats read past the end of a staged chunk by the last block of positions. */
-#define CONV_SLACK (CONV_QB + 16)
-
-/* Whether a forward pass on the tap path takes direct_conv (f32 only; f64,
+/* Whether a forward pass on the tap path takes rl_cpu_direct_conv (f32 only; f64,
  * and every backward pass, keep to BLAS). */
 static bool direct_taps(const conv_plan *p) { return p->by_taps && p->dt == RL_F32; }
 
@@ -357,18 +343,7 @@ static void widen(const conv_plan *p, const char *dy, int64_t nb, char *wide) {
                 dy + (size_t)((i * p->O + o) * p->ohw) * p->es, p->OW, p->OH, p->OW);
 }
 
-/* ---- the tap path's forward in f32, without BLAS ------------------------
- *
- * The taps' GEMMs each read and write the whole wide output and pack their
- * operands; a direct loop keeps a block of outputs (CONV_OB channels times
- * CONV_QB positions) in registers through all taps and input channels, and
- * reads the staged input where it lies.  Weights go as [taps][O/OB][C][OB],
- * so the OB weights of one (tap, channel) sit side by side.  GCC's vector
- * extension keeps it portable: 512-bit vectors where AVX-512 is on, 256-bit
- * otherwise, in blocks that fit the register file (16 accumulators of 32
- * zmm registers; 12 of 16 ymm). */
-
-/* w [O, C, taps] packed for direct_conv as [taps][O/OB][C][OB]; output
+/* w [O, C, taps] packed for rl_cpu_direct_conv as [taps][O/OB][C][OB]; output
  * rows past the last are zero. */
 static void pack_direct(const conv_plan *p, const float *w, float *wk) {
   int64_t nob = (p->O + CONV_OB - 1) / CONV_OB;
@@ -380,54 +355,6 @@ static void pack_direct(const conv_plan *p, const float *w, float *wk) {
           wk[((t * nob + ob) * p->C + c) * CONV_OB + oi] =
               o < p->O ? w[(o * p->C + c) * p->taps + t] : 0.0f;
         }
-}
-
-/* out [nout rows of ld] at positions [0, n) = b + sum over taps t and input
- * rows k of wk * in[k*ld + toff[t] + q] (in is read up to CONV_SLACK past
- * its last row). */
-static void direct_conv(const float *in, int64_t ld, int64_t nin, int64_t nout, int64_t n,
-                        const int64_t *toff, int64_t taps, const float *wk, const float *b,
-                        float *out) {
-  int64_t nob = (nout + CONV_OB - 1) / CONV_OB;
-  for (int64_t ob = 0; ob < nob; ob++) {
-    int64_t orows = nout - ob * CONV_OB < CONV_OB ? nout - ob * CONV_OB : CONV_OB;
-    for (int64_t q0 = 0; q0 < n; q0 += CONV_QB) {
-      conv_vec acc[CONV_OB][CONV_QV];
-#pragma GCC unroll 16
-      for (int oi = 0; oi < CONV_OB; oi++) {
-        float v = b && oi < orows ? b[ob * CONV_OB + oi] : 0.0f;
-#pragma GCC unroll 4
-        for (int k = 0; k < CONV_QV; k++) acc[oi][k] = (conv_vec){0} + v;
-      }
-      for (int64_t t = 0; t < taps; t++) {
-        const float *it = in + toff[t] + q0;
-        const float *wt = wk + (t * nob + ob) * nin * CONV_OB;
-        for (int64_t r = 0; r < nin; r++) {
-          conv_vec xv[CONV_QV];
-#pragma GCC unroll 4
-          for (int k = 0; k < CONV_QV; k++) memcpy(&xv[k], it + r * ld + k * CONV_VL, sizeof xv[k]);
-          const float *wr = wt + r * CONV_OB;
-#pragma GCC unroll 16
-          for (int oi = 0; oi < CONV_OB; oi++) {
-            conv_vec wv = (conv_vec){0} + wr[oi];
-#pragma GCC unroll 4
-            for (int k = 0; k < CONV_QV; k++) acc[oi][k] += wv * xv[k];
-          }
-        }
-      }
-      int64_t m = n - q0 < CONV_QB ? n - q0 : CONV_QB;
-      for (int oi = 0; oi < orows; oi++) {
-        float *row = out + (ob * CONV_OB + oi) * ld + q0;
-        if (m == CONV_QB) {
-          for (int k = 0; k < CONV_QV; k++) memcpy(row + k * CONV_VL, &acc[oi][k], sizeof acc[oi][k]);
-        } else {
-          float tmp[CONV_QB];
-          for (int k = 0; k < CONV_QV; k++) memcpy(tmp + k * CONV_VL, &acc[oi][k], sizeof acc[oi][k]);
-          memcpy(row, tmp, sizeof(float) * (size_t)m);
-        }
-      }
-    }
-  }
 }
 
 /* Tap offsets in elements. */
@@ -453,8 +380,8 @@ static void fwd_chunk(const conv_plan *p, const char *x, int64_t nb, const char 
     tap_offsets(p, toff);
     stage_input(p, x, nb, s->xs);
     memset(s->xs + (size_t)(p->C * ld) * es, 0, CONV_SLACK * sizeof(float));
-    direct_conv((const float *)s->xs, ld, p->C, p->O, n, toff, p->taps, (const float *)w, b,
-                (float *)s->wide);
+    rl_cpu_direct_conv((const float *)s->xs, ld, p->C, p->O, n, toff, p->taps,
+                       (const float *)w, b, (float *)s->wide);
     for (int64_t i = 0; i < nb; i++)
       for (int64_t o = 0; o < p->O; o++)
         copy_rows(es, y + (size_t)((i * p->O + o) * p->ohw) * es, p->OW,
