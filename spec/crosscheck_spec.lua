@@ -5,8 +5,8 @@
 -- (as in yangarbiter/robust-local-lipschitz), loads the file with
 -- load_state_dict(strict=False), checks that every tensor rllua wrote was
 -- used, runs forward and backward and writes logits, loss and every
--- gradient back; rllua requires agreement within 1e-4 relative in f32
--- and 1e-10 in f64.
+-- gradient back; rllua requires the forward to agree within 1e-4 relative
+-- in f32, and everything within 1e-10 in f64.
 local rl = require 'rl'
 
 local function have_torch()
@@ -205,10 +205,15 @@ local function run_case(name, mode, shape, dtype)
   local logits = model(x)
   local loss = rl.F.cross_entropy(logits, y, 'sum')
   loss:backward()
-  local checks = { { 'logits', logits, ref.logits }, { 'loss', loss:view(1), ref.loss },
-    { 'input gradient', x.grad, ref.input_grad } }
-  for _, np in ipairs(model:named_parameters()) do
-    checks[#checks + 1] = { 'gradient of ' .. np[1], np[2].grad, ref['grad.' .. np[1]] }
+  local checks = { { 'logits', logits, ref.logits }, { 'loss', loss:view(1), ref.loss } }
+  -- gradients are piecewise: a one-ulp difference can move a ReLU's mask or
+  -- a max-pool's argmax and with it a whole gradient entry, so they are
+  -- compared where that cannot happen, in f64
+  if dtype == 'f64' then
+    checks[#checks + 1] = { 'input gradient', x.grad, ref.input_grad }
+    for _, np in ipairs(model:named_parameters()) do
+      checks[#checks + 1] = { 'gradient of ' .. np[1], np[2].grad, ref['grad.' .. np[1]] }
+    end
   end
   if mode == 'train' then
     local sd = model:state_dict()
@@ -239,24 +244,29 @@ describe('PyTorch cross-check', function()
   if not torch_ok then
     print('\ncrosscheck_spec: python3-torch not found; the PyTorch cross-check was skipped')
   end
+  -- f32: the forward (logits, loss, batch-norm buffers) to 1e-4; f64: that
+  -- and every gradient to 1e-10.  Gradients are not compared in f32: seen,
+  -- an f32 im2col and a tap-by-tap convolution, each within 1e-6 of f64,
+  -- flipped one ReLU of 65536 apart, and batch norm over 4 images turned
+  -- that into a 3% change of some gradients; a Winograd forward within
+  -- 4e-7 moved a max-pool argmax in CNN001 and an input gradient by 4%.
   local cases = {
     { 'CNN001', 'eval', { 6, 1, 28, 28 }, 'f32' },
+    { 'CNN001', 'eval', { 6, 1, 28, 28 }, 'f64' },
     { 'CNN002', 'eval', { 6, 1, 28, 28 }, 'f32' },
-    -- in train mode, batch norm over 4 images turns a one-ulp difference at
-    -- a ReLU input near zero into a per-cent change of some gradients (seen:
-    -- an f32 im2col and a tap-by-tap convolution, each within 1e-6 of f64,
-    -- flipped one ReLU of 65536 apart); in f64 that needs a value within
-    -- 1e-15 of zero, so this case compares f64 with f64
+    { 'CNN002', 'eval', { 6, 1, 28, 28 }, 'f64' },
+    { 'WRN_16_4', 'train', { 4, 3, 32, 32 }, 'f32' },
     { 'WRN_16_4', 'train', { 4, 3, 32, 32 }, 'f64' },
-    { 'WRN_16_4', 'eval', { 3, 3, 32, 32 }, 'f32' },
+    { 'WRN_16_4', 'eval', { 3, 3, 32, 32 }, 'f64' },
   }
   for _, c in ipairs(cases) do
-    local title = string.format('%s (%s mode, %s): logits, loss, every gradient agree to %s', c[1],
-      c[2], c[4], c[4] == 'f64' and '1e-10' or '1e-4')
+    local title = c[4] == 'f64'
+      and string.format('%s (%s mode, f64): logits, loss, every gradient agree to 1e-10', c[1], c[2])
+      or string.format('%s (%s mode, f32): logits and loss agree to 1e-4', c[1], c[2])
     if torch_ok then
       it(title, function()
         local n = run_case(c[1], c[2], c[3], c[4])
-        assert.is_true(n > 3)
+        assert.is_true(n >= 2)
       end)
     else
       pending(title .. ' (python3-torch not installed)')
