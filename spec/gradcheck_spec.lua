@@ -198,7 +198,8 @@ describe('gradcheck: convolution and pooling', function()
       local y = w:reshape(O, C * k * k):matmul(col) + b:view(1, O, 1)
       return y:view(N, O, OH, OW)
     end
-    -- f64 goes through BLAS; f32's forward through the CPU's own loop, held
+    -- f64 goes through BLAS; f32's forward through the CPU's own loops
+    -- (Winograd F(2x2, 3x3) for these 3x3 kernels, odd sizes included), held
     -- to f32 rounding (sums of up to 360 products) against f64
     for _, dc in ipairs { { 'f64', 1e-13 }, { 'f32', 1e-5 } } do
       for ci, c in ipairs { { 5, 40, 24, 24, 24, 1 }, { 4, 32, 26, 26, 32, 0 }, { 3, 12, 17, 23, 13, 1 } } do

@@ -71,6 +71,11 @@ int rl_cpu_conv2d(rl_dtype dt, const void *x, const void *w, const void *b, int6
 int rl_cpu_conv2d_bwd(rl_dtype dt, const void *x, const void *w, const void *dy,
                       int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
                       const int64_t *g, void *dx, void *dw, void *db);
+/* 3x3, stride 1, f32 with >= 8 input channels and >= 10 output columns:
+ * the forward as Winograd F(2x2, 3x3) (cpu_winograd.c). */
+bool rl_cpu_wino_ok(rl_dtype dt, int64_t C, const int64_t *g);
+int rl_cpu_wino_fwd(const float *x, const float *w, const float *b, int64_t N, int64_t C,
+                    int64_t H, int64_t W, int64_t O, const int64_t *g, float *y);
 int rl_cpu_maxpool2d(rl_dtype dt, const void *x, int64_t nc, int64_t H, int64_t W,
                      const int64_t *g, void *y, int64_t *idx);
 int rl_cpu_maxpool2d_bwd(rl_dtype dt, const void *dy, const int64_t *idx, int64_t nc,

@@ -490,6 +490,7 @@ int rl_cpu_conv2d(rl_dtype dt, const void *x, const void *w, const void *b, int6
                   int64_t C, int64_t H, int64_t W, int64_t O, const int64_t *g, void *y) {
   conv_plan p = conv_plan_of(dt, N, C, H, W, O, g, false, false, false);
   if (conv_check(&p)) return -1;
+  if (rl_cpu_wino_ok(dt, C, g)) return rl_cpu_wino_fwd(x, w, b, N, C, H, W, O, g, y);
   int64_t chunks = (N + p.nb - 1) / p.nb;
   int T = conv_threads(chunks, p.nb * p.K * p.ohw * O);
   size_t per = scratch_bytes(&p, true, false);
