@@ -522,9 +522,42 @@ int rl_cpu_conv2d(rl_dtype dt, const void *x, const void *w, const void *b, int6
   return 0;
 }
 
+/* For a 3x3 stride-1 convolution, dx is itself one: dy convolved with the
+ * weights transposed ([C, O]) and flipped, padding 2 - p, giving H x W.  In
+ * f32 with enough channels that goes through the Winograd forward; returns
+ * 1 when it did, 0 when the convolution does not qualify, -1 on error. */
+static int dx_by_winograd(rl_dtype dt, const float *w, const float *dy, int64_t N, int64_t C,
+                          int64_t H, int64_t W, int64_t O, const int64_t *g, float *dx) {
+  if (dt != RL_F32 || C < 8 || g[G_KH] != 3 || g[G_KW] != 3 || g[G_SH] != 1 ||
+      g[G_SW] != 1 || g[G_DH] != 1 || g[G_DW] != 1 || g[G_PH] > 2 || g[G_PW] > 2)
+    return 0;
+  int64_t g2[G_N];
+  memcpy(g2, g, sizeof g2);
+  g2[G_PH] = 2 - g[G_PH];
+  g2[G_PW] = 2 - g[G_PW];
+  g2[G_OH] = H;
+  g2[G_OW] = W;
+  if (!rl_cpu_wino_ok(dt, O, g2)) return 0;
+  size_t bytes = sizeof(float) * (size_t)(C * O * 9);
+  float *wf = rl_cpu_backend.alloc(NULL, bytes);
+  if (!wf) return -1;
+  for (int64_t o = 0; o < O; o++)
+    for (int64_t c = 0; c < C; c++)
+      for (int k = 0; k < 9; k++) wf[(c * O + o) * 9 + 8 - k] = w[(o * C + c) * 9 + k];
+  int rc = rl_cpu_wino_fwd(dy, wf, NULL, N, O, g[G_OH], g[G_OW], C, g2, dx);
+  rl_cpu_backend.free(NULL, wf, bytes);
+  return rc ? -1 : 1;
+}
+
 int rl_cpu_conv2d_bwd(rl_dtype dt, const void *x, const void *w, const void *dy,
                       int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
                       const int64_t *g, void *dx, void *dw, void *db) {
+  if (dx) {
+    int r = dx_by_winograd(dt, w, dy, N, C, H, W, O, g, dx);
+    if (r < 0) return -1;
+    if (r > 0) dx = NULL; /* done; dW and db below */
+    if (!dx && !dw && !db) return 0;
+  }
   conv_plan p = conv_plan_of(dt, N, C, H, W, O, g, true, dw || db, dx != NULL);
   if (conv_check(&p)) return -1;
   int64_t wsize = O * p.K, G = dw || db ? p.G : N;
