@@ -140,8 +140,13 @@ int rl_cpu_col2im(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t H
  *   dW_ij += dy_wide @ x_st[:, off_ij ...]^T
  *   dx_st[:, off_ij ...] += W_ij^T @ dy_wide
  * A single unpadded image needs no staging, and a 1x1 kernel on a single
- * image no wide output.  Other convolutions take an im2col of one image at a
- * time (a few hundred KB for the paper's networks).
+ * image no wide output.  In f32 the forward's taps run in one direct loop
+ * (direct.c) instead of nine GEMMs.  Other convolutions take an im2col of
+ * one image at a time (a few hundred KB for the paper's networks).
+ *
+ * Ahead of all this, 3x3 stride-1 f32 convolutions on planes of 10 or more
+ * output columns take Winograd F(2x2, 3x3) for the forward and for dx
+ * (cpu_winograd.c); dW stays here.
  *
  * The weight gradient sums over images.  The batch is cut into groups, and
  * groups into chunks, by the shapes only (never by the thread count); each
