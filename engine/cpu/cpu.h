@@ -46,6 +46,27 @@ void rl_cpu_iter_run(const rl_iter *it, rl_loop_fn fn, const double *p);
     }                                                                       \
   } while (0)
 
+/* Threads for `units` independent pieces of `work` elements each: one when
+ * the whole is below the grain, never more than the pieces. */
+static inline int rl_cpu_team(int64_t units, double work) {
+  int t = omp_get_max_threads();
+  if ((double)units * work < RL_CPU_GRAIN) t = 1;
+  return units < t ? (int)units : t;
+}
+
+/* n bytes rounded up to a 64-byte line (scratch carved into pieces). */
+static inline size_t rl_cpu_round64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* The body of a kernel entry taking f32 or f64: run the call for dt, or
+ * name the op and the dtype it lacks. */
+#define RL_CPU_DISPATCH_FLOAT(opname, f32call, f64call)                           \
+  do {                                                                            \
+    if (dt == RL_F32) f32call;                                                    \
+    else if (dt == RL_F64) f64call;                                               \
+    else return rl_err(opname ": not defined for %s", rl_dtype_name(dt));         \
+    return 0;                                                                     \
+  } while (0)
+
 /* Return the cached big host blocks to the system. */
 void rl_cpu_empty_cache(void);
 

@@ -104,18 +104,14 @@ DEFINE_COL2IM(col2im_f64, col2im_plane_f64, double)
 
 int rl_cpu_im2col(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t H, int64_t W,
                   const int64_t *g, void *col) {
-  if (dt == RL_F32) im2col_f32(x, nb, C, H, W, g, col);
-  else if (dt == RL_F64) im2col_f64(x, nb, C, H, W, g, col);
-  else return rl_err("conv2d: not defined for %s", rl_dtype_name(dt));
-  return 0;
+  RL_CPU_DISPATCH_FLOAT("conv2d", im2col_f32(x, nb, C, H, W, g, col),
+                        im2col_f64(x, nb, C, H, W, g, col));
 }
 
 int rl_cpu_col2im(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t H,
                   int64_t W, const int64_t *g, void *x) {
-  if (dt == RL_F32) col2im_f32(col, nb, C, H, W, g, x);
-  else if (dt == RL_F64) col2im_f64(col, nb, C, H, W, g, x);
-  else return rl_err("conv2d: not defined for %s", rl_dtype_name(dt));
-  return 0;
+  RL_CPU_DISPATCH_FLOAT("conv2d", col2im_f32(col, nb, C, H, W, g, x),
+                        col2im_f64(col, nb, C, H, W, g, x));
 }
 
 /* ---- whole convolutions, a few images at a time ---------------------------
@@ -189,15 +185,6 @@ typedef struct {
   char *col, *xs, *wide, *dxs;
 } conv_scratch;
 
-static size_t round64(size_t n) { return (n + 63) & ~(size_t)63; }
-
-/* Threads for `units` independent pieces of work of `work` elements each. */
-static int conv_threads(int64_t units, int64_t work) {
-  int t = omp_get_max_threads();
-  if ((double)units * (double)work < RL_CPU_GRAIN) t = 1;
-  return units < t ? (int)units : t;
-}
-
 /* bwd: the plan of a backward pass; dw, dx: which gradients it forms. */
 static conv_plan conv_plan_of(rl_dtype dt, int64_t N, int64_t C, int64_t H, int64_t W,
                               int64_t O, const int64_t *g, bool bwd, bool dw, bool dx) {
@@ -241,9 +228,9 @@ static bool direct_taps(const conv_plan *p) { return p->by_taps && p->dt == RL_F
 /* Bytes of one thread's scratch (fwd: for a forward pass).  The direct f32
  * forward always stages its input, and reads CONV_SLACK past it. */
 static size_t scratch_bytes(const conv_plan *p, bool fwd, bool dx) {
-  if (!p->by_taps) return round64((size_t)(p->K * p->ohw) * p->es);
-  size_t st = round64((size_t)(p->C * p->nb * p->plane) * p->es + 4 * CONV_SLACK);
-  size_t wide = round64((size_t)(p->O * p->nb * p->plane) * p->es);
+  if (!p->by_taps) return rl_cpu_round64((size_t)(p->K * p->ohw) * p->es);
+  size_t st = rl_cpu_round64((size_t)(p->C * p->nb * p->plane) * p->es + 4 * CONV_SLACK);
+  size_t wide = rl_cpu_round64((size_t)(p->O * p->nb * p->plane) * p->es);
   if (fwd && direct_taps(p)) return st + wide;
   return (staged(p, p->nb) ? st * (dx ? 2 : 1) : 0) + (direct_out(p, p->nb) ? 0 : wide);
 }
@@ -254,7 +241,7 @@ static conv_scratch scratch_at(const conv_plan *p, char *base, bool fwd, bool dx
     s.col = base;
     return s;
   }
-  size_t st = round64((size_t)(p->C * p->nb * p->plane) * p->es + 4 * CONV_SLACK);
+  size_t st = rl_cpu_round64((size_t)(p->C * p->nb * p->plane) * p->es + 4 * CONV_SLACK);
   if (fwd && direct_taps(p)) {
     s.xs = base;
     s.wide = base + st;
@@ -497,10 +484,10 @@ int rl_cpu_conv2d(rl_dtype dt, const void *x, const void *w, const void *b, int6
   if (conv_check(&p)) return -1;
   if (rl_cpu_wino_ok(dt, C, g)) return rl_cpu_wino_fwd(x, w, b, N, C, H, W, O, g, y);
   int64_t chunks = (N + p.nb - 1) / p.nb;
-  int T = conv_threads(chunks, p.nb * p.K * p.ohw * O);
+  int T = rl_cpu_team(chunks, p.nb * p.K * p.ohw * O);
   size_t per = scratch_bytes(&p, true, false);
   int64_t opad = (O + CONV_OB - 1) / CONV_OB * CONV_OB;
-  size_t wbytes = p.by_taps ? round64((size_t)(opad * p.K) * p.es) : 0;
+  size_t wbytes = p.by_taps ? rl_cpu_round64((size_t)(opad * p.K) * p.es) : 0;
   size_t total = per * (size_t)T + wbytes;
   char *scratch = rl_cpu_backend.alloc(NULL, total);
   if (!scratch) return -1;
@@ -566,11 +553,11 @@ int rl_cpu_conv2d_bwd(rl_dtype dt, const void *x, const void *w, const void *dy,
   conv_plan p = conv_plan_of(dt, N, C, H, W, O, g, true, dw || db, dx != NULL);
   if (conv_check(&p)) return -1;
   int64_t wsize = O * p.K, G = dw || db ? p.G : N;
-  int T = conv_threads(G, p.K * p.ohw * O * ((N + G - 1) / G));
+  int T = rl_cpu_team(G, p.K * p.ohw * O * ((N + G - 1) / G));
   size_t per = scratch_bytes(&p, false, dx != NULL);
-  size_t partbytes = dw ? round64((size_t)wsize * p.es) : 0;
-  size_t wbytes = p.by_taps && dx ? round64((size_t)wsize * p.es) : 0;
-  size_t bbytes = db ? round64((size_t)O * sizeof(double)) : 0;
+  size_t partbytes = dw ? rl_cpu_round64((size_t)wsize * p.es) : 0;
+  size_t wbytes = p.by_taps && dx ? rl_cpu_round64((size_t)wsize * p.es) : 0;
+  size_t bbytes = db ? rl_cpu_round64((size_t)O * sizeof(double)) : 0;
   size_t total = per * (size_t)T + partbytes * (size_t)G + wbytes + bbytes * (size_t)G;
   char *scratch = rl_cpu_backend.alloc(NULL, total);
   if (!scratch) return -1;

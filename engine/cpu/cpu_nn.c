@@ -57,23 +57,15 @@ DEFINE_BN_STATS(bn_stats_f64, double)
 DEFINE_BN_BWD_REDUCE(bn_bwd_f32, float)
 DEFINE_BN_BWD_REDUCE(bn_bwd_f64, double)
 
-#define DISPATCH2(opname, f32call, f64call)                                        \
-  do {                                                                             \
-    if (dt == RL_F32) f32call;                                                     \
-    else if (dt == RL_F64) f64call;                                                \
-    else return rl_err(opname ": not defined for %s", rl_dtype_name(dt));          \
-    return 0;                                                                      \
-  } while (0)
-
 int rl_cpu_bn_stats(rl_dtype dt, const void *x, int64_t N, int64_t C, int64_t S,
                     void *mean, void *var) {
-  DISPATCH2("batch_norm", bn_stats_f32(x, N, C, S, mean, var),
+  RL_CPU_DISPATCH_FLOAT("batch_norm", bn_stats_f32(x, N, C, S, mean, var),
             bn_stats_f64(x, N, C, S, mean, var));
 }
 
 int rl_cpu_bn_bwd_reduce(rl_dtype dt, const void *dy, const void *x, const void *mean,
                          int64_t N, int64_t C, int64_t S, void *sum_dy, void *sum_dyxmu) {
-  DISPATCH2("batch_norm", bn_bwd_f32(dy, x, mean, N, C, S, sum_dy, sum_dyxmu),
+  RL_CPU_DISPATCH_FLOAT("batch_norm", bn_bwd_f32(dy, x, mean, N, C, S, sum_dy, sum_dyxmu),
             bn_bwd_f64(dy, x, mean, N, C, S, sum_dy, sum_dyxmu));
 }
 
@@ -122,13 +114,13 @@ DEFINE_SOFTMAX_BWD(softmax_bwd_f64, double)
 
 int rl_cpu_softmax(rl_dtype dt, const void *x, int64_t rows, int64_t cols, bool log,
                    void *y) {
-  DISPATCH2("softmax", softmax_f32(x, rows, cols, log, y),
+  RL_CPU_DISPATCH_FLOAT("softmax", softmax_f32(x, rows, cols, log, y),
             softmax_f64(x, rows, cols, log, y));
 }
 
 int rl_cpu_softmax_bwd(rl_dtype dt, const void *dy, const void *y, int64_t rows,
                        int64_t cols, bool log, void *dx) {
-  DISPATCH2("softmax", softmax_bwd_f32(dy, y, rows, cols, log, dx),
+  RL_CPU_DISPATCH_FLOAT("softmax", softmax_bwd_f32(dy, y, rows, cols, log, dx),
             softmax_bwd_f64(dy, y, rows, cols, log, dx));
 }
 
@@ -287,6 +279,6 @@ DEFINE_L2_STEP(l2_step_f64, double)
 
 int rl_cpu_l2_step(rl_dtype dt, const void *a, const void *g, const void *c, int64_t B,
                    int64_t D, const double *p, void *out) {
-  DISPATCH2("l2_step", l2_step_f32(a, g, c, B, D, p, out),
+  RL_CPU_DISPATCH_FLOAT("l2_step", l2_step_f32(a, g, c, B, D, p, out),
             l2_step_f64(a, g, c, B, D, p, out));
 }

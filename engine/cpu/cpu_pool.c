@@ -167,34 +167,26 @@ DEFINE_AVGPOOL(avgpool_f64, double)
 DEFINE_AVGPOOL_BWD(avgpool_bwd_f32, float)
 DEFINE_AVGPOOL_BWD(avgpool_bwd_f64, double)
 
-#define DISPATCH2(opname, f32call, f64call)                                           \
-  do {                                                                                \
-    if (dt == RL_F32) f32call;                                                        \
-    else if (dt == RL_F64) f64call;                                                   \
-    else return rl_err(opname ": not defined for %s", rl_dtype_name(dt));             \
-    return 0;                                                                         \
-  } while (0)
-
 int rl_cpu_maxpool2d(rl_dtype dt, const void *x, int64_t nc, int64_t H, int64_t W,
                      const int64_t *g, void *y, int64_t *idx) {
-  DISPATCH2("max_pool2d", maxpool_f32(x, nc, H, W, g, y, idx),
+  RL_CPU_DISPATCH_FLOAT("max_pool2d", maxpool_f32(x, nc, H, W, g, y, idx),
             maxpool_f64(x, nc, H, W, g, y, idx));
 }
 
 int rl_cpu_maxpool2d_bwd(rl_dtype dt, const void *dy, const int64_t *idx, int64_t nc,
                          int64_t H, int64_t W, const int64_t *g, void *dx) {
-  DISPATCH2("max_pool2d", maxpool_bwd_f32(dy, idx, nc, H, W, g, dx),
+  RL_CPU_DISPATCH_FLOAT("max_pool2d", maxpool_bwd_f32(dy, idx, nc, H, W, g, dx),
             maxpool_bwd_f64(dy, idx, nc, H, W, g, dx));
 }
 
 int rl_cpu_avgpool2d(rl_dtype dt, const void *x, int64_t nc, int64_t H, int64_t W,
                      const int64_t *g, bool count_pad, void *y) {
-  DISPATCH2("avg_pool2d", avgpool_f32(x, nc, H, W, g, count_pad, y),
+  RL_CPU_DISPATCH_FLOAT("avg_pool2d", avgpool_f32(x, nc, H, W, g, count_pad, y),
             avgpool_f64(x, nc, H, W, g, count_pad, y));
 }
 
 int rl_cpu_avgpool2d_bwd(rl_dtype dt, const void *dy, int64_t nc, int64_t H, int64_t W,
                          const int64_t *g, bool count_pad, void *dx) {
-  DISPATCH2("avg_pool2d", avgpool_bwd_f32(dy, nc, H, W, g, count_pad, dx),
+  RL_CPU_DISPATCH_FLOAT("avg_pool2d", avgpool_bwd_f32(dy, nc, H, W, g, count_pad, dx),
             avgpool_bwd_f64(dy, nc, H, W, g, count_pad, dx));
 }

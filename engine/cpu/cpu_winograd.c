@@ -197,15 +197,12 @@ int rl_cpu_wino_fwd(const float *x, const float *w, const float *b, int64_t N, i
   wino_plan p = wino_plan_of(N, C, H, W, O, g);
   int64_t chunks = (N + p.nb - 1) / p.nb, ldmax = p.nb * p.T;
   int64_t nob = (O + CONV_OB - 1) / CONV_OB;
-  int T = omp_get_max_threads();
-  if ((double)N * (double)(16 * C * O * p.T) < RL_CPU_GRAIN) T = 1;
-  if (T > chunks) T = (int)chunks;
-  /* per thread: V (and the loop's slack past it), M, and row buffers */
-  size_t vbytes = sizeof(float) * (size_t)(16 * C * ldmax + CONV_SLACK);
-  size_t mbytes = sizeof(float) * (size_t)(16 * O * ldmax);
-  size_t bbytes = sizeof(float) * (size_t)(4 * p.phase + 16);
-  size_t per = ((vbytes + 63) & ~(size_t)63) + ((mbytes + 63) & ~(size_t)63) +
-               ((bbytes + 63) & ~(size_t)63);
+  int T = rl_cpu_team(chunks, (double)p.nb * (double)(16 * C * O * p.T));
+  /* per thread: V (and the loop's slack past it), M, and the phase planes */
+  size_t vbytes = rl_cpu_round64(sizeof(float) * (size_t)(16 * C * ldmax + CONV_SLACK));
+  size_t mbytes = rl_cpu_round64(sizeof(float) * (size_t)(16 * O * ldmax));
+  size_t bbytes = rl_cpu_round64(sizeof(float) * (size_t)(4 * p.phase + 16));
+  size_t per = vbytes + mbytes + bbytes;
   size_t ubytes = sizeof(float) * (size_t)(16 * nob * C * CONV_OB);
   size_t total = per * (size_t)T + ubytes;
   char *scratch = rl_cpu_backend.alloc(NULL, total);
@@ -218,8 +215,8 @@ int rl_cpu_wino_fwd(const float *x, const float *w, const float *b, int64_t N, i
     int t = omp_get_thread_num();
     char *base = scratch + per * (size_t)t;
     float *v = (float *)base;
-    float *m = (float *)(base + ((vbytes + 63) & ~(size_t)63));
-    float *buf = (float *)(base + ((vbytes + 63) & ~(size_t)63) + ((mbytes + 63) & ~(size_t)63));
+    float *m = (float *)(base + vbytes);
+    float *buf = (float *)(base + vbytes + mbytes);
     for (int64_t k = chunks * t / T; k < chunks * (t + 1) / T; k++) {
       int64_t n0 = k * p.nb, nb = N - n0 < p.nb ? N - n0 : p.nb, ld = nb * p.T;
       transform_input(&p, x + n0 * C * H * W, nb, ld, v, buf);
