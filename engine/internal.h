@@ -39,6 +39,10 @@ int rl_index_bounds(rl_tensor *idx, int64_t *lo, int64_t *hi);
 
 /* Release a list of tensors (NULLs allowed). */
 void rl_release_all(int n, rl_tensor **ts);
+/* The end of a backward forming one input's gradient: releases the n
+ * temporaries, then gives dx to gin[0] when rc is 0, else releases it and
+ * returns -1. */
+int rl_grad_one(rl_tensor **gin, rl_tensor *dx, int rc, int n, rl_tensor **tmp);
 
 #define RL_BE(t) (rl_dev(t)->be)
 

@@ -140,3 +140,13 @@ void rl_release_all(int n, rl_tensor **ts) {
       ts[i] = NULL;
     }
 }
+
+int rl_grad_one(rl_tensor **gin, rl_tensor *dx, int rc, int n, rl_tensor **tmp) {
+  rl_release_all(n, tmp);
+  if (rc) {
+    if (dx) rl_release(dx);
+    return -1;
+  }
+  gin[0] = dx;
+  return 0;
+}

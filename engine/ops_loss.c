@@ -29,14 +29,8 @@ static int softmax_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   int rc = dx ? m->dev->be->softmax_bwd(m->dtype, rl_data(gc), rl_data(y), rows, cols,
                                         n->ip[0] != 0, rl_data(dx))
               : -1;
-  if (y) rl_release(y);
-  if (gc) rl_release(gc);
-  if (rc) {
-    if (dx) rl_release(dx);
-    return -1;
-  }
-  gin[0] = dx;
-  return 0;
+  rl_tensor *tmp[2] = {y, gc};
+  return rl_grad_one(gin, dx, rc, 2, tmp);
 }
 
 /* softmax over the last dim of a contiguous tensor */
@@ -104,14 +98,8 @@ static int nll_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   int rc = dx ? m->dev->be->nll_bwd(m->dtype, rl_data(gc), 1, rl_data(t), m->size[0],
                                     m->size[1], rl_data(dx))
               : -1;
-  if (t) rl_release(t);
-  if (gc) rl_release(gc);
-  if (rc) {
-    if (dx) rl_release(dx);
-    return -1;
-  }
-  gin[0] = dx;
-  return 0;
+  rl_tensor *tmp[2] = {t, gc};
+  return rl_grad_one(gin, dx, rc, 2, tmp);
 }
 
 /* The CPU kernel checks each target as it reads it; a GPU kernel cannot

@@ -75,14 +75,8 @@ static int maxpool_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
                                           m->size[0] * m->size[1], m->size[2], m->size[3],
                                           geom, rl_data(dx))
               : -1;
-  if (idx) rl_release(idx);
-  if (gc) rl_release(gc);
-  if (rc) {
-    if (dx) rl_release(dx);
-    return -1;
-  }
-  gin[0] = dx;
-  return 0;
+  rl_tensor *tmp[2] = {idx, gc};
+  return rl_grad_one(gin, dx, rc, 2, tmp);
 }
 
 rl_tensor *rl_max_pool2d(rl_tensor *x, const int64_t *kernel, const int64_t *stride,
@@ -123,13 +117,7 @@ static int avgpool_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
                                           m->size[2], m->size[3], geom, n->ip[G_N] != 0,
                                           rl_data(dx))
               : -1;
-  if (gc) rl_release(gc);
-  if (rc) {
-    if (dx) rl_release(dx);
-    return -1;
-  }
-  gin[0] = dx;
-  return 0;
+  return rl_grad_one(gin, dx, rc, 1, &gc);
 }
 
 rl_tensor *rl_avg_pool2d(rl_tensor *x, const int64_t *kernel, const int64_t *stride,
