@@ -202,10 +202,14 @@ describe('gradcheck: convolution and pooling', function()
     -- (Winograd F(2x2, 3x3) for these 3x3 kernels, odd sizes included), held
     -- to f32 rounding (sums of up to 360 products) against f64
     for _, dc in ipairs { { 'f64', 1e-13 }, { 'f32', 1e-5 } } do
-      for ci, c in ipairs { { 5, 40, 24, 24, 24, 1 }, { 4, 32, 26, 26, 32, 0 }, { 3, 12, 17, 23, 13, 1 } } do
+      -- (3x3 kernels with 10+ output columns take Winograd in f32; the 1x1
+      -- case keeps the tap loop's f32 forward covered)
+      for ci, c in ipairs { { 5, 40, 24, 24, 24, 1 }, { 4, 32, 26, 26, 32, 0 }, { 3, 12, 17, 23, 13, 1 },
+                            { 4, 16, 9, 11, 12, 0, 1 } } do
         local N, C, H, W, O, p = table.unpack(c)
-        local x64, w64, b64 = leaf(N, C, H, W), leaf(O, C, 3, 3), leaf(O)
-        local dy64 = rl.randn({ N, O, H + 2 * p - 2, W + 2 * p - 2 }, { dtype = 'f64', generator = g })
+        local k = c[7] or 3
+        local x64, w64, b64 = leaf(N, C, H, W), leaf(O, C, k, k), leaf(O)
+        local dy64 = rl.randn({ N, O, H + 2 * p - k + 1, W + 2 * p - k + 1 }, { dtype = 'f64', generator = g })
         local x, w, b, dy = x64, w64, b64, dy64
         if dc[1] == 'f32' then
           x, w, b = x64:detach():float():requires_grad_(), w64:detach():float():requires_grad_(),
