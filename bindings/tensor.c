@@ -621,11 +621,15 @@ static int l_counters(lua_State *L) {
   return 1;
 }
 
-/* _conv_im2col(on): convolutions take the engine's im2col path (the one
- * CUDA runs) instead of the CPU's own kernels; for specs.  Returns the
- * previous setting. */
-static int l_conv_im2col(lua_State *L) {
-  lua_pushboolean(L, rl_conv_set_im2col(lua_toboolean(L, 1)));
+/* _conv_path(path [, chunk_bytes]): 'auto', 'im2col' or 'winograd'; the
+ * last two force the engine's convolution paths (the ones CUDA runs)
+ * instead of the CPU's own kernels, and chunk_bytes caps their workspaces.
+ * For specs.  Returns the previous path. */
+static int l_conv_path(lua_State *L) {
+  static const char *const names[] = {"auto", "im2col", "winograd", NULL};
+  int p = luaL_checkoption(L, 1, NULL, names);
+  lua_Integer cap = luaL_optinteger(L, 2, 0);
+  lua_pushstring(L, names[rl_conv_set_path((rl_conv_path)p, (int64_t)cap)]);
   return 1;
 }
 
@@ -672,7 +676,7 @@ static const luaL_Reg module_fns[] = {
     {"cuda_is_available", l_cuda_is_available},
     {"cuda_device_count", l_cuda_device_count},
     {"counters", l_counters},
-    {"_conv_im2col", l_conv_im2col},
+    {"_conv_path", l_conv_path},
     {"philox", l_philox},
     {"set_grad_enabled", l_set_grad_enabled},
     {"is_grad_enabled", l_is_grad_enabled},

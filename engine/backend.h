@@ -151,6 +151,20 @@ struct rl_backend {
   int (*col2im)(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t H,
                 int64_t W, const int64_t *geom, void *x);
 
+  /* Winograd F(2x2, 3x3) tile transforms (engine/winograd.h) for the
+   * engine's path of 3x3 stride-1 convolutions (NULL: not offered).
+   * wino_weight: w [O, C, 3, 3] -> U [16, O, C]; flipped (for an input
+   *   gradient): U [16, C, O], from each kernel rotated by 180 degrees.
+   * wino_input: x [nb, C, H, W], padded by (ph, pw) -> V [16, C, P], one
+   *   column per 4x4 tile at stride 2: P = nb*TH*TW, column (n*TH + th)*TW
+   *   + tw.
+   * wino_output: M [16, O, P] -> y [nb, O, OH, OW], plus b[o] when b. */
+  int (*wino_weight)(rl_dtype dt, const void *w, int64_t O, int64_t C, bool flip, void *U);
+  int (*wino_input)(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t H, int64_t W,
+                    int64_t ph, int64_t pw, int64_t TH, int64_t TW, void *V);
+  int (*wino_output)(rl_dtype dt, const void *M, int64_t nb, int64_t O, int64_t OH,
+                     int64_t OW, int64_t TH, int64_t TW, const void *b, void *y);
+
   /* Whole convolutions, for a backend that does them better than the
    * engine's im2col + gemm (NULL: the engine does that).  Contiguous
    * x [N, C, H, W], w [O, C, kh, kw], b [O] or NULL, y [N, O, OH, OW].

@@ -138,10 +138,16 @@ typedef struct rl_conv_opts {
 } rl_conv_opts;
 
 rl_tensor *rl_conv2d(rl_tensor *x, rl_tensor *w, rl_tensor *b, const rl_conv_opts *o);
-/* When set, convolutions skip a backend's whole-convolution kernels and take
- * the engine's im2col + GEMM path (what CUDA runs): specs use it to test
- * that path on the CPU.  Returns the previous setting. */
-bool rl_conv_set_im2col(bool on);
+/* Which way convolutions go.  AUTO: a backend's own convolution kernels
+ * when it has them (the CPU), else the engine's paths: Winograd where it
+ * pays (f32 3x3 stride-1 layers with 32+ channels in and out), im2col
+ * elsewhere.  IM2COL and WINOGRAD force the engine's paths (WINOGRAD for
+ * every 3x3 stride-1 layer with padding <= 2, in any float dtype; im2col for
+ * the rest), so that specs can check them on the CPU.  chunk_bytes > 0 caps
+ * each workspace of those paths (so that small inputs run in several
+ * chunks); 0 restores the default.  Returns the previous path. */
+typedef enum { RL_CONV_AUTO, RL_CONV_IM2COL, RL_CONV_WINOGRAD } rl_conv_path;
+rl_conv_path rl_conv_set_path(rl_conv_path p, int64_t chunk_bytes);
 /* ceil_mode is not supported (the paper's models do not use it). */
 rl_tensor *rl_max_pool2d(rl_tensor *x, const int64_t *kernel, const int64_t *stride,
                          const int64_t *padding);

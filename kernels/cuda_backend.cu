@@ -258,7 +258,10 @@ static const rl_backend cuda_backend = {
     rl_cuda_gemm,
     rl_cuda_im2col,
     rl_cuda_col2im,
-    NULL, /* conv2d: the engine's im2col + gemm */
+    rl_cuda_wino_weight,
+    rl_cuda_wino_input,
+    rl_cuda_wino_output,
+    NULL, /* conv2d: the engine's Winograd or im2col, with cuBLAS */
     NULL, /* conv2d_bwd */
     rl_cuda_maxpool2d,
     rl_cuda_maxpool2d_bwd,
@@ -280,6 +283,6 @@ static const rl_backend cuda_backend = {
 };
 
 /* A forgotten entry (or a new one in backend.h) changes the size. */
-static_assert(sizeof(rl_backend) == sizeof(void *) * 34, "rl_backend has 33 kernels + name");
+static_assert(sizeof(rl_backend) == sizeof(void *) * 37, "rl_backend has 36 kernels + name");
 
 extern "C" const rl_backend *rl_cuda_backend(void) { return &cuda_backend; }

@@ -54,6 +54,26 @@ static inline unsigned rl_blocks(int64_t n, int threads = RL_THREADS) {
   for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < (n);   \
        i += (int64_t)gridDim.x * blockDim.x)
 
+/* Whether offsets below a and b fit 32-bit index math (with room for the
+ * sums a kernel forms): 64-bit division costs several times more on a GPU. */
+static inline bool fits32(int64_t a, int64_t b) {
+  return a < INT32_MAX / 2 && b < INT32_MAX / 2;
+}
+
+/* Planes (or rows) run along grid y, with a stride when there are more
+ * than a grid holds; positions within one along x, in the index type IT. */
+#define PLANES(pl, n) for (int64_t pl = blockIdx.y; pl < (n); pl += gridDim.y)
+#define IN_PLANE(i, n)                                                        \
+  for (IT i = (IT)(blockIdx.x * blockDim.x + threadIdx.x); i < (n);          \
+       i += (IT)(gridDim.x * blockDim.x))
+
+static inline dim3 grid2(int64_t per_plane, int64_t planes) {
+  int64_t bx = (per_plane + RL_THREADS - 1) / RL_THREADS;
+  if (bx > 65535) bx = 65535;
+  if (bx < 1) bx = 1;
+  return dim3((unsigned)bx, (unsigned)(planes < 65535 ? (planes > 0 ? planes : 1) : 65535));
+}
+
 /* ---- math by argument type ------------------------------------------- */
 
 #define RL_M1(name, ff, df)                                                   \
@@ -114,6 +134,11 @@ int rl_cuda_im2col(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t H,
                    const int64_t *g, void *col);
 int rl_cuda_col2im(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t H,
                    int64_t W, const int64_t *g, void *x);
+int rl_cuda_wino_weight(rl_dtype dt, const void *w, int64_t O, int64_t C, bool flip, void *U);
+int rl_cuda_wino_input(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t H,
+                       int64_t W, int64_t ph, int64_t pw, int64_t TH, int64_t TW, void *V);
+int rl_cuda_wino_output(rl_dtype dt, const void *M, int64_t nb, int64_t O, int64_t OH,
+                        int64_t OW, int64_t TH, int64_t TW, const void *b, void *y);
 int rl_cuda_maxpool2d(rl_dtype dt, const void *x, int64_t nc, int64_t H, int64_t W,
                       const int64_t *g, void *y, int64_t *idx);
 int rl_cuda_maxpool2d_bwd(rl_dtype dt, const void *dy, const int64_t *idx, int64_t nc,

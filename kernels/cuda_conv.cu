@@ -19,24 +19,8 @@ template <typename IT> static Geom<IT> geom_of(const int64_t *g) {
   return q;
 }
 
-static bool fits32(int64_t a, int64_t b) { return a < INT32_MAX / 2 && b < INT32_MAX / 2; }
-
 template <typename IT> __device__ __forceinline__ IT ceil_div(IT a, IT b) {
   return a >= 0 ? (a + b - 1) / b : -((-a) / b);
-}
-
-/* Planes (or rows) run along grid y, with a stride when there are more
- * than a grid holds; positions within one along x. */
-#define PLANES(pl, n) for (int64_t pl = blockIdx.y; pl < (n); pl += gridDim.y)
-#define IN_PLANE(i, n)                                                        \
-  for (IT i = (IT)(blockIdx.x * blockDim.x + threadIdx.x); i < (n);          \
-       i += (IT)(gridDim.x * blockDim.x))
-
-static dim3 grid2(int64_t per_plane, int64_t planes) {
-  int64_t bx = (per_plane + RL_THREADS - 1) / RL_THREADS;
-  if (bx > 65535) bx = 65535;
-  if (bx < 1) bx = 1;
-  return dim3((unsigned)bx, (unsigned)(planes < 65535 ? (planes > 0 ? planes : 1) : 65535));
 }
 
 /* ---- im2col / col2im ------------------------------------------------------- */

@@ -347,8 +347,6 @@ __global__ void gather_kernel(const E *x, IT outer, IT n, IT inner, const int64_
   default: return rl_err("index op: unsupported element size");                       \
   }
 
-static bool fits32(int64_t a, int64_t b) { return a < INT32_MAX / 2 && b < INT32_MAX / 2; }
-
 int rl_cuda_index_select(rl_dtype dt, const void *x, int64_t outer, int64_t n, int64_t inner,
                          const int64_t *idx, int64_t k, void *y) {
   int64_t cnt = outer * k * inner;

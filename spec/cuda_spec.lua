@@ -323,11 +323,32 @@ describe('CUDA vs CPU: convolution and pooling', function()
     { 'conv2d 3x3 padding 1, CPU tap path', { 6, 16, 20, 20 }, { 24, 16, 3, 3 }, { padding = 1 } },
     { 'conv2d 3x3, CPU tap path in chunks', { 9, 32, 26, 26 }, { 32, 32, 3, 3 }, {} },
     { 'conv2d 1x1, CPU tap path', { 5, 16, 9, 9 }, { 12, 16, 1, 1 }, {} },
+    -- 32+ channels in and out: Winograd on the GPU (forward and dx), and on
+    -- the CPU too where there are 10+ output columns
+    { 'conv2d 3x3 padding 1, odd plane, GPU Winograd', { 3, 32, 13, 11 }, { 40, 32, 3, 3 }, { padding = 1 } },
+    { 'conv2d 3x3 padding 2, GPU Winograd', { 2, 32, 9, 9 }, { 32, 32, 3, 3 }, { padding = 2 } },
+    { 'conv2d 64 -> 64 at 16x16 (a WRN layer), GPU Winograd', { 8, 64, 16, 16 }, { 64, 64, 3, 3 }, { padding = 1 } },
   }
   for _, c in ipairs(convs) do
     check(c[1], function()
       return { randn(table.unpack(c[2])), randn(table.unpack(c[3])) * 0.3, randn(c[3][1]) }
     end, function(x, w, b) return F.conv2d(x, w, b, c[4]) end, { gtol = 5e-5 })
+  end
+  -- The engine's Winograd path forced on both devices in f64: the same
+  -- transforms (engine/winograd.h), in the CPU's plain loops and the GPU's
+  -- kernels, forward and input gradient; in one chunk of images and in one
+  -- chunk per image.
+  for _, cap in ipairs { 0, 1 } do
+    describe('with the Winograd path forced' .. (cap > 0 and ', a chunk per image' or ''), function()
+      before_each(function() rl._conv_path('winograd', cap) end)
+      after_each(function() rl._conv_path('auto') end)
+      for _, c in ipairs { { { 3, 5, 9, 7 }, { 6, 5, 3, 3 }, 1 }, { { 2, 4, 6, 8 }, { 3, 4, 3, 3 }, 2 },
+                           { { 2, 3, 7, 7 }, { 5, 3, 3, 3 }, 0 } } do
+        check(string.format('conv2d 3x3 padding %d, f64', c[3]), function()
+          return { randn64(table.unpack(c[1])), randn64(table.unpack(c[2])), randn64(c[2][1]) }
+        end, function(x, w, b) return F.conv2d(x, w, b, { padding = c[3] }) end, { tol = 1e-12 })
+      end
+    end)
   end
   check('conv2d without bias, f64', function() return { randn64(2, 3, 7, 7), randn64(4, 3, 3, 3) } end,
     function(x, w) return F.conv2d(x, w, nil, { padding = 1 }) end, { tol = 1e-12 })

@@ -244,43 +244,57 @@ describe('gradcheck: convolution and pooling', function()
     end
   end)
 
-  -- The engine's im2col + batched-GEMM path is what CUDA runs; the CPU has
-  -- its own kernels, so the specs switch to it here: gradchecks, and the
-  -- same values as the CPU kernels on every geometry.
-  describe('the im2col path (as on CUDA)', function()
-    before_each(function() rl._conv_im2col(true) end)
-    after_each(function() rl._conv_im2col(false) end)
-    check('conv2d plain', function(x, w, b) return F.conv2d(x, w, b) end,
-      { leaf(3, 2, 5, 5), leaf(3, 2, 3, 3), leaf(3) })
-    check('conv2d stride 2, padding 1, dilation 2', function(x, w) return F.conv2d(x, w, nil,
-      { stride = 2, padding = 1, dilation = 2 }) end, { leaf(2, 3, 7, 6), leaf(2, 3, 2, 3) })
-    it('agrees with the CPU kernels, forward and backward', function()
-      for _, c in ipairs {
-        { { 5, 16, 12, 12 }, { 8, 16, 3, 3 }, { padding = 1 } },
-        { { 4, 3, 11, 9 }, { 6, 3, 3, 3 }, { stride = 2, padding = 1 } },
-        { { 3, 8, 10, 10 }, { 4, 8, 3, 2 }, { dilation = 2, padding = { 2, 1 } } },
-        { { 3, 8, 8, 8 }, { 6, 8, 1, 1 }, { stride = 2 } },
-      } do
-        local x, w, b = leaf(table.unpack(c[1])), leaf(table.unpack(c[2])), leaf(c[2][1])
-        local runs = {}
-        for k, generic in ipairs { true, false } do
-          rl._conv_im2col(generic)
-          x.grad, w.grad, b.grad = nil, nil, nil
-          local y = F.conv2d(x, w, b, c[3])
-          y:backward(rl.linspace(-1, 1, y:numel(), 'f64'):view(y:size()))
-          runs[k] = { y, x.grad, w.grad, b.grad }
+  -- The engine's paths, Winograd F(2x2, 3x3) and im2col + batched GEMM, are
+  -- what CUDA runs (with these same transforms, engine/winograd.h); the CPU
+  -- has its own kernels, so the specs switch to them here: gradchecks, and
+  -- the same values as the CPU kernels on every geometry, in one chunk of
+  -- images and in one chunk per image.
+  for _, path in ipairs { 'im2col', 'winograd' } do
+    describe('the ' .. path .. ' path (as on CUDA)', function()
+      before_each(function() rl._conv_path(path) end)
+      after_each(function() rl._conv_path('auto') end)
+      check('conv2d plain', function(x, w, b) return F.conv2d(x, w, b) end,
+        { leaf(3, 2, 5, 5), leaf(3, 2, 3, 3), leaf(3) })
+      check('conv2d 3x3 padding 1, odd plane', function(x, w, b) return F.conv2d(x, w, b, { padding = 1 }) end,
+        { leaf(2, 3, 5, 6), leaf(4, 3, 3, 3), leaf(4) })
+      check('conv2d 3x3 padding (2, 0)', function(x, w) return F.conv2d(x, w, nil, { padding = { 2, 0 } }) end,
+        { leaf(2, 2, 4, 7), leaf(3, 2, 3, 3) })
+      check('conv2d stride 2, padding 1, dilation 2', function(x, w) return F.conv2d(x, w, nil,
+        { stride = 2, padding = 1, dilation = 2 }) end, { leaf(2, 3, 7, 6), leaf(2, 3, 2, 3) })
+      it('agrees with the CPU kernels, forward and backward, in chunks too', function()
+        for _, c in ipairs {
+          { { 5, 16, 12, 12 }, { 8, 16, 3, 3 }, { padding = 1 } },
+          { { 3, 5, 7, 9 }, { 6, 5, 3, 3 }, { padding = 2 } },
+          { { 4, 6, 9, 8 }, { 5, 6, 3, 3 }, {} },
+          { { 4, 3, 11, 9 }, { 6, 3, 3, 3 }, { stride = 2, padding = 1 } },
+          { { 3, 8, 10, 10 }, { 4, 8, 3, 2 }, { dilation = 2, padding = { 2, 1 } } },
+          { { 3, 8, 8, 8 }, { 6, 8, 1, 1 }, { stride = 2 } },
+        } do
+          local x, w, b = leaf(table.unpack(c[1])), leaf(table.unpack(c[2])), leaf(c[2][1])
+          local runs = {}
+          for k, mode in ipairs { { 'auto' }, { path }, { path, 1 } } do
+            rl._conv_path(mode[1], mode[2])
+            x.grad, w.grad, b.grad = nil, nil, nil
+            local y = F.conv2d(x, w, b, c[3])
+            y:backward(rl.linspace(-1, 1, y:numel(), 'f64'):view(y:size()))
+            runs[k] = { y, x.grad, w.grad, b.grad }
+          end
+          for k = 2, 3 do
+            for i, name in ipairs { 'y', 'dx', 'dw', 'db' } do
+              local err = ((runs[k][i] - runs[1][i]):abs():max() / runs[1][i]:abs():max()):item()
+              assert(err < 1e-12, string.format('%s (input %s, %s) differs by %g', name,
+                table.concat(c[1], 'x'),
+                k == 3 and 'a chunk per image' or 'one chunk', err))
+            end
+          end
         end
-        for i, name in ipairs { 'y', 'dx', 'dw', 'db' } do
-          local err = ((runs[1][i] - runs[2][i]):abs():max() / runs[2][i]:abs():max()):item()
-          assert(err < 1e-12, name .. ' differs by ' .. err)
-        end
-      end
+      end)
     end)
-  end)
+  end
 
   it('conv2d with nothing to multiply: empty batch, no channels in or out', function()
-    for _, generic in ipairs { false, true } do
-      rl._conv_im2col(generic)
+    for _, path in ipairs { 'auto', 'im2col', 'winograd' } do
+      rl._conv_path(path)
       for _, c in ipairs {
         { { 0, 8, 5, 5 }, { 4, 8, 3, 3 }, { 0, 4, 3, 3 } },
         { { 2, 8, 5, 5 }, { 0, 8, 3, 3 }, { 2, 0, 3, 3 } },
@@ -301,7 +315,7 @@ describe('gradcheck: convolution and pooling', function()
         assert.are.equal(y:numel(), b.grad:sum():item())
       end
     end
-    rl._conv_im2col(false)
+    rl._conv_path('auto')
   end)
   check('max_pool2d 2x2', function(x) return F.max_pool2d(x, 2) end, { leaf(2, 2, 6, 6) })
   check('max_pool2d 3x3 stride 2 padding 1', function(x) return F.max_pool2d(x, 3, { stride = 2, padding = 1 }) end,

@@ -28,6 +28,7 @@
 
 #include "cpu.h"
 #include "direct.h"
+#include "winograd.h"
 
 /* Fewest input channels, and output columns: below, the transforms (and
  * the wide layout's extra tile column) cost more than they save.  Measured
@@ -229,4 +230,78 @@ int rl_cpu_wino_fwd(const float *x, const float *w, const float *b, int64_t N, i
   }
   rl_cpu_backend.free(NULL, scratch, total);
   return 0;
+}
+
+/* ---- the backend's tile entries ---------------------------------------------
+ *
+ * The engine's Winograd path (ops_conv.c), which CUDA takes, calls these
+ * through the backend table.  The CPU's own convolutions never do; the
+ * specs switch convolutions onto that path (rl._conv_path('winograd')) to
+ * gradcheck it in f64 on the CPU, with the transforms of winograd.h that
+ * the CUDA kernels expand as well.  Plain loops, one tile at a time. */
+
+#define DEFINE_WINO_ENTRIES(sfx, T)                                                 \
+  static void wino_weight_##sfx(const T *w, int64_t O, int64_t C, bool flip, T *U) { \
+    for (int64_t o = 0; o < O; o++)                                                 \
+      for (int64_t c = 0; c < C; c++) {                                             \
+        const T *g = w + (o * C + c) * 9;                                           \
+        T k[3][3], u[4][4];                                                         \
+        for (int i = 0; i < 3; i++)                                                 \
+          for (int j = 0; j < 3; j++) k[i][j] = flip ? g[(2 - i) * 3 + 2 - j] : g[i * 3 + j]; \
+        RL_WINO_WEIGHT(T, k, u);                                                    \
+        int64_t at = flip ? c * O + o : o * C + c;                                  \
+        for (int xi = 0; xi < 16; xi++) U[xi * O * C + at] = u[xi / 4][xi % 4];     \
+      }                                                                             \
+  }                                                                                 \
+  static void wino_input_##sfx(const T *x, int64_t nb, int64_t C, int64_t H, int64_t W, \
+                               int64_t ph, int64_t pw, int64_t TH, int64_t TW, T *V) { \
+    int64_t P = nb * TH * TW;                                                       \
+    for (int64_t c = 0; c < C; c++)                                                 \
+      for (int64_t p = 0; p < P; p++) {                                             \
+        int64_t n = p / (TH * TW), th = p / TW % TH, tw = p % TW;                   \
+        const T *src = x + (n * C + c) * H * W;                                     \
+        T d[4][4], v[4][4];                                                         \
+        for (int a = 0; a < 4; a++)                                                 \
+          for (int b = 0; b < 4; b++) {                                             \
+            int64_t h = 2 * th - ph + a, w = 2 * tw - pw + b;                       \
+            d[a][b] = h >= 0 && h < H && w >= 0 && w < W ? src[h * W + w] : (T)0;   \
+          }                                                                         \
+        RL_WINO_INPUT(T, d, v);                                                     \
+        for (int xi = 0; xi < 16; xi++) V[(xi * C + c) * P + p] = v[xi / 4][xi % 4]; \
+      }                                                                             \
+  }                                                                                 \
+  static void wino_output_##sfx(const T *M, int64_t nb, int64_t O, int64_t OH,     \
+                                int64_t OW, int64_t TH, int64_t TW, const T *b, T *y) { \
+    int64_t P = nb * TH * TW;                                                       \
+    for (int64_t o = 0; o < O; o++)                                                 \
+      for (int64_t p = 0; p < P; p++) {                                             \
+        int64_t n = p / (TH * TW), th = p / TW % TH, tw = p % TW;                   \
+        T m[4][4], r[2][2];                                                         \
+        for (int xi = 0; xi < 16; xi++) m[xi / 4][xi % 4] = M[(xi * O + o) * P + p]; \
+        RL_WINO_OUTPUT(T, m, r);                                                    \
+        T *dst = y + (n * O + o) * OH * OW;                                         \
+        for (int i = 0; i < 2; i++)                                                 \
+          for (int j = 0; j < 2; j++)                                               \
+            if (2 * th + i < OH && 2 * tw + j < OW)                                 \
+              dst[(2 * th + i) * OW + 2 * tw + j] = r[i][j] + (b ? b[o] : (T)0);    \
+      }                                                                             \
+  }
+DEFINE_WINO_ENTRIES(f32, float)
+DEFINE_WINO_ENTRIES(f64, double)
+
+int rl_cpu_wino_weight(rl_dtype dt, const void *w, int64_t O, int64_t C, bool flip, void *U) {
+  RL_CPU_DISPATCH_FLOAT("conv2d (Winograd)", wino_weight_f32(w, O, C, flip, U),
+                        wino_weight_f64(w, O, C, flip, U));
+}
+
+int rl_cpu_wino_input(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t H, int64_t W,
+                      int64_t ph, int64_t pw, int64_t TH, int64_t TW, void *V) {
+  RL_CPU_DISPATCH_FLOAT("conv2d (Winograd)", wino_input_f32(x, nb, C, H, W, ph, pw, TH, TW, V),
+                        wino_input_f64(x, nb, C, H, W, ph, pw, TH, TW, V));
+}
+
+int rl_cpu_wino_output(rl_dtype dt, const void *M, int64_t nb, int64_t O, int64_t OH,
+                       int64_t OW, int64_t TH, int64_t TW, const void *b, void *y) {
+  RL_CPU_DISPATCH_FLOAT("conv2d (Winograd)", wino_output_f32(M, nb, O, OH, OW, TH, TW, b, y),
+                        wino_output_f64(M, nb, O, OH, OW, TH, TW, b, y));
 }
