@@ -152,18 +152,30 @@ struct rl_backend {
                 int64_t W, const int64_t *geom, void *x);
 
   /* Winograd F(2x2, 3x3) tile transforms (engine/winograd.h) for the
-   * engine's path of 3x3 stride-1 convolutions (NULL: not offered).
+   * engine's path of 3x3 stride-1 convolutions (NULL: not offered).  Tiles
+   * are 4x4 at stride 2 over the padded input (2x2 blocks of the output),
+   * TH x TW per image.  Tile columns come in chunks of nbc images: tile
+   * (n, th, tw) is column q = ((n % nbc)*TH + th)*TW + tw of chunk
+   * s = n / nbc, each chunk [16, rows, Pc] with Pc = nbc*TH*TW (nbc = nb:
+   * one chunk of all the columns).
    * wino_weight: w [O, C, 3, 3] -> U [16, O, C]; flipped (for an input
    *   gradient): U [16, C, O], from each kernel rotated by 180 degrees.
-   * wino_input: x [nb, C, H, W], padded by (ph, pw) -> V [16, C, P], one
-   *   column per 4x4 tile at stride 2: P = nb*TH*TW, column (n*TH + th)*TW
-   *   + tw.
-   * wino_output: M [16, O, P] -> y [nb, O, OH, OW], plus b[o] when b. */
+   * wino_input: x [nb, C, H, W], padded by (ph, pw) -> V, rows C.
+   * wino_output: M [16, O, nb*TH*TW] (one chunk) -> y [nb, O, OH, OW],
+   *   plus b[o] when b.
+   * wino_doutput: dy [nb, O, OH, OW] -> dM, rows O (the adjoint of
+   *   wino_output).
+   * wino_dweight: dU [S, 16, O, C], summed over s in order -> dw [O, C, 3,
+   *   3] (the adjoint of wino_weight). */
   int (*wino_weight)(rl_dtype dt, const void *w, int64_t O, int64_t C, bool flip, void *U);
   int (*wino_input)(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t H, int64_t W,
-                    int64_t ph, int64_t pw, int64_t TH, int64_t TW, void *V);
+                    int64_t ph, int64_t pw, int64_t TH, int64_t TW, int64_t nbc, void *V);
   int (*wino_output)(rl_dtype dt, const void *M, int64_t nb, int64_t O, int64_t OH,
                      int64_t OW, int64_t TH, int64_t TW, const void *b, void *y);
+  int (*wino_doutput)(rl_dtype dt, const void *dy, int64_t nb, int64_t O, int64_t OH,
+                      int64_t OW, int64_t TH, int64_t TW, int64_t nbc, void *dM);
+  int (*wino_dweight)(rl_dtype dt, const void *dU, int64_t S, int64_t O, int64_t C,
+                      void *dw);
 
   /* Whole convolutions, for a backend that does them better than the
    * engine's im2col + gemm (NULL: the engine does that).  Contiguous

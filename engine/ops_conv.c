@@ -9,10 +9,12 @@
  *   (engine/winograd.h).  U [16, O, C] are the transformed kernels, V
  *   [16, C, P] the transformed 4x4 input tiles (P per chunk), and one GEMM
  *   batched over the 16 tile positions forms M[xi] = U[xi] @ V[xi], which
- *   becomes 2x2 outputs.  2.25 times fewer multiplies than im2col, and V is
- *   16/9 of an im2col's col per 4 outputs, not 9 per output.  The input
+ *   becomes 2x2 outputs.  2.25 times fewer multiplies than im2col, and V
+ *   holds 16 values per 4 outputs where col holds 9 per output.  The input
  *   gradient is the same kind of convolution: dy, padded by 2 - p, with the
- *   kernels rotated by 180 degrees and in and out channels swapped.
+ *   kernels rotated by 180 degrees and in and out channels swapped.  The
+ *   weight gradient runs the transforms' adjoints: dU[xi] = dM[xi] @
+ *   V[xi]^T, with dM from dy, and dw from dU.
  * - Everything else: im2col,
  *     col [K = C*kh*kw, nb*OH*OW]  (column = image * OH*OW + output pixel)
  *     y_n [O, OH*OW] = W [O, K] @ col_n  (one GEMM batched over the chunk's
@@ -88,7 +90,8 @@ static int winograd_conv(const rl_device *dev, rl_dtype dt, const char *x, int64
   int rc = M ? be->wino_weight(dt, w, flip ? C : O, flip ? O : C, flip, rl_data(U)) : -1;
   for (int64_t n0 = 0; !rc && n0 < N; n0 += nbmax) {
     int64_t nb = N - n0 < nbmax ? N - n0 : nbmax, P = nb * T;
-    rc = be->wino_input(dt, x + n0 * C * H * W * es, nb, C, H, W, ph, pw, TH, TW, rl_data(V));
+    rc = be->wino_input(dt, x + n0 * C * H * W * es, nb, C, H, W, ph, pw, TH, TW, nb,
+                        rl_data(V));
     if (!rc)
       rc = rl_gemm(dev, dt, false, false, O, P, C, 1.0, rl_data(U), C, O * C, rl_data(V), P,
                    C * P, 0.0, rl_data(M), P, O * P, 16);
@@ -97,6 +100,63 @@ static int winograd_conv(const rl_device *dev, rl_dtype dt, const char *x, int64
                            y + n0 * O * OH * OW * es);
   }
   rl_tensor *tmp[3] = {U, V, M};
+  rl_release_all(3, tmp);
+  return rc;
+}
+
+/* Images per chunk of the weight gradient's k.  Its 16 products are small
+ * (O x C) and their k (the tiles) long, which in one GEMM would leave most
+ * of a GPU idle: k is cut into chunks, each a GEMM of its own in one
+ * batched call, their partial products summed in order afterwards.  About
+ * 4 waves of 128x128 output blocks on a large GPU, and at least 2048 tiles
+ * a chunk. */
+static int64_t dw_chunk_images(int64_t N, int64_t T, int64_t O, int64_t C) {
+  int64_t blocks = 16 * ((O + 127) / 128) * ((C + 127) / 128);
+  int64_t S = (528 + blocks - 1) / blocks, smax = N * T / 2048;
+  if (S > smax) S = smax;
+  if (S > 64) S = 64;
+  if (S < 1) S = 1;
+  return (N + S - 1) / S;
+}
+
+/* dw [O, C, 3, 3] for the 3x3 stride-1 correlation of x [N, C, H, W],
+ * padded by (ph, pw), whose output has the gradient dy [N, O, OH, OW]:
+ * dU[xi] = dM[xi] @ V[xi]^T over the tiles, per chunk of images, and dw =
+ * G^T (dU summed over the chunks) G.  The chunks' V and dM are made a pass
+ * of several chunks at a time (as many as the workspace cap allows), and
+ * multiplied in one GEMM batched over (chunk, xi); a last, shorter chunk
+ * takes a GEMM of its own. */
+static int winograd_dw(const rl_device *dev, rl_dtype dt, const char *x, const char *dy,
+                       int64_t N, int64_t C, int64_t H, int64_t W, int64_t ph, int64_t pw,
+                       int64_t O, void *dw) {
+  const rl_backend *be = dev->be;
+  int64_t es = (int64_t)rl_dtype_size(dt);
+  int64_t OH = H + 2 * ph - 2, OW = W + 2 * pw - 2, TH = (OH + 1) / 2, TW = (OW + 1) / 2;
+  int64_t T = TH * TW, nbc = dw_chunk_images(N, T, O, C), S = (N + nbc - 1) / nbc;
+  int64_t pc = nbc * T, per_pass = chunk_images(S, 16 * (C > O ? C : O) * pc * es);
+  int64_t vsize[4] = {per_pass, 16, C, pc}, msize[4] = {per_pass, 16, O, pc};
+  int64_t usize[4] = {S, 16, O, C};
+  rl_tensor *V = rl_empty(4, vsize, dt, dev);
+  rl_tensor *dM = V ? rl_empty(4, msize, dt, dev) : NULL;
+  rl_tensor *dU = dM ? rl_empty(4, usize, dt, dev) : NULL;
+  int rc = dU ? 0 : -1;
+  for (int64_t s0 = 0; !rc && s0 < S; s0 += per_pass) {
+    int64_t n0 = s0 * nbc, nb = N - n0 < per_pass * nbc ? N - n0 : per_pass * nbc;
+    int64_t full = nb / nbc, rest = nb - full * nbc;
+    char *vd = rl_data(V), *md = rl_data(dM), *ud = (char *)rl_data(dU) + s0 * 16 * O * C * es;
+    rc = be->wino_input(dt, x + n0 * C * H * W * es, nb, C, H, W, ph, pw, TH, TW, nbc, vd);
+    if (!rc)
+      rc = be->wino_doutput(dt, dy + n0 * O * OH * OW * es, nb, O, OH, OW, TH, TW, nbc, md);
+    if (!rc && full)
+      rc = rl_gemm(dev, dt, false, true, O, C, pc, 1.0, md, pc, O * pc, vd, pc, C * pc, 0.0,
+                   ud, C, O * C, full * 16);
+    if (!rc && rest)
+      rc = rl_gemm(dev, dt, false, true, O, C, rest * T, 1.0, md + full * 16 * O * pc * es, pc,
+                   O * pc, vd + full * 16 * C * pc * es, pc, C * pc, 0.0,
+                   ud + full * 16 * O * C * es, C, O * C, 16);
+  }
+  if (!rc) rc = be->wino_dweight(dt, rl_data(dU), S, O, C, dw);
+  rl_tensor *tmp[3] = {V, dM, dU};
   rl_release_all(3, tmp);
   return rc;
 }
@@ -155,6 +215,7 @@ static int conv2d_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   bool fused = be->conv2d_bwd && conv_path == RL_CONV_AUTO && !empty;
   /* dx by Winograd: a convolution from O to C channels */
   bool wino_dx = need_x && !fused && !empty && winograd_fits(be, dt, geom, O, C);
+  bool wino_dw = need_w && !fused && !empty && winograd_fits(be, dt, geom, C, O);
   if (!dyc || (need_w && !xc) || (need_x && !wc)) goto out;
   if (need_x && !(dx = empty ? rl_zeros(mx->ndim, mx->size, dt, dev)
                              : rl_empty(mx->ndim, mx->size, dt, dev)))
@@ -176,8 +237,11 @@ static int conv2d_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
                                2 - geom[G_PH], 2 - geom[G_PW], rl_data(wc), true, C, NULL,
                                rl_data(dx)))
     goto out;
-  bool col_dx = need_x && !wino_dx;
-  if (!need_w && !col_dx) goto bias;
+  if (wino_dw && winograd_dw(dev, dt, rl_data(xc), rl_data(dyc), N, C, H, W, geom[G_PH],
+                            geom[G_PW], O, rl_data(dw)))
+    goto out;
+  bool col_dx = need_x && !wino_dx, col_dw = need_w && !wino_dw;
+  if (!col_dw && !col_dx) goto bias;
   size_t es = rl_dtype_size(dt);
   int64_t nbmax = chunk_images(N, K * ohw * (int64_t)es);
   int64_t csize[2] = {K, nbmax * ohw};
@@ -185,7 +249,7 @@ static int conv2d_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   for (int64_t n0 = 0; n0 < N; n0 += nbmax) {
     int64_t nb = N - n0 < nbmax ? N - n0 : nbmax, ncols = nb * ohw;
     int r = 0;
-    if (need_w) { /* dW += dYt [O, ncols] @ col^T [ncols, K] */
+    if (col_dw) { /* dW += dYt [O, ncols] @ col^T [ncols, K] */
       rl_tensor *dyt = dy_transposed(dyc, n0, nb, O, ohw);
       if (!dyt) goto out;
       r = be->im2col(dt, (char *)rl_data(xc) + n0 * C * H * W * es, nb, C, H, W, geom,

@@ -71,4 +71,42 @@
     }                                                                         \
   } while (0)
 
+/* The adjoints, for the weight gradient: with M = U .* V summed over
+ * channels and y = A^T M A, dM = A dy A^T and, U being G g G^T,
+ * dg = G^T dU G. */
+
+/* dm[4][4] = A dy A^T for a 2x2 block of output gradients dy[2][2]. */
+#define RL_WINO_DOUTPUT(T, dy, dm)                                            \
+  do {                                                                        \
+    T t_[4][2];                                                               \
+    for (int j_ = 0; j_ < 2; j_++) {                                          \
+      t_[0][j_] = (dy)[0][j_];                                                \
+      t_[1][j_] = (dy)[0][j_] + (dy)[1][j_];                                  \
+      t_[2][j_] = (dy)[0][j_] - (dy)[1][j_];                                  \
+      t_[3][j_] = -(dy)[1][j_];                                               \
+    }                                                                         \
+    for (int i_ = 0; i_ < 4; i_++) {                                          \
+      (dm)[i_][0] = t_[i_][0];                                                \
+      (dm)[i_][1] = t_[i_][0] + t_[i_][1];                                    \
+      (dm)[i_][2] = t_[i_][0] - t_[i_][1];                                    \
+      (dm)[i_][3] = -t_[i_][1];                                               \
+    }                                                                         \
+  } while (0)
+
+/* dk[3][3] = G^T du G for a transformed kernel gradient du[4][4]. */
+#define RL_WINO_DWEIGHT(T, du, dk)                                            \
+  do {                                                                        \
+    T t_[3][4];                                                               \
+    for (int j_ = 0; j_ < 4; j_++) {                                          \
+      t_[0][j_] = (du)[0][j_] + (T)0.5 * ((du)[1][j_] + (du)[2][j_]);         \
+      t_[1][j_] = (T)0.5 * ((du)[1][j_] - (du)[2][j_]);                       \
+      t_[2][j_] = (T)0.5 * ((du)[1][j_] + (du)[2][j_]) + (du)[3][j_];         \
+    }                                                                         \
+    for (int i_ = 0; i_ < 3; i_++) {                                          \
+      (dk)[i_][0] = t_[i_][0] + (T)0.5 * (t_[i_][1] + t_[i_][2]);             \
+      (dk)[i_][1] = (T)0.5 * (t_[i_][1] - t_[i_][2]);                         \
+      (dk)[i_][2] = (T)0.5 * (t_[i_][1] + t_[i_][2]) + t_[i_][3];             \
+    }                                                                         \
+  } while (0)
+
 #endif

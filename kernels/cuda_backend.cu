@@ -261,6 +261,8 @@ static const rl_backend cuda_backend = {
     rl_cuda_wino_weight,
     rl_cuda_wino_input,
     rl_cuda_wino_output,
+    rl_cuda_wino_doutput,
+    rl_cuda_wino_dweight,
     NULL, /* conv2d: the engine's Winograd or im2col, with cuBLAS */
     NULL, /* conv2d_bwd */
     rl_cuda_maxpool2d,
@@ -283,6 +285,6 @@ static const rl_backend cuda_backend = {
 };
 
 /* A forgotten entry (or a new one in backend.h) changes the size. */
-static_assert(sizeof(rl_backend) == sizeof(void *) * 37, "rl_backend has 36 kernels + name");
+static_assert(sizeof(rl_backend) == sizeof(void *) * 39, "rl_backend has 38 kernels + name");
 
 extern "C" const rl_backend *rl_cuda_backend(void) { return &cuda_backend; }

@@ -136,9 +136,14 @@ int rl_cuda_col2im(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t 
                    int64_t W, const int64_t *g, void *x);
 int rl_cuda_wino_weight(rl_dtype dt, const void *w, int64_t O, int64_t C, bool flip, void *U);
 int rl_cuda_wino_input(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t H,
-                       int64_t W, int64_t ph, int64_t pw, int64_t TH, int64_t TW, void *V);
+                       int64_t W, int64_t ph, int64_t pw, int64_t TH, int64_t TW, int64_t nbc,
+                       void *V);
 int rl_cuda_wino_output(rl_dtype dt, const void *M, int64_t nb, int64_t O, int64_t OH,
                         int64_t OW, int64_t TH, int64_t TW, const void *b, void *y);
+int rl_cuda_wino_doutput(rl_dtype dt, const void *dy, int64_t nb, int64_t O, int64_t OH,
+                         int64_t OW, int64_t TH, int64_t TW, int64_t nbc, void *dM);
+int rl_cuda_wino_dweight(rl_dtype dt, const void *dU, int64_t S, int64_t O, int64_t C,
+                         void *dw);
 int rl_cuda_maxpool2d(rl_dtype dt, const void *x, int64_t nc, int64_t H, int64_t W,
                       const int64_t *g, void *y, int64_t *idx);
 int rl_cuda_maxpool2d_bwd(rl_dtype dt, const void *dy, const int64_t *idx, int64_t nc,

@@ -2,8 +2,9 @@
  * engine's path of 3x3 stride-1 convolutions (engine/ops_conv.c).
  *
  * The engine forms M[xi] = U[xi] @ V[xi] for the 16 tile positions xi with
- * one strided-batched cuBLAS GEMM; these kernels make U and V and turn M
- * into the output.  A thread owns one tile (one column of V or M) of one
+ * one strided-batched cuBLAS GEMM (and the weight gradient's dU[xi] =
+ * dM[xi] @ V[xi]^T likewise); these kernels make U, V and dM, and turn M
+ * into the output and dU into dw.  A thread owns one tile (one column of V or M) of one
  * channel and does the 4x4 arithmetic of engine/winograd.h in registers;
  * consecutive threads take consecutive tiles, so every write of V and every
  * read of M is coalesced.  Nothing is accumulated across threads: the
@@ -30,11 +31,19 @@ __global__ void wino_weight_kernel(const T *w, int64_t O, int64_t C, bool flip, 
   }
 }
 
-/* V [16, C, P] from x [nb, C, H, W]: channel c along grid y, tiles along x. */
+/* Where tile p's 16 values go: chunk s = p / pc of [16, rows, pc] columns
+ * (backend.h); the caller adds row * pc and steps by rows * pc. */
+template <typename IT> __device__ __forceinline__ int64_t chunk_col(IT p, IT pc, IT rows) {
+  IT s = p / pc;
+  return (int64_t)s * 16 * rows * pc + (p - s * pc);
+}
+
+/* V (rows C, chunks of nbc images) from x [nb, C, H, W]: channel c along
+ * grid y, tiles along x. */
 template <typename T, typename IT>
 __global__ void wino_input_kernel(const T *x, IT nb, IT C, IT H, IT W, IT ph, IT pw, IT TH,
-                                  IT TW, T *V) {
-  IT T2 = TH * TW, P = nb * T2;
+                                  IT TW, IT nbc, T *V) {
+  IT T2 = TH * TW, P = nb * T2, pc = nbc * T2;
   PLANES(cc, C) {
     IT c = (IT)cc;
     IN_PLANE(p, P) {
@@ -53,8 +62,8 @@ __global__ void wino_input_kernel(const T *x, IT nb, IT C, IT H, IT W, IT ph, IT
         }
       }
       RL_WINO_INPUT(T, d, v);
-      T *dst = V + (int64_t)c * P + p;
-      int64_t step = (int64_t)C * P;
+      T *dst = V + chunk_col<IT>(p, pc, C) + (int64_t)c * pc;
+      int64_t step = (int64_t)C * pc;
 #pragma unroll
       for (int xi = 0; xi < 16; xi++) dst[xi * step] = v[xi / 4][xi % 4];
     }
@@ -88,6 +97,50 @@ __global__ void wino_output_kernel(const T *M, IT nb, IT O, IT OH, IT OW, IT TH,
   }
 }
 
+/* dM (rows O, chunks of nbc images) from dy [nb, O, OH, OW]: channel o
+ * along grid y, tiles along x; outputs past the edge count as zero. */
+template <typename T, typename IT>
+__global__ void wino_doutput_kernel(const T *dy, IT nb, IT O, IT OH, IT OW, IT TH, IT TW,
+                                    IT nbc, T *dM) {
+  IT T2 = TH * TW, P = nb * T2, pc = nbc * T2;
+  PLANES(oo, O) {
+    IT o = (IT)oo;
+    IN_PLANE(p, P) {
+      IT n = p / T2, q = p - n * T2, th = q / TW, tw = q - th * TW;
+      IT oh = 2 * th, ow = 2 * tw;
+      const T *src = dy + ((int64_t)n * O + o) * OH * OW + (int64_t)oh * OW + ow;
+      T g[2][2], m[4][4];
+#pragma unroll
+      for (int i = 0; i < 2; i++)
+#pragma unroll
+        for (int j = 0; j < 2; j++) g[i][j] = oh + i < OH && ow + j < OW ? src[i * OW + j] : (T)0;
+      RL_WINO_DOUTPUT(T, g, m);
+      T *dst = dM + chunk_col<IT>(p, pc, O) + (int64_t)o * pc;
+      int64_t step = (int64_t)O * pc;
+#pragma unroll
+      for (int xi = 0; xi < 16; xi++) dst[xi * step] = m[xi / 4][xi % 4];
+    }
+  }
+}
+
+/* dw [O, C, 3, 3] from dU [S, 16, O, C], summed over s in order: a thread
+ * per (o, c). */
+template <typename T>
+__global__ void wino_dweight_kernel(const T *dU, int64_t S, int64_t O, int64_t C, T *dw) {
+  GRID_STRIDE(e, O * C) {
+    T u[4][4], k[3][3];
+#pragma unroll
+    for (int xi = 0; xi < 16; xi++) {
+      T acc = 0;
+      for (int64_t s = 0; s < S; s++) acc += dU[(s * 16 + xi) * O * C + e];
+      u[xi / 4][xi % 4] = acc;
+    }
+    RL_WINO_DWEIGHT(T, u, k);
+#pragma unroll
+    for (int i = 0; i < 9; i++) dw[e * 9 + i] = k[i / 3][i % 3];
+  }
+}
+
 int rl_cuda_wino_weight(rl_dtype dt, const void *w, int64_t O, int64_t C, bool flip, void *U) {
   if (O * C == 0) return 0;
   RL_DISPATCH_FLOAT("conv2d (Winograd)", dt,
@@ -98,21 +151,22 @@ int rl_cuda_wino_weight(rl_dtype dt, const void *w, int64_t O, int64_t C, bool f
 }
 
 int rl_cuda_wino_input(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t H,
-                       int64_t W, int64_t ph, int64_t pw, int64_t TH, int64_t TW, void *V) {
-  int64_t P = nb * TH * TW;
+                       int64_t W, int64_t ph, int64_t pw, int64_t TH, int64_t TW, int64_t nbc,
+                       void *V) {
+  int64_t P = nb * TH * TW, S = (nb + nbc - 1) / nbc;
   if (P * C == 0) return 0;
   dim3 grid = grid2(P, C);
-  if (fits32(16 * C * P, nb * C * H * W)) {
+  if (fits32(16 * C * S * nbc * TH * TW, nb * C * H * W)) {
     typedef int32_t IT;
     RL_DISPATCH_FLOAT("conv2d (Winograd)", dt,
                       wino_input_kernel<T, IT><<<grid, RL_THREADS>>>(
                           (const T *)x, (IT)nb, (IT)C, (IT)H, (IT)W, (IT)ph, (IT)pw, (IT)TH,
-                          (IT)TW, (T *)V));
+                          (IT)TW, (IT)nbc, (T *)V));
   } else {
     typedef int64_t IT;
     RL_DISPATCH_FLOAT("conv2d (Winograd)", dt,
                       wino_input_kernel<T, IT><<<grid, RL_THREADS>>>(
-                          (const T *)x, nb, C, H, W, ph, pw, TH, TW, (T *)V));
+                          (const T *)x, nb, C, H, W, ph, pw, TH, TW, nbc, (T *)V));
   }
   LAUNCH_CHECK("wino_input_kernel");
   return 0;
@@ -136,5 +190,36 @@ int rl_cuda_wino_output(rl_dtype dt, const void *M, int64_t nb, int64_t O, int64
                           (const T *)M, nb, O, OH, OW, TH, TW, (const T *)b, (T *)y));
   }
   LAUNCH_CHECK("wino_output_kernel");
+  return 0;
+}
+
+int rl_cuda_wino_doutput(rl_dtype dt, const void *dy, int64_t nb, int64_t O, int64_t OH,
+                         int64_t OW, int64_t TH, int64_t TW, int64_t nbc, void *dM) {
+  int64_t P = nb * TH * TW, S = (nb + nbc - 1) / nbc;
+  if (P * O == 0) return 0;
+  dim3 grid = grid2(P, O);
+  if (fits32(16 * O * S * nbc * TH * TW, nb * O * OH * OW)) {
+    typedef int32_t IT;
+    RL_DISPATCH_FLOAT("conv2d (Winograd)", dt,
+                      wino_doutput_kernel<T, IT><<<grid, RL_THREADS>>>(
+                          (const T *)dy, (IT)nb, (IT)O, (IT)OH, (IT)OW, (IT)TH, (IT)TW,
+                          (IT)nbc, (T *)dM));
+  } else {
+    typedef int64_t IT;
+    RL_DISPATCH_FLOAT("conv2d (Winograd)", dt,
+                      wino_doutput_kernel<T, IT><<<grid, RL_THREADS>>>(
+                          (const T *)dy, nb, O, OH, OW, TH, TW, nbc, (T *)dM));
+  }
+  LAUNCH_CHECK("wino_doutput_kernel");
+  return 0;
+}
+
+int rl_cuda_wino_dweight(rl_dtype dt, const void *dU, int64_t S, int64_t O, int64_t C,
+                         void *dw) {
+  if (O * C == 0) return 0;
+  RL_DISPATCH_FLOAT("conv2d (Winograd)", dt,
+                    wino_dweight_kernel<T><<<rl_blocks(O * C), RL_THREADS>>>(
+                        (const T *)dU, S, O, C, (T *)dw));
+  LAUNCH_CHECK("wino_dweight_kernel");
   return 0;
 }

@@ -336,14 +336,16 @@ describe('CUDA vs CPU: convolution and pooling', function()
   end
   -- The engine's Winograd path forced on both devices in f64: the same
   -- transforms (engine/winograd.h), in the CPU's plain loops and the GPU's
-  -- kernels, forward and input gradient; in one chunk of images and in one
+  -- kernels, forward and both gradients; in one chunk of images and in one
   -- chunk per image.
   for _, cap in ipairs { 0, 1 } do
     describe('with the Winograd path forced' .. (cap > 0 and ', a chunk per image' or ''), function()
       before_each(function() rl._conv_path('winograd', cap) end)
       after_each(function() rl._conv_path('auto') end)
       for _, c in ipairs { { { 3, 5, 9, 7 }, { 6, 5, 3, 3 }, 1 }, { { 2, 4, 6, 8 }, { 3, 4, 3, 3 }, 2 },
-                           { { 2, 3, 7, 7 }, { 5, 3, 3, 3 }, 0 } } do
+                           { { 2, 3, 7, 7 }, { 5, 3, 3, 3 }, 0 },
+                           -- dW's k in two chunks, the second shorter
+                           { { 65, 2, 16, 16 }, { 3, 2, 3, 3 }, 1 } } do
         check(string.format('conv2d 3x3 padding %d, f64', c[3]), function()
           return { randn64(table.unpack(c[1])), randn64(table.unpack(c[2])), randn64(c[2][1]) }
         end, function(x, w, b) return F.conv2d(x, w, b, { padding = c[3] }) end, { tol = 1e-12 })

@@ -266,6 +266,9 @@ describe('gradcheck: convolution and pooling', function()
           { { 5, 16, 12, 12 }, { 8, 16, 3, 3 }, { padding = 1 } },
           { { 3, 5, 7, 9 }, { 6, 5, 3, 3 }, { padding = 2 } },
           { { 4, 6, 9, 8 }, { 5, 6, 3, 3 }, {} },
+          -- 65 x 64 tiles: Winograd's dW cuts its k into two chunks (33 and
+          -- 32 images), the second a GEMM of its own
+          { { 65, 2, 16, 16 }, { 3, 2, 3, 3 }, { padding = 1 } },
           { { 4, 3, 11, 9 }, { 6, 3, 3, 3 }, { stride = 2, padding = 1 } },
           { { 3, 8, 10, 10 }, { 4, 8, 3, 2 }, { dilation = 2, padding = { 2, 1 } } },
           { { 3, 8, 8, 8 }, { 6, 8, 1, 1 }, { stride = 2 } },

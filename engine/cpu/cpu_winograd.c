@@ -240,6 +240,14 @@ int rl_cpu_wino_fwd(const float *x, const float *w, const float *b, int64_t N, i
  * gradcheck it in f64 on the CPU, with the transforms of winograd.h that
  * the CUDA kernels expand as well.  Plain loops, one tile at a time. */
 
+/* Column of tile p = (n*TH + th)*TW + tw in chunks of nbc images of T
+ * tiles each (backend.h): chunk p / (nbc*T), then rows of `rows` columns
+ * for each of the 16 tile positions. */
+static int64_t wino_col(int64_t p, int64_t T, int64_t nbc, int64_t rows) {
+  int64_t pc = nbc * T, s = p / pc;
+  return s * 16 * rows * pc + (p - s * pc);
+}
+
 #define DEFINE_WINO_ENTRIES(sfx, T)                                                 \
   static void wino_weight_##sfx(const T *w, int64_t O, int64_t C, bool flip, T *U) { \
     for (int64_t o = 0; o < O; o++)                                                 \
@@ -254,8 +262,9 @@ int rl_cpu_wino_fwd(const float *x, const float *w, const float *b, int64_t N, i
       }                                                                             \
   }                                                                                 \
   static void wino_input_##sfx(const T *x, int64_t nb, int64_t C, int64_t H, int64_t W, \
-                               int64_t ph, int64_t pw, int64_t TH, int64_t TW, T *V) { \
-    int64_t P = nb * TH * TW;                                                       \
+                               int64_t ph, int64_t pw, int64_t TH, int64_t TW,      \
+                               int64_t nbc, T *V) {                                 \
+    int64_t P = nb * TH * TW, pc = nbc * TH * TW;                                   \
     for (int64_t c = 0; c < C; c++)                                                 \
       for (int64_t p = 0; p < P; p++) {                                             \
         int64_t n = p / (TH * TW), th = p / TW % TH, tw = p % TW;                   \
@@ -267,7 +276,8 @@ int rl_cpu_wino_fwd(const float *x, const float *w, const float *b, int64_t N, i
             d[a][b] = h >= 0 && h < H && w >= 0 && w < W ? src[h * W + w] : (T)0;   \
           }                                                                         \
         RL_WINO_INPUT(T, d, v);                                                     \
-        for (int xi = 0; xi < 16; xi++) V[(xi * C + c) * P + p] = v[xi / 4][xi % 4]; \
+        T *dst = V + wino_col(p, TH * TW, nbc, C) + c * pc;                         \
+        for (int xi = 0; xi < 16; xi++) dst[xi * C * pc] = v[xi / 4][xi % 4];       \
       }                                                                             \
   }                                                                                 \
   static void wino_output_##sfx(const T *M, int64_t nb, int64_t O, int64_t OH,     \
@@ -285,6 +295,36 @@ int rl_cpu_wino_fwd(const float *x, const float *w, const float *b, int64_t N, i
             if (2 * th + i < OH && 2 * tw + j < OW)                                 \
               dst[(2 * th + i) * OW + 2 * tw + j] = r[i][j] + (b ? b[o] : (T)0);    \
       }                                                                             \
+  }                                                                                 \
+  static void wino_doutput_##sfx(const T *dy, int64_t nb, int64_t O, int64_t OH,   \
+                                 int64_t OW, int64_t TH, int64_t TW, int64_t nbc, T *dM) { \
+    int64_t P = nb * TH * TW, pc = nbc * TH * TW;                                   \
+    for (int64_t o = 0; o < O; o++)                                                 \
+      for (int64_t p = 0; p < P; p++) {                                             \
+        int64_t n = p / (TH * TW), th = p / TW % TH, tw = p % TW;                   \
+        const T *src = dy + (n * O + o) * OH * OW;                                  \
+        T g[2][2], m[4][4];                                                         \
+        for (int i = 0; i < 2; i++)                                                 \
+          for (int j = 0; j < 2; j++) {                                             \
+            int64_t h = 2 * th + i, w = 2 * tw + j;                                 \
+            g[i][j] = h < OH && w < OW ? src[h * OW + w] : (T)0;                    \
+          }                                                                         \
+        RL_WINO_DOUTPUT(T, g, m);                                                   \
+        T *dst = dM + wino_col(p, TH * TW, nbc, O) + o * pc;                        \
+        for (int xi = 0; xi < 16; xi++) dst[xi * O * pc] = m[xi / 4][xi % 4];       \
+      }                                                                             \
+  }                                                                                 \
+  static void wino_dweight_##sfx(const T *dU, int64_t S, int64_t O, int64_t C, T *dw) { \
+    for (int64_t e = 0; e < O * C; e++) {                                           \
+      T u[4][4], k[3][3];                                                           \
+      for (int xi = 0; xi < 16; xi++) {                                             \
+        T acc = 0;                                                                  \
+        for (int64_t s = 0; s < S; s++) acc += dU[(s * 16 + xi) * O * C + e];       \
+        u[xi / 4][xi % 4] = acc;                                                    \
+      }                                                                             \
+      RL_WINO_DWEIGHT(T, u, k);                                                     \
+      for (int i = 0; i < 9; i++) dw[e * 9 + i] = k[i / 3][i % 3];                  \
+    }                                                                               \
   }
 DEFINE_WINO_ENTRIES(f32, float)
 DEFINE_WINO_ENTRIES(f64, double)
@@ -295,13 +335,27 @@ int rl_cpu_wino_weight(rl_dtype dt, const void *w, int64_t O, int64_t C, bool fl
 }
 
 int rl_cpu_wino_input(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t H, int64_t W,
-                      int64_t ph, int64_t pw, int64_t TH, int64_t TW, void *V) {
-  RL_CPU_DISPATCH_FLOAT("conv2d (Winograd)", wino_input_f32(x, nb, C, H, W, ph, pw, TH, TW, V),
-                        wino_input_f64(x, nb, C, H, W, ph, pw, TH, TW, V));
+                      int64_t ph, int64_t pw, int64_t TH, int64_t TW, int64_t nbc, void *V) {
+  RL_CPU_DISPATCH_FLOAT("conv2d (Winograd)",
+                        wino_input_f32(x, nb, C, H, W, ph, pw, TH, TW, nbc, V),
+                        wino_input_f64(x, nb, C, H, W, ph, pw, TH, TW, nbc, V));
 }
 
 int rl_cpu_wino_output(rl_dtype dt, const void *M, int64_t nb, int64_t O, int64_t OH,
                        int64_t OW, int64_t TH, int64_t TW, const void *b, void *y) {
   RL_CPU_DISPATCH_FLOAT("conv2d (Winograd)", wino_output_f32(M, nb, O, OH, OW, TH, TW, b, y),
                         wino_output_f64(M, nb, O, OH, OW, TH, TW, b, y));
+}
+
+int rl_cpu_wino_doutput(rl_dtype dt, const void *dy, int64_t nb, int64_t O, int64_t OH,
+                        int64_t OW, int64_t TH, int64_t TW, int64_t nbc, void *dM) {
+  RL_CPU_DISPATCH_FLOAT("conv2d (Winograd)",
+                        wino_doutput_f32(dy, nb, O, OH, OW, TH, TW, nbc, dM),
+                        wino_doutput_f64(dy, nb, O, OH, OW, TH, TW, nbc, dM));
+}
+
+int rl_cpu_wino_dweight(rl_dtype dt, const void *dU, int64_t S, int64_t O, int64_t C,
+                        void *dw) {
+  RL_CPU_DISPATCH_FLOAT("conv2d (Winograd)", wino_dweight_f32(dU, S, O, C, dw),
+                        wino_dweight_f64(dU, S, O, C, dw));
 }
