@@ -60,6 +60,20 @@ static inline bool fits32(int64_t a, int64_t b) {
   return a < INT32_MAX / 2 && b < INT32_MAX / 2;
 }
 
+/* Launch KERNEL (a template instance naming IT, in parentheses) on GRID
+ * with IT = int32_t when `fits` (32-bit index math), else int64_t; the
+ * arguments may use IT too. */
+#define RL_LAUNCH_IT(fits, KERNEL, GRID, ...)                                \
+  do {                                                                        \
+    if (fits) {                                                               \
+      typedef int32_t IT;                                                     \
+      KERNEL<<<GRID, RL_THREADS>>>(__VA_ARGS__);                              \
+    } else {                                                                  \
+      typedef int64_t IT;                                                     \
+      KERNEL<<<GRID, RL_THREADS>>>(__VA_ARGS__);                              \
+    }                                                                         \
+  } while (0)
+
 /* Planes (or rows) run along grid y, with a stride when there are more
  * than a grid holds; positions within one along x, in the index type IT. */
 #define PLANES(pl, n) for (int64_t pl = blockIdx.y; pl < (n); pl += gridDim.y)

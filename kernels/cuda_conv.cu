@@ -117,19 +117,10 @@ int rl_cuda_im2col(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t H,
                    const int64_t *g, void *col) {
   int64_t rows = C * g[G_KH] * g[G_KW], ncols = nb * g[G_OH] * g[G_OW];
   if (rows * ncols == 0) return 0;
-  dim3 grid = grid_walk(ncols, rows);
-  if (fits32(ncols, nb * C * H * W)) {
-    Geom<int32_t> q = geom_of<int32_t>(g);
-    RL_DISPATCH_FLOAT("conv2d", dt,
-                      im2col_kernel<T, int32_t><<<grid, RL_THREADS>>>(
-                          (const T *)x, (int32_t)nb, (int32_t)C, (int32_t)H, (int32_t)W, q,
-                          (T *)col));
-  } else {
-    Geom<int64_t> q = geom_of<int64_t>(g);
-    RL_DISPATCH_FLOAT("conv2d", dt,
-                      im2col_kernel<T, int64_t><<<grid, RL_THREADS>>>((const T *)x, nb, C, H, W,
-                                                                      q, (T *)col));
-  }
+  RL_DISPATCH_FLOAT("conv2d", dt,
+                    RL_LAUNCH_IT(fits32(ncols, nb * C * H * W), (im2col_kernel<T, IT>),
+                                 grid_walk(ncols, rows), (const T *)x, (IT)nb, (IT)C, (IT)H,
+                                 (IT)W, geom_of<IT>(g), (T *)col));
   LAUNCH_CHECK("im2col_kernel");
   return 0;
 }
@@ -138,19 +129,10 @@ int rl_cuda_col2im(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t 
                    const int64_t *g, void *x) {
   int64_t planes = nb * C, ncols = nb * g[G_OH] * g[G_OW];
   if (planes * H * W == 0) return 0;
-  dim3 grid = grid_walk(H * W, planes);
-  if (fits32(ncols, planes * H * W)) {
-    Geom<int32_t> q = geom_of<int32_t>(g);
-    RL_DISPATCH_FLOAT("conv2d", dt,
-                      col2im_kernel<T, int32_t><<<grid, RL_THREADS>>>(
-                          (const T *)col, (int32_t)nb, (int32_t)C, (int32_t)H, (int32_t)W, q,
-                          (T *)x));
-  } else {
-    Geom<int64_t> q = geom_of<int64_t>(g);
-    RL_DISPATCH_FLOAT("conv2d", dt,
-                      col2im_kernel<T, int64_t><<<grid, RL_THREADS>>>((const T *)col, nb, C, H,
-                                                                      W, q, (T *)x));
-  }
+  RL_DISPATCH_FLOAT("conv2d", dt,
+                    RL_LAUNCH_IT(fits32(ncols, planes * H * W), (col2im_kernel<T, IT>),
+                                 grid_walk(H * W, planes), (const T *)col, (IT)nb, (IT)C, (IT)H,
+                                 (IT)W, geom_of<IT>(g), (T *)x));
   LAUNCH_CHECK("col2im_kernel");
   return 0;
 }
@@ -274,43 +256,36 @@ __global__ void avgpool_bwd_kernel(const T *dy, int64_t nc, IT H, IT W, Geom<IT>
 #define POOL_LAUNCH(opname, kname, per, planes, ...)                              \
   do {                                                                            \
     if ((per) * (planes) == 0) return 0;                                          \
-    dim3 grid = grid2(per, planes);                                               \
-    if (fits32(H * W, g[G_OH] * g[G_OW] + H * W)) {                               \
-      typedef int32_t IT;                                                         \
-      Geom<IT> q = geom_of<IT>(g);                                                \
-      RL_DISPATCH_FLOAT(opname, dt, kname<T, IT><<<grid, RL_THREADS>>>(__VA_ARGS__)); \
-    } else {                                                                      \
-      typedef int64_t IT;                                                         \
-      Geom<IT> q = geom_of<IT>(g);                                                \
-      RL_DISPATCH_FLOAT(opname, dt, kname<T, IT><<<grid, RL_THREADS>>>(__VA_ARGS__)); \
-    }                                                                             \
+    RL_DISPATCH_FLOAT(opname, dt,                                                 \
+                      RL_LAUNCH_IT(fits32(H * W, g[G_OH] * g[G_OW] + H * W),      \
+                                   (kname<T, IT>), grid2(per, planes), __VA_ARGS__)); \
     LAUNCH_CHECK(#kname);                                                         \
   } while (0)
 
 int rl_cuda_maxpool2d(rl_dtype dt, const void *x, int64_t nc, int64_t H, int64_t W,
                       const int64_t *g, void *y, int64_t *idx) {
   POOL_LAUNCH("max_pool2d", maxpool_kernel, g[G_OH] * g[G_OW], nc, (const T *)x, nc, (IT)H,
-              (IT)W, q, (T *)y, idx);
+              (IT)W, geom_of<IT>(g), (T *)y, idx);
   return 0;
 }
 
 int rl_cuda_maxpool2d_bwd(rl_dtype dt, const void *dy, const int64_t *idx, int64_t nc,
                           int64_t H, int64_t W, const int64_t *g, void *dx) {
   POOL_LAUNCH("max_pool2d", maxpool_bwd_kernel, H * W, nc, (const T *)dy, idx, nc, (IT)H,
-              (IT)W, q, (T *)dx);
+              (IT)W, geom_of<IT>(g), (T *)dx);
   return 0;
 }
 
 int rl_cuda_avgpool2d(rl_dtype dt, const void *x, int64_t nc, int64_t H, int64_t W,
                       const int64_t *g, bool count_pad, void *y) {
   POOL_LAUNCH("avg_pool2d", avgpool_kernel, g[G_OH] * g[G_OW], nc, (const T *)x, nc, (IT)H,
-              (IT)W, q, count_pad, (T *)y);
+              (IT)W, geom_of<IT>(g), count_pad, (T *)y);
   return 0;
 }
 
 int rl_cuda_avgpool2d_bwd(rl_dtype dt, const void *dy, int64_t nc, int64_t H, int64_t W,
                           const int64_t *g, bool count_pad, void *dx) {
   POOL_LAUNCH("avg_pool2d", avgpool_bwd_kernel, H * W, nc, (const T *)dy, nc, (IT)H, (IT)W,
-              q, count_pad, (T *)dx);
+              geom_of<IT>(g), count_pad, (T *)dx);
   return 0;
 }

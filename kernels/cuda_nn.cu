@@ -327,17 +327,6 @@ __global__ void gather_kernel(const E *x, IT outer, IT n, IT inner, const int64_
   }
 }
 
-/* The kernel with 32-bit index math when every offset fits. */
-#define LAUNCH_IT(fits, KERNEL, cnt, ...)                                           \
-  do {                                                                              \
-    if (fits) {                                                                     \
-      typedef int32_t IT;                                                           \
-      KERNEL<<<rl_blocks(cnt), RL_THREADS>>>(__VA_ARGS__);                          \
-    } else {                                                                        \
-      typedef int64_t IT;                                                           \
-      KERNEL<<<rl_blocks(cnt), RL_THREADS>>>(__VA_ARGS__);                          \
-    }                                                                               \
-  } while (0)
 
 #define DISPATCH_BYTES(dt, ...)                                                       \
   switch (rl_dtype_size(dt)) {                                                        \
@@ -352,8 +341,8 @@ int rl_cuda_index_select(rl_dtype dt, const void *x, int64_t outer, int64_t n, i
   int64_t cnt = outer * k * inner;
   if (cnt == 0) return 0;
   bool f = fits32(cnt, outer * n * inner);
-  DISPATCH_BYTES(dt, LAUNCH_IT(f, (index_select_kernel<E, IT>), cnt, (const E *)x, (IT)outer,
-                               (IT)n, (IT)inner, idx, (IT)k, (E *)y));
+  DISPATCH_BYTES(dt, RL_LAUNCH_IT(f, (index_select_kernel<E, IT>), rl_blocks(cnt), (const E *)x,
+                                  (IT)outer, (IT)n, (IT)inner, idx, (IT)k, (E *)y));
   LAUNCH_CHECK("index_select_kernel");
   return 0;
 }
@@ -363,8 +352,8 @@ int rl_cuda_gather(rl_dtype dt, const void *x, int64_t outer, int64_t n, int64_t
   int64_t cnt = outer * k * inner;
   if (cnt == 0) return 0;
   bool f = fits32(cnt, outer * n * inner);
-  DISPATCH_BYTES(dt, LAUNCH_IT(f, (gather_kernel<E, IT>), cnt, (const E *)x, (IT)outer, (IT)n,
-                               (IT)inner, idx, (IT)k, (E *)y));
+  DISPATCH_BYTES(dt, RL_LAUNCH_IT(f, (gather_kernel<E, IT>), rl_blocks(cnt), (const E *)x,
+                                  (IT)outer, (IT)n, (IT)inner, idx, (IT)k, (E *)y));
   LAUNCH_CHECK("gather_kernel");
   return 0;
 }

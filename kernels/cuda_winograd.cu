@@ -155,19 +155,11 @@ int rl_cuda_wino_input(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_
                        void *V) {
   int64_t P = nb * TH * TW, S = (nb + nbc - 1) / nbc;
   if (P * C == 0) return 0;
-  dim3 grid = grid2(P, C);
-  if (fits32(16 * C * S * nbc * TH * TW, nb * C * H * W)) {
-    typedef int32_t IT;
-    RL_DISPATCH_FLOAT("conv2d (Winograd)", dt,
-                      wino_input_kernel<T, IT><<<grid, RL_THREADS>>>(
-                          (const T *)x, (IT)nb, (IT)C, (IT)H, (IT)W, (IT)ph, (IT)pw, (IT)TH,
-                          (IT)TW, (IT)nbc, (T *)V));
-  } else {
-    typedef int64_t IT;
-    RL_DISPATCH_FLOAT("conv2d (Winograd)", dt,
-                      wino_input_kernel<T, IT><<<grid, RL_THREADS>>>(
-                          (const T *)x, nb, C, H, W, ph, pw, TH, TW, nbc, (T *)V));
-  }
+  RL_DISPATCH_FLOAT("conv2d (Winograd)", dt,
+                    RL_LAUNCH_IT(fits32(16 * C * S * nbc * TH * TW, nb * C * H * W),
+                                 (wino_input_kernel<T, IT>), grid2(P, C), (const T *)x, (IT)nb,
+                                 (IT)C, (IT)H, (IT)W, (IT)ph, (IT)pw, (IT)TH, (IT)TW, (IT)nbc,
+                                 (T *)V));
   LAUNCH_CHECK("wino_input_kernel");
   return 0;
 }
@@ -176,19 +168,10 @@ int rl_cuda_wino_output(rl_dtype dt, const void *M, int64_t nb, int64_t O, int64
                         int64_t OW, int64_t TH, int64_t TW, const void *b, void *y) {
   int64_t P = nb * TH * TW;
   if (P * O == 0) return 0;
-  dim3 grid = grid2(P, O);
-  if (fits32(16 * O * P, nb * O * OH * OW)) {
-    typedef int32_t IT;
-    RL_DISPATCH_FLOAT("conv2d (Winograd)", dt,
-                      wino_output_kernel<T, IT><<<grid, RL_THREADS>>>(
-                          (const T *)M, (IT)nb, (IT)O, (IT)OH, (IT)OW, (IT)TH, (IT)TW,
-                          (const T *)b, (T *)y));
-  } else {
-    typedef int64_t IT;
-    RL_DISPATCH_FLOAT("conv2d (Winograd)", dt,
-                      wino_output_kernel<T, IT><<<grid, RL_THREADS>>>(
-                          (const T *)M, nb, O, OH, OW, TH, TW, (const T *)b, (T *)y));
-  }
+  RL_DISPATCH_FLOAT("conv2d (Winograd)", dt,
+                    RL_LAUNCH_IT(fits32(16 * O * P, nb * O * OH * OW), (wino_output_kernel<T, IT>),
+                                 grid2(P, O), (const T *)M, (IT)nb, (IT)O, (IT)OH, (IT)OW,
+                                 (IT)TH, (IT)TW, (const T *)b, (T *)y));
   LAUNCH_CHECK("wino_output_kernel");
   return 0;
 }
@@ -197,19 +180,11 @@ int rl_cuda_wino_doutput(rl_dtype dt, const void *dy, int64_t nb, int64_t O, int
                          int64_t OW, int64_t TH, int64_t TW, int64_t nbc, void *dM) {
   int64_t P = nb * TH * TW, S = (nb + nbc - 1) / nbc;
   if (P * O == 0) return 0;
-  dim3 grid = grid2(P, O);
-  if (fits32(16 * O * S * nbc * TH * TW, nb * O * OH * OW)) {
-    typedef int32_t IT;
-    RL_DISPATCH_FLOAT("conv2d (Winograd)", dt,
-                      wino_doutput_kernel<T, IT><<<grid, RL_THREADS>>>(
-                          (const T *)dy, (IT)nb, (IT)O, (IT)OH, (IT)OW, (IT)TH, (IT)TW,
-                          (IT)nbc, (T *)dM));
-  } else {
-    typedef int64_t IT;
-    RL_DISPATCH_FLOAT("conv2d (Winograd)", dt,
-                      wino_doutput_kernel<T, IT><<<grid, RL_THREADS>>>(
-                          (const T *)dy, nb, O, OH, OW, TH, TW, nbc, (T *)dM));
-  }
+  RL_DISPATCH_FLOAT("conv2d (Winograd)", dt,
+                    RL_LAUNCH_IT(fits32(16 * O * S * nbc * TH * TW, nb * O * OH * OW),
+                                 (wino_doutput_kernel<T, IT>), grid2(P, O), (const T *)dy,
+                                 (IT)nb, (IT)O, (IT)OH, (IT)OW, (IT)TH, (IT)TW, (IT)nbc,
+                                 (T *)dM));
   LAUNCH_CHECK("wino_doutput_kernel");
   return 0;
 }
