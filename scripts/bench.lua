@@ -7,17 +7,17 @@
 -- as a child process when python3-torch is installed), and the ratio
 -- rllua / PyTorch (below 1: rllua is faster).
 --   rllua scripts/bench.lua [--threads 2] [--steps 20] [--batch 64]
---   rllua scripts/bench.lua --device cuda [steps]      (the GPU benchmark)
+--   rllua scripts/bench.lua --device cuda [steps] [models]  (the GPU benchmark)
 local rl = require 'rl'
 local F = rl.F
 
 -- --device cuda: the GPU benchmark (natural, AT, TRADES on CNN002 and
 -- WRN-16-4 beside PyTorch on the same GPU) lives in bench_gpu.lua
+local SCRIPTS = (arg and arg[0] or ''):match('^(.*)/[^/]*$') or '.'
 for i = 1, #(arg or {}) do
   if arg[i] == '--device' and arg[i + 1] and arg[i + 1]:match('^cuda') then
-    local dir = arg[0]:match('^(.*)/[^/]*$') or '.'
-    arg = { [0] = arg[0], arg[i + 2] }
-    return dofile(dir .. '/bench_gpu.lua')
+    arg = { [0] = arg[0], table.unpack(arg, i + 2) }
+    return dofile(SCRIPTS .. '/bench_gpu.lua')
   end
 end
 
@@ -73,36 +73,19 @@ end
 local PY = [[
 import sys, time, warnings
 warnings.filterwarnings('ignore')
-import torch, torch.nn as nn, torch.nn.functional as F
-from collections import OrderedDict
+sys.path.insert(0, %q)
+import torch, torch.nn.functional as F
+from torch_ref import MODELS
 torch.set_num_threads(%d)
 torch.manual_seed(0)
 B, N = %d, %d
-class CNN001(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 3); self.conv2 = nn.Conv2d(32, 64, 3)
-        self.dropout1 = nn.Dropout2d(0.25); self.dropout2 = nn.Dropout2d(0.5)
-        self.fc1 = nn.Linear(9216, 128); self.fc2 = nn.Linear(128, 10)
-    def forward(self, x):
-        x = F.max_pool2d(self.conv2(F.relu(self.conv1(x))), 2)
-        x = torch.flatten(self.dropout1(x), 1)
-        return self.fc2(self.dropout2(F.relu(self.fc1(x))))
-def CNN002():
-    fe = nn.Sequential(OrderedDict([('conv1', nn.Conv2d(1, 32, 3)), ('relu1', nn.ReLU()),
-        ('conv2', nn.Conv2d(32, 32, 3)), ('relu2', nn.ReLU()), ('maxpool1', nn.MaxPool2d(2)),
-        ('conv3', nn.Conv2d(32, 64, 3)), ('relu3', nn.ReLU()), ('conv4', nn.Conv2d(64, 64, 3)),
-        ('relu4', nn.ReLU()), ('maxpool2', nn.MaxPool2d(2))]))
-    cl = nn.Sequential(nn.Linear(1024, 200), nn.ReLU(), nn.Dropout(0.5), nn.Linear(200, 200),
-        nn.ReLU(), nn.Linear(200, 10))
-    return nn.Sequential(fe, nn.Flatten(), cl)
 def med(fn):
     fn(); fn(); best = 1e30
     for _ in range(N):
         t0 = time.perf_counter(); fn(); best = min(best, (time.perf_counter() - t0) * 1000)
     return best
-for name, make in (('CNN001', CNN001), ('CNN002', CNN002)):
-    m = make(); opt = torch.optim.SGD(m.parameters(), lr=1e-4, momentum=0.9)
+for name in ('CNN001', 'CNN002'):
+    m = MODELS[name](); opt = torch.optim.SGD(m.parameters(), lr=1e-4, momentum=0.9)
     x = torch.rand(B, 1, 28, 28); y = torch.randint(0, 10, (B,))
     m.train()
     def train():
@@ -126,7 +109,7 @@ local function bench_torch()
   f:close()
   local path = os.tmpname()
   local h = assert(io.open(path, 'w'))
-  h:write(string.format(PY, opts.threads, opts.batch, opts.steps))
+  h:write(string.format(PY, SCRIPTS, opts.threads, opts.batch, opts.steps))
   h:close()
   local p = io.popen('/usr/bin/python3 ' .. path .. ' 2>/dev/null')
   local out = p:read('a')

@@ -1,8 +1,17 @@
--- bench_gpu.lua (run by scripts/bench.lua --device cuda): -- ms per training step on the GPU: natural, AT (PGD-10) and TRADES (beta 6,
--- 10 steps) for CNN002 (batch 64, 1x28x28) and WRN-16-4 (batch 128,
--- 3x32x32), rllua beside PyTorch (same steps, same GPU), median of N.
+-- bench_gpu.lua (run by scripts/bench.lua --device cuda [steps] [models]):
+-- ms per training step on the GPU: natural, AT (PGD-10) and TRADES (beta 6,
+-- 10 steps), by default for CNN002 (batch 64, 1x28x28) and WRN-16-4 (batch
+-- 128, 3x32x32), rllua beside PyTorch (same steps, same GPU, the models and
+-- objectives of scripts/torch_ref.py), median of N.  models is a
+-- comma-separated list of rl.models names (CNN* take MNIST's shape, the
+-- others CIFAR's), e.g. WRN_40_10.
 local rl = require 'rl'
 local N = tonumber(arg[1]) or 10
+local names = {}
+for n in (arg[2] or 'CNN002,WRN_16_4'):gmatch('[^,%s]+') do
+  if not rl.models[n] then rl.models.get(n) end -- the error names the known models
+  names[#names + 1] = n
+end
 if not rl.cuda.is_available() then
   local _, why = pcall(rl.device, 'cuda')
   io.stderr:write('bench --device cuda: ', tostring(why), '\n')
@@ -17,14 +26,16 @@ local function time_ms(fn)
   table.sort(ts)
   return ts[(N + 1) // 2]
 end
-local py = io.popen('python3 scripts/bench_gpu_torch.py ' .. N .. ' 2>&1')
+local dir = arg[0]:match('^(.*)/[^/]*$') or '.'
+local py = io.popen(string.format('python3 %s/bench_gpu_torch.py %d %s 2>&1', dir, N, table.concat(names, ' ')))
 local torch_out = py:read('a'); py:close()
 local ref = {}
 for name, meth, ms in torch_out:gmatch('(%S+) (%S+) ([%d%.]+)\n') do ref[name .. ' ' .. meth] = tonumber(ms) end
 print(('GPU: %s'):format(rl.cuda.device_name()))
 print('PyTorch fp32: cuDNN without TF32 (rllua computes in full fp32); tf32: PyTorch\'s default')
 print(('%-10s %-8s %10s %10s %7s %10s %7s'):format('model', 'method', 'rllua', 'PyT fp32', 'ratio', 'PyT tf32', 'ratio'))
-for _, c in ipairs { { 'CNN002', 64, { 1, 28, 28 } }, { 'WRN_16_4', 128, { 3, 32, 32 } } } do
+for _, name in ipairs(names) do
+  local c = name:match('^CNN') and { name, 64, { 1, 28, 28 } } or { name, 128, { 3, 32, 32 } }
   rl.manual_seed(0)
   local m = rl.models.get(c[1]):to('cuda')
   local opt = rl.optim.SGD(m:parameters(), { lr = 1e-3, momentum = 0.9 })

@@ -32,9 +32,11 @@ local function bench_rl(method)
 end
 
 local PY = [[
-import sys, time, gzip, struct, warnings
+import sys, time, gzip, warnings
 warnings.filterwarnings('ignore')
-import torch, torch.nn as nn, torch.nn.functional as F
+sys.path.insert(0, %q)
+import torch
+from torch_ref import CNN001, at, trades
 torch.set_num_threads(%d)
 torch.manual_seed(0)
 NB, EPS = %d, 0.1
@@ -43,52 +45,19 @@ with gzip.open('/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz') a
 with gzip.open('/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz') as f:
     f.read(8); Y = torch.frombuffer(bytearray(f.read(NB * 64)), dtype=torch.uint8)
 X = X.reshape(-1, 1, 28, 28).float() / 255; Y = Y.long()
-class CNN001(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 3); self.conv2 = nn.Conv2d(32, 64, 3)
-        self.dropout1 = nn.Dropout2d(0.25); self.dropout2 = nn.Dropout2d(0.5)
-        self.fc1 = nn.Linear(9216, 128); self.fc2 = nn.Linear(128, 10)
-    def forward(self, x):
-        x = F.max_pool2d(self.conv2(F.relu(self.conv1(x))), 2)
-        x = torch.flatten(self.dropout1(x), 1)
-        return self.fc2(self.dropout2(F.relu(self.fc1(x))))
-def project(v, x):
-    return torch.min(torch.max(v, x - EPS), x + EPS).clamp(0, 1)
-def at(m, x, y):
-    m.train()  # the reference attacks in train mode
-    xa = (x + torch.empty_like(x).uniform_(-EPS, EPS)).clamp(0, 1)
-    for _ in range(10):
-        xa.requires_grad_(True)
-        g, = torch.autograd.grad(F.cross_entropy(m(xa), y, reduction='sum'), xa)
-        xa = project(xa.detach() + EPS / 5 * g.sign(), x)
-    return F.cross_entropy(m(xa), y, reduction='sum')
-def trades(m, x, y):
-    m.eval()
-    with torch.no_grad():
-        p = F.softmax(m(x), 1)
-    xa = x + 0.001 * torch.randn_like(x)
-    for _ in range(10):
-        xa.requires_grad_(True)
-        kl = F.kl_div(F.log_softmax(m(xa), 1), p, reduction='sum')
-        g, = torch.autograd.grad(kl, xa)
-        xa = project(xa.detach() + 2 * EPS / 10 * g.sign(), x)
-    m.train()
-    logits = m(x)
-    return F.cross_entropy(logits, y, reduction='sum') + 6 * F.kl_div(F.log_softmax(m(xa), 1), F.softmax(logits, 1), reduction='sum')
 for name, fn in (('at', at), ('trades6', trades)):
     m = CNN001(); opt = torch.optim.SGD(m.parameters(), lr=1e-4, momentum=0.9)
     t0 = time.perf_counter()
     for b in range(NB):
         x, y = X[b * 64:(b + 1) * 64], Y[b * 64:(b + 1) * 64]
-        opt.zero_grad(); fn(m, x, y).backward(); opt.step()
+        opt.zero_grad(); fn(m, x, y, eps=EPS).backward(); opt.step()
     print(name, time.perf_counter() - t0)
 ]]
 
 local function bench_torch()
   local path = os.tmpname()
   local f = assert(io.open(path, 'w'))
-  f:write(string.format(PY, opts.threads, opts.batches))
+  f:write(string.format(PY, (arg[0]:match('^(.*)/[^/]*$') or '.'), opts.threads, opts.batches))
   f:close()
   local p = io.popen('/usr/bin/python3 ' .. path .. ' 2>&1')
   local out = p:read('a')

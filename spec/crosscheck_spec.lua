@@ -1,10 +1,10 @@
 -- crosscheck_spec.lua - rllua against PyTorch on the paper's networks.
 --
 -- For CNN001, CNN002 and WRN-16-4: rllua writes its weights, an input batch
--- and labels as safetensors; a python3 script defines the reference models
--- (as in yangarbiter/robust-local-lipschitz), loads the file with
--- load_state_dict(strict=False), checks that every tensor rllua wrote was
--- used, runs forward and backward and writes logits, loss and every
+-- and labels as safetensors; a python3 script takes the reference models
+-- (scripts/torch_ref.py, as in yangarbiter/robust-local-lipschitz), loads
+-- the file with load_state_dict(strict=False), checks that every tensor
+-- rllua wrote was used, runs forward and backward and writes logits, loss and every
 -- gradient back; rllua requires the forward to agree within 1e-4 relative
 -- in f32, and everything within 1e-10 in f64.
 local rl = require 'rl'
@@ -15,9 +15,11 @@ local function have_torch()
 end
 
 local PY = [==[
-import json, struct, sys, warnings
+import json, os, struct, sys, warnings
 warnings.filterwarnings("ignore")
-import torch, torch.nn as nn, torch.nn.functional as F
+sys.path.insert(0, os.path.join(os.getcwd(), 'scripts'))
+import torch, torch.nn.functional as F
+from torch_ref import MODELS
 torch.set_num_threads(1)
 
 def load(path):
@@ -52,91 +54,12 @@ def save(path, tensors):
     with open(path, 'wb') as f:
         f.write(struct.pack('<Q', len(h)) + h + b''.join(blobs))
 
-class CNN001(nn.Module):
-    def __init__(self, n_classes=10, n_channels=1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(n_channels, 32, 3, 1)
-        self.conv2 = nn.Conv2d(32, 64, 3, 1)
-        self.dropout1 = nn.Dropout2d(0.25)
-        self.dropout2 = nn.Dropout2d(0.5)
-        self.fc1 = nn.Linear(9216, 128)
-        self.fc2 = nn.Linear(128, n_classes)
-    def forward(self, x):
-        x = F.relu(self.conv1(x))
-        x = F.max_pool2d(self.conv2(x), 2)
-        x = torch.flatten(self.dropout1(x), 1)
-        x = self.dropout2(F.relu(self.fc1(x)))
-        return self.fc2(x)
-
-class CNN002(nn.Module):
-    def __init__(self, n_classes=10, n_channels=1):
-        super().__init__()
-        from collections import OrderedDict
-        self.feature_extractor = nn.Sequential(OrderedDict([
-            ('conv1', nn.Conv2d(n_channels, 32, 3)), ('relu1', nn.ReLU()),
-            ('conv2', nn.Conv2d(32, 32, 3)), ('relu2', nn.ReLU()),
-            ('maxpool1', nn.MaxPool2d(2, 2)),
-            ('conv3', nn.Conv2d(32, 64, 3)), ('relu3', nn.ReLU()),
-            ('conv4', nn.Conv2d(64, 64, 3)), ('relu4', nn.ReLU()),
-            ('maxpool2', nn.MaxPool2d(2, 2))]))
-        self.classifier = nn.Sequential(OrderedDict([
-            ('fc1', nn.Linear(64 * 4 * 4, 200)), ('relu1', nn.ReLU()), ('drop', nn.Dropout(0.5)),
-            ('fc2', nn.Linear(200, 200)), ('relu2', nn.ReLU()), ('fc3', nn.Linear(200, n_classes))]))
-    def forward(self, x):
-        return self.classifier(self.feature_extractor(x).view(-1, 64 * 4 * 4))
-
-class BasicBlock(nn.Module):
-    def __init__(self, i, o, stride, drop=0.0):
-        super().__init__()
-        self.bn1 = nn.BatchNorm2d(i); self.relu1 = nn.ReLU(inplace=True)
-        self.conv1 = nn.Conv2d(i, o, 3, stride, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(o); self.relu2 = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(o, o, 3, 1, 1, bias=False)
-        self.droprate = drop
-        self.equalInOut = i == o
-        self.convShortcut = (not self.equalInOut) and nn.Conv2d(i, o, 1, stride, 0, bias=False) or None
-    def forward(self, x):
-        if not self.equalInOut:
-            x = self.relu1(self.bn1(x))
-        else:
-            out = self.relu1(self.bn1(x))
-        out = self.relu2(self.bn2(self.conv1(out if self.equalInOut else x)))
-        if self.droprate > 0:
-            out = F.dropout(out, p=self.droprate, training=self.training)
-        out = self.conv2(out)
-        return torch.add(x if self.equalInOut else self.convShortcut(x), out)
-
-class NetworkBlock(nn.Module):
-    def __init__(self, n, i, o, stride, drop):
-        super().__init__()
-        self.layer = nn.Sequential(*[BasicBlock(i if k == 0 else o, o, stride if k == 0 else 1, drop) for k in range(n)])
-    def forward(self, x):
-        return self.layer(x)
-
-class WideResNet(nn.Module):
-    def __init__(self, depth, num_classes, widen_factor=1, dropRate=0.0, n_channels=3):
-        super().__init__()
-        w = [16, 16 * widen_factor, 32 * widen_factor, 64 * widen_factor]
-        n = (depth - 4) // 6
-        self.conv1 = nn.Conv2d(n_channels, w[0], 3, 1, 1, bias=False)
-        self.block1 = NetworkBlock(n, w[0], w[1], 1, dropRate)
-        self.sub_block1 = NetworkBlock(n, w[0], w[1], 1, dropRate)  # unused, as in the reference
-        self.block2 = NetworkBlock(n, w[1], w[2], 2, dropRate)
-        self.block3 = NetworkBlock(n, w[2], w[3], 2, dropRate)
-        self.bn1 = nn.BatchNorm2d(w[3]); self.relu = nn.ReLU(inplace=True)
-        self.fc = nn.Linear(w[3], num_classes)
-        self.nChannels = w[3]
-    def forward(self, x):
-        out = self.block3(self.block2(self.block1(self.conv1(x))))
-        out = F.avg_pool2d(self.relu(self.bn1(out)), 8)
-        return self.fc(out.view(-1, self.nChannels))
-
 name, train, wpath, ipath, opath, spath = sys.argv[1], sys.argv[2] == 'train', sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
-model = {'CNN001': lambda: CNN001(), 'CNN002': lambda: CNN002(), 'WRN_16_4': lambda: WideResNet(16, 10, 4)}[name]()
+model = MODELS[name]()
 # the other direction first: a freshly initialised PyTorch model's own
 # state_dict, for rllua to load
 torch.manual_seed(1)
-fresh = {'CNN001': lambda: CNN001(), 'CNN002': lambda: CNN002(), 'WRN_16_4': lambda: WideResNet(16, 10, 4)}[name]()
+fresh = MODELS[name]()
 save(spath, fresh.state_dict())
 sd = load(wpath)
 io = load(ipath)
