@@ -62,6 +62,13 @@ static int l_device_name(lua_State *L) {
   return 2;
 }
 
+/* rl.cuda.allow_tf32([on]) -> the previous setting (engine/cuda.h); with
+ * no argument, only reads it. */
+static int l_allow_tf32(lua_State *L) {
+  lua_pushboolean(L, rl_cuda_set_tf32(lua_isnoneornil(L, 1) ? -1 : lua_toboolean(L, 1)));
+  return 1;
+}
+
 /* parse_device('cuda') -> 'cuda:0', or the reason it cannot be used */
 static int l_parse_device(lua_State *L) {
   lua_pushstring(L, lrl_device_arg(L, 1)->name);
@@ -84,6 +91,7 @@ static const luaL_Reg fns[] = {
     {"cuda_empty_cache", l_empty_cache},
     {"cuda_synchronize", l_synchronize},
     {"cuda_device_name", l_device_name},
+    {"cuda_allow_tf32", l_allow_tf32},
     {"parse_device", l_parse_device},
     {NULL, NULL},
 };

@@ -7,6 +7,7 @@
 #ifndef RL_CUDA_H
 #define RL_CUDA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,13 @@ int rl_cuda_memory_stats(int device, rl_cuda_memstats *s);
 int rl_cuda_empty_cache(void);
 /* Wait for every queued kernel; a fault in one shows up here. */
 int rl_cuda_synchronize(void);
+/* f32 GEMMs (and so convolutions) on TF32 tensor cores, as cuBLAS's
+ * CUBLAS_TF32_TENSOR_OP_MATH: inputs rounded to a 10-bit mantissa, sums
+ * in fp32, several times the fp32 rate on compute capability 8.0 and later
+ * (earlier GPUs ignore it).  PyTorch's cuDNN convolutions default to it;
+ * rllua defaults to full fp32.  RL_CUDA_TF32=1 in the environment turns it
+ * on from the start.  Returns the previous setting (on < 0: reads it only). */
+bool rl_cuda_set_tf32(int on); /* on < 0: only read it */
 /* "NVIDIA H100 80GB HBM3" and its compute capability. */
 int rl_cuda_device_name(int device, char *buf, size_t n, int *major, int *minor);
 

@@ -24,6 +24,14 @@ int rl_cuda_memory_stats(int device, rl_cuda_memstats *s) {
 }
 
 int rl_cuda_empty_cache(void) { return 0; }
+
+/* Kept, so that a script may set it before it knows there is no GPU. */
+bool rl_cuda_set_tf32(int on) {
+  static bool tf32;
+  bool was = tf32;
+  if (on >= 0) tf32 = on;
+  return was;
+}
 int rl_cuda_synchronize(void) { return 0; }
 
 int rl_cuda_device_name(int device, char *buf, size_t n, int *major, int *minor) {

@@ -9,10 +9,20 @@
  * default (full fp32, no TF32) math mode and without atomics, which keeps
  * results reproducible from run to run. */
 #include <cublas_v2.h>
+#include <stdlib.h>
 
 #include "cuda_common.cuh"
 
 static cublasHandle_t handle;
+static int tf32 = -1; /* -1: not yet read from RL_CUDA_TF32 */
+
+static bool tf32_on(void) {
+  if (tf32 < 0) {
+    const char *e = getenv("RL_CUDA_TF32");
+    tf32 = e && e[0] == '1';
+  }
+  return tf32 == 1;
+}
 
 static const char *cublas_status(cublasStatus_t s) {
   switch (s) {
@@ -41,7 +51,16 @@ static int get_handle(void) {
   CUBLAS_TRY(cublasSetStream(handle, 0));
   CUBLAS_TRY(cublasSetPointerMode(handle, CUBLAS_POINTER_MODE_HOST));
   CUBLAS_TRY(cublasSetAtomicsMode(handle, CUBLAS_ATOMICS_NOT_ALLOWED));
+  CUBLAS_TRY(cublasSetMathMode(handle, tf32_on() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   return 0;
+}
+
+extern "C" bool rl_cuda_set_tf32(int on) {
+  bool was = tf32_on();
+  if (on < 0) return was;
+  tf32 = on > 0;
+  if (handle) cublasSetMathMode(handle, on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
+  return was;
 }
 
 /* C_b[i, j] = alpha * sum_p op(A)[i, p] op(B)[p, j] + beta * C_b[i, j]; one

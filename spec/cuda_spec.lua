@@ -600,6 +600,27 @@ describe('CUDA: determinism', function()
 end)
 
 if DEV == 'cuda' then
+  describe('CUDA: TF32', function()
+    it('is off by default; allowed, it moves f32 GEMMs by TF32 rounding only', function()
+      assert.is_false(rl.cuda.allow_tf32())
+      local a, b = randn(256, 512), randn(512, 256)
+      local want = a:matmul(b)
+      local da, db = a:to(DEV), b:to(DEV)
+      assert.is_false(rl.cuda.allow_tf32(true))
+      local ok, t = pcall(function() return da:matmul(db) end)
+      assert.is_true(rl.cuda.allow_tf32(false))
+      assert(ok, t)
+      local e = relerr(want, t)
+      -- products of 10-bit mantissas: about 1e-3 of the largest entry
+      assert(e < 1e-2, string.format('TF32 matmul off by %.3g', e))
+      local _, cap = rl.cuda.device_name()
+      if tonumber(cap:match('^(%d+)')) >= 8 then
+        assert(e > 1e-5, string.format('TF32 allowed, yet the matmul is fp32 (error %.3g)', e))
+      end
+      close(want, da:matmul(db), 1e-5, 'fp32 again')
+    end)
+  end)
+
   describe('CUDA: the caching allocator and errors', function()
     it('serves a training loop from its cache, without cudaMalloc', function()
       local x = rl.randn(64, 1, 28, 28, { device = DEV })

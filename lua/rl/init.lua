@@ -52,6 +52,7 @@ rl.cuda = {
   empty_cache = core.cuda_empty_cache,   -- cached blocks back to the driver
   synchronize = core.cuda_synchronize,   -- wait for queued kernels
   device_name = core.cuda_device_name,   -- name, compute capability
+  allow_tf32 = core.cuda_allow_tf32,     -- ([on]) f32 GEMMs on TF32 tensor cores; off by default
 }
 
 --- rl.device('cuda') -> 'cuda:0': the canonical name of a usable device, or
