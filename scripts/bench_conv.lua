@@ -1,0 +1,72 @@
+-- bench_conv.lua - the convolutions of WRN-16-4 and WRN-40-10 one layer at a
+-- time: ms for the forward, the forward and input gradient (an attack
+-- step's work) and the forward and full backward (a training step's),
+-- median of --steps, on each convolution path the device has:
+--   on a GPU, 'auto' (Winograd F(2x2, 3x3) where it pays, else im2col)
+--   beside 'im2col' (what every layer took before Winograd);
+--   on the CPU, its own kernels ('auto') beside the engine's im2col.
+-- The last column is the largest difference of the two forwards, relative
+-- to the largest output.
+--   rllua scripts/bench_conv.lua [--device cuda] [--batch N] [--steps 11]
+local rl = require 'rl'
+local F = rl.F
+
+local dev = 'cpu'
+local argv = {}
+for i = 1, #arg do
+  if arg[i - 1] == '--device' then dev = arg[i]
+  elseif arg[i] ~= '--device' then argv[#argv + 1] = arg[i] end
+end
+dev = rl.device(dev)
+local cuda = dev:match('^cuda') ~= nil
+local opts = require('rl.cli').numbers(argv, { batch = cuda and 128 or 16, steps = 11 },
+  'usage: rllua scripts/bench_conv.lua [--device cuda] [--batch N] [--steps N]')
+
+local function sync() if cuda then rl.cuda.synchronize() end end
+
+local function median_ms(fn)
+  fn(); fn(); sync()
+  local ts = {}
+  for i = 1, opts.steps do
+    local t0 = rl.clock(); fn(); sync(); ts[i] = (rl.clock() - t0) * 1000
+  end
+  table.sort(ts)
+  return ts[(opts.steps + 1) // 2]
+end
+
+-- in, out channels, plane, stride (3x3 kernels, padding 1)
+local layers = {
+  { 16, 64, 32, 1 }, { 64, 64, 32, 1 }, { 64, 128, 32, 2 }, { 128, 128, 16, 1 },
+  { 256, 256, 8, 1 }, { 160, 160, 32, 1 }, { 320, 320, 16, 1 }, { 640, 640, 8, 1 },
+}
+
+print(string.format('%s, batch %d, median of %d (ms)', cuda and rl.cuda.device_name() or 'CPU',
+  opts.batch, opts.steps))
+print(string.format('%-18s %-7s %8s %8s %8s   %-7s %8s %8s %8s %9s', 'layer', 'path', 'fwd',
+  'fwd+dx', 'fwd+bwd', 'path', 'fwd', 'fwd+dx', 'fwd+bwd', 'rel diff'))
+for _, l in ipairs(layers) do
+  local C, O, S, st = table.unpack(l)
+  local x = rl.randn({ opts.batch, C, S, S }, { device = dev })
+  local w = (rl.randn({ O, C, 3, 3 }, { device = dev }) * (2 / (9 * C)) ^ 0.5):requires_grad_()
+  local o = { stride = st, padding = 1 }
+  local dy = rl.randn(F.conv2d(x, w:detach(), nil, o):size(), { device = dev })
+  local cols, ys = {}, {}
+  for k, path in ipairs { 'auto', 'im2col' } do
+    local was = rl._conv_path(path)
+    ys[k] = F.conv2d(x, w:detach(), nil, o)
+    local fwd = median_ms(function() F.conv2d(x, w:detach(), nil, o) end)
+    local dx = median_ms(function()
+      local xa = x:detach():requires_grad_()
+      rl.grad(F.conv2d(xa, w:detach(), nil, o), xa, dy)
+    end)
+    local bwd = median_ms(function()
+      local xa = x:detach():requires_grad_()
+      rl.grad(F.conv2d(xa, w, nil, o), { xa, w }, { dy })
+    end)
+    rl._conv_path(was)
+    cols[k] = string.format('%-7s %8.3f %8.3f %8.3f', path, fwd, dx, bwd)
+  end
+  local diff = ((ys[1] - ys[2]):abs():max() / ys[2]:abs():max()):item()
+  print(string.format('%-18s %s   %s %9.2g', string.format('%d->%d @%d s%d', C, O, S, st),
+    cols[1], cols[2], diff))
+end
