@@ -152,7 +152,8 @@ struct rl_backend {
                 int64_t W, const int64_t *geom, void *x);
 
   /* Winograd F(2x2, 3x3) tile transforms (engine/winograd.h) for the
-   * engine's path of 3x3 stride-1 convolutions (NULL: not offered).  Tiles
+   * engine's path of 3x3 stride-1 convolutions (all five, or all NULL: not
+   * offered).  Tiles
    * are 4x4 at stride 2 over the padded input (2x2 blocks of the output),
    * TH x TW per image.  Tile columns come in chunks of nbc images: tile
    * (n, th, tw) is column q = ((n % nbc)*TH + th)*TW + tw of chunk

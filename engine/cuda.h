@@ -37,8 +37,8 @@ int rl_cuda_synchronize(void);
  * in fp32, several times the fp32 rate on compute capability 8.0 and later
  * (earlier GPUs ignore it).  PyTorch's cuDNN convolutions default to it;
  * rllua defaults to full fp32.  RL_CUDA_TF32=1 in the environment turns it
- * on from the start.  Returns the previous setting (on < 0: reads it only). */
-bool rl_cuda_set_tf32(int on); /* on < 0: only read it */
+ * on from the start.  Returns the previous setting; on < 0 only reads it. */
+bool rl_cuda_set_tf32(int on);
 /* "NVIDIA H100 80GB HBM3" and its compute capability. */
 int rl_cuda_device_name(int device, char *buf, size_t n, int *major, int *minor);
 

@@ -25,7 +25,8 @@ int rl_cuda_memory_stats(int device, rl_cuda_memstats *s) {
 
 int rl_cuda_empty_cache(void) { return 0; }
 
-/* Kept, so that a script may set it before it knows there is no GPU. */
+/* Kept (without reading RL_CUDA_TF32: nothing here uses it), so that a
+ * script may set it before it knows there is no GPU. */
 bool rl_cuda_set_tf32(int on) {
   static bool tf32;
   bool was = tf32;

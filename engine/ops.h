@@ -140,12 +140,14 @@ typedef struct rl_conv_opts {
 rl_tensor *rl_conv2d(rl_tensor *x, rl_tensor *w, rl_tensor *b, const rl_conv_opts *o);
 /* Which way convolutions go.  AUTO: a backend's own convolution kernels
  * when it has them (the CPU), else the engine's paths: Winograd where it
- * pays (f32 3x3 stride-1 layers with 32+ channels in and out), im2col
- * elsewhere.  IM2COL and WINOGRAD force the engine's paths (WINOGRAD for
- * every 3x3 stride-1 layer with padding <= 2, in any float dtype; im2col for
- * the rest), so that specs can check them on the CPU.  chunk_bytes > 0 caps
- * each workspace of those paths (so that small inputs run in several
- * chunks); 0 restores the default.  Returns the previous path. */
+ * pays (f32 3x3 layers with stride 1, dilation 1, padding <= 2 and 32+
+ * channels in and out), im2col elsewhere.  IM2COL and WINOGRAD force the
+ * engine's paths (WINOGRAD for every 3x3 layer of stride 1, dilation 1 and
+ * padding <= 2, in any float dtype; im2col for the rest), so that specs can
+ * check them on the CPU.  chunk_bytes > 0 caps each workspace of those
+ * paths (so that small inputs run in several chunks); 0 restores the
+ * default.  Returns the previous path.  One setting for the process, for
+ * specs and benchmarks: not meant to change while convolutions run. */
 typedef enum { RL_CONV_AUTO, RL_CONV_IM2COL, RL_CONV_WINOGRAD } rl_conv_path;
 rl_conv_path rl_conv_set_path(rl_conv_path p, int64_t chunk_bytes);
 /* ceil_mode is not supported (the paper's models do not use it). */

@@ -64,7 +64,9 @@ static int64_t chunk_images(int64_t N, int64_t per_image) {
  * the engine's Winograd path. */
 static bool winograd_fits(const rl_backend *be, rl_dtype dt, const int64_t *g, int64_t C,
                           int64_t O) {
-  if (!be->wino_input || conv_path == RL_CONV_IM2COL) return false;
+  if (!be->wino_weight || !be->wino_input || !be->wino_output || !be->wino_doutput ||
+      !be->wino_dweight || conv_path == RL_CONV_IM2COL)
+    return false;
   if (g[G_KH] != 3 || g[G_KW] != 3 || g[G_SH] != 1 || g[G_SW] != 1 || g[G_DH] != 1 ||
       g[G_DW] != 1 || g[G_PH] > 2 || g[G_PW] > 2)
     return false;
@@ -109,14 +111,16 @@ static int winograd_conv(const rl_device *dev, rl_dtype dt, const char *x, int64
  * of a GPU idle: k is cut into chunks, each a GEMM of its own in one
  * batched call, their partial products summed in order afterwards.  About
  * 4 waves of 128x128 output blocks on a large GPU, and at least 2048 tiles
- * a chunk. */
-static int64_t dw_chunk_images(int64_t N, int64_t T, int64_t O, int64_t C) {
+ * a chunk; and no more images than the workspace cap allows in V or dM
+ * (per_image bytes each). */
+static int64_t dw_chunk_images(int64_t N, int64_t T, int64_t O, int64_t C, int64_t per_image) {
   int64_t blocks = 16 * ((O + 127) / 128) * ((C + 127) / 128);
   int64_t S = (528 + blocks - 1) / blocks, smax = N * T / 2048;
   if (S > smax) S = smax;
   if (S > 64) S = 64;
   if (S < 1) S = 1;
-  return (N + S - 1) / S;
+  int64_t nb = (N + S - 1) / S, cap = chunk_images(N, per_image);
+  return nb < cap ? nb : cap;
 }
 
 /* dw [O, C, 3, 3] for the 3x3 stride-1 correlation of x [N, C, H, W],
@@ -132,8 +136,9 @@ static int winograd_dw(const rl_device *dev, rl_dtype dt, const char *x, const c
   const rl_backend *be = dev->be;
   int64_t es = (int64_t)rl_dtype_size(dt);
   int64_t OH = H + 2 * ph - 2, OW = W + 2 * pw - 2, TH = (OH + 1) / 2, TW = (OW + 1) / 2;
-  int64_t T = TH * TW, nbc = dw_chunk_images(N, T, O, C), S = (N + nbc - 1) / nbc;
-  int64_t pc = nbc * T, per_pass = chunk_images(S, 16 * (C > O ? C : O) * pc * es);
+  int64_t T = TH * TW, per_image = 16 * (C > O ? C : O) * T * es;
+  int64_t nbc = dw_chunk_images(N, T, O, C, per_image), S = (N + nbc - 1) / nbc;
+  int64_t pc = nbc * T, per_pass = chunk_images(S, per_image * nbc);
   int64_t vsize[4] = {per_pass, 16, C, pc}, msize[4] = {per_pass, 16, O, pc};
   int64_t usize[4] = {S, 16, O, C};
   rl_tensor *V = rl_empty(4, vsize, dt, dev);

@@ -11,7 +11,8 @@
  *         | 0  1  0 -1 |        | 0    0    1   |
  *
  * The engine's Winograd path (engine/ops_conv.c) runs these through the
- * backend entries wino_weight / wino_input / wino_output.  The CUDA kernels
+ * backend entries wino_weight, wino_input, wino_output and, for the weight
+ * gradient, wino_doutput and wino_dweight.  The CUDA kernels
  * (kernels/cuda_winograd.cu) and the CPU's plain entries
  * (engine/cpu/cpu_winograd.c) expand the same macros, so a gradcheck of that
  * path on the CPU, in f64, checks the arithmetic the GPU does.  (The CPU's

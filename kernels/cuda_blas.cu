@@ -5,9 +5,9 @@
  * same ld, so C = op(A) op(B) is computed as C^T = op(B)^T op(A)^T: swap the
  * operands and m with n, keep each operand's transpose flag.  Transposed
  * and batch-shared operands (batch stride 0) go to cuBLAS as they are, so
- * nothing is copied.  The handle runs on the default stream, in cuBLAS's
- * default (full fp32, no TF32) math mode and without atomics, which keeps
- * results reproducible from run to run. */
+ * nothing is copied.  The handle runs on the default stream, without
+ * atomics (results are reproducible from run to run), and in cuBLAS's
+ * default math mode (full fp32) unless TF32 is allowed (engine/cuda.h). */
 #include <cublas_v2.h>
 #include <stdlib.h>
 

@@ -7,9 +7,14 @@
 -- others CIFAR's), e.g. WRN_40_10.
 local rl = require 'rl'
 local N = tonumber(arg[1]) or 10
+-- the models scripts/torch_ref.py has too
+local known = { CNN001 = true, CNN002 = true, WRN_16_4 = true, WRN_40_10 = true }
 local names = {}
 for n in (arg[2] or 'CNN002,WRN_16_4'):gmatch('[^,%s]+') do
-  if not rl.models[n] then rl.models.get(n) end -- the error names the known models
+  if not known[n] then
+    io.stderr:write(string.format('bench --device cuda: no model %q (known: CNN001, CNN002, WRN_16_4, WRN_40_10)\n', n))
+    os.exit(1)
+  end
   names[#names + 1] = n
 end
 if not rl.cuda.is_available() then
@@ -27,7 +32,8 @@ local function time_ms(fn)
   return ts[(N + 1) // 2]
 end
 local dir = arg[0]:match('^(.*)/[^/]*$') or '.'
-local py = io.popen(string.format('python3 %s/bench_gpu_torch.py %d %s 2>&1', dir, N, table.concat(names, ' ')))
+local py = io.popen(string.format("python3 '%s/bench_gpu_torch.py' %d %s 2>&1", dir, N,
+  table.concat(names, ' ')))
 local torch_out = py:read('a'); py:close()
 local ref = {}
 for name, meth, ms in torch_out:gmatch('(%S+) (%S+) ([%d%.]+)\n') do ref[name .. ' ' .. meth] = tonumber(ms) end
@@ -55,4 +61,6 @@ end
 local st = rl.cuda.memory_stats()
 print(('allocator: %d allocs, %d cache hits, %d cudaMalloc, %d GCs, peak %.1f MiB allocated, %.1f MiB reserved'):format(
   st.allocs, st.cache_hits, st.cuda_mallocs, st.gc_runs, st.peak_allocated / 2 ^ 20, st.peak_reserved / 2 ^ 20))
-if not next(ref) then print('PyTorch output:\n' .. torch_out) end
+local complete = true
+for _, n in ipairs(names) do complete = complete and ref[n .. ' trades/tf32'] ~= nil end
+if not complete then print('PyTorch output:\n' .. torch_out) end
