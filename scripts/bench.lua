@@ -70,51 +70,15 @@ local function bench_rl(name)
   return train, pgd
 end
 
-local PY = [[
-import sys, time, warnings
-warnings.filterwarnings('ignore')
-sys.path.insert(0, %q)
-import torch, torch.nn.functional as F
-from torch_ref import MODELS
-torch.set_num_threads(%d)
-torch.manual_seed(0)
-B, N = %d, %d
-def med(fn):
-    fn(); fn(); best = 1e30
-    for _ in range(N):
-        t0 = time.perf_counter(); fn(); best = min(best, (time.perf_counter() - t0) * 1000)
-    return best
-for name in ('CNN001', 'CNN002'):
-    m = MODELS[name](); opt = torch.optim.SGD(m.parameters(), lr=1e-4, momentum=0.9)
-    x = torch.rand(B, 1, 28, 28); y = torch.randint(0, 10, (B,))
-    m.train()
-    def train():
-        opt.zero_grad(set_to_none=True)
-        F.cross_entropy(m(x), y).backward(); opt.step()
-    m.eval()
-    xadv = x.clone()
-    def pgd():
-        xa = xadv.detach().requires_grad_(True)
-        g, = torch.autograd.grad(F.cross_entropy(m(xa), y, reduction='sum'), xa)
-        with torch.no_grad():
-            xadv.add_(0.02 * g.sign())
-            xadv.copy_(torch.min(torch.max(xadv, x - 0.1), x + 0.1).clamp_(0, 1))
-    m.train(); tt = med(train); m.eval(); tp = med(pgd)
-    print(name, tt, tp)
-]]
-
+-- PyTorch's side (scripts/bench_torch.py), when Debian's python3-torch is there
 local function bench_torch()
   local f = io.open('/usr/bin/python3')
   if not f then return nil end
   f:close()
-  local path = os.tmpname()
-  local h = assert(io.open(path, 'w'))
-  h:write(string.format(PY, SCRIPTS, opts.threads, opts.batch, opts.steps))
-  h:close()
-  local p = io.popen('/usr/bin/python3 ' .. path .. ' 2>/dev/null')
+  local p = io.popen(string.format("/usr/bin/python3 '%s/bench_torch.py' %d %d %d 2>/dev/null",
+    SCRIPTS, opts.threads, opts.batch, opts.steps))
   local out = p:read('a')
   p:close()
-  os.remove(path)
   local res = {}
   for name, t, a in out:gmatch('(%S+) (%S+) (%S+)') do res[name] = { tonumber(t), tonumber(a) } end
   return next(res) and res or nil

@@ -31,38 +31,12 @@ local function bench_rl(method)
   return rl.clock() - t0
 end
 
-local PY = [[
-import sys, time, gzip, warnings
-warnings.filterwarnings('ignore')
-sys.path.insert(0, %q)
-import torch
-from torch_ref import CNN001, at, trades
-torch.set_num_threads(%d)
-torch.manual_seed(0)
-NB, EPS = %d, 0.1
-with gzip.open('/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz') as f:
-    f.read(16); X = torch.frombuffer(bytearray(f.read(NB * 64 * 784)), dtype=torch.uint8)
-with gzip.open('/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz') as f:
-    f.read(8); Y = torch.frombuffer(bytearray(f.read(NB * 64)), dtype=torch.uint8)
-X = X.reshape(-1, 1, 28, 28).float() / 255; Y = Y.long()
-for name, fn in (('at', at), ('trades6', trades)):
-    m = CNN001(); opt = torch.optim.SGD(m.parameters(), lr=1e-4, momentum=0.9)
-    t0 = time.perf_counter()
-    for b in range(NB):
-        x, y = X[b * 64:(b + 1) * 64], Y[b * 64:(b + 1) * 64]
-        opt.zero_grad(); fn(m, x, y, eps=EPS).backward(); opt.step()
-    print(name, time.perf_counter() - t0)
-]]
-
+-- PyTorch's side: scripts/bench_methods_torch.py
 local function bench_torch()
-  local path = os.tmpname()
-  local f = assert(io.open(path, 'w'))
-  f:write(string.format(PY, (arg[0]:match('^(.*)/[^/]*$') or '.'), opts.threads, opts.batches))
-  f:close()
-  local p = io.popen('/usr/bin/python3 ' .. path .. ' 2>&1')
+  local p = io.popen(string.format("/usr/bin/python3 '%s/bench_methods_torch.py' %d %d 2>&1",
+    arg[0]:match('^(.*)/[^/]*$') or '.', opts.threads, opts.batches))
   local out = p:read('a')
   p:close()
-  os.remove(path)
   local r = {}
   for k, v in out:gmatch('(%S+) ([%d%.]+)\n') do r[k] = tonumber(v) end
   return r, out

@@ -1,0 +1,25 @@
+"""bench_methods_torch.py THREADS BATCHES - PyTorch's side of
+scripts/bench_methods.lua: seconds for BATCHES batches of 64 of AT and of
+TRADES(6) training of CNN001 on Fashion-MNIST, on the CPU."""
+import gzip, os, sys, time, warnings
+warnings.filterwarnings('ignore')
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch
+from torch_ref import CNN001, at, trades
+
+THREADS, NB = int(sys.argv[1]), int(sys.argv[2])
+EPS = 0.1
+torch.set_num_threads(THREADS)
+torch.manual_seed(0)
+with gzip.open('/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz') as f:
+    f.read(16); X = torch.frombuffer(bytearray(f.read(NB * 64 * 784)), dtype=torch.uint8)
+with gzip.open('/usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz') as f:
+    f.read(8); Y = torch.frombuffer(bytearray(f.read(NB * 64)), dtype=torch.uint8)
+X = X.reshape(-1, 1, 28, 28).float() / 255; Y = Y.long()
+for name, fn in (('at', at), ('trades6', trades)):
+    m = CNN001(); opt = torch.optim.SGD(m.parameters(), lr=1e-4, momentum=0.9)
+    t0 = time.perf_counter()
+    for b in range(NB):
+        x, y = X[b * 64:(b + 1) * 64], Y[b * 64:(b + 1) * 64]
+        opt.zero_grad(); fn(m, x, y, eps=EPS).backward(); opt.step()
+    print(name, time.perf_counter() - t0)

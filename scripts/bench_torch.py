@@ -1,0 +1,41 @@
+"""bench_torch.py THREADS BATCH STEPS - PyTorch's side of scripts/bench.lua:
+for CNN001 and CNN002, the best ms of STEPS natural training steps and of
+STEPS PGD steps (input gradient only, then the l-inf step), on the CPU."""
+import os, sys, time, warnings
+warnings.filterwarnings('ignore')
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import torch
+import torch.nn.functional as F
+from torch_ref import MODELS
+
+THREADS, B, N = (int(a) for a in sys.argv[1:4])
+torch.set_num_threads(THREADS)
+torch.manual_seed(0)
+
+
+def best_ms(fn):
+    fn(); fn(); best = 1e30
+    for _ in range(N):
+        t0 = time.perf_counter(); fn(); best = min(best, (time.perf_counter() - t0) * 1000)
+    return best
+
+
+for name in ('CNN001', 'CNN002'):
+    m = MODELS[name](); opt = torch.optim.SGD(m.parameters(), lr=1e-4, momentum=0.9)
+    x = torch.rand(B, 1, 28, 28); y = torch.randint(0, 10, (B,))
+
+    def train():
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(m(x), y).backward(); opt.step()
+
+    xadv = x.clone()
+
+    def pgd():
+        xa = xadv.detach().requires_grad_(True)
+        g, = torch.autograd.grad(F.cross_entropy(m(xa), y, reduction='sum'), xa)
+        with torch.no_grad():
+            xadv.add_(0.02 * g.sign())
+            xadv.copy_(torch.min(torch.max(xadv, x - 0.1), x + 0.1).clamp_(0, 1))
+
+    m.train(); tt = best_ms(train); m.eval(); tp = best_ms(pgd)
+    print(name, tt, tp)
