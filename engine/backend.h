@@ -11,6 +11,19 @@
 
 #include "core.h"
 
+/* How many chunks to cut the depth k of a GEMM into when its output is
+ * only `blocks` 128x128 blocks (a weight gradient: a small output, a long
+ * sum over pixels), so that the chunks' partial products, formed side by
+ * side and then added in order, keep a large GPU busy: about 4 waves of
+ * blocks, chunks of at least 2048, at most 64 of them; 1 means do not cut.
+ * The CUDA GEMM and the engine's Winograd weight gradient both use it. */
+static inline int64_t rl_split_k_chunks(int64_t blocks, int64_t k) {
+  int64_t S = (528 + blocks - 1) / blocks;
+  if (S > k / 2048) S = k / 2048;
+  if (S > 64) S = 64;
+  return S < 1 ? 1 : S;
+}
+
 /* ---- elementwise ------------------------------------------------------- */
 
 /* An elementwise loop over up to four operands (arg 0 is the output) that

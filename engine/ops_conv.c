@@ -108,17 +108,12 @@ static int winograd_conv(const rl_device *dev, rl_dtype dt, const char *x, int64
 
 /* Images per chunk of the weight gradient's k.  Its 16 products are small
  * (O x C) and their k (the tiles) long, which in one GEMM would leave most
- * of a GPU idle: k is cut into chunks, each a GEMM of its own in one
- * batched call, their partial products summed in order afterwards.  About
- * 4 waves of 128x128 output blocks on a large GPU, and at least 2048 tiles
- * a chunk; and no more images than the workspace cap allows in V or dM
- * (per_image bytes each). */
+ * of a GPU idle: k is cut into chunks (rl_split_k_chunks), each a GEMM of
+ * its own in one batched call, their partial products summed in order
+ * afterwards; and no chunk has more images than the workspace cap allows
+ * in V or dM (per_image bytes each). */
 static int64_t dw_chunk_images(int64_t N, int64_t T, int64_t O, int64_t C, int64_t per_image) {
-  int64_t blocks = 16 * ((O + 127) / 128) * ((C + 127) / 128);
-  int64_t S = (528 + blocks - 1) / blocks, smax = N * T / 2048;
-  if (S > smax) S = smax;
-  if (S > 64) S = 64;
-  if (S < 1) S = 1;
+  int64_t S = rl_split_k_chunks(16 * ((O + 127) / 128) * ((C + 127) / 128), N * T);
   int64_t nb = (N + S - 1) / S, cap = chunk_images(N, per_image);
   return nb < cap ? nb : cap;
 }

@@ -135,15 +135,10 @@ static int gemm_split_k(rl_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int
   return rc;
 }
 
-/* Chunks of k for one GEMM: enough 128x128 output tiles for about 4 waves
- * on a large GPU, chunks of at least 2048. */
+/* Chunks of k for one GEMM (backend.h's rule), for a long k only. */
 static int split_count(int64_t m, int64_t n, int64_t k, int64_t batch) {
   if (batch != 1 || k < 8192) return 1;
-  int64_t tiles = ((m + 127) / 128) * ((n + 127) / 128);
-  int64_t S = (528 + tiles - 1) / tiles;
-  if (S > k / 2048) S = k / 2048;
-  if (S > 64) S = 64;
-  return S < 2 ? 1 : (int)S;
+  return (int)rl_split_k_chunks(((m + 127) / 128) * ((n + 127) / 128), k);
 }
 
 int rl_cuda_gemm(rl_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
