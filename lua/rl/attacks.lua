@@ -126,28 +126,33 @@ function attacks.pgd(model, x, y, o)
   end)
 end
 
---- Multi-targeted PGD: for each class j a targeted PGD towards j; per
--- sample, keep the result that gives the highest probability to a class
--- other than the true one.  opts as pgd, plus classes (number of classes).
+--- Multi-targeted PGD, as the reference's MultiTarget (its *MT grids):
+-- for each class j, a targeted PGD towards j (opts as pgd; by default 20
+-- steps of 2 eps / 20 from a random start); per sample, among the targets
+-- other than its true class, keep the run whose final probability of its
+-- own target is highest.  opts.classes defaults to the model's output width.
 function attacks.multi_targeted(model, x, y, o)
   o = o or {}
   check(x, y, o, 'multi_targeted')
-  local K = o.classes or error('multi_targeted: opts.classes is required', 2)
   local B = x.shape[1]
+  local K = o.classes or in_mode(model, o.mode, function()
+    return rl.no_grad(function() return model(x:narrow(1, 1, math.min(B, 1))).shape[2] end)
+  end)
+  local steps = o.steps or 20
+  local opts = {}
+  for k, v in pairs(o) do opts[k] = v end
+  opts.targeted, opts.classes = true, nil
+  opts.steps, opts.step_size = steps, o.step_size or 2 * o.eps / steps
+  if opts.random_start == nil then opts.random_start = true end
   local shape = per_sample(x)
   local best, best_p = x:clone(), rl.full({ B }, -1, { dtype = x.dtype, device = x.device })
   for j = 0, K - 1 do
     local t = rl.full({ B }, j, { dtype = 'i64', device = x.device })
-    local opts = {}
-    for k, v in pairs(o) do opts[k] = v end
-    opts.targeted, opts.classes = true, nil
     local xa = attacks.pgd(model, x, t, opts)
     rl.no_grad(function()
-      local p = in_mode(model, o.mode, function() return F.softmax(model(xa), 2) end)
-      -- the best class other than the true one
-      local other = p:masked_fill(rl.arange(K, { device = x.device }):view(1, K):eq(y:view(B, 1)), -1)
-      local pj = other:max(2)
-      local better = pj:gt(best_p)
+      local pj = in_mode(model, o.mode, function() return F.softmax(model(xa), 2) end):select(2, j + 1)
+      -- a run towards the true class is no attack
+      local better = pj:gt(best_p):logical_and(y:ne(j))
       best = rl.where(better:view(shape), xa, best)
       best_p = rl.where(better, pj, best_p)
     end)

@@ -16,18 +16,20 @@ local json = require 'rl.json'
 
 local exp = {}
 
--- The paper's settings per dataset (METHODS.md).
+-- The paper's settings per dataset (METHODS.md).  lr_method: learning
+-- rates of single methods (the reference's final configurations);
+-- method_opts: a method's settings on this dataset.
 exp.datasets = {
   mnist = { eps = 0.1, model = 'CNN001', batch = 64, epochs = 160, optimizer = 'sgd', momentum = 0.9,
     lr = 1e-4 },
   ['fashion-mnist'] = { eps = 0.1, model = 'CNN001', batch = 64, epochs = 160, optimizer = 'sgd',
     momentum = 0.9, lr = 1e-4 },
   svhn = { eps = 0.031, model = 'WRN_40_10', batch = 64, epochs = 60, optimizer = 'sgd', momentum = 0,
-    lr = 1e-2, lr_robust = 1e-3 },
+    lr = 1e-2, lr_method = { at = 1e-3, rst = 1e-3, llr = 1e-3 }, dropout = 0.5 },
   cifar10 = { eps = 0.031, model = 'WRN_40_10', batch = 64, epochs = 120, optimizer = 'sgd', momentum = 0,
-    lr = 1e-2, lr_robust = 1e-3, crop_pad = 4, flip = true },
+    lr = 1e-2, lr_method = { rst = 1e-3 }, crop_pad = 4, flip = true, dropout = 0.2 },
   resimgnet = { eps = 0.005, model = 'ResNet50', batch = 128, epochs = 70, optimizer = 'adam', lr = 1e-2,
-    crop = 64, crop_pad = 8 },
+    crop = 64, crop_pad = 8, method_opts = { llr = { lambda = 3, mu = 6 } } },
   synthetic = { eps = 0.1, model = 'CNN001', batch = 32, epochs = 2, optimizer = 'sgd', momentum = 0.9,
     lr = 1e-4 },
 }
@@ -35,12 +37,14 @@ exp.datasets = {
 -- The --quick budget: table2 on fashion-mnist within 20 minutes on 2 cores.
 exp.quick = { subset = 2000, test_subset = 500, epochs = 3, eval_subset = 500 }
 
-local ROBUST_LR = { at = true, rst = true, llr = true }
 -- settings of a config passed on to the method (overriding the named config)
 local METHOD_OPTS = { 'beta', 'lambda', 'mu', 'h', 'quirks', 'steps', 'step_size' }
+-- dataset settings that only pick other settings, not kept in a config
+local SELECTORS = { lr_method = true, method_opts = true, dropout = true }
 
---- A full config from a partial one: the dataset's defaults, then the
--- quick budget when asked, then the caller's settings.
+--- A full config from a partial one: the dataset's defaults (with the
+-- method's own learning rate and settings on that dataset), then the quick
+-- budget when asked, then the caller's settings.
 function exp.config(c)
   c = c or {}
   local name = c.dataset or 'fashion-mnist'
@@ -53,13 +57,25 @@ function exp.config(c)
       table.concat(known, ', ')), 2)
   end
   local cfg = { dataset = name, method = 'natural', seed = 0, device = os.getenv('RL_DEVICE') or 'cpu' }
-  for k, v in pairs(d) do cfg[k] = v end
+  for k, v in pairs(d) do if not SELECTORS[k] then cfg[k] = v end end
+  local _, base = rl.methods.get(c.method or cfg.method) -- validates the method name
+  if d.lr_method and d.lr_method[base] then cfg.lr = d.lr_method[base] end
+  for k, v in pairs(d.method_opts and d.method_opts[base] or {}) do cfg[k] = v end
   if c.quick then for k, v in pairs(exp.quick) do cfg[k] = v end end
   for k, v in pairs(c) do cfg[k] = v end
-  local _, base = rl.methods.get(cfg.method) -- validates the method name
-  if c.lr == nil and ROBUST_LR[base] and d.lr_robust then cfg.lr = d.lr_robust end
-  cfg.lr_robust, cfg.quick = nil, nil
+  cfg.quick = nil
+  -- a changed definition changes the run id (version 1 is left out, so the
+  -- ids of unchanged methods stay as they were)
+  local v = rl.methods.versions[base]
+  cfg.method_version = v and v > 1 and v or nil
   return cfg
+end
+
+--- The dropout rate of a dataset's "+ dropout" rows (Table 4): SVHN 0.5,
+-- CIFAR-10 0.2 (METHODS.md); nil where the paper has none.
+function exp.default_dropout(dataset)
+  local d = exp.datasets[dataset]
+  return d and d.dropout
 end
 
 --- A readable, deterministic id: dataset-model-method-e<epochs>-s<seed>,
@@ -162,25 +178,50 @@ local function eval_batches(ds, n, batch, cfg)
     device = cfg.device ~= 'cpu' and cfg.device or nil }):iter(1)
 end
 
---- The measurements of METHODS.md on both splits.
+--- The keys of metrics.json that a measurement under `attack` writes.
+local function adv_suffix(attack) return (attack or 'pgd') == 'pgd' and '' or '_' .. attack end
+
+function exp.metric_keys(attack)
+  local s = adv_suffix(attack)
+  return { 'train_acc', 'test_acc', 'train_adv_acc' .. s, 'test_adv_acc' .. s, 'train_lipschitz',
+    'test_lipschitz', 'train_lipschitz_max', 'test_lipschitz_max', 'gen_gap', 'adv_gap' .. s }
+end
+
+--- The measurements of METHODS.md on both splits: accuracy, adversarial
+-- accuracy under o.attack ('pgd', the paper's column, or 'multitarget';
+-- keys get a suffix _multitarget), and both Lipschitz estimates (the
+-- reference's, the paper's column, as *_lipschitz; the maximising one as
+-- *_lipschitz_max).  o.only = {key = true} measures only what those keys
+-- need (to complete the metrics of a finished run).
 function exp.measure(model, train, test, cfg, o)
   o = o or {}
   local n = cfg.eval_subset
+  local sfx = adv_suffix(o.attack)
+  local want = function(k) return o.only == nil or o.only[k] end
   local res = {}
   for _, split in ipairs { { 'train', train }, { 'test', test } } do
-    local ds = split[2]
+    local name, ds = split[1], split[2]
     local total = math.min(n or ds.x.shape[1], ds.x.shape[1])
-    local p = exp.progress('eval ' .. split[1], total, { quiet = o.quiet })
+    local p = exp.progress('eval ' .. name, total, { quiet = o.quiet })
     local m = rl.metrics.evaluate(model, eval_batches(ds, n, cfg.eval_batch or 256, cfg), {
-      eps = cfg.eps, adv = true, lipschitz = true, generator = rl.Generator(cfg.seed + 7),
+      eps = cfg.eps, attack = o.attack, generator = rl.Generator(cfg.seed + 7),
+      adv = want(name .. '_adv_acc' .. sfx), lipschitz = want(name .. '_lipschitz'),
+      lipschitz_max = want(name .. '_lipschitz_max'),
       progress = function(k) p:update(k) end,
     })
-    res[split[1] .. '_acc'] = m.acc
-    res[split[1] .. '_adv_acc'] = m.adv_acc
-    res[split[1] .. '_lipschitz'] = m.lipschitz
+    res[name .. '_acc'] = m.acc
+    res[name .. '_adv_acc' .. sfx] = m.adv_acc
+    res[name .. '_lipschitz'] = m.lipschitz
+    res[name .. '_lipschitz_max'] = m.lipschitz_max
   end
   res.gen_gap = res.train_acc - res.test_acc
-  res.adv_gap = res.train_adv_acc - res.test_adv_acc
+  if res['train_adv_acc' .. sfx] then
+    res['adv_gap' .. sfx] = res['train_adv_acc' .. sfx] - res['test_adv_acc' .. sfx]
+  end
+  res.lipschitz_estimators = {
+    lipschitz = 'reference: estimate_local_lip_v2, 10 steps of 0.003 that lower r, batch 16',
+    lipschitz_max = 'max: 10 steps of 0.003 that raise r',
+  }
   return res
 end
 
@@ -197,9 +238,51 @@ local function append_csv(path, header, row)
   f:close()
 end
 
+local function load_data(cfg, o)
+  return o.data or {
+    train = rl.data.load(cfg.dataset, { split = 'train', data_dir = cfg.data_dir, subset = cfg.subset, seed = cfg.seed }),
+    test = rl.data.load(cfg.dataset, { split = 'test', data_dir = cfg.data_dir, subset = cfg.test_subset, seed = cfg.seed }),
+  }
+end
+
+local function build_model(cfg, train)
+  local mopts = { classes = #train.classes, channels = train.x.shape[2] }
+  if cfg.drop then mopts.drop = cfg.drop end -- dropout variants (Table 4)
+  local model = rl.models.get(cfg.model, mopts)
+  if cfg.device ~= 'cpu' then model:to(cfg.device) end
+  return model
+end
+
+-- A finished run's metrics, completed with what this call asks for and
+-- they lack (another attack; the maximising Lipschitz column of a run
+-- measured before it existed) from its model.safetensors.
+local function complete(m, cfg, dir, id, o, log)
+  if not m.lipschitz_estimators then
+    -- measured before the two estimators: its *_lipschitz was the maximising one
+    m.train_lipschitz, m.test_lipschitz = nil, nil
+  end
+  local only, missing = {}, {}
+  for _, k in ipairs(exp.metric_keys(o.attack)) do
+    if m[k] == nil then only[k], missing[#missing + 1] = true, k end
+  end
+  if #missing == 0 then return m end
+  log(string.format('%s: finished before; measuring %s from its model', id, table.concat(missing, ', ')))
+  local data = load_data(cfg, o)
+  local model = build_model(cfg, data.train)
+  model:load(dir .. '/model.safetensors')
+  local add = exp.measure(model, data.train, data.test, cfg, { attack = o.attack, only = only, quiet = o.quiet })
+  for _, k in ipairs(missing) do m[k] = add[k] end
+  m.lipschitz_estimators = add.lipschitz_estimators
+  json.write(dir .. '/metrics.json', m)
+  return m
+end
+
 --- Run (or resume, or skip) one configuration; returns its metrics table.
 -- opts: out (the table's results directory), quiet, data (preloaded
--- {train, test} datasets), log (a function for one-line messages).
+-- {train, test} datasets), log (a function for one-line messages), attack
+-- (of the adversarial accuracy: 'pgd', default, or 'multitarget'; a
+-- finished run measured under another attack is measured again from its
+-- saved model, not retrained).
 function exp.run(cfg, o)
   o = o or {}
   local id = exp.run_id(cfg)
@@ -209,23 +292,16 @@ function exp.run(cfg, o)
     local m = json.read(dir .. '/metrics.json')
     if m then
       log(string.format('%s: finished before, not redone (%s)', id, dir))
-      return m, id
+      return complete(m, cfg, dir, id, o, log), id
     end
   end
   mkdir(dir)
   json.write(dir .. '/config.json', cfg)
 
-  local data = o.data or {
-    train = rl.data.load(cfg.dataset, { split = 'train', data_dir = cfg.data_dir, subset = cfg.subset, seed = cfg.seed }),
-    test = rl.data.load(cfg.dataset, { split = 'test', data_dir = cfg.data_dir, subset = cfg.test_subset, seed = cfg.seed }),
-  }
+  local data = load_data(cfg, o)
   local train, test = data.train, data.test
-  local C = train.x.shape[2]
   rl.manual_seed(cfg.seed)
-  local mopts = { classes = #train.classes, channels = C }
-  if cfg.drop then mopts.drop = cfg.drop end -- dropout variants (Table 4)
-  local model = rl.models.get(cfg.model, mopts)
-  if cfg.device ~= 'cpu' then model:to(cfg.device) end
+  local model = build_model(cfg, train)
   local opt = make_optimizer(cfg, model:parameters())
   local sched = rl.optim.MultiStepLR(opt, { milestones = cfg.milestones or rl.optim.paper_milestones(cfg.epochs), gamma = 0.1 })
   local method = rl.methods.get(cfg.method)
@@ -274,7 +350,7 @@ function exp.run(cfg, o)
     rl.checkpoint.save(ckpt, { model = model, optimizer = opt, scheduler = sched, epoch = epoch })
   end
   model:save(dir .. '/model.safetensors')
-  local m = exp.measure(model, train, test, cfg, o)
+  local m = exp.measure(model, train, test, cfg, { attack = o.attack, quiet = o.quiet })
   m.run_id = id
   json.write(dir .. '/metrics.json', m)
   os.remove(ckpt) -- finished: model.safetensors and metrics.json are the record

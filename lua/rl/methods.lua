@@ -9,19 +9,34 @@
 -- opts.quirks = false switches to the textbook form where the reference
 -- differs (see QUIRKS below).  Objectives leave the model in train mode.
 --
--- QUIRKS (default on, as the reference):
+-- QUIRKS (default on, as the reference; docs/quirks.md has the whole list):
 --   at     the PGD attack runs with the model in train mode (dropout active,
 --          batch norm on batch statistics and updating its running stats);
 --          textbook: eval mode.
+--   rst    the adversarial batch goes through the model before the clean
+--          one (batch norm's running statistics depend on the order), and
+--          the returned logits are the adversarial ones, as the reference's
+--          training accuracy.
+--   trades the clean batch goes through the model twice in train mode: once
+--          for the CE term, once more for p(x) in the KL term (after x'),
+--          so with dropout the two terms see different masks and batch norm
+--          updates its running statistics three times; textbook: one pass.
 --   gr     the reference's gradient of sum(l_i) is taken with a backward that
 --          also accumulates parameter gradients and never clears them, so
 --          its parameter gradient is that of 2*sum(l_i) + lambda*sum(d_i^2)/2;
 --          `loss` reproduces that gradient (info.value is the textbook value).
---   llr    dot(m, delta) is the mean of the BxB matrix of all m_i . delta_j;
---          gamma omits the - CE(f(x)) term; the mu term has no absolute
---          value.  Textbook: per-sample m_i . delta_i, with the CE(f(x)) term.
+--   llr    the reference's m = grad_x CE_sum(f(x)) is always zero (its helper
+--          returns x.grad and then zeroes that tensor in place), so gamma is
+--          |CE_sum(f(x + delta))|, the mu term vanishes, and the inner ascent
+--          climbs |CE_sum(f(x + delta))| alone.  Textbook (Qin et al.): the
+--          true m, per sample |l_i(x+delta) - l_i(x) - m_i . delta_i| and
+--          mu |m_i . delta_i|, summed over the batch.
 --   all    losses are sums over the batch (CE_sum), not means: with SGD this
 --          scales the effective learning rate by the batch size.
+--
+-- opts.start gives the starting point of an inner search instead of its
+-- random draw (TRADES: x'; LLR: delta), so that another implementation can
+-- be fed the same noise.
 local rl = require 'rl'
 local F = rl.F
 local attacks = rl.attacks
@@ -77,14 +92,16 @@ function methods.rst(model, x, y, o)
   local lambda = o.lambda or 1
   local xa = at_attack(model, x, y, o)
   model:train()
-  local logits = model(x)
-  local loss = ce_sum(logits, y) + ce_sum(model(xa), y) * lambda
+  local logits = model(xa) -- first, as the reference (batch-norm statistics)
+  local loss = ce_sum(model(x), y) + ce_sum(logits, y) * lambda
   return loss, logits, info_of(loss)
 end
 
 --- TRADES(beta): the attack in eval mode from x + 0.001 N(0, 1), 10 steps
 -- of 2 eps / 10 on KL_sum(p(x) || p(x')) with p(x) constant; then in train
 -- mode CE_sum(f(x), y) + beta * KL_sum(p(x) || p(x')), gradients through both.
+-- Quirk (default): p(x) of the KL term comes from a second clean pass, made
+-- after the pass on x', as the reference; quirks = false: one clean pass.
 function methods.trades(model, x, y, o)
   o = o or {}
   need_eps(o, 'trades')
@@ -93,6 +110,7 @@ function methods.trades(model, x, y, o)
   local xa = attacks.in_mode(model, 'eval', function()
     local p_nat = rl.no_grad(function() return F.softmax(model(x), 2) end)
     local xa = rl.no_grad(function()
+      if o.start then return o.start:clone() end
       return x + rl.randn(x.shape, { dtype = x.dtype, device = x.device, generator = o.generator }) * 0.001
     end)
     for _ = 1, steps do
@@ -104,7 +122,9 @@ function methods.trades(model, x, y, o)
   end)
   model:train()
   local logits = model(x)
-  local loss = ce_sum(logits, y) + kl_sum(F.log_softmax(model(xa), 2), F.softmax(logits, 2)) * beta
+  local logq = F.log_softmax(model(xa), 2)
+  local p = F.softmax(o.quirks == false and logits or model(x), 2)
+  local loss = ce_sum(logits, y) + kl_sum(logq, p) * beta
   return loss, logits, info_of(loss)
 end
 
@@ -131,58 +151,83 @@ function methods.gr(model, x, y, o)
   return loss, logits, info_of(value)
 end
 
---- LLR (local linearity regulariser), lambda = 4, mu = 3, two ascent steps.
+-- Per sample, d's l-inf norm brought down to at most eps, as torch's
+-- renorm(p = inf, dim = 0, maxnorm = eps): scale eps / (norm + 1e-7).
+local function renorm_inf(d, eps)
+  local B = d.shape[1]
+  local df = d:view(B, -1)
+  local n = df:norm(math.huge, 2, true)
+  local scale = rl.where(n:gt(eps), (n + 1e-7):reciprocal() * eps, rl.ones_like(n))
+  return (df * scale):view(d.shape)
+end
+
+--- LLR (local linearity regulariser, Qin et al.) as the reference runs it:
+-- two ascent steps of eps / 2 on gamma in eval mode (each: the gradient
+-- divided per sample by its l-inf norm, the [0, 1] box, then each sample's
+-- l-inf norm brought to at most eps), then in train mode
+-- CE_sum(f(x), y) + lambda * gamma(delta) + mu * (linear term).
+-- lambda = 4, mu = 3 (Restricted ImageNet: 3 and 6, set by rl.experiment).
+-- Quirk (default): m = 0, so gamma = |CE_sum(f(x + delta))| and no mu term
+-- (see QUIRKS).  quirks = false: Qin et al.'s per-sample form with the true
+-- m_i = grad_x l_i(x): gamma = sum_i |l_i(x + delta) - l_i(x) - m_i . delta_i|
+-- and the linear term sum_i |m_i . delta_i|.
 function methods.llr(model, x, y, o)
   o = o or {}
   need_eps(o, 'llr')
   local lambda, mu, eps = o.lambda or 4, o.mu or 3, o.eps
+  local step = o.step_size or eps / 2
   local textbook = o.quirks == false
   local B = x.shape[1]
-  local function dot(m, delta) -- the reference's mean over all pairs, or per sample
-    if textbook then return (m * delta):sum() end
-    return (m:view(B, -1):sum(1) * delta:view(B, -1):sum(1)):sum() / (B * B)
+  local m, l0 -- textbook: per-sample gradients and losses at x (constants)
+  local function dots(d) return (m * d):view(B, -1):sum(2) end
+  local function gamma(d)
+    if not textbook then return ce_sum(model(x + d), y):abs() end
+    return (F.cross_entropy(model(x + d), y, 'none') - l0 - dots(d)):abs():sum()
   end
-  local m, ce0, delta = attacks.in_mode(model, 'eval', function()
-    local xr = x:detach():requires_grad_()
-    local c = ce_sum(model(xr), y)
-    local m = rl.grad(c, xr)
-    local delta = rl.randn(x.shape, { dtype = x.dtype, device = x.device, generator = o.generator }) * 0.001
-    local ce0 = c:item()
-    local function gamma(d)
-      local v = ce_sum(model(x + d), y) - dot(m, d)
-      if textbook then v = v - ce0 end
-      return v:abs()
+  local delta = attacks.in_mode(model, 'eval', function()
+    if textbook then
+      local xr = x:detach():requires_grad_()
+      local l = F.cross_entropy(model(xr), y, 'none')
+      m = rl.grad(l:sum(), xr)
+      l0 = l:detach()
     end
+    local delta = rl.no_grad(function()
+      if o.start then return o.start:clone() end
+      return rl.randn(x.shape, { dtype = x.dtype, device = x.device, generator = o.generator }) * 0.001
+    end)
     for _ = 1, o.steps or 2 do
       local dr = delta:detach():requires_grad_()
       local gd = rl.grad(gamma(dr), dr)
       delta = rl.no_grad(function()
         local gf = gd:view(B, -1)
         local n = gf:norm(math.huge, 2, true)
+        local u = gf / n
         local zero = n:eq(0)
-        if zero:any():item() ~= 0 then -- a zero norm takes a fresh normal draw
+        if zero:any():item() ~= 0 then
+          -- the reference puts an unnormalised N(0,1) draw where a sample's
+          -- gradient is zero, then takes its descent step on -gamma
           local fresh = rl.randn(gf.shape, { dtype = x.dtype, device = x.device, generator = o.generator })
-          gf = rl.where(zero:expand_as(gf), fresh, gf)
-          n = gf:norm(math.huge, 2, true)
+          u = rl.where(zero:expand_as(gf), -fresh, u)
         end
-        local d = delta + (gf / n):view(x.shape) * (eps / 2)
+        local d = delta + u:view(x.shape) * step
         d = (x + d):clamp(0, 1) - x
-        local dn = d:view(B, -1):norm(math.huge, 2, true)
-        local scale = (rl.full_like(dn, eps) / dn:clamp(1e-30)):clamp(nil, 1)
-        return (d:view(B, -1) * scale):view(x.shape)
+        return renorm_inf(d, eps)
       end)
     end
-    return m, ce0, delta
+    return delta
   end)
   model:train()
   local logits = model(x)
-  local gamma = ce_sum(model(x + delta), y) - dot(m, delta)
-  if textbook then gamma = gamma - ce0 end
-  local lin = dot(m, delta) * (mu * B)
-  if textbook then lin = lin:abs() end
-  local loss = ce_sum(logits, y) + gamma:abs() * lambda + lin
+  local loss = ce_sum(logits, y) + gamma(delta) * lambda
+  if textbook then loss = loss + dots(delta):abs():sum() * mu end
   return loss, logits, info_of(loss)
 end
+
+--- The version of each objective's definition: raised when what it
+-- computes changes, so a run id (rl.experiment) never names results of an
+-- older definition.  2: RST's forward order, TRADES's second clean pass
+-- and LLR's m = 0, as the reference (issue #10).
+methods.versions = { natural = 1, at = 1, gr = 1, rst = 2, trades = 2, llr = 2 }
 
 --- The named configurations of the paper's tables.
 local configs = {

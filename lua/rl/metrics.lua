@@ -2,12 +2,15 @@
 -- "Measurements"), all in eval mode, the caller's mode restored after.
 --
 --   accuracy(model, x, y)                 fraction correct on a batch
---   adv_accuracy(model, x, y, {eps})      under PGD-10, step 2 eps / 10,
---                                         random start, true labels
---   lipschitz(model, x, {eps})            per-sample local Lipschitz estimate
---   evaluate(model, batches, {eps, adv, lipschitz})
---                                         the three over an iterator of
---                                         (x, y) batches, as means
+--   adv_examples(model, x, y, {eps, attack})
+--                                         the tables' attack: 'pgd' (PGD-10,
+--                                         step 2 eps / 10, random start, true
+--                                         labels) or 'multitarget'
+--   adv_accuracy(model, x, y, {eps, attack})
+--   lipschitz(model, x, {eps, mode})      per-sample local Lipschitz estimate:
+--                                         mode 'max' (default) or 'reference'
+--   evaluate(model, batches, {eps, adv, lipschitz, lipschitz_max})
+--                                         means over an iterator of (x, y)
 local rl = require 'rl'
 local F = rl.F
 local attacks = rl.attacks
@@ -22,8 +25,27 @@ function metrics.accuracy(model, x, y)
   return attacks.in_mode(model, 'eval', function() return correct(model, x, y) / x.shape[1] end)
 end
 
+--- The attacks a table can be measured under.  'pgd' is the paper's
+-- column; 'multitarget' is the reference's stronger *MT evaluation.
+metrics.attacks = { pgd = true, multitarget = true }
+
+local function check_attack(name)
+  local a = name or 'pgd'
+  if not metrics.attacks[a] then
+    error(string.format("metrics: unknown attack %q (pgd, multitarget)", tostring(name)), 3)
+  end
+  return a
+end
+
 --- The adversarial examples of the tables' adversarial accuracy.
 function metrics.adv_examples(model, x, y, o)
+  local a = check_attack(o.attack)
+  if a == 'multitarget' then
+    return attacks.multi_targeted(model, x, y, {
+      eps = o.eps, classes = o.classes, steps = o.steps, step_size = o.step_size,
+      mode = 'eval', generator = o.generator,
+    })
+  end
   return attacks.pgd(model, x, y, {
     eps = o.eps, steps = o.steps or 10, step_size = o.step_size or 2 * o.eps / 10,
     random_start = true, mode = 'eval', generator = o.generator,
@@ -43,38 +65,85 @@ local function ratio(model, x, fx, xa)
   return num / den
 end
 
---- The local Lipschitz estimate: per sample, start x' = x + 0.001 N(0,1),
--- then 10 times x' <- Pi(x' + 0.003 sign(grad r)) (Pi: the eps-ball and
--- [0, 1]); returns the per-sample r at the end (a [B] tensor).
+-- One chunk: from the start x' (x + 0.001 N(0,1) unless given), `steps`
+-- sign steps of `step_size` on r ('max') or on -r ('reference'), each
+-- projected onto the eps-ball and [0, 1]; the per-sample r at the end.
+local function lipschitz_chunk(model, x, start, o, descend)
+  local fx = rl.no_grad(function() return model(x) end)
+  local xa = rl.no_grad(function()
+    if start then return start:clone() end
+    return x + rl.randn(x.shape, { dtype = x.dtype, device = x.device, generator = o.generator }) * 0.001
+  end)
+  for _ = 1, o.steps or 10 do
+    local xr = xa:detach():requires_grad_()
+    local r = ratio(model, x, fx, xr):sum()
+    local g = rl.grad(descend and -r or r, xr)
+    rl.no_grad(function() F.linf_step_(xa, g, x, o.step_size or 0.003, o.eps, 0, 1) end)
+  end
+  return rl.no_grad(function() return ratio(model, x, fx, xa) end)
+end
+
+local LIP_MODES = { max = true, reference = true }
+
+--- The local Lipschitz estimate, per sample (a [B] tensor): start
+-- x' = x + 0.001 N(0,1), then 10 times x' <- Pi(x' + 0.003 sign(grad)),
+-- Pi the eps-ball and [0, 1], and r(x') at the end.
+--   mode 'max' (default): the gradient of r, so the steps raise the ratio:
+--     a lower bound on the local Lipschitz constant, what the word means.
+--   mode 'reference': the paper's column, as the reference's
+--     estimate_local_lip_v2 computes it: the gradient of -r, so the steps
+--     LOWER the ratio (docs/quirks.md), in chunks of 16 images.
+-- opts: eps (required), mode, steps (10), step_size (0.003), batch (the
+-- chunk size: 16 in 'reference' mode, the whole batch in 'max' mode),
+-- start (the starting x' for the whole batch, instead of the random draw),
+-- generator.
 function metrics.lipschitz(model, x, o)
   o = o or {}
   if type(o.eps) ~= 'number' then error('lipschitz: opts.eps (the radius) is required', 2) end
+  local mode = o.mode or 'max'
+  if not LIP_MODES[mode] then
+    error(string.format("lipschitz: mode must be 'max' or 'reference', got %q", tostring(mode)), 2)
+  end
+  if o.start ~= nil and not (rl.is_tensor(o.start) and o.start.ndim == x.ndim and
+      table.concat(o.start.shape, 'x') == table.concat(x.shape, 'x')) then
+    error(string.format('lipschitz: opts.start must be a tensor of the batch\'s shape %s',
+      table.concat(x.shape, 'x')), 2)
+  end
+  local descend = mode == 'reference'
+  local B = x.shape[1]
+  local chunk = o.batch or (descend and 16 or B)
   return attacks.in_mode(model, 'eval', function()
-    local fx = rl.no_grad(function() return model(x) end)
-    local xa = rl.no_grad(function()
-      return x + rl.randn(x.shape, { dtype = x.dtype, device = x.device, generator = o.generator }) * 0.001
-    end)
-    for _ = 1, o.steps or 10 do
-      local xr = xa:detach():requires_grad_()
-      local g = rl.grad(ratio(model, x, fx, xr):sum(), xr)
-      rl.no_grad(function() F.linf_step_(xa, g, x, o.step_size or 0.003, o.eps, 0, 1) end)
+    if chunk >= B then return lipschitz_chunk(model, x, o.start, o, descend) end
+    local parts = {}
+    for i = 1, B, chunk do
+      local n = math.min(chunk, B - i + 1)
+      parts[#parts + 1] = lipschitz_chunk(model, x:narrow(1, i, n),
+        o.start and o.start:narrow(1, i, n), o, descend)
     end
-    return rl.no_grad(function() return ratio(model, x, fx, xa) end)
+    return rl.cat(parts, 1)
   end)
 end
 
 --- Means over batches: `batches` is an iterator yielding x, y.  Returns
--- {acc, adv_acc, lipschitz, n}; adv/lipschitz only when asked (opts.adv,
--- opts.lipschitz) since they cost 10 gradient steps each.
+-- {n, acc, adv_acc, lipschitz, lipschitz_max}; each of the costly ones only
+-- when asked (opts.adv, opts.lipschitz = the reference estimator, the
+-- paper's column; opts.lipschitz_max = the maximising one).  opts.attack
+-- picks the attack of adv_acc ('pgd' or 'multitarget'; classes for the
+-- latter).
 function metrics.evaluate(model, batches, o)
   o = o or {}
-  local n, ok, adv, lip = 0, 0, 0, 0
+  check_attack(o.attack)
+  local n, ok, adv, lip, lipmax = 0, 0, 0, 0, 0
+  -- the attack's steps and step size are not the estimator's
+  local ref_opts = { eps = o.eps, mode = 'reference', generator = o.generator }
+  local max_opts = { eps = o.eps, mode = 'max', generator = o.generator }
   for x, y in batches do
     local B = x.shape[1]
     n = n + B
     ok = ok + metrics.accuracy(model, x, y) * B
     if o.adv then adv = adv + metrics.adv_accuracy(model, x, y, o) * B end
-    if o.lipschitz then lip = lip + metrics.lipschitz(model, x, o):sum():item() end
+    if o.lipschitz then lip = lip + metrics.lipschitz(model, x, ref_opts):sum():item() end
+    if o.lipschitz_max then lipmax = lipmax + metrics.lipschitz(model, x, max_opts):sum():item() end
     if o.progress then o.progress(n) end
   end
   if n == 0 then error('evaluate: no batches', 2) end
@@ -82,6 +151,7 @@ function metrics.evaluate(model, batches, o)
     n = n, acc = ok / n,
     adv_acc = o.adv and adv / n or nil,
     lipschitz = o.lipschitz and lip / n or nil,
+    lipschitz_max = o.lipschitz_max and lipmax / n or nil,
   }
 end
 

@@ -19,13 +19,17 @@ tables.usage_common = [[
   --device DEV        cpu (default, or $RL_DEVICE), cuda
   --threads N         CPU threads
   --out DIR           results directory (default results/<table>)
-  --only RUN-ID       run one row only (for a Slurm job array); --list prints the ids
+  --attack NAME       the adversarial column's attack: pgd (default, the paper's
+                      PGD-10) or multitarget (the reference's *MT evaluation);
+                      a finished row is measured again from its saved model
+  --only RUN-ID       run one row only (for a Slurm job array)
+  --list              print each row's id, dataset, label and settings; run nothing
   --help]]
 
 local NUMERIC = { epochs = true, subset = true, ['test-subset'] = true, ['eval-subset'] = true,
   batch = true, lr = true, seed = true, threads = true }
 local STRING = { dataset = true, ['data-dir'] = true, device = true, out = true, only = true,
-  model = true }
+  model = true, attack = true }
 local FLAGS = { quick = true, list = true, help = true }
 
 --- Parse `arg`; errors name the option.  Returns a table with dashes in
@@ -60,16 +64,22 @@ function tables.parse(argv, usage, extra)
     print(usage)
     os.exit(0)
   end
+  if o.attack and not rl.metrics.attacks[o.attack] then
+    error(string.format('option --attack: unknown attack %q (pgd, multitarget)', o.attack), 0)
+  end
   if o.threads then rl.set_num_threads(o.threads) end
   return o
 end
 
 --- The experiment config of one row: the dataset's defaults, the row's
--- method, the command line's overrides.
+-- method and settings (row.config: a table, or a function of the dataset
+-- returning one), the command line's overrides.
 function tables.config(o, dataset, row)
   local c = { dataset = dataset, method = row.method, quick = o.quick, data_dir = o.data_dir,
     device = o.device }
-  for k, v in pairs(row.config or {}) do c[k] = v end
+  local rc = row.config
+  if type(rc) == 'function' then rc = rc(dataset) end
+  for k, v in pairs(rc or {}) do c[k] = v end
   for _, k in ipairs { 'epochs', 'subset', 'test_subset', 'eval_subset', 'batch', 'lr', 'seed', 'model' } do
     if o[k] ~= nil then c[k] = o[k] end
   end
@@ -79,16 +89,26 @@ end
 local function pct(v) return v and string.format('%.2f', 100 * v) or '-' end
 local function num(v) return v and string.format('%.2f', v) or '-' end
 
-tables.columns = {
-  { 'train acc', 'train_acc', pct }, { 'test acc', 'test_acc', pct },
-  { 'adv test acc', 'test_adv_acc', pct }, { 'test lipschitz', 'test_lipschitz', num },
-  { 'gap', 'gen_gap', pct }, { 'adv gap', 'adv_gap', pct },
-}
+local ATTACK_LABEL = { pgd = 'PGD', multitarget = 'MT' }
+
+--- The columns of Tables 2-4 for the adversarial column's attack: the
+-- paper's, with its Lipschitz column (the reference's estimator) and the
+-- maximising estimator beside it (README, docs/quirks.md).
+function tables.columns(attack)
+  local a = attack or 'pgd'
+  local sfx = a == 'pgd' and '' or '_' .. a
+  return {
+    { 'train acc', 'train_acc', pct }, { 'test acc', 'test_acc', pct },
+    { 'adv test acc (' .. ATTACK_LABEL[a] .. ')', 'test_adv_acc' .. sfx, pct },
+    { 'test lipschitz', 'test_lipschitz', num }, { 'test lipschitz (max)', 'test_lipschitz_max', num },
+    { 'gap', 'gen_gap', pct }, { 'adv gap', 'adv_gap' .. sfx, pct },
+  }
+end
 
 --- Lay out rows {label, metrics} per dataset as the paper's tables: one
 -- block per dataset, a row per method.
 function tables.layout(title, blocks, columns)
-  columns = columns or tables.columns
+  columns = columns or tables.columns()
   local head = { 'dataset', 'method' }
   for _, c in ipairs(columns) do head[#head + 1] = c[1] end
   local rows = {}
@@ -131,7 +151,10 @@ function tables.run(spec, o)
   local datasets = o.dataset and { o.dataset } or spec.datasets
   if o.list then
     for _, d in ipairs(datasets) do
-      for _, r in ipairs(spec.rows) do print(exp.run_id(tables.config(o, d, r)), d, r.label) end
+      for _, r in ipairs(spec.rows) do
+        local cfg = tables.config(o, d, r)
+        print(table.concat({ exp.run_id(cfg), d, r.label, json.encode(cfg) }, '\t'))
+      end
     end
     return
   end
@@ -153,7 +176,7 @@ function tables.run(spec, o)
           }
         end
         io.stderr:write(string.format('== %s / %s (%s)\n', d, r.label, id))
-        m = exp.run(cfg, { out = out, data = data, quiet = o.quiet })
+        m = exp.run(cfg, { out = out, data = data, quiet = o.quiet, attack = o.attack })
       else
         m = json.read(out .. '/' .. id .. '/metrics.json')
       end
@@ -162,7 +185,7 @@ function tables.run(spec, o)
     blocks[#blocks + 1] = block
   end
   if not found then error(string.format('--only %s: no row of %s has that id (see --list)', o.only, spec.name), 0) end
-  local md, csv = tables.layout(spec.title, blocks, spec.columns)
+  local md, csv = tables.layout(spec.title, blocks, spec.columns or tables.columns(o.attack))
   io.write('\n', md)
   os.execute("mkdir -p '" .. out .. "'")
   local function write(name, s)
@@ -179,7 +202,8 @@ function tables.run(spec, o)
       jrows[#jrows + 1] = { dataset = b.dataset, method = r.label, run_id = r.run_id, metrics = r.metrics }
     end
   end
-  json.write(out .. '/table.json', { table = spec.name, title = spec.title, rows = jrows })
+  json.write(out .. '/table.json', { table = spec.name, title = spec.title, attack = o.attack or 'pgd',
+    rows = jrows })
   io.stderr:write(string.format('%s: %.0f s; results in %s\n', spec.name, rl.clock() - t0, out))
   return blocks
 end
