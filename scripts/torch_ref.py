@@ -9,10 +9,50 @@ unused sub_block1 included).  The objectives are the paper's (METHODS.md),
 summed over the batch as rllua's rl.methods computes them.
 """
 from collections import OrderedDict
+import json
+import struct
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+
+_DTYPES = {'F32': torch.float32, 'F64': torch.float64, 'I64': torch.int64, 'U8': torch.uint8}
+
+
+def load_safetensors(path):
+    """A safetensors file as {name: tensor} (what the specs pass across)."""
+    with open(path, 'rb') as f:
+        n = struct.unpack('<Q', f.read(8))[0]
+        head = json.loads(f.read(n))
+        data = f.read()
+    out = {}
+    for k, v in head.items():
+        if k == '__metadata__':
+            continue
+        b, e = v['data_offsets']
+        dt = _DTYPES[v['dtype']]
+        t = torch.frombuffer(bytearray(data[b:e]), dtype=dt) if e > b else torch.zeros(0, dtype=dt)
+        out[k] = t.reshape(v['shape']).clone()
+    return out
+
+
+def save_safetensors(path, tensors):
+    """{name: tensor} as a safetensors file: i64 and f64 kept, the rest f32."""
+    head, blobs, off = {}, [], 0
+    for k in sorted(tensors):
+        t = tensors[k].detach().contiguous()
+        if t.dtype not in (torch.int64, torch.float64):
+            t = t.to(torch.float32)
+        b = t.numpy().tobytes()
+        code = {torch.int64: 'I64', torch.float64: 'F64', torch.float32: 'F32'}[t.dtype]
+        head[k] = {'dtype': code, 'shape': list(t.shape), 'data_offsets': [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(head).encode()
+    h += b' ' * ((8 - len(h) % 8) % 8)
+    with open(path, 'wb') as f:
+        f.write(struct.pack('<Q', len(h)) + h + b''.join(blobs))
 
 
 class CNN001(nn.Module):

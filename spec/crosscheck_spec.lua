@@ -15,44 +15,12 @@ local function have_torch()
 end
 
 local PY = [==[
-import json, os, struct, sys, warnings
+import os, sys, warnings
 warnings.filterwarnings("ignore")
 sys.path.insert(0, os.path.join(os.getcwd(), 'scripts'))
 import torch, torch.nn.functional as F
-from torch_ref import MODELS
+from torch_ref import MODELS, load_safetensors as load, save_safetensors as save
 torch.set_num_threads(1)
-
-def load(path):
-    with open(path, 'rb') as f:
-        n = struct.unpack('<Q', f.read(8))[0]
-        head = json.loads(f.read(n))
-        data = f.read()
-    dt = {'F32': torch.float32, 'F64': torch.float64, 'I64': torch.int64, 'U8': torch.uint8}
-    out = {}
-    for k, v in head.items():
-        if k == '__metadata__':
-            continue
-        b, e = v['data_offsets']
-        t = torch.frombuffer(bytearray(data[b:e]), dtype=dt[v['dtype']]) if e > b else torch.zeros(0, dtype=dt[v['dtype']])
-        out[k] = t.reshape(v['shape']).clone()
-    return out
-
-def save(path, tensors):
-    head, blobs, off = {}, [], 0
-    for k in sorted(tensors):
-        t = tensors[k].detach().contiguous()
-        if t.dtype not in (torch.int64, torch.float64):
-            t = t.to(torch.float32)
-        b = t.numpy().tobytes()
-        code = {torch.int64: 'I64', torch.float64: 'F64', torch.float32: 'F32'}[t.dtype]
-        head[k] = {'dtype': code, 'shape': list(t.shape),
-                   'data_offsets': [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(head).encode()
-    h += b' ' * ((8 - len(h) % 8) % 8)
-    with open(path, 'wb') as f:
-        f.write(struct.pack('<Q', len(h)) + h + b''.join(blobs))
 
 name, train, wpath, ipath, opath, spath = sys.argv[1], sys.argv[2] == 'train', sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 model = MODELS[name]()
