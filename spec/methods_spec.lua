@@ -75,6 +75,28 @@ describe('training objectives, step by step', function()
     assert.is_true(close(loss:item(), ce_sum(m, x, y):item() + 2 * ce_sum(m, xa, y):item()))
   end)
 
+  it('RST forwards x\' before x, as the reference (batch-norm running statistics)', function()
+    local function net()
+      rl.manual_seed(3)
+      return nn.Sequential(nn.Conv2d(1, 2, 2, { dtype = 'f64' }), nn.BatchNorm2d(2, { dtype = 'f64' }),
+        nn.ReLU(), nn.Flatten(), nn.Linear(12, 5, { dtype = 'f64' }))
+    end
+    local a = net()
+    a:train()
+    rl.methods.rst(a, x, y, { eps = EPS, lambda = 2, generator = rl.Generator(6) })
+    local function by_hand(adv_first)
+      local b = net()
+      b:train()
+      local xa = rl.attacks.pgd(b, x, y, { eps = EPS, steps = 10, step_size = EPS / 5, random_start = true,
+        mode = 'train', generator = rl.Generator(6) })
+      if adv_first then b(xa); b(x) else b(x); b(xa) end
+      return b:get(2).running_mean
+    end
+    local ra = a:get(2).running_mean
+    assert.is_true((ra - by_hand(true)):abs():max():item() < 1e-15)
+    assert.is_true((ra - by_hand(false)):abs():max():item() > 1e-6)
+  end)
+
   it('TRADES(beta): KL attack from x + 0.001 N(0,1), then CE + beta KL', function()
     local loss = rl.methods.trades(m, x, y, { eps = EPS, beta = 3, generator = rl.Generator(7) })
     local g = rl.Generator(7)
