@@ -268,8 +268,13 @@ describe('multi-targeted attack (the reference\'s MultiTarget)', function()
     end
   end)
 
-  it('is what --attack multitarget measures', function()
-    local a = rl.metrics.adv_accuracy(lin, x, y, { eps = 0.2, attack = 'multitarget', generator = rl.Generator(4) })
+  it('is what --attack multitarget measures, in eval mode, the caller\'s mode restored', function()
+    -- with dropout in train mode the attack would see random masks
+    local drop = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(12, 3, { dtype = 'f64' }))
+    rl.no_grad(function() drop:get(3).weight:copy_(lin:get(2).weight); drop:get(3).bias:copy_(lin:get(2).bias) end)
+    drop:train()
+    local a = rl.metrics.adv_accuracy(drop, x, y, { eps = 0.2, attack = 'multitarget', generator = rl.Generator(4) })
+    assert.is_true(drop.training and drop:get(2).training)
     local xa = rl.attacks.multi_targeted(lin, x, y, { eps = 0.2, generator = rl.Generator(4) })
     assert.are.equal(lin(xa):argmax(2):eq(y):double():mean():item(), a)
     assert.has_error(function() rl.metrics.adv_accuracy(lin, x, y, { eps = 0.2, attack = 'cw' }) end)

@@ -135,7 +135,7 @@ function attacks.multi_targeted(model, x, y, o)
   o = o or {}
   check(x, y, o, 'multi_targeted')
   local B = x.shape[1]
-  local K = o.classes or in_mode(model, o.mode, function()
+  local K = o.classes or in_mode(model, 'eval', function() -- no batch-norm update, no dropout draw
     return rl.no_grad(function() return model(x:narrow(1, 1, math.min(B, 1))).shape[2] end)
   end)
   local steps = o.steps or 20

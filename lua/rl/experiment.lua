@@ -256,16 +256,26 @@ end
 -- A finished run's metrics, completed with what this call asks for and
 -- they lack (another attack; the maximising Lipschitz column of a run
 -- measured before it existed) from its model.safetensors.
+--- A finished run's metrics.json, or nil.  A run measured before the two
+-- Lipschitz estimators held the maximising one under *_lipschitz: those
+-- values are dropped rather than shown in the paper's column.
+function exp.read_metrics(dir)
+  local m = exists(dir .. '/metrics.json') and json.read(dir .. '/metrics.json')
+  if m and not m.lipschitz_estimators then m.train_lipschitz, m.test_lipschitz = nil, nil end
+  return m or nil
+end
+
 local function complete(m, cfg, dir, id, o, log)
-  if not m.lipschitz_estimators then
-    -- measured before the two estimators: its *_lipschitz was the maximising one
-    m.train_lipschitz, m.test_lipschitz = nil, nil
-  end
   local only, missing = {}, {}
   for _, k in ipairs(exp.metric_keys(o.attack)) do
     if m[k] == nil then only[k], missing[#missing + 1] = true, k end
   end
   if #missing == 0 then return m end
+  if not exists(dir .. '/model.safetensors') then
+    log(string.format('%s: finished before, but %s/model.safetensors is gone: %s not measured', id, dir,
+      table.concat(missing, ', ')))
+    return m
+  end
   log(string.format('%s: finished before; measuring %s from its model', id, table.concat(missing, ', ')))
   local data = load_data(cfg, o)
   local model = build_model(cfg, data.train)
@@ -288,12 +298,10 @@ function exp.run(cfg, o)
   local id = exp.run_id(cfg)
   local dir = (o.out or 'results/default') .. '/' .. id
   local log = o.log or function(s) io.stderr:write(s, '\n') end
-  if exists(dir .. '/metrics.json') then
-    local m = json.read(dir .. '/metrics.json')
-    if m then
-      log(string.format('%s: finished before, not redone (%s)', id, dir))
-      return complete(m, cfg, dir, id, o, log), id
-    end
+  local done = exp.read_metrics(dir)
+  if done then
+    log(string.format('%s: finished before, not redone (%s)', id, dir))
+    return complete(done, cfg, dir, id, o, log), id
   end
   mkdir(dir)
   json.write(dir .. '/config.json', cfg)

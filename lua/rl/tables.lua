@@ -178,7 +178,7 @@ function tables.run(spec, o)
         io.stderr:write(string.format('== %s / %s (%s)\n', d, r.label, id))
         m = exp.run(cfg, { out = out, data = data, quiet = o.quiet, attack = o.attack })
       else
-        m = json.read(out .. '/' .. id .. '/metrics.json')
+        m = exp.read_metrics(out .. '/' .. id)
       end
       block.rows[#block.rows + 1] = { label = r.label, metrics = m, run_id = id }
     end
