@@ -5,7 +5,8 @@
 --   CNN001{classes = 10, channels = 1}            (MNIST, Table 2)
 --   CNN002{classes = 10, channels = 1, size = 28}
 --   WideResNet{depth = 40, widen = 10, drop = 0, classes = 10, channels = 3}
---   WRN_40_10, WRN_40_10_drop20, WRN_40_10_drop50, WRN_16_4 (small, for CPU)
+--   WRN_40_10, WRN_40_10_drop20, WRN_40_10_drop50, WRN_16_4 (small, for CPU),
+--   WRN_52_12 (the reference's WRN_64_10 class; that name is an alias)
 --   ResNet18{...}, ResNet50{classes, channels, drop = 0}
 --   MLP{inputs = 784, hidden = {256, 256}, classes = 10}
 local rl = require 'rl'
@@ -186,6 +187,11 @@ models.WRN_40_10 = wrn(40, 10, 0)
 models.WRN_40_10_drop20 = wrn(40, 10, 0.2)
 models.WRN_40_10_drop50 = wrn(40, 10, 0.5)
 models.WRN_16_4 = wrn(16, 4, 0)
+-- The reference's WRN_64_10 class (wideresnet.py), which its proof of
+-- concept trains on SVHN, is built with depth 52 and widen factor 12; the
+-- alias lets the reference's model names be used as they are written.
+models.WRN_52_12 = wrn(52, 12, 0)
+models.WRN_64_10 = models.WRN_52_12
 
 -- ---------------------------------------------------------------------------
 -- ResNet (torchvision layout, with an input-channel option).  The reference
