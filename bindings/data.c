@@ -6,9 +6,18 @@
  *   x, y = synthetic(n, classes, channels, size, seed)
  *   names = listdir(path, dirs_only)
  *   x = read_images({paths...}, resize, crop_h, crop_w)
+ *   pixels, extent = read_images_ragged({paths...}, resize)
+ *   ragged_check(pixels, extent, c)
+ *   pixels, extent = ragged_select(pixels, extent, c, idx)
+ *   x = ragged_crop(pixels, extent, c, crop_h, crop_w)
+ *   h, w = probe_image(path)
  *   img = load_image(path); img = resize(img, h, w)
  *   write_jpeg(path, img, quality)
  *   xb = batch(x, idx, {crop = n | {h, w}, pad =, random_crop =, flip =, generator =})
+ *   xb = batch_ragged(pixels, extent, c, idx, {same options})
+ *
+ * A ragged store (engine/data.h) travels as three arguments: pixels (u8
+ * [total]), extent (i64 [N, 3]) and the channel count.
  *
  * lua/rl/data.lua builds the user-facing API on these. */
 #include "data.h"
@@ -93,6 +102,56 @@ static int l_read_images(lua_State *L) {
   return lrl_push(L, x);
 }
 
+/* The ragged store given as arguments i, i + 1, i + 2. */
+static rl_ragged check_ragged(lua_State *L, int i) {
+  rl_ragged r = {lrl_check(L, i), lrl_check(L, i + 1), (int64_t)luaL_checkinteger(L, i + 2)};
+  if (r.c < 1 || r.c > 1 << 20) luaL_error(L, "ragged: channels must be in 1..2^20, got %d", (int)r.c);
+  return r;
+}
+
+static int push_ragged(lua_State *L, int rc, rl_ragged *r) {
+  if (rc) return lrl_error(L);
+  lrl_push(L, r->pixels);
+  lrl_push(L, r->extent);
+  return 2;
+}
+
+static int l_read_images_ragged(lua_State *L) {
+  int64_t n;
+  const char **paths = string_list(L, 1, &n);
+  rl_ragged r;
+  int rc = rl_read_images_ragged(n, paths, luaL_optinteger(L, 2, 0), &r);
+  return push_ragged(L, rc, &r);
+}
+
+static int l_ragged_check(lua_State *L) {
+  rl_ragged r = check_ragged(L, 1);
+  lrl_check_rc(L, rl_ragged_check(&r, "ragged"));
+  return 0;
+}
+
+static int l_ragged_select(lua_State *L) {
+  rl_ragged r = check_ragged(L, 1), out;
+  int rc = rl_ragged_select(&r, lrl_check(L, 4), &out);
+  return push_ragged(L, rc, &out);
+}
+
+static int l_ragged_crop(lua_State *L) {
+  rl_ragged r = check_ragged(L, 1);
+  lua_Integer ch = luaL_checkinteger(L, 4), cw = luaL_optinteger(L, 5, ch);
+  return lrl_push(L, rl_ragged_center_crop(&r, ch, cw));
+}
+
+static int l_probe_image(lua_State *L) {
+  char msg[512];
+  int64_t h, w;
+  if (rl_image_probe(luaL_checkstring(L, 1), &h, &w, msg, sizeof msg))
+    return luaL_error(L, "%s", msg);
+  lua_pushinteger(L, (lua_Integer)h);
+  lua_pushinteger(L, (lua_Integer)w);
+  return 2;
+}
+
 static int l_load_image(lua_State *L) { return lrl_push(L, rl_image_load(luaL_checkstring(L, 1))); }
 
 static int l_resize(lua_State *L) {
@@ -132,23 +191,37 @@ static void opt_crop(lua_State *L, int i, rl_augment *a) {
   if (a->crop_h < 0 || a->crop_w < 0) luaL_error(L, "batch: crop sizes must be >= 0");
 }
 
+/* The batch options at i (nil: none); the generator stays referenced by
+ * the options table. */
+static rl_generator *batch_opts(lua_State *L, int i, rl_augment *a) {
+  *a = (rl_augment){0, 0, 0, false, false};
+  if (lua_isnoneornil(L, i)) return NULL;
+  luaL_checktype(L, i, LUA_TTABLE);
+  opt_crop(L, i, a);
+  a->pad = opt_size(L, i, "pad", 0);
+  lua_getfield(L, i, "random_crop");
+  a->random_crop = lua_toboolean(L, -1);
+  lua_getfield(L, i, "flip");
+  a->flip = lua_toboolean(L, -1);
+  lua_getfield(L, i, "generator");
+  rl_generator *g = lrl_generator_opt(L, lua_gettop(L));
+  lua_pop(L, 3);
+  return g;
+}
+
 static int l_batch(lua_State *L) {
   rl_tensor *x = lrl_check(L, 1), *idx = lrl_check(L, 2);
-  rl_augment a = {0, 0, 0, false, false};
-  rl_generator *g = NULL;
-  if (!lua_isnoneornil(L, 3)) {
-    luaL_checktype(L, 3, LUA_TTABLE);
-    opt_crop(L, 3, &a);
-    a.pad = opt_size(L, 3, "pad", 0);
-    lua_getfield(L, 3, "random_crop");
-    a.random_crop = lua_toboolean(L, -1);
-    lua_getfield(L, 3, "flip");
-    a.flip = lua_toboolean(L, -1);
-    lua_getfield(L, 3, "generator");
-    g = lrl_generator_opt(L, lua_gettop(L));
-    lua_pop(L, 3);
-  }
+  rl_augment a;
+  rl_generator *g = batch_opts(L, 3, &a);
   return lrl_push(L, rl_data_batch(x, idx, &a, g));
+}
+
+static int l_batch_ragged(lua_State *L) {
+  rl_ragged r = check_ragged(L, 1);
+  rl_tensor *idx = lrl_check(L, 4);
+  rl_augment a;
+  rl_generator *g = batch_opts(L, 5, &a);
+  return lrl_push(L, rl_data_batch_ragged(&r, idx, &a, g));
 }
 
 static const luaL_Reg data_fns[] = {
@@ -156,7 +229,10 @@ static const luaL_Reg data_fns[] = {
     {"read_svhn", l_read_svhn},     {"synthetic", l_synthetic},
     {"listdir", l_listdir},         {"read_images", l_read_images},
     {"load_image", l_load_image},   {"resize", l_resize},
-    {"write_jpeg", l_write_jpeg},
+    {"write_jpeg", l_write_jpeg},   {"read_images_ragged", l_read_images_ragged},
+    {"ragged_select", l_ragged_select}, {"ragged_crop", l_ragged_crop},
+    {"probe_image", l_probe_image}, {"batch_ragged", l_batch_ragged},
+    {"ragged_check", l_ragged_check},
     {"batch", l_batch},             {NULL, NULL},
 };
 

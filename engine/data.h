@@ -84,6 +84,15 @@ rl_tensor *rl_image_resize_t(rl_tensor *img, int64_t oh, int64_t ow);
  * 1..100 (4:4:4 chroma at quality >= 90).  PNG: rl_png_write (png_write.h). */
 int rl_image_write_jpeg(const char *path, rl_tensor *img, int quality);
 
+/* The height and width a PNG or JPEG file declares, from its header only
+ * (for sizing a store before decoding).  Thread-safe; messages as decode. */
+int rl_image_probe(const char *path, int64_t *h, int64_t *w, char *msg, size_t msglen);
+
+/* Decode one file and resize its short side to `resize` (0: keep the size),
+ * as torchvision's Resize(resize) on a PIL image.  Thread-safe; messages as
+ * decode. */
+int rl_image_fit(const char *path, int64_t resize, rl_image *out, char *msg, size_t msglen);
+
 /* Decode files[0..n) in parallel, resize the short side to `resize` (0: keep
  * the size) and cut the centre crop_h x crop_w (0: resize x resize, or the
  * first image's size without resizing) into x [n, 3, crop_h, crop_w].  An
@@ -91,6 +100,35 @@ int rl_image_write_jpeg(const char *path, rl_tensor *img, int quality);
  * order) names the error. */
 int rl_read_images(int64_t n, const char *const *files, int64_t resize, int64_t crop_h,
                    int64_t crop_w, rl_tensor **x);
+
+/* ---- ragged image sets ------------------------------------------------------ */
+
+/* Images that keep their own sizes, packed in one buffer: image i is c
+ * planes of h_i x w_i bytes starting at pixels[off_i], and row i of extent
+ * (i64 [N, 3]) is (off_i, h_i, w_i).  pixels is u8 [total].  Every function
+ * below first checks that each row lies inside pixels (a store may come
+ * from a cache file), so a bad extent is an error, never a wild read. */
+typedef struct rl_ragged {
+  rl_tensor *pixels, *extent;
+  int64_t c;
+} rl_ragged;
+
+/* Check the store's dtypes, shapes and every extent row; op names the caller. */
+int rl_ragged_check(const rl_ragged *r, const char *op);
+
+/* Decode files[0..n) in parallel and resize each short side to `resize`
+ * (0: keep the size), keeping every image whole: a new store with c = 3,
+ * images in list order.  The headers are read first so that the buffer is
+ * allocated once, at its final size.  The first failing file (in list
+ * order) names the error. */
+int rl_read_images_ragged(int64_t n, const char *const *files, int64_t resize, rl_ragged *out);
+
+/* Images idx (i64 [B], 0-based) of r, packed into a new store. */
+int rl_ragged_select(const rl_ragged *r, rl_tensor *idx, rl_ragged *out);
+
+/* The centred ch x cw window of every image (offsets as rl_center_offset):
+ * u8 [N, c, ch, cw]. */
+rl_tensor *rl_ragged_center_crop(const rl_ragged *r, int64_t ch, int64_t cw);
 
 /* ---- batches ----------------------------------------------------------------- */
 
@@ -111,6 +149,12 @@ typedef struct rl_augment {
  * is therefore fixed by the generator state it starts from. */
 rl_tensor *rl_data_batch(rl_tensor *x, rl_tensor *idx, const rl_augment *a,
                          rl_generator *g);
+
+/* The same from a ragged store: every image is padded and cut at its own
+ * size (torchvision's RandomCrop(size, padding) of the whole image), with
+ * the same counters and lanes; a crop size is required. */
+rl_tensor *rl_data_batch_ragged(const rl_ragged *r, rl_tensor *idx, const rl_augment *a,
+                                rl_generator *g);
 
 /* ---- shared by the data_*.c files ------------------------------------------ */
 

@@ -1,7 +1,8 @@
 /* data_folder.c - many image files into one u8 tensor, decoded in parallel.
  *
  * Each file is decoded, its short side resized (torchvision's Resize(s))
- * and its centre cut (CenterCrop), straight into its row of x.  Worker
+ * and its centre cut (CenterCrop), straight into its row of x.  (Images
+ * that keep their whole resized extent: data_ragged.c.)  Worker
  * threads keep their messages in a per-file slot (rl_err's buffer is per
  * thread); the first failing file in list order names the error. */
 #include <stdio.h>
@@ -24,21 +25,26 @@ static void crop_into(const rl_image *im, int64_t ch, int64_t cw, uint8_t *dst) 
       memcpy(dst + (c * ch + i) * cw, im->px + (c * im->h + oy + i) * im->w + ox, (size_t)cw);
 }
 
+int rl_image_fit(const char *path, int64_t resize, rl_image *out, char *msg, size_t msglen) {
+  if (rl_image_decode(path, out, msg, msglen)) return -1;
+  if (resize <= 0) return 0;
+  int64_t oh, ow;
+  rl_image rs;
+  rl_image_short_side(out->h, out->w, resize, &oh, &ow);
+  int rc = rl_image_resize(out, oh, ow, &rs);
+  rl_image_free(out);
+  if (rc) {
+    snprintf(msg, msglen, "image: '%s': out of memory resizing", path);
+    return -1;
+  }
+  *out = rs;
+  return 0;
+}
+
 /* Decode, resize and crop one file into dst. */
 static int fit_one(const char *path, const fit_opts *o, uint8_t *dst, char *msg) {
-  rl_image im, rs;
-  if (rl_image_decode(path, &im, msg, MSG_LEN)) return -1;
-  if (o->resize > 0) {
-    int64_t oh, ow;
-    rl_image_short_side(im.h, im.w, o->resize, &oh, &ow);
-    int rc = rl_image_resize(&im, oh, ow, &rs);
-    rl_image_free(&im);
-    if (rc) {
-      snprintf(msg, MSG_LEN, "image: '%s': out of memory resizing", path);
-      return -1;
-    }
-    im = rs;
-  }
+  rl_image im;
+  if (rl_image_fit(path, o->resize, &im, msg, MSG_LEN)) return -1;
   int rc = 0;
   if (im.h < o->crop_h || im.w < o->crop_w) {
     snprintf(msg, MSG_LEN, "image: '%s': %lldx%lld%s is smaller than the %lldx%lld crop", path,

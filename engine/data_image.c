@@ -184,29 +184,98 @@ static int decode_jpeg(FILE *f, const char *path, rl_image *out, char *msg, size
   return 0;
 }
 
+/* ---- headers only ------------------------------------------------------------ */
+
+static int probe_png(FILE *f, const char *path, int64_t *h, int64_t *w, char *msg, size_t msglen) {
+  char why[200] = "out of memory";
+  png_ctx ctx = {why, sizeof why};
+  png_structp p = png_create_read_struct(PNG_LIBPNG_VER_STRING, &ctx, png_on_error, png_on_warning);
+  png_infop info = p ? png_create_info_struct(p) : NULL;
+  if (!info || setjmp(png_jmpbuf(p))) {
+    snprintf(msg, msglen, "image: '%s': PNG error near byte %ld: %s", path, ftell(f), why);
+    png_destroy_read_struct(&p, info ? &info : NULL, NULL);
+    return -1;
+  }
+  png_init_io(p, f);
+  png_read_info(p, info);
+  *w = png_get_image_width(p, info);
+  *h = png_get_image_height(p, info);
+  png_destroy_read_struct(&p, &info, NULL);
+  return 0;
+}
+
+static int probe_jpeg(FILE *f, const char *path, int64_t *h, int64_t *w, char *msg, size_t msglen) {
+  struct jpeg_decompress_struct d;
+  jpeg_ctx e;
+  memset(&e, 0, sizeof e);
+  d.err = jpeg_std_error(&e.pub);
+  e.pub.error_exit = jpeg_on_error;
+  e.pub.emit_message = jpeg_on_message;
+  if (setjmp(e.jb)) {
+    snprintf(msg, msglen, "image: '%s': JPEG error near byte %ld: %s", path, ftell(f), e.why);
+    jpeg_destroy_decompress(&d);
+    return -1;
+  }
+  jpeg_create_decompress(&d);
+  jpeg_stdio_src(&d, f);
+  jpeg_read_header(&d, TRUE);
+  /* decoding at scale 1 gives exactly the declared size */
+  *w = d.image_width;
+  *h = d.image_height;
+  jpeg_destroy_decompress(&d);
+  return 0;
+}
+
 /* ---- either ----------------------------------------------------------------- */
 
-int rl_image_decode(const char *path, rl_image *out, char *msg, size_t msglen) {
-  memset(out, 0, sizeof *out);
+typedef enum { KIND_PNG, KIND_JPEG } image_kind;
+
+/* Open path and tell its format from the first bytes (rewound after). */
+static FILE *open_image(const char *path, image_kind *kind, char *msg, size_t msglen) {
   FILE *f = fopen(path, "rb");
   if (!f) {
     snprintf(msg, msglen, "image: '%s': cannot open: %s", path, strerror(errno));
-    return -1;
+    return NULL;
   }
   uint8_t sig[8] = {0};
   size_t got = fread(sig, 1, sizeof sig, f);
   rewind(f);
-  int rc;
   if (got == 8 && !png_sig_cmp(sig, 0, 8)) {
-    rc = decode_png(f, path, out, msg, msglen);
+    *kind = KIND_PNG;
   } else if (got >= 3 && sig[0] == 0xFF && sig[1] == 0xD8 && sig[2] == 0xFF) {
-    rc = decode_jpeg(f, path, out, msg, msglen);
+    *kind = KIND_JPEG;
   } else {
     snprintf(msg, msglen, "image: '%s': not a PNG or JPEG file (%zu bytes, starting %02x %02x %02x %02x at byte 0)",
              path, got, sig[0], sig[1], sig[2], sig[3]);
+    fclose(f);
+    return NULL;
+  }
+  return f;
+}
+
+int rl_image_decode(const char *path, rl_image *out, char *msg, size_t msglen) {
+  memset(out, 0, sizeof *out);
+  image_kind kind;
+  FILE *f = open_image(path, &kind, msg, msglen);
+  if (!f) return -1;
+  int rc = kind == KIND_PNG ? decode_png(f, path, out, msg, msglen)
+                            : decode_jpeg(f, path, out, msg, msglen);
+  fclose(f);
+  return rc;
+}
+
+int rl_image_probe(const char *path, int64_t *h, int64_t *w, char *msg, size_t msglen) {
+  image_kind kind;
+  FILE *f = open_image(path, &kind, msg, msglen);
+  if (!f) return -1;
+  int rc = kind == KIND_PNG ? probe_png(f, path, h, w, msg, msglen)
+                            : probe_jpeg(f, path, h, w, msg, msglen);
+  fclose(f);
+  if (!rc && (*h < 1 || *w < 1 || *h * *w > MAX_PIXELS)) {
+    snprintf(msg, msglen, "image: '%s': header declares %lldx%lld pixels", path, (long long)*h,
+             (long long)*w);
     rc = -1;
   }
-  fclose(f);
   return rc;
 }
 

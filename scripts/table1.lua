@@ -2,12 +2,18 @@
 -- apart the classes of each dataset are.  For every training point, the
 -- l-inf distance to the nearest training point of another class (the
 -- minimum is the separation 2r); likewise every test point to the training
--- set.  Distances are exact, on the raw 8-bit pixels (k/255).
+-- set.  Distances are exact, on the raw 8-bit pixels (k/255); Restricted
+-- ImageNet's at 64x64 (short side resized to 72, centre crop 64, as the
+-- reference computed them).
 --
 --   rllua scripts/table1.lua [--dataset NAME|all] [--data-dir DIR] [--subset N]
 --                            [--out DIR] [--p inf|2] [--drop K] [--bins N] [--threads N]
+--                            [--random-labels [reference|permute]] [--label-seed S]
 --
 -- The 2-core CPU job:  rllua scripts/table1.lua --dataset fashion-mnist
+-- The control with random labels (the reference's
+-- scripts/random_restrictedImgNet_dists.py):
+--   rllua scripts/table1.lua --dataset resimgnet --random-labels
 local rl = require 'rl'
 local sep = rl.separation
 
@@ -28,13 +34,23 @@ table.json into the results directory.
                    resimgnet, 0 otherwise; see rl.separation)
   --bins N         histogram bins over [0, 1] (default 20)
   --threads N      CPU threads
+  --random-labels [reference|permute]
+                   the control of the reference's
+                   random_restrictedImgNet_dists.py: replace every label
+                   before the distances.  reference (default): as that
+                   script, np.random.seed(S) then np.random.choice(K, N_train)
+                   for the training labels and the next N_test draws for the
+                   test labels (numpy's generator, reproduced bit for bit);
+                   permute: a seeded shuffle of each split's labels.  The
+                   results go to results/table1-random-labels by default
+  --label-seed S   the seed of --random-labels (default 0, the reference's)
   --help]]
 
 local ALL = { 'mnist', 'fashion-mnist', 'cifar10', 'svhn', 'resimgnet' }
 
 local function parse(argv)
-  local o = { dataset = 'all', out = 'results/table1', p = 'inf', bins = 20 }
-  local numeric = { subset = true, drop = true, bins = true, threads = true }
+  local o = { dataset = 'all', p = 'inf', bins = 20 }
+  local numeric = { subset = true, drop = true, bins = true, threads = true, ['label-seed'] = true }
   local strings = { dataset = true, ['data-dir'] = true, out = true, p = true }
   local i = 1
   while argv[i] do
@@ -42,6 +58,19 @@ local function parse(argv)
     if k == 'help' then
       print(usage)
       os.exit(0)
+    end
+    if k == 'random-labels' then
+      -- a flag with an optional value
+      local v = argv[i + 1]
+      if v and not v:match('^%-%-') then
+        if not sep.label_draws[v] then
+          error(string.format("table1: --random-labels takes 'reference' or 'permute', got %q", v), 0)
+        end
+        o.random_labels, i = v, i + 2
+      else
+        o.random_labels, i = 'reference', i + 1
+      end
+      goto continue
     end
     if not (k and (numeric[k] or strings[k])) then
       error(string.format('table1: unknown argument %q\n%s', argv[i], usage), 0)
@@ -54,9 +83,14 @@ local function parse(argv)
     end
     o[k:gsub('%-', '_')] = v
     i = i + 2
+    ::continue::
   end
   if o.p ~= 'inf' and o.p ~= '2' then error("table1: --p must be 'inf' or 2, got " .. o.p, 0) end
   o.p = o.p == '2' and 2 or 'inf'
+  if o.label_seed and not o.random_labels then error('table1: --label-seed goes with --random-labels', 0) end
+  if o.label_seed and o.label_seed > 0xffffffff then error('table1: --label-seed must be below 2^32', 0) end
+  if o.random_labels then o.label_seed = o.label_seed or 0 end
+  o.out = o.out or (o.random_labels and 'results/table1-random-labels' or 'results/table1')
   return o
 end
 
@@ -75,11 +109,15 @@ else
   for n in o.dataset:gmatch('[^,]+') do names[#names + 1] = sep.canonical(n) end
 end
 
+-- Image folders are cut to the dataset's Table 1 window (resimgnet: the
+-- centred 64x64 of the image resized to short side 72) on both splits.
 local function load(name, split)
-  local ds = rl.data.load(name, { split = split, data_dir = o.data_dir })
-  if o.subset and o.subset > 0 then ds = ds:subset(o.subset, 0) end
-  return ds
+  local crop = (sep.defaults[name] or {}).crop
+  return rl.data.load(name, { split = split, data_dir = o.data_dir, crop = crop,
+    subset = o.subset and o.subset > 0 and o.subset or nil, seed = 0 })
 end
+
+local label_opts = o.random_labels and { draw = o.random_labels, seed = o.label_seed } or nil
 
 -- ---------------------------------------------------------------------------
 -- The rows
@@ -101,7 +139,7 @@ for _, name in ipairs(names) do
     io.write(string.format('%s: %d train, %d test images of %s ... ', name, train.x.shape[1],
       test.x.shape[1], table.concat(train.x.shape, 'x', 2)))
     io.flush()
-    local row = sep.report(name, train, test, { p = o.p, drop = o.drop, bins = o.bins })
+    local row = sep.report(name, train, test, { p = o.p, drop = o.drop, bins = o.bins, labels = label_opts })
     row.seconds.load = t_load
     row.seconds.total = rl.clock() - t0
     rows[#rows + 1] = row
@@ -131,12 +169,29 @@ end
 
 local norm = o.p == 2 and 'l2' or 'l-inf'
 local title = string.format('Table 1: dataset separation (%s, pixels in [0, 1])', norm)
-local head = { 'dataset', 'eps', 'train-train 2r', 'test-train', '2r / 2eps', 'dropped',
+local label_line
+if o.random_labels then
+  title = string.format('Table 1 control: dataset separation with RANDOM LABELS (%s, pixels in [0, 1]; %s, seed %d)',
+    norm, o.random_labels == 'reference' and "labels drawn as the reference's script draws them" or 'labels permuted',
+    o.label_seed)
+  label_line = o.random_labels == 'reference'
+    and string.format('RANDOM LABELS: every training and test label was replaced before any distance was taken: ' ..
+      'np.random.seed(%d), then np.random.choice(K, N_train) for the training labels and the next N_test draws ' ..
+      "for the test labels, as the reference's scripts/random_restrictedImgNet_dists.py (numpy's MT19937 " ..
+      'reproduced bit for bit; uniform independent labels, so class sizes change).  A control, not the ' ..
+      "paper's Table 1.", o.label_seed)
+    or string.format('RANDOM LABELS: the training labels and the test labels were each shuffled by a ' ..
+      'permutation from rl.Generator(%d) (randperm, training split first) before any distance was taken; ' ..
+      "class sizes are kept.  A control, not the paper's Table 1.", o.label_seed)
+end
+local head = { 'dataset', 'image', 'labels', 'eps', 'train-train 2r', 'test-train', '2r / 2eps', 'dropped',
   'n train', 'n test', 'seconds' }
 local body = {}
 for _, r in ipairs(rows) do
   body[#body + 1] = {
-    r.dataset, r.eps and string.format('%.3f', r.eps) or '-',
+    r.dataset, table.concat(r.image, 'x'),
+    r.labels == 'random' and string.format('random (%s, seed %d)', r.label_draw, r.label_seed) or 'true',
+    r.eps and string.format('%.3f', r.eps) or '-',
     frac(r.two_r, r.two_r_raw), frac(r.test_train, r.test_train_raw),
     (r.eps and r.two_r) and string.format('%.1f', r.two_r / (2 * r.eps)) or '-',
     tostring(#r.train_train_summary.dropped), tostring(r.n_train), tostring(r.n_test),
@@ -179,12 +234,21 @@ end
 
 local notes = {
   'Exact distances on the raw 8-bit pixels: every l-inf value is k/255.',
+  "Restricted ImageNet: every image resized to short side 72 and centre-cropped to 64x64 (the reference's " ..
+    'Resize(72), CenterCrop(64)), on both splits; the image column gives the size compared.',
   '2r is the train-train minimum; the classes are separated at eps when 2r / 2eps > 1.',
   'Quirk of the reference: SVHN drops its 4 smallest train-train distances and Restricted ' ..
     'ImageNet its 6 (duplicates, one image under two labels) before the minimum; ' ..
     'table.json lists the dropped pairs.  --drop 0 gives the textbook minimum.',
 }
 if o.subset then notes[#notes + 1] = string.format('Stratified subsets of %d points: distances are larger than on the full sets.', o.subset) end
+if label_line then
+  table.insert(notes, 1, label_line)
+  for _, r in ipairs(rows) do
+    notes[#notes + 1] = string.format('%s: %d classes; the draw left %.1f%% of the training labels unchanged.',
+      r.dataset, r.label_classes, 100 * r.labels_kept)
+  end
+end
 for _, r in ipairs(rows) do
   for _, d in ipairs(r.train_train_summary.dropped) do
     notes[#notes + 1] = string.format('%s: dropped train %d -> train %s at %.4f', r.dataset, d.query,
@@ -194,6 +258,7 @@ end
 
 print()
 print(title)
+if label_line then print(label_line) end
 print(text_table(head, body))
 print()
 print('Distributions (nearest point of another class)')
@@ -219,8 +284,8 @@ local md = { '# ' .. title, '', md_table(head, body), '', '## Distributions', ''
 for _, n in ipairs(notes) do md[#md + 1] = '- ' .. n end
 write(o.out .. '/table.md', table.concat(md, '\n') .. '\n')
 
-local csv_head = { 'dataset', 'p', 'eps', 'n_train', 'n_test', 'drop', 'dropped', 'two_r', 'two_r_raw',
-  'test_train', 'test_train_raw' }
+local csv_head = { 'dataset', 'image', 'labels', 'label_draw', 'label_seed', 'p', 'eps', 'n_train', 'n_test',
+  'drop', 'dropped', 'two_r', 'two_r_raw', 'test_train', 'test_train_raw' }
 for _, w in ipairs({ 'tt', 'te' }) do
   for _, k in ipairs({ 'mean', 'q01', 'q05', 'q25', 'q50', 'q75', 'max' }) do csv_head[#csv_head + 1] = w .. '_' .. k end
 end
@@ -228,7 +293,8 @@ for _, k in ipairs({ 'seconds_load', 'seconds_train_train', 'seconds_test_train'
 local csv = { table.concat(csv_head, ',') }
 local function c(v) return v == nil and '' or tostring(v) end
 for _, r in ipairs(rows) do
-  local f = { r.dataset, tostring(r.p), c(r.eps), r.n_train, r.n_test, r.drop, #r.train_train_summary.dropped,
+  local f = { r.dataset, table.concat(r.image, 'x'), r.labels, c(r.label_draw), c(r.label_seed), tostring(r.p),
+    c(r.eps), r.n_train, r.n_test, r.drop, #r.train_train_summary.dropped,
     c(r.two_r), c(r.two_r_raw), c(r.test_train), c(r.test_train_raw) }
   for _, s in ipairs({ r.train_train_summary, r.test_train_summary }) do
     f[#f + 1] = c(s.mean)
@@ -264,7 +330,9 @@ local function encode(v)
   for _, k in ipairs(keys) do parts[#parts + 1] = string.format('%q', k) .. ':' .. encode(v[k]) end
   return '{' .. table.concat(parts, ',') .. '}'
 end
-write(o.out .. '/table.json', encode({ table = 'table1', title = title, p = tostring(o.p), subset = o.subset,
+write(o.out .. '/table.json', encode({ table = o.random_labels and 'table1-random-labels' or 'table1',
+  title = title, p = tostring(o.p), subset = o.subset,
+  random_labels = o.random_labels and { draw = o.random_labels, seed = o.label_seed } or false,
   notes = notes, rows = rows, skipped = skipped }) .. '\n')
 
 print(string.format('\nwrote %s/table.md, table.csv, table.json (%.1f s in all)', o.out, rl.clock() - t_all))

@@ -344,7 +344,7 @@ describe('image folders', function()
   end)
 
   it('sorts classes and files, centre-crops as torchvision (ties to even)', function()
-    local ds = rl.data.load('folder:' .. root, { resize = 4 })
+    local ds = rl.data.load('folder:' .. root, { resize = 4, ragged = false })
     assert.are.same({ 'ant', 'cat' }, ds.classes)
     same(ds.y, { 0, 1, 1 })
     same(ds.x:size(), { 3, 3, 4, 4 })
@@ -355,6 +355,22 @@ describe('image folders', function()
     same(ds.x[2][2][1], { 103, 104, 105, 106 })
     -- cat/b.png 4x7: columns offset round(1.5) = 2
     same(ds.x[3][3][2], { 213, 214, 215, 216 })
+  end)
+
+  it('keeps each resized training image whole (ragged) when no crop is given', function()
+    local ds = rl.data.load('folder:' .. root, { resize = 4 })
+    assert.is_true(rl.data.is_ragged(ds.x))
+    assert.are.same({ 3, 3 }, ds.x.shape)
+    -- short side 4: 5x4, 4x6 and 4x7 stay as they are
+    same(ds.x.extent, { { 0, 5, 4 }, { 60, 4, 6 }, { 132, 4, 7 } })
+    same(ds.x:image(3)[3][2], { 211, 212, 213, 214, 215, 216, 217 })
+    -- its centre crop is the dense load's
+    local dense = rl.data.load('folder:' .. root, { resize = 4, ragged = false })
+    assert.is_true(ds.x:center_crop(4, 4):eq(dense.x):all():item() == 1)
+    assert.is_true(ds:center_crop(4).x:eq(dense.x):all():item() == 1)
+    -- the test split stays dense (resize x resize)
+    same(rl.data.load('folder:' .. root, { resize = 4, split = 'test' }).x:size(), { 2, 3, 4, 4 })
+    has(err_of(rl.data.load, 'folder:' .. root, { resize = 4, ragged = true, crop = 4 }), 'takes no crop')
   end)
 
   it('uses the test split directory and decodes with no resize', function()
@@ -375,15 +391,19 @@ describe('image folders', function()
     mkdir(d)
     assert(os.execute('mkdir ' .. table.concat(names, ' ')))
     local img = rl.full({ 3, 72, 72 }, 1, 'u8')
+    local names = { [0] = 'x', [30] = 'x', [151] = 'b', [268] = 'a', [269] = 'x', [319] = 'x' }
     for _, i in ipairs { 0, 30, 151, 268, 269, 319 } do
       img:fill_(i % 256)
-      rl.write_png(string.format('%s/n%08d/x.png', d, i), img)
+      rl.write_png(string.format('%s/n%08d/%s.png', d, i, names[i]), img)
     end
     local ds = rl.data.load('resimgnet', { split = 'test', data_dir = dir .. '/imagenet' })
-    assert.are.same({ 'dog', 'cat', 'frog', 'turtle', 'bird', 'primate', 'fish', 'crab', 'insect' }, ds.classes)
-    -- label order: dog (151, 268), frog (30), insect (319); 0 and 269 are in no class
-    same(ds.y, { 0, 0, 2, 8 })
-    same(ds.x:select(2, 1):select(2, 1):select(2, 1), { 151, 268 % 256, 30, 319 % 256 })
+    -- numbered by name, as the reference's ImageFolder numbers its super-class folders
+    assert.are.same({ 'bird', 'cat', 'crab', 'dog', 'fish', 'frog', 'insect', 'primate', 'turtle' }, ds.classes)
+    -- dog (151, 268), frog (30), insect (319); 0 and 269 are in no class.  A
+    -- super-class's files are sorted by name as one folder: a.png (268) first
+    same(ds.y, { 3, 3, 5, 6 })
+    same(ds.x:size(), { 4, 3, 64, 64 })
+    same(ds.x:select(2, 1):select(2, 1):select(2, 1), { 268 % 256, 151, 30, 319 % 256 })
   end)
 
   it('names an unreadable image', function()
@@ -394,15 +414,18 @@ describe('image folders', function()
     has(err_of(rl.data.load, 'folder:' .. dir .. '/badfolder'), bad .. '/2.png')
   end)
 
-  it('reads Restricted ImageNet from super-class folders at 72x72', function()
+  it('reads Restricted ImageNet from super-class folders (short side 72, kept whole)', function()
     local d = dir .. '/resimgnet/train'
     for _, c in ipairs { 'bird', 'dog' } do mkdir(d .. '/' .. c) end
     rl.data.write_jpeg(d .. '/bird/1.JPEG', rl.full({ 3, 80, 100 }, 90, 'u8'), 95)
     rl.write_png(d .. '/dog/2.png', rl.full({ 3, 72, 72 }, 10, 'u8'))
     local ds = rl.data.load('resimgnet', { data_dir = dir })
-    same(ds.x:size(), { 2, 3, 72, 72 })
+    assert.is_true(rl.data.is_ragged(ds.x))
+    -- 80x100 -> 72x90 (torchvision's Resize(72): the long side truncated)
+    same(ds.x.extent, { { 0, 72, 90 }, { 3 * 72 * 90, 72, 72 } })
     assert.are.same({ 'bird', 'dog' }, ds.classes)
-    assert.is_true((ds.x[1]:float() - 90):abs():max():item() <= 2)
+    assert.is_true((ds.x:image(1):float() - 90):abs():max():item() <= 2)
+    same(rl.data.load('resimgnet', { data_dir = dir, crop = 64 }).x:size(), { 2, 3, 64, 64 })
   end)
 end)
 

@@ -1,9 +1,12 @@
 -- separation_spec.lua - rl.nearest_other and rl.separation against a brute
 -- force in plain Lua: l-inf and l2, with and without skip_self, ties to the
 -- smallest index, queries without a ref of another class, exact k/255
--- distances, summary and the reference's drop, and the error messages.
+-- distances, summary and the reference's drop, and the error messages; the
+-- random-label control (numpy's legacy generator reproduced, the report
+-- and scripts/table1.lua --random-labels).
 local rl = require 'rl'
 local sep = rl.separation
+local json = require 'rl.json'
 
 -- Random u8 rows as Lua tables (values in [0, vmax]) and their tensor
 -- [n, 1, h, w] (rows of h*w bytes, as images).
@@ -371,5 +374,150 @@ describe('separation errors', function()
       sep.nearest, x, y, x, y:float())
     fails('separation.nearest: query labels must be a tensor, got table', sep.nearest, x, { 1 }, x, y)
     fails("separation.nearest: p must be 'inf' %(or math.huge%) or 2, got 1", sep.nearest, x, y, x, y, { p = 1 })
+  end)
+end)
+
+-- ---------------------------------------------------------------------------
+-- The control with random labels (the reference's
+-- scripts/random_restrictedImgNet_dists.py)
+
+describe('random labels', function()
+  -- numpy 1.24: np.random.seed(s); np.random.choice(np.arange(k), size=n)
+  local NUMPY = {
+    { seed = 0, k = 9, values = { 5, 0, 3, 3, 7, 3, 5, 2, 4, 7, 6, 8, 8, 1, 6, 7, 7, 8, 1, 5, 8, 4, 3, 0, 3 } },
+    { seed = 12345, k = 9, values = { 2, 5, 1, 4, 5, 2, 1, 6, 1, 7, 6, 0 } },
+    { seed = 7, k = 10, values = { 4, 9, 6, 3, 3, 7, 7, 9, 7, 8, 9, 8 } },
+    { seed = 1, k = 2, values = { 1, 1, 0, 0, 1, 1, 1, 1, 1, 0, 0, 1 } },
+    { seed = 3, k = 1000, values = { 874, 664, 249, 643, 952, 968, 256, 789, 659, 714, 875, 681 } },
+  }
+
+  it("draws numpy's legacy np.random.choice(k, n) bit for bit", function()
+    for _, c in ipairs(NUMPY) do
+      assert.are.same(c.values, sep.mt19937(c.seed):randint(c.k, #c.values))
+    end
+    -- the stream goes on across calls (the reference's test labels follow its training labels)
+    local g = sep.mt19937(0)
+    local a = g:randint(9, 20)
+    for _, v in ipairs(g:randint(9, 5)) do a[#a + 1] = v end
+    assert.are.same(NUMPY[1].values, a)
+    assert.are.same({ 0, 0, 0 }, sep.mt19937(0):randint(1, 3))
+  end)
+
+  it('agrees with numpy over several twists of the state (where numpy is installed)', function()
+    local ok = os.execute("/usr/bin/python3 -c 'import numpy' >/dev/null 2>&1")
+    if not ok then
+      pending('skipped: /usr/bin/python3 has no numpy')
+      return
+    end
+    local p = io.popen([[/usr/bin/python3 -c "
+import numpy as np
+np.random.seed(0)
+a = np.random.choice(np.arange(9), size=1500)
+b = np.random.choice(np.arange(9), size=700)
+np.random.seed(4294967295)
+c = np.random.randint(0, 300, size=400)
+print(' '.join(map(str, list(a) + list(b) + list(c))))"]])
+    local want = {}
+    for v in p:read('a'):gmatch('%d+') do want[#want + 1] = tonumber(v) end
+    p:close()
+    local g = sep.mt19937(0)
+    local got = g:randint(9, 1500)
+    for _, v in ipairs(g:randint(9, 700)) do got[#got + 1] = v end
+    for _, v in ipairs(sep.mt19937(4294967295):randint(300, 400)) do got[#got + 1] = v end
+    assert.are.same(want, got)
+  end)
+
+  it('replaces the labels as the reference script does, or permutes them', function()
+    local ty = rl.tensor({ 0, 0, 0, 1, 1, 2, 2, 2, 2, 1 }, 'i64')
+    local ey = rl.tensor({ 2, 1, 0, 0 }, 'i64')
+    local tr, te = sep.random_labels(ty, ey, 9, { seed = 0 })
+    assert.are.same({ table.unpack(NUMPY[1].values, 1, 10) }, tr:tolist())
+    assert.are.same({ table.unpack(NUMPY[1].values, 11, 14) }, te:tolist())
+    -- permute: each split's labels shuffled, class sizes kept, fixed by the seed
+    local pt, pe = sep.random_labels(ty, ey, 3, { draw = 'permute', seed = 4 })
+    local a, b = pt:tolist(), ty:tolist()
+    table.sort(a)
+    table.sort(b)
+    assert.are.same(b, a)
+    assert.are.equal(4, pe:size(1))
+    local pt2 = sep.random_labels(ty, nil, 3, { draw = 'permute', seed = 4 })
+    assert.are.same(pt:tolist(), pt2:tolist())
+    assert.has_error(function() sep.random_labels(ty, ey, 3, { draw = 'shuffle' }) end)
+  end)
+
+  it('report: the same distances under the new labels, and says so', function()
+    math.randomseed(3)
+    local x, y = rows(60, 2, 3, 255, 3)
+    local qx, qy = rows(15, 2, 3, 255, 3)
+    local train = { x = tensor_of(x, 2, 3), y = labels_of(y), classes = { 'a', 'b', 'c' } }
+    local test = { x = tensor_of(qx, 2, 3), y = labels_of(qy) }
+    local row = sep.report('fashion-mnist', train, test, { labels = { seed = 0 } })
+    assert.are.equal('random', row.labels)
+    assert.are.equal('reference', row.label_draw)
+    assert.are.equal(0, row.label_seed)
+    assert.are.equal(3, row.label_classes)
+    -- the labels the reference's script would give 60 + 15 points of 3 classes
+    local draws = sep.mt19937(0):randint(3, 75)
+    local ry, rq = { table.unpack(draws, 1, 60) }, { table.unpack(draws, 61, 75) }
+    local kept = 0
+    for i = 1, 60 do if ry[i] == y[i] then kept = kept + 1 end end
+    assert.are.equal(kept / 60, row.labels_kept)
+    local tt = brute(x, ry, x, ry, 'inf', true)
+    local te = brute(qx, rq, x, ry, 'inf', false)
+    table.sort(tt)
+    table.sort(te)
+    assert.are.equal(tt[1], row.two_r_raw)
+    assert.are.equal(te[1], row.test_train_raw)
+    assert.are.equal('true', sep.report('fashion-mnist', train, test).labels)
+  end)
+
+  it('scripts/table1.lua --random-labels marks its output and records the seed', function()
+    local d = os.tmpname()
+    os.remove(d)
+    for c = 0, 2 do
+      assert(os.execute(string.format("mkdir -p '%s/resimgnet/train/c%d' '%s/resimgnet/test/c%d'", d, c, d, c)))
+      for i = 1, 4 do
+        rl.write_png(string.format('%s/resimgnet/train/c%d/%d.png', d, c, i), rl.randint(0, 256, 3, 72, 72 + 5 * i, 'u8'))
+      end
+      rl.write_png(string.format('%s/resimgnet/test/c%d/t.png', d, c), rl.randint(0, 256, 3, 80, 72, 'u8'))
+    end
+    local function run(extra)
+      local p = io.popen(string.format('./rllua scripts/table1.lua --dataset resimgnet --data-dir %s --drop 0 %s 2>&1', d, extra))
+      local text = p:read('a')
+      assert.is_true(p:close(), text)
+      return text
+    end
+    local text = run('--random-labels --label-seed 5 --out ' .. d .. '/rand')
+    assert.truthy(text:find('RANDOM LABELS', 1, true))
+    assert.truthy(text:find('np.random.seed(5)', 1, true))
+    local t = json.read(d .. '/rand/table.json')
+    assert.are.equal('table1-random-labels', t.table)
+    assert.are.same({ draw = 'reference', seed = 5 }, t.random_labels)
+    assert.truthy(t.title:find('RANDOM LABELS', 1, true))
+    local r = t.rows[1]
+    assert.are.equal('random', r.labels)
+    assert.are.equal(5, r.label_seed)
+    assert.are.same({ 3, 64, 64 }, r.image)
+    local f = io.open(d .. '/rand/table.md')
+    local md = f:read('a')
+    f:close()
+    assert.truthy(md:find('random (reference, seed 5)', 1, true))
+    f = io.open(d .. '/rand/table.csv')
+    local csv = f:read('a')
+    f:close()
+    assert.truthy(csv:find('resimgnet,3x64x64,random,reference,5,', 1, true))
+    -- the same row by hand: the 64x64 crops under the reference's labels for seed 5
+    local train = rl.data.load('resimgnet', { data_dir = d, crop = 64 })
+    local test = rl.data.load('resimgnet', { data_dir = d, split = 'test' })
+    local ty, ey = sep.random_labels(train.y, test.y, 3, { seed = 5 })
+    local tt = sep.summary((sep.nearest(train.x, ty, train.x, ty, { skip_self = true })))
+    local te = sep.summary((sep.nearest(test.x, ey, train.x, ty)))
+    assert.are.equal(tt.min, r.two_r)
+    assert.are.equal(te.min, r.test_train)
+    -- permute, and the default results directory names the control
+    text = run('--random-labels permute --out ' .. d .. '/perm')
+    assert.truthy(text:find('shuffled by a permutation from rl.Generator(0)', 1, true))
+    assert.has_error(function() run('--label-seed 3 --out ' .. d .. '/x') end)
+    os.execute("rm -rf '" .. d .. "'")
   end)
 end)

@@ -8,6 +8,12 @@
 --   #loader                                         -- batches per epoch
 --   rl.data.augment_defaults('cifar10')             -- the paper's train-time augmentation
 --
+-- Restricted ImageNet's training split (and a folder:PATH training split
+-- read with `resize`) keeps every image whole at its resized size, as the
+-- reference's RandomCrop(64, padding=8) after Resize(72) needs: its ds.x is
+-- an rl.data.Ragged store (x.shape = {N, C}; x:image(i), x:center_crop(h,
+-- w), x:index_select(1, idx)), which the loader crops image by image.
+--
 -- Names: mnist, fashion-mnist, cifar10, svhn, resimgnet, folder:PATH, synthetic.
 -- Files are looked for in opts.data_dir, opts.data_dir/<name>, $RL_DATA/<name>
 -- and, for fashion-mnist, /usr/share/datasets/fashion-mnist (Debian's
@@ -30,6 +36,129 @@ local AUG_OFFSET = 1 << 39
 local digits = { '0', '1', '2', '3', '4', '5', '6', '7', '8', '9' }
 
 -- ---------------------------------------------------------------------------
+-- Ragged image stores: images that keep their own sizes
+
+local Ragged = {}
+data.Ragged = Ragged
+
+local ragged_methods = {}
+
+-- Unknown keys are an error that says what a ragged store is, so that code
+-- written for u8 [N, C, H, W] tensors fails with a message, not a nil.
+local ragged_optional = { crop = true }
+Ragged.__index = function(self, k)
+  local m = ragged_methods[k]
+  if m ~= nil or ragged_optional[k] then return m end
+  error(string.format("rl.data.Ragged has no field '%s': its %d images have different sizes " ..
+    '(each keeps its whole resized extent); x:center_crop(h, w) gives a u8 [N, C, h, w] tensor',
+    tostring(k), rawget(self, 'shape')[1]), 2)
+end
+
+local function is_ragged(x) return getmetatable(x) == Ragged end
+data.is_ragged = is_ragged
+
+local function crop_pair(crop, who)
+  if crop == nil then return nil end
+  local h, w = crop, crop
+  if type(crop) == 'table' then h, w = crop[1], crop[2] end
+  if math.type(h) ~= 'integer' or math.type(w) ~= 'integer' or h < 1 or w < 1 then
+    error(string.format('%s: crop must be a positive integer or {h, w}, got %s', who, tostring(crop)), 3)
+  end
+  return { h, w }
+end
+
+--- A ragged store from its parts: pixels (u8 [total]), extent (i64 [N, 3]:
+-- offset, height, width of each image), channels; opts.crop ({h, w}): the
+-- window its split is evaluated at (the loader's and separation's default).
+function data.ragged(pixels, extent, channels, opts)
+  opts = opts or {}
+  if not (rl.is_tensor(pixels) and pixels.dtype == 'u8' and pixels:dim() == 1) then
+    error('rl.data.ragged: pixels must be a u8 tensor [total]', 2)
+  end
+  if not (rl.is_tensor(extent) and extent.dtype == 'i64' and extent:dim() == 2 and extent:size(2) == 3) then
+    error('rl.data.ragged: extent must be an i64 tensor [N, 3] (offset, height, width)', 2)
+  end
+  pixels, extent = pixels:contiguous(), extent:contiguous()
+  channels = channels or 3
+  C.ragged_check(pixels, extent, channels)
+  return setmetatable({ pixels = pixels, extent = extent, channels = channels, dtype = 'u8',
+    ragged = true, shape = { extent:size(1), channels }, crop = crop_pair(opts.crop, 'rl.data.ragged') }, Ragged)
+end
+
+--- A ragged store from a list of u8 [C, h, w] tensors (one C for all).
+function data.ragged_of(images, opts)
+  local parts, rows, off, c = {}, {}, 0, nil
+  for i, im in ipairs(images) do
+    if not (rl.is_tensor(im) and im.dtype == 'u8' and im:dim() == 3) then
+      error(string.format('rl.data.ragged_of: image %d must be a u8 tensor [C, H, W]', i), 2)
+    end
+    c = c or im:size(1)
+    if im:size(1) ~= c then error(string.format('rl.data.ragged_of: image %d has %d channels, not %d', i, im:size(1), c), 2) end
+    parts[i] = im:contiguous():view(-1)
+    rows[i] = { off, im:size(2), im:size(3) }
+    off = off + im:numel()
+  end
+  local pixels = #parts > 0 and rl.cat(parts, 1) or rl.zeros(0, 'u8')
+  local extent = #rows > 0 and rl.tensor(rows, 'i64') or rl.zeros(0, 3, 'i64')
+  return data.ragged(pixels, extent, c or 3, opts)
+end
+
+function Ragged:__len() return self.shape[1] end
+function Ragged:__tostring()
+  return string.format('rl.data.Ragged: %d images of %d channels, each its own size (%d bytes)',
+    self.shape[1], self.channels, self.pixels:size(1))
+end
+
+--- size(), or size(d) for d = 1 (images) or 2 (channels).
+function ragged_methods.size(self, d)
+  if d == nil then return { self.shape[1], self.shape[2] } end
+  if d ~= 1 and d ~= 2 then
+    error(string.format('rl.data.Ragged: size(%s): only dims 1 (images) and 2 (channels) exist', tostring(d)), 2)
+  end
+  return self.shape[d]
+end
+
+--- Heights and widths: two i64 tensors [N].
+function ragged_methods.sizes(self)
+  return self.extent:select(2, 2):clone(), self.extent:select(2, 3):clone()
+end
+
+--- Image i (1-based) as a u8 [C, h, w] view of the store.
+function ragged_methods.image(self, i)
+  local n = self.shape[1]
+  if math.type(i) ~= 'integer' or i < 1 or i > n then
+    error(string.format('rl.data.Ragged: image %s out of 1..%d', tostring(i), n), 2)
+  end
+  local off, h, w = table.unpack(self.extent[i]:tolist())
+  return self.pixels:narrow(1, off + 1, self.channels * h * w):view(self.channels, h, w)
+end
+
+--- The images at the 0-based indices idx (i64 [B]), packed in a new store.
+function ragged_methods.index_select(self, dim, idx)
+  if dim ~= 1 then error('rl.data.Ragged: index_select works along dim 1 (images) only', 2) end
+  local p, e = C.ragged_select(self.pixels, self.extent, self.channels, idx)
+  return setmetatable({ pixels = p, extent = e, channels = self.channels, dtype = 'u8', ragged = true,
+    shape = { e:size(1), self.channels }, crop = self.crop }, Ragged)
+end
+
+--- The centred h x w window of every image (torchvision's CenterCrop):
+-- u8 [N, C, h, w].  Without sizes: the store's evaluation window.
+function ragged_methods.center_crop(self, h, w)
+  local c = h and crop_pair(w and { h, w } or h, 'rl.data.Ragged:center_crop') or self.crop
+  if not c then error('rl.data.Ragged:center_crop: give the window size (h, w)', 2) end
+  if self.shape[1] == 0 then return rl.zeros(0, self.channels, c[1], c[2], 'u8') end
+  return C.ragged_crop(self.pixels, self.extent, self.channels, c[1], c[2])
+end
+
+-- ties to even, as torchvision's CenterCrop (Python's round)
+local function center_offset(len, n)
+  local d = len - n
+  local k = d // 2
+  if d % 2 == 1 and k % 2 == 1 then k = k + 1 end
+  return k
+end
+
+-- ---------------------------------------------------------------------------
 -- The dataset object
 
 local Dataset = {}
@@ -44,29 +173,51 @@ end
 -- opts.classes (default '0'..'K-1' for K = max label + 1), opts.name.
 function data.dataset(x, y, opts)
   opts = opts or {}
-  if not rl.is_tensor(x) or x.dtype ~= 'u8' or x:dim() ~= 4 then
-    error('rl.data.dataset: x must be a u8 tensor [N, C, H, W]', 2)
+  if not is_ragged(x) and (not rl.is_tensor(x) or x.dtype ~= 'u8' or x:dim() ~= 4) then
+    error('rl.data.dataset: x must be a u8 tensor [N, C, H, W] or an rl.data.Ragged store', 2)
   end
-  if not rl.is_tensor(y) or y.dtype ~= 'i64' or y:dim() ~= 1 or y:size(1) ~= x:size(1) then
-    error(string.format('rl.data.dataset: y must be an i64 tensor [%d]', x:size(1)), 2)
+  local n = x.shape[1]
+  if not rl.is_tensor(y) or y.dtype ~= 'i64' or y:dim() ~= 1 or y:size(1) ~= n then
+    error(string.format('rl.data.dataset: y must be an i64 tensor [%d]', n), 2)
   end
   local classes = opts.classes
   if not classes then
     classes = {}
-    local k = x:size(1) > 0 and y:max():item() + 1 or 0
+    local k = n > 0 and y:max():item() + 1 or 0
     for c = 1, k do classes[c] = tostring(c - 1) end
   end
   return new_dataset(opts.name or 'tensors', opts.split, x, y, classes)
 end
 
 --- The number of examples.
-function Dataset:size() return self.x:size(1) end
+function Dataset:size() return self.x.shape[1] end
 Dataset.__len = Dataset.size
 
 function Dataset:__tostring()
-  local s = self.x:size()
-  return string.format("rl.data.Dataset '%s' (%s): %d images of %dx%dx%d, %d classes",
-    self.name, self.split or '-', s[1], s[2], s[3], s[4], #self.classes)
+  local s = self.x.shape
+  local what = is_ragged(self.x) and string.format('%d channels, each its own size', s[2])
+    or string.format('%dx%dx%d', s[2], s[3], s[4])
+  return string.format("rl.data.Dataset '%s' (%s): %d images of %s, %d classes",
+    self.name, self.split or '-', s[1], what, #self.classes)
+end
+
+--- The same examples cut to their centred h x w window (torchvision's
+-- CenterCrop; ties to even), with u8 [N, C, h, w] images.  Without sizes:
+-- a ragged store's evaluation window.
+function Dataset:center_crop(h, w)
+  local x = self.x
+  if is_ragged(x) then
+    x = x:center_crop(h, w)
+  else
+    local c = crop_pair(w and { h, w } or h, 'Dataset:center_crop')
+    if not c then error('Dataset:center_crop: give the window size (h, w)', 2) end
+    local H, W = x:size(3), x:size(4)
+    if c[1] > H or c[2] > W then
+      error(string.format('Dataset:center_crop: %dx%d images are smaller than the %dx%d window', H, W, c[1], c[2]), 2)
+    end
+    x = x:narrow(3, center_offset(H, c[1]) + 1, c[1]):narrow(4, center_offset(W, c[2]) + 1, c[2]):contiguous()
+  end
+  return new_dataset(self.name, self.split, x, self.y, self.classes)
 end
 
 --- The examples at the 0-based indices idx (an i64 tensor), as a new dataset.
@@ -107,21 +258,18 @@ local function quotas(by_class, k, n)
   return take
 end
 
---- A stratified random subset of n examples (equal share per class, as
--- the reference subsamples), drawn from rl.Generator(seed): class by class
--- in label order, a randperm of the class's examples, its first share.
--- The chosen examples keep their original order.
-function Dataset:subset(n, seed)
-  local total = self:size()
+-- The 0-based positions a stratified subset of n keeps (in order), drawn
+-- from rl.Generator(seed): class by class in label order, a randperm of the
+-- class's positions, its first share.  nil when n covers every label.
+local function subset_positions(labels, k, n, seed)
   if math.type(n) ~= 'integer' or n < 1 then
-    error(string.format('subset: n must be a positive integer, got %s', tostring(n)), 2)
+    error(string.format('subset: n must be a positive integer, got %s', tostring(n)), 3)
   end
-  if n >= total then return self end
-  local k = #self.classes
+  if n >= #labels then return nil end
   local by_class = {}
   for c = 1, k do by_class[c] = {} end
-  for i, l in ipairs(self.y:tolist()) do
-    local list = by_class[l + 1] or error(string.format('subset: label %d outside the %d classes', l, k), 2)
+  for i, l in ipairs(labels) do
+    local list = by_class[l + 1] or error(string.format('subset: label %d outside the %d classes', l, k), 3)
     list[#list + 1] = i - 1
   end
   local take = quotas(by_class, k, n)
@@ -135,6 +283,16 @@ function Dataset:subset(n, seed)
     end
   end
   table.sort(chosen)
+  return chosen
+end
+
+--- A stratified random subset of n examples (equal share per class, as
+-- the reference subsamples), drawn from rl.Generator(seed): class by class
+-- in label order, a randperm of the class's examples, its first share.
+-- The chosen examples keep their original order.
+function Dataset:subset(n, seed)
+  local chosen = subset_positions(self.y:tolist(), #self.classes, n, seed)
+  if not chosen then return self end
   return self:select(rl.tensor(chosen, 'i64'))
 end
 
@@ -243,35 +401,106 @@ local function has_ext(f)
   return e == 'png' or e == 'jpg' or e == 'jpeg'
 end
 
--- Files and labels of root/<dir>/<file> for each class dir list, in order.
+-- Files and labels of root/<dir>/<file> for each class's list of dirs.  A
+-- class of several dirs has its files sorted by name as one folder, the
+-- order of the reference's Restricted ImageNet (ImageNet's class folders
+-- copied into one folder per super-class, read by torchvision's
+-- ImageFolder: classes and files sorted).
 local function gather_files(root, class_dirs)
   local files, labels = {}, {}
   for label, dirs in ipairs(class_dirs) do
+    local entries = {}
     for _, d in ipairs(dirs) do
       for _, f in ipairs(C.listdir(root .. '/' .. d, false)) do
-        if has_ext(f) then
-          files[#files + 1] = root .. '/' .. d .. '/' .. f
-          labels[#labels + 1] = label - 1
-        end
+        if has_ext(f) then entries[#entries + 1] = { f, root .. '/' .. d .. '/' .. f } end
       end
+    end
+    if #dirs > 1 then
+      table.sort(entries, function(a, b)
+        if a[1] ~= b[1] then return a[1] < b[1] end
+        return a[2] < b[2]
+      end)
+    end
+    for _, e in ipairs(entries) do
+      files[#files + 1] = e[2]
+      labels[#labels + 1] = label - 1
     end
   end
   if #files == 0 then error(string.format("rl.data.load: no .png/.jpg/.jpeg files under '%s'", root), 0) end
   return files, labels
 end
 
+-- How a folder split is cut (METHODS.md): each short side resized to
+-- `resize` (0: kept), then either the whole resized image kept (ragged:
+-- the default for a training split with a resize and no crop, what a
+-- random crop of the whole image needs) or the centred crop {h, w} (nil:
+-- resize x resize, or the first image's size).  defaults: resize, crop
+-- (of a dense split), eval_crop (the window a ragged split is evaluated at).
+local function geometry(split, opts, defaults)
+  local resize = opts.resize or defaults.resize or 0
+  if math.type(resize) ~= 'integer' or resize < 0 then
+    error(string.format('rl.data.load: resize must be a non-negative integer, got %s', tostring(resize)), 0)
+  end
+  local crop = crop_pair(opts.crop, 'rl.data.load')
+  local ragged = opts.ragged
+  if ragged and crop then error('rl.data.load: ragged = true keeps every image whole: it takes no crop', 0) end
+  if ragged == nil then ragged = not crop and split == 'train' and resize > 0 end
+  if not ragged and not crop then crop = defaults.crop end
+  return { resize = resize, crop = crop, ragged = ragged, eval_crop = defaults.eval_crop }
+end
+
+-- The geometry as the cache file records it.
+local function geometry_tag(g)
+  if g.ragged then return string.format('resize=%d whole', g.resize) end
+  return string.format('resize=%d crop=%s', g.resize, g.crop and (g.crop[1] .. 'x' .. g.crop[2]) or 'auto')
+end
+
+local CACHE_KEY = 'rl.data.geometry'
+
+local function pick(list, positions)
+  local out = {}
+  for i, p in ipairs(positions) do out[i] = list[p + 1] end
+  return out
+end
+
 -- Decode an image folder (root/<class>/<file>); class_dirs[i] lists the
--- directories of class i.  opts.cache names a safetensors file to reuse.
-local function read_folder(root, class_dirs, resize, crop, cache)
+-- directories of class i; g is its geometry.  opts.cache names a
+-- safetensors file to reuse (it records the geometry it was cut with);
+-- without a cache, opts.subset picks the files before any is decoded.
+-- Returns x, y and whether the subset was taken.
+local function read_folder(root, class_dirs, g, opts)
+  local tag, cache = geometry_tag(g), opts.cache
   if cache and exists(cache) then
-    local t = rl.load(cache)
-    return t.x, t.y
+    local t, meta = rl.load(cache)
+    local had = meta[CACHE_KEY]
+    if had ~= tag then
+      error(string.format("rl.data.load: cache '%s' holds images cut as %s, but this load cuts them as %s; " ..
+        'delete it (or name another cache file) to decode the folder again', cache,
+        had and "'" .. had .. "'" or 'an unrecorded geometry (written by an older rllua)', "'" .. tag .. "'"), 0)
+    end
+    local x = g.ragged and data.ragged(t.pixels, t.extent, 3, { crop = g.eval_crop }) or t.x
+    return x, t.y, false
   end
   local files, labels = gather_files(root, class_dirs)
-  local x = C.read_images(files, resize or 0, crop or 0, crop or 0)
+  local taken = false
+  if opts.subset and not cache then
+    local keep = subset_positions(labels, #class_dirs, opts.subset, opts.seed)
+    if keep then files, labels = pick(files, keep), pick(labels, keep) end
+    taken = true
+  end
+  local x
+  if g.ragged then
+    local p, e = C.read_images_ragged(files, g.resize)
+    x = data.ragged(p, e, 3, { crop = g.eval_crop })
+  else
+    x = C.read_images(files, g.resize, g.crop and g.crop[1] or 0, g.crop and g.crop[2] or 0)
+  end
   local y = rl.tensor(labels, 'i64')
-  if cache then rl.save(cache, { x = x, y = y }) end
-  return x, y
+  if cache then
+    local t = g.ragged and { pixels = x.pixels, extent = x.extent, y = y } or { x = x, y = y }
+    rl.save(cache, t, { [CACHE_KEY] = tag })
+  end
+  return x, y, taken
 end
 
 -- The split directory of a folder dataset: root/<split> (test also tries
@@ -292,16 +521,17 @@ local function folder_reader(root)
     if #names == 0 then error(string.format("rl.data.load: no class directories in '%s'", dir), 0) end
     local class_dirs = {}
     for i, n in ipairs(names) do class_dirs[i] = { n } end
-    local x, y = read_folder(dir, class_dirs, opts.resize, opts.crop, opts.cache)
-    return x, y, names
+    local x, y, taken = read_folder(dir, class_dirs, geometry(split, opts, {}), opts)
+    return x, y, names, taken
   end
 end
 
 -- Restricted ImageNet: 9 super-classes, each a range of ImageNet's classes
--- in sorted-wnid order (inclusive), as the robustness library defines them.
-local RESIMGNET_CLASSES = { 'dog', 'cat', 'frog', 'turtle', 'bird', 'primate', 'fish', 'crab', 'insect' }
-local RESIMGNET_RANGES = { { 151, 268 }, { 281, 285 }, { 30, 32 }, { 33, 37 }, { 80, 100 },
-  { 365, 382 }, { 389, 397 }, { 118, 121 }, { 300, 319 } }
+-- in sorted-wnid order (inclusive), as the robustness library defines them;
+-- numbered by name, as the reference's ImageFolder numbers its folders.
+local RESIMGNET_CLASSES = { 'bird', 'cat', 'crab', 'dog', 'fish', 'frog', 'insect', 'primate', 'turtle' }
+local RESIMGNET_RANGES = { { 80, 100 }, { 281, 285 }, { 118, 121 }, { 151, 268 }, { 389, 397 },
+  { 30, 32 }, { 300, 319 }, { 365, 382 }, { 33, 37 } }
 
 -- Class directories: the 9 super-class folders themselves, or ImageNet's
 -- 1000 wnid folders grouped by the ranges.
@@ -312,16 +542,25 @@ local function resimgnet_dirs(names)
       class_dirs[c] = {}
       for i = r[1], r[2] do class_dirs[c][#class_dirs[c] + 1] = names[i + 1] end
     end
-    return class_dirs, RESIMGNET_CLASSES
+    return class_dirs, { table.unpack(RESIMGNET_CLASSES) }
   end
   for i, n in ipairs(names) do class_dirs[i] = { n } end
   return class_dirs, names
 end
 
+-- The reference's geometry (lolip/datasets/__init__.py, resImgnet112v3):
+-- Resize(72) then RandomCrop(64, padding=8) of the whole image to train;
+-- Resize(72) then CenterCrop(64) to test, to evaluate on the training set
+-- and for Table 1's distances.
+local RESIMGNET_GEOMETRY = { resize = 72, crop = { 64, 64 }, eval_crop = { 64, 64 } }
+
 --- resimgnet: <dir>/train and <dir>/test (or val) with one folder per
--- super-class, or ImageNet's layout (1000 wnid folders); images are resized
--- to short side 72 and centre-cropped to 72x72 (METHODS.md); the loader
--- then crops 64 (random with padding 8 for training, centre for testing).
+-- super-class, or ImageNet's layout (1000 wnid folders).  Every image's
+-- short side is resized to 72 (torchvision's Resize(72)); the training
+-- split keeps each image whole (a Ragged store, for the loader's random
+-- 64x64 crops with zero padding 8 anywhere in it), the test split is cut
+-- to its centred 64x64.  crop = 64 gives the training split as centred
+-- 64x64 crops too (Table 1, evaluation).
 function readers.resimgnet(split, opts)
   local dirs, have_env = search_dirs('resimgnet', opts)
   local tries = split == 'test' and { 'test', 'val' } or { 'train' }
@@ -329,8 +568,8 @@ function readers.resimgnet(split, opts)
     for _, s in ipairs(tries) do
       if is_dir(d .. '/' .. s) then
         local class_dirs, classes = resimgnet_dirs(C.listdir(d .. '/' .. s, true))
-        local x, y = read_folder(d .. '/' .. s, class_dirs, opts.resize or 72, opts.crop or 72, opts.cache)
-        return x, y, classes
+        local x, y, taken = read_folder(d .. '/' .. s, class_dirs, geometry(split, opts, RESIMGNET_GEOMETRY), opts)
+        return x, y, classes, taken
       end
     end
   end
@@ -357,14 +596,17 @@ end
 -- load
 
 local load_opts = { split = true, data_dir = true, subset = true, seed = true, resize = true,
-  crop = true, cache = true, n = true, classes = true, channels = true, size = true,
+  crop = true, ragged = true, cache = true, n = true, classes = true, channels = true, size = true,
   pattern_seed = true }
 
 --- rl.data.load(name, opts) -> Dataset.  opts: split ('train' | 'test'),
 -- data_dir, subset (a stratified subset of that many, see Dataset:subset),
--- seed (of the subset); folders: resize (short side), crop, cache (a
--- .safetensors file that keeps the decoded images); synthetic: n, classes,
--- channels, size, pattern_seed.
+-- seed (of the subset); folders (resimgnet, folder:PATH): resize (short
+-- side; resimgnet 72), crop (a centred size or {h, w}; resimgnet's test
+-- split 64), ragged (keep every resized image whole; default for a
+-- training split with a resize and no crop), cache (a .safetensors file
+-- that keeps the decoded images and the geometry they were cut with);
+-- synthetic: n, classes, channels, size, pattern_seed.
 function data.load(name, opts)
   opts = opts or {}
   for k in pairs(opts) do
@@ -384,9 +626,9 @@ function data.load(name, opts)
     error(string.format("rl.data.load: unknown dataset %q (known: %s, folder:PATH)", tostring(name),
       table.concat(names, ', ')), 2)
   end
-  local x, y, classes = read(split, opts)
+  local x, y, classes, taken = read(split, opts)
   local ds = new_dataset(name, split, x, y, classes)
-  if opts.subset then ds = ds:subset(opts.subset, opts.seed) end
+  if opts.subset and not taken then ds = ds:subset(opts.subset, opts.seed) end
   return ds
 end
 
@@ -442,7 +684,12 @@ function data.loader(ds, opts)
   }, Loader)
   local random_crop = opts.random_crop
   if random_crop == nil then random_crop = pad > 0 end
-  self.aug = { pad = pad, crop = opts.crop, random_crop = random_crop, flip = opts.flip or false }
+  local crop = opts.crop
+  if crop == nil and is_ragged(ds.x) then
+    crop = ds.x.crop or error(string.format("rl.data.loader: the images of '%s' have different sizes " ..
+      '(each keeps its whole resized extent): give crop = N', ds.name), 2)
+  end
+  self.aug = { pad = pad, crop = crop, random_crop = random_crop, flip = opts.flip or false }
   return self
 end
 
@@ -479,7 +726,7 @@ function Loader:get(order, epoch, i)
   local b = math.min(self.batch, order:size(1) - first)
   local idx = order:narrow(1, first + 1, b)
   local a = self.aug
-  local x = C.batch(self.ds.x, idx, {
+  local x = data.batch(self.ds.x, idx, {
     pad = a.pad, crop = a.crop, random_crop = a.random_crop, flip = a.flip,
     generator = epoch_gen(self.seed, epoch, AUG_OFFSET + first),
   })
@@ -512,7 +759,12 @@ data.resize = C.resize
 --- Write u8 [C, H, W] (C = 1 or 3) or [H, W] as a JPEG (quality 95);
 -- PNG is rl.write_png.
 data.write_jpeg = C.write_jpeg
---- The C batch assembler: C.batch(x, idx, {crop, pad, random_crop, flip, generator}).
-data.batch = C.batch
+--- The C batch assembler: data.batch(x, idx, {crop, pad, random_crop, flip,
+-- generator}), x a u8 [N, C, H, W] tensor or a Ragged store (each image
+-- padded and cut at its own size; crop required).
+function data.batch(x, idx, opts)
+  if is_ragged(x) then return C.batch_ragged(x.pixels, x.extent, x.channels, idx, opts) end
+  return C.batch(x, idx, opts)
+end
 
 return data

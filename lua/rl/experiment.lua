@@ -28,8 +28,10 @@ exp.datasets = {
     lr = 1e-2, lr_method = { at = 1e-3, rst = 1e-3, llr = 1e-3 }, dropout = 0.5 },
   cifar10 = { eps = 0.031, model = 'WRN_40_10', batch = 64, epochs = 120, optimizer = 'sgd', momentum = 0,
     lr = 1e-2, lr_method = { rst = 1e-3 }, crop_pad = 4, flip = true, dropout = 0.2 },
+  -- data_version 2: training crops from the whole resized image (issue #10);
+  -- in the config, so runs on the old 72x72 crops keep other ids
   resimgnet = { eps = 0.005, model = 'ResNet50', batch = 128, epochs = 70, optimizer = 'adam', lr = 1e-2,
-    crop = 64, crop_pad = 8, method_opts = { llr = { lambda = 3, mu = 6 } } },
+    crop = 64, crop_pad = 8, data_version = 2, method_opts = { llr = { lambda = 3, mu = 6 } } },
   synthetic = { eps = 0.1, model = 'CNN001', batch = 32, epochs = 2, optimizer = 'sgd', momentum = 0.9,
     lr = 1e-4 },
 }
