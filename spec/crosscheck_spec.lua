@@ -9,10 +9,7 @@
 -- in f32, and everything within 1e-10 in f64.
 local rl = require 'rl'
 
-local function have_torch()
-  local ok = os.execute("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1")
-  return ok == true or ok == 0
-end
+local have_torch = require('helpers.shell').have_torch
 
 local PY = [==[
 import os, sys, warnings

@@ -4,19 +4,8 @@
 local rl = require 'rl'
 local json = rl.json
 
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute('mkdir -p ' .. d))
-  return d
-end
-
-local function sh(cmd)
-  local p = io.popen(cmd .. ' 2>&1')
-  local out = p:read('a')
-  local ok, _, code = p:close()
-  return out, ok and 0 or code
-end
+local shell = require 'helpers.shell'
+local sh, tmpdir = shell.sh, shell.tmpdir
 
 local ARGS = '--dataset synthetic --subset 96 --test-subset 32 --eval-subset 32 --batch 32'
 

@@ -5,19 +5,8 @@
 local rl = require 'rl'
 local json = rl.json
 
-local function sh(cmd)
-  local p = io.popen(cmd .. ' 2>&1')
-  local out = p:read('a')
-  local ok, _, code = p:close()
-  return out, ok and 0 or code
-end
-
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute('mkdir -p ' .. d))
-  return d
-end
+local shell = require 'helpers.shell'
+local sh, tmpdir = shell.sh, shell.tmpdir
 
 -- `--train --list`: the run id, dataset and reference model name on the
 -- first line, then the config as JSON

@@ -11,17 +11,8 @@ local nn, F = rl.nn, rl.F
 local exp = require 'rl.experiment'
 local tables = require 'rl.tables'
 
-local function have_torch()
-  local ok = os.execute("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1")
-  return ok == true or ok == 0
-end
-
-local function tmpdir()
-  local d = os.tmpname()
-  os.remove(d)
-  assert(os.execute('mkdir -p ' .. d))
-  return d
-end
+local shell = require 'helpers.shell'
+local have_torch, tmpdir = shell.have_torch, shell.tmpdir
 
 -- Run the twin on `case`; returns its outputs as {name = tensor}.
 local function twin(case, model, inputs)
@@ -192,10 +183,8 @@ describe("the reference's settings", function()
   end)
 
   local function sh(cmd)
-    local p = io.popen(cmd .. ' 2>&1')
-    local out = p:read('a')
-    local ok = p:close()
-    return out, ok == true
+    local out, code = shell.sh(cmd)
+    return out, code == 0
   end
 
   it('table4 --list: dropout SVHN 0.5, CIFAR-10 0.2, --dropout overrides; learning rates per row', function()

@@ -1,0 +1,29 @@
+--- What specs that run commands share: a fresh temporary directory, a
+-- command's output and exit status, shell quoting, and whether Debian's
+-- python3-torch is there for the PyTorch cross-checks.
+local M = {}
+
+function M.quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+function M.tmpdir()
+  local d = os.tmpname()
+  os.remove(d)
+  assert(os.execute('mkdir -p ' .. M.quote(d)))
+  return d
+end
+
+--- Runs cmd with stderr joined to stdout; returns the output and the exit
+-- status (0 on success).
+function M.sh(cmd)
+  local p = io.popen(cmd .. ' 2>&1')
+  local out = p:read('a')
+  local ok, _, code = p:close()
+  return out, ok and 0 or code
+end
+
+function M.have_torch()
+  local ok = os.execute("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1")
+  return ok == true or ok == 0
+end
+
+return M
