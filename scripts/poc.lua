@@ -128,27 +128,13 @@ end
 -- ---------------------------------------------------------------------------
 -- the separation-based classifier
 
--- torchvision's CenterCrop offset: round((len - n) / 2), ties to even
-local function centre_offset(len, n)
-  local d = len - n
-  local k = d // 2
-  if d % 2 == 1 and k % 2 == 1 then k = k + 1 end
-  return k
-end
-
 -- The images the network sees at test time, as u8 [N, C, H, W]: the
 -- loader's centre crop when the config has one (Restricted ImageNet: 72 ->
--- 64); a ragged store (images of their own sizes) is cropped by its own
--- centre_crop, to the config's window or else its evaluation window.
+-- 64); a ragged store (images of their own sizes) is cropped to the
+-- config's window or else its evaluation window (rl.data's center_crop).
 local function as_seen(ds, crop)
-  local x = ds.x
-  if rl.data.is_ragged and rl.data.is_ragged(x) then
-    x = crop and x:center_crop(crop, crop) or x:center_crop()
-  elseif crop then
-    local h, w = x.shape[3], x.shape[4]
-    x = x:narrow(3, centre_offset(h, crop) + 1, crop):narrow(4, centre_offset(w, crop) + 1, crop):contiguous()
-  end
-  return { x = x, y = ds.y, classes = ds.classes }
+  if crop or rl.data.is_ragged(ds.x) then return ds:center_crop(crop) end
+  return ds
 end
 
 --- Its numbers on training points train (x u8, y) and test points test:

@@ -20,19 +20,8 @@ end
 
 local function mkdir(p) assert(os.execute('mkdir -p ' .. sh_quote(p))) end
 
--- The error message of fn(...) (fails the test when fn succeeds).
-local function err_of(fn, ...)
-  local ok, e = pcall(fn, ...)
-  assert.is_false(ok, 'expected an error')
-  return tostring(e)
-end
-
--- Assert that s contains each of the plain strings.
-local function has(s, ...)
-  for _, p in ipairs({ ... }) do
-    assert(s:find(p, 1, true), string.format('expected %q in the message:\n%s', p, s))
-  end
-end
+local check = require 'helpers.check'
+local err_of, has = check.err_of, check.has
 
 local function same(t, expected)
   assert.are.same(expected, type(t) == 'table' and t or t:tolist())

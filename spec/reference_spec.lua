@@ -54,6 +54,14 @@ local function bn_net(C, K, S)
   return m:to('f64')
 end
 
+-- t with the fields of extra added (a new table)
+local function with(t, extra)
+  local r = {}
+  for k, v in pairs(t) do r[k] = v end
+  for k, v in pairs(extra) do r[k] = v end
+  return r
+end
+
 -- One training step of `method` on both sides: loss, every parameter
 -- gradient and the batch-norm buffers after it.
 local function compare_step(method, case, o)
@@ -130,9 +138,7 @@ describe('the reference code, re-typed in PyTorch', function()
   end)
 
   it('TRADES (quirks = false: one clean pass) to 1e-8, and its statistics differ from the quirk\'s', function()
-    local T2 = { quirks = false }
-    for k, v in pairs(T) do T2[k] = v end
-    local one = compare_step('trades', 'trades_textbook', T2)
+    local one = compare_step('trades', 'trades_textbook', with(T, { quirks = false }))
     local two = compare_step('trades', 'trades', T)
     assert.is_true((one.bn.running_mean - two.bn.running_mean):abs():max():item() > 1e-6)
   end)
@@ -143,9 +149,7 @@ describe('the reference code, re-typed in PyTorch', function()
   end)
 
   it('LLR (quirks = false: Qin et al. with the true m) to 1e-8', function()
-    local L2 = { quirks = false }
-    for k, v in pairs(L) do L2[k] = v end
-    compare_step('llr', 'llr_textbook', L2)
+    compare_step('llr', 'llr_textbook', with(L, { quirks = false }))
   end)
 end)
 

@@ -8,20 +8,8 @@ local rl = require 'rl'
 local json = require 'rl.json'
 local sep = rl.separation
 
-local function sh_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-local function mkdir(p) assert(os.execute('mkdir -p ' .. sh_quote(p))) end
-
-local function err_of(fn, ...)
-  local ok, e = pcall(fn, ...)
-  assert.is_false(ok, 'expected an error')
-  return tostring(e)
-end
-
-local function has(s, ...)
-  for _, p in ipairs({ ... }) do
-    assert(s:find(p, 1, true), string.format('expected %q in the message:\n%s', p, s))
-  end
-end
+local shell, check = require 'helpers.shell', require 'helpers.check'
+local sh_quote, mkdir, err_of, has = shell.quote, shell.mkdir, check.err_of, check.has
 
 local function equal(a, b) return a:eq(b):all():item() == 1 end
 

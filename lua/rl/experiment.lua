@@ -206,7 +206,7 @@ function exp.measure(model, train, test, cfg, o)
     local total = math.min(n or ds.x.shape[1], ds.x.shape[1])
     local p = exp.progress('eval ' .. name, total, { quiet = o.quiet })
     local m = rl.metrics.evaluate(model, eval_batches(ds, n, cfg.eval_batch or 256, cfg), {
-      eps = cfg.eps, attack = o.attack, generator = rl.Generator(cfg.seed + 7),
+      eps = cfg.eps, attack = o.attack, classes = #train.classes, generator = rl.Generator(cfg.seed + 7),
       adv = want(name .. '_adv_acc' .. sfx), lipschitz = want(name .. '_lipschitz'),
       lipschitz_max = want(name .. '_lipschitz_max'),
       progress = function(k) p:update(k) end,

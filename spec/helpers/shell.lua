@@ -5,6 +5,8 @@ local M = {}
 
 function M.quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
+function M.mkdir(p) assert(os.execute('mkdir -p ' .. M.quote(p))) end
+
 function M.tmpdir()
   local d = os.tmpname()
   os.remove(d)
