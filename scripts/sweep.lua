@@ -63,7 +63,7 @@ set output '%s/sweep.png'
 set datafile separator ','
 set key bottom right
 set title 'TRADES beta sweep on %s'
-set xlabel 'test local Lipschitz estimate'
+set xlabel 'test local Lipschitz (the paper''s estimator: the reference code, 10 descending steps)'
 set ylabel 'accuracy (%%)'
 set grid
 plot '%s/sweep.csv' using 4:($2*100) skip 1 with linespoints pt 7 title 'test accuracy', \
