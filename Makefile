@@ -46,7 +46,7 @@ ALL_CFLAGS = $(OPT) $(ARCH) -std=gnu11 -fPIC -fopenmp $(WARN) $(BLAS_CFLAGS) \
              -I$(LUA_INC) -Iengine $(CFLAGS)
 LDLIBS  := $(BLAS_LIBS) -lpng -ljpeg -lz -lgomp -lm
 
-ENGINE_SRCS := $(wildcard engine/*.c) $(wildcard engine/cpu/*.c)
+ENGINE_SRCS := $(wildcard engine/*.c) $(wildcard engine/cpu/*.c) $(wildcard engine/io/*.c)
 # CUDA: native code for sm_90 (H100, H200) and sm_80 (A100), plus sm_90 PTX
 # that the driver compiles for newer GPUs.  CUDA_ARCH='-arch=sm_90' builds
 # one target only (faster).  The kernels' host code is C++ (cuBLAS, CUB).
@@ -58,7 +58,10 @@ CUDA_HOME   := $(patsubst %/bin/nvcc,%,$(NVCC))
 CUDA_OBJS   := $(CUDA_SRCS:%.cu=build/%.o)
 LDLIBS      += -L$(CUDA_HOME)/lib64 -lcublas -lcudart -Wl,-rpath,$(CUDA_HOME)/lib64 -lstdc++
 endif
-BIND_SRCS   := $(filter-out bindings/main.c,$(wildcard bindings/*.c))
+# The rllua program (script runner, REPL, completion) links the bindings;
+# lib/rl/core.so is the bindings alone.
+MAIN_SRCS   := $(wildcard bindings/main.c bindings/repl.c bindings/complete.c)
+BIND_SRCS   := $(filter-out $(MAIN_SRCS),$(wildcard bindings/*.c))
 
 ENGINE_OBJS := $(ENGINE_SRCS:%.c=build/%.o) $(CUDA_OBJS)
 BIND_OBJS   := $(BIND_SRCS:%.c=build/%.o)
@@ -66,18 +69,18 @@ BIND_OBJS   := $(BIND_SRCS:%.c=build/%.o)
 all: rllua lib/rl/core.so
 	@echo "built rllua and lib/rl/core.so (CUDA backend: $(if $(filter 1,$(CUDA)),on,off))"
 
-rllua: build/bindings/main.o $(BIND_OBJS) $(ENGINE_OBJS)
+rllua: $(MAIN_SRCS:%.c=build/%.o) $(BIND_OBJS) $(ENGINE_OBJS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ -llua5.4 -lreadline $(LDLIBS) -Wl,-E
 
 lib/rl/core.so: $(BIND_OBJS) $(ENGINE_OBJS) bindings/core.map
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -shared -Wl,--version-script=bindings/core.map -o $@ $(filter %.o,$^) $(LDLIBS)
 
-build/%.o: %.c $(wildcard engine/*.h engine/cpu/*.h bindings/*.h)
+build/%.o: %.c $(wildcard engine/*.h engine/cpu/*.h engine/io/*.h bindings/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-build/kernels/%.o: kernels/%.cu $(wildcard engine/*.h kernels/*.cuh)
+build/kernels/%.o: kernels/%.cu $(wildcard engine/*.h engine/io/*.h kernels/*.cuh)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -std=c++17 -Xcompiler -fPIC -Xcompiler -Wall -Iengine $(CUDA_ARCH) -c -o $@ $<
 
@@ -107,9 +110,10 @@ deps:
 
 # Lua's own layout, so stock lua5.4 finds rl under PREFIX=/usr/local too.
 install: all
-	install -d $(PREFIX)/bin $(PREFIX)/share/lua/5.4/rl $(PREFIX)/lib/lua/5.4/rl
+	install -d $(PREFIX)/bin $(PREFIX)/share/lua/5.4/rl/optim $(PREFIX)/lib/lua/5.4/rl
 	install -m 755 rllua $(PREFIX)/bin/rllua
 	install -m 644 lua/rl/*.lua $(PREFIX)/share/lua/5.4/rl/
+	$(if $(wildcard lua/rl/optim/*.lua),install -m 644 lua/rl/optim/*.lua $(PREFIX)/share/lua/5.4/rl/optim/)
 	install -m 755 lib/rl/core.so $(PREFIX)/lib/lua/5.4/rl/core.so
 
 clean:
