@@ -1,4 +1,4 @@
-/* data.c - the C half of rl.data (engine/data.h), as rl.core._data.
+/* data.c - the C half of rl.data (engine/io/data.h), as rl.core._data.
  *
  *   x, y = read_idx(images_path, labels_path)
  *   x, y = read_cifar({paths...})
@@ -16,11 +16,11 @@
  *   xb = batch(x, idx, {crop = n | {h, w}, pad =, random_crop =, flip =, generator =})
  *   xb = batch_ragged(pixels, extent, c, idx, {same options})
  *
- * A ragged store (engine/data.h) travels as three arguments: pixels (u8
+ * A ragged store (engine/io/data.h) travels as three arguments: pixels (u8
  * [total]), extent (i64 [N, 3]) and the channel count.
  *
  * lua/rl/data.lua builds the user-facing API on these. */
-#include "data.h"
+#include "io/data.h"
 #include "lrl.h"
 
 /* Push x and y, which the engine returned (or raise its error).  Call the

@@ -1,6 +1,6 @@
 /* image.c - rl.write_png(path, image): u8 [H, W], [1, H, W] or [3, H, W]. */
 #include "lrl.h"
-#include "png_write.h"
+#include "io/png_write.h"
 
 static int l_write_png(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);

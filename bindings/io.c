@@ -1,7 +1,9 @@
-/* io.c - rl.save and rl.load: safetensors checkpoints (engine/safetensors.h).
+/* io.c - rl.save and rl.load: safetensors checkpoints (engine/io/safetensors.h),
+ * and rl._json_decode, the reader behind rl.json.decode (engine/io/json.h).
  *
  *   rl.save(path, {name = tensor, ...}, [{key = 'value', ...}])
  *   tensors, metadata = rl.load(path)
+ *   value = rl._json_decode(text)
  *
  * save writes the tensors in byte order of their names, so the same table
  * always gives the same file; metadata values may be strings or numbers
@@ -13,9 +15,11 @@
 #include <string.h>
 
 #include "lrl.h"
-#include "safetensors.h"
+#include "io/json.h"
+#include "io/safetensors.h"
 
 #define LRL_LOADED "rl.safetensors_loaded"
+#define LRL_JSON_DOC "rl.json_doc"
 
 typedef struct {
   const char *name;
@@ -177,10 +181,100 @@ static int l_load(lua_State *L) {
   return 2;
 }
 
+/* ---- JSON ---------------------------------------------------------------- */
+
+/* A parsed text and its tree; __gc frees whatever is left. */
+typedef struct {
+  char *text;
+  rl_json_doc doc;
+} json_doc;
+
+static void json_doc_free(json_doc *d) {
+  free(d->text);
+  d->text = NULL;
+  rl_json_free(&d->doc);
+}
+
+static int json_doc_gc(lua_State *L) {
+  json_doc_free(luaL_checkudata(L, 1, LRL_JSON_DOC));
+  return 0;
+}
+
+/* Push node nd as a Lua value.  As rl.json always decoded: integers stay
+ * integers, null is nil, so a null member is absent and a null item is
+ * skipped (the items after it move down), and {} and [] are empty tables.
+ * The parser bounds the depth (RL_JSON_MAX_DEPTH), so recursion is safe. */
+static void push_json(lua_State *L, const rl_json_doc *d, const rl_json_node *nd) {
+  luaL_checkstack(L, 3, "json.decode: nesting too deep");
+  switch (nd->type) {
+  case RL_JSON_OBJ: {
+    lua_createtable(L, 0, (int)nd->n);
+    uint32_t c = nd->child;
+    for (uint32_t i = 0; i < nd->n; i++, c = d->nodes[c].next) {
+      if (d->nodes[c].type == RL_JSON_NULL) continue;
+      lua_pushlstring(L, d->nodes[c].key, d->nodes[c].key_len);
+      push_json(L, d, &d->nodes[c]);
+      lua_rawset(L, -3);
+    }
+    break;
+  }
+  case RL_JSON_ARR: {
+    lua_createtable(L, (int)nd->n, 0);
+    lua_Integer k = 0;
+    uint32_t c = nd->child;
+    for (uint32_t i = 0; i < nd->n; i++, c = d->nodes[c].next) {
+      if (d->nodes[c].type == RL_JSON_NULL) continue;
+      push_json(L, d, &d->nodes[c]);
+      lua_rawseti(L, -2, ++k);
+    }
+    break;
+  }
+  case RL_JSON_STR: lua_pushlstring(L, nd->v.s, nd->len); break;
+  case RL_JSON_INT: lua_pushinteger(L, (lua_Integer)nd->v.i); break;
+  case RL_JSON_NUM: lua_pushnumber(L, (lua_Number)nd->v.d); break;
+  case RL_JSON_TRUE: lua_pushboolean(L, 1); break;
+  case RL_JSON_FALSE: lua_pushboolean(L, 0); break;
+  case RL_JSON_NULL: lua_pushnil(L); break;
+  }
+}
+
+/* value = rl._json_decode(text): errors read "json.decode: what at byte N",
+ * N counted from 1 as Lua counts string positions.  A Lua string may hold
+ * any byte, so "\u0000" is accepted, and an integer beyond int64 becomes
+ * a float, as Lua's tonumber makes it. */
+static int l_json_decode(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  json_doc *d = lua_newuserdatauv(L, sizeof *d, 0);
+  memset(d, 0, sizeof *d);
+  luaL_setmetatable(L, LRL_JSON_DOC);
+  d->text = malloc(len + 1); /* the parser decodes in place and NULs p[len] */
+  if (!d->text) return luaL_error(L, "json.decode: out of memory");
+  memcpy(d->text, s, len);
+  rl_json_opts o = {.prefix = "json.decode", .text = "input", .base = 1, .allow_nul = true,
+                    .big_ints = true};
+  if (rl_json_parse(d->text, len, &o, &d->doc)) {
+    json_doc_free(d);
+    /* No "file:line:" in front: the message names json.decode and the
+     * byte, as rl.json's errors always have (error(msg, 0)). */
+    lua_pushstring(L, rl_errmsg());
+    return lua_error(L);
+  }
+  push_json(L, &d->doc, &d->doc.nodes[0]);
+  json_doc_free(d); /* now, not at the next GC */
+  return 1;
+}
+
 void lrl_open_io(lua_State *L) {
-  static const luaL_Reg fns[] = {{"save", l_save}, {"load", l_load}, {NULL, NULL}};
+  static const luaL_Reg fns[] = {
+      {"save", l_save}, {"load", l_load}, {"_json_decode", l_json_decode}, {NULL, NULL}};
   if (luaL_newmetatable(L, LRL_LOADED)) {
     lua_pushcfunction(L, loaded_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, LRL_JSON_DOC)) {
+    lua_pushcfunction(L, json_doc_gc);
     lua_setfield(L, -2, "__gc");
   }
   lua_pop(L, 1);

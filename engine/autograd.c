@@ -24,11 +24,6 @@ bool rl_set_grad_enabled(bool on) {
 
 /* ---- nodes ------------------------------------------------------------- */
 
-typedef struct free_item {
-  rl_node *n;
-  struct free_item *next;
-} free_item;
-
 void rl_node_retain(rl_node *n) { n->refcount++; }
 
 static void free_saved(rl_node *n) {
@@ -165,6 +160,26 @@ int rl_check_inplace(const char *op, const rl_tensor *t, const rl_tensor *other)
     return rl_err("%s: in-place operation reading a tensor that requires grad would "
                   "drop its gradient; use the out-of-place form",
                   op);
+  return 0;
+}
+
+/* ---- helpers for backward rules ---------------------------------------- */
+
+void rl_release_all(int n, rl_tensor **ts) {
+  for (int i = 0; i < n; i++)
+    if (ts[i]) {
+      rl_release(ts[i]);
+      ts[i] = NULL;
+    }
+}
+
+int rl_grad_one(rl_tensor **gin, rl_tensor *dx, int rc, int n, rl_tensor **tmp) {
+  rl_release_all(n, tmp);
+  if (rc) {
+    if (dx) rl_release(dx);
+    return -1;
+  }
+  gin[0] = dx;
   return 0;
 }
 

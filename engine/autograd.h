@@ -63,7 +63,8 @@ bool rl_set_grad_enabled(bool on); /* returns the previous mode */
 /* Called by an op after computing `out`: when grad mode is on and one of
  * the inputs requires grad, makes a node, marks out as requiring grad and
  * returns the node (to save tensors and parameters in).  Returns NULL when
- * nothing is recorded.  On allocation failure returns NULL with *failed. */
+ * nothing is recorded, and also when there is no memory for a node: out is
+ * then left without history, and backward through it says so. */
 rl_node *rl_record(const char *name, rl_backward_fn fn, rl_tensor *out, int n,
                    rl_tensor *const *inputs);
 /* Save a tensor for backward (an alias: shares storage, not history). */

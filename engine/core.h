@@ -21,7 +21,6 @@ int rl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prefix the current message with "op: " unless it already names an op. */
 int rl_err_prefix(const char *op);
 const char *rl_errmsg(void);
-void rl_err_clear(void);
 
 /* ---- dtypes ------------------------------------------------------------ */
 

@@ -103,13 +103,6 @@ int rl_check_float(const char *op, const rl_tensor *t) {
   return 0;
 }
 
-int rl_check_ndim(const char *op, const char *what, const rl_tensor *t, int ndim) {
-  if (t->ndim != ndim)
-    return rl_err("%s: %s must have %d dims, got %d (size %s)", op, what, ndim, t->ndim,
-                  rl_shape_str(t));
-  return 0;
-}
-
 void rl_meta_of(rl_meta *m, const rl_tensor *t) {
   m->ndim = t->ndim;
   memcpy(m->size, t->size, sizeof(int64_t) * (size_t)t->ndim);
@@ -118,35 +111,3 @@ void rl_meta_of(rl_meta *m, const rl_tensor *t) {
 }
 
 rl_tensor *rl_zeros_meta(const rl_meta *m) { return rl_zeros(m->ndim, m->size, m->dtype, m->dev); }
-
-int rl_index_bounds(rl_tensor *idx, int64_t *lo, int64_t *hi) {
-  bool prev = rl_set_grad_enabled(false);
-  rl_tensor *a = rl_reduce(RL_RED_MIN, idx, 0, NULL, false);
-  rl_tensor *b = a ? rl_reduce(RL_RED_MAX, idx, 0, NULL, false) : NULL;
-  rl_set_grad_enabled(prev);
-  double va = 0, vb = 0;
-  int rc = b && !rl_item(a, &va) && !rl_item(b, &vb) ? 0 : -1;
-  rl_release(a);
-  rl_release(b);
-  *lo = (int64_t)va;
-  *hi = (int64_t)vb;
-  return rc;
-}
-
-void rl_release_all(int n, rl_tensor **ts) {
-  for (int i = 0; i < n; i++)
-    if (ts[i]) {
-      rl_release(ts[i]);
-      ts[i] = NULL;
-    }
-}
-
-int rl_grad_one(rl_tensor **gin, rl_tensor *dx, int rc, int n, rl_tensor **tmp) {
-  rl_release_all(n, tmp);
-  if (rc) {
-    if (dx) rl_release(dx);
-    return -1;
-  }
-  gin[0] = dx;
-  return 0;
-}

@@ -16,6 +16,23 @@ static void split3(int ndim, const int64_t *size, int d, int64_t *outer, int64_t
   for (int i = d + 1; i < ndim; i++) *inner *= size[i];
 }
 
+/* The bounds are two reductions read back to the host: one sync per
+ * indexing op, the price of refusing a bad index before a kernel runs. */
+int rl_index_bounds(rl_tensor *idx, int64_t *lo, int64_t *hi) {
+  bool prev = rl_set_grad_enabled(false);
+  rl_tensor *a = rl_reduce(RL_RED_MIN, idx, 0, NULL, false);
+  rl_tensor *b = a ? rl_reduce(RL_RED_MAX, idx, 0, NULL, false) : NULL;
+  rl_set_grad_enabled(prev);
+  double va = 0, vb = 0;
+  int rc = b && !rl_item(a, &va) && !rl_item(b, &vb) ? 0 : -1;
+  rl_release(a);
+  rl_release(b);
+  *lo = (int64_t)va;
+  *hi = (int64_t)vb;
+  return rc;
+}
+
+
 /* Every value of idx lies in [0, n). */
 static int check_range(const char *op, rl_tensor *idx, int64_t n, int dim) {
   int64_t lo, hi;

@@ -35,7 +35,6 @@ int rl_err_prefix(const char *op) {
 }
 
 const char *rl_errmsg(void) { return errbuf[0] ? errbuf : "unknown error"; }
-void rl_err_clear(void) { errbuf[0] = 0; }
 
 /* ---- dtypes ------------------------------------------------------------ */
 

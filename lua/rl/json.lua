@@ -5,6 +5,8 @@
 -- files); integers stay integers, floats keep 17 significant digits, nan and
 -- inf (not JSON) are written as null.  decode(s) is strict and names the
 -- byte offset of an error.
+local core = require 'rl.core'
+
 local json = {}
 
 local escapes = { ['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f',
@@ -85,109 +87,14 @@ end
 
 -- decoding ------------------------------------------------------------------
 
-local function fail(s, i, what)
-  error(string.format('json.decode: %s at byte %d', what, i), 0)
-end
-
-local function skip(s, i)
-  return s:find('[^ \t\r\n]', i) or #s + 1
-end
-
-local decode_value
-
-local function decode_string(s, i)
-  local out, j = {}, i + 1
-  while true do
-    local c = s:sub(j, j)
-    if c == '' then fail(s, j, 'unterminated string') end
-    if c == '"' then return table.concat(out), j + 1 end
-    if c == '\\' then
-      local e = s:sub(j + 1, j + 1)
-      local simple = { b = '\b', f = '\f', n = '\n', r = '\r', t = '\t', ['"'] = '"', ['\\'] = '\\', ['/'] = '/' }
-      if simple[e] then
-        out[#out + 1] = simple[e]
-        j = j + 2
-      elseif e == 'u' then
-        local hex = s:sub(j + 2, j + 5)
-        if not hex:match('^%x%x%x%x$') then fail(s, j, 'bad \\u escape') end
-        local cp = tonumber(hex, 16)
-        j = j + 6
-        if cp >= 0xD800 and cp <= 0xDBFF then
-          local lo = s:match('^\\u(%x%x%x%x)', j)
-          if not lo then fail(s, j, 'unpaired surrogate') end
-          cp = 0x10000 + (cp - 0xD800) * 0x400 + (tonumber(lo, 16) - 0xDC00)
-          j = j + 6
-        end
-        out[#out + 1] = utf8.char(cp)
-      else
-        fail(s, j, 'bad escape')
-      end
-    elseif c:byte() < 32 then
-      fail(s, j, 'control character in a string')
-    else
-      local k = s:find('["\\%c]', j) or #s + 1
-      out[#out + 1] = s:sub(j, k - 1)
-      j = k
-    end
-  end
-end
-
-function decode_value(s, i)
-  i = skip(s, i)
-  local c = s:sub(i, i)
-  if c == '{' then
-    local obj = {}
-    i = skip(s, i + 1)
-    if s:sub(i, i) == '}' then return obj, i + 1 end
-    while true do
-      if s:sub(i, i) ~= '"' then fail(s, i, 'expected a key') end
-      local k
-      k, i = decode_string(s, i)
-      i = skip(s, i)
-      if s:sub(i, i) ~= ':' then fail(s, i, "expected ':'") end
-      obj[k], i = decode_value(s, i + 1)
-      i = skip(s, i)
-      local d = s:sub(i, i)
-      if d == '}' then return obj, i + 1 end
-      if d ~= ',' then fail(s, i, "expected ',' or '}'") end
-      i = skip(s, i + 1)
-    end
-  elseif c == '[' then
-    local arr = {}
-    i = skip(s, i + 1)
-    if s:sub(i, i) == ']' then return arr, i + 1 end
-    while true do
-      arr[#arr + 1], i = decode_value(s, i)
-      i = skip(s, i)
-      local d = s:sub(i, i)
-      if d == ']' then return arr, i + 1 end
-      if d ~= ',' then fail(s, i, "expected ',' or ']'") end
-      i = i + 1
-    end
-  elseif c == '"' then
-    return decode_string(s, i)
-  elseif s:find('^true', i) then
-    return true, i + 4
-  elseif s:find('^false', i) then
-    return false, i + 5
-  elseif s:find('^null', i) then
-    return nil, i + 4
-  else
-    local num = s:match('^-?%d+%.?%d*[eE]?[-+]?%d*', i)
-    if not num or num == '' or num == '-' then fail(s, i, 'unexpected character') end
-    local v = math.tointeger(tonumber(num)) or tonumber(num)
-    if num:find('[%.eE]') then v = tonumber(num) + 0.0 end
-    if v == nil then fail(s, i, 'bad number') end
-    return v, i + #num
-  end
-end
-
+-- The one JSON reader is the engine's strict parser (engine/io/json.c), the
+-- same that reads safetensors headers.  Integers stay integers and numbers
+-- with a fraction or exponent are floats; null is nil (a null member is
+-- absent, a null array item is skipped); errors read
+-- "json.decode: <what> at byte <n>".
 function json.decode(s)
   if type(s) ~= 'string' then error('json.decode: expected a string', 2) end
-  local v, i = decode_value(s, 1)
-  i = skip(s, i)
-  if i <= #s then fail(s, i, 'trailing characters') end
-  return v
+  return core._json_decode(s)
 end
 
 --- Read and decode a file; nil, message when it cannot be read.

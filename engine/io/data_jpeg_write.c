@@ -1,5 +1,5 @@
 /* data_jpeg_write.c - u8 images to JPEG files (fixtures, image grids; PNG
- * is rl.write_png, engine/png_write.c).  libjpeg's fatal errors longjmp
+ * is rl.write_png, engine/io/png_write.c).  libjpeg's fatal errors longjmp
  * back to the setjmp in write_jpeg_rows, which returns a status. */
 #include <errno.h>
 #include <setjmp.h>

@@ -1,13 +1,11 @@
-/* safetensors.c - safetensors checkpoints: the writer, a strict JSON parser
- * for the header, header validation and the reader (see safetensors.h).
+/* safetensors.c - safetensors checkpoints: the writer, header validation
+ * and the reader (see safetensors.h).
  *
- * The JSON parser follows RFC 8259 exactly (objects, arrays, strings with
- * every escape, numbers, true/false/null) and builds a tree of nodes held in
- * one growable array, linked by index.  Strings are decoded in place in the
- * header buffer: a decoded string is never longer than its JSON spelling.
- * Integers must fit in int64; "\u0000" is refused since names and metadata
- * are C strings.  Error offsets are byte offsets into the file (the header
- * starts at byte 8). */
+ * The header is parsed by the strict JSON reader of json.h: names and
+ * metadata are C strings here, so "\u0000" is refused, and every integer
+ * must fit in int64.  Error offsets are byte offsets into the file (the
+ * header starts at byte 8).  The writer spells its header itself: it is a
+ * fixed layout of names, dtypes and integers (sb_* below). */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
@@ -19,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "json.h"
 #include "ops.h"
 #include "safetensors.h"
 
@@ -57,62 +56,6 @@ static int st_parse(const char *s, st_dtype *out) {
       return 0;
     }
   return -1;
-}
-
-/* ---- UTF-8 ---------------------------------------------------------------- */
-
-/* Length of the well-formed UTF-8 sequence at s (n bytes available), or 0:
- * no overlong forms, no surrogates, nothing above U+10FFFF. */
-static int utf8_len(const unsigned char *s, size_t n) {
-  unsigned c = s[0];
-  int len;
-  uint32_t cp, min;
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) len = 2, cp = c & 0x1F, min = 0x80;
-  else if ((c & 0xF0) == 0xE0) len = 3, cp = c & 0x0F, min = 0x800;
-  else if (c >= 0xF0 && c <= 0xF4) len = 4, cp = c & 0x07, min = 0x10000;
-  else return 0;
-  if ((size_t)len > n) return 0;
-  for (int i = 1; i < len; i++) {
-    if ((s[i] & 0xC0) != 0x80) return 0;
-    cp = cp << 6 | (s[i] & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
-}
-
-static bool utf8_valid(const char *s) {
-  size_t n = strlen(s);
-  for (size_t i = 0; i < n;) {
-    int k = utf8_len((const unsigned char *)s + i, n - i);
-    if (!k) return false;
-    i += (size_t)k;
-  }
-  return true;
-}
-
-/* Write code point cp as UTF-8 at out; returns the byte count. */
-static int utf8_put(uint32_t cp, char *out) {
-  if (cp < 0x80) {
-    out[0] = (char)cp;
-    return 1;
-  }
-  if (cp < 0x800) {
-    out[0] = (char)(0xC0 | cp >> 6);
-    out[1] = (char)(0x80 | (cp & 0x3F));
-    return 2;
-  }
-  if (cp < 0x10000) {
-    out[0] = (char)(0xE0 | cp >> 12);
-    out[1] = (char)(0x80 | (cp >> 6 & 0x3F));
-    out[2] = (char)(0x80 | (cp & 0x3F));
-    return 3;
-  }
-  out[0] = (char)(0xF0 | cp >> 18);
-  out[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-  out[2] = (char)(0x80 | (cp >> 6 & 0x3F));
-  out[3] = (char)(0x80 | (cp & 0x3F));
-  return 4;
 }
 
 /* ---- a growable byte buffer (the writer's header) ------------------------ */
@@ -171,326 +114,11 @@ static void sb_json_str(sbuf *b, const char *s) {
   sb_put(b, "\"", 1);
 }
 
-/* ---- the JSON parser ------------------------------------------------------ */
-
-typedef enum { J_OBJ, J_ARR, J_STR, J_INT, J_NUM, J_LIT } jtype;
-
-typedef struct {
-  jtype type;
-  uint32_t at;    /* byte offset in the file */
-  uint32_t n;     /* members or items */
-  uint32_t child; /* first member or item (0: none; node 0 is the root) */
-  uint32_t next;  /* next sibling (0: none) */
-  const char *key; /* the member's name, NULL for array items */
-  union {
-    int64_t i;     /* J_INT */
-    const char *s; /* J_STR */
-  } v;
-} jnode;
-
-typedef struct {
-  char *p; /* the header, decoded in place */
-  size_t len, pos;
-  const char *file;
-  jnode *nodes;
-  uint32_t nn, cap;
-  int depth;
-} jparser;
-
-#define J_MAX_DEPTH 64
-
-static int jerr(jparser *jp, const char *what) {
-  return rl_err("load: '%s': header is not valid JSON: %s at byte %zu", jp->file, what,
-                jp->pos + 8);
-}
-
-static void skip_ws(jparser *jp) {
-  while (jp->pos < jp->len) {
-    char c = jp->p[jp->pos];
-    if (c != ' ' && c != '\t' && c != '\n' && c != '\r') break;
-    jp->pos++;
-  }
-}
-
-/* The character at the current position, or -1 at the end. */
-static int peek(jparser *jp) {
-  return jp->pos < jp->len ? (unsigned char)jp->p[jp->pos] : -1;
-}
-
-static int new_node(jparser *jp, jtype type, uint32_t *idx) {
-  if (jp->nn == jp->cap) {
-    if (jp->cap >= UINT32_MAX / 2) return jerr(jp, "too many values");
-    uint32_t cap = jp->cap ? jp->cap * 2 : 64;
-    jnode *n = realloc(jp->nodes, cap * sizeof *n);
-    if (!n) return jerr(jp, "out of memory");
-    jp->nodes = n;
-    jp->cap = cap;
-  }
-  *idx = jp->nn++;
-  jp->nodes[*idx] = (jnode){.type = type, .at = (uint32_t)(jp->pos + 8)};
-  return 0;
-}
-
-static int hex4(jparser *jp, uint32_t *out) {
-  if (jp->len - jp->pos < 4) return jerr(jp, "truncated \\u escape");
-  uint32_t v = 0;
-  for (int i = 0; i < 4; i++) {
-    char c = jp->p[jp->pos];
-    int d = c >= '0' && c <= '9'   ? c - '0'
-            : c >= 'a' && c <= 'f' ? c - 'a' + 10
-            : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                   : -1;
-    if (d < 0) return jerr(jp, "bad hex digit in a \\u escape");
-    v = v << 4 | (uint32_t)d;
-    jp->pos++;
-  }
-  *out = v;
-  return 0;
-}
-
-/* After "\u": one code point, joining a surrogate pair. */
-static int unicode_escape(jparser *jp, uint32_t *cp) {
-  size_t at = jp->pos;
-  if (hex4(jp, cp)) return -1;
-  if (*cp >= 0xDC00 && *cp <= 0xDFFF) {
-    jp->pos = at;
-    return jerr(jp, "unpaired low surrogate in a \\u escape");
-  }
-  if (*cp >= 0xD800 && *cp <= 0xDBFF) {
-    uint32_t lo;
-    if (jp->len - jp->pos < 2 || jp->p[jp->pos] != '\\' || jp->p[jp->pos + 1] != 'u') {
-      jp->pos = at;
-      return jerr(jp, "unpaired high surrogate in a \\u escape");
-    }
-    jp->pos += 2;
-    if (hex4(jp, &lo)) return -1;
-    if (lo < 0xDC00 || lo > 0xDFFF) {
-      jp->pos = at;
-      return jerr(jp, "unpaired high surrogate in a \\u escape");
-    }
-    *cp = 0x10000 + ((*cp - 0xD800) << 10) + (lo - 0xDC00);
-  }
-  if (*cp == 0) {
-    jp->pos = at;
-    return jerr(jp, "\\u0000 (a NUL character) is not supported in strings");
-  }
-  return 0;
-}
-
-/* One escape after the backslash; writes its UTF-8 at *w. */
-static int escape(jparser *jp, size_t *w) {
-  static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-  int c = peek(jp);
-  const char *k = c > 0 ? strchr(from, c) : NULL;
-  if (c == 'u') {
-    uint32_t cp;
-    jp->pos++;
-    if (unicode_escape(jp, &cp)) return -1;
-    *w += (size_t)utf8_put(cp, jp->p + *w);
-    return 0;
-  }
-  if (!k) return c < 0 ? jerr(jp, "unterminated string") : jerr(jp, "invalid escape");
-  jp->p[(*w)++] = to[k - from];
-  jp->pos++;
-  return 0;
-}
-
-/* A string at the current '"'; *out points into the header, NUL-terminated. */
-static int parse_string(jparser *jp, const char **out) {
-  size_t start = ++jp->pos, w = start;
-  for (;;) {
-    int c = peek(jp);
-    if (c < 0) return jerr(jp, "unterminated string");
-    if (c == '"') break;
-    if (c < 0x20) return jerr(jp, "unescaped control character in a string");
-    if (c == '\\') {
-      jp->pos++;
-      if (escape(jp, &w)) return -1;
-      continue;
-    }
-    int k = utf8_len((unsigned char *)jp->p + jp->pos, jp->len - jp->pos);
-    if (!k) return jerr(jp, "invalid UTF-8 in a string");
-    memmove(jp->p + w, jp->p + jp->pos, (size_t)k);
-    w += (size_t)k;
-    jp->pos += (size_t)k;
-  }
-  jp->p[w] = 0; /* w <= pos: the closing quote or before it */
-  jp->pos++;
-  *out = jp->p + start;
-  return 0;
-}
-
-static size_t digits(jparser *jp) {
-  size_t n = 0;
-  while (peek(jp) >= '0' && peek(jp) <= '9') jp->pos++, n++;
-  return n;
-}
-
-/* A number: J_INT when it has no fraction or exponent (and fits int64). */
-static int parse_number(jparser *jp, jnode *nd) {
-  size_t start = jp->pos;
-  bool neg = peek(jp) == '-';
-  if (neg) jp->pos++;
-  if (peek(jp) == '0') {
-    jp->pos++;
-    if (peek(jp) >= '0' && peek(jp) <= '9') return jerr(jp, "leading zero in a number");
-  } else if (!digits(jp)) return jerr(jp, "invalid number");
-  size_t int_end = jp->pos;
-  if (peek(jp) == '.') {
-    jp->pos++;
-    if (!digits(jp)) return jerr(jp, "invalid number (no digits after '.')");
-  }
-  if (peek(jp) == 'e' || peek(jp) == 'E') {
-    jp->pos++;
-    if (peek(jp) == '+' || peek(jp) == '-') jp->pos++;
-    if (!digits(jp)) return jerr(jp, "invalid number (no digits in the exponent)");
-  }
-  if (jp->pos != int_end) {
-    nd->type = J_NUM;
-    return 0;
-  }
-  uint64_t v = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-  for (size_t i = start + neg; i < int_end; i++) {
-    unsigned d = (unsigned)(jp->p[i] - '0');
-    if (v > (lim - d) / 10) {
-      jp->pos = start;
-      return jerr(jp, "integer out of range");
-    }
-    v = v * 10 + d;
-  }
-  nd->type = J_INT;
-  nd->v.i = neg ? (int64_t)(0 - v) : (int64_t)v;
-  return 0;
-}
-
-static int parse_literal(jparser *jp) {
-  static const char *const lits[] = {"true", "false", "null"};
-  for (int i = 0; i < 3; i++) {
-    size_t n = strlen(lits[i]);
-    if (jp->len - jp->pos >= n && memcmp(jp->p + jp->pos, lits[i], n) == 0) {
-      jp->pos += n;
-      return 0;
-    }
-  }
-  return jerr(jp, "unexpected character");
-}
-
-static int parse_value(jparser *jp, uint32_t *idx);
-
-static int by_key(const void *a, const void *b) {
-  const jnode *x = *(const jnode *const *)a, *y = *(const jnode *const *)b;
-  int c = strcmp(x->key, y->key);
-  return c ? c : (x->at > y->at) - (x->at < y->at);
-}
-
-/* Refuse an object (node idx) holding the same key twice. */
-static int check_dup_keys(jparser *jp, uint32_t idx) {
-  uint32_t n = jp->nodes[idx].n;
-  if (n < 2) return 0;
-  jnode **m = malloc(n * sizeof *m);
-  if (!m) return jerr(jp, "out of memory");
-  uint32_t k = 0;
-  for (uint32_t c = jp->nodes[idx].child; k < n; c = jp->nodes[c].next) m[k++] = &jp->nodes[c];
-  qsort(m, n, sizeof *m, by_key);
-  int rc = 0;
-  for (uint32_t i = 1; i < n && !rc; i++)
-    if (strcmp(m[i - 1]->key, m[i]->key) == 0)
-      rc = rl_err("load: '%s': duplicate %s \"%.200s\" at byte %" PRIu32, jp->file,
-                  idx == 0 ? "tensor name" : "key", m[i]->key, m[i]->at);
-  free(m);
-  return rc;
-}
-
-/* Link child c after *last under parent p. */
-static void link_child(jparser *jp, uint32_t p, uint32_t *last, uint32_t c) {
-  if (jp->nodes[p].n++ == 0) jp->nodes[p].child = c;
-  else jp->nodes[*last].next = c;
-  *last = c;
-}
-
-/* Members or items until `close`; objects have "key": before each value. */
-static int parse_container(jparser *jp, uint32_t idx, bool obj) {
-  char close = obj ? '}' : ']';
-  uint32_t last = 0;
-  jp->pos++;
-  skip_ws(jp);
-  if (peek(jp) == close) {
-    jp->pos++;
-    return 0;
-  }
-  for (;;) {
-    const char *key = NULL;
-    uint32_t c;
-    if (obj) {
-      if (peek(jp) != '"') return jerr(jp, "expected a string key");
-      if (parse_string(jp, &key)) return -1;
-      skip_ws(jp);
-      if (peek(jp) != ':') return jerr(jp, "expected ':' after a key");
-      jp->pos++;
-      skip_ws(jp);
-    }
-    if (parse_value(jp, &c)) return -1;
-    jp->nodes[c].key = key;
-    link_child(jp, idx, &last, c);
-    skip_ws(jp);
-    if (peek(jp) == close) {
-      jp->pos++;
-      return obj ? check_dup_keys(jp, idx) : 0;
-    }
-    if (peek(jp) != ',') return jerr(jp, obj ? "expected ',' or '}'" : "expected ',' or ']'");
-    jp->pos++;
-    skip_ws(jp);
-    if (peek(jp) == close) return jerr(jp, "trailing comma");
-  }
-}
-
-static int parse_value(jparser *jp, uint32_t *idx) {
-  int c = peek(jp), rc;
-  if (c < 0) return jerr(jp, "unexpected end of header");
-  if (jp->depth >= J_MAX_DEPTH) return jerr(jp, "nesting too deep");
-  if (new_node(jp, J_LIT, idx)) return -1;
-  jp->depth++;
-  if (c == '{' || c == '[') {
-    jp->nodes[*idx].type = c == '{' ? J_OBJ : J_ARR;
-    rc = parse_container(jp, *idx, c == '{');
-  } else if (c == '"') {
-    const char *s = NULL;
-    rc = parse_string(jp, &s);
-    jp->nodes[*idx].type = J_STR;
-    jp->nodes[*idx].v.s = s;
-  } else if (c == '-' || (c >= '0' && c <= '9')) {
-    rc = parse_number(jp, &jp->nodes[*idx]);
-  } else {
-    rc = parse_literal(jp);
-  }
-  jp->depth--;
-  return rc;
-}
-
-/* Parse the whole header (len bytes at p, modified in place). */
-static int parse_header(jparser *jp) {
-  uint32_t root;
-  skip_ws(jp);
-  if (peek(jp) != '{') return jerr(jp, "the header must be a JSON object, expected '{'");
-  if (parse_value(jp, &root)) return -1;
-  skip_ws(jp);
-  if (jp->pos != jp->len) return jerr(jp, "unexpected data after the JSON object");
-  return 0;
-}
-
-/* The member of object o named key, or NULL. */
-static const jnode *member(const jparser *jp, const jnode *o, const char *key) {
-  uint32_t c = o->child;
-  for (uint32_t i = 0; i < o->n; i++, c = jp->nodes[c].next)
-    if (strcmp(jp->nodes[c].key, key) == 0) return &jp->nodes[c];
-  return NULL;
-}
-
 /* ---- the writer ----------------------------------------------------------- */
 
 static int check_string(const char *path, const char *what, const char *s) {
   if (!s) return rl_err("save: '%s': %s is NULL", path, what);
-  if (!utf8_valid(s)) return rl_err("save: '%s': %s \"%.200s\" is not valid UTF-8", path, what, s);
+  if (!rl_utf8_valid(s, strlen(s))) return rl_err("save: '%s': %s \"%.200s\" is not valid UTF-8", path, what, s);
   return 0;
 }
 
@@ -721,49 +349,50 @@ typedef struct {
 typedef struct {
   const char *file;
   uint64_t data_start, data_len; /* file offset and length of the data region */
-  jparser jp;
+  char *text; /* the header, decoded in place by the parser */
+  rl_json_doc doc;
   st_entry *e;
   int n;
-  const jnode *meta;
+  const rl_json_node *meta;
 } st_header;
 
 #define ENTRY_ERR(h, e, fmt, ...)                                                          \
   rl_err("load: '%s': tensor \"%.200s\" (at byte %" PRIu32 "): " fmt, (h)->file, (e)->name, \
          (e)->at, __VA_ARGS__)
 
-static int entry_dtype(st_header *h, st_entry *e, const jnode *o) {
-  const jnode *d = member(&h->jp, o, "dtype");
+static int entry_dtype(st_header *h, st_entry *e, const rl_json_node *o) {
+  const rl_json_node *d = rl_json_member(&h->doc, o, "dtype");
   if (!d) return ENTRY_ERR(h, e, "%s", "missing \"dtype\"");
-  if (d->type != J_STR) return ENTRY_ERR(h, e, "%s", "\"dtype\" is not a string");
+  if (d->type != RL_JSON_STR) return ENTRY_ERR(h, e, "%s", "\"dtype\" is not a string");
   if (st_parse(d->v.s, &e->src))
     return ENTRY_ERR(h, e, "unknown dtype \"%.40s\" (supported: F32 F64 I64 U8 BOOL F16 BF16 I32)",
                      d->v.s);
   return 0;
 }
 
-static int entry_shape(st_header *h, st_entry *e, const jnode *o) {
-  const jnode *s = member(&h->jp, o, "shape");
+static int entry_shape(st_header *h, st_entry *e, const rl_json_node *o) {
+  const rl_json_node *s = rl_json_member(&h->doc, o, "shape");
   if (!s) return ENTRY_ERR(h, e, "%s", "missing \"shape\"");
-  if (s->type != J_ARR) return ENTRY_ERR(h, e, "%s", "\"shape\" is not an array");
+  if (s->type != RL_JSON_ARR) return ENTRY_ERR(h, e, "%s", "\"shape\" is not an array");
   if (s->n > RL_MAX_DIMS)
     return ENTRY_ERR(h, e, "shape has %" PRIu32 " dims (at most %d)", s->n, RL_MAX_DIMS);
   e->ndim = (int)s->n;
   uint32_t c = s->child;
-  for (int d = 0; d < e->ndim; d++, c = h->jp.nodes[c].next) {
-    const jnode *v = &h->jp.nodes[c];
-    if (v->type != J_INT) return ENTRY_ERR(h, e, "shape[%d] is not an integer", d);
+  for (int d = 0; d < e->ndim; d++, c = h->doc.nodes[c].next) {
+    const rl_json_node *v = &h->doc.nodes[c];
+    if (v->type != RL_JSON_INT) return ENTRY_ERR(h, e, "shape[%d] is not an integer", d);
     if (v->v.i < 0) return ENTRY_ERR(h, e, "shape[%d] is negative (%" PRId64 ")", d, v->v.i);
     e->size[d] = v->v.i;
   }
   return 0;
 }
 
-static int entry_offsets(st_header *h, st_entry *e, const jnode *o) {
-  const jnode *a = member(&h->jp, o, "data_offsets");
+static int entry_offsets(st_header *h, st_entry *e, const rl_json_node *o) {
+  const rl_json_node *a = rl_json_member(&h->doc, o, "data_offsets");
   if (!a) return ENTRY_ERR(h, e, "%s", "missing \"data_offsets\"");
-  const jnode *b = a->type == J_ARR && a->n == 2 ? &h->jp.nodes[a->child] : NULL;
-  const jnode *z = b ? &h->jp.nodes[b->next] : NULL;
-  if (!b || b->type != J_INT || z->type != J_INT || b->v.i < 0 || z->v.i < 0)
+  const rl_json_node *b = a->type == RL_JSON_ARR && a->n == 2 ? &h->doc.nodes[a->child] : NULL;
+  const rl_json_node *z = b ? &h->doc.nodes[b->next] : NULL;
+  if (!b || b->type != RL_JSON_INT || z->type != RL_JSON_INT || b->v.i < 0 || z->v.i < 0)
     return ENTRY_ERR(h, e, "%s", "\"data_offsets\" must be two non-negative integers");
   e->begin = (uint64_t)b->v.i;
   e->end = (uint64_t)z->v.i;
@@ -786,8 +415,8 @@ static int64_t shape_bytes(const st_entry *e) {
   return numel > INT64_MAX / el ? -1 : numel * el;
 }
 
-static int check_entry(st_header *h, st_entry *e, const jnode *o) {
-  if (o->type != J_OBJ) return ENTRY_ERR(h, e, "%s", "the entry is not a JSON object");
+static int check_entry(st_header *h, st_entry *e, const rl_json_node *o) {
+  if (o->type != RL_JSON_OBJ) return ENTRY_ERR(h, e, "%s", "the entry is not a JSON object");
   if (entry_dtype(h, e, o) || entry_shape(h, e, o) || entry_offsets(h, e, o)) return -1;
   int64_t need = shape_bytes(e);
   if (need < 0) return ENTRY_ERR(h, e, "%s", "shape is too large");
@@ -798,16 +427,16 @@ static int check_entry(st_header *h, st_entry *e, const jnode *o) {
   return 0;
 }
 
-static int check_metadata(st_header *h, const jnode *m) {
-  if (m->type != J_OBJ)
+static int check_metadata(st_header *h, const rl_json_node *m) {
+  if (m->type != RL_JSON_OBJ)
     return rl_err("load: '%s': \"__metadata__\" (at byte %" PRIu32 ") is not an object", h->file,
                   m->at);
   uint32_t c = m->child;
-  for (uint32_t i = 0; i < m->n; i++, c = h->jp.nodes[c].next)
-    if (h->jp.nodes[c].type != J_STR)
+  for (uint32_t i = 0; i < m->n; i++, c = h->doc.nodes[c].next)
+    if (h->doc.nodes[c].type != RL_JSON_STR)
       return rl_err("load: '%s': \"__metadata__\" value for \"%.200s\" (at byte %" PRIu32
                     ") is not a string",
-                    h->file, h->jp.nodes[c].key, h->jp.nodes[c].at);
+                    h->file, h->doc.nodes[c].key, h->doc.nodes[c].at);
   h->meta = m;
   return 0;
 }
@@ -837,12 +466,12 @@ static int check_overlaps(st_header *h) {
 
 /* Validate the parsed header and fill h->e (header order) and h->meta. */
 static int check_header(st_header *h) {
-  const jnode *root = &h->jp.nodes[0];
+  const rl_json_node *root = &h->doc.nodes[0];
   h->e = calloc((size_t)root->n + 1, sizeof *h->e);
   if (!h->e) return rl_err("load: '%s': out of memory", h->file);
   uint32_t c = root->child;
-  for (uint32_t i = 0; i < root->n; i++, c = h->jp.nodes[c].next) {
-    const jnode *v = &h->jp.nodes[c];
+  for (uint32_t i = 0; i < root->n; i++, c = h->doc.nodes[c].next) {
+    const rl_json_node *v = &h->doc.nodes[c];
     if (strcmp(v->key, "__metadata__") == 0) {
       if (check_metadata(h, v)) return -1;
       continue;
@@ -982,9 +611,9 @@ static int copy_meta(const st_header *h, int *nmeta, char ***mk, char ***mv) {
   *nmeta = n;
   if (!*mk || !*mv) return rl_err("load: '%s': out of memory", h->file);
   uint32_t c = n ? h->meta->child : 0;
-  for (int i = 0; i < n; i++, c = h->jp.nodes[c].next) {
-    (*mk)[i] = strdup(h->jp.nodes[c].key);
-    (*mv)[i] = strdup(h->jp.nodes[c].v.s);
+  for (int i = 0; i < n; i++, c = h->doc.nodes[c].next) {
+    (*mk)[i] = strdup(h->doc.nodes[c].key);
+    (*mv)[i] = strdup(h->doc.nodes[c].v.s);
     if (!(*mk)[i] || !(*mv)[i]) return rl_err("load: '%s': out of memory", h->file);
   }
   return 0;
@@ -1002,13 +631,29 @@ static int read_tensors(FILE *f, const st_header *h, char ***names, rl_tensor **
   return 0;
 }
 
+/* Parse the header text: messages name the file and count bytes from the
+ * start of the file; duplicate keys of the root are tensor names. */
+static int parse_json(st_header *h, size_t len) {
+  size_t n = strlen(h->file) + 16;
+  char *prefix = malloc(n);
+  if (!prefix) return rl_err("load: '%s': out of memory", h->file);
+  snprintf(prefix, n, "load: '%s'", h->file);
+  rl_json_opts o = {.prefix = prefix,
+                    .syntax = "header is not valid JSON",
+                    .text = "header",
+                    .root_keys = "tensor name",
+                    .base = 8,
+                    .want_object = true};
+  int rc = rl_json_parse(h->text, len, &o, &h->doc);
+  free(prefix);
+  return rc;
+}
+
 static int load_file(FILE *f, st_header *h, int *n, char ***names, rl_tensor ***ts,
                      int *nmeta, char ***mk, char ***mv) {
   uint64_t hlen = 0;
-  if (read_header(f, h, &h->jp.p, &hlen)) return -1;
-  h->jp.len = (size_t)hlen;
-  h->jp.file = h->file;
-  if (parse_header(&h->jp) || check_header(h)) return -1;
+  if (read_header(f, h, &h->text, &hlen)) return -1;
+  if (parse_json(h, (size_t)hlen) || check_header(h)) return -1;
   *n = h->n;
   return read_tensors(f, h, names, ts) || copy_meta(h, nmeta, mk, mv) ? -1 : 0;
 }
@@ -1024,8 +669,8 @@ int rl_safetensors_load(const char *path, int *n, char ***names, rl_tensor ***ts
   st_header h = {.file = path};
   int rc = load_file(f, &h, n, names, ts, nmeta, meta_keys, meta_vals);
   fclose(f);
-  free(h.jp.p);
-  free(h.jp.nodes);
+  free(h.text);
+  rl_json_free(&h.doc);
   free(h.e);
   if (rc) {
     rl_safetensors_free(*n, *names, *ts, *nmeta, *meta_keys, *meta_vals);
