@@ -2,27 +2,23 @@
  *
  * The ops layer (engine/ops_*.c) checks shapes, allocates outputs, records
  * autograd and then calls tensor->device->be->kernel(...).  A kernel sees
- * raw pointers, sizes and strides only; it validates nothing the ops layer
- * already checked.  engine/cpu/ implements this table with OpenMP and
- * OpenBLAS, kernels/ with CUDA and cuBLAS.  Every kernel returns 0 or a
- * negative status with rl_err() set. */
+ * raw pointers, sizes and strides only (the whole convolutions excepted:
+ * they get contiguous tensors); it validates nothing the ops layer already
+ * checked.  engine/cpu/ implements this table with OpenMP and OpenBLAS,
+ * kernels/ with CUDA and cuBLAS.  Every kernel returns 0 or a negative
+ * status with rl_err() set.
+ *
+ * Where convolution lives: engine/ops_conv.c checks shapes and records
+ * autograd, then always calls the backend's conv2d / conv2d_bwd.  The CPU's
+ * are its own kernels (engine/cpu/cpu_conv.c, cpu_winograd.c).  CUDA's are
+ * engine/conv_gemm.c, Winograd or im2col composed from the entries gemm,
+ * im2col, col2im and wino_*, run with figures measured on the GPU
+ * (kernels/cuda_conv.cu).  rl_conv_set_path (ops.h) makes the CPU run that
+ * composition too, so the specs gradcheck the GPU's arithmetic. */
 #ifndef RL_BACKEND_H
 #define RL_BACKEND_H
 
 #include "core.h"
-
-/* How many chunks to cut the depth k of a GEMM into when its output is
- * only `blocks` 128x128 blocks (a weight gradient: a small output, a long
- * sum over pixels), so that the chunks' partial products, formed side by
- * side and then added in order, keep a large GPU busy: about 4 waves of
- * blocks, chunks of at least 2048, at most 64 of them; 1 means do not cut.
- * The CUDA GEMM and the engine's Winograd weight gradient both use it. */
-static inline int64_t rl_split_k_chunks(int64_t blocks, int64_t k) {
-  int64_t S = (528 + blocks - 1) / blocks;
-  if (S > k / 2048) S = k / 2048;
-  if (S > 64) S = 64;
-  return S < 1 ? 1 : S;
-}
 
 /* ---- elementwise ------------------------------------------------------- */
 
@@ -85,9 +81,6 @@ typedef enum {
   RL_TER_ADDCDIV, /* a + p0 * b / c */
   RL_TER_LERP,    /* a + p0 * (b - a) */
   RL_TER_CLAMP,   /* min(max(a, b), c) */
-  /* One PGD step in l-inf: a = current point, b = gradient, c = clean point.
-   * out = clamp(min(max(a + p0*sign(b), c - p1), c + p1), p2, p3) */
-  RL_TER_LINF_STEP,
   RL_TER_COUNT
 } rl_ternary_op;
 
@@ -125,6 +118,158 @@ typedef enum {
   RL_RNG_RANDINT,   /* integers in [p0, p1) */
 } rl_rng_dist;
 
+/* ---- the kernels --------------------------------------------------------
+ *
+ * Each kernel's signature is declared once, here, as a function type with
+ * its comment.  The table below holds a pointer of each type, and a backend
+ * declares its kernels from the same types (engine/cpu/cpu.h:
+ * `rl_gemm_kernel rl_cpu_gemm;`, kernels/cuda_common.cuh likewise). */
+
+/* Elementwise; `copy` converts dtypes (arg 0 <- arg 1). */
+typedef int rl_fill_kernel(const rl_iter *it, double value);
+typedef int rl_copy_kernel(const rl_iter *it);
+typedef int rl_unary_kernel(rl_unary_op op, const rl_iter *it, const double *p);
+typedef int rl_binary_kernel(rl_binary_op op, const rl_iter *it, double p0);
+typedef int rl_ternary_kernel(rl_ternary_op op, const rl_iter *it, const double *p);
+
+typedef int rl_reduce_kernel(rl_reduce_op op, const rl_rediter *r);
+
+/* Row-major GEMM, batched by stride: for b < batch,
+ *   C_b[m x n] = alpha * op(A_b)[m x k] * op(B_b)[k x n] + beta * C_b
+ * where op(X) = X^T when tX.  lda etc. are row strides of the stored
+ * matrices; stride_* are the batch strides (0 = shared). */
+typedef int rl_gemm_kernel(rl_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                           double alpha, const void *a, int64_t lda, int64_t stride_a,
+                           const void *b, int64_t ldb, int64_t stride_b, double beta, void *c,
+                           int64_t ldc, int64_t stride_c, int64_t batch);
+
+/* Whole convolutions: contiguous x [N, C, H, W], w [O, C, kh, kw], b [O]
+ * or NULL, into y [N, O, OH, OW], which the ops layer allocated; geom as
+ * for im2col.  Never called with nothing to multiply (N*O*OH*OW or
+ * C*kh*kw zero).  conv2d_bwd writes dx [N, C, H, W], dw [O, C, kh, kw] and
+ * db [O] from dy [N, O, OH, OW] (each skipped when NULL; overwritten, never
+ * accumulated into); x is given when dw or db is asked for, w when dx is.
+ * Tensors rather than pointers, because a backend may compose them from
+ * its other entries (engine/conv_gemm.c), with workspace on their device. */
+typedef int rl_conv2d_kernel(const int64_t *geom, rl_tensor *x, rl_tensor *w, rl_tensor *b,
+                             rl_tensor *y);
+typedef int rl_conv2d_bwd_kernel(const int64_t *geom, rl_tensor *x, rl_tensor *w,
+                                 rl_tensor *dy, rl_tensor *dx, rl_tensor *dw, rl_tensor *db);
+
+/* Convolution helpers for engine/conv_gemm.c.  x is a contiguous
+ * [nb, C, H, W] slab; col is [C*kh*kw, nb*OH*OW] (column = image * OH*OW +
+ * output pixel).  col2im gathers into x (overwriting it), so it is
+ * deterministic. */
+typedef int rl_im2col_kernel(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t H,
+                             int64_t W, const int64_t *geom, void *col);
+typedef int rl_col2im_kernel(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t H,
+                             int64_t W, const int64_t *geom, void *x);
+
+/* Winograd F(2x2, 3x3) tile transforms (engine/winograd.h) for the
+ * Winograd path of engine/conv_gemm.c (3x3 stride-1 convolutions).  Tiles
+ * are 4x4 at stride 2 over the padded input (2x2 blocks of the output),
+ * TH x TW per image.  Tile columns come in chunks of nbc images: tile
+ * (n, th, tw) is column q = ((n % nbc)*TH + th)*TW + tw of chunk
+ * s = n / nbc, each chunk [16, rows, Pc] with Pc = nbc*TH*TW (nbc = nb:
+ * one chunk of all the columns).
+ * wino_weight: w [O, C, 3, 3] -> U [16, O, C]; flipped (for an input
+ *   gradient): U [16, C, O], from each kernel rotated by 180 degrees.
+ * wino_input: x [nb, C, H, W], padded by (ph, pw) -> V, rows C.
+ * wino_output: M [16, O, nb*TH*TW] (one chunk) -> y [nb, O, OH, OW],
+ *   plus b[o] when b.
+ * wino_doutput: dy [nb, O, OH, OW] -> dM, rows O (the adjoint of
+ *   wino_output).
+ * wino_dweight: dU [S, 16, O, C], summed over s in order -> dw [O, C, 3,
+ *   3] (the adjoint of wino_weight). */
+typedef int rl_wino_weight_kernel(rl_dtype dt, const void *w, int64_t O, int64_t C, bool flip,
+                                  void *U);
+typedef int rl_wino_input_kernel(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t H,
+                                 int64_t W, int64_t ph, int64_t pw, int64_t TH, int64_t TW,
+                                 int64_t nbc, void *V);
+typedef int rl_wino_output_kernel(rl_dtype dt, const void *M, int64_t nb, int64_t O,
+                                  int64_t OH, int64_t OW, int64_t TH, int64_t TW,
+                                  const void *b, void *y);
+typedef int rl_wino_doutput_kernel(rl_dtype dt, const void *dy, int64_t nb, int64_t O,
+                                   int64_t OH, int64_t OW, int64_t TH, int64_t TW, int64_t nbc,
+                                   void *dM);
+typedef int rl_wino_dweight_kernel(rl_dtype dt, const void *dU, int64_t S, int64_t O,
+                                   int64_t C, void *dw);
+
+/* Pooling over contiguous [NC, H, W] planes; geom as for im2col.
+ * max: idx receives the flat h*W+w of each maximum.  The backward passes
+ * gather (each input looks at the windows that cover it). */
+typedef int rl_maxpool2d_kernel(rl_dtype dt, const void *x, int64_t nc, int64_t H, int64_t W,
+                                const int64_t *geom, void *y, int64_t *idx);
+typedef int rl_maxpool2d_bwd_kernel(rl_dtype dt, const void *dy, const int64_t *idx,
+                                    int64_t nc, int64_t H, int64_t W, const int64_t *geom,
+                                    void *dx);
+typedef int rl_avgpool2d_kernel(rl_dtype dt, const void *x, int64_t nc, int64_t H, int64_t W,
+                                const int64_t *geom, bool count_pad, void *y);
+typedef int rl_avgpool2d_bwd_kernel(rl_dtype dt, const void *dy, int64_t nc, int64_t H,
+                                    int64_t W, const int64_t *geom, bool count_pad, void *dx);
+
+/* Batch norm over contiguous x [N, C, S]: per-channel mean and biased
+ * variance (accumulated in double on the CPU). */
+typedef int rl_bn_stats_kernel(rl_dtype dt, const void *x, int64_t N, int64_t C, int64_t S,
+                               void *mean, void *var);
+/* Per channel: sum(dy) and sum(dy * (x - mean)). */
+typedef int rl_bn_bwd_reduce_kernel(rl_dtype dt, const void *dy, const void *x,
+                                    const void *mean, int64_t N, int64_t C, int64_t S,
+                                    void *sum_dy, void *sum_dyxmu);
+
+/* Softmax family along the last, contiguous dim of [rows, cols]. */
+typedef int rl_softmax_kernel(rl_dtype dt, const void *x, int64_t rows, int64_t cols, bool log,
+                              void *y);
+typedef int rl_softmax_bwd_kernel(rl_dtype dt, const void *dy, const void *y, int64_t rows,
+                                  int64_t cols, bool log, void *dx);
+/* out[i] = -logp[i, t[i]] (0 where t[i] == ignore). */
+typedef int rl_nll_kernel(rl_dtype dt, const void *logp, const int64_t *t, int64_t rows,
+                          int64_t cols, void *out);
+/* dlogp[i, j] = -g[i] * (j == t[i]); the rest of dlogp is zero. */
+typedef int rl_nll_bwd_kernel(rl_dtype dt, const void *g, int64_t gstride, const int64_t *t,
+                              int64_t rows, int64_t cols, void *dlogp);
+
+/* Index ops along dim 1 of a [outer, n, inner] view (contiguous). */
+typedef int rl_index_select_kernel(rl_dtype dt, const void *x, int64_t outer, int64_t n,
+                                   int64_t inner, const int64_t *idx, int64_t k, void *y);
+/* y[:, idx[j], :] += x[:, j, :], in index order (deterministic). */
+typedef int rl_index_add_kernel(rl_dtype dt, const void *x, int64_t outer, int64_t k,
+                                int64_t inner, const int64_t *idx, int64_t n, void *y);
+/* gather along dim 1: y[o, j, i] = x[o, idx[o, j, i], i] ; idx [outer,k,inner] */
+typedef int rl_gather_kernel(rl_dtype dt, const void *x, int64_t outer, int64_t n,
+                             int64_t inner, const int64_t *idx, int64_t k, void *y);
+/* the adjoint of gather: y[o, idx[o,j,i], i] += x[o, j, i] */
+typedef int rl_scatter_add_kernel(rl_dtype dt, const void *x, int64_t outer, int64_t k,
+                                  int64_t inner, const int64_t *idx, int64_t n, void *y);
+
+/* Philox fill of a contiguous tensor; see engine/philox.h for the map
+ * from element index to counter. */
+typedef int rl_rng_fill_kernel(rl_dtype dt, void *dst, int64_t n, rl_rng_dist dist,
+                               uint64_t seed, uint64_t offset, double p0, double p1);
+
+/* The attack steps: one PGD step, projected and clamped, on contiguous
+ * buffers; a = current point, g = gradient, c = clean point, p = {step,
+ * eps, lo, hi}; out may be a (in place).
+ * linf_step, elementwise over n:
+ *   out = clamp(min(max(a + p0*sign(g), c - p1), c + p1), p2, p3),
+ *   with p rounded to the dtype first.
+ * l2_step, per sample of [B, D]:
+ *   x' = a + p0 * g / ||g||;  d = x' - c;  d *= min(1, p1 / ||d||);
+ *   out = clamp(c + d, p2, p3). */
+typedef int rl_linf_step_kernel(rl_dtype dt, const void *a, const void *g, const void *c,
+                                int64_t n, const double *p, void *out);
+typedef int rl_l2_step_kernel(rl_dtype dt, const void *a, const void *g, const void *c,
+                              int64_t B, int64_t D, const double *p, void *out);
+
+/* Nearest point of another class (dataset separation), u8 rows of D.
+ * For every query i: dist[i] = min over refs j with label differing of
+ * ||q_i - r_j|| (p = 0 means l-inf, 2 means l2 squared, in raw u8 units),
+ * arg[i] = that j.  skip_self: a ref equal to the query index is skipped. */
+typedef int rl_nearest_other_kernel(const uint8_t *q, const int64_t *qlab, int64_t nq,
+                                    const uint8_t *r, const int64_t *rlab, int64_t nr,
+                                    int64_t D, int p, bool skip_self, int64_t *dist,
+                                    int64_t *arg);
+
 /* ---- the table ---------------------------------------------------------- */
 
 struct rl_backend {
@@ -138,133 +283,45 @@ struct rl_backend {
   int (*from_host)(const rl_device *dev, void *dst, const void *host, size_t nbytes);
   int (*synchronize)(const rl_device *dev);
 
-  /* elementwise; `copy` converts dtypes (arg 0 <- arg 1) */
-  int (*fill)(const rl_iter *it, double value);
-  int (*copy)(const rl_iter *it);
-  int (*unary)(rl_unary_op op, const rl_iter *it, const double *p);
-  int (*binary)(rl_binary_op op, const rl_iter *it, double p0);
-  int (*ternary)(rl_ternary_op op, const rl_iter *it, const double *p);
+  rl_fill_kernel *fill;
+  rl_copy_kernel *copy;
+  rl_unary_kernel *unary;
+  rl_binary_kernel *binary;
+  rl_ternary_kernel *ternary;
+  rl_reduce_kernel *reduce;
+  rl_gemm_kernel *gemm;
 
-  int (*reduce)(rl_reduce_op op, const rl_rediter *r);
+  rl_conv2d_kernel *conv2d;
+  rl_conv2d_bwd_kernel *conv2d_bwd;
+  rl_im2col_kernel *im2col;
+  rl_col2im_kernel *col2im;
+  rl_wino_weight_kernel *wino_weight;
+  rl_wino_input_kernel *wino_input;
+  rl_wino_output_kernel *wino_output;
+  rl_wino_doutput_kernel *wino_doutput;
+  rl_wino_dweight_kernel *wino_dweight;
 
-  /* Row-major GEMM, batched by stride: for b < batch,
-   *   C_b[m x n] = alpha * op(A_b)[m x k] * op(B_b)[k x n] + beta * C_b
-   * where op(X) = X^T when tX.  lda etc. are row strides of the stored
-   * matrices; stride_* are the batch strides (0 = shared). */
-  int (*gemm)(rl_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
-              double alpha, const void *a, int64_t lda, int64_t stride_a,
-              const void *b, int64_t ldb, int64_t stride_b, double beta, void *c,
-              int64_t ldc, int64_t stride_c, int64_t batch);
+  rl_maxpool2d_kernel *maxpool2d;
+  rl_maxpool2d_bwd_kernel *maxpool2d_bwd;
+  rl_avgpool2d_kernel *avgpool2d;
+  rl_avgpool2d_bwd_kernel *avgpool2d_bwd;
 
-  /* Convolution helpers.  x is a contiguous [nb, C, H, W] slab; col is
-   * [C*kh*kw, nb*OH*OW] (column = image * OH*OW + output pixel).
-   * col2im gathers into x (overwriting it), so it is deterministic. */
-  int (*im2col)(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t H,
-                int64_t W, const int64_t *geom, void *col);
-  int (*col2im)(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t H,
-                int64_t W, const int64_t *geom, void *x);
+  rl_bn_stats_kernel *bn_stats;
+  rl_bn_bwd_reduce_kernel *bn_bwd_reduce;
+  rl_softmax_kernel *softmax;
+  rl_softmax_bwd_kernel *softmax_bwd;
+  rl_nll_kernel *nll;
+  rl_nll_bwd_kernel *nll_bwd;
 
-  /* Winograd F(2x2, 3x3) tile transforms (engine/winograd.h) for the
-   * engine's path of 3x3 stride-1 convolutions (all five, or all NULL: not
-   * offered).  Tiles
-   * are 4x4 at stride 2 over the padded input (2x2 blocks of the output),
-   * TH x TW per image.  Tile columns come in chunks of nbc images: tile
-   * (n, th, tw) is column q = ((n % nbc)*TH + th)*TW + tw of chunk
-   * s = n / nbc, each chunk [16, rows, Pc] with Pc = nbc*TH*TW (nbc = nb:
-   * one chunk of all the columns).
-   * wino_weight: w [O, C, 3, 3] -> U [16, O, C]; flipped (for an input
-   *   gradient): U [16, C, O], from each kernel rotated by 180 degrees.
-   * wino_input: x [nb, C, H, W], padded by (ph, pw) -> V, rows C.
-   * wino_output: M [16, O, nb*TH*TW] (one chunk) -> y [nb, O, OH, OW],
-   *   plus b[o] when b.
-   * wino_doutput: dy [nb, O, OH, OW] -> dM, rows O (the adjoint of
-   *   wino_output).
-   * wino_dweight: dU [S, 16, O, C], summed over s in order -> dw [O, C, 3,
-   *   3] (the adjoint of wino_weight). */
-  int (*wino_weight)(rl_dtype dt, const void *w, int64_t O, int64_t C, bool flip, void *U);
-  int (*wino_input)(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t H, int64_t W,
-                    int64_t ph, int64_t pw, int64_t TH, int64_t TW, int64_t nbc, void *V);
-  int (*wino_output)(rl_dtype dt, const void *M, int64_t nb, int64_t O, int64_t OH,
-                     int64_t OW, int64_t TH, int64_t TW, const void *b, void *y);
-  int (*wino_doutput)(rl_dtype dt, const void *dy, int64_t nb, int64_t O, int64_t OH,
-                      int64_t OW, int64_t TH, int64_t TW, int64_t nbc, void *dM);
-  int (*wino_dweight)(rl_dtype dt, const void *dU, int64_t S, int64_t O, int64_t C,
-                      void *dw);
+  rl_index_select_kernel *index_select;
+  rl_index_add_kernel *index_add;
+  rl_gather_kernel *gather;
+  rl_scatter_add_kernel *scatter_add;
 
-  /* Whole convolutions, for a backend that does them better than the
-   * engine's im2col + gemm (NULL: the engine does that).  Contiguous
-   * x [N, C, H, W], w [O, C, kh, kw], b [O] or NULL, y [N, O, OH, OW].
-   * conv2d_bwd writes dx [N, C, H, W], dw [O, C, kh, kw] and db [O] (each
-   * skipped when NULL; overwritten, never accumulated into). */
-  int (*conv2d)(rl_dtype dt, const void *x, const void *w, const void *b, int64_t N,
-                int64_t C, int64_t H, int64_t W, int64_t O, const int64_t *geom, void *y);
-  int (*conv2d_bwd)(rl_dtype dt, const void *x, const void *w, const void *dy, int64_t N,
-                    int64_t C, int64_t H, int64_t W, int64_t O, const int64_t *geom,
-                    void *dx, void *dw, void *db);
-
-  /* Pooling over contiguous [NC, H, W] planes; geom as for im2col.
-   * max: idx receives the flat h*W+w of each maximum.  The backward passes
-   * gather (each input looks at the windows that cover it). */
-  int (*maxpool2d)(rl_dtype dt, const void *x, int64_t nc, int64_t H, int64_t W,
-                   const int64_t *geom, void *y, int64_t *idx);
-  int (*maxpool2d_bwd)(rl_dtype dt, const void *dy, const int64_t *idx, int64_t nc,
-                       int64_t H, int64_t W, const int64_t *geom, void *dx);
-  int (*avgpool2d)(rl_dtype dt, const void *x, int64_t nc, int64_t H, int64_t W,
-                   const int64_t *geom, bool count_pad, void *y);
-  int (*avgpool2d_bwd)(rl_dtype dt, const void *dy, int64_t nc, int64_t H, int64_t W,
-                       const int64_t *geom, bool count_pad, void *dx);
-
-  /* Batch norm over contiguous x [N, C, S]: per-channel mean and biased
-   * variance (accumulated in double on the CPU). */
-  int (*bn_stats)(rl_dtype dt, const void *x, int64_t N, int64_t C, int64_t S,
-                  void *mean, void *var);
-  /* Per channel: sum(dy) and sum(dy * (x - mean)). */
-  int (*bn_bwd_reduce)(rl_dtype dt, const void *dy, const void *x, const void *mean,
-                       int64_t N, int64_t C, int64_t S, void *sum_dy, void *sum_dyxmu);
-
-  /* Softmax family along the last, contiguous dim of [rows, cols]. */
-  int (*softmax)(rl_dtype dt, const void *x, int64_t rows, int64_t cols, bool log,
-                 void *y);
-  int (*softmax_bwd)(rl_dtype dt, const void *dy, const void *y, int64_t rows,
-                     int64_t cols, bool log, void *dx);
-  /* out[i] = -logp[i, t[i]] (0 where t[i] == ignore). */
-  int (*nll)(rl_dtype dt, const void *logp, const int64_t *t, int64_t rows,
-             int64_t cols, void *out);
-  /* dlogp[i, j] = -g[i] * (j == t[i]); the rest of dlogp is zero. */
-  int (*nll_bwd)(rl_dtype dt, const void *g, int64_t gstride, const int64_t *t,
-                 int64_t rows, int64_t cols, void *dlogp);
-
-  /* Index ops along dim 1 of a [outer, n, inner] view (contiguous). */
-  int (*index_select)(rl_dtype dt, const void *x, int64_t outer, int64_t n,
-                      int64_t inner, const int64_t *idx, int64_t k, void *y);
-  /* y[:, idx[j], :] += x[:, j, :], in index order (deterministic). */
-  int (*index_add)(rl_dtype dt, const void *x, int64_t outer, int64_t k,
-                   int64_t inner, const int64_t *idx, int64_t n, void *y);
-  /* gather along dim 1: y[o, j, i] = x[o, idx[o, j, i], i] ; idx [outer,k,inner] */
-  int (*gather)(rl_dtype dt, const void *x, int64_t outer, int64_t n, int64_t inner,
-                const int64_t *idx, int64_t k, void *y);
-  /* the adjoint of gather: y[o, idx[o,j,i], i] += x[o, j, i] */
-  int (*scatter_add)(rl_dtype dt, const void *x, int64_t outer, int64_t k,
-                     int64_t inner, const int64_t *idx, int64_t n, void *y);
-
-  /* Philox fill of a contiguous tensor; see engine/philox.h for the map
-   * from element index to counter. */
-  int (*rng_fill)(rl_dtype dt, void *dst, int64_t n, rl_rng_dist dist, uint64_t seed,
-                  uint64_t offset, double p0, double p1);
-
-  /* Per-sample l2 PGD step on contiguous [B, D]:
-   *   x' = a + p0 * g / ||g||;  d = x' - c;  d *= min(1, p1 / ||d||);
-   *   out = clamp(c + d, p2, p3). */
-  int (*l2_step)(rl_dtype dt, const void *a, const void *g, const void *c, int64_t B,
-                 int64_t D, const double *p, void *out);
-
-  /* Nearest point of another class (dataset separation), u8 rows of D.
-   * For every query i: dist[i] = min over refs j with label differing of
-   * ||q_i - r_j|| (p = 0 means l-inf, 2 means l2 squared, in raw u8 units),
-   * arg[i] = that j.  skip_self: a ref equal to the query index is skipped. */
-  int (*nearest_other)(const uint8_t *q, const int64_t *qlab, int64_t nq,
-                       const uint8_t *r, const int64_t *rlab, int64_t nr, int64_t D,
-                       int p, bool skip_self, int64_t *dist, int64_t *arg);
+  rl_rng_fill_kernel *rng_fill;
+  rl_linf_step_kernel *linf_step;
+  rl_l2_step_kernel *l2_step;
+  rl_nearest_other_kernel *nearest_other;
 };
 
 /* The geometry array for conv/pool kernels. */

@@ -16,7 +16,6 @@ int rl_check_same_device(const char *op, int n, rl_tensor *const *ts);
 /* Fails unless t has dtype dt (names the op and argument). */
 int rl_check_dtype(const char *op, const char *what, const rl_tensor *t, rl_dtype dt);
 int rl_check_float(const char *op, const rl_tensor *t);
-int rl_check_ndim(const char *op, const char *what, const rl_tensor *t, int ndim);
 
 /* t converted to dtype dt (t itself, retained, when it already is). */
 rl_tensor *rl_as_dtype(rl_tensor *t, rl_dtype dt);
@@ -34,10 +33,12 @@ int rl_gemm(const rl_device *dev, rl_dtype dt, bool ta, bool tb, int64_t m, int6
             int64_t sc, int64_t batch);
 
 /* The smallest and largest value of an integer index tensor (numel > 0),
- * read back to the host: what the ops layer checks an index against. */
+ * read back to the host: what the ops layer checks an index against
+ * (ops_index.c). */
 int rl_index_bounds(rl_tensor *idx, int64_t *lo, int64_t *hi);
 
-/* Release a list of tensors (NULLs allowed). */
+/* Release a list of tensors (NULLs allowed), setting each slot to NULL.
+ * This and rl_grad_one end most backward rules (autograd.c). */
 void rl_release_all(int n, rl_tensor **ts);
 /* The end of a backward forming one input's gradient: releases the n
  * temporaries, then gives dx to gin[0] when rc is 0, else releases it and
@@ -46,7 +47,8 @@ int rl_grad_one(rl_tensor **gin, rl_tensor *dx, int rc, int n, rl_tensor **tmp);
 
 #define RL_BE(t) (rl_dev(t)->be)
 
-/* Window geometry of conv/pool (the G_* array of backend.h); errors name op. */
+/* Window geometry of conv/pool (the G_* array of backend.h); errors name op.
+ * This and rl_check_nchw are in window.c. */
 int rl_conv_geom(const char *op, const rl_tensor *x, int64_t kh, int64_t kw,
                  const int64_t *stride, const int64_t *pad, const int64_t *dil, int64_t *g);
 /* x must be a 4-D float tensor [N, C, H, W]. */

@@ -84,7 +84,6 @@ rl_tensor *rl_add(rl_tensor *a, rl_tensor *b);
 rl_tensor *rl_sub(rl_tensor *a, rl_tensor *b);
 rl_tensor *rl_mul(rl_tensor *a, rl_tensor *b);
 rl_tensor *rl_div(rl_tensor *a, rl_tensor *b);
-rl_tensor *rl_add_scalar(rl_tensor *a, double s);
 rl_tensor *rl_mul_scalar(rl_tensor *a, double s);
 rl_tensor *rl_neg(rl_tensor *a);
 rl_tensor *rl_relu(rl_tensor *a);
@@ -138,13 +137,13 @@ typedef struct rl_conv_opts {
 } rl_conv_opts;
 
 rl_tensor *rl_conv2d(rl_tensor *x, rl_tensor *w, rl_tensor *b, const rl_conv_opts *o);
-/* Which way convolutions go.  AUTO: a backend's own convolution kernels
- * when it has them (the CPU), else the engine's paths: Winograd where it
- * pays (f32 3x3 layers with stride 1, dilation 1, padding <= 2 and 32+
- * channels in and out), im2col elsewhere.  IM2COL and WINOGRAD force the
- * engine's paths (WINOGRAD for every 3x3 layer of stride 1, dilation 1 and
- * padding <= 2, in any float dtype; im2col for the rest), so that specs can
- * check them on the CPU.  chunk_bytes > 0 caps each workspace of those
+/* Which way convolutions go.  AUTO: each backend's own conv entries: the
+ * CPU's kernels, CUDA's composition of GEMMs (engine/conv_gemm.c: Winograd
+ * where it pays, f32 3x3 layers with stride 1, dilation 1, padding <= 2
+ * and 32+ channels in and out; im2col elsewhere).  IM2COL and WINOGRAD
+ * force that composition's paths on every backend (WINOGRAD for every 3x3
+ * layer of stride 1, dilation 1 and padding <= 2, in any float dtype;
+ * im2col for the rest), so that specs can check them on the CPU.  chunk_bytes > 0 caps each workspace of those
  * paths (so that small inputs run in several chunks); 0 restores the
  * default.  Returns the previous path.  One setting for the process, for
  * specs and benchmarks: not meant to change while convolutions run. */
@@ -176,7 +175,7 @@ rl_tensor *rl_cross_entropy(rl_tensor *logits, rl_tensor *target, rl_reduction r
 rl_tensor *rl_kl_div(rl_tensor *logq, rl_tensor *target, rl_reduction r, bool log_target);
 rl_tensor *rl_mse_loss(rl_tensor *a, rl_tensor *b, rl_reduction r);
 
-/* ---- attack steps (fused, no autograd) ----------------------------------- */
+/* ---- attack steps (fused, no autograd; ops_attack.c) --------------------- */
 
 /* x' = clamp(clamp(x' + alpha*sign(g), x - eps, x + eps), lo, hi), in place. */
 int rl_linf_step_(rl_tensor *xadv, rl_tensor *g, rl_tensor *x, double alpha,

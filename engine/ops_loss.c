@@ -1,5 +1,5 @@
 /* ops_loss.c - softmax, log_softmax and the losses (nll, cross_entropy,
- * kl_div, mse), plus the fused PGD steps.
+ * kl_div, mse).
  *
  * The softmax kernels work on the last, contiguous dim; another dim is moved
  * there by a transpose.  Losses first compute per-element or per-sample
@@ -211,37 +211,4 @@ rl_tensor *rl_mse_loss(rl_tensor *a, rl_tensor *b, rl_reduction r) {
   if (sq) rl_release(sq);
   if (!out) rl_err_prefix("mse_loss");
   return out;
-}
-
-/* ---- fused attack steps ---------------------------------------------------------- */
-
-int rl_linf_step_(rl_tensor *xadv, rl_tensor *g, rl_tensor *x, double alpha, double eps,
-                  double lo, double hi) {
-  double p[4] = {alpha, eps, lo, hi};
-  if (!rl_same_shape(xadv, g) || !rl_same_shape(xadv, x))
-    return rl_err("linf_step_: x_adv %s, gradient %s and x %s must have one shape",
-                  rl_shape_str(xadv), rl_shape_str(g), rl_shape_str(x));
-  return rl_ternary_(RL_TER_LINF_STEP, xadv, g, x, p);
-}
-
-int rl_l2_step_(rl_tensor *xadv, rl_tensor *g, rl_tensor *x, double alpha, double eps,
-                double lo, double hi) {
-  double p[4] = {alpha, eps, lo, hi};
-  if (!rl_same_shape(xadv, g) || !rl_same_shape(xadv, x) || xadv->ndim < 1)
-    return rl_err("l2_step_: x_adv %s, gradient %s and x %s must have one shape [B, ...]",
-                  rl_shape_str(xadv), rl_shape_str(g), rl_shape_str(x));
-  if (!rl_dtype_is_float(xadv->dtype) || g->dtype != xadv->dtype || x->dtype != xadv->dtype)
-    return rl_err("l2_step_: x_adv, gradient and x need one float dtype");
-  if (!rl_is_contiguous(xadv))
-    return rl_err("l2_step_: x_adv must be contiguous");
-  if (rl_check_inplace("l2_step_", xadv, g)) return -1;
-  rl_tensor *gc = rl_as_contig(g), *xc = gc ? rl_as_contig(x) : NULL;
-  int64_t B = xadv->size[0], D = B ? rl_numel(xadv) / B : 0;
-  int rc = xc ? RL_BE(xadv)->l2_step(xadv->dtype, rl_data(xadv), rl_data(gc), rl_data(xc), B,
-                                     D, p, rl_data(xadv))
-              : -1;
-  if (gc) rl_release(gc);
-  if (xc) rl_release(xc);
-  if (rc == 0) rl_bump_version(xadv);
-  return rc;
 }

@@ -26,7 +26,7 @@ static const char *const binary_name[RL_BIN_COUNT] = {
     "tanh_backward", "sign_mul"};
 
 static const char *const ternary_name[RL_TER_COUNT] = {
-    "where", "fma", "addcmul", "addcdiv", "lerp", "clamp", "linf_step"};
+    "where", "fma", "addcmul", "addcdiv", "lerp", "clamp"};
 
 _Static_assert(sizeof unary_name / sizeof *unary_name == RL_UN_COUNT, "unary names");
 _Static_assert(sizeof binary_name / sizeof *binary_name == RL_BIN_COUNT, "binary names");
@@ -555,7 +555,7 @@ static int ternary_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
     break;
   }
   default:
-    rl_err("%s: no gradient", ternary_name[op]);
+    rl_err("ternary op %d: no gradient", (int)op); /* every op has a case above */
     goto out;
   }
   rc = 0;
@@ -607,7 +607,7 @@ rl_tensor *rl_ternary(rl_ternary_op op, rl_tensor *a, rl_tensor *b, rl_tensor *c
   rl_tensor *y = x ? rl_as_dtype(b, dt) : NULL, *z = y ? rl_as_dtype(c, dt) : NULL;
   rl_tensor *out = z ? rl_empty(nd, size, dt, rl_dev(b)) : NULL;
   if (!out || ternary_into(op, out, x, y, z, p)) goto fail;
-  if (rl_dtype_is_float(dt) && op != RL_TER_LINF_STEP) {
+  if (rl_dtype_is_float(dt)) {
     rl_tensor *in[3] = {x, y, z};
     rl_node *n = rl_record(name, ternary_bwd, out, 3, in);
     if (n) {
@@ -652,7 +652,6 @@ rl_tensor *rl_add(rl_tensor *a, rl_tensor *b) { return rl_binary(RL_BIN_ADD, a, 
 rl_tensor *rl_sub(rl_tensor *a, rl_tensor *b) { return rl_binary(RL_BIN_SUB, a, b, 1.0); }
 rl_tensor *rl_mul(rl_tensor *a, rl_tensor *b) { return rl_binary(RL_BIN_MUL, a, b, 1.0); }
 rl_tensor *rl_div(rl_tensor *a, rl_tensor *b) { return rl_binary(RL_BIN_DIV, a, b, 1.0); }
-rl_tensor *rl_add_scalar(rl_tensor *a, double s) { return rl_unary(RL_UN_AFFINE, a, 1, s); }
 rl_tensor *rl_mul_scalar(rl_tensor *a, double s) { return rl_unary(RL_UN_AFFINE, a, s, 0); }
 rl_tensor *rl_neg(rl_tensor *a) { return rl_unary(RL_UN_NEG, a, 0, 0); }
 rl_tensor *rl_relu(rl_tensor *a) { return rl_unary(RL_UN_RELU, a, 0, 0); }

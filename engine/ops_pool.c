@@ -1,53 +1,6 @@
-/* ops_pool.c - 2-D pooling on NCHW tensors, forward and backward, and the
- * window geometry it shares with convolution. */
-#include <string.h>
-
+/* ops_pool.c - 2-D pooling on NCHW tensors, forward and backward (the
+ * window geometry, shared with convolution, is in window.c). */
 #include "internal.h"
-
-/* ---- geometry ------------------------------------------------------------- */
-
-static int64_t out_len(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
-  return (in + 2 * p - d * (k - 1) - 1) / s + 1;
-}
-
-int rl_conv_geom(const char *op, const rl_tensor *x, int64_t kh, int64_t kw,
-                     const int64_t *stride, const int64_t *pad, const int64_t *dil,
-                     int64_t *g) {
-  for (int i = 0; i < 2; i++) {
-    if (stride[i] < 1 || dil[i] < 1 || pad[i] < 0)
-      return rl_err("%s: stride and dilation must be >= 1 and padding >= 0 (got stride %lld, "
-                    "padding %lld, dilation %lld)",
-                    op, (long long)stride[i], (long long)pad[i], (long long)dil[i]);
-  }
-  g[G_KH] = kh;
-  g[G_KW] = kw;
-  g[G_SH] = stride[0];
-  g[G_SW] = stride[1];
-  g[G_PH] = pad[0];
-  g[G_PW] = pad[1];
-  g[G_DH] = dil[0];
-  g[G_DW] = dil[1];
-  int64_t H = x->size[2], W = x->size[3];
-  int64_t eh = H + 2 * pad[0] - dil[0] * (kh - 1), ew = W + 2 * pad[1] - dil[1] * (kw - 1);
-  if (eh < 1 || ew < 1)
-    return rl_err("%s: input %s is too small for a %lldx%lld kernel (padding %lldx%lld, "
-                  "dilation %lldx%lld)",
-                  op, rl_shape_str(x), (long long)kh, (long long)kw, (long long)pad[0],
-                  (long long)pad[1], (long long)dil[0], (long long)dil[1]);
-  g[G_OH] = out_len(H, kh, stride[0], pad[0], dil[0]);
-  g[G_OW] = out_len(W, kw, stride[1], pad[1], dil[1]);
-  return 0;
-}
-
-int rl_check_nchw(const char *op, const rl_tensor *x) {
-  if (x->ndim != 4)
-    return rl_err("%s: expects a 4-D input [N, C, H, W], got %s", op, rl_shape_str(x));
-  if (!rl_dtype_is_float(x->dtype))
-    return rl_err("%s: expects a float input, got %s", op, rl_dtype_name(x->dtype));
-  return 0;
-}
-
-/* ---- pooling --------------------------------------------------------------- */
 
 static int pool_geom(const char *op, const rl_tensor *x, const int64_t *kernel,
                      const int64_t *stride, const int64_t *padding, int64_t *g) {

@@ -10,7 +10,7 @@
  *         | 0 -1  1  0 |        | 1/2 -1/2  1/2 |
  *         | 0  1  0 -1 |        | 0    0    1   |
  *
- * The engine's Winograd path (engine/ops_conv.c) runs these through the
+ * The Winograd path of engine/conv_gemm.c runs these through the
  * backend entries wino_weight, wino_input, wino_output and, for the weight
  * gradient, wino_doutput and wino_dweight.  The CUDA kernels
  * (kernels/cuda_winograd.cu) and the CPU's plain entries

@@ -256,6 +256,8 @@ static const rl_backend cuda_backend = {
     rl_cuda_ternary,
     rl_cuda_reduce,
     rl_cuda_gemm,
+    rl_cuda_conv2d, /* engine/conv_gemm.c: Winograd or im2col, with cuBLAS */
+    rl_cuda_conv2d_bwd,
     rl_cuda_im2col,
     rl_cuda_col2im,
     rl_cuda_wino_weight,
@@ -263,8 +265,6 @@ static const rl_backend cuda_backend = {
     rl_cuda_wino_output,
     rl_cuda_wino_doutput,
     rl_cuda_wino_dweight,
-    NULL, /* conv2d: the engine's Winograd or im2col, with cuBLAS */
-    NULL, /* conv2d_bwd */
     rl_cuda_maxpool2d,
     rl_cuda_maxpool2d_bwd,
     rl_cuda_avgpool2d,
@@ -280,11 +280,12 @@ static const rl_backend cuda_backend = {
     rl_cuda_gather,
     rl_cuda_scatter_add,
     rl_cuda_rng_fill,
+    rl_cuda_linf_step,
     rl_cuda_l2_step,
     rl_cuda_nearest_other,
 };
 
 /* A forgotten entry (or a new one in backend.h) changes the size. */
-static_assert(sizeof(rl_backend) == sizeof(void *) * 39, "rl_backend has 38 kernels + name");
+static_assert(sizeof(rl_backend) == sizeof(void *) * 40, "rl_backend has 39 entries + name");
 
 extern "C" const rl_backend *rl_cuda_backend(void) { return &cuda_backend; }

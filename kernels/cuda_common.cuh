@@ -15,7 +15,13 @@
 
 extern "C" {
 #include "backend.h"
+#include "conv_gemm.h"
 }
+
+/* Multiprocessors of the GPUs these kernels are tuned for (H100 SXM and
+ * H200 have 132): the split-k GEMMs (rl_split_k_chunks) aim at about 4
+ * waves of blocks on them. */
+#define RL_CUDA_SMS 132
 
 /* A failed CUDA call as an rl_err message; returns -1. */
 int rl_cuda_fail(const char *call, cudaError_t e);
@@ -88,6 +94,36 @@ static inline dim3 grid2(int64_t per_plane, int64_t planes) {
   return dim3((unsigned)bx, (unsigned)(planes < 65535 ? (planes > 0 ? planes : 1) : 65535));
 }
 
+/* ---- block sums and window geometry ------------------------------------ */
+
+/* Sum of v over the block (blockDim.x == RL_THREADS) by a fixed tree; every
+ * thread gets the result. */
+inline __device__ double block_sum(double v, double *sm) {
+  sm[threadIdx.x] = v;
+  __syncthreads();
+  for (int s = RL_THREADS / 2; s > 0; s >>= 1) {
+    if ((int)threadIdx.x < s) sm[threadIdx.x] += sm[threadIdx.x + s];
+    __syncthreads();
+  }
+  double r = sm[0];
+  __syncthreads();
+  return r;
+}
+
+/* The window geometry of conv and pool kernels (cuda_conv.cu, cuda_pool.cu):
+ * the G_* array of backend.h as plain values (the array lives on the host),
+ * in the index type of the launch: 32-bit whenever every offset fits, as
+ * 64-bit division costs several times more on a GPU. */
+template <typename IT> struct Geom {
+  IT kh, kw, sh, sw, ph, pw, dh, dw, OH, OW;
+};
+
+template <typename IT> static Geom<IT> geom_of(const int64_t *g) {
+  Geom<IT> q = {(IT)g[G_KH], (IT)g[G_KW], (IT)g[G_SH], (IT)g[G_SW], (IT)g[G_PH],
+                (IT)g[G_PW], (IT)g[G_DH], (IT)g[G_DW], (IT)g[G_OH], (IT)g[G_OW]};
+  return q;
+}
+
 /* ---- math by argument type ------------------------------------------- */
 
 #define RL_M1(name, ff, df)                                                   \
@@ -132,66 +168,43 @@ template <> struct is_real<double> { static const bool value = true; };
   default: return rl_err(opname ": not defined for %s", rl_dtype_name(dt));   \
   }
 
-/* ---- backend entry points, one per file ------------------------------ */
+/* ---- the kernels of the table ---------------------------------------- */
 
-int rl_cuda_fill(const rl_iter *it, double v);
-int rl_cuda_copy(const rl_iter *it);
-int rl_cuda_unary(rl_unary_op op, const rl_iter *it, const double *p);
-int rl_cuda_binary(rl_binary_op op, const rl_iter *it, double p0);
-int rl_cuda_ternary(rl_ternary_op op, const rl_iter *it, const double *p);
-int rl_cuda_reduce(rl_reduce_op op, const rl_rediter *r);
-int rl_cuda_gemm(rl_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
-                 double alpha, const void *a, int64_t lda, int64_t sa, const void *b,
-                 int64_t ldb, int64_t sb, double beta, void *c, int64_t ldc, int64_t sc,
-                 int64_t batch);
-int rl_cuda_im2col(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t H, int64_t W,
-                   const int64_t *g, void *col);
-int rl_cuda_col2im(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t H,
-                   int64_t W, const int64_t *g, void *x);
-int rl_cuda_wino_weight(rl_dtype dt, const void *w, int64_t O, int64_t C, bool flip, void *U);
-int rl_cuda_wino_input(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t H,
-                       int64_t W, int64_t ph, int64_t pw, int64_t TH, int64_t TW, int64_t nbc,
-                       void *V);
-int rl_cuda_wino_output(rl_dtype dt, const void *M, int64_t nb, int64_t O, int64_t OH,
-                        int64_t OW, int64_t TH, int64_t TW, const void *b, void *y);
-int rl_cuda_wino_doutput(rl_dtype dt, const void *dy, int64_t nb, int64_t O, int64_t OH,
-                         int64_t OW, int64_t TH, int64_t TW, int64_t nbc, void *dM);
-int rl_cuda_wino_dweight(rl_dtype dt, const void *dU, int64_t S, int64_t O, int64_t C,
-                         void *dw);
-int rl_cuda_maxpool2d(rl_dtype dt, const void *x, int64_t nc, int64_t H, int64_t W,
-                      const int64_t *g, void *y, int64_t *idx);
-int rl_cuda_maxpool2d_bwd(rl_dtype dt, const void *dy, const int64_t *idx, int64_t nc,
-                          int64_t H, int64_t W, const int64_t *g, void *dx);
-int rl_cuda_avgpool2d(rl_dtype dt, const void *x, int64_t nc, int64_t H, int64_t W,
-                      const int64_t *g, bool count_pad, void *y);
-int rl_cuda_avgpool2d_bwd(rl_dtype dt, const void *dy, int64_t nc, int64_t H, int64_t W,
-                          const int64_t *g, bool count_pad, void *dx);
-int rl_cuda_bn_stats(rl_dtype dt, const void *x, int64_t N, int64_t C, int64_t S,
-                     void *mean, void *var);
-int rl_cuda_bn_bwd_reduce(rl_dtype dt, const void *dy, const void *x, const void *mean,
-                          int64_t N, int64_t C, int64_t S, void *sum_dy, void *sum_dyxmu);
-int rl_cuda_softmax(rl_dtype dt, const void *x, int64_t rows, int64_t cols, bool log,
-                    void *y);
-int rl_cuda_softmax_bwd(rl_dtype dt, const void *dy, const void *y, int64_t rows,
-                        int64_t cols, bool log, void *dx);
-int rl_cuda_nll(rl_dtype dt, const void *logp, const int64_t *t, int64_t rows, int64_t cols,
-                void *out);
-int rl_cuda_nll_bwd(rl_dtype dt, const void *g, int64_t gstride, const int64_t *t,
-                    int64_t rows, int64_t cols, void *dlogp);
-int rl_cuda_index_select(rl_dtype dt, const void *x, int64_t outer, int64_t n, int64_t inner,
-                         const int64_t *idx, int64_t k, void *y);
-int rl_cuda_index_add(rl_dtype dt, const void *x, int64_t outer, int64_t k, int64_t inner,
-                      const int64_t *idx, int64_t n, void *y);
-int rl_cuda_gather(rl_dtype dt, const void *x, int64_t outer, int64_t n, int64_t inner,
-                   const int64_t *idx, int64_t k, void *y);
-int rl_cuda_scatter_add(rl_dtype dt, const void *x, int64_t outer, int64_t k, int64_t inner,
-                        const int64_t *idx, int64_t n, void *y);
-int rl_cuda_rng_fill(rl_dtype dt, void *dst, int64_t n, rl_rng_dist dist, uint64_t seed,
-                     uint64_t offset, double p0, double p1);
-int rl_cuda_l2_step(rl_dtype dt, const void *a, const void *g, const void *c, int64_t B,
-                    int64_t D, const double *p, void *out);
-int rl_cuda_nearest_other(const uint8_t *q, const int64_t *qlab, int64_t nq, const uint8_t *r,
-                          const int64_t *rlab, int64_t nr, int64_t D, int p, bool skip_self,
-                          int64_t *dist, int64_t *arg);
+/* Each signature and its comment are in backend.h; conv2d and conv2d_bwd
+ * (cuda_conv.cu) run engine/conv_gemm.c. */
+rl_fill_kernel rl_cuda_fill;
+rl_copy_kernel rl_cuda_copy;
+rl_unary_kernel rl_cuda_unary;
+rl_binary_kernel rl_cuda_binary;
+rl_ternary_kernel rl_cuda_ternary;
+rl_reduce_kernel rl_cuda_reduce;
+rl_gemm_kernel rl_cuda_gemm;
+rl_conv2d_kernel rl_cuda_conv2d;
+rl_conv2d_bwd_kernel rl_cuda_conv2d_bwd;
+rl_im2col_kernel rl_cuda_im2col;
+rl_col2im_kernel rl_cuda_col2im;
+rl_wino_weight_kernel rl_cuda_wino_weight;
+rl_wino_input_kernel rl_cuda_wino_input;
+rl_wino_output_kernel rl_cuda_wino_output;
+rl_wino_doutput_kernel rl_cuda_wino_doutput;
+rl_wino_dweight_kernel rl_cuda_wino_dweight;
+rl_maxpool2d_kernel rl_cuda_maxpool2d;
+rl_maxpool2d_bwd_kernel rl_cuda_maxpool2d_bwd;
+rl_avgpool2d_kernel rl_cuda_avgpool2d;
+rl_avgpool2d_bwd_kernel rl_cuda_avgpool2d_bwd;
+rl_bn_stats_kernel rl_cuda_bn_stats;
+rl_bn_bwd_reduce_kernel rl_cuda_bn_bwd_reduce;
+rl_softmax_kernel rl_cuda_softmax;
+rl_softmax_bwd_kernel rl_cuda_softmax_bwd;
+rl_nll_kernel rl_cuda_nll;
+rl_nll_bwd_kernel rl_cuda_nll_bwd;
+rl_index_select_kernel rl_cuda_index_select;
+rl_index_add_kernel rl_cuda_index_add;
+rl_gather_kernel rl_cuda_gather;
+rl_scatter_add_kernel rl_cuda_scatter_add;
+rl_rng_fill_kernel rl_cuda_rng_fill;
+rl_linf_step_kernel rl_cuda_linf_step;
+rl_l2_step_kernel rl_cuda_l2_step;
+rl_nearest_other_kernel rl_cuda_nearest_other;
 
 #endif

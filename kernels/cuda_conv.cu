@@ -1,27 +1,12 @@
-/* cuda_conv.cu - im2col / col2im and 2-D pooling on NCHW planes.
+/* cuda_conv.cu - CUDA's convolution: im2col / col2im on NCHW planes, and
+ * the backend's conv entries, which run the composition of
+ * engine/conv_gemm.c (Winograd or im2col on cuBLAS) with the figures
+ * measured on the GPU.
  *
- * Every backward gathers: a thread owns one input element and sums what the
- * windows covering it contribute, in the order the CPU backend adds them
- * (taps in (i, j) order for col2im, outputs in row-major order for
- * pooling), so the results are deterministic and equal the CPU's bits. */
+ * col2im gathers: a thread owns one input element and sums what the windows
+ * covering it contribute, taps in (i, j) order as the CPU backend adds
+ * them, so the results are deterministic and equal the CPU's bits. */
 #include "cuda_common.cuh"
-
-/* Geometry as plain values (the array of backend.h lives on the host),
- * in the index type of the launch: 32-bit whenever every offset fits, as
- * 64-bit division costs several times more on a GPU. */
-template <typename IT> struct Geom {
-  IT kh, kw, sh, sw, ph, pw, dh, dw, OH, OW;
-};
-
-template <typename IT> static Geom<IT> geom_of(const int64_t *g) {
-  Geom<IT> q = {(IT)g[G_KH], (IT)g[G_KW], (IT)g[G_SH], (IT)g[G_SW], (IT)g[G_PH],
-                (IT)g[G_PW], (IT)g[G_DH], (IT)g[G_DW], (IT)g[G_OH], (IT)g[G_OW]};
-  return q;
-}
-
-template <typename IT> __device__ __forceinline__ IT ceil_div(IT a, IT b) {
-  return a >= 0 ? (a + b - 1) / b : -((-a) / b);
-}
 
 /* ---- im2col / col2im ------------------------------------------------------- */
 
@@ -137,155 +122,22 @@ int rl_cuda_col2im(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t 
   return 0;
 }
 
-/* ---- pooling --------------------------------------------------------------- */
+/* ---- the conv entries -------------------------------------------------------- */
 
-/* Output positions [lo, hi) whose window (start o*s - p, size k) covers h. */
-template <typename IT>
-__device__ __forceinline__ void covering(IT h, IT k, IT s, IT p, IT O, IT *lo, IT *hi) {
-  IT a = ceil_div<IT>(h + p - (k - 1), s), b = (h + p) / s + 1;
-  *lo = a < 0 ? 0 : a;
-  *hi = b > O ? O : b;
+/* The figures engine/conv_gemm.c runs with on the GPU.  On a GPU the cost
+ * is per launch, not per cache miss: one GEMM for as many images as 256 MB
+ * of col (or of V, or of M) allows.  Winograd needs 32+ channels, in and
+ * out, to beat im2col: below, its 16 GEMMs are too thin.  Measured on an
+ * H200, batch 128 at 32x32: 64->64 forward 0.49 -> 0.26 ms, forward + dx
+ * 0.99 -> 0.55 ms; but 16->64 forward 0.14 -> 0.17 ms, forward + dx 0.30 ->
+ * 0.34 ms. */
+static const rl_conv_tuning cuda_conv_tuning = {(int64_t)256 << 20, 32, RL_CUDA_SMS};
+
+int rl_cuda_conv2d(const int64_t *geom, rl_tensor *x, rl_tensor *w, rl_tensor *b, rl_tensor *y) {
+  return rl_conv_gemm(&cuda_conv_tuning, geom, x, w, b, y);
 }
 
-/* A thread per output, a plane per grid y: the window scanned row by row,
- * the first maximum kept, a NaN taking over from a number (as the CPU). */
-template <typename T, typename IT>
-__global__ void maxpool_kernel(const T *x, int64_t nc, IT H, IT W, Geom<IT> g, T *y,
-                               int64_t *idx) {
-  IT ohw = g.OH * g.OW;
-  PLANES(pl, nc) {
-    const T *src = x + pl * H * W;
-    IN_PLANE(p, ohw) {
-      IT oh = p / g.OW, ow = p - oh * g.OW;
-      IT h0 = oh * g.sh - g.ph, hs = h0 < 0 ? 0 : h0, he = h0 + g.kh > H ? H : h0 + g.kh;
-      IT w0 = ow * g.sw - g.pw, ws = w0 < 0 ? 0 : w0, we = w0 + g.kw > W ? W : w0 + g.kw;
-      IT bi = hs * W + ws;
-      T best = src[bi];
-      for (IT h = hs; h < he; h++)
-        for (IT w = ws; w < we; w++) {
-          T v = src[h * W + w];
-          if (v > best || (v != v && best == best)) {
-            best = v;
-            bi = h * W + w;
-          }
-        }
-      y[pl * ohw + p] = best;
-      idx[pl * ohw + p] = bi;
-    }
-  }
-}
-
-/* A thread per input element: the covering outputs whose maximum it was, in
- * output order (the order the CPU adds them). */
-template <typename T, typename IT>
-__global__ void maxpool_bwd_kernel(const T *dy, const int64_t *idx, int64_t nc, IT H, IT W,
-                                   Geom<IT> g, T *dx) {
-  IT ohw = g.OH * g.OW;
-  PLANES(pl, nc) {
-    const T *gy = dy + pl * ohw;
-    const int64_t *ix = idx + pl * ohw;
-    IN_PLANE(hw, H * W) {
-      IT h = hw / W, w = hw - h * W, ohl, ohh, owl, owh;
-      covering<IT>(h, g.kh, g.sh, g.ph, g.OH, &ohl, &ohh);
-      covering<IT>(w, g.kw, g.sw, g.pw, g.OW, &owl, &owh);
-      T acc = 0;
-      for (IT oh = ohl; oh < ohh; oh++)
-        for (IT ow = owl; ow < owh; ow++) {
-          IT o = oh * g.OW + ow;
-          if (ix[o] == hw) acc += gy[o];
-        }
-      dx[pl * H * W + hw] = acc;
-    }
-  }
-}
-
-template <typename T, typename IT>
-__global__ void avgpool_kernel(const T *x, int64_t nc, IT H, IT W, Geom<IT> g, bool count_pad,
-                               T *y) {
-  IT ohw = g.OH * g.OW;
-  PLANES(pl, nc) {
-    const T *src = x + pl * H * W;
-    IN_PLANE(p, ohw) {
-      IT oh = p / g.OW, ow = p - oh * g.OW;
-      IT h0 = oh * g.sh - g.ph, w0 = ow * g.sw - g.pw;
-      double s = 0;
-      IT cnt = 0;
-      for (IT h = h0; h < h0 + g.kh; h++)
-        for (IT w = w0; w < w0 + g.kw; w++)
-          if (h >= 0 && h < H && w >= 0 && w < W) {
-            s += src[h * W + w];
-            cnt++;
-          }
-      IT div = count_pad ? g.kh * g.kw : (cnt ? cnt : 1);
-      y[pl * ohw + p] = (T)(s / (double)div);
-    }
-  }
-}
-
-template <typename T, typename IT>
-__global__ void avgpool_bwd_kernel(const T *dy, int64_t nc, IT H, IT W, Geom<IT> g,
-                                   bool count_pad, T *dx) {
-  PLANES(pl, nc) {
-    const T *gy = dy + pl * g.OH * g.OW;
-    IN_PLANE(hw, H * W) {
-      IT h = hw / W, w = hw - h * W, ohl, ohh, owl, owh;
-      covering<IT>(h, g.kh, g.sh, g.ph, g.OH, &ohl, &ohh);
-      covering<IT>(w, g.kw, g.sw, g.pw, g.OW, &owl, &owh);
-      double acc = 0;
-      for (IT oh = ohl; oh < ohh; oh++)
-        for (IT ow = owl; ow < owh; ow++) {
-          IT div = g.kh * g.kw;
-          if (!count_pad) {
-            IT a0 = oh * g.sh - g.ph, b0 = ow * g.sw - g.pw;
-            IT a1 = a0 + g.kh, b1 = b0 + g.kw;
-            a0 = a0 < 0 ? 0 : a0;
-            b0 = b0 < 0 ? 0 : b0;
-            a1 = a1 > H ? H : a1;
-            b1 = b1 > W ? W : b1;
-            div = (a1 - a0) * (b1 - b0);
-          }
-          acc += (double)gy[oh * g.OW + ow] / (double)div;
-        }
-      dx[pl * H * W + hw] = (T)acc;
-    }
-  }
-}
-
-/* Launch KERNEL<T, IT> over `planes` planes of `per` positions, with 32-bit
- * index math when a plane's offsets fit. */
-#define POOL_LAUNCH(opname, kname, per, planes, ...)                              \
-  do {                                                                            \
-    if ((per) * (planes) == 0) return 0;                                          \
-    RL_DISPATCH_FLOAT(opname, dt,                                                 \
-                      RL_LAUNCH_IT(fits32(H * W, g[G_OH] * g[G_OW] + H * W),      \
-                                   (kname<T, IT>), grid2(per, planes), __VA_ARGS__)); \
-    LAUNCH_CHECK(#kname);                                                         \
-  } while (0)
-
-int rl_cuda_maxpool2d(rl_dtype dt, const void *x, int64_t nc, int64_t H, int64_t W,
-                      const int64_t *g, void *y, int64_t *idx) {
-  POOL_LAUNCH("max_pool2d", maxpool_kernel, g[G_OH] * g[G_OW], nc, (const T *)x, nc, (IT)H,
-              (IT)W, geom_of<IT>(g), (T *)y, idx);
-  return 0;
-}
-
-int rl_cuda_maxpool2d_bwd(rl_dtype dt, const void *dy, const int64_t *idx, int64_t nc,
-                          int64_t H, int64_t W, const int64_t *g, void *dx) {
-  POOL_LAUNCH("max_pool2d", maxpool_bwd_kernel, H * W, nc, (const T *)dy, idx, nc, (IT)H,
-              (IT)W, geom_of<IT>(g), (T *)dx);
-  return 0;
-}
-
-int rl_cuda_avgpool2d(rl_dtype dt, const void *x, int64_t nc, int64_t H, int64_t W,
-                      const int64_t *g, bool count_pad, void *y) {
-  POOL_LAUNCH("avg_pool2d", avgpool_kernel, g[G_OH] * g[G_OW], nc, (const T *)x, nc, (IT)H,
-              (IT)W, geom_of<IT>(g), count_pad, (T *)y);
-  return 0;
-}
-
-int rl_cuda_avgpool2d_bwd(rl_dtype dt, const void *dy, int64_t nc, int64_t H, int64_t W,
-                          const int64_t *g, bool count_pad, void *dx) {
-  POOL_LAUNCH("avg_pool2d", avgpool_bwd_kernel, H * W, nc, (const T *)dy, nc, (IT)H, (IT)W,
-              geom_of<IT>(g), count_pad, (T *)dx);
-  return 0;
+int rl_cuda_conv2d_bwd(const int64_t *geom, rl_tensor *x, rl_tensor *w, rl_tensor *dy,
+                       rl_tensor *dx, rl_tensor *dw, rl_tensor *db) {
+  return rl_conv_gemm_bwd(&cuda_conv_tuning, geom, x, w, dy, dx, dw, db);
 }

@@ -422,28 +422,17 @@ int rl_cuda_binary(rl_binary_op op, const rl_iter *it, double p0) {
 
 /* ---- ternary --------------------------------------------------------------- */
 
-struct LinfP { double p[4]; };
-
-template <typename T>
-__device__ __forceinline__ T linf_step(T a, T g, T x, const LinfP &q) {
-  T v = a + (T)q.p[0] * (T)SGN(g);
-  T lo = x - (T)q.p[1], hi = x + (T)q.p[1];
-  v = v < lo ? lo : (v > hi ? hi : v);
-  return v < (T)q.p[2] ? (T)q.p[2] : (v > (T)q.p[3] ? (T)q.p[3] : v);
-}
-
 template <typename T> struct TernaryRealF {
   int op;
-  LinfP q;
+  double p0_;
   __device__ void operator()(char **d, const int64_t *off) const {
-    T a = LD(T, 1), b = LD(T, 2), c = LD(T, 3), p0 = (T)q.p[0], r;
+    T a = LD(T, 1), b = LD(T, 2), c = LD(T, 3), p0 = (T)p0_, r;
     switch (op) {
     case RL_TER_FMA: r = a * b + c; break;
     case RL_TER_ADDCMUL: r = a + p0 * b * c; break;
     case RL_TER_ADDCDIV: r = a + p0 * b / c; break;
     case RL_TER_LERP: r = a + p0 * (b - a); break;
-    case RL_TER_CLAMP: r = MINN(MAXN(a, b), c); break;
-    default: r = linf_step(a, b, c, q); break; /* RL_TER_LINF_STEP */
+    default: r = MINN(MAXN(a, b), c); break; /* RL_TER_CLAMP */
     }
     ST(T, 0) = r;
   }
@@ -468,9 +457,9 @@ int rl_cuda_ternary(rl_ternary_op op, const rl_iter *it, const double *p) {
     RL_DISPATCH_ALL(dt, return ew_launch<4>(it, WhereF<T>()));
   }
   if (rl_dtype_is_float(dt)) {
-    LinfP q = {{p ? p[0] : 0, p ? p[1] : 0, p ? p[2] : 0, p ? p[3] : 0}};
-    if (dt == RL_F32) return ew_launch<4>(it, TernaryRealF<float>{(int)op, q});
-    return ew_launch<4>(it, TernaryRealF<double>{(int)op, q});
+    double p0 = p ? p[0] : 0;
+    if (dt == RL_F32) return ew_launch<4>(it, TernaryRealF<float>{(int)op, p0});
+    return ew_launch<4>(it, TernaryRealF<double>{(int)op, p0});
   }
   if (op == RL_TER_CLAMP) {
     if (dt == RL_I64) return ew_launch<4>(it, TernaryClampIntF<int64_t>());

@@ -1,5 +1,5 @@
 /* cuda_winograd.cu - the transforms of Winograd F(2x2, 3x3) for the
- * engine's path of 3x3 stride-1 convolutions (engine/ops_conv.c).
+ * Winograd path of engine/conv_gemm.c (3x3 stride-1 convolutions).
  *
  * The engine forms M[xi] = U[xi] @ V[xi] for the 16 tile positions xi with
  * one strided-batched cuBLAS GEMM (and the weight gradient's dU[xi] =

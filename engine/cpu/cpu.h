@@ -70,77 +70,50 @@ static inline size_t rl_cpu_round64(size_t n) { return (n + 63) & ~(size_t)63; }
 /* Return the cached big host blocks to the system. */
 void rl_cpu_empty_cache(void);
 
-int rl_cpu_fill(const rl_iter *it, double v);
-int rl_cpu_copy(const rl_iter *it);
-int rl_cpu_unary(rl_unary_op op, const rl_iter *it, const double *p);
-int rl_cpu_binary(rl_binary_op op, const rl_iter *it, double p0);
-int rl_cpu_ternary(rl_ternary_op op, const rl_iter *it, const double *p);
-int rl_cpu_reduce(rl_reduce_op op, const rl_rediter *r);
-int rl_cpu_gemm(rl_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
-                double alpha, const void *a, int64_t lda, int64_t sa, const void *b,
-                int64_t ldb, int64_t sb, double beta, void *c, int64_t ldc, int64_t sc,
-                int64_t batch);
+/* The kernels of the table; each signature and its comment are in
+ * backend.h. */
+rl_fill_kernel rl_cpu_fill;
+rl_copy_kernel rl_cpu_copy;
+rl_unary_kernel rl_cpu_unary;
+rl_binary_kernel rl_cpu_binary;
+rl_ternary_kernel rl_cpu_ternary;
+rl_reduce_kernel rl_cpu_reduce;
+rl_gemm_kernel rl_cpu_gemm;
+rl_conv2d_kernel rl_cpu_conv2d;
+rl_conv2d_bwd_kernel rl_cpu_conv2d_bwd;
+rl_im2col_kernel rl_cpu_im2col;
+rl_col2im_kernel rl_cpu_col2im;
+rl_wino_weight_kernel rl_cpu_wino_weight;
+rl_wino_input_kernel rl_cpu_wino_input;
+rl_wino_output_kernel rl_cpu_wino_output;
+rl_wino_doutput_kernel rl_cpu_wino_doutput;
+rl_wino_dweight_kernel rl_cpu_wino_dweight;
+rl_maxpool2d_kernel rl_cpu_maxpool2d;
+rl_maxpool2d_bwd_kernel rl_cpu_maxpool2d_bwd;
+rl_avgpool2d_kernel rl_cpu_avgpool2d;
+rl_avgpool2d_bwd_kernel rl_cpu_avgpool2d_bwd;
+rl_bn_stats_kernel rl_cpu_bn_stats;
+rl_bn_bwd_reduce_kernel rl_cpu_bn_bwd_reduce;
+rl_softmax_kernel rl_cpu_softmax;
+rl_softmax_bwd_kernel rl_cpu_softmax_bwd;
+rl_nll_kernel rl_cpu_nll;
+rl_nll_bwd_kernel rl_cpu_nll_bwd;
+rl_index_select_kernel rl_cpu_index_select;
+rl_index_add_kernel rl_cpu_index_add;
+rl_gather_kernel rl_cpu_gather;
+rl_scatter_add_kernel rl_cpu_scatter_add;
+rl_rng_fill_kernel rl_cpu_rng_fill;
+rl_linf_step_kernel rl_cpu_linf_step;
+rl_l2_step_kernel rl_cpu_l2_step;
+rl_nearest_other_kernel rl_cpu_nearest_other;
+
 /* Bracket an OpenMP region whose threads call BLAS each on its own. */
 int rl_cpu_blas_solo_begin(void);
 void rl_cpu_blas_solo_end(int saved);
-int rl_cpu_im2col(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t H, int64_t W,
-                  const int64_t *g, void *col);
-int rl_cpu_col2im(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t H,
-                  int64_t W, const int64_t *g, void *x);
-int rl_cpu_conv2d(rl_dtype dt, const void *x, const void *w, const void *b, int64_t N,
-                  int64_t C, int64_t H, int64_t W, int64_t O, const int64_t *g, void *y);
-int rl_cpu_conv2d_bwd(rl_dtype dt, const void *x, const void *w, const void *dy,
-                      int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
-                      const int64_t *g, void *dx, void *dw, void *db);
 /* 3x3, stride 1, f32 with >= 8 input channels and >= 10 output columns:
  * the forward as Winograd F(2x2, 3x3) (cpu_winograd.c). */
 bool rl_cpu_wino_ok(rl_dtype dt, int64_t C, const int64_t *g);
 int rl_cpu_wino_fwd(const float *x, const float *w, const float *b, int64_t N, int64_t C,
                     int64_t H, int64_t W, int64_t O, const int64_t *g, float *y);
-/* The tile transforms of the engine's Winograd path (backend.h). */
-int rl_cpu_wino_weight(rl_dtype dt, const void *w, int64_t O, int64_t C, bool flip, void *U);
-int rl_cpu_wino_input(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t H, int64_t W,
-                      int64_t ph, int64_t pw, int64_t TH, int64_t TW, int64_t nbc, void *V);
-int rl_cpu_wino_output(rl_dtype dt, const void *M, int64_t nb, int64_t O, int64_t OH,
-                       int64_t OW, int64_t TH, int64_t TW, const void *b, void *y);
-int rl_cpu_wino_doutput(rl_dtype dt, const void *dy, int64_t nb, int64_t O, int64_t OH,
-                        int64_t OW, int64_t TH, int64_t TW, int64_t nbc, void *dM);
-int rl_cpu_wino_dweight(rl_dtype dt, const void *dU, int64_t S, int64_t O, int64_t C,
-                        void *dw);
-int rl_cpu_maxpool2d(rl_dtype dt, const void *x, int64_t nc, int64_t H, int64_t W,
-                     const int64_t *g, void *y, int64_t *idx);
-int rl_cpu_maxpool2d_bwd(rl_dtype dt, const void *dy, const int64_t *idx, int64_t nc,
-                         int64_t H, int64_t W, const int64_t *g, void *dx);
-int rl_cpu_avgpool2d(rl_dtype dt, const void *x, int64_t nc, int64_t H, int64_t W,
-                     const int64_t *g, bool count_pad, void *y);
-int rl_cpu_avgpool2d_bwd(rl_dtype dt, const void *dy, int64_t nc, int64_t H, int64_t W,
-                         const int64_t *g, bool count_pad, void *dx);
-int rl_cpu_bn_stats(rl_dtype dt, const void *x, int64_t N, int64_t C, int64_t S,
-                    void *mean, void *var);
-int rl_cpu_bn_bwd_reduce(rl_dtype dt, const void *dy, const void *x, const void *mean,
-                         int64_t N, int64_t C, int64_t S, void *sum_dy, void *sum_dyxmu);
-int rl_cpu_softmax(rl_dtype dt, const void *x, int64_t rows, int64_t cols, bool log,
-                   void *y);
-int rl_cpu_softmax_bwd(rl_dtype dt, const void *dy, const void *y, int64_t rows,
-                       int64_t cols, bool log, void *dx);
-int rl_cpu_nll(rl_dtype dt, const void *logp, const int64_t *t, int64_t rows,
-               int64_t cols, void *out);
-int rl_cpu_nll_bwd(rl_dtype dt, const void *g, int64_t gstride, const int64_t *t,
-                   int64_t rows, int64_t cols, void *dlogp);
-int rl_cpu_index_select(rl_dtype dt, const void *x, int64_t outer, int64_t n,
-                        int64_t inner, const int64_t *idx, int64_t k, void *y);
-int rl_cpu_index_add(rl_dtype dt, const void *x, int64_t outer, int64_t k, int64_t inner,
-                     const int64_t *idx, int64_t n, void *y);
-int rl_cpu_gather(rl_dtype dt, const void *x, int64_t outer, int64_t n, int64_t inner,
-                  const int64_t *idx, int64_t k, void *y);
-int rl_cpu_scatter_add(rl_dtype dt, const void *x, int64_t outer, int64_t k,
-                       int64_t inner, const int64_t *idx, int64_t n, void *y);
-int rl_cpu_rng_fill(rl_dtype dt, void *dst, int64_t n, rl_rng_dist dist, uint64_t seed,
-                    uint64_t offset, double p0, double p1);
-int rl_cpu_l2_step(rl_dtype dt, const void *a, const void *g, const void *c, int64_t B,
-                   int64_t D, const double *p, void *out);
-int rl_cpu_nearest_other(const uint8_t *q, const int64_t *qlab, int64_t nq,
-                         const uint8_t *r, const int64_t *rlab, int64_t nr, int64_t D,
-                         int p, bool skip_self, int64_t *dist, int64_t *arg);
 
 #endif

@@ -1,11 +1,13 @@
-/* cpu_conv.c - convolutions on NCHW: im2col / col2im for the engine's
- * generic path, and the CPU's own whole-convolution kernels.
+/* cpu_conv.c - convolutions on NCHW: the CPU's own whole-convolution
+ * kernels (the conv2d entries), and im2col / col2im for the composition of
+ * engine/conv_gemm.c, which these entries run when a spec forces it.
  *
  * Every backward here gathers: each input element sums the contributions of
  * the windows that cover it, in a fixed order.  No two threads write one
  * element, so results are deterministic. */
 #include <string.h>
 
+#include "../conv_gemm.h"
 #include "cpu.h"
 #include "direct.h"
 
@@ -478,8 +480,8 @@ static int conv_check(const conv_plan *p) {
   return 0;
 }
 
-int rl_cpu_conv2d(rl_dtype dt, const void *x, const void *w, const void *b, int64_t N,
-                  int64_t C, int64_t H, int64_t W, int64_t O, const int64_t *g, void *y) {
+static int conv_fwd(rl_dtype dt, const void *x, const void *w, const void *b, int64_t N,
+                    int64_t C, int64_t H, int64_t W, int64_t O, const int64_t *g, void *y) {
   conv_plan p = conv_plan_of(dt, N, C, H, W, O, g, false, false, false);
   if (conv_check(&p)) return -1;
   if (rl_cpu_wino_ok(dt, C, g)) return rl_cpu_wino_fwd(x, w, b, N, C, H, W, O, g, y);
@@ -541,9 +543,9 @@ static int dx_by_winograd(rl_dtype dt, const float *w, const float *dy, int64_t 
   return rc ? -1 : 1;
 }
 
-int rl_cpu_conv2d_bwd(rl_dtype dt, const void *x, const void *w, const void *dy,
-                      int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
-                      const int64_t *g, void *dx, void *dw, void *db) {
+static int conv_bwd(rl_dtype dt, const void *x, const void *w, const void *dy, int64_t N,
+                    int64_t C, int64_t H, int64_t W, int64_t O, const int64_t *g, void *dx,
+                    void *dw, void *db) {
   if (dx) {
     int r = dx_by_winograd(dt, w, dy, N, C, H, W, O, g, dx);
     if (r < 0) return -1;
@@ -610,4 +612,33 @@ int rl_cpu_conv2d_bwd(rl_dtype dt, const void *x, const void *w, const void *dy,
   }
   rl_cpu_backend.free(NULL, scratch, total);
   return 0;
+}
+
+/* ---- the entries ------------------------------------------------------------ */
+
+/* The figures of the composition (engine/conv_gemm.c) when a spec forces
+ * it on the CPU: CUDA's (kernels/cuda_conv.cu), so that the CPU forms the
+ * chunks and split-k the GPU forms and the gradchecks cover them. */
+static const rl_conv_tuning as_on_cuda = {
+    .work_bytes = (int64_t)256 << 20,
+    .wino_min_channels = 32,
+    .sms = 132,
+};
+
+static void *data_or_null(const rl_tensor *t) { return t ? rl_data(t) : NULL; }
+
+int rl_cpu_conv2d(const int64_t *geom, rl_tensor *x, rl_tensor *w, rl_tensor *b,
+                  rl_tensor *y) {
+  if (rl_conv_gemm_forced()) return rl_conv_gemm(&as_on_cuda, geom, x, w, b, y);
+  return conv_fwd(x->dtype, rl_data(x), rl_data(w), data_or_null(b), x->size[0], x->size[1],
+                  x->size[2], x->size[3], w->size[0], geom, rl_data(y));
+}
+
+int rl_cpu_conv2d_bwd(const int64_t *geom, rl_tensor *x, rl_tensor *w, rl_tensor *dy,
+                      rl_tensor *dx, rl_tensor *dw, rl_tensor *db) {
+  if (rl_conv_gemm_forced()) return rl_conv_gemm_bwd(&as_on_cuda, geom, x, w, dy, dx, dw, db);
+  const rl_tensor *in = x ? x : dx; /* [N, C, H, W] */
+  return conv_bwd(dy->dtype, dw ? rl_data(x) : NULL, data_or_null(w), rl_data(dy),
+                  in->size[0], in->size[1], in->size[2], in->size[3], dy->size[1], geom,
+                  data_or_null(dx), data_or_null(dw), data_or_null(db));
 }

@@ -278,22 +278,8 @@ int rl_cpu_binary(rl_binary_op op, const rl_iter *it, double p0) {
 
 #define TERNARY_FLOAT(X, T)                                                     \
   X(FMA, a * b + c) X(ADDCMUL, a + (T)p[0] * b * c) X(ADDCDIV, a + (T)p[0] * b / c) \
-  X(LERP, a + (T)p[0] * (b - a)) X(CLAMP, MINN(MAXN(a, b), c))                   \
-  X(LINF_STEP, linf_step_##T(a, b, c, p))
+  X(LERP, a + (T)p[0] * (b - a)) X(CLAMP, MINN(MAXN(a, b), c))
 #define TERNARY_INT(X, T) X(CLAMP, a < b ? b : (a > c ? c : a))
-
-static inline float linf_step_float(float a, float g, float x, const double *p) {
-  float v = a + (float)p[0] * (float)SGN(g);
-  float lo = x - (float)p[1], hi = x + (float)p[1];
-  v = v < lo ? lo : (v > hi ? hi : v);
-  return v < (float)p[2] ? (float)p[2] : (v > (float)p[3] ? (float)p[3] : v);
-}
-static inline double linf_step_double(double a, double g, double x, const double *p) {
-  double v = a + p[0] * SGN(g);
-  double lo = x - p[1], hi = x + p[1];
-  v = v < lo ? lo : (v > hi ? hi : v);
-  return v < p[2] ? p[2] : (v > p[3] ? p[3] : v);
-}
 
 #define DEF_TER_F32(op, e) LOOP3(ter_##op##_f32, float, float, e)
 #define DEF_TER_F64(op, e) LOOP3(ter_##op##_f64, double, double, e)

@@ -234,7 +234,7 @@ int rl_cpu_wino_fwd(const float *x, const float *w, const float *b, int64_t N, i
 
 /* ---- the backend's tile entries ---------------------------------------------
  *
- * The engine's Winograd path (ops_conv.c), which CUDA takes, calls these
+ * The Winograd path of engine/conv_gemm.c, which CUDA takes, calls these
  * through the backend table.  The CPU's own convolutions never do; the
  * specs switch convolutions onto that path (rl._conv_path('winograd')) to
  * gradcheck it in f64 on the CPU, with the transforms of winograd.h that
