@@ -22,11 +22,19 @@ static int l_clock(lua_State *L) {
   return 1;
 }
 
-static void *alloc_filled(lua_State *L, size_t nbytes, int byte) {
+/* nbytes set to byte, 64-byte aligned; NULL when out of memory. */
+static void *alloc_filled(size_t nbytes, int byte) {
   void *p = aligned_alloc(64, (nbytes + 63) & ~(size_t)63);
-  if (!p) luaL_error(L, "bench: out of memory (%d MB)", (int)(nbytes >> 20));
-  memset(p, byte, nbytes);
+  if (p) memset(p, byte, nbytes);
   return p;
+}
+
+/* Raised once every buffer is freed (free(NULL) is a no-op). */
+static int out_of_memory(lua_State *L, size_t nbytes, void *a, void *b, void *c) {
+  free(a);
+  free(b);
+  free(c);
+  return luaL_error(L, "bench: out of memory (%d MB)", (int)(nbytes >> 20));
 }
 
 /* rl.bench_sgemm(n, reps): best seconds of one n x n x n cblas_sgemm */
@@ -34,7 +42,8 @@ static int l_bench_sgemm(lua_State *L) {
   int n = (int)luaL_checkinteger(L, 1), reps = (int)luaL_optinteger(L, 2, 5);
   if (n < 1 || reps < 1) return luaL_error(L, "bench_sgemm: n and reps must be positive");
   size_t nb = sizeof(float) * (size_t)n * (size_t)n;
-  float *a = alloc_filled(L, nb, 0), *b = alloc_filled(L, nb, 0), *c = alloc_filled(L, nb, 0);
+  float *a = alloc_filled(nb, 0), *b = alloc_filled(nb, 0), *c = alloc_filled(nb, 0);
+  if (!a || !b || !c) return out_of_memory(L, nb, a, b, c);
   for (size_t i = 0; i < (size_t)n * (size_t)n; i++) {
     a[i] = (float)(i % 7) * 0.1f;
     b[i] = (float)(i % 5) * 0.2f;
@@ -59,7 +68,8 @@ static int l_bench_memcpy(lua_State *L) {
   lua_Integer nb = luaL_checkinteger(L, 1);
   int reps = (int)luaL_optinteger(L, 2, 10);
   if (nb < 1 || reps < 1) return luaL_error(L, "bench_memcpy: nbytes and reps must be positive");
-  char *src = alloc_filled(L, (size_t)nb, 1), *dst = alloc_filled(L, (size_t)nb, 0);
+  char *src = alloc_filled((size_t)nb, 1), *dst = alloc_filled((size_t)nb, 0);
+  if (!src || !dst) return out_of_memory(L, (size_t)nb, src, dst, NULL);
   double best = 1e30;
   for (int r = 0; r < reps + 1; r++) {
     double t0 = now();

@@ -1,5 +1,6 @@
-/* cuda.c - rl.cuda_* : the caching allocator's statistics, emptying its
- * cache, synchronising, the device's name; and the hook by which the
+/* cuda.c - rl.cuda_* : whether a device can be used, the caching
+ * allocator's statistics, emptying its cache, synchronising, the device's
+ * name; and the hook by which the
  * allocator runs a full Lua GC (tensors that are unreachable but not yet
  * collected hold device memory Lua's GC does not see; engine/cuda.h). */
 #include "cuda.h"
@@ -15,6 +16,16 @@ static const rl_device *need_cuda(lua_State *L, int i) {
 static void set_int(lua_State *L, const char *k, uint64_t v) {
   lua_pushinteger(L, (lua_Integer)v);
   lua_setfield(L, -2, k);
+}
+
+static int l_is_available(lua_State *L) {
+  lua_pushboolean(L, rl_cuda_device_count() > 0);
+  return 1;
+}
+
+static int l_device_count(lua_State *L) {
+  lua_pushinteger(L, rl_cuda_device_count());
+  return 1;
 }
 
 /* rl.cuda.memory_stats([device]) -> {allocated = bytes, ...} */
@@ -87,6 +98,8 @@ static int hook_gc(lua_State *L) {
 }
 
 static const luaL_Reg fns[] = {
+    {"cuda_is_available", l_is_available},
+    {"cuda_device_count", l_device_count},
     {"cuda_memory_stats", l_memory_stats},
     {"cuda_empty_cache", l_empty_cache},
     {"cuda_synchronize", l_synchronize},

@@ -59,10 +59,11 @@ static int l_nearest_other(lua_State *L) {
   if (!lua_isnoneornil(L, 5)) luaL_checktype(L, 5, LUA_TTABLE);
   int p = p_opt(L, 5);
   bool skip_self = bool_opt(L, 5, "skip_self");
+  int bd = lrl_newbox(L), ba = lrl_newbox(L);
   rl_tensor *dist, *arg;
   if (rl_nearest_other(q, qlab, r, rlab, p, skip_self, &dist, &arg)) return lrl_error(L);
-  lrl_push(L, dist);
-  lrl_push(L, arg);
+  lrl_fill(L, bd, dist);
+  lrl_fill(L, ba, arg);
   return 2;
 }
 

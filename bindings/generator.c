@@ -1,9 +1,10 @@
-/* generator.c - rl.Generator, rl.manual_seed and the RNG state.
+/* generator.c - rl.Generator, rl.manual_seed, the RNG state and rl.philox.
  *
  * A generator is a (seed, offset) pair over the Philox-4x32-10 stream (see
  * engine/philox.h): its state is two integers, so saving it in a checkpoint
  * and restoring it resumes the exact stream. */
 #include "lrl.h"
+#include "philox.h"
 
 static rl_generator *check_gen(lua_State *L, int i) {
   return luaL_checkudata(L, i, LRL_GENERATOR);
@@ -94,6 +95,14 @@ static int l_set_rng_state(lua_State *L) {
   return 0;
 }
 
+/* The raw Philox-4x32-10 block for (seed, counter), for known-answer tests
+ * and for checking another implementation of the stream. */
+static int l_philox(lua_State *L) {
+  rl_u32x4 o = rl_philox((uint64_t)luaL_checkinteger(L, 1), (uint64_t)luaL_checkinteger(L, 2));
+  for (int i = 0; i < 4; i++) lua_pushinteger(L, o.v[i]);
+  return 4;
+}
+
 static const luaL_Reg gen_methods[] = {
     {"manual_seed", g_manual_seed}, {"initial_seed", g_initial_seed},
     {"get_state", g_get_state},     {"set_state", g_set_state},
@@ -103,7 +112,8 @@ static const luaL_Reg gen_methods[] = {
 static const luaL_Reg module_fns[] = {
     {"Generator", l_generator},         {"manual_seed", l_manual_seed},
     {"initial_seed", l_initial_seed},   {"get_rng_state", l_get_rng_state},
-    {"set_rng_state", l_set_rng_state}, {NULL, NULL},
+    {"set_rng_state", l_set_rng_state}, {"philox", l_philox},
+    {NULL, NULL},
 };
 
 void lrl_open_generator(lua_State *L) {

@@ -21,15 +21,40 @@
 
 /* ---- tensors -------------------------------------------------------- */
 
-/* Push a new reference (steals `t`).  NULL raises the engine's error. */
+/* A new tensor goes to Lua in two steps, box first, as liolib makes a
+ * file's box before opening the file: lrl_newbox pushes an empty (closed)
+ * box and returns its stack index; then lrl_fill(L, box, t) hands it the
+ * tensor (steals `t`) and returns 1.  A memory error making the box then
+ * happens while no tensor exists, and once filled the box's __gc frees the
+ * tensor whatever is raised next.  A NULL `t` raises the engine's error
+ * and leaves the box empty for the collector.  So:
+ *
+ *   rl_tensor *x = lrl_check(L, 1);      -- read every argument first
+ *   int b = lrl_newbox(L);
+ *   return lrl_fill(L, b, rl_exp(x));    -- the box is the result on top */
+int lrl_newbox(lua_State *L);
+int lrl_fill(lua_State *L, int box, rl_tensor *t);
+/* Box a tensor already made (steals `t`; NULL raises the engine's error).
+ * Prefer lrl_newbox before making it: should making the box fail, `t`
+ * stays the caller's (bindings/io.c frees it through its own box). */
 int lrl_push(lua_State *L, rl_tensor *t);
 /* The tensor at index i, or a Lua error naming the argument. */
 rl_tensor *lrl_check(lua_State *L, int i);
 rl_tensor *lrl_test(lua_State *L, int i); /* NULL if not a (live) tensor */
+/* For __gc, __close and __tostring: the box's tensor or NULL once closed
+ * (no error), and closing it (dropping its reference; idempotent). */
+rl_tensor *lrl_peek(lua_State *L, int i);
+void lrl_close(lua_State *L, int i);
 /* A tensor from a tensor or a number (a 0-dim tensor of like's dtype and
  * device when like is given, else f32 on the CPU).  *tmp receives a
- * reference to release when a temporary was made. */
+ * reference to release when a temporary was made.  Read every argument
+ * that can raise before this: once it returns, the caller holds *tmp. */
 rl_tensor *lrl_operand(lua_State *L, int i, const rl_tensor *like, rl_tensor **tmp);
+/* Two operands (at i and j) like lrl_operand's, both checked before either
+ * is made, so that nothing is held when it raises; tmp[0], tmp[1] receive
+ * the temporaries to release. */
+void lrl_operands(lua_State *L, int i, int j, const rl_tensor *like, rl_tensor **a,
+                  rl_tensor **b, rl_tensor *tmp[2]);
 /* Raise the engine's last error. */
 int lrl_error(lua_State *L);
 /* Raise unless rc == 0. */
@@ -64,19 +89,17 @@ rl_generator *lrl_generator_opt(lua_State *L, int i); /* NULL = default */
 /* ---- the parts of the module ---------------------------------------- */
 
 void lrl_open_tensor(lua_State *L);    /* metatable; fields into the table on top */
+void lrl_open_methods(lua_State *L);   /* push the methods table __index falls back to */
 void lrl_open_ops(lua_State *L);       /* methods into the methods table on top */
 void lrl_open_print(lua_State *L);     /* __tostring, tolist into methods on top */
-void lrl_open_generator(lua_State *L); /* rl.Generator etc. into the table on top */
-void lrl_open_nn(lua_State *L);        /* rl.F and rl.grad */
-void lrl_open_cuda(lua_State *L);      /* rl.cuda_*: allocator stats, synchronize */
+void lrl_open_generator(lua_State *L); /* rl.Generator, seeds, rl.philox */
+void lrl_open_nn(lua_State *L);        /* rl.F, rl.grad and the grad mode */
+void lrl_open_cuda(lua_State *L);      /* rl.cuda_*: availability, allocator stats */
 void lrl_open_image(lua_State *L);     /* rl.write_png */
 void lrl_open_bench(lua_State *L);     /* rl.clock and the C reference benchmarks */
 void lrl_open_io(lua_State *L);
 void lrl_open_dist(lua_State *L);
 void lrl_open_data(lua_State *L);
-
-/* The methods table (for registering functions into it). */
-void lrl_push_methods(lua_State *L);
 
 /* Format a tensor as text (PyTorch-like values, then "[dtype size on dev]"). */
 int lrl_tostring(lua_State *L, rl_tensor *t);

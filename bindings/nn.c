@@ -1,5 +1,5 @@
-/* nn.c - rl.F (functional neural-network ops), rl.grad and the fused attack
- * steps.  Options follow PyTorch's names: F.conv2d(x, w, b, {stride = 2,
+/* nn.c - rl.F (functional neural-network ops), rl.grad, the grad mode and
+ * the fused attack steps.  Options follow PyTorch's names: F.conv2d(x, w, b, {stride = 2,
  * padding = 1}); a pair may be given as one number or {h, w}. */
 #include <string.h>
 
@@ -57,7 +57,9 @@ static rl_tensor *opt_tensor(lua_State *L, int i) {
 
 /* F.linear(x, w, [b]) */
 static int f_linear(lua_State *L) {
-  return lrl_push(L, rl_linear(lrl_check(L, 1), lrl_check(L, 2), opt_tensor(L, 3)));
+  rl_tensor *x = lrl_check(L, 1), *w = lrl_check(L, 2), *b = opt_tensor(L, 3);
+  int box = lrl_newbox(L);
+  return lrl_fill(L, box, rl_linear(x, w, b));
 }
 
 /* F.conv2d(x, w, [b], [{stride, padding, dilation}]) */
@@ -67,7 +69,8 @@ static int f_conv2d(lua_State *L) {
   opt_pair(L, 4, "stride", 1, o.stride);
   opt_pair(L, 4, "padding", 0, o.padding);
   opt_pair(L, 4, "dilation", 1, o.dilation);
-  return lrl_push(L, rl_conv2d(x, w, b, &o));
+  int box = lrl_newbox(L);
+  return lrl_fill(L, box, rl_conv2d(x, w, b, &o));
 }
 
 /* F.max_pool2d(x, kernel, [{stride, padding}]) ; stride defaults to kernel */
@@ -79,14 +82,15 @@ static int pool(lua_State *L, bool is_max) {
   opt_pair(L, 3, "padding", 0, p);
   if (s[0] == 0) s[0] = k[0];
   if (s[1] == 0) s[1] = k[1];
-  if (is_max) return lrl_push(L, rl_max_pool2d(x, k, s, p));
   bool count_pad = true;
-  if (lua_istable(L, 3)) {
+  if (!is_max && lua_istable(L, 3)) {
     lua_getfield(L, 3, "count_include_pad");
     if (!lua_isnil(L, -1)) count_pad = lua_toboolean(L, -1);
     lua_pop(L, 1);
   }
-  return lrl_push(L, rl_avg_pool2d(x, k, s, p, count_pad));
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, is_max ? rl_max_pool2d(x, k, s, p)
+                               : rl_avg_pool2d(x, k, s, p, count_pad));
 }
 static int f_max_pool2d(lua_State *L) { return pool(L, true); }
 static int f_avg_pool2d(lua_State *L) { return pool(L, false); }
@@ -99,7 +103,8 @@ static int f_adaptive_avg_pool2d(lua_State *L) {
   if (o[0] != 1 || o[1] != 1)
     return luaL_error(L, "adaptive_avg_pool2d: only a 1x1 output is supported, got %dx%d",
                       (int)o[0], (int)o[1]);
-  return lrl_push(L, rl_adaptive_avg_pool2d_1(x));
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_adaptive_avg_pool2d_1(x));
 }
 
 /* F.batch_norm(x, running_mean, running_var, [weight], [bias], training,
@@ -110,7 +115,8 @@ static int f_batch_norm(lua_State *L) {
   rl_tensor *w = opt_tensor(L, 4), *b = opt_tensor(L, 5);
   bool training = lua_toboolean(L, 6);
   double momentum = luaL_optnumber(L, 7, 0.1), eps = luaL_optnumber(L, 8, 1e-5);
-  return lrl_push(L, rl_batch_norm(x, rm, rv, w, b, training, momentum, eps));
+  int box = lrl_newbox(L);
+  return lrl_fill(L, box, rl_batch_norm(x, rm, rv, w, b, training, momentum, eps));
 }
 
 /* F.dropout(x, p, training, [generator]), F.dropout2d likewise */
@@ -118,41 +124,50 @@ static int dropout(lua_State *L, bool channelwise) {
   rl_tensor *x = lrl_check(L, 1);
   double p = luaL_optnumber(L, 2, 0.5);
   bool training = lua_isnoneornil(L, 3) ? true : lua_toboolean(L, 3);
-  return lrl_push(L, rl_dropout(x, p, training, channelwise, lrl_generator_opt(L, 4)));
+  rl_generator *g = lrl_generator_opt(L, 4);
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_dropout(x, p, training, channelwise, g));
 }
 static int f_dropout(lua_State *L) { return dropout(L, false); }
 static int f_dropout2d(lua_State *L) { return dropout(L, true); }
 
-static int f_relu(lua_State *L) { return lrl_push(L, rl_relu(lrl_check(L, 1))); }
-
-static int f_softmax(lua_State *L) {
-  return lrl_push(L, rl_softmax(lrl_check(L, 1), lrl_dim(L, 2), false));
+static int f_relu(lua_State *L) {
+  rl_tensor *x = lrl_check(L, 1);
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_relu(x));
 }
 
-static int f_log_softmax(lua_State *L) {
-  return lrl_push(L, rl_softmax(lrl_check(L, 1), lrl_dim(L, 2), true));
+static int softmax(lua_State *L, bool log) {
+  rl_tensor *x = lrl_check(L, 1);
+  int d = lrl_dim(L, 2);
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_softmax(x, d, log));
 }
+static int f_softmax(lua_State *L) { return softmax(L, false); }
+static int f_log_softmax(lua_State *L) { return softmax(L, true); }
 
 /* ---- losses ---------------------------------------------------------------- */
 
-static int f_nll_loss(lua_State *L) {
-  return lrl_push(L, rl_nll_loss(lrl_check(L, 1), lrl_check(L, 2), reduction_arg(L, 3, "mean")));
-}
+typedef enum { LOSS_NLL, LOSS_CROSS_ENTROPY, LOSS_KL_DIV, LOSS_MSE } loss_kind;
 
-static int f_cross_entropy(lua_State *L) {
-  return lrl_push(
-      L, rl_cross_entropy(lrl_check(L, 1), lrl_check(L, 2), reduction_arg(L, 3, "mean")));
+/* F.<loss>(input, target, [reduction = 'mean']); kl_div also takes
+ * [log_target = false] as F.kl_div(log_q, p, reduction, log_target). */
+static int loss(lua_State *L, loss_kind k) {
+  rl_tensor *x = lrl_check(L, 1), *y = lrl_check(L, 2);
+  rl_reduction red = reduction_arg(L, 3, "mean");
+  bool log_target = lua_toboolean(L, 4);
+  int b = lrl_newbox(L);
+  switch (k) {
+  case LOSS_NLL: return lrl_fill(L, b, rl_nll_loss(x, y, red));
+  case LOSS_CROSS_ENTROPY: return lrl_fill(L, b, rl_cross_entropy(x, y, red));
+  case LOSS_KL_DIV: return lrl_fill(L, b, rl_kl_div(x, y, red, log_target));
+  default: return lrl_fill(L, b, rl_mse_loss(x, y, red));
+  }
 }
-
-/* F.kl_div(log_q, p, [reduction = 'mean'], [log_target = false]) */
-static int f_kl_div(lua_State *L) {
-  return lrl_push(L, rl_kl_div(lrl_check(L, 1), lrl_check(L, 2), reduction_arg(L, 3, "mean"),
-                               lua_toboolean(L, 4)));
-}
-
-static int f_mse_loss(lua_State *L) {
-  return lrl_push(L, rl_mse_loss(lrl_check(L, 1), lrl_check(L, 2), reduction_arg(L, 3, "mean")));
-}
+static int f_nll_loss(lua_State *L) { return loss(L, LOSS_NLL); }
+static int f_cross_entropy(lua_State *L) { return loss(L, LOSS_CROSS_ENTROPY); }
+static int f_kl_div(lua_State *L) { return loss(L, LOSS_KL_DIV); }
+static int f_mse_loss(lua_State *L) { return loss(L, LOSS_MSE); }
 
 /* ---- attack steps ------------------------------------------------------------ */
 
@@ -219,20 +234,36 @@ static int l_grad(lua_State *L) {
     lua_pop(L, 2);
   }
   rl_tensor **res = lua_newuserdatauv(L, sizeof(rl_tensor *) * (size_t)(nin ? nin : 1), 0);
-  lrl_check_rc(L, rl_grad(nout, outs, gos, nin, ins, retain, allow_unused, res));
-  bool single = lrl_test(L, 2) != NULL;
-  if (single) {
-    if (res[0]) return lrl_push(L, res[0]);
-    lua_pushnil(L);
-    return 1;
-  }
+  /* the list of results and a box for each come first (lrl.h), so that
+   * nothing allocated after rl_grad can strand a gradient */
   lua_createtable(L, nin, 0);
+  int list = lua_gettop(L);
+  for (int k = 0; k < nin; k++) {
+    lrl_newbox(L);
+    lua_rawseti(L, list, k + 1);
+  }
+  lrl_check_rc(L, rl_grad(nout, outs, gos, nin, ins, retain, allow_unused, res));
   for (int k = 0; k < nin; k++) {
     if (res[k]) {
-      lrl_push(L, res[k]);
-      lua_rawseti(L, -2, k + 1);
+      lua_rawgeti(L, list, k + 1);
+      lrl_fill(L, lua_gettop(L), res[k]);
+      lua_pop(L, 1);
+    } else { /* an unused input: its entry is nil */
+      lua_pushnil(L);
+      lua_rawseti(L, list, k + 1);
     }
   }
+  if (lrl_test(L, 2)) lua_rawgeti(L, list, 1); /* one input: its gradient or nil */
+  return 1;
+}
+
+static int l_set_grad_enabled(lua_State *L) {
+  lua_pushboolean(L, rl_set_grad_enabled(lua_toboolean(L, 1)));
+  return 1;
+}
+
+static int l_is_grad_enabled(lua_State *L) {
+  lua_pushboolean(L, rl_grad_enabled());
   return 1;
 }
 
@@ -261,6 +292,11 @@ void lrl_open_nn(lua_State *L) {
   lua_newtable(L);
   luaL_setfuncs(L, F_fns, 0);
   lua_setfield(L, -2, "F");
-  lua_pushcfunction(L, l_grad);
-  lua_setfield(L, -2, "grad");
+  static const luaL_Reg autograd_fns[] = {
+      {"grad", l_grad},
+      {"set_grad_enabled", l_set_grad_enabled},
+      {"is_grad_enabled", l_is_grad_enabled},
+      {NULL, NULL},
+  };
+  luaL_setfuncs(L, autograd_fns, 0);
 }

@@ -3,7 +3,11 @@
  * Each wrapper converts Lua arguments (1-based dims, numbers as scalars,
  * option tables) and calls one engine function; a failing engine call
  * raises its message.  Comparisons are methods (x:lt(y)) because Lua turns
- * the result of __lt/__le/__eq into a boolean. */
+ * the result of __lt/__le/__eq into a boolean.
+ *
+ * The order in each wrapper is fixed by STYLE rule 1: read every argument
+ * (anything that can raise) first, then make the result's box (lrl_newbox),
+ * then the temporaries, and release them before raising an engine error. */
 #include <math.h>
 #include <string.h>
 
@@ -13,7 +17,9 @@
 
 #define UNARY(name, OP)                                                          \
   static int t_##name(lua_State *L) {                                           \
-    return lrl_push(L, rl_unary(OP, lrl_check(L, 1), 0, 0));                    \
+    rl_tensor *t = lrl_check(L, 1);                                              \
+    int b = lrl_newbox(L);                                                       \
+    return lrl_fill(L, b, rl_unary(OP, t, 0, 0));                               \
   }                                                                              \
   static int t_##name##_(lua_State *L) {                                        \
     lrl_check_rc(L, rl_unary_(OP, lrl_check(L, 1), 0, 0));                     \
@@ -43,7 +49,9 @@ UNARY(cos, RL_UN_COS)
 UNARY(logical_not, RL_UN_NOT)
 
 static int t_isnan(lua_State *L) {
-  return lrl_push(L, rl_unary(RL_UN_ISNAN, lrl_check(L, 1), 0, 0));
+  rl_tensor *t = lrl_check(L, 1);
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_unary(RL_UN_ISNAN, t, 0, 0));
 }
 
 /* clamp(lo, hi): either bound may be nil; tensor bounds broadcast. */
@@ -52,20 +60,21 @@ static int clamp(lua_State *L, bool inplace) {
   if (lrl_test(L, 2) || lrl_test(L, 3)) {
     if (lua_isnoneornil(L, 2) || lua_isnoneornil(L, 3))
       return luaL_error(L, "clamp: tensor bounds need both lo and hi");
-    rl_tensor *t2, *t3;
-    rl_tensor *lo = lrl_operand(L, 2, t, &t2), *hi = lrl_operand(L, 3, t, &t3);
+    int b = inplace ? 0 : lrl_newbox(L);
+    rl_tensor *lo, *hi, *tmp[2];
+    lrl_operands(L, 2, 3, t, &lo, &hi, tmp);
     int rc = 0;
     rl_tensor *r = NULL;
     if (inplace) rc = rl_ternary_(RL_TER_CLAMP, t, lo, hi, NULL);
     else r = rl_ternary(RL_TER_CLAMP, t, lo, hi, NULL);
-    if (t2) rl_release(t2);
-    if (t3) rl_release(t3);
+    if (tmp[0]) rl_release(tmp[0]);
+    if (tmp[1]) rl_release(tmp[1]);
     if (inplace) {
       lrl_check_rc(L, rc);
       lua_settop(L, 1);
       return 1;
     }
-    return lrl_push(L, r);
+    return lrl_fill(L, b, r);
   }
   bool has_lo = !lua_isnoneornil(L, 2), has_hi = !lua_isnoneornil(L, 3);
   if (!has_lo && !has_hi) return luaL_error(L, "clamp: give lo, hi or both");
@@ -78,7 +87,8 @@ static int clamp(lua_State *L, bool inplace) {
     lua_settop(L, 1);
     return 1;
   }
-  return lrl_push(L, rl_unary(op, t, p0, hi));
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_unary(op, t, p0, hi));
 }
 static int t_clamp(lua_State *L) { return clamp(L, false); }
 static int t_clamp_(lua_State *L) { return clamp(L, true); }
@@ -131,14 +141,17 @@ static double alpha_arg(lua_State *L, int i) { return luaL_optnumber(L, i, 1.0);
 #define BINARY(name, OP)                                                         \
   static int t_##name(lua_State *L) {                                           \
     lrl_check(L, 1);                                                             \
-    return lrl_push(L, binop(L, OP, 1, 2, alpha_arg(L, 3)));                    \
+    double alpha = alpha_arg(L, 3);                                              \
+    int box = lrl_newbox(L);                                                     \
+    return lrl_fill(L, box, binop(L, OP, 1, 2, alpha));                         \
   }
 
 #define BINARY_INPLACE(name, OP)                                                 \
   static int t_##name##_(lua_State *L) {                                        \
     rl_tensor *a = lrl_check(L, 1), *tmp;                                        \
+    double alpha = alpha_arg(L, 3);                                              \
     rl_tensor *b = lrl_operand(L, 2, a, &tmp);                                   \
-    int rc = rl_binary_(OP, a, b, alpha_arg(L, 3));                              \
+    int rc = rl_binary_(OP, a, b, alpha);                                        \
     if (tmp) rl_release(tmp);                                                    \
     lrl_check_rc(L, rc);                                                         \
     lua_settop(L, 1);                                                            \
@@ -172,7 +185,10 @@ BINARY_INPLACE(minimum, RL_BIN_MIN)
 
 /* metamethods: either operand may be the number */
 #define META(name, OP)                                                           \
-  static int m_##name(lua_State *L) { return lrl_push(L, binop(L, OP, 1, 2, 1.0)); }
+  static int m_##name(lua_State *L) {                                           \
+    int b = lrl_newbox(L);                                                       \
+    return lrl_fill(L, b, binop(L, OP, 1, 2, 1.0));                             \
+  }
 META(add, RL_BIN_ADD)
 META(sub, RL_BIN_SUB)
 META(mul, RL_BIN_MUL)
@@ -180,36 +196,40 @@ META(div, RL_BIN_DIV)
 META(pow, RL_BIN_POW)
 META(mod, RL_BIN_REMAINDER) /* x % y takes y's sign, as Lua and PyTorch */
 
-static int m_unm(lua_State *L) { return lrl_push(L, rl_neg(lrl_check(L, 1))); }
+static int m_unm(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_neg(t));
+}
 
 /* ---- fused multiply-adds ------------------------------------------------- */
 
 /* x:addcmul(t1, t2, [value=1]) = x + value*t1*t2, addcdiv likewise with
  * t1/t2, x:lerp(y, w) = x + w*(y - x); each with an in-place form. */
 static int fused(lua_State *L, rl_ternary_op op, bool inplace) {
-  rl_tensor *x = lrl_check(L, 1), *t1, *t2, *tmp1 = NULL, *tmp2 = NULL;
+  rl_tensor *x = lrl_check(L, 1), *t1, *t2, *tmp[2] = {NULL, NULL};
   double p[4] = {1, 0, 0, 0};
-  if (op == RL_TER_LERP) {
-    t1 = lrl_check(L, 2);
-    t2 = t1;
+  bool lerp = op == RL_TER_LERP;
+  if (lerp) {
+    t1 = t2 = lrl_check(L, 2);
     p[0] = luaL_checknumber(L, 3);
   } else {
-    t1 = lrl_operand(L, 2, x, &tmp1);
-    t2 = lrl_operand(L, 3, x, &tmp2);
     p[0] = luaL_optnumber(L, 4, 1.0);
   }
+  int b = inplace ? 0 : lrl_newbox(L);
+  if (!lerp) lrl_operands(L, 2, 3, x, &t1, &t2, tmp);
   int rc = 0;
   rl_tensor *r = NULL;
   if (inplace) rc = rl_ternary_(op, x, t1, t2, p);
   else r = rl_ternary(op, x, t1, t2, p);
-  if (tmp1) rl_release(tmp1);
-  if (tmp2) rl_release(tmp2);
+  if (tmp[0]) rl_release(tmp[0]);
+  if (tmp[1]) rl_release(tmp[1]);
   if (inplace) {
     lrl_check_rc(L, rc);
     lua_settop(L, 1);
     return 1;
   }
-  return lrl_push(L, r);
+  return lrl_fill(L, b, r);
 }
 static int t_addcmul(lua_State *L) { return fused(L, RL_TER_ADDCMUL, false); }
 static int t_addcmul_(lua_State *L) { return fused(L, RL_TER_ADDCMUL, true); }
@@ -224,14 +244,18 @@ static int t_lerp_(lua_State *L) { return fused(L, RL_TER_LERP, true); }
  * defined in lua/rl/init.lua on top of it. */
 static int t_where(lua_State *L) {
   rl_tensor *x = lrl_check(L, 1), *cond = lrl_check(L, 2), *tmp;
+  int b = lrl_newbox(L);
   rl_tensor *y = lrl_operand(L, 3, x, &tmp);
   rl_tensor *r = rl_where(cond, x, y);
   if (tmp) rl_release(tmp);
-  return lrl_push(L, r);
+  return lrl_fill(L, b, r);
 }
 
 static int t_masked_fill(lua_State *L) {
-  return lrl_push(L, rl_masked_fill(lrl_check(L, 1), lrl_check(L, 2), luaL_checknumber(L, 3)));
+  rl_tensor *t = lrl_check(L, 1), *mask = lrl_check(L, 2);
+  double v = luaL_checknumber(L, 3);
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_masked_fill(t, mask, v));
 }
 
 static int t_masked_fill_(lua_State *L) {
@@ -241,7 +265,9 @@ static int t_masked_fill_(lua_State *L) {
 }
 
 static int t_masked_select(lua_State *L) {
-  return lrl_push(L, rl_masked_select(lrl_check(L, 1), lrl_check(L, 2)));
+  rl_tensor *t = lrl_check(L, 1), *mask = lrl_check(L, 2);
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_masked_select(t, mask));
 }
 
 /* ---- fills and random fills ---------------------------------------------- */
@@ -301,9 +327,23 @@ static int t_copy_(lua_State *L) {
   return 1;
 }
 
-static int t_clone(lua_State *L) { return lrl_push(L, rl_clone(lrl_check(L, 1))); }
-static int t_contiguous(lua_State *L) { return lrl_push(L, rl_contiguous(lrl_check(L, 1))); }
-static int t_detach(lua_State *L) { return lrl_push(L, rl_detach(lrl_check(L, 1))); }
+static int t_clone(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_clone(t));
+}
+
+static int t_contiguous(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_contiguous(t));
+}
+
+static int t_detach(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_detach(t));
+}
 
 static int to_dtype(lua_State *L, rl_dtype dt) {
   rl_tensor *t = lrl_check(L, 1);
@@ -311,7 +351,8 @@ static int to_dtype(lua_State *L, rl_dtype dt) {
     lua_settop(L, 1);
     return 1;
   }
-  return lrl_push(L, rl_to_dtype(t, dt));
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_to_dtype(t, dt));
 }
 static int t_float(lua_State *L) { return to_dtype(L, RL_F32); }
 static int t_double(lua_State *L) { return to_dtype(L, RL_F64); }
@@ -324,7 +365,8 @@ static int to_device(lua_State *L, const rl_device *dev) {
     lua_settop(L, 1);
     return 1;
   }
-  return lrl_push(L, rl_to_device(t, dev));
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_to_device(t, dev));
 }
 
 /* x:to('f64'), x:to('cuda'), x:to{dtype=..., device=...} */
@@ -340,12 +382,12 @@ static int t_to(lua_State *L) {
   lrl_opts o;
   lrl_opts_read(L, 2, &o, t->dtype);
   if (lua_getfield(L, 2, "device") == LUA_TNIL) o.dev = rl_dev(t);
+  int b = lrl_newbox(L);
   rl_tensor *a = o.dtype == t->dtype ? (rl_retain(t), t) : rl_to_dtype(t, o.dtype);
-  if (!a) return lrl_error(L);
-  if (rl_dev(a) == o.dev) return lrl_push(L, a);
-  rl_tensor *b = rl_to_device(a, o.dev);
+  if (!a || rl_dev(a) == o.dev) return lrl_fill(L, b, a);
+  rl_tensor *r = rl_to_device(a, o.dev);
   rl_release(a);
-  return lrl_push(L, b);
+  return lrl_fill(L, b, r);
 }
 
 static int t_cuda(lua_State *L) {
@@ -455,31 +497,37 @@ static int t_view_(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   int64_t size[RL_MAX_DIMS];
   int nd = view_sizes(L, size);
-  return lrl_push(L, rl_view(t, nd, size));
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_view(t, nd, size));
 }
 
 static int t_reshape(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   int64_t size[RL_MAX_DIMS];
   int nd = view_sizes(L, size);
-  return lrl_push(L, rl_reshape(t, nd, size));
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_reshape(t, nd, size));
 }
 
 static int t_view_as(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1), *o = lrl_check(L, 2);
-  return lrl_push(L, rl_view(t, o->ndim, o->size));
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_view(t, o->ndim, o->size));
 }
 
 static int t_flatten(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   int s = lua_isnoneornil(L, 2) ? 0 : lrl_dim(L, 2);
   int e = lua_isnoneornil(L, 3) ? -1 : lrl_dim(L, 3);
-  return lrl_push(L, rl_flatten(t, s, e));
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_flatten(t, s, e));
 }
 
 static int t_transpose(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
-  return lrl_push(L, rl_transpose(t, lrl_dim(L, 2), lrl_dim(L, 3)));
+  int d0 = lrl_dim(L, 2), d1 = lrl_dim(L, 3);
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_transpose(t, d0, d1));
 }
 
 static int t_t(lua_State *L) {
@@ -491,7 +539,8 @@ static int t_t(lua_State *L) {
     lua_settop(L, 1);
     return 1;
   }
-  return lrl_push(L, rl_transpose(t, 0, 1));
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_transpose(t, 0, 1));
 }
 
 static int t_permute(lua_State *L) {
@@ -505,7 +554,8 @@ static int t_permute(lua_State *L) {
   if (n != t->ndim)
     return luaL_error(L, "permute: got %d dims for a tensor of %d dims (size %s)", n, t->ndim,
                       rl_shape_str(t));
-  return lrl_push(L, rl_permute(t, perm));
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_permute(t, perm));
 }
 
 /* narrow(dim, start, len), start 1-based (negative from the end) */
@@ -517,7 +567,8 @@ static int t_narrow(lua_State *L) {
   if (dd < 0) return lrl_error(L);
   if (start == 0) return luaL_argerror(L, 3, "start 0 is invalid: positions are 1-based");
   int64_t s0 = start > 0 ? start - 1 : t->size[dd] + start;
-  return lrl_push(L, rl_narrow(t, d, s0, len));
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_narrow(t, d, s0, len));
 }
 
 static int t_select(lua_State *L) {
@@ -531,7 +582,8 @@ static int t_select(lua_State *L) {
   if (i0 < 0 || i0 >= t->size[dd])
     return luaL_error(L, "select: index %d is out of range for dim %d of size %d (1-based)",
                       (int)i, dd + 1, (int)t->size[dd]);
-  return lrl_push(L, rl_select(t, d, i0));
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_select(t, d, i0));
 }
 
 static int t_unsqueeze(lua_State *L) {
@@ -539,24 +591,29 @@ static int t_unsqueeze(lua_State *L) {
   lua_Integer d = luaL_checkinteger(L, 2);
   if (d == 0) return luaL_argerror(L, 2, "dim 0 is invalid: dims are 1-based");
   /* unsqueeze counts positions among ndim+1 dims */
-  return lrl_push(L, rl_unsqueeze(t, d > 0 ? (int)d - 1 : (int)d));
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_unsqueeze(t, d > 0 ? (int)d - 1 : (int)d));
 }
 
 static int t_squeeze(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
-  return lrl_push(L, rl_squeeze(t, lua_isnoneornil(L, 2) ? INT32_MIN : lrl_dim(L, 2)));
+  int d = lua_isnoneornil(L, 2) ? INT32_MIN : lrl_dim(L, 2);
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_squeeze(t, d));
 }
 
 static int t_expand(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   int64_t size[RL_MAX_DIMS];
   int nd = view_sizes(L, size);
-  return lrl_push(L, rl_expand(t, nd, size));
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_expand(t, nd, size));
 }
 
 static int t_expand_as(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1), *o = lrl_check(L, 2);
-  return lrl_push(L, rl_expand(t, o->ndim, o->size));
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_expand(t, o->ndim, o->size));
 }
 
 /* ---- reductions ----------------------------------------------------------- */
@@ -574,7 +631,8 @@ static int red_args(lua_State *L, int i, int *dims, bool *keepdim) {
     int dims[RL_MAX_DIMS];                                                       \
     bool keep;                                                                   \
     int nd = red_args(L, 2, dims, &keep);                                        \
-    return lrl_push(L, CALL);                                                    \
+    int b = lrl_newbox(L);                                                       \
+    return lrl_fill(L, b, CALL);                                                 \
   }
 REDUCE(sum, rl_sum(t, nd, dims, keep))
 REDUCE(mean, rl_mean(t, nd, dims, keep))
@@ -585,15 +643,21 @@ REDUCE(all, rl_reduce(RL_RED_ALL, t, nd, dims, keep))
 /* max() / max(dim, [keepdim]) -> values, indices / max(other) elementwise */
 static int maxmin(lua_State *L, bool is_min) {
   rl_tensor *t = lrl_check(L, 1);
-  if (lua_isnoneornil(L, 2))
-    return lrl_push(L, rl_reduce(is_min ? RL_RED_MIN : RL_RED_MAX, t, 0, NULL, false));
-  if (lrl_test(L, 2))
-    return lrl_push(L, binop(L, is_min ? RL_BIN_MIN : RL_BIN_MAX, 1, 2, 1.0));
+  if (lua_isnoneornil(L, 2)) {
+    int b = lrl_newbox(L);
+    return lrl_fill(L, b, rl_reduce(is_min ? RL_RED_MIN : RL_RED_MAX, t, 0, NULL, false));
+  }
+  if (lrl_test(L, 2)) {
+    int b = lrl_newbox(L);
+    return lrl_fill(L, b, binop(L, is_min ? RL_BIN_MIN : RL_BIN_MAX, 1, 2, 1.0));
+  }
   int d = lrl_dim(L, 2);
+  bool keep = lua_toboolean(L, 3);
+  int bv = lrl_newbox(L), bi = lrl_newbox(L);
   rl_tensor *v, *ix;
-  lrl_check_rc(L, rl_max_dim(t, d, lua_toboolean(L, 3), is_min, &v, &ix));
-  lrl_push(L, v);
-  lrl_push(L, ix);
+  lrl_check_rc(L, rl_max_dim(t, d, keep, is_min, &v, &ix)); /* both or neither */
+  lrl_fill(L, bv, v);
+  lrl_fill(L, bi, ix);
   return 2;
 }
 static int t_max(lua_State *L) { return maxmin(L, false); }
@@ -602,7 +666,9 @@ static int t_min(lua_State *L) { return maxmin(L, true); }
 static int argmaxmin(lua_State *L, bool is_min) {
   rl_tensor *t = lrl_check(L, 1);
   int d = lua_isnoneornil(L, 2) ? INT32_MIN : lrl_dim(L, 2);
-  return lrl_push(L, rl_argmax(t, d, lua_toboolean(L, 3), is_min));
+  bool keep = lua_toboolean(L, 3);
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_argmax(t, d, keep, is_min));
 }
 static int t_argmax(lua_State *L) { return argmaxmin(L, false); }
 static int t_argmin(lua_State *L) { return argmaxmin(L, true); }
@@ -622,7 +688,8 @@ static int t_norm(lua_State *L) {
   int dims[RL_MAX_DIMS];
   bool keep;
   int nd = red_args(L, 3, dims, &keep);
-  return lrl_push(L, rl_norm(t, p, nd, dims, keep));
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_norm(t, p, nd, dims, keep));
 }
 
 /* var/std([dims], [unbiased=true], [keepdim]) or ([dims], {correction=, keepdim=}) */
@@ -643,22 +710,27 @@ static int varstd(lua_State *L, bool is_std) {
     if (!lua_isnoneornil(L, 3)) correction = lua_toboolean(L, 3) ? 1 : 0;
     keep = lua_toboolean(L, 4);
   }
-  rl_tensor *r = is_std ? rl_std(t, nd, dims, correction, keep)
-                        : rl_var(t, nd, dims, correction, keep);
-  return lrl_push(L, r);
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, is_std ? rl_std(t, nd, dims, correction, keep)
+                               : rl_var(t, nd, dims, correction, keep));
 }
 static int t_var(lua_State *L) { return varstd(L, false); }
 static int t_std(lua_State *L) { return varstd(L, true); }
 
 static int t_logsumexp(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
-  return lrl_push(L, rl_logsumexp(t, lrl_dim(L, 2), lua_toboolean(L, 3)));
+  int d = lrl_dim(L, 2);
+  bool keep = lua_toboolean(L, 3);
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_logsumexp(t, d, keep));
 }
 
 /* ---- linear algebra ------------------------------------------------------- */
 
 static int t_matmul(lua_State *L) {
-  return lrl_push(L, rl_matmul(lrl_check(L, 1), lrl_check(L, 2)));
+  rl_tensor *a = lrl_check(L, 1), *b = lrl_check(L, 2);
+  int box = lrl_newbox(L);
+  return lrl_fill(L, box, rl_matmul(a, b));
 }
 
 static int t_mm(lua_State *L) {
@@ -666,7 +738,8 @@ static int t_mm(lua_State *L) {
   if (a->ndim != 2 || b->ndim != 2)
     return luaL_error(L, "mm: needs two 2-D tensors, got %s and %s", rl_shape_str(a),
                       rl_shape_str(b));
-  return lrl_push(L, rl_matmul(a, b));
+  int box = lrl_newbox(L);
+  return lrl_fill(L, box, rl_matmul(a, b));
 }
 
 static int t_bmm(lua_State *L) {
@@ -674,26 +747,40 @@ static int t_bmm(lua_State *L) {
   if (a->ndim != 3 || b->ndim != 3 || a->size[0] != b->size[0])
     return luaL_error(L, "bmm: needs two 3-D tensors with one batch size, got %s and %s",
                       rl_shape_str(a), rl_shape_str(b));
-  return lrl_push(L, rl_matmul(a, b));
+  int box = lrl_newbox(L);
+  return lrl_fill(L, box, rl_matmul(a, b));
 }
 
-static int t_dot(lua_State *L) { return lrl_push(L, rl_dot(lrl_check(L, 1), lrl_check(L, 2))); }
+static int t_dot(lua_State *L) {
+  rl_tensor *a = lrl_check(L, 1), *b = lrl_check(L, 2);
+  int box = lrl_newbox(L);
+  return lrl_fill(L, box, rl_dot(a, b));
+}
 
 /* ---- indexing ------------------------------------------------------------- */
 
 static int t_index_select(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
-  return lrl_push(L, rl_index_select(t, lrl_dim(L, 2), lrl_check(L, 3)));
+  int d = lrl_dim(L, 2);
+  rl_tensor *idx = lrl_check(L, 3);
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_index_select(t, d, idx));
 }
 
 static int t_gather(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
-  return lrl_push(L, rl_gather(t, lrl_dim(L, 2), lrl_check(L, 3)));
+  int d = lrl_dim(L, 2);
+  rl_tensor *idx = lrl_check(L, 3);
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_gather(t, d, idx));
 }
 
 static int t_scatter_add(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
-  return lrl_push(L, rl_scatter_add(t, lrl_dim(L, 2), lrl_check(L, 3), lrl_check(L, 4)));
+  int d = lrl_dim(L, 2);
+  rl_tensor *idx = lrl_check(L, 3), *src = lrl_check(L, 4);
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_scatter_add(t, d, idx, src));
 }
 
 /* cat/stack take a Lua list of tensors */
@@ -711,7 +798,8 @@ static int join(lua_State *L, bool stack) {
                         stack ? "stack" : "cat", k, luaL_typename(L, -1));
     lua_pop(L, 1);
   }
-  return lrl_push(L, stack ? rl_stack(n, ts, dim) : rl_cat(n, ts, dim));
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, stack ? rl_stack(n, ts, dim) : rl_cat(n, ts, dim));
 }
 static int t_cat(lua_State *L) { return join(L, false); }
 static int t_stack(lua_State *L) { return join(L, true); }

@@ -1,214 +1,27 @@
-/* tensor.c - the tensor userdata, argument helpers, creation functions and
- * the rl.core module table.
+/* tensor.c - the rl.Tensor type: its metatable (indexing, properties,
+ * __gc/__close), its methods table, and the functions that make tensors
+ * (rl.zeros, rl.tensor, ...).  The methods themselves are in ops.c and
+ * print.c; the helpers every binding uses are in lrl.c.
  *
  * A userdata box holds one reference.  __gc drops it; __close (a Lua 5.4
  * `local x <close> = ...`) drops it early and leaves the box empty, so a
  * later use is an error ("tensor was closed"), never a dangling pointer. */
-#define _GNU_SOURCE /* dladdr */
-#include <dlfcn.h>
-#include <math.h>
 #include <string.h>
 
 #include "lrl.h"
-#include "philox.h"
-
-/* ---- the box ------------------------------------------------------------- */
-
-typedef struct {
-  rl_tensor *t;
-} box;
-
-int lrl_error(lua_State *L) { return luaL_error(L, "%s", rl_errmsg()); }
-
-void lrl_check_rc(lua_State *L, int rc) {
-  if (rc) lrl_error(L);
-}
-
-/* Lua's collector sees a tensor as a small box and not the storage behind
- * it, so on its own it lets dead tensors pile up by the gigabyte (a CPU
- * training loop grew to 2.6 GB in 100 steps and spent a tenth of its time
- * faulting in fresh pages).  Instead, whenever the bytes held by live
- * storages pass twice what survived the last collection, collect: memory
- * stays within about twice the working set, and a collection (cheap: the
- * Lua heap is small) comes once per working set's worth of allocation. */
-#define GC_FLOOR ((size_t)64 << 20)
-static size_t gc_mark = GC_FLOOR;
-
-static void pace_gc(lua_State *L) {
-  if (rl_storage_live_bytes() <= gc_mark) return;
-  lua_gc(L, LUA_GCCOLLECT);
-  size_t live = rl_storage_live_bytes();
-  gc_mark = live * 2 > GC_FLOOR ? live * 2 : GC_FLOOR;
-}
-
-int lrl_push(lua_State *L, rl_tensor *t) {
-  if (!t) return lrl_error(L);
-  pace_gc(L);
-  box *b = lua_newuserdatauv(L, sizeof *b, 0);
-  b->t = t;
-  luaL_setmetatable(L, LRL_TENSOR);
-  return 1;
-}
-
-rl_tensor *lrl_test(lua_State *L, int i) {
-  box *b = luaL_testudata(L, i, LRL_TENSOR);
-  if (b && !b->t) luaL_argerror(L, i, "attempt to use a freed tensor (closed by <close>)");
-  return b ? b->t : NULL;
-}
-
-rl_tensor *lrl_check(lua_State *L, int i) {
-  box *b = luaL_testudata(L, i, LRL_TENSOR);
-  if (!b) {
-    luaL_typeerror(L, i, "tensor");
-    return NULL;
-  }
-  if (!b->t) luaL_argerror(L, i, "attempt to use a freed tensor (closed by <close>)");
-  return b->t;
-}
-
-rl_tensor *lrl_operand(lua_State *L, int i, const rl_tensor *like, rl_tensor **tmp) {
-  *tmp = NULL;
-  if (lua_type(L, i) == LUA_TNUMBER || lua_isboolean(L, i)) {
-    double v = lua_isboolean(L, i) ? lua_toboolean(L, i) : lua_tonumber(L, i);
-    rl_dtype dt = like ? like->dtype : RL_F32;
-    /* a fractional number against an integer tensor computes in f32 */
-    if (like && !rl_dtype_is_float(dt) && lua_isnumber(L, i) && !lua_isinteger(L, i) &&
-        v != floor(v))
-      dt = RL_F32;
-    rl_tensor *s = rl_scalar(v, dt, like ? rl_dev(like) : rl_cpu());
-    if (!s) lrl_error(L);
-    *tmp = s;
-    return s;
-  }
-  return lrl_check(L, i);
-}
-
-/* ---- arguments ----------------------------------------------------------- */
-
-/* The size on top of the stack, the k-th of argument argi; errors name the
- * function through luaL_argerror ("bad argument #1 to 'zeros' (...)"). */
-static int64_t size_value(lua_State *L, int argi, int k) {
-  int isnum;
-  lua_Integer v = lua_tointegerx(L, -1, &isnum);
-  if (!isnum)
-    luaL_argerror(L, argi, lua_pushfstring(L, "size %d must be an integer, got %s", k,
-                                           luaL_typename(L, -1)));
-  if (v < 0) luaL_argerror(L, argi, lua_pushfstring(L, "size %d is negative (%d)", k, (int)v));
-  return (int64_t)v;
-}
-
-int lrl_sizes(lua_State *L, int first, int64_t *size, int *next) {
-  int n = 0;
-  if (lua_istable(L, first)) {
-    int len = (int)luaL_len(L, first);
-    if (len > RL_MAX_DIMS) luaL_error(L, "too many dims (%d, at most %d)", len, RL_MAX_DIMS);
-    for (int k = 1; k <= len; k++) {
-      lua_geti(L, first, k);
-      size[n++] = size_value(L, first, k);
-      lua_pop(L, 1);
-    }
-    if (next) *next = first + 1;
-    return n;
-  }
-  int i = first;
-  while (lua_type(L, i) == LUA_TNUMBER) {
-    if (n == RL_MAX_DIMS) luaL_error(L, "too many dims (at most %d)", RL_MAX_DIMS);
-    lua_pushvalue(L, i);
-    size[n] = size_value(L, i, n + 1);
-    n++;
-    lua_pop(L, 1);
-    i++;
-  }
-  if (next) *next = i;
-  return n;
-}
-
-int lrl_dim_value(lua_State *L, lua_Integer d, int argi) {
-  if (d == 0)
-    luaL_argerror(L, argi, "dim 0 is invalid: dims are 1-based (use -1 for the last)");
-  if (d > 64 || d < -64) luaL_argerror(L, argi, "dim out of range");
-  return d > 0 ? (int)d - 1 : (int)d;
-}
-
-int lrl_dim(lua_State *L, int i) { return lrl_dim_value(L, luaL_checkinteger(L, i), i); }
-
-int lrl_dims(lua_State *L, int i, int *dims) {
-  if (lua_isnoneornil(L, i)) return 0;
-  if (lua_istable(L, i)) {
-    int n = (int)luaL_len(L, i);
-    if (n > RL_MAX_DIMS) luaL_argerror(L, i, "too many dims");
-    for (int k = 1; k <= n; k++) {
-      lua_geti(L, i, k);
-      int isnum;
-      lua_Integer d = lua_tointegerx(L, -1, &isnum);
-      if (!isnum) luaL_argerror(L, i, "dims must be integers");
-      dims[k - 1] = lrl_dim_value(L, d, i);
-      lua_pop(L, 1);
-    }
-    if (n == 0) luaL_argerror(L, i, "empty table of dims");
-    return n;
-  }
-  dims[0] = lrl_dim(L, i);
-  return 1;
-}
-
-rl_dtype lrl_dtype_arg(lua_State *L, int i) {
-  const char *s = luaL_checkstring(L, i);
-  rl_dtype dt;
-  if (rl_dtype_parse(s, &dt))
-    luaL_argerror(L, i, lua_pushfstring(L, "unknown dtype '%s' (f32, f64, i64, u8)", s));
-  return dt;
-}
-
-const rl_device *lrl_device_arg(lua_State *L, int i) {
-  const char *s = luaL_checkstring(L, i);
-  const rl_device *d = rl_device_parse(s);
-  if (!d) lrl_error(L);
-  return d;
-}
-
-rl_generator *lrl_generator_opt(lua_State *L, int i) {
-  if (lua_isnoneornil(L, i)) return NULL;
-  return luaL_checkudata(L, i, LRL_GENERATOR);
-}
-
-void lrl_opts_read(lua_State *L, int i, lrl_opts *o, rl_dtype default_dtype) {
-  o->dtype = default_dtype;
-  o->has_dtype = false;
-  o->dev = rl_cpu();
-  o->gen = NULL;
-  o->requires_grad = false;
-  if (lua_isnoneornil(L, i)) return;
-  if (lua_type(L, i) == LUA_TSTRING) { /* a bare dtype */
-    o->dtype = lrl_dtype_arg(L, i);
-    o->has_dtype = true;
-    return;
-  }
-  luaL_checktype(L, i, LUA_TTABLE);
-  int top = lua_gettop(L);
-  if (lua_getfield(L, i, "dtype") != LUA_TNIL) {
-    o->dtype = lrl_dtype_arg(L, top + 1);
-    o->has_dtype = true;
-  }
-  if (lua_getfield(L, i, "device") != LUA_TNIL) o->dev = lrl_device_arg(L, top + 2);
-  if (lua_getfield(L, i, "generator") != LUA_TNIL) o->gen = lrl_generator_opt(L, top + 3);
-  lua_getfield(L, i, "requires_grad");
-  o->requires_grad = lua_toboolean(L, top + 4);
-  lua_settop(L, top);
-}
 
 /* ---- creation ------------------------------------------------------------ */
 
-/* Apply requires_grad from the options to a fresh tensor and push it. */
-static int push_new(lua_State *L, rl_tensor *t, const lrl_opts *o) {
-  if (t && o->requires_grad) {
-    if (!rl_dtype_is_float(t->dtype)) {
-      rl_release(t);
+/* Put a fresh tensor in box b (lrl_fill), then apply requires_grad from the
+ * options; the box owns the tensor before anything can raise. */
+static int fill_new(lua_State *L, int b, rl_tensor *t, const lrl_opts *o) {
+  lrl_fill(L, b, t);
+  if (o->requires_grad) {
+    if (!rl_dtype_is_float(t->dtype))
       return luaL_error(L, "requires_grad: only float tensors can require gradients");
-    }
     t->requires_grad = true;
   }
-  return lrl_push(L, t);
+  return 1;
 }
 
 typedef enum { MK_ZEROS, MK_ONES, MK_EMPTY, MK_RAND, MK_RANDN } make_kind;
@@ -231,7 +44,8 @@ static int create(lua_State *L, make_kind k, const char *name) {
   lrl_opts_read(L, next, &o, RL_F32);
   if ((k == MK_RAND || k == MK_RANDN) && !rl_dtype_is_float(o.dtype))
     return luaL_error(L, "%s: needs a float dtype, got %s", name, rl_dtype_name(o.dtype));
-  return push_new(L, make(k, nd, size, &o), &o);
+  int b = lrl_newbox(L);
+  return fill_new(L, b, make(k, nd, size, &o), &o);
 }
 
 static int l_zeros(lua_State *L) { return create(L, MK_ZEROS, "zeros"); }
@@ -250,7 +64,8 @@ static int create_like(lua_State *L, make_kind k) {
   if ((k == MK_RAND || k == MK_RANDN) && !rl_dtype_is_float(o.dtype))
     return luaL_error(L, "%s_like: needs a float dtype, got %s", k == MK_RAND ? "rand" : "randn",
                       rl_dtype_name(o.dtype));
-  return push_new(L, make(k, t->ndim, t->size, &o), &o);
+  int b = lrl_newbox(L);
+  return fill_new(L, b, make(k, t->ndim, t->size, &o), &o);
 }
 
 static int l_zeros_like(lua_State *L) { return create_like(L, MK_ZEROS); }
@@ -280,7 +95,8 @@ static int l_full(lua_State *L) {
   double v = luaL_checknumber(L, vi);
   lrl_opts o;
   lrl_opts_read(L, vi + 1, &o, lua_isinteger(L, vi) ? RL_I64 : RL_F32);
-  return push_new(L, rl_full(nd, size, v, o.dtype, o.dev), &o);
+  int b = lrl_newbox(L);
+  return fill_new(L, b, rl_full(nd, size, v, o.dtype, o.dev), &o);
 }
 
 static int l_full_like(lua_State *L) {
@@ -289,7 +105,8 @@ static int l_full_like(lua_State *L) {
   lrl_opts o;
   lrl_opts_read(L, 3, &o, t->dtype);
   if (lua_isnoneornil(L, 3)) o.dev = rl_dev(t);
-  return push_new(L, rl_full(t->ndim, t->size, v, o.dtype, o.dev), &o);
+  int b = lrl_newbox(L);
+  return fill_new(L, b, rl_full(t->ndim, t->size, v, o.dtype, o.dev), &o);
 }
 
 /* arange(end) | arange(start, end, [step]) ; integers give i64 as PyTorch */
@@ -309,7 +126,8 @@ static int l_arange(lua_State *L) {
   }
   lrl_opts o;
   lrl_opts_read(L, nnum + 1, &o, allint ? RL_I64 : RL_F32);
-  return push_new(L, rl_arange(start, end, step, o.dtype, o.dev), &o);
+  int b = lrl_newbox(L);
+  return fill_new(L, b, rl_arange(start, end, step, o.dtype, o.dev), &o);
 }
 
 static int l_linspace(lua_State *L) {
@@ -317,7 +135,8 @@ static int l_linspace(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 3);
   lrl_opts o;
   lrl_opts_read(L, 4, &o, RL_F32);
-  return push_new(L, rl_linspace(a, b, n, o.dtype, o.dev), &o);
+  int box = lrl_newbox(L);
+  return fill_new(L, box, rl_linspace(a, b, n, o.dtype, o.dev), &o);
 }
 
 static int l_eye(lua_State *L) {
@@ -330,7 +149,8 @@ static int l_eye(lua_State *L) {
   }
   lrl_opts o;
   lrl_opts_read(L, oi, &o, RL_F32);
-  return push_new(L, rl_eye(n, m, o.dtype, o.dev), &o);
+  int b = lrl_newbox(L);
+  return fill_new(L, b, rl_eye(n, m, o.dtype, o.dev), &o);
 }
 
 static int l_randint(lua_State *L) {
@@ -340,14 +160,16 @@ static int l_randint(lua_State *L) {
   int nd = lrl_sizes(L, 3, size, &next);
   lrl_opts o;
   lrl_opts_read(L, next, &o, RL_I64);
-  return push_new(L, rl_randint(lo, hi, nd, size, o.dtype, o.dev, o.gen), &o);
+  int b = lrl_newbox(L);
+  return fill_new(L, b, rl_randint(lo, hi, nd, size, o.dtype, o.dev, o.gen), &o);
 }
 
 static int l_randperm(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
   lrl_opts o;
   lrl_opts_read(L, 2, &o, RL_I64);
-  return push_new(L, rl_randperm(n, o.dev, o.gen), &o);
+  int b = lrl_newbox(L);
+  return fill_new(L, b, rl_randperm(n, o.dev, o.gen), &o);
 }
 
 /* ---- rl.tensor(nested table) -------------------------------------------- */
@@ -416,15 +238,17 @@ static int l_tensor(lua_State *L) {
     rl_tensor *t = lrl_check(L, 1);
     lrl_opts_read(L, 2, &o, t->dtype);
     if (lua_isnoneornil(L, 2)) o.dev = rl_dev(t);
+    int b = lrl_newbox(L);
     rl_tensor *d = rl_detach(t), *c = d ? rl_to_dtype(d, o.dtype) : NULL;
     rl_tensor *r = c && rl_dev(c) != o.dev ? rl_to_device(c, o.dev) : (c ? rl_clone(c) : NULL);
     if (d) rl_release(d);
     if (c) rl_release(c);
-    return push_new(L, r, &o);
+    return fill_new(L, b, r, &o);
   }
   lrl_opts o;
   lrl_opts_read(L, 2, &o, RL_F32);
   lua_settop(L, 1);
+  int b = lrl_newbox(L); /* at 2, below the scratch buffer */
   nest s = {0};
   s.allint = true;
   if (lua_type(L, 1) == LUA_TNUMBER || lua_isboolean(L, 1)) {
@@ -439,7 +263,6 @@ static int l_tensor(lua_State *L) {
   size_t cap = (size_t)(numel ? numel : 1);
   s.vals = lua_newuserdatauv(L, (sizeof(double) + sizeof(int64_t)) * cap, 0);
   s.ivals = (int64_t *)(s.vals + cap);
-  int buf = lua_gettop(L);
   char path[256] = "";
   if (s.ndim == 0) {
     s.vals[0] = lua_isboolean(L, 1) ? lua_toboolean(L, 1) : lua_tonumber(L, 1);
@@ -459,16 +282,15 @@ static int l_tensor(lua_State *L) {
     if (c && r != c) rl_release(c);
     rl_release(t);
   }
-  lua_remove(L, buf);
-  return push_new(L, r, &o);
+  lua_settop(L, b); /* drop the scratch buffer */
+  return fill_new(L, b, r, &o);
 }
 
 /* ---- metamethods and properties ----------------------------------------- */
 
+/* Both __gc and __close: idempotent, as liolib's io_fclose. */
 static int l_gc(lua_State *L) {
-  box *b = luaL_checkudata(L, 1, LRL_TENSOR);
-  if (b->t) rl_release(b->t);
-  b->t = NULL;
+  lrl_close(L, 1);
   return 0;
 }
 
@@ -480,12 +302,12 @@ static int l_len(lua_State *L) {
 }
 
 static int l_tostring(lua_State *L) {
-  box *b = luaL_checkudata(L, 1, LRL_TENSOR);
-  if (!b->t) {
+  rl_tensor *t = lrl_peek(L, 1);
+  if (!t) {
     lua_pushstring(L, "[closed tensor]");
     return 1;
   }
-  return lrl_tostring(L, b->t);
+  return lrl_tostring(L, t);
 }
 
 static void push_shape(lua_State *L, const rl_tensor *t) {
@@ -495,6 +317,9 @@ static void push_shape(lua_State *L, const rl_tensor *t) {
     lua_rawseti(L, -2, d + 1);
   }
 }
+
+/* The methods table (x:op(...)), which __index falls back to. */
+static int methods_ref = LUA_NOREF;
 
 /* The 0-based row of x[i] (i at stack index 2: 1-based, negative from the
  * end), or a Lua error. */
@@ -512,7 +337,9 @@ static int64_t row_index(lua_State *L, const rl_tensor *t) {
 static int l_index(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   if (lua_type(L, 2) == LUA_TNUMBER) {
-    return lrl_push(L, rl_select(t, 0, row_index(L, t)));
+    int64_t row = row_index(L, t);
+    int b = lrl_newbox(L);
+    return lrl_fill(L, b, rl_select(t, 0, row));
   }
   const char *k = luaL_checkstring(L, 2);
   if (!strcmp(k, "shape")) {
@@ -531,14 +358,15 @@ static int l_index(lua_State *L) {
     if (!t->grad) {
       lua_pushnil(L);
     } else {
+      int b = lrl_newbox(L);
       rl_retain(t->grad);
-      lrl_push(L, t->grad);
+      lrl_fill(L, b, t->grad);
     }
   } else if (!strcmp(k, "grad_fn")) {
     if (t->grad_fn) lua_pushstring(L, t->grad_fn->name);
     else lua_pushnil(L);
   } else {
-    lrl_push_methods(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, methods_ref);
     lua_getfield(L, -1, k);
   }
   return 1;
@@ -547,10 +375,16 @@ static int l_index(lua_State *L) {
 static int l_newindex(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   if (lua_type(L, 2) == LUA_TNUMBER) {
-    rl_tensor *v = rl_select(t, 0, row_index(L, t));
-    if (!v) return lrl_error(L);
+    /* everything that can raise comes before the row view is made; the
+     * row has t's dtype and device, so t stands in for it as the like */
+    int64_t row = row_index(L, t);
     rl_tensor *tmp;
-    rl_tensor *src = lrl_operand(L, 3, v, &tmp);
+    rl_tensor *src = lrl_operand(L, 3, t, &tmp);
+    rl_tensor *v = rl_select(t, 0, row);
+    if (!v) {
+      if (tmp) rl_release(tmp);
+      return lrl_error(L);
+    }
     int rc = rl_check_inplace("index assignment", t, src);
     if (rc == 0) rc = rl_copy_(v, src);
     if (rc == 0) rl_bump_version(t);
@@ -583,72 +417,11 @@ static int l_newindex(lua_State *L) {
   return luaL_error(L, "cannot set field '%s' of a tensor", k);
 }
 
-/* ---- module -------------------------------------------------------------- */
+/* ---- the type ----------------------------------------------------------- */
 
 static int l_is_tensor(lua_State *L) {
   lua_pushboolean(L, luaL_testudata(L, 1, LRL_TENSOR) != NULL);
   return 1;
-}
-
-static int l_set_num_threads(lua_State *L) {
-  rl_set_num_threads((int)luaL_checkinteger(L, 1));
-  return 0;
-}
-
-static int l_get_num_threads(lua_State *L) {
-  lua_pushinteger(L, rl_get_num_threads());
-  return 1;
-}
-
-static int l_cuda_is_available(lua_State *L) {
-  lua_pushboolean(L, rl_cuda_device_count() > 0);
-  return 1;
-}
-
-static int l_cuda_device_count(lua_State *L) {
-  lua_pushinteger(L, rl_cuda_device_count());
-  return 1;
-}
-
-static int l_counters(lua_State *L) {
-  lua_createtable(L, 0, 3);
-  lua_pushinteger(L, (lua_Integer)rl_counter.gemm_calls);
-  lua_setfield(L, -2, "gemm_calls");
-  lua_pushnumber(L, (lua_Number)rl_counter.gemm_flops);
-  lua_setfield(L, -2, "gemm_flops");
-  lua_pushinteger(L, (lua_Integer)rl_counter.nodes_run);
-  lua_setfield(L, -2, "nodes_run");
-  return 1;
-}
-
-/* _conv_path(path [, chunk_bytes]): 'auto', 'im2col' or 'winograd'; the
- * last two force the engine's convolution paths (the ones CUDA runs)
- * instead of the CPU's own kernels, and chunk_bytes caps their workspaces.
- * For specs.  Returns the previous path. */
-static int l_conv_path(lua_State *L) {
-  static const char *const names[] = {"auto", "im2col", "winograd", NULL};
-  int p = luaL_checkoption(L, 1, NULL, names);
-  lua_Integer cap = luaL_optinteger(L, 2, 0);
-  lua_pushstring(L, names[rl_conv_set_path((rl_conv_path)p, (int64_t)cap)]);
-  return 1;
-}
-
-static int l_set_grad_enabled(lua_State *L) {
-  lua_pushboolean(L, rl_set_grad_enabled(lua_toboolean(L, 1)));
-  return 1;
-}
-
-static int l_is_grad_enabled(lua_State *L) {
-  lua_pushboolean(L, rl_grad_enabled());
-  return 1;
-}
-
-/* The raw Philox-4x32-10 block for (seed, counter), for known-answer tests
- * and for checking another implementation of the stream. */
-static int l_philox(lua_State *L) {
-  rl_u32x4 o = rl_philox((uint64_t)luaL_checkinteger(L, 1), (uint64_t)luaL_checkinteger(L, 2));
-  for (int i = 0; i < 4; i++) lua_pushinteger(L, o.v[i]);
-  return 4;
 }
 
 static const luaL_Reg module_fns[] = {
@@ -671,15 +444,6 @@ static const luaL_Reg module_fns[] = {
     {"rand_like", l_rand_like},
     {"randn_like", l_randn_like},
     {"is_tensor", l_is_tensor},
-    {"set_num_threads", l_set_num_threads},
-    {"get_num_threads", l_get_num_threads},
-    {"cuda_is_available", l_cuda_is_available},
-    {"cuda_device_count", l_cuda_device_count},
-    {"counters", l_counters},
-    {"_conv_path", l_conv_path},
-    {"philox", l_philox},
-    {"set_grad_enabled", l_set_grad_enabled},
-    {"is_grad_enabled", l_is_grad_enabled},
     {NULL, NULL},
 };
 
@@ -693,10 +457,6 @@ static const luaL_Reg tensor_meta[] = {
     {NULL, NULL},
 };
 
-static int methods_ref = LUA_NOREF;
-
-void lrl_push_methods(lua_State *L) { lua_rawgeti(L, LUA_REGISTRYINDEX, methods_ref); }
-
 void lrl_open_tensor(lua_State *L) {
   luaL_newmetatable(L, LRL_TENSOR);
   luaL_setfuncs(L, tensor_meta, 0);
@@ -706,35 +466,8 @@ void lrl_open_tensor(lua_State *L) {
   luaL_setfuncs(L, module_fns, 0);
 }
 
-/* Loaded as a C module, the engine must outlive lua_close: OpenMP's worker
- * threads and OpenBLAS's may still run when Lua unloads its C libraries, and
- * unmapping their code under them crashes at exit.  Pin this object. */
-static void pin_module(void) {
-  Dl_info info;
-  if (dladdr((void *)pin_module, &info) && info.dli_fname)
-    dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
-}
-
-int luaopen_rl_core(lua_State *L) {
-  pin_module();
-  lua_newtable(L); /* the module */
-  lrl_open_tensor(L);
-  lrl_open_generator(L);
-  lrl_open_bench(L);
-  lrl_open_image(L);
-  lrl_open_io(L);
-  lrl_open_nn(L);
-  lrl_open_dist(L);
-  lrl_open_cuda(L);
-  lrl_open_data(L);
-  /* the methods table: ops, printing */
+void lrl_open_methods(lua_State *L) {
   lua_newtable(L);
   lua_pushvalue(L, -1);
   methods_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-  lrl_open_ops(L);
-  lrl_open_print(L);
-  lua_setfield(L, -2, "Tensor"); /* rl.core.Tensor = the methods table */
-  luaL_getmetatable(L, LRL_TENSOR);
-  lua_setfield(L, -2, "Tensor_mt");
-  return 1;
 }

@@ -296,6 +296,34 @@ local function run_child(body)
   return out, ok, how, code
 end
 
+-- STYLE rule 1: a binding frees every temporary (a number made into a
+-- scalar tensor, a row view) before it raises.  Each call below fails after
+-- such a temporary was made; a leak shows in the bytes held by live
+-- storages once the collector has freed everything Lua owned.
+describe('a failed call leaks nothing', function()
+  local function live_after(f)
+    for _ = 1, 20 do assert.is_false(pcall(f)) end
+    collectgarbage()
+    collectgarbage()
+    return rl._live_bytes()
+  end
+
+  local x = rl.zeros(4, 3)
+  local calls = {
+    { 'addcmul: a number, then a bad operand', function() x:addcmul(2, 'bad') end },
+    { 'addcdiv_: two numbers, then a bad value', function() x:addcdiv_(2, 3, 'bad') end },
+    { 'add_: a number, then a bad alpha', function() x:add_(1, 'bad') end },
+    -- the row view would keep the whole (otherwise dead) tensor alive
+    { 'index assignment of a bad value', function() rl.zeros(100, 100)[2] = 'bad' end },
+  }
+  for _, c in ipairs(calls) do
+    it(c[1], function()
+      local before = live_after(c[2]) -- a first round, so caches are warm
+      assert.are.equal(before, live_after(c[2]))
+    end)
+  end
+end)
+
 describe('no crash', function()
   it('a child process runs every bad call under pcall and exits normally', function()
     local parts = { 'local n, errs = 0, 0\n' }
