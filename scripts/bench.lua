@@ -11,18 +11,23 @@
 local rl = require 'rl'
 local F = rl.F
 
--- --device cuda: the GPU benchmark (natural, AT, TRADES on CNN002 and
--- WRN-16-4 beside PyTorch on the same GPU) lives in bench_gpu.lua
+local cli = require 'rl.cli'
 local SCRIPTS = (arg and arg[0] or ''):match('^(.*)/[^/]*$') or '.'
-for i = 1, #(arg or {}) do
-  if arg[i] == '--device' and arg[i + 1] and arg[i + 1]:match('^cuda') then
-    arg = { [0] = arg[0], table.unpack(arg, i + 2) }
-    return dofile(SCRIPTS .. '/bench_gpu.lua')
-  end
-end
 
-local opts = require('rl.cli').numbers(arg, { threads = 2, steps = 20, batch = 64 },
-  'usage: rllua scripts/bench.lua [--threads N] [--steps N] [--batch N]')
+-- --device cuda: the GPU benchmark (natural, AT, TRADES on CNN002 and
+-- WRN-16-4 beside PyTorch on the same GPU) lives in bench_gpu.lua, which
+-- takes the plain arguments [steps] [models]
+local opts, rest = cli.main('bench', function()
+  local o, rest = cli.parse(arg, { usage = 'usage: rllua scripts/bench.lua [--threads N] [--steps N] [--batch N]',
+    options = { threads = 'integer', steps = 'integer', batch = 'integer', device = 'string' },
+    defaults = { threads = 2, steps = 20, batch = 64, device = 'cpu' }, args = 2 })
+  if #rest > 0 and not o.device:match('^cuda') then error('[steps] [models] go with --device cuda', 0) end
+  return o, rest
+end)
+if opts.device:match('^cuda') then
+  arg = { [0] = arg[0], table.unpack(rest) }
+  return dofile(SCRIPTS .. '/bench_gpu.lua')
+end
 rl.set_num_threads(opts.threads)
 
 -- the best of n timings of fn (after two warm-up calls), in ms: on a

@@ -11,16 +11,15 @@
 local rl = require 'rl'
 local F = rl.F
 
-local dev = 'cpu'
-local argv = {}
-for i = 1, #arg do
-  if arg[i - 1] == '--device' then dev = arg[i]
-  elseif arg[i] ~= '--device' then argv[#argv + 1] = arg[i] end
-end
-dev = rl.device(dev)
+local cli = require 'rl.cli'
+
+local opts, dev = cli.main('bench_conv', function()
+  local o = cli.parse(arg, { usage = 'usage: rllua scripts/bench_conv.lua [--device cuda] [--batch N] [--steps N]',
+    options = { device = 'string', batch = 'integer', steps = 'integer' }, defaults = { device = 'cpu', steps = 11 } })
+  return o, rl.device(o.device)
+end)
 local cuda = dev:match('^cuda') ~= nil
-local opts = require('rl.cli').numbers(argv, { batch = cuda and 128 or 16, steps = 11 },
-  'usage: rllua scripts/bench_conv.lua [--device cuda] [--batch N] [--steps N]')
+opts.batch = opts.batch or (cuda and 128 or 16)
 
 local function sync() if cuda then rl.cuda.synchronize() end end
 

@@ -8,8 +8,11 @@
 --   rllua scripts/bench_core.lua [--threads N] [--reps N]
 local rl = require 'rl'
 
-local opts = require('rl.cli').numbers(arg, { threads = rl.get_num_threads(), reps = 10 },
-  'usage: rllua scripts/bench_core.lua [--threads N] [--reps N]')
+local cli = require 'rl.cli'
+local opts = cli.main('bench_core', function()
+  return cli.parse(arg, { usage = 'usage: rllua scripts/bench_core.lua [--threads N] [--reps N]',
+    options = { threads = 'integer', reps = 'integer' }, defaults = { threads = rl.get_num_threads(), reps = 10 } })
+end)
 rl.set_num_threads(opts.threads)
 
 -- Best wall time of fn() over reps runs, after one warm-up run.

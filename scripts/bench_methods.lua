@@ -6,8 +6,11 @@
 --   rllua scripts/bench_methods.lua [--batches 40] [--threads 2]
 local rl = require 'rl'
 
-local opts = require('rl.cli').numbers(arg, { batches = 40, threads = 2 },
-  'usage: rllua scripts/bench_methods.lua [--batches N] [--threads N]')
+local cli = require 'rl.cli'
+local opts = cli.main('bench_methods', function()
+  return cli.parse(arg, { usage = 'usage: rllua scripts/bench_methods.lua [--batches N] [--threads N]',
+    options = { batches = 'integer', threads = 'integer' }, defaults = { batches = 40, threads = 2 } })
+end)
 rl.set_num_threads(opts.threads)
 local EPOCH = 938 -- batches of 64 in Fashion-MNIST's 60000 training images
 

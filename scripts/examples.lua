@@ -3,12 +3,10 @@
 -- range (bottom), for a trained run:
 --   rllua scripts/examples.lua results/table2/<run-id> [--n 8] [--out grid.png]
 local rl = require 'rl'
+local cli = require 'rl.cli'
 local json = require 'rl.json'
 
-local function usage()
-  io.stderr:write('usage: rllua scripts/examples.lua RUN-DIR [--n N] [--out FILE] [--data-dir DIR]\n')
-  os.exit(1)
-end
+local usage = 'usage: rllua scripts/examples.lua RUN-DIR [--n N] [--out FILE] [--data-dir DIR]'
 
 -- Images [N, C, H, W] in [0, 1] as one u8 row with a 2-pixel white border.
 local function strip(x)
@@ -21,23 +19,17 @@ local function strip(x)
   return row
 end
 
-local function main()
-  local dir = arg[1]
-  if not dir or dir:sub(1, 2) == '--' then usage() end
-  local o = { n = 8, out = nil }
-  local i = 2
-  while arg[i] do
-    local k = arg[i]:match('^%-%-([%w%-]+)$')
-    if not k or arg[i + 1] == nil then usage() end
-    o[k:gsub('%-', '_')] = arg[i + 1]
-    i = i + 2
-  end
+cli.main('examples', function()
+  local o, args = cli.parse(arg, { usage = usage, args = 1, defaults = { n = 8 },
+    options = { n = 'count', out = 'string', ['data-dir'] = 'string' } })
+  local dir = args[1]
+  if not dir then error('RUN-DIR is missing\n' .. usage, 0) end
   local cfg = assert(json.read(dir .. '/config.json'))
   local test = rl.data.load(cfg.dataset, { split = 'test', data_dir = o.data_dir or cfg.data_dir })
   local model = rl.models.get(cfg.model, { classes = #test.classes, channels = test.x.shape[2] })
   model:load(dir .. '/model.safetensors')
   model:eval()
-  local n = math.min(tonumber(o.n) or 8, test.x.shape[1])
+  local n = math.min(o.n, test.x.shape[1])
   local x = test.x:narrow(1, 1, n):float() / 255
   local y = test.y:narrow(1, 1, n)
   local xa = rl.metrics.adv_examples(model, x, y, { eps = cfg.eps })
@@ -52,10 +44,4 @@ local function main()
   print('clean pred  ', table.concat(pc:tolist(), ' '))
   print('adv pred    ', table.concat(pa:tolist(), ' '))
   print('wrote ' .. out)
-end
-
-local ok, err = pcall(main)
-if not ok then
-  io.stderr:write('examples: ', tostring(err), '\n')
-  os.exit(1)
-end
+end)

@@ -20,8 +20,10 @@
 -- data, written also to <run-id>/poc.json.
 --   rllua scripts/poc.lua --train --dataset mnist [--quick] [--list]
 local rl = require 'rl'
+local cli = require 'rl.cli'
 local exp = require 'rl.experiment'
 local json = require 'rl.json'
+local tables = require 'rl.tables'
 local sep = rl.separation
 
 local usage = [[
@@ -81,40 +83,16 @@ local POC = {
 POC['fashion-mnist'] = POC.mnist
 POC.synthetic = POC.mnist
 
-local NUMBER = { subset = true, test_subset = true, eval_subset = true, epochs = true, seed = true,
-  eps = true, threads = true }
-local STRING = { dataset = true, data_dir = true, device = true, out = true }
-local FLAG = { train = true, quick = true, list = true, help = true }
+local OPTIONS = {
+  subset = 'number', ['test-subset'] = 'number', ['eval-subset'] = 'number', epochs = 'number', seed = 'number',
+  eps = 'number', threads = 'number',
+  dataset = 'string', ['data-dir'] = 'string', device = 'string', out = 'string',
+  train = 'flag', quick = 'flag', list = 'flag',
+}
 local TRAIN_ONLY = { 'epochs', 'eval_subset', 'seed', 'quick', 'device', 'out', 'list' }
 
 local function args(argv)
-  local o = {}
-  local i = 1
-  while argv[i] do
-    local k = argv[i]:match('^%-%-([%w%-]+)$')
-    if not k then error(string.format('unexpected argument %q\n%s', argv[i], usage), 0) end
-    local key = k:gsub('%-', '_')
-    if FLAG[key] then
-      o[key] = true
-      i = i + 1
-    elseif NUMBER[key] or STRING[key] then
-      local v = argv[i + 1]
-      if v == nil then error(string.format('option --%s needs a value\n%s', k, usage), 0) end
-      if NUMBER[key] then
-        local n = tonumber(v)
-        if not n then error(string.format('option --%s needs a number, got %q', k, v), 0) end
-        v = math.tointeger(n) or n
-      end
-      o[key] = v
-      i = i + 2
-    else
-      error(string.format('unknown option --%s\n%s', k, usage), 0)
-    end
-  end
-  if o.help then
-    print(usage)
-    os.exit(0)
-  end
+  local o = cli.parse(argv, { usage = usage, options = OPTIONS })
   if not o.train then
     for _, k in ipairs(TRAIN_ONLY) do
       if o[k] ~= nil then error(string.format('option --%s needs --train', k:gsub('_', '-')), 0) end
@@ -278,10 +256,9 @@ local function train_main(o)
   print(string.format('proof of concept on %s: %s trained with RST(%g) at eps = %g (reference model %s)',
     cfg.dataset, cfg.model, cfg.lambda, cfg.eps, p.reference))
   print(string.format('  %d training and %d test points; run %s/%s', s.n_train, s.n_test, out, id))
-  print(string.format('  %-22s %14s %16s', 'metric', 'network', 'separation clf'))
-  for _, k in ipairs(metric_keys(m)) do
-    print(string.format('  %-22s %14s %16s', k, show(k, m[k]), show(k, counterpart(k, s))))
-  end
+  local rows = {}
+  for _, k in ipairs(metric_keys(m)) do rows[#rows + 1] = { k, show(k, m[k]), show(k, counterpart(k, s)) } end
+  print('  ' .. tables.text({ 'metric', 'network', 'separation clf' }, rows, { 'l', 'r', 'r' }):gsub('\n', '\n  '))
   print(string.format('  separation clf: 2r = %.4f (r = %.4f); its adversarial rows are certified accuracies%s',
     s.separation, s.r, s.eps <= s.r and '' or ' (eps > r: no guarantee is possible for every point)'))
 
@@ -293,13 +270,7 @@ local function train_main(o)
   io.stderr:write('poc: results in ', file, '\n')
 end
 
-local function main()
+cli.main('poc', function()
   local o = args(arg or {})
   if o.train then train_main(o) else classifier_only(o) end
-end
-
-local ok, err = pcall(main)
-if not ok then
-  io.stderr:write('poc: ', tostring(err), '\n')
-  os.exit(1)
-end
+end)

@@ -4,9 +4,11 @@
 -- both accuracies against the Lipschitz estimate, one point per beta.
 --   rllua scripts/sweep.lua --dataset fashion-mnist --quick --betas 0.1,1,3,6
 local rl = require 'rl'
-local tables = require 'rl.tables'
+local cli = require 'rl.cli'
 local exp = require 'rl.experiment'
+local fs = require 'rl.fs'
 local json = require 'rl.json'
+local tables = require 'rl.tables'
 
 local usage = [[
 usage: rllua scripts/sweep.lua [options]
@@ -14,7 +16,7 @@ TRADES beta sweep (default dataset fashion-mnist).
   --betas LIST        comma-separated betas (default 0.1,0.3,1,3,6,10)
 ]] .. tables.usage_common
 
-local function main()
+cli.main('sweep', function()
   local o = tables.parse(arg or {}, usage, { betas = 'string' })
   local betas = {}
   for b in (o.betas or '0.1,0.3,1,3,6,10'):gmatch('[^,]+') do
@@ -22,7 +24,7 @@ local function main()
   end
   local dataset = o.dataset or 'fashion-mnist'
   local out = o.out or 'results/sweep'
-  os.execute("mkdir -p '" .. out .. "'")
+  fs.mkdir(out, 'sweep')
   local data, rows = nil, {}
   for _, beta in ipairs(betas) do
     local cfg = tables.config(o, dataset, { method = 'trades6', config = { beta = beta } })
@@ -41,22 +43,21 @@ local function main()
   end
   -- test_lipschitz: the reference's estimator (the paper's figure); _max: the
   -- maximising one (README, "The two Lipschitz columns")
-  local csv = { 'beta,test_acc,adv_test_acc,test_lipschitz,test_lipschitz_max' }
-  print(string.format('%8s %10s %14s %15s %21s', 'beta', 'test acc', 'adv test acc', 'test lipschitz',
-    'test lipschitz (max)'))
+  local csv, shown = {}, {}
   for _, r in ipairs(rows) do
-    csv[#csv + 1] = string.format('%g,%.6f,%.6f,%.6f,%.6f', r.beta, r.test_acc, r.adv_acc, r.lipschitz,
-      r.lipschitz_max)
-    print(string.format('%8g %10.2f %14.2f %15.3f %21.3f', r.beta, 100 * r.test_acc, 100 * r.adv_acc,
-      r.lipschitz, r.lipschitz_max))
+    csv[#csv + 1] = { string.format('%g', r.beta), string.format('%.6f', r.test_acc), string.format('%.6f', r.adv_acc),
+      string.format('%.6f', r.lipschitz), string.format('%.6f', r.lipschitz_max) }
+    shown[#shown + 1] = { string.format('%g', r.beta), string.format('%.2f', 100 * r.test_acc),
+      string.format('%.2f', 100 * r.adv_acc), string.format('%.3f', r.lipschitz), string.format('%.3f', r.lipschitz_max) }
   end
-  local f = assert(io.open(out .. '/sweep.csv', 'w'))
-  f:write(table.concat(csv, '\n'), '\n')
-  f:close()
+  print(tables.text({ 'beta', 'test acc', 'adv test acc', 'test lipschitz', 'test lipschitz (max)' }, shown,
+    { 'r', 'r', 'r', 'r', 'r' }))
+  fs.write(out .. '/sweep.csv',
+    tables.csv({ 'beta', 'test_acc', 'adv_test_acc', 'test_lipschitz', 'test_lipschitz_max' }, csv))
   json.write(out .. '/sweep.json', { dataset = dataset, rows = rows })
   -- the plot: accuracy (%) against the Lipschitz estimate, labelled by beta
   local gp = out .. '/sweep.gp'
-  f = assert(io.open(gp, 'w'))
+  local f = assert(io.open(gp, 'w'))
   f:write(string.format([[
 set terminal pngcairo size 800,560 noenhanced
 set output '%s/sweep.png'
@@ -82,10 +83,4 @@ plot '%s/sweep.csv' using 4:($2*100) skip 1 with linespoints pt 7 title 'test ac
   end
   io.stderr:write((ok == true or ok == 0) and ('plot: ' .. out .. '/sweep.png\n')
     or 'plot: gnuplot failed (is gnuplot-nox installed?)\n')
-end
-
-local ok, err = pcall(main)
-if not ok then
-  io.stderr:write('sweep: ', tostring(err), '\n')
-  os.exit(1)
-end
+end)

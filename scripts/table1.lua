@@ -15,6 +15,8 @@
 -- scripts/random_restrictedImgNet_dists.py):
 --   rllua scripts/table1.lua --dataset resimgnet --random-labels
 local rl = require 'rl'
+local cli = require 'rl.cli'
+local tables = require 'rl.tables'
 local sep = rl.separation
 
 local usage = [[
@@ -48,108 +50,76 @@ table.json into the results directory.
 
 local ALL = { 'mnist', 'fashion-mnist', 'cifar10', 'svhn', 'resimgnet' }
 
+local OPTIONS = {
+  dataset = 'string', ['data-dir'] = 'string', out = 'string', p = 'string',
+  subset = 'count', drop = 'count', bins = 'count', threads = 'count', ['label-seed'] = 'count',
+  ['random-labels'] = 'optional',
+}
+
+-- The command line, checked: p becomes 'inf' or 2, --random-labels alone
+-- means 'reference', and the results directory names the control.
 local function parse(argv)
-  local o = { dataset = 'all', p = 'inf', bins = 20 }
-  local numeric = { subset = true, drop = true, bins = true, threads = true, ['label-seed'] = true }
-  local strings = { dataset = true, ['data-dir'] = true, out = true, p = true }
-  local i = 1
-  while argv[i] do
-    local k = argv[i]:match('^%-%-([%w%-]+)$')
-    if k == 'help' then
-      print(usage)
-      os.exit(0)
-    end
-    if k == 'random-labels' then
-      -- a flag with an optional value
-      local v = argv[i + 1]
-      if v and not v:match('^%-%-') then
-        if not sep.label_draws[v] then
-          error(string.format("table1: --random-labels takes 'reference' or 'permute', got %q", v), 0)
-        end
-        o.random_labels, i = v, i + 2
-      else
-        o.random_labels, i = 'reference', i + 1
-      end
-      goto continue
-    end
-    if not (k and (numeric[k] or strings[k])) then
-      error(string.format('table1: unknown argument %q\n%s', argv[i], usage), 0)
-    end
-    local v = argv[i + 1]
-    if v == nil then error(string.format('table1: --%s needs a value', k), 0) end
-    if numeric[k] then
-      v = math.tointeger(tonumber(v))
-      if not v or v < 0 then error(string.format('table1: --%s needs a non-negative integer, got %q', k, argv[i + 1]), 0) end
-    end
-    o[k:gsub('%-', '_')] = v
-    i = i + 2
-    ::continue::
+  local o = cli.parse(argv, { usage = usage, options = OPTIONS, defaults = { dataset = 'all', p = 'inf', bins = 20 } })
+  if o.random_labels == true then o.random_labels = 'reference' end
+  if o.random_labels and not sep.label_draws[o.random_labels] then
+    error(string.format("--random-labels takes 'reference' or 'permute', got %q", o.random_labels), 0)
   end
-  if o.p ~= 'inf' and o.p ~= '2' then error("table1: --p must be 'inf' or 2, got " .. o.p, 0) end
+  if o.p ~= 'inf' and o.p ~= '2' then error("--p must be 'inf' or 2, got " .. o.p, 0) end
   o.p = o.p == '2' and 2 or 'inf'
-  if o.label_seed and not o.random_labels then error('table1: --label-seed goes with --random-labels', 0) end
-  if o.label_seed and o.label_seed > 0xffffffff then error('table1: --label-seed must be below 2^32', 0) end
+  if o.label_seed and not o.random_labels then error('--label-seed goes with --random-labels', 0) end
+  if o.label_seed and o.label_seed > 0xffffffff then error('--label-seed must be below 2^32', 0) end
   if o.random_labels then o.label_seed = o.label_seed or 0 end
   o.out = o.out or (o.random_labels and 'results/table1-random-labels' or 'results/table1')
   return o
 end
 
-local o = parse(arg or {})
-if o.threads then rl.set_num_threads(o.threads) end
-if not (rl.data and rl.data.load) then
-  io.stderr:write('table1: rl.data (the dataset readers, lua/rl/data.lua) is not available in this ' ..
-    'build, so no dataset can be loaded.  rl.separation.nearest/report work on any u8 tensors.\n')
-  os.exit(1)
-end
-
-local names = {}
-if o.dataset == 'all' then
-  names = ALL
-else
-  for n in o.dataset:gmatch('[^,]+') do names[#names + 1] = sep.canonical(n) end
-end
+-- ---------------------------------------------------------------------------
+-- The rows
 
 -- Image folders are cut to the dataset's Table 1 window (resimgnet: the
 -- centred 64x64 of the image resized to short side 72) on both splits.
-local function load(name, split)
+local function load(o, name, split)
   local crop = (sep.defaults[name] or {}).crop
   return rl.data.load(name, { split = split, data_dir = o.data_dir, crop = crop,
     subset = o.subset and o.subset > 0 and o.subset or nil, seed = 0 })
 end
 
-local label_opts = o.random_labels and { draw = o.random_labels, seed = o.label_seed } or nil
-
--- ---------------------------------------------------------------------------
--- The rows
-
-local rows, skipped = {}, {}
-local t_all = rl.clock()
-for _, name in ipairs(names) do
-  local t0 = rl.clock()
-  local ok, train = pcall(load, name, 'train')
-  local test
-  if ok then ok, test = pcall(load, name, 'test') end
-  if not ok then
-    local err = test or train -- the message of whichever load failed
-    if o.dataset ~= 'all' then error(tostring(err), 0) end
-    skipped[#skipped + 1] = name
-    io.stderr:write(string.format('table1: skipping %s: %s\n', name, tostring(err)))
+--- One sep.report row per dataset that loads, and the names of those that
+-- do not (with --dataset all only; a dataset asked for by name must load).
+local function measure(o)
+  local names = {}
+  if o.dataset == 'all' then
+    names = ALL
   else
-    local t_load = rl.clock() - t0
-    io.write(string.format('%s: %d train, %d test images of %s ... ', name, train.x.shape[1],
-      test.x.shape[1], table.concat(train.x.shape, 'x', 2)))
-    io.flush()
-    local row = sep.report(name, train, test, { p = o.p, drop = o.drop, bins = o.bins, labels = label_opts })
-    row.seconds.load = t_load
-    row.seconds.total = rl.clock() - t0
-    rows[#rows + 1] = row
-    print(string.format('%.1f s (load %.1f, train-train %.1f, test-train %.1f)', row.seconds.total,
-      t_load, row.seconds.train_train, row.seconds.test_train))
+    for n in o.dataset:gmatch('[^,]+') do names[#names + 1] = sep.canonical(n) end
   end
-end
-if #rows == 0 then
-  io.stderr:write('table1: no dataset could be loaded\n')
-  os.exit(1)
+  local label_opts = o.random_labels and { draw = o.random_labels, seed = o.label_seed } or nil
+  local rows, skipped = {}, {}
+  for _, name in ipairs(names) do
+    local t0 = rl.clock()
+    local ok, train = pcall(load, o, name, 'train')
+    local test
+    if ok then ok, test = pcall(load, o, name, 'test') end
+    if not ok then
+      local err = test or train -- the message of whichever load failed
+      if o.dataset ~= 'all' then error(tostring(err), 0) end
+      skipped[#skipped + 1] = name
+      io.stderr:write(string.format('table1: skipping %s: %s\n', name, tostring(err)))
+    else
+      local t_load = rl.clock() - t0
+      io.write(string.format('%s: %d train, %d test images of %s ... ', name, train.x.shape[1],
+        test.x.shape[1], table.concat(train.x.shape, 'x', 2)))
+      io.flush()
+      local row = sep.report(name, train, test, { p = o.p, drop = o.drop, bins = o.bins, labels = label_opts })
+      row.seconds.load = t_load
+      row.seconds.total = rl.clock() - t0
+      rows[#rows + 1] = row
+      print(string.format('%.1f s (load %.1f, train-train %.1f, test-train %.1f)', row.seconds.total,
+        t_load, row.seconds.train_train, row.seconds.test_train))
+    end
+  end
+  if #rows == 0 then error('no dataset could be loaded', 0) end
+  return rows, skipped
 end
 
 -- ---------------------------------------------------------------------------
@@ -167,14 +137,16 @@ local function qv(s, p)
   end
 end
 
-local norm = o.p == 2 and 'l2' or 'l-inf'
-local title = string.format('Table 1: dataset separation (%s, pixels in [0, 1])', norm)
-local label_line
-if o.random_labels then
-  title = string.format('Table 1 control: dataset separation with RANDOM LABELS (%s, pixels in [0, 1]; %s, seed %d)',
+--- The title, and with random labels the line that says so first.
+local function title_of(o)
+  local norm = o.p == 2 and 'l2' or 'l-inf'
+  if not o.random_labels then
+    return string.format('Table 1: dataset separation (%s, pixels in [0, 1])', norm)
+  end
+  local title = string.format('Table 1 control: dataset separation with RANDOM LABELS (%s, pixels in [0, 1]; %s, seed %d)',
     norm, o.random_labels == 'reference' and "labels drawn as the reference's script draws them" or 'labels permuted',
     o.label_seed)
-  label_line = o.random_labels == 'reference'
+  local label_line = o.random_labels == 'reference'
     and string.format('RANDOM LABELS: every training and test label was replaced before any distance was taken: ' ..
       'np.random.seed(%d), then np.random.choice(K, N_train) for the training labels and the next N_test draws ' ..
       "for the test labels, as the reference's scripts/random_restrictedImgNet_dists.py (numpy's MT19937 " ..
@@ -183,156 +155,124 @@ if o.random_labels then
     or string.format('RANDOM LABELS: the training labels and the test labels were each shuffled by a ' ..
       'permutation from rl.Generator(%d) (randperm, training split first) before any distance was taken; ' ..
       "class sizes are kept.  A control, not the paper's Table 1.", o.label_seed)
-end
-local head = { 'dataset', 'image', 'labels', 'eps', 'train-train 2r', 'test-train', '2r / 2eps', 'dropped',
-  'n train', 'n test', 'seconds' }
-local body = {}
-for _, r in ipairs(rows) do
-  body[#body + 1] = {
-    r.dataset, table.concat(r.image, 'x'),
-    r.labels == 'random' and string.format('random (%s, seed %d)', r.label_draw, r.label_seed) or 'true',
-    r.eps and string.format('%.3f', r.eps) or '-',
-    frac(r.two_r, r.two_r_raw), frac(r.test_train, r.test_train_raw),
-    (r.eps and r.two_r) and string.format('%.1f', r.two_r / (2 * r.eps)) or '-',
-    tostring(#r.train_train_summary.dropped), tostring(r.n_train), tostring(r.n_test),
-    string.format('%.1f', r.seconds.total),
-  }
+  return title, label_line
 end
 
-local dist_head = { 'dataset', 'pairs', 'min', 'q.01', 'q.05', 'q.25', 'median', 'q.75', 'max', 'mean' }
-local dist_body = {}
-for _, r in ipairs(rows) do
-  for _, which in ipairs({ { 'train-train', r.train_train_summary }, { 'test-train', r.test_train_summary } }) do
-    local s = which[2]
-    dist_body[#dist_body + 1] = { r.dataset, which[1], frac(s.min), frac(qv(s, 0.01)), frac(qv(s, 0.05)),
-      frac(qv(s, 0.25)), frac(qv(s, 0.5)), frac(qv(s, 0.75)), frac(s.max), frac(s.mean) }
-  end
-end
-
-local function text_table(h, b)
-  local w = {}
-  for j, c in ipairs(h) do w[j] = #c end
-  for _, r in ipairs(b) do
-    for j, c in ipairs(r) do w[j] = math.max(w[j], #c) end
-  end
-  local lines = {}
-  local function line(r)
-    local cells = {}
-    for j, c in ipairs(r) do cells[j] = c .. string.rep(' ', w[j] - #c) end
-    lines[#lines + 1] = table.concat(cells, '  ')
-  end
-  line(h)
-  for _, r in ipairs(b) do line(r) end
-  return table.concat(lines, '\n')
-end
-
-local function md_table(h, b)
-  local lines = { '| ' .. table.concat(h, ' | ') .. ' |', '|' .. string.rep('---|', #h) }
-  for _, r in ipairs(b) do lines[#lines + 1] = '| ' .. table.concat(r, ' | ') .. ' |' end
-  return table.concat(lines, '\n')
-end
-
-local notes = {
-  'Exact distances on the raw 8-bit pixels: every l-inf value is k/255.',
-  "Restricted ImageNet: every image resized to short side 72 and centre-cropped to 64x64 (the reference's " ..
-    'Resize(72), CenterCrop(64)), on both splits; the image column gives the size compared.',
-  '2r is the train-train minimum; the classes are separated at eps when 2r / 2eps > 1.',
-  'Quirk of the reference: SVHN drops its 4 smallest train-train distances and Restricted ' ..
-    'ImageNet its 6 (duplicates, one image under two labels) before the minimum; ' ..
-    'table.json lists the dropped pairs.  --drop 0 gives the textbook minimum.',
-}
-if o.subset then notes[#notes + 1] = string.format('Stratified subsets of %d points: distances are larger than on the full sets.', o.subset) end
-if label_line then
-  table.insert(notes, 1, label_line)
+--- The separation table: a row per dataset.
+local function separation_table(rows)
+  local head = { 'dataset', 'image', 'labels', 'eps', 'train-train 2r', 'test-train', '2r / 2eps', 'dropped',
+    'n train', 'n test', 'seconds' }
+  local body = {}
   for _, r in ipairs(rows) do
-    notes[#notes + 1] = string.format('%s: %d classes; the draw left %.1f%% of the training labels unchanged.',
-      r.dataset, r.label_classes, 100 * r.labels_kept)
+    body[#body + 1] = {
+      r.dataset, table.concat(r.image, 'x'),
+      r.labels == 'random' and string.format('random (%s, seed %d)', r.label_draw, r.label_seed) or 'true',
+      r.eps and string.format('%.3f', r.eps) or '-',
+      frac(r.two_r, r.two_r_raw), frac(r.test_train, r.test_train_raw),
+      (r.eps and r.two_r) and string.format('%.1f', r.two_r / (2 * r.eps)) or '-',
+      tostring(#r.train_train_summary.dropped), tostring(r.n_train), tostring(r.n_test),
+      string.format('%.1f', r.seconds.total),
+    }
   end
-end
-for _, r in ipairs(rows) do
-  for _, d in ipairs(r.train_train_summary.dropped) do
-    notes[#notes + 1] = string.format('%s: dropped train %d -> train %s at %.4f', r.dataset, d.query,
-      tostring(d.ref), d.dist)
-  end
+  return head, body
 end
 
-print()
-print(title)
-if label_line then print(label_line) end
-print(text_table(head, body))
-print()
-print('Distributions (nearest point of another class)')
-print(text_table(dist_head, dist_body))
-if #skipped > 0 then print('\nskipped (files not found): ' .. table.concat(skipped, ', ')) end
+--- The distributions of the nearest distances: two rows per dataset.
+local function distribution_table(rows)
+  local head = { 'dataset', 'pairs', 'min', 'q.01', 'q.05', 'q.25', 'median', 'q.75', 'max', 'mean' }
+  local body = {}
+  for _, r in ipairs(rows) do
+    for _, which in ipairs({ { 'train-train', r.train_train_summary }, { 'test-train', r.test_train_summary } }) do
+      local s = which[2]
+      body[#body + 1] = { r.dataset, which[1], frac(s.min), frac(qv(s, 0.01)), frac(qv(s, 0.05)),
+        frac(qv(s, 0.25)), frac(qv(s, 0.5)), frac(qv(s, 0.75)), frac(s.max), frac(s.mean) }
+    end
+  end
+  return head, body
+end
+
+local function notes_of(o, rows, label_line)
+  local notes = {
+    'Exact distances on the raw 8-bit pixels: every l-inf value is k/255.',
+    "Restricted ImageNet: every image resized to short side 72 and centre-cropped to 64x64 (the reference's " ..
+      'Resize(72), CenterCrop(64)), on both splits; the image column gives the size compared.',
+    '2r is the train-train minimum; the classes are separated at eps when 2r / 2eps > 1.',
+    'Quirk of the reference: SVHN drops its 4 smallest train-train distances and Restricted ' ..
+      'ImageNet its 6 (duplicates, one image under two labels) before the minimum; ' ..
+      'table.json lists the dropped pairs.  --drop 0 gives the textbook minimum.',
+  }
+  if o.subset then notes[#notes + 1] = string.format('Stratified subsets of %d points: distances are larger than on the full sets.', o.subset) end
+  if label_line then
+    table.insert(notes, 1, label_line)
+    for _, r in ipairs(rows) do
+      notes[#notes + 1] = string.format('%s: %d classes; the draw left %.1f%% of the training labels unchanged.',
+        r.dataset, r.label_classes, 100 * r.labels_kept)
+    end
+  end
+  for _, r in ipairs(rows) do
+    for _, d in ipairs(r.train_train_summary.dropped) do
+      notes[#notes + 1] = string.format('%s: dropped train %d -> train %s at %.4f', r.dataset, d.query,
+        tostring(d.ref), d.dist)
+    end
+  end
+  return notes
+end
+
+--- The CSV: every number of a row, for other programs.
+local function csv_of(rows)
+  local head = { 'dataset', 'image', 'labels', 'label_draw', 'label_seed', 'p', 'eps', 'n_train', 'n_test',
+    'drop', 'dropped', 'two_r', 'two_r_raw', 'test_train', 'test_train_raw' }
+  for _, w in ipairs({ 'tt', 'te' }) do
+    for _, k in ipairs({ 'mean', 'q01', 'q05', 'q25', 'q50', 'q75', 'max' }) do head[#head + 1] = w .. '_' .. k end
+  end
+  for _, k in ipairs({ 'seconds_load', 'seconds_train_train', 'seconds_test_train' }) do head[#head + 1] = k end
+  local function c(v) return v == nil and '' or tostring(v) end
+  local body = {}
+  for _, r in ipairs(rows) do
+    local f = { r.dataset, table.concat(r.image, 'x'), r.labels, c(r.label_draw), c(r.label_seed), tostring(r.p),
+      c(r.eps), r.n_train, r.n_test, r.drop, #r.train_train_summary.dropped,
+      c(r.two_r), c(r.two_r_raw), c(r.test_train), c(r.test_train_raw) }
+    for _, s in ipairs({ r.train_train_summary, r.test_train_summary }) do
+      f[#f + 1] = c(s.mean)
+      for _, p in ipairs({ 0.01, 0.05, 0.25, 0.5, 0.75 }) do f[#f + 1] = c(qv(s, p)) end
+      f[#f + 1] = c(s.max)
+    end
+    f[#f + 1], f[#f + 2], f[#f + 3] = c(r.seconds.load), c(r.seconds.train_train), c(r.seconds.test_train)
+    for j = 1, #f do f[j] = tostring(f[j]) end
+    body[#body + 1] = f
+  end
+  return tables.csv(head, body)
+end
 
 -- ---------------------------------------------------------------------------
--- Files
+-- Main: measure, print, write table.md, table.csv and table.json
 
-local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
-if not os.execute('mkdir -p ' .. shell_quote(o.out)) then
-  error('table1: cannot create ' .. o.out, 0)
-end
+cli.main('table1', function()
+  local o = parse(arg or {})
+  if o.threads then rl.set_num_threads(o.threads) end
+  local t_all = rl.clock()
+  local rows, skipped = measure(o)
+  local title, label_line = title_of(o)
+  local head, body = separation_table(rows)
+  local dist_head, dist_body = distribution_table(rows)
+  local notes = notes_of(o, rows, label_line)
 
-local function write(path, text)
-  local f = assert(io.open(path, 'w'))
-  f:write(text)
-  f:close()
-end
+  print()
+  print(title)
+  if label_line then print(label_line) end
+  print(tables.text(head, body))
+  print()
+  print('Distributions (nearest point of another class)')
+  print(tables.text(dist_head, dist_body))
+  if #skipped > 0 then print('\nskipped (files not found): ' .. table.concat(skipped, ', ')) end
 
-local md = { '# ' .. title, '', md_table(head, body), '', '## Distributions', '',
-  md_table(dist_head, dist_body), '', '## Notes', '' }
-for _, n in ipairs(notes) do md[#md + 1] = '- ' .. n end
-write(o.out .. '/table.md', table.concat(md, '\n') .. '\n')
-
-local csv_head = { 'dataset', 'image', 'labels', 'label_draw', 'label_seed', 'p', 'eps', 'n_train', 'n_test',
-  'drop', 'dropped', 'two_r', 'two_r_raw', 'test_train', 'test_train_raw' }
-for _, w in ipairs({ 'tt', 'te' }) do
-  for _, k in ipairs({ 'mean', 'q01', 'q05', 'q25', 'q50', 'q75', 'max' }) do csv_head[#csv_head + 1] = w .. '_' .. k end
-end
-for _, k in ipairs({ 'seconds_load', 'seconds_train_train', 'seconds_test_train' }) do csv_head[#csv_head + 1] = k end
-local csv = { table.concat(csv_head, ',') }
-local function c(v) return v == nil and '' or tostring(v) end
-for _, r in ipairs(rows) do
-  local f = { r.dataset, table.concat(r.image, 'x'), r.labels, c(r.label_draw), c(r.label_seed), tostring(r.p),
-    c(r.eps), r.n_train, r.n_test, r.drop, #r.train_train_summary.dropped,
-    c(r.two_r), c(r.two_r_raw), c(r.test_train), c(r.test_train_raw) }
-  for _, s in ipairs({ r.train_train_summary, r.test_train_summary }) do
-    f[#f + 1] = c(s.mean)
-    for _, p in ipairs({ 0.01, 0.05, 0.25, 0.5, 0.75 }) do f[#f + 1] = c(qv(s, p)) end
-    f[#f + 1] = c(s.max)
-  end
-  f[#f + 1], f[#f + 2], f[#f + 3] = c(r.seconds.load), c(r.seconds.train_train), c(r.seconds.test_train)
-  for j = 1, #f do f[j] = tostring(f[j]) end
-  csv[#csv + 1] = table.concat(f, ',')
-end
-write(o.out .. '/table.csv', table.concat(csv, '\n') .. '\n')
-
--- rl.json where the project has it; else a minimal encoder (arrays for 1..n tables)
-local has_json, json = pcall(require, 'rl.json')
-local function encode(v)
-  if has_json then return json.encode(v, { indent = true }) end
-  local t = type(v)
-  if t == 'nil' then return 'null' end
-  if t == 'boolean' then return tostring(v) end
-  if t == 'number' then
-    if v ~= v or v == math.huge or v == -math.huge then return 'null' end
-    return math.type(v) == 'integer' and tostring(v) or string.format('%.17g', v)
-  end
-  if t == 'string' then return string.format('%q', v):gsub('\\\n', '\\n') end
-  local parts, n = {}, #v
-  if n > 0 or next(v) == nil then
-    for i = 1, n do parts[i] = encode(v[i]) end
-    return '[' .. table.concat(parts, ',') .. ']'
-  end
-  local keys = {}
-  for k in pairs(v) do keys[#keys + 1] = tostring(k) end
-  table.sort(keys)
-  for _, k in ipairs(keys) do parts[#parts + 1] = string.format('%q', k) .. ':' .. encode(v[k]) end
-  return '{' .. table.concat(parts, ',') .. '}'
-end
-write(o.out .. '/table.json', encode({ table = o.random_labels and 'table1-random-labels' or 'table1',
-  title = title, p = tostring(o.p), subset = o.subset,
-  random_labels = o.random_labels and { draw = o.random_labels, seed = o.label_seed } or false,
-  notes = notes, rows = rows, skipped = skipped }) .. '\n')
-
-print(string.format('\nwrote %s/table.md, table.csv, table.json (%.1f s in all)', o.out, rl.clock() - t_all))
+  local md = { '# ' .. title, '', tables.markdown(head, body), '', '## Distributions', '',
+    tables.markdown(dist_head, dist_body), '', '## Notes', '' }
+  for _, n in ipairs(notes) do md[#md + 1] = '- ' .. n end
+  tables.save(o.out, table.concat(md, '\n') .. '\n', csv_of(rows), {
+    table = o.random_labels and 'table1-random-labels' or 'table1',
+    title = title, p = tostring(o.p), subset = o.subset,
+    random_labels = o.random_labels and { draw = o.random_labels, seed = o.label_seed } or false,
+    notes = notes, rows = rows, skipped = skipped }, 'table1')
+  print(string.format('\nwrote %s/table.md, table.csv, table.json (%.1f s in all)', o.out, rl.clock() - t_all))
+end)

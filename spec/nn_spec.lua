@@ -42,6 +42,42 @@ describe('nn.Module', function()
     assert.are.equal(1, m:get(2).num_batches_tracked:item())
   end)
 
+  it('with_mode runs fn in a mode and gives every module back its own flag', function()
+    local inner = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5))
+    local m = nn.Sequential(nn.Linear(2, 2), inner, nn.ReLU())
+    m:train()
+    inner:get(2):eval() -- mixed on purpose: the dropout in eval, the rest training
+    local seen
+    local a, b = m:with_mode('eval', function()
+      seen = {}
+      for _, x in ipairs(m:modules()) do seen[#seen + 1] = x.training end
+      return 1, 2
+    end)
+    assert.are.same({ 1, 2 }, { a, b })
+    assert.are.same({ false, false, false, false, false, false }, seen)
+    assert.is_true(m.training and inner.training and inner:get(1).training)
+    assert.is_false(inner:get(2).training)
+    -- nested calls each restore what they found
+    m:with_mode('eval', function()
+      inner:with_mode('train', function()
+        assert.is_true(inner.training and inner:get(2).training)
+        assert.is_false(m.training)
+      end)
+      assert.is_false(inner.training or inner:get(2).training)
+    end)
+    assert.is_true(m.training and inner.training)
+    assert.is_false(inner:get(2).training)
+    -- an error in fn still restores every flag, and passes the error on
+    local ok, err = pcall(m.with_mode, m, 'train', function() error('boom', 0) end)
+    assert.is_false(ok)
+    assert.are.equal('boom', err)
+    assert.is_true(m.training)
+    assert.is_false(inner:get(2).training)
+    -- nil leaves the mode as it is; anything else is an error
+    assert.are.equal(3, m:with_mode(nil, function() return 3 end))
+    assert.has_error(function() m:with_mode('test', function() end) end)
+  end)
+
   it('zero_grad clears gradients; parameters are leaves that require grad', function()
     local m = nn.Linear(3, 2)
     F.mse_loss(m(rl.randn(4, 3)), rl.zeros(4, 2)):backward()

@@ -5,28 +5,12 @@
 -- onto the eps-ball and the [lo, hi] box), and the gradient is taken with
 -- rl.grad on the input only, so no weight gradient is computed.  An attack
 -- runs the model in the mode the caller left it in, unless opts.mode says
--- 'train' or 'eval'; either way the caller's mode is restored.
-local rl = require 'rl'
+-- 'train' or 'eval'; either way the caller's mode is restored
+-- (Module:with_mode).
+local rl = require 'rl.base'
 local F = rl.F
 
 local attacks = {}
-
--- Run fn with the model in `mode` ('train', 'eval' or nil = as it is),
--- restoring every module's own flag afterwards, errors included.
-local function in_mode(model, mode, fn)
-  if mode == nil then return fn() end
-  if mode ~= 'train' and mode ~= 'eval' then
-    error(string.format("attack: mode must be 'train' or 'eval', got %q", tostring(mode)), 3)
-  end
-  local saved = {}
-  for _, m in ipairs(model:modules()) do saved[m] = m.training end
-  model:train(mode == 'train')
-  local res = table.pack(pcall(fn))
-  for m, t in pairs(saved) do m.training = t end
-  if not res[1] then error(res[2], 0) end
-  return table.unpack(res, 2, res.n)
-end
-attacks.in_mode = in_mode
 
 local function check(x, y, o, name)
   if not rl.is_tensor(x) or x.ndim < 2 then error(name .. ': x must be a batch tensor [B, ...]', 3) end
@@ -78,7 +62,7 @@ end
 function attacks.fgsm(model, x, y, o)
   o = o or {}
   check(x, y, o, 'fgsm')
-  return in_mode(model, o.mode, function()
+  return model:with_mode(o.mode, function()
     local g = input_grad(model, x, y, o.targeted)
     local xa = x:clone()
     rl.no_grad(function() F.linf_step_(xa, g, x, o.eps, o.eps, o.lo or 0, o.hi or 1) end)
@@ -99,7 +83,7 @@ function attacks.pgd(model, x, y, o)
   if norm ~= 'inf' and norm ~= '2' then error("pgd: norm must be 'inf' or 2", 2) end
   local lo, hi = o.lo or 0, o.hi or 1
   local step = norm == 'inf' and F.linf_step_ or F.l2_step_
-  return in_mode(model, o.mode, function()
+  return model:with_mode(o.mode, function()
     local best, best_loss
     for _ = 1, o.restarts or 1 do
       local xa = o.random_start == false and x:clone() or random_start(x, o.eps, norm, lo, hi, o.generator)
@@ -135,7 +119,7 @@ function attacks.multi_targeted(model, x, y, o)
   o = o or {}
   check(x, y, o, 'multi_targeted')
   local B = x.shape[1]
-  local K = o.classes or in_mode(model, 'eval', function() -- no batch-norm update, no dropout draw
+  local K = o.classes or model:with_mode('eval', function() -- no batch-norm update, no dropout draw
     return rl.no_grad(function() return model(x:narrow(1, 1, math.min(B, 1))).shape[2] end)
   end)
   local steps = o.steps or 20
@@ -150,7 +134,7 @@ function attacks.multi_targeted(model, x, y, o)
     local t = rl.full({ B }, j, { dtype = 'i64', device = x.device })
     local xa = attacks.pgd(model, x, t, opts)
     rl.no_grad(function()
-      local pj = in_mode(model, o.mode, function() return F.softmax(model(xa), 2) end):select(2, j + 1)
+      local pj = model:with_mode(o.mode, function() return F.softmax(model(xa), 2) end):select(2, j + 1)
       -- a run towards the true class is no attack
       local better = pj:gt(best_p):logical_and(y:ne(j))
       best = rl.where(better:view(shape), xa, best)

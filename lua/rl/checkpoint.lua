@@ -7,7 +7,7 @@
 -- goes, as JSON, into the file's metadata under "rllua.checkpoint".  The
 -- file is written atomically by rl.save, so a run killed while saving keeps
 -- its previous checkpoint.
-local rl = require 'rl'
+local rl = require 'rl.base'
 local json = require 'rl.json'
 
 local checkpoint = {}

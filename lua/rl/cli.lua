@@ -1,23 +1,117 @@
---- rl.cli: the command line of the benchmark scripts, `--name N` pairs of
--- integers over a table of defaults; anything else prints the usage line
--- and exits with status 1.
+--- rl.cli: the one command-line parser of rllua's scripts.
+--
+-- Every script reads its options here and lays out its tables with
+-- rl.tables (markdown, text, csv, save): a new script finds exactly one way
+-- to parse options and one way to write a table.  rl.tables builds the
+-- options the paper's table scripts share on this parser.
+--
+--   local cli = require 'rl.cli'
+--   cli.main('myscript', function()
+--     local o, args = cli.parse(arg, {
+--       usage = 'usage: rllua scripts/myscript.lua [--subset N] [--quick] FILE',
+--       options = { subset = 'count', quick = 'flag', ['data-dir'] = 'string' },
+--       defaults = { subset = 100 },
+--       args = 1,                      -- plain arguments allowed (default 0)
+--     })
+--     ... o.subset, o.quick, o.data_dir, args[1] ...
+--   end)
+local options_mod = require 'rl.options'
+
 local cli = {}
 
-function cli.numbers(argv, defaults, usage)
-  local o = {}
-  for k, v in pairs(defaults) do o[k] = v end
+-- What each kind of option makes of its value: the value, or nil when it
+-- is not one; and how an error names what was wanted.
+local KINDS = {
+  string = { read = function(v) return v end },
+  number = {
+    read = function(v)
+      local n = tonumber(v)
+      return n and (math.tointeger(n) or n)
+    end,
+    wants = 'a number',
+  },
+  integer = { read = function(v) return math.tointeger(tonumber(v)) end, wants = 'an integer' },
+  count = {
+    read = function(v)
+      local n = math.tointeger(tonumber(v))
+      return n and n >= 0 and n or nil
+    end,
+    wants = 'a non-negative integer',
+  },
+}
+
+--- cli.parse(argv, spec) -> opts, args.  spec.options maps each option's
+-- name, as typed after `--`, to its kind:
+--   'flag'      --name           true
+--   'string'    --name VALUE
+--   'number'    --name X         an integer when X is one, else a float
+--   'integer'   --name N
+--   'count'     --name N         an integer >= 0
+--   'optional'  --name [VALUE]   VALUE unless the next argument is an
+--                                option (or there is none); then true
+-- opts holds spec.defaults overridden by the command line, under the names
+-- with dashes turned into underscores (--data-dir -> opts.data_dir).  Up to
+-- spec.args plain arguments (default 0) come back in the list args.
+-- --help prints spec.usage and exits with status 0; anything else the
+-- parser cannot take is an error naming it (see cli.main).
+function cli.parse(argv, spec)
+  local usage, options = spec.usage or '', spec.options or {}
+  local o, args = {}, {}
+  for k, v in pairs(spec.defaults or {}) do o[k] = v end
+  local names = {}
+  for n in pairs(options) do names[#names + 1] = n end
+  table.sort(names)
+  local help = false
   local i = 1
   while argv and argv[i] do
-    local k = argv[i]:match('^%-%-(%w+)$')
-    local v = argv[i + 1] and math.tointeger(tonumber(argv[i + 1]))
-    if not k or o[k] == nil or not v then
-      io.stderr:write(usage, '\n')
-      os.exit(1)
+    local a = argv[i]
+    local name = a:match('^%-%-([%w%-]+)$')
+    local kind = name and options[name]
+    local key = name and name:gsub('%-', '_')
+    if name == 'help' then
+      help, i = true, i + 1
+    elseif not name then
+      if #args >= (spec.args or 0) then error(string.format('unexpected argument %q\n%s', a, usage), 0) end
+      args[#args + 1], i = a, i + 1
+    elseif kind == nil then
+      local s = options_mod.suggest(name, names)
+      error(string.format('unknown option --%s%s\n%s', name,
+        s and string.format(' (did you mean --%s?)', s) or '', usage), 0)
+    elseif kind == 'flag' then
+      o[key], i = true, i + 1
+    elseif kind == 'optional' then
+      local v = argv[i + 1]
+      if v and not v:match('^%-%-') then
+        o[key], i = v, i + 2
+      else
+        o[key], i = true, i + 1
+      end
+    else
+      local v = argv[i + 1]
+      if v == nil then error(string.format('option --%s needs a value\n%s', name, usage), 0) end
+      local k = KINDS[kind] or error(string.format('cli.parse: option --%s has unknown kind %q', name, kind), 2)
+      o[key] = k.read(v)
+      if o[key] == nil then error(string.format('option --%s needs %s, got %q', name, k.wants, v), 0) end
+      i = i + 2
     end
-    o[k] = v
-    i = i + 2
   end
-  return o
+  if help then
+    print(usage)
+    os.exit(0)
+  end
+  return o, args
+end
+
+--- Run a script's main function; an error in it (a bad option included)
+-- is printed as `name: message` and the script exits with status 1, with no
+-- traceback: the message is meant for the user.  Returns fn's results.
+function cli.main(name, fn)
+  local res = table.pack(pcall(fn))
+  if not res[1] then
+    io.stderr:write(name, ': ', tostring(res[2]), '\n')
+    os.exit(1)
+  end
+  return table.unpack(res, 2, res.n)
 end
 
 return cli

@@ -25,7 +25,8 @@
 -- augmentation of the k-th example of the epoch at e * 2^40 + 2^39 + k - 1.
 -- Any batch of any epoch can therefore be rebuilt exactly, in any order,
 -- e.g. after resuming from a checkpoint (loader:iter(epoch, first_batch)).
-local rl = require 'rl'
+local rl = require 'rl.base'
+local fs = require 'rl.fs'
 local C = require('rl.core')._data
 
 local data = {}
@@ -299,16 +300,6 @@ end
 -- ---------------------------------------------------------------------------
 -- Finding files
 
-local function exists(path)
-  local f = io.open(path, 'rb')
-  if f then f:close() end
-  return f ~= nil
-end
-
-local function is_dir(path)
-  return (pcall(C.listdir, path, true))
-end
-
 -- The directories to search for dataset `name`: data_dir, data_dir/name,
 -- $RL_DATA/name, the system directory; each followed by its sub-directories
 -- `subdirs` (where archives unpack); and whether RL_DATA is set.
@@ -333,7 +324,7 @@ end
 local function find_in(dir, file, suffixes)
   for _, s in ipairs(suffixes) do
     local p = dir .. '/' .. file .. s
-    if exists(p) then return p end
+    if fs.exists(p) then return p end
   end
 end
 
@@ -470,7 +461,7 @@ end
 -- Returns x, y and whether the subset was taken.
 local function read_folder(root, class_dirs, g, opts)
   local tag, cache = geometry_tag(g), opts.cache
-  if cache and exists(cache) then
+  if cache and fs.exists(cache) then
     local t, meta = rl.load(cache)
     local had = meta[CACHE_KEY]
     if had ~= tag then
@@ -508,14 +499,14 @@ end
 local function split_root(root, split)
   local tries = split == 'test' and { 'test', 'val' } or { split }
   for _, s in ipairs(tries) do
-    if is_dir(root .. '/' .. s) then return root .. '/' .. s end
+    if fs.is_dir(root .. '/' .. s) then return root .. '/' .. s end
   end
   return root
 end
 
 local function folder_reader(root)
   return function(split, opts)
-    if not is_dir(root) then error(string.format("rl.data.load: folder '%s' not found", root), 0) end
+    if not fs.is_dir(root) then error(string.format("rl.data.load: folder '%s' not found", root), 0) end
     local dir = split_root(root, split)
     local names = C.listdir(dir, true)
     if #names == 0 then error(string.format("rl.data.load: no class directories in '%s'", dir), 0) end
@@ -566,7 +557,7 @@ function readers.resimgnet(split, opts)
   local tries = split == 'test' and { 'test', 'val' } or { 'train' }
   for _, d in ipairs(dirs) do
     for _, s in ipairs(tries) do
-      if is_dir(d .. '/' .. s) then
+      if fs.is_dir(d .. '/' .. s) then
         local class_dirs, classes = resimgnet_dirs(C.listdir(d .. '/' .. s, true))
         local x, y, taken = read_folder(d .. '/' .. s, class_dirs, geometry(split, opts, RESIMGNET_GEOMETRY), opts)
         return x, y, classes, taken

@@ -11,8 +11,15 @@
 -- scheduler, RNG), model.safetensors and metrics.json (when finished).
 -- A finished run is not redone; an interrupted one resumes from its last
 -- finished epoch, bit for bit.
-local rl = require 'rl'
+local rl = require 'rl.base'
+local checkpoint = require 'rl.checkpoint'
+local data = require 'rl.data'
+local fs = require 'rl.fs'
 local json = require 'rl.json'
+local methods = require 'rl.methods'
+local metrics = require 'rl.metrics'
+local models = require 'rl.models'
+local optim = require 'rl.optim'
 
 local exp = {}
 
@@ -60,7 +67,7 @@ function exp.config(c)
   end
   local cfg = { dataset = name, method = 'natural', seed = 0, device = os.getenv('RL_DEVICE') or 'cpu' }
   for k, v in pairs(d) do if not SELECTORS[k] then cfg[k] = v end end
-  local _, base = rl.methods.get(c.method or cfg.method) -- validates the method name
+  local _, base = methods.get(c.method or cfg.method) -- validates the method name
   if d.lr_method and d.lr_method[base] then cfg.lr = d.lr_method[base] end
   for k, v in pairs(d.method_opts and d.method_opts[base] or {}) do cfg[k] = v end
   if c.quick then for k, v in pairs(exp.quick) do cfg[k] = v end end
@@ -68,7 +75,7 @@ function exp.config(c)
   cfg.quick = nil
   -- a changed definition changes the run id (version 1 is left out, so the
   -- ids of unchanged methods stay as they were)
-  local v = rl.methods.versions[base]
+  local v = methods.versions[base]
   cfg.method_version = v and v > 1 and v or nil
   return cfg
 end
@@ -152,22 +159,11 @@ end
 -- ---------------------------------------------------------------------------
 -- the run
 
-local function exists(path)
-  local f = io.open(path, 'rb')
-  if f then f:close() end
-  return f ~= nil
-end
-
-local function mkdir(path)
-  local ok = os.execute("mkdir -p '" .. path:gsub("'", "'\\''") .. "'")
-  if not (ok == true or ok == 0) then error('experiment: cannot create directory ' .. path, 0) end
-end
-
 local function make_optimizer(cfg, params)
   if cfg.optimizer == 'sgd' then
-    return rl.optim.SGD(params, { lr = cfg.lr, momentum = cfg.momentum or 0, weight_decay = cfg.weight_decay or 0 })
+    return optim.SGD(params, { lr = cfg.lr, momentum = cfg.momentum or 0, weight_decay = cfg.weight_decay or 0 })
   elseif cfg.optimizer == 'adam' then
-    return rl.optim.Adam(params, { lr = cfg.lr, weight_decay = cfg.weight_decay or 0 })
+    return optim.Adam(params, { lr = cfg.lr, weight_decay = cfg.weight_decay or 0 })
   end
   error(string.format("experiment: unknown optimizer %q (sgd, adam)", tostring(cfg.optimizer)), 0)
 end
@@ -176,7 +172,7 @@ end
 -- f32 in C, the test-time centre crop, the device), in order.
 local function eval_batches(ds, n, batch, cfg)
   if n and n < ds:size() then ds = ds:select(rl.arange(n)) end
-  return rl.data.loader(ds, { batch = batch, shuffle = false, crop = cfg.crop,
+  return data.loader(ds, { batch = batch, shuffle = false, crop = cfg.crop,
     device = cfg.device ~= 'cpu' and cfg.device or nil }):iter(1)
 end
 
@@ -205,7 +201,7 @@ function exp.measure(model, train, test, cfg, o)
     local name, ds = split[1], split[2]
     local total = math.min(n or ds.x.shape[1], ds.x.shape[1])
     local p = exp.progress('eval ' .. name, total, { quiet = o.quiet })
-    local m = rl.metrics.evaluate(model, eval_batches(ds, n, cfg.eval_batch or 256, cfg), {
+    local m = metrics.evaluate(model, eval_batches(ds, n, cfg.eval_batch or 256, cfg), {
       eps = cfg.eps, attack = o.attack, classes = #train.classes, generator = rl.Generator(cfg.seed + 7),
       adv = want(name .. '_adv_acc' .. sfx), lipschitz = want(name .. '_lipschitz'),
       lipschitz_max = want(name .. '_lipschitz_max'),
@@ -228,7 +224,7 @@ function exp.measure(model, train, test, cfg, o)
 end
 
 local function append_csv(path, header, row)
-  local new = not exists(path)
+  local new = not fs.exists(path)
   local f = assert(io.open(path, 'a'))
   if new then f:write(table.concat(header, ','), '\n') end
   local cells = {}
@@ -242,15 +238,15 @@ end
 
 local function load_data(cfg, o)
   return o.data or {
-    train = rl.data.load(cfg.dataset, { split = 'train', data_dir = cfg.data_dir, subset = cfg.subset, seed = cfg.seed }),
-    test = rl.data.load(cfg.dataset, { split = 'test', data_dir = cfg.data_dir, subset = cfg.test_subset, seed = cfg.seed }),
+    train = data.load(cfg.dataset, { split = 'train', data_dir = cfg.data_dir, subset = cfg.subset, seed = cfg.seed }),
+    test = data.load(cfg.dataset, { split = 'test', data_dir = cfg.data_dir, subset = cfg.test_subset, seed = cfg.seed }),
   }
 end
 
 local function build_model(cfg, train)
   local mopts = { classes = #train.classes, channels = train.x.shape[2] }
   if cfg.drop then mopts.drop = cfg.drop end -- dropout variants (Table 4)
-  local model = rl.models.get(cfg.model, mopts)
+  local model = models.get(cfg.model, mopts)
   if cfg.device ~= 'cpu' then model:to(cfg.device) end
   return model
 end
@@ -262,7 +258,7 @@ end
 -- Lipschitz estimators held the maximising one under *_lipschitz: those
 -- values are dropped rather than shown in the paper's column.
 function exp.read_metrics(dir)
-  local m = exists(dir .. '/metrics.json') and json.read(dir .. '/metrics.json')
+  local m = fs.exists(dir .. '/metrics.json') and json.read(dir .. '/metrics.json')
   if m and not m.lipschitz_estimators then m.train_lipschitz, m.test_lipschitz = nil, nil end
   return m or nil
 end
@@ -273,16 +269,16 @@ local function complete(m, cfg, dir, id, o, log)
     if m[k] == nil then only[k], missing[#missing + 1] = true, k end
   end
   if #missing == 0 then return m end
-  if not exists(dir .. '/model.safetensors') then
+  if not fs.exists(dir .. '/model.safetensors') then
     log(string.format('%s: finished before, but %s/model.safetensors is gone: %s not measured', id, dir,
       table.concat(missing, ', ')))
     return m
   end
   log(string.format('%s: finished before; measuring %s from its model', id, table.concat(missing, ', ')))
-  local data = load_data(cfg, o)
-  local model = build_model(cfg, data.train)
+  local sets = load_data(cfg, o)
+  local model = build_model(cfg, sets.train)
   model:load(dir .. '/model.safetensors')
-  local add = exp.measure(model, data.train, data.test, cfg, { attack = o.attack, only = only, quiet = o.quiet })
+  local add = exp.measure(model, sets.train, sets.test, cfg, { attack = o.attack, only = only, quiet = o.quiet })
   for _, k in ipairs(missing) do m[k] = add[k] end
   m.lipschitz_estimators = add.lipschitz_estimators
   json.write(dir .. '/metrics.json', m)
@@ -305,24 +301,24 @@ function exp.run(cfg, o)
     log(string.format('%s: finished before, not redone (%s)', id, dir))
     return complete(done, cfg, dir, id, o, log), id
   end
-  mkdir(dir)
+  fs.mkdir(dir, 'experiment')
   json.write(dir .. '/config.json', cfg)
 
-  local data = load_data(cfg, o)
-  local train, test = data.train, data.test
+  local sets = load_data(cfg, o)
+  local train, test = sets.train, sets.test
   rl.manual_seed(cfg.seed)
   local model = build_model(cfg, train)
   local opt = make_optimizer(cfg, model:parameters())
-  local sched = rl.optim.MultiStepLR(opt, { milestones = cfg.milestones or rl.optim.paper_milestones(cfg.epochs), gamma = 0.1 })
-  local method = rl.methods.get(cfg.method)
-  local loader = rl.data.loader(train, { batch = cfg.batch, shuffle = true, seed = cfg.seed,
+  local sched = optim.MultiStepLR(opt, { milestones = cfg.milestones or optim.paper_milestones(cfg.epochs), gamma = 0.1 })
+  local method = methods.get(cfg.method)
+  local loader = data.loader(train, { batch = cfg.batch, shuffle = true, seed = cfg.seed,
     crop_pad = cfg.crop_pad, flip = cfg.flip, crop = cfg.crop,
     device = cfg.device ~= 'cpu' and cfg.device or nil })
 
   local start = 1
   local ckpt = dir .. '/checkpoint.safetensors'
-  if exists(ckpt) then
-    local info = rl.checkpoint.load(ckpt, { model = model, optimizer = opt, scheduler = sched, restore_rng = true })
+  if fs.exists(ckpt) then
+    local info = checkpoint.load(ckpt, { model = model, optimizer = opt, scheduler = sched, restore_rng = true })
     start = info.epoch + 1
     log(string.format('%s: resuming after epoch %d', id, info.epoch))
   end
@@ -357,7 +353,7 @@ function exp.run(cfg, o)
       epoch = epoch, loss = mean(loss_sum), train_acc = mean(correct),
       lr = opt.param_groups[1].lr, seconds = rl.clock() - t0,
     })
-    rl.checkpoint.save(ckpt, { model = model, optimizer = opt, scheduler = sched, epoch = epoch })
+    checkpoint.save(ckpt, { model = model, optimizer = opt, scheduler = sched, epoch = epoch })
   end
   model:save(dir .. '/model.safetensors')
   local m = exp.measure(model, train, test, cfg, { attack = o.attack, quiet = o.quiet })

@@ -37,9 +37,9 @@
 -- opts.start gives the starting point of an inner search instead of its
 -- random draw (TRADES: x'; LLR: delta), so that another implementation can
 -- be fed the same noise.
-local rl = require 'rl'
+local rl = require 'rl.base'
+local attacks = require 'rl.attacks'
 local F = rl.F
-local attacks = rl.attacks
 
 local methods = {}
 
@@ -107,7 +107,7 @@ function methods.trades(model, x, y, o)
   need_eps(o, 'trades')
   local beta, steps = o.beta or 6, o.steps or 10
   local alpha = o.step_size or 2 * o.eps / 10
-  local xa = attacks.in_mode(model, 'eval', function()
+  local xa = model:with_mode('eval', function()
     local p_nat = rl.no_grad(function() return F.softmax(model(x), 2) end)
     local xa = rl.no_grad(function()
       if o.start then return o.start:clone() end
@@ -184,7 +184,7 @@ function methods.llr(model, x, y, o)
     if not textbook then return ce_sum(model(x + d), y):abs() end
     return (F.cross_entropy(model(x + d), y, 'none') - l0 - dots(d)):abs():sum()
   end
-  local delta = attacks.in_mode(model, 'eval', function()
+  local delta = model:with_mode('eval', function()
     if textbook then
       local xr = x:detach():requires_grad_()
       local l = F.cross_entropy(model(xr), y, 'none')

@@ -11,9 +11,9 @@
 --                                         mode 'max' (default) or 'reference'
 --   evaluate(model, batches, {eps, adv, lipschitz, lipschitz_max})
 --                                         means over an iterator of (x, y)
-local rl = require 'rl'
+local rl = require 'rl.base'
+local attacks = require 'rl.attacks'
 local F = rl.F
-local attacks = rl.attacks
 
 local metrics = {}
 
@@ -22,7 +22,7 @@ local function correct(model, x, y)
 end
 
 function metrics.accuracy(model, x, y)
-  return attacks.in_mode(model, 'eval', function() return correct(model, x, y) / x.shape[1] end)
+  return model:with_mode('eval', function() return correct(model, x, y) / x.shape[1] end)
 end
 
 --- The attacks a table can be measured under.  'pgd' is the paper's
@@ -54,7 +54,7 @@ end
 
 function metrics.adv_accuracy(model, x, y, o)
   local xa = metrics.adv_examples(model, x, y, o)
-  return attacks.in_mode(model, 'eval', function() return correct(model, xa, y) / x.shape[1] end)
+  return model:with_mode('eval', function() return correct(model, xa, y) / x.shape[1] end)
 end
 
 -- r(x') = ||f(x) - f(x')||_1 / ||x - x' + 1e-6||_inf, per sample
@@ -112,7 +112,7 @@ function metrics.lipschitz(model, x, o)
   local descend = mode == 'reference'
   local B = x.shape[1]
   local chunk = o.batch or (descend and 16 or B)
-  return attacks.in_mode(model, 'eval', function()
+  return model:with_mode('eval', function()
     if chunk >= B then return lipschitz_chunk(model, x, o.start, o, descend) end
     local parts = {}
     for i = 1, B, chunk do

@@ -9,8 +9,8 @@
 --   WRN_52_12 (the reference's WRN_64_10 class; that name is an alias)
 --   ResNet18{...}, ResNet50{classes, channels, drop = 0}
 --   MLP{inputs = 784, hidden = {256, 256}, classes = 10}
-local rl = require 'rl'
-local nn = rl.nn
+local rl = require 'rl.base'
+local nn = require 'rl.nn'
 local F = rl.F
 
 local models = {}

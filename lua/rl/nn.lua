@@ -4,7 +4,7 @@
 -- they were registered, under the names PyTorch would give them, so that
 -- state_dict() keys match the reference implementation's
 -- ("block1.layer.0.bn1.running_mean").  Calling a module calls forward.
-local rl = require 'rl'
+local rl = require 'rl.base'
 local F = rl.F
 
 local nn = { init = {} }
@@ -197,6 +197,24 @@ function Module:train(mode)
 end
 
 function Module:eval() return self:train(false) end
+
+--- Run fn() with the whole tree in `mode` ('train' or 'eval'; nil leaves it
+-- as it is) and give each module back its own previous flag afterwards, even
+-- when fn raises (a model may be half in train mode on purpose).  Returns
+-- fn's results.
+function Module:with_mode(mode, fn)
+  if mode == nil then return fn() end
+  if mode ~= 'train' and mode ~= 'eval' then
+    error(string.format("with_mode: mode must be 'train' or 'eval', got %q", tostring(mode)), 2)
+  end
+  local saved = {}
+  for _, m in ipairs(self:modules()) do saved[m] = m.training end
+  self:train(mode == 'train')
+  local res = table.pack(pcall(fn))
+  for m, training in pairs(saved) do m.training = training end
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
+end
 
 --- Clear the gradients of every parameter (set to nil, as set_to_none).
 function Module:zero_grad()

@@ -36,7 +36,8 @@
 -- generator bit for bit, so on the same files in the same order these are
 -- the reference's labels.  'permute' instead shuffles each split's labels
 -- with a seeded rl.randperm (class sizes kept).
-local rl = require 'rl'
+local rl = require 'rl.base'
+local data = require 'rl.data'
 
 local M = {}
 
@@ -88,7 +89,7 @@ local cut_cache = setmetatable({}, {__mode = 'k'})
 -- A Ragged store (images of their own sizes) cut to its centred window:
 -- crop (a size or {h, w}), else the store's own evaluation window.
 local function dense(x, crop, what, who)
-  if not (rl.data and rl.data.is_ragged and rl.data.is_ragged(x)) then return x end
+  if not data.is_ragged(x) then return x end
   if crop == nil and x.crop == nil then
     error(string.format('%s: the %s have different sizes (an rl.data.Ragged store): give crop = N ' ..
       'for the centred window to compare', who, what), 3)

@@ -1,9 +1,14 @@
---- rl.tables: what the paper's table scripts share: command-line options,
--- running the rows (each one rl.experiment run), laying the table out as
--- the paper does, and writing table.md, table.csv and table.json.
-local rl = require 'rl'
-local json = require 'rl.json'
+--- rl.tables: what the paper's table scripts share: command-line options
+-- (on rl.cli), running the rows (each one rl.experiment run), laying the
+-- table out as the paper does, and the one table writer of the scripts:
+-- Markdown, plain text, CSV, and table.md / table.csv / table.json on disk.
+local rl = require 'rl.base'
+local cli = require 'rl.cli'
+local data = require 'rl.data'
 local exp = require 'rl.experiment'
+local fs = require 'rl.fs'
+local json = require 'rl.json'
+local metrics = require 'rl.metrics'
 
 local tables = {}
 
@@ -26,45 +31,24 @@ tables.usage_common = [[
   --list              print each row's id, dataset, label and settings; run nothing
   --help]]
 
-local NUMERIC = { epochs = true, subset = true, ['test-subset'] = true, ['eval-subset'] = true,
-  batch = true, lr = true, seed = true, threads = true }
-local STRING = { dataset = true, ['data-dir'] = true, device = true, out = true, only = true,
-  model = true, attack = true }
-local FLAGS = { quick = true, list = true, help = true }
+-- The options of tables.usage_common, as rl.cli kinds.
+local COMMON = {
+  epochs = 'number', subset = 'number', ['test-subset'] = 'number', ['eval-subset'] = 'number',
+  batch = 'number', lr = 'number', seed = 'number', threads = 'number',
+  dataset = 'string', ['data-dir'] = 'string', device = 'string', out = 'string', only = 'string',
+  model = 'string', attack = 'string',
+  quick = 'flag', list = 'flag',
+}
 
---- Parse `arg`; errors name the option.  Returns a table with dashes in
+--- Parse `arg` with the common options and a script's `extra` ones (name
+-- -> rl.cli kind); errors name the option.  Returns a table with dashes in
 -- names turned into underscores.
 function tables.parse(argv, usage, extra)
-  local o = {}
-  extra = extra or {}
-  local i = 1
-  while argv[i] do
-    local a = argv[i]
-    local k = a:match('^%-%-([%w%-]+)$')
-    if not k then error(string.format('unexpected argument %q\n%s', a, usage), 0) end
-    local key = k:gsub('%-', '_')
-    if FLAGS[k] or extra[k] == 'flag' then
-      o[key] = true
-      i = i + 1
-    elseif NUMERIC[k] or STRING[k] or extra[k] then
-      local v = argv[i + 1]
-      if v == nil then error(string.format('option --%s needs a value\n%s', k, usage), 0) end
-      if NUMERIC[k] or extra[k] == 'number' then
-        local n = tonumber(v)
-        if not n then error(string.format('option --%s needs a number, got %q', k, v), 0) end
-        v = math.tointeger(n) or n
-      end
-      o[key] = v
-      i = i + 2
-    else
-      error(string.format('unknown option --%s\n%s', k, usage), 0)
-    end
-  end
-  if o.help then
-    print(usage)
-    os.exit(0)
-  end
-  if o.attack and not rl.metrics.attacks[o.attack] then
+  local options = {}
+  for k, v in pairs(COMMON) do options[k] = v end
+  for k, v in pairs(extra or {}) do options[k] = v end
+  local o = cli.parse(argv, { usage = usage, options = options })
+  if o.attack and not metrics.attacks[o.attack] then
     error(string.format('option --attack: unknown attack %q (pgd, multitarget)', o.attack), 0)
   end
   if o.threads then rl.set_num_threads(o.threads) end
@@ -105,12 +89,80 @@ function tables.columns(attack)
   }
 end
 
+-- The width of every column of head and rows (lists of strings).
+local function widths(head, rows)
+  local w = {}
+  for i, h in ipairs(head) do
+    w[i] = #h
+    for _, r in ipairs(rows) do w[i] = math.max(w[i], #r[i]) end
+  end
+  return w
+end
+
+-- A cell padded to width w, on the left for right-aligned columns.
+local function pad(cell, w, right)
+  local fill = string.rep(' ', w - #cell)
+  return right and fill .. cell or cell .. fill
+end
+
+--- A Markdown table of head and rows (lists of strings), every column
+-- padded to its width so the file reads as a table too; align[i] = 'r'
+-- right-aligns column i (numbers), otherwise it is left-aligned.
+function tables.markdown(head, rows, align)
+  align = align or {}
+  local w = widths(head, rows)
+  local function line(cells)
+    local out = {}
+    for i, c in ipairs(cells) do out[i] = pad(c, w[i], align[i] == 'r') end
+    return '| ' .. table.concat(out, ' | ') .. ' |'
+  end
+  local dash = {}
+  for i = 1, #head do
+    dash[i] = align[i] == 'r' and string.rep('-', w[i] - 1) .. ':' or ':' .. string.rep('-', w[i] - 1)
+  end
+  local lines = { line(head), '| ' .. table.concat(dash, ' | ') .. ' |' }
+  for _, r in ipairs(rows) do lines[#lines + 1] = line(r) end
+  return table.concat(lines, '\n')
+end
+
+--- The same table as plain text for a terminal: columns two spaces apart,
+-- aligned as in tables.markdown.
+function tables.text(head, rows, align)
+  align = align or {}
+  local w = widths(head, rows)
+  local lines = {}
+  for _, r in ipairs { head, table.unpack(rows) } do
+    local out = {}
+    for i, c in ipairs(r) do out[i] = pad(c, w[i], align[i] == 'r') end
+    lines[#lines + 1] = table.concat(out, '  ')
+  end
+  return table.concat(lines, '\n')
+end
+
+--- CSV text of head and rows, one line each, ending in a newline.  Cells
+-- are written as they are: the tables' cells hold no commas or quotes.
+function tables.csv(head, rows)
+  local lines = { table.concat(head, ',') }
+  for _, r in ipairs(rows) do lines[#lines + 1] = table.concat(r, ',') end
+  return table.concat(lines, '\n') .. '\n'
+end
+
+--- Write table.md, table.csv and table.json (doc, as rl.json writes it)
+-- into dir, made if need be; each file is replaced atomically.  `who`
+-- names the caller in an error.
+function tables.save(dir, md, csv, doc, who)
+  fs.mkdir(dir, who or 'tables')
+  fs.write(dir .. '/table.md', md)
+  fs.write(dir .. '/table.csv', csv)
+  json.write(dir .. '/table.json', doc)
+end
+
 --- Lay out rows {label, metrics} per dataset as the paper's tables: one
 -- block per dataset, a row per method.
 function tables.layout(title, blocks, columns)
   columns = columns or tables.columns()
-  local head = { 'dataset', 'method' }
-  for _, c in ipairs(columns) do head[#head + 1] = c[1] end
+  local head, align = { 'dataset', 'method' }, { 'l', 'l' }
+  for _, c in ipairs(columns) do head[#head + 1], align[#align + 1] = c[1], 'r' end
   local rows = {}
   for _, b in ipairs(blocks) do
     for _, r in ipairs(b.rows) do
@@ -119,28 +171,8 @@ function tables.layout(title, blocks, columns)
       rows[#rows + 1] = cells
     end
   end
-  local w = {}
-  for i, h in ipairs(head) do
-    w[i] = #h
-    for _, r in ipairs(rows) do w[i] = math.max(w[i], #r[i]) end
-  end
-  local function line(cells, sep)
-    local out = {}
-    for i, c in ipairs(cells) do
-      out[i] = i <= 2 and c .. string.rep(' ', w[i] - #c) or string.rep(' ', w[i] - #c) .. c
-    end
-    return sep .. ' ' .. table.concat(out, ' ' .. sep .. ' ') .. ' ' .. sep
-  end
-  local md = { '## ' .. title, '', line(head, '|') }
-  local dash = {}
-  for i = 1, #head do
-    dash[i] = i <= 2 and ':' .. string.rep('-', w[i] - 1) or string.rep('-', w[i] - 1) .. ':'
-  end
-  md[#md + 1] = '|' .. ' ' .. table.concat(dash, ' | ') .. ' |'
-  for _, r in ipairs(rows) do md[#md + 1] = line(r, '|') end
-  local csv = { table.concat(head, ',') }
-  for _, r in ipairs(rows) do csv[#csv + 1] = table.concat(r, ',') end
-  return table.concat(md, '\n') .. '\n', table.concat(csv, '\n') .. '\n', head, rows
+  local md = '## ' .. title .. '\n\n' .. tables.markdown(head, rows, align) .. '\n'
+  return md, tables.csv(head, rows), head, rows
 end
 
 --- Run every row of every dataset block (or only --only), print the table
@@ -162,21 +194,21 @@ function tables.run(spec, o)
   local t0 = rl.clock()
   for _, d in ipairs(datasets) do
     local block = { dataset = d, rows = {} }
-    local data
+    local sets
     for _, r in ipairs(spec.rows) do
       local cfg = tables.config(o, d, r)
       local id = exp.run_id(cfg)
       local m
       if o.only == nil or o.only == id then
         found = true
-        if not data then
-          data = {
-            train = rl.data.load(d, { split = 'train', data_dir = cfg.data_dir, subset = cfg.subset, seed = cfg.seed }),
-            test = rl.data.load(d, { split = 'test', data_dir = cfg.data_dir, subset = cfg.test_subset, seed = cfg.seed }),
+        if not sets then
+          sets = {
+            train = data.load(d, { split = 'train', data_dir = cfg.data_dir, subset = cfg.subset, seed = cfg.seed }),
+            test = data.load(d, { split = 'test', data_dir = cfg.data_dir, subset = cfg.test_subset, seed = cfg.seed }),
           }
         end
         io.stderr:write(string.format('== %s / %s (%s)\n', d, r.label, id))
-        m = exp.run(cfg, { out = out, data = data, quiet = o.quiet, attack = o.attack })
+        m = exp.run(cfg, { out = out, data = sets, quiet = o.quiet, attack = o.attack })
       else
         m = exp.read_metrics(out .. '/' .. id)
       end
@@ -187,23 +219,14 @@ function tables.run(spec, o)
   if not found then error(string.format('--only %s: no row of %s has that id (see --list)', o.only, spec.name), 0) end
   local md, csv = tables.layout(spec.title, blocks, spec.columns or tables.columns(o.attack))
   io.write('\n', md)
-  os.execute("mkdir -p '" .. out .. "'")
-  local function write(name, s)
-    local f = assert(io.open(out .. '/' .. name .. '.tmp', 'w'))
-    f:write(s)
-    f:close()
-    assert(os.rename(out .. '/' .. name .. '.tmp', out .. '/' .. name))
-  end
-  write('table.md', md)
-  write('table.csv', csv)
   local jrows = {}
   for _, b in ipairs(blocks) do
     for _, r in ipairs(b.rows) do
       jrows[#jrows + 1] = { dataset = b.dataset, method = r.label, run_id = r.run_id, metrics = r.metrics }
     end
   end
-  json.write(out .. '/table.json', { table = spec.name, title = spec.title, attack = o.attack or 'pgd',
-    rows = jrows })
+  tables.save(out, md, csv, { table = spec.name, title = spec.title, attack = o.attack or 'pgd', rows = jrows },
+    spec.name)
   io.stderr:write(string.format('%s: %.0f s; results in %s\n', spec.name, rl.clock() - t0, out))
   return blocks
 end
@@ -225,15 +248,11 @@ tables.method_rows = {
 --- A table script's whole main: parse the command line, run, and turn any
 -- error into a message and exit status 1.  `extra` lists script options.
 function tables.main(spec, usage, extra, prepare)
-  local ok, err = pcall(function()
+  cli.main(spec.name, function()
     local o = tables.parse(arg or {}, usage, extra)
     if prepare then prepare(spec, o) end
     tables.run(spec, o)
   end)
-  if not ok then
-    io.stderr:write(spec.name, ': ', tostring(err), '\n')
-    os.exit(1)
-  end
 end
 
 return tables
