@@ -39,9 +39,10 @@ local function flat(x)
   return out
 end
 
+-- A shallow copy (of a list, or of a group's options).
 local function copy(t)
   local c = {}
-  for i, v in ipairs(t) do c[i] = v end
+  for k, v in pairs(t) do c[k] = v end
   return c
 end
 
@@ -167,11 +168,18 @@ local function run(cls, x0, grads, opts)
   return p, opt
 end
 
+-- SGD over one scalar parameter per group, with the given lrs (for schedules).
+local function sgd_groups(lrs)
+  local groups = {}
+  for i, lr in ipairs(lrs) do groups[i] = { params = { param({ 0 }) }, lr = lr } end
+  return optim.SGD(groups)
+end
+
 local X0 = { 1.0, -2.0, 0.5 }
 local GRADS = { { 0.5, -3.0, 0.25 }, { 0.4, -1.0, -0.5 }, { 0.05, 2.0, 0.1 } }
 
 ---------------------------------------------------------------------------
--- SGD
+-- single steps worked out by hand
 ---------------------------------------------------------------------------
 
 describe('optim.SGD', function()
@@ -212,26 +220,7 @@ describe('optim.SGD', function()
     local p = run(optim.SGD, { 1, -2 }, { { 0.5, 3 } }, { lr = 0.1, maximize = true })
     assert_close(p, { 1.05, -1.7 }, 1e-15)
   end)
-
-  local cases = {
-    { lr = 0.1 },
-    { lr = 0.1, momentum = 0.9 },
-    { lr = 0.05, momentum = 0.9, dampening = 0.3 },
-    { lr = 0.05, momentum = 0.8, nesterov = true },
-    { lr = 0.05, momentum = 0.9, weight_decay = 0.01 },
-    { lr = 0.05, momentum = 0.9, nesterov = true, weight_decay = 0.1, maximize = true },
-  }
-  for ci, o in ipairs(cases) do
-    it('matches the plain-Lua reference over 3 steps (case ' .. ci .. ')', function()
-      local p = run(optim.SGD, X0, GRADS, o)
-      assert_close(p, ref_sgd(X0, GRADS, o), 1e-13)
-    end)
-  end
 end)
-
----------------------------------------------------------------------------
--- Adam
----------------------------------------------------------------------------
 
 describe('optim.Adam', function()
   it('moves each coordinate by lr*g/(|g| + eps) on its first step (worked by hand)', function()
@@ -246,30 +235,6 @@ describe('optim.Adam', function()
     -- the third coordinate shows where eps sits: 1e-9 / (1e-9 + 1e-8) = 1/11
     assert_close({ p:tolist()[3] }, { 0.5 - 0.1 / 11 }, 1e-13)
   end)
-
-  it('uses PyTorch defaults (lr 1e-3, betas 0.9/0.999, eps 1e-8)', function()
-    local opt = optim.Adam({ param({ 1 }) })
-    assert.are.equal(1e-3, opt.defaults.lr)
-    assert.are.same({ 0.9, 0.999 }, opt.defaults.betas)
-    assert.are.equal(1e-8, opt.defaults.eps)
-    assert.are.equal(0, opt.defaults.weight_decay)
-    assert.is_false(opt.defaults.amsgrad)
-  end)
-
-  local cases = {
-    { lr = 0.1 },
-    { lr = 0.1, betas = { 0.8, 0.5 } },
-    { lr = 0.1, betas = { 0.8, 0.5 }, amsgrad = true },
-    { lr = 0.05, weight_decay = 0.1 },
-    { lr = 0.05, betas = { 0.5, 0.9 }, eps = 1e-3, amsgrad = true, weight_decay = 0.01 },
-    { lr = 0.05, maximize = true },
-  }
-  for ci, o in ipairs(cases) do
-    it('matches the plain-Lua reference over 3 steps (case ' .. ci .. ')', function()
-      local p = run(optim.Adam, X0, GRADS, o)
-      assert_close(p, ref_adam(X0, GRADS, o), 1e-13)
-    end)
-  end
 
   it('amsgrad uses the running maximum of v (and the test data exercise it)', function()
     local o = { lr = 0.1, betas = { 0.8, 0.5 } }
@@ -295,10 +260,6 @@ describe('optim.Adam', function()
   end)
 end)
 
----------------------------------------------------------------------------
--- Nadam
----------------------------------------------------------------------------
-
 describe('optim.Nadam', function()
   it('takes the PyTorch 1.13 first step (worked by hand)', function()
     -- t = 1: mu1 = 0.9*(1 - 0.5*0.96^0.004), mu2 = 0.9*(1 - 0.5*0.96^0.008),
@@ -319,25 +280,63 @@ describe('optim.Nadam', function()
     assert.are.equal(mu1, opt.state[q].mu_product)
   end)
 
-  it('uses PyTorch defaults (lr 2e-3, momentum_decay 4e-3) and is also optim.NAdam', function()
-    local opt = optim.NAdam({ param({ 1 }) })
-    assert.are.equal(2e-3, opt.defaults.lr)
-    assert.are.equal(4e-3, opt.defaults.momentum_decay)
-    assert.are.same({ 0.9, 0.999 }, opt.defaults.betas)
-    assert.is_false(opt.defaults.textbook)
+  it('is also optim.NAdam', function()
+    assert.are.equal(optim.Nadam, optim.NAdam)
   end)
+end)
 
-  local cases = {
-    { lr = 0.1 },
-    { lr = 0.1, textbook = true },
-    { lr = 0.05, betas = { 0.8, 0.5 }, momentum_decay = 0.1, weight_decay = 0.1 },
-    { lr = 0.05, eps = 1e-3, momentum_decay = 0.02, textbook = true, weight_decay = 0.01 },
+---------------------------------------------------------------------------
+-- defaults, and 3 steps against the plain-Lua references
+---------------------------------------------------------------------------
+
+describe('the optimisers', function()
+  -- { class, the options it is given, the defaults it must report }
+  local DEFAULTS = {
+    { 'SGD', { lr = 0.1 }, { lr = 0.1, momentum = 0, dampening = 0, weight_decay = 0,
+      nesterov = false, maximize = false } },
+    { 'Adam', {}, { lr = 1e-3, betas = { 0.9, 0.999 }, eps = 1e-8, weight_decay = 0,
+      amsgrad = false, maximize = false } },
+    { 'Nadam', {}, { lr = 2e-3, betas = { 0.9, 0.999 }, eps = 1e-8, weight_decay = 0,
+      momentum_decay = 4e-3, textbook = false } },
   }
-  for ci, o in ipairs(cases) do
-    it('matches the plain-Lua reference over 3 steps (case ' .. ci .. ')', function()
-      local p = run(optim.Nadam, X0, GRADS, o)
-      assert_close(p, ref_nadam(X0, GRADS, o), 1e-13)
+  for _, c in ipairs(DEFAULTS) do
+    it(c[1] .. ' uses the defaults of PyTorch 1.13', function()
+      assert.are.same(c[3], optim[c[1]]({ param({ 1 }) }, c[2]).defaults)
     end)
+  end
+
+  -- { class, reference, option sets }
+  local REFERENCES = {
+    { 'SGD', ref_sgd, {
+      { lr = 0.1 },
+      { lr = 0.1, momentum = 0.9 },
+      { lr = 0.05, momentum = 0.9, dampening = 0.3 },
+      { lr = 0.05, momentum = 0.8, nesterov = true },
+      { lr = 0.05, momentum = 0.9, weight_decay = 0.01 },
+      { lr = 0.05, momentum = 0.9, nesterov = true, weight_decay = 0.1, maximize = true },
+    } },
+    { 'Adam', ref_adam, {
+      { lr = 0.1 },
+      { lr = 0.1, betas = { 0.8, 0.5 } },
+      { lr = 0.1, betas = { 0.8, 0.5 }, amsgrad = true },
+      { lr = 0.05, weight_decay = 0.1 },
+      { lr = 0.05, betas = { 0.5, 0.9 }, eps = 1e-3, amsgrad = true, weight_decay = 0.01 },
+      { lr = 0.05, maximize = true },
+    } },
+    { 'Nadam', ref_nadam, {
+      { lr = 0.1 },
+      { lr = 0.1, textbook = true },
+      { lr = 0.05, betas = { 0.8, 0.5 }, momentum_decay = 0.1, weight_decay = 0.1 },
+      { lr = 0.05, eps = 1e-3, momentum_decay = 0.02, textbook = true, weight_decay = 0.01 },
+    } },
+  }
+  for _, r in ipairs(REFERENCES) do
+    for ci, o in ipairs(r[3]) do
+      it(r[1] .. ' matches the plain-Lua reference over 3 steps (case ' .. ci .. ')', function()
+        local p = run(optim[r[1]], X0, GRADS, o)
+        assert_close(p, r[2](X0, GRADS, o), 1e-13)
+      end)
+    end
   end
 end)
 
@@ -470,12 +469,9 @@ end)
 
 describe('state_dict', function()
   -- Two parameters in two groups; grads from a fixed sequence.
-  local function grads_at(k)
-    return { { 0.5 * k, -1.0 + 0.3 * k }, { { 1.0 / k, -0.2 }, { 0.7, k * 0.1 } } }
-  end
   local function set_grads(a, b, k)
-    local g = grads_at(k)
-    a.grad, b.grad = f64(g[1]), f64(g[2])
+    a.grad = f64({ 0.5 * k, -1.0 + 0.3 * k })
+    b.grad = f64({ { 1.0 / k, -0.2 }, { 0.7, k * 0.1 } })
   end
 
   local configs = {
@@ -581,46 +577,42 @@ describe('state_dict', function()
     local sgd = optim.SGD({ a, b }, { lr = 0.1, momentum = 0.9 })
     a.grad, b.grad = f64({ 1 }), f64({ 1 })
     sgd:step()
-    local sd = sgd:state_dict()
-    assert_error(function() optim.SGD({ a }, { lr = 1 }):load_state_dict(sd) end,
-      'load_state_dict: parameter group 1 has 1 parameter but the saved group has 2')
-    assert_error(function()
-      optim.SGD({ { params = { a } }, { params = { b } } }, { lr = 1 }):load_state_dict(sd)
-    end, 'load_state_dict: the saved state has 1 parameter group but this optimiser has 2')
     local adam = optim.Adam({ a, b })
     adam:step()
-    assert_error(function() sgd:load_state_dict(adam:state_dict()) end,
-      "saved parameter group 1 has the option 'amsgrad', which SGD does not have")
-    local asd = adam:state_dict()
-    asd.param_groups[1] = sd.param_groups[1]
-    assert_error(function() adam:load_state_dict(asd) end,
-      "saved parameter group 1 has the option 'dampening', which Adam does not have")
-    local sd2 = sgd:state_dict()
-    sd2.state[1].exp_avg = sd2.state[1].momentum_buffer
-    assert_error(function() sgd:load_state_dict(sd2) end,
-      "the saved state of parameter 1 has 'exp_avg', which SGD does not use")
-    local asd2 = adam:state_dict()
-    asd2.state[2].exp_avg_sq = nil
-    assert_error(function() adam:load_state_dict(asd2) end,
-      'the saved state of parameter 2 lacks exp_avg_sq')
-    local sd3 = sgd:state_dict()
-    sd3.state[5] = sd3.state[1]
-    assert_error(function() sgd:load_state_dict(sd3) end,
-      'the saved state has an entry for parameter 5, which no saved group lists')
-    local sd4 = sgd:state_dict()
-    sd4.param_groups[1].lr = -2
-    assert_error(function() sgd:load_state_dict(sd4) end,
-      'load_state_dict: saved SGD: parameter group 1: invalid learning rate -2')
+    -- { the optimiser that loads, the one whose state_dict it loads, a change to that, error }
+    local cases = {
+      { optim.SGD({ a }, { lr = 1 }), sgd, nil,
+        'load_state_dict: parameter group 1 has 1 parameter but the saved group has 2' },
+      { optim.SGD({ { params = { a } }, { params = { b } } }, { lr = 1 }), sgd, nil,
+        'load_state_dict: the saved state has 1 parameter group but this optimiser has 2' },
+      { sgd, adam, nil, "saved parameter group 1 has the option 'amsgrad', which SGD does not have" },
+      { adam, adam, function(sd) sd.param_groups[1] = sgd:state_dict().param_groups[1] end,
+        "saved parameter group 1 has the option 'dampening', which Adam does not have" },
+      { sgd, sgd, function(sd) sd.state[1].exp_avg = sd.state[1].momentum_buffer end,
+        "the saved state of parameter 1 has 'exp_avg', which SGD does not use" },
+      { adam, adam, function(sd) sd.state[2].exp_avg_sq = nil end,
+        'the saved state of parameter 2 lacks exp_avg_sq' },
+      { sgd, sgd, function(sd) sd.state[5] = sd.state[1] end,
+        'the saved state has an entry for parameter 5, which no saved group lists' },
+      { sgd, sgd, function(sd) sd.param_groups[1].lr = -2 end,
+        'load_state_dict: saved SGD: parameter group 1: invalid learning rate -2' },
+    }
+    for _, c in ipairs(cases) do
+      local sd = c[2]:state_dict()
+      if c[3] then c[3](sd) end
+      assert_error(function() c[1]:load_state_dict(sd) end, c[4])
+    end
     assert_error(function() sgd:load_state_dict(42) end, 'load_state_dict: expected a table')
   end)
 end)
 
 ---------------------------------------------------------------------------
--- bad options
+-- bad arguments
 ---------------------------------------------------------------------------
 
 describe('option errors', function()
   local x = param({ 1, 2 })
+  -- { class, options, the error, params (default {x}) }
   local cases = {
     { optim.SGD, { lr_rate = 0.1 }, "SGD: unknown option 'lr_rate' (did you mean 'lr'?)" },
     { optim.SGD, { learning_rate = 0.1 }, "unknown option 'learning_rate' (did you mean 'lr'?)" },
@@ -652,37 +644,30 @@ describe('option errors', function()
     { optim.Nadam, { momentum_decay = -1 }, 'Nadam: invalid momentum_decay value -1' },
     { optim.Nadam, { amsgrad = true }, "Nadam: unknown option 'amsgrad'" },
     { optim.Nadam, { betas = { 0.9 } }, 'Nadam: betas must be a list of two numbers' },
+    -- parameters that are not tensors, do not require grad or are not leaves
+    { optim.SGD, { lr = 1 }, 'SGD: params must be a list of tensors, or a list of parameter groups',
+      x },
+    { optim.SGD, { lr = 1 }, 'a single tensor (wrap it in a list: {x})', x },
+    { optim.SGD, { lr = 1 }, 'SGD: got an empty parameter list', {} },
+    { optim.SGD, { lr = 1 }, 'SGD: parameter 2 is 3, expected a tensor', { x, 3 } },
+    { optim.SGD, { lr = 1 }, "SGD: parameter 1 is the string 'w', expected a tensor", { 'w' } },
+    { optim.Adam, nil, 'Adam: parameter 1 (size 1, f64) does not require grad', { f64({ 1 }) } },
+    { optim.Adam, nil, 'Adam: parameter 1 (size 2) is not a leaf', { x * 2 } },
+    { optim.SGD, { lr = 1 }, 'SGD: parameter 2 (in group 1) is parameter 1 again', { x, x } },
+    { optim.SGD, { lr = 1 }, 'SGD: element 2 of params is a tensor of size 2; when the first ' ..
+      'element is a parameter group', { { params = { x } }, x } },
+    { optim.SGD, { lr = 1 }, 'SGD: parameter group 1: the parameter list is empty',
+      { { params = {} } } },
+    { optim.SGD, { lr = 1 }, "SGD: parameter group 1: unknown option 'momentun' (did you mean " ..
+      "'momentum'?)", { { params = { x }, momentun = 1 } } },
+    { optim.SGD, 0.1, 'SGD: options must be a table' },
   }
   for _, c in ipairs(cases) do
     it(c[3], function()
-      local err = assert_error(function() c[1]({ x }, c[2]) end, c[3])
+      local err = assert_error(function() c[1](c[4] or { x }, c[2]) end, c[3])
       assert.truthy(err:find('optim_spec.lua', 1, true), 'names the caller: ' .. err)
     end)
   end
-
-  it('reject parameters that are not tensors, do not require grad or are not leaves', function()
-    assert_error(function() optim.SGD(x, { lr = 1 }) end,
-      'SGD: params must be a list of tensors, or a list of parameter groups')
-    assert_error(function() optim.SGD(x, { lr = 1 }) end,
-      'a single tensor (wrap it in a list: {x})')
-    assert_error(function() optim.SGD({}, { lr = 1 }) end, 'SGD: got an empty parameter list')
-    assert_error(function() optim.SGD({ x, 3 }, { lr = 1 }) end,
-      'SGD: parameter 2 is 3, expected a tensor')
-    assert_error(function() optim.SGD({ 'w' }, { lr = 1 }) end,
-      "SGD: parameter 1 is the string 'w', expected a tensor")
-    assert_error(function() optim.Adam({ f64({ 1 }) }) end,
-      'Adam: parameter 1 (size 1, f64) does not require grad')
-    assert_error(function() optim.Adam({ x * 2 }) end, 'Adam: parameter 1 (size 2) is not a leaf')
-    assert_error(function() optim.SGD({ x, x }, { lr = 1 }) end,
-      'SGD: parameter 2 (in group 1) is parameter 1 again')
-    assert_error(function() optim.SGD({ { params = { x } }, x }, { lr = 1 }) end,
-      'SGD: element 2 of params is a tensor of size 2; when the first element is a parameter group')
-    assert_error(function() optim.SGD({ { params = {} } }, { lr = 1 }) end,
-      'SGD: parameter group 1: the parameter list is empty')
-    assert_error(function() optim.SGD({ { params = { x }, momentun = 1 } }, { lr = 1 }) end,
-      "SGD: parameter group 1: unknown option 'momentun' (did you mean 'momentum'?)")
-    assert_error(function() optim.SGD({ x }, 0.1) end, 'SGD: options must be a table')
-  end)
 
   it('reject a grad of another dtype at step', function()
     local p = param({ 1, 2 })
@@ -697,11 +682,7 @@ end)
 ---------------------------------------------------------------------------
 
 describe('optim.MultiStepLR', function()
-  local function sgd(lrs)
-    local groups = {}
-    for i, lr in ipairs(lrs) do groups[i] = { params = { param({ 0 }) }, lr = lr } end
-    return optim.SGD(groups)
-  end
+  local sgd = sgd_groups
 
   it('multiplies by gamma at each milestone, twice for a repeated one (by hand)', function()
     local opt = sgd({ 1.0, 4.0 })
@@ -746,22 +727,21 @@ describe('optim.MultiStepLR', function()
 
   it('reports bad arguments', function()
     local opt = sgd({ 0.1 })
-    assert_error(function() optim.MultiStepLR(opt, { gamma = 0.1 }) end,
-      'MultiStepLR: the option milestones is required')
-    assert_error(function() optim.MultiStepLR(opt, { milestone = { 1 } }) end,
-      "MultiStepLR: unknown option 'milestone' (did you mean 'milestones'?)")
-    assert_error(function() optim.MultiStepLR(opt, { milestones = { 10, 2.5 } }) end,
-      'MultiStepLR: milestone 2 is 2.5, expected an integer epoch')
-    assert_error(function() optim.MultiStepLR(opt, { milestones = 30 }) end,
-      'MultiStepLR: milestones must be a list of epoch numbers')
-    assert_error(function() optim.MultiStepLR(opt, { milestones = { 1 }, gamma = '0.1' }) end,
-      'MultiStepLR: gamma must be a number')
-    assert_error(function() optim.MultiStepLR({}, { milestones = { 1 } }) end,
-      'MultiStepLR: the first argument must be an optimiser')
-    assert_error(function()
-      optim.MultiStepLR(sgd({ 1 }), { milestones = { 1 }, last_epoch = 3 })
-    end,
-      'MultiStepLR: last_epoch = 3 resumes a schedule, but parameter group 1 has no initial_lr')
+    -- { options, the error, optimiser (default opt) }
+    local cases = {
+      { { gamma = 0.1 }, 'MultiStepLR: the option milestones is required' },
+      { { milestone = { 1 } }, "MultiStepLR: unknown option 'milestone' (did you mean " ..
+        "'milestones'?)" },
+      { { milestones = { 10, 2.5 } }, 'MultiStepLR: milestone 2 is 2.5, expected an integer epoch' },
+      { { milestones = 30 }, 'MultiStepLR: milestones must be a list of epoch numbers' },
+      { { milestones = { 1 }, gamma = '0.1' }, 'MultiStepLR: gamma must be a number' },
+      { { milestones = { 1 } }, 'MultiStepLR: the first argument must be an optimiser', {} },
+      { { milestones = { 1 }, last_epoch = 3 }, 'MultiStepLR: last_epoch = 3 resumes a ' ..
+        'schedule, but parameter group 1 has no initial_lr', sgd({ 1 }) },
+    }
+    for _, c in ipairs(cases) do
+      assert_error(function() optim.MultiStepLR(c[3] or opt, c[1]) end, c[2])
+    end
     local s = optim.MultiStepLR(opt, { milestones = { 1 } })
     assert_error(function() s:step(3) end, 'MultiStepLR: step() takes no epoch')
   end)
@@ -805,12 +785,10 @@ describe('the paper schedule (METHODS.md)', function()
   end)
 
   it('reports bad epoch counts', function()
-    assert_error(function() optim.paper_milestones(0) end,
-      'paper_milestones: epochs must be a positive integer, got 0')
-    assert_error(function() optim.paper_milestones(2.5) end,
-      'paper_milestones: epochs must be a positive integer, got 2.5')
-    assert_error(function() optim.paper_milestones('60') end,
-      "paper_milestones: epochs must be a positive integer, got the string '60'")
+    for _, c in ipairs({ { 0, '0' }, { 2.5, '2.5' }, { '60', "the string '60'" } }) do
+      assert_error(function() optim.paper_milestones(c[1]) end,
+        'paper_milestones: epochs must be a positive integer, got ' .. c[2])
+    end
     assert_error(function() optim.paper_scheduler(optim.SGD({ param({ 1 }) }, { lr = 1 }), -1) end,
       'paper_scheduler: epochs must be a positive integer, got -1')
   end)
@@ -853,8 +831,7 @@ local function lsq_grads(W, c)
   return dW, dc
 end
 
-local CLASSES = { SGD = optim.SGD, Adam = optim.Adam, NAdam = optim.Nadam }
--- { torch class name, options, per-group options for (W, c) or nil }
+-- { torch.optim's class name (rl.optim has it too), options, per-group options for (W, c) or nil }
 local CASES = {
   { 'SGD', { lr = 0.02 } },
   { 'SGD', { lr = 0.02, momentum = 0.9 } },
@@ -986,13 +963,10 @@ local function rl_lsq_run(case)
   local W, c = param(W0), param(C0)
   local params = { W, c }
   if case[3] then
-    local g1, g2 = {}, {}
-    for k, v in pairs(case[3][1]) do g1[k] = v end
-    for k, v in pairs(case[3][2]) do g2[k] = v end
-    g1.params, g2.params = { W }, { c }
-    params = { g1, g2 }
+    params = { copy(case[3][1]), copy(case[3][2]) }
+    params[1].params, params[2].params = { W }, { c }
   end
-  local opt = CLASSES[case[1]](params, case[2])
+  local opt = optim[case[1]](params, case[2])
   local trace = {}
   for s = 1, NSTEPS do
     opt:zero_grad()
@@ -1007,27 +981,33 @@ local function rl_lsq_run(case)
 end
 
 local function describe_case(case)
-  local parts = {}
   local keys = {}
   for k in pairs(case[2]) do keys[#keys + 1] = k end
   table.sort(keys)
-  for _, k in ipairs(keys) do
+  for i, k in ipairs(keys) do
     local v = case[2][k]
-    parts[#parts + 1] = k .. '=' .. (type(v) == 'table' and ('{' .. table.concat(v, ',') .. '}')
-      or tostring(v))
+    keys[i] = k .. '=' .. (type(v) == 'table' and '{' .. table.concat(v, ',') .. '}' or tostring(v))
   end
-  return case[1] .. '{' .. table.concat(parts, ', ') .. '}' .. (case[3] and ' with 2 groups' or '')
+  return case[1] .. '{' .. table.concat(keys, ', ') .. '}' .. (case[3] and ' with 2 groups' or '')
+end
+
+-- PyTorch's numbers for case i of `kind` ('opt' or 'lr'); nil, with the test
+-- marked pending, where torch is missing.
+local function torch_wants(kind, i)
+  if not have_torch() then
+    pending('torch not installed')
+    return nil
+  end
+  local want = torch_run()[kind][i]
+  assert(want, 'no PyTorch output for ' .. kind .. ' case ' .. i)
+  return want
 end
 
 describe('cross-check against PyTorch 1.13 (/usr/bin/python3, f64)', function()
   for ci, case in ipairs(CASES) do
     it(describe_case(case) .. ': ' .. NSTEPS .. ' steps agree to 1e-10', function()
-      if not have_torch() then
-        pending('torch not installed')
-        return
-      end
-      local want = torch_run().opt[ci]
-      assert(want, 'no PyTorch output for case ' .. ci)
+      local want = torch_wants('opt', ci)
+      if not want then return end
       local got = rl_lsq_run(case)
       for s = 1, NSTEPS do
         assert_close(got[s], want[s], 1e-10, 1e-14, describe_case(case) .. ', step ' .. s)
@@ -1038,16 +1018,9 @@ describe('cross-check against PyTorch 1.13 (/usr/bin/python3, f64)', function()
   for si, sc in ipairs(SCHEDULES) do
     it(string.format('MultiStepLR milestones {%s} gamma %g: %d epochs of lrs agree exactly',
       table.concat(sc[2], ','), sc[3], sc[4]), function()
-      if not have_torch() then
-        pending('torch not installed')
-        return
-      end
-      local want = torch_run().lr[si]
-      assert(want, 'no PyTorch output for schedule ' .. si)
-      local groups = {}
-      for i, lr in ipairs(sc[1]) do groups[i] = { params = { param({ 0 }) }, lr = lr } end
-      local opt = optim.SGD(groups, { lr = sc[1][1] })
-      local s = optim.MultiStepLR(opt, { milestones = sc[2], gamma = sc[3] })
+      local want = torch_wants('lr', si)
+      if not want then return end
+      local s = optim.MultiStepLR(sgd_groups(sc[1]), { milestones = sc[2], gamma = sc[3] })
       assert_close(s:get_last_lr(), want[0], 0, 0, 'epoch 0')
       for e = 1, sc[4] do
         s:step()
