@@ -15,38 +15,23 @@
 
 /* ---- unary ---------------------------------------------------------------- */
 
-#define UNARY(name, OP)                                                          \
+/* x:name() and x:name_() for every unary op whose row in backend.h's
+ * RL_UNARY_OPS has lua = 1. */
+#define UNARY_0(E, name)
+#define UNARY_1(E, name)                                                         \
   static int t_##name(lua_State *L) {                                           \
     rl_tensor *t = lrl_check(L, 1);                                              \
     int b = lrl_newbox(L);                                                       \
-    return lrl_fill(L, b, rl_unary(OP, t, 0, 0));                               \
+    return lrl_fill(L, b, rl_unary(RL_UN_##E, t, 0, 0));                        \
   }                                                                              \
   static int t_##name##_(lua_State *L) {                                        \
-    lrl_check_rc(L, rl_unary_(OP, lrl_check(L, 1), 0, 0));                     \
+    lrl_check_rc(L, rl_unary_(RL_UN_##E, lrl_check(L, 1), 0, 0));              \
     lua_settop(L, 1);                                                            \
     return 1;                                                                    \
   }
-
-UNARY(neg, RL_UN_NEG)
-UNARY(abs, RL_UN_ABS)
-UNARY(sign, RL_UN_SIGN)
-UNARY(exp, RL_UN_EXP)
-UNARY(log, RL_UN_LOG)
-UNARY(sqrt, RL_UN_SQRT)
-UNARY(rsqrt, RL_UN_RSQRT)
-UNARY(relu, RL_UN_RELU)
-UNARY(sigmoid, RL_UN_SIGMOID)
-UNARY(tanh, RL_UN_TANH)
-UNARY(square, RL_UN_SQUARE)
-UNARY(reciprocal, RL_UN_RECIP)
-UNARY(floor, RL_UN_FLOOR)
-UNARY(ceil, RL_UN_CEIL)
-UNARY(round, RL_UN_ROUND)
-UNARY(log1p, RL_UN_LOG1P)
-UNARY(expm1, RL_UN_EXPM1)
-UNARY(sin, RL_UN_SIN)
-UNARY(cos, RL_UN_COS)
-UNARY(logical_not, RL_UN_NOT)
+#define UNARY(E, name, lua) UNARY_##lua(E, name)
+RL_UNARY_OPS(UNARY)
+#undef UNARY
 
 static int t_isnan(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
@@ -826,10 +811,13 @@ static int t_backward(lua_State *L) {
 }
 
 static const luaL_Reg methods[] = {
+#define UNARY_REG_0(name)
+#define UNARY_REG_1(name) {#name, t_##name}, {#name "_", t_##name##_},
+#define UNARY(E, name, lua) UNARY_REG_##lua(name)
+    RL_UNARY_OPS(UNARY)
+#undef UNARY
 #define R(n) {#n, t_##n}, {#n "_", t_##n##_}
-    R(neg), R(abs), R(sign), R(exp), R(log), R(sqrt), R(rsqrt), R(relu), R(sigmoid),
-    R(tanh), R(square), R(reciprocal), R(floor), R(ceil), R(round), R(log1p), R(expm1),
-    R(sin), R(cos), R(logical_not), R(clamp), R(add), R(sub), R(mul), R(div), R(pow),
+    R(clamp), R(add), R(sub), R(mul), R(div), R(pow),
     R(maximum), R(minimum), R(masked_fill), R(addcmul), R(addcdiv), R(lerp),
 #undef R
 #define R(n) {#n, t_##n}

@@ -36,53 +36,67 @@ typedef struct rl_iter {
   rl_dtype dtype[RL_ITER_MAX_ARGS];
 } rl_iter;
 
+/* The elementwise ops, one row each: X(ENUM, name, lua).  The enums
+ * (RL_UN_<ENUM>, ...) and the names in messages are made from these rows;
+ * lua = 1 makes the bindings expose a unary op as x:name() and x:name_().
+ * A new op is a row here, its CPU formula (engine/cpu/cpu_pointwise.c), its
+ * CUDA formula (kernels/cuda_pointwise.cu), its gradient (unary_bwd etc. in
+ * engine/ops_pointwise.c) and a spec; engine/README.md walks the path. */
+
 /* Unary ops: out = f(a; p[0], p[1]).  Input and output have one dtype,
- * except the comparisons (*_S), whose output is u8. */
-typedef enum {
-  RL_UN_NEG, RL_UN_ABS, RL_UN_SIGN, RL_UN_EXP, RL_UN_LOG, RL_UN_SQRT,
-  RL_UN_RSQRT, RL_UN_RELU, RL_UN_SIGMOID, RL_UN_TANH, RL_UN_SQUARE,
-  RL_UN_RECIP, RL_UN_FLOOR, RL_UN_CEIL, RL_UN_ROUND, RL_UN_LOG1P,
-  RL_UN_EXPM1, RL_UN_SIN, RL_UN_COS,
-  RL_UN_CLAMP,   /* min(max(a, p0), p1) */
-  RL_UN_AFFINE,  /* a * p0 + p1 (scalar add, sub, mul, div) */
-  RL_UN_RDIV,    /* p0 / a */
-  RL_UN_POW,     /* a ^ p0 */
-  RL_UN_RPOW,    /* p0 ^ a */
-  RL_UN_FMOD,    /* fmod(a, p0) */
-  RL_UN_MAXS,    /* max(a, p0) */
-  RL_UN_MINS,    /* min(a, p0) */
-  RL_UN_NOT,     /* u8: !a */
-  RL_UN_EQ_S, RL_UN_NE_S, RL_UN_LT_S, RL_UN_LE_S, RL_UN_GT_S, RL_UN_GE_S,
-  RL_UN_ISNAN,   /* u8 output */
-  RL_UN_REMS,    /* remainder(a, p0): the sign of the divisor, as Lua's % */
-  RL_UN_COUNT
-} rl_unary_op;
+ * except the comparisons (*_S) and ISNAN, whose output is u8. */
+#define RL_UNARY_OPS(X)                                                       \
+  X(NEG, neg, 1) X(ABS, abs, 1) X(SIGN, sign, 1) X(EXP, exp, 1) X(LOG, log, 1) \
+  X(SQRT, sqrt, 1) X(RSQRT, rsqrt, 1) X(RELU, relu, 1) X(SIGMOID, sigmoid, 1) \
+  X(TANH, tanh, 1) X(SQUARE, square, 1) X(RECIP, reciprocal, 1)             \
+  X(FLOOR, floor, 1) X(CEIL, ceil, 1) X(ROUND, round, 1) X(LOG1P, log1p, 1)   \
+  X(EXPM1, expm1, 1) X(SIN, sin, 1) X(COS, cos, 1)                            \
+  X(CLAMP, clamp, 0)      /* min(max(a, p0), p1) */                           \
+  X(AFFINE, affine, 0)    /* a * p0 + p1 (scalar add, sub, mul, div) */       \
+  X(RDIV, rdiv, 0)        /* p0 / a */                                        \
+  X(POW, pow, 0)          /* a ^ p0 */                                        \
+  X(RPOW, rpow, 0)        /* p0 ^ a */                                        \
+  X(FMOD, fmod, 0)        /* fmod(a, p0) */                                   \
+  X(MAXS, clamp_min, 0)   /* max(a, p0) */                                    \
+  X(MINS, clamp_max, 0)   /* min(a, p0) */                                    \
+  X(NOT, logical_not, 1)  /* u8: !a */                                        \
+  X(EQ_S, eq, 0) X(NE_S, ne, 0) X(LT_S, lt, 0) X(LE_S, le, 0) X(GT_S, gt, 0)  \
+  X(GE_S, ge, 0)                                                              \
+  X(ISNAN, isnan, 0)      /* u8 output */                                     \
+  X(REMS, remainder, 0)   /* remainder(a, p0): the sign of the divisor, as Lua's % */
 
 /* Binary ops: out = f(a, b; p0).  Comparisons and AND/OR write u8. */
-typedef enum {
-  RL_BIN_ADD,       /* a + p0*b */
-  RL_BIN_SUB,       /* a - p0*b */
-  RL_BIN_MUL, RL_BIN_DIV, RL_BIN_POW, RL_BIN_MAX, RL_BIN_MIN, RL_BIN_FMOD,
-  RL_BIN_REMAINDER, /* a - floor(a/b)*b: the sign of b, as Lua's and torch's % */
-  RL_BIN_EQ, RL_BIN_NE, RL_BIN_LT, RL_BIN_LE, RL_BIN_GT, RL_BIN_GE,
-  RL_BIN_AND, RL_BIN_OR,
-  RL_BIN_RELU_BWD,    /* a * (b > 0)        : grad, input */
-  RL_BIN_SIGMOID_BWD, /* a * b * (1 - b)    : grad, output */
-  RL_BIN_TANH_BWD,    /* a * (1 - b*b)      : grad, output */
-  RL_BIN_SIGN_MUL,    /* a * sign(b) */
-  RL_BIN_COUNT
-} rl_binary_op;
+#define RL_BINARY_OPS(X)                                                      \
+  X(ADD, add, 0)          /* a + p0*b */                                      \
+  X(SUB, sub, 0)          /* a - p0*b */                                      \
+  X(MUL, mul, 0) X(DIV, div, 0) X(POW, pow, 0) X(MAX, maximum, 0)             \
+  X(MIN, minimum, 0) X(FMOD, fmod, 0)                                         \
+  X(REMAINDER, remainder, 0) /* a - floor(a/b)*b: the sign of b, as Lua's and torch's % */ \
+  X(EQ, eq, 0) X(NE, ne, 0) X(LT, lt, 0) X(LE, le, 0) X(GT, gt, 0) X(GE, ge, 0) \
+  X(AND, logical_and, 0) X(OR, logical_or, 0)                                 \
+  X(RELU_BWD, relu_backward, 0)       /* a * (b > 0)     : grad, input */     \
+  X(SIGMOID_BWD, sigmoid_backward, 0) /* a * b * (1 - b) : grad, output */    \
+  X(TANH_BWD, tanh_backward, 0)       /* a * (1 - b*b)   : grad, output */    \
+  X(SIGN_MUL, sign_mul, 0)            /* a * sign(b) */
 
 /* Ternary ops: out = f(a, b, c; p). */
-typedef enum {
-  RL_TER_WHERE,   /* a (u8) ? b : c */
-  RL_TER_FMA,     /* a * b + c */
-  RL_TER_ADDCMUL, /* a + p0 * b * c */
-  RL_TER_ADDCDIV, /* a + p0 * b / c */
-  RL_TER_LERP,    /* a + p0 * (b - a) */
-  RL_TER_CLAMP,   /* min(max(a, b), c) */
-  RL_TER_COUNT
-} rl_ternary_op;
+#define RL_TERNARY_OPS(X)                                                     \
+  X(WHERE, where, 0)      /* a (u8) ? b : c */                                \
+  X(FMA, fma, 0)          /* a * b + c */                                     \
+  X(ADDCMUL, addcmul, 0)  /* a + p0 * b * c */                                \
+  X(ADDCDIV, addcdiv, 0)  /* a + p0 * b / c */                                \
+  X(LERP, lerp, 0)        /* a + p0 * (b - a) */                              \
+  X(CLAMP, clamp, 0)      /* min(max(a, b), c) */
+
+#define RL_UN_ENUM_(E, name, lua) RL_UN_##E,
+#define RL_BIN_ENUM_(E, name, lua) RL_BIN_##E,
+#define RL_TER_ENUM_(E, name, lua) RL_TER_##E,
+typedef enum { RL_UNARY_OPS(RL_UN_ENUM_) RL_UN_COUNT } rl_unary_op;
+typedef enum { RL_BINARY_OPS(RL_BIN_ENUM_) RL_BIN_COUNT } rl_binary_op;
+typedef enum { RL_TERNARY_OPS(RL_TER_ENUM_) RL_TER_COUNT } rl_ternary_op;
+#undef RL_UN_ENUM_
+#undef RL_BIN_ENUM_
+#undef RL_TER_ENUM_
 
 /* ---- reductions -------------------------------------------------------- */
 
@@ -272,6 +286,20 @@ typedef int rl_nearest_other_kernel(const uint8_t *q, const int64_t *qlab, int64
 
 /* ---- the table ---------------------------------------------------------- */
 
+/* Every kernel, in table order.  Kernel k has the function type
+ * rl_k_kernel above (its signature and comment, written once), the member
+ * rl_backend.k, and an implementation per backend: rl_cpu_k (engine/cpu/)
+ * and rl_cuda_k (kernels/).  The members, both backends' declarations and
+ * both tables are made from this list. */
+#define RL_KERNELS(X)                                                        \
+  X(fill) X(copy) X(unary) X(binary) X(ternary) X(reduce) X(gemm) X(conv2d)  \
+  X(conv2d_bwd) X(im2col) X(col2im) X(wino_weight) X(wino_input)             \
+  X(wino_output) X(wino_doutput) X(wino_dweight) X(maxpool2d)                \
+  X(maxpool2d_bwd) X(avgpool2d) X(avgpool2d_bwd) X(bn_stats)                 \
+  X(bn_bwd_reduce) X(softmax) X(softmax_bwd) X(nll) X(nll_bwd)               \
+  X(index_select) X(index_add) X(gather) X(scatter_add) X(rng_fill)          \
+  X(linf_step) X(l2_step) X(nearest_other)
+
 struct rl_backend {
   const char *name;
 
@@ -283,45 +311,9 @@ struct rl_backend {
   int (*from_host)(const rl_device *dev, void *dst, const void *host, size_t nbytes);
   int (*synchronize)(const rl_device *dev);
 
-  rl_fill_kernel *fill;
-  rl_copy_kernel *copy;
-  rl_unary_kernel *unary;
-  rl_binary_kernel *binary;
-  rl_ternary_kernel *ternary;
-  rl_reduce_kernel *reduce;
-  rl_gemm_kernel *gemm;
-
-  rl_conv2d_kernel *conv2d;
-  rl_conv2d_bwd_kernel *conv2d_bwd;
-  rl_im2col_kernel *im2col;
-  rl_col2im_kernel *col2im;
-  rl_wino_weight_kernel *wino_weight;
-  rl_wino_input_kernel *wino_input;
-  rl_wino_output_kernel *wino_output;
-  rl_wino_doutput_kernel *wino_doutput;
-  rl_wino_dweight_kernel *wino_dweight;
-
-  rl_maxpool2d_kernel *maxpool2d;
-  rl_maxpool2d_bwd_kernel *maxpool2d_bwd;
-  rl_avgpool2d_kernel *avgpool2d;
-  rl_avgpool2d_bwd_kernel *avgpool2d_bwd;
-
-  rl_bn_stats_kernel *bn_stats;
-  rl_bn_bwd_reduce_kernel *bn_bwd_reduce;
-  rl_softmax_kernel *softmax;
-  rl_softmax_bwd_kernel *softmax_bwd;
-  rl_nll_kernel *nll;
-  rl_nll_bwd_kernel *nll_bwd;
-
-  rl_index_select_kernel *index_select;
-  rl_index_add_kernel *index_add;
-  rl_gather_kernel *gather;
-  rl_scatter_add_kernel *scatter_add;
-
-  rl_rng_fill_kernel *rng_fill;
-  rl_linf_step_kernel *linf_step;
-  rl_l2_step_kernel *l2_step;
-  rl_nearest_other_kernel *nearest_other;
+#define RL_MEMBER_(k) rl_##k##_kernel *k;
+  RL_KERNELS(RL_MEMBER_)
+#undef RL_MEMBER_
 };
 
 /* The geometry array for conv/pool kernels. */

@@ -13,20 +13,11 @@
 
 #include "internal.h"
 
-static const char *const unary_name[RL_UN_COUNT] = {
-    "neg", "abs", "sign", "exp", "log", "sqrt", "rsqrt", "relu", "sigmoid", "tanh",
-    "square", "reciprocal", "floor", "ceil", "round", "log1p", "expm1", "sin", "cos",
-    "clamp", "affine", "rdiv", "pow", "rpow", "fmod", "clamp_min", "clamp_max", "logical_not",
-    "eq", "ne", "lt", "le", "gt", "ge", "isnan", "remainder"};
-
-static const char *const binary_name[RL_BIN_COUNT] = {
-    "add", "sub", "mul", "div", "pow", "maximum", "minimum", "fmod", "remainder", "eq", "ne",
-    "lt", "le",
-    "gt", "ge", "logical_and", "logical_or", "relu_backward", "sigmoid_backward",
-    "tanh_backward", "sign_mul"};
-
-static const char *const ternary_name[RL_TER_COUNT] = {
-    "where", "fma", "addcmul", "addcdiv", "lerp", "clamp"};
+#define NAME_(E, name, lua) #name,
+static const char *const unary_name[RL_UN_COUNT] = {RL_UNARY_OPS(NAME_)};
+static const char *const binary_name[RL_BIN_COUNT] = {RL_BINARY_OPS(NAME_)};
+static const char *const ternary_name[RL_TER_COUNT] = {RL_TERNARY_OPS(NAME_)};
+#undef NAME_
 
 _Static_assert(sizeof unary_name / sizeof *unary_name == RL_UN_COUNT, "unary names");
 _Static_assert(sizeof binary_name / sizeof *binary_name == RL_BIN_COUNT, "binary names");

@@ -249,40 +249,11 @@ static const rl_backend cuda_backend = {
     cuda_to_host,
     cuda_from_host,
     cuda_synchronize,
-    rl_cuda_fill,
-    rl_cuda_copy,
-    rl_cuda_unary,
-    rl_cuda_binary,
-    rl_cuda_ternary,
-    rl_cuda_reduce,
-    rl_cuda_gemm,
-    rl_cuda_conv2d, /* engine/conv_gemm.c: Winograd or im2col, with cuBLAS */
-    rl_cuda_conv2d_bwd,
-    rl_cuda_im2col,
-    rl_cuda_col2im,
-    rl_cuda_wino_weight,
-    rl_cuda_wino_input,
-    rl_cuda_wino_output,
-    rl_cuda_wino_doutput,
-    rl_cuda_wino_dweight,
-    rl_cuda_maxpool2d,
-    rl_cuda_maxpool2d_bwd,
-    rl_cuda_avgpool2d,
-    rl_cuda_avgpool2d_bwd,
-    rl_cuda_bn_stats,
-    rl_cuda_bn_bwd_reduce,
-    rl_cuda_softmax,
-    rl_cuda_softmax_bwd,
-    rl_cuda_nll,
-    rl_cuda_nll_bwd,
-    rl_cuda_index_select,
-    rl_cuda_index_add,
-    rl_cuda_gather,
-    rl_cuda_scatter_add,
-    rl_cuda_rng_fill,
-    rl_cuda_linf_step,
-    rl_cuda_l2_step,
-    rl_cuda_nearest_other,
+    /* the kernels, in backend.h's order; conv2d and conv2d_bwd compose
+     * engine/conv_gemm.c's Winograd or im2col with cuBLAS */
+#define RL_ENTRY_(k) rl_cuda_##k,
+    RL_KERNELS(RL_ENTRY_)
+#undef RL_ENTRY_
 };
 
 /* A forgotten entry (or a new one in backend.h) changes the size. */

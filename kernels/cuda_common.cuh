@@ -126,26 +126,9 @@ template <typename IT> static Geom<IT> geom_of(const int64_t *g) {
 
 /* ---- math by argument type ------------------------------------------- */
 
-#define RL_M1(name, ff, df)                                                   \
-  __device__ __forceinline__ float name(float x) { return ff(x); }            \
-  __device__ __forceinline__ double name(double x) { return df(x); }
-RL_M1(m_exp, expf, exp)
-RL_M1(m_log, logf, log)
-RL_M1(m_sqrt, sqrtf, sqrt)
-RL_M1(m_tanh, tanhf, tanh)
-RL_M1(m_fabs, fabsf, fabs)
-RL_M1(m_floor, floorf, floor)
-RL_M1(m_ceil, ceilf, ceil)
-RL_M1(m_rint, rintf, rint)
-RL_M1(m_log1p, log1pf, log1p)
-RL_M1(m_expm1, expm1f, expm1)
-RL_M1(m_sin, sinf, sin)
-RL_M1(m_cos, cosf, cos)
-#undef RL_M1
-__device__ __forceinline__ float m_pow(float x, float y) { return powf(x, y); }
-__device__ __forceinline__ double m_pow(double x, double y) { return pow(x, y); }
-__device__ __forceinline__ float m_fmod(float x, float y) { return fmodf(x, y); }
-__device__ __forceinline__ double m_fmod(double x, double y) { return fmod(x, y); }
+/* The kernels call libm by its plain name (tanh, exp, pow, ...): CUDA's
+ * C++ overloads give tanhf for a float argument and tanh for a double, the
+ * same instructions as the suffixed names (the PTX was compared). */
 
 template <typename T> struct is_real { static const bool value = false; };
 template <> struct is_real<float> { static const bool value = true; };
@@ -172,39 +155,8 @@ template <> struct is_real<double> { static const bool value = true; };
 
 /* Each signature and its comment are in backend.h; conv2d and conv2d_bwd
  * (cuda_conv.cu) run engine/conv_gemm.c. */
-rl_fill_kernel rl_cuda_fill;
-rl_copy_kernel rl_cuda_copy;
-rl_unary_kernel rl_cuda_unary;
-rl_binary_kernel rl_cuda_binary;
-rl_ternary_kernel rl_cuda_ternary;
-rl_reduce_kernel rl_cuda_reduce;
-rl_gemm_kernel rl_cuda_gemm;
-rl_conv2d_kernel rl_cuda_conv2d;
-rl_conv2d_bwd_kernel rl_cuda_conv2d_bwd;
-rl_im2col_kernel rl_cuda_im2col;
-rl_col2im_kernel rl_cuda_col2im;
-rl_wino_weight_kernel rl_cuda_wino_weight;
-rl_wino_input_kernel rl_cuda_wino_input;
-rl_wino_output_kernel rl_cuda_wino_output;
-rl_wino_doutput_kernel rl_cuda_wino_doutput;
-rl_wino_dweight_kernel rl_cuda_wino_dweight;
-rl_maxpool2d_kernel rl_cuda_maxpool2d;
-rl_maxpool2d_bwd_kernel rl_cuda_maxpool2d_bwd;
-rl_avgpool2d_kernel rl_cuda_avgpool2d;
-rl_avgpool2d_bwd_kernel rl_cuda_avgpool2d_bwd;
-rl_bn_stats_kernel rl_cuda_bn_stats;
-rl_bn_bwd_reduce_kernel rl_cuda_bn_bwd_reduce;
-rl_softmax_kernel rl_cuda_softmax;
-rl_softmax_bwd_kernel rl_cuda_softmax_bwd;
-rl_nll_kernel rl_cuda_nll;
-rl_nll_bwd_kernel rl_cuda_nll_bwd;
-rl_index_select_kernel rl_cuda_index_select;
-rl_index_add_kernel rl_cuda_index_add;
-rl_gather_kernel rl_cuda_gather;
-rl_scatter_add_kernel rl_cuda_scatter_add;
-rl_rng_fill_kernel rl_cuda_rng_fill;
-rl_linf_step_kernel rl_cuda_linf_step;
-rl_l2_step_kernel rl_cuda_l2_step;
-rl_nearest_other_kernel rl_cuda_nearest_other;
+#define RL_CUDA_KERNEL_(k) rl_##k##_kernel rl_cuda_##k;
+RL_KERNELS(RL_CUDA_KERNEL_)
+#undef RL_CUDA_KERNEL_
 
 #endif

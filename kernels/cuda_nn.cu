@@ -178,14 +178,14 @@ __global__ void softmax_kernel(const T *x, int64_t rows, int64_t cols, bool lg, 
   for (int64_t k = lane; k < cols; k += 32) m = a[k] > m ? a[k] : m;
   m = warp_max(m);
   double s = 0;
-  for (int64_t k = lane; k < cols; k += 32) s += m_exp(a[k] - m);
+  for (int64_t k = lane; k < cols; k += 32) s += exp(a[k] - m);
   s = warp_sum(s);
   if (lg) {
     T ls = (T)log(s);
     for (int64_t k = lane; k < cols; k += 32) o[k] = a[k] - m - ls;
   } else {
     T inv = (T)(1.0 / s);
-    for (int64_t k = lane; k < cols; k += 32) o[k] = m_exp(a[k] - m) * inv;
+    for (int64_t k = lane; k < cols; k += 32) o[k] = exp(a[k] - m) * inv;
   }
 }
 
@@ -201,7 +201,7 @@ __global__ void softmax_bwd_kernel(const T *dy, const T *y, int64_t rows, int64_
   if (lg) {
     for (int64_t k = lane; k < cols; k += 32) s += g[k];
     T ts = (T)warp_sum(s);
-    for (int64_t k = lane; k < cols; k += 32) o[k] = g[k] - m_exp(p[k]) * ts;
+    for (int64_t k = lane; k < cols; k += 32) o[k] = g[k] - exp(p[k]) * ts;
   } else {
     for (int64_t k = lane; k < cols; k += 32) s += (double)g[k] * p[k];
     T ts = (T)warp_sum(s);

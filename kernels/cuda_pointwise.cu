@@ -121,7 +121,7 @@ template <int N, typename F> static int ew_launch(const rl_iter *it, const F &f)
 #define MINN(a, b) (((a) < (b) || (a) != (a)) ? (a) : (b))
 
 template <typename T> __device__ __forceinline__ T frem(T a, T b) {
-  T m = m_fmod(a, b);
+  T m = fmod(a, b);
   return m != 0 && ((m < 0) != (b < 0)) ? m + b : m;
 }
 
@@ -197,30 +197,30 @@ static bool unary_defined(rl_unary_op op, rl_dtype dt) {
 template <typename T> __device__ __forceinline__ T un_real(int op, T a, T p0, T p1) {
   switch (op) {
   case RL_UN_NEG: return -a;
-  case RL_UN_ABS: return m_fabs(a);
+  case RL_UN_ABS: return fabs(a);
   case RL_UN_SIGN: return (T)SGN(a);
-  case RL_UN_EXP: return m_exp(a);
-  case RL_UN_LOG: return m_log(a);
-  case RL_UN_SQRT: return m_sqrt(a);
-  case RL_UN_RSQRT: return (T)1 / m_sqrt(a);
+  case RL_UN_EXP: return exp(a);
+  case RL_UN_LOG: return log(a);
+  case RL_UN_SQRT: return sqrt(a);
+  case RL_UN_RSQRT: return (T)1 / sqrt(a);
   case RL_UN_RELU: return a > 0 ? a : (a != a ? a : (T)0);
-  case RL_UN_SIGMOID: return (T)1 / ((T)1 + m_exp(-a));
-  case RL_UN_TANH: return m_tanh(a);
+  case RL_UN_SIGMOID: return (T)1 / ((T)1 + exp(-a));
+  case RL_UN_TANH: return tanh(a);
   case RL_UN_SQUARE: return a * a;
   case RL_UN_RECIP: return (T)1 / a;
-  case RL_UN_FLOOR: return m_floor(a);
-  case RL_UN_CEIL: return m_ceil(a);
-  case RL_UN_ROUND: return m_rint(a);
-  case RL_UN_LOG1P: return m_log1p(a);
-  case RL_UN_EXPM1: return m_expm1(a);
-  case RL_UN_SIN: return m_sin(a);
-  case RL_UN_COS: return m_cos(a);
+  case RL_UN_FLOOR: return floor(a);
+  case RL_UN_CEIL: return ceil(a);
+  case RL_UN_ROUND: return rint(a);
+  case RL_UN_LOG1P: return log1p(a);
+  case RL_UN_EXPM1: return expm1(a);
+  case RL_UN_SIN: return sin(a);
+  case RL_UN_COS: return cos(a);
   case RL_UN_CLAMP: return MINN(MAXN(a, p0), p1);
   case RL_UN_AFFINE: return a * p0 + p1;
   case RL_UN_RDIV: return p0 / a;
-  case RL_UN_POW: return m_pow(a, p0);
-  case RL_UN_RPOW: return m_pow(p0, a);
-  case RL_UN_FMOD: return m_fmod(a, p0);
+  case RL_UN_POW: return pow(a, p0);
+  case RL_UN_RPOW: return pow(p0, a);
+  case RL_UN_FMOD: return fmod(a, p0);
   case RL_UN_MAXS: return MAXN(a, p0);
   case RL_UN_MINS: return MINN(a, p0);
   case RL_UN_REMS: return frem(a, p0);
@@ -333,8 +333,8 @@ template <typename T> __device__ __forceinline__ T bin_real(int op, T a, T b, T 
   case RL_BIN_MAX: return MAXN(a, b);
   case RL_BIN_MIN: return MINN(a, b);
   case RL_BIN_DIV: return a / b;
-  case RL_BIN_POW: return m_pow(a, b);
-  case RL_BIN_FMOD: return m_fmod(a, b);
+  case RL_BIN_POW: return pow(a, b);
+  case RL_BIN_FMOD: return fmod(a, b);
   case RL_BIN_REMAINDER: return frem(a, b);
   case RL_BIN_RELU_BWD: return b > 0 ? a : (T)0;
   case RL_BIN_SIGMOID_BWD: return a * b * ((T)1 - b);

@@ -78,13 +78,13 @@ int rl_cpu_bn_bwd_reduce(rl_dtype dt, const void *dy, const void *x, const void 
       T m = -INFINITY;                                                             \
       for (int64_t k = 0; k < cols; k++) m = a[k] > m ? a[k] : m;                   \
       double s = 0;                                                                \
-      for (int64_t k = 0; k < cols; k++) s += M_EXP(a[k] - m);                     \
+      for (int64_t k = 0; k < cols; k++) s += RL_MATH(exp, a[k] - m);                     \
       if (lg) {                                                                    \
         T ls = (T)log(s);                                                          \
         for (int64_t k = 0; k < cols; k++) o[k] = a[k] - m - ls;                   \
       } else {                                                                     \
         T inv = (T)(1.0 / s);                                                      \
-        for (int64_t k = 0; k < cols; k++) o[k] = M_EXP(a[k] - m) * inv;           \
+        for (int64_t k = 0; k < cols; k++) o[k] = RL_MATH(exp, a[k] - m) * inv;           \
       }                                                                            \
     });                                                                            \
   }
@@ -98,7 +98,7 @@ int rl_cpu_bn_bwd_reduce(rl_dtype dt, const void *dy, const void *x, const void 
       double s = 0;                                                                \
       if (lg) {                                                                    \
         for (int64_t k = 0; k < cols; k++) s += g[k];                              \
-        for (int64_t k = 0; k < cols; k++) o[k] = g[k] - M_EXP(p[k]) * (T)s;       \
+        for (int64_t k = 0; k < cols; k++) o[k] = g[k] - RL_MATH(exp, p[k]) * (T)s;       \
       } else {                                                                     \
         for (int64_t k = 0; k < cols; k++) s += (double)g[k] * p[k];               \
         for (int64_t k = 0; k < cols; k++) o[k] = p[k] * (g[k] - (T)s);            \

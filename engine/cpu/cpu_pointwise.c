@@ -145,7 +145,7 @@ void rl_cpu_iter_run(const rl_iter *it, rl_loop_fn fn, const double *p) {
 #define IMOD(a, b) ((b) == 0 || (b) == -1 ? 0 : (a) % (b))
 /* remainder: the result takes the divisor's sign */
 #define IREM(a, b) (IMOD(a, b) != 0 && ((IMOD(a, b) < 0) != ((b) < 0)) ? IMOD(a, b) + (b) : IMOD(a, b))
-#define FREM(a, b) (M_FMOD(a, b) != 0 && ((M_FMOD(a, b) < 0) != ((b) < 0)) ? M_FMOD(a, b) + (b) : M_FMOD(a, b))
+#define FREM(a, b) (RL_MATH2(fmod, a, b) != 0 && ((RL_MATH2(fmod, a, b) < 0) != ((b) < 0)) ? RL_MATH2(fmod, a, b) + (b) : RL_MATH2(fmod, a, b))
 #define MAXN(a, b) (((a) > (b) || (a) != (a)) ? (a) : (b)) /* NaN propagates */
 #define MINN(a, b) (((a) < (b) || (a) != (a)) ? (a) : (b))
 
@@ -153,15 +153,15 @@ void rl_cpu_iter_run(const rl_iter *it, rl_loop_fn fn, const double *p) {
 
 /* X(op, expr) for ops whose output type is the input type */
 #define UNARY_FLOAT(X, T)                                                       \
-  X(NEG, -a) X(ABS, M_FABS(a)) X(SIGN, (T)SGN(a)) X(EXP, M_EXP(a))              \
-  X(LOG, M_LOG(a)) X(SQRT, M_SQRT(a)) X(RSQRT, (T)1 / M_SQRT(a))                \
-  X(RELU, a > 0 ? a : (a != a ? a : (T)0)) X(SIGMOID, (T)1 / ((T)1 + M_EXP(-a))) \
-  X(TANH, M_TANH(a)) X(SQUARE, a * a) X(RECIP, (T)1 / a) X(FLOOR, M_FLOOR(a))    \
-  X(CEIL, M_CEIL(a)) X(ROUND, M_RINT(a)) X(LOG1P, M_LOG1P(a))                   \
-  X(EXPM1, M_EXPM1(a)) X(SIN, M_SIN(a)) X(COS, M_COS(a))                        \
+  X(NEG, -a) X(ABS, RL_MATH(fabs, a)) X(SIGN, (T)SGN(a)) X(EXP, RL_MATH(exp, a))              \
+  X(LOG, RL_MATH(log, a)) X(SQRT, RL_MATH(sqrt, a)) X(RSQRT, (T)1 / RL_MATH(sqrt, a))                \
+  X(RELU, a > 0 ? a : (a != a ? a : (T)0)) X(SIGMOID, (T)1 / ((T)1 + RL_MATH(exp, -a))) \
+  X(TANH, RL_MATH(tanh, a)) X(SQUARE, a * a) X(RECIP, (T)1 / a) X(FLOOR, RL_MATH(floor, a))    \
+  X(CEIL, RL_MATH(ceil, a)) X(ROUND, RL_MATH(nearbyint, a)) X(LOG1P, RL_MATH(log1p, a))                   \
+  X(EXPM1, RL_MATH(expm1, a)) X(SIN, RL_MATH(sin, a)) X(COS, RL_MATH(cos, a))                        \
   X(CLAMP, MINN(MAXN(a, (T)p[0]), (T)p[1])) X(AFFINE, a * (T)p[0] + (T)p[1])    \
-  X(RDIV, (T)p[0] / a) X(POW, M_POW(a, (T)p[0])) X(RPOW, M_POW((T)p[0], a))     \
-  X(FMOD, M_FMOD(a, (T)p[0])) X(MAXS, MAXN(a, (T)p[0])) X(MINS, MINN(a, (T)p[0]))  \
+  X(RDIV, (T)p[0] / a) X(POW, RL_MATH2(pow, a, (T)p[0])) X(RPOW, RL_MATH2(pow, (T)p[0], a))     \
+  X(FMOD, RL_MATH2(fmod, a, (T)p[0])) X(MAXS, MAXN(a, (T)p[0])) X(MINS, MINN(a, (T)p[0]))  \
   X(REMS, FREM(a, (T)p[0]))
 
 #define UNARY_INT(X, T)                                                         \
@@ -229,7 +229,7 @@ int rl_cpu_unary(rl_unary_op op, const rl_iter *it, const double *p) {
   X(ADD, a + (T)p[0] * b) X(SUB, a - (T)p[0] * b) X(MUL, a * b)                  \
   X(MAX, MAXN(a, b)) X(MIN, MINN(a, b))
 #define BINARY_FLOAT(X, T)                                                      \
-  BINARY_ARITH(X, T) X(DIV, a / b) X(POW, M_POW(a, b)) X(FMOD, M_FMOD(a, b))     \
+  BINARY_ARITH(X, T) X(DIV, a / b) X(POW, RL_MATH2(pow, a, b)) X(FMOD, RL_MATH2(fmod, a, b))     \
   X(REMAINDER, FREM(a, b))                                                      \
   X(RELU_BWD, b > 0 ? a : (T)0) X(SIGMOID_BWD, a * b * ((T)1 - b))               \
   X(TANH_BWD, a * ((T)1 - b * b)) X(SIGN_MUL, a * (T)SGN(b))
