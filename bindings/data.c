@@ -25,10 +25,19 @@
 
 /* Push x and y, which the engine returned (or raise its error).  Call the
  * reader first: argument evaluation order is unspecified in C. */
-static int push_pair(lua_State *L, int rc, rl_tensor *x, rl_tensor *y) {
+/* A reader that makes two tensors gets their boxes first (pair_boxes, after
+ * every argument is read), so that no tensor exists while a box can still
+ * fail to be made; fill_pair hands them over. */
+static int pair_boxes(lua_State *L) {
+  int b = lrl_newbox(L);
+  lrl_newbox(L);
+  return b;
+}
+
+static int fill_pair(lua_State *L, int b, int rc, rl_tensor *x, rl_tensor *y) {
   if (rc) return lrl_error(L);
-  lrl_push(L, x);
-  lrl_push(L, y);
+  lrl_fill(L, b, x);
+  lrl_fill(L, b + 1, y);
   return 2;
 }
 
@@ -49,23 +58,28 @@ static const char **string_list(lua_State *L, int i, int64_t *n) {
 }
 
 static int l_read_idx(lua_State *L) {
+  const char *images = luaL_checkstring(L, 1), *labels = luaL_checkstring(L, 2);
+  int b = pair_boxes(L);
   rl_tensor *x, *y;
-  int rc = rl_read_idx(luaL_checkstring(L, 1), luaL_checkstring(L, 2), &x, &y);
-  return push_pair(L, rc, x, y);
+  int rc = rl_read_idx(images, labels, &x, &y);
+  return fill_pair(L, b, rc, x, y);
 }
 
 static int l_read_cifar(lua_State *L) {
   int64_t n;
   const char **paths = string_list(L, 1, &n);
+  int b = pair_boxes(L);
   rl_tensor *x, *y;
   int rc = rl_read_cifar((int)n, paths, &x, &y);
-  return push_pair(L, rc, x, y);
+  return fill_pair(L, b, rc, x, y);
 }
 
 static int l_read_svhn(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  int b = pair_boxes(L);
   rl_tensor *x, *y;
-  int rc = rl_read_svhn_mat(luaL_checkstring(L, 1), &x, &y);
-  return push_pair(L, rc, x, y);
+  int rc = rl_read_svhn_mat(path, &x, &y);
+  return fill_pair(L, b, rc, x, y);
 }
 
 static int l_synthetic(lua_State *L) {
@@ -74,9 +88,10 @@ static int l_synthetic(lua_State *L) {
   uint64_t seed = (uint64_t)luaL_optinteger(L, 5, 0);
   if (k > 1 << 20 || c > 1 << 20 || s > 1 << 20 || k < 0 || c < 0 || s < 0)
     return luaL_error(L, "synthetic: classes, channels and size must be in 1..2^20");
+  int b = pair_boxes(L);
   rl_tensor *x, *y;
   int rc = rl_synthetic(n, (int)k, (int)c, (int)s, seed, &x, &y);
-  return push_pair(L, rc, x, y);
+  return fill_pair(L, b, rc, x, y);
 }
 
 static int l_listdir(lua_State *L) {
@@ -97,9 +112,10 @@ static int l_read_images(lua_State *L) {
   const char **paths = string_list(L, 1, &n);
   lua_Integer resize = luaL_optinteger(L, 2, 0);
   lua_Integer ch = luaL_optinteger(L, 3, 0), cw = luaL_optinteger(L, 4, ch);
+  int b = lrl_newbox(L);
   rl_tensor *x;
   if (rl_read_images(n, paths, resize, ch, cw, &x)) return lrl_error(L);
-  return lrl_push(L, x);
+  return lrl_fill(L, b, x);
 }
 
 /* The ragged store given as arguments i, i + 1, i + 2. */
@@ -109,19 +125,14 @@ static rl_ragged check_ragged(lua_State *L, int i) {
   return r;
 }
 
-static int push_ragged(lua_State *L, int rc, rl_ragged *r) {
-  if (rc) return lrl_error(L);
-  lrl_push(L, r->pixels);
-  lrl_push(L, r->extent);
-  return 2;
-}
-
 static int l_read_images_ragged(lua_State *L) {
   int64_t n;
   const char **paths = string_list(L, 1, &n);
+  lua_Integer resize = luaL_optinteger(L, 2, 0);
+  int b = pair_boxes(L);
   rl_ragged r;
-  int rc = rl_read_images_ragged(n, paths, luaL_optinteger(L, 2, 0), &r);
-  return push_ragged(L, rc, &r);
+  int rc = rl_read_images_ragged(n, paths, resize, &r);
+  return fill_pair(L, b, rc, r.pixels, r.extent);
 }
 
 static int l_ragged_check(lua_State *L) {
@@ -132,14 +143,17 @@ static int l_ragged_check(lua_State *L) {
 
 static int l_ragged_select(lua_State *L) {
   rl_ragged r = check_ragged(L, 1), out;
-  int rc = rl_ragged_select(&r, lrl_check(L, 4), &out);
-  return push_ragged(L, rc, &out);
+  rl_tensor *idx = lrl_check(L, 4);
+  int b = pair_boxes(L);
+  int rc = rl_ragged_select(&r, idx, &out);
+  return fill_pair(L, b, rc, out.pixels, out.extent);
 }
 
 static int l_ragged_crop(lua_State *L) {
   rl_ragged r = check_ragged(L, 1);
   lua_Integer ch = luaL_checkinteger(L, 4), cw = luaL_optinteger(L, 5, ch);
-  return lrl_push(L, rl_ragged_center_crop(&r, ch, cw));
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_ragged_center_crop(&r, ch, cw));
 }
 
 static int l_probe_image(lua_State *L) {
@@ -152,11 +166,17 @@ static int l_probe_image(lua_State *L) {
   return 2;
 }
 
-static int l_load_image(lua_State *L) { return lrl_push(L, rl_image_load(luaL_checkstring(L, 1))); }
+static int l_load_image(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_image_load(path));
+}
 
 static int l_resize(lua_State *L) {
   rl_tensor *img = lrl_check(L, 1);
-  return lrl_push(L, rl_image_resize_t(img, luaL_checkinteger(L, 2), luaL_checkinteger(L, 3)));
+  lua_Integer h = luaL_checkinteger(L, 2), w = luaL_checkinteger(L, 3);
+  int box = lrl_newbox(L);
+  return lrl_fill(L, box, rl_image_resize_t(img, h, w));
 }
 
 static int l_write_jpeg(lua_State *L) {
@@ -213,7 +233,8 @@ static int l_batch(lua_State *L) {
   rl_tensor *x = lrl_check(L, 1), *idx = lrl_check(L, 2);
   rl_augment a;
   rl_generator *g = batch_opts(L, 3, &a);
-  return lrl_push(L, rl_data_batch(x, idx, &a, g));
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_data_batch(x, idx, &a, g));
 }
 
 static int l_batch_ragged(lua_State *L) {
@@ -221,7 +242,8 @@ static int l_batch_ragged(lua_State *L) {
   rl_tensor *idx = lrl_check(L, 4);
   rl_augment a;
   rl_generator *g = batch_opts(L, 5, &a);
-  return lrl_push(L, rl_data_batch_ragged(&r, idx, &a, g));
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_data_batch_ragged(&r, idx, &a, g));
 }
 
 static const luaL_Reg data_fns[] = {

@@ -394,37 +394,26 @@ static int t_type(lua_State *L) {
 
 /* ---- shape and views ------------------------------------------------------ */
 
-static int t_size(lua_State *L) {
+/* size([d]) and stride([d]): one dim's value, or the list of all. */
+static int dims_or_one(lua_State *L, const char *what, bool strides) {
   rl_tensor *t = lrl_check(L, 1);
+  const int64_t *v = strides ? t->stride : t->size;
   if (!lua_isnoneornil(L, 2)) {
-    int d = rl_wrap_dim("size", lrl_dim(L, 2), t->ndim);
+    int d = rl_wrap_dim(what, lrl_dim(L, 2), t->ndim);
     if (d < 0) return lrl_error(L);
-    lua_pushinteger(L, t->size[d]);
+    lua_pushinteger(L, v[d]);
     return 1;
   }
   lua_createtable(L, t->ndim, 0);
   for (int d = 0; d < t->ndim; d++) {
-    lua_pushinteger(L, t->size[d]);
+    lua_pushinteger(L, v[d]);
     lua_rawseti(L, -2, d + 1);
   }
   return 1;
 }
 
-static int t_stride(lua_State *L) {
-  rl_tensor *t = lrl_check(L, 1);
-  if (!lua_isnoneornil(L, 2)) {
-    int d = rl_wrap_dim("stride", lrl_dim(L, 2), t->ndim);
-    if (d < 0) return lrl_error(L);
-    lua_pushinteger(L, t->stride[d]);
-    return 1;
-  }
-  lua_createtable(L, t->ndim, 0);
-  for (int d = 0; d < t->ndim; d++) {
-    lua_pushinteger(L, t->stride[d]);
-    lua_rawseti(L, -2, d + 1);
-  }
-  return 1;
-}
+static int t_size(lua_State *L) { return dims_or_one(L, "size", false); }
+static int t_stride(lua_State *L) { return dims_or_one(L, "stride", true); }
 
 static int t_dim(lua_State *L) {
   lua_pushinteger(L, lrl_check(L, 1)->ndim);

@@ -165,6 +165,15 @@ int rl_check_inplace(const char *op, const rl_tensor *t, const rl_tensor *other)
 
 /* ---- helpers for backward rules ---------------------------------------- */
 
+void rl_meta_of(rl_meta *m, const rl_tensor *t) {
+  m->ndim = t->ndim;
+  memcpy(m->size, t->size, sizeof(int64_t) * (size_t)t->ndim);
+  m->dtype = t->dtype;
+  m->dev = rl_dev(t);
+}
+
+rl_tensor *rl_zeros_meta(const rl_meta *m) { return rl_zeros(m->ndim, m->size, m->dtype, m->dev); }
+
 void rl_release_all(int n, rl_tensor **ts) {
   for (int i = 0; i < n; i++)
     if (ts[i]) {

@@ -22,7 +22,8 @@ rl_tensor *rl_as_dtype(rl_tensor *t, rl_dtype dt);
 /* t as a contiguous tensor (retained, no autograd). */
 rl_tensor *rl_as_contig(rl_tensor *t);
 
-/* Record the metadata of a tensor for a backward function. */
+/* Record the metadata of a tensor for a backward function, and make zeros
+ * of that shape (autograd.c). */
 void rl_meta_of(rl_meta *m, const rl_tensor *t);
 rl_tensor *rl_zeros_meta(const rl_meta *m);
 

@@ -1,6 +1,6 @@
-/* iter.c - broadcasting and the elementwise iterator. */
+/* iter.c - broadcasting, the elementwise iterator, and the checks of
+ * operands (device, dtype) that the ops make before iterating. */
 #include <stdio.h>
-#include <string.h>
 
 #include "internal.h"
 
@@ -102,12 +102,3 @@ int rl_check_float(const char *op, const rl_tensor *t) {
                   rl_dtype_name(t->dtype));
   return 0;
 }
-
-void rl_meta_of(rl_meta *m, const rl_tensor *t) {
-  m->ndim = t->ndim;
-  memcpy(m->size, t->size, sizeof(int64_t) * (size_t)t->ndim);
-  m->dtype = t->dtype;
-  m->dev = rl_dev(t);
-}
-
-rl_tensor *rl_zeros_meta(const rl_meta *m) { return rl_zeros(m->ndim, m->size, m->dtype, m->dev); }

@@ -28,7 +28,7 @@ tables.main({
   local function rate(dataset)
     local p = o.dropout or exp.default_dropout(dataset)
     if not p then
-      error(string.format('table4: the paper has no dropout rate for %s; give one with --dropout', dataset), 0)
+      error(string.format('the paper has no dropout rate for %s; give one with --dropout', dataset), 0)
     end
     return { drop = p }
   end

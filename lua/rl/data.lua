@@ -18,7 +18,7 @@
 -- Files are looked for in opts.data_dir, opts.data_dir/<name>, $RL_DATA/<name>
 -- and, for fashion-mnist, /usr/share/datasets/fashion-mnist (Debian's
 -- dataset-fashion-mnist).  Decoding, resizing, cropping and the u8 -> f32
--- conversion run in C (engine/data*.c).
+-- conversion run in C (engine/io/data_*.c).
 --
 -- Reproducibility: the loader's epoch e draws from the Philox stream of its
 -- seed at counters [e * 2^40, (e + 1) * 2^40): the shuffle first, then the
@@ -624,7 +624,7 @@ function data.load(name, opts)
 end
 
 --- A synthetic dataset: rl.data.synthetic{n =, classes =, channels =, size =, seed =}.
--- seed picks the class patterns (see engine/data_synth.c).
+-- seed picks the class patterns (see engine/io/data_synth.c).
 function data.synthetic(o)
   o = o or {}
   local k = o.classes or 10
