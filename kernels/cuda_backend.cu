@@ -47,6 +47,9 @@ extern "C" int rl_cuda_probe(int *count) {
   return 0;
 }
 
+/* The multiprocessors of the device in use (0 before one is). */
+static int64_t sm_count;
+
 /* Make `dev` current, once; refuse a second device. */
 static int use_device(int index) {
   if (active_device == index) return 0;
@@ -55,9 +58,14 @@ static int use_device(int index) {
                   "use (select a GPU with CUDA_VISIBLE_DEVICES instead)",
                   index, active_device);
   CUDA_TRY(cudaSetDevice(index));
+  int sms = 0;
+  CUDA_TRY(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, index));
+  sm_count = sms;
   active_device = index;
   return 0;
 }
+
+int64_t rl_cuda_sms(void) { return sm_count; }
 
 /* ---- the caching allocator -------------------------------------------- */
 

@@ -138,7 +138,7 @@ static int gemm_split_k(rl_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int
 /* Chunks of k for one GEMM (conv_gemm.h's rule), for a long k only. */
 static int split_count(int64_t m, int64_t n, int64_t k, int64_t batch) {
   if (batch != 1 || k < 8192) return 1;
-  return (int)rl_split_k_chunks(RL_CUDA_SMS, ((m + 127) / 128) * ((n + 127) / 128), k);
+  return (int)rl_split_k_chunks(rl_cuda_sms(), ((m + 127) / 128) * ((n + 127) / 128), k);
 }
 
 int rl_cuda_gemm(rl_dtype dt, bool ta, bool tb, int64_t m, int64_t n, int64_t k,

@@ -18,10 +18,11 @@ extern "C" {
 #include "conv_gemm.h"
 }
 
-/* Multiprocessors of the GPUs these kernels are tuned for (H100 SXM and
- * H200 have 132): the split-k GEMMs (rl_split_k_chunks) aim at about 4
- * waves of blocks on them. */
-#define RL_CUDA_SMS 132
+/* The multiprocessors of the device in use, read when it is first used:
+ * the split-k GEMMs (rl_split_k_chunks) aim at about 4 waves of blocks on
+ * them.  0 before a device is in use, which rl_split_k_chunks reads as
+ * "do not split". */
+int64_t rl_cuda_sms(void);
 
 /* A failed CUDA call as an rl_err message; returns -1. */
 int rl_cuda_fail(const char *call, cudaError_t e);

@@ -131,13 +131,18 @@ int rl_cuda_col2im(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t 
  * H200, batch 128 at 32x32: 64->64 forward 0.49 -> 0.26 ms, forward + dx
  * 0.99 -> 0.55 ms; but 16->64 forward 0.14 -> 0.17 ms, forward + dx 0.30 ->
  * 0.34 ms. */
-static const rl_conv_tuning cuda_conv_tuning = {(int64_t)256 << 20, 32, RL_CUDA_SMS};
+static rl_conv_tuning cuda_conv_tuning(void) {
+  rl_conv_tuning t = {(int64_t)256 << 20, 32, rl_cuda_sms()};
+  return t;
+}
 
 int rl_cuda_conv2d(const int64_t *geom, rl_tensor *x, rl_tensor *w, rl_tensor *b, rl_tensor *y) {
-  return rl_conv_gemm(&cuda_conv_tuning, geom, x, w, b, y);
+  rl_conv_tuning t = cuda_conv_tuning();
+  return rl_conv_gemm(&t, geom, x, w, b, y);
 }
 
 int rl_cuda_conv2d_bwd(const int64_t *geom, rl_tensor *x, rl_tensor *w, rl_tensor *dy,
                        rl_tensor *dx, rl_tensor *dw, rl_tensor *db) {
-  return rl_conv_gemm_bwd(&cuda_conv_tuning, geom, x, w, dy, dx, dw, db);
+  rl_conv_tuning t = cuda_conv_tuning();
+  return rl_conv_gemm_bwd(&t, geom, x, w, dy, dx, dw, db);
 }

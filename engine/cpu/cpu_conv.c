@@ -617,8 +617,9 @@ static int conv_bwd(rl_dtype dt, const void *x, const void *w, const void *dy, i
 /* ---- the entries ------------------------------------------------------------ */
 
 /* The figures of the composition (engine/conv_gemm.c) when a spec forces
- * it on the CPU: CUDA's (kernels/cuda_conv.cu), so that the CPU forms the
- * chunks and split-k the GPU forms and the gradchecks cover them. */
+ * it on the CPU: CUDA's (kernels/cuda_conv.cu) on a GPU of 132
+ * multiprocessors (H100 SXM, H200), so that the CPU forms the chunks and
+ * split-k such a GPU forms and the gradchecks cover them. */
 static const rl_conv_tuning as_on_cuda = {
     .work_bytes = (int64_t)256 << 20,
     .wino_min_channels = 32,
