@@ -100,9 +100,13 @@ test-cuda: all
 bench: all
 	./rllua scripts/bench_core.lua
 
+# ---- sanitizers: make test-asan ------------------------------------------
+
+# ---- fuzzing: make fuzz FUZZ_SECONDS=N ------------------------------------
+
 APT_PKGS := build-essential python3 lua5.4 liblua5.4-dev lua-busted libopenblas-dev libopenblas-openmp-dev libpng-dev \
             libjpeg62-turbo-dev zlib1g-dev libreadline-dev gnuplot-nox \
-            dataset-fashion-mnist python3-torch python3-numpy
+            dataset-fashion-mnist python3-torch python3-numpy clang libclang-rt-14-dev
 SUDO := $(shell test "$$(id -u)" = 0 || echo sudo)
 deps:
 	$(SUDO) apt-get update
@@ -119,4 +123,4 @@ install: all
 clean:
 	rm -rf build rllua lib
 
-.PHONY: all test test-cuda bench deps install clean
+.PHONY: all test test-cuda test-asan fuzz bench deps install clean
