@@ -1,21 +1,52 @@
---- rl.options: how rllua tells a user that an option is wrong.
+--- rl.options: the one way rllua checks an options table, and the words of
+-- option errors.
 --
--- One home for the words of option errors, so that every options table and
--- command line answers a typo the same way:
+-- Describe the table with rows, one per option, and check it:
 --
---   options.reject_unknown('SGD', '', opts, {'lr', 'momentum'}, aliases)
---     -> SGD: unknown option 'lerning_rate' (did you mean 'lr'?); options: lr, momentum
---   options.suggest('momentun', {'lr', 'momentum'})  -> 'momentum'
---   options.what(v), options.full(v)                 -> v described for a message
+--   local ROWS = {
+--     -- name          kind        default             range
+--     { 'lr',           'number',   options.REQUIRED,   '>= 0' },
+--     { 'betas',        'pair',     { 0.9, 0.999 },     '[0, 1)' },
+--     { 'norm',         'string',   'linf',             { 'linf', 'l2' } },
+--     { 'milestones',   'integers', {} },
+--     { 'seed',         'integer' },          -- optional, no default: may stay nil
+--     check = function(o) ... end,            -- optional rule across options
+--   }
+--   local o = options.check('Adam', opts, ROWS)   -- [aliases], else options.ALIASES
 --
--- Errors are raised at level 0 (no position): the caller re-raises them at
--- the user's line where it matters (rl.optim's `public`).
+-- check returns a new table: each given value over its row's default, both
+-- copied (lists too, so the caller may keep or change its own); an integral
+-- float of an integer kind becomes an integer.  It raises "<who>: <message>"
+-- for the first of:
+--   a key no row names   unknown option 'lerning_rate' (did you mean 'lr'?); options: lr, ...
+--   a REQUIRED option    the option lr is required
+--   a wrong kind         lr must be a number, got the string '0.1'
+--   a value out of range betas[2] must be in [0, 1), got 1.5
+--   ROWS.check(o)        whatever message it returns (nil when all is well)
+--
+-- Kinds: number, integer, boolean, string, function, tensor, table (a plain
+-- table), and the lists pair (two numbers), numbers and integers.  Ranges:
+-- for numbers (and each element of a number list) '>= a', '> a', '<= b',
+-- '< b' or an interval '[a, b]', '[a, b)', '(a, b]', '(a, b)'; a list of the
+-- allowed values (e.g. strings); or function(v) returning nil when v is
+-- fine, else what v must be ('a power of two').  ROWS.noun names the keys in
+-- messages ('option' unless set, e.g. 'field' for a saved state).
+--
+-- options.value(who, name, v, kind, [range]) checks one value (a positional
+-- argument) the same way.  Errors are raised at level 0 (no position):
+-- wrap a public function in options.public to have them raised at the
+-- user's line.
 local options = {}
+
+--- options.REQUIRED, as a row's default: the option must be given.
+options.REQUIRED = setmetatable({}, { __tostring = function() return 'REQUIRED' end })
 
 local function is_tensor(v)
   local core = package.loaded['rl.core']
   return core ~= nil and core.is_tensor(v)
 end
+
+local function is_plain_table(v) return type(v) == 'table' and not is_tensor(v) end
 
 local function shape_of(t)
   local s = t:size()
@@ -43,6 +74,37 @@ function options.what(v)
   if v == nil or type(v) == 'number' or type(v) == 'boolean' then return tostring(v) end
   return 'a ' .. type(v)
 end
+
+-- What a wrong value is, with plain lists written out (they are short).
+local function got(v)
+  if not is_plain_table(v) then return options.what(v) end
+  local parts = {}
+  for i = 1, #v do parts[i] = type(v[i]) == 'string' and string.format('%q', v[i]) or got(v[i]) end
+  return '{' .. table.concat(parts, ', ') .. '}'
+end
+
+--- options.copy(v): a deep copy of plain tables; tensors and other values
+-- are shared.
+function options.copy(v)
+  if not is_plain_table(v) then return v end
+  local c = {}
+  for k, x in pairs(v) do c[k] = options.copy(x) end
+  return c
+end
+
+--- options.public(fn): fn, with its errors (raised at level 0) re-raised at
+-- the line that called it.
+function options.public(fn)
+  return function(...)
+    local res = table.pack(pcall(fn, ...))
+    if not res[1] then error(res[2], 2) end
+    return table.unpack(res, 2, res.n)
+  end
+end
+
+---------------------------------------------------------------------------
+-- "did you mean"
+---------------------------------------------------------------------------
 
 -- Levenshtein distance.
 local function distance(a, b)
@@ -75,34 +137,157 @@ function options.suggest(key, valid, aliases)
   return nil
 end
 
+--- options.ALIASES: names other libraries give rllua's options, which no
+-- edit distance leads to (beta1 or epsilon need none: they are near 'betas'
+-- and contain 'eps'); check and reject_unknown use them unless given others.
+options.ALIASES = {
+  learning_rate = 'lr', learningrate = 'lr', rate = 'lr', step_size = 'lr',
+  wd = 'weight_decay', l2 = 'weight_decay', mu = 'momentum', nesterov_momentum = 'nesterov',
+  steps = 'milestones', factor = 'gamma', decay_rate = 'gamma',
+}
+
 -- Options of torch.optim and friends that choose among PyTorch's
 -- implementations.
 local PYTORCH_ONLY = { foreach = true, capturable = true, differentiable = true, fused = true }
 
---- options.reject_unknown(who, where, t, valid, [aliases]): raise, for the
--- first key of t not in the list valid, "<who>: <where>unknown option 'k'
--- (did you mean 'x'?); options: ...".  Keys are visited in sorted order, so
--- the message does not depend on table order.
-function options.reject_unknown(who, where, t, valid, aliases)
-  local known = {}
+--- options.reject_unknown(who, t, valid, [aliases], [noun]): raise, for the
+-- first key of t not in the list valid, "<who>: unknown option 'k' (did you
+-- mean 'x'?); options: ...".  Keys are visited in sorted order, so the
+-- message does not depend on table order.
+function options.reject_unknown(who, t, valid, aliases, noun)
+  noun = noun or 'option'
+  local known, bad = {}, {}
   for _, k in ipairs(valid) do known[k] = true end
-  local bad = {}
   for k in pairs(t) do
     if not known[k] then bad[#bad + 1] = k end
   end
   if #bad == 0 then return end
   table.sort(bad, function(a, b) return tostring(a) < tostring(b) end)
   local k, names = bad[1], table.concat(valid, ', ')
-  local function fail(msg, ...) error(string.format('%s: %s' .. msg, who, where, ...), 0) end
+  local function fail(msg, ...) error(string.format('%s: ' .. msg, who, ...), 0) end
   if type(k) ~= 'string' then
-    fail('options must be named (got a key of type %s); options: %s', type(k), names)
+    fail('%ss must be named (got a key of type %s); %ss: %s', noun, type(k), noun, names)
   elseif PYTORCH_ONLY[k] then
     fail("option '%s' selects among PyTorch's implementations and has no meaning here; " ..
       'leave it out', k)
   end
-  local s = options.suggest(k, valid, aliases)
-  fail("unknown option '%s'%s; options: %s", k,
-    s and string.format(" (did you mean '%s'?)", s) or '', names)
+  local s = options.suggest(k, valid, aliases or options.ALIASES)
+  fail("unknown %s '%s'%s; %ss: %s", noun, k, s and string.format(" (did you mean '%s'?)", s) or '',
+    noun, names)
+end
+
+---------------------------------------------------------------------------
+-- kinds and ranges
+---------------------------------------------------------------------------
+
+-- kind -> { what the message asks for, test } or, for a list kind,
+-- { what the message asks for, element kind, length or nil }.
+local KINDS = {
+  number = { 'a number', function(v) return type(v) == 'number' end },
+  integer = { 'an integer', function(v) return type(v) == 'number' and math.tointeger(v) ~= nil end },
+  boolean = { 'true or false', function(v) return type(v) == 'boolean' end },
+  string = { 'a string', function(v) return type(v) == 'string' end },
+  ['function'] = { 'a function', function(v) return type(v) == 'function' end },
+  tensor = { 'a tensor', is_tensor },
+  table = { 'a table', is_plain_table },
+  pair = { 'a list of two numbers, e.g. {0.9, 0.999}', 'number', 2 },
+  numbers = { 'a list of numbers', 'number' },
+  integers = { 'a list of integers, e.g. {30, 80}', 'integer' },
+}
+
+-- Interval notation -> test; each string is read once.
+local COMPARE = {
+  ['>='] = function(v, a) return v >= a end, ['>'] = function(v, a) return v > a end,
+  ['<='] = function(v, b) return v <= b end, ['<'] = function(v, b) return v < b end,
+}
+local intervals = {}
+local function interval(s)
+  if intervals[s] then return intervals[s] end
+  local op, x = s:match('^([<>]=?) *(%S+)$')
+  local lo, a, b, hi = s:match('^([%[%(]) *([^, ]+) *, *([^%]%) ]+) *([%]%)])$')
+  local test
+  if op and tonumber(x) then
+    x = tonumber(x)
+    test = function(v) return COMPARE[op](v, x) end
+  elseif lo and tonumber(a) and tonumber(b) then
+    a, b = tonumber(a), tonumber(b)
+    local left, right = lo == '[' and '>=' or '>', hi == ']' and '<=' or '<'
+    test = function(v) return COMPARE[left](v, a) and COMPARE[right](v, b) end
+  else
+    error(string.format("options: the range '%s' is not of the form '>= a' or '[a, b)'", s), 2)
+  end
+  intervals[s] = test
+  return test
+end
+
+-- nil when v (of the right kind) is in range, else what it must be.
+local function out_of_range(v, range)
+  if type(range) == 'function' then return range(v) end
+  if type(range) == 'string' then
+    if interval(range)(v) then return nil end -- NaN fails every test
+    return range:find('^[%[%(]') and 'in ' .. range or range
+  end
+  for _, ok in ipairs(range) do
+    if v == ok then return nil end
+  end
+  local names = {}
+  for i, ok in ipairs(range) do names[i] = got(ok):gsub('^the string ', '') end
+  return 'one of ' .. table.concat(names, ', ')
+end
+
+-- A scalar value of one kind, checked; an integer kind gives an integer.
+local function scalar(who, name, v, kind, range)
+  local k = KINDS[kind]
+  if not k[2](v) then error(string.format('%s: %s must be %s, got %s', who, name, k[1], got(v)), 0) end
+  local need = range and out_of_range(v, range)
+  if need then
+    local hint = type(v) == 'string' and type(range) == 'table' and type(range[1]) == 'string'
+        and options.suggest(v, range)
+    error(string.format('%s: %s must be %s, got %s%s', who, name, need, got(v),
+      hint and string.format(" (did you mean '%s'?)", hint) or ''), 0)
+  end
+  return kind == 'integer' and math.tointeger(v) or options.copy(v)
+end
+
+--- options.value(who, name, v, kind, [range]) -> v checked (a copy of a
+-- list; an integer kind gives integers), or raises "<who>: <name> must be ...".
+-- A range applies to each element of a list kind.
+function options.value(who, name, v, kind, range)
+  local k = KINDS[kind] or error(string.format("options: unknown kind '%s'", tostring(kind)), 2)
+  if type(k[2]) == 'function' then return scalar(who, name, v, kind, range) end
+  local ok = is_plain_table(v) and (k[3] == nil or #v == k[3])
+  for key in pairs(ok and v or {}) do -- a plain list: keys 1..#v only
+    ok = ok and math.type(key) == 'integer' and key >= 1 and key <= #v
+  end
+  if not ok then error(string.format('%s: %s must be %s, got %s', who, name, k[1], got(v)), 0) end
+  local out = {}
+  for i = 1, #v do out[i] = scalar(who, string.format('%s[%d]', name, i), v[i], k[2], range) end
+  return out
+end
+
+--- options.check(who, opts, rows, [aliases]) -> the checked, filled table
+-- (see the top of this file).  opts may be nil (no options given).
+function options.check(who, opts, rows, aliases)
+  local noun = rows.noun or 'option'
+  if opts == nil then opts = {} end
+  if not is_plain_table(opts) then
+    error(string.format('%s: %ss must be a table, got %s', who, noun, options.what(opts)), 0)
+  end
+  local names = {}
+  for i, row in ipairs(rows) do names[i] = row[1] end
+  options.reject_unknown(who, opts, names, aliases, noun)
+  local out = {}
+  for _, row in ipairs(rows) do
+    local name, v = row[1], opts[row[1]]
+    if v == nil then v = row[3] end
+    if v == options.REQUIRED then
+      error(string.format('%s: the %s %s is required', who, noun, name), 0)
+    end
+    if v ~= nil then out[name] = options.value(who, name, v, row[2], row[4]) end
+  end
+  local msg = rows.check and rows.check(out)
+  if msg then error(string.format('%s: %s', who, msg), 0) end
+  return out
 end
 
 return options

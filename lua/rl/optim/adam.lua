@@ -18,29 +18,33 @@
 --     m, v as Adam;  denom <- sqrt(v / (1 - beta2^t)) + eps
 --     p <- p - lr * (1 - mu_t) / (1 - P_t) * g / denom
 --     p <- p - lr * mu_{t+1} / (1 - Q) * m / denom
---   **quirk** (PyTorch 1.13): Q = P_t * mu_t * mu_{t+1}, with mu_t counted
---   twice; PyTorch's own documentation, Dozat's paper and PyTorch >= 2.0
---   (pytorch/pytorch#92699) use Q = P_{t+1} = P_t * mu_{t+1}.  The default
---   follows 1.13; `textbook = true` gives the documented form.  PyTorch 1.13
---   also keeps mu_product as a tensor of the default dtype (f32 unless
---   changed) and so rounds it to f32 each step; here it is a Lua number
---   (double), which equals PyTorch run with torch.set_default_dtype(float64).
+--   **quirk**: PyTorch 1.13 has Q = P_t * mu_t * mu_{t+1} (mu_t twice), the
+--   default here; its documentation, Dozat's paper and PyTorch >= 2.0
+--   (pytorch/pytorch#92699) have Q = P_t * mu_{t+1}: `textbook = true`.
+--   mu_product is a double (1.13 rounds it to the default dtype each step:
+--   equal with torch.set_default_dtype(float64)).
 local rl = require 'rl.base'
 local base = require 'rl.optim.optimizer'
+local REQUIRED = require('rl.options').REQUIRED
 
-local nonneg = base.nonneg
-
--- The option rows both share (lr with the given default), then `more`.
+-- The option rows both share (lr with the given default), in PyTorch's
+-- order of checks, then `more`.
 local function options(lr, more)
   local rows = {
     -- name          kind       default           range
-    { 'lr',           'number',  lr,               nonneg 'learning rate' },
-    { 'betas',        'pair',    { 0.9, 0.999 },   base.betas },
-    { 'eps',          'number',  1e-8,             nonneg 'epsilon value' },
-    { 'weight_decay', 'number',  0,                nonneg 'weight_decay value' },
+    { 'lr',           'number',  lr,               '>= 0' },
+    { 'eps',          'number',  1e-8,             '>= 0' },
+    { 'betas',        'pair',    { 0.9, 0.999 },   '[0, 1)' },
+    { 'weight_decay', 'number',  0,                '>= 0' },
   }
-  for _, row in ipairs(more) do rows[#rows + 1] = row end
-  return rows
+  return table.move(more, 1, #more, #rows + 1, rows)
+end
+
+-- The state rows both share (every one present after a step), then `more`.
+local function state(more)
+  local rows = { { 'step', 'integer', REQUIRED }, { 'exp_avg', 'tensor', REQUIRED },
+    { 'exp_avg_sq', 'tensor', REQUIRED } }
+  return table.move(more, 1, #more, #rows + 1, rows)
 end
 
 -- Zero moments at a parameter's first step.
@@ -62,9 +66,7 @@ local Adam = base.define {
     { 'amsgrad',  'boolean', false },
     { 'maximize', 'boolean', false },
   }),
-  state = { step = 'number', exp_avg = 'tensor', exp_avg_sq = 'tensor',
-    max_exp_avg_sq = 'tensor' },
-  required_state = { 'step', 'exp_avg', 'exp_avg_sq' },
+  state = state { { 'max_exp_avg_sq', 'tensor' } },
   update = function(p, g, st, group)
     if st.step == nil then init_moments(st, p) end
     local beta1, beta2 = group.betas[1], group.betas[2]
@@ -90,11 +92,10 @@ local Adam = base.define {
 local Nadam = base.define {
   name = 'Nadam',
   options = options(2e-3, {
-    { 'momentum_decay', 'number',  4e-3, nonneg 'momentum_decay value' },
+    { 'momentum_decay', 'number',  4e-3, '>= 0' },
     { 'textbook',       'boolean', false },
   }),
-  state = { step = 'number', mu_product = 'number', exp_avg = 'tensor', exp_avg_sq = 'tensor' },
-  required_state = { 'step', 'mu_product', 'exp_avg', 'exp_avg_sq' },
+  state = state { { 'mu_product', 'number', REQUIRED } },
   update = function(p, g, st, group)
     if st.step == nil then
       init_moments(st, p)

@@ -12,48 +12,46 @@
 --       sched:step()                                  -- once per epoch, at its end
 --     end
 --
--- The update formulas are those of torch.optim in PyTorch 1.13 (the version
--- Debian ships as python3-torch and that spec/optim_spec.lua checks against),
--- operation by operation, so that the same gradients give the same numbers.
+-- The updates are torch.optim's in PyTorch 1.13 (Debian's python3-torch,
+-- which spec/optim_spec.lua checks against), operation by operation.  Each
+-- algorithm's file gives its formulas and options: sgd.lua (SGD), adam.lua
+-- (Adam, Nadam = NAdam); optimizer.lua holds what they share.
 --
--- Parameters are a list of tensors, or a list of parameter groups
--- `{params = {...}, lr = ..., <any other option>}`; a group's missing options
--- come from the constructor's options.  Parameters must be leaf tensors that
--- require grad; parameters whose .grad is nil are skipped by step().  Every
--- update runs with gradient recording off, so step() may be called anywhere.
+-- Parameters are a list of leaf tensors that require grad, or a list of
+-- groups {params = {...}, lr = ..., <any other option>} whose missing options
+-- come from the constructor's.  step() skips parameters whose .grad is nil
+-- and runs with gradient recording off.  Methods:
+--   opt:step([closure])   one update; closure (if given) runs first, with
+--                         grad mode on, and its result is returned
+--   opt:zero_grad([set_to_none = true])  grads to nil, or zeroed in place
+--                         with false (also opt:zero_grad{set_to_none = false})
+--   opt:state_dict()      {state = {[i] = {...}}, param_groups = {{lr = ...,
+--                         params = {i, ...}}}}, i counting the parameters over
+--                         the groups from 1; a snapshot (tensors are copies)
+--   opt:load_state_dict(sd)  checks everything before changing anything;
+--                         tensors are copied to each parameter's dtype, and
+--                         hyperparameters come from sd, as in PyTorch
+--   opt:add_param_group(group); opt.param_groups (set g.lr between steps);
+--   opt.state[p] (the state of parameter p); opt.defaults
 --
--- Methods of every optimiser:
---   opt:step([closure])    one update; closure (if given) is called first with
---                          grad mode on and its result is returned
---   opt:zero_grad([set_to_none = true])  grads to nil, or zeroed in place with
---                          false (also opt:zero_grad{set_to_none = false})
---   opt:state_dict()       {state = {[i] = {...}}, param_groups = {{lr = ...,
---                          params = {i, ...}}}}; i counts the parameters over
---                          the groups in order, from 1.  A snapshot: tensors
---                          are copies (PyTorch returns references).
---   opt:load_state_dict(sd) validates everything (group and parameter counts,
---                          state names, shapes) before changing anything; saved
---                          tensors are copied and converted to each parameter's
---                          dtype.  Hyperparameters come from sd, as PyTorch.
---   opt:add_param_group(group)
---   opt.param_groups       the groups: set g.lr between steps to change it
---   opt.state[p]           the state of parameter p (a table), keyed by tensor
---   opt.defaults           the constructor's options with defaults filled in
---
--- One file per algorithm, each with its formulas at the top:
---   sgd.lua           SGD (lr required; momentum, dampening, weight_decay,
---                     nesterov, maximize)
---   adam.lua          Adam (amsgrad, maximize) and Nadam, also NAdam
---   optimizer.lua     what they share: option checks, parameter groups,
---                     step, zero_grad, state_dict / load_state_dict
---   lr_scheduler.lua  MultiStepLR, paper_milestones, paper_scheduler
+-- Schedules (lr_scheduler.lua):
+--   optim.MultiStepLR(opt, {milestones = {...}, gamma = 0.1, last_epoch = -1,
+--     verbose = false}): step() once per epoch, after its optimiser steps;
+--     after the k-th call the lr is base_lr * gamma^(milestones <= k), so with
+--     milestone m epochs 1..m train at the base lr (a milestone listed twice
+--     counts twice); get_last_lr(), state_dict(), load_state_dict(sd).
+--   optim.paper_milestones(epochs): METHODS.md's milestones for that many
+--     epochs: <= 20: 10,15; <= 30: 15,25; <= 40: 20,30; <= 50: 25,40;
+--     <= 60: 30,50; <= 70: 40,60; <= 80: 30,50,70; <= 120: 40,80,100;
+--     <= 160: 40,80,120,140; more: 60,100,140,180.
+--   optim.paper_scheduler(opt, epochs, [opts]): MultiStepLR with those
+--     milestones and gamma 0.1 (opts may set gamma, last_epoch, verbose).
 local rl = require 'rl.base'
-local base = require 'rl.optim.optimizer'
 local adam = require 'rl.optim.adam'
 local lr_scheduler = require 'rl.optim.lr_scheduler'
 
 local optim = {
-  Optimizer = base.Optimizer,
+  Optimizer = require('rl.optim.optimizer').Optimizer,
   SGD = require 'rl.optim.sgd',
   Adam = adam.Adam,
   Nadam = adam.Nadam,

@@ -8,28 +8,26 @@
 -- The momentum buffer starts at the first gradient, not at zero (so
 -- dampening does not act on the first step), as PyTorch.
 local base = require 'rl.optim.optimizer'
-
-local nonneg = base.nonneg
+local REQUIRED = require('rl.options').REQUIRED
 
 return base.define {
   name = 'SGD',
   options = {
-    -- name          kind       default  range
-    { 'lr',           'number',  nil,     nonneg 'learning rate' },
-    { 'momentum',     'number',  0,       nonneg 'momentum value' },
+    -- name          kind       default    range
+    { 'lr',           'number',  REQUIRED,  '>= 0' },
+    { 'momentum',     'number',  0,         '>= 0' },
     { 'dampening',    'number',  0 },
-    { 'weight_decay', 'number',  0,       nonneg 'weight_decay value' },
+    { 'weight_decay', 'number',  0,         '>= 0' },
     { 'nesterov',     'boolean', false },
     { 'maximize',     'boolean', false },
   },
-  check = function(g, fail)
+  check = function(g)
     if g.nesterov and (g.momentum <= 0 or g.dampening ~= 0) then
-      fail('nesterov momentum requires momentum > 0 and dampening = 0 (got momentum = %s, ' ..
-        'dampening = %s)', base.short(g.momentum), base.short(g.dampening))
+      return string.format('nesterov momentum requires momentum > 0 and dampening = 0 (got ' ..
+        'momentum = %g, dampening = %g)', g.momentum, g.dampening)
     end
   end,
-  state = { momentum_buffer = 'tensor' },
-  required_state = {},
+  state = { { 'momentum_buffer', 'tensor' } },
   update = function(p, g, st, group)
     local d = g
     if group.maximize then d = g:neg() end

@@ -1,0 +1,86 @@
+-- options_spec.lua - rl.options: the one checker of options tables, and its words.
+local rl = require 'rl'
+local options = require 'rl.options'
+local check = require 'helpers.check'
+
+local REQUIRED = options.REQUIRED
+
+-- The message of options.check(who, opts, rows).
+local function err(opts, rows) return check.err_of(options.check, 'f', opts, rows) end
+
+describe('options.check', function()
+  local ROWS = {
+    -- name          kind        default           range
+    { 'lr',           'number',   REQUIRED,         '>= 0' },
+    { 'betas',        'pair',     { 0.9, 0.999 },   '[0, 1)' },
+    { 'steps',        'integer',  10,               '(0, 100]' },
+    { 'norm',         'string',   'linf',           { 'linf', 'l2' } },
+    { 'milestones',   'integers', {} },
+    { 'on',           'boolean',  false },
+    { 'seed',         'integer' },
+    { 'x',            'tensor' },
+    check = function(o) return o.on and o.steps > 50 and 'on needs steps <= 50' or nil end,
+  }
+
+  it('fills defaults, copies lists, and makes integral numbers integers', function()
+    local given = { lr = 0.1, milestones = { 3.0, 1 } }
+    local o = options.check('f', given, ROWS)
+    assert.are.same({ lr = 0.1, betas = { 0.9, 0.999 }, steps = 10, norm = 'linf',
+      milestones = { 3, 1 }, on = false }, o)
+    assert.are.equal('integer', math.type(o.milestones[1]))
+    assert.are_not.equal(given.milestones, o.milestones)
+    assert.are_not.equal(ROWS[2][3], o.betas) -- a default is copied too
+    local t = rl.zeros(2)
+    assert.are.equal(t, options.check('f', { lr = 0, x = t }, ROWS).x) -- tensors are shared
+  end)
+
+  it('names what is wrong', function()
+    -- { options, the message }
+    local cases = {
+      { { lr = 1, lerning = 1 }, "f: unknown option 'lerning'; options: lr, betas, steps" },
+      { { lr = 1, stepz = 1 }, "unknown option 'stepz' (did you mean 'steps'?)" },
+      { { lr = 1, learning_rate = 1 }, "unknown option 'learning_rate' (did you mean 'lr'?)" },
+      { { lr = 1, fused = true }, "f: option 'fused' selects among PyTorch's implementations" },
+      { { lr = 1, [1] = 2 }, 'f: options must be named (got a key of type number)' },
+      { 3, 'f: options must be a table, got 3' },
+      { {}, 'f: the option lr is required' },
+      { { lr = '1' }, "f: lr must be a number, got the string '1'" },
+      { { lr = -1 }, 'f: lr must be >= 0, got -1' },
+      { { lr = 0 / 0 }, 'f: lr must be >= 0, got' },
+      { { lr = 1, betas = { 0.9 } }, 'f: betas must be a list of two numbers, e.g. {0.9, 0.999}, got {0.9}' },
+      { { lr = 1, betas = { 0.9, 1 } }, 'f: betas[2] must be in [0, 1), got 1' },
+      { { lr = 1, steps = 0 }, 'f: steps must be in (0, 100], got 0' },
+      { { lr = 1, steps = 2.5 }, 'f: steps must be an integer, got 2.5' },
+      { { lr = 1, norm = 'l3' }, "f: norm must be one of 'linf', 'l2', got the string 'l3' (did you mean 'l2'?)" },
+      { { lr = 1, milestones = { 1, 'a' } }, "f: milestones[2] must be an integer, got the string 'a'" },
+      { { lr = 1, milestones = { 1, x = 2 } }, 'f: milestones must be a list of integers' },
+      { { lr = 1, on = 1 }, 'f: on must be true or false, got 1' },
+      { { lr = 1, x = { 1 } }, 'f: x must be a tensor, got {1}' },
+      { { lr = 1, on = true, steps = 60 }, 'f: on needs steps <= 50' },
+    }
+    for _, c in ipairs(cases) do check.has(err(c[1], ROWS), c[2]) end
+  end)
+
+  it('checks one value, takes a range function, and names keys with rows.noun', function()
+    assert.are.equal(3, options.value('g', 'n', 3.0, 'integer', '>= 1'))
+    check.has(check.err_of(options.value, 'g', 'n', 0, 'integer', '>= 1'), 'g: n must be >= 1, got 0')
+    local even = function(v) return v % 2 ~= 0 and 'even' or nil end
+    check.has(check.err_of(options.value, 'g', 'n', 3, 'number', even), 'g: n must be even, got 3')
+    local rows = { noun = 'field', { 'a', 'number', REQUIRED } }
+    check.has(err({ bbb = 1 }, rows), "f: unknown field 'bbb'; fields: a")
+    check.has(err({}, rows), 'f: the field a is required')
+    check.has(check.err_of(options.value, 'g', 'n', 1, 'numbr'), "options: unknown kind 'numbr'")
+    check.has(err({ lr = 1 }, { { 'lr', 'number', nil, '>> 0' } }), "the range '>> 0'")
+  end)
+end)
+
+describe('rl.options words', function()
+  it('suggest, what, full and public', function()
+    assert.are.equal('momentum', options.suggest('momentun', { 'lr', 'momentum' }))
+    assert.is_nil(options.suggest('zzz', { 'lr', 'momentum' }))
+    assert.are.equal("the string 'a'", options.what('a'))
+    assert.are.equal('{0.10000000000000001, "x"}', options.full({ 0.1, 'x' }))
+    local f = options.public(function() error('f: bad', 0) end)
+    check.has(check.err_of(function() f() end), 'options_spec.lua', 'f: bad') -- at the caller's line
+  end)
+end)
