@@ -142,7 +142,7 @@ static int64_t size_value(lua_State *L, int argi, int k) {
   if (!isnum)
     luaL_argerror(L, argi, lua_pushfstring(L, "size %d must be an integer, got %s", k,
                                            luaL_typename(L, -1)));
-  if (v < 0) luaL_argerror(L, argi, lua_pushfstring(L, "size %d is negative (%d)", k, (int)v));
+  if (v < 0) luaL_argerror(L, argi, lua_pushfstring(L, "size %d is negative (%I)", k, v));
   return (int64_t)v;
 }
 
@@ -175,7 +175,11 @@ int lrl_sizes(lua_State *L, int first, int64_t *size, int *next) {
 int lrl_dim_value(lua_State *L, lua_Integer d, int argi) {
   if (d == 0)
     luaL_argerror(L, argi, "dim 0 is invalid: dims are 1-based (use -1 for the last)");
-  if (d > 64 || d < -64) luaL_argerror(L, argi, "dim out of range");
+  /* checked before the cast to int, so that 2^32 + 1 is not taken for 1; the
+   * engine checks the dim against the tensor's */
+  if (d > RL_MAX_DIMS || d < -RL_MAX_DIMS)
+    luaL_argerror(L, argi, lua_pushfstring(L, "dim %I is out of range (a tensor has at most "
+                                              "%d dims)", d, RL_MAX_DIMS));
   return d > 0 ? (int)d - 1 : (int)d;
 }
 

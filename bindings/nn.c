@@ -101,8 +101,8 @@ static int f_adaptive_avg_pool2d(lua_State *L) {
   int64_t o[2] = {1, 1};
   if (!lua_isnoneornil(L, 2)) pair_arg(L, 2, o);
   if (o[0] != 1 || o[1] != 1)
-    return luaL_error(L, "adaptive_avg_pool2d: only a 1x1 output is supported, got %dx%d",
-                      (int)o[0], (int)o[1]);
+    return luaL_error(L, "adaptive_avg_pool2d: only a 1x1 output is supported, got %Ix%I",
+                      (lua_Integer)o[0], (lua_Integer)o[1]);
   int b = lrl_newbox(L);
   return lrl_fill(L, b, rl_adaptive_avg_pool2d_1(x));
 }
@@ -201,7 +201,9 @@ static rl_tensor **tensor_list(lua_State *L, int i, int *n, const char *what) {
   if (!lua_istable(L, i))
     luaL_error(L, "grad: %s must be a tensor or a list of tensors, got %s", what,
                luaL_typename(L, i));
-  *n = (int)luaL_len(L, i);
+  lua_Integer len = luaL_len(L, i); /* a __len may say anything */
+  if (len < 0 || len > INT32_MAX) luaL_error(L, "grad: %s has length %I", what, len);
+  *n = (int)len;
   rl_tensor **a = lua_newuserdatauv(L, sizeof(rl_tensor *) * (size_t)(*n ? *n : 1), 0);
   for (int k = 1; k <= *n; k++) {
     lua_geti(L, i, k);

@@ -554,19 +554,17 @@ static int t_select(lua_State *L) {
   if (i == 0) return luaL_argerror(L, 3, "index 0 is invalid: positions are 1-based");
   int64_t i0 = i > 0 ? i - 1 : t->size[dd] + i;
   if (i0 < 0 || i0 >= t->size[dd])
-    return luaL_error(L, "select: index %d is out of range for dim %d of size %d (1-based)",
-                      (int)i, dd + 1, (int)t->size[dd]);
+    return luaL_error(L, "select: index %I is out of range for dim %d of size %I (1-based)",
+                      i, dd + 1, (lua_Integer)t->size[dd]);
   int b = lrl_newbox(L);
   return lrl_fill(L, b, rl_select(t, d, i0));
 }
 
 static int t_unsqueeze(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
-  lua_Integer d = luaL_checkinteger(L, 2);
-  if (d == 0) return luaL_argerror(L, 2, "dim 0 is invalid: dims are 1-based");
-  /* unsqueeze counts positions among ndim+1 dims */
+  int d = lrl_dim(L, 2); /* among ndim+1 positions: rl_unsqueeze checks that */
   int b = lrl_newbox(L);
-  return lrl_fill(L, b, rl_unsqueeze(t, d > 0 ? (int)d - 1 : (int)d));
+  return lrl_fill(L, b, rl_unsqueeze(t, d));
 }
 
 static int t_squeeze(lua_State *L) {

@@ -87,7 +87,7 @@ static int l_full(lua_State *L) {
     if (n - 1 > RL_MAX_DIMS) return luaL_error(L, "full: too many dims (%d)", n - 1);
     for (nd = 0; nd < n - 1; nd++) {
       lua_Integer v = luaL_checkinteger(L, nd + 1);
-      if (v < 0) return luaL_error(L, "full: negative size %d", (int)v);
+      if (v < 0) return luaL_error(L, "full: negative size %I", v);
       size[nd] = v;
     }
     vi = n;
@@ -200,11 +200,12 @@ static void nest_shape(lua_State *L, int idx, nest *s) {
 static void nest_fill(lua_State *L, int idx, nest *s, int d, char *path, size_t plen) {
   int64_t len = (int64_t)luaL_len(L, idx);
   if (len != s->size[d])
-    luaL_error(L, "tensor: ragged nested table: element%s has %d entries, expected %d",
-               plen ? path : "s at the top level", (int)len, (int)s->size[d]);
+    luaL_error(L, "tensor: ragged nested table: element%s has %I entries, expected %I",
+               plen ? path : "s at the top level", (lua_Integer)len, (lua_Integer)s->size[d]);
   for (int64_t k = 1; k <= len; k++) {
     int ty = lua_geti(L, idx, k);
-    size_t pl = plen + (size_t)snprintf(path + plen, 256 - plen < 16 ? 1 : 16, "[%d]", (int)k);
+    size_t pl = plen + (size_t)snprintf(path + plen, 256 - plen < 24 ? 1 : 24, "[%lld]",
+                                        (long long)k);
     if (d + 1 < s->ndim) {
       if (ty != LUA_TTABLE)
         luaL_error(L, "tensor: element %s is a %s, expected a table", path, lua_typename(L, ty));
@@ -256,6 +257,8 @@ static int l_tensor(lua_State *L) {
   } else {
     luaL_checktype(L, 1, LUA_TTABLE);
     nest_shape(L, 1, &s);
+    /* a __len may claim any length: checked before the buffer is sized */
+    if (rl_check_sizes("tensor", s.ndim, s.size)) return lrl_error(L);
   }
   int64_t numel = 1;
   for (int d = 0; d < s.ndim; d++) numel *= s.size[d];
@@ -266,7 +269,8 @@ static int l_tensor(lua_State *L) {
   char path[256] = "";
   if (s.ndim == 0) {
     s.vals[0] = lua_isboolean(L, 1) ? lua_toboolean(L, 1) : lua_tonumber(L, 1);
-    s.ivals[0] = lua_isinteger(L, 1) ? lua_tointeger(L, 1) : (int64_t)s.vals[0];
+    /* no cast of a float: 1e300 has no int64 (only used when allint anyway) */
+    s.ivals[0] = lua_isinteger(L, 1) ? lua_tointeger(L, 1) : lua_toboolean(L, 1);
     s.allint = lua_isinteger(L, 1) || lua_isboolean(L, 1);
     s.anybool = lua_isboolean(L, 1);
   } else if (numel > 0) {
@@ -327,8 +331,8 @@ static int64_t row_index(lua_State *L, const rl_tensor *t) {
   if (t->ndim == 0) luaL_error(L, "index: a 0-dim tensor cannot be indexed");
   lua_Integer i = luaL_checkinteger(L, 2);
   if (i == 0 || i > t->size[0] || i < -t->size[0])
-    luaL_error(L, "index: %d is out of range for dim 1 of size %d (1-based)", (int)i,
-               (int)t->size[0]);
+    luaL_error(L, "index: %I is out of range for dim 1 of size %I (1-based)", i,
+               (lua_Integer)t->size[0]);
   return i > 0 ? i - 1 : t->size[0] + i;
 }
 

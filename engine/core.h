@@ -106,6 +106,23 @@ const char *rl_sizes_str(int ndim, const int64_t *size);
 void rl_retain(rl_tensor *t);
 void rl_release(rl_tensor *t);
 
+/* The largest size one dim may have (2^40): far beyond any real tensor,
+ * and small enough that a product of dims checked one at a time against
+ * RL_MAX_ELEMS never overflows int64. */
+#define RL_MAX_DIM_SIZE ((int64_t)1 << 40)
+/* The largest element count: its bytes in the widest dtype (8) still fit in
+ * an int64 with room to spare. */
+#define RL_MAX_ELEMS (INT64_MAX / 16)
+/* An empty tensor's non-zero dims may hold fewer elements than this (2^32).
+ * Nothing else bounds them, since nothing is allocated: an 80-byte file
+ * could declare [2^32+1, 0], whose sum over dim 2 then allocates 17 GB. */
+#define RL_MAX_EMPTY_LATENT ((int64_t)1 << 32)
+/* 0 when ndim and size make a valid shape, else -1 with a message naming op
+ * and the shape: a negative dim, a dim above RL_MAX_DIM_SIZE, non-zero dims
+ * whose product is above RL_MAX_ELEMS, or an empty shape whose non-zero dims
+ * reach RL_MAX_EMPTY_LATENT.  Every tensor header goes through it. */
+int rl_check_sizes(const char *op, int ndim, const int64_t *size);
+
 /* New uninitialised contiguous tensor. */
 rl_tensor *rl_empty(int ndim, const int64_t *size, rl_dtype dt, const rl_device *dev);
 rl_tensor *rl_empty_like(const rl_tensor *t);

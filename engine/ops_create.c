@@ -105,6 +105,7 @@ rl_tensor *rl_linspace(double start, double end, int64_t n, rl_dtype dt,
     rl_err("linspace: number of steps must be non-negative, got %lld", (long long)n);
     return NULL;
   }
+  if (rl_check_sizes("linspace", 1, &n)) return NULL; /* before n doubles are allocated */
   double *v = malloc(sizeof(double) * (size_t)(n ? n : 1));
   if (!v) {
     rl_err("linspace: out of memory");

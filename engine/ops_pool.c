@@ -11,7 +11,7 @@ static int pool_geom(const char *op, const rl_tensor *x, const int64_t *kernel,
   for (int i = 0; i < 2; i++) {
     if (kernel[i] < 1)
       return rl_err("%s: kernel size must be >= 1, got %lld", op, (long long)kernel[i]);
-    if (p[i] * 2 > kernel[i])
+    if (p[i] > kernel[i] / 2) /* not p * 2: p may be near 2^63 */
       return rl_err("%s: padding %lld must be at most half the kernel size %lld", op,
                     (long long)p[i], (long long)kernel[i]);
   }

@@ -72,8 +72,10 @@ static int resolve_size(const char *op, const rl_tensor *t, int ndim, const int6
       infer = i;
     } else if (in[i] < 0) {
       return rl_err("%s: invalid size %lld in dim %d", op, (long long)in[i], i + 1);
-    } else {
-      known *= in[i];
+    } else if (__builtin_mul_overflow(known, in[i], &known)) {
+      /* said as it is: the wrapped product would make a misleading count */
+      return rl_err("%s: shape %s is invalid: its sizes multiply past 2^63 (input size %s)",
+                    op, rl_sizes_str(ndim, in), rl_shape_str(t));
     }
   }
   if (infer >= 0) {
@@ -217,7 +219,7 @@ rl_tensor *rl_narrow(rl_tensor *t, int dim, int64_t start, int64_t len) {
   }
   if ((dim = rl_wrap_dim("narrow", dim, t->ndim)) < 0) return NULL;
   if (start < 0) start += t->size[dim];
-  if (start < 0 || len < 0 || start + len > t->size[dim]) {
+  if (start < 0 || len < 0 || len > t->size[dim] - start) { /* start + len may overflow */
     rl_err("narrow: start %lld and length %lld are out of range for dim %d of size %lld "
            "(tensor size %s)",
            (long long)start + 1, (long long)len, dim + 1, (long long)t->size[dim],

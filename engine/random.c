@@ -91,10 +91,23 @@ rl_tensor *rl_randn(int ndim, const int64_t *size, rl_dtype dt, const rl_device 
   return make("randn", ndim, size, dt, dev, RL_RNG_NORMAL, 0, 1, g);
 }
 
+/* The backends take randint's bounds as doubles: true of every integer up
+ * to 2^53 and of some beyond (math.mininteger), not of math.maxinteger,
+ * whose double (2^63) would not even convert back. */
+static bool exact_as_double(int64_t v) {
+  double d = (double)v;
+  return d < 9223372036854775808.0 && (int64_t)d == v;
+}
+
 rl_tensor *rl_randint(int64_t lo, int64_t hi, int ndim, const int64_t *size, rl_dtype dt,
                       const rl_device *dev, rl_generator *g) {
   if (hi <= lo) {
     rl_err("randint: empty range [%lld, %lld)", (long long)lo, (long long)hi);
+    return NULL;
+  }
+  if (!exact_as_double(lo) || !exact_as_double(hi)) {
+    rl_err("randint: bound %lld is not exactly a double (integers up to 2^53 are)",
+           (long long)(exact_as_double(lo) ? hi : lo));
     return NULL;
   }
   return make("randint", ndim, size, dt, dev, RL_RNG_RANDINT, (double)lo, (double)hi, g);

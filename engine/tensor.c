@@ -240,23 +240,37 @@ void rl_release(rl_tensor *t) {
   free(t);
 }
 
-rl_tensor *rl_empty(int ndim, const int64_t *size, rl_dtype dt, const rl_device *dev) {
-  if (ndim < 0 || ndim > RL_MAX_DIMS) {
-    rl_err("a tensor has at most %d dims, got %d", RL_MAX_DIMS, ndim);
-    return NULL;
-  }
-  int64_t n = 1;
+int rl_check_sizes(const char *op, int ndim, const int64_t *size) {
+  if (ndim < 0 || ndim > RL_MAX_DIMS)
+    return rl_err("%s: a tensor has at most %d dims, got %d", op, RL_MAX_DIMS, ndim);
+  int64_t nonzero = 1; /* product of the non-zero dims */
   for (int i = 0; i < ndim; i++) {
-    if (size[i] < 0) {
-      rl_err("negative size %lld in dim %d", (long long)size[i], i + 1);
-      return NULL;
-    }
-    if (size[i] > 0 && n > INT64_MAX / 16 / size[i]) {
-      rl_err("size %s is too large", rl_sizes_str(ndim, size));
-      return NULL;
-    }
-    n *= size[i];
+    if (size[i] < 0)
+      return rl_err("%s: negative size %lld in dim %d (size %s)", op, (long long)size[i],
+                    i + 1, rl_sizes_str(ndim, size));
+    if (size[i] > RL_MAX_DIM_SIZE)
+      return rl_err("%s: size %s is too large: dim %d is %lld, above 2^40", op,
+                    rl_sizes_str(ndim, size), i + 1, (long long)size[i]);
+    if (size[i] > 0 && nonzero > RL_MAX_ELEMS / size[i])
+      return rl_err("%s: size %s is too large: its non-zero dims make more than 2^59 "
+                    "elements",
+                    op, rl_sizes_str(ndim, size));
+    if (size[i] > 0) nonzero *= size[i];
   }
+  bool empty = false;
+  for (int i = 0; i < ndim; i++) empty = empty || size[i] == 0;
+  if (empty && nonzero >= RL_MAX_EMPTY_LATENT)
+    return rl_err("%s: size %s is refused: an empty tensor's other dims may hold at most "
+                  "2^32 - 1 elements (%lld here), which a reduction over its zero dim would "
+                  "allocate",
+                  op, rl_sizes_str(ndim, size), (long long)nonzero);
+  return 0;
+}
+
+rl_tensor *rl_empty(int ndim, const int64_t *size, rl_dtype dt, const rl_device *dev) {
+  if (rl_check_sizes("empty", ndim, size)) return NULL;
+  int64_t n = 1;
+  for (int i = 0; i < ndim; i++) n *= size[i];
   rl_tensor *t = header_new();
   if (!t) return NULL;
   t->st = rl_storage_new(dev, (size_t)n * rl_dtype_size(dt));
@@ -277,6 +291,7 @@ rl_tensor *rl_empty_like(const rl_tensor *t) {
 
 rl_tensor *rl_view_of(rl_storage *st, rl_dtype dt, int ndim, const int64_t *size,
                       const int64_t *stride, int64_t offset) {
+  if (rl_check_sizes("view", ndim, size)) return NULL;
   int64_t last = offset, numel = 1;
   for (int i = 0; i < ndim; i++) {
     numel *= size[i];

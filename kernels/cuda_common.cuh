@@ -47,6 +47,11 @@ int rl_cuda_fail(const char *call, cudaError_t e);
 void *rl_cuda_scratch(size_t nbytes);
 void rl_cuda_scratch_free(void *p, size_t nbytes);
 
+/* i64 arithmetic wraps, as on the CPU (engine/cpu/cpu.h) and in PyTorch:
+ * done in uint64_t, where overflow is defined, and converted back. */
+#define U64(x) ((uint64_t)(x))
+#define WRAP(e) ((int64_t)(e))
+
 #define RL_THREADS 256
 
 /* Blocks for a grid-stride loop over n items. */

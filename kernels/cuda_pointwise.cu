@@ -230,13 +230,13 @@ template <typename T> __device__ __forceinline__ T un_real(int op, T a, T p0, T 
 
 __device__ __forceinline__ int64_t un_i64(int op, int64_t a, int64_t p0, int64_t p1) {
   switch (op) {
-  case RL_UN_NEG: return -a;
-  case RL_UN_ABS: return a < 0 ? -a : a;
+  case RL_UN_NEG: return WRAP(0 - U64(a));
+  case RL_UN_ABS: return a < 0 ? WRAP(0 - U64(a)) : a;
   case RL_UN_SIGN: return SGN(a);
-  case RL_UN_SQUARE: return a * a;
+  case RL_UN_SQUARE: return WRAP(U64(a) * U64(a));
   case RL_UN_RELU: return a > 0 ? a : 0;
   case RL_UN_CLAMP: return a < p0 ? p0 : (a > p1 ? p1 : a);
-  case RL_UN_AFFINE: return a * p0 + p1;
+  case RL_UN_AFFINE: return WRAP(U64(a) * U64(p0) + U64(p1));
   case RL_UN_MAXS: return a > p0 ? a : p0;
   case RL_UN_MINS: return a < p0 ? a : p0;
   case RL_UN_FMOD: return IMOD(a, p0);
@@ -346,9 +346,9 @@ template <typename T> __device__ __forceinline__ T bin_real(int op, T a, T b, T 
 
 __device__ __forceinline__ int64_t bin_i64(int op, int64_t a, int64_t b, int64_t p0) {
   switch (op) {
-  case RL_BIN_ADD: return a + p0 * b;
-  case RL_BIN_SUB: return a - p0 * b;
-  case RL_BIN_MUL: return a * b;
+  case RL_BIN_ADD: return WRAP(U64(a) + U64(p0) * U64(b));
+  case RL_BIN_SUB: return WRAP(U64(a) - U64(p0) * U64(b));
+  case RL_BIN_MUL: return WRAP(U64(a) * U64(b));
   case RL_BIN_MAX: return a > b ? a : b;
   case RL_BIN_MIN: return a < b ? a : b;
   case RL_BIN_FMOD: return IMOD(a, b);

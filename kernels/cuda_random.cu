@@ -47,7 +47,9 @@ __global__ void rng_kernel(T *dst, int64_t n, int dist, uint64_t seed, uint64_t 
         put(dst, i, (double)w.v[wide ? 2 * l : l] * (1.0 / 4294967296.0) < p0 ? 1.0 : 0.0);
         break;
       default: { /* RL_RNG_RANDINT */
-        int64_t v = (int64_t)p0 + (int64_t)rl_mulhi64(w64, (uint64_t)((int64_t)p1 - (int64_t)p0));
+        /* in uint64_t: hi - lo may pass INT64_MAX, as in randint(math.mininteger, 2^53) */
+        uint64_t lo = (uint64_t)(int64_t)p0, range = (uint64_t)(int64_t)p1 - lo;
+        int64_t v = (int64_t)(lo + rl_mulhi64(w64, range));
         if (sizeof(T) == 8 && !is_real<T>::value) dst[i] = (T)v;
         else put(dst, i, (double)v);
       }

@@ -60,8 +60,8 @@ __device__ __forceinline__ bool wins(bool isfloat, bool lt, const Acc &a, const 
 __device__ __forceinline__ void combine(int op, bool isfloat, Acc &a, const Acc &b) {
   switch (op) {
   case RL_RED_SUM: case RL_RED_ABSSUM: case RL_RED_SQSUM:
-    a.f += b.f; a.i += b.i; break;
-  case RL_RED_PROD: a.f *= b.f; a.i *= b.i; break;
+    a.f += b.f; a.i = WRAP(U64(a.i) + U64(b.i)); break;
+  case RL_RED_PROD: a.f *= b.f; a.i = WRAP(U64(a.i) * U64(b.i)); break;
   case RL_RED_MAX: if (wins(isfloat, false, a, b)) a = b; break;
   case RL_RED_MIN: if (wins(isfloat, true, a, b)) a = b; break;
   case RL_RED_ABSMAX:
@@ -98,11 +98,11 @@ __device__ __forceinline__ void fold(int op, Acc &a, T v, int64_t j) {
   } else {
     int64_t x = (int64_t)v;
     switch (op) {
-    case RL_RED_SUM: a.i += x; break;
-    case RL_RED_ABSSUM: a.i += x < 0 ? -x : x; break;
-    case RL_RED_SQSUM: a.i += x * x; break;
-    case RL_RED_PROD: a.i *= x; break;
-    case RL_RED_ABSMAX: { int64_t y = x < 0 ? -x : x; if (y > a.i) a.i = y; } break;
+    case RL_RED_SUM: a.i = WRAP(U64(a.i) + U64(x)); break;
+    case RL_RED_ABSSUM: a.i = WRAP(U64(a.i) + (x < 0 ? 0 - U64(x) : U64(x))); break;
+    case RL_RED_SQSUM: a.i = WRAP(U64(a.i) + U64(x) * U64(x)); break;
+    case RL_RED_PROD: a.i = WRAP(U64(a.i) * U64(x)); break;
+    case RL_RED_ABSMAX: { int64_t y = x < 0 ? WRAP(0 - U64(x)) : x; if (y > a.i) a.i = y; } break;
     case RL_RED_MAX: if (a.arg < 0 || x > a.i) { a.i = x; a.arg = j; } break;
     case RL_RED_MIN: if (a.arg < 0 || x < a.i) { a.i = x; a.arg = j; } break;
     case RL_RED_ANY: a.i |= x != 0; break;

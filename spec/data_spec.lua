@@ -477,8 +477,8 @@ describe('dataset registry', function()
       local rl = require 'rl'
       print(rl.data.load('mnist').y[1]:item())
       print(select(2, pcall(rl.data.load, 'svhn')))]]
-    local p = io.popen(string.format('RL_DATA=%s LUA_PATH=%s LUA_CPATH=%s lua5.4 -e %s 2>&1',
-      sh_quote(env), sh_quote(package.path), sh_quote(package.cpath), sh_quote(code)))
+    local p = io.popen(string.format('RL_DATA=%s LUA_PATH=%s LUA_CPATH=%s %s -e %s 2>&1',
+      sh_quote(env), sh_quote(package.path), sh_quote(package.cpath), require('helpers.shell').lua, sh_quote(code)))
     local out = p:read('a')
     p:close()
     has(out, '4\n', 'expected train_32x32.mat in one of: ' .. env .. '/svhn.')

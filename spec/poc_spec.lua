@@ -11,7 +11,7 @@ local sh, tmpdir = shell.sh, shell.tmpdir
 -- `--train --list`: the run id, dataset and reference model name on the
 -- first line, then the config as JSON
 local function listed(args)
-  local out, code = sh('./rllua scripts/poc.lua --train --list ' .. args)
+  local out, code = sh(shell.rllua .. ' scripts/poc.lua --train --list ' .. args)
   assert.are.equal(0, code, out)
   local first, rest = out:match('^([^\n]*)\n(.*)$')
   local id, dataset, ref = first:match('^(%S+)\t(%S+)\t(%S+)$')
@@ -83,11 +83,11 @@ describe('poc.lua --train configs', function()
   it('refuses what it does not know', function()
     for _, a in ipairs { '--train --bogus 1', '--epochs 3', '--train --dataset nope --list', '--train --epochs x',
       'stray' } do
-      local out, code = sh('./rllua scripts/poc.lua ' .. a)
+      local out, code = sh(shell.rllua .. ' scripts/poc.lua ' .. a)
       assert.are.equal(1, code, a)
       assert.truthy(out:find('^poc: '), out)
     end
-    local out, code = sh('./rllua scripts/poc.lua --help')
+    local out, code = sh(shell.rllua .. ' scripts/poc.lua --help')
     assert.are.equal(0, code)
     assert.truthy(out:find('--train', 1, true))
   end)
@@ -141,7 +141,7 @@ describe('poc.lua --train end to end', function()
     local args = '--train --quick --dataset synthetic --subset 64 --test-subset 32 --eval-subset 32 --epochs 1'
       .. ' --out ' .. out
     local _, id = listed(args)
-    local log, code = sh('./rllua scripts/poc.lua ' .. args)
+    local log, code = sh(shell.rllua .. ' scripts/poc.lua ' .. args)
     assert.are.equal(0, code, log)
     local dir = out .. '/' .. id
     for _, f in ipairs { 'config.json', 'log.csv', 'model.safetensors' } do
@@ -164,7 +164,7 @@ describe('poc.lua --train end to end', function()
     assert.is_true(s.test_certified_acc <= s.test_acc)
     assert.truthy(log:find('separation clf', 1, true))
     -- a finished run is not redone
-    local again = sh('./rllua scripts/poc.lua ' .. args)
+    local again = sh(shell.rllua .. ' scripts/poc.lua ' .. args)
     assert.truthy(again:find('not redone', 1, true), again)
     os.execute('rm -rf ' .. out)
   end)

@@ -9,7 +9,7 @@
 -- shows: readline tab completion, Ctrl-C and the history file.  Every run
 -- gets a temporary HOME so the user's ~/.rllua_history is never touched.
 
-local RLLUA = './rllua'
+local RLLUA = os.getenv('RLLUA_BIN') or './rllua' -- make test-asan's, see helpers/shell.lua
 local PTY_HELPER = 'spec/helpers/pty.py'
 
 local function file_exists(path)

@@ -283,7 +283,7 @@ describe('Table 1 on Restricted ImageNet', function()
 
   it('scripts/table1.lua --dataset resimgnet writes 3x64x64 rows', function()
     local out = root .. '/t1-out'
-    local cmd = string.format('./rllua scripts/table1.lua --dataset resimgnet --data-dir %s --out %s --drop 0 2>&1',
+    local cmd = string.format(shell.rllua .. ' scripts/table1.lua --dataset resimgnet --data-dir %s --out %s --drop 0 2>&1',
       sh_quote(d), sh_quote(out))
     local p = io.popen(cmd)
     local text = p:read('a')

@@ -429,7 +429,7 @@ describe('rl.save fails cleanly', function()
       local ok, err = pcall(rl.save, %q, { x = rl.zeros(1000000) })
       io.write(ok and 'saved' or err)]], path))
     local cmd = string.format("ulimit -f 64; trap '' XFSZ; LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' " ..
-      "LUA_CPATH='./lib/?.so;;' lua5.4 %s 2>&1", sh_quote(script))
+      "LUA_CPATH=%s %s %s 2>&1", sh_quote(package.cpath), require('helpers.shell').lua, sh_quote(script))
     local p = io.popen('sh -c ' .. sh_quote(cmd))
     local out = p:read('a')
     p:close()

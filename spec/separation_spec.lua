@@ -482,7 +482,7 @@ print(' '.join(map(str, list(a) + list(b) + list(c))))"]])
       rl.write_png(string.format('%s/resimgnet/test/c%d/t.png', d, c), rl.randint(0, 256, 3, 80, 72, 'u8'))
     end
     local function run(extra)
-      local p = io.popen(string.format('./rllua scripts/table1.lua --dataset resimgnet --data-dir %s --drop 0 %s 2>&1', d, extra))
+      local p = io.popen(string.format(require('helpers.shell').rllua .. ' scripts/table1.lua --dataset resimgnet --data-dir %s --drop 0 %s 2>&1', d, extra))
       local text = p:read('a')
       assert.is_true(p:close(), text)
       return text

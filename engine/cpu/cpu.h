@@ -19,6 +19,11 @@ void rl_cpu_iter_run(const rl_iter *it, rl_loop_fn fn, const double *p);
 
 /* A libm function on float or double by the argument's type:
  * RL_MATH(tanh, x) is tanhf(x) for a float x and tanh(x) for a double. */
+/* i64 arithmetic wraps, as PyTorch's does: it is done in uint64_t, where
+ * overflow is defined (signed overflow is not), and converted back. */
+#define U64(x) ((uint64_t)(x))
+#define WRAP(e) ((int64_t)(e))
+
 #define RL_MATH(fn, x) _Generic((x), float: fn##f, default: fn)(x)
 #define RL_MATH2(fn, x, y) _Generic((x), float: fn##f, default: fn)(x, y)
 

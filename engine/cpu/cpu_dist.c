@@ -268,6 +268,7 @@ static int linf_search(const linf_ctx *c, int64_t *dist, int64_t *arg) {
   int nth = omp_get_max_threads();
   /* per thread: QTILE orders (offsets and pixels), scores, counts */
   size_t per = (size_t)QTILE * (size_t)D * 5 + (size_t)D + 257 * 4 + 64;
+  per = (per + 63) & ~(size_t)63; /* each thread's part starts aligned for its uint32s */
   char *scratch = xalloc(per * (size_t)nth);
   if (!scratch) return rl_err("nearest_other: out of memory for scratch space");
   /* tiles as large as QTILE while every thread still gets a few */

@@ -164,10 +164,13 @@ void rl_cpu_iter_run(const rl_iter *it, rl_loop_fn fn, const double *p) {
   X(FMOD, RL_MATH2(fmod, a, (T)p[0])) X(MAXS, MAXN(a, (T)p[0])) X(MINS, MINN(a, (T)p[0]))  \
   X(REMS, FREM(a, (T)p[0]))
 
+/* i64 arithmetic wraps (WRAP in cpu.h) */
 #define UNARY_INT(X, T)                                                         \
-  X(NEG, -a) X(ABS, a < 0 ? -a : a) X(SIGN, (T)SGN(a)) X(SQUARE, a * a)         \
+  X(NEG, WRAP(0 - U64(a))) X(ABS, a < 0 ? WRAP(0 - U64(a)) : a) X(SIGN, (T)SGN(a)) \
+  X(SQUARE, WRAP(U64(a) * U64(a)))                                              \
   X(RELU, a > 0 ? a : 0) X(CLAMP, a < (T)p[0] ? (T)p[0] : (a > (T)p[1] ? (T)p[1] : a)) \
-  X(AFFINE, a * (T)p[0] + (T)p[1]) X(MAXS, a > (T)p[0] ? a : (T)p[0])            \
+  X(AFFINE, WRAP(U64(a) * U64((T)p[0]) + U64((T)p[1])))                         \
+  X(MAXS, a > (T)p[0] ? a : (T)p[0])                                            \
   X(MINS, a < (T)p[0] ? a : (T)p[0]) X(FMOD, IMOD(a, (T)p[0]))                  \
   X(REMS, IREM(a, (T)p[0]))
 
@@ -233,7 +236,10 @@ int rl_cpu_unary(rl_unary_op op, const rl_iter *it, const double *p) {
   X(REMAINDER, FREM(a, b))                                                      \
   X(RELU_BWD, b > 0 ? a : (T)0) X(SIGMOID_BWD, a * b * ((T)1 - b))               \
   X(TANH_BWD, a * ((T)1 - b * b)) X(SIGN_MUL, a * (T)SGN(b))
-#define BINARY_INT(X, T) BINARY_ARITH(X, T) X(FMOD, IMOD(a, b)) X(REMAINDER, IREM(a, b))
+#define BINARY_INT(X, T)                                                        \
+  X(ADD, WRAP(U64(a) + U64((T)p[0]) * U64(b)))                                  \
+  X(SUB, WRAP(U64(a) - U64((T)p[0]) * U64(b))) X(MUL, WRAP(U64(a) * U64(b)))      \
+  X(MAX, MAXN(a, b)) X(MIN, MINN(a, b)) X(FMOD, IMOD(a, b)) X(REMAINDER, IREM(a, b))
 #define BINARY_U8(X, T) BINARY_ARITH(X, T) X(AND, a && b) X(OR, a || b)
 #define BINARY_CMP(X, T)                                                        \
   X(EQ, a == b) X(NE, a != b) X(LT, a < b) X(LE, a <= b) X(GT, a > b) X(GE, a >= b)

@@ -41,7 +41,9 @@ int rl_cpu_rng_fill(rl_dtype dt, void *dst, int64_t n, rl_rng_dist dist, uint64_
         store(dt, dst, i, (double)w.v[wide ? 2 * l : l] * (1.0 / 4294967296.0) < p0 ? 1 : 0);
         break;
       case RL_RNG_RANDINT: {
-        int64_t v = (int64_t)p0 + (int64_t)rl_mulhi64(w64, (uint64_t)((int64_t)p1 - (int64_t)p0));
+        /* in uint64_t: hi - lo may pass INT64_MAX, as in randint(math.mininteger, 2^53) */
+        uint64_t lo = (uint64_t)(int64_t)p0, range = (uint64_t)(int64_t)p1 - lo;
+        int64_t v = (int64_t)(lo + rl_mulhi64(w64, range));
         if (dt == RL_I64) ((int64_t *)dst)[i] = v;
         else store(dt, dst, i, (double)v);
         break;

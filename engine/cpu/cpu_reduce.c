@@ -1,6 +1,6 @@
 /* cpu_reduce.c - reductions along any set of dims.
  *
- * Floats accumulate in double, integers in int64.  When there are many
+ * Floats accumulate in double, integers in int64 (wrapping, as PyTorch's).  When there are many
  * outputs each thread owns whole outputs; when there are few, the reduced
  * range is cut into fixed chunks whose partial results are combined in
  * order, so the result does not depend on the number of threads. */
@@ -38,8 +38,8 @@ static acc_t acc_init(rl_reduce_op op, bool isfloat) {
 static void acc_combine(rl_reduce_op op, acc_t *a, const acc_t *b, bool isfloat) {
   switch (op) {
   case RL_RED_SUM: case RL_RED_ABSSUM: case RL_RED_SQSUM:
-    a->f += b->f; a->i += b->i; break;
-  case RL_RED_PROD: a->f *= b->f; a->i *= b->i; break;
+    a->f += b->f; a->i = WRAP(U64(a->i) + U64(b->i)); break;
+  case RL_RED_PROD: a->f *= b->f; a->i = WRAP(U64(a->i) * U64(b->i)); break;
   case RL_RED_MAX:
     if (b->arg < 0) break;
     if (a->arg < 0 || (isfloat ? (b->f > a->f || (b->f != b->f && a->f == a->f)) : b->i > a->i)) *a = *b;
@@ -143,22 +143,26 @@ static void acc_combine(rl_reduce_op op, acc_t *a, const acc_t *b, bool isfloat)
                    int64_t b, int64_t e, acc_t *acc) {                           \
     switch (op) {                                                                 \
     case RL_RED_SUM:                                                              \
-      SPAN(T, int64_t, for (int64_t k = 0; k < n; k++) acc->i += p[k * ist]);     \
+      SPAN(T, int64_t, for (int64_t k = 0; k < n; k++)                            \
+        acc->i = WRAP(U64(acc->i) + U64(p[k * ist])));                            \
       break;                                                                      \
     case RL_RED_ABSSUM:                                                           \
       SPAN(T, int64_t, for (int64_t k = 0; k < n; k++) {                          \
-        int64_t x = (int64_t)p[k * ist]; acc->i += x < 0 ? -x : x; });           \
+        int64_t x = (int64_t)p[k * ist];                                          \
+        acc->i = WRAP(U64(acc->i) + (x < 0 ? 0 - U64(x) : U64(x))); });           \
       break;                                                                      \
     case RL_RED_SQSUM:                                                            \
       SPAN(T, int64_t, for (int64_t k = 0; k < n; k++) {                          \
-        int64_t x = (int64_t)p[k * ist]; acc->i += x * x; });                     \
+        int64_t x = (int64_t)p[k * ist];                                          \
+        acc->i = WRAP(U64(acc->i) + U64(x) * U64(x)); });                         \
       break;                                                                      \
     case RL_RED_PROD:                                                             \
-      SPAN(T, int64_t, for (int64_t k = 0; k < n; k++) acc->i *= p[k * ist]);     \
+      SPAN(T, int64_t, for (int64_t k = 0; k < n; k++)                            \
+        acc->i = WRAP(U64(acc->i) * U64(p[k * ist])));                            \
       break;                                                                      \
     case RL_RED_ABSMAX:                                                           \
       SPAN(T, int64_t, for (int64_t k = 0; k < n; k++) {                          \
-        int64_t x = (int64_t)p[k * ist]; x = x < 0 ? -x : x;                      \
+        int64_t x = (int64_t)p[k * ist]; x = x < 0 ? WRAP(0 - U64(x)) : x;        \
         if (x > acc->i) acc->i = x; });                                           \
       break;                                                                      \
     case RL_RED_MAX:                                                              \

@@ -420,6 +420,11 @@ static int check_entry(st_header *h, st_entry *e, const rl_json_node *o) {
   if (entry_dtype(h, e, o) || entry_shape(h, e, o) || entry_offsets(h, e, o)) return -1;
   int64_t need = shape_bytes(e);
   if (need < 0) return ENTRY_ERR(h, e, "%s", "shape is too large");
+  if (rl_check_sizes("shape", e->ndim, e->size)) { /* absurd dims, even of 0 bytes */
+    char why[256];
+    snprintf(why, sizeof why, "%s", rl_errmsg()); /* ENTRY_ERR rewrites the buffer */
+    return ENTRY_ERR(h, e, "%s", why);
+  }
   if ((uint64_t)need != e->end - e->begin)
     return ENTRY_ERR(h, e, "data_offsets span %" PRIu64 " bytes but shape %s of %s needs %" PRId64,
                      e->end - e->begin, rl_sizes_str(e->ndim, e->size), st_types[e->src].name,

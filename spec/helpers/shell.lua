@@ -3,6 +3,14 @@
 -- python3-torch is there for the PyTorch cross-checks.
 local M = {}
 
+--- The rllua program the specs run: ./rllua, or $RLLUA_BIN (make test-asan
+-- points it at build-asan/rllua).
+M.rllua = os.getenv('RLLUA_BIN') or './rllua'
+
+--- The stock interpreter for child processes that load rl.core: lua5.4, or
+-- $RL_LUA (make test-asan's, which preloads the ASan runtime).
+M.lua = os.getenv('RL_LUA') or 'lua5.4'
+
 function M.quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
 function M.mkdir(p) assert(os.execute('mkdir -p ' .. M.quote(p))) end
