@@ -11,6 +11,7 @@
  *   pixels, extent = ragged_select(pixels, extent, c, idx)
  *   x = ragged_crop(pixels, extent, c, crop_h, crop_w)
  *   h, w = probe_image(path)
+ *   previous = image_limits([{max_side =, max_pixels =}])
  *   img = load_image(path); img = resize(img, h, w)
  *   write_jpeg(path, img, quality)
  *   xb = batch(x, idx, {crop = n | {h, w}, pad =, random_crop =, flip =, generator =})
@@ -107,11 +108,14 @@ static int l_listdir(lua_State *L) {
   return 1;
 }
 
+/* (The sizes are read before string_list pushes its scratch: with fewer
+ * arguments given, that would sit where they are looked for.) */
 static int l_read_images(lua_State *L) {
   int64_t n;
-  const char **paths = string_list(L, 1, &n);
   lua_Integer resize = luaL_optinteger(L, 2, 0);
   lua_Integer ch = luaL_optinteger(L, 3, 0), cw = luaL_optinteger(L, 4, ch);
+  lua_settop(L, 4);
+  const char **paths = string_list(L, 1, &n);
   int b = lrl_newbox(L);
   rl_tensor *x;
   if (rl_read_images(n, paths, resize, ch, cw, &x)) return lrl_error(L);
@@ -127,8 +131,9 @@ static rl_ragged check_ragged(lua_State *L, int i) {
 
 static int l_read_images_ragged(lua_State *L) {
   int64_t n;
-  const char **paths = string_list(L, 1, &n);
   lua_Integer resize = luaL_optinteger(L, 2, 0);
+  lua_settop(L, 2);
+  const char **paths = string_list(L, 1, &n);
   int b = pair_boxes(L);
   rl_ragged r;
   int rc = rl_read_images_ragged(n, paths, resize, &r);
@@ -164,6 +169,34 @@ static int l_probe_image(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)h);
   lua_pushinteger(L, (lua_Integer)w);
   return 2;
+}
+
+/* limits[key] when the table at i has it, else d; a non-integer is an error. */
+static int64_t limit_field(lua_State *L, int i, const char *key, int64_t d) {
+  int t = lua_getfield(L, i, key);
+  int isnum;
+  int64_t v = (int64_t)lua_tointegerx(L, -1, &isnum);
+  if (t != LUA_TNIL && !isnum)
+    luaL_error(L, "image_limits: '%s' must be an integer, got %s", key, luaL_tolstring(L, -1, NULL));
+  lua_pop(L, 1);
+  return t == LUA_TNIL ? d : v;
+}
+
+/* Set the fields given (none: only read) and return the previous limits. */
+static int l_image_limits(lua_State *L) {
+  rl_image_limits old = rl_image_get_limits(), l = old;
+  if (!lua_isnoneornil(L, 1)) {
+    luaL_checktype(L, 1, LUA_TTABLE);
+    l.max_side = limit_field(L, 1, "max_side", old.max_side);
+    l.max_pixels = limit_field(L, 1, "max_pixels", old.max_pixels);
+    lrl_check_rc(L, rl_image_set_limits(l));
+  }
+  lua_createtable(L, 0, 2);
+  lua_pushinteger(L, (lua_Integer)old.max_side);
+  lua_setfield(L, -2, "max_side");
+  lua_pushinteger(L, (lua_Integer)old.max_pixels);
+  lua_setfield(L, -2, "max_pixels");
+  return 1;
 }
 
 static int l_load_image(lua_State *L) {
@@ -254,7 +287,7 @@ static const luaL_Reg data_fns[] = {
     {"write_jpeg", l_write_jpeg},   {"read_images_ragged", l_read_images_ragged},
     {"ragged_select", l_ragged_select}, {"ragged_crop", l_ragged_crop},
     {"probe_image", l_probe_image}, {"batch_ragged", l_batch_ragged},
-    {"ragged_check", l_ragged_check},
+    {"ragged_check", l_ragged_check}, {"image_limits", l_image_limits},
     {"batch", l_batch},             {NULL, NULL},
 };
 

@@ -56,20 +56,60 @@ typedef struct rl_image {
 
 void rl_image_free(rl_image *im);
 
+/* Limits on the size of an image, decoded or resized.  A file's header is
+ * checked against them before anything is decoded, and a resize target
+ * before it is allocated, so that a small hostile file (a 118-byte 1x40000
+ * PNG resized to short side 72 asks for 72 x 2880000 pixels) is refused
+ * instead of eating memory.  The defaults exceed every real dataset image:
+ * ImageNet's largest are a few thousand pixels a side, a 100-megapixel
+ * camera frame is 11648x8736; 2^27 pixels are 384 MiB of RGB planes, and a
+ * short side of 72 keeps the long side under 16384 unless the aspect
+ * ratio passes 227:1.  The limits are process-wide: set them between
+ * reads, not while one runs. */
+typedef struct rl_image_limits {
+  int64_t max_side;   /* the height and the width, each */
+  int64_t max_pixels; /* height x width */
+} rl_image_limits;
+
+#define RL_IMAGE_MAX_SIDE 16384
+#define RL_IMAGE_MAX_PIXELS ((int64_t)1 << 27)
+/* What rl_image_set_limits accepts: sides fit libpng's and libjpeg's u32
+ * dims, and 3 planes of max_pixels fit any size_t arithmetic here. */
+#define RL_IMAGE_LIMIT_SIDE_CAP (((int64_t)1 << 31) - 1)
+#define RL_IMAGE_LIMIT_PIXELS_CAP ((int64_t)1 << 40)
+
+rl_image_limits rl_image_get_limits(void);
+/* -1 (message in the per-thread buffer) unless 1 <= max_side <= 2^31 - 1
+ * and 1 <= max_pixels <= 2^40. */
+int rl_image_set_limits(rl_image_limits l);
+
+/* 0 when an h x w image is within the limits; else -1 and msg gets
+ * "<what> HxW (height x width), beyond the image limits (max_side ...,
+ * max_pixels ...)", what naming the file and the step. */
+int rl_image_check_size(int64_t h, int64_t w, const char *what, char *msg, size_t msglen);
+
+/* The size of an h x w image of `path` with its short side resized to
+ * `resize` (0: kept), checked against the limits before anything is
+ * allocated; messages as rl_image_check_size. */
+int rl_image_fit_size(const char *path, int64_t h, int64_t w, int64_t resize, int64_t *oh,
+                      int64_t *ow, char *msg, size_t msglen);
+
 /* Decode a PNG or JPEG file (the format is sniffed from its first bytes,
  * whatever the extension says) to 3 channels: gray is repeated, alpha is
  * dropped, palettes are expanded, 16-bit samples keep their high byte and
- * CMYK JPEGs are converted.  Thread-safe: on failure the message goes to
- * msg (never to the per-thread error buffer). */
+ * CMYK JPEGs are converted.  A header beyond the image limits is refused
+ * before decoding.  Thread-safe: on failure the message goes to msg (never
+ * to the per-thread error buffer). */
 int rl_image_decode(const char *path, rl_image *out, char *msg, size_t msglen);
 
 /* Resample each plane to oh x ow with the bilinear (triangle) filter, widened
  * by the scale factor when shrinking, as PIL resizes.  Returns -1 only when
- * out of memory. */
+ * out of memory; the caller checks the size against the limits. */
 int rl_image_resize(const rl_image *src, int64_t oh, int64_t ow, rl_image *dst);
 
 /* The size whose short side is s, the long side scaled and truncated as
- * torchvision's Resize(s) does. */
+ * torchvision's Resize(s) does.  h, w and s must be in 1..2^31 - 1 (the
+ * product s * long side then fits int64): rl_image_fit_size checks that. */
 void rl_image_short_side(int64_t h, int64_t w, int64_t s, int64_t *oh, int64_t *ow);
 
 /* The offset of a centred window of length n in length len: round((len-n)/2)
@@ -85,19 +125,22 @@ rl_tensor *rl_image_resize_t(rl_tensor *img, int64_t oh, int64_t ow);
 int rl_image_write_jpeg(const char *path, rl_tensor *img, int quality);
 
 /* The height and width a PNG or JPEG file declares, from its header only
- * (for sizing a store before decoding).  Thread-safe; messages as decode. */
+ * (for sizing a store before decoding), checked against the image limits.
+ * Thread-safe; messages as decode. */
 int rl_image_probe(const char *path, int64_t *h, int64_t *w, char *msg, size_t msglen);
 
 /* Decode one file and resize its short side to `resize` (0: keep the size),
- * as torchvision's Resize(resize) on a PIL image.  Thread-safe; messages as
+ * as torchvision's Resize(resize) on a PIL image; the resized size is
+ * checked against the image limits first.  Thread-safe; messages as
  * decode. */
 int rl_image_fit(const char *path, int64_t resize, rl_image *out, char *msg, size_t msglen);
 
 /* Decode files[0..n) in parallel, resize the short side to `resize` (0: keep
  * the size) and cut the centre crop_h x crop_w (0: resize x resize, or the
  * first image's size without resizing) into x [n, 3, crop_h, crop_w].  An
- * image smaller than the crop is an error; the first failing file (in list
- * order) names the error. */
+ * image smaller than the crop is an error, and so are resize and crop sizes
+ * beyond the image limits' max_side; the first failing file (in list order)
+ * names the error. */
 int rl_read_images(int64_t n, const char *const *files, int64_t resize, int64_t crop_h,
                    int64_t crop_w, rl_tensor **x);
 

@@ -30,7 +30,10 @@ int rl_image_fit(const char *path, int64_t resize, rl_image *out, char *msg, siz
   if (resize <= 0) return 0;
   int64_t oh, ow;
   rl_image rs;
-  rl_image_short_side(out->h, out->w, resize, &oh, &ow);
+  if (rl_image_fit_size(path, out->h, out->w, resize, &oh, &ow, msg, msglen)) {
+    rl_image_free(out);
+    return -1;
+  }
   int rc = rl_image_resize(out, oh, ow, &rs);
   rl_image_free(out);
   if (rc) {
@@ -78,6 +81,11 @@ int rl_read_images(int64_t n, const char *const *files, int64_t resize, int64_t 
   *x = NULL;
   if (n < 1) return rl_err("images: no files given");
   if (resize < 0 || crop_h < 0 || crop_w < 0) return rl_err("images: negative size");
+  /* x is allocated before any file is read: its sizes must be sane first */
+  int64_t side = rl_image_get_limits().max_side;
+  if (resize > side || crop_h > side || crop_w > side)
+    return rl_err("images: resize %lld, crop %lldx%lld: beyond the image limits (max_side %lld)",
+                  (long long)resize, (long long)crop_h, (long long)crop_w, (long long)side);
   fit_opts o = {resize, crop_h, crop_w};
   if ((!crop_h || !crop_w) && default_crop(files[0], resize, &o.crop_h, &o.crop_w)) return -1;
   int64_t size[4] = {n, 3, o.crop_h, o.crop_w}, row = 3 * o.crop_h * o.crop_w;

@@ -16,6 +16,9 @@
 #define IDX_LABELS 0x00000801u
 /* The most bytes an IDX payload may claim (beyond any real data set). */
 #define IDX_MAX_BYTES ((uint64_t)1 << 36)
+/* Deflate expands at most 1032 times (a 258-byte match per 2 bits); more
+ * than that from a gzip file is a lie of its header. */
+#define IDX_MAX_INFLATE 1032u
 
 typedef struct {
   gzFile f;
@@ -68,14 +71,22 @@ static int idx_header(idx_in *in, uint32_t magic, int ndim, uint32_t *dims) {
   return 0;
 }
 
-/* For a plain file, the header's payload must match the file's length. */
+/* For a plain file, the header's payload must match the file's length; a
+ * gzip file must be large enough to inflate to it.  Both before the
+ * payload's buffer is allocated: a 60-byte .gz whose header claims 6 GB
+ * must not get them. */
 static int idx_check_length(idx_in *in, uint64_t payload) {
   if (payload > IDX_MAX_BYTES)
     return rl_err("idx: '%s': header at byte 4 claims %" PRIu64 " bytes of data", in->path,
                   payload);
-  if (!gzdirect(in->f)) return 0;
   int64_t size;
   if (rl_data_file_size("idx", in->path, &size)) return -1;
+  if (!gzdirect(in->f)) {
+    if (payload > IDX_MAX_INFLATE * (uint64_t)size)
+      return rl_err("idx: '%s': header at byte 4 claims %" PRIu64 " bytes of data, more than "
+                    "%lld bytes of gzip can inflate to", in->path, payload, (long long)size);
+    return 0;
+  }
   uint64_t want = in->pos + payload;
   if ((uint64_t)size < want)
     return rl_err("idx: '%s': truncated at byte %lld: the header asks for %" PRIu64

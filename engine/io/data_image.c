@@ -19,9 +19,6 @@
 
 #include "data.h"
 
-/* No image may hold more pixels than this (a corrupt header's guard). */
-#define MAX_PIXELS ((int64_t)1 << 28)
-
 void rl_image_free(rl_image *im) {
   free(im->px);
   im->px = NULL;
@@ -47,12 +44,15 @@ static void to_planes(const uint8_t *src, int nc, bool inverted, rl_image *out) 
   }
 }
 
-/* Allocate out's planes for h x w; false when too large or out of memory. */
+/* Allocate out's planes for h x w; false when beyond the limits (the
+ * header was checked already: this guards a decoder that disagrees with
+ * it) or out of memory. */
 static bool alloc_planes(rl_image *out, int64_t h, int64_t w) {
+  char why[160];
   out->c = 3;
   out->h = h;
   out->w = w;
-  out->px = h > 0 && w > 0 && h * w <= MAX_PIXELS ? malloc((size_t)(3 * h * w)) : NULL;
+  out->px = rl_image_check_size(h, w, "", why, sizeof why) ? NULL : malloc((size_t)(3 * h * w));
   return out->px != NULL;
 }
 
@@ -253,13 +253,31 @@ static FILE *open_image(const char *path, image_kind *kind, char *msg, size_t ms
   return f;
 }
 
+/* The size f's header declares, refused when beyond the image limits. */
+static int probe_file(FILE *f, image_kind kind, const char *path, int64_t *h, int64_t *w,
+                      char *msg, size_t msglen) {
+  int rc = kind == KIND_PNG ? probe_png(f, path, h, w, msg, msglen)
+                            : probe_jpeg(f, path, h, w, msg, msglen);
+  if (rc) return -1;
+  char what[400];
+  snprintf(what, sizeof what, "image: '%s': the header declares", path);
+  return rl_image_check_size(*h, *w, what, msg, msglen);
+}
+
 int rl_image_decode(const char *path, rl_image *out, char *msg, size_t msglen) {
   memset(out, 0, sizeof *out);
   image_kind kind;
   FILE *f = open_image(path, &kind, msg, msglen);
   if (!f) return -1;
-  int rc = kind == KIND_PNG ? decode_png(f, path, out, msg, msglen)
-                            : decode_jpeg(f, path, out, msg, msglen);
+  /* the header on its own first: an image beyond the limits is refused
+   * before the decoder allocates anything for its pixels */
+  int64_t h, w;
+  int rc = probe_file(f, kind, path, &h, &w, msg, msglen);
+  if (!rc) {
+    rewind(f);
+    rc = kind == KIND_PNG ? decode_png(f, path, out, msg, msglen)
+                          : decode_jpeg(f, path, out, msg, msglen);
+  }
   fclose(f);
   return rc;
 }
@@ -268,14 +286,8 @@ int rl_image_probe(const char *path, int64_t *h, int64_t *w, char *msg, size_t m
   image_kind kind;
   FILE *f = open_image(path, &kind, msg, msglen);
   if (!f) return -1;
-  int rc = kind == KIND_PNG ? probe_png(f, path, h, w, msg, msglen)
-                            : probe_jpeg(f, path, h, w, msg, msglen);
+  int rc = probe_file(f, kind, path, h, w, msg, msglen);
   fclose(f);
-  if (!rc && (*h < 1 || *w < 1 || *h * *w > MAX_PIXELS)) {
-    snprintf(msg, msglen, "image: '%s': header declares %lldx%lld pixels", path, (long long)*h,
-             (long long)*w);
-    rc = -1;
-  }
   return rc;
 }
 

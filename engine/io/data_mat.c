@@ -179,11 +179,14 @@ static int parse_matrix(const mat_buf *m, const mat_tag *t, mat_var *v) {
   return 0;
 }
 
-/* The number of values of v, or -1 when it exceeds what its data holds. */
+/* The number of values of v, or -1 when it exceeds what its data holds
+ * (tested by division, so huge dims cannot overflow the product). */
 static int64_t var_numel(const mat_var *v) {
   int64_t n = 1, limit = (int64_t)v->real.nbytes;
+  for (int i = 0; i < v->ndims; i++)
+    if (v->dims[i] == 0) return 0;
   for (int i = 0; i < v->ndims; i++) {
-    if (v->dims[i] && n > limit / v->dims[i]) return -1;
+    if (n > limit / v->dims[i]) return -1;
     n *= v->dims[i];
   }
   return n;
@@ -199,6 +202,13 @@ static int take_x(const mat_buf *m, const mat_var *v, mat_out *out) {
   if (v->ndims < 3 || v->ndims > 4)
     return mat_fail(m, at, "variable 'X' has %d dims, expected H x W x C x N", v->ndims);
   int64_t h = v->dims[0], w = v->dims[1], c = v->dims[2], n = v->ndims == 4 ? v->dims[3] : 1;
+  /* A zero side makes X hold 0 bytes whatever the other dims say, so the
+   * size check below would pass and the copy would spin through n * c
+   * empty planes (~1e15 for a 256-byte file).  With every side >= 1, the
+   * size check bounds n * c * h * w by the bytes in the file. */
+  if (h < 1 || w < 1 || c < 1)
+    return mat_fail(m, at, "variable 'X' is %lldx%lldx%lldx%lld: height, width and channels "
+                    "must be at least 1", (long long)h, (long long)w, (long long)c, (long long)n);
   int64_t numel = var_numel(v);
   if (numel != (int64_t)v->real.nbytes)
     return mat_fail(m, at, "variable 'X' is %lldx%lldx%lldx%lld but holds %" PRIu32 " bytes",

@@ -14,9 +14,6 @@
 #include "data.h"
 
 #define MSG_LEN 512
-/* No resized image may hold more bytes than this (a 1x100000 panorama
- * resized to short side 72 would need 7.2M pixels per plane). */
-#define MAX_IMAGE_BYTES ((int64_t)1 << 30)
 
 int rl_ragged_check(const rl_ragged *r, const char *op) {
   rl_tensor *p = r->pixels, *e = r->extent;
@@ -43,19 +40,12 @@ int rl_ragged_check(const rl_ragged *r, const char *op) {
 
 /* ---- reading ------------------------------------------------------------------ */
 
-/* The size of file i once resized, into row i of ext (offset filled later). */
+/* The size of file i once resized, into row i of ext (offset filled later);
+ * both the header's and the resized size must be within the image limits. */
 static int size_one(const char *path, int64_t resize, int64_t *row, char *msg) {
   int64_t h, w;
   if (rl_image_probe(path, &h, &w, msg, MSG_LEN)) return -1;
-  if (resize > 0) rl_image_short_side(h, w, resize, &h, &w);
-  if (h < 1 || w < 1 || 3 * h * w > MAX_IMAGE_BYTES) {
-    snprintf(msg, MSG_LEN, "image: '%s': resizing to short side %lld gives %lldx%lld", path,
-             (long long)resize, (long long)h, (long long)w);
-    return -1;
-  }
-  row[1] = h;
-  row[2] = w;
-  return 0;
+  return rl_image_fit_size(path, h, w, resize, &row[1], &row[2], msg, MSG_LEN);
 }
 
 /* Decode and resize file i into its place. */

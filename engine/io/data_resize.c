@@ -156,6 +156,11 @@ rl_tensor *rl_image_resize_t(rl_tensor *img, int64_t oh, int64_t ow) {
     rl_err("resize: cannot resize %s to %lldx%lld", rl_shape_str(img), (long long)oh, (long long)ow);
     return NULL;
   }
+  char msg[256];
+  if (rl_image_check_size(oh, ow, "resize: the target", msg, sizeof msg)) {
+    rl_err("%s", msg);
+    return NULL;
+  }
   rl_tensor *c = rl_contiguous(img);
   if (!c) return NULL;
   rl_image src = {(int)img->size[0], img->size[1], img->size[2], rl_data(c)}, dst;

@@ -596,7 +596,8 @@ local load_opts = { split = true, data_dir = true, subset = true, seed = true, r
 -- side; resimgnet 72), crop (a centred size or {h, w}; resimgnet's test
 -- split 64), ragged (keep every resized image whole; default for a
 -- training split with a resize and no crop), cache (a .safetensors file
--- that keeps the decoded images and the geometry they were cut with);
+-- that keeps the decoded images and the geometry they were cut with;
+-- an image beyond rl.data.image_limits, as read or resized, is refused);
 -- synthetic: n, classes, channels, size, pattern_seed.
 function data.load(name, opts)
   opts = opts or {}
@@ -747,6 +748,17 @@ end
 data.load_image = C.load_image
 --- Resize u8 [C, H, W] to h x w (bilinear, as PIL).
 data.resize = C.resize
+--- rl.data.image_limits{max_side = N, max_pixels = N}: the largest image
+-- the readers decode or resize to (height and width each at most max_side,
+-- height x width at most max_pixels); returns the previous limits as a
+-- table, and with no argument only returns them.  A file whose header, or
+-- whose size after `resize`, is beyond them is refused before anything is
+-- allocated, with a message naming the file and the sizes: a tiny hostile
+-- file cannot ask for gigabytes.  The defaults, 16384 and 2^27 (384 MiB of
+-- RGB planes), exceed every real dataset image (ImageNet's largest are a
+-- few thousand pixels a side; a 100-megapixel photo is 11648x8736) and any
+-- image resized to short side 72 with an aspect ratio under 227:1.
+data.image_limits = C.image_limits
 --- Write u8 [C, H, W] (C = 1 or 3) or [H, W] as a JPEG (quality 95);
 -- PNG is rl.write_png.
 data.write_jpeg = C.write_jpeg
