@@ -2,6 +2,7 @@
 -- checkpoint continues bit for bit as if it had never stopped.
 local rl = require 'rl'
 local json = rl.json
+local check = require 'helpers.check'
 
 describe('rl.json', function()
   it('round-trips values, keeps integers, sorts keys', function()
@@ -64,6 +65,35 @@ describe('rl.checkpoint', function()
     local ok, msg = pcall(rl.checkpoint.load, path, {})
     assert.is_false(ok)
     assert.truthy(msg:find('not an rllua checkpoint', 1, true))
+    os.remove(path)
+  end)
+
+  -- issue #12: metadata that is a JSON array failed with "attempt to index
+  -- a number value (local 'k')"; every malformed shape now says what is wrong
+  it('says what is wrong with malformed metadata, naming the file', function()
+    local path = os.tmpname()
+    local cases = {
+      { '[1,2,3]', 'the metadata "rllua.checkpoint" is a JSON array; expected a JSON object' },
+      { '7', 'the metadata "rllua.checkpoint" is the integer 7; expected a JSON object' },
+      { '{"epoch":', 'the metadata "rllua.checkpoint" is not JSON (json.decode:' },
+      { '{"epoch":"two"}', 'the epoch is the string "two"; expected an integer >= 0' },
+      { '{"epoch":-1}', 'the epoch is the integer -1; expected an integer >= 0' },
+      { '{"epoch":1.5}', 'the epoch is the number 1.5; expected an integer >= 0' },
+      { '{"rng":{"seed":1}}', 'the RNG state is a JSON object; expected {seed = integer, offset = integer}' },
+      { '{"rng":[1,2]}', 'checkpoint.rng is a JSON array in the metadata; a checkpoint has an object there' },
+      { '{"model":5}', 'the model state is the integer 5; expected an object' },
+      { '{"optimizer":"x"}', 'the optimizer state is the string "x"; expected an object' },
+      { '{"model":{"w":[1]}}', 'checkpoint.model.w is a JSON array in the metadata' },
+      { '{"model":{"w":true}}', 'the model entry "w" is the boolean true; expected a tensor' },
+      { '{"model":{"w":"\\u0001tensor:model.w"}}', 'checkpoint.model.w refers to a tensor "model.w" that the file does not hold' },
+      { '{"model":{}}', 'cannot restore the model: load_state_dict: missing keys: weight, bias' },
+      { '{}', 'the file holds no model' },
+    }
+    for _, c in ipairs(cases) do
+      rl.save(path, { w = rl.zeros(2) }, { ['rllua.checkpoint'] = c[1] })
+      local msg = check.err_of(rl.checkpoint.load, path, { model = rl.nn.Linear(2, 2) })
+      check.has(msg, 'checkpoint.load: ' .. path .. ': ', c[2])
+    end
     os.remove(path)
   end)
 end)

@@ -12,11 +12,11 @@ local ARGS = '--dataset synthetic --subset 96 --test-subset 32 --eval-subset 32 
 describe('table2.lua end to end', function()
   it('runs the rows, prints the table, writes its files; reruns skip', function()
     local out = tmpdir()
-    local ids = sh('./rllua scripts/table2.lua ' .. ARGS .. ' --epochs 1 --list')
+    local ids = sh(shell.rllua .. ' scripts/table2.lua ' .. ARGS .. ' --epochs 1 --list')
     local first = ids:match('^(%S+)')
     local gr = ids:match('\n(%S+)%s+synthetic%s+GR')
     assert.truthy(first and gr)
-    local log, code = sh(string.format('./rllua scripts/table2.lua %s --epochs 1 --out %s --only %s', ARGS, out, first))
+    local log, code = sh(string.format(shell.rllua .. ' scripts/table2.lua %s --epochs 1 --out %s --only %s', ARGS, out, first))
     assert.are.equal(0, code, log)
     for _, f in ipairs { 'config.json', 'log.csv', 'metrics.json', 'model.safetensors' } do
       assert.is_not_nil(io.open(out .. '/' .. first .. '/' .. f), f)
@@ -35,7 +35,7 @@ describe('table2.lua end to end', function()
     assert.are.equal(10, #t.rows)
     assert.truthy(io.open(out .. '/table.csv'):read('a'):find('^dataset,method,train acc'))
     -- a finished run is not redone
-    local again = sh(string.format('./rllua scripts/table2.lua %s --epochs 1 --out %s --only %s', ARGS, out, first))
+    local again = sh(string.format(shell.rllua .. ' scripts/table2.lua %s --epochs 1 --out %s --only %s', ARGS, out, first))
     assert.truthy(again:find('not redone', 1, true))
     os.execute('rm -rf ' .. out)
   end)
@@ -43,28 +43,18 @@ describe('table2.lua end to end', function()
   it('a killed run resumes from its last epoch and ends where an uninterrupted run ends', function()
     local a, b = tmpdir(), tmpdir()
     local args = ARGS .. ' --epochs 4'
-    local id = sh('./rllua scripts/table2.lua ' .. args .. ' --list'):match('^(%S+)')
+    local id = sh(shell.rllua .. ' scripts/table2.lua ' .. args .. ' --list'):match('^(%S+)')
     -- uninterrupted
-    local _, code = sh(string.format('./rllua scripts/table2.lua %s --out %s --only %s', args, a, id))
+    local _, code = sh(string.format(shell.rllua .. ' scripts/table2.lua %s --out %s --only %s', args, a, id))
     assert.are.equal(0, code)
-    -- killed once its second epoch is checkpointed, then resumed
+    -- killed in its third epoch (the test hook of rl.experiment), then resumed
     local dir = b .. '/' .. id
-    local cmd = string.format('./rllua scripts/table2.lua %s --out %s --only %s >/dev/null 2>&1 & echo $!', args, b, id)
-    local pid = sh(cmd):match('%d+')
-    local waited = 0
-    while waited < 600 do
-      local f = io.open(dir .. '/log.csv')
-      local lines = f and select(2, f:read('a'):gsub('\n', '')) or 0
-      if f then f:close() end
-      if lines >= 3 then break end -- header + 2 epochs
-      os.execute('sleep 0.1')
-      waited = waited + 1
-    end
-    os.execute('kill -9 ' .. pid .. ' 2>/dev/null')
-    os.execute('sleep 0.2')
+    local _, killed = sh(string.format('RL_TEST_KILL_AT=train:3 %s scripts/table2.lua %s --out %s --only %s',
+      shell.rllua, args, b, id))
+    assert.are_not.equal(0, killed)
     assert.is_nil(io.open(dir .. '/metrics.json'), 'the run finished before it could be killed')
-    local log = sh(string.format('./rllua scripts/table2.lua %s --out %s --only %s', args, b, id))
-    assert.truthy(log:find('resuming after epoch', 1, true), log)
+    local log = sh(string.format(shell.rllua .. ' scripts/table2.lua %s --out %s --only %s', args, b, id))
+    assert.truthy(log:find('resuming after epoch 2', 1, true), log)
     local ma = json.read(a .. '/' .. id .. '/metrics.json')
     local mb = json.read(b .. '/' .. id .. '/metrics.json')
     assert.are.same(ma, mb)
@@ -75,10 +65,10 @@ describe('table2.lua end to end', function()
   end)
 
   it('bad options are errors with the usage', function()
-    local log, code = sh('./rllua scripts/table2.lua --epochs x')
+    local log, code = sh(shell.rllua .. ' scripts/table2.lua --epochs x')
     assert.are_not.equal(0, code)
     assert.truthy(log:find('--epochs needs a number', 1, true))
-    log, code = sh('./rllua scripts/table2.lua --dataset nope --list')
+    log, code = sh(shell.rllua .. ' scripts/table2.lua --dataset nope --list')
     assert.are_not.equal(0, code)
     assert.truthy(log:find('unknown dataset', 1, true))
   end)

@@ -28,20 +28,74 @@ local function flatten(v, path, tensors)
   return out
 end
 
-local function unflatten(v, tensors, path)
+-- The error of a malformed file: which file, and what is wrong with it.
+local function bad(path, fmt, ...)
+  error(string.format('checkpoint.load: %s: ' .. fmt, path, ...), 0)
+end
+
+-- A value as a message names it: "a JSON array", "the integer 3".
+local function describe(v)
+  if rl.is_tensor(v) then return 'a tensor' end
+  if type(v) == 'table' then
+    local k = next(v)
+    return k == nil and 'an empty table' or type(k) == 'string' and 'a JSON object' or 'a JSON array'
+  end
+  if type(v) == 'string' then return string.format('the string %q', #v > 40 and v:sub(1, 40) .. '...' or v) end
+  local kind = math.type(v) == 'integer' and 'integer' or type(v)
+  return string.format('the %s %s', kind, tostring(v))
+end
+
+-- Undo flatten on the decoded metadata of `file`.  flatten writes only JSON
+-- objects (numeric keys become "#n"), so an array anywhere means the file
+-- was not written by rl.checkpoint.save.
+local function unflatten(v, tensors, where, file)
   if type(v) == 'string' and v:sub(1, #TAG) == TAG then
     local name = v:sub(#TAG + 1)
     local t = tensors[name]
-    if not t then error(string.format('checkpoint: %s refers to a missing tensor %s', path, name), 0) end
+    if not t then bad(file, '%s refers to a tensor "%s" that the file does not hold', where, name) end
     return t
   end
   if type(v) ~= 'table' then return v end
   local out = {}
   for k, x in pairs(v) do
+    if type(k) ~= 'string' then
+      bad(file, '%s is a JSON array in the metadata; a checkpoint has an object there', where)
+    end
     local key = k:match('^#(-?%d+)$')
-    out[key and math.tointeger(tonumber(key)) or k] = unflatten(x, tensors, path .. '.' .. k)
+    out[key and math.tointeger(tonumber(key)) or k] = unflatten(x, tensors, where .. '.' .. k, file)
   end
   return out
+end
+
+-- The fields of a checkpoint's metadata and what each must be; a wrong
+-- one is refused here, by name, rather than failing somewhere inside a
+-- load_state_dict.
+local function check_fields(meta, file)
+  local function is_int(v) return math.type(v) == 'integer' end
+  if meta.epoch ~= nil and not (is_int(meta.epoch) and meta.epoch >= 0) then
+    bad(file, 'the epoch is %s; expected an integer >= 0', describe(meta.epoch))
+  end
+  local rng = meta.rng
+  if rng ~= nil and not (type(rng) == 'table' and is_int(rng.seed) and is_int(rng.offset)) then
+    bad(file, 'the RNG state is %s; expected {seed = integer, offset = integer}', describe(rng))
+  end
+  for _, field in ipairs { 'model', 'optimizer', 'scheduler' } do
+    local v = meta[field]
+    if v ~= nil and (type(v) ~= 'table' or rl.is_tensor(v)) then
+      bad(file, 'the %s state is %s; expected an object', field, describe(v))
+    end
+  end
+  for name, t in pairs(meta.model or {}) do
+    if not rl.is_tensor(t) then bad(file, 'the model entry "%s" is %s; expected a tensor', name, describe(t)) end
+  end
+end
+
+-- Runs a load_state_dict; its error comes back naming the file and the part.
+local function restore(file, part, obj, sd)
+  local ok, err = pcall(obj.load_state_dict, obj, sd)
+  if not ok then
+    bad(file, 'cannot restore the %s: %s', part, (tostring(err):gsub('^[^:\n]+:%d+: ', '')))
+  end
 end
 
 --- save(path, {model = m, optimizer = opt, scheduler = s, epoch = n, extra = t})
@@ -58,19 +112,27 @@ end
 
 --- load(path, {model = m, optimizer = opt, scheduler = s}) restores what it is
 -- given and returns {epoch, rng, extra}.  The default RNG is restored only
--- when opts.restore_rng is true.
+-- when opts.restore_rng is true.  A file whose metadata is malformed, or
+-- does not fit what it is loaded into, is refused with an error that names
+-- the file and what is wrong.
 function checkpoint.load(path, st)
   st = st or {}
   local tensors, md = rl.load(path)
   local raw = md['rllua.checkpoint']
   if not raw then error(string.format('checkpoint.load: %s is not an rllua checkpoint', path), 2) end
-  local meta = unflatten(json.decode(raw), tensors, 'checkpoint')
-  if st.model then
-    if not meta.model then error('checkpoint.load: the file holds no model', 2) end
-    st.model:load_state_dict(meta.model)
+  local ok, decoded = pcall(json.decode, raw)
+  if not ok then bad(path, 'the metadata "rllua.checkpoint" is not JSON (%s)', decoded) end
+  if type(decoded) ~= 'table' or (next(decoded) ~= nil and type(next(decoded)) ~= 'string') then
+    bad(path, 'the metadata "rllua.checkpoint" is %s; expected a JSON object', describe(decoded))
   end
-  if st.optimizer and meta.optimizer then st.optimizer:load_state_dict(meta.optimizer) end
-  if st.scheduler and meta.scheduler then st.scheduler:load_state_dict(meta.scheduler) end
+  local meta = unflatten(decoded, tensors, 'checkpoint', path)
+  check_fields(meta, path)
+  if st.model then
+    if not meta.model then bad(path, 'the file holds no model') end
+    restore(path, 'model', st.model, meta.model)
+  end
+  if st.optimizer and meta.optimizer then restore(path, 'optimizer', st.optimizer, meta.optimizer) end
+  if st.scheduler and meta.scheduler then restore(path, 'scheduler', st.scheduler, meta.scheduler) end
   if st.restore_rng and meta.rng then rl.set_rng_state(meta.rng) end
   return { epoch = meta.epoch, rng = meta.rng, extra = meta.extra }
 end

@@ -8,9 +8,11 @@
 --
 -- A run directory holds config.json, log.csv (one line per epoch),
 -- checkpoint.safetensors (the last finished epoch: model, optimiser,
--- scheduler, RNG), model.safetensors and metrics.json (when finished).
--- A finished run is not redone; an interrupted one resumes from its last
--- finished epoch, bit for bit.
+-- scheduler, RNG, and the log up to it), model.safetensors and
+-- metrics.json (when finished).  A finished run is not redone; an
+-- interrupted one resumes from its last finished epoch, bit for bit, with
+-- its log cut back to that epoch and the temporaries of the killed process
+-- removed.
 local rl = require 'rl.base'
 local checkpoint = require 'rl.checkpoint'
 local data = require 'rl.data'
@@ -223,17 +225,94 @@ function exp.measure(model, train, test, cfg, o)
   return res
 end
 
-local function append_csv(path, header, row)
-  local new = not fs.exists(path)
-  local f = assert(io.open(path, 'a'))
-  if new then f:write(table.concat(header, ','), '\n') end
+-- log.csv: one row per finished epoch.
+local LOG_COLUMNS = { 'epoch', 'loss', 'train_acc', 'lr', 'seconds' }
+
+local function csv_line(row)
   local cells = {}
-  for i, k in ipairs(header) do
+  for i, k in ipairs(LOG_COLUMNS) do
     local v = row[k]
     cells[i] = type(v) == 'number' and string.format('%.6g', v) or tostring(v)
   end
-  f:write(table.concat(cells, ','), '\n')
+  return table.concat(cells, ',') .. '\n'
+end
+
+local function csv_header() return table.concat(LOG_COLUMNS, ',') .. '\n' end
+
+-- The text of log.csv as of the checkpoint of `epoch`.  A checkpoint
+-- carries the log it belongs with (extra.log), which also brings back the
+-- row of a run killed between saving the checkpoint and writing its row.
+-- A checkpoint without one (older versions) keeps the file's rows up to
+-- its epoch: a row beyond it is of an epoch that will run again.
+local function log_at(path, epoch, carried)
+  if type(carried) == 'string' then return carried end
+  local keep = { csv_header() }
+  local f = io.open(path, 'rb')
+  if not f then return keep[1] end
+  for line in f:lines() do
+    local e = math.tointeger(tonumber(line:match('^[^,]*')))
+    if e and e <= epoch then keep[#keep + 1] = line .. '\n' end
+  end
   f:close()
+  return table.concat(keep)
+end
+
+-- Test hook of spec/crash_resume_spec.lua: RL_TEST_KILL_AT=<point>:<epoch>
+-- ends this process abruptly when the run reaches <point> of <epoch>:
+--   train       after the epoch's first batch (SIGKILL)
+--   checkpoint  inside the write of the epoch's checkpoint
+--   log         the checkpoint saved, its row not yet in log.csv (SIGKILL)
+--   model       (last epoch) inside the write of model.safetensors
+--   measure     (last epoch) model.safetensors saved, metrics.json not (SIGKILL)
+-- "Inside a write" cannot be reached from Lua, so the hook lowers this
+-- process's file-size limit to 4 KiB (prlimit) and the kernel ends it with
+-- SIGXFSZ at byte 4096 of the temporary file: a torn temporary, as SIGKILL
+-- mid-write would leave, at the same byte every time.
+local KILL_POINTS = { train = true, checkpoint = true, log = true, model = true, measure = true }
+
+local function kill_hook()
+  local spec = os.getenv('RL_TEST_KILL_AT')
+  if not spec or spec == '' then return function() end end
+  local point, at = spec:match('^(%a+):(%d+)$')
+  if not KILL_POINTS[point] then
+    error('experiment: RL_TEST_KILL_AT must be <point>:<epoch> with a point of train, checkpoint, log, model, '
+      .. 'measure; not ' .. spec, 0)
+  end
+  at = math.tointeger(tonumber(at))
+  return function(here, epoch)
+    if here ~= point or epoch ~= at then return end
+    local pid = fs.pid()
+    io.stderr:write(string.format('RL_TEST_KILL_AT: ending at %s:%d\n', here, epoch))
+    io.stderr:flush()
+    if here == 'checkpoint' or here == 'model' then
+      assert(os.execute(string.format('prlimit --pid %d --fsize=4096: --core=0:', pid)))
+    else
+      os.execute('kill -9 ' .. pid)
+      error('RL_TEST_KILL_AT: kill -9 did not end the process', 0)
+    end
+  end
+end
+
+-- Where a run starts: after the epoch of its checkpoint, restored into
+-- st's model, optimiser and scheduler, with log.csv cut back to (or
+-- completed up to) that epoch; else at epoch 1 with an empty log.  First
+-- the temporaries that a killed process left half-written are removed.
+-- Returns the first epoch to train and the log's text.
+local function pick_up(dir, id, st, log)
+  local removed = fs.remove_stale_temps(dir)
+  if #removed > 0 then log(string.format('%s: removed %s (left by a killed run)', id, table.concat(removed, ', '))) end
+  local ckpt, log_path = dir .. '/checkpoint.safetensors', dir .. '/log.csv'
+  if not fs.exists(ckpt) then
+    os.remove(log_path) -- no epoch was finished: a row there is of a run that never checkpointed
+    return 1, csv_header()
+  end
+  st.restore_rng = true
+  local info = checkpoint.load(ckpt, st)
+  if not info.epoch then error(string.format('experiment: %s holds no epoch', ckpt), 0) end
+  local text = log_at(log_path, info.epoch, info.extra and info.extra.log)
+  fs.write(log_path, text)
+  log(string.format('%s: resuming after epoch %d', id, info.epoch))
+  return info.epoch + 1, text
 end
 
 local function load_data(cfg, o)
@@ -315,13 +394,9 @@ function exp.run(cfg, o)
     crop_pad = cfg.crop_pad, flip = cfg.flip, crop = cfg.crop,
     device = cfg.device ~= 'cpu' and cfg.device or nil })
 
-  local start = 1
-  local ckpt = dir .. '/checkpoint.safetensors'
-  if fs.exists(ckpt) then
-    local info = checkpoint.load(ckpt, { model = model, optimizer = opt, scheduler = sched, restore_rng = true })
-    start = info.epoch + 1
-    log(string.format('%s: resuming after epoch %d', id, info.epoch))
-  end
+  local ckpt, log_path = dir .. '/checkpoint.safetensors', dir .. '/log.csv'
+  local start, log_text = pick_up(dir, id, { model = model, optimizer = opt, scheduler = sched }, log)
+  local reach = kill_hook()
   local gen = rl.Generator(cfg.seed + 1)
   for epoch = start, cfg.epochs do
     local nb = #loader
@@ -347,15 +422,25 @@ function exp.run(cfg, o)
       p:update(i, function()
         return string.format('loss %.4f acc %.3f', mean(loss_sum), mean(correct))
       end, seen)
+      if i == 1 then reach('train', epoch) end
     end
     sched:step()
-    append_csv(dir .. '/log.csv', { 'epoch', 'loss', 'train_acc', 'lr', 'seconds' }, {
+    log_text = log_text .. csv_line {
       epoch = epoch, loss = mean(loss_sum), train_acc = mean(correct),
       lr = opt.param_groups[1].lr, seconds = rl.clock() - t0,
-    })
-    checkpoint.save(ckpt, { model = model, optimizer = opt, scheduler = sched, epoch = epoch })
+    }
+    -- the checkpoint first, then the row: log.csv never has an epoch that
+    -- a resumed run would train again, and a failed save (a full disk)
+    -- stops the run with the previous checkpoint and log as they were
+    reach('checkpoint', epoch)
+    checkpoint.save(ckpt, { model = model, optimizer = opt, scheduler = sched, epoch = epoch,
+      extra = { log = log_text } })
+    reach('log', epoch)
+    fs.write(log_path, log_text)
   end
+  reach('model', cfg.epochs)
   model:save(dir .. '/model.safetensors')
+  reach('measure', cfg.epochs)
   local m = exp.measure(model, train, test, cfg, { attack = o.attack, quiet = o.quiet })
   m.run_id = id
   json.write(dir .. '/metrics.json', m)

@@ -1,6 +1,7 @@
 --- rl.fs: the few file-system questions the library asks, in one place:
 -- does a path exist, is it a directory, make a directory (with parents),
--- write a file so that a reader never sees half of it.
+-- write a file so that a reader never sees half of it, and clear away the
+-- temporary files of writers that died.
 local listdir = require('rl.core')._data.listdir
 
 local fs = {}
@@ -19,23 +20,72 @@ end
 
 local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
+local function ran(ok) return ok == true or ok == 0 end
+
 --- mkdir -p `path`; an error naming `who` (the caller, for the message)
 -- when it cannot be made.
 function fs.mkdir(path, who)
-  local ok = os.execute('mkdir -p ' .. shell_quote(path))
-  if not (ok == true or ok == 0) then
+  if not ran(os.execute('mkdir -p ' .. shell_quote(path))) then
     error(string.format('%s: cannot create directory %s', who or 'mkdir', path), 0)
   end
 end
 
+local pid
+--- This process's id.  Lua has no getpid: a shell started by popen is our
+-- child, so its $PPID is us.  Asked once.
+function fs.pid()
+  if not pid then
+    local p = io.popen('echo $PPID')
+    pid = math.tointeger(tonumber(p:read('l')))
+    p:close()
+    assert(pid, 'rl.fs: cannot tell this process id')
+  end
+  return pid
+end
+
+--- Whether process `p` exists.  /proc answers for processes of every user
+-- (kill -0 fails on another user's with EPERM, which would read as dead);
+-- kill -0 is the fallback where there is no /proc.
+function fs.alive(p)
+  if fs.exists('/proc/self') then return fs.exists('/proc/' .. p) end
+  return ran(os.execute('kill -0 ' .. p .. ' 2>/dev/null'))
+end
+
 --- Write `text` to `path` through a temporary file renamed into place, so
 -- an interrupted run leaves the old file or the new one, never a torn one.
+-- The temporary is `path.tmp.<pid>`, the name rl.save uses, so that
+-- fs.remove_stale_temps knows both.  A failure (a full disk, a read-only
+-- directory) removes the temporary and raises an error naming the file and
+-- the cause.
 function fs.write(path, text)
-  local tmp = path .. '.tmp'
-  local f = assert(io.open(tmp, 'wb'))
-  f:write(text)
-  assert(f:close())
-  assert(os.rename(tmp, path))
+  local tmp = path .. '.tmp.' .. fs.pid()
+  local f, err = io.open(tmp, 'wb')
+  local ok = f ~= nil
+  if ok then ok, err = f:write(text) end
+  if f then
+    local closed, cerr = f:close() -- flushes: a full disk shows here
+    if ok and not closed then ok, err = false, cerr end
+  end
+  if ok then ok, err = os.rename(tmp, path) end
+  if not ok then
+    os.remove(tmp)
+    error(string.format('cannot write %s: %s', path, tostring(err)), 0)
+  end
+end
+
+--- Remove the temporary files that writers killed mid-write left in `dir`
+-- (not below it): `NAME.tmp.<pid>` (rl.save, fs.write) whose process is
+-- gone or is this one (which is not writing while it cleans), and `NAME.tmp`
+-- (written by older versions).  A live process's temporary is kept.
+-- Returns the names removed.
+function fs.remove_stale_temps(dir)
+  local removed = {}
+  for _, name in ipairs(listdir(dir, false)) do
+    local owner = name:match('%.tmp%.(%d+)$')
+    local stale = name:match('%.tmp$') or (owner and (tonumber(owner) == fs.pid() or not fs.alive(owner)))
+    if stale and os.remove(dir .. '/' .. name) then removed[#removed + 1] = name end
+  end
+  return removed
 end
 
 return fs

@@ -108,13 +108,9 @@ function json.read(path)
   return v
 end
 
---- Write atomically (temporary file, then rename).
+--- Write atomically (temporary file, then rename; see rl.fs.write).
 function json.write(path, v)
-  local tmp = path .. '.tmp'
-  local f = assert(io.open(tmp, 'wb'))
-  f:write(json.encode(v, { indent = true }), '\n')
-  assert(f:close())
-  assert(os.rename(tmp, path))
+  require('rl.fs').write(path, json.encode(v, { indent = true }) .. '\n')
 end
 
 return json
