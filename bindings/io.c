@@ -166,7 +166,9 @@ static int l_load(lua_State *L) {
     return lrl_error(L);
   lua_createtable(L, 0, r->n);
   for (int i = 0; i < r->n; i++) {
-    lrl_push(L, r->ts[i]); /* the box now owns the reference */
+    /* the box is made while `r` still owns the tensor, then takes it */
+    int b = lrl_newbox(L);
+    lrl_fill(L, b, r->ts[i]);
     r->ts[i] = NULL;
     lua_setfield(L, -2, r->names[i]);
   }

@@ -58,11 +58,6 @@ int lrl_fill(lua_State *L, int i, rl_tensor *t) {
   return 1;
 }
 
-int lrl_push(lua_State *L, rl_tensor *t) {
-  if (!t) return lrl_error(L);
-  return lrl_fill(L, lrl_newbox(L), t);
-}
-
 rl_tensor *lrl_test(lua_State *L, int i) {
   box *b = luaL_testudata(L, i, LRL_TENSOR);
   if (b && !b->t) luaL_argerror(L, i, "attempt to use a freed tensor (closed by <close>)");

@@ -34,10 +34,6 @@
  *   return lrl_fill(L, b, rl_exp(x));    -- the box is the result on top */
 int lrl_newbox(lua_State *L);
 int lrl_fill(lua_State *L, int box, rl_tensor *t);
-/* Box a tensor already made (steals `t`; NULL raises the engine's error).
- * Prefer lrl_newbox before making it: should making the box fail, `t`
- * stays the caller's (bindings/io.c frees it through its own box). */
-int lrl_push(lua_State *L, rl_tensor *t);
 /* The tensor at index i, or a Lua error naming the argument. */
 rl_tensor *lrl_check(lua_State *L, int i);
 rl_tensor *lrl_test(lua_State *L, int i); /* NULL if not a (live) tensor */

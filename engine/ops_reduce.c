@@ -408,8 +408,11 @@ int rl_max_dim(rl_tensor *t, int dim, bool keepdim, bool is_min, rl_tensor **val
     if (dim != 0 && dim != -1)
       return rl_err("%s: dim %d out of range for a 0-dim tensor", name, dim + 1);
     *values = rl_clone(t);
-    *indices = rl_zeros(0, NULL, RL_I64, rl_dev(t));
-    return *values && *indices ? 0 : -1;
+    *indices = *values ? rl_zeros(0, NULL, RL_I64, rl_dev(t)) : NULL;
+    if (*indices) return 0;
+    if (*values) rl_release(*values); /* both or neither */
+    *values = NULL;
+    return -1;
   }
   int d = rl_wrap_dim(name, dim, t->ndim);
   if (d < 0) return -1;

@@ -268,7 +268,7 @@ int rl_check_sizes(const char *op, int ndim, const int64_t *size) {
 }
 
 rl_tensor *rl_empty(int ndim, const int64_t *size, rl_dtype dt, const rl_device *dev) {
-  if (rl_check_sizes("empty", ndim, size)) return NULL;
+  if (rl_check_sizes("tensor", ndim, size)) return NULL;
   int64_t n = 1;
   for (int i = 0; i < ndim; i++) n *= size[i];
   rl_tensor *t = header_new();

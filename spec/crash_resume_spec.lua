@@ -11,6 +11,9 @@ local sh, tmpdir, quote = shell.sh, shell.tmpdir, shell.quote
 
 -- one thread: the tensors are tiny, and the spec runs 20 of these in a row
 local RUN = 'OMP_NUM_THREADS=1 ' .. shell.rllua .. ' spec/helpers/tiny_run.lua '
+-- A command prefix that caps the files the command writes at 64 KiB, in
+-- bytes (ulimit -f counts blocks, whose size differs between shells).
+local LIMIT_64K = 'prlimit --fsize=65536 env '
 
 -- The run directory under `out` (the one directory there), or nil.
 local function run_dir(out)
@@ -132,7 +135,7 @@ describe('a run killed and resumed', function()
     -- a file-size limit fails the checkpoint's write as a full disk would
     -- (EFBIG for ENOSPC), without root; SIGXFSZ ignored turns the signal
     -- into that error
-    local log, code = sh(string.format("sh -c %s", quote("trap '' XFSZ; ulimit -f 64; " .. RUN .. quote(out))))
+    local log, code = sh(string.format("sh -c %s", quote("trap '' XFSZ; " .. LIMIT_64K .. RUN .. quote(out))))
     assert.are_not.equal(0, code, log)
     assert.truthy(log:find('checkpoint.safetensors', 1, true), log)
     assert.truthy(log:find('File too large', 1, true), log)
@@ -151,7 +154,7 @@ describe('rl.fs', function()
     fs.write(path, 'old\n')
     -- a write that outgrows the file-size limit fails as on a full disk
     local code = string.format("require('rl.fs').write(%q, string.rep('x', 1 << 20))", path)
-    local log, rc = sh(string.format('sh -c %s', quote("trap '' XFSZ; ulimit -f 64; " .. shell.rllua .. ' -e '
+    local log, rc = sh(string.format('sh -c %s', quote("trap '' XFSZ; " .. LIMIT_64K .. shell.rllua .. ' -e '
       .. quote(code))))
     assert.are_not.equal(0, rc, log)
     assert.truthy(log:find('cannot write ' .. path .. ': ', 1, true), log)
@@ -174,12 +177,14 @@ describe('rl.fs', function()
       ['config.json.tmp'] = false,                    -- older versions' name, no pid
       ['model.safetensors.tmp.1'] = true,             -- pid 1 is alive: a write in progress
       ['notes.tmp.txt'] = true,                       -- not a temporary's name
+      ['notes.md.tmp.' .. dead] = true,               -- not a file of the run's
       ['log.csv'] = true,
     }
     for name in pairs(names) do assert(io.open(dir .. '/' .. name, 'w')):close() end
     shell.mkdir(dir .. '/sub')
     assert(io.open(dir .. '/sub/x.tmp.' .. dead, 'w')):close()
-    local removed = fs.remove_stale_temps(dir)
+    local removed = fs.remove_stale_temps(dir, { 'checkpoint.safetensors', 'config.json',
+      'model.safetensors', 'log.csv' })
     table.sort(removed)
     assert.are.same({ 'checkpoint.safetensors.tmp.' .. dead, 'config.json.tmp' }, removed)
     for name, kept in pairs(names) do assert.are.equal(kept, fs.exists(dir .. '/' .. name), name) end

@@ -37,7 +37,7 @@ int rl_image_check_size(int64_t h, int64_t w, const char *what, char *msg, size_
 int rl_image_fit_size(const char *path, int64_t h, int64_t w, int64_t resize, int64_t *oh,
                       int64_t *ow, char *msg, size_t msglen) {
   char what[400];
-  snprintf(what, sizeof what, "image: '%s': the header declares", path);
+  snprintf(what, sizeof what, "image: '%s': size", path);
   if (rl_image_check_size(h, w, what, msg, msglen)) return -1;
   if (resize <= 0) {
     *oh = h;

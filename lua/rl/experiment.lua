@@ -279,13 +279,19 @@ local function kill_hook()
       .. 'measure; not ' .. spec, 0)
   end
   at = math.tointeger(tonumber(at))
+  local armed = false -- the file-size limit is set: the next write must die
   return function(here, epoch)
+    if armed then -- the write after the limit finished: it was under 4 KiB
+      error(string.format('RL_TEST_KILL_AT: the write at %s finished under 4096 bytes, so the '
+        .. 'hook could not tear it', spec), 0)
+    end
     if here ~= point or epoch ~= at then return end
     local pid = fs.pid()
     io.stderr:write(string.format('RL_TEST_KILL_AT: ending at %s:%d\n', here, epoch))
     io.stderr:flush()
     if here == 'checkpoint' or here == 'model' then
       assert(os.execute(string.format('prlimit --pid %d --fsize=4096: --core=0:', pid)))
+      armed = true
     else
       os.execute('kill -9 ' .. pid)
       error('RL_TEST_KILL_AT: kill -9 did not end the process', 0)
@@ -293,17 +299,24 @@ local function kill_hook()
   end
 end
 
+-- The files a run writes in its directory (each through a NAME.tmp.<pid>).
+local RUN_FILES = { 'config.json', 'checkpoint.safetensors', 'log.csv', 'model.safetensors',
+  'metrics.json' }
+
 -- Where a run starts: after the epoch of its checkpoint, restored into
 -- st's model, optimiser and scheduler, with log.csv cut back to (or
 -- completed up to) that epoch; else at epoch 1 with an empty log.  First
 -- the temporaries that a killed process left half-written are removed.
 -- Returns the first epoch to train and the log's text.
 local function pick_up(dir, id, st, log)
-  local removed = fs.remove_stale_temps(dir)
+  local removed = fs.remove_stale_temps(dir, RUN_FILES)
   if #removed > 0 then log(string.format('%s: removed %s (left by a killed run)', id, table.concat(removed, ', '))) end
   local ckpt, log_path = dir .. '/checkpoint.safetensors', dir .. '/log.csv'
   if not fs.exists(ckpt) then
-    os.remove(log_path) -- no epoch was finished: a row there is of a run that never checkpointed
+    -- No checkpoint: no epoch of this run was finished (or the run finished
+    -- and its checkpoint was removed, and metrics.json is being measured
+    -- again: the log is then written anew).  A row there is not one to keep.
+    os.remove(log_path)
     return 1, csv_header()
   end
   st.restore_rng = true

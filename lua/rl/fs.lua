@@ -74,15 +74,24 @@ function fs.write(path, text)
 end
 
 --- Remove the temporary files that writers killed mid-write left in `dir`
--- (not below it): `NAME.tmp.<pid>` (rl.save, fs.write) whose process is
--- gone or is this one (which is not writing while it cleans), and `NAME.tmp`
--- (written by older versions).  A live process's temporary is kept.
+-- (not below it), for the files named in `names` only (NAME of each):
+-- `NAME.tmp.<pid>` (rl.save, fs.write) whose process is gone or is this one
+-- (which is not writing while it cleans), and `NAME.tmp` (written by older
+-- versions).  A live process's temporary, and any other file, is kept.
 -- Returns the names removed.
-function fs.remove_stale_temps(dir)
+function fs.remove_stale_temps(dir, names)
+  local ours = {}
+  for _, n in ipairs(names) do ours[n] = true end
   local removed = {}
   for _, name in ipairs(listdir(dir, false)) do
-    local owner = name:match('%.tmp%.(%d+)$')
-    local stale = name:match('%.tmp$') or (owner and (tonumber(owner) == fs.pid() or not fs.alive(owner)))
+    local base, owner = name:match('^(.-)%.tmp%.(%d+)$')
+    local stale
+    if base then
+      stale = ours[base] and (tonumber(owner) == fs.pid() or not fs.alive(owner))
+    else
+      base = name:match('^(.-)%.tmp$')
+      stale = base and ours[base]
+    end
     if stale and os.remove(dir .. '/' .. name) then removed[#removed + 1] = name end
   end
   return removed
