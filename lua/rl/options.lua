@@ -121,6 +121,15 @@ local function distance(a, b)
   return prev[#b]
 end
 
+-- Whether the name `short` stands inside `long` as a near miss (epsilon ~
+-- eps, lr_rate ~ lr): anywhere when it has 3+ letters; a shorter one only
+-- as a whole word ('p' is inside too many words to mean one).
+local function inside(long, short)
+  if #short >= #long or #short < 1 then return false end
+  if #short >= 3 then return long:find(short, 1, true) ~= nil end
+  return ('_' .. long .. '_'):find('_' .. short .. '_', 1, true) ~= nil
+end
+
 --- options.suggest(key, valid, [aliases]) -> the valid name closest to key
 -- when it is close enough to be a typo (or aliases[key], a name from another
 -- library that no edit distance leads to), else nil.
@@ -130,7 +139,7 @@ function options.suggest(key, valid, aliases)
   for _, v in ipairs(valid) do
     if v == alias then return v end
     local d = distance(key, v)
-    if (key:find(v, 1, true) or v:find(key, 1, true)) and #key >= 2 then d = math.min(d, 1) end
+    if inside(key, v) or inside(v, key) then d = math.min(d, 1) end
     if not bestd or d < bestd then best, bestd = v, d end
   end
   if bestd and (bestd <= 1 or (bestd <= 2 and #key >= 5)) then return best end
