@@ -109,16 +109,10 @@ function methods.trades(model, x, y, o)
   local alpha = o.step_size or 2 * o.eps / 10
   local xa = model:with_mode('eval', function()
     local p_nat = rl.no_grad(function() return F.softmax(model(x), 2) end)
-    local xa = rl.no_grad(function()
-      if o.start then return o.start:clone() end
-      return x + rl.randn(x.shape, { dtype = x.dtype, device = x.device, generator = o.generator }) * 0.001
-    end)
-    for _ = 1, steps do
-      local xr = xa:detach():requires_grad_()
-      local g = rl.grad(kl_sum(F.log_softmax(model(xr), 2), p_nat), xr)
-      rl.no_grad(function() F.linf_step_(xa, g, x, alpha, o.eps, 0, 1) end)
-    end
-    return xa
+    return attacks.run(model, x, {
+      objective = 'kl', probs = p_nat, eps = o.eps, steps = steps, step_size = alpha, rule = 'sign',
+      start = o.start or 'normal', sigma = 0.001, generator = o.generator,
+    })
   end)
   model:train()
   local logits = model(x)
@@ -161,6 +155,29 @@ local function renorm_inf(d, eps)
   return (df * scale):view(d.shape)
 end
 
+-- LLR's inner step, as the reference takes it: the gradient over its
+-- per-sample l-inf norm (where that norm is 0, minus an unnormalised
+-- N(0,1) draw), a step of `step`, the [0, 1] box, then each sample's l-inf
+-- norm brought to at most eps.
+local function llr_step(x, delta, gd, step, eps, generator)
+  return rl.no_grad(function()
+    local B = x.shape[1]
+    local gf = gd:view(B, -1)
+    local n = gf:norm(math.huge, 2, true)
+    local u = gf / n
+    local zero = n:eq(0)
+    if zero:any():item() ~= 0 then
+      -- the reference puts an unnormalised N(0,1) draw where a sample's
+      -- gradient is zero, then takes its descent step on -gamma
+      local fresh = rl.randn(gf.shape, { dtype = x.dtype, device = x.device, generator = generator })
+      u = rl.where(zero:expand_as(gf), -fresh, u)
+    end
+    local d = delta + u:view(x.shape) * step
+    d = (x + d):clamp(0, 1) - x
+    return renorm_inf(d, eps)
+  end)
+end
+
 --- LLR (local linearity regulariser, Qin et al.) as the reference runs it:
 -- two ascent steps of eps / 2 on gamma in eval mode (each: the gradient
 -- divided per sample by its l-inf norm, the [0, 1] box, then each sample's
@@ -180,10 +197,11 @@ function methods.llr(model, x, y, o)
   local B = x.shape[1]
   local m, l0 -- textbook: per-sample gradients and losses at x (constants)
   local function dots(d) return (m * d):view(B, -1):sum(2) end
-  local function gamma(d)
-    if not textbook then return ce_sum(model(x + d), y):abs() end
-    return (F.cross_entropy(model(x + d), y, 'none') - l0 - dots(d)):abs():sum()
+  local function gamma_of(logits, d) -- gamma from the logits of f(x + d)
+    if not textbook then return ce_sum(logits, y):abs() end
+    return (F.cross_entropy(logits, y, 'none') - l0 - dots(d)):abs():sum()
   end
+  local function gamma(d) return gamma_of(model(x + d), d) end
   local delta = model:with_mode('eval', function()
     if textbook then
       local xr = x:detach():requires_grad_()
@@ -191,30 +209,13 @@ function methods.llr(model, x, y, o)
       m = rl.grad(l:sum(), xr)
       l0 = l:detach()
     end
-    local delta = rl.no_grad(function()
-      if o.start then return o.start:clone() end
-      return rl.randn(x.shape, { dtype = x.dtype, device = x.device, generator = o.generator }) * 0.001
-    end)
-    for _ = 1, o.steps or 2 do
-      local dr = delta:detach():requires_grad_()
-      local gd = rl.grad(gamma(dr), dr)
-      delta = rl.no_grad(function()
-        local gf = gd:view(B, -1)
-        local n = gf:norm(math.huge, 2, true)
-        local u = gf / n
-        local zero = n:eq(0)
-        if zero:any():item() ~= 0 then
-          -- the reference puts an unnormalised N(0,1) draw where a sample's
-          -- gradient is zero, then takes its descent step on -gamma
-          local fresh = rl.randn(gf.shape, { dtype = x.dtype, device = x.device, generator = o.generator })
-          u = rl.where(zero:expand_as(gf), -fresh, u)
-        end
-        local d = delta + u:view(x.shape) * step
-        d = (x + d):clamp(0, 1) - x
-        return renorm_inf(d, eps)
-      end)
-    end
-    return delta
+    -- the inner ascent on the core, with the iterate delta = x' - x and
+    -- the reference's own step (see llr_step)
+    return attacks.run(model, x, {
+      objective = function(logits, d) return gamma_of(logits, d) end, space = 'delta',
+      rule = function(d, gd) return llr_step(x, d, gd, step, eps, o.generator) end,
+      eps = eps, steps = o.steps or 2, start = o.start or 'normal', sigma = 0.001, generator = o.generator,
+    })
   end)
   model:train()
   local logits = model(x)

@@ -67,19 +67,21 @@ end
 
 -- One chunk: from the start x' (x + 0.001 N(0,1) unless given), `steps`
 -- sign steps of `step_size` on r ('max') or on -r ('reference'), each
--- projected onto the eps-ball and [0, 1]; the per-sample r at the end.
+-- projected onto the eps-ball and [0, 1] (the attack core); the
+-- per-sample r at the end.
 local function lipschitz_chunk(model, x, start, o, descend)
   local fx = rl.no_grad(function() return model(x) end)
-  local xa = rl.no_grad(function()
-    if start then return start:clone() end
-    return x + rl.randn(x.shape, { dtype = x.dtype, device = x.device, generator = o.generator }) * 0.001
-  end)
-  for _ = 1, o.steps or 10 do
-    local xr = xa:detach():requires_grad_()
-    local r = ratio(model, x, fx, xr):sum()
-    local g = rl.grad(descend and -r or r, xr)
-    rl.no_grad(function() F.linf_step_(xa, g, x, o.step_size or 0.003, o.eps, 0, 1) end)
+  local B = x.shape[1]
+  local function objective(logits, xr)
+    local num = (fx - logits):abs():sum(2)
+    local den = (x - xr + 1e-6):view(B, -1):abs():max(2)
+    local r = (num / den):sum()
+    return descend and -r or r
   end
+  local xa = attacks.run(model, x, {
+    objective = objective, eps = o.eps, steps = o.steps or 10, step_size = o.step_size or 0.003,
+    rule = 'sign', start = start or 'normal', sigma = 0.001, generator = o.generator,
+  })
   return rl.no_grad(function() return ratio(model, x, fx, xa) end)
 end
 
