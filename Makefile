@@ -168,7 +168,7 @@ clean: asan-clean
 # timeout or out-of-memory fails the target.
 FUZZ_SECONDS ?= 30
 FUZZ_JOBS    ?= $(shell nproc)
-FUZZ_CC      ?= clang
+FUZZ_CC      ?= clang-14
 FUZZ_DIR     := build/fuzz
 FUZZ_TARGETS := safetensors idx idx_gz cifar svhn svhn_z png jpeg folder json
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -219,18 +219,27 @@ fuzz: all fuzz-build
 
 APT_PKGS := build-essential python3 lua5.4 liblua5.4-dev lua-busted libopenblas-dev libopenblas-openmp-dev libpng-dev \
             libjpeg62-turbo-dev zlib1g-dev libreadline-dev gnuplot-nox \
-            dataset-fashion-mnist python3-torch python3-numpy clang libclang-rt-14-dev
+            dataset-fashion-mnist python3-torch python3-numpy clang-14 libclang-rt-14-dev \
+            python3-pip python3-scipy python3-tqdm python3-requests
 SUDO := $(shell test "$$(id -u)" = 0 || echo sudo)
+# torchattacks, pinned, for the AutoAttack cross-check (its dependencies are
+# the Debian packages above, hence --no-deps); a path to the wheel works too.
+TORCHATTACKS ?= torchattacks==3.5.1
 deps:
 	$(SUDO) apt-get update
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $(APT_PKGS)
+	$(SUDO) /usr/bin/python3 -m pip install --no-deps $(TORCHATTACKS) || \
+	  $(SUDO) /usr/bin/python3 -m pip install --break-system-packages --no-deps $(TORCHATTACKS) || \
+	  echo 'make deps: torchattacks could not be installed; the specs that compare with it will say so (pending)'
 
 # Lua's own layout, so stock lua5.4 finds rl under PREFIX=/usr/local too.
 install: all
 	install -d $(PREFIX)/bin $(PREFIX)/share/lua/5.4/rl/optim $(PREFIX)/lib/lua/5.4/rl
 	install -m 755 rllua $(PREFIX)/bin/rllua
 	install -m 644 lua/rl/*.lua $(PREFIX)/share/lua/5.4/rl/
-	$(if $(wildcard lua/rl/optim/*.lua),install -m 644 lua/rl/optim/*.lua $(PREFIX)/share/lua/5.4/rl/optim/)
+	install -d $(PREFIX)/share/lua/5.4/rl/autoattack
+	install -m 644 lua/rl/optim/*.lua $(PREFIX)/share/lua/5.4/rl/optim/
+	install -m 644 lua/rl/autoattack/*.lua $(PREFIX)/share/lua/5.4/rl/autoattack/
 	install -m 755 lib/rl/core.so $(PREFIX)/lib/lua/5.4/rl/core.so
 
 clean:
