@@ -5,32 +5,9 @@
 local rl = require 'rl'
 local square = require 'rl.autoattack.square'
 local check = require 'helpers.check'
+local tiny_trained = require 'helpers.tiny_mlp'
 local nn = rl.nn
 
--- A small MLP trained on four noisy patterns of 8 x 8 pixels, and 100 test
--- images it classifies.
-local function tiny_trained()
-  local proto = rl.rand({ 4, 64 }, { generator = rl.Generator(99) })
-  local function draw(N, g)
-    local y = rl.randint(0, 4, { N }, { generator = g })
-    local x = (proto:index_select(1, y) + rl.randn({ N, 64 }, { generator = g }) * 0.15):clamp(0, 1)
-    return x:view(N, 1, 8, 8), y
-  end
-  rl.manual_seed(0)
-  local m = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 4))
-  local opt = rl.optim.SGD(m:parameters(), { lr = 0.1, momentum = 0.9 })
-  local g = rl.Generator(1)
-  for _ = 1, 150 do
-    local x, y = draw(64, g)
-    local l = rl.F.cross_entropy(m(x), y)
-    opt:zero_grad()
-    l:backward()
-    opt:step()
-  end
-  m:eval()
-  local x, y = draw(100, rl.Generator(5))
-  return m, x, y
-end
 
 -- The model, with every batch it is asked about kept.
 local Recorder = nn.class('Recorder', nn.Module)

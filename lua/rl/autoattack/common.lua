@@ -97,6 +97,18 @@ function common.mask_of(idx, B, device)
   return m:scatter_add(1, idx, rl.ones({ idx.shape[1] }, { dtype = 'f32', device = device })):gt(0)
 end
 
+--- Record a run over the rows idx of the batch: where the u8 mask `broke`
+-- (over the run's rows) is set, adv takes the run's candidate rows and
+-- robust is cleared.  Returns adv, robust (new tensors when any broke).
+function common.record_broken(adv, robust, idx, cand, broke)
+  local hit = common.where_true(broke)
+  if hit.shape[1] == 0 then return adv, robust end
+  local at = idx:index_select(1, hit)
+  adv = common.put_rows(adv, at, cand:index_select(1, hit))
+  robust = robust:logical_and(common.mask_of(at, adv.shape[1], adv.device):logical_not())
+  return adv, robust
+end
+
 --- The k-th highest logit's class of each row of logits [B, K], k = 1..K,
 -- for every k at once: a list of i64 [B] tensors (ties go to the lower
 -- class, as repeated argmax finds them).

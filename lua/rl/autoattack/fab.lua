@@ -194,7 +194,6 @@ end
 local function attack(model, x, y, opts)
   local o = common.options('fab', opts, ROWS)
   common.check_batch('fab', x, y)
-  local B = x.shape[1]
   return model:with_mode(o.mode, function()
     local logits = rl.no_grad(function() return model(x) end)
     local K = logits.shape[2]
@@ -215,12 +214,7 @@ local function attack(model, x, y, opts)
         local broke = rl.no_grad(function()
           return dist:le(o.eps):logical_and(predict(model, cand):ne(ys))
         end)
-        local hit = common.where_true(broke)
-        if hit.shape[1] > 0 then
-          local at = idx:index_select(1, hit)
-          adv = common.put_rows(adv, at, cand:index_select(1, hit))
-          robust = robust:logical_and(common.mask_of(at, B, x.device):logical_not())
-        end
+        adv, robust = common.record_broken(adv, robust, idx, cand, broke)
       end
     end
     return adv, robust

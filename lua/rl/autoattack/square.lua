@@ -253,7 +253,6 @@ local function attack(model, x, y, opts)
   if x.ndim ~= 4 then
     error(string.format('square: x must be an image batch [B, C, H, W], got %s', options.shape_of(x)), 0)
   end
-  local B = x.shape[1]
   local cache = {}
   return model:with_mode(o.mode, function()
     return rl.no_grad(function()
@@ -264,12 +263,7 @@ local function attack(model, x, y, opts)
         if idx.shape[1] == 0 then break end
         local ys = y:index_select(1, idx)
         local cand = single_run(model, x:index_select(1, idx), ys, o, cache)
-        local hit = common.where_true(model(cand):argmax(2):ne(ys))
-        if hit.shape[1] > 0 then
-          local at = idx:index_select(1, hit)
-          adv = common.put_rows(adv, at, cand:index_select(1, hit))
-          robust = robust:logical_and(common.mask_of(at, B, x.device):logical_not())
-        end
+        adv, robust = common.record_broken(adv, robust, idx, cand, model(cand):argmax(2):ne(ys))
       end
       return adv, robust
     end)
