@@ -29,6 +29,7 @@ local function per_sample(x)
   for _ = 2, x.ndim do s[#s + 1] = 1 end
   return s
 end
+attacks.per_sample = per_sample
 
 local function check_batch(who, x, y)
   if not rl.is_tensor(x) or x.ndim < 2 then error(who .. ': x must be a batch tensor [B, ...]', 0) end
@@ -268,25 +269,29 @@ local function plain_run(model, c, obj, v)
   local track = c.keep ~= 'last'
   local best, best_loss, broken, advb
   local shape = per_sample(x)
+  -- Note the iterate v, its objective and (when labelled) its verdict s:
+  -- per sample the highest objective so far, and the points that broke.
+  -- `moving`: v is stepped in place afterwards, so a kept v is a copy.
+  local function note(v, each, s, moving)
+    local kept = moving and (not best or (s and not advb)) and v:clone() or v
+    if not best then
+      best, best_loss = kept, each
+    else
+      local up = each:gt(best_loss)
+      best, best_loss = rl.where(up:view(shape), v, best), rl.where(up, each, best_loss)
+    end
+    if s then
+      broken = broken and broken:logical_or(s) or s
+      advb = advb and rl.where(s:view(shape), v, advb) or kept
+    end
+  end
   for _ = 1, c.steps do
     local g, each, z = evaluate(model, c, obj, v)
     if track then
       if not each then
         error(c.who .. ': keep needs an objective with per-sample values [B]', 0)
       end
-      rl.no_grad(function()
-        if not best then
-          best, best_loss = v:clone(), each
-        else
-          local up = each:gt(best_loss)
-          best, best_loss = rl.where(up:view(shape), v, best), rl.where(up, each, best_loss)
-        end
-        if labelled(c) then
-          local s = success(c, z)
-          broken = broken and broken:logical_or(s) or s
-          advb = advb and rl.where(s:view(shape), v, advb) or v:clone()
-        end
-      end)
+      rl.no_grad(function() note(v, each, labelled(c) and success(c, z) or nil, true) end)
     end
     if step == 'sign' then
       rl.no_grad(function() F.linf_step_(v, g, x, c.step_size, c.eps, c.lo, c.hi) end)
@@ -307,16 +312,7 @@ local function plain_run(model, c, obj, v)
     end
     local s = labelled(c) and success(c, z) or nil
     if not track then return v, each, s, s and v end
-    if not best then
-      best, best_loss = v, each
-    else
-      local up = each:gt(best_loss)
-      best, best_loss = rl.where(up:view(shape), v, best), rl.where(up, each, best_loss)
-    end
-    if s then
-      broken = broken and broken:logical_or(s) or s
-      advb = advb and rl.where(s:view(shape), v, advb) or v
-    end
+    note(v, each, s, false)
     return best, best_loss, broken, advb
   end)
 end

@@ -3,6 +3,7 @@
 -- attacks that drop finished samples from their working batch.
 local rl = require 'rl.base'
 local options = require 'rl.options'
+local attacks = require 'rl.attacks'
 
 local common = {}
 
@@ -58,12 +59,9 @@ function common.check_batch(who, x, y, min_dims)
   end
 end
 
---- The shape {B, 1, 1, ...} that broadcasts a per-sample [B] over x.
-function common.per_sample(x)
-  local s = { x.shape[1] }
-  for _ = 2, x.ndim do s[#s + 1] = 1 end
-  return s
-end
+--- The shape {B, 1, 1, ...} that broadcasts a per-sample [B] over x
+-- (rl.attacks', shared).
+common.per_sample = attacks.per_sample
 
 --- The norm of each sample of d [B, ...]: a [B] tensor.
 function common.norms(d, norm)
