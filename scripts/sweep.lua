@@ -62,7 +62,8 @@ cli.main('sweep', function()
 set terminal pngcairo size 800,560 noenhanced
 set output '%s/sweep.png'
 set datafile separator ','
-set key bottom right
+set key below
+set offsets graph 0.05, graph 0.05, graph 0.08, graph 0.05
 set title 'TRADES beta sweep on %s'
 set xlabel 'test local Lipschitz (the paper''s estimator: the reference code, 10 descending steps)'
 set ylabel 'accuracy (%%)'
