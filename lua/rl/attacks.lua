@@ -11,6 +11,7 @@
 --                                  Hein 2020, as fra31/auto-attack runs it)
 --   dlr(logits, y, [target])       the DLR loss and its targeted form, [B]
 --   apgd_checkpoints(steps)        APGD's step-size checkpoints
+--   autoattack(model, x, y, opts)  the AutoAttack ensemble (rl.autoattack)
 --
 -- The l-inf and l2 steps of PGD are one fused kernel each (F.linf_step_ /
 -- F.l2_step_: step, project onto the eps-ball and the [lo, hi] box); the
@@ -744,5 +745,10 @@ function attacks.apgd(model, x, y, o)
   end
   return out, info
 end
+
+--- attacks.autoattack(model, x, y, opts) -> adv, info: the AutoAttack
+-- ensemble, with gradient-masking checks and a resumable state; see
+-- rl.autoattack (loaded on first use: it is built on this module).
+attacks.autoattack = options.public(function(...) return require('rl.autoattack')._run(...) end)
 
 return attacks
