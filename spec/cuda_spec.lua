@@ -576,6 +576,28 @@ describe('CUDA vs CPU: a TRADES step of CNN002 (10 PGD steps, beta 6, batch 16)'
   end
 end)
 
+describe('CUDA vs CPU: the AutoAttack ensemble (tiny MLP, f64, one seed)', function()
+  -- The random starts, Square's windows and FAB's restarts are Philox
+  -- draws, the same bits on both devices; in f64 the arithmetic agrees to
+  -- rounding, so every attack breaks the same points.  (In f32 a sign step
+  -- on a component within rounding of zero may go the other way; see the
+  -- TRADES case above.)
+  it('the same points broken by the same attacks, and the same adversarial points', function()
+    local m, x, y = require('helpers.tiny_mlp')()
+    m:to('f64')
+    x = x:double()
+    local o = { eps = 0.2, checks = false }
+    local a, ia = rl.attacks.autoattack(m, x, y, o)
+    m:to(DEV)
+    local b, ib = rl.attacks.autoattack(m, x:to(DEV), y:to(DEV), o)
+    assert.are.same(ia.robust:tolist(), ib.robust:cpu():tolist())
+    for i, r in ipairs(ia.attacks) do
+      assert.are.same(r.broken, ib.attacks[i].broken, r.name)
+    end
+    close(a, b, 1e-9, 'adversarial batch')
+  end)
+end)
+
 describe('CUDA: determinism', function()
   it('two identical TRADES training runs give identical bits', function()
     local function run()
