@@ -39,31 +39,25 @@ local function check_batch(who, x, y)
   end
 end
 
--- Options whose kind varies (a name or a function, a name or a tensor...)
--- are checked by hand; the rest by rl.options.  Returns the checked table.
-local NORMS = { inf = 'inf', linf = 'inf', ['2'] = '2', l2 = '2' }
+-- The options rows describe, checked by rl.options (a norm is 'linf' or
+-- 'l2' once checked), and those whose kind varies (a name or a function, a
+-- name or a tensor...), `loose`, which the caller checks.  A seed becomes a
+-- generator.  Returns the checked table.
 local function check_opts(who, o, rows, loose)
   if o == nil then o = {} end
   if type(o) ~= 'table' or rl.is_tensor(o) then
     error(string.format('%s: options must be a table, got %s', who, options.what(o)), 0)
   end
-  local names, plain = {}, {}
+  local names, plain, is_loose = {}, {}, {}
   for _, r in ipairs(rows) do names[#names + 1] = r[1] end
-  for _, k in ipairs(loose) do names[#names + 1] = k end
+  for _, k in ipairs(loose) do
+    names[#names + 1] = k
+    is_loose[k] = true
+  end
   options.reject_unknown(who, o, names)
-  local is_loose = {}
-  for _, k in ipairs(loose) do is_loose[k] = true end
   for k, v in pairs(o) do if not is_loose[k] then plain[k] = v end end
   local c = options.check(who, plain, rows)
   for _, k in ipairs(loose) do c[k] = o[k] end
-  if c.norm ~= nil then
-    local n = NORMS[tostring(c.norm)]
-    if not n then error(string.format("%s: norm must be 'inf' or 2, got %s", who, options.what(c.norm)), 0) end
-    c.norm = n
-  end
-  if c.generator ~= nil and type(c.generator) ~= 'userdata' then
-    error(string.format('%s: generator must be an rl.Generator, got %s', who, options.what(c.generator)), 0)
-  end
   if c.seed ~= nil then
     if c.generator ~= nil then error(who .. ': give seed or generator, not both', 0) end
     c.generator, c.seed = rl.Generator(c.seed), nil
@@ -174,7 +168,7 @@ local function start_of(x, c)
     local B = x.shape[1]
     local d
     if s == 'uniform' then
-      if c.norm == 'inf' then
+      if c.norm == 'linf' then
         d = rl.rand(x.shape, like(x, g)) * (2 * eps) - eps
       else -- a uniform direction, a radius uniform in [0, eps]
         d = rl.randn(x.shape, like(x, g))
@@ -183,7 +177,7 @@ local function start_of(x, c)
         d = (d:view(B, -1) / n * r):view(x.shape)
       end
     else -- 'sphere': fra31's start, a random direction scaled onto the ball's surface
-      if c.norm == 'inf' then
+      if c.norm == 'linf' then
         local t = rl.rand(x.shape, like(x, g)) * 2 - 1
         d = t / t:view(B, -1):abs():max(2, true):view(per_sample(x)) * eps
       else
@@ -198,7 +192,7 @@ end
 -- Pi: onto the eps-ball around x (l-inf or l2) and the [lo, hi] box.
 local function projector(x, c)
   local eps, lo, hi = c.eps, c.lo, c.hi
-  if c.norm == 'inf' then
+  if c.norm == 'linf' then
     local below, above = x - eps, x + eps
     return function(u) return u:maximum(below):minimum(above):clamp(lo, hi) end
   end
@@ -345,7 +339,7 @@ local function apgd_run(model, c, obj, v)
     local a = i == 1 and 1 or c.momentum
     rl.no_grad(function()
       local z1
-      if c.norm == 'inf' then
+      if c.norm == 'linf' then
         z1 = project(v + g:sign() * eta)
       else
         local gn = g:view(n, -1):norm(2, 2, true):view(shape)
@@ -399,10 +393,12 @@ local function narrowed(c, idx)
   return s
 end
 
-local RULES = { sign = 'inf', normalised = '2', apgd = true }
+local RULES = { sign = 'linf', normalised = 'l2', apgd = true }
 local STARTS = { none = true, uniform = true, normal = true, sphere = true }
 
 local RUN_ROWS = {
+  { 'norm', 'norm', 'linf' },
+  { 'generator', 'generator' },
   { 'eps', 'number', options.REQUIRED, '>= 0' },
   { 'steps', 'integer', 10, '>= 0' },
   { 'step_size', 'number', nil, '>= 0' },
@@ -423,7 +419,7 @@ local RUN_ROWS = {
   { 'eot', 'integer', 1, '>= 1' },
   { 'seed', 'integer' },
 }
-local RUN_LOOSE = { 'objective', 'norm', 'rule', 'start', 'generator' }
+local RUN_LOOSE = { 'objective', 'rule', 'start' }
 
 local function check_run(who, x, o)
   local c = check_opts(who, o, RUN_ROWS, RUN_LOOSE)
@@ -444,9 +440,9 @@ local function check_run(who, x, o)
   if obj == 'dlr' and c.targeted and c.target == nil then
     error(who .. ': targeted DLR needs opts.target (y stays the true labels)', 0)
   end
-  c.norm = c.norm or 'inf'
+  c.norm = c.norm or 'linf'
   local rule = c.rule
-  if rule == nil then rule = c.norm == 'inf' and 'sign' or 'normalised' end
+  if rule == nil then rule = c.norm == 'linf' and 'sign' or 'normalised' end
   if type(rule) ~= 'function' then
     if not RULES[rule] then
       error(string.format("%s: rule must be 'sign', 'normalised', 'apgd' or a function(v, g, opts), got %s",
@@ -454,7 +450,7 @@ local function check_run(who, x, o)
     end
     if RULES[rule] ~= true and RULES[rule] ~= c.norm then
       error(string.format("%s: rule '%s' is the %s step; norm is %s", who, rule,
-        RULES[rule] == 'inf' and 'l-inf' or 'l2', c.norm), 0)
+        RULES[rule] == 'linf' and 'l-inf' or 'l2', c.norm), 0)
     end
     if c.space == 'delta' then error(who .. ": space 'delta' takes a function rule", 0) end
   end
@@ -494,7 +490,7 @@ end
 --              -> a scalar, or a [B] of per-sample values (summed for the
 --              gradient; needed by apgd, keep, restarts and stop_broken).
 --              v is the iterate: x' in space 'input', x' - x in 'delta'.
---   eps (required), norm ('inf' or 2), lo/hi (the box, 0 and 1)
+--   eps (required), norm ('linf' or 'l2'), lo/hi (the box, 0 and 1)
 --   rule       'sign' (l-inf: x' <- Pi(x' + step_size sign(g)), fused),
 --              'normalised' (l2: g / ||g||_2, fused), 'apgd' (APGD's
 --              momentum and checkpoint halving: rho, momentum 0.75,
@@ -592,6 +588,8 @@ end
 ---------------------------------------------------------------------------
 
 local PGD_ROWS = {
+  { 'norm', 'norm', 'linf' },
+  { 'generator', 'generator' },
   { 'eps', 'number', options.REQUIRED, '>= 0' },
   { 'steps', 'integer', 10, '>= 0' },
   { 'step_size', 'number', nil, '>= 0' },
@@ -625,16 +623,16 @@ function attacks.fgsm(model, x, y, o)
   return (attacks._run(model, r))
 end
 
---- PGD: opts eps, steps (10), step_size (2.5 * eps / steps), norm ('inf' or
--- 2), random_start (true), restarts (1), targeted (false; y are then the
+--- PGD: opts eps, steps (10), step_size (2.5 * eps / steps), norm ('linf' or
+-- 'l2'), random_start (true), restarts (1), targeted (false; y are then the
 -- targets), stop_broken (false), lo/hi (0, 1), mode, generator or seed.
 -- Returns the adversarial batch; with restarts, per sample the restart
 -- with the highest loss.
 function attacks.pgd(model, x, y, o)
   need_eps('pgd', o or {})
-  local c = check_opts('pgd', o, PGD_ROWS, { 'norm', 'generator' })
+  local c = check_opts('pgd', o, PGD_ROWS, {})
   check_batch('pgd', x, y)
-  local norm = c.norm or 'inf'
+  local norm = c.norm or 'linf'
   local r = check_run('pgd', x, {
     objective = 'ce', y = y, targeted = c.targeted, eps = c.eps, norm = norm, steps = c.steps,
     step_size = c.step_size, start = c.random_start and 'uniform' or 'none', restarts = c.restarts,
@@ -680,6 +678,8 @@ function attacks.multi_targeted(model, x, y, o)
 end
 
 local APGD_ROWS = {
+  { 'norm', 'norm', 'linf' },
+  { 'generator', 'generator' },
   { 'eps', 'number', options.REQUIRED, '>= 0' },
   { 'loss', 'string', 'ce', { 'ce', 'dlr' } },
   { 'targeted', 'boolean', false },
@@ -696,8 +696,8 @@ local APGD_ROWS = {
 }
 
 --- attacks.apgd(model, x, y, opts) -> x_adv, info: APGD (Croce and Hein
--- 2020) as fra31/auto-attack runs it.  opts: eps (required), norm ('inf'
--- or 2), loss ('ce' or 'dlr'), targeted (false; true: APGD-T, the loss
+-- 2020) as fra31/auto-attack runs it.  opts: eps (required), norm ('linf'
+-- or 'l2'), loss ('ce' or 'dlr'), targeted (false; true: APGD-T, the loss
 -- towards each of the n_target_classes (9, at most K - 1) highest non-true
 -- classes of the clean logits in turn), steps (100), restarts (1), rho
 -- (0.75), momentum (0.75), eot (1), lo/hi, mode ('eval'), seed (0, as
@@ -707,10 +707,10 @@ local APGD_ROWS = {
 -- (clean misclassified samples count as broken and keep x), info.loss.
 function attacks.apgd(model, x, y, o)
   need_eps('apgd', o or {})
-  local c = check_opts('apgd', o, APGD_ROWS, { 'norm', 'generator' })
+  local c = check_opts('apgd', o, APGD_ROWS, {})
   check_batch('apgd', x, y)
   local base = {
-    objective = c.loss, y = y, eps = c.eps, norm = c.norm or 'inf', rule = 'apgd', start = 'sphere',
+    objective = c.loss, y = y, eps = c.eps, norm = c.norm or 'linf', rule = 'apgd', start = 'sphere',
     steps = c.steps, restarts = c.restarts, rho = c.rho, momentum = c.momentum, eot = c.eot,
     lo = c.lo, hi = c.hi, mode = c.mode, generator = c.generator or rl.Generator(0),
     keep = 'broken', stop_broken = true,

@@ -25,7 +25,10 @@
 --   ROWS.check(o)        whatever message it returns (nil when all is well)
 --
 -- Kinds: number, integer, boolean, string, function, tensor, table (a plain
--- table), and the lists pair (two numbers), numbers and integers.  Ranges:
+-- table), norm (an attack's norm: 'linf' or 'l2', read also from 'inf',
+-- math.huge, 'Linf', 2, '2', 'L2'; the checked table holds 'linf' or 'l2'),
+-- generator (an rl.Generator), and the lists pair (two numbers), numbers
+-- and integers.  Ranges:
 -- for numbers (and each element of a number list) '>= a', '> a', '<= b',
 -- '< b' or an interval '[a, b]', '[a, b)', '(a, b]', '(a, b)'; a list of the
 -- allowed values (e.g. strings); or function(v) returning nil when v is
@@ -189,9 +192,25 @@ end
 -- kinds and ranges
 ---------------------------------------------------------------------------
 
--- kind -> { what the message asks for, test } or, for a list kind,
--- { what the message asks for, element kind, length or nil }.
+-- The names of the two norms of the attacks, and what they are read from.
+local NORM_NAMES = { linf = 'linf', Linf = 'linf', inf = 'linf', l2 = 'l2', L2 = 'l2', ['2'] = 'l2' }
+local function norm_name(v)
+  if v == math.huge then return 'linf' end
+  if v == 2 then return 'l2' end
+  return type(v) == 'string' and NORM_NAMES[v] or nil
+end
+
+local function is_generator(v)
+  local mt = type(v) == 'userdata' and getmetatable(v)
+  return mt and mt.__name == 'rl.Generator' or false
+end
+
+-- kind -> { what the message asks for, test, [convert] } or, for a list
+-- kind, { what the message asks for, element kind, length or nil }.
+-- convert gives the value the checked table holds (a norm's one name).
 local KINDS = {
+  norm = { "'linf' ('inf', math.huge) or 'l2' (2)", function(v) return norm_name(v) ~= nil end, norm_name },
+  generator = { 'an rl.Generator', is_generator },
   number = { 'a number', function(v) return type(v) == 'number' end },
   integer = { 'an integer', function(v) return type(v) == 'number' and math.tointeger(v) ~= nil end },
   boolean = { 'true or false', function(v) return type(v) == 'boolean' end },
@@ -255,6 +274,7 @@ local function scalar(who, name, v, kind, range)
     error(string.format('%s: %s must be %s, got %s%s', who, name, need, got(v),
       hint and string.format(" (did you mean '%s'?)", hint) or ''), 0)
   end
+  if k[3] then return k[3](v) end
   return kind == 'integer' and math.tointeger(v) or options.copy(v)
 end
 

@@ -1,5 +1,4 @@
---- rl.autoattack.common: what FAB and Square share: the norm's names, the
--- option check, per-sample norms and margins, and row bookkeeping for
+--- rl.autoattack.common: what FAB and Square share: the option check, per-sample norms and margins, and row bookkeeping for
 -- attacks that drop finished samples from their working batch.
 local rl = require 'rl.base'
 local options = require 'rl.options'
@@ -7,43 +6,13 @@ local attacks = require 'rl.attacks'
 
 local common = {}
 
--- 'linf' or 'l2' from the names rllua's attacks accept.
-local NORMS = { inf = 'linf', linf = 'linf', Linf = 'linf', l2 = 'l2', L2 = 'l2', ['2'] = 'l2' }
-
 --- common.options(who, opts, rows) -> the checked options (options.check),
--- with opts.norm read as 'linf' or 'l2' ('inf', math.huge, 'linf'; 2, 'l2')
--- and opts.generator, when given, an rl.Generator.
+-- with opts.norm ('linf', the default, or 'l2'; see rl.options' norm kind)
+-- and opts.generator (an rl.Generator) besides the rows.
 function common.options(who, opts, rows)
-  if opts ~= nil and type(opts) ~= 'table' then
-    error(string.format('%s: options must be a table, got %s', who, options.what(opts)), 0)
-  end
-  local names = { 'norm', 'generator' }
-  for _, row in ipairs(rows) do names[#names + 1] = row[1] end
-  table.sort(names)
-  options.reject_unknown(who, opts or {}, names)
-  local o = {}
-  for k, v in pairs(opts or {}) do o[k] = v end
-  local norm, g = o.norm, o.generator
-  o.norm, o.generator = nil, nil
-  local out = options.check(who, o, rows)
-  if norm ~= nil then
-    local key = norm == math.huge and 'inf' or (math.type(norm) and tostring(math.tointeger(norm) or norm) or norm)
-    out.norm = type(key) == 'string' and NORMS[key]
-    if not out.norm then
-      error(string.format("%s: norm must be 'linf' ('inf', math.huge) or 'l2' (2), got %s", who,
-        options.what(norm)), 0)
-    end
-  else
-    out.norm = 'linf'
-  end
-  if g ~= nil then
-    local mt = getmetatable(g)
-    if type(g) ~= 'userdata' or not mt or mt.__name ~= 'rl.Generator' then
-      error(string.format('%s: generator must be an rl.Generator, got %s', who, options.what(g)), 0)
-    end
-    out.generator = g
-  end
-  return out
+  local all = { { 'norm', 'norm', 'linf' }, { 'generator', 'generator' } }
+  for _, row in ipairs(rows) do all[#all + 1] = row end
+  return options.check(who, opts, all)
 end
 
 --- common.check_batch(who, x, y): x a float batch [B, ...] in the box, y
