@@ -397,8 +397,6 @@ local RULES = { sign = 'linf', normalised = 'l2', apgd = true }
 local STARTS = { none = true, uniform = true, normal = true, sphere = true }
 
 local RUN_ROWS = {
-  { 'norm', 'norm', 'linf' },
-  { 'generator', 'generator' },
   { 'eps', 'number', options.REQUIRED, '>= 0' },
   { 'steps', 'integer', 10, '>= 0' },
   { 'step_size', 'number', nil, '>= 0' },
@@ -418,6 +416,8 @@ local RUN_ROWS = {
   { 'momentum', 'number', 0.75, '[0, 1]' },
   { 'eot', 'integer', 1, '>= 1' },
   { 'seed', 'integer' },
+  { 'norm', 'norm', 'linf' },
+  { 'generator', 'generator' },
 }
 local RUN_LOOSE = { 'objective', 'rule', 'start' }
 
@@ -588,8 +588,6 @@ end
 ---------------------------------------------------------------------------
 
 local PGD_ROWS = {
-  { 'norm', 'norm', 'linf' },
-  { 'generator', 'generator' },
   { 'eps', 'number', options.REQUIRED, '>= 0' },
   { 'steps', 'integer', 10, '>= 0' },
   { 'step_size', 'number', nil, '>= 0' },
@@ -601,6 +599,8 @@ local PGD_ROWS = {
   { 'hi', 'number', 1 },
   { 'mode', 'string', nil, { 'train', 'eval' } },
   { 'seed', 'integer' },
+  { 'norm', 'norm', 'linf' },
+  { 'generator', 'generator' },
 }
 
 local function need_eps(who, o)
@@ -678,8 +678,6 @@ function attacks.multi_targeted(model, x, y, o)
 end
 
 local APGD_ROWS = {
-  { 'norm', 'norm', 'linf' },
-  { 'generator', 'generator' },
   { 'eps', 'number', options.REQUIRED, '>= 0' },
   { 'loss', 'string', 'ce', { 'ce', 'dlr' } },
   { 'targeted', 'boolean', false },
@@ -693,6 +691,8 @@ local APGD_ROWS = {
   { 'hi', 'number', 1 },
   { 'mode', 'string', 'eval', { 'train', 'eval' } },
   { 'seed', 'integer' },
+  { 'norm', 'norm', 'linf' },
+  { 'generator', 'generator' },
 }
 
 --- attacks.apgd(model, x, y, opts) -> x_adv, info: APGD (Croce and Hein
