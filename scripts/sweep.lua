@@ -24,11 +24,22 @@ cli.main('sweep', function()
   end
   local dataset = o.dataset or 'fashion-mnist'
   local out = o.out or 'results/sweep'
+  local function config_of(beta)
+    local cfg = tables.config(o, dataset, { method = 'trades6', config = { beta = beta } })
+    cfg.beta = beta
+    return cfg
+  end
+  if o.list then -- list only: nothing is trained, no directory made
+    for _, beta in ipairs(betas) do
+      local cfg = config_of(beta)
+      print(table.concat({ exp.run_id(cfg), dataset, string.format('beta %g', beta), json.encode(cfg) }, '\t'))
+    end
+    return
+  end
   fs.mkdir(out, 'sweep')
   local data, rows = nil, {}
   for _, beta in ipairs(betas) do
-    local cfg = tables.config(o, dataset, { method = 'trades6', config = { beta = beta } })
-    cfg.beta = beta
+    local cfg = config_of(beta)
     local id = exp.run_id(cfg)
     if o.only == nil or o.only == id then
       data = data or {

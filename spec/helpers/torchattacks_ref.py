@@ -9,18 +9,26 @@ usage: torchattacks_ref.py MODEL WEIGHTS DATA --eps E --attack NAME
   MODEL    an architecture of scripts/torch_ref.py (CNN001, CNN002, ...)
   WEIGHTS  its state_dict as safetensors (rllua's Module:save)
   DATA     safetensors with x (float [N, C, H, W] in [0, 1]) and y (i64 [N])
-  NAME     apgd-ce | apgd-t | fab-t | square | autoattack-standard
+  NAME     apgd-ce | apgd-dlr | apgd-t | fab | fab-t | square
+           | autoattack-standard
 
 Prints one JSON object: robust_accuracy, robust (0/1 per sample, in DATA's
 order), clean_accuracy, max_perturbation (in the attack's norm), seconds,
-and the settings used.  The model runs in eval mode on the CPU.
+and the settings used.  The model runs in eval mode on the CPU, its
+parameters frozen: the attacks differentiate with respect to the input only,
+and FAB's backward passes (one per class in the untargeted FAB) would
+otherwise also accumulate every weight's gradient, for nothing.
 
 The attacks take fra31/auto-attack's settings for the standard version:
 APGD-CE and APGD-T 100 steps (APGD-T over n_classes - 1 targets), FAB-T 100
 steps over n_classes - 1 targets, Square 5000 queries with p_init 0.8, one
-restart each.  torchattacks' own AutoAttack class builds its APGD and FAB
-with their default 10 steps instead; --torchattacks-defaults runs that class
-as it is (autoattack-standard only).
+restart each.  Two more of the 'plus' version, also with --steps and one
+restart (the 'plus' version itself runs five): apgd-dlr, APGD on the DLR
+loss (torchattacks' APGD with loss='dlr'; DLR needs 3 classes or more), and
+fab, the untargeted FAB (torchattacks' FAB with multi_targeted=False).
+torchattacks' own AutoAttack class builds its APGD and FAB with their
+default 10 steps instead; --torchattacks-defaults runs that class as it is
+(autoattack-standard only).
 
 Exit status: 0 done; 2 bad usage; 3 torch or torchattacks is not installed
 (a message says which; the calling spec then marks itself pending).
@@ -35,7 +43,7 @@ import warnings
 warnings.filterwarnings("ignore")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'scripts'))
 
-ATTACKS = ('apgd-ce', 'apgd-t', 'fab-t', 'square', 'autoattack-standard')
+ATTACKS = ('apgd-ce', 'apgd-dlr', 'apgd-t', 'fab', 'fab-t', 'square', 'autoattack-standard')
 
 
 def parse():
@@ -76,7 +84,9 @@ def build(ta, model, a):
     common = dict(norm=norm, eps=a.eps, seed=a.seed, n_restarts=1)
     made = {
         'apgd-ce': lambda: ta.APGD(model, steps=a.steps, loss='ce', **common),
+        'apgd-dlr': lambda: ta.APGD(model, steps=a.steps, loss='dlr', **common),
         'apgd-t': lambda: ta.APGDT(model, steps=a.steps, n_classes=a.n_classes, **common),
+        'fab': lambda: ta.FAB(model, steps=a.steps, multi_targeted=False, n_classes=a.n_classes, **common),
         'fab-t': lambda: ta.FAB(model, steps=a.steps, multi_targeted=True, n_classes=a.n_classes, **common),
         'square': lambda: ta.Square(model, n_queries=a.queries, p_init=0.8, loss='margin', **common),
     }
@@ -106,6 +116,8 @@ def main():
         print('torchattacks_ref: %s lacks %s' % (a.weights, ', '.join(missing)), file=sys.stderr)
         sys.exit(2)
     model.float().eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
     data = load_safetensors(a.data)
     if 'x' not in data or 'y' not in data:
         print('torchattacks_ref: %s must hold x and y' % a.data, file=sys.stderr)

@@ -1,21 +1,30 @@
---- rl.autoattack.fab: FAB-T, the targeted Fast Adaptive Boundary attack
--- (Croce & Hein 2020, "Minimally distorted adversarial examples with a fast
--- adaptive boundary attack"), l-inf and l2, as AutoAttack runs it.
+--- rl.autoattack.fab: FAB, the Fast Adaptive Boundary attack (Croce &
+-- Hein 2020, "Minimally distorted adversarial examples with a fast
+-- adaptive boundary attack"), l-inf and l2, as AutoAttack runs it: FAB-T,
+-- the targeted version of its standard suite (the default), and the
+-- untargeted FAB of its 'plus' suite.
 --
 --   adv, robust = fab.attack(model, x, y, {eps, norm = 'linf' | 'l2',
---       n_target_classes = 9, steps = 100, restarts = 1, alpha_max = 0.1,
---       eta = 1.05, beta = 0.9, generator, mode, early_stop = true})
+--       targeted = true, n_target_classes = 9, steps = 100, restarts = 1,
+--       alpha_max = 0.1, eta = 1.05, beta = 0.9, generator, mode,
+--       early_stop = true})
 --
--- For each of the n_target_classes classes that rank 2nd, 3rd, ... in the
--- clean logits, and each restart (the first from x, the others from a
--- random point at half eps), on the points still robust: linearise the
--- margin logit_t - logit_y at the iterate, project both the iterate and x
--- onto that hyperplane within the [0, 1] box (fab.project), step to a
--- convex combination of the two projections (weight alpha <= alpha_max on
--- the one from x), overshoot by eta; once misclassified, keep the point
--- if it is the closest yet and step back towards x by beta.  A point
--- counts as broken only when its closest misclassified point lies within
--- eps.  Semantics of fra31/auto-attack's fab_pt.py (attack_single_run_
+-- Each step linearises a margin logit_j - logit_y at the iterate: the
+-- hyperplane where that linear model is zero.  FAB-T (targeted = true)
+-- runs once for each of the n_target_classes classes that rank 2nd, 3rd,
+-- ... in the clean logits, with j that class; untargeted FAB (targeted =
+-- false) runs once, and at every step takes per sample the j ~= y whose
+-- hyperplane is nearest, |f_j| / ||grad f_j||_q with q the dual norm (l1
+-- for l-inf, l2 for l2): one backward pass per class.  n_target_classes
+-- is then an error.  Each run is repeated `restarts` times (the first from
+-- x, the others from a random point at half eps) on the points still
+-- robust.  A step projects both the iterate and x onto the hyperplane
+-- within the [0, 1] box (fab.project), goes to a convex combination of
+-- the two projections (weight alpha <= alpha_max on the one from x) and
+-- overshoots by eta; once misclassified, it keeps the point if it is the
+-- closest yet and steps back towards x by beta.  A point counts as broken
+-- only when its closest misclassified point lies within eps.  Semantics of
+-- fra31/auto-attack's fab_pt.py (attack_single_run, attack_single_run_
 -- targeted and perturb); two differences, neither of which changes which
 -- points break:
 --   * the projection solves its 1-D root by Newton steps and bisection on
@@ -93,6 +102,7 @@ end
 
 local ROWS = {
   { 'eps',              'number',  options.REQUIRED, '>= 0' },
+  { 'targeted',         'boolean', true },
   { 'n_target_classes', 'integer', nil,              '>= 1' },
   { 'steps',            'integer', 100,              '>= 0' },
   { 'restarts',         'integer', 1,                '>= 1' },
@@ -110,21 +120,57 @@ local function row_norm(d, norm)
   return d:norm(2, 2, true)
 end
 
--- The gradient at x1 of logit_t - logit_y, and that difference.
+-- The hyperplanes of a step: w [m, D] and f [m] such that the margin
+-- being linearised is f + w.(z - x1) near x1.
+
+-- FAB-T: the gradient at x1 of logit_t - logit_y, and that difference.
 local function margin_grad(model, x1, y, t)
   local xr = x1:detach():requires_grad_()
   local z = model(xr)
   local diff = z:gather(2, t:view(-1, 1)) - z:gather(2, y:view(-1, 1))
-  return rl.grad(diff:sum(), xr), diff:detach():view(-1)
+  return rl.grad(diff:sum(), xr):reshape(x1.shape[1], -1), diff:detach():view(-1)
+end
+
+-- Untargeted FAB: of the margins logit_j - logit_y, j ~= y, the one whose
+-- linearised boundary is nearest, |f_j| / (1e-12 + ||w_j||_q) (fra31's
+-- dist1; ties go to the lower class).  One forward, then one backward per
+-- class, keeping only the best plane so far: the memory of one gradient,
+-- not of the whole Jacobian.
+local function nearest_margin_grad(model, x1, y, norm)
+  local m = x1.shape[1]
+  local xr = x1:detach():requires_grad_()
+  local z = model(xr)
+  local K = z.shape[2]
+  local zy = z:gather(2, y:view(-1, 1))
+  local own = y:view(-1)
+  local best_w, best_f, best_s
+  for j = 1, K do
+    local diff = z:narrow(2, j, 1) - zy
+    local g = rl.grad(diff:sum(), xr, nil, { retain_graph = j < K })
+    rl.no_grad(function()
+      local w, f = g:reshape(m, -1), diff:detach():view(-1)
+      local q = norm == 'linf' and w:abs():sum(2) or w:norm(2, 2)
+      local s = rl.where(own:eq(j - 1), math.huge, f:abs() / (q + 1e-12))
+      if not best_s then
+        best_w, best_f, best_s = w, f, s
+      else
+        local take = s:lt(best_s)
+        best_w = rl.where(take:view(m, 1), w, best_w)
+        best_f, best_s = rl.where(take, f, best_f), rl.where(take, s, best_s)
+      end
+    end)
+  end
+  return best_w, best_f
 end
 
 local function predict(model, x)
   return rl.no_grad(function() return model(x):argmax(2) end)
 end
 
--- One run of FAB-T towards targets t on clean points x0 (all classified
--- y): {found = u8 [n], adv, dist [n]} with adv the closest misclassified
--- point found (x0 where none).
+-- One run of FAB on clean points x0 (all classified y), towards targets t
+-- (i64 [n]; nil: untargeted): adv, dist [n] with adv the closest
+-- misclassified point found (x0 where none) and dist its distance (inf
+-- where none).
 local function single_run(model, x0, y, t, o, random_start)
   local n = x0.shape[1]
   local shape, flat = x0.shape, x0:reshape(n, -1)
@@ -151,9 +197,13 @@ local function single_run(model, x0, y, t, o, random_start)
   for _ = 1, o.steps do
     if wx0.shape[1] == 0 then break end
     local m = wx0.shape[1]
-    local g, diff = margin_grad(model, x1, wy, wt)
+    local w, diff
+    if wt then
+      w, diff = margin_grad(model, x1, wy, wt)
+    else
+      w, diff = nearest_margin_grad(model, x1, wy, o.norm)
+    end
     rl.no_grad(function()
-      local w = g:reshape(m, -1)
       local x1f, x0f = x1:reshape(m, -1), wx0:reshape(m, -1)
       local b = (w * x1f):sum(2) - diff
       local d = fab.project(rl.cat({ x1f, x0f }, 1), rl.cat({ w, w }, 1), rl.cat({ b, b }, 1), o.norm)
@@ -177,8 +227,8 @@ local function single_run(model, x0, y, t, o, random_start)
           done_ids[#done_ids + 1] = ids:index_select(1, gone)
           done_rows[#done_rows + 1] = wbest:index_select(1, gone)
           done_d[#done_d + 1] = wd:index_select(1, gone)
-          ids, wx0, wy, wt = ids:index_select(1, keep), wx0:index_select(1, keep),
-              wy:index_select(1, keep), wt:index_select(1, keep)
+          ids, wx0, wy = ids:index_select(1, keep), wx0:index_select(1, keep), wy:index_select(1, keep)
+          wt = wt and wt:index_select(1, keep)
           wbest, wd, x1 = wbest:index_select(1, keep), wd:index_select(1, keep), x1:index_select(1, keep)
         end
       end
@@ -193,23 +243,33 @@ end
 
 local function attack(model, x, y, opts)
   local o = common.options('fab', opts, ROWS)
+  if not o.targeted and o.n_target_classes then
+    error('fab: n_target_classes applies to the targeted attack only, not with targeted = false', 0)
+  end
   common.check_batch('fab', x, y)
   return model:with_mode(o.mode, function()
     local logits = rl.no_grad(function() return model(x) end)
     local K = logits.shape[2]
-    local nt = o.n_target_classes or math.min(9, K - 1)
-    if nt > K - 1 then
-      error(string.format('fab: n_target_classes must be at most %d (the model has %d classes), got %d',
-        K - 1, K, nt), 0)
+    -- the runs: each the target classes [B] of FAB-T, or false for one
+    -- untargeted run
+    local targets = { false }
+    if o.targeted then
+      local nt = o.n_target_classes or math.min(9, K - 1)
+      if nt > K - 1 then
+        error(string.format('fab: n_target_classes must be at most %d (the model has %d classes), got %d',
+          K - 1, K, nt), 0)
+      end
+      local ranks = common.class_ranks(logits)
+      targets = table.move(ranks, 2, nt + 1, 1, {})
     end
-    local ranks = common.class_ranks(logits)
     local robust = logits:argmax(2):eq(y)
     local adv = x
-    for k = 2, nt + 1 do
+    for _, target in ipairs(targets) do
       for r = 1, o.restarts do
         local idx = common.where_true(robust)
         if idx.shape[1] == 0 then break end
-        local xs, ys, ts = x:index_select(1, idx), y:index_select(1, idx), ranks[k]:index_select(1, idx)
+        local xs, ys = x:index_select(1, idx), y:index_select(1, idx)
+        local ts = target and target:index_select(1, idx) or nil
         local cand, dist = single_run(model, xs, ys, ts, o, r > 1)
         local broke = rl.no_grad(function()
           return dist:le(o.eps):logical_and(predict(model, cand):ne(ys))

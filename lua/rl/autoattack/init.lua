@@ -12,8 +12,8 @@
 --   standard  APGD-CE (100 steps), APGD-T (DLR, the 9 highest non-true
 --             classes), FAB-T (9 classes), Square (5000 queries); one
 --             restart each
---   plus      APGD-CE and APGD-DLR with 5 restarts, untargeted FAB with 5
---             restarts, Square, APGD-T, FAB-T
+--   plus      APGD-CE, APGD-DLR and untargeted FAB with 5 restarts,
+--             Square, APGD-T (1 restart), FAB-T (5 restarts)
 --   rand      APGD-CE and APGD-DLR with gradients averaged over 20 draws
 --             (EOT), for randomised models
 -- opts.attacks (a list of those names) replaces the version's list.
@@ -88,8 +88,9 @@ local RUNNERS = {
   ['apgd-dlr'] = apgd('dlr'),
   ['apgd-t'] = apgd('dlr', true),
   ['fab-t'] = function(model, x, y, s)
+    -- plus: 5 restarts, as fra31's FAB-T shares its FAB's settings
     return (fab.attack(model, x, y, { eps = s.eps, norm = s.norm, n_target_classes = s.n_target,
-      steps = 100, generator = rl.Generator(s.seed), mode = s.mode }))
+      steps = 100, restarts = s.version == 'plus' and 5 or 1, generator = rl.Generator(s.seed), mode = s.mode }))
   end,
   fab = function(model, x, y, s)
     return (fab.attack(model, x, y, { eps = s.eps, norm = s.norm, targeted = false, steps = 100,
