@@ -89,17 +89,22 @@ function exp.default_dropout(dataset)
   return d and d.dropout
 end
 
+--- Eight hex digits of a string's djb2 hash: the part of a results
+-- directory's name that stands for its settings.
+function exp.short_hash(s)
+  local h = 5381
+  for i = 1, #s do h = (h * 33 + s:byte(i)) % 4294967296 end
+  return string.format('%08x', h)
+end
+
 --- A readable, deterministic id: dataset-model-method-e<epochs>-s<seed>,
 -- plus a short hash of every other setting.
 function exp.run_id(cfg)
   local main = { dataset = 1, model = 1, method = 1, epochs = 1, seed = 1, device = 1, data_dir = 1 }
   local rest = {}
   for k, v in pairs(cfg) do if not main[k] then rest[k] = v end end
-  local s = json.encode(rest)
-  local h = 5381
-  for i = 1, #s do h = (h * 33 + s:byte(i)) % 4294967296 end
-  return string.format('%s-%s-%s-e%d-s%d-%08x', cfg.dataset:gsub('[^%w]', '_'), cfg.model, cfg.method,
-    cfg.epochs, cfg.seed, h)
+  return string.format('%s-%s-%s-e%d-s%d-%s', cfg.dataset:gsub('[^%w]', '_'), cfg.model, cfg.method,
+    cfg.epochs, cfg.seed, exp.short_hash(json.encode(rest)))
 end
 
 -- ---------------------------------------------------------------------------
@@ -178,24 +183,37 @@ local function eval_batches(ds, n, batch, cfg)
     device = cfg.device ~= 'cpu' and cfg.device or nil }):iter(1)
 end
 
---- The keys of metrics.json that a measurement under `attack` writes.
-local function adv_suffix(attack) return (attack or 'pgd') == 'pgd' and '' or '_' .. attack end
+-- The attack of the adversarial columns: AutoAttack comes beside the
+-- paper's PGD (its own key, the test split only), multitarget in its place.
+local function main_attack(attack) return attack == 'autoattack' and 'pgd' or attack or 'pgd' end
+local function adv_suffix(attack) return main_attack(attack) == 'pgd' and '' or '_' .. attack end
 
+--- The keys of metrics.json that a measurement under `attack` writes:
+-- 'pgd' the paper's; 'multitarget' the paper's with the adversarial ones
+-- suffixed _multitarget; 'autoattack' the paper's plus
+-- test_adv_acc_autoattack (AutoAttack is a test-set evaluation: the train
+-- split and the adversarial gap stay PGD's).
 function exp.metric_keys(attack)
   local s = adv_suffix(attack)
-  return { 'train_acc', 'test_acc', 'train_adv_acc' .. s, 'test_adv_acc' .. s, 'train_lipschitz',
+  local keys = { 'train_acc', 'test_acc', 'train_adv_acc' .. s, 'test_adv_acc' .. s, 'train_lipschitz',
     'test_lipschitz', 'train_lipschitz_max', 'test_lipschitz_max', 'gen_gap', 'adv_gap' .. s }
+  if attack == 'autoattack' then keys[#keys + 1] = 'test_adv_acc_autoattack' end
+  return keys
 end
 
 --- The measurements of METHODS.md on both splits: accuracy, adversarial
 -- accuracy under o.attack ('pgd', the paper's column, or 'multitarget';
--- keys get a suffix _multitarget), and both Lipschitz estimates (the
--- reference's, the paper's column, as *_lipschitz; the maximising one as
--- *_lipschitz_max).  o.only = {key = true} measures only what those keys
--- need (to complete the metrics of a finished run).
+-- keys get a suffix _multitarget; or 'autoattack': PGD's and, on the test
+-- split, AutoAttack standard's as test_adv_acc_autoattack, seeded by
+-- cfg.seed, run per batch, without its gradient-masking checks), and both
+-- Lipschitz estimates (the reference's, the paper's column, as
+-- *_lipschitz; the maximising one as *_lipschitz_max).  o.only = {key =
+-- true} measures only what those keys need (to complete the metrics of a
+-- finished run).
 function exp.measure(model, train, test, cfg, o)
   o = o or {}
   local n = cfg.eval_subset
+  local attack = main_attack(o.attack)
   local sfx = adv_suffix(o.attack)
   local want = function(k) return o.only == nil or o.only[k] end
   local res = {}
@@ -204,7 +222,7 @@ function exp.measure(model, train, test, cfg, o)
     local total = math.min(n or ds.x.shape[1], ds.x.shape[1])
     local p = exp.progress('eval ' .. name, total, { quiet = o.quiet })
     local m = metrics.evaluate(model, eval_batches(ds, n, cfg.eval_batch or 256, cfg), {
-      eps = cfg.eps, attack = o.attack, classes = #train.classes, generator = rl.Generator(cfg.seed + 7),
+      eps = cfg.eps, attack = attack, classes = #train.classes, generator = rl.Generator(cfg.seed + 7),
       adv = want(name .. '_adv_acc' .. sfx), lipschitz = want(name .. '_lipschitz'),
       lipschitz_max = want(name .. '_lipschitz_max'),
       progress = function(k) p:update(k) end,
@@ -213,6 +231,14 @@ function exp.measure(model, train, test, cfg, o)
     res[name .. '_adv_acc' .. sfx] = m.adv_acc
     res[name .. '_lipschitz'] = m.lipschitz
     res[name .. '_lipschitz_max'] = m.lipschitz_max
+    local aa = name .. '_adv_acc_autoattack'
+    if o.attack == 'autoattack' and name == 'test' and want(aa) then
+      local pa = exp.progress('eval test (AutoAttack)', total, { quiet = o.quiet })
+      res[aa] = metrics.evaluate(model, eval_batches(ds, n, cfg.eval_batch or 256, cfg), {
+        eps = cfg.eps, attack = 'autoattack', classes = #train.classes, seed = cfg.seed, adv = true,
+        progress = function(k) pa:update(k) end,
+      }).adv_acc
+    end
   end
   res.gen_gap = res.train_acc - res.test_acc
   if res['train_adv_acc' .. sfx] then
@@ -380,9 +406,9 @@ end
 --- Run (or resume, or skip) one configuration; returns its metrics table.
 -- opts: out (the table's results directory), quiet, data (preloaded
 -- {train, test} datasets), log (a function for one-line messages), attack
--- (of the adversarial accuracy: 'pgd', default, or 'multitarget'; a
--- finished run measured under another attack is measured again from its
--- saved model, not retrained).
+-- (of the adversarial accuracy: 'pgd', default, 'multitarget' or
+-- 'autoattack', see exp.measure; a finished run measured under another
+-- attack is measured again from its saved model, not retrained).
 function exp.run(cfg, o)
   o = o or {}
   local id = exp.run_id(cfg)

@@ -5,7 +5,8 @@
 --   adv_examples(model, x, y, {eps, attack})
 --                                         the tables' attack: 'pgd' (PGD-10,
 --                                         step 2 eps / 10, random start, true
---                                         labels) or 'multitarget'
+--                                         labels), 'multitarget' or
+--                                         'autoattack' (standard, no checks)
 --   adv_accuracy(model, x, y, {eps, attack})
 --   lipschitz(model, x, {eps, mode})      per-sample local Lipschitz estimate:
 --                                         mode 'max' (default) or 'reference'
@@ -26,28 +27,51 @@ function metrics.accuracy(model, x, y)
 end
 
 --- The attacks a table can be measured under.  'pgd' is the paper's
--- column; 'multitarget' is the reference's stronger *MT evaluation.
-metrics.attacks = { pgd = true, multitarget = true }
+-- column; 'multitarget' is the reference's stronger *MT evaluation;
+-- 'autoattack' is AutoAttack's standard ensemble (Croce and Hein 2020).
+metrics.attacks = { pgd = true, multitarget = true, autoattack = true }
+
+--- The names of metrics.attacks, sorted, for messages.
+function metrics.attack_names()
+  local names = {}
+  for k in pairs(metrics.attacks) do names[#names + 1] = k end
+  table.sort(names)
+  return table.concat(names, ', ')
+end
 
 local function check_attack(name)
   local a = name or 'pgd'
   if not metrics.attacks[a] then
-    error(string.format("metrics: unknown attack %q (pgd, multitarget)", tostring(name)), 3)
+    error(string.format('metrics: unknown attack %q (%s)', tostring(name), metrics.attack_names()), 3)
   end
   return a
 end
 
---- The adversarial examples of the tables' adversarial accuracy.
+--- The adversarial examples of the tables' adversarial accuracy: x_adv,
+-- and for 'autoattack' its info as well.  opts: eps, attack, classes,
+-- norm ('inf' default, or 2), generator (pgd, multitarget), seed
+-- (autoattack; default 0), batch (autoattack's chunk size), checks
+-- (autoattack's gradient-masking checks; default false), steps and
+-- step_size (pgd, multitarget).
 function metrics.adv_examples(model, x, y, o)
   local a = check_attack(o.attack)
+  if a == 'autoattack' then
+    -- found at call time: rl.attacks.autoattack is a module of its own
+    local aa = attacks.autoattack or error('metrics: rl.attacks.autoattack is not available', 2)
+    return aa(model, x, y, {
+      eps = o.eps, norm = (o.norm == 2 or o.norm == 'l2' or o.norm == '2') and 'l2' or 'linf',
+      version = 'standard', seed = o.seed or 0, n_classes = o.classes, checks = o.checks or false,
+      batch = o.batch, mode = 'eval',
+    })
+  end
   if a == 'multitarget' then
     return attacks.multi_targeted(model, x, y, {
-      eps = o.eps, classes = o.classes, steps = o.steps, step_size = o.step_size,
+      eps = o.eps, classes = o.classes, steps = o.steps, step_size = o.step_size, norm = o.norm,
       mode = 'eval', generator = o.generator,
     })
   end
   return attacks.pgd(model, x, y, {
-    eps = o.eps, steps = o.steps or 10, step_size = o.step_size or 2 * o.eps / 10,
+    eps = o.eps, steps = o.steps or 10, step_size = o.step_size or 2 * o.eps / 10, norm = o.norm,
     random_start = true, mode = 'eval', generator = o.generator,
   })
 end
@@ -130,8 +154,8 @@ end
 -- {n, acc, adv_acc, lipschitz, lipschitz_max}; each of the costly ones only
 -- when asked (opts.adv, opts.lipschitz = the reference estimator, the
 -- paper's column; opts.lipschitz_max = the maximising one).  opts.attack
--- picks the attack of adv_acc ('pgd' or 'multitarget'; classes for the
--- latter).
+-- picks the attack of adv_acc ('pgd', 'multitarget' or 'autoattack', with
+-- the options of metrics.adv_examples), run on each batch.
 function metrics.evaluate(model, batches, o)
   o = o or {}
   check_attack(o.attack)

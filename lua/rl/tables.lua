@@ -25,8 +25,10 @@ tables.usage_common = [[
   --threads N         CPU threads
   --out DIR           results directory (default results/<table>)
   --attack NAME       the adversarial column's attack: pgd (default, the paper's
-                      PGD-10) or multitarget (the reference's *MT evaluation);
-                      a finished row is measured again from its saved model
+                      PGD-10), multitarget (the reference's *MT evaluation, in
+                      place of PGD) or autoattack (AutoAttack standard on the
+                      test split, an "AA acc" column beside PGD's); a finished
+                      row is measured again from its saved model
   --only RUN-ID       run one row only (for a Slurm job array)
   --list              print each row's id, dataset, label and settings; run nothing
   --help]]
@@ -49,7 +51,7 @@ function tables.parse(argv, usage, extra)
   for k, v in pairs(extra or {}) do options[k] = v end
   local o = cli.parse(argv, { usage = usage, options = options })
   if o.attack and not metrics.attacks[o.attack] then
-    error(string.format('option --attack: unknown attack %q (pgd, multitarget)', o.attack), 0)
+    error(string.format('option --attack: unknown attack %q (%s)', o.attack, metrics.attack_names()), 0)
   end
   if o.threads then rl.set_num_threads(o.threads) end
   return o
@@ -77,16 +79,22 @@ local ATTACK_LABEL = { pgd = 'PGD', multitarget = 'MT' }
 
 --- The columns of Tables 2-4 for the adversarial column's attack: the
 -- paper's, with its Lipschitz column (the reference's estimator) and the
--- maximising estimator beside it (README, docs/quirks.md).
+-- maximising estimator beside it (README, docs/quirks.md).  multitarget
+-- takes the place of PGD in the adversarial columns; autoattack keeps the
+-- paper's PGD columns and adds "AA acc" (test accuracy under AutoAttack
+-- standard) after PGD's.
 function tables.columns(attack)
   local a = attack or 'pgd'
-  local sfx = a == 'pgd' and '' or '_' .. a
-  return {
+  local main = a == 'autoattack' and 'pgd' or a
+  local sfx = main == 'pgd' and '' or '_' .. main
+  local cols = {
     { 'train acc', 'train_acc', pct }, { 'test acc', 'test_acc', pct },
-    { 'adv test acc (' .. ATTACK_LABEL[a] .. ')', 'test_adv_acc' .. sfx, pct },
+    { 'adv test acc (' .. ATTACK_LABEL[main] .. ')', 'test_adv_acc' .. sfx, pct },
     { 'test lipschitz', 'test_lipschitz', num }, { 'test lipschitz (max)', 'test_lipschitz_max', num },
     { 'gap', 'gen_gap', pct }, { 'adv gap', 'adv_gap' .. sfx, pct },
   }
+  if a == 'autoattack' then table.insert(cols, 4, { 'AA acc', 'test_adv_acc_autoattack', pct }) end
+  return cols
 end
 
 -- The width of every column of head and rows (lists of strings).
