@@ -25,7 +25,7 @@ cli.main('sweep', function()
   local dataset = o.dataset or 'fashion-mnist'
   local out = o.out or 'results/sweep'
   local function config_of(beta)
-    local cfg = tables.config(o, dataset, { method = 'trades6', config = { beta = beta } })
+    local cfg = tables.config(o, dataset, { method = 'trades', config = { beta = beta } })
     cfg.beta = beta
     return cfg
   end

@@ -73,3 +73,103 @@ describe('table2.lua end to end', function()
     assert.truthy(log:find('unknown dataset', 1, true))
   end)
 end)
+
+describe('nothing wrong is silent (issue #14)', function()
+  local exp = require 'rl.experiment'
+
+  it('exp.config refuses a key that is no setting, naming the nearest', function()
+    local ok, msg = pcall(exp.config, { epoch = 2, dataset = 'synthetic' })
+    assert.is_false(ok)
+    assert.truthy(tostring(msg):find("unknown setting 'epoch' (did you mean 'epochs'?)", 1, true), msg)
+    ok, msg = pcall(exp.config, { eval_subst = 300 })
+    assert.truthy(tostring(msg):find("did you mean 'eval_subset'", 1, true), msg)
+  end)
+
+  it('a run id names the method settings that differ from the named method', function()
+    local function id(c) return exp.run_id(exp.config(c)) end
+    assert.truthy(id { method = 'trades', beta = 0.3 }:find('-trades-beta0.3-', 1, true))
+    assert.truthy(id { method = 'trades6', beta = 2 }:find('-trades6-beta2-', 1, true))
+    -- the named method's own value, or the dataset's, is not repeated
+    assert.truthy(id { method = 'trades6', beta = 6 }:find('-trades6-e', 1, true))
+    assert.truthy(id { method = 'llr', dataset = 'resimgnet' }:find('-llr-e', 1, true))
+    assert.truthy(id { method = 'llr', dataset = 'resimgnet', mu = 5 }:find('-llr-mu5-e', 1, true))
+  end)
+
+  it('a registered method carries its version in every run id', function()
+    local calls = 0
+    local function mine(model, x, y, o)
+      calls = calls + 1
+      local z = model(x)
+      return rl.F.cross_entropy(z, y, 'sum') * (o.h or 1), z
+    end
+    rl.methods.register('mine', mine, { version = 1 })
+    local c1 = exp.config { method = 'mine', dataset = 'synthetic' }
+    assert.are.equal(1, c1.method_version)
+    rl.methods.register('mine', mine, { version = 2 })
+    local c2 = exp.config { method = 'mine', dataset = 'synthetic' }
+    assert.are_not.equal(exp.run_id(c1), exp.run_id(c2))
+    for _, bad in ipairs {
+      { 'mine', mine, nil, 'options {version = N} are required' },
+      { 'mine', mine, { version = 0 }, 'version must be an integer >= 1' },
+      { 'mine', mine, { version = 1, verison = 2 }, "unknown option 'verison'" },
+      { 'trades6', mine, { version = 1 }, "one of rllua's own names" },
+      { 'get', mine, { version = 1 }, "one of rllua's own names" },
+    } do
+      local ok, msg = pcall(rl.methods.register, bad[1], bad[2], bad[3])
+      assert.is_false(ok)
+      assert.truthy(tostring(msg):find(bad[4], 1, true), msg)
+    end
+    -- it trains through exp.run, which returns the model too
+    local out = tmpdir()
+    local data = { train = rl.data.load('synthetic', { split = 'train', n = 32 }),
+      test = rl.data.load('synthetic', { split = 'test', n = 16 }) }
+    local cfg = exp.config { method = 'mine', dataset = 'synthetic', epochs = 1, batch = 16, eval_subset = 16 }
+    local m, id, model = exp.run(cfg, { out = out, data = data, quiet = true, log = function() end })
+    assert.is_true(calls >= 2)
+    assert.is_number(m.test_acc)
+    assert.are.equal(exp.run_id(cfg), id)
+    assert.are.equal(8, #model:parameters()) -- CNN001: two convolutions, two linears
+    local z = rl.no_grad(function() return model(data.test.x:narrow(1, 1, 2):float() / 255) end)
+    assert.are.same({ 2, 10 }, z.shape)
+    -- a finished run gives back its saved model
+    local m2, _, again = exp.run(cfg, { out = out, data = data, quiet = true, log = function() end })
+    assert.are.same(m, m2)
+    assert.are.same(model:parameters()[1]:tolist(), again:parameters()[1]:tolist())
+    os.execute('rm -rf ' .. shell.quote(out))
+  end)
+
+  it('a row whose model cannot take the images fails before anything is written', function()
+    local out = tmpdir()
+    local log, code = sh(string.format('%s scripts/table4.lua %s --epochs 1 --model WRN_16_4 --dropout 0.2 --out %s',
+      shell.rllua, ARGS, shell.quote(out .. '/t4')))
+    assert.are_not.equal(0, code)
+    assert.truthy(log:find("synthetic / Natural: model WRN_16_4 cannot take synthetic's 1x28x28 images", 1, true), log)
+    assert.is_nil(io.open(out .. '/t4', 'r'), 'no results directory')
+    -- and a run that fails in its first epoch leaves no directory behind
+    local cfg = exp.config { method = 'natural', dataset = 'synthetic', epochs = 1, batch = 16 }
+    local data = { train = rl.data.load('synthetic', { split = 'train', n = 32 }),
+      test = rl.data.load('synthetic', { split = 'test', n = 16 }) }
+    rl.methods.register('broken', function() error('loss went wrong', 0) end, { version = 1 })
+    cfg = exp.config { method = 'broken', dataset = 'synthetic', epochs = 1, batch = 16 }
+    local ok, msg = pcall(exp.run, cfg, { out = out, data = data, quiet = true, log = function() end })
+    assert.is_false(ok)
+    assert.truthy(tostring(msg):find('loss went wrong', 1, true))
+    assert.is_nil(io.open(out .. '/' .. exp.run_id(cfg) .. '/config.json', 'r'))
+    assert.is_nil(io.open(out .. '/' .. exp.run_id(cfg), 'r'))
+    os.execute('rm -rf ' .. shell.quote(out))
+  end)
+
+  it('table4 runs on Fashion-MNIST-sized images with CNN001 at a given dropout', function()
+    local log, code = sh(string.format('%s scripts/table4.lua %s --epochs 1 --list', shell.rllua, ARGS))
+    assert.are_not.equal(0, code)
+    assert.truthy(log:find('the paper has no dropout rate for synthetic; give one with --dropout', 1, true), log)
+    log, code = sh(string.format('%s scripts/table4.lua %s --epochs 1 --dropout 0.3 --list', shell.rllua, ARGS))
+    assert.are.equal(0, code, log)
+    assert.truthy(log:find('Natural + dropout', 1, true))
+    assert.truthy(log:find('"drop":0.3', 1, true), log)
+    local m = rl.models.CNN001 { drop = 0.3 }
+    assert.are.equal(0.3, m.dropout1.p)
+    assert.are.equal(0.3, m.dropout2.p)
+    assert.are.equal(0.25, rl.models.CNN001().dropout1.p)
+  end)
+end)

@@ -48,7 +48,9 @@ describe('poc.lua --train configs', function()
       assert.is_nil(cfg.weight_decay)
       assert.is_nil(cfg.milestones) -- the paper's, which are get_scheduler's
       assert.is_nil(cfg.subset)     -- the whole training set
-      assert.truthy(id:find('^' .. d:gsub('%-', '_') .. '%-' .. w.model .. '%-rst%-e' .. w.epochs .. '%-s0%-'), id)
+      -- the id names lambda: the bare method 'rst' has none of its own
+      assert.truthy(id:find('^' .. d:gsub('%-', '_') .. '%-' .. w.model .. '%-rst%-lambda' .. w.lambda .. '%-e' ..
+        w.epochs .. '%-s0%-'), id)
     end)
   end
 

@@ -22,6 +22,7 @@ local methods = require 'rl.methods'
 local metrics = require 'rl.metrics'
 local models = require 'rl.models'
 local optim = require 'rl.optim'
+local options = require 'rl.options'
 
 local exp = {}
 
@@ -53,11 +54,23 @@ local METHOD_OPTS = { 'beta', 'lambda', 'mu', 'h', 'quirks', 'steps', 'step_size
 -- dataset settings that only pick other settings, not kept in a config
 local SELECTORS = { lr_method = true, method_opts = true, dropout = true }
 
+--- The settings a config may hold (exp.config refuses others).
+exp.config_keys = {
+  'dataset', 'method', 'seed', 'device', 'model', 'eps', 'batch', 'epochs', 'optimizer', 'momentum', 'lr',
+  'weight_decay', 'milestones', 'crop', 'crop_pad', 'flip', 'data_version', 'data_dir', 'subset',
+  'test_subset', 'eval_subset', 'eval_batch', 'drop', 'quick', 'method_version',
+  'beta', 'lambda', 'mu', 'h', 'quirks', 'steps', 'step_size',
+}
+
 --- A full config from a partial one: the dataset's defaults (with the
 -- method's own learning rate and settings on that dataset), then the quick
--- budget when asked, then the caller's settings.
+-- budget when asked, then the caller's settings.  A key that is not a
+-- setting (exp.config_keys) is an error, with the nearest name.
 function exp.config(c)
   c = c or {}
+  if type(c) ~= 'table' then error(string.format('experiment: a config must be a table, got %s', type(c)), 2) end
+  local ok, msg = pcall(options.reject_unknown, 'exp.config', c, exp.config_keys, {}, 'setting')
+  if not ok then error(msg, 2) end
   local name = c.dataset or 'fashion-mnist'
   local d = exp.datasets[name] or (name:match('^folder:') and exp.datasets.resimgnet)
   if not d then
@@ -78,7 +91,7 @@ function exp.config(c)
   -- a changed definition changes the run id (version 1 is left out, so the
   -- ids of unchanged methods stay as they were)
   local v = methods.versions[base]
-  cfg.method_version = v and v > 1 and v or nil
+  cfg.method_version = v and (v > 1 or methods.registered[base]) and v or nil
   return cfg
 end
 
@@ -97,13 +110,32 @@ function exp.short_hash(s)
   return string.format('%08x', h)
 end
 
+-- The method part of a run id: the method's name, then each of its
+-- settings that the config sets to another value than the named method and
+-- the dataset give it (a beta sweep: trades-beta0.3, trades6-beta2).
+local function method_label(cfg)
+  local conf = methods.configs[cfg.method]
+  local named = conf and conf[2] or {}
+  local d = exp.datasets[cfg.dataset] or {}
+  local by_dataset = d.method_opts and conf and d.method_opts[conf[1]] or {}
+  local parts = { cfg.method }
+  for _, k in ipairs(METHOD_OPTS) do
+    local v = cfg[k]
+    if v ~= nil and v ~= named[k] and v ~= by_dataset[k] then
+      parts[#parts + 1] = k .. (type(v) == 'number' and string.format('%g', v) or tostring(v))
+    end
+  end
+  return table.concat(parts, '-')
+end
+
 --- A readable, deterministic id: dataset-model-method-e<epochs>-s<seed>,
--- plus a short hash of every other setting.
+-- plus a short hash of every other setting.  The method part names the
+-- method settings that differ from the named method's (method_label).
 function exp.run_id(cfg)
   local main = { dataset = 1, model = 1, method = 1, epochs = 1, seed = 1, device = 1, data_dir = 1 }
   local rest = {}
   for k, v in pairs(cfg) do if not main[k] then rest[k] = v end end
-  return string.format('%s-%s-%s-e%d-s%d-%s', cfg.dataset:gsub('[^%w]', '_'), cfg.model, cfg.method,
+  return string.format('%s-%s-%s-e%d-s%d-%s', cfg.dataset:gsub('[^%w]', '_'), cfg.model, method_label(cfg),
     cfg.epochs, cfg.seed, exp.short_hash(json.encode(rest)))
 end
 
@@ -361,10 +393,49 @@ local function load_data(cfg, o)
   }
 end
 
-local function build_model(cfg, train)
-  local mopts = { classes = #train.classes, channels = train.x.shape[2] }
+-- The images each dataset's readers give (channels, height, width) and its
+-- classes, for checking a row's model before any data is read.
+local SHAPES = {
+  mnist = { 1, 28, 28, 10 }, ['fashion-mnist'] = { 1, 28, 28, 10 }, svhn = { 3, 32, 32, 10 },
+  cifar10 = { 3, 32, 32, 10 }, resimgnet = { 3, 72, 72, 9 }, synthetic = { 1, 28, 28, 10 },
+}
+
+-- The model of cfg for `classes` classes of images [channels, h, w],
+-- checked by one forward pass of a zero image (eval mode, no gradient: no
+-- random draw, no running statistic moves).  An architecture that cannot
+-- take the images is an error naming the row, not a failure deep inside
+-- its first training step.
+local function model_for(cfg, classes, channels, h, w)
+  local mopts = { classes = classes, channels = channels }
   if cfg.drop then mopts.drop = cfg.drop end -- dropout variants (Table 4)
-  local model = models.get(cfg.model, mopts)
+  local ok, model = pcall(models.get, cfg.model, mopts)
+  if not ok then error(string.format('experiment: %s: %s', cfg.model, tostring(model):gsub('^.-:%d+: ', '')), 0) end
+  local fine, msg = pcall(function()
+    model:with_mode('eval', function()
+      rl.no_grad(function() model(rl.zeros(1, channels, h, w)) end)
+    end)
+  end)
+  if not fine then
+    error(string.format("experiment: model %s cannot take %s's %dx%dx%d images (%s); pick another --model",
+      cfg.model, cfg.dataset, channels, h, w, tostring(msg):gsub('^.-:%d+: ', '')), 0)
+  end
+  return model
+end
+
+--- exp.check(cfg): raise, before anything is read or trained, when cfg's
+-- model cannot take its dataset's images (where rllua knows their size:
+-- every named dataset; folder:PATH is checked once loaded).
+function exp.check(cfg)
+  local s = SHAPES[cfg.dataset]
+  if not s then return end
+  local side = cfg.crop or s[2]
+  model_for(cfg, s[4], s[1], side, cfg.crop or s[3])
+end
+
+local function build_model(cfg, train)
+  local side = cfg.crop
+  local h, w = side or train.x.shape[3], side or train.x.shape[4]
+  local model = model_for(cfg, #train.classes, train.x.shape[2], h, w)
   if cfg.device ~= 'cpu' then model:to(cfg.device) end
   return model
 end
@@ -403,7 +474,20 @@ local function complete(m, cfg, dir, id, o, log)
   return m
 end
 
---- Run (or resume, or skip) one configuration; returns its metrics table.
+local train_run
+
+-- The model of a finished run, from its model.safetensors (nil if gone).
+local function finished_model(cfg, dir, o)
+  if not fs.exists(dir .. '/model.safetensors') then return nil end
+  local sets = load_data(cfg, o)
+  local model = build_model(cfg, sets.train)
+  model:load(dir .. '/model.safetensors')
+  return model
+end
+
+--- Run (or resume, or skip) one configuration; returns its metrics table,
+-- its run id and the trained model (of a run finished before: loaded from
+-- its model.safetensors).
 -- opts: out (the table's results directory), quiet, data (preloaded
 -- {train, test} datasets), log (a function for one-line messages), attack
 -- (of the adversarial accuracy: 'pgd', default, 'multitarget' or
@@ -417,15 +501,32 @@ function exp.run(cfg, o)
   local done = exp.read_metrics(dir)
   if done then
     log(string.format('%s: finished before, not redone (%s)', id, dir))
-    return complete(done, cfg, dir, id, o, log), id
+    return complete(done, cfg, dir, id, o, log), id, finished_model(cfg, dir, o)
   end
-  fs.mkdir(dir, 'experiment')
-  json.write(dir .. '/config.json', cfg)
-
+  -- what can fail before training does so before the run's directory exists
+  exp.check(cfg)
   local sets = load_data(cfg, o)
   local train, test = sets.train, sets.test
   rl.manual_seed(cfg.seed)
   local model = build_model(cfg, train)
+  local fresh = not fs.exists(dir .. '/config.json')
+  fs.mkdir(dir, 'experiment')
+  json.write(dir .. '/config.json', cfg)
+  local ok, m = pcall(train_run, cfg, o, id, dir, log, sets, model)
+  if not ok then
+    -- a run that stopped before its first epoch was saved leaves nothing
+    if fresh and not fs.exists(dir .. '/checkpoint.safetensors') and not fs.exists(dir .. '/log.csv') then
+      os.remove(dir .. '/config.json')
+      os.remove(dir) -- only if now empty
+    end
+    error(m, 0)
+  end
+  return m, id, model
+end
+
+-- The training loop and the final measurement of exp.run.
+function train_run(cfg, o, id, dir, log, sets, model)
+  local train, test = sets.train, sets.test
   local opt = make_optimizer(cfg, model:parameters())
   local sched = optim.MultiStepLR(opt, { milestones = cfg.milestones or optim.paper_milestones(cfg.epochs), gamma = 0.1 })
   local method = methods.get(cfg.method)
@@ -484,7 +585,7 @@ function exp.run(cfg, o)
   m.run_id = id
   json.write(dir .. '/metrics.json', m)
   os.remove(ckpt) -- finished: model.safetensors and metrics.json are the record
-  return m, id
+  return m
 end
 
 return exp

@@ -248,6 +248,39 @@ local configs = {
 }
 methods.configs = configs
 
+--- methods.register(name, fn, {version = N, base = {settings}}): a method
+-- of your own, usable wherever the paper's are (exp.config{method = name},
+-- the tables' rows).  fn(model, x, y, opts) -> loss, logits, as the
+-- built-in objectives; opts holds eps, generator and the config's method
+-- settings (beta, lambda, mu, h, quirks, steps, step_size) over `base`.
+-- version (an integer >= 1, required) goes into every run id of the method:
+-- raise it when you change what fn computes, so that runs of the old
+-- definition are not taken for finished runs of the new one.
+-- Registering a name again replaces it (with its new version).
+function methods.register(name, fn, o)
+  local function bad(fmt, ...) error(string.format('methods.register: ' .. fmt, ...), 2) end
+  if type(name) ~= 'string' or not name:match('^[%w_.%-]+$') then
+    bad('name must be a string of letters, digits, _ . -, got %s', tostring(name))
+  end
+  if type(fn) ~= 'function' then bad('%s: fn must be a function(model, x, y, opts), got a %s', name, type(fn)) end
+  if type(o) ~= 'table' then bad("%s: options {version = N} are required (the version goes into run ids)", name) end
+  for k in pairs(o) do
+    if k ~= 'version' and k ~= 'base' then bad("%s: unknown option '%s'; options: version, base", name, tostring(k)) end
+  end
+  if math.type(o.version) ~= 'integer' or o.version < 1 then
+    bad('%s: version must be an integer >= 1, got %s', name, tostring(o.version))
+  end
+  local builtin = configs[name] and not methods.registered[name]
+  if builtin or (name ~= 'register' and methods[name] ~= nil and not methods.registered[name]) then
+    bad("%s is one of rllua's own names; choose another", name)
+  end
+  methods.registered[name] = { fn = fn, version = o.version }
+  methods[name] = fn
+  configs[name] = { name, o.base or {} }
+  methods.versions[name] = o.version
+end
+methods.registered = {}
+
 --- methods.get('trades6') -> fn(model, x, y, opts) with the config's
 -- settings merged under opts (opts win), and the config's method name.
 function methods.get(name)

@@ -2,8 +2,8 @@
 -- layer order, shapes, module names and initialisation, so that state_dict
 -- keys match it (yangarbiter/robust-local-lipschitz, lolip/models/torch_utils).
 --
---   CNN001{classes = 10, channels = 1}            (MNIST, Table 2)
---   CNN002{classes = 10, channels = 1, size = 28}
+--   CNN001{classes = 10, channels = 1, drop}      (MNIST, Table 2)
+--   CNN002{classes = 10, channels = 1, size = 28, drop}
 --   WideResNet{depth = 40, widen = 10, drop = 0, classes = 10, channels = 3}
 --   WRN_40_10, WRN_40_10_drop20, WRN_40_10_drop50, WRN_16_4 (small, for CPU),
 --   WRN_52_12 (the reference's WRN_64_10 class; that name is an alias)
@@ -11,32 +11,48 @@
 --   MLP{inputs = 784, hidden = {256, 256}, classes = 10}
 local rl = require 'rl.base'
 local nn = require 'rl.nn'
+local options = require 'rl.options'
 local F = rl.F
 
 local models = {}
 
 local function opts(o, defaults, name)
   o = o or {}
-  for k in pairs(o) do
-    if defaults[k] == nil then error(string.format('%s: unknown option %q', name, tostring(k)), 3) end
-  end
+  local names = {}
+  for k in pairs(defaults) do names[#names + 1] = k end
+  table.sort(names)
+  local ok, msg = pcall(options.reject_unknown, name, o, names)
+  if not ok then error(msg, 3) end
   local r = {}
-  for k, v in pairs(defaults) do r[k] = o[k] == nil and v or o[k] end
+  for k, v in pairs(defaults) do
+    if o[k] == nil then r[k] = v else r[k] = o[k] end
+  end
   return r
 end
 
 -- ---------------------------------------------------------------------------
 -- CNN001: conv1 -> relu -> conv2 -> max_pool 2 -> dropout2d .25 -> flatten
 --         -> fc1 -> relu -> dropout2d .5 -> fc2   (no relu after conv2)
+-- drop = p sets both dropout rates to p (0: none; Table 4's rows on MNIST
+-- and Fashion-MNIST); false keeps the paper's .25 and .5.
+local function drop_rate(o, name)
+  local p = o.drop
+  if p ~= false and (type(p) ~= 'number' or p < 0 or p >= 1) then
+    error(string.format('%s: drop must be a rate in [0, 1) or false, got %s', name, tostring(p)), 3)
+  end
+  return p
+end
+
 local CNN001 = nn.class('CNN001', nn.Module)
 models.CNN001 = CNN001
 function CNN001:__init(o)
-  o = opts(o, { classes = 10, channels = 1 }, 'CNN001')
+  o = opts(o, { classes = 10, channels = 1, drop = false }, 'CNN001')
+  local p = drop_rate(o, 'CNN001')
   nn.Module.__init(self)
   self:add_module('conv1', nn.Conv2d(o.channels, 32, 3))
   self:add_module('conv2', nn.Conv2d(32, 64, 3))
-  self:add_module('dropout1', nn.Dropout2d(0.25))
-  self:add_module('dropout2', nn.Dropout2d(0.5))
+  self:add_module('dropout1', nn.Dropout2d(p or 0.25))
+  self:add_module('dropout2', nn.Dropout2d(p or 0.5))
   self:add_module('fc1', nn.Linear(9216, 128))
   self:add_module('fc2', nn.Linear(128, o.classes))
 end
@@ -56,7 +72,8 @@ end
 local CNN002 = nn.class('CNN002', nn.Module)
 models.CNN002 = CNN002
 function CNN002:__init(o)
-  o = opts(o, { classes = 10, channels = 1, size = 28 }, 'CNN002')
+  o = opts(o, { classes = 10, channels = 1, size = 28, drop = false }, 'CNN002')
+  local p = drop_rate(o, 'CNN002')
   nn.Module.__init(self)
   local s = ((o.size - 4) // 2 - 4) // 2
   self:add_module('feature_extractor', nn.Sequential {
@@ -69,7 +86,7 @@ function CNN002:__init(o)
   })
   self:add_module('classifier', nn.Sequential {
     { 'fc1', nn.Linear(64 * s * s, 200) }, { 'relu1', nn.ReLU() },
-    { 'drop', nn.Dropout(0.5) },
+    { 'drop', nn.Dropout(p or 0.5) },
     { 'fc2', nn.Linear(200, 200) }, { 'relu2', nn.ReLU() },
     { 'fc3', nn.Linear(200, o.classes) },
   })

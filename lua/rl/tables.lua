@@ -198,6 +198,16 @@ function tables.run(spec, o)
     end
     return
   end
+  -- every row's model against its dataset's images, before any row starts
+  for _, d in ipairs(datasets) do
+    for _, r in ipairs(spec.rows) do
+      local cfg = tables.config(o, d, r)
+      if o.only == nil or o.only == exp.run_id(cfg) then
+        local ok, msg = pcall(exp.check, cfg)
+        if not ok then error(string.format('%s / %s: %s', d, r.label, tostring(msg):gsub('^experiment: ', '')), 0) end
+      end
+    end
+  end
   local blocks, found = {}, o.only == nil
   local t0 = rl.clock()
   for _, d in ipairs(datasets) do
