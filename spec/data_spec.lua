@@ -487,7 +487,7 @@ describe('dataset registry', function()
   it('refuses unknown names, splits and options', function()
     has(err_of(rl.data.load, 'imagenet'), 'unknown dataset', 'cifar10')
     has(err_of(rl.data.load, 'mnist', { split = 'val' }), "split must be 'train' or 'test'")
-    has(err_of(rl.data.load, 'mnist', { batch = 3 }), 'unknown option "batch"')
+    has(err_of(rl.data.load, 'mnist', { batch = 3 }), "unknown option 'batch'")
   end)
 
   it('gives the paper augmentation per dataset', function()

@@ -85,6 +85,34 @@ describe('nothing wrong is silent (issue #14)', function()
     assert.truthy(tostring(msg):find("did you mean 'eval_subset'", 1, true), msg)
   end)
 
+  it('every options table refuses a misspelt key, naming the nearest', function()
+    local m = rl.nn.Sequential(rl.nn.Flatten(), rl.nn.Linear(4, 3))
+    local x, y = rl.rand(2, 1, 2, 2), rl.tensor({ 0, 1 }, 'i64')
+    local cases = {
+      { function() return rl.attacks.pgd(m, x, y, { eps = 0.1, step = 50 }) end, "'step' (did you mean 'steps'?)" },
+      { function() return rl.metrics.lipschitz(m, x, { eps = 0.1, stps = 3 }) end, "'stps' (did you mean 'steps'?)" },
+      { function() return rl.metrics.adv_accuracy(m, x, y, { eps = 0.1, atack = 'pgd' }) end, "(did you mean 'attack'?)" },
+      { function() return rl.metrics.evaluate(m, function() end, { eps = 0.1, lipschitz_mx = true }) end,
+        "metrics.evaluate: unknown option 'lipschitz_mx'" },
+      { function() return rl.methods.at(m, x, y, { eps = 0.1, stps = 3 }) end, "at: unknown option 'stps'" },
+      { function() return rl.methods.get('trades6')(m, x, y, { eps = 0.1, bta = 3 }) end, "(did you mean 'beta'?)" },
+      { function() return rl.methods.natural(m, x, y, { eps = 0.1, beta = 3 }) end, "natural: unknown option 'beta'" },
+      { function() return rl.methods.gr(m, x, y, { lamda = 3 }) end, "(did you mean 'lambda'?)" },
+      { function() return rl.methods.llr(m, x, y, { eps = 0.1, muu = 3 }) end, "(did you mean 'mu'?)" },
+      { function() return rl.data.load('synthetic', { splt = 'test' }) end, "(did you mean 'split'?)" },
+      { function() return rl.data.loader(rl.data.load('synthetic', { n = 10 }), { btch = 3 }) end,
+        "(did you mean 'batch'?)" },
+      { function() return rl.models.CNN001 { clases = 3 } end, "(did you mean 'classes'?)" },
+      { function() return rl.nn.Conv2d(1, 2, 3, { strde = 2 }) end, "(did you mean 'stride'?)" },
+      { function() return exp.config { lamda = 2 } end, "(did you mean 'lambda'?)" },
+    }
+    for i, c in ipairs(cases) do
+      local ok, msg = pcall(c[1])
+      assert.is_false(ok, 'case ' .. i)
+      assert.truthy(tostring(msg):find(c[2], 1, true), 'case ' .. i .. ': ' .. tostring(msg))
+    end
+  end)
+
   it('a run id names the method settings that differ from the named method', function()
     local function id(c) return exp.run_id(exp.config(c)) end
     assert.truthy(id { method = 'trades', beta = 0.3 }:find('-trades-beta0.3-', 1, true))

@@ -27,6 +27,7 @@
 -- e.g. after resuming from a checkpoint (loader:iter(epoch, first_batch)).
 local rl = require 'rl.base'
 local fs = require 'rl.fs'
+local options = require 'rl.options'
 local C = require('rl.core')._data
 
 local data = {}
@@ -601,9 +602,7 @@ local load_opts = { split = true, data_dir = true, subset = true, seed = true, r
 -- synthetic: n, classes, channels, size, pattern_seed.
 function data.load(name, opts)
   opts = opts or {}
-  for k in pairs(opts) do
-    if not load_opts[k] then error(string.format('rl.data.load: unknown option %q', tostring(k)), 2) end
-  end
+  options.known('rl.data.load', opts, load_opts, 2)
   local split = opts.split or 'train'
   if split ~= 'train' and split ~= 'test' then
     error(string.format("rl.data.load: split must be 'train' or 'test', got %q", tostring(split)), 2)
@@ -664,9 +663,7 @@ local loader_opts = { batch = true, shuffle = true, seed = true, crop_pad = true
 -- (where batches go; default 'cpu').
 function data.loader(ds, opts)
   opts = opts or {}
-  for k in pairs(opts) do
-    if not loader_opts[k] then error(string.format('rl.data.loader: unknown option %q', tostring(k)), 2) end
-  end
+  options.known('rl.data.loader', opts, loader_opts, 2)
   local b = opts.batch or 64
   if math.type(b) ~= 'integer' or b < 1 then error('rl.data.loader: batch must be a positive integer', 2) end
   local pad = opts.crop_pad or 0

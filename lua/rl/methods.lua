@@ -39,6 +39,7 @@
 -- be fed the same noise.
 local rl = require 'rl.base'
 local attacks = require 'rl.attacks'
+local options = require 'rl.options'
 local F = rl.F
 
 local methods = {}
@@ -54,12 +55,31 @@ local function info_of(t)
   return setmetatable({}, { __index = function(_, k) if k == 'value' then return t:item() end end })
 end
 
+-- Each method's options (a misspelt one is an error, not a default).
+local COMMON = { eps = true, generator = true, quirks = true }
+local function allowed(...)
+  local t = {}
+  for k in pairs(COMMON) do t[k] = true end
+  for _, k in ipairs { ... } do t[k] = true end
+  return t
+end
+local KNOWN = {
+  natural = allowed(),
+  at = allowed('steps', 'step_size'),
+  rst = allowed('steps', 'step_size', 'lambda'),
+  trades = allowed('steps', 'step_size', 'beta', 'start'),
+  gr = allowed('lambda', 'h'),
+  llr = allowed('steps', 'step_size', 'lambda', 'mu', 'start'),
+}
+
 local function need_eps(o, name)
+  options.known(name, o, KNOWN[name], 3)
   if type(o.eps) ~= 'number' then error(name .. ': opts.eps (the radius) is required', 3) end
 end
 
 --- natural: CE_sum(f(x), y)
-function methods.natural(model, x, y)
+function methods.natural(model, x, y, o)
+  options.known('natural', o or {}, KNOWN.natural, 2)
   model:train()
   local logits = model(x)
   local loss = ce_sum(logits, y)
@@ -125,6 +145,7 @@ end
 --- GR (TULIP's finite-difference gradient regulariser), lambda = 1, h = 1.
 function methods.gr(model, x, y, o)
   o = o or {}
+  options.known('gr', o, KNOWN.gr, 2)
   local lambda, h = o.lambda or 1, o.h or 1
   model:train()
   local xr = x:detach():requires_grad_()

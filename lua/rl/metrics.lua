@@ -14,6 +14,7 @@
 --                                         means over an iterator of (x, y)
 local rl = require 'rl.base'
 local attacks = require 'rl.attacks'
+local options = require 'rl.options'
 local F = rl.F
 
 local metrics = {}
@@ -53,7 +54,11 @@ end
 -- (autoattack; default 0), batch (autoattack's chunk size), checks
 -- (autoattack's gradient-masking checks; default false), steps and
 -- step_size (pgd, multitarget).
+local ADV_OPTS = { eps = true, attack = true, classes = true, norm = true, generator = true, seed = true,
+  batch = true, checks = true, steps = true, step_size = true }
+
 function metrics.adv_examples(model, x, y, o)
+  options.known('metrics.adv_examples', o, ADV_OPTS)
   local a = check_attack(o.attack)
   if a == 'autoattack' then
     -- found at call time: rl.attacks.autoattack is a module of its own
@@ -123,8 +128,12 @@ local LIP_MODES = { max = true, reference = true }
 -- chunk size: 16 in 'reference' mode, the whole batch in 'max' mode),
 -- start (the starting x' for the whole batch, instead of the random draw),
 -- generator.
+local LIP_OPTS = { eps = true, mode = true, steps = true, step_size = true, batch = true, start = true,
+  generator = true }
+
 function metrics.lipschitz(model, x, o)
   o = o or {}
+  options.known('lipschitz', o, LIP_OPTS)
   if type(o.eps) ~= 'number' then error('lipschitz: opts.eps (the radius) is required', 2) end
   local mode = o.mode or 'max'
   if not LIP_MODES[mode] then
@@ -156,18 +165,24 @@ end
 -- paper's column; opts.lipschitz_max = the maximising one).  opts.attack
 -- picks the attack of adv_acc ('pgd', 'multitarget' or 'autoattack', with
 -- the options of metrics.adv_examples), run on each batch.
+local EVAL_OPTS = { adv = true, lipschitz = true, lipschitz_max = true, progress = true }
+for k in pairs(ADV_OPTS) do EVAL_OPTS[k] = true end
+
 function metrics.evaluate(model, batches, o)
   o = o or {}
+  options.known('metrics.evaluate', o, EVAL_OPTS)
   check_attack(o.attack)
   local n, ok, adv, lip, lipmax = 0, 0, 0, 0, 0
   -- the attack's steps and step size are not the estimator's
+  local adv_opts = {}
+  for k in pairs(ADV_OPTS) do adv_opts[k] = o[k] end
   local ref_opts = { eps = o.eps, mode = 'reference', generator = o.generator }
   local max_opts = { eps = o.eps, mode = 'max', generator = o.generator }
   for x, y in batches do
     local B = x.shape[1]
     n = n + B
     ok = ok + metrics.accuracy(model, x, y) * B
-    if o.adv then adv = adv + metrics.adv_accuracy(model, x, y, o) * B end
+    if o.adv then adv = adv + metrics.adv_accuracy(model, x, y, adv_opts) * B end
     if o.lipschitz then lip = lip + metrics.lipschitz(model, x, ref_opts):sum():item() end
     if o.lipschitz_max then lipmax = lipmax + metrics.lipschitz(model, x, max_opts):sum():item() end
     if o.progress then o.progress(n) end

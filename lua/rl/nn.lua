@@ -5,6 +5,7 @@
 -- state_dict() keys match the reference implementation's
 -- ("block1.layer.0.bn1.running_mean").  Calling a module calls forward.
 local rl = require 'rl.base'
+local options = require 'rl.options'
 local F = rl.F
 
 local nn = { init = {} }
@@ -348,11 +349,7 @@ end
 
 local function pair(v) return type(v) == 'table' and v or { v, v } end
 
-local function check_opts(name, o, allowed)
-  for k in pairs(o) do
-    if not allowed[k] then error(string.format('%s: unknown option %q', name, tostring(k)), 4) end
-  end
-end
+local function check_opts(name, o, allowed) options.known(name, o, allowed, 4) end
 
 --- Linear(in, out, {bias = true, dtype = 'f32'})
 local Linear = nn.class('Linear', Module)

@@ -188,6 +188,16 @@ function options.reject_unknown(who, t, valid, aliases, noun)
     noun, names)
 end
 
+--- options.known(who, t, allowed, [level]): reject_unknown for a set of
+-- names ({name = true, ...}), raised at `level` (default 0: no position).
+function options.known(who, t, allowed, level)
+  local names = {}
+  for k in pairs(allowed) do names[#names + 1] = k end
+  table.sort(names)
+  local ok, msg = pcall(options.reject_unknown, who, t, names)
+  if not ok then error(msg, level and level + 1 or 0) end
+end
+
 ---------------------------------------------------------------------------
 -- kinds and ranges
 ---------------------------------------------------------------------------
