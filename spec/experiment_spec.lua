@@ -123,6 +123,19 @@ describe('nothing wrong is silent (issue #14)', function()
     assert.truthy(id { method = 'llr', dataset = 'resimgnet', mu = 5 }:find('-llr-mu5-e', 1, true))
   end)
 
+  it('a GPU run under TF32 gets an id of its own', function()
+    local before = rl.cuda.allow_tf32()
+    local plain = exp.config { device = 'cuda' }
+    rl.cuda.allow_tf32(true)
+    local tf = exp.config { device = 'cuda' }
+    local cpu = exp.config { device = 'cpu' }
+    rl.cuda.allow_tf32(before)
+    assert.is_nil(plain.tf32)
+    assert.is_true(tf.tf32)
+    assert.is_nil(cpu.tf32)
+    assert.are_not.equal(exp.run_id(plain), exp.run_id(tf))
+  end)
+
   it('a registered method carries its version in every run id', function()
     local calls = 0
     local function mine(model, x, y, o)

@@ -58,7 +58,7 @@ local SELECTORS = { lr_method = true, method_opts = true, dropout = true }
 exp.config_keys = {
   'dataset', 'method', 'seed', 'device', 'model', 'eps', 'batch', 'epochs', 'optimizer', 'momentum', 'lr',
   'weight_decay', 'milestones', 'crop', 'crop_pad', 'flip', 'data_version', 'data_dir', 'subset',
-  'test_subset', 'eval_subset', 'eval_batch', 'drop', 'quick', 'method_version',
+  'test_subset', 'eval_subset', 'eval_batch', 'drop', 'quick', 'method_version', 'tf32',
   'beta', 'lambda', 'mu', 'h', 'quirks', 'steps', 'step_size',
 }
 
@@ -88,6 +88,8 @@ function exp.config(c)
   if c.quick then for k, v in pairs(exp.quick) do cfg[k] = v end end
   for k, v in pairs(c) do cfg[k] = v end
   cfg.quick = nil
+  -- TF32 GEMMs change a GPU run's bits: such runs get ids of their own
+  if cfg.tf32 == nil and cfg.device ~= 'cpu' and rl.cuda.allow_tf32() then cfg.tf32 = true end
   -- a changed definition changes the run id (version 1 is left out, so the
   -- ids of unchanged methods stay as they were)
   local v = methods.versions[base]
@@ -512,7 +514,10 @@ function exp.run(cfg, o)
   local fresh = not fs.exists(dir .. '/config.json')
   fs.mkdir(dir, 'experiment')
   json.write(dir .. '/config.json', cfg)
+  -- the GEMMs run as the config says (its id depends on it)
+  local tf32 = cfg.device ~= 'cpu' and rl.cuda.allow_tf32(cfg.tf32 == true)
   local ok, m = pcall(train_run, cfg, o, id, dir, log, sets, model)
+  if cfg.device ~= 'cpu' then rl.cuda.allow_tf32(tf32) end
   if not ok then
     -- a run that stopped before its first epoch was saved leaves nothing
     if fresh and not fs.exists(dir .. '/checkpoint.safetensors') and not fs.exists(dir .. '/log.csv') then
