@@ -98,3 +98,94 @@ describe('exp.measure under autoattack', function()
     os.execute('rm -rf ' .. shell.quote(out))
   end)
 end)
+
+describe('results describe themselves (issue #14)', function()
+  local json = rl.json
+  local sh, tmpdir = shell.sh, shell.tmpdir
+  local ARGS = '--dataset synthetic --subset 96 --test-subset 32 --eval-subset 32 --batch 32 --epochs 1'
+
+  it('tables.wilson: the 95 % score interval', function()
+    -- textbook values: 8 of 10 -> [0.4902, 0.9433]; 0 of 32 -> [0, 0.1072]
+    local lo, hi = tables.wilson(0.8, 10)
+    assert.is_true(math.abs(lo - 0.4902) < 1e-4 and math.abs(hi - 0.9433) < 1e-4, lo .. ' ' .. hi)
+    lo, hi = tables.wilson(0, 32)
+    assert.are.equal(0, lo)
+    assert.is_true(math.abs(hi - 0.1072) < 1e-4, tostring(hi))
+    lo, hi = tables.wilson(1, 500)
+    assert.is_true(hi == 1 and math.abs(lo - 0.99238) < 1e-4, tostring(lo))
+  end)
+
+  it('table.md, table.csv and table.json carry the settings, intervals, and a loud --quick', function()
+    local out = tmpdir()
+    local id = sh(shell.rllua .. ' scripts/table2.lua ' .. ARGS .. ' --quick --list'):match('^(%S+)')
+    local log, code = sh(string.format('%s scripts/table2.lua %s --quick --out %s --only %s', shell.rllua, ARGS,
+      shell.quote(out), id))
+    assert.are.equal(0, code, log)
+    -- the row's line came as soon as it finished, before the table
+    local line = log:find('synthetic / Natural: train acc ', 1, true)
+    assert.truthy(line, log)
+    assert.is_true(line < log:find('## Table 2', 1, true))
+    assert.truthy(log:find('[1/1, table eta ?] natural epoch 1/1', 1, true), log)
+    local md = io.open(out .. '/table.md'):read('a')
+    assert.truthy(md:find('**QUICK RUN', 1, true), md)
+    assert.truthy(md:find('- synthetic: CNN001, eps 0.1, epochs 1, batch 32, sgd; training subset 96, test subset 32, ' ..
+      'measured on 32 examples per split; f32 on cpu', 1, true), md)
+    assert.truthy(md:find('- adversarial accuracy: PGD-10', 1, true))
+    assert.truthy(md:find('- rllua ' .. rl.version, 1, true))
+    local m = json.read(out .. '/' .. id .. '/metrics.json')
+    assert.are.equal(32, m.test_n)
+    local lo, hi = tables.wilson(m.test_acc, 32)
+    assert.truthy(md:find(string.format('%.2f [%.1f, %.1f]', 100 * m.test_acc, 100 * lo, 100 * hi), 1, true), md)
+    local csv = io.open(out .. '/table.csv'):read('a')
+    local head, first = csv:match('^([^\n]+)\n([^\n]+)')
+    assert.truthy(head:find('test acc,test acc lo95,test acc hi95', 1, true), head)
+    assert.truthy(head:find(',eps,epochs,subset,eval_subset,seeds,attack,quick,version$'), head)
+    assert.truthy(first:find(',0.1,1,96,32,0,pgd,true,rllua ', 1, true), first)
+    local t = json.read(out .. '/table.json')
+    assert.is_true(t.settings.quick)
+    assert.are.same({ 0 }, t.settings.seeds)
+    assert.are.equal(96, t.settings.datasets.synthetic.subset)
+    assert.are.equal(32, t.rows[1].interval95.test_acc.n)
+    os.execute('rm -rf ' .. shell.quote(out))
+  end)
+
+  it('--seeds runs a row per seed and shows mean ± standard deviation', function()
+    local out = tmpdir()
+    local list = sh(shell.rllua .. ' scripts/table2.lua ' .. ARGS .. ' --seeds 0,3 --list')
+    local a, b = list:match('(%S+)%s+synthetic%s+Natural.-\n(%S+)%s+synthetic%s+Natural')
+    assert.truthy(a and a:find('-s0-', 1, true) and b:find('-s3-', 1, true), list)
+    for _, id in ipairs { a, b } do
+      local log, code = sh(string.format('%s scripts/table2.lua %s --seeds 0,3 --out %s --only %s', shell.rllua, ARGS,
+        shell.quote(out), id))
+      assert.are.equal(0, code, log)
+    end
+    local log = sh(string.format('%s scripts/table2.lua %s --seeds 0,3 --out %s --only %s', shell.rllua, ARGS,
+      shell.quote(out), a))
+    local m0 = json.read(out .. '/' .. a .. '/metrics.json')
+    local m3 = json.read(out .. '/' .. b .. '/metrics.json')
+    local mean = (m0.test_lipschitz_max + m3.test_lipschitz_max) / 2
+    local sd = math.abs(m0.test_lipschitz_max - m3.test_lipschitz_max) / math.sqrt(2)
+    local t = json.read(out .. '/table.json')
+    assert.are.equal(2, t.rows[1].seeds)
+    assert.is_true(math.abs(t.rows[1].metrics.test_lipschitz_max - mean) < 1e-9)
+    assert.is_true(math.abs(t.rows[1].std.test_lipschitz_max - sd) < 1e-9)
+    assert.truthy(log:find(string.format('%.2f ± %.2f', mean, sd), 1, true), log)
+    assert.truthy(io.open(out .. '/table.md'):read('a'):find('cells: mean ± standard deviation', 1, true))
+    local _, code = sh(shell.rllua .. ' scripts/table2.lua ' .. ARGS .. ' --seeds 0,x --list')
+    assert.are_not.equal(0, code)
+    os.execute('rm -rf ' .. shell.quote(out))
+  end)
+
+  it('Ctrl-C says how to resume', function()
+    local out = tmpdir()
+    local args = '--dataset synthetic --subset 96 --test-subset 32 --eval-subset 32 --batch 32 --epochs 5000'
+    local id = sh(shell.rllua .. ' scripts/table2.lua ' .. args .. ' --list'):match('^(%S+)')
+    local log = sh(string.format('timeout -s INT 5 %s scripts/table2.lua %s --out %s --only %s', shell.rllua, args,
+      shell.quote(out), id))
+    local n = log:match('interrupted; rerun the same command to resume from epoch (%d+)')
+    assert.truthy(n, log)
+    local ck = out .. '/' .. id .. '/checkpoint.safetensors'
+    if tonumber(n) > 1 then assert.truthy(io.open(ck), 'a checkpoint to resume from') end
+    os.execute('rm -rf ' .. shell.quote(out))
+  end)
+end)

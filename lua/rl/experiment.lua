@@ -262,6 +262,7 @@ function exp.measure(model, train, test, cfg, o)
       progress = function(k) p:update(k) end,
     })
     res[name .. '_acc'] = m.acc
+    res[name .. '_n'] = m.n -- the examples measured: the tables' confidence intervals
     res[name .. '_adv_acc' .. sfx] = m.adv_acc
     res[name .. '_lipschitz'] = m.lipschitz
     res[name .. '_lipschitz_max'] = m.lipschitz_max
@@ -491,7 +492,8 @@ end
 -- its run id and the trained model (of a run finished before: loaded from
 -- its model.safetensors).
 -- opts: out (the table's results directory), quiet, data (preloaded
--- {train, test} datasets), log (a function for one-line messages), attack
+-- {train, test} datasets), log (a function for one-line messages), label
+-- (put before the progress line's text: a table's row and ETA), attack
 -- (of the adversarial accuracy: 'pgd', default, 'multitarget' or
 -- 'autoattack', see exp.measure; a finished run measured under another
 -- attack is measured again from its saved model, not retrained).
@@ -516,8 +518,13 @@ function exp.run(cfg, o)
   json.write(dir .. '/config.json', cfg)
   -- the GEMMs run as the config says (its id depends on it)
   local tf32 = cfg.device ~= 'cpu' and rl.cuda.allow_tf32(cfg.tf32 == true)
-  local ok, m = pcall(train_run, cfg, o, id, dir, log, sets, model)
+  local state = {}
+  local ok, m = pcall(train_run, cfg, o, id, dir, log, sets, model, state)
   if cfg.device ~= 'cpu' then rl.cuda.allow_tf32(tf32) end
+  if not ok and tostring(m):find('interrupted!', 1, true) then
+    error(string.format('interrupted; rerun the same command to resume from epoch %d (%s)',
+      (state.saved or 0) + 1, dir), 0)
+  end
   if not ok then
     -- a run that stopped before its first epoch was saved leaves nothing
     if fresh and not fs.exists(dir .. '/checkpoint.safetensors') and not fs.exists(dir .. '/log.csv') then
@@ -530,7 +537,7 @@ function exp.run(cfg, o)
 end
 
 -- The training loop and the final measurement of exp.run.
-function train_run(cfg, o, id, dir, log, sets, model)
+function train_run(cfg, o, id, dir, log, sets, model, state)
   local train, test = sets.train, sets.test
   local opt = make_optimizer(cfg, model:parameters())
   local sched = optim.MultiStepLR(opt, { milestones = cfg.milestones or optim.paper_milestones(cfg.epochs), gamma = 0.1 })
@@ -541,11 +548,13 @@ function train_run(cfg, o, id, dir, log, sets, model)
 
   local ckpt, log_path = dir .. '/checkpoint.safetensors', dir .. '/log.csv'
   local start, log_text = pick_up(dir, id, { model = model, optimizer = opt, scheduler = sched }, log)
+  state.saved = start - 1
   local reach = kill_hook()
   local gen = rl.Generator(cfg.seed + 1)
   for epoch = start, cfg.epochs do
     local nb = #loader
-    local p = exp.progress(string.format('%s epoch %d/%d', cfg.method, epoch, cfg.epochs), nb, { quiet = o.quiet })
+    local p = exp.progress(string.format('%s%s epoch %d/%d', o.label and o.label .. ' ' or '', cfg.method, epoch,
+      cfg.epochs), nb, { quiet = o.quiet })
     -- running sums stay on the device; they are read when a line is printed
     local t0, seen, loss_sum, correct = rl.clock(), 0, nil, nil
     local function mean(t) return t and t:item() / math.max(seen, 1) or 0 end
@@ -580,6 +589,7 @@ function train_run(cfg, o, id, dir, log, sets, model)
     reach('checkpoint', epoch)
     checkpoint.save(ckpt, { model = model, optimizer = opt, scheduler = sched, epoch = epoch,
       extra = { log = log_text } })
+    state.saved = epoch
     reach('log', epoch)
     fs.write(log_path, log_text)
   end

@@ -21,6 +21,8 @@ tables.usage_common = [[
   --epochs N, --subset N, --test-subset N, --eval-subset N, --batch N, --lr X,
   --seed N, --model NAME
                       override the paper's settings
+  --seeds LIST        run each row once per seed (e.g. 0,1,2); the table
+                      shows mean +- standard deviation over the seeds
   --device DEV        cpu (default, or $RL_DEVICE), cuda
   --threads N         CPU threads
   --out DIR           results directory (default results/<table>)
@@ -38,7 +40,7 @@ local COMMON = {
   epochs = 'number', subset = 'number', ['test-subset'] = 'number', ['eval-subset'] = 'number',
   batch = 'number', lr = 'number', seed = 'number', threads = 'number',
   dataset = 'string', ['data-dir'] = 'string', device = 'string', out = 'string', only = 'string',
-  model = 'string', attack = 'string',
+  model = 'string', attack = 'string', seeds = 'string',
   quick = 'flag', list = 'flag',
 }
 
@@ -54,6 +56,18 @@ function tables.parse(argv, usage, extra)
     error(string.format('option --attack: unknown attack %q (%s)', o.attack, metrics.attack_names()), 0)
   end
   if o.threads then rl.set_num_threads(o.threads) end
+  if o.seeds then
+    if o.seed then error('give --seed or --seeds, not both', 0) end
+    local list, seen = {}, {}
+    for v in o.seeds:gmatch('[^,]+') do
+      local n = math.tointeger(tonumber(v))
+      if not n or n < 0 then error(string.format('option --seeds: %q is not a seed (an integer >= 0)', v), 0) end
+      if seen[n] then error(string.format('option --seeds: seed %d is given twice', n), 0) end
+      list[#list + 1], seen[n] = n, true
+    end
+    if #list == 0 then error('option --seeds: give a comma-separated list, e.g. 0,1,2', 0) end
+    o.seeds = list
+  end
   return o
 end
 
@@ -74,6 +88,40 @@ end
 
 local function pct(v) return v and string.format('%.2f', 100 * v) or '-' end
 local function num(v) return v and string.format('%.2f', v) or '-' end
+
+--- The 95 % Wilson score interval of an accuracy p measured on n
+-- examples: lo, hi (fractions).
+function tables.wilson(p, n)
+  local z = 1.959963984540054
+  local z2 = z * z
+  local centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+  local half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+  return math.max(0, centre - half), math.min(1, centre + half)
+end
+
+-- The split whose example count an accuracy key was measured on.
+local function split_of(key)
+  if key == 'train_acc' or key:match('^train_adv_acc') then return 'train' end
+  if key == 'test_acc' or key:match('^test_adv_acc') then return 'test' end
+end
+
+-- A cell: the value; with several seeds, +- their standard deviation;
+-- with one, for an accuracy, its 95 % Wilson interval.
+local function cell(column, r)
+  local key, fmt = column[2], column[3]
+  local v = r.metrics[key]
+  if v == nil then return '-' end
+  if r.spread and r.spread[key] then
+    return string.format('%s ± %s', fmt(v), fmt(r.spread[key]):gsub('^%s+', ''))
+  end
+  local split = fmt == pct and split_of(key)
+  local n = split and r.metrics[split .. '_n']
+  if n and n > 0 then
+    local lo, hi = tables.wilson(v, n)
+    return string.format('%s [%.1f, %.1f]', fmt(v), 100 * lo, 100 * hi)
+  end
+  return fmt(v)
+end
 
 local ATTACK_LABEL = { pgd = 'PGD', multitarget = 'MT' }
 
@@ -98,18 +146,21 @@ function tables.columns(attack)
 end
 
 -- The width of every column of head and rows (lists of strings).
+-- A cell's width in characters (cells may hold UTF-8, as the ± of a spread).
+local function len(s) return utf8.len(s) or #s end
+
 local function widths(head, rows)
   local w = {}
   for i, h in ipairs(head) do
-    w[i] = #h
-    for _, r in ipairs(rows) do w[i] = math.max(w[i], #r[i]) end
+    w[i] = len(h)
+    for _, r in ipairs(rows) do w[i] = math.max(w[i], len(r[i])) end
   end
   return w
 end
 
 -- A cell padded to width w, on the left for right-aligned columns.
 local function pad(cell, w, right)
-  local fill = string.rep(' ', w - #cell)
+  local fill = string.rep(' ', w - len(cell))
   return right and fill .. cell or cell .. fill
 end
 
@@ -165,85 +216,261 @@ function tables.save(dir, md, csv, doc, who)
   json.write(dir .. '/table.json', doc)
 end
 
---- Lay out rows {label, metrics} per dataset as the paper's tables: one
--- block per dataset, a row per method.
+--- Lay out rows {label, metrics, [spread]} per dataset as the paper's
+-- tables: one block per dataset, a row per method.  An accuracy measured
+-- on n examples (metrics.<split>_n) shows its 95 % Wilson interval; a row
+-- over several seeds shows mean ± standard deviation (spread).
 function tables.layout(title, blocks, columns)
   columns = columns or tables.columns()
   local head, align = { 'dataset', 'method' }, { 'l', 'l' }
   for _, c in ipairs(columns) do head[#head + 1], align[#align + 1] = c[1], 'r' end
-  local rows = {}
+  -- the CSV: plain numbers, each accuracy followed by its interval's
+  -- bounds (one seed) or its standard deviation (several), '' where none
+  local spread = false
+  for _, b in ipairs(blocks) do
+    for _, r in ipairs(b.rows) do spread = spread or r.spread ~= nil end
+  end
+  local chead = { 'dataset', 'method' }
+  for _, c in ipairs(columns) do
+    chead[#chead + 1] = c[1]
+    if spread then chead[#chead + 1] = c[1] .. ' std'
+    elseif c[3] == pct and split_of(c[2]) then
+      chead[#chead + 1], chead[#chead + 2] = c[1] .. ' lo95', c[1] .. ' hi95'
+    end
+  end
+  local rows, crows = {}, {}
   for _, b in ipairs(blocks) do
     for _, r in ipairs(b.rows) do
-      local cells = { b.dataset, r.label }
-      for _, c in ipairs(columns) do cells[#cells + 1] = r.metrics and c[3](r.metrics[c[2]]) or 'not run' end
-      rows[#rows + 1] = cells
+      local cells, cc = { b.dataset, r.label }, { b.dataset, r.label }
+      for _, c in ipairs(columns) do
+        cells[#cells + 1] = r.metrics and cell(c, r) or 'not run'
+        local v = r.metrics and r.metrics[c[2]]
+        cc[#cc + 1] = v and c[3](v) or ''
+        if spread then
+          local sd = r.spread and r.spread[c[2]]
+          cc[#cc + 1] = sd and c[3](sd) or ''
+        elseif c[3] == pct and split_of(c[2]) then
+          local n = r.metrics and r.metrics[split_of(c[2]) .. '_n']
+          local lo, hi = '', ''
+          if v and n and n > 0 then
+            local l, h = tables.wilson(v, n)
+            lo, hi = pct(l), pct(h)
+          end
+          cc[#cc + 1], cc[#cc + 2] = lo, hi
+        end
+      end
+      rows[#rows + 1], crows[#crows + 1] = cells, cc
     end
   end
   local md = '## ' .. title .. '\n\n' .. tables.markdown(head, rows, align) .. '\n'
-  return md, tables.csv(head, rows), head, rows
+  return md, tables.csv(chead, crows), head, rows
+end
+
+-- rllua's version: `git describe` of the source tree when it is a git
+-- checkout, else rl.version.
+local version
+function tables.version()
+  if version then return version end
+  local src = debug.getinfo(1, 'S').source:match('^@(.*)/lua/rl/tables%.lua$')
+  if src then
+    local p = io.popen("git -C '" .. src:gsub("'", "'\\''") .. "' describe --always --dirty --tags 2>/dev/null")
+    local v = p and p:read('l')
+    if p then p:close() end
+    if v and v ~= '' then version = 'rllua ' .. rl.version .. ' (' .. v .. ')' end
+  end
+  version = version or ('rllua ' .. rl.version)
+  return version
+end
+
+-- The settings behind a table, from the config of each dataset's first
+-- row (the rows of a block share them but for method and learning rate).
+local function settings_of(spec, o, datasets, seeds)
+  local per = {}
+  for _, d in ipairs(datasets) do
+    local c = tables.config(o, d, spec.rows[1] or { method = 'natural' })
+    per[d] = { model = c.model, eps = c.eps, epochs = c.epochs, batch = c.batch, optimizer = c.optimizer,
+      subset = c.subset or 'all', test_subset = c.test_subset or 'all', eval_subset = c.eval_subset or 'all',
+      device = c.device, precision = c.tf32 and 'f32 with TF32 GEMMs' or 'f32' }
+  end
+  local attack = o.attack or 'pgd'
+  local how = {
+    pgd = 'PGD-10 (l-inf, step 2 eps/10, random start, eval mode)',
+    multitarget = 'MultiTarget (targeted PGD-20 towards each class, step 2 eps/20)',
+    autoattack = 'PGD-10 as the paper, and AutoAttack standard (APGD-CE, APGD-T, FAB-T, Square) on the test split',
+  }
+  return { datasets = per, attack = attack, attack_settings = how[attack], seeds = seeds, quick = o.quick or false,
+    version = tables.version(), command = table.concat(arg or {}, ' ') }
+end
+
+-- The settings as Markdown lines above a table; a --quick table says so first.
+local function settings_md(st)
+  local lines = {}
+  if st.quick then
+    lines[#lines + 1] = '**QUICK RUN: a small budget for checking the pipeline, not the paper\'s settings; ' ..
+      'do not compare these numbers with the paper.**'
+    lines[#lines + 1] = ''
+  end
+  for d, c in pairs(st.datasets) do
+    lines[#lines + 1] = string.format('- %s: %s, eps %g, epochs %d, batch %d, %s; training subset %s, test subset %s, ' ..
+      'measured on %s examples per split; %s on %s', d, c.model, c.eps, c.epochs, c.batch, c.optimizer, c.subset,
+      c.test_subset, c.eval_subset, c.precision, c.device)
+  end
+  table.sort(lines, function(a, b) return a:sub(1, 2) == '- ' and b:sub(1, 2) == '- ' and a < b end)
+  lines[#lines + 1] = string.format('- adversarial accuracy: %s', st.attack_settings)
+  lines[#lines + 1] = string.format('- seeds: %s%s', table.concat(st.seeds, ', '),
+    #st.seeds > 1 and ' (cells: mean ± standard deviation)' or ' (accuracies: value [95 % Wilson interval])')
+  lines[#lines + 1] = string.format('- %s; command: %s', st.version, st.command ~= '' and st.command or '(library call)')
+  return table.concat(lines, '\n') .. '\n'
+end
+
+-- Mean and (sample) standard deviation over seeds of every numeric key.
+local function over_seeds(ms)
+  if #ms == 1 then return ms[1], nil end
+  local mean, spread = {}, {}
+  for k, v in pairs(ms[1]) do
+    if type(v) == 'number' then
+      local sum, all = 0, true
+      for _, m in ipairs(ms) do
+        if type(m[k]) ~= 'number' then all = false else sum = sum + m[k] end
+      end
+      if all then
+        local mu = sum / #ms
+        local sq = 0
+        for _, m in ipairs(ms) do sq = sq + (m[k] - mu) ^ 2 end
+        mean[k], spread[k] = mu, math.sqrt(sq / (#ms - 1))
+      end
+    end
+  end
+  return mean, spread
+end
+
+local function fmt_time(sec)
+  sec = math.floor(sec + 0.5)
+  if sec >= 3600 then return string.format('%dh%02dm', sec // 3600, sec % 3600 // 60) end
+  return string.format('%dm%02ds', sec // 60, sec % 60)
 end
 
 --- Run every row of every dataset block (or only --only), print the table
--- and write table.md / table.csv / table.json into the results directory.
+-- and write table.md / table.csv / table.json into the results directory,
+-- each with the settings that produced it.  With o.seeds, each row runs
+-- once per seed.  A finished row's line is printed as soon as it is done;
+-- the progress line names the row and the whole table's ETA.
 -- spec = {name = 'table2', title = ..., datasets = {...}, rows = {{label, method, config}}}
 function tables.run(spec, o)
   local out = o.out or ('results/' .. spec.name)
   local datasets = o.dataset and { o.dataset } or spec.datasets
+  local seeds = o.seeds or { o.seed or 0 }
+  local function configs(d, r)
+    local list = {}
+    for i, sd in ipairs(seeds) do
+      local oo = setmetatable({ seed = sd }, { __index = o })
+      list[i] = tables.config(oo, d, r)
+    end
+    return list
+  end
+  local function selected(cfg) return o.only == nil or o.only == exp.run_id(cfg) end
   if o.list then
     for _, d in ipairs(datasets) do
       for _, r in ipairs(spec.rows) do
-        local cfg = tables.config(o, d, r)
-        print(table.concat({ exp.run_id(cfg), d, r.label, json.encode(cfg) }, '\t'))
+        for _, cfg in ipairs(configs(d, r)) do
+          print(table.concat({ exp.run_id(cfg), d, r.label, json.encode(cfg) }, '\t'))
+        end
       end
     end
     return
   end
   -- every row's model against its dataset's images, before any row starts
+  local todo = 0
   for _, d in ipairs(datasets) do
     for _, r in ipairs(spec.rows) do
-      local cfg = tables.config(o, d, r)
-      if o.only == nil or o.only == exp.run_id(cfg) then
-        local ok, msg = pcall(exp.check, cfg)
-        if not ok then error(string.format('%s / %s: %s', d, r.label, tostring(msg):gsub('^experiment: ', '')), 0) end
+      for _, cfg in ipairs(configs(d, r)) do
+        if selected(cfg) then
+          todo = todo + 1
+          local ok, msg = pcall(exp.check, cfg)
+          if not ok then error(string.format('%s / %s: %s', d, r.label, tostring(msg):gsub('^experiment: ', '')), 0) end
+        end
       end
     end
   end
-  local blocks, found = {}, o.only == nil
-  local t0 = rl.clock()
+  if todo == 0 and o.only then error(string.format('--only %s: no row of %s has that id (see --list)', o.only, spec.name), 0) end
+  local columns = spec.columns or tables.columns(o.attack)
+  local blocks, done, t0 = {}, 0, rl.clock()
   for _, d in ipairs(datasets) do
     local block = { dataset = d, rows = {} }
     local sets
     for _, r in ipairs(spec.rows) do
-      local cfg = tables.config(o, d, r)
-      local id = exp.run_id(cfg)
-      local m
-      if o.only == nil or o.only == id then
-        found = true
-        if not sets then
-          sets = {
-            train = data.load(d, { split = 'train', data_dir = cfg.data_dir, subset = cfg.subset, seed = cfg.seed }),
-            test = data.load(d, { split = 'test', data_dir = cfg.data_dir, subset = cfg.test_subset, seed = cfg.seed }),
-          }
+      local ms, ids = {}, {}
+      for _, cfg in ipairs(configs(d, r)) do
+        local id = exp.run_id(cfg)
+        ids[#ids + 1] = id
+        local m
+        if selected(cfg) then
+          if not sets then
+            sets = {
+              train = data.load(d, { split = 'train', data_dir = cfg.data_dir, subset = cfg.subset, seed = cfg.seed }),
+              test = data.load(d, { split = 'test', data_dir = cfg.data_dir, subset = cfg.test_subset, seed = cfg.seed }),
+            }
+          end
+          local el = rl.clock() - t0
+          local eta = done > 0 and fmt_time(el / done * (todo - done)) or '?'
+          local label = string.format('[%d/%d, table eta %s]', done + 1, todo, eta)
+          io.stderr:write(string.format('== %s / %s, seed %d (%s)\n', d, r.label, cfg.seed, id))
+          m = exp.run(cfg, { out = out, data = sets, quiet = o.quiet, attack = o.attack, label = label })
+          done = done + 1
+        else
+          m = exp.read_metrics(out .. '/' .. id)
         end
-        io.stderr:write(string.format('== %s / %s (%s)\n', d, r.label, id))
-        m = exp.run(cfg, { out = out, data = sets, quiet = o.quiet, attack = o.attack })
-      else
-        m = exp.read_metrics(out .. '/' .. id)
+        if m then ms[#ms + 1] = m end
       end
-      block.rows[#block.rows + 1] = { label = r.label, metrics = m, run_id = id }
+      local row = { label = r.label, run_id = table.concat(ids, ','), seeds = #ms }
+      if #ms == #ids then row.metrics, row.spread = over_seeds(ms) end
+      block.rows[#block.rows + 1] = row
+      if row.metrics then -- the row's line, as soon as it is known
+        local _, _, head, cells = tables.layout('', { { dataset = d, rows = { row } } }, columns)
+        local parts = {}
+        for k = 3, #head do parts[#parts + 1] = head[k] .. ' ' .. cells[1][k] end
+        io.stdout:write(string.format('%s / %s: %s\n', d, r.label, table.concat(parts, ', ')))
+        io.stdout:flush()
+      end
     end
     blocks[#blocks + 1] = block
   end
-  if not found then error(string.format('--only %s: no row of %s has that id (see --list)', o.only, spec.name), 0) end
-  local md, csv = tables.layout(spec.title, blocks, spec.columns or tables.columns(o.attack))
+  local st = settings_of(spec, o, datasets, seeds)
+  local md, csv = tables.layout(spec.title, blocks, columns)
+  local stmd = settings_md(st)
+  md = md:gsub('\n\n', function() return '\n\n' .. stmd .. '\n' end, 1)
   io.write('\n', md)
   local jrows = {}
   for _, b in ipairs(blocks) do
     for _, r in ipairs(b.rows) do
-      jrows[#jrows + 1] = { dataset = b.dataset, method = r.label, run_id = r.run_id, metrics = r.metrics }
+      local ci = {}
+      for _, c in ipairs(columns) do
+        local split = split_of(c[2])
+        local v, n = r.metrics and r.metrics[c[2]], r.metrics and split and r.metrics[split .. '_n']
+        if v and n and not r.spread then
+          local lo, hi = tables.wilson(v, n)
+          ci[c[2]] = { lo = lo, hi = hi, n = n }
+        end
+      end
+      jrows[#jrows + 1] = { dataset = b.dataset, method = r.label, run_id = r.run_id, metrics = r.metrics,
+        std = r.spread, seeds = r.seeds, interval95 = next(ci) and ci or nil }
     end
   end
-  tables.save(out, md, csv, { table = spec.name, title = spec.title, attack = o.attack or 'pgd', rows = jrows },
+  -- the CSV carries the settings in columns of its own, on every row
+  local lines = {}
+  for line in csv:gmatch('[^\n]+') do lines[#lines + 1] = line end
+  lines[1] = lines[1] .. ',eps,epochs,subset,eval_subset,seeds,attack,quick,version'
+  local i = 1
+  for _, b in ipairs(blocks) do
+    local c = st.datasets[b.dataset]
+    for _ in ipairs(b.rows) do
+      i = i + 1
+      lines[i] = lines[i] .. string.format(',%g,%d,%s,%s,%s,%s,%s,%s', c.eps, c.epochs, c.subset, c.eval_subset,
+        table.concat(seeds, ' '), st.attack, tostring(st.quick), st.version:gsub(',', ' '))
+    end
+  end
+  csv = table.concat(lines, '\n') .. '\n'
+  tables.save(out, md, csv, { table = spec.name, title = spec.title, attack = st.attack, settings = st, rows = jrows },
     spec.name)
   io.stderr:write(string.format('%s: %.0f s; results in %s\n', spec.name, rl.clock() - t0, out))
   return blocks
