@@ -68,11 +68,15 @@ BIND_SRCS   := $(filter-out $(MAIN_SRCS),$(wildcard bindings/*.c))
 ENGINE_OBJS := $(ENGINE_SRCS:%.c=build/%.o) $(CUDA_OBJS)
 BIND_OBJS   := $(BIND_SRCS:%.c=build/%.o)
 
-all: rllua lib/rl/core.so
+all: rllua lib/rl/core.so lua/rl/cdoc.lua
 	@echo "built rllua and lib/rl/core.so (CUDA backend: $(if $(filter 1,$(CUDA)),on,off))"
 
 rllua: $(MAIN_SRCS:%.c=build/%.o) $(BIND_OBJS) $(ENGINE_OBJS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ -llua5.4 -lreadline $(LDLIBS) -Wl,-E
+
+# rl.help's text for the C-bound functions: their comments in bindings/
+lua/rl/cdoc.lua: bindings/gen_cdoc.lua $(wildcard bindings/*.c)
+	lua5.4 bindings/gen_cdoc.lua $@ $(filter %.c,$^)
 
 lib/rl/core.so: $(BIND_OBJS) $(ENGINE_OBJS) bindings/core.map
 	@mkdir -p $(dir $@)
@@ -243,6 +247,6 @@ install: all
 	install -m 755 lib/rl/core.so $(PREFIX)/lib/lua/5.4/rl/core.so
 
 clean:
-	rm -rf build rllua lib
+	rm -rf build rllua lib lua/rl/cdoc.lua
 
 .PHONY: all test test-cuda test-asan fuzz bench deps install clean

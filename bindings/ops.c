@@ -409,6 +409,11 @@ static int dims_or_one(lua_State *L, const char *what, bool strides) {
     lua_pushinteger(L, v[d]);
     lua_rawseti(L, -2, d + 1);
   }
+  /* sizes print as rl.Size{2, 3}: the metatable lua/rl/base.lua registers */
+  if (!strides && luaL_getmetatable(L, "rl.Size") == LUA_TTABLE)
+    lua_setmetatable(L, -2);
+  else if (!strides)
+    lua_pop(L, 1);
   return 1;
 }
 

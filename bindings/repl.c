@@ -3,10 +3,11 @@
  *
  * Readline editing, persistent history in ~/.rllua_history, printing of
  * expression values (`return <line>` is tried first), multi-line chunks
- * (input that ends in <eof> asks for more), and Ctrl-C dropping the line
- * being typed.  When stdin is not a terminal (`rllua -i < file`) the REPL
- * reads plain lines and still prints prompts, so it can be driven from a
- * pipe.  Tab completion is in complete.c.
+ * (input that ends in <eof> asks for more), Ctrl-C dropping the line being
+ * typed, and `?name` asking rl.help about name.  When stdin is not a
+ * terminal (`rllua -i < file`) the REPL reads plain lines and still prints
+ * prompts, so it can be driven from a pipe.  Tab completion is in
+ * complete.c.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -27,7 +28,7 @@
 #include "rllua.h"
 
 #define BANNER VERSION_LINE " -- tensors for robustness research." \
-               " rl is loaded; help: rl.help()"
+               " rl is loaded; help: ?name or rl.help()"
 
 #define PROMPT1 "> "
 #define PROMPT2 ">> "
@@ -215,6 +216,36 @@ static int compile_return(lua_State *L)
     return status;
 }
 
+/* `?expr` (a first line starting with '?') is rl.help_line("expr"): help on
+   the value of expr, or on the name when it has none.  Replaces the line on
+   top of the stack. */
+static void help_line(lua_State *L)
+{
+    const char *line = lua_tostring(L, -1);
+    size_t n;
+
+    while (*line == ' ' || *line == '\t')
+        line++;
+    if (*line != '?')
+        return;
+    line++;
+    while (*line == ' ' || *line == '\t')
+        line++;
+    n = strlen(line);
+    while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t'))
+        n--;
+    lua_pushliteral(L, "rl.help_line(");
+    lua_getglobal(L, "string");
+    lua_getfield(L, -1, "format");
+    lua_remove(L, -2);
+    lua_pushliteral(L, "%q");
+    lua_pushlstring(L, line, n);
+    lua_call(L, 2, 1);                    /* the expression, quoted */
+    lua_pushliteral(L, ")");
+    lua_concat(L, 3);
+    lua_remove(L, -2);                    /* the original line */
+}
+
 /* Reads and compiles one chunk, asking for more lines while it is
    incomplete.  Pushes the function or the error message; -1 on EOF. */
 static int read_chunk(lua_State *L)
@@ -234,6 +265,8 @@ static int read_chunk(lua_State *L)
         }
         if (discarded && lua_gettop(L) > top + 1)
             lua_remove(L, top + 1);               /* drop the old chunk */
+        if (lua_gettop(L) == top + 1)
+            help_line(L);
         if (lua_gettop(L) == top + 1) {
             if (compile_return(L) == LUA_OK) {
                 lua_remove(L, top + 1);

@@ -366,6 +366,10 @@ static int l_index(lua_State *L) {
       rl_retain(t->grad);
       lrl_fill(L, b, t->grad);
     }
+  } else if (!strcmp(k, "storage_refs")) { /* tensors sharing the storage (views), for rl.help */
+    lua_pushinteger(L, t->st->refcount);
+  } else if (!strcmp(k, "storage_nbytes")) {
+    lua_pushinteger(L, (lua_Integer)t->st->nbytes);
   } else if (!strcmp(k, "grad_fn")) {
     if (t->grad_fn) lua_pushstring(L, t->grad_fn->name);
     else lua_pushnil(L);

@@ -1,6 +1,6 @@
 -- bench_methods.lua - the time of a training epoch of AT and TRADES(6) with
 -- CNN001 on Fashion-MNIST (batch 64, 2 threads), rllua beside PyTorch
--- doing the same objective (METHODS.md) on the same machine in the same
+-- doing the same objective (docs/methods.md) on the same machine in the same
 -- run.  A full epoch is 938 batches; the script times --batches of them
 -- (default 40) on each side and reports the per-epoch extrapolation.
 --   rllua scripts/bench_methods.lua [--batches 40] [--threads 2]

@@ -5,7 +5,7 @@ time these beside rllua, and spec/crosscheck_spec.lua compares rllua's
 logits, losses and gradients with them.  The models follow the paper's code
 (yangarbiter/robust-local-lipschitz) down to the parameter names, so that a
 state_dict goes from one side to the other (the reference WideResNet's
-unused sub_block1 included).  The objectives are the paper's (METHODS.md),
+unused sub_block1 included).  The objectives are the paper's (docs/methods.md),
 summed over the batch as rllua's rl.methods computes them.
 """
 from collections import OrderedDict

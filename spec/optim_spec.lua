@@ -583,7 +583,7 @@ describe('optim.MultiStepLR', function()
   end)
 end)
 
-describe('the paper schedule (METHODS.md)', function()
+describe('the paper schedule (docs/methods.md)', function()
   it('paper_milestones follows the table of epoch counts, at every boundary', function()
     local want = {
       { 1, { 10, 15 } }, { 20, { 10, 15 } }, { 21, { 15, 25 } }, { 30, { 15, 25 } },

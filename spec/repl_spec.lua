@@ -276,7 +276,7 @@ inner()
       local out, code = repl('1+1\n')
       assert.are.equal(0, code)
       assert_contains(out, 'rllua 0.1.0 (Lua 5.4) -- tensors for robustness research.'
-                           .. ' rl is loaded; help: rl.help()')
+                           .. ' rl is loaded; help: ?name or rl.help()')
       assert_contains(out, '> 2\n')
     end)
 

@@ -49,6 +49,44 @@ function rl.no_grad(fn, ...)
   return table.unpack(res, 2, res.n)
 end
 
+--- rl.Size{2, 3}: what x:size() returns, a list of the dims that prints as
+-- the expression that makes it.
+local Size = { __name = 'rl.Size' }
+Size.__index = Size
+function Size.__tostring(s)
+  local d = {}
+  for i = 1, #s do d[i] = tostring(s[i]) end
+  return 'rl.Size{' .. table.concat(d, ', ') .. '}'
+end
+function Size.__eq(a, b)
+  if #a ~= #b then return false end
+  for i = 1, #a do if a[i] ~= b[i] then return false end end
+  return true
+end
+function Size:numel()
+  local n = 1
+  for i = 1, #self do n = n * self[i] end
+  return n
+end
+debug.getregistry()['rl.Size'] = Size -- x:size() (bindings/ops.c) sets it
+rl.Size = setmetatable({}, {
+  __call = function(_, t) return setmetatable({ table.unpack(t) }, Size) end,
+  __tostring = function() return 'rl.Size' end,
+})
+
+--- a // b on tensors: floor division, as torch's; integer tensors stay
+-- integers (computed in f64: exact below 2^53).
+local Tensor_mt = debug.getregistry()['rl.Tensor']
+Tensor_mt.__idiv = function(a, b)
+  local t = rl.is_tensor(a) and a or b
+  if t.dtype == 'i64' or t.dtype == 'u8' then
+    local r = rl.is_tensor(a) and a:remainder(b) or rl.full_like(b, a):remainder(b)
+    local q = (a - r):double() / (rl.is_tensor(b) and b:double() or b)
+    return q:round():to(t.dtype)
+  end
+  return (a / b):floor()
+end
+
 rl.cuda = {
   is_available = core.cuda_is_available,
   device_count = core.cuda_device_count,

@@ -422,7 +422,7 @@ local function gather_files(root, class_dirs)
   return files, labels
 end
 
--- How a folder split is cut (METHODS.md): each short side resized to
+-- How a folder split is cut (docs/methods.md): each short side resized to
 -- `resize` (0: kept), then either the whole resized image kept (ragged:
 -- the default for a training split with a resize and no crop, what a
 -- random crop of the whole image needs) or the centred crop {h, w} (nil:
@@ -634,7 +634,7 @@ function data.synthetic(o)
   return new_dataset('synthetic', o.split or 'train', x, y, classes)
 end
 
---- The paper's augmentation (METHODS.md) as loader options, for 'train'
+--- The paper's augmentation (docs/methods.md) as loader options, for 'train'
 -- (default) or 'test'.
 function data.augment_defaults(name, split)
   split = split or 'train'

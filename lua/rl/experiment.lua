@@ -1,5 +1,5 @@
 --- rl.experiment: one run = dataset x architecture x method x settings x
--- seed x device, with the paper's defaults (METHODS.md), progress on
+-- seed x device, with the paper's defaults (docs/methods.md), progress on
 -- stderr, files under results/<table>/<run-id>/, and resumption.
 --
 --   local exp = require 'rl.experiment'
@@ -26,7 +26,7 @@ local options = require 'rl.options'
 
 local exp = {}
 
--- The paper's settings per dataset (METHODS.md).  lr_method: learning
+-- The paper's settings per dataset (docs/methods.md).  lr_method: learning
 -- rates of single methods (the reference's final configurations);
 -- method_opts: a method's settings on this dataset.
 exp.datasets = {
@@ -98,7 +98,7 @@ function exp.config(c)
 end
 
 --- The dropout rate of a dataset's "+ dropout" rows (Table 4): SVHN 0.5,
--- CIFAR-10 0.2 (METHODS.md); nil where the paper has none.
+-- CIFAR-10 0.2 (docs/methods.md); nil where the paper has none.
 function exp.default_dropout(dataset)
   local d = exp.datasets[dataset]
   return d and d.dropout
@@ -235,7 +235,7 @@ function exp.metric_keys(attack)
   return keys
 end
 
---- The measurements of METHODS.md on both splits: accuracy, adversarial
+--- The measurements of docs/methods.md on both splits: accuracy, adversarial
 -- accuracy under o.attack ('pgd', the paper's column, or 'multitarget';
 -- keys get a suffix _multitarget; or 'autoattack': PGD's and, on the test
 -- split, AutoAttack standard's as test_adv_acc_autoattack, seeded by

@@ -42,17 +42,10 @@ function rl.repr(v, depth, seen)
   return '{\n  ' .. table.concat(parts, ',\n'):gsub('\n', '\n  ') .. '\n}'
 end
 
---- A short guide to the REPL.
-function rl.help()
-  print([[
-rl: tensors for robustness research (dims are 1-based; index values 0-based)
-  x = rl.randn(2, 3)            rl.tensor{{1, 2}, {3, 4}}   rl.arange(5)
-  x:size()  x.shape  x.dtype    x:view(3, 2)  x:t()  x:narrow(1, 1, 1)
-  x + y  x * 2  x:matmul(y)     x:sum(2)  x:max(2)  x:norm(2, 1)
-  x:lt(y) (comparisons are methods; they give u8 tensors)
-  rl.manual_seed(0)  g = rl.Generator(1); rl.rand(3, {generator = g})
-Type a name and press TAB to list fields and methods.]])
-end
+--- rl.help([v]): the REPL guide, or help on a function, tensor or model
+-- (rl.help; `?name` in the REPL).
+rl.help = function(v) return require('rl.help').help(v) end
+rl.help_line = function(text) return require('rl.help').line(text) end -- the REPL's ?text
 
 rl.nn = require 'rl.nn'
 rl.models = require 'rl.models'
@@ -64,5 +57,6 @@ rl.metrics = require 'rl.metrics'
 rl.optim = require 'rl.optim'
 rl.json = require 'rl.json'
 rl.checkpoint = require 'rl.checkpoint'
+rl.experiment = require 'rl.experiment'
 
 return rl

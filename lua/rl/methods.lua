@@ -1,5 +1,5 @@
 --- rl.methods: the training objectives of the paper, exactly as
--- ../shared/METHODS.md states them (the reference implementation's
+-- docs/methods.md states them (the reference implementation's
 -- settings, including its quirks).
 --
 -- Each objective is fn(model, x, y, opts) -> loss, logits, info: `loss` is

@@ -1,4 +1,4 @@
---- rl.metrics: what a row of the paper's tables reports (METHODS.md,
+--- rl.metrics: what a row of the paper's tables reports (docs/methods.md,
 -- "Measurements"), all in eval mode, the caller's mode restored after.
 --
 --   accuracy(model, x, y)                 fraction correct on a batch

@@ -255,6 +255,7 @@ end
 --- One line per module with its parameter count, and the total.
 function Module:summary()
   local lines = {}
+  local mode_of = {}
   walk(self, '', function(prefix, m)
     local depth = select(2, prefix:gsub('%.', ''))
     local own = 0
@@ -262,8 +263,16 @@ function Module:summary()
       if m._params[k] then own = own + m._params[k]:numel() end
     end
     local name = prefix == '' and '' or prefix:sub(1, -2) .. ': '
+    -- the root says its mode; a module in another mode than its parent's says so
+    local mode = m.training and 'train' or 'eval'
+    local parent = prefix:match('^(.*)%.[^.]+%.$')
+    parent = parent and parent .. '.' or (prefix ~= '' and '' or nil)
+    mode_of[prefix] = mode
+    local tag = ''
+    if prefix == '' then tag = string.format('  [%s mode]', mode)
+    elseif mode_of[parent] ~= mode then tag = string.format('  [%s mode]', mode) end
     lines[#lines + 1] = string.rep('  ', depth) .. name .. m:describe() ..
-        (own > 0 and string.format('  (%d params)', own) or '')
+        (own > 0 and string.format('  (%d params)', own) or '') .. tag
   end)
   lines[#lines + 1] = string.format('total: %d parameters', self:num_parameters())
   return table.concat(lines, '\n')

@@ -98,12 +98,17 @@ end
 --- options.public(fn): fn, with its errors (raised at level 0) re-raised at
 -- the line that called it.
 function options.public(fn)
-  return function(...)
+  local wrapper = function(...)
     local res = table.pack(pcall(fn, ...))
     if not res[1] then error(res[2], 2) end
     return table.unpack(res, 2, res.n)
   end
+  options.wrapped[wrapper] = fn -- rl.help reads fn's doc comment
+  return wrapper
 end
+
+--- options.wrapped[public] -> the function options.public wrapped.
+options.wrapped = setmetatable({}, { __mode = 'k' })
 
 ---------------------------------------------------------------------------
 -- "did you mean"

@@ -40,7 +40,7 @@
 --     after the k-th call the lr is base_lr * gamma^(milestones <= k), so with
 --     milestone m epochs 1..m train at the base lr (a milestone listed twice
 --     counts twice); get_last_lr(), state_dict(), load_state_dict(sd).
---   optim.paper_milestones(epochs): METHODS.md's milestones for that many
+--   optim.paper_milestones(epochs): docs/methods.md's milestones for that many
 --     epochs: <= 20: 10,15; <= 30: 15,25; <= 40: 20,30; <= 50: 25,40;
 --     <= 60: 30,50; <= 70: 40,60; <= 80: 30,50,70; <= 120: 40,80,100;
 --     <= 160: 40,80,120,140; more: 60,100,140,180.

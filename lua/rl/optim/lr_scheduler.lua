@@ -127,7 +127,7 @@ function MultiStepLR:__tostring()
     table.concat(self.milestones, ', '), self.gamma, self.last_epoch)
 end
 
--- The paper's milestones (METHODS.md, "Optimisation settings"), by the
+-- The paper's milestones (docs/methods.md, "Optimisation settings"), by the
 -- number of training epochs: { most epochs, milestones }.
 local PAPER_MILESTONES = {
   { 20, { 10, 15 } }, { 30, { 15, 25 } }, { 40, { 20, 30 } }, { 50, { 25, 40 } },

@@ -1,0 +1,255 @@
+--- rl.help: help where the user is.  In the REPL, `?name` is rl.help(name).
+--
+--   rl.help()                  a short guide to the REPL
+--   rl.help(fn)                fn's name, its doc comment (signature, options
+--                              and their defaults) and an example
+--   rl.help('rl.attacks.pgd')  the same, by name
+--   rl.help(tensor)            shape, dtype, device, strides, autograd, view
+--   rl.help(module)            the model's summary, with its mode
+--
+-- The text is the code's own: a Lua function's doc comment (the comment
+-- block right above its definition, or, for a function a module documents
+-- in its header, that header), a C-bound function's comment in bindings/
+-- (collected at build time into rl.cdoc by bindings/gen_cdoc.lua).
+local rl = require 'rl.base'
+local options = require 'rl.options'
+
+local help = {}
+
+local GUIDE = [[
+rl: tensors for robustness research (dims are 1-based; index values 0-based)
+  x = rl.randn(2, 3)            rl.tensor{{1, 2}, {3, 4}}   rl.arange(5)
+  x:size()  x.shape  x.dtype    x:view(3, 2)  x:t()  x:narrow(1, 1, 1)
+  x + y  x * 2  x // 2  x:matmul(y)   x:sum(2)  x:max(2)  x:norm(2, 1)
+  x:lt(y) (comparisons are methods; they give u8 tensors)
+  rl.manual_seed(0)  g = rl.Generator(1); rl.rand(3, {generator = g})
+  ?rl.attacks.pgd    help on a function: its doc, options and an example
+  ?x                 what a tensor is (shape, dtype, strides, autograd, view)
+Type a name and press TAB to list fields and methods.]]
+
+-- One example for the functions a researcher reaches first.
+local EXAMPLES = {
+  ['rl.attacks.pgd'] = "xa = rl.attacks.pgd(model, x, y, {eps = 0.1, steps = 10, step_size = 0.02, seed = 0})",
+  ['rl.attacks.fgsm'] = "xa = rl.attacks.fgsm(model, x, y, {eps = 0.1})",
+  ['rl.attacks.apgd'] = "xa, info = rl.attacks.apgd(model, x, y, {eps = 0.1, loss = 'dlr', targeted = true})",
+  ['rl.attacks.autoattack'] = "adv, info = rl.attacks.autoattack(model, x, y, {eps = 0.1, log = true}); " ..
+      "print(info.robust_accuracy)",
+  ['rl.attacks.run'] = "xa = rl.attacks.run(model, x, {objective = 'ce', y = y, eps = 0.1, steps = 20, " ..
+      "start = 'uniform'})",
+  ['rl.attacks.multi_targeted'] = "xa = rl.attacks.multi_targeted(model, x, y, {eps = 0.1})",
+  ['rl.attacks.dlr'] = "loss = rl.attacks.dlr(model(x), y)   -- [B]",
+  ['rl.metrics.lipschitz'] = "r = rl.metrics.lipschitz(model, x, {eps = 0.1, mode = 'reference'}):mean()",
+  ['rl.metrics.adv_accuracy'] = "acc = rl.metrics.adv_accuracy(model, x, y, {eps = 0.1})",
+  ['rl.metrics.accuracy'] = "acc = rl.metrics.accuracy(model, x, y)",
+  ['rl.methods.get'] = "loss, logits = rl.methods.get('trades6')(model, x, y, {eps = 0.1}); loss:backward()",
+  ['rl.methods.register'] = "rl.methods.register('mine', function(model, x, y, o) local z = model(x) " ..
+      "return rl.F.cross_entropy(z, y, 'sum'), z end, {version = 1})",
+  ['rl.data.load'] = "ds = rl.data.load('fashion-mnist', {split = 'test', subset = 1000})",
+  ['rl.data.loader'] = "for x, y in rl.data.loader(ds, {batch = 64}):iter(1) do ... end",
+  ['rl.save'] = "rl.save('t.safetensors', {w = rl.randn(3, 3)}, {note = 'hi'})",
+  ['rl.load'] = "tensors, meta = rl.load('t.safetensors')",
+  ['rl.grad'] = "g = rl.grad(F.cross_entropy(model(x), y, 'sum'), x)",
+  ['rl.Generator'] = "g = rl.Generator(0); rl.rand(3, {generator = g})",
+  ['rl.checkpoint.save'] = "rl.checkpoint.save('run.ckpt', {model = m, optimizer = opt, epoch = 3})",
+  ['rl.optim.SGD'] = "opt = rl.optim.SGD(model:parameters(), {lr = 0.01, momentum = 0.9})",
+  ['rl.optim.Adam'] = "opt = rl.optim.Adam(model:parameters(), {lr = 1e-3})",
+  ['Tensor.narrow'] = "x:narrow(1, 2, 3)   -- rows 2..4 (a view)",
+  ['Tensor.norm'] = "x:norm(2, 2)        -- the l2 norm of each row",
+  ['Tensor.to'] = "x:to('f64'), x:to{device = 'cuda'}",
+}
+
+-- Where to look for a value's name: rl, its modules, the Tensor and
+-- Generator methods.  Returns the name ('rl.attacks.pgd', 'Tensor.narrow').
+local function name_of(v)
+  for k, x in pairs(rl.Tensor) do if x == v then return 'Tensor.' .. k end end
+  local gm = debug.getregistry()['rl.Generator']
+  if gm and type(gm.__index) == 'table' then
+    for k, x in pairs(gm.__index) do if x == v then return 'Generator.' .. k end end
+  end
+  -- rl and every loaded rl.* module; a name that only repeats rl.core's
+  -- (rl.cuda_allow_tf32 beside rl.cuda.allow_tf32) loses to another
+  local core = package.loaded['rl.core'] or {}
+  local found = {}
+  local seen = {}
+  local function walk(t, prefix, depth)
+    if seen[t] or depth > 2 then return end
+    seen[t] = true
+    local keys = {}
+    for k in pairs(t) do if type(k) == 'string' then keys[#keys + 1] = k end end
+    table.sort(keys)
+    for _, k in ipairs(keys) do
+      local x = rawget(t, k)
+      if x == v and not k:match('^_') then
+        found[#found + 1] = { prefix .. '.' .. k, prefix == 'rl' and core[k] == v }
+      end
+      if type(x) == 'table' and not rl.is_tensor(x) and not k:match('^_') then walk(x, prefix .. '.' .. k, depth + 1) end
+    end
+  end
+  walk(rl, 'rl', 0)
+  local mods = {}
+  for k in pairs(package.loaded) do
+    if type(k) == 'string' and k:match('^rl%.') and k ~= 'rl.core' and type(package.loaded[k]) == 'table' then
+      mods[#mods + 1] = k
+    end
+  end
+  table.sort(mods)
+  for _, k in ipairs(mods) do walk(package.loaded[k], k, 0) end
+  table.sort(found, function(a, b)
+    if a[2] ~= b[2] then return not a[2] end
+    return #a[1] < #b[1] or (#a[1] == #b[1] and a[1] < b[1])
+  end)
+  return found[1] and found[1][1]
+end
+
+-- The value a dotted name ('rl.attacks.pgd', 'x:narrow') stands for.
+local function resolve(name)
+  local v = name:match('^Tensor[.:](.+)$')
+  if v then return rl.Tensor[v] end
+  local t = setmetatable({ rl = package.loaded['rl'] or rl }, { __index = _G })
+  for part in name:gmatch('[^.:]+') do
+    if type(t) ~= 'table' and not rl.is_tensor(t) then return nil end
+    t = t[part]
+    if t == nil then return nil end
+  end
+  return t
+end
+
+local cache = {}
+local function lines_of(path)
+  if cache[path] == nil then
+    local f = io.open(path, 'r')
+    local l = {}
+    if f then
+      for line in f:lines() do l[#l + 1] = line end
+      f:close()
+    end
+    cache[path] = l
+  end
+  return cache[path]
+end
+
+-- The comment block ending right above line n (its `-- ` stripped).
+local function comment_above(lines, n)
+  local out = {}
+  local i = n - 1
+  while i >= 1 and lines[i]:match('^%s*%-%-') do
+    table.insert(out, 1, (lines[i]:gsub('^%s*%-%-%-?%s?', '')))
+    i = i - 1
+  end
+  return #out > 0 and table.concat(out, '\n') or nil
+end
+
+-- A Lua function's doc: the comment above its definition, else the comment
+-- above the line that makes it public, else its module's header when that
+-- names it.
+local function lua_doc(fn, short)
+  fn = options.wrapped[fn] or fn
+  local info = debug.getinfo(fn, 'S')
+  local path = info.source:match('^@(.*)$')
+  if not path then return nil end
+  local lines = lines_of(path)
+  local doc = comment_above(lines, info.linedefined)
+  if doc then return doc, path end
+  if short then
+    for i, l in ipairs(lines) do
+      if l:match('^[%w_.]+%.' .. short .. '%s*=') then
+        doc = comment_above(lines, i)
+        if doc then return doc, path end
+      end
+    end
+    local head = comment_above(lines, (function()
+      for i, l in ipairs(lines) do if not l:match('^%s*%-%-') then return i end end
+      return #lines + 1
+    end)())
+    if head and head:find(short, 1, true) then return head, path end
+  end
+  return nil, path
+end
+
+--- help.describe(x) -> the text rl.help prints for a tensor.
+function help.describe(x)
+  local lines = {}
+  local function add(fmt, ...) lines[#lines + 1] = string.format(fmt, ...) end
+  add('%s tensor of size %s on %s', x.dtype, tostring(x:size()), x.device)
+  add('  strides %s, storage offset %d, %s', table.concat(x:stride(), ', '), x:storage_offset(),
+    x:is_contiguous() and 'contiguous' or 'not contiguous')
+  local elt = ({ f32 = 4, f64 = 8, i64 = 8, u8 = 1 })[x.dtype] or 4
+  local whole = x:storage_offset() == 0 and x:is_contiguous() and x:numel() * elt == x.storage_nbytes
+  if x.storage_refs > 1 then
+    add('  shares its storage (%d bytes) with %d other tensor%s: a view, or viewed', x.storage_nbytes,
+      x.storage_refs - 1, x.storage_refs > 2 and 's' or '')
+  elseif not whole then
+    add('  a view of part of its storage (%d bytes)', x.storage_nbytes)
+  else
+    add('  owns its storage (%d bytes)', x.storage_nbytes)
+  end
+  if x.requires_grad then
+    add('  requires_grad: true, %s%s', x.is_leaf and 'a leaf' or ('made by ' .. tostring(x.grad_fn)),
+      x.grad and ', has .grad' or '')
+  else
+    add('  requires_grad: false')
+  end
+  return table.concat(lines, '\n')
+end
+
+--- help.text(v) -> what rl.help(v) prints.
+function help.text(v)
+  if v == nil then return GUIDE end
+  if rl.is_tensor(v) then return help.describe(v) end
+  if type(v) == 'string' then
+    local r = resolve(v)
+    if r == nil then
+      return string.format('rl.help: no value is called %s (try TAB completion, or ?rl for the modules)', v)
+    end
+    local t = help.text(r)
+    if type(r) == 'function' and not t:find('^' .. v:gsub('%p', '%%%0')) then t = v .. '\n' .. t end
+    return t
+  end
+  if type(v) == 'table' and v.summary and type(v.summary) == 'function' then return v:summary() end
+  if type(v) == 'table' then
+    local keys = {}
+    for k, x in pairs(v) do
+      if type(k) == 'string' and not k:match('^_') then
+        keys[#keys + 1] = k .. (type(x) == 'function' and '()' or type(x) == 'table' and '.' or '')
+      end
+    end
+    table.sort(keys)
+    local n = name_of(v)
+    return (n and n .. ': ' or '') .. table.concat(keys, '  ') .. '\n(?name for any of them)'
+  end
+  if type(v) ~= 'function' then return string.format('%s: %s', type(v), tostring(v)) end
+  local name = name_of(v) or '(a function)'
+  local short = name:match('[.:]([%w_]+)$')
+  local doc, where
+  if debug.getinfo(v, 'S').what == 'C' then
+    local ok, cdoc = pcall(require, 'rl.cdoc')
+    local key = name:gsub('^rl%.F%.', 'F.'):gsub('^rl%.cuda%.', 'core.cuda_'):gsub('^rl%.', 'core.')
+    doc = ok and cdoc[key] or nil
+    where = 'C, in bindings/'
+  else
+    doc, where = lua_doc(v, short)
+  end
+  local out = { (name:gsub('^Tensor%.', 'x:')) }
+  out[#out + 1] = doc and ('  ' .. doc:gsub('\n', '\n  ')) or
+      '  (no doc comment; README "A short tour" lists it with its kin)'
+  local ex = EXAMPLES[name]
+  if ex then out[#out + 1] = 'example:\n  ' .. ex end
+  if where then out[#out + 1] = '(' .. where:gsub('^.*/lua/', 'lua/') .. ')' end
+  return table.concat(out, '\n')
+end
+
+--- rl.help([v]): print help on v (see the top of this file).
+function help.help(v) print(help.text(v)) end
+
+--- help.line(text): the REPL's `?text`: help on the value of the Lua
+-- expression text, or on the name text when it has no value.
+function help.line(text)
+  if text == '' then return help.help() end
+  local f = load('return ' .. text, '=?', 't')
+  local ok, v = false, nil
+  if f then ok, v = pcall(f) end
+  if ok and v ~= nil then return help.help(v) end
+  return help.help(text)
+end
+
+return help

@@ -1,0 +1,99 @@
+-- Help where the user is (issue #14): rl.help on Lua and C functions (their
+-- doc comments, an example), on tensors and models; `?name` in the REPL;
+-- x:size() as rl.Size; tensor floor division.
+local rl = require 'rl'
+local help = require 'rl.help'
+local shell = require 'helpers.shell'
+
+describe('rl.help', function()
+  it("a Lua function: its name, its doc comment with the options' defaults, an example, its file", function()
+    local t = help.text(rl.attacks.pgd)
+    assert.truthy(t:find('^rl%.attacks%.pgd\n'), t)
+    assert.truthy(t:find('steps (10), step_size (2.5 * eps / steps)', 1, true), t)
+    assert.truthy(t:find('example:\n  xa = rl.attacks.pgd(', 1, true), t)
+    assert.truthy(t:find('(lua/rl/attacks.lua)', 1, true), t)
+    -- by name, the same text
+    assert.are.equal(t, help.text('rl.attacks.pgd'))
+  end)
+
+  it('a function wrapped by options.public, documented in its module header', function()
+    local t = help.text(require('rl.autoattack.fab').attack)
+    assert.truthy(t:find('^rl%.autoattack%.fab%.attack\n'), t)
+    assert.truthy(t:find('n_target_classes = 9, steps = 100', 1, true), t)
+  end)
+
+  it('a C-bound function: the comment above it in bindings/', function()
+    local t = help.text(rl.F.conv2d)
+    assert.truthy(t:find('^rl%.F%.conv2d\n  F%.conv2d%(x, w, %[b%]'), t)
+    t = help.text(rl.Tensor.narrow)
+    assert.truthy(t:find('^x:narrow\n  narrow%(dim, start, len%), start 1%-based'), t)
+    t = help.text(rl.cuda.allow_tf32)
+    assert.truthy(t:find('^rl%.cuda%.allow_tf32\n'), t)
+    -- one without a comment says so
+    assert.truthy(help.text(rl.Tensor.clone):find('no doc comment', 1, true))
+  end)
+
+  it('a tensor: size, dtype, device, strides, autograd, whether it is a view', function()
+    local x = rl.randn(4, 3)
+    local t = help.text(x)
+    assert.truthy(t:find('f32 tensor of size rl.Size{4, 3} on cpu', 1, true), t)
+    assert.truthy(t:find('strides 3, 1, storage offset 0, contiguous', 1, true), t)
+    assert.truthy(t:find('owns its storage (48 bytes)', 1, true), t)
+    local v = x:t()
+    t = help.text(v)
+    assert.truthy(t:find('strides 1, 3', 1, true) and t:find('not contiguous', 1, true), t)
+    assert.truthy(t:find('shares its storage (48 bytes) with 1 other tensor', 1, true), t)
+    local w = rl.randn(3):requires_grad_()
+    assert.truthy(help.text(w):find('requires_grad: true, a leaf', 1, true))
+    assert.truthy(help.text(w * 2):find('requires_grad: true, made by ', 1, true))
+  end)
+
+  it('a model: its summary, with the mode of the model and of any module in another', function()
+    local m = rl.models.CNN001 {}
+    m:eval()
+    m.dropout1.training = true
+    local t = help.text(m)
+    assert.truthy(t:find('^CNN001  %[eval mode%]'), t)
+    assert.truthy(t:find('dropout1: Dropout2d(0.25)  [train mode]', 1, true), t)
+    assert.truthy(t:find('dropout2: Dropout2d(0.5)\n', 1, true), t)
+  end)
+
+  it('an unknown name says so', function()
+    assert.truthy(help.text('rl.no_such_thing'):find('no value is called rl.no_such_thing', 1, true))
+  end)
+end)
+
+describe('the REPL', function()
+  it('?name and ?x print help; x:size() prints as rl.Size', function()
+    local input = '?rl.attacks.fgsm\nx = rl.ones(2, 3)\n? x\nx:size()\n?\n'
+    local f = os.tmpname()
+    local h = io.open(f, 'w')
+    h:write(input)
+    h:close()
+    local out = shell.sh(shell.rllua .. ' -i < ' .. shell.quote(f))
+    os.remove(f)
+    assert.truthy(out:find('FGSM: x + eps * sign(grad)', 1, true), out)
+    assert.truthy(out:find('f32 tensor of size rl.Size{2, 3} on cpu', 1, true), out)
+    assert.truthy(out:find('> rl.Size{2, 3}\n', 1, true), out)
+    assert.truthy(out:find('?rl.attacks.pgd    help on a function', 1, true), out)
+  end)
+end)
+
+describe('rl.Size and //', function()
+  it('x:size() is an rl.Size: prints as the expression that makes it, compares by value', function()
+    local s = rl.zeros(2, 3):size()
+    assert.are.equal('rl.Size{2, 3}', tostring(s))
+    assert.is_true(s == rl.Size { 2, 3 })
+    assert.is_false(s == rl.Size { 3, 2 })
+    assert.are.equal(6, s:numel())
+    assert.are.same({ 2, 3 }, { s[1], s[2] })
+  end)
+
+  it('a // b is floor division; integer tensors stay integers', function()
+    assert.are.same({ 3, -4, 2 }, (rl.tensor({ 7, -7, 5 }, 'i64') // 2):tolist())
+    assert.are.equal('i64', (rl.tensor({ 7 }, 'i64') // 2).dtype)
+    assert.are.same({ 3, -4 }, (rl.tensor({ 7.5, -7 }) // 2):tolist())
+    assert.are.same({ 3, -4 }, (7 // rl.tensor({ 2, -2 }, 'i64')):tolist())
+    assert.are.same({ -4, 3 }, (rl.tensor({ 7, -7 }, 'i64') // rl.tensor({ -2, -2 }, 'i64')):tolist())
+  end)
+end)
