@@ -18,6 +18,7 @@ local json = require 'rl.json'
 local metrics = require 'rl.metrics'
 local options = require 'rl.options'
 local tables = require 'rl.tables'
+local trained = require 'rl.trained'
 
 local usage = [[
 usage: rllua scripts/evaluate.lua MODEL.safetensors --dataset NAME [options]
@@ -168,60 +169,12 @@ local function describe_file(path)
   }
 end
 
--- The first n test images (f32 in [0, 1], the test-time crop) and labels.
 local function load_images(o)
-  local ds = try('', rl.data.load, o.dataset, { split = 'test', data_dir = o.data_dir })
-  local total = ds:size()
-  local n = math.min(o.n or total, total)
-  local x = rl.data.batch(ds.x, rl.arange(n), { pad = 0, crop = o.crop, random_crop = false, flip = false })
-  local y = ds.y:narrow(1, 1, n):contiguous()
-  return x, y, ds, total
+  return try('', trained.test_images, o.dataset, { n = o.n, data_dir = o.data_dir, crop = o.crop })
 end
 
--- The options each architecture is built with for an image shape.
-local function model_opts(name, shape, classes)
-  local c, h, w = shape[2], shape[3], shape[4]
-  if name == 'MLP' then return { inputs = c * h * w, classes = classes } end
-  if name == 'CNN002' then return { classes = classes, channels = c, size = h } end
-  return { classes = classes, channels = c }
-end
-
--- Up to three names of a list, and how many there are.
-local function some(list)
-  local shown = table.concat(list, ', ', 1, math.min(3, #list))
-  return #list > 3 and string.format('%s and %d more', shown, #list - 3) or shown
-end
-
---- The model with the file's weights; an error saying how they differ
--- when they are not this model's.
 local function load_model(o, file, shape, classes)
-  local model = try('', rl.models.get, o.model, model_opts(o.model, shape, classes))
-  local sd = try('', rl.load, file.path)
-  local own, order = model:state_dict()
-  local what = string.format('%s for %s (%s images, %d classes)', o.model, o.dataset,
-    table.concat(shape, 'x', 2), classes)
-  local missing, unexpected = {}, {}
-  for _, k in ipairs(order) do if sd[k] == nil then missing[#missing + 1] = k end end
-  for k in pairs(sd) do if own[k] == nil then unexpected[#unexpected + 1] = k end end
-  table.sort(unexpected)
-  if #missing > 0 or #unexpected > 0 then
-    local parts = {}
-    if #missing > 0 then parts[#parts + 1] = string.format('%d missing (%s)', #missing, some(missing)) end
-    if #unexpected > 0 then
-      parts[#parts + 1] = string.format('%d not in the model (%s)', #unexpected, some(unexpected))
-    end
-    error(string.format('the weights in %s are not those of %s: keys %s; is --model or --dataset wrong?',
-      file.path, what, table.concat(parts, '; ')), 0)
-  end
-  for _, k in ipairs(order) do
-    local a, b = table.concat(sd[k].shape, 'x'), table.concat(own[k].shape, 'x')
-    if a ~= b then
-      error(string.format('the weights in %s are not those of %s: %s is %s in the file, %s in the model',
-        file.path, what, k, a, b), 0)
-    end
-  end
-  model:load_state_dict(sd)
-  return model
+  return try('', trained.model, file.path, { model = o.model, dataset = o.dataset, shape = shape, classes = classes })
 end
 
 -- ---------------------------------------------------------------------------

@@ -1,0 +1,111 @@
+--- rl.plot: figures through gnuplot, as PNG and SVG side by side.
+--
+--   plot.figure(path_stem, {
+--     title = 'Robust accuracy against eps (CNN001, Fashion-MNIST, seed 0)',
+--     xlabel = 'eps (l-inf, pixels in [0, 1])', ylabel = 'accuracy (%)',
+--     series = {
+--       {title = 'PGD-10', x = {...}, y = {...}, [err = {...}], [labels = {...}],
+--        style = 'linespoints' | 'points' | 'errorbars'},
+--     },
+--     [logx = true], [xrange = {lo, hi}], [yrange = {lo, hi}],
+--     [key = 'top right' | 'bottom right' | ...],   -- where the key goes
+--   })  -> {png = path_stem .. '.png', svg = path_stem .. '.svg'}
+--
+-- The data go to path_stem .. '.dat' (one block per series) and the script
+-- to path_stem .. '.gp', so a figure can be restyled by hand.  Every figure
+-- has its title, axis labels and a boxed key (top right unless o.key), and margins (offsets)
+-- so that no point sits on the border.  gnuplot missing or failing is an
+-- error that says which.
+local fs = require 'rl.fs'
+
+local plot = {}
+
+local function q(s) return "'" .. tostring(s):gsub("'", "''") .. "'" end
+
+local function num(v) return string.format('%.10g', v) end
+
+-- The .dat text: one block per series, two blank lines between.
+local function data_text(series)
+  local blocks = {}
+  for _, s in ipairs(series) do
+    local lines = {}
+    for i = 1, #s.x do
+      local row = { num(s.x[i]), num(s.y[i]) }
+      if s.err then row[#row + 1] = num(s.err[i] or 0) end
+      if s.labels then row[#row + 1] = '"' .. tostring(s.labels[i]):gsub('"', "'") .. '"' end
+      lines[#lines + 1] = table.concat(row, ' ')
+    end
+    blocks[#blocks + 1] = table.concat(lines, '\n')
+  end
+  return table.concat(blocks, '\n\n\n') .. '\n'
+end
+
+local function check(o)
+  if type(o.title) ~= 'string' or type(o.xlabel) ~= 'string' or type(o.ylabel) ~= 'string' then
+    error('plot.figure: title, xlabel and ylabel are required strings', 3)
+  end
+  if type(o.series) ~= 'table' or #o.series == 0 then error('plot.figure: series must be a non-empty list', 3) end
+  for i, s in ipairs(o.series) do
+    if type(s.x) ~= 'table' or type(s.y) ~= 'table' or #s.x ~= #s.y or #s.x == 0 then
+      error(string.format('plot.figure: series %d needs x and y lists of one non-zero length', i), 3)
+    end
+  end
+end
+
+--- plot.figure(stem, opts): write stem.png and stem.svg (see above).
+function plot.figure(stem, o)
+  check(o)
+  fs.write(stem .. '.dat', data_text(o.series))
+  local plots = {}
+  for i, s in ipairs(o.series) do
+    local idx = string.format('%s index %d', q(stem .. '.dat'), i - 1)
+    local style = s.style or 'linespoints'
+    local using = s.err and '1:2:3' or '1:2'
+    local w = style == 'errorbars' and 'yerrorbars pt 7 ps 1.2'
+        or style == 'points' and 'points pt 7 ps 1.3'
+        or 'linespoints pt 7 ps 1.1 lw 2'
+    if s.err and style ~= 'errorbars' then w = 'yerrorlines pt 7 ps 1.1 lw 2' end
+    plots[#plots + 1] = string.format('%s using %s with %s lc %d title %s', idx, using, w, i, q(s.title))
+    if s.labels then
+      plots[#plots + 1] = string.format('%s using 1:2:%d with labels offset char 0,1 font ",9" notitle', idx,
+        s.err and 4 or 3)
+    end
+  end
+  local head = {
+    'set datafile separator whitespace',
+    'set key inside ' .. (o.key or 'top right') .. ' box opaque',
+    'set grid',
+    'set offsets graph 0.03, graph 0.03, graph 0.05, graph 0.03',
+    'set title ' .. q(o.title) .. ' noenhanced',
+    'set xlabel ' .. q(o.xlabel) .. ' noenhanced',
+    'set ylabel ' .. q(o.ylabel) .. ' noenhanced',
+  }
+  if o.logx then head[#head + 1] = 'set logscale x' end
+  if o.xrange then head[#head + 1] = string.format('set xrange [%s:%s]', num(o.xrange[1]), num(o.xrange[2])) end
+  if o.yrange then head[#head + 1] = string.format('set yrange [%s:%s]', num(o.yrange[1]), num(o.yrange[2])) end
+  local body = 'plot ' .. table.concat(plots, ', \\\n     ') .. '\n'
+  local script = {}
+  for _, t in ipairs {
+    { "pngcairo size 960,640 noenhanced font 'DejaVu Sans,11'", stem .. '.png' },
+    { "svg size 960,640 noenhanced font 'DejaVu Sans,11'", stem .. '.svg' },
+  } do
+    script[#script + 1] = 'set terminal ' .. t[1]
+    script[#script + 1] = 'set output ' .. q(t[2])
+    for _, h in ipairs(head) do script[#script + 1] = h end
+    script[#script + 1] = body
+    script[#script + 1] = 'unset output'
+  end
+  fs.write(stem .. '.gp', table.concat(script, '\n') .. '\n')
+  local ok = os.execute('gnuplot ' .. q(stem .. '.gp') .. ' 2>' .. q(stem .. '.gp.err'))
+  if not (ok == true or ok == 0) then
+    local f = io.open(stem .. '.gp.err')
+    local why = f and f:read('a') or ''
+    if f then f:close() end
+    error(string.format('plot: gnuplot failed on %s.gp (is gnuplot-nox installed?): %s', stem,
+      why:gsub('%s+$', '')), 0)
+  end
+  os.remove(stem .. '.gp.err')
+  return { png = stem .. '.png', svg = stem .. '.svg' }
+end
+
+return plot
