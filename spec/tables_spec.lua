@@ -146,6 +146,13 @@ describe('results describe themselves (issue #14)', function()
     assert.are.same({ 0 }, t.settings.seeds)
     assert.are.equal(96, t.settings.datasets.synthetic.subset)
     assert.are.equal(32, t.rows[1].interval95.test_acc.n)
+    -- and its figures, titled with the settings
+    for _, f in ipairs { 'synthetic_acc_adv.png', 'synthetic_acc_adv.svg', 'synthetic_lipschitz.png' } do
+      assert.truthy(io.open(out .. '/figures/' .. f), f)
+    end
+    local svg = io.open(out .. '/figures/synthetic_lipschitz.svg'):read('a')
+    assert.truthy(svg:find('Accuracy against the local Lipschitz estimate (synthetic, CNN001, eps 0.1, epochs 1, ' ..
+      'seeds 0, QUICK)', 1, true))
     os.execute('rm -rf ' .. shell.quote(out))
   end)
 

@@ -472,8 +472,55 @@ function tables.run(spec, o)
   csv = table.concat(lines, '\n') .. '\n'
   tables.save(out, md, csv, { table = spec.name, title = spec.title, attack = st.attack, settings = st, rows = jrows },
     spec.name)
+  if not spec.no_figures then tables.figures(out, spec, blocks, st) end
   io.stderr:write(string.format('%s: %.0f s; results in %s\n', spec.name, rl.clock() - t0, out))
   return blocks
+end
+
+--- The table's figures, per dataset: test accuracy against adversarial
+-- accuracy, and both against the Lipschitz column, one labelled point per
+-- method (error bars: the standard deviation over seeds).  Into
+-- out/figures/<dataset>_{acc_adv,lipschitz}.png and .svg.
+function tables.figures(out, spec, blocks, st)
+  local plot = require 'rl.plot'
+  for _, b in ipairs(blocks) do
+    local c = st.datasets[b.dataset]
+    local setting = string.format('%s, %s, eps %g, epochs %d, seeds %s%s', b.dataset, c.model, c.eps, c.epochs,
+      table.concat(st.seeds, ','), st.quick and ', QUICK' or '')
+    local pts = { x = {}, y = {}, l = {}, ex = {}, lip = {}, adv = {}, ea = {} }
+    for _, r in ipairs(b.rows) do
+      local m = r.metrics
+      if m and m.test_acc and m.test_adv_acc and m.test_lipschitz then
+        local sd = r.spread or {}
+        pts.x[#pts.x + 1], pts.y[#pts.y + 1] = 100 * m.test_acc, 100 * m.test_adv_acc
+        pts.l[#pts.l + 1], pts.ea[#pts.ea + 1] = r.label, 100 * (sd.test_adv_acc or 0)
+        pts.lip[#pts.lip + 1], pts.ex[#pts.ex + 1] = m.test_lipschitz, 100 * (sd.test_acc or 0)
+      end
+    end
+    if #pts.x > 0 then
+      local dir = out .. '/figures'
+      fs.mkdir(dir, spec.name)
+      local stem = dir .. '/' .. b.dataset:gsub('[^%w_-]', '_')
+      local several = #st.seeds > 1
+      plot.figure(stem .. '_acc_adv', {
+        title = 'Test accuracy against adversarial accuracy (' .. setting .. ')',
+        xlabel = 'test accuracy (%)', ylabel = 'adversarial test accuracy (%, ' .. st.attack .. ')',
+        key = 'top left',
+        series = { { title = several and 'methods (bars: std over seeds)' or 'methods', x = pts.x, y = pts.y,
+          err = several and pts.ea or nil, labels = pts.l, style = several and 'errorbars' or 'points' } },
+      })
+      plot.figure(stem .. '_lipschitz', {
+        title = 'Accuracy against the local Lipschitz estimate (' .. setting .. ')',
+        xlabel = "test local Lipschitz (the paper's estimator)", ylabel = 'accuracy (%)', key = 'top right',
+        series = {
+          { title = 'test accuracy', x = pts.lip, y = pts.x, err = several and pts.ex or nil, labels = pts.l,
+            style = several and 'errorbars' or 'points' },
+          { title = 'adversarial test accuracy', x = pts.lip, y = pts.y, err = several and pts.ea or nil,
+            style = several and 'errorbars' or 'points' },
+        },
+      })
+    end
+  end
 end
 
 --- The rows of Tables 2 and 3: every training method of the paper.
