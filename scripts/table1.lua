@@ -274,5 +274,38 @@ cli.main('table1', function()
     title = title, p = tostring(o.p), subset = o.subset,
     random_labels = o.random_labels and { draw = o.random_labels, seed = o.label_seed } or false,
     notes = notes, rows = rows, skipped = skipped }, 'table1')
+  -- the distributions as the authors plotted them: histograms of the
+  -- nearest-other-class distances, 2 eps and the minimum marked
+  local plot = require 'rl.plot'
+  for _, r in ipairs(rows) do
+    local series = {}
+    for _, part in ipairs { { 'train_train_summary', 'train-train' }, { 'test_train_summary', 'test-train' } } do
+      local summary = r[part[1]]
+      local h = summary and summary.histogram
+      if h then
+        local x, y = {}, {}
+        for b = 1, #h.counts do
+          x[b], y[b] = (h.edges[b] + h.edges[b + 1]) / 2, 100 * h.fractions[b]
+        end
+        series[#series + 1] = { title = part[2] .. ' (n = ' .. summary.n .. ')', x = x, y = y, style = 'boxes' }
+        series.width = h.edges[2] - h.edges[1]
+      end
+    end
+    if #series > 0 then
+      local marks = { { x = 2 * r.eps, title = string.format('2 eps = %g', 2 * r.eps) } }
+      if r.two_r then marks[#marks + 1] = { x = r.two_r, title = string.format('train-train min %.4g', r.two_r) } end
+      if r.test_train then
+        marks[#marks + 1] = { x = r.test_train, title = string.format('test-train min %.4g', r.test_train) }
+      end
+      local f = plot.figure(o.out .. '/' .. r.dataset:gsub('[^%w_-]', '_') .. '_distances', {
+        title = string.format('%s: distance to the nearest training point of another class (%s, %s%s)', r.dataset,
+          o.p == 2 and 'l2' or 'l-inf', r.labels == 'random' and 'random labels' or 'true labels',
+          o.subset and string.format(', subsets of %d', o.subset) or ''),
+        xlabel = string.format('%s distance (pixels in [0, 1])', o.p == 2 and 'l2' or 'l-inf'),
+        ylabel = 'share of points (%)', series = series, vlines = marks, boxwidth = series.width * 0.9,
+      })
+      print('figure: ' .. f.png)
+    end
+  end
   print(string.format('\nwrote %s/table.md, table.csv, table.json (%.1f s in all)', o.out, rl.clock() - t_all))
 end)

@@ -5,10 +5,12 @@
 --     xlabel = 'eps (l-inf, pixels in [0, 1])', ylabel = 'accuracy (%)',
 --     series = {
 --       {title = 'PGD-10', x = {...}, y = {...}, [err = {...}], [labels = {...}],
---        style = 'linespoints' | 'points' | 'errorbars'},
+--        style = 'linespoints' | 'points' | 'errorbars' | 'boxes'},
 --     },
 --     [logx = true], [xrange = {lo, hi}], [yrange = {lo, hi}],
 --     [key = 'top right' | 'bottom right' | ...],   -- where the key goes
+--     [vlines = {{x = 0.2, title = '2 eps'}, ...}],  -- marked values
+--     [boxwidth = w],                                -- style 'boxes' (a histogram)
 --   })  -> {png = path_stem .. '.png', svg = path_stem .. '.svg'}
 --
 -- The data go to path_stem .. '.dat' (one block per series) and the script
@@ -63,6 +65,7 @@ function plot.figure(stem, o)
     local using = s.err and '1:2:3' or '1:2'
     local w = style == 'errorbars' and 'yerrorbars pt 7 ps 1.2'
         or style == 'points' and 'points pt 7 ps 1.3'
+        or style == 'boxes' and 'boxes fs transparent solid 0.35'
         or 'linespoints pt 7 ps 1.1 lw 2'
     if s.err and style ~= 'errorbars' then w = 'yerrorlines pt 7 ps 1.1 lw 2' end
     plots[#plots + 1] = string.format('%s using %s with %s lc %d title %s', idx, using, w, i, q(s.title))
@@ -81,6 +84,15 @@ function plot.figure(stem, o)
     'set ylabel ' .. q(o.ylabel) .. ' noenhanced',
   }
   if o.logx then head[#head + 1] = 'set logscale x' end
+  local MARKS = { '#b03a2e', '#1f618d', '#6c3483', '#1e8449' } -- dark: readable as text
+  for i, v in ipairs(o.vlines or {}) do -- marked values: a dashed vertical line and its label
+    local colour = MARKS[(i - 1) % #MARKS + 1]
+    head[#head + 1] = string.format("set arrow %d from %s, graph 0 to %s, graph 1 nohead dt 2 lw 2 lc rgb '%s'", i,
+      num(v.x), num(v.x), colour)
+    head[#head + 1] = string.format("set label %d %s at %s, graph %.2f offset char 0.5,0 font ',10' tc rgb '%s'", i,
+      q(v.title), num(v.x), 0.95 - 0.06 * (i - 1), colour)
+  end
+  if o.boxwidth then head[#head + 1] = 'set boxwidth ' .. num(o.boxwidth) .. ' absolute' end
   if o.xrange then head[#head + 1] = string.format('set xrange [%s:%s]', num(o.xrange[1]), num(o.xrange[2])) end
   if o.yrange then head[#head + 1] = string.format('set yrange [%s:%s]', num(o.yrange[1]), num(o.yrange[2])) end
   local body = 'plot ' .. table.concat(plots, ', \\\n     ') .. '\n'
