@@ -1,7 +1,8 @@
 -- sweep.lua - the TRADES beta sweep: for each beta, train with TRADES(beta)
 -- and measure test accuracy, adversarial test accuracy and the test local
--- Lipschitz estimate; write sweep.csv, sweep.json and sweep.png (gnuplot):
--- both accuracies against the Lipschitz estimate, one point per beta.
+-- Lipschitz estimate; write sweep.csv, sweep.json and sweep.png / .svg
+-- (rl.plot): both accuracies against the Lipschitz estimate, one point per
+-- beta, with bars of the standard deviation over --seeds.
 --   rllua scripts/sweep.lua --dataset fashion-mnist --quick --betas 0.1,1,3,6
 local rl = require 'rl'
 local cli = require 'rl.cli'
@@ -9,6 +10,7 @@ local exp = require 'rl.experiment'
 local fs = require 'rl.fs'
 local json = require 'rl.json'
 local tables = require 'rl.tables'
+local plot = require 'rl.plot'
 
 local usage = [[
 usage: rllua scripts/sweep.lua [options]
@@ -22,77 +24,97 @@ cli.main('sweep', function()
   for b in (o.betas or '0.1,0.3,1,3,6,10'):gmatch('[^,]+') do
     betas[#betas + 1] = tonumber(b) or error('--betas: not a number: ' .. b, 0)
   end
+  local seeds = o.seeds or { o.seed or 0 }
   local dataset = o.dataset or 'fashion-mnist'
   local out = o.out or 'results/sweep'
-  local function config_of(beta)
-    local cfg = tables.config(o, dataset, { method = 'trades', config = { beta = beta } })
+  local function config_of(beta, seed)
+    local oo = setmetatable({ seed = seed }, { __index = o })
+    local cfg = tables.config(oo, dataset, { method = 'trades', config = { beta = beta } })
     cfg.beta = beta
     return cfg
   end
   if o.list then -- list only: nothing is trained, no directory made
     for _, beta in ipairs(betas) do
-      local cfg = config_of(beta)
-      print(table.concat({ exp.run_id(cfg), dataset, string.format('beta %g', beta), json.encode(cfg) }, '\t'))
+      for _, seed in ipairs(seeds) do
+        local cfg = config_of(beta, seed)
+        print(table.concat({ exp.run_id(cfg), dataset, string.format('beta %g', beta), json.encode(cfg) }, '\t'))
+      end
     end
     return
   end
   fs.mkdir(out, 'sweep')
   local data, rows = nil, {}
+  local KEYS = { 'test_acc', 'test_adv_acc', 'test_lipschitz', 'test_lipschitz_max' }
   for _, beta in ipairs(betas) do
-    local cfg = config_of(beta)
-    local id = exp.run_id(cfg)
-    if o.only == nil or o.only == id then
-      data = data or {
-        train = rl.data.load(dataset, { split = 'train', data_dir = cfg.data_dir, subset = cfg.subset, seed = cfg.seed }),
-        test = rl.data.load(dataset, { split = 'test', data_dir = cfg.data_dir, subset = cfg.test_subset, seed = cfg.seed }),
-      }
-      io.stderr:write(string.format('== beta %g (%s)\n', beta, id))
-      local m = exp.run(cfg, { out = out, data = data })
-      rows[#rows + 1] = { beta = beta, test_acc = m.test_acc, adv_acc = m.test_adv_acc,
-        lipschitz = m.test_lipschitz, lipschitz_max = m.test_lipschitz_max, run_id = id }
+    local runs, ids = {}, {}
+    for _, seed in ipairs(seeds) do
+      local cfg = config_of(beta, seed)
+      local id = exp.run_id(cfg)
+      if o.only == nil or o.only == id then
+        data = data or {
+          train = rl.data.load(dataset, { split = 'train', data_dir = cfg.data_dir, subset = cfg.subset, seed = cfg.seed }),
+          test = rl.data.load(dataset, { split = 'test', data_dir = cfg.data_dir, subset = cfg.test_subset, seed = cfg.seed }),
+        }
+        io.stderr:write(string.format('== beta %g, seed %d (%s)\n', beta, seed, id))
+        runs[#runs + 1] = exp.run(cfg, { out = out, data = data })
+        ids[#ids + 1] = id
+      end
+    end
+    if #runs > 0 then
+      -- mean and (sample) standard deviation over the seeds
+      local r = { beta = beta, run_ids = ids, seeds = #runs }
+      for _, k in ipairs(KEYS) do
+        local sum, sq = 0, 0
+        for _, m in ipairs(runs) do sum = sum + m[k] end
+        local mu = sum / #runs
+        for _, m in ipairs(runs) do sq = sq + (m[k] - mu) ^ 2 end
+        r[k], r[k .. '_std'] = mu, #runs > 1 and math.sqrt(sq / (#runs - 1)) or 0
+      end
+      rows[#rows + 1] = r
     end
   end
   -- test_lipschitz: the reference's estimator (the paper's figure); _max: the
   -- maximising one (README, "The two Lipschitz columns")
   local csv, shown = {}, {}
+  local function pm(v, sd, scale, fmt)
+    return string.format(fmt, scale * v) .. (#seeds > 1 and string.format(' ± ' .. fmt, scale * sd) or '')
+  end
   for _, r in ipairs(rows) do
-    csv[#csv + 1] = { string.format('%g', r.beta), string.format('%.6f', r.test_acc), string.format('%.6f', r.adv_acc),
-      string.format('%.6f', r.lipschitz), string.format('%.6f', r.lipschitz_max) }
-    shown[#shown + 1] = { string.format('%g', r.beta), string.format('%.2f', 100 * r.test_acc),
-      string.format('%.2f', 100 * r.adv_acc), string.format('%.3f', r.lipschitz), string.format('%.3f', r.lipschitz_max) }
+    local line = { string.format('%g', r.beta) }
+    for _, k in ipairs(KEYS) do
+      line[#line + 1] = string.format('%.6f', r[k])
+      line[#line + 1] = string.format('%.6f', r[k .. '_std'])
+    end
+    csv[#csv + 1] = line
+    shown[#shown + 1] = { string.format('%g', r.beta), pm(r.test_acc, r.test_acc_std, 100, '%.2f'),
+      pm(r.test_adv_acc, r.test_adv_acc_std, 100, '%.2f'), pm(r.test_lipschitz, r.test_lipschitz_std, 1, '%.3f'),
+      pm(r.test_lipschitz_max, r.test_lipschitz_max_std, 1, '%.3f') }
   end
   print(tables.text({ 'beta', 'test acc', 'adv test acc', 'test lipschitz', 'test lipschitz (max)' }, shown,
     { 'r', 'r', 'r', 'r', 'r' }))
-  fs.write(out .. '/sweep.csv',
-    tables.csv({ 'beta', 'test_acc', 'adv_test_acc', 'test_lipschitz', 'test_lipschitz_max' }, csv))
-  json.write(out .. '/sweep.json', { dataset = dataset, rows = rows })
-  -- the plot: accuracy (%) against the Lipschitz estimate, labelled by beta
-  local gp = out .. '/sweep.gp'
-  local f = assert(io.open(gp, 'w'))
-  f:write(string.format([[
-set terminal pngcairo size 800,560 noenhanced
-set output '%s/sweep.png'
-set datafile separator ','
-set key below
-set offsets graph 0.05, graph 0.05, graph 0.08, graph 0.05
-set title 'TRADES beta sweep on %s'
-set xlabel 'test local Lipschitz (the paper''s estimator: the reference code, 10 descending steps)'
-set ylabel 'accuracy (%%)'
-set grid
-plot '%s/sweep.csv' using 4:($2*100) skip 1 with linespoints pt 7 title 'test accuracy', \
-     '' using 4:($3*100) skip 1 with linespoints pt 5 title 'adversarial test accuracy', \
-     '' using 4:($2*100):(sprintf('%%g', $1)) skip 1 with labels offset 0,1 notitle
-]], out, dataset, out))
-  f:close()
-  local ok = os.execute("gnuplot '" .. gp .. "' 2>/dev/null")
-  if not (ok == true or ok == 0) then
-    -- pngcairo may be missing from gnuplot-nox: fall back to the png terminal
-    local s = io.open(gp):read('a'):gsub('pngcairo size 800,560 noenhanced', 'png size 800,560')
-    f = assert(io.open(gp, 'w'))
-    f:write(s)
-    f:close()
-    ok = os.execute("gnuplot '" .. gp .. "'")
+  fs.write(out .. '/sweep.csv', tables.csv({ 'beta', 'test_acc', 'test_acc_std', 'adv_test_acc', 'adv_test_acc_std',
+    'test_lipschitz', 'test_lipschitz_std', 'test_lipschitz_max', 'test_lipschitz_max_std' }, csv))
+  local cfg0 = config_of(betas[1], seeds[1])
+  local settings = { dataset = dataset, model = cfg0.model, eps = cfg0.eps, epochs = cfg0.epochs, subset = cfg0.subset,
+    seeds = seeds, quick = o.quick or false, version = tables.version() }
+  json.write(out .. '/sweep.json', { dataset = dataset, settings = settings, rows = rows })
+  if #rows == 0 then return end
+  -- the figure: accuracy (%) against the Lipschitz estimate, a point per beta
+  local lip, acc, adv, eacc, eadv, labels = {}, {}, {}, {}, {}, {}
+  for i, r in ipairs(rows) do
+    lip[i], acc[i], adv[i] = r.test_lipschitz, 100 * r.test_acc, 100 * r.test_adv_acc
+    eacc[i], eadv[i], labels[i] = 100 * r.test_acc_std, 100 * r.test_adv_acc_std, string.format('beta %g', r.beta)
   end
-  io.stderr:write((ok == true or ok == 0) and ('plot: ' .. out .. '/sweep.png\n')
-    or 'plot: gnuplot failed (is gnuplot-nox installed?)\n')
+  local several = #seeds > 1
+  local f = plot.figure(out .. '/sweep', {
+    title = string.format('TRADES beta sweep: %s, %s, eps %g, epochs %d, seeds %s%s', dataset, cfg0.model, cfg0.eps,
+      cfg0.epochs, table.concat(seeds, ','), o.quick and ', QUICK' or ''),
+    xlabel = "test local Lipschitz (the paper's estimator: 10 descending steps, as the reference)",
+    ylabel = 'accuracy (%)' .. (several and ', bars: std over seeds' or ''),
+    series = {
+      { title = 'test accuracy', x = lip, y = acc, err = several and eacc or nil, labels = labels },
+      { title = 'adversarial test accuracy (PGD-10)', x = lip, y = adv, err = several and eadv or nil },
+    },
+  })
+  io.stderr:write('plot: ' .. f.png .. ', ' .. f.svg .. '\n')
 end)

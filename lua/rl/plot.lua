@@ -15,12 +15,14 @@
 --
 -- The data go to path_stem .. '.dat' (one block per series) and the script
 -- to path_stem .. '.gp', so a figure can be restyled by hand.  Every figure
--- has its title, axis labels and a boxed key (top right unless o.key), and margins (offsets)
--- so that no point sits on the border.  gnuplot missing or failing is an
--- error that says which.
+-- has its title, axis labels and a boxed key (top right unless o.key), and
+-- ranges 6 % wider than the data, so that no point sits on the frame.
+-- gnuplot missing or failing is an error that says which.
 local fs = require 'rl.fs'
 
 local plot = {}
+
+local padded
 
 local function q(s) return "'" .. tostring(s):gsub("'", "''") .. "'" end
 
@@ -54,6 +56,25 @@ local function check(o)
   end
 end
 
+-- The data's extent along x or y (with error bars, and a bar's half width)
+-- widened by 6 % each side, so that no point sits on the frame.
+function padded(series, axis, log, boxwidth)
+  local lo, hi = math.huge, -math.huge
+  for _, s in ipairs(series) do
+    for i, v in ipairs(s[axis]) do
+      local e = axis == 'y' and s.err and s.err[i] or 0
+      local w = axis == 'x' and boxwidth and boxwidth / 2 or 0
+      lo, hi = math.min(lo, v - e - w), math.max(hi, v + e + w)
+    end
+  end
+  if log and lo > 0 then
+    local f = (hi / lo) ^ 0.06
+    return { lo / f, hi * f }
+  end
+  local pad = hi > lo and (hi - lo) * 0.06 or math.max(math.abs(lo) * 0.1, 1)
+  return { lo - pad, hi + pad }
+end
+
 --- plot.figure(stem, opts): write stem.png and stem.svg (see above).
 function plot.figure(stem, o)
   check(o)
@@ -78,7 +99,6 @@ function plot.figure(stem, o)
     'set datafile separator whitespace',
     'set key inside ' .. (o.key or 'top right') .. ' box opaque',
     'set grid',
-    'set offsets graph 0.03, graph 0.03, graph 0.05, graph 0.03',
     'set title ' .. q(o.title) .. ' noenhanced',
     'set xlabel ' .. q(o.xlabel) .. ' noenhanced',
     'set ylabel ' .. q(o.ylabel) .. ' noenhanced',
@@ -93,8 +113,10 @@ function plot.figure(stem, o)
       q(v.title), num(v.x), 0.95 - 0.06 * (i - 1), colour)
   end
   if o.boxwidth then head[#head + 1] = 'set boxwidth ' .. num(o.boxwidth) .. ' absolute' end
-  if o.xrange then head[#head + 1] = string.format('set xrange [%s:%s]', num(o.xrange[1]), num(o.xrange[2])) end
-  if o.yrange then head[#head + 1] = string.format('set yrange [%s:%s]', num(o.yrange[1]), num(o.yrange[2])) end
+  local xr = o.xrange or padded(o.series, 'x', o.logx, o.boxwidth)
+  local yr = o.yrange or padded(o.series, 'y', false)
+  head[#head + 1] = string.format('set xrange [%s:%s]', num(xr[1]), num(xr[2]))
+  head[#head + 1] = string.format('set yrange [%s:%s]', num(yr[1]), num(yr[2]))
   local body = 'plot ' .. table.concat(plots, ', \\\n     ') .. '\n'
   local script = {}
   for _, t in ipairs {
