@@ -1,47 +1,66 @@
--- examples.lua - a PNG grid of clean test images (top row), their PGD
--- adversarial versions (middle) and the perturbation magnified to the full
--- range (bottom), for a trained run:
---   rllua scripts/examples.lua results/table2/<run-id> [--n 8] [--out grid.png]
+-- examples.lua - a grid of clean test images (top row), their adversarial
+-- versions (middle) and the perturbation amplified to the full grey range
+-- (bottom), for a trained run, with class names and the true and predicted
+-- labels under each image; EXAMPLES.png and .svg (rl.plot.grid):
+--   rllua scripts/examples.lua results/table2/<run-id> [--n 8] [--out STEM]
 local rl = require 'rl'
 local cli = require 'rl.cli'
+local fs = require 'rl.fs'
 local json = require 'rl.json'
+local metrics = require 'rl.metrics'
+local plot = require 'rl.plot'
+local trained = require 'rl.trained'
 
-local usage = 'usage: rllua scripts/examples.lua RUN-DIR [--n N] [--out FILE] [--data-dir DIR]'
-
--- Images [N, C, H, W] in [0, 1] as one u8 row with a 2-pixel white border.
-local function strip(x)
-  local N, C, H, W = table.unpack(x.shape)
-  local row = rl.full({ C, H + 4, N * (W + 2) + 2 }, 255, { dtype = 'u8' })
-  for i = 1, N do
-    local img = (x[i] * 255):round():clamp(0, 255):byte()
-    row:narrow(2, 3, H):narrow(3, (i - 1) * (W + 2) + 3, W):copy_(img)
-  end
-  return row
-end
+local usage = [[
+usage: rllua scripts/examples.lua RUN-DIR [options]
+A grid of the first N test images, their adversarial versions under the
+run's attack (PGD-10 at the run's eps) and the perturbation, labelled.
+  --n N           images (default 8)
+  --attack NAME   pgd (default), multitarget or autoattack
+  --out STEM      STEM.png and STEM.svg (default RUN-DIR/examples)
+  --data-dir DIR  where the dataset files are
+  --help]]
 
 cli.main('examples', function()
-  local o, args = cli.parse(arg, { usage = usage, args = 1, defaults = { n = 8 },
-    options = { n = 'count', out = 'string', ['data-dir'] = 'string' } })
+  local o, args = cli.parse(arg, { usage = usage, args = 1, defaults = { n = 8, attack = 'pgd' },
+    options = { n = 'count', out = 'string', ['data-dir'] = 'string', attack = 'string' } })
   local dir = args[1]
   if not dir then error('RUN-DIR is missing\n' .. usage, 0) end
-  local cfg = assert(json.read(dir .. '/config.json'))
-  local test = rl.data.load(cfg.dataset, { split = 'test', data_dir = o.data_dir or cfg.data_dir })
-  local model = rl.models.get(cfg.model, { classes = #test.classes, channels = test.x.shape[2] })
-  model:load(dir .. '/model.safetensors')
+  if not fs.exists(dir .. '/config.json') or not fs.exists(dir .. '/model.safetensors') then
+    error(string.format('%s holds no config.json and model.safetensors (a finished run of rl.experiment)', dir), 0)
+  end
+  if not metrics.attacks[o.attack] then
+    error(string.format('--attack: unknown attack %q (%s)', o.attack, metrics.attack_names()), 0)
+  end
+  if o.n < 1 then error('--n must be at least 1', 0) end
+  local cfg = json.read(dir .. '/config.json')
+  local x, y, ds = trained.test_images(cfg.dataset, { n = o.n, data_dir = o.data_dir or cfg.data_dir, crop = cfg.crop })
+  local model = trained.model(dir .. '/model.safetensors', { model = cfg.model, dataset = cfg.dataset,
+    shape = x.shape, classes = #ds.classes })
   model:eval()
-  local n = math.min(o.n, test.x.shape[1])
-  local x = test.x:narrow(1, 1, n):float() / 255
-  local y = test.y:narrow(1, 1, n)
-  local xa = rl.metrics.adv_examples(model, x, y, { eps = cfg.eps })
-  local d = xa - x
-  local mag = (d / (2 * cfg.eps) + 0.5):clamp(0, 1) -- 0.5 grey = no change
-  local grid = rl.cat({ strip(x), strip(xa), strip(mag) }, 2)
-  local out = o.out or (dir .. '/examples.png')
-  rl.write_png(out, grid)
-  local pc = rl.no_grad(function() return model(x):argmax(2) end)
-  local pa = rl.no_grad(function() return model(xa):argmax(2) end)
-  print('labels      ', table.concat(y:tolist(), ' '))
-  print('clean pred  ', table.concat(pc:tolist(), ' '))
-  print('adv pred    ', table.concat(pa:tolist(), ' '))
-  print('wrote ' .. out)
+  local xa = metrics.adv_examples(model, x, y, { eps = cfg.eps, attack = o.attack, classes = #ds.classes,
+    generator = rl.Generator(0) })
+  local mag = ((xa - x) / (2 * cfg.eps) + 0.5):clamp(0, 1) -- grey 0.5 = no change
+  local pc = rl.no_grad(function() return model(x):argmax(2) end):tolist()
+  local pa = rl.no_grad(function() return model(xa):argmax(2) end):tolist()
+  local names = ds.classes
+  local function name(k) return names[k + 1] or tostring(k) end
+  local clean, adv, pert = {}, {}, {}
+  for i, t in ipairs(y:tolist()) do
+    clean[i] = string.format('true %s\npred %s%s', name(t), name(pc[i]), pc[i] == t and '' or ' (wrong)')
+    adv[i] = string.format('pred %s%s', name(pa[i]), pa[i] == t and '' or ' (fooled)')
+    pert[i] = string.format('max |d| %.3f', (xa[i] - x[i]):abs():max():item())
+  end
+  local attack = ({ pgd = 'PGD-10', multitarget = 'MultiTarget', autoattack = 'AutoAttack' })[o.attack]
+  local stem = o.out or (dir .. '/examples')
+  local f = plot.grid(stem, {
+    title = string.format('%s, %s (%s): %s at eps %g (l-inf)', cfg.dataset, cfg.model, cfg.method, attack, cfg.eps),
+    rows = {
+      { title = 'clean', images = x, captions = clean },
+      { title = attack, images = xa, captions = adv },
+      { title = string.format('perturbation\nx 1/(2 eps) = %g\ngrey = 0', 1 / (2 * cfg.eps)), images = mag,
+        captions = pert },
+    },
+  })
+  print(string.format('wrote %s and %s', f.png, f.svg))
 end)

@@ -26,6 +26,11 @@ local padded
 
 local function q(s) return "'" .. tostring(s):gsub("'", "''") .. "'" end
 
+-- A double-quoted gnuplot string, where \n breaks the line.
+local function dq(s)
+  return '"' .. tostring(s):gsub('\\', '\\\\'):gsub('"', '\\"'):gsub('\n', '\\n') .. '"'
+end
+
 local function num(v) return string.format('%.10g', v) end
 
 -- The .dat text: one block per series, two blank lines between.
@@ -73,6 +78,22 @@ function padded(series, axis, log, boxwidth)
   end
   local pad = hi > lo and (hi - lo) * 0.06 or math.max(math.abs(lo) * 0.1, 1)
   return { lo - pad, hi + pad }
+end
+
+-- Write stem.gp (the lines of `script`) and run gnuplot on it; a failure is
+-- an error quoting gnuplot.  Returns the figure's files.
+local function render(stem, script)
+  fs.write(stem .. '.gp', table.concat(script, '\n') .. '\n')
+  local ok = os.execute('gnuplot ' .. q(stem .. '.gp') .. ' 2>' .. q(stem .. '.gp.err'))
+  if not (ok == true or ok == 0) then
+    local f = io.open(stem .. '.gp.err')
+    local why = f and f:read('a') or ''
+    if f then f:close() end
+    error(string.format('plot: gnuplot failed on %s.gp (is gnuplot-nox installed?): %s', stem,
+      why:gsub('%s+$', '')), 0)
+  end
+  os.remove(stem .. '.gp.err')
+  return { png = stem .. '.png', svg = stem .. '.svg' }
 end
 
 --- plot.figure(stem, opts): write stem.png and stem.svg (see above).
@@ -129,17 +150,76 @@ function plot.figure(stem, o)
     script[#script + 1] = body
     script[#script + 1] = 'unset output'
   end
-  fs.write(stem .. '.gp', table.concat(script, '\n') .. '\n')
-  local ok = os.execute('gnuplot ' .. q(stem .. '.gp') .. ' 2>' .. q(stem .. '.gp.err'))
-  if not (ok == true or ok == 0) then
-    local f = io.open(stem .. '.gp.err')
-    local why = f and f:read('a') or ''
-    if f then f:close() end
-    error(string.format('plot: gnuplot failed on %s.gp (is gnuplot-nox installed?): %s', stem,
-      why:gsub('%s+$', '')), 0)
+  return render(stem, script)
+end
+
+--- plot.grid(stem, {title = ..., rows = {{title = 'clean', images = x,
+-- captions = {...}}, ...}}) -> {png, svg}: a grid of images (x [N, C, H, W]
+-- in [0, 1], C = 1 grey or 3 RGB), one row per entry, each image under its
+-- caption and each row named on its left, drawn as pixels (no smoothing)
+-- at a readable size.
+function plot.grid(stem, o)
+  if type(o.title) ~= 'string' or type(o.rows) ~= 'table' or #o.rows == 0 then
+    error('plot.grid: title and a non-empty list of rows are required', 2)
   end
-  os.remove(stem .. '.gp.err')
-  return { png = stem .. '.png', svg = stem .. '.svg' }
+  local N, C, H, W = table.unpack(o.rows[1].images.shape)
+  local blocks = {}
+  for _, r in ipairs(o.rows) do
+    local x = r.images:float():clamp(0, 1)
+    for i = 1, N do
+      local img = x[i]:tolist() -- [C][H][W]
+      local rows = {}
+      for yy = 1, H do
+        for xx = 1, W do
+          if C == 1 then
+            rows[#rows + 1] = string.format('%d %d %.4f', xx - 1, H - yy, img[1][yy][xx])
+          else
+            rows[#rows + 1] = string.format('%d %d %d %d %d', xx - 1, H - yy, math.floor(img[1][yy][xx] * 255 + 0.5),
+              math.floor(img[2][yy][xx] * 255 + 0.5), math.floor(img[3][yy][xx] * 255 + 0.5))
+          end
+        end
+      end
+      blocks[#blocks + 1] = table.concat(rows, '\n')
+    end
+  end
+  fs.write(stem .. '.dat', table.concat(blocks, '\n\n\n') .. '\n')
+  local cell, label_w, top = 150, 150, 60
+  local width, height = label_w + N * cell, top + #o.rows * (cell + 30)
+  local body = {
+    'set multiplot title ' .. q(o.title) .. ' noenhanced font ",13"',
+    'unset key; unset tics; unset border; unset colorbox',
+    'set size ratio -1',
+    'set palette grey',
+    'set cbrange [0:1]',
+    string.format('set xrange [-0.5:%g]; set yrange [-0.5:%g]', W - 0.5, H - 0.5),
+  }
+  local k = 0
+  for ri, r in ipairs(o.rows) do
+    local y0 = 1 - (top + (ri - 1) * (cell + 30) + cell + 24) / height
+    body[#body + 1] = string.format('set label 1 %s at screen %.4f, screen %.4f right font ",11" noenhanced',
+      dq(r.title), (label_w - 10) / width, y0 + cell / 2 / height)
+    for i = 1, N do
+      local x0 = (label_w + (i - 1) * cell) / width
+      body[#body + 1] = string.format('set origin %.4f, %.4f; set size %.4f, %.4f', x0, y0, cell / width,
+        (cell + 20) / height)
+      local cap = r.captions and r.captions[i] or ''
+      body[#body + 1] = 'set title ' .. dq(cap) .. ' noenhanced font ",9" offset 0,-0.6'
+      body[#body + 1] = string.format('plot %s index %d using 1:2:%s with %s', q(stem .. '.dat'), k,
+        C == 1 and '3' or '3:4:5', C == 1 and 'image pixels' or 'rgbimage pixels')
+      if i == 1 then body[#body + 1] = 'unset label 1' end
+      k = k + 1
+    end
+  end
+  body[#body + 1] = 'unset multiplot'
+  local script = {}
+  for _, t in ipairs { { 'pngcairo', stem .. '.png' }, { 'svg', stem .. '.svg' } } do
+    script[#script + 1] = string.format("set terminal %s size %d,%d noenhanced font 'DejaVu Sans,10'", t[1], width,
+      height)
+    script[#script + 1] = 'set output ' .. q(t[2])
+    for _, b in ipairs(body) do script[#script + 1] = b end
+    script[#script + 1] = 'unset output'
+  end
+  return render(stem, script)
 end
 
 return plot
