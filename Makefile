@@ -224,7 +224,7 @@ fuzz: all fuzz-build
 APT_PKGS := build-essential python3 lua5.4 liblua5.4-dev lua-busted libopenblas-dev libopenblas-openmp-dev libpng-dev \
             libjpeg62-turbo-dev zlib1g-dev libreadline-dev gnuplot-nox \
             dataset-fashion-mnist python3-torch python3-numpy clang-14 libclang-rt-14-dev \
-            python3-pip python3-scipy python3-tqdm python3-requests
+            python3-pip python3-scipy python3-tqdm python3-requests chromium
 SUDO := $(shell test "$$(id -u)" = 0 || echo sudo)
 # torchattacks, pinned, for the AutoAttack cross-check (its dependencies are
 # the Debian packages above, hence --no-deps); a path to the wheel works too.
