@@ -179,6 +179,27 @@ describe('nothing wrong is silent (issue #14)', function()
     os.execute('rm -rf ' .. shell.quote(out))
   end)
 
+  it('a run made from other data is not taken for this one: not skipped, not resumed', function()
+    local out = tmpdir()
+    local function sets(seed)
+      return { train = rl.data.load('synthetic', { split = 'train', n = 32, pattern_seed = seed }),
+        test = rl.data.load('synthetic', { split = 'test', n = 16, pattern_seed = seed }) }
+    end
+    local cfg = exp.config { method = 'natural', dataset = 'synthetic', epochs = 1, batch = 16, eval_subset = 16 }
+    local quiet = { out = out, quiet = true, log = function() end }
+    exp.run(cfg, setmetatable({ data = sets(0) }, { __index = quiet }))
+    local id = exp.run_id(cfg)
+    assert.truthy(io.open(out .. '/' .. id .. '/data.json'))
+    -- the same data: finished before
+    local _, again = exp.run(cfg, setmetatable({ data = sets(0) }, { __index = quiet }))
+    assert.are.equal(id, again)
+    -- other data under the same config: an error naming what differs
+    local ok, msg = pcall(exp.run, cfg, setmetatable({ data = sets(5) }, { __index = quiet }))
+    assert.is_false(ok)
+    assert.truthy(tostring(msg):find('was made from other data than this run has: train', 1, true), msg)
+    os.execute('rm -rf ' .. shell.quote(out))
+  end)
+
   it('a row whose model cannot take the images fails before anything is written', function()
     local out = tmpdir()
     local log, code = sh(string.format('%s scripts/table4.lua %s --epochs 1 --model WRN_16_4 --dropout 0.2 --out %s',

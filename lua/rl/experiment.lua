@@ -6,7 +6,8 @@
 --   local cfg = exp.config{dataset = 'fashion-mnist', method = 'trades6', quick = true}
 --   local metrics = exp.run(cfg, {out = 'results/table2'})
 --
--- A run directory holds config.json, log.csv (one line per epoch),
+-- A run directory holds config.json, data.json (what identifies the data it
+-- is made from: exp.data_identity), log.csv (one line per epoch),
 -- checkpoint.safetensors (the last finished epoch: model, optimiser,
 -- scheduler, RNG, and the log up to it), model.safetensors and
 -- metrics.json (when finished).  A finished run is not redone; an
@@ -477,7 +478,54 @@ local function complete(m, cfg, dir, id, o, log)
   return m
 end
 
-local train_run
+local train_run, same_data
+
+--- exp.data_identity({train, test}) -> what identifies the data a run is
+-- made from: per split the number of examples, the image size, the classes
+-- and digests of the labels and of a sample of the images (every image's
+-- first row, at most 4096 images).  The same files give the same identity
+-- wherever they are; another copy, subset or version of a dataset does not.
+function exp.data_identity(sets)
+  local out = {}
+  for _, split in ipairs { 'train', 'test' } do
+    local ds = sets[split]
+    if ds then
+      local n = ds:size()
+      local y = ds.y:to('f64')
+      local w = rl.arange(n, { dtype = 'f64' }) % 97 + 1
+      local rows = {}
+      local step = math.max(1, n // 4096)
+      local x = ds.x
+      local sample = 0
+      if rl.is_tensor(x) then
+        local idx = rl.arange(0, n, step)
+        local first = x:index_select(1, idx):select(2, 1):select(2, 1):to('f64')
+        sample = (first * (rl.arange(first.shape[2], { dtype = 'f64' }) + 1)):sum():item()
+      end
+      out[split] = { n = n, shape = rl.is_tensor(x) and table.concat(x.shape, 'x', 2) or 'ragged',
+        classes = #ds.classes, labels = string.format('%.17g', (y * w):sum():item()),
+        images = string.format('%.17g', sample) }
+    end
+  end
+  return out
+end
+
+-- Raise when the run directory records other data than `identity`.
+function same_data(dir, id, identity)
+  local path = dir .. '/data.json'
+  if not fs.exists(path) then return end
+  local was = json.read(path)
+  for _, split in ipairs { 'train', 'test' } do
+    local a, b = was[split] or {}, identity[split] or {}
+    for _, k in ipairs { 'n', 'shape', 'classes', 'labels', 'images' } do
+      if a[k] ~= nil and b[k] ~= nil and tostring(a[k]) ~= tostring(b[k]) then
+        error(string.format('experiment: %s was made from other data than this run has: %s %s %s then, %s now ' ..
+          '(%s); point --data-dir at the data it used, or give another --out', id, split,
+          k == 'n' and 'examples' or k, tostring(a[k]), tostring(b[k]), path), 0)
+      end
+    end
+  end
+end
 
 -- The model of a finished run, from its model.safetensors (nil if gone).
 local function finished_model(cfg, dir, o)
@@ -504,6 +552,8 @@ function exp.run(cfg, o)
   local log = o.log or function(s) io.stderr:write(s, '\n') end
   local done = exp.read_metrics(dir)
   if done then
+    -- with the data at hand, a finished run must have been made from it
+    if o.data then same_data(dir, id, exp.data_identity(o.data)) end
     log(string.format('%s: finished before, not redone (%s)', id, dir))
     return complete(done, cfg, dir, id, o, log), id, finished_model(cfg, dir, o)
   end
@@ -511,10 +561,13 @@ function exp.run(cfg, o)
   exp.check(cfg)
   local sets = load_data(cfg, o)
   local train, test = sets.train, sets.test
+  local identity = exp.data_identity(sets)
+  same_data(dir, id, identity) -- a run resumed on other data would be two runs in one
   rl.manual_seed(cfg.seed)
   local model = build_model(cfg, train)
   local fresh = not fs.exists(dir .. '/config.json')
   fs.mkdir(dir, 'experiment')
+  fs.write(dir .. '/data.json', json.encode(identity) .. '\n')
   json.write(dir .. '/config.json', cfg)
   -- the GEMMs run as the config says (its id depends on it)
   local tf32 = cfg.device ~= 'cpu' and rl.cuda.allow_tf32(cfg.tf32 == true)
@@ -529,6 +582,7 @@ function exp.run(cfg, o)
     -- a run that stopped before its first epoch was saved leaves nothing
     if fresh and not fs.exists(dir .. '/checkpoint.safetensors') and not fs.exists(dir .. '/log.csv') then
       os.remove(dir .. '/config.json')
+      os.remove(dir .. '/data.json')
       os.remove(dir) -- only if now empty
     end
     error(m, 0)
