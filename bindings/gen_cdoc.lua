@@ -54,6 +54,22 @@ for i = 2, #arg do
   for at, name in src:gmatch('()static int ([%w_]+)%s*%(lua_State') do
     cdoc[name] = comment_before(src, at)
   end
+  -- functions a documented macro defines (`#define M(name ...) static int
+  -- t_##name...`): each use M(x, ...) gets the macro's comment
+  for at, macro, body in src:gmatch('()#define ([%w_]+)%(name[^)]*%)(.-[^\\])\n') do
+    local prefix, suffix = body:match('static int ([%w_]-)##name(#?#?[%w_]*)%(lua_State')
+    local doc = prefix and comment_before(src, at)
+    if doc then
+      suffix = suffix:gsub('^##', '')
+      for name in src:gmatch('\n' .. macro .. '%(([%w_]+)') do
+        cdoc[prefix .. name .. suffix] = cdoc[prefix .. name .. suffix] or doc
+      end
+    end
+  end
+  -- a one-line wrapper (`{ return helper(L, ...); }`) has its helper's doc
+  for name, helper in src:gmatch('static int ([%w_]+)%(lua_State %*L%) { return ([%w_]+)%(L') do
+    cdoc[name] = cdoc[name] or cdoc[helper]
+  end
   -- each luaL_Reg table
   for tname, body in src:gmatch('luaL_Reg ([%w_]+)%[%]%s*=%s*(%b{})') do
     local ns = NAMESPACE[tname] or 'core'

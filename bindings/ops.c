@@ -123,6 +123,10 @@ static rl_tensor *binop(lua_State *L, rl_binary_op op, int ia, int ib, double al
 
 static double alpha_arg(lua_State *L, int i) { return luaL_optnumber(L, i, 1.0); }
 
+/* x:op(y, [alpha]) for op = add, sub, mul, div, pow, maximum, minimum, fmod,
+ * remainder, eq, ne, lt, le, gt, ge, logical_and, logical_or: y a tensor or a
+ * number, broadcast as NumPy; add and sub scale y by alpha (1).
+ * Comparisons give u8 tensors. */
 #define BINARY(name, OP)                                                         \
   static int t_##name(lua_State *L) {                                           \
     lrl_check(L, 1);                                                             \
@@ -131,6 +135,7 @@ static double alpha_arg(lua_State *L, int i) { return luaL_optnumber(L, i, 1.0);
     return lrl_fill(L, box, binop(L, OP, 1, 2, alpha));                         \
   }
 
+/* x:op_(y, [alpha]): the in-place form of x:op(y); x keeps its size and dtype. */
 #define BINARY_INPLACE(name, OP)                                                 \
   static int t_##name##_(lua_State *L) {                                        \
     rl_tensor *a = lrl_check(L, 1), *tmp;                                        \
@@ -236,6 +241,7 @@ static int t_where(lua_State *L) {
   return lrl_fill(L, b, r);
 }
 
+/* x:masked_fill(mask, value): value where the u8 mask (broadcast) is set. */
 static int t_masked_fill(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1), *mask = lrl_check(L, 2);
   double v = luaL_checknumber(L, 3);
@@ -312,18 +318,21 @@ static int t_copy_(lua_State *L) {
   return 1;
 }
 
+/* x:clone(): a contiguous copy (gradients flow back to x). */
 static int t_clone(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   int b = lrl_newbox(L);
   return lrl_fill(L, b, rl_clone(t));
 }
 
+/* x:contiguous(): x when contiguous, else a contiguous copy. */
 static int t_contiguous(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   int b = lrl_newbox(L);
   return lrl_fill(L, b, rl_contiguous(t));
 }
 
+/* x:detach(): the same storage, cut from the autograd graph. */
 static int t_detach(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   int b = lrl_newbox(L);
@@ -472,6 +481,8 @@ static int view_sizes(lua_State *L, int64_t *size) {
   return n;
 }
 
+/* x:view(sizes...) or x:view({sizes}): the same storage seen with other
+ * sizes (-1 once: inferred); x must be contiguous, else use reshape. */
 static int t_view_(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   int64_t size[RL_MAX_DIMS];
@@ -480,6 +491,7 @@ static int t_view_(lua_State *L) {
   return lrl_fill(L, b, rl_view(t, nd, size));
 }
 
+/* x:reshape(sizes...): x:view(sizes...) when x is contiguous, else a copy. */
 static int t_reshape(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   int64_t size[RL_MAX_DIMS];
@@ -488,12 +500,14 @@ static int t_reshape(lua_State *L) {
   return lrl_fill(L, b, rl_reshape(t, nd, size));
 }
 
+/* x:view_as(other): x:view(other's sizes). */
 static int t_view_as(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1), *o = lrl_check(L, 2);
   int b = lrl_newbox(L);
   return lrl_fill(L, b, rl_view(t, o->ndim, o->size));
 }
 
+/* x:flatten([first = 1], [last = -1]): dims first..last merged into one. */
 static int t_flatten(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   int s = lua_isnoneornil(L, 2) ? 0 : lrl_dim(L, 2);
@@ -502,6 +516,7 @@ static int t_flatten(lua_State *L) {
   return lrl_fill(L, b, rl_flatten(t, s, e));
 }
 
+/* x:transpose(d1, d2): a view with dims d1 and d2 swapped. */
 static int t_transpose(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   int d0 = lrl_dim(L, 2), d1 = lrl_dim(L, 3);
@@ -509,6 +524,7 @@ static int t_transpose(lua_State *L) {
   return lrl_fill(L, b, rl_transpose(t, d0, d1));
 }
 
+/* x:t(): the transpose of a 2-D tensor (a view). */
 static int t_t(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   if (t->ndim > 2)
@@ -522,6 +538,7 @@ static int t_t(lua_State *L) {
   return lrl_fill(L, b, rl_transpose(t, 0, 1));
 }
 
+/* x:permute(dims...): a view with the dims in the given order (1-based). */
 static int t_permute(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   int perm[RL_MAX_DIMS], n = 0;
@@ -550,6 +567,7 @@ static int t_narrow(lua_State *L) {
   return lrl_fill(L, b, rl_narrow(t, d, s0, len));
 }
 
+/* x:select(dim, i): the slice at position i of dim (1-based), one dim fewer. */
 static int t_select(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   int d = lrl_dim(L, 2);
@@ -565,6 +583,7 @@ static int t_select(lua_State *L) {
   return lrl_fill(L, b, rl_select(t, d, i0));
 }
 
+/* x:unsqueeze(dim): a view with a new dim of size 1 at dim. */
 static int t_unsqueeze(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   int d = lrl_dim(L, 2); /* among ndim+1 positions: rl_unsqueeze checks that */
@@ -572,6 +591,7 @@ static int t_unsqueeze(lua_State *L) {
   return lrl_fill(L, b, rl_unsqueeze(t, d));
 }
 
+/* x:squeeze([dim]): a view without dims of size 1 (or only dim). */
 static int t_squeeze(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   int d = lua_isnoneornil(L, 2) ? INT32_MIN : lrl_dim(L, 2);
@@ -579,6 +599,7 @@ static int t_squeeze(lua_State *L) {
   return lrl_fill(L, b, rl_squeeze(t, d));
 }
 
+/* x:expand(sizes...): a view broadcast to sizes (-1 keeps a dim); no copy. */
 static int t_expand(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   int64_t size[RL_MAX_DIMS];
@@ -587,6 +608,7 @@ static int t_expand(lua_State *L) {
   return lrl_fill(L, b, rl_expand(t, nd, size));
 }
 
+/* x:expand_as(other): x:expand(other's sizes). */
 static int t_expand_as(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1), *o = lrl_check(L, 2);
   int b = lrl_newbox(L);
@@ -602,6 +624,8 @@ static int red_args(lua_State *L, int i, int *dims, bool *keepdim) {
   return n;
 }
 
+/* x:op([dims], [keepdim]) for op = sum, mean, prod, any, all: over one dim
+ * or a list of dims (1-based; none: all of them), keepdim false by default. */
 #define REDUCE(name, CALL)                                                       \
   static int t_##name(lua_State *L) {                                           \
     rl_tensor *t = lrl_check(L, 1);                                              \
@@ -744,6 +768,8 @@ static int t_index_select(lua_State *L) {
   return lrl_fill(L, b, rl_index_select(t, d, idx));
 }
 
+/* x:gather(dim, idx): out[i][j] = x[i][idx[i][j]] along dim (idx i64,
+ * 0-based values), as torch.gather. */
 static int t_gather(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   int d = lrl_dim(L, 2);
