@@ -92,6 +92,18 @@ describe('rl.attacks.autoattack', function()
     assert.is_true(math.abs(info3.robust_accuracy - info.robust_accuracy) <= 0.03)
   end)
 
+  it('takes a smaller budget (steps, target classes, queries), and records it', function()
+    local c = Counter(m)
+    local _, small = rl.attacks.autoattack(c, x, y, { eps = eps, checks = false, attacks = { 'apgd-ce' }, steps = 5 })
+    assert.are.equal(5, small.settings.steps)
+    assert.is_true(c.calls <= 2 * 6 + 4, 'forward passes: ' .. c.calls) -- 5 steps, a start, verdicts
+    local _, full = rl.attacks.autoattack(m, x, y, { eps = eps, checks = false, attacks = { 'apgd-t' },
+      n_target_classes = 2, queries = 10 })
+    assert.are.equal(2, full.settings.n_target)
+    assert.are.equal(10, full.settings.queries)
+    assert.are.equal(100, full.settings.steps)
+  end)
+
   it('l2, and a chosen list of attacks', function()
     local a, i2 = rl.attacks.autoattack(m, x, y, { eps = 1.0, norm = 'l2', checks = false,
       attacks = { 'apgd-ce', 'square' } })

@@ -6,7 +6,7 @@
 --   adv, info = autoattack.run(model, x, y, {eps, norm = 'linf' | 'l2',
 --       version = 'standard' | 'plus' | 'rand', seed = 0, n_classes,
 --       attacks, checks = true, check_n = 100, state, batch, mode = 'eval',
---       log, progress})
+--       log, progress, steps = 100, n_target_classes = 9, queries = 5000})
 --
 -- The versions (fra31's settings):
 --   standard  APGD-CE (100 steps), APGD-T (DLR, the 9 highest non-true
@@ -17,6 +17,10 @@
 --   rand      APGD-CE and APGD-DLR with gradients averaged over 20 draws
 --             (EOT), for randomised models
 -- opts.attacks (a list of those names) replaces the version's list.
+-- steps (APGD's and FAB's iterations), n_target_classes (APGD-T's and
+-- FAB-T's, at most K - 1) and queries (Square's) are fra31's unless given:
+-- a smaller budget is for quick looks, not for figures to report (the
+-- settings are in info.settings).
 --
 -- The clean points the model gets right start robust.  Each attack runs
 -- only on the points still robust (in chunks of opts.batch), from a fresh
@@ -72,7 +76,7 @@ autoattack.versions = VERSIONS
 -- for settings s (eps, norm, seed, n_target, version, mode).
 local function apgd(loss, targeted)
   return function(model, x, y, s)
-    local o = { eps = s.eps, norm = s.norm, loss = loss, steps = 100, seed = s.seed, mode = s.mode }
+    local o = { eps = s.eps, norm = s.norm, loss = loss, steps = s.steps, seed = s.seed, mode = s.mode }
     if targeted then
       o.targeted, o.n_target_classes = true, s.n_target
     else
@@ -90,14 +94,14 @@ local RUNNERS = {
   ['fab-t'] = function(model, x, y, s)
     -- plus: 5 restarts, as fra31's FAB-T shares its FAB's settings
     return (fab.attack(model, x, y, { eps = s.eps, norm = s.norm, n_target_classes = s.n_target,
-      steps = 100, restarts = s.version == 'plus' and 5 or 1, generator = rl.Generator(s.seed), mode = s.mode }))
+      steps = s.steps, restarts = s.version == 'plus' and 5 or 1, generator = rl.Generator(s.seed), mode = s.mode }))
   end,
   fab = function(model, x, y, s)
-    return (fab.attack(model, x, y, { eps = s.eps, norm = s.norm, targeted = false, steps = 100,
+    return (fab.attack(model, x, y, { eps = s.eps, norm = s.norm, targeted = false, steps = s.steps,
       restarts = s.version == 'plus' and 5 or 1, generator = rl.Generator(s.seed), mode = s.mode }))
   end,
   square = function(model, x, y, s)
-    return (square.attack(model, x, y, { eps = s.eps, norm = s.norm, queries = 5000, p_init = 0.8,
+    return (square.attack(model, x, y, { eps = s.eps, norm = s.norm, queries = s.queries, p_init = 0.8,
       generator = rl.Generator(s.seed), mode = s.mode }))
   end,
 }
@@ -114,6 +118,9 @@ local ROWS = {
       if not RUNNERS[a] then return 'a list of ' .. table.concat(autoattack.names, ', ') end
     end
   end },
+  { 'steps', 'integer', 100, '>= 1' },
+  { 'n_target_classes', 'integer', 9, '>= 1' },
+  { 'queries', 'integer', 5000, '>= 1' },
   { 'checks', 'boolean', true },
   { 'check_n', 'integer', 100, '>= 1' },
   { 'state', 'string' },
@@ -339,8 +346,8 @@ local function run(model, x, y, opts)
       error(string.format('autoattack: n_classes is %d but the model has %d outputs', c.n_classes, K), 0)
     end
     local s = { eps = c.eps, norm = c.norm, version = c.version, seed = c.seed, n_classes = K,
-      n_target = math.min(9, K - 1), mode = c.mode, attacks = names, batch = c.batch, n = B,
-      check_n = c.check_n }
+      n_target = math.min(c.n_target_classes, K - 1), mode = c.mode, attacks = names, batch = c.batch, n = B,
+      check_n = c.check_n, steps = c.steps, queries = c.queries }
     local clean = logits:argmax(2):eq(y)
     local adv, robust, records = x, clean, {}
     local fp, done = c.state and fingerprint(model, x, y, s), {}
