@@ -187,8 +187,11 @@ describe('results describe themselves (issue #14)', function()
     local out = tmpdir()
     local args = '--dataset synthetic --subset 96 --test-subset 32 --eval-subset 32 --batch 32 --epochs 5000'
     local id = sh(shell.rllua .. ' scripts/table2.lua ' .. args .. ' --list'):match('^(%S+)')
-    local log = sh(string.format('timeout -s INT 5 %s scripts/table2.lua %s --out %s --only %s', shell.rllua, args,
-      shell.quote(out), id))
+    -- SIGINT back to its default for the child (a CI harness may start us
+    -- with it ignored, which children inherit), and a kill after 60 s
+    -- whatever happens, so that this test cannot hang
+    local log = sh(string.format('timeout -k 60 -s INT 5 env --default-signal=INT %s scripts/table2.lua %s --out %s ' ..
+      '--only %s', shell.rllua, args, shell.quote(out), id))
     local n = log:match('interrupted; rerun the same command to resume from epoch (%d+)')
     assert.truthy(n, log)
     local ck = out .. '/' .. id .. '/checkpoint.safetensors'
