@@ -187,15 +187,35 @@ describe('results describe themselves (issue #14)', function()
     local out = tmpdir()
     local args = '--dataset synthetic --subset 96 --test-subset 32 --eval-subset 32 --batch 32 --epochs 5000'
     local id = sh(shell.rllua .. ' scripts/table2.lua ' .. args .. ' --list'):match('^(%S+)')
-    -- SIGINT back to its default for the child (a CI harness may start us
-    -- with it ignored, which children inherit), and a kill after 60 s
-    -- whatever happens, so that this test cannot hang
-    local log = sh(string.format('timeout -k 60 -s INT 5 env --default-signal=INT %s scripts/table2.lua %s --out %s ' ..
-      '--only %s', shell.rllua, args, shell.quote(out), id))
+    -- Python starts the run with SIGINT unblocked (a harness may block or
+    -- ignore it, and children inherit that), sends the interrupt once the
+    -- first checkpoint exists (inside the training loop), and kills the
+    -- run after 60 s whatever happens, so that this test cannot hang.
+    local ck = out .. '/' .. id .. '/checkpoint.safetensors'
+    local py = table.concat({
+      'import os, signal, subprocess, sys, time',
+      'def child():',
+      '    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])',
+      '    signal.signal(signal.SIGINT, signal.SIG_DFL)',
+      'p = subprocess.Popen(sys.argv[2:], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=child)',
+      't0 = time.time()',
+      'while not os.path.exists(sys.argv[1]) and time.time() - t0 < 50 and p.poll() is None: time.sleep(0.05)',
+      'p.send_signal(signal.SIGINT)',
+      'try: out = p.communicate(timeout=60)[0]',
+      'except subprocess.TimeoutExpired: p.kill(); out = p.communicate()[0] + b"(killed after 60 s)"',
+      'sys.stdout.write(out.decode(errors="replace"))',
+    }, '\n')
+    local script = os.tmpname()
+    local h = io.open(script, 'w')
+    h:write(py, '\n')
+    h:close()
+    local log = sh(string.format('/usr/bin/python3 %s %s %s scripts/table2.lua %s --out %s --only %s',
+      shell.quote(script), shell.quote(ck), shell.rllua, args, shell.quote(out), id))
+    os.remove(script)
     local n = log:match('interrupted; rerun the same command to resume from epoch (%d+)')
     assert.truthy(n, log)
-    local ck = out .. '/' .. id .. '/checkpoint.safetensors'
-    if tonumber(n) > 1 then assert.truthy(io.open(ck), 'a checkpoint to resume from') end
+    assert.is_true(tonumber(n) > 1, log)
+    assert.truthy(io.open(ck), 'a checkpoint to resume from')
     os.execute('rm -rf ' .. shell.quote(out))
   end)
 end)
