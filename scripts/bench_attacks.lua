@@ -18,8 +18,7 @@
 -- Without --weights, the AT model of spec/helpers/aa_fixture.lua (trained
 -- on the first call, about 2 minutes, then cached under build/); without
 -- --data, the first --n test images.  --steps, --targets and --queries
--- shrink the budget on both sides for a quick look (rllua's ensemble then
--- runs under aa_fixture.with_budget: its own settings are fixed).
+-- shrink the budget on both sides for a quick look.
 local rl = require 'rl'
 local cli = require 'rl.cli'
 local fs = require 'rl.fs'
@@ -27,8 +26,7 @@ local json = require 'rl.json'
 local tables = require 'rl.tables'
 
 local SCRIPTS = (arg and arg[0] or ''):match('^(.*)/[^/]*$') or '.'
-local ROOT = SCRIPTS .. '/..'
-package.path = ROOT .. '/spec/?.lua;' .. package.path
+package.path = (SCRIPTS == 'scripts' and '.' or SCRIPTS .. '/..') .. '/spec/?.lua;' .. package.path
 local fixture = require 'helpers.aa_fixture'
 
 local USAGE = 'usage: rllua scripts/bench_attacks.lua [--n N] [--threads N] [--weights FILE] [--data FILE]\n' ..
@@ -39,8 +37,8 @@ local opts = cli.main('bench_attacks', function()
       steps = 'integer', targets = 'integer', queries = 'integer', ['no-torch'] = 'flag' },
     defaults = { n = 500, threads = 2, out = 'results/bench_attacks.json', steps = 100, targets = 9,
       queries = 5000 } })
-  if o.n < 1 or o.threads < 1 or o.steps < 1 or o.queries < 0 or o.targets < 1 or o.targets > 9 then
-    error('--n, --threads and --steps must be >= 1, --queries >= 0, --targets in 1..9\n' .. USAGE, 0)
+  if o.n < 1 or o.threads < 1 or o.steps < 1 or o.queries < 1 or o.targets < 1 or o.targets > 9 then
+    error('--n, --threads, --steps and --queries must be >= 1, --targets in 1..9\n' .. USAGE, 0)
   end
   if o.data and not o.weights then error('--data goes with --weights\n' .. USAGE, 0) end
   return o
@@ -69,17 +67,10 @@ local N = x.shape[1]
 
 -- rllua: the ensemble, each attack's seconds from its record
 local function bench_rllua()
-  local function run()
-    return rl.attacks.autoattack(model, x, y, { eps = EPS, norm = 'linf', version = 'standard', seed = 0,
-      checks = false, log = function(line) say('rllua ' .. line) end })
-  end
   local t0 = rl.clock()
-  local _, info
-  if full then
-    _, info = run()
-  else
-    _, info = fixture.with_budget({ steps = opts.steps, targets = opts.targets, queries = opts.queries }, run)
-  end
+  local _, info = rl.attacks.autoattack(model, x, y, { eps = EPS, norm = 'linf', version = 'standard', seed = 0,
+    steps = opts.steps, n_target_classes = opts.targets, queries = opts.queries, checks = false,
+    log = function(line) say('rllua ' .. line) end })
   local out = { seconds = rl.clock() - t0, clean_accuracy = info.clean_accuracy,
     robust_accuracy = info.robust_accuracy, attacks = {} }
   for _, r in ipairs(info.attacks) do
@@ -89,53 +80,20 @@ local function bench_rllua()
   return out
 end
 
--- torchattacks: MultiAttack's chain, one helper call per attack on the
--- points still robust (MultiAttack starts from every point, clean errors
--- included: the attacks skip those themselves)
+-- torchattacks: MultiAttack's run, one helper call per attack
+-- (aa_fixture.torch_chain), for a time per attack
 local function bench_torch(dir)
-  local remaining = {}
-  for i = 1, N do remaining[i] = i end
-  local out = { attacks = {}, overhead = 0 }
-  local t_all = rl.clock()
-  for _, name in ipairs(NAMES) do
-    local rec = { ran_on = #remaining, broke = 0, seconds = 0 }
-    out.attacks[name] = rec
-    if #remaining > 0 then
-      local idx = rl.tensor(remaining, { dtype = 'i64' }) - 1
-      local path = dir .. '/' .. name .. '.safetensors'
-      rl.save(path, { x = x:index_select(1, idx):contiguous(), y = y:index_select(1, idx):contiguous() })
-      local cmd = string.format("/usr/bin/python3 '%s/spec/helpers/torchattacks_ref.py' CNN001 '%s' '%s' " ..
-        '--attack %s --eps %g --steps %d --queries %d --n-classes %d --seed 0 --threads %d 2>%s/err',
-        ROOT, weights, path, name, EPS, opts.steps, opts.queries, opts.targets + 1, opts.threads, dir)
-      local t0 = rl.clock()
-      local p = io.popen(cmd)
-      local text = p:read('a')
-      local _, _, code = p:close()
-      local wall = rl.clock() - t0
-      if code == 3 then return nil, 'torch or torchattacks is not installed' end
-      if code ~= 0 then
-        local e = io.open(dir .. '/err')
-        error(string.format('torchattacks_ref.py failed on %s (exit %s): %s', name, tostring(code),
-          e and e:read('a') or '?'), 0)
-      end
-      local r = json.decode(text)
-      rec.seconds, out.overhead = r.seconds, out.overhead + wall - r.seconds
-      local left = {}
-      for k, v in ipairs(r.robust) do
-        if v == 1 then left[#left + 1] = remaining[k] else rec.broke = rec.broke + 1 end
-      end
-      remaining = left
-      if name == 'apgd-ce' then out.clean_accuracy = r.clean_accuracy end
-      say(string.format('torchattacks %-8s robust accuracy %.2f%% (broke %d of %d, %.1f s)', name,
-        100 * #remaining / N, rec.broke, rec.ran_on, rec.seconds))
-    end
-    rec.robust_accuracy = #remaining / N
+  local chain, why = fixture.torch_chain(weights, x, y, { eps = EPS, steps = opts.steps, targets = opts.targets,
+    queries = opts.queries, seed = 0, threads = opts.threads, dir = dir })
+  if not chain then return nil, 'torch or torchattacks is not installed: ' .. why:gsub('%s+$', '') end
+  local out = { seconds = chain.seconds, overhead = chain.overhead, clean_accuracy = chain.clean_accuracy,
+    robust_accuracy = chain.robust_accuracy, attacks = {} }
+  for _, st in ipairs(chain.stages) do
+    out.attacks[st.name] = { ran_on = st.ran_on, broke = st.broke, seconds = st.seconds,
+      robust_accuracy = st.robust_accuracy }
+    say(string.format('torchattacks %-8s robust accuracy %.2f%% (broke %d of %d, %.1f s)', st.name,
+      100 * st.robust_accuracy, st.broke, st.ran_on, st.seconds))
   end
-  out.robust_accuracy = #remaining / N
-  out.wall = rl.clock() - t_all
-  local sum = 0
-  for _, name in ipairs(NAMES) do sum = sum + out.attacks[name].seconds end
-  out.seconds = sum
   return out
 end
 

@@ -2,39 +2,45 @@
 -- setting (CNN001, l-inf eps 0.1): two models of helpers/aa_fixture.lua
 -- (natural and AT), their weights loaded into both libraries, the same
 -- first N test images.  For each model:
---   * APGD-CE, APGD-T, FAB-T and Square alone, and the standard ensemble
---     (rl.attacks.autoattack vs torchattacks' MultiAttack of the four with
---     fra31's settings), give robust accuracies within 1 point;
+--   * robust accuracies within 1 point of torchattacks': APGD-CE, APGD-T,
+--     FAB-T and Square alone, and the standard ensemble
+--     (rl.attacks.autoattack vs torchattacks' MultiAttack of the four);
 --   * the ensemble is no weaker than PGD-10 (rl.attacks.pgd, step
 --     2.5 eps / 10, random start);
 --   * the natural model falls to near 0 % (<= 2 %) under the ensemble.
 -- torchattacks runs in spec/helpers/torchattacks_ref.py; where torch or
 -- torchattacks is missing (it exits 3) the comparisons are pending.
 --
--- Sizes (times: the 2-core machine, fixture trained before):
+-- Sizes (times on the 2-core machine with nothing else running, the
+-- fixture already trained; training it adds about 2 minutes):
 --   default        N = 100; APGD and FAB 20 steps, 3 target classes,
---                  Square 500 queries (the ensemble's attacks get the same
---                  budget); the natural model with APGD-CE and the
---                  ensemble only.  About 7 minutes with both libraries.
---   RL_AA_FULL=1   N = 500; fra31's settings: 100 steps, 9 targets, 5000
---                  queries (the ensemble as the library runs it)
+--                  Square 500 queries, in the single attacks and the
+--                  ensemble; the natural model, which every white-box
+--                  attack takes to 0 %, with APGD-CE and the ensemble
+--                  only.  About 80 s with both libraries.
+--   RL_AA_FULL=1   N = 500; fra31's settings (100 steps, 9 targets, 5000
+--                  queries).  The attacks alone on all 500 points would
+--                  double the time, so here each attack is compared where
+--                  it runs in the ensemble: the robust accuracy after
+--                  APGD-CE, after APGD-T, after FAB-T and after Square
+--                  (the ensemble's), torchattacks' side being MultiAttack
+--                  run one attack at a time (aa_fixture.torch_chain).
+-- RL_AA_N=k takes the first k images instead of N.
 -- RL_AA_WEAKEN=momentum|steps weakens rllua's APGD from here (no momentum;
 -- a tenth of the steps), in the single attacks and in the ensemble, to
 -- show that the spec notices.
 local rl = require 'rl'
-local json = require 'rl.json'
 local fab = require 'rl.autoattack.fab'
 local square = require 'rl.autoattack.square'
 local fixture = require 'helpers.aa_fixture'
-local shell = require 'helpers.shell'
 
 local FULL = os.getenv('RL_AA_FULL') == '1'
 local SIZE = FULL and { n = 500, steps = 100, targets = 9, queries = 5000, name = 'full' }
   or { n = 100, steps = 20, targets = 3, queries = 500, name = 'default' }
+-- RL_AA_N=k: the first k test images instead (a slower machine's budget)
+SIZE.n = math.tointeger(tonumber(os.getenv('RL_AA_N') or '')) or SIZE.n
 local EPS, TOL = 0.1, 0.01
-local ATTACKS = { 'apgd-ce', 'apgd-t', 'fab-t', 'square' }
-local HELPER = fixture.root .. '/spec/helpers/torchattacks_ref.py'
-local PYTHON = '/usr/bin/python3'
+local STAGES = { 'apgd-ce', 'apgd-t', 'fab-t', 'square' }
 
 -- Weakened APGD for the negative check: each rewrites APGD's options.
 local WEAKENINGS = {
@@ -47,31 +53,19 @@ if WEAKEN and not WEAKENINGS[WEAKEN] then
   error(string.format('RL_AA_WEAKEN must be momentum or steps, got %q', WEAKEN))
 end
 
-local function copy(t)
-  local out = {}
-  for k, v in pairs(t or {}) do out[k] = v end
-  return out
-end
-
--- Run fn with rllua's APGD weakened (when asked), and, for the ensemble
--- of the default size, this size's budget on its four attacks
--- (fixture.with_budget).  The library's functions are put back afterwards,
+-- fn() with rllua's APGD weakened when asked (the ensemble calls it as
+-- rl.attacks.apgd too).  The library's function is put back afterwards,
 -- also on an error: the other specs run in the same process.
-local function with_rllua(ensemble, fn)
-  local inner = fn
-  if ensemble and not FULL then
-    inner = function()
-      return fixture.with_budget({ steps = SIZE.steps, targets = SIZE.targets, queries = SIZE.queries }, fn)
-    end
-  end
-  if not WEAKEN then return inner() end
+local function rllua_call(fn)
+  if not WEAKEN then return fn() end
   local orig = rl.attacks.apgd
   rl.attacks.apgd = function(model, x, y, o)
-    local c = copy(o)
+    local c = {}
+    for k, v in pairs(o or {}) do c[k] = v end
     WEAKENINGS[WEAKEN](c)
     return orig(model, x, y, c)
   end
-  local res = table.pack(pcall(inner))
+  local res = table.pack(pcall(fn))
   rl.attacks.apgd = orig
   if not res[1] then error(res[2], 0) end
   return table.unpack(res, 2, res.n)
@@ -91,15 +85,16 @@ local function rllua_run(model, x, y, name)
       return fab.attack(model, x, y, { eps = EPS, n_target_classes = SIZE.targets, steps = SIZE.steps,
         generator = g })
     end,
-    square = function() return square.attack(model, x, y, { eps = EPS, queries = SIZE.queries, p_init = 0.8,
-      generator = g }) end,
+    square = function()
+      return square.attack(model, x, y, { eps = EPS, queries = SIZE.queries, p_init = 0.8, generator = g })
+    end,
     autoattack = function()
       return rl.attacks.autoattack(model, x, y, { eps = EPS, norm = 'linf', version = 'standard', seed = 0,
-        checks = false, log = false })
+        steps = SIZE.steps, n_target_classes = SIZE.targets, queries = SIZE.queries, checks = false, log = false })
     end,
   }
   local t0 = rl.clock()
-  local adv, info = with_rllua(name == 'autoattack', runs[name])
+  local adv, info = rllua_call(runs[name])
   local seconds = rl.clock() - t0
   -- the verdict as the helper's: the model's prediction at the returned
   -- point, which must lie in the eps-ball and the box
@@ -115,36 +110,24 @@ local function rllua_run(model, x, y, name)
   return acc, seconds, info
 end
 
--- torchattacks' side: the helper's JSON, or false when torch or
--- torchattacks is missing (exit status 3).
-local function torch_run(which, f, name)
-  local err = os.tmpname()
-  local cmd = table.concat({ PYTHON, shell.quote(HELPER), 'CNN001', shell.quote(f[which]), shell.quote(f.data),
-    '--attack', name == 'autoattack' and 'autoattack-standard' or name, '--eps', tostring(EPS),
-    '--steps', SIZE.steps, '--queries', SIZE.queries, '--n-classes', SIZE.targets + 1, '--seed', 0,
-    '--threads', 2 }, ' ')
-  local p = io.popen(cmd .. ' 2>' .. shell.quote(err))
-  local out = p:read('a')
-  local _, _, code = p:close()
-  local ef = io.open(err)
-  local stderr = ef and ef:read('a') or ''
-  if ef then ef:close() end
-  os.remove(err)
-  if code == 3 then return false, stderr end
-  assert(code == 0, string.format('torchattacks_ref.py failed (exit %s):\n%s\n%s', tostring(code), cmd, stderr))
-  local ok, r = pcall(json.decode, out)
-  assert(ok, 'torchattacks_ref.py printed no JSON: ' .. out .. stderr)
-  assert(r.n == SIZE.n, string.format('the helper attacked %s images, not %d', tostring(r.n), SIZE.n))
-  return r
+local function pc(v) return v and string.format('%.2f', 100 * v) or '-' end
+local function sec(v) return v and string.format('%.1f', v) or '-' end
+local function row(which, key, r)
+  return string.format('  %-8s %-14s %8s %8s %7s %8s %8s', which, key, pc(r.rl), pc(r.ta),
+    r.ta and string.format('%+.2f', 100 * (r.rl - r.ta)) or '-', sec(r.rl_s), sec(r.ta_s))
 end
 
 describe(string.format('AutoAttack vs torchattacks 3.5.1, CNN001 on Fashion-MNIST, eps %g, %s size ' ..
-  '(N = %d, %d steps, %d targets, %d queries)%s', EPS, SIZE.name, SIZE.n, SIZE.steps, SIZE.targets,
-  SIZE.queries, WEAKEN and ', rllua weakened: ' .. WEAKEN or '') .. ' #crosscheck', function()
+  '(N = %d, %d steps, %d targets, %d queries)%s #crosscheck', EPS, SIZE.name, SIZE.n, SIZE.steps, SIZE.targets,
+  SIZE.queries, WEAKEN and ', rllua weakened: ' .. WEAKEN or ''), function()
   local f, models, x, y
-  local results = { natural = {}, at = {} } -- [model][attack] = {rl, rl_s, ta, ta_s}
-  local torch_missing
+  -- results[model][key] = {rl, rl_s, ta, ta_s}; key: an attack,
+  -- 'autoattack', '+<attack>' (full size: after that stage), 'pgd10'
+  local results = { natural = {}, at = {} }
+  local torch_missing -- the helper's stderr when torch or torchattacks is missing
   local t_start = rl.clock()
+  local topts = { eps = EPS, steps = SIZE.steps, targets = SIZE.targets, queries = SIZE.queries, seed = 0,
+    threads = 2 }
 
   local function setup_once()
     if f then return end
@@ -153,81 +136,128 @@ describe(string.format('AutoAttack vs torchattacks 3.5.1, CNN001 on Fashion-MNIS
     x, y = fixture.data(f.data)
   end
 
-  local function result(which, name)
+  local function note(which, key, r)
+    results[which][key] = r
+    io.stderr:write(row(which, key, r), '\n')
+    io.stderr:flush()
+  end
+
+  -- the two sides of one comparison (key: an attack or 'autoattack')
+  local function result(which, key)
     setup_once()
-    local r = results[which][name]
-    if not r then
-      r = {}
-      r.rl, r.rl_s, r.info = rllua_run(models[which], x, y, name)
-      if torch_missing == nil then
-        local t, stderr = torch_run(which, f, name)
-        if t then
-          r.ta, r.ta_s = t.robust_accuracy, t.seconds
-        else
-          torch_missing = stderr
-        end
-      elseif not torch_missing then
-        local t = torch_run(which, f, name)
+    if results[which][key] then return results[which][key] end
+    local r = {}
+    r.rl, r.rl_s, r.info = rllua_run(models[which], x, y, key)
+    if not torch_missing then
+      local t, wall = fixture.torchattacks(f[which], f.data, key == 'autoattack' and 'autoattack-standard' or key,
+        topts)
+      if t then
+        assert(t.n == SIZE.n, string.format('the helper attacked %s images, not %d', tostring(t.n), SIZE.n))
         r.ta, r.ta_s = t.robust_accuracy, t.seconds
+      else
+        torch_missing = wall
       end
-      results[which][name] = r
     end
+    note(which, key, r)
     return r
   end
 
+  -- full size: the ensemble in both libraries, stage by stage
+  local function stages(which)
+    setup_once()
+    if results[which]['+square'] then return end
+    local r = {}
+    r.rl, r.rl_s, r.info = rllua_run(models[which], x, y, 'autoattack')
+    local chain, why
+    if not torch_missing then
+      local dir = os.tmpname()
+      os.remove(dir)
+      assert(os.execute("mkdir -p '" .. dir .. "'"))
+      topts.dir = dir
+      chain, why = fixture.torch_chain(f[which], x, y, topts)
+      os.execute("rm -rf '" .. dir .. "'")
+      if not chain then torch_missing = why end
+    end
+    for k, name in ipairs(STAGES) do
+      local rec = r.info.attacks[k]
+      assert(rec and rec.name == name, 'the ensemble ran ' .. tostring(rec and rec.name) .. ' as attack ' .. k)
+      local st = chain and chain.stages[k]
+      note(which, '+' .. name, { rl = rec.robust_accuracy, rl_s = rec.seconds, ta = st and st.robust_accuracy,
+        ta_s = st and st.seconds })
+    end
+    r.ta, r.ta_s = chain and chain.robust_accuracy, chain and chain.seconds
+    results[which].autoattack = r
+  end
+
+  local function agree(which, key, label)
+    local r = results[which][key]
+    if torch_missing then
+      return pending('torch or torchattacks is not installed: ' .. torch_missing:gsub('%s+$', ''))
+    end
+    assert(math.abs(r.rl - r.ta) <= TOL + 1e-9, string.format(
+      '%s model, %s: rllua %.2f %%, torchattacks %.2f %% (|diff| %.2f points > %g)', which, label,
+      100 * r.rl, 100 * r.ta, 100 * math.abs(r.rl - r.ta), 100 * TOL))
+  end
+
+  local function ensemble(which)
+    if FULL then
+      stages(which)
+      return results[which].autoattack
+    end
+    return result(which, 'autoattack')
+  end
+
   for _, which in ipairs { 'natural', 'at' } do
-    -- at the default size the natural model, which every white-box attack
-    -- takes to 0 %, is checked with APGD-CE and the ensemble only (time)
-    local names = (FULL or which == 'at') and { 'apgd-ce', 'apgd-t', 'fab-t', 'square', 'autoattack' }
-      or { 'apgd-ce', 'autoattack' }
-    for _, name in ipairs(names) do
-      it(string.format('%s model: %s robust accuracy agrees within %g point', which, name, TOL * 100), function()
-        local r = result(which, name)
-        if torch_missing then
-          return pending('torch or torchattacks is not installed: ' .. torch_missing:gsub('%s+$', ''))
-        end
-        assert(math.abs(r.rl - r.ta) <= TOL + 1e-9, string.format(
-          '%s model, %s: rllua %.2f %%, torchattacks %.2f %% (|diff| %.2f points > %g)', which, name,
-          100 * r.rl, 100 * r.ta, 100 * math.abs(r.rl - r.ta), 100 * TOL))
-      end)
+    if FULL then
+      for k, name in ipairs(STAGES) do
+        local label = k < #STAGES and 'the ensemble after ' .. table.concat(STAGES, ', ', 1, k)
+          or 'the ensemble (after all four)'
+        it(string.format('%s model: %s, robust accuracy agrees within %g point', which, label, TOL * 100), function()
+          stages(which)
+          agree(which, '+' .. name, label)
+        end)
+      end
+    else
+      local names = which == 'at' and { 'apgd-ce', 'apgd-t', 'fab-t', 'square', 'autoattack' }
+        or { 'apgd-ce', 'autoattack' }
+      for _, name in ipairs(names) do
+        it(string.format('%s model: %s robust accuracy agrees within %g point', which, name, TOL * 100), function()
+          result(which, name)
+          agree(which, name, name)
+        end)
+      end
     end
 
     it(which .. ' model: the ensemble is no weaker than PGD-10', function()
       setup_once()
       local m = models[which]
-      local adv = with_rllua(false, function()
-        return rl.attacks.pgd(m, x, y, { eps = EPS, steps = 10, step_size = 2.5 * EPS / 10, random_start = true,
-          seed = 0 })
-      end)
+      local t0 = rl.clock()
+      local adv = rl.attacks.pgd(m, x, y, { eps = EPS, steps = 10, step_size = 2.5 * EPS / 10, random_start = true,
+        seed = 0 })
       local pgd = rl.no_grad(function() return m(adv):argmax(2):eq(y):double():mean():item() end)
-      local r = result(which, 'autoattack')
-      results[which].pgd10 = { rl = pgd }
+      note(which, 'pgd10', { rl = pgd, rl_s = rl.clock() - t0 })
+      local r = ensemble(which)
       assert(r.rl <= pgd, string.format('%s model: AutoAttack %.2f %% > PGD-10 %.2f %%', which, 100 * r.rl,
         100 * pgd))
     end)
   end
 
   it('the natural model falls to <= 2 % under the ensemble', function()
-    local r = result('natural', 'autoattack')
+    local r = ensemble('natural')
     assert(r.rl <= 0.02, string.format('natural model: AutoAttack leaves %.2f %% robust', 100 * r.rl))
   end)
 
-  -- The figures, for the log (stderr): one line per model and attack.
+  -- The figures again, together, for the log (stderr).
   teardown(function()
     if not f then return end
     local lines = { string.format('\nautoattack_crosscheck (%s size, N = %d%s): robust accuracy %%, seconds',
       SIZE.name, SIZE.n, WEAKEN and ', rllua APGD weakened: ' .. WEAKEN or '') }
-    lines[#lines + 1] = string.format('  %-8s %-11s %8s %8s %7s %8s %8s', 'model', 'attack', 'rllua', 'torchatk',
+    lines[#lines + 1] = string.format('  %-8s %-14s %8s %8s %7s %8s %8s', 'model', 'attack', 'rllua', 'torchatk',
       'diff', 'rllua s', 'torch s')
     for _, which in ipairs { 'natural', 'at' } do
-      for _, name in ipairs { 'apgd-ce', 'apgd-t', 'fab-t', 'square', 'autoattack', 'pgd10' } do
-        local r = results[which][name]
-        if r then
-          local function pc(v) return v and string.format('%.2f', 100 * v) or '-' end
-          local function s(v) return v and string.format('%.1f', v) or '-' end
-          lines[#lines + 1] = string.format('  %-8s %-11s %8s %8s %7s %8s %8s', which, name, pc(r.rl), pc(r.ta),
-            r.ta and string.format('%+.2f', 100 * (r.rl - r.ta)) or '-', s(r.rl_s), s(r.ta_s))
-        end
+      for _, key in ipairs { 'apgd-ce', 'apgd-t', 'fab-t', 'square', '+apgd-ce', '+apgd-t', '+fab-t', '+square',
+        'autoattack', 'pgd10' } do
+        if results[which][key] then lines[#lines + 1] = row(which, key, results[which][key]) end
       end
     end
     local train = f.cached and 'cached' or string.format('%.0f s', f.seconds.natural + f.seconds.at)

@@ -14,7 +14,9 @@
 --
 -- The files are what spec/helpers/torchattacks_ref.py reads: the weights
 -- as Module:save writes them (torch_ref.py's parameter names), the data
--- as {x, y}.
+-- as {x, y}.  fixture.torchattacks runs that helper on them, and
+-- fixture.torch_chain runs torchattacks' standard ensemble attack by
+-- attack (below).
 local rl = require 'rl'
 local json = require 'rl.json'
 local fs = require 'rl.fs'
@@ -41,6 +43,9 @@ fixture.settings = {
   natural = { subset = 60000, epochs = 2, optimizer = 'adam', lr = 1e-3 },
   at = { subset = 3000, epochs = 3, lr = 3e-4, eps = 0.1, steps = 10, step_size = 0.02 },
 }
+
+-- A shell word.
+local function quote(v) return "'" .. tostring(v):gsub("'", "'\\''") .. "'" end
 
 -- A short, stable key of a settings table: djb2 of its JSON (sorted keys).
 local function key_of(s)
@@ -112,7 +117,7 @@ function fixture.get(o)
   local out = { dir = dir, key = key, n = n, settings = s, seconds = { natural = 0, at = 0 }, cached = true,
     natural = dir .. '/natural.safetensors', at = dir .. '/at.safetensors',
     data = string.format('%s/data-%d.safetensors', dir, n) }
-  assert(os.execute('mkdir -p ' .. "'" .. dir:gsub("'", "'\\''") .. "'"))
+  assert(os.execute('mkdir -p ' .. quote(dir)))
   -- settings.json first: the directory says what it holds even mid-training
   if not fs.exists(dir .. '/settings.json') then json.write(dir .. '/settings.json', s) end
   for _, which in ipairs { 'natural', 'at' } do
@@ -145,43 +150,90 @@ function fixture.data(path)
   return t.x, t.y
 end
 
---- fixture.with_budget({steps, targets, queries}, fn) -> fn's results:
--- runs fn with rllua's APGD, FAB and Square given that budget (iterations,
--- target classes of APGD-T and FAB-T, Square's queries) whatever their
--- caller asks, so that rl.attacks.autoattack, whose settings are fra31's
--- and fixed, can be run smaller.  Any of the three may be nil (left as
--- asked).  The library's functions are put back afterwards, also when fn
--- raises; a wrapper someone installed before is called through.
-function fixture.with_budget(b, fn)
-  local fab = require 'rl.autoattack.fab'
-  local square = require 'rl.autoattack.square'
-  local orig = { apgd = rl.attacks.apgd, fab = fab.attack, square = square.attack }
-  local function copy(o)
-    local c = {}
-    for k, v in pairs(o or {}) do c[k] = v end
-    return c
+-- ---------------------------------------------------------------------------
+-- torchattacks' side (spec/helpers/torchattacks_ref.py)
+
+fixture.helper = fixture.root .. '/spec/helpers/torchattacks_ref.py'
+fixture.python = '/usr/bin/python3'
+
+--- fixture.torchattacks(weights, data, attack, o) -> the helper's JSON
+-- (robust_accuracy, robust, clean_accuracy, seconds...) and the seconds
+-- of the whole call; or false and its stderr when torch or torchattacks is
+-- missing (exit status 3).  Any other failure raises.  o: eps (0.1),
+-- steps, queries, targets (sent as --n-classes targets + 1, which in the
+-- helper sets only APGD-T's and FAB-T's number of targets), seed (0),
+-- threads (2).
+function fixture.torchattacks(weights, data, attack, o)
+  o = o or {}
+  local err = os.tmpname()
+  local cmd = table.concat({ fixture.python, quote(fixture.helper), 'CNN001', quote(weights), quote(data),
+    '--attack', attack, '--eps', string.format('%.17g', o.eps or 0.1), '--steps', o.steps or 100,
+    '--queries', o.queries or 5000, '--n-classes', (o.targets or 9) + 1, '--seed', o.seed or 0,
+    '--threads', o.threads or 2 }, ' ')
+  local t0 = rl.clock()
+  local p = io.popen(cmd .. ' 2>' .. quote(err))
+  local out = p:read('a')
+  local _, _, code = p:close()
+  local wall = rl.clock() - t0
+  local ef = io.open(err)
+  local stderr = ef and ef:read('a') or ''
+  if ef then ef:close() end
+  os.remove(err)
+  if code == 3 then return false, stderr end
+  if code ~= 0 then
+    error(string.format('torchattacks_ref.py failed (exit %s):\n%s\n%s', tostring(code), cmd, stderr), 0)
   end
-  rl.attacks.apgd = function(model, x, y, o)
-    local c = copy(o)
-    c.steps = b.steps or c.steps
-    if c.targeted and b.targets then c.n_target_classes = b.targets end
-    return orig.apgd(model, x, y, c)
+  local ok, r = pcall(json.decode, out)
+  if not ok then error('torchattacks_ref.py printed no JSON: ' .. out .. stderr, 0) end
+  return r, wall
+end
+
+--- fixture.torch_chain(weights, x, y, o) -> the standard ensemble as
+-- torchattacks' MultiAttack runs it, one helper call per attack: APGD-CE
+-- on every point (clean errors included, as MultiAttack; the attacks skip
+-- those), then APGD-T, FAB-T and Square each on the points the attacks
+-- before it left robust.  Each torchattacks attack seeds itself when
+-- called, so this is MultiAttack's run, with a time per attack.  Returns
+-- {clean_accuracy, robust_accuracy, robust (a list of 0/1 per point),
+-- stages = {{name, ran_on, broke, robust_accuracy, seconds}...},
+-- seconds (the attacks'), overhead (Python start-up and model loading)};
+-- or false and the helper's stderr when torch or torchattacks is missing.
+-- o as fixture.torchattacks, and dir (a scratch directory, required).
+function fixture.torch_chain(weights, x, y, o)
+  local N = x.shape[1]
+  local remaining = {}
+  for i = 1, N do remaining[i] = i end
+  local out = { stages = {}, seconds = 0, overhead = 0 }
+  for _, name in ipairs { 'apgd-ce', 'apgd-t', 'fab-t', 'square' } do
+    local st = { name = name, ran_on = #remaining, broke = 0, seconds = 0 }
+    if #remaining > 0 then
+      local idx = rl.tensor(remaining, { dtype = 'i64' }) - 1
+      local path = o.dir .. '/' .. name .. '.safetensors'
+      rl.save(path, { x = x:index_select(1, idx):contiguous(), y = y:index_select(1, idx):contiguous() })
+      local r, wall = fixture.torchattacks(weights, path, name, o)
+      if not r then return false, wall end
+      os.remove(path)
+      local left = {}
+      for k, v in ipairs(r.robust) do
+        if v == 1 then left[#left + 1] = remaining[k] end
+      end
+      if name == 'apgd-ce' then
+        -- it ran on every point; count as rllua does: the clean-correct ones
+        out.clean_accuracy = r.clean_accuracy
+        st.ran_on = math.floor(r.clean_accuracy * N + 0.5)
+      end
+      st.broke, st.seconds = st.ran_on - #left, r.seconds
+      out.seconds, out.overhead = out.seconds + r.seconds, out.overhead + wall - r.seconds
+      remaining = left
+    end
+    st.robust_accuracy = #remaining / N
+    out.stages[#out.stages + 1] = st
   end
-  fab.attack = function(model, x, y, o)
-    local c = copy(o)
-    c.steps = b.steps or c.steps
-    if c.targeted ~= false and b.targets then c.n_target_classes = b.targets end
-    return orig.fab(model, x, y, c)
-  end
-  square.attack = function(model, x, y, o)
-    local c = copy(o)
-    c.queries = b.queries or c.queries
-    return orig.square(model, x, y, c)
-  end
-  local res = table.pack(pcall(fn))
-  rl.attacks.apgd, fab.attack, square.attack = orig.apgd, orig.fab, orig.square
-  if not res[1] then error(res[2], 0) end
-  return table.unpack(res, 2, res.n)
+  out.robust_accuracy = #remaining / N
+  out.robust = {}
+  for i = 1, N do out.robust[i] = 0 end
+  for _, i in ipairs(remaining) do out.robust[i] = 1 end
+  return out
 end
 
 return fixture
