@@ -141,7 +141,9 @@ bench: all
 # thread pool only in thread-locals, which use_tls=0 no longer scans.
 ASAN_DIR   := build-asan
 # The AutoAttack cross-check (tagged #crosscheck) is left out: it runs the
-# engine's kernels the other specs run, for minutes, and torch besides.
+# engine's kernels the other specs run, for minutes, and torch besides; so
+# is the real Slurm cluster's table (#slurm), whose jobs run the table
+# scripts the other specs run.
 ASAN_SPECS ?= spec# or one file: make test-asan ASAN_SPECS=spec/ops_spec.lua
 ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 ASAN_LIB   := $(shell $(CC) -print-file-name=libasan.so)
@@ -163,7 +165,7 @@ test-asan: asan-build
 	@printf '%s\n' 'leak:add_name_to_object' 'leak:libgomp.so' > $(ASAN_DIR)/lsan.supp
 	@$(ASAN_ENV) $(ASAN_LUA) $(firstword $(shell command -v busted 2>/dev/null) /usr/bin/busted) \
 	  --lpath='./lua/?.lua;./lua/?/init.lua;./spec/?.lua' --cpath='./$(ASAN_DIR)/lib/?.so' \
-	  --exclude-tags=crosscheck -o spec/summary.lua $(ASAN_SPECS); rc=$$?; \
+	  --exclude-tags=crosscheck,slurm -o spec/summary.lua $(ASAN_SPECS); rc=$$?; \
 	if ls $(ASAN_DIR)/reports/report* >/dev/null 2>&1; then \
 	  cat $(ASAN_DIR)/reports/report*; echo "test-asan: sanitizer reports above"; exit 1; fi; \
 	exit $$rc
@@ -234,7 +236,8 @@ fuzz: all fuzz-build
 APT_PKGS := build-essential python3 lua5.4 liblua5.4-dev lua-busted libopenblas-dev libopenblas-openmp-dev libpng-dev \
             libjpeg62-turbo-dev zlib1g-dev libreadline-dev gnuplot-nox \
             dataset-fashion-mnist python3-torch python3-numpy clang-14 libclang-rt-14-dev \
-            python3-pip python3-scipy python3-tqdm python3-requests chromium
+            python3-pip python3-scipy python3-tqdm python3-requests chromium \
+            slurmctld slurmd slurm-client munge
 SUDO := $(shell test "$$(id -u)" = 0 || echo sudo)
 # torchattacks, pinned, for the AutoAttack cross-check (its dependencies are
 # the Debian packages above, hence --no-deps); a path to the wheel works too.

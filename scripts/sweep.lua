@@ -42,15 +42,26 @@ cli.main('sweep', function()
     end
     return
   end
+  if o.slurm or o.slurm_dry_run then -- one array task per beta and seed
+    local ids = {}
+    for _, beta in ipairs(betas) do
+      for _, seed in ipairs(seeds) do ids[#ids + 1] = exp.run_id(config_of(beta, seed)) end
+    end
+    tables.submit(o, 'sweep', ids, out)
+    return
+  end
   fs.mkdir(out, 'sweep')
-  local data, rows = nil, {}
+  local data, rows, missing = nil, {}, {}
   local KEYS = { 'test_acc', 'test_adv_acc', 'test_lipschitz', 'test_lipschitz_max' }
   for _, beta in ipairs(betas) do
     local runs, ids = {}, {}
     for _, seed in ipairs(seeds) do
       local cfg = config_of(beta, seed)
       local id = exp.run_id(cfg)
-      if o.only == nil or o.only == id then
+      if o.assemble then -- finished runs only (the Slurm assembly job)
+        local m = exp.read_metrics(out .. '/' .. id)
+        if m then runs[#runs + 1], ids[#ids + 1] = m, id else missing[#missing + 1] = id end
+      elseif o.only == nil or o.only == id then
         data = data or {
           train = rl.data.load(dataset, { split = 'train', data_dir = cfg.data_dir, subset = cfg.subset, seed = cfg.seed }),
           test = rl.data.load(dataset, { split = 'test', data_dir = cfg.data_dir, subset = cfg.test_subset, seed = cfg.seed }),
@@ -73,6 +84,7 @@ cli.main('sweep', function()
       rows[#rows + 1] = r
     end
   end
+  if o.assemble then tables.check_assembled('sweep', missing, out) end
   -- test_lipschitz: the reference's estimator (the paper's figure); _max: the
   -- maximising one (README, "The two Lipschitz columns")
   local csv, shown = {}, {}

@@ -16,6 +16,9 @@
 --   rllua scripts/table1.lua --dataset resimgnet --random-labels
 local rl = require 'rl'
 local cli = require 'rl.cli'
+local fs = require 'rl.fs'
+local json = require 'rl.json'
+local slurm = require 'rl.slurm'
 local tables = require 'rl.tables'
 local sep = rl.separation
 
@@ -46,6 +49,10 @@ table.json into the results directory.
                    permute: a seeded shuffle of each split's labels.  The
                    results go to results/table1-random-labels by default
   --label-seed S   the seed of --random-labels (default 0, the reference's)
+  --only NAME      measure one dataset: its row goes to OUT/rows/NAME.json
+                   (every run writes those), and --assemble makes the table
+]] .. slurm.usage:gsub('per row', 'per dataset') .. [[
+
   --help]]
 
 local ALL = { 'mnist', 'fashion-mnist', 'cifar10', 'svhn', 'resimgnet' }
@@ -53,8 +60,9 @@ local ALL = { 'mnist', 'fashion-mnist', 'cifar10', 'svhn', 'resimgnet' }
 local OPTIONS = {
   dataset = 'string', ['data-dir'] = 'string', out = 'string', p = 'string',
   subset = 'count', drop = 'count', bins = 'count', threads = 'count', ['label-seed'] = 'count',
-  ['random-labels'] = 'optional',
+  ['random-labels'] = 'optional', only = 'string',
 }
+for k, v in pairs(slurm.options) do OPTIONS[k] = v end
 
 -- The command line, checked: p becomes 'inf' or 2, --random-labels alone
 -- means 'reference', and the results directory names the control.
@@ -69,6 +77,7 @@ local function parse(argv)
   if o.label_seed and not o.random_labels then error('--label-seed goes with --random-labels', 0) end
   if o.label_seed and o.label_seed > 0xffffffff then error('--label-seed must be below 2^32', 0) end
   if o.random_labels then o.label_seed = o.label_seed or 0 end
+  slurm.check(o)
   o.out = o.out or (o.random_labels and 'results/table1-random-labels' or 'results/table1')
   return o
 end
@@ -84,14 +93,64 @@ local function load(o, name, split)
     subset = o.subset and o.subset > 0 and o.subset or nil, seed = 0 })
 end
 
+-- The datasets of --dataset, in order.
+local function names_of(o)
+  if o.dataset == 'all' then return ALL end
+  local names = {}
+  for n in o.dataset:gmatch('[^,]+') do names[#names + 1] = sep.canonical(n) end
+  return names
+end
+
+-- What a row file must agree on with the table it joins.
+local function row_settings(o)
+  return { p = tostring(o.p), subset = o.subset or false, drop = o.drop or false, bins = o.bins,
+    random_labels = o.random_labels and { draw = o.random_labels, seed = o.label_seed } or false }
+end
+
+local function row_file(o, name) return o.out .. '/rows/' .. name .. '.json' end
+
+-- Keep one dataset's outcome (its row, or why it was skipped) for --assemble.
+local function save_row(o, name, row, skipped)
+  fs.mkdir(o.out .. '/rows', 'table1')
+  json.write(row_file(o, name), { dataset = name, settings = row_settings(o), row = row, skipped = skipped })
+end
+
+--- --assemble: the rows the datasets' row files hold, and the names of the
+-- skipped ones.  A missing file, or one measured with other settings, is
+-- an error naming it.
+local function assembled(o)
+  local rows, skipped, missing = {}, {}, {}
+  local want = json.encode(row_settings(o))
+  for _, name in ipairs(names_of(o)) do
+    local path = row_file(o, name)
+    if not fs.exists(path) then
+      missing[#missing + 1] = name
+    else
+      local r = json.read(path)
+      if json.encode(r.settings) ~= want then
+        error(string.format('--assemble: %s was measured with other settings (%s, not %s); measure it again',
+          path, json.encode(r.settings), want), 0)
+      end
+      if r.skipped then skipped[#skipped + 1] = name else rows[#rows + 1] = r.row end
+    end
+  end
+  tables.check_assembled('table1', missing, o.out)
+  if #rows == 0 then error('no dataset could be loaded', 0) end
+  return rows, skipped
+end
+
 --- One sep.report row per dataset that loads, and the names of those that
 -- do not (with --dataset all only; a dataset asked for by name must load).
+-- Each dataset's outcome goes to its row file as well.
 local function measure(o)
-  local names = {}
-  if o.dataset == 'all' then
-    names = ALL
-  else
-    for n in o.dataset:gmatch('[^,]+') do names[#names + 1] = sep.canonical(n) end
+  local names = names_of(o)
+  if o.only then
+    local known = false
+    for _, n in ipairs(names) do known = known or n == sep.canonical(o.only) end
+    if not known then
+      error(string.format('--only %s: not one of the datasets (%s)', o.only, table.concat(names, ', ')), 0)
+    end
+    names = { sep.canonical(o.only) }
   end
   local label_opts = o.random_labels and { draw = o.random_labels, seed = o.label_seed } or nil
   local rows, skipped = {}, {}
@@ -105,6 +164,7 @@ local function measure(o)
       if o.dataset ~= 'all' then error(tostring(err), 0) end
       skipped[#skipped + 1] = name
       io.stderr:write(string.format('table1: skipping %s: %s\n', name, tostring(err)))
+      save_row(o, name, nil, tostring(err))
     else
       local t_load = rl.clock() - t0
       io.write(string.format('%s: %d train, %d test images of %s ... ', name, train.x.shape[1],
@@ -114,11 +174,12 @@ local function measure(o)
       row.seconds.load = t_load
       row.seconds.total = rl.clock() - t0
       rows[#rows + 1] = row
+      save_row(o, name, row)
       print(string.format('%.1f s (load %.1f, train-train %.1f, test-train %.1f)', row.seconds.total,
         t_load, row.seconds.train_train, row.seconds.test_train))
     end
   end
-  if #rows == 0 then error('no dataset could be loaded', 0) end
+  if #rows == 0 and not o.only then error('no dataset could be loaded', 0) end
   return rows, skipped
 end
 
@@ -251,7 +312,21 @@ cli.main('table1', function()
   local o = parse(arg or {})
   if o.threads then rl.set_num_threads(o.threads) end
   local t_all = rl.clock()
-  local rows, skipped = measure(o)
+  if o.slurm or o.slurm_dry_run then -- one array task per dataset
+    slurm.submit { name = 'table1', ids = names_of(o), argv = arg, kinds = OPTIONS, out = o.out, o = o }
+    return
+  end
+  local rows, skipped
+  if o.assemble then
+    rows, skipped = assembled(o)
+  else
+    rows, skipped = measure(o)
+  end
+  if o.only then
+    print(string.format('%s: %s; --assemble writes the table', row_file(o, sep.canonical(o.only)),
+      #rows > 0 and 'measured' or 'skipped (its files are missing)'))
+    return
+  end
   local title, label_line = title_of(o)
   local head, body = separation_table(rows)
   local dist_head, dist_body = distribution_table(rows)

@@ -18,7 +18,9 @@ function fs.is_dir(path)
   return (pcall(listdir, path, true))
 end
 
-local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+--- `s` as one shell word (single-quoted).
+function fs.quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+local shell_quote = fs.quote
 
 local function ran(ok) return ok == true or ok == 0 end
 
@@ -41,6 +43,15 @@ function fs.pid()
     assert(pid, 'rl.fs: cannot tell this process id')
   end
   return pid
+end
+
+--- The absolute path of `path` with every link resolved (readlink -f),
+-- or nil when it cannot be resolved.
+function fs.realpath(path)
+  local p = io.popen('readlink -f -- ' .. shell_quote(path) .. ' 2>/dev/null')
+  local r = p:read('l')
+  p:close()
+  return r ~= '' and r or nil
 end
 
 --- Whether process `p` exists.  /proc answers for processes of every user

@@ -9,6 +9,7 @@ local exp = require 'rl.experiment'
 local fs = require 'rl.fs'
 local json = require 'rl.json'
 local metrics = require 'rl.metrics'
+local slurm = require 'rl.slurm'
 
 local tables = {}
 
@@ -31,8 +32,10 @@ tables.usage_common = [[
                       place of PGD) or autoattack (AutoAttack standard on the
                       test split, an "AA acc" column beside PGD's); a finished
                       row is measured again from its saved model
-  --only RUN-ID       run one row only (for a Slurm job array)
+  --only RUN-ID       run one row only
   --list              print each row's id, dataset, label and settings; run nothing
+]] .. slurm.usage .. [[
+
   --help]]
 
 -- The options of tables.usage_common, as rl.cli kinds.
@@ -43,6 +46,10 @@ local COMMON = {
   model = 'string', attack = 'string', seeds = 'string',
   quick = 'flag', list = 'flag',
 }
+for k, v in pairs(slurm.options) do COMMON[k] = v end
+
+-- What tables.submit needs of a parsed command line: its words and kinds.
+local parsed = setmetatable({}, { __mode = 'k' })
 
 --- Parse `arg` with the common options and a script's `extra` ones (name
 -- -> rl.cli kind); errors name the option.  Returns a table with dashes in
@@ -52,6 +59,8 @@ function tables.parse(argv, usage, extra)
   for k, v in pairs(COMMON) do options[k] = v end
   for k, v in pairs(extra or {}) do options[k] = v end
   local o = cli.parse(argv, { usage = usage, options = options })
+  parsed[o] = { argv = argv, kinds = options }
+  slurm.check(o)
   if o.attack and not metrics.attacks[o.attack] then
     error(string.format('option --attack: unknown attack %q (%s)', o.attack, metrics.attack_names()), 0)
   end
@@ -69,6 +78,23 @@ function tables.parse(argv, usage, extra)
     o.seeds = list
   end
   return o
+end
+
+--- Submit the rows `ids` (run ids) of the script `name`, whose command line
+-- tables.parse read into o, as a Slurm job array and the job assembling
+-- the table after it (o.slurm), or print those scripts (o.slurm_dry_run).
+-- See rl.slurm.
+function tables.submit(o, name, ids, out)
+  local p = parsed[o] or error('tables.submit: o does not come from tables.parse', 2)
+  return slurm.submit { name = name, ids = ids, argv = p.argv, kinds = p.kinds, out = out, o = o }
+end
+
+--- With --assemble, the error naming the rows (run ids) that have not
+-- finished, if any.
+function tables.check_assembled(name, missing, out)
+  if #missing == 0 then return end
+  error(string.format('--assemble: %d row(s) of %s have not finished in %s: %s (run them, or see %s/slurm/ for ' ..
+    'the logs of a Slurm run)', #missing, name, out, table.concat(missing, ', '), out), 0)
 end
 
 --- The experiment config of one row: the dataset's defaults, the row's
@@ -368,7 +394,7 @@ function tables.run(spec, o)
     end
     return list
   end
-  local function selected(cfg) return o.only == nil or o.only == exp.run_id(cfg) end
+  local function selected(cfg) return not o.assemble and (o.only == nil or o.only == exp.run_id(cfg)) end
   if o.list then
     for _, d in ipairs(datasets) do
       for _, r in ipairs(spec.rows) do
@@ -393,6 +419,17 @@ function tables.run(spec, o)
     end
   end
   if todo == 0 and o.only then error(string.format('--only %s: no row of %s has that id (see --list)', o.only, spec.name), 0) end
+  if o.slurm or o.slurm_dry_run then
+    local ids = {}
+    for _, d in ipairs(datasets) do
+      for _, r in ipairs(spec.rows) do
+        for _, cfg in ipairs(configs(d, r)) do ids[#ids + 1] = exp.run_id(cfg) end
+      end
+    end
+    tables.submit(o, spec.name, ids, out)
+    return
+  end
+  local missing = {}
   local columns = spec.columns or tables.columns(o.attack)
   local blocks, done, t0 = {}, 0, rl.clock()
   for _, d in ipairs(datasets) do
@@ -419,6 +456,7 @@ function tables.run(spec, o)
           done = done + 1
         else
           m = exp.read_metrics(out .. '/' .. id)
+          if not m and o.assemble then missing[#missing + 1] = id end
         end
         if m then ms[#ms + 1] = m end
       end
@@ -435,6 +473,7 @@ function tables.run(spec, o)
     end
     blocks[#blocks + 1] = block
   end
+  if o.assemble then tables.check_assembled(spec.name, missing, out) end
   local st = settings_of(spec, o, datasets, seeds)
   local md, csv = tables.layout(spec.title, blocks, columns)
   local stmd = settings_md(st)
