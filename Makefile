@@ -76,7 +76,7 @@ rllua: $(MAIN_SRCS:%.c=build/%.o) $(BIND_OBJS) $(ENGINE_OBJS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ -llua5.4 -lreadline $(LDLIBS) -Wl,-E
 
 # rl.help's text for the C-bound functions: their comments in bindings/
-lua/rl/cdoc.lua: bindings/gen_cdoc.lua $(wildcard bindings/*.c)
+lua/rl/cdoc.lua: bindings/gen_cdoc.lua $(wildcard bindings/*.c) engine/backend.h
 	lua5.4 bindings/gen_cdoc.lua $@ $(filter %.c,$^)
 
 lib/rl/core.so: $(BIND_OBJS) $(ENGINE_OBJS) bindings/core.map

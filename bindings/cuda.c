@@ -18,11 +18,15 @@ static void set_int(lua_State *L, const char *k, uint64_t v) {
   lua_setfield(L, -2, k);
 }
 
+/* rl.cuda.is_available(): true when this build has CUDA and a device can
+ * be used; false, never an error, otherwise. */
 static int l_is_available(lua_State *L) {
   lua_pushboolean(L, rl_cuda_device_count() > 0);
   return 1;
 }
 
+/* rl.cuda.device_count(): the number of CUDA devices that can be used (0
+ * without CUDA). */
 static int l_device_count(lua_State *L) {
   lua_pushinteger(L, rl_cuda_device_count());
   return 1;
@@ -51,11 +55,17 @@ static int l_memory_stats(lua_State *L) {
   return 1;
 }
 
+/* rl.cuda.empty_cache(): hands the device memory the caching allocator
+ * holds for reuse (blocks no tensor uses) back to the driver, so other
+ * processes can have it.  Does nothing when no device is in use. */
 static int l_empty_cache(lua_State *L) {
   lrl_check_rc(L, rl_cuda_empty_cache());
   return 0;
 }
 
+/* rl.cuda.synchronize([device = 0]): waits until every queued kernel has
+ * finished, so that a failing kernel raises here and timings are true.
+ * Raises when the numbered device cannot be used. */
 static int l_synchronize(lua_State *L) {
   need_cuda(L, 1);
   lrl_check_rc(L, rl_cuda_synchronize());

@@ -24,6 +24,8 @@ static int l_generator(lua_State *L) {
   return 1;
 }
 
+/* g:manual_seed(seed) -> g: restarts g's stream at seed (offset 0), in
+ * place; the same seed gives the same draws again. */
 static int g_manual_seed(lua_State *L) {
   rl_generator *g = check_gen(L, 1);
   g->seed = seed_arg(L, 2);
@@ -32,6 +34,8 @@ static int g_manual_seed(lua_State *L) {
   return 1;
 }
 
+/* g:initial_seed(): the seed g's stream started from (its rl.Generator
+ * argument or its last manual_seed), however far it has drawn since. */
 static int g_initial_seed(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)check_gen(L, 1)->seed);
   return 1;
@@ -57,11 +61,16 @@ static void read_state(lua_State *L, int i, rl_generator *g) {
   lua_pop(L, 2);
 }
 
+/* g:get_state() -> {seed, offset}: where g's stream is (Philox: the key,
+ * and how many values it has drawn); g:set_state of it resumes the stream
+ * exactly there, which is how checkpoints save the training's randomness. */
 static int g_get_state(lua_State *L) {
   push_state(L, check_gen(L, 1));
   return 1;
 }
 
+/* g:set_state({seed = S, offset = K}) -> g: moves g's stream to that point
+ * (a table from get_state); both fields must be integers. */
 static int g_set_state(lua_State *L) {
   read_state(L, 2, check_gen(L, 1));
   lua_settop(L, 1);
@@ -75,21 +84,32 @@ static int g_tostring(lua_State *L) {
   return 1;
 }
 
+/* rl.manual_seed(seed): reseeds the global generator, the one random ops
+ * use when given none, with the integer seed and restarts its stream;
+ * rl.Generator objects are not affected. */
 static int l_manual_seed(lua_State *L) {
   rl_manual_seed(seed_arg(L, 1));
   return 0;
 }
 
+/* rl.initial_seed(): the global generator's seed: the last one given to
+ * rl.manual_seed, else PyTorch's default, 67280421310721. */
 static int l_initial_seed(lua_State *L) {
   lua_pushinteger(L, (lua_Integer)rl_default_generator()->seed);
   return 1;
 }
 
+/* rl.get_rng_state() -> {seed = integer, offset = integer}: the global
+ * generator's state (offset counts the Philox blocks drawn so far), which
+ * rl.set_rng_state takes back to resume the stream from that point. */
 static int l_get_rng_state(lua_State *L) {
   push_state(L, rl_default_generator());
   return 1;
 }
 
+/* rl.set_rng_state(state): sets the global generator's state to state,
+ * a table {seed = integer, offset = integer} as rl.get_rng_state returns;
+ * anything else is an error. */
 static int l_set_rng_state(lua_State *L) {
   read_state(L, 1, rl_default_generator());
   return 0;

@@ -131,12 +131,18 @@ static int dropout(lua_State *L, bool channelwise) {
 static int f_dropout(lua_State *L) { return dropout(L, false); }
 static int f_dropout2d(lua_State *L) { return dropout(L, true); }
 
+/* F.relu(x): max(x, 0) elementwise, a new tensor (the same as x:relu()).
+ * An i64 x stays i64 (u8 gives i64); the gradient passes where x > 0. */
 static int f_relu(lua_State *L) {
   rl_tensor *x = lrl_check(L, 1);
   int b = lrl_newbox(L);
   return lrl_fill(L, b, rl_relu(x));
 }
 
+/* F.softmax(x, dim) and F.log_softmax(x, dim): exp(x) scaled to sum to 1
+ * along dim (1-based, required; -1 for the last), or the log of that,
+ * computed directly, which is more accurate than F.softmax(x, dim):log().
+ * x must be f32 or f64; the result has x's shape and gradients flow. */
 static int softmax(lua_State *L, bool log) {
   rl_tensor *x = lrl_check(L, 1);
   int d = lrl_dim(L, 2);
@@ -180,6 +186,13 @@ static int f_linf_step_(lua_State *L) {
   return 1;
 }
 
+/* F.l2_step_(x_adv, grad, x, step, eps, [lo = 0], [hi = 1]): one l2 PGD
+ * step, in place on x_adv, sample by sample along dim 1: x_adv moves by
+ * step along grad / ||grad|| (not at all where grad is 0), is projected
+ * back into the l2 ball of radius eps around x, then clamped to [lo, hi].
+ * Returns x_adv.  The three have one shape [B, ...], one float dtype and
+ * one device, and x_adv must be contiguous.  No autograd: while grad mode
+ * is on, it is refused when x_adv or grad requires grad. */
 static int f_l2_step_(lua_State *L) {
   lrl_check_rc(L, rl_l2_step_(lrl_check(L, 1), lrl_check(L, 2), lrl_check(L, 3),
                               luaL_checknumber(L, 4), luaL_checknumber(L, 5),
@@ -259,11 +272,17 @@ static int l_grad(lua_State *L) {
   return 1;
 }
 
+/* rl.set_grad_enabled(on) -> the previous mode (a boolean; nil counts as
+ * false).  While off, operations record no autograd graph and in-place
+ * operations on tensors that require grad are allowed; rl.no_grad(fn) runs
+ * fn with it off. */
 static int l_set_grad_enabled(lua_State *L) {
   lua_pushboolean(L, rl_set_grad_enabled(lua_toboolean(L, 1)));
   return 1;
 }
 
+/* rl.is_grad_enabled(): whether autograd records operations: true unless
+ * rl.set_grad_enabled(false) turned it off, as inside rl.no_grad. */
 static int l_is_grad_enabled(lua_State *L) {
   lua_pushboolean(L, rl_grad_enabled());
   return 1;

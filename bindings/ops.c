@@ -15,9 +15,20 @@
 
 /* ---- unary ---------------------------------------------------------------- */
 
-/* x:name() and x:name_() for every unary op whose row in backend.h's
- * RL_UNARY_OPS has lua = 1. */
+/* UNARY_1 defines x:name() and x:name_() for every unary op whose row in
+ * backend.h's RL_UNARY_OPS has lua = 1; UNARY_0 defines nothing. */
 #define UNARY_0(E, name)
+/* x:op() -> a new tensor, and x:op_() -> x, changed in place, for op = neg,
+ * abs, sign, square, relu (max(x, 0)), exp, expm1 (exp(x) - 1), log, log1p
+ * (log(1 + x)), sqrt, rsqrt (1 / sqrt(x)), reciprocal (1 / x), sigmoid,
+ * tanh, sin, cos, floor, ceil, round (halves to even) and logical_not.
+ * Elementwise; the result has x's shape.  neg, abs, sign, square and relu
+ * give i64 for an i64 or u8 x; the others compute an integer x in f32.
+ * logical_not takes a u8 x and gives u8: 1 where x is 0, else 0.
+ * x:op_() needs an f32 or f64 x (i64 also for neg_, abs_, sign_, square_
+ * and relu_; u8 for logical_not_), and is refused on an x that requires
+ * grad while grad mode is on.  Gradients flow through x:op(); those of
+ * sign, floor, ceil and round are 0. */
 #define UNARY_1(E, name)                                                         \
   static int t_##name(lua_State *L) {                                           \
     rl_tensor *t = lrl_check(L, 1);                                              \
@@ -33,6 +44,8 @@
 RL_UNARY_OPS(UNARY)
 #undef UNARY
 
+/* x:isnan(): a new u8 tensor of x's shape, 1 where x is NaN and 0
+ * elsewhere; x must be f32 or f64. */
 static int t_isnan(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   int b = lrl_newbox(L);
@@ -255,6 +268,9 @@ static int t_masked_fill_(lua_State *L) {
   return 1;
 }
 
+/* x:masked_select(mask): a new 1-D tensor of the elements of x where the
+ * u8 mask is non-zero, in row-major order.  x and mask broadcast against
+ * each other; gradients flow back to x. */
 static int t_masked_select(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1), *mask = lrl_check(L, 2);
   int b = lrl_newbox(L);
@@ -263,18 +279,27 @@ static int t_masked_select(lua_State *L) {
 
 /* ---- fills and random fills ---------------------------------------------- */
 
+/* x:fill_(value): sets every element of x to the number value, in place,
+ * and returns x.  value is converted to x's dtype (an integer dtype drops
+ * the fraction).  Refused on an expanded view, and on an x that requires
+ * grad while grad mode is on. */
 static int t_fill_(lua_State *L) {
   lrl_check_rc(L, rl_fill_(lrl_check(L, 1), luaL_checknumber(L, 2)));
   lua_settop(L, 1);
   return 1;
 }
 
+/* x:zero_(): x:fill_(0); returns x. */
 static int t_zero_(lua_State *L) {
   lrl_check_rc(L, rl_zero_(lrl_check(L, 1)));
   lua_settop(L, 1);
   return 1;
 }
 
+/* x:uniform_([lo = 0], [hi = 1], [generator]): fills x in place with
+ * samples drawn uniformly from [lo, hi) and returns x.  x must be f32 or
+ * f64.  generator is an rl.Generator; without one, the global generator
+ * (rl.manual_seed) is used. */
 static int t_uniform_(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   double lo = luaL_optnumber(L, 2, 0), hi = luaL_optnumber(L, 3, 1);
@@ -283,6 +308,10 @@ static int t_uniform_(lua_State *L) {
   return 1;
 }
 
+/* x:normal_([mean = 0], [std = 1], [generator]): fills x in place with
+ * samples from the normal distribution of that mean and standard deviation
+ * and returns x.  x must be f32 or f64, and std >= 0; generator as for
+ * x:uniform_. */
 static int t_normal_(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   double m = luaL_optnumber(L, 2, 0), s = luaL_optnumber(L, 3, 1);
@@ -291,10 +320,13 @@ static int t_normal_(lua_State *L) {
   return 1;
 }
 
+/* x:bernoulli_([p = 0.5], [generator]): sets each element of x, in place,
+ * to 1 with probability p and to 0 otherwise, and returns x.  Any dtype;
+ * p must be in [0, 1]; generator as for x:uniform_. */
 static int t_bernoulli_(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   double p = luaL_optnumber(L, 2, 0.5);
-  if (!(p >= 0 && p <= 1)) return luaL_error(L, "bernoulli_: p must be in [0, 1], got %g", p);
+  if (!(p >= 0 && p <= 1)) return luaL_error(L, "bernoulli_: p must be in [0, 1], got %f", p);
   lrl_check_rc(L, rl_bernoulli_(t, p, lrl_generator_opt(L, 3)));
   lua_settop(L, 1);
   return 1;
@@ -302,6 +334,11 @@ static int t_bernoulli_(lua_State *L) {
 
 /* ---- copies, dtypes, devices ---------------------------------------------- */
 
+/* x:copy_(src): writes src's values into x, in place, and returns x.  src is
+ * a number or a tensor, which is broadcast to x's shape, converted to x's
+ * dtype and may live on another device.  x keeps its storage, so its views
+ * see the new values.  No gradient is recorded: while grad mode is on, it
+ * is refused when x or src requires grad. */
 static int t_copy_(lua_State *L) {
   rl_tensor *dst = lrl_check(L, 1), *tmp;
   rl_tensor *src = lrl_operand(L, 2, dst, &tmp);
@@ -339,6 +376,10 @@ static int t_detach(lua_State *L) {
   return lrl_fill(L, b, rl_detach(t));
 }
 
+/* x:float(), x:double(), x:long(), x:byte(): x as f32, f64, i64 or u8; x
+ * itself when it has that dtype already, else a new tensor.  Floats become
+ * integers by truncation toward zero (u8 then keeps the low 8 bits).
+ * Gradients flow through conversions between f32 and f64. */
 static int to_dtype(lua_State *L, rl_dtype dt) {
   rl_tensor *t = lrl_check(L, 1);
   if (t->dtype == dt) {
@@ -384,11 +425,16 @@ static int t_to(lua_State *L) {
   return lrl_fill(L, b, r);
 }
 
+/* x:cuda([device = 0]): x on CUDA device number device (0-based, as in
+ * 'cuda:0'): x itself when it is there already, else a copy, through which
+ * gradients flow back to x.  Raises when that device cannot be used. */
 static int t_cuda(lua_State *L) {
   const rl_device *d = rl_cuda_device((int)luaL_optinteger(L, 2, 0));
   if (!d) return lrl_error(L);
   return to_device(L, d);
 }
+/* x:cpu(): x in host memory: x itself when it is there already, else a
+ * copy, through which gradients flow back to x. */
 static int t_cpu(lua_State *L) { return to_device(L, rl_cpu()); }
 
 /* type() names the tensor class as Torch; type(dtype) converts */
@@ -429,21 +475,31 @@ static int dims_or_one(lua_State *L, const char *what, bool strides) {
 static int t_size(lua_State *L) { return dims_or_one(L, "size", false); }
 static int t_stride(lua_State *L) { return dims_or_one(L, "stride", true); }
 
+/* x:dim(), also x:ndimension(): the number of dims of x (0 for a 0-dim
+ * tensor), the same as x.ndim. */
 static int t_dim(lua_State *L) {
   lua_pushinteger(L, lrl_check(L, 1)->ndim);
   return 1;
 }
 
+/* x:numel(), also x:nelement(): the number of elements of x, the product
+ * of its sizes (1 for a 0-dim tensor). */
 static int t_numel(lua_State *L) {
   lua_pushinteger(L, rl_numel(lrl_check(L, 1)));
   return 1;
 }
 
+/* x:is_contiguous(): whether x's elements lie in row-major order without
+ * gaps in its storage (dims of size 1 aside), as x:view needs; a transpose
+ * or a narrowed column is not. */
 static int t_is_contiguous(lua_State *L) {
   lua_pushboolean(L, rl_is_contiguous(lrl_check(L, 1)));
   return 1;
 }
 
+/* x:storage_offset(): the position of x's first element in its storage,
+ * counted in elements from 0; non-zero for a view that starts past the
+ * beginning, such as x:narrow(1, 2, 1). */
 static int t_storage_offset(lua_State *L) {
   lua_pushinteger(L, lrl_check(L, 1)->offset);
   return 1;
@@ -455,6 +511,9 @@ static int t_is_view_of(lua_State *L) {
   return 1;
 }
 
+/* x:data_ptr(): the address of x's first element (the storage offset
+ * included) as an integer; a device address for a CUDA tensor.  For
+ * telling storages apart and for debugging: Lua cannot read through it. */
 static int t_data_ptr(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   lua_pushinteger(L, (lua_Integer)(intptr_t)rl_data(t));
@@ -664,6 +723,11 @@ static int maxmin(lua_State *L, bool is_min) {
 static int t_max(lua_State *L) { return maxmin(L, false); }
 static int t_min(lua_State *L) { return maxmin(L, true); }
 
+/* x:argmax([dim], [keepdim = false]) and x:argmin: a new i64 tensor of
+ * the 0-based positions of the largest (smallest) values along dim
+ * (1-based), the first one on ties.  Without dim: the 0-based index into
+ * all of x's elements in row-major order, as a 0-dim tensor (every dim of
+ * size 1 with keepdim).  An empty x is an error. */
 static int argmaxmin(lua_State *L, bool is_min) {
   rl_tensor *t = lrl_check(L, 1);
   int d = lua_isnoneornil(L, 2) ? INT32_MIN : lrl_dim(L, 2);
@@ -718,6 +782,9 @@ static int varstd(lua_State *L, bool is_std) {
 static int t_var(lua_State *L) { return varstd(L, false); }
 static int t_std(lua_State *L) { return varstd(L, true); }
 
+/* x:logsumexp(dim, [keepdim = false]): log(sum(exp(x))) along dim (1-based,
+ * required), computed with the largest value factored out so that large
+ * inputs do not overflow.  An integer x gives f32; gradients flow. */
 static int t_logsumexp(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   int d = lrl_dim(L, 2);
@@ -728,12 +795,20 @@ static int t_logsumexp(lua_State *L) {
 
 /* ---- linear algebra ------------------------------------------------------- */
 
+/* x:matmul(y): the matrix product, as torch.matmul.  Two 1-D tensors give
+ * their dot product (0-dim); [n, k] by [k, m] gives [n, m]; a 1-D x acts
+ * as a row and a 1-D y as a column, that dim being dropped from the
+ * result; beyond 2 dims the leading (batch) dims broadcast: [B, n, k] by
+ * [k, m] gives [B, n, m].  Mixed dtypes promote (i64 with f32 gives f32);
+ * gradients flow to both. */
 static int t_matmul(lua_State *L) {
   rl_tensor *a = lrl_check(L, 1), *b = lrl_check(L, 2);
   int box = lrl_newbox(L);
   return lrl_fill(L, box, rl_matmul(a, b));
 }
 
+/* x:mm(y): the product of two 2-D tensors, [n, k] by [k, m] giving [n, m]:
+ * x:matmul(y) restricted to matrices (other ranks are an error). */
 static int t_mm(lua_State *L) {
   rl_tensor *a = lrl_check(L, 1), *b = lrl_check(L, 2);
   if (a->ndim != 2 || b->ndim != 2)
@@ -743,6 +818,8 @@ static int t_mm(lua_State *L) {
   return lrl_fill(L, box, rl_matmul(a, b));
 }
 
+/* x:bmm(y): batched matrix product of two 3-D tensors with one batch size,
+ * [B, n, k] by [B, k, m] giving [B, n, m]; no broadcasting (matmul has it). */
 static int t_bmm(lua_State *L) {
   rl_tensor *a = lrl_check(L, 1), *b = lrl_check(L, 2);
   if (a->ndim != 3 || b->ndim != 3 || a->size[0] != b->size[0])
@@ -752,6 +829,8 @@ static int t_bmm(lua_State *L) {
   return lrl_fill(L, box, rl_matmul(a, b));
 }
 
+/* x:dot(y): the inner product of two 1-D tensors of one length, as a 0-dim
+ * tensor; gradients flow to both. */
 static int t_dot(lua_State *L) {
   rl_tensor *a = lrl_check(L, 1), *b = lrl_check(L, 2);
   int box = lrl_newbox(L);
@@ -760,6 +839,11 @@ static int t_dot(lua_State *L) {
 
 /* ---- indexing ------------------------------------------------------------- */
 
+/* x:index_select(dim, idx): a new tensor of the slices of x along dim
+ * (1-based) at the positions in idx, a 1-D i64 tensor of 0-based values
+ * (repeats allowed), in idx's order: its size along dim is idx:numel(),
+ * x's elsewhere.  An index out of range is an error; gradients flow back
+ * to x. */
 static int t_index_select(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   int d = lrl_dim(L, 2);
@@ -778,6 +862,12 @@ static int t_gather(lua_State *L) {
   return lrl_fill(L, b, rl_gather(t, d, idx));
 }
 
+/* x:scatter_add(dim, idx, src): a copy of x with each element of src added
+ * at the position idx gives along dim (1-based); for dim = 2,
+ * out[i][idx[i][j]] += src[i][j], the values of idx 0-based.  idx is i64
+ * with x's shape except along dim; src has idx's shape and x's dtype.
+ * Repeated positions accumulate; x is unchanged; gradients flow to x and
+ * src.  The adjoint of x:gather. */
 static int t_scatter_add(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   int d = lrl_dim(L, 2);
@@ -809,6 +899,9 @@ static int t_stack(lua_State *L) { return join(L, true); }
 
 /* ---- autograd ------------------------------------------------------------- */
 
+/* x:requires_grad_([on = true]): sets whether autograd records the
+ * operations on x, so that backward fills x.grad, and returns x.  Only f32
+ * and f64 tensors can require grad. */
 static int t_requires_grad_(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   bool on = lua_isnoneornil(L, 2) ? true : lua_toboolean(L, 2);

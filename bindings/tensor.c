@@ -48,10 +48,22 @@ static int create(lua_State *L, make_kind k, const char *name) {
   return fill_new(L, b, make(k, nd, size, &o), &o);
 }
 
+/* rl.zeros(sizes..., [opts]): a new tensor filled with 0.  The sizes are
+ * numbers or one table: rl.zeros(2, 3) or rl.zeros({2, 3}); none gives a
+ * 0-dim tensor.  opts is a dtype ('f32', the default, 'f64', 'i64' or
+ * 'u8') or a table {dtype, device, requires_grad}. */
 static int l_zeros(lua_State *L) { return create(L, MK_ZEROS, "zeros"); }
+/* rl.ones(sizes..., [opts]): as rl.zeros, filled with 1. */
 static int l_ones(lua_State *L) { return create(L, MK_ONES, "ones"); }
+/* rl.empty(sizes..., [opts]): as rl.zeros, but not filled: the values are
+ * whatever the memory held.  For a tensor about to be overwritten. */
 static int l_empty(lua_State *L) { return create(L, MK_EMPTY, "empty"); }
+/* rl.rand(sizes..., [opts]): as rl.zeros, filled with samples drawn
+ * uniformly from [0, 1).  The dtype must be f32 or f64; opts may also
+ * give a generator (an rl.Generator) to use instead of the global one. */
 static int l_rand(lua_State *L) { return create(L, MK_RAND, "rand"); }
+/* rl.randn(sizes..., [opts]): as rl.rand, with samples from the standard
+ * normal distribution (mean 0, standard deviation 1). */
 static int l_randn(lua_State *L) { return create(L, MK_RANDN, "randn"); }
 
 /* x_like(t, [opts]): t's shape, dtype and device unless the options say. */
@@ -99,6 +111,10 @@ static int l_full(lua_State *L) {
   return fill_new(L, b, rl_full(nd, size, v, o.dtype, o.dev), &o);
 }
 
+/* rl.full_like(t, value, [opts]): a new tensor of t's shape filled with
+ * value, in t's dtype unless opts (a dtype or {dtype, device,
+ * requires_grad}) gives one.  The device is t's when opts is absent, else
+ * opts.device or the CPU. */
 static int l_full_like(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   double v = luaL_checknumber(L, 2);
@@ -130,6 +146,10 @@ static int l_arange(lua_State *L) {
   return fill_new(L, b, rl_arange(start, end, step, o.dtype, o.dev), &o);
 }
 
+/* rl.linspace(start, stop, n, [opts]): a 1-D tensor of n (>= 0) evenly
+ * spaced values from start to stop, both included (n = 1 gives {stop});
+ * f32 unless opts (a dtype or {dtype, device, requires_grad}) says
+ * otherwise. */
 static int l_linspace(lua_State *L) {
   double a = luaL_checknumber(L, 1), b = luaL_checknumber(L, 2);
   lua_Integer n = luaL_checkinteger(L, 3);
@@ -139,6 +159,9 @@ static int l_linspace(lua_State *L) {
   return fill_new(L, box, rl_linspace(a, b, n, o.dtype, o.dev), &o);
 }
 
+/* rl.eye(n, [m = n], [opts]): an n x m tensor with 1 on the main diagonal
+ * and 0 elsewhere; f32 unless opts (a dtype or {dtype, device,
+ * requires_grad}) says otherwise. */
 static int l_eye(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
   int oi = 2;
@@ -153,6 +176,10 @@ static int l_eye(lua_State *L) {
   return fill_new(L, b, rl_eye(n, m, o.dtype, o.dev), &o);
 }
 
+/* rl.randint(lo, hi, [sizes...], [opts]): integers drawn uniformly from
+ * [lo, hi) (hi excluded; lo < hi required), sizes as for rl.zeros (none:
+ * a 0-dim tensor).  i64 unless opts gives a dtype; opts may also give a
+ * device and a generator (an rl.Generator, instead of the global one). */
 static int l_randint(lua_State *L) {
   lua_Integer lo = luaL_checkinteger(L, 1), hi = luaL_checkinteger(L, 2);
   int64_t size[RL_MAX_DIMS];
@@ -164,6 +191,10 @@ static int l_randint(lua_State *L) {
   return fill_new(L, b, rl_randint(lo, hi, nd, size, o.dtype, o.dev, o.gen), &o);
 }
 
+/* rl.randperm(n, [opts]): a random permutation of 0, 1, ..., n - 1 as a
+ * 1-D i64 tensor (always i64: a dtype in opts is ignored).  opts may give
+ * a device and a generator; the permutation does not depend on the
+ * device. */
 static int l_randperm(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
   lrl_opts o;
@@ -233,6 +264,14 @@ static void nest_fill(lua_State *L, int idx, nest *s, int d, char *path, size_t 
   }
 }
 
+/* rl.tensor(data, [opts]): a new tensor holding data, a number or boolean
+ * (a 0-dim tensor) or nested tables of them, every row of one length:
+ * rl.tensor{{1, 2}, {3, 4}}.  The dtype is opts' when it gives one, else
+ * f32 when a value is a float (2.5 or 2.0, not 2) or the table is empty,
+ * else u8 when a value is a boolean, else i64.  rl.tensor(t, [opts])
+ * copies the tensor t without its autograd history, in t's dtype and on
+ * t's device unless opts says (with opts given, the device defaults to
+ * the CPU).  opts: a dtype or {dtype, device, requires_grad}. */
 static int l_tensor(lua_State *L) {
   if (lrl_test(L, 1)) { /* rl.tensor(t): a copy */
     lrl_opts o;
@@ -427,6 +466,7 @@ static int l_newindex(lua_State *L) {
 
 /* ---- the type ----------------------------------------------------------- */
 
+/* rl.is_tensor(v): true when v is an rl tensor, false for any other value. */
 static int l_is_tensor(lua_State *L) {
   lua_pushboolean(L, luaL_testudata(L, 1, LRL_TENSOR) != NULL);
   return 1;

@@ -29,8 +29,40 @@ describe('rl.help', function()
     assert.truthy(t:find('^x:narrow\n  narrow%(dim, start, len%), start 1%-based'), t)
     t = help.text(rl.cuda.allow_tf32)
     assert.truthy(t:find('^rl%.cuda%.allow_tf32\n'), t)
+    -- the unary ops (made by a macro over engine/backend.h's list) and
+    -- rl.write_png (set outside any luaL_Reg table) have theirs too
+    t = help.text(rl.Tensor.sqrt_)
+    assert.truthy(t:find('^x:sqrt_\n  x:op%(%) %-> a new tensor, and x:op_%(%)'), t)
+    t = help.text(rl.write_png)
+    assert.truthy(t:find('^rl%.write_png\n  rl%.write_png%(path, image%)'), t)
     -- one without a comment says so
-    assert.truthy(help.text(rl.Tensor.storage_offset):find('no doc comment', 1, true))
+    local cdoc = require 'rl.cdoc'
+    local saved = cdoc['Tensor.storage_offset']
+    cdoc['Tensor.storage_offset'] = nil
+    local ok, u = pcall(help.text, rl.Tensor.storage_offset)
+    cdoc['Tensor.storage_offset'] = saved
+    assert(ok, u)
+    assert.truthy(u:find('no doc comment', 1, true), u)
+  end)
+
+  it('every public C-bound function of rl.Tensor, rl.F and rl.core has a doc comment', function()
+    local cdoc = require 'rl.cdoc'
+    local missing = {}
+    local function scan(ns, tbl)
+      for k, v in pairs(tbl) do
+        if type(k) == 'string' and not k:match('^_') and type(v) == 'function' and
+            debug.getinfo(v, 'S').what == 'C' and not cdoc[ns .. '.' .. k] then
+          missing[#missing + 1] = ns .. '.' .. k
+        end
+      end
+    end
+    scan('Tensor', rl.Tensor)
+    scan('F', rl.F)
+    scan('core', require 'rl.core')
+    table.sort(missing)
+    assert.is_true(#missing == 0, #missing .. ' C-bound functions have no doc comment in bindings/ ' ..
+      '(the comment above the C function or its macro; make collects them into lua/rl/cdoc.lua): ' ..
+      table.concat(missing, ' '))
   end)
 
   it('a tensor: size, dtype, device, strides, autograd, whether it is a view', function()
