@@ -10,16 +10,26 @@
 
 /* ---- engine-wide switches ----------------------------------------------- */
 
+/* rl.set_num_threads(n): the number of CPU threads the engine's parallel
+ * loops (OpenMP) use, and OpenBLAS's too where the build can set them;
+ * n < 1 counts as 1. */
 static int l_set_num_threads(lua_State *L) {
   rl_set_num_threads((int)luaL_checkinteger(L, 1));
   return 0;
 }
 
+/* rl.get_num_threads(): the number of CPU threads the engine's parallel
+ * loops use (rl.set_num_threads changes it). */
 static int l_get_num_threads(lua_State *L) {
   lua_pushinteger(L, rl_get_num_threads());
   return 1;
 }
 
+/* rl.counters() -> {gemm_calls, gemm_flops, nodes_run}: totals since the
+ * process started, for benchmarks and specs: the matrix products run
+ * (convolutions included), their floating-point operations (2 m n k for
+ * each), and the autograd nodes run by backward passes.  They are never
+ * reset: compare two readings. */
 static int l_counters(lua_State *L) {
   lua_createtable(L, 0, 3);
   lua_pushinteger(L, (lua_Integer)rl_counter.gemm_calls);
@@ -77,6 +87,7 @@ int luaopen_rl_core(lua_State *L) {
   luaL_setfuncs(L, engine_fns, 0);
   lrl_open_generator(L);
   lrl_open_bench(L);
+  lrl_open_cpu(L);
   lrl_open_image(L);
   lrl_open_io(L);
   lrl_open_nn(L);

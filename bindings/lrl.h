@@ -93,6 +93,7 @@ void lrl_open_nn(lua_State *L);        /* rl.F, rl.grad and the grad mode */
 void lrl_open_cuda(lua_State *L);      /* rl.cuda_*: availability, allocator stats */
 void lrl_open_image(lua_State *L);     /* rl.write_png */
 void lrl_open_bench(lua_State *L);     /* rl.clock and the C reference benchmarks */
+void lrl_open_cpu(lua_State *L);       /* the processor and conv choices (refuses a foreign build) */
 void lrl_open_io(lua_State *L);
 void lrl_open_dist(lua_State *L);
 void lrl_open_data(lua_State *L);

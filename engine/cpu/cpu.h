@@ -73,8 +73,10 @@ RL_KERNELS(RL_CPU_KERNEL_)
 /* Bracket an OpenMP region whose threads call BLAS each on its own. */
 int rl_cpu_blas_solo_begin(void);
 void rl_cpu_blas_solo_end(int saved);
-/* 3x3, stride 1, f32 with >= 8 input channels and >= 10 output columns:
- * the forward as Winograd F(2x2, 3x3) (cpu_winograd.c). */
+/* Whether Winograd F(2x2, 3x3) (cpu_winograd.c) can run a convolution: f32,
+ * 3x3, stride 1, no dilation; and whether the rule for shapes not measured
+ * takes it (>= 8 input channels and >= 10 output columns as well). */
+bool rl_cpu_wino_fits(rl_dtype dt, const int64_t *g);
 bool rl_cpu_wino_ok(rl_dtype dt, int64_t C, const int64_t *g);
 int rl_cpu_wino_fwd(const float *x, const float *w, const float *b, int64_t N, int64_t C,
                     int64_t H, int64_t W, int64_t O, const int64_t *g, float *y);

@@ -5,10 +5,12 @@
  * Every backward here gathers: each input element sums the contributions of
  * the windows that cover it, in a fixed order.  No two threads write one
  * element, so results are deterministic. */
+#include <stdio.h>
 #include <string.h>
 
 #include "../conv_gemm.h"
 #include "cpu.h"
+#include "cpu_tune.h"
 #include "direct.h"
 
 /* One row of col for one image: tap (c, i, j) of every output pixel, ohw
@@ -142,9 +144,15 @@ int rl_cpu_col2im(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t H
  * (direct.c) instead of nine GEMMs.  Other convolutions take an im2col of
  * one image at a time (a few hundred KB for the paper's networks).
  *
- * Ahead of all this, 3x3 stride-1 f32 convolutions on planes of 10 or more
- * output columns take Winograd F(2x2, 3x3) for the forward and for dx
- * (cpu_winograd.c); dW stays here.
+ * 3x3 stride-1 f32 convolutions may also take Winograd F(2x2, 3x3) for the
+ * forward and for dx (cpu_winograd.c); dW stays here.
+ *
+ * Which of the three a shape takes (Winograd, the tap path, "direct", or
+ * im2col) is measured on its first use in f32: every candidate runs, the
+ * fastest is kept for the process and, through cpu_tune.c, for every later
+ * process on the machine (RL_CPU_CONV forces one).  f64, and work too
+ * small to time, go by the rules below (RL_CONV_TAP_*, WINO_MIN_*), which
+ * were the measured choices on the first machines.
  *
  * The weight gradient sums over images.  The batch is cut into groups, and
  * groups into chunks, by the shapes only (never by the thread count); each
@@ -165,9 +173,11 @@ int rl_cpu_col2im(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t H
  * costs more than an im2col (CNN002's 10x10 -> 8x8 layer: 20% slower). */
 #define RL_CONV_TAP_WASTE_NUM 5
 #define RL_CONV_TAP_WASTE_DEN 4
+/* Below this many multiply-adds a forward or backward pass is not timed:
+ * the rule chooses. */
+#define RL_CONV_MEASURE_MIN 4e6
 /* Staged input, wide output and staged input gradient of one chunk stay
- * under this (half a core's L2 on the machines we measured). */
-#define RL_CONV_CHUNK_BYTES ((int64_t)512 << 10)
+ * under rl_cpu_conv_chunk_bytes(): half a core's L2. */
 
 typedef struct {
   rl_dtype dt;
@@ -187,9 +197,23 @@ typedef struct {
   char *col, *xs, *wide, *dxs;
 } conv_scratch;
 
-/* bwd: the plan of a backward pass; dw, dx: which gradients it forms. */
+/* Whether the tap path can run the convolution at all, and whether the
+ * rule would take it. */
+static bool taps_fit(const int64_t *g) {
+  return g[G_SH] == 1 && g[G_SW] == 1 && g[G_KH] * g[G_KW] <= RL_CONV_MAX_TAPS;
+}
+
+static bool taps_rule(int64_t C, int64_t H, int64_t W, const int64_t *g) {
+  int64_t plane = (H + 2 * g[G_PH]) * (W + 2 * g[G_PW]);
+  return taps_fit(g) && C >= RL_CONV_TAP_MIN_C &&
+         plane * RL_CONV_TAP_WASTE_DEN <= g[G_OH] * g[G_OW] * RL_CONV_TAP_WASTE_NUM;
+}
+
+/* bwd: the plan of a backward pass; dw, dx: which gradients it forms;
+ * taps: the tap path (else im2col). */
 static conv_plan conv_plan_of(rl_dtype dt, int64_t N, int64_t C, int64_t H, int64_t W,
-                              int64_t O, const int64_t *g, bool bwd, bool dw, bool dx) {
+                              int64_t O, const int64_t *g, bool bwd, bool dw, bool dx,
+                              bool taps) {
   conv_plan p = {.dt = dt, .es = rl_dtype_size(dt), .N = N, .C = C, .H = H, .W = W, .O = O,
                  .OH = g[G_OH], .OW = g[G_OW], .taps = g[G_KH] * g[G_KW], .g = g, .nb = 1};
   p.K = C * p.taps;
@@ -197,9 +221,7 @@ static conv_plan conv_plan_of(rl_dtype dt, int64_t N, int64_t C, int64_t H, int6
   p.Hp = H + 2 * g[G_PH];
   p.Wp = W + 2 * g[G_PW];
   p.plane = p.Hp * p.Wp;
-  p.by_taps = g[G_SH] == 1 && g[G_SW] == 1 && C >= RL_CONV_TAP_MIN_C &&
-              p.taps <= RL_CONV_MAX_TAPS &&
-              p.plane * RL_CONV_TAP_WASTE_DEN <= p.ohw * RL_CONV_TAP_WASTE_NUM;
+  p.by_taps = taps && taps_fit(g);
   p.padded = g[G_PH] || g[G_PW];
   p.nw = (p.OH - 1) * p.Wp + p.OW;
   p.G = 1;
@@ -211,7 +233,7 @@ static conv_plan conv_plan_of(rl_dtype dt, int64_t N, int64_t C, int64_t H, int6
   if (p.by_taps) {
     int64_t per = (C * (bwd && dx ? 2 : 1) + O) * p.plane * (int64_t)p.es;
     int64_t most = bwd ? (N + p.G - 1) / p.G : N;
-    p.nb = RL_CONV_CHUNK_BYTES / per;
+    p.nb = rl_cpu_conv_chunk_bytes() / per;
     p.nb = p.nb < 1 ? 1 : p.nb > most ? most : p.nb;
   }
   return p;
@@ -480,11 +502,24 @@ static int conv_check(const conv_plan *p) {
   return 0;
 }
 
-static int conv_fwd(rl_dtype dt, const void *x, const void *w, const void *b, int64_t N,
-                    int64_t C, int64_t H, int64_t W, int64_t O, const int64_t *g, void *y) {
-  conv_plan p = conv_plan_of(dt, N, C, H, W, O, g, false, false, false);
+/* A convolution's operands, for running it by one algorithm or another. */
+typedef struct {
+  rl_dtype dt;
+  const void *x, *w, *b, *dy;
+  void *y, *dx, *dw, *db;
+  int64_t N, C, H, W, O;
+  const int64_t *g;
+} conv_args;
+
+static int conv_fwd(int alg, const conv_args *a) {
+  rl_dtype dt = a->dt;
+  const void *x = a->x, *w = a->w, *b = a->b;
+  void *y = a->y;
+  int64_t N = a->N, C = a->C, H = a->H, W = a->W, O = a->O;
+  const int64_t *g = a->g;
+  if (alg == RL_CPU_ALG_WINOGRAD) return rl_cpu_wino_fwd(x, w, b, N, C, H, W, O, g, y);
+  conv_plan p = conv_plan_of(dt, N, C, H, W, O, g, false, false, false, alg == RL_CPU_ALG_DIRECT);
   if (conv_check(&p)) return -1;
-  if (rl_cpu_wino_ok(dt, C, g)) return rl_cpu_wino_fwd(x, w, b, N, C, H, W, O, g, y);
   int64_t chunks = (N + p.nb - 1) / p.nb;
   int T = rl_cpu_team(chunks, p.nb * p.K * p.ohw * O);
   size_t per = scratch_bytes(&p, true, false);
@@ -517,21 +552,25 @@ static int conv_fwd(rl_dtype dt, const void *x, const void *w, const void *b, in
 }
 
 /* For a 3x3 stride-1 convolution, dx is itself one: dy convolved with the
- * weights transposed ([C, O]) and flipped, padding 2 - p, giving H x W.  In
- * f32 with enough channels that goes through the Winograd forward; returns
- * 1 when it did, 0 when the convolution does not qualify, -1 on error. */
-static int dx_by_winograd(rl_dtype dt, const float *w, const float *dy, int64_t N, int64_t C,
-                          int64_t H, int64_t W, int64_t O, const int64_t *g, float *dx) {
-  if (dt != RL_F32 || C < 8 || g[G_KH] != 3 || g[G_KW] != 3 || g[G_SH] != 1 ||
-      g[G_SW] != 1 || g[G_DH] != 1 || g[G_DW] != 1 || g[G_PH] > 2 || g[G_PW] > 2)
-    return 0;
-  int64_t g2[G_N];
-  memcpy(g2, g, sizeof g2);
+ * weights transposed ([C, O]) and flipped, padding 2 - p, giving H x W, g2.
+ * Whether Winograd can form dx that way (rule: and whether the rule would
+ * take Winograd for it). */
+static bool dx_wino_fits(rl_dtype dt, int64_t C, int64_t H, int64_t W, int64_t O,
+                         const int64_t *g, int64_t *g2, bool rule) {
+  if (dt != RL_F32 || g[G_KH] != 3 || g[G_KW] != 3 || g[G_SH] != 1 || g[G_SW] != 1 ||
+      g[G_DH] != 1 || g[G_DW] != 1 || g[G_PH] > 2 || g[G_PW] > 2 || (rule && C < 8))
+    return false;
+  memcpy(g2, g, sizeof(int64_t) * G_N);
   g2[G_PH] = 2 - g[G_PH];
   g2[G_PW] = 2 - g[G_PW];
   g2[G_OH] = H;
   g2[G_OW] = W;
-  if (!rl_cpu_wino_ok(dt, O, g2)) return 0;
+  return rule ? rl_cpu_wino_ok(dt, O, g2) : rl_cpu_wino_fits(dt, g2);
+}
+
+/* dx by the Winograd forward (dx_wino_fits must hold). */
+static int dx_by_winograd(const float *w, const float *dy, int64_t N, int64_t C, int64_t H,
+                          int64_t W, int64_t O, const int64_t *g, const int64_t *g2, float *dx) {
   size_t bytes = sizeof(float) * (size_t)(C * O * 9);
   float *wf = rl_cpu_backend.alloc(NULL, bytes);
   if (!wf) return -1;
@@ -540,19 +579,29 @@ static int dx_by_winograd(rl_dtype dt, const float *w, const float *dy, int64_t 
       for (int k = 0; k < 9; k++) wf[(c * O + o) * 9 + 8 - k] = w[(o * C + c) * 9 + k];
   int rc = rl_cpu_wino_fwd(dy, wf, NULL, N, O, g[G_OH], g[G_OW], C, g2, dx);
   rl_cpu_backend.free(NULL, wf, bytes);
-  return rc ? -1 : 1;
+  return rc;
 }
 
-static int conv_bwd(rl_dtype dt, const void *x, const void *w, const void *dy, int64_t N,
-                    int64_t C, int64_t H, int64_t W, int64_t O, const int64_t *g, void *dx,
-                    void *dw, void *db) {
-  if (dx) {
-    int r = dx_by_winograd(dt, w, dy, N, C, H, W, O, g, dx);
-    if (r < 0) return -1;
-    if (r > 0) dx = NULL; /* done; dW and db below */
-    if (!dx && !dw && !db) return 0;
+/* The backward pass by `alg`: WINOGRAD forms dx by Winograd and dW, db on
+ * the tap path where the rule takes it (else im2col); DIRECT and IM2COL
+ * form all three their way. */
+static int conv_bwd(int alg, const conv_args *a) {
+  rl_dtype dt = a->dt;
+  const void *x = a->x, *w = a->w, *dy = a->dy;
+  void *dx = a->dx, *dw = a->dw, *db = a->db;
+  int64_t N = a->N, C = a->C, H = a->H, W = a->W, O = a->O;
+  const int64_t *g = a->g;
+  bool taps = alg == RL_CPU_ALG_DIRECT;
+  if (dx && alg == RL_CPU_ALG_WINOGRAD) {
+    int64_t g2[G_N];
+    if (!dx_wino_fits(dt, C, H, W, O, g, g2, false))
+      return rl_err("conv2d: Winograd cannot form this dx"); /* the caller checked */
+    if (dx_by_winograd(w, dy, N, C, H, W, O, g, g2, dx)) return -1;
+    dx = NULL; /* done; dW and db below */
+    if (!dw && !db) return 0;
+    taps = taps_rule(C, H, W, g);
   }
-  conv_plan p = conv_plan_of(dt, N, C, H, W, O, g, true, dw || db, dx != NULL);
+  conv_plan p = conv_plan_of(dt, N, C, H, W, O, g, true, dw || db, dx != NULL, taps);
   if (conv_check(&p)) return -1;
   int64_t wsize = O * p.K, G = dw || db ? p.G : N;
   int T = rl_cpu_team(G, p.K * p.ohw * O * ((N + G - 1) / G));
@@ -614,6 +663,93 @@ static int conv_bwd(rl_dtype dt, const void *x, const void *w, const void *dy, i
   return 0;
 }
 
+/* ---- choosing the algorithm ---------------------------------------------------- */
+
+typedef int (*conv_pass_fn)(int alg, const conv_args *a);
+
+/* What identifies a pass's shape in the choices. */
+static void conv_key(char *key, size_t n, const char *pass, const conv_args *a) {
+  const int64_t *g = a->g;
+  snprintf(key, n, "%s %s n%lld c%lld %lldx%lld o%lld k%lldx%lld s%lldx%lld p%lldx%lld d%lldx%lld",
+           rl_dtype_name(a->dt), pass, (long long)a->N, (long long)a->C, (long long)a->H,
+           (long long)a->W, (long long)a->O, (long long)g[G_KH], (long long)g[G_KW],
+           (long long)g[G_SH], (long long)g[G_SW], (long long)g[G_PH], (long long)g[G_PW],
+           (long long)g[G_DH], (long long)g[G_DW]);
+}
+
+/* Run the pass by the algorithm chosen for its shape: the forced one where
+ * it fits (else the rule's), this process's or the machine's earlier
+ * choice, the rule's for f64 and small work, or else the fastest of the
+ * candidates that fit, each timed twice after a first run. */
+static int run_chosen(conv_pass_fn run, const char *pass, const conv_args *a,
+                      const bool *fits, int rule) {
+  int forced = rl_cpu_conv_forced();
+  if (forced < 0) return -1;
+  char key[128];
+  conv_key(key, sizeof key, pass, a);
+  const rl_cpu_conv_choice *c = rl_cpu_conv_lookup(key);
+  if (forced != RL_CPU_ALG_AUTO) {
+    int alg = fits[forced] ? forced : rule;
+    if (!c || c->alg != alg || strcmp(c->how, "forced") != 0)
+      rl_cpu_conv_settle(key, alg, "forced", NULL);
+    return run(alg, a);
+  }
+  if (c && strcmp(c->how, "forced") != 0 && fits[c->alg]) return run(c->alg, a);
+  int nfit = 0;
+  for (int k = 1; k < RL_CPU_ALG_N; k++) nfit += fits[k];
+  const int64_t *g = a->g;
+  double work = (double)a->N * (double)a->O * (double)a->C * (double)(g[G_KH] * g[G_KW]) *
+                (double)(g[G_OH] * g[G_OW]);
+  if (a->dt != RL_F32 || nfit < 2 || work < RL_CONV_MEASURE_MIN) {
+    rl_cpu_conv_settle(key, rule, "rule", NULL);
+    return run(rule, a);
+  }
+  int cached = rl_cpu_conv_cached(key);
+  if (cached != RL_CPU_ALG_AUTO && fits[cached]) {
+    rl_cpu_conv_settle(key, cached, "cached", NULL);
+    return run(cached, a);
+  }
+  double ms[RL_CPU_ALG_N] = {0};
+  for (int round = 0; round < 3; round++)
+    for (int k = 1; k < RL_CPU_ALG_N; k++) {
+      if (!fits[k]) continue;
+      double t0 = omp_get_wtime();
+      if (run(k, a)) return -1;
+      double t = (omp_get_wtime() - t0) * 1e3;
+      if (round > 0 && (ms[k] == 0 || t < ms[k])) ms[k] = t;
+    }
+  int best = rule;
+  for (int k = 1; k < RL_CPU_ALG_N; k++)
+    if (fits[k] && ms[k] < ms[best]) best = k;
+  return run(rl_cpu_conv_settle(key, best, "measured", ms), a);
+}
+
+static int conv_fwd_entry(const conv_args *a) {
+  bool fits[RL_CPU_ALG_N] = {false};
+  fits[RL_CPU_ALG_DIRECT] = taps_fit(a->g);
+  fits[RL_CPU_ALG_WINOGRAD] = rl_cpu_wino_fits(a->dt, a->g);
+  fits[RL_CPU_ALG_IM2COL] = true;
+  int rule = rl_cpu_wino_ok(a->dt, a->C, a->g)     ? RL_CPU_ALG_WINOGRAD
+             : taps_rule(a->C, a->H, a->W, a->g) ? RL_CPU_ALG_DIRECT
+                                                   : RL_CPU_ALG_IM2COL;
+  return run_chosen(conv_fwd, "fwd", a, fits, rule);
+}
+
+static int conv_bwd_entry(const conv_args *a) {
+  bool fits[RL_CPU_ALG_N] = {false};
+  int64_t g2[G_N];
+  fits[RL_CPU_ALG_DIRECT] = taps_fit(a->g);
+  fits[RL_CPU_ALG_WINOGRAD] = a->dx && dx_wino_fits(a->dt, a->C, a->H, a->W, a->O, a->g, g2, false);
+  fits[RL_CPU_ALG_IM2COL] = true;
+  int rule = a->dx && dx_wino_fits(a->dt, a->C, a->H, a->W, a->O, a->g, g2, true)
+                 ? RL_CPU_ALG_WINOGRAD
+             : taps_rule(a->C, a->H, a->W, a->g) ? RL_CPU_ALG_DIRECT
+                                                   : RL_CPU_ALG_IM2COL;
+  char pass[16];
+  snprintf(pass, sizeof pass, "bwd%s%s%s", a->dx ? "-dx" : "", a->dw ? "-dw" : "", a->db ? "-db" : "");
+  return run_chosen(conv_bwd, pass, a, fits, rule);
+}
+
 /* ---- the entries ------------------------------------------------------------ */
 
 /* The figures of the composition (engine/conv_gemm.c) when a spec forces
@@ -631,15 +767,19 @@ static void *data_or_null(const rl_tensor *t) { return t ? rl_data(t) : NULL; }
 int rl_cpu_conv2d(const int64_t *geom, rl_tensor *x, rl_tensor *w, rl_tensor *b,
                   rl_tensor *y) {
   if (rl_conv_gemm_forced()) return rl_conv_gemm(&as_on_cuda, geom, x, w, b, y);
-  return conv_fwd(x->dtype, rl_data(x), rl_data(w), data_or_null(b), x->size[0], x->size[1],
-                  x->size[2], x->size[3], w->size[0], geom, rl_data(y));
+  conv_args a = {.dt = x->dtype, .x = rl_data(x), .w = rl_data(w), .b = data_or_null(b),
+                 .y = rl_data(y), .N = x->size[0], .C = x->size[1], .H = x->size[2],
+                 .W = x->size[3], .O = w->size[0], .g = geom};
+  return conv_fwd_entry(&a);
 }
 
 int rl_cpu_conv2d_bwd(const int64_t *geom, rl_tensor *x, rl_tensor *w, rl_tensor *dy,
                       rl_tensor *dx, rl_tensor *dw, rl_tensor *db) {
   if (rl_conv_gemm_forced()) return rl_conv_gemm_bwd(&as_on_cuda, geom, x, w, dy, dx, dw, db);
   const rl_tensor *in = x ? x : dx; /* [N, C, H, W] */
-  return conv_bwd(dy->dtype, dw ? rl_data(x) : NULL, data_or_null(w), rl_data(dy),
-                  in->size[0], in->size[1], in->size[2], in->size[3], dy->size[1], geom,
-                  data_or_null(dx), data_or_null(dw), data_or_null(db));
+  conv_args a = {.dt = dy->dtype, .x = dw ? rl_data(x) : NULL, .w = data_or_null(w),
+                 .dy = rl_data(dy), .dx = data_or_null(dx), .dw = data_or_null(dw),
+                 .db = data_or_null(db), .N = in->size[0], .C = in->size[1], .H = in->size[2],
+                 .W = in->size[3], .O = dy->size[1], .g = geom};
+  return conv_bwd_entry(&a);
 }

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "cpu_tune.h"
 #include "direct.h"
 #include "winograd.h"
 
@@ -37,8 +38,8 @@
  * loop; but 64->64 at 10x10 (8 columns out) 2.8 -> 3.1 ms. */
 #define WINO_MIN_C 8
 #define WINO_MIN_OW 10
-/* V and M of one chunk of images stay under this (about a core's L2). */
-#define WINO_CHUNK_BYTES ((int64_t)768 << 10)
+/* V and M of one chunk of images stay under rl_cpu_wino_chunk_bytes()
+ * (three quarters of a core's L2). */
 
 typedef struct {
   int64_t N, C, H, W, O, OH, OW, ph, pw;
@@ -48,9 +49,13 @@ typedef struct {
   int64_t nb;      /* images per chunk */
 } wino_plan;
 
+bool rl_cpu_wino_fits(rl_dtype dt, const int64_t *g) {
+  return dt == RL_F32 && g[G_KH] == 3 && g[G_KW] == 3 && g[G_SH] == 1 && g[G_SW] == 1 &&
+         g[G_DH] == 1 && g[G_DW] == 1;
+}
+
 bool rl_cpu_wino_ok(rl_dtype dt, int64_t C, const int64_t *g) {
-  return dt == RL_F32 && C >= WINO_MIN_C && g[G_OW] >= WINO_MIN_OW && g[G_KH] == 3 &&
-         g[G_KW] == 3 && g[G_SH] == 1 && g[G_SW] == 1 && g[G_DH] == 1 && g[G_DW] == 1;
+  return rl_cpu_wino_fits(dt, g) && C >= WINO_MIN_C && g[G_OW] >= WINO_MIN_OW;
 }
 
 static wino_plan wino_plan_of(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
@@ -62,7 +67,7 @@ static wino_plan wino_plan_of(int64_t N, int64_t C, int64_t H, int64_t W, int64_
   p.T = p.TH * (p.TW + 1);
   p.phase = (p.TH + 1) * (p.TW + 1) + 1;
   int64_t per = 16 * (C + O) * p.T * (int64_t)sizeof(float);
-  p.nb = WINO_CHUNK_BYTES / per;
+  p.nb = rl_cpu_wino_chunk_bytes() / per;
   p.nb = p.nb < 1 ? 1 : p.nb > N ? N : p.nb;
   return p;
 }

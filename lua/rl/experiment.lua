@@ -590,6 +590,22 @@ function exp.run(cfg, o)
   return m, id, model
 end
 
+-- config.json again, with the algorithm each convolution shape took on the
+-- CPU so far (rl.backends.cpu.conv_choices: the one thing besides the
+-- config that decides a CPU run's last bits, and the same for every run on
+-- one machine).  Written after the first epoch and after the measurement.
+local function record_algorithms(dir, cfg)
+  if cfg.device ~= 'cpu' then return end
+  local list = {}
+  for _, c in ipairs(require('rl.backends').cpu.conv_choices()) do
+    list[#list + 1] = string.format('%s: %s (%s)', c.key, c.algorithm, c.how)
+  end
+  if #list == 0 then return end
+  local rec = { cpu_conv = list }
+  for k, v in pairs(cfg) do rec[k] = v end
+  json.write(dir .. '/config.json', rec)
+end
+
 -- The training loop and the final measurement of exp.run.
 function train_run(cfg, o, id, dir, log, sets, model, state)
   local train, test = sets.train, sets.test
@@ -646,12 +662,14 @@ function train_run(cfg, o, id, dir, log, sets, model, state)
     state.saved = epoch
     reach('log', epoch)
     fs.write(log_path, log_text)
+    if epoch == start then record_algorithms(dir, cfg) end
   end
   reach('model', cfg.epochs)
   model:save(dir .. '/model.safetensors')
   reach('measure', cfg.epochs)
   local m = exp.measure(model, train, test, cfg, { attack = o.attack, quiet = o.quiet })
   m.run_id = id
+  record_algorithms(dir, cfg)
   json.write(dir .. '/metrics.json', m)
   os.remove(ckpt) -- finished: model.safetensors and metrics.json are the record
   return m

@@ -58,5 +58,6 @@ rl.optim = require 'rl.optim'
 rl.json = require 'rl.json'
 rl.checkpoint = require 'rl.checkpoint'
 rl.experiment = require 'rl.experiment'
+rl.backends = require 'rl.backends'
 
 return rl

@@ -1,0 +1,82 @@
+--- rl.backends: what each backend detected on this machine and chose.
+--
+--   rl.backends.cpu.info()          -- print the processor, the derived sizes
+--                                   -- and each convolution's algorithm
+--   rl.backends.cpu.conv_choices()  -- the algorithm of every shape so far
+--   rl.backends.cpu.set_conv('im2col')  -- force one (as RL_CPU_CONV does)
+local core = require 'rl.core'
+
+local backends = { cpu = {} }
+local cpu = backends.cpu
+
+local function kib(n) return n >= 1 << 20 and string.format('%g MiB', n / 2 ^ 20) or string.format('%g KiB', n / 1024) end
+
+--- rl.backends.cpu.conv_choices() -> a list of {key, algorithm, how, ms}:
+-- every convolution pass (shape, forward or backward) this process has
+-- run on the CPU and the algorithm it took: 'direct' (tap by tap on a
+-- staged input), 'winograd' (F(2x2, 3x3)) or 'im2col'.  how: 'measured'
+-- here (ms: each candidate's best time), 'cached' (measured by an earlier
+-- process on this machine, so that every run of a seed gets the same
+-- bits), 'forced' (RL_CPU_CONV or set_conv) or 'rule' (f64, or too small
+-- to time).
+function cpu.conv_choices() return core._cpu_conv_choices() end
+
+--- rl.backends.cpu.set_conv(name) -> the previous setting: 'direct',
+-- 'winograd' or 'im2col' for every convolution that can take it (the
+-- others keep the rule's choice), 'auto' to choose per shape, or nil to
+-- follow $RL_CPU_CONV again.
+function cpu.set_conv(name)
+  if name ~= nil and type(name) ~= 'string' then
+    error('rl.backends.cpu.set_conv: a name (direct, winograd, im2col, auto) or nil, got ' .. type(name), 2)
+  end
+  return core._cpu_conv_force(name)
+end
+
+--- rl.backends.cpu.info([{print = false}]) -> the table of
+-- rl.core._cpu_info() with `choices` (cpu.conv_choices()) added; prints it
+-- as a report unless print = false: the processor (model, caches, vector
+-- extensions), what the kernels were built for, the chunk sizes derived
+-- from the caches, where the choices are kept, and each shape's algorithm.
+function cpu.info(o)
+  o = o or {}
+  for k in pairs(o) do
+    if k ~= 'print' then error(string.format('rl.backends.cpu.info: unknown option %q (print)', tostring(k)), 2) end
+  end
+  local t = core._cpu_info()
+  t.choices = cpu.conv_choices()
+  t.threads = core.get_num_threads()
+  if o.print == false then return t end
+  local feats = {}
+  for _, f in ipairs { 'avx2', 'fma', 'avx512f', 'avx512bw', 'avx512vl', 'avx512_bf16', 'amx_tile', 'amx_bf16',
+    'amx_int8' } do
+    if t.features[f] then feats[#feats + 1] = f end
+  end
+  local lines = {
+    string.format('processor   %s (%s), %d CPUs online, %d threads in use', t.model ~= '' and t.model or '?',
+      t.vendor, t.cpus, t.threads),
+    string.format('caches      L1d %s, L2 %s per core, L3 %s (from %s)', kib(t.l1d), kib(t.l2), kib(t.l3),
+      t.cache_source),
+    string.format('extensions  %s', #feats > 0 and table.concat(feats, ' ') or 'none of AVX2/AVX-512/AMX'),
+    string.format('kernels     built for %s (%d f32 lanes)', t.built_for, t.built_lanes),
+    string.format('chunks      convolution %s, Winograd %s (half and three quarters of L2)', kib(t.conv_chunk_bytes),
+      kib(t.wino_chunk_bytes)),
+    string.format('conv        %s; choices kept in %s', t.conv_forced == 'auto' and
+      'measured per shape on first use (RL_CPU_CONV forces one)' or 'forced: ' .. t.conv_forced,
+      t.conv_cache ~= '' and t.conv_cache or 'this process only (RL_CPU_CONV_CACHE=off)'),
+  }
+  if #t.choices == 0 then
+    lines[#lines + 1] = '            no convolution has run yet'
+  end
+  for _, c in ipairs(t.choices) do
+    local ms = {}
+    for _, a in ipairs { 'direct', 'winograd', 'im2col' } do
+      if c.ms and c.ms[a] then ms[#ms + 1] = string.format('%s %.2f ms', a, c.ms[a]) end
+    end
+    lines[#lines + 1] = string.format('  %-60s %-8s (%s%s)', c.key, c.algorithm, c.how,
+      #ms > 0 and ': ' .. table.concat(ms, ', ') or '')
+  end
+  print(table.concat(lines, '\n'))
+  return t
+end
+
+return backends

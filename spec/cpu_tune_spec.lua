@@ -1,0 +1,188 @@
+-- The CPU backend's view of the processor and its per-shape convolution
+-- algorithms (issue #16): what rl.backends.cpu.info() reports against
+-- /proc/cpuinfo and sysfs; every algorithm (direct, winograd, im2col)
+-- computing the same convolution, forward and backward, on shapes the
+-- rule never sent to it; RL_CPU_CONV; the machine's cache of choices (the
+-- first entry wins, so that every process makes the same choice); and
+-- results that do not depend on the thread count.
+local rl = require 'rl'
+local shell = require 'helpers.shell'
+local F = rl.F
+local cpu = rl.backends.cpu
+
+local function read(path)
+  local f = io.open(path)
+  if not f then return nil end
+  local s = f:read('a')
+  f:close()
+  return s
+end
+
+-- Runs Lua code in a fresh rllua with env settings; output and status.
+local function rllua(code, env)
+  local path = os.tmpname()
+  local f = assert(io.open(path, 'w'))
+  f:write(code)
+  f:close()
+  local out, status = shell.sh((env or '') .. ' ' .. shell.rllua .. ' ' .. shell.quote(path))
+  os.remove(path)
+  return out, status
+end
+
+describe('rl.backends.cpu (issue #16)', function()
+  it('info() reports the processor as /proc/cpuinfo and sysfs describe it', function()
+    local t = cpu.info { print = false }
+    local flags = (read('/proc/cpuinfo') or ''):match('\nflags%s*:%s*([^\n]*)')
+    if flags then
+      local has = {}
+      for f in flags:gmatch('%S+') do has[f] = true end
+      for mine, theirs in pairs { avx2 = 'avx2', fma = 'fma', avx512f = 'avx512f', avx512bw = 'avx512bw',
+        avx512_bf16 = 'avx512_bf16', amx_tile = 'amx_tile', amx_bf16 = 'amx_bf16' } do
+        assert.are.equal(has[theirs] == true, t.features[mine], mine)
+      end
+      local model = (read('/proc/cpuinfo') or ''):match('\nmodel name%s*:%s*([^\n]*)')
+      if model then assert.are.equal(model:gsub('%s+$', ''), t.model) end
+    end
+    local l2 = read('/sys/devices/system/cpu/cpu0/cache/index2/size')
+    if l2 then
+      local n, unit = l2:match('(%d+)(%a?)')
+      assert.are.equal(tonumber(n) * (unit == 'K' and 1024 or unit == 'M' and 1 << 20 or 1), t.l2)
+      assert.are.equal('sysfs', t.cache_source)
+    end
+    assert.is_true(t.cpus >= 1 and t.l1d > 0 and t.l2 > 0)
+    -- the chunks are derived from L2 (bounded to [128 KiB, 8 MiB])
+    local function share(num, den) return math.min(math.max(t.l2 * num // den, 128 << 10), 8 << 20) end
+    assert.are.equal(share(1, 2), t.conv_chunk_bytes)
+    assert.are.equal(share(3, 4), t.wino_chunk_bytes)
+    assert.truthy(({ [8] = true, [16] = true })[t.built_lanes], t.built_lanes)
+    -- the printed report names the model and the extensions
+    local out = rllua('rl.backends.cpu.info()')
+    assert.truthy(out:find('processor   ' .. (t.model ~= '' and t.model or '?'), 1, true), out)
+    assert.truthy(out:find('kernels     built for ' .. t.built_for, 1, true), out)
+  end)
+
+  -- 3x3 shapes of every kind: small planes and few channels that the rule
+  -- keeps from Winograd, padding 0, 1 and 2, a 1x1 and a strided one
+  local SHAPES = {
+    { n = 3, c = 2, h = 7, w = 6, o = 5, k = 3, pad = 1 },
+    { n = 2, c = 9, h = 10, w = 10, o = 12, k = 3, pad = 0 },
+    { n = 4, c = 16, h = 8, w = 9, o = 8, k = 3, pad = 2 },
+    { n = 2, c = 8, h = 12, w = 5, o = 3, k = 3, pad = 1 },
+    { n = 2, c = 6, h = 9, w = 9, o = 7, k = 1, pad = 0 },
+    { n = 2, c = 4, h = 11, w = 11, o = 6, k = 3, pad = 1, stride = 2 },
+  }
+
+  it('direct, winograd and im2col compute the same convolution, forward and backward', function()
+    local g = rl.Generator(7)
+    local ok, err = pcall(function()
+      for _, s in ipairs(SHAPES) do
+        local x64 = rl.randn({ s.n, s.c, s.h, s.w }, { generator = g, dtype = 'f64' })
+        local w64 = rl.randn({ s.o, s.c, s.k, s.k }, { generator = g, dtype = 'f64' }) * 0.3
+        local b64 = rl.randn({ s.o }, { generator = g, dtype = 'f64' })
+        local opts = { padding = s.pad, stride = s.stride or 1 }
+        -- the f64 reference (im2col or the tap path; both exact to 1e-12)
+        local x, w, b = x64:detach():requires_grad_(), w64:detach():requires_grad_(), b64:detach():requires_grad_()
+        local y = F.conv2d(x, w, b, opts)
+        local dy = rl.randn(y.shape, { generator = g, dtype = 'f64' })
+        y:backward(dy)
+        local ref = { y = y:detach(), dx = x.grad, dw = w.grad, db = b.grad }
+        for _, alg in ipairs { 'direct', 'winograd', 'im2col' } do
+          cpu.set_conv(alg)
+          local xf, wf, bf = x64:float():requires_grad_(), w64:float():requires_grad_(), b64:float():requires_grad_()
+          local yf = F.conv2d(xf, wf, bf, opts)
+          yf:backward(dy:float())
+          for name, got in pairs { y = yf:detach(), dx = xf.grad, dw = wf.grad, db = bf.grad } do
+            local want = ref[name]
+            local diff = (got:double() - want):abs():max():item()
+            local scale = want:abs():max():item() + 1
+            assert(diff <= 2e-5 * scale, string.format('%s, shape %s: %s differs by %.3g (scale %.3g)', alg,
+              rl.json.encode(s), name, diff, scale))
+          end
+        end
+      end
+    end)
+    cpu.set_conv(nil)
+    if not ok then error(err, 0) end
+  end)
+
+  it('records which algorithm each shape took, and how', function()
+    cpu.set_conv('winograd')
+    local x = rl.randn(2, 8, 12, 12)
+    F.conv2d(x, rl.randn(4, 8, 3, 3), nil, { padding = 1 }) -- winograd fits
+    F.conv2d(x, rl.randn(4, 8, 2, 2)) -- it does not: the rule's choice
+    cpu.set_conv(nil)
+    local got = {}
+    for _, c in ipairs(cpu.conv_choices()) do got[c.key] = c end
+    local a = got['f32 fwd n2 c8 12x12 o4 k3x3 s1x1 p1x1 d1x1']
+    local b = got['f32 fwd n2 c8 12x12 o4 k2x2 s1x1 p0x0 d1x1']
+    assert.are.same({ 'winograd', 'forced' }, { a.algorithm, a.how })
+    assert.are.equal('forced', b.how)
+    assert.are_not.equal('winograd', b.algorithm)
+    assert.has_error(function() cpu.set_conv('fft') end,
+      "conv algorithm must be direct, winograd, im2col or auto, not 'fft'")
+  end)
+
+  it('RL_CPU_CONV forces an algorithm, and a misspelt one is an error naming it', function()
+    local code = [[
+      local y = rl.F.conv2d(rl.randn(4, 16, 20, 20), rl.randn(16, 16, 3, 3), nil, {padding = 1})
+      local c = rl.backends.cpu.conv_choices()[1]
+      print(c.algorithm, c.how, rl.backends.cpu.info{print = false}.conv_forced)]]
+    local out, status = rllua(code, 'RL_CPU_CONV=im2col')
+    assert.are.equal(0, status, out)
+    assert.truthy(out:find('im2col\tforced\tim2col', 1, true), out)
+    out, status = rllua(code, 'RL_CPU_CONV=winogard')
+    assert.are_not.equal(0, status)
+    assert.truthy(out:find("RL_CPU_CONV must be direct, winograd, im2col or auto, not 'winogard'", 1, true), out)
+  end)
+
+  it('a measured choice is kept for the machine: the first entry for a shape wins in every process', function()
+    local dir = shell.tmpdir()
+    local env = 'RL_CPU_CONV= RL_CACHE_DIR=' .. shell.quote(dir)
+    -- big enough to be timed (not the rule's)
+    local code = [[
+      rl.set_num_threads(%d)
+      rl.F.conv2d(rl.randn(16, 32, 16, 16), rl.randn(32, 32, 3, 3), nil, {padding = 1})
+      local c = rl.backends.cpu.conv_choices()[1]
+      print(c.key .. '|' .. c.algorithm .. '|' .. c.how .. '|' .. rl.backends.cpu.info{print = false}.conv_cache)]]
+    local out, status = rllua(code:format(2), env)
+    assert.are.equal(0, status, out)
+    local key, alg, how, file = out:match('([^\n|]+)|(%w+)|(%a+)|([^\n]+)')
+    assert.are.equal('measured', how, out)
+    assert.are.equal(dir, file:sub(1, #dir))
+    assert.are.equal(key .. '\t' .. alg .. '\n', read(file))
+    -- another process, on one thread: the same choice, from the file
+    out = rllua(code:format(1), env)
+    assert.truthy(out:find(key .. '|' .. alg .. '|cached|', 1, true), out)
+    -- the file's first entry is the one taken, whatever later lines say
+    local other = alg == 'im2col' and 'direct' or 'im2col'
+    local f = assert(io.open(file, 'w'))
+    f:write(key, '\t', other, '\n', key, '\t', alg, '\n')
+    f:close()
+    out = rllua(code:format(2), env)
+    assert.truthy(out:find(key .. '|' .. other .. '|cached|', 1, true), out)
+    -- RL_CPU_CONV_CACHE=off: measured again, nothing written
+    out = rllua(code:format(2), env .. ' RL_CPU_CONV_CACHE=off')
+    assert.truthy(out:find('|measured|$') or out:find('|measured|\n'), out)
+    os.execute('rm -rf ' .. shell.quote(dir))
+  end)
+
+  it('a convolution gives the same bits on 1 and 2 threads', function()
+    local g = rl.Generator(3)
+    local x = rl.randn({ 32, 16, 14, 14 }, { generator = g }):requires_grad_()
+    local w = rl.randn({ 24, 16, 3, 3 }, { generator = g }):requires_grad_()
+    local before = rl.get_num_threads()
+    local function run(threads)
+      rl.set_num_threads(threads)
+      x.grad, w.grad = nil, nil
+      local y = F.conv2d(x, w, nil, { padding = 1 })
+      y:sum():backward()
+      return y:detach(), x.grad, w.grad
+    end
+    local y1, dx1, dw1 = run(1)
+    local y2, dx2, dw2 = run(2)
+    rl.set_num_threads(before)
+    for name, pair in pairs { y = { y1, y2 }, dx = { dx1, dx2 }, dw = { dw1, dw2 } } do
+      assert.are.equal(0, (pair[1] - pair[2]):abs():max():item(), name)
+    end
+  end)
+end)
