@@ -152,7 +152,7 @@ ASAN_LOG   := $(CURDIR)/$(ASAN_DIR)/reports/report
 ASAN_ENV   := ASAN_OPTIONS=log_path=$(ASAN_LOG):detect_leaks=1:abort_on_error=0:strict_string_checks=1 \
               LSAN_OPTIONS=suppressions=$(CURDIR)/$(ASAN_DIR)/lsan.supp:print_suppressions=0:use_tls=0 \
               UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=86 \
-              RLLUA_BIN=./$(ASAN_DIR)/rllua RL_LUA='$(ASAN_LUA)'
+              RL_CPU_CONV_CACHE=off RLLUA_BIN=./$(ASAN_DIR)/rllua RL_LUA='$(ASAN_LUA)'
 
 asan-build:
 	@mkdir -p $(ASAN_DIR)

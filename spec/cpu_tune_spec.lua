@@ -185,4 +185,25 @@ describe('rl.backends.cpu (issue #16)', function()
       assert.are.equal(0, (pair[1] - pair[2]):abs():max():item(), name)
     end
   end)
+
+  it('the vectorised 2x2 max pool picks what the scalar f64 loop picks: values, ties, NaN', function()
+    local g = rl.Generator(11)
+    -- widths below, at and past a vector (8 or 16 lanes), odd sizes cut
+    for _, s in ipairs { { 2, 3, 6, 6 }, { 3, 5, 24, 24 }, { 2, 2, 8, 34 }, { 1, 4, 66, 66 }, { 2, 3, 7, 9 },
+      { 2, 2, 4, 32 }, { 2, 2, 2, 2 }, { 1, 2, 3, 65 } } do
+      local x = (rl.randn(s, { generator = g }) * 2):round() -- many ties
+      local a, b = x:clone():requires_grad_(), x:double():requires_grad_()
+      local ya, yb = F.max_pool2d(a, 2), F.max_pool2d(b, 2)
+      local dy = rl.randn(ya.shape, { generator = g })
+      ya:backward(dy)
+      yb:backward(dy:double())
+      assert.are.equal(0, (ya:double() - yb):abs():max():item(), table.concat(s, 'x'))
+      -- the gradient lands where the maximum was: the same (first) one on ties
+      assert.are.equal(0, (a.grad:double() - b.grad):abs():max():item(), table.concat(s, 'x'))
+    end
+    local x = rl.randn(1, 1, 4, 40)
+    x[1][1][2][3] = 0 / 0
+    local y = F.max_pool2d(x, 2)
+    assert.is_true(y[1][1][1][2]:item() ~= y[1][1][1][2]:item(), 'a NaN in a window is its maximum')
+  end)
 end)

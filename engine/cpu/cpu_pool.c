@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cpu.h"
+#include "direct.h"
 
 static inline int64_t ceil_div(int64_t a, int64_t b) {
   return a >= 0 ? (a + b - 1) / b : -((-a) / b);
@@ -20,7 +21,7 @@ static inline void covering(int64_t h, int64_t k, int64_t s, int64_t p, int64_t 
 
 /* 2x2 stride-2 max pooling of one plane; returns false (and the caller
  * redoes the plane) when it met a NaN, whose propagation needs the general
- * loop's ordered comparisons. */
+ * loop's ordered comparisons.  The first maximum wins a tie, as below. */
 #define DEFINE_POOL2(name, T)                                                         \
   static bool pool2_##name(const T *src, int64_t W, int64_t OH, int64_t OW, T *y,     \
                            int64_t *idx) {                                           \
@@ -41,8 +42,82 @@ static inline void covering(int64_t h, int64_t k, int64_t s, int64_t p, int64_t 
     }                                                                                 \
     return !nan;                                                                      \
   }
-DEFINE_POOL2(maxpool_f32, float)
 DEFINE_POOL2(maxpool_f64, double)
+DEFINE_POOL2(scalar_f32, float)
+
+/* The same in f32, PV output columns at a time in vectors of the build's
+ * width (GCC's vector extension: 16 lanes under AVX-512, 8 under AVX2):
+ * the two input rows' pairs split into even and odd columns by shuffles,
+ * the selections as masks, the row's last columns through a padded copy.
+ * Same comparisons, same results as the scalar loop.  On CNN002's 24x24
+ * planes (batch 64, 32 channels) 1.8 -> 1.0 ms. */
+#define PV CONV_VL
+typedef float pv_f __attribute__((vector_size(PV * sizeof(float))));
+typedef int32_t pv_i __attribute__((vector_size(PV * sizeof(int32_t))));
+typedef int64_t pv_l __attribute__((vector_size(PV * sizeof(int64_t))));
+
+static inline pv_f pv_select(pv_i m, pv_f x, pv_f y) { /* m ? x : y, lane by lane */
+  return (pv_f)(((pv_i)x & m) | ((pv_i)y & ~m));
+}
+
+/* Even and odd elements of 2 * PV floats at p. */
+static inline void pv_split(const float *p, pv_f *even, pv_f *odd) {
+  pv_f lo, hi;
+  memcpy(&lo, p, sizeof lo);
+  memcpy(&hi, p + PV, sizeof hi);
+#if PV == 16
+  const pv_i ev = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+#else
+  const pv_i ev = {0, 2, 4, 6, 8, 10, 12, 14};
+#endif
+  *even = __builtin_shuffle(lo, hi, ev);
+  *odd = __builtin_shuffle(lo, hi, ev + 1);
+}
+
+static bool pool2_maxpool_f32(const float *src, int64_t W, int64_t OH, int64_t OW, float *y,
+                              int64_t *idx) {
+  /* rows of fewer than half a vector: the scalar loop wastes less */
+  if (OW < PV / 2 || W >= INT32_MAX / 4) return pool2_scalar_f32(src, W, OH, OW, y, idx);
+  pv_i nan = {0}, lane;
+  for (int k = 0; k < PV; k++) lane[k] = 2 * k;
+  for (int64_t oh = 0; oh < OH; oh++) {
+    const float *r0 = src + 2 * oh * W, *r1 = r0 + W;
+    int64_t base = 2 * oh * W;
+    for (int64_t ow = 0; ow < OW; ow += PV) {
+      int64_t m = OW - ow < PV ? OW - ow : PV;
+      pv_f a, b, c, d;
+      if (m == PV) {
+        pv_split(r0 + 2 * ow, &a, &b);
+        pv_split(r1 + 2 * ow, &c, &d);
+      } else { /* the row's last columns, zero-padded (the padding is dropped) */
+        float t0[2 * PV] = {0}, t1[2 * PV] = {0};
+        memcpy(t0, r0 + 2 * ow, sizeof(float) * (size_t)(2 * m));
+        memcpy(t1, r1 + 2 * ow, sizeof(float) * (size_t)(2 * m));
+        pv_split(t0, &a, &b);
+        pv_split(t1, &c, &d);
+      }
+      nan |= (a != a) | (b != b) | (c != c) | (d != d);
+      pv_i tb = b > a, td = d > c;
+      pv_f m1 = pv_select(tb, b, a), m2 = pv_select(td, d, c);
+      pv_i t2 = m2 > m1;
+      pv_f best = pv_select(t2, m2, m1);
+      pv_i col = lane + (pv_i){0} + (int32_t)(2 * ow);
+      /* tb, td are -1 where true: subtracting adds the odd column */
+      pv_i at = (t2 & (col + (int32_t)W - td)) | (~t2 & (col - tb));
+      pv_l at64 = __builtin_convertvector(at, pv_l) + base;
+      if (m == PV) {
+        memcpy(y + oh * OW + ow, &best, sizeof best);
+        memcpy(idx + oh * OW + ow, &at64, sizeof at64);
+      } else {
+        memcpy(y + oh * OW + ow, &best, sizeof(float) * (size_t)m);
+        memcpy(idx + oh * OW + ow, &at64, sizeof(int64_t) * (size_t)m);
+      }
+    }
+  }
+  for (int k = 0; k < PV; k++)
+    if (nan[k]) return false;
+  return true;
+}
 
 /* Max pooling; the maximum's flat index goes to idx (the first on ties; a
  * NaN wins, as PyTorch).  Selections are written as conditional moves: on
