@@ -3,10 +3,14 @@
 --
 -- For CNN001 and CNN002, batch 64 of 1x28x28: ms per natural training step
 -- (forward, cross-entropy, backward, SGD with momentum 0.9) and per PGD step
--- (input gradient only, then the l-inf step), best of N, in rllua and in PyTorch (run
--- as a child process when python3-torch is installed), and the ratio
--- rllua / PyTorch (below 1: rllua is faster).
---   rllua scripts/bench.lua [--threads 2] [--steps 20] [--batch 64]
+-- (input gradient only, then the l-inf step), best of --steps, in rllua and
+-- in PyTorch (run as a child process when python3-torch is installed), and
+-- the ratio rllua / PyTorch (below 1: rllua is faster).  Each figure is the
+-- median of --runs such measurements, rllua's and PyTorch's alternating,
+-- for each thread count of --threads.  The output starts with the
+-- processor and ends with the algorithm each convolution took
+-- (rl.backends.cpu).
+--   rllua scripts/bench.lua [--threads 2,1] [--runs 5] [--steps 20] [--batch 64]
 --   rllua scripts/bench.lua --device cuda [steps] [models]  (the GPU benchmark)
 local rl = require 'rl'
 local F = rl.F
@@ -18,17 +22,24 @@ local SCRIPTS = (arg and arg[0] or ''):match('^(.*)/[^/]*$') or '.'
 -- WRN-16-4 beside PyTorch on the same GPU) lives in bench_gpu.lua, which
 -- takes the plain arguments [steps] [models]
 local opts, rest = cli.main('bench', function()
-  local o, rest = cli.parse(arg, { usage = 'usage: rllua scripts/bench.lua [--threads N] [--steps N] [--batch N]',
-    options = { threads = 'integer', steps = 'integer', batch = 'integer', device = 'string' },
-    defaults = { threads = 2, steps = 20, batch = 64, device = 'cpu' }, args = 2 })
+  local o, rest = cli.parse(arg, {
+    usage = 'usage: rllua scripts/bench.lua [--threads 2,1] [--runs 5] [--steps N] [--batch N]',
+    options = { threads = 'string', runs = 'integer', steps = 'integer', batch = 'integer', device = 'string' },
+    defaults = { threads = '2,1', runs = 5, steps = 20, batch = 64, device = 'cpu' }, args = 2 })
   if #rest > 0 and not o.device:match('^cuda') then error('[steps] [models] go with --device cuda', 0) end
+  local list = {}
+  for t in o.threads:gmatch('[^,]+') do
+    list[#list + 1] = math.tointeger(tonumber(t)) or error('--threads: not a thread count: ' .. t, 0)
+    if list[#list] < 1 then error('--threads: counts must be >= 1', 0) end
+  end
+  o.threads = list
+  if o.runs < 1 or o.steps < 1 or o.batch < 1 then error('--runs, --steps and --batch must be >= 1', 0) end
   return o, rest
 end)
 if opts.device:match('^cuda') then
   arg = { [0] = arg[0], table.unpack(rest) }
   return dofile(SCRIPTS .. '/bench_gpu.lua')
 end
-rl.set_num_threads(opts.threads)
 
 -- the best of n timings of fn (after two warm-up calls), in ms: on a
 -- shared machine the minimum is the figure least disturbed by neighbours
@@ -76,12 +87,12 @@ local function bench_rl(name)
 end
 
 -- PyTorch's side (scripts/bench_torch.py), when Debian's python3-torch is there
-local function bench_torch()
+local function bench_torch(threads)
   local f = io.open('/usr/bin/python3')
   if not f then return nil end
   f:close()
   local p = io.popen(string.format("/usr/bin/python3 '%s/bench_torch.py' %d %d %d 2>/dev/null",
-    SCRIPTS, opts.threads, opts.batch, opts.steps))
+    SCRIPTS, threads, opts.batch, opts.steps))
   local out = p:read('a')
   p:close()
   local res = {}
@@ -89,17 +100,65 @@ local function bench_torch()
   return next(res) and res or nil
 end
 
-local torch = bench_torch()
-print(string.format('bench: batch %d of 1x28x28, %d thread(s), best of %d steps (ms)',
-  opts.batch, opts.threads, opts.steps))
-print(string.format('%-8s %-10s %10s %10s %8s', 'model', 'step', 'rllua', 'PyTorch', 'ratio'))
-for _, name in ipairs { 'CNN001', 'CNN002' } do
-  local train, pgd = bench_rl(name)
-  local tt = torch and torch[name]
-  for k, v in ipairs { { 'train', train }, { 'pgd', pgd } } do
-    local ref = tt and tt[k]
-    print(string.format('%-8s %-10s %10.2f %10s %8s', name, v[1], v[2],
-      ref and string.format('%.2f', ref) or '-', ref and string.format('%.3f', v[2] / ref) or '-'))
+local function median(list)
+  local t = {}
+  for i, v in ipairs(list) do t[i] = v end
+  table.sort(t)
+  local n = #t
+  if n == 0 then return nil end
+  return n % 2 == 1 and t[(n + 1) // 2] or (t[n // 2] + t[n // 2 + 1]) / 2
+end
+
+local info = rl.backends.cpu.info { print = false }
+print(string.format('processor: %s (%s), %d CPUs; L2 %d KiB per core; %s; kernels built for %s',
+  info.model ~= '' and info.model or '?', info.vendor, info.cpus, info.l2 // 1024,
+  info.features.avx512f and 'AVX-512' .. (info.features.avx512_bf16 and ' (BF16)' or '') ..
+    (info.features.amx_tile and ', AMX' or '') or info.features.avx2 and 'AVX2' or 'no AVX2', info.built_for))
+local have_torch = true
+for _, threads in ipairs(opts.threads) do
+  rl.set_num_threads(threads)
+  -- samples[model][step] = {rllua = {...}, torch = {...}, ratio = {...}}
+  local samples = {}
+  for _, name in ipairs { 'CNN001', 'CNN002' } do
+    samples[name] = { train = { rllua = {}, torch = {}, ratio = {} }, pgd = { rllua = {}, torch = {}, ratio = {} } }
+  end
+  for _ = 1, opts.runs do
+    local torch = have_torch and bench_torch(threads)
+    have_torch = torch ~= nil
+    for _, name in ipairs { 'CNN001', 'CNN002' } do
+      local train, pgd = bench_rl(name)
+      for k, v in ipairs { { 'train', train }, { 'pgd', pgd } } do
+        local sm = samples[name][v[1]]
+        sm.rllua[#sm.rllua + 1] = v[2]
+        local ref = torch and torch[name] and torch[name][k]
+        if ref then
+          sm.torch[#sm.torch + 1] = ref
+          sm.ratio[#sm.ratio + 1] = v[2] / ref
+        end
+      end
+    end
+  end
+  print(string.format('\nbatch %d of 1x28x28, %d thread(s): median of %d runs, each the best of %d steps (ms)',
+    opts.batch, threads, opts.runs, opts.steps))
+  print(string.format('%-8s %-8s %10s %10s %8s   %s', 'model', 'step', 'rllua', 'PyTorch', 'ratio', 'ratios of the runs'))
+  for _, name in ipairs { 'CNN001', 'CNN002' } do
+    for _, step in ipairs { 'train', 'pgd' } do
+      local sm = samples[name][step]
+      local rs = {}
+      for i, r in ipairs(sm.ratio) do rs[i] = string.format('%.2f', r) end
+      local t = median(sm.torch)
+      print(string.format('%-8s %-8s %10.2f %10s %8s   %s', name, step, median(sm.rllua),
+        t and string.format('%.2f', t) or '-', #sm.ratio > 0 and string.format('%.3f', median(sm.ratio)) or '-',
+        table.concat(rs, ' ')))
+    end
   end
 end
-if not torch then print('PyTorch: not available (install python3-torch for the side-by-side figures)') end
+if not have_torch then print('PyTorch: not available (install python3-torch for the side-by-side figures)') end
+-- which algorithm each convolution pass took (measured on its first use,
+-- or kept from an earlier process on this machine)
+print('\nconvolutions (rl.backends.cpu.conv_choices):')
+for _, c in ipairs(rl.backends.cpu.conv_choices()) do
+  if c.key:find(' n' .. opts.batch .. ' ', 1, true) then
+    print(string.format('  %-58s %-8s (%s)', c.key, c.algorithm, c.how))
+  end
+end
