@@ -166,7 +166,7 @@ int rl_cpu_check_build(void) {
 #endif
   if (lacks)
     return rl_err("rllua was compiled (-march=native) on a processor with %s, which this one (%s) "
-                  "lacks: rebuild it here (make clean && make), or build with ARCH=-march=x86-64-v2",
+                  "lacks: rebuild it here (make clean && make), or build with ARCH=-march=x86-64-v3",
                   lacks, c->model[0] ? c->model : c->vendor);
   return 0;
 }
