@@ -19,7 +19,7 @@ local opts = cli.main('bench_conv_cpu', function()
   local o = cli.parse(arg, {
     usage = 'usage: rllua scripts/bench_conv_cpu.lua [--threads N] [--steps N] [--batch N] [--wrn-batch N]',
     options = { threads = 'integer', steps = 'integer', batch = 'integer', ['wrn-batch'] = 'integer' },
-    defaults = { threads = 2, steps = 11, batch = 64, ['wrn-batch'] = 32 } })
+    defaults = { threads = 2, steps = 11, batch = 64, wrn_batch = 32 } })
   if o.threads < 1 or o.steps < 1 or o.batch < 1 or o.wrn_batch < 1 then
     error('--threads, --steps, --batch and --wrn-batch must be >= 1', 0)
   end

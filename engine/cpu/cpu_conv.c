@@ -148,7 +148,8 @@ int rl_cpu_col2im(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t H
  * forward and for dx (cpu_winograd.c); dW stays here.
  *
  * Which of the three a shape takes (Winograd, the tap path, "direct", or
- * im2col) is measured on its first use in f32: every candidate runs, the
+ * im2col) is measured on its first use in f32, for the forward, for dx and
+ * for dW (with db) apart: every candidate runs, the
  * fastest is kept for the process and, through cpu_tune.c, for every later
  * process on the machine (RL_CPU_CONV forces one).  f64, and work too
  * small to time, go by the rules below (RL_CONV_TAP_*, WINO_MIN_*), which
@@ -735,7 +736,8 @@ static int conv_fwd_entry(const conv_args *a) {
   return run_chosen(conv_fwd, "fwd", a, fits, rule);
 }
 
-static int conv_bwd_entry(const conv_args *a) {
+/* One backward pass: dx alone, or dW and db alone. */
+static int conv_bwd_part(const conv_args *a) {
   bool fits[RL_CPU_ALG_N] = {false};
   int64_t g2[G_N];
   fits[RL_CPU_ALG_DIRECT] = taps_fit(a->g);
@@ -745,9 +747,22 @@ static int conv_bwd_entry(const conv_args *a) {
                  ? RL_CPU_ALG_WINOGRAD
              : taps_rule(a->C, a->H, a->W, a->g) ? RL_CPU_ALG_DIRECT
                                                    : RL_CPU_ALG_IM2COL;
-  char pass[16];
-  snprintf(pass, sizeof pass, "bwd%s%s%s", a->dx ? "-dx" : "", a->dw ? "-dw" : "", a->db ? "-db" : "");
-  return run_chosen(conv_bwd, pass, a, fits, rule);
+  return run_chosen(conv_bwd, a->dx ? "bwd-dx" : a->dw ? "bwd-dw-db" : "bwd-db", a, fits, rule);
+}
+
+/* The input gradient and the weight gradient each take the algorithm
+ * measured fastest for it: the best for dx is often not the best for dW
+ * (CNN002's 32->32 at 26x26: Winograd or the tap path for dx, im2col for
+ * dW, 4 ms of a 29 ms training step better than one algorithm for both). */
+static int conv_bwd_entry(const conv_args *a) {
+  if (a->dx && (a->dw || a->db)) {
+    conv_args only_dx = *a, only_dw = *a;
+    only_dx.dw = only_dx.db = NULL;
+    only_dw.dx = NULL;
+    if (conv_bwd_part(&only_dx)) return -1;
+    return conv_bwd_part(&only_dw);
+  }
+  return conv_bwd_part(a);
 }
 
 /* ---- the entries ------------------------------------------------------------ */
