@@ -1,8 +1,8 @@
 -- bench_conv_cpu.lua - the convolutions of CNN001, CNN002 and WRN-16-4 one
 -- layer at a time on the CPU: the median ms of the forward and of the
 -- forward + full backward (dx, dW, db) by each of rllua's algorithms
--- (direct, winograd, im2col; '-' where one cannot run the shape), the one
--- the per-shape measurement chose, and PyTorch on the same layer (Debian's
+-- (direct, winograd, im2col; '-' where one cannot run the shape), the ones
+-- the per-shape measurement chose for the forward, dx and dW, and PyTorch on the same layer (Debian's
 -- PyTorch runs these on oneDNN, the library PyTorch uses for CPU
 -- convolutions), with the ratio of rllua's chosen algorithm to PyTorch
 -- (below 1: rllua is faster).  This is the evidence for which algorithms
@@ -69,8 +69,8 @@ end
 local info = rl.backends.cpu.info { print = false }
 print(string.format('%s (%s), %d thread(s); batch %d (WRN %d); median of %d (ms): forward / forward + backward',
   info.model, info.built_for, opts.threads, B, WB, opts.steps))
-print(string.format('%-20s %-15s %15s %15s %15s   %-8s %15s %7s', 'layer', 'shape', 'direct', 'winograd', 'im2col',
-  'chosen', 'PyTorch', 'ratio'))
+print(string.format('%-20s %-17s %15s %15s %15s   %-14s %15s %6s', 'layer', 'shape', 'direct', 'winograd', 'im2col',
+  'fwd/dx/dW', 'PyTorch', 'ratio'))
 local function cell(v) return v and string.format('%6.2f / %6.2f', v[1], v[2]) or string.format('%15s', '-') end
 for i, l in ipairs(LAYERS) do
   local name, n, c, o, size, k, stride, pad = table.unpack(l)
@@ -103,9 +103,11 @@ for i, l in ipairs(LAYERS) do
     end
   end
   local pt = torch[i]
-  print(string.format('%-20s %-15s %s %s %s   %-8s %s %7s', name, string.format('%d>%d@%d k%d s%d', c, o, size, k,
-    stride), cell(t.direct), cell(t.winograd), cell(t.im2col), (picks.fwd or '?') .. '/' ..
-    (picks['bwd-dx-dw-db'] or '?'), cell(pt), pt and string.format('%.2f', (chosen[1] + chosen[2]) / (pt[1] + pt[2]))
-    or '-'))
+  local short = { direct = 'dir', winograd = 'wino', im2col = 'im2c' }
+  local chose = string.format('%s/%s/%s', short[picks.fwd] or '?', short[picks['bwd-dx']] or '?',
+    short[picks['bwd-dw-db']] or '?')
+  print(string.format('%-20s %-17s %s %s %s   %-14s %s %6s', name, string.format('%d>%d@%d k%d s%d', c, o, size, k,
+    stride), cell(t.direct), cell(t.winograd), cell(t.im2col), chose, cell(pt),
+    pt and string.format('%.2f', (chosen[1] + chosen[2]) / (pt[1] + pt[2])) or '-'))
 end
 if #torch == 0 then print('PyTorch: not available (python3-torch)') end
