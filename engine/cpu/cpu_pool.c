@@ -56,15 +56,24 @@ typedef float pv_f __attribute__((vector_size(PV * sizeof(float))));
 typedef int32_t pv_i __attribute__((vector_size(PV * sizeof(int32_t))));
 typedef int64_t pv_l __attribute__((vector_size(PV * sizeof(int64_t))));
 
-static inline pv_f pv_select(pv_i m, pv_f x, pv_f y) { /* m ? x : y, lane by lane */
-  return (pv_f)(((pv_i)x & m) | ((pv_i)y & ~m));
-}
+/* m ? x : y, lane by lane (a macro: a vector argument's ABI depends on
+ * whether the build has AVX) */
+#define PV_SELECT(m, x, y) ((pv_f)((((pv_i)(x)) & (m)) | (((pv_i)(y)) & ~(m))))
 
 /* Even and odd elements of 2 * PV floats at p. */
 static inline void pv_split(const float *p, pv_f *even, pv_f *odd) {
   pv_f lo, hi;
   memcpy(&lo, p, sizeof lo);
   memcpy(&hi, p + PV, sizeof hi);
+#if defined(__clang__) /* clang spells the shuffle with constant indices */
+#if PV == 16
+  *even = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  *odd = __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+#else
+  *even = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14);
+  *odd = __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15);
+#endif
+#else
 #if PV == 16
   const pv_i ev = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
 #else
@@ -72,6 +81,7 @@ static inline void pv_split(const float *p, pv_f *even, pv_f *odd) {
 #endif
   *even = __builtin_shuffle(lo, hi, ev);
   *odd = __builtin_shuffle(lo, hi, ev + 1);
+#endif
 }
 
 static bool pool2_maxpool_f32(const float *src, int64_t W, int64_t OH, int64_t OW, float *y,
@@ -98,9 +108,9 @@ static bool pool2_maxpool_f32(const float *src, int64_t W, int64_t OH, int64_t O
       }
       nan |= (a != a) | (b != b) | (c != c) | (d != d);
       pv_i tb = b > a, td = d > c;
-      pv_f m1 = pv_select(tb, b, a), m2 = pv_select(td, d, c);
+      pv_f m1 = PV_SELECT(tb, b, a), m2 = PV_SELECT(td, d, c);
       pv_i t2 = m2 > m1;
-      pv_f best = pv_select(t2, m2, m1);
+      pv_f best = PV_SELECT(t2, m2, m1);
       pv_i col = lane + (pv_i){0} + (int32_t)(2 * ow);
       /* tb, td are -1 where true: subtracting adds the odd column */
       pv_i at = (t2 & (col + (int32_t)W - td)) | (~t2 & (col - tb));
