@@ -4,11 +4,6 @@
 #include "cpu/cpu_tune.h"
 #include "lrl.h"
 
-static void set_bool(lua_State *L, const char *k, bool v) {
-  lua_pushboolean(L, v);
-  lua_setfield(L, -2, k);
-}
-
 static void set_int(lua_State *L, const char *k, int64_t v) {
   lua_pushinteger(L, (lua_Integer)v);
   lua_setfield(L, -2, k);
@@ -34,16 +29,17 @@ static int l_cpu_info(lua_State *L) {
   set_int(L, "l3", c->l3);
   set_int(L, "cpus", c->cpus);
   set_str(L, "cache_source", c->cache_source);
+  const struct {
+    const char *name;
+    bool on;
+  } features[] = {{"avx2", c->avx2},         {"fma", c->fma},           {"avx512f", c->avx512f},
+                  {"avx512bw", c->avx512bw}, {"avx512vl", c->avx512vl}, {"avx512_bf16", c->avx512_bf16},
+                  {"amx_tile", c->amx_tile}, {"amx_bf16", c->amx_bf16}, {"amx_int8", c->amx_int8}};
   lua_newtable(L);
-  set_bool(L, "avx2", c->avx2);
-  set_bool(L, "fma", c->fma);
-  set_bool(L, "avx512f", c->avx512f);
-  set_bool(L, "avx512bw", c->avx512bw);
-  set_bool(L, "avx512vl", c->avx512vl);
-  set_bool(L, "avx512_bf16", c->avx512_bf16);
-  set_bool(L, "amx_tile", c->amx_tile);
-  set_bool(L, "amx_bf16", c->amx_bf16);
-  set_bool(L, "amx_int8", c->amx_int8);
+  for (size_t i = 0; i < sizeof features / sizeof features[0]; i++) {
+    lua_pushboolean(L, features[i].on);
+    lua_setfield(L, -2, features[i].name);
+  }
   lua_setfield(L, -2, "features");
   set_str(L, "built_for", c->built_for);
   set_int(L, "built_lanes", c->built_lanes);

@@ -10,13 +10,7 @@ local shell = require 'helpers.shell'
 local F = rl.F
 local cpu = rl.backends.cpu
 
-local function read(path)
-  local f = io.open(path)
-  if not f then return nil end
-  local s = f:read('a')
-  f:close()
-  return s
-end
+local read = shell.read
 
 -- Runs Lua code in a fresh rllua with env settings; output and status.
 local function rllua(code, env)

@@ -21,12 +21,7 @@ local function run_ids(args)
   return ids
 end
 
-local function read(path)
-  local f = assert(io.open(path), 'missing ' .. path)
-  local s = f:read('a')
-  f:close()
-  return s
-end
+local function read(path) return shell.read(path) or error('missing ' .. path) end
 
 -- Deep equality, with the path of the first difference.
 local function same(a, b, path)

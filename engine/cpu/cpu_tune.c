@@ -199,14 +199,24 @@ static int alg_of(const char *name) {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int forced = -1; /* -1: RL_CPU_CONV decides */
 
+/* RL_CPU_CONV, read once (every convolution asks): its algorithm, AUTO when
+ * unset, -1 when it names none (kept to name in the error). */
+static int env_alg;
+static char env_value[64];
+static pthread_once_t env_once = PTHREAD_ONCE_INIT;
+
+static void read_env(void) {
+  const char *env = getenv("RL_CPU_CONV");
+  env_alg = !env || !*env ? RL_CPU_ALG_AUTO : alg_of(env);
+  if (env) snprintf(env_value, sizeof env_value, "%s", env);
+}
+
 int rl_cpu_conv_forced(void) {
   if (forced >= 0) return forced;
-  const char *env = getenv("RL_CPU_CONV");
-  if (!env || !*env) return RL_CPU_ALG_AUTO;
-  int a = alg_of(env);
-  if (a < 0)
-    return rl_err("RL_CPU_CONV must be direct, winograd, im2col or auto, not '%s'", env);
-  return a;
+  pthread_once(&env_once, read_env);
+  if (env_alg < 0)
+    return rl_err("RL_CPU_CONV must be direct, winograd, im2col or auto, not '%s'", env_value);
+  return env_alg;
 }
 
 int rl_cpu_conv_force(const char *name) {
@@ -278,7 +288,7 @@ const char *rl_cpu_conv_cache_path(void) {
 }
 
 /* The cache's first entry for key, or AUTO. */
-static int cache_read(const char *key) {
+int rl_cpu_conv_cached(const char *key) {
   const char *path = rl_cpu_conv_cache_path();
   if (!*path) return RL_CPU_ALG_AUTO;
   FILE *f = fopen(path, "r");
@@ -299,8 +309,6 @@ static int cache_read(const char *key) {
   return found;
 }
 
-int rl_cpu_conv_cached(const char *key) { return cache_read(key); }
-
 /* Append "key\talg\n" in one write (O_APPEND: lines never interleave). */
 static void cache_append(const char *key, int alg) {
   const char *path = rl_cpu_conv_cache_path();
@@ -317,7 +325,7 @@ static void cache_append(const char *key, int alg) {
 int rl_cpu_conv_settle(const char *key, int alg, const char *how, const double *ms) {
   if (strcmp(how, "measured") == 0) {
     cache_append(key, alg);
-    int first = cache_read(key);
+    int first = rl_cpu_conv_cached(key);
     if (first != RL_CPU_ALG_AUTO && first != alg) alg = first, how = "cached";
   }
   pthread_mutex_lock(&lock);

@@ -44,9 +44,6 @@ fixture.settings = {
   at = { subset = 3000, epochs = 3, lr = 3e-4, eps = 0.1, steps = 10, step_size = 0.02 },
 }
 
--- A shell word.
-local function quote(v) return "'" .. tostring(v):gsub("'", "'\\''") .. "'" end
-
 -- A short, stable key of a settings table: djb2 of its JSON (sorted keys).
 local function key_of(s)
   local text = json.encode(s)
@@ -117,7 +114,7 @@ function fixture.get(o)
   local out = { dir = dir, key = key, n = n, settings = s, seconds = { natural = 0, at = 0 }, cached = true,
     natural = dir .. '/natural.safetensors', at = dir .. '/at.safetensors',
     data = string.format('%s/data-%d.safetensors', dir, n) }
-  assert(os.execute('mkdir -p ' .. quote(dir)))
+  fs.mkdir(dir, 'aa_fixture')
   -- settings.json first: the directory says what it holds even mid-training
   if not fs.exists(dir .. '/settings.json') then json.write(dir .. '/settings.json', s) end
   for _, which in ipairs { 'natural', 'at' } do
@@ -166,12 +163,12 @@ fixture.python = '/usr/bin/python3'
 function fixture.torchattacks(weights, data, attack, o)
   o = o or {}
   local err = os.tmpname()
-  local cmd = table.concat({ fixture.python, quote(fixture.helper), 'CNN001', quote(weights), quote(data),
+  local cmd = table.concat({ fixture.python, fs.quote(fixture.helper), 'CNN001', fs.quote(weights), fs.quote(data),
     '--attack', attack, '--eps', string.format('%.17g', o.eps or 0.1), '--steps', o.steps or 100,
     '--queries', o.queries or 5000, '--n-classes', (o.targets or 9) + 1, '--seed', o.seed or 0,
     '--threads', o.threads or 2 }, ' ')
   local t0 = rl.clock()
-  local p = io.popen(cmd .. ' 2>' .. quote(err))
+  local p = io.popen(cmd .. ' 2>' .. fs.quote(err))
   local out = p:read('a')
   local _, _, code = p:close()
   local wall = rl.clock() - t0

@@ -11,7 +11,16 @@ M.rllua = os.getenv('RLLUA_BIN') or './rllua'
 -- $RL_LUA (make test-asan's, which preloads the ASan runtime).
 M.lua = os.getenv('RL_LUA') or 'lua5.4'
 
-function M.quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+M.quote = require('rl.fs').quote
+
+--- The text of the file at path, or nil when it cannot be read.
+function M.read(path)
+  local f = io.open(path, 'rb')
+  if not f then return nil end
+  local s = f:read('a')
+  f:close()
+  return s
+end
 
 function M.mkdir(p) assert(os.execute('mkdir -p ' .. M.quote(p))) end
 

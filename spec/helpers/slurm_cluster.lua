@@ -14,19 +14,12 @@ local cluster = {}
 
 local SBIN = { munged = '/usr/sbin/munged', slurmctld = '/usr/sbin/slurmctld', slurmd = '/usr/sbin/slurmd' }
 
-local function read(path)
-  local f = io.open(path)
-  if not f then return '' end
-  local s = f:read('a')
-  f:close()
-  return s
-end
+local function read(path) return shell.read(path) or '' end
 
+-- A command's output (stderr joined) and whether it succeeded.
 local function sh(cmd)
-  local p = io.popen(cmd .. ' 2>&1')
-  local out = p:read('a')
-  local ok = p:close()
-  return out, ok
+  local out, code = shell.sh(cmd)
+  return out, code == 0
 end
 
 local function sleep(s) os.execute('sleep ' .. s) end
