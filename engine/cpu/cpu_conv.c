@@ -583,26 +583,23 @@ static int dx_by_winograd(const float *w, const float *dy, int64_t N, int64_t C,
   return rc;
 }
 
-/* The backward pass by `alg`: WINOGRAD forms dx by Winograd and dW, db on
- * the tap path where the rule takes it (else im2col); DIRECT and IM2COL
- * form all three their way. */
+/* The backward pass by `alg`: WINOGRAD forms dx alone (conv_bwd_entry
+ * asks for dx apart from dW and db); DIRECT and IM2COL form whichever of
+ * the three a asks for, their way. */
 static int conv_bwd(int alg, const conv_args *a) {
   rl_dtype dt = a->dt;
   const void *x = a->x, *w = a->w, *dy = a->dy;
   void *dx = a->dx, *dw = a->dw, *db = a->db;
   int64_t N = a->N, C = a->C, H = a->H, W = a->W, O = a->O;
   const int64_t *g = a->g;
-  bool taps = alg == RL_CPU_ALG_DIRECT;
-  if (dx && alg == RL_CPU_ALG_WINOGRAD) {
+  if (alg == RL_CPU_ALG_WINOGRAD) {
     int64_t g2[G_N];
-    if (!dx_wino_fits(dt, C, H, W, O, g, g2, false))
-      return rl_err("conv2d: Winograd cannot form this dx"); /* the caller checked */
-    if (dx_by_winograd(w, dy, N, C, H, W, O, g, g2, dx)) return -1;
-    dx = NULL; /* done; dW and db below */
-    if (!dw && !db) return 0;
-    taps = taps_rule(C, H, W, g);
+    if (!dx || dw || db || !dx_wino_fits(dt, C, H, W, O, g, g2, false))
+      return rl_err("conv2d: Winograd forms dx alone, for 3x3 stride-1 f32"); /* the caller checked */
+    return dx_by_winograd(w, dy, N, C, H, W, O, g, g2, dx);
   }
-  conv_plan p = conv_plan_of(dt, N, C, H, W, O, g, true, dw || db, dx != NULL, taps);
+  conv_plan p = conv_plan_of(dt, N, C, H, W, O, g, true, dw || db, dx != NULL,
+                             alg == RL_CPU_ALG_DIRECT);
   if (conv_check(&p)) return -1;
   int64_t wsize = O * p.K, G = dw || db ? p.G : N;
   int T = rl_cpu_team(G, p.K * p.ohw * O * ((N + G - 1) / G));
