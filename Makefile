@@ -45,9 +45,17 @@ else
 BLAS_CFLAGS := -DRL_HAVE_OPENBLAS_THREADS
 BLAS_LIBS   := -lopenblas
 endif
-ALL_CFLAGS = $(OPT) $(ARCH) -std=gnu11 -fPIC -fopenmp $(WARN) $(BLAS_CFLAGS) \
+# oneDNN (Debian's libdnnl-dev, the library PyTorch's CPU convolutions run
+# on) is one more candidate of the per-shape convolution choice; without it
+# the engine's own algorithms remain.  DNNL=0 builds without it.
+DNNL    ?= $(if $(wildcard /usr/include/oneapi/dnnl/dnnl.h),1,0)
+ifeq ($(DNNL),1)
+DNNL_CFLAGS := -DRL_HAVE_DNNL
+DNNL_LIBS   := -ldnnl
+endif
+ALL_CFLAGS = $(OPT) $(ARCH) -std=gnu11 -fPIC -fopenmp $(WARN) $(BLAS_CFLAGS) $(DNNL_CFLAGS) \
              -I$(LUA_INC) -Iengine $(CFLAGS)
-LDLIBS  := $(BLAS_LIBS) -lpng -ljpeg -lz -lgomp -lm
+LDLIBS  := $(BLAS_LIBS) $(DNNL_LIBS) -lpng -ljpeg -lz -lgomp -lm
 
 ENGINE_SRCS := $(wildcard engine/*.c) $(wildcard engine/cpu/*.c) $(wildcard engine/io/*.c)
 # CUDA: native code for sm_90 (H100, H200) and sm_80 (A100), plus sm_90 PTX
@@ -70,7 +78,7 @@ ENGINE_OBJS := $(ENGINE_SRCS:%.c=build/%.o) $(CUDA_OBJS)
 BIND_OBJS   := $(BIND_SRCS:%.c=build/%.o)
 
 all: rllua lib/rl/core.so lua/rl/cdoc.lua
-	@echo "built rllua and lib/rl/core.so (CUDA backend: $(if $(filter 1,$(CUDA)),on,off))"
+	@echo "built rllua and lib/rl/core.so (CUDA backend: $(if $(filter 1,$(CUDA)),on,off); oneDNN: $(if $(filter 1,$(DNNL)),on,off))"
 
 rllua: $(MAIN_SRCS:%.c=build/%.o) $(BIND_OBJS) $(ENGINE_OBJS)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ -llua5.4 -lreadline $(LDLIBS) -Wl,-E
@@ -139,9 +147,11 @@ bench: all
 # until exit.  use_tls=0: gcc 12's LSan misreads the dynamic TLS of an
 # OpenMP worker in a dlopen'ed module (core.so under lua5.4) and its tracer
 # crashes at exit ("Tracer caught signal 11"); the engine keeps no heap
-# pointer only in thread-locals.  Two suppressions, neither ours: ld.so's
-# --preload leaks the preloaded library's name, and libgomp holds its
-# thread pool only in thread-locals, which use_tls=0 no longer scans.
+# pointer only in thread-locals.  Three suppressions, none ours: ld.so's
+# --preload leaks the preloaded library's name; libgomp holds its thread
+# pool only in thread-locals, which use_tls=0 no longer scans; and glibc
+# keeps the message of a failed dlopen (oneDNN probing for a profiler's
+# library) in a buffer of the thread's that LSan cannot see.
 ASAN_DIR   := build-asan
 # The AutoAttack cross-check (tagged #crosscheck) is left out: it runs the
 # engine's kernels the other specs run, for minutes, and torch besides; so
@@ -165,7 +175,7 @@ asan-build:
 
 test-asan: asan-build
 	@rm -rf $(ASAN_DIR)/reports && mkdir -p $(ASAN_DIR)/reports
-	@printf '%s\n' 'leak:add_name_to_object' 'leak:libgomp.so' > $(ASAN_DIR)/lsan.supp
+	@printf '%s\n' 'leak:add_name_to_object' 'leak:libgomp.so' 'leak:_dlerror_run' > $(ASAN_DIR)/lsan.supp
 	@$(ASAN_ENV) $(ASAN_LUA) $(firstword $(shell command -v busted 2>/dev/null) /usr/bin/busted) \
 	  --lpath='./lua/?.lua;./lua/?/init.lua;./spec/?.lua' --cpath='./$(ASAN_DIR)/lib/?.so' \
 	  --exclude-tags=crosscheck,slurm -o spec/summary.lua $(ASAN_SPECS); rc=$$?; \
@@ -236,7 +246,7 @@ fuzz: all fuzz-build
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) fuzz/run.sh $(FUZZ_DIR) $(FUZZ_TARGETS)
 
 
-APT_PKGS := build-essential python3 lua5.4 liblua5.4-dev lua-busted libopenblas-dev libopenblas-openmp-dev libpng-dev \
+APT_PKGS := build-essential python3 lua5.4 liblua5.4-dev lua-busted libopenblas-dev libopenblas-openmp-dev libdnnl-dev libpng-dev \
             libjpeg62-turbo-dev zlib1g-dev libreadline-dev gnuplot-nox \
             dataset-fashion-mnist python3-torch python3-numpy clang-14 libclang-rt-14-dev \
             python3-pip python3-scipy python3-tqdm python3-requests chromium \

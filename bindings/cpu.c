@@ -1,6 +1,7 @@
 /* cpu.c - what the CPU backend detected and chose, for rl.backends.cpu
  * (lua/rl/backends.lua): the processor, and each convolution shape's
  * algorithm. */
+#include "cpu/cpu_dnnl.h"
 #include "cpu/cpu_tune.h"
 #include "lrl.h"
 
@@ -46,6 +47,8 @@ static int l_cpu_info(lua_State *L) {
   set_int(L, "conv_chunk_bytes", rl_cpu_conv_chunk_bytes());
   set_int(L, "wino_chunk_bytes", rl_cpu_wino_chunk_bytes());
   set_str(L, "conv_cache", rl_cpu_conv_cache_path());
+  const char *dnnl = rl_cpu_dnnl_version();
+  if (dnnl) set_str(L, "onednn", dnnl);
   int f = rl_cpu_conv_forced();
   if (f < 0) return lrl_error(L);
   set_str(L, "conv_forced", rl_cpu_alg_name(f));
@@ -53,7 +56,7 @@ static int l_cpu_info(lua_State *L) {
 }
 
 /* _cpu_conv_choices() -> a list of {key, algorithm, how, ms = {direct,
- * winograd, im2col}}: each convolution pass's shape and the algorithm it
+ * winograd, im2col, onednn, ['onednn-wino']}}: each convolution pass's shape and the algorithm it
  * took in this process, in the order first seen.  how: 'measured' (ms: the
  * candidates' best times), 'cached' (measured by an earlier process on this
  * machine), 'forced' (RL_CPU_CONV) or 'rule' (f64, or too small to time). */
@@ -66,8 +69,9 @@ static int l_cpu_conv_choices(lua_State *L) {
     set_str(L, "key", list[i].key);
     set_str(L, "algorithm", rl_cpu_alg_name(list[i].alg));
     set_str(L, "how", list[i].how);
-    if (list[i].ms[RL_CPU_ALG_DIRECT] + list[i].ms[RL_CPU_ALG_WINOGRAD] +
-            list[i].ms[RL_CPU_ALG_IM2COL] > 0) {
+    double any = 0;
+    for (int a = RL_CPU_ALG_DIRECT; a < RL_CPU_ALG_N; a++) any += list[i].ms[a];
+    if (any > 0) {
       lua_newtable(L);
       for (int a = RL_CPU_ALG_DIRECT; a < RL_CPU_ALG_N; a++)
         if (list[i].ms[a] > 0) {
@@ -82,7 +86,8 @@ static int l_cpu_conv_choices(lua_State *L) {
 }
 
 /* _cpu_conv_force(name | nil) -> the previous setting: force 'direct',
- * 'winograd' or 'im2col' on every convolution that can take it ('auto':
+ * 'winograd', 'im2col', 'onednn' or 'onednn-wino' on every convolution
+ * that can take it ('auto':
  * choose per shape), or with nil go back to $RL_CPU_CONV. */
 static int l_cpu_conv_force(lua_State *L) {
   int before = rl_cpu_conv_forced();

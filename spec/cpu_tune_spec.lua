@@ -1,16 +1,35 @@
 -- The CPU backend's view of the processor and its per-shape convolution
 -- algorithms (issue #16): what rl.backends.cpu.info() reports against
--- /proc/cpuinfo and sysfs; every algorithm (direct, winograd, im2col)
--- computing the same convolution, forward and backward, on shapes the
--- rule never sent to it; RL_CPU_CONV; the machine's cache of choices (the
--- first entry wins, so that every process makes the same choice); and
--- results that do not depend on the thread count.
+-- /proc/cpuinfo and sysfs; every algorithm (direct, winograd, im2col, and
+-- oneDNN's direct and Winograd where the build has oneDNN) computing the
+-- same convolution, forward and backward, on shapes the rule never sent
+-- to it; RL_CPU_CONV; the machine's cache of choices (the first entry
+-- wins, so that every process makes the same choice); and results that do
+-- not depend on the thread count, for every algorithm.
 local rl = require 'rl'
 local shell = require 'helpers.shell'
 local F = rl.F
 local cpu = rl.backends.cpu
 
 local read = shell.read
+
+-- The algorithms this build has: oneDNN's two when it was built with it.
+local ALGS = { 'direct', 'winograd', 'im2col' }
+if cpu.info({ print = false }).onednn then
+  ALGS[#ALGS + 1] = 'onednn'
+  ALGS[#ALGS + 1] = 'onednn-wino'
+end
+
+-- The algorithm each pass of the last convolution of this shape took.
+local function took(s, stride)
+  local got = {}
+  local key = string.format(' n%d c%d %dx%d o%d k%dx%d s%dx%d p%dx%d ', s.n, s.c, s.h, s.w, s.o, s.k, s.k, stride,
+    stride, s.pad, s.pad)
+  for _, c in ipairs(cpu.conv_choices()) do
+    if c.key:find(key, 1, true) then got[c.key:match('^%S+ (%S+)')] = c.algorithm end
+  end
+  return got
+end
 
 -- Runs Lua code in a fresh rllua with env settings; output and status.
 local function rllua(code, env)
@@ -37,6 +56,8 @@ describe('rl.backends.cpu (issue #16)', function()
       local model = (read('/proc/cpuinfo') or ''):match('\nmodel name%s*:%s*([^\n]*)')
       if model then assert.are.equal(model:gsub('%s+$', ''), t.model) end
     end
+    -- oneDNN is in every build made where its headers are (make deps installs them)
+    if read('/usr/include/oneapi/dnnl/dnnl.h') then assert.truthy(t.onednn, 'built without oneDNN') end
     local l2 = read('/sys/devices/system/cpu/cpu0/cache/index2/size')
     if l2 then
       local n, unit = l2:match('(%d+)(%a?)')
@@ -64,10 +85,12 @@ describe('rl.backends.cpu (issue #16)', function()
     { n = 2, c = 8, h = 12, w = 5, o = 3, k = 3, pad = 1 },
     { n = 2, c = 6, h = 9, w = 9, o = 7, k = 1, pad = 0 },
     { n = 2, c = 4, h = 11, w = 11, o = 6, k = 3, pad = 1, stride = 2 },
+    { n = 3, c = 16, h = 12, w = 12, o = 32, k = 3, pad = 1 }, -- oneDNN's Winograd takes it
   }
 
-  it('direct, winograd and im2col compute the same convolution, forward and backward', function()
+  it('every algorithm computes the same convolution, forward and backward', function()
     local g = rl.Generator(7)
+    local ran = {} -- algorithm -> passes it ran
     local ok, err = pcall(function()
       for _, s in ipairs(SHAPES) do
         local x64 = rl.randn({ s.n, s.c, s.h, s.w }, { generator = g, dtype = 'f64' })
@@ -80,11 +103,12 @@ describe('rl.backends.cpu (issue #16)', function()
         local dy = rl.randn(y.shape, { generator = g, dtype = 'f64' })
         y:backward(dy)
         local ref = { y = y:detach(), dx = x.grad, dw = w.grad, db = b.grad }
-        for _, alg in ipairs { 'direct', 'winograd', 'im2col' } do
+        for _, alg in ipairs(ALGS) do
           cpu.set_conv(alg)
           local xf, wf, bf = x64:float():requires_grad_(), w64:float():requires_grad_(), b64:float():requires_grad_()
           local yf = F.conv2d(xf, wf, bf, opts)
           yf:backward(dy:float())
+          for _, a in pairs(took(s, s.stride or 1)) do ran[a] = (ran[a] or 0) + 1 end
           for name, got in pairs { y = yf:detach(), dx = xf.grad, dw = wf.grad, db = bf.grad } do
             local want = ref[name]
             local diff = (got:double() - want):abs():max():item()
@@ -97,6 +121,8 @@ describe('rl.backends.cpu (issue #16)', function()
     end)
     cpu.set_conv(nil)
     if not ok then error(err, 0) end
+    -- each algorithm really ran (a forced one that cannot take a shape gives way to the rule's)
+    for _, alg in ipairs(ALGS) do assert.truthy(ran[alg], alg .. ' never ran') end
   end)
 
   it('records which algorithm each shape took, and how', function()
@@ -113,7 +139,7 @@ describe('rl.backends.cpu (issue #16)', function()
     assert.are.equal('forced', b.how)
     assert.are_not.equal('winograd', b.algorithm)
     assert.has_error(function() cpu.set_conv('fft') end,
-      "conv algorithm must be direct, winograd, im2col or auto, not 'fft'")
+      "conv algorithm must be direct, winograd, im2col, onednn, onednn-wino or auto, not 'fft'")
   end)
 
   it('RL_CPU_CONV forces an algorithm, and a misspelt one is an error naming it', function()
@@ -126,7 +152,8 @@ describe('rl.backends.cpu (issue #16)', function()
     assert.truthy(out:find('im2col\tforced\tim2col', 1, true), out)
     out, status = rllua(code, 'RL_CPU_CONV=winogard')
     assert.are_not.equal(0, status)
-    assert.truthy(out:find("RL_CPU_CONV must be direct, winograd, im2col or auto, not 'winogard'", 1, true), out)
+    assert.truthy(out:find("RL_CPU_CONV must be direct, winograd, im2col, onednn, onednn-wino or auto, not 'winogard'",
+      1, true), out)
   end)
 
   it('a measured choice is kept for the machine: the first entry for a shape wins in every process', function()
@@ -140,7 +167,7 @@ describe('rl.backends.cpu (issue #16)', function()
       print(c.key .. '|' .. c.algorithm .. '|' .. c.how .. '|' .. rl.backends.cpu.info{print = false}.conv_cache)]]
     local out, status = rllua(code:format(2), env)
     assert.are.equal(0, status, out)
-    local key, alg, how, file = out:match('([^\n|]+)|(%w+)|(%a+)|([^\n]+)')
+    local key, alg, how, file = out:match('([^\n|]+)|([%w-]+)|(%a+)|([^\n]+)')
     assert.are.equal('measured', how, out)
     assert.are.equal(dir, file:sub(1, #dir))
     assert.are.equal(key .. '\t' .. alg .. '\n', read(file))
@@ -160,24 +187,35 @@ describe('rl.backends.cpu (issue #16)', function()
     os.execute('rm -rf ' .. shell.quote(dir))
   end)
 
-  it('a convolution gives the same bits on 1 and 2 threads', function()
+  it('every algorithm gives the same bits on 1, 2 and 3 threads, forward, dx and dW', function()
     local g = rl.Generator(3)
     local x = rl.randn({ 32, 16, 14, 14 }, { generator = g }):requires_grad_()
-    local w = rl.randn({ 24, 16, 3, 3 }, { generator = g }):requires_grad_()
+    local w = rl.randn({ 32, 16, 3, 3 }, { generator = g }):requires_grad_()
+    local b = rl.randn({ 32 }, { generator = g }):requires_grad_()
     local before = rl.get_num_threads()
     local function run(threads)
       rl.set_num_threads(threads)
-      x.grad, w.grad = nil, nil
-      local y = F.conv2d(x, w, nil, { padding = 1 })
-      y:sum():backward()
-      return y:detach(), x.grad, w.grad
+      x.grad, w.grad, b.grad = nil, nil, nil
+      local y = F.conv2d(x, w, b, { padding = 1 })
+      local loss = (y * y):sum()
+      loss:backward()
+      return { y = y:detach(), dx = x.grad, dw = w.grad, db = b.grad }
     end
-    local y1, dx1, dw1 = run(1)
-    local y2, dx2, dw2 = run(2)
+    local ok, err = pcall(function()
+      for _, alg in ipairs { 'auto', table.unpack(ALGS) } do
+        cpu.set_conv(alg)
+        local one = run(1)
+        for _, threads in ipairs { 2, 3 } do
+          local many = run(threads)
+          for name, t in pairs(one) do
+            assert((t - many[name]):abs():max():item() == 0, string.format('%s: %s differs on %d threads', alg, name, threads))
+          end
+        end
+      end
+    end)
     rl.set_num_threads(before)
-    for name, pair in pairs { y = { y1, y2 }, dx = { dx1, dx2 }, dw = { dw1, dw2 } } do
-      assert.are.equal(0, (pair[1] - pair[2]):abs():max():item(), name)
-    end
+    cpu.set_conv(nil)
+    if not ok then error(err, 0) end
   end)
 
   it('the vectorised 2x2 max pool picks what the scalar f64 loop picks: values, ties, NaN', function()

@@ -48,6 +48,11 @@ static inline int rl_cpu_team(int64_t units, double work) {
   return units < t ? (int)units : t;
 }
 
+/* The groups a convolution's weight gradient splits the batch into (at
+ * most; fewer for small batches): each group's partial is summed in group
+ * order, so that dW's bits never depend on the thread count. */
+#define RL_CPU_DW_GROUPS 8
+
 /* n bytes rounded up to a 64-byte line (scratch carved into pieces). */
 static inline size_t rl_cpu_round64(size_t n) { return (n + 63) & ~(size_t)63; }
 

@@ -10,6 +10,7 @@
 
 #include "../conv_gemm.h"
 #include "cpu.h"
+#include "cpu_dnnl.h"
 #include "cpu_tune.h"
 #include "direct.h"
 
@@ -162,7 +163,6 @@ int rl_cpu_col2im(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t H
 
 /* Most groups of images for the weight gradient, and the most bytes their
  * partial sums may take. */
-#define RL_CONV_DW_GROUPS 8
 #define RL_CONV_DW_BYTES ((int64_t)64 << 20)
 /* Fewest input channels for the tap-by-tap path: below, one im2col GEMM of
  * depth C*kh*kw beats kh*kw GEMMs of depth C. */
@@ -228,7 +228,7 @@ static conv_plan conv_plan_of(rl_dtype dt, int64_t N, int64_t C, int64_t H, int6
   p.G = 1;
   if (bwd && dw) {
     int64_t fit = RL_CONV_DW_BYTES / (O * p.K * (int64_t)p.es);
-    p.G = N < RL_CONV_DW_GROUPS ? N : RL_CONV_DW_GROUPS;
+    p.G = N < RL_CPU_DW_GROUPS ? N : RL_CPU_DW_GROUPS;
     if (p.G > fit) p.G = fit > 1 ? fit : 1;
   }
   if (p.by_taps) {
@@ -519,6 +519,8 @@ static int conv_fwd(int alg, const conv_args *a) {
   int64_t N = a->N, C = a->C, H = a->H, W = a->W, O = a->O;
   const int64_t *g = a->g;
   if (alg == RL_CPU_ALG_WINOGRAD) return rl_cpu_wino_fwd(x, w, b, N, C, H, W, O, g, y);
+  if (alg == RL_CPU_ALG_ONEDNN || alg == RL_CPU_ALG_ONEDNN_WINO)
+    return rl_cpu_dnnl_fwd(alg == RL_CPU_ALG_ONEDNN_WINO, x, w, b, N, C, H, W, O, g, y);
   conv_plan p = conv_plan_of(dt, N, C, H, W, O, g, false, false, false, alg == RL_CPU_ALG_DIRECT);
   if (conv_check(&p)) return -1;
   int64_t chunks = (N + p.nb - 1) / p.nb;
@@ -583,8 +585,8 @@ static int dx_by_winograd(const float *w, const float *dy, int64_t N, int64_t C,
   return rc;
 }
 
-/* The backward pass by `alg`: WINOGRAD forms dx alone (conv_bwd_entry
- * asks for dx apart from dW and db); DIRECT and IM2COL form whichever of
+/* The backward pass by `alg`: WINOGRAD forms dx alone, the oneDNN ones dx
+ * or dW and db (conv_bwd_entry asks for dx apart from dW and db); DIRECT and IM2COL form whichever of
  * the three a asks for, their way. */
 static int conv_bwd(int alg, const conv_args *a) {
   rl_dtype dt = a->dt;
@@ -597,6 +599,13 @@ static int conv_bwd(int alg, const conv_args *a) {
     if (!dx || dw || db || !dx_wino_fits(dt, C, H, W, O, g, g2, false))
       return rl_err("conv2d: Winograd forms dx alone, for 3x3 stride-1 f32"); /* the caller checked */
     return dx_by_winograd(w, dy, N, C, H, W, O, g, g2, dx);
+  }
+  if (alg == RL_CPU_ALG_ONEDNN || alg == RL_CPU_ALG_ONEDNN_WINO) {
+    bool wino = alg == RL_CPU_ALG_ONEDNN_WINO;
+    if (dx && (dw || db))
+      return rl_err("conv2d: oneDNN forms dx apart from dW"); /* the caller checked */
+    return dx ? rl_cpu_dnnl_bwd_data(wino, w, dy, N, C, H, W, O, g, dx)
+              : rl_cpu_dnnl_bwd_weights(wino, x, dy, N, C, H, W, O, g, dw, db);
   }
   conv_plan p = conv_plan_of(dt, N, C, H, W, O, g, true, dw || db, dx != NULL,
                              alg == RL_CPU_ALG_DIRECT);
@@ -675,6 +684,22 @@ static void conv_key(char *key, size_t n, const char *pass, const conv_args *a) 
            (long long)g[G_DH], (long long)g[G_DW]);
 }
 
+/* Whether the pass's shape is chosen by timing the candidates: f32 work
+ * of RL_CONV_MEASURE_MIN multiply-adds or more (else the rule's). */
+static bool measured(const conv_args *a) {
+  const int64_t *g = a->g;
+  double work = (double)a->N * (double)a->O * (double)a->C * (double)(g[G_KH] * g[G_KW]) *
+                (double)(g[G_OH] * g[G_OW]);
+  return a->dt == RL_F32 && work >= RL_CONV_MEASURE_MIN;
+}
+
+/* oneDNN's candidates are made (a primitive each) only where they can be
+ * taken: a timed shape, or oneDNN forced. */
+static bool dnnl_wanted(const conv_args *a) {
+  int forced = rl_cpu_conv_forced();
+  return measured(a) || forced == RL_CPU_ALG_ONEDNN || forced == RL_CPU_ALG_ONEDNN_WINO;
+}
+
 /* Run the pass by the algorithm chosen for its shape: the forced one where
  * it fits (else the rule's), this process's or the machine's earlier
  * choice, the rule's for f64 and small work, or else the fastest of the
@@ -695,10 +720,7 @@ static int run_chosen(conv_pass_fn run, const char *pass, const conv_args *a,
   if (c && strcmp(c->how, "forced") != 0 && fits[c->alg]) return run(c->alg, a);
   int nfit = 0;
   for (int k = 1; k < RL_CPU_ALG_N; k++) nfit += fits[k];
-  const int64_t *g = a->g;
-  double work = (double)a->N * (double)a->O * (double)a->C * (double)(g[G_KH] * g[G_KW]) *
-                (double)(g[G_OH] * g[G_OW]);
-  if (a->dt != RL_F32 || nfit < 2 || work < RL_CONV_MEASURE_MIN) {
+  if (!measured(a) || nfit < 2) {
     rl_cpu_conv_settle(key, rule, "rule", NULL);
     return run(rule, a);
   }
@@ -719,7 +741,8 @@ static int run_chosen(conv_pass_fn run, const char *pass, const conv_args *a,
   int best = rule;
   for (int k = 1; k < RL_CPU_ALG_N; k++)
     if (fits[k] && ms[k] < ms[best]) best = k;
-  return run(rl_cpu_conv_settle(key, best, "measured", ms), a);
+  int settled = rl_cpu_conv_settle(key, best, "measured", ms);
+  return run(fits[settled] ? settled : best, a); /* the cache's may be of another build */
 }
 
 static int conv_fwd_entry(const conv_args *a) {
@@ -727,6 +750,9 @@ static int conv_fwd_entry(const conv_args *a) {
   fits[RL_CPU_ALG_DIRECT] = taps_fit(a->g);
   fits[RL_CPU_ALG_WINOGRAD] = rl_cpu_wino_fits(a->dt, a->g);
   fits[RL_CPU_ALG_IM2COL] = true;
+  for (int wino = 0; wino < 2 && dnnl_wanted(a); wino++)
+    fits[wino ? RL_CPU_ALG_ONEDNN_WINO : RL_CPU_ALG_ONEDNN] = rl_cpu_dnnl_fits(
+        RL_DNNL_FWD, wino, a->dt, a->N, a->C, a->H, a->W, a->O, a->g, a->b != NULL);
   int rule = rl_cpu_wino_ok(a->dt, a->C, a->g)     ? RL_CPU_ALG_WINOGRAD
              : taps_rule(a->C, a->H, a->W, a->g) ? RL_CPU_ALG_DIRECT
                                                    : RL_CPU_ALG_IM2COL;
@@ -740,6 +766,12 @@ static int conv_bwd_part(const conv_args *a) {
   fits[RL_CPU_ALG_DIRECT] = taps_fit(a->g);
   fits[RL_CPU_ALG_WINOGRAD] = a->dx && dx_wino_fits(a->dt, a->C, a->H, a->W, a->O, a->g, g2, false);
   fits[RL_CPU_ALG_IM2COL] = true;
+  for (int wino = 0; wino < 2 && dnnl_wanted(a); wino++)
+    fits[wino ? RL_CPU_ALG_ONEDNN_WINO : RL_CPU_ALG_ONEDNN] =
+        a->dx ? rl_cpu_dnnl_fits(RL_DNNL_BWD_DATA, wino, a->dt, a->N, a->C, a->H, a->W, a->O,
+                                 a->g, false)
+        : a->dw && rl_cpu_dnnl_fits(RL_DNNL_BWD_WEIGHTS, wino, a->dt, a->N, a->C, a->H, a->W,
+                                    a->O, a->g, a->db != NULL);
   int rule = a->dx && dx_wino_fits(a->dt, a->C, a->H, a->W, a->O, a->g, g2, true)
                  ? RL_CPU_ALG_WINOGRAD
              : taps_rule(a->C, a->H, a->W, a->g) ? RL_CPU_ALG_DIRECT

@@ -184,7 +184,8 @@ int64_t rl_cpu_wino_chunk_bytes(void) { return l2_share(3, 4); }
 
 /* ---- the convolution algorithm of each shape --------------------------------- */
 
-static const char *const alg_names[RL_CPU_ALG_N] = {"auto", "direct", "winograd", "im2col"};
+static const char *const alg_names[RL_CPU_ALG_N] = {"auto",   "direct", "winograd",
+                                                      "im2col", "onednn", "onednn-wino"};
 
 const char *rl_cpu_alg_name(int alg) {
   return alg >= 0 && alg < RL_CPU_ALG_N ? alg_names[alg] : "?";
@@ -215,7 +216,7 @@ int rl_cpu_conv_forced(void) {
   if (forced >= 0) return forced;
   pthread_once(&env_once, read_env);
   if (env_alg < 0)
-    return rl_err("RL_CPU_CONV must be direct, winograd, im2col or auto, not '%s'", env_value);
+    return rl_err("RL_CPU_CONV must be direct, winograd, im2col, onednn, onednn-wino or auto, not '%s'", env_value);
   return env_alg;
 }
 
@@ -225,7 +226,7 @@ int rl_cpu_conv_force(const char *name) {
     return 0;
   }
   int a = alg_of(name);
-  if (a < 0) return rl_err("conv algorithm must be direct, winograd, im2col or auto, not '%s'", name);
+  if (a < 0) return rl_err("conv algorithm must be direct, winograd, im2col, onednn, onednn-wino or auto, not '%s'", name);
   forced = a;
   return 0;
 }

@@ -14,7 +14,9 @@ local function kib(n) return n >= 1 << 20 and string.format('%g MiB', n / 2 ^ 20
 --- rl.backends.cpu.conv_choices() -> a list of {key, algorithm, how, ms}:
 -- every convolution pass (shape, forward or backward) this process has
 -- run on the CPU and the algorithm it took: 'direct' (tap by tap on a
--- staged input), 'winograd' (F(2x2, 3x3)) or 'im2col'.  how: 'measured'
+-- staged input), 'winograd' (F(2x2, 3x3)), 'im2col', or oneDNN's
+-- 'onednn' (direct) or 'onednn-wino' (F(4x4, 3x3)) when the build has
+-- it.  how: 'measured'
 -- here (ms: each candidate's best time), 'cached' (measured by an earlier
 -- process on this machine, so that every run of a seed gets the same
 -- bits), 'forced' (RL_CPU_CONV or set_conv) or 'rule' (f64, or too small
@@ -22,12 +24,12 @@ local function kib(n) return n >= 1 << 20 and string.format('%g MiB', n / 2 ^ 20
 function cpu.conv_choices() return core._cpu_conv_choices() end
 
 --- rl.backends.cpu.set_conv(name) -> the previous setting: 'direct',
--- 'winograd' or 'im2col' for every convolution that can take it (the
+-- 'winograd', 'im2col', 'onednn' or 'onednn-wino' for every convolution that can take it (the
 -- others keep the rule's choice), 'auto' to choose per shape, or nil to
 -- follow $RL_CPU_CONV again.
 function cpu.set_conv(name)
   if name ~= nil and type(name) ~= 'string' then
-    error('rl.backends.cpu.set_conv: a name (direct, winograd, im2col, auto) or nil, got ' .. type(name), 2)
+    error('rl.backends.cpu.set_conv: a name (direct, winograd, im2col, onednn, onednn-wino, auto) or nil, got ' .. type(name), 2)
   end
   return core._cpu_conv_force(name)
 end
@@ -63,13 +65,16 @@ function cpu.info(o)
     string.format('conv        %s; choices kept in %s', t.conv_forced == 'auto' and
       'measured per shape on first use (RL_CPU_CONV forces one)' or 'forced: ' .. t.conv_forced,
       t.conv_cache ~= '' and t.conv_cache or 'this process only (RL_CPU_CONV_CACHE=off)'),
+    string.format('oneDNN      %s', t.onednn and t.onednn ..
+      ' (direct and Winograd): candidates; dW by groups of the batch, one thread each, for bits independent of the thread count'
+      or 'not in this build (libdnnl-dev was missing)'),
   }
   if #t.choices == 0 then
     lines[#lines + 1] = '            no convolution has run yet'
   end
   for _, c in ipairs(t.choices) do
     local ms = {}
-    for _, a in ipairs { 'direct', 'winograd', 'im2col' } do
+    for _, a in ipairs { 'direct', 'winograd', 'im2col', 'onednn', 'onednn-wino' } do
       if c.ms and c.ms[a] then ms[#ms + 1] = string.format('%s %.2f ms', a, c.ms[a]) end
     end
     lines[#lines + 1] = string.format('  %-60s %-8s (%s%s)', c.key, c.algorithm, c.how,
