@@ -224,6 +224,7 @@ void lrl_opts_read(lua_State *L, int i, lrl_opts *o, rl_dtype default_dtype) {
   o->dtype = default_dtype;
   o->has_dtype = false;
   o->dev = rl_cpu();
+  o->has_dev = false;
   o->gen = NULL;
   o->requires_grad = false;
   if (lua_isnoneornil(L, i)) return;
@@ -238,9 +239,17 @@ void lrl_opts_read(lua_State *L, int i, lrl_opts *o, rl_dtype default_dtype) {
     o->dtype = lrl_dtype_arg(L, top + 1);
     o->has_dtype = true;
   }
-  if (lua_getfield(L, i, "device") != LUA_TNIL) o->dev = lrl_device_arg(L, top + 2);
+  if (lua_getfield(L, i, "device") != LUA_TNIL) {
+    o->dev = lrl_device_arg(L, top + 2);
+    o->has_dev = true;
+  }
   if (lua_getfield(L, i, "generator") != LUA_TNIL) o->gen = lrl_generator_opt(L, top + 3);
   lua_getfield(L, i, "requires_grad");
   o->requires_grad = lua_toboolean(L, top + 4);
   lua_settop(L, top);
+}
+
+void lrl_opts_read_like(lua_State *L, int i, lrl_opts *o, const rl_tensor *t) {
+  lrl_opts_read(L, i, o, t->dtype);
+  if (!o->has_dev) o->dev = rl_dev(t);
 }

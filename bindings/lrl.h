@@ -74,10 +74,14 @@ typedef struct lrl_opts {
   rl_dtype dtype;
   bool has_dtype;
   const rl_device *dev;
+  bool has_dev;
   rl_generator *gen;
   bool requires_grad;
 } lrl_opts;
 void lrl_opts_read(lua_State *L, int i, lrl_opts *o, rl_dtype default_dtype);
+/* As lrl_opts_read for a tensor made like t: t's dtype and device unless
+ * the options give them (PyTorch's *_like and torch.tensor(t)). */
+void lrl_opts_read_like(lua_State *L, int i, lrl_opts *o, const rl_tensor *t);
 rl_dtype lrl_dtype_arg(lua_State *L, int i);
 const rl_device *lrl_device_arg(lua_State *L, int i);
 rl_generator *lrl_generator_opt(lua_State *L, int i); /* NULL = default */

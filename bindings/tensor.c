@@ -70,9 +70,7 @@ static int l_randn(lua_State *L) { return create(L, MK_RANDN, "randn"); }
 static int create_like(lua_State *L, make_kind k) {
   rl_tensor *t = lrl_check(L, 1);
   lrl_opts o;
-  lrl_opts_read(L, 2, &o, t->dtype);
-  if (lua_isnoneornil(L, 2) || (lua_istable(L, 2) && lua_getfield(L, 2, "device") == LUA_TNIL))
-    o.dev = rl_dev(t);
+  lrl_opts_read_like(L, 2, &o, t);
   if ((k == MK_RAND || k == MK_RANDN) && !rl_dtype_is_float(o.dtype))
     return luaL_error(L, "%s_like: needs a float dtype, got %s", k == MK_RAND ? "rand" : "randn",
                       rl_dtype_name(o.dtype));
@@ -112,15 +110,13 @@ static int l_full(lua_State *L) {
 }
 
 /* rl.full_like(t, value, [opts]): a new tensor of t's shape filled with
- * value, in t's dtype unless opts (a dtype or {dtype, device,
- * requires_grad}) gives one.  The device is t's when opts is absent, else
- * opts.device or the CPU. */
+ * value, in t's dtype and on t's device unless opts (a dtype or {dtype,
+ * device, requires_grad}) gives them. */
 static int l_full_like(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   double v = luaL_checknumber(L, 2);
   lrl_opts o;
-  lrl_opts_read(L, 3, &o, t->dtype);
-  if (lua_isnoneornil(L, 3)) o.dev = rl_dev(t);
+  lrl_opts_read_like(L, 3, &o, t);
   int b = lrl_newbox(L);
   return fill_new(L, b, rl_full(t->ndim, t->size, v, o.dtype, o.dev), &o);
 }
@@ -147,7 +143,7 @@ static int l_arange(lua_State *L) {
 }
 
 /* rl.linspace(start, stop, n, [opts]): a 1-D tensor of n (>= 0) evenly
- * spaced values from start to stop, both included (n = 1 gives {stop});
+ * spaced values from start to stop, both included (n = 1 gives {start});
  * f32 unless opts (a dtype or {dtype, device, requires_grad}) says
  * otherwise. */
 static int l_linspace(lua_State *L) {
@@ -192,15 +188,20 @@ static int l_randint(lua_State *L) {
 }
 
 /* rl.randperm(n, [opts]): a random permutation of 0, 1, ..., n - 1 as a
- * 1-D i64 tensor (always i64: a dtype in opts is ignored).  opts may give
- * a device and a generator; the permutation does not depend on the
- * device. */
+ * 1-D tensor, i64 unless opts gives a dtype (as PyTorch).  opts may give a
+ * device and a generator; the permutation does not depend on the device
+ * or the dtype. */
 static int l_randperm(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
   lrl_opts o;
   lrl_opts_read(L, 2, &o, RL_I64);
   int b = lrl_newbox(L);
-  return fill_new(L, b, rl_randperm(n, o.dev, o.gen), &o);
+  rl_tensor *p = rl_randperm(n, o.dev, o.gen), *r = p;
+  if (p && o.dtype != RL_I64) {
+    r = rl_to_dtype(p, o.dtype);
+    rl_release(p);
+  }
+  return fill_new(L, b, r, &o);
 }
 
 /* ---- rl.tensor(nested table) -------------------------------------------- */
@@ -270,14 +271,13 @@ static void nest_fill(lua_State *L, int idx, nest *s, int d, char *path, size_t 
  * f32 when a value is a float (2.5 or 2.0, not 2) or the table is empty,
  * else u8 when a value is a boolean, else i64.  rl.tensor(t, [opts])
  * copies the tensor t without its autograd history, in t's dtype and on
- * t's device unless opts says (with opts given, the device defaults to
- * the CPU).  opts: a dtype or {dtype, device, requires_grad}. */
+ * t's device unless opts says.  opts: a dtype or {dtype, device,
+ * requires_grad}. */
 static int l_tensor(lua_State *L) {
   if (lrl_test(L, 1)) { /* rl.tensor(t): a copy */
     lrl_opts o;
     rl_tensor *t = lrl_check(L, 1);
-    lrl_opts_read(L, 2, &o, t->dtype);
-    if (lua_isnoneornil(L, 2)) o.dev = rl_dev(t);
+    lrl_opts_read_like(L, 2, &o, t);
     int b = lrl_newbox(L);
     rl_tensor *d = rl_detach(t), *c = d ? rl_to_dtype(d, o.dtype) : NULL;
     rl_tensor *r = c && rl_dev(c) != o.dev ? rl_to_device(c, o.dev) : (c ? rl_clone(c) : NULL);

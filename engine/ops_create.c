@@ -112,9 +112,10 @@ rl_tensor *rl_linspace(double start, double end, int64_t n, rl_dtype dt,
     return NULL;
   }
   double step = n > 1 ? (end - start) / (double)(n - 1) : 0;
-  /* symmetric, as PyTorch: the second half counts back from the end */
+  /* symmetric, as PyTorch: the second half counts back from the end; one
+   * step is the start, as in PyTorch and NumPy */
   for (int64_t i = 0; i < n; i++)
-    v[i] = i < n / 2 ? start + step * (double)i : end - step * (double)(n - 1 - i);
+    v[i] = i < n / 2 || n == 1 ? start + step * (double)i : end - step * (double)(n - 1 - i);
   rl_tensor *t = from_doubles(n, v, dt, dev);
   free(v);
   return t;

@@ -41,6 +41,8 @@ describe('creation', function()
 
   it('linspace and eye', function()
     assert.is_true(same({ 0, 0.25, 0.5, 0.75, 1 }, rl.linspace(0, 1, 5):tolist(), 1e-7))
+    assert.are.same({ 3 }, rl.linspace(3, 5, 1):tolist()) -- one step is the start, as in PyTorch
+    assert.are.same({}, rl.linspace(3, 5, 0):tolist())
     assert.are.same({ { 1, 0, 0 }, { 0, 1, 0 } }, rl.eye(2, 3):tolist())
     assert.are.same({ { 1, 0 }, { 0, 1 } }, rl.eye(2):tolist())
   end)
@@ -269,6 +271,13 @@ describe('random numbers', function()
     assert.is_true(x:min():item() >= -2 and x:max():item() < -1)
     local y = rl.zeros(50000, 'f64'):normal_(3, 2)
     assert.is_true(math.abs(y:mean():item() - 3) < 0.05)
+  end)
+
+  it('randperm takes a dtype, the same permutation in it', function()
+    local p = rl.randperm(50, { generator = rl.Generator(4) })
+    local q = rl.randperm(50, { generator = rl.Generator(4), dtype = 'f64' })
+    assert.are.same({ 'i64', 'f64' }, { p.dtype, q.dtype })
+    assert.are.same(p:tolist(), q:tolist())
   end)
 
   it('randperm is a permutation of 0..n-1', function()
