@@ -31,10 +31,12 @@
 #include <unistd.h>
 
 #include "cpu.h"
+#include "cpu_dnnl.h"
 #include "direct.h"
 
-/* Bump when an algorithm's kernels change enough to redo the choices. */
-#define RL_CPU_CONV_CACHE_VERSION 1
+/* Bump when an algorithm's kernels change enough to redo the choices
+ * (2: oneDNN's two joined the candidates). */
+#define RL_CPU_CONV_CACHE_VERSION 2
 
 /* ---- the processor ---------------------------------------------------------- */
 
@@ -272,11 +274,15 @@ static void find_cache_path(void) {
   else if (xdg && *xdg) snprintf(base, sizeof base, "%s/rllua", xdg);
   else if (home && *home) snprintf(base, sizeof base, "%s/.cache/rllua", home);
   else return;
-  /* the processor's identity: what makes its timings its own */
+  /* the processor's identity, and the candidates this build has: what
+   * makes its timings its own (a build without oneDNN, or with another
+   * oneDNN, chooses among other algorithms) */
   const rl_cpu_info_t *c = rl_cpu_info();
+  const char *dnnl = rl_cpu_dnnl_version();
   char id[256];
-  snprintf(id, sizeof id, "%s|%s|%lld|%lld|%d%d%d|%d|v%d", c->vendor, c->model, (long long)c->l1d,
-           (long long)c->l2, c->avx2, c->fma, c->avx512f, c->built_lanes, RL_CPU_CONV_CACHE_VERSION);
+  snprintf(id, sizeof id, "%s|%s|%lld|%lld|%d%d%d|%d|v%d|onednn %s", c->vendor, c->model,
+           (long long)c->l1d, (long long)c->l2, c->avx2, c->fma, c->avx512f, c->built_lanes,
+           RL_CPU_CONV_CACHE_VERSION, dnnl ? dnnl : "none");
   uint32_t h = 2166136261u; /* FNV-1a */
   for (const char *s = id; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
   snprintf(cache_path, sizeof cache_path, "%s/cpu-conv-%08x.tsv", base, h);
