@@ -95,6 +95,14 @@ build/%.o: %.c $(wildcard engine/*.h engine/cpu/*.h engine/io/*.h bindings/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+# The objects that read RL_HAVE_DNNL are rebuilt when DNNL changes: the
+# stamp holds the setting and is rewritten only when it differs.
+build/dnnl.stamp: FORCE
+	@mkdir -p build
+	@echo '$(DNNL)' | cmp -s - $@ || echo '$(DNNL)' > $@
+build/engine/cpu/cpu_dnnl.o build/engine/cpu/cpu_tune.o build/bindings/cpu.o: build/dnnl.stamp
+FORCE:
+
 build/kernels/%.o: kernels/%.cu $(wildcard engine/*.h engine/io/*.h kernels/*.cuh)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -std=c++17 -Xcompiler -fPIC -Xcompiler -Wall -Iengine $(CUDA_ARCH) -c -o $@ $<
@@ -106,7 +114,7 @@ BUSTED := lua5.4 $(firstword $(shell command -v busted 2>/dev/null) /usr/bin/bus
 # build/, away from the user's cache: choices timed under a test run's load
 # are no guide for real runs.
 test: all
-	@RL_CACHE_DIR=$(CURDIR)/build/test-cache $(BUSTED) --lpath='./lua/?.lua;./lua/?/init.lua;./spec/?.lua' \
+	@RL_EXPECT_ONEDNN=$(DNNL) RL_CACHE_DIR=$(CURDIR)/build/test-cache $(BUSTED) --lpath='./lua/?.lua;./lua/?/init.lua;./spec/?.lua' \
 	  --cpath='./lib/?.so' -o spec/summary.lua spec
 
 # The CUDA specs on their own; RL_REQUIRE_CUDA makes them fail (instead of
@@ -165,7 +173,8 @@ ASAN_LOG   := $(CURDIR)/$(ASAN_DIR)/reports/report
 ASAN_ENV   := ASAN_OPTIONS=log_path=$(ASAN_LOG):detect_leaks=1:abort_on_error=0:strict_string_checks=1 \
               LSAN_OPTIONS=suppressions=$(CURDIR)/$(ASAN_DIR)/lsan.supp:print_suppressions=0:use_tls=0 \
               UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=86 \
-              RL_CACHE_DIR=$(CURDIR)/$(ASAN_DIR)/cache RLLUA_BIN=./$(ASAN_DIR)/rllua RL_LUA='$(ASAN_LUA)'
+              RL_CACHE_DIR=$(CURDIR)/$(ASAN_DIR)/cache RLLUA_BIN=./$(ASAN_DIR)/rllua RL_LUA='$(ASAN_LUA)' \
+              RL_EXPECT_ONEDNN=$(DNNL)
 
 asan-build:
 	@mkdir -p $(ASAN_DIR)
@@ -275,4 +284,4 @@ install: all
 clean:
 	rm -rf build rllua lib lua/rl/cdoc.lua
 
-.PHONY: all test test-cuda test-asan crosscheck-aa fuzz bench deps install clean
+.PHONY: all test test-cuda test-asan crosscheck-aa fuzz bench deps install clean FORCE

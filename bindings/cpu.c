@@ -55,8 +55,8 @@ static int l_cpu_info(lua_State *L) {
   return 1;
 }
 
-/* _cpu_conv_choices() -> a list of {key, algorithm, how, ms = {direct,
- * winograd, im2col, onednn, ['onednn-wino']}}: each convolution pass's shape and the algorithm it
+/* _cpu_conv_choices() -> a list of {key, algorithm, how, ms}: ms keyed by
+ * algorithm name (direct, winograd, im2col, onednn, onednn-wino): each convolution pass's shape and the algorithm it
  * took in this process, in the order first seen.  how: 'measured' (ms: the
  * candidates' best times), 'cached' (measured by an earlier process on this
  * machine), 'forced' (RL_CPU_CONV) or 'rule' (f64, or too small to time). */

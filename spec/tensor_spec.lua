@@ -278,6 +278,8 @@ describe('random numbers', function()
     local q = rl.randperm(50, { generator = rl.Generator(4), dtype = 'f64' })
     assert.are.same({ 'i64', 'f64' }, { p.dtype, q.dtype })
     assert.are.same(p:tolist(), q:tolist())
+    assert.are.equal(256, rl.randperm(256, 'u8'):numel())
+    assert.has_error(function() rl.randperm(257, 'u8') end, 'randperm: n = 257 is too large for u8 (its values must be exact)')
   end)
 
   it('randperm is a permutation of 0..n-1', function()

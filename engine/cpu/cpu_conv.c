@@ -693,46 +693,71 @@ static bool measured(const conv_args *a) {
   return a->dt == RL_F32 && work >= RL_CONV_MEASURE_MIN;
 }
 
-/* oneDNN's candidates are made (a primitive each) only where they can be
- * taken: a timed shape, or oneDNN forced. */
-static bool dnnl_wanted(const conv_args *a) {
-  int forced = rl_cpu_conv_forced();
-  return measured(a) || forced == RL_CPU_ALG_ONEDNN || forced == RL_CPU_ALG_ONEDNN_WINO;
+/* Which algorithms can run a pass: 1 or 0, and -1 for oneDNN's until asked
+ * (deciding makes its primitive, JIT-compiled, so only where it can be
+ * taken: forced, named by a choice, or about to be timed). */
+typedef struct {
+  const conv_args *a;
+  rl_dnnl_pass pass;
+  signed char fit[RL_CPU_ALG_N];
+} conv_fits;
+
+static bool fits_alg(int alg, void *ctx) {
+  conv_fits *f = ctx;
+  if (alg <= RL_CPU_ALG_AUTO || alg >= RL_CPU_ALG_N) return false;
+  if (f->fit[alg] < 0) {
+    const conv_args *a = f->a;
+    f->fit[alg] = rl_cpu_dnnl_fits(f->pass, alg == RL_CPU_ALG_ONEDNN_WINO, a->dt, a->N, a->C,
+                                   a->H, a->W, a->O, a->g, f->pass == RL_DNNL_FWD ? a->b != NULL
+                                                                                  : a->db != NULL);
+  }
+  return f->fit[alg] == 1;
+}
+
+/* oneDNN's two to be asked when the pass is f32 (and for dW, when dW is
+ * wanted: oneDNN's weight pass always forms it). */
+static void dnnl_unknown(conv_fits *f, bool can) {
+  f->fit[RL_CPU_ALG_ONEDNN] = f->fit[RL_CPU_ALG_ONEDNN_WINO] = can && f->a->dt == RL_F32 ? -1 : 0;
 }
 
 /* Run the pass by the algorithm chosen for its shape: the forced one where
  * it fits (else the rule's), this process's or the machine's earlier
- * choice, the rule's for f64 and small work, or else the fastest of the
- * candidates that fit, each timed twice after a first run. */
-static int run_chosen(conv_pass_fn run, const char *pass, const conv_args *a,
-                      const bool *fits, int rule) {
+ * choice (the first the cache names that can run here), the rule's for
+ * f64 and small work, or else the fastest of the candidates that fit,
+ * each timed twice after a first run. */
+static int run_chosen(conv_pass_fn run, const char *pass, const conv_args *a, conv_fits *f,
+                      int rule) {
   int forced = rl_cpu_conv_forced();
   if (forced < 0) return -1;
   char key[128];
   conv_key(key, sizeof key, pass, a);
   const rl_cpu_conv_choice *c = rl_cpu_conv_lookup(key);
   if (forced != RL_CPU_ALG_AUTO) {
-    int alg = fits[forced] ? forced : rule;
+    int alg = fits_alg(forced, f) ? forced : rule;
     if (!c || c->alg != alg || strcmp(c->how, "forced") != 0)
-      rl_cpu_conv_settle(key, alg, "forced", NULL);
+      rl_cpu_conv_settle(key, alg, "forced", NULL, fits_alg, f);
     return run(alg, a);
   }
-  if (c && strcmp(c->how, "forced") != 0 && fits[c->alg]) return run(c->alg, a);
-  int nfit = 0;
-  for (int k = 1; k < RL_CPU_ALG_N; k++) nfit += fits[k];
-  if (!measured(a) || nfit < 2) {
-    rl_cpu_conv_settle(key, rule, "rule", NULL);
+  if (c && strcmp(c->how, "forced") != 0 && fits_alg(c->alg, f)) return run(c->alg, a);
+  if (!measured(a)) {
+    rl_cpu_conv_settle(key, rule, "rule", NULL, fits_alg, f);
     return run(rule, a);
   }
-  int cached = rl_cpu_conv_cached(key);
-  if (cached != RL_CPU_ALG_AUTO && fits[cached]) {
-    rl_cpu_conv_settle(key, cached, "cached", NULL);
+  int cached = rl_cpu_conv_cached(key, fits_alg, f);
+  if (cached != RL_CPU_ALG_AUTO) {
+    rl_cpu_conv_settle(key, cached, "cached", NULL, fits_alg, f);
     return run(cached, a);
+  }
+  int nfit = 0;
+  for (int k = 1; k < RL_CPU_ALG_N; k++) nfit += fits_alg(k, f);
+  if (nfit < 2) {
+    rl_cpu_conv_settle(key, rule, "rule", NULL, fits_alg, f);
+    return run(rule, a);
   }
   double ms[RL_CPU_ALG_N] = {0};
   for (int round = 0; round < 3; round++)
     for (int k = 1; k < RL_CPU_ALG_N; k++) {
-      if (!fits[k]) continue;
+      if (!fits_alg(k, f)) continue;
       double t0 = omp_get_wtime();
       if (run(k, a)) return -1;
       double t = (omp_get_wtime() - t0) * 1e3;
@@ -740,43 +765,36 @@ static int run_chosen(conv_pass_fn run, const char *pass, const conv_args *a,
     }
   int best = rule;
   for (int k = 1; k < RL_CPU_ALG_N; k++)
-    if (fits[k] && ms[k] < ms[best]) best = k;
-  int settled = rl_cpu_conv_settle(key, best, "measured", ms);
-  return run(fits[settled] ? settled : best, a); /* the cache's may be of another build */
+    if (fits_alg(k, f) && ms[k] < ms[best]) best = k;
+  return run(rl_cpu_conv_settle(key, best, "measured", ms, fits_alg, f), a);
 }
 
 static int conv_fwd_entry(const conv_args *a) {
-  bool fits[RL_CPU_ALG_N] = {false};
-  fits[RL_CPU_ALG_DIRECT] = taps_fit(a->g);
-  fits[RL_CPU_ALG_WINOGRAD] = rl_cpu_wino_fits(a->dt, a->g);
-  fits[RL_CPU_ALG_IM2COL] = true;
-  for (int wino = 0; wino < 2 && dnnl_wanted(a); wino++)
-    fits[wino ? RL_CPU_ALG_ONEDNN_WINO : RL_CPU_ALG_ONEDNN] = rl_cpu_dnnl_fits(
-        RL_DNNL_FWD, wino, a->dt, a->N, a->C, a->H, a->W, a->O, a->g, a->b != NULL);
+  conv_fits f = {.a = a, .pass = RL_DNNL_FWD};
+  f.fit[RL_CPU_ALG_DIRECT] = taps_fit(a->g);
+  f.fit[RL_CPU_ALG_WINOGRAD] = rl_cpu_wino_fits(a->dt, a->g);
+  f.fit[RL_CPU_ALG_IM2COL] = 1;
+  dnnl_unknown(&f, true);
   int rule = rl_cpu_wino_ok(a->dt, a->C, a->g)     ? RL_CPU_ALG_WINOGRAD
              : taps_rule(a->C, a->H, a->W, a->g) ? RL_CPU_ALG_DIRECT
                                                    : RL_CPU_ALG_IM2COL;
-  return run_chosen(conv_fwd, "fwd", a, fits, rule);
+  return run_chosen(conv_fwd, "fwd", a, &f, rule);
 }
 
 /* One backward pass: dx alone, or dW and db alone. */
 static int conv_bwd_part(const conv_args *a) {
-  bool fits[RL_CPU_ALG_N] = {false};
+  conv_fits f = {.a = a, .pass = a->dx ? RL_DNNL_BWD_DATA : RL_DNNL_BWD_WEIGHTS};
   int64_t g2[G_N];
-  fits[RL_CPU_ALG_DIRECT] = taps_fit(a->g);
-  fits[RL_CPU_ALG_WINOGRAD] = a->dx && dx_wino_fits(a->dt, a->C, a->H, a->W, a->O, a->g, g2, false);
-  fits[RL_CPU_ALG_IM2COL] = true;
-  for (int wino = 0; wino < 2 && dnnl_wanted(a); wino++)
-    fits[wino ? RL_CPU_ALG_ONEDNN_WINO : RL_CPU_ALG_ONEDNN] =
-        a->dx ? rl_cpu_dnnl_fits(RL_DNNL_BWD_DATA, wino, a->dt, a->N, a->C, a->H, a->W, a->O,
-                                 a->g, false)
-        : a->dw && rl_cpu_dnnl_fits(RL_DNNL_BWD_WEIGHTS, wino, a->dt, a->N, a->C, a->H, a->W,
-                                    a->O, a->g, a->db != NULL);
+  f.fit[RL_CPU_ALG_DIRECT] = taps_fit(a->g);
+  f.fit[RL_CPU_ALG_WINOGRAD] =
+      a->dx && dx_wino_fits(a->dt, a->C, a->H, a->W, a->O, a->g, g2, false);
+  f.fit[RL_CPU_ALG_IM2COL] = 1;
+  dnnl_unknown(&f, a->dx || a->dw);
   int rule = a->dx && dx_wino_fits(a->dt, a->C, a->H, a->W, a->O, a->g, g2, true)
                  ? RL_CPU_ALG_WINOGRAD
              : taps_rule(a->C, a->H, a->W, a->g) ? RL_CPU_ALG_DIRECT
                                                    : RL_CPU_ALG_IM2COL;
-  return run_chosen(conv_bwd, a->dx ? "bwd-dx" : a->dw ? "bwd-dw-db" : "bwd-db", a, fits, rule);
+  return run_chosen(conv_bwd, a->dx ? "bwd-dx" : a->dw ? "bwd-dw-db" : "bwd-db", a, &f, rule);
 }
 
 /* The input gradient and the weight gradient each take the algorithm

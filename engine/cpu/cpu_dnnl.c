@@ -8,9 +8,11 @@
  * result back, as PyTorch does.  A primitive is made once per shape, pass
  * and thread count and kept for the process.
  *
- * Determinism: oneDNN's forward and dx keep each output's sum over the
- * input channels in one thread, in a fixed order, so their bits do not
- * depend on the thread count.  Its weight gradient splits the batch across
+ * Determinism: the forward and dx kernels oneDNN picks keep each output's
+ * sum (over the input channels; for dx over the output channels) in one
+ * thread, in a fixed order, so their bits do not depend on the thread
+ * count: observed for every shape tried, not promised by oneDNN, so the
+ * spec below checks it on each build.  Its weight gradient splits the batch across
  * the threads and adds the parts in an order that does (PyTorch's dW
  * changes in its last bits between 1, 2 and 3 threads).  rllua promises
  * the same bits on any thread count, so dW and db are formed here the way
@@ -58,6 +60,9 @@ typedef struct dn_prim {
   struct dn_prim *next;
 } dn_prim;
 
+/* The engine, primitives and streams are made and looked up on the
+ * calling thread only (the engine's ops run on one thread; only the
+ * OpenMP workers of a dW run their groups, on primitives made before). */
 static dnnl_engine_t engine;
 static int engine_state; /* 0: not tried, 1: up, -1: failed */
 static dn_prim *prims;

@@ -294,8 +294,8 @@ const char *rl_cpu_conv_cache_path(void) {
   return cache_path;
 }
 
-/* The cache's first entry for key, or AUTO. */
-int rl_cpu_conv_cached(const char *key) {
+/* The cache's first entry for key that fits, or AUTO. */
+int rl_cpu_conv_cached(const char *key, rl_cpu_conv_fits_fn fits, void *ctx) {
   const char *path = rl_cpu_conv_cache_path();
   if (!*path) return RL_CPU_ALG_AUTO;
   FILE *f = fopen(path, "r");
@@ -307,7 +307,7 @@ int rl_cpu_conv_cached(const char *key) {
     if (strncmp(line, key, kl) != 0 || line[kl] != '\t') continue;
     line[strcspn(line, "\n")] = 0;
     int a = alg_of(line + kl + 1);
-    if (a > RL_CPU_ALG_AUTO) {
+    if (a > RL_CPU_ALG_AUTO && fits(a, ctx)) {
       found = a;
       break;
     }
@@ -329,10 +329,11 @@ static void cache_append(const char *key, int alg) {
   close(fd);
 }
 
-int rl_cpu_conv_settle(const char *key, int alg, const char *how, const double *ms) {
+int rl_cpu_conv_settle(const char *key, int alg, const char *how, const double *ms,
+                       rl_cpu_conv_fits_fn fits, void *ctx) {
   if (strcmp(how, "measured") == 0) {
     cache_append(key, alg);
-    int first = rl_cpu_conv_cached(key);
+    int first = rl_cpu_conv_cached(key, fits, ctx);
     if (first != RL_CPU_ALG_AUTO && first != alg) alg = first, how = "cached";
   }
   pthread_mutex_lock(&lock);

@@ -63,13 +63,17 @@ typedef struct {
 
 /* The choice made for key in this process, or NULL. */
 const rl_cpu_conv_choice *rl_cpu_conv_lookup(const char *key);
-/* The algorithm the machine's cache holds for key (another process
- * measured it), or AUTO. */
-int rl_cpu_conv_cached(const char *key);
+/* Whether algorithm alg can run the shape the caller has at hand. */
+typedef bool (*rl_cpu_conv_fits_fn)(int alg, void *ctx);
+/* The first algorithm the machine's cache holds for key (another process
+ * measured it) that can run here (fits), or AUTO. */
+int rl_cpu_conv_cached(const char *key, rl_cpu_conv_fits_fn fits, void *ctx);
 /* Record this process's choice for key.  A measured choice is published
- * to the machine's cache, and the cache's first entry for key is the one
- * every process uses: the returned algorithm. */
-int rl_cpu_conv_settle(const char *key, int alg, const char *how, const double *ms);
+ * to the machine's cache, and the cache's first entry for key that can
+ * run here is the one every process uses: the returned algorithm, the one
+ * to run. */
+int rl_cpu_conv_settle(const char *key, int alg, const char *how, const double *ms,
+                       rl_cpu_conv_fits_fn fits, void *ctx);
 /* The choices made so far, in order; their number. */
 int rl_cpu_conv_choices(const rl_cpu_conv_choice **list);
 /* The machine's cache file ("" when persistence is off). */

@@ -67,7 +67,7 @@ function cpu.info(o)
       t.conv_cache ~= '' and t.conv_cache or 'this process only (RL_CPU_CONV_CACHE=off)'),
     string.format('oneDNN      %s', t.onednn and t.onednn ..
       ' (direct and Winograd): candidates; dW by groups of the batch, one thread each, for bits independent of the thread count'
-      or 'not in this build (libdnnl-dev was missing)'),
+      or 'not in this build (built without libdnnl-dev, or with DNNL=0)'),
   }
   if #t.choices == 0 then
     lines[#lines + 1] = '            no convolution has run yet'
