@@ -100,7 +100,7 @@ static rl_tensor *make_operand(lua_State *L, int i, const rl_tensor *like, rl_te
   double v = lua_isboolean(L, i) ? lua_toboolean(L, i) : lua_tonumber(L, i);
   rl_dtype dt = like ? like->dtype : RL_F32;
   /* a fractional number against an integer tensor computes in f32 */
-  if (like && !rl_dtype_is_float(dt) && lua_isnumber(L, i) && !lua_isinteger(L, i) &&
+  if (like && !rl_dtype_is_floating(dt) && lua_isnumber(L, i) && !lua_isinteger(L, i) &&
       v != floor(v))
     dt = RL_F32;
   *tmp = rl_scalar(v, dt, like ? rl_dev(like) : rl_cpu());

@@ -97,7 +97,7 @@ static int t_clamp_(lua_State *L) { return clamp(L, true); }
  * that x + 1 allocates no scalar tensor and keeps x's dtype. */
 static rl_tensor *binop(lua_State *L, rl_binary_op op, int ia, int ib, double alpha) {
   rl_tensor *a = lrl_test(L, ia), *b = lrl_test(L, ib);
-  if (a && lua_type(L, ib) == LUA_TNUMBER && rl_dtype_is_float(a->dtype)) {
+  if (a && lua_type(L, ib) == LUA_TNUMBER && rl_dtype_is_floating(a->dtype)) {
     double s = lua_tonumber(L, ib);
     switch (op) {
     case RL_BIN_ADD: return rl_unary(RL_UN_AFFINE, a, 1, alpha * s);
@@ -110,7 +110,7 @@ static rl_tensor *binop(lua_State *L, rl_binary_op op, int ia, int ib, double al
     default: break;
     }
   }
-  if (b && lua_type(L, ia) == LUA_TNUMBER && rl_dtype_is_float(b->dtype)) {
+  if (b && lua_type(L, ia) == LUA_TNUMBER && rl_dtype_is_floating(b->dtype)) {
     double s = lua_tonumber(L, ia);
     switch (op) {
     case RL_BIN_ADD: return rl_unary(RL_UN_AFFINE, b, alpha, s);
@@ -393,6 +393,7 @@ static int t_float(lua_State *L) { return to_dtype(L, RL_F32); }
 static int t_double(lua_State *L) { return to_dtype(L, RL_F64); }
 static int t_long(lua_State *L) { return to_dtype(L, RL_I64); }
 static int t_byte(lua_State *L) { return to_dtype(L, RL_U8); }
+static int t_bf16(lua_State *L) { return to_dtype(L, RL_BF16); }
 
 static int to_device(lua_State *L, const rl_device *dev) {
   rl_tensor *t = lrl_check(L, 1);
@@ -900,12 +901,12 @@ static int t_stack(lua_State *L) { return join(L, true); }
 /* ---- autograd ------------------------------------------------------------- */
 
 /* x:requires_grad_([on = true]): sets whether autograd records the
- * operations on x, so that backward fills x.grad, and returns x.  Only f32
- * and f64 tensors can require grad. */
+ * operations on x, so that backward fills x.grad, and returns x.  Only
+ * float tensors (f32, f64, bf16) can require grad. */
 static int t_requires_grad_(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   bool on = lua_isnoneornil(L, 2) ? true : lua_toboolean(L, 2);
-  if (on && !rl_dtype_is_float(t->dtype))
+  if (on && !rl_dtype_is_floating(t->dtype))
     return luaL_error(L, "requires_grad_: only float tensors can require gradients (got %s)",
                       rl_dtype_name(t->dtype));
   t->requires_grad = on;
@@ -935,7 +936,7 @@ static const luaL_Reg methods[] = {
     R(isnan), R(fmod), R(remainder), R(eq), R(ne), R(lt), R(le), R(gt), R(ge), R(logical_and),
     R(logical_or), R(where), R(masked_select), R(fill_), R(zero_), R(uniform_), R(normal_),
     R(bernoulli_), R(copy_), R(clone), R(contiguous), R(detach), R(float), R(double),
-    R(long), R(byte), R(to), R(cuda), R(cpu), R(type), R(size), R(stride), R(dim),
+    R(long), R(byte), R(bf16), R(to), R(cuda), R(cpu), R(type), R(size), R(stride), R(dim),
     R(numel), R(is_contiguous), R(storage_offset), R(is_view_of), R(data_ptr),
     R(reshape), R(view_as), R(flatten), R(transpose), R(t), R(permute), R(narrow),
     R(select), R(unsqueeze), R(squeeze), R(expand), R(expand_as), R(sum), R(mean), R(prod),

@@ -61,7 +61,7 @@ static void values_plan(const rl_tensor *t, values *v) {
   bool summarize = rl_numel(t) > THRESHOLD;
   v->ndim = t->ndim;
   v->n = 1;
-  v->is_float = rl_dtype_is_float(t->dtype);
+  v->is_float = rl_dtype_is_floating(t->dtype);
   v->f = NULL;
   v->i = NULL;
   for (int k = 0; k < t->ndim; k++) {
@@ -301,6 +301,7 @@ static void push_entry(lua_State *L, rl_dtype dt, const void *host, int64_t k) {
   case RL_F32: lua_pushnumber(L, ((const float *)host)[k]); break;
   case RL_F64: lua_pushnumber(L, ((const double *)host)[k]); break;
   case RL_I64: lua_pushinteger(L, ((const int64_t *)host)[k]); break;
+  case RL_BF16: lua_pushnumber(L, rl_f32_of_bf16(((const uint16_t *)host)[k])); break;
   default: lua_pushinteger(L, ((const uint8_t *)host)[k]); break;
   }
 }
@@ -347,7 +348,7 @@ static int m_item(lua_State *L) {
   if (n != 1)
     return luaL_error(L, "item: the tensor has %I elements, expected 1 (size %s)",
                       (lua_Integer)n, rl_shape_str(t));
-  if (rl_dtype_is_float(t->dtype)) {
+  if (rl_dtype_is_floating(t->dtype)) {
     double d;
     if (rl_item(t, &d)) return lrl_error(L);
     lua_pushnumber(L, d);

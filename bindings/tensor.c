@@ -17,7 +17,7 @@
 static int fill_new(lua_State *L, int b, rl_tensor *t, const lrl_opts *o) {
   lrl_fill(L, b, t);
   if (o->requires_grad) {
-    if (!rl_dtype_is_float(t->dtype))
+    if (!rl_dtype_is_floating(t->dtype))
       return luaL_error(L, "requires_grad: only float tensors can require gradients");
     t->requires_grad = true;
   }
@@ -43,7 +43,8 @@ static int create(lua_State *L, make_kind k, const char *name) {
   lrl_opts o;
   lrl_opts_read(L, next, &o, RL_F32);
   if ((k == MK_RAND || k == MK_RANDN) && !rl_dtype_is_float(o.dtype))
-    return luaL_error(L, "%s: needs a float dtype, got %s", name, rl_dtype_name(o.dtype));
+    return luaL_error(L, "%s: needs f32 or f64, got %s%s", name, rl_dtype_name(o.dtype),
+                      o.dtype == RL_BF16 ? " (convert the result with :bf16())" : "");
   int b = lrl_newbox(L);
   return fill_new(L, b, make(k, nd, size, &o), &o);
 }
@@ -72,8 +73,9 @@ static int create_like(lua_State *L, make_kind k) {
   lrl_opts o;
   lrl_opts_read_like(L, 2, &o, t);
   if ((k == MK_RAND || k == MK_RANDN) && !rl_dtype_is_float(o.dtype))
-    return luaL_error(L, "%s_like: needs a float dtype, got %s", k == MK_RAND ? "rand" : "randn",
-                      rl_dtype_name(o.dtype));
+    return luaL_error(L, "%s_like: needs f32 or f64, got %s%s", k == MK_RAND ? "rand" : "randn",
+                      rl_dtype_name(o.dtype),
+                      o.dtype == RL_BF16 ? " (convert the result with :bf16())" : "");
   int b = lrl_newbox(L);
   return fill_new(L, b, make(k, t->ndim, t->size, &o), &o);
 }
@@ -448,7 +450,7 @@ static int l_newindex(lua_State *L) {
   const char *k = luaL_checkstring(L, 2);
   if (!strcmp(k, "requires_grad")) {
     bool on = lua_toboolean(L, 3);
-    if (on && !rl_dtype_is_float(t->dtype))
+    if (on && !rl_dtype_is_floating(t->dtype))
       return luaL_error(L, "requires_grad: only float tensors can require gradients (got %s)",
                         rl_dtype_name(t->dtype));
     if (t->grad_fn && !on)

@@ -7,9 +7,11 @@
 #ifndef RL_CORE_H
 #define RL_CORE_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define RL_MAX_DIMS 8
 
@@ -24,12 +26,52 @@ const char *rl_errmsg(void);
 
 /* ---- dtypes ------------------------------------------------------------ */
 
-typedef enum { RL_F32, RL_F64, RL_I64, RL_U8, RL_NDTYPES } rl_dtype;
+/* bf16 (bfloat16: f32's sign and exponent, 7 bits of mantissa) is a
+ * storage type on the CPU: conversion, fill, copy, indexing and views run
+ * on it directly; elementwise ops and reductions compute in f32 and round
+ * the result to bf16 once (ops_pointwise.c, ops_reduce.c); the other ops
+ * refuse it (rl.autocast decides where bf16 is used). */
+typedef enum { RL_F32, RL_F64, RL_I64, RL_U8, RL_BF16, RL_NDTYPES } rl_dtype;
 
 size_t rl_dtype_size(rl_dtype dt);
-const char *rl_dtype_name(rl_dtype dt); /* "f32", "f64", "i64", "u8" */
+const char *rl_dtype_name(rl_dtype dt); /* "f32", "f64", "i64", "u8", "bf16" */
 int rl_dtype_parse(const char *name, rl_dtype *out); /* accepts torch names too */
+/* f32 or f64: the types the kernels compute in. */
 static inline bool rl_dtype_is_float(rl_dtype dt) { return dt == RL_F32 || dt == RL_F64; }
+/* A floating-point type, bf16 included: what may require a gradient. */
+static inline bool rl_dtype_is_floating(rl_dtype dt) { return rl_dtype_is_float(dt) || dt == RL_BF16; }
+
+/* ---- bf16 conversion ------------------------------------------------------ */
+
+/* f32 -> bf16, rounding to nearest, ties to even; NaN stays a (quiet) NaN
+ * of its sign, infinities and subnormals round like any other value. */
+static inline uint16_t rl_bf16_of_f32(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u);
+  return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+static inline float rl_f32_of_bf16(uint16_t h) {
+  uint32_t u = (uint32_t)h << 16;
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+/* f64 -> bf16 rounded once: to f32 rounding to odd (the inexact last bit
+ * set), which keeps the sticky information f32's 16 spare bits need, then
+ * to nearest even. */
+static inline uint16_t rl_bf16_of_f64(double d) {
+  float f = (float)d;
+  if (f == f && (double)f != d && f > -INFINITY && f < INFINITY) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if (!(u & 1u)) { /* even: the other neighbour of d, one ulp toward it, is odd */
+      u += fabs(d) > fabs((double)f) ? 1u : (uint32_t)-1;
+      memcpy(&f, &u, 4);
+    }
+  }
+  return rl_bf16_of_f32(f);
+}
 /* The type both operands are computed in, as PyTorch promotes them. */
 rl_dtype rl_dtype_promote(rl_dtype a, rl_dtype b);
 

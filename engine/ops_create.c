@@ -234,6 +234,7 @@ int rl_item(const rl_tensor *t, double *v) {
   case RL_F64: *v = *(double *)buf; break;
   case RL_I64: *v = (double)*(int64_t *)buf; break;
   case RL_U8: *v = *(uint8_t *)buf; break;
+  case RL_BF16: *v = rl_f32_of_bf16(*(uint16_t *)buf); break;
   default: return rl_err("item: bad dtype");
   }
   return 0;
@@ -268,7 +269,7 @@ static rl_tensor *copy_as(const char *name, rl_tensor *t, rl_dtype dt, const rl_
     return NULL;
   }
   o->st->version = 0;
-  bool diff = rl_dtype_is_float(t->dtype) && rl_dtype_is_float(dt);
+  bool diff = rl_dtype_is_floating(t->dtype) && rl_dtype_is_floating(dt);
   if (diff) rl_record(name, bwd, o, 1, &t);
   return o;
 }

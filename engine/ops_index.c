@@ -97,7 +97,7 @@ rl_tensor *rl_cat(int n, rl_tensor *const *ts, int dim) {
     mixed = mixed || ts[i]->dtype != dt;
     grads = grads || ts[i]->requires_grad;
   }
-  if (mixed && grads && rl_grad_enabled() && rl_dtype_is_float(dt)) {
+  if (mixed && grads && rl_grad_enabled() && rl_dtype_is_floating(dt)) {
     rl_tensor **cv = calloc((size_t)n, sizeof *cv);
     rl_tensor *r = NULL;
     int i;
@@ -122,7 +122,7 @@ rl_tensor *rl_cat(int n, rl_tensor *const *ts, int dim) {
     }
     off += ts[i]->size[d];
   }
-  if (rl_dtype_is_float(dt) && !mixed) {
+  if (rl_dtype_is_floating(dt) && !mixed) {
     rl_node *nd = rl_record("cat", cat_bwd, out, n, ts);
     if (nd) nd->ip[0] = d;
   }

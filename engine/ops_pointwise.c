@@ -170,6 +170,33 @@ static int unary_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   return fit(&gin[0], r, &n->meta[0]);
 }
 
+/* ---- bf16: computed in f32, the result rounded to bf16 once ------------
+ *
+ * The casts are ops of their own, so autograd sees bf16 -> f32 -> op ->
+ * bf16 and the gradient takes the same path back. */
+
+rl_tensor *rl_in_f32(rl_tensor *t) {
+  if (t->dtype == RL_BF16) return rl_to_dtype(t, RL_F32);
+  rl_retain(t);
+  return t;
+}
+
+rl_tensor *rl_out_bf16(rl_tensor *r) {
+  if (!r || r->dtype != RL_F32) return r;
+  rl_tensor *o = rl_to_dtype(r, RL_BF16);
+  rl_release(r);
+  return o;
+}
+
+/* The in-place forms on bf16: the out-of-place result r copied into a
+ * (rounded to bf16 there); r is released. */
+static int store_into(rl_tensor *a, rl_tensor *r) {
+  if (!r) return -1;
+  int rc = rl_copy_(a, r);
+  rl_release(r);
+  return rc;
+}
+
 static int unary_into(rl_unary_op op, rl_tensor *out, rl_tensor *a, double p0, double p1) {
   double p[2] = {p0, p1};
   rl_tensor *args[2] = {out, a};
@@ -186,6 +213,11 @@ rl_tensor *rl_unary(rl_unary_op op, rl_tensor *a, double p0, double p1) {
     return NULL;
   }
   const char *name = unary_name[op];
+  if (a->dtype == RL_BF16 && op != RL_UN_NOT) {
+    rl_tensor *af = rl_in_f32(a), *r = af ? rl_unary(op, af, p0, p1) : NULL;
+    rl_release(af);
+    return rl_out_bf16(r);
+  }
   rl_tensor *x = a;
   if (op == RL_UN_NOT) {
     if (rl_check_dtype(name, "input", a, RL_U8)) return NULL;
@@ -240,6 +272,7 @@ int rl_unary_(rl_unary_op op, rl_tensor *a, double p0, double p1) {
   if (rl_check_inplace(name, a, NULL)) return -1;
   if (unary_is_cmp(op))
     return rl_err("%s: comparisons write u8; use the out-of-place form", name);
+  if (a->dtype == RL_BF16 && op != RL_UN_NOT) return store_into(a, rl_unary(op, a, p0, p1));
   if (!rl_dtype_is_float(a->dtype) && !unary_int_ok(op))
     return rl_err("%s: needs a float tensor, got %s (the result would not fit)", name,
                   rl_dtype_name(a->dtype));
@@ -386,7 +419,7 @@ static int integer_divisor_zero(const char *name, rl_binary_op op, rl_dtype dt, 
 static rl_dtype binary_dtype(rl_binary_op op, rl_dtype a, rl_dtype b) {
   if (binary_is_logical(op)) return RL_U8;
   rl_dtype dt = rl_dtype_promote(a, b);
-  if (binary_needs_real(op) && !rl_dtype_is_float(dt)) return RL_F32;
+  if (binary_needs_real(op) && !rl_dtype_is_floating(dt)) return RL_F32;
   if (dt == RL_U8 && (op == RL_BIN_SUB || op == RL_BIN_FMOD || op == RL_BIN_REMAINDER))
     return RL_I64;
   return dt;
@@ -405,6 +438,13 @@ rl_tensor *rl_binary(rl_binary_op op, rl_tensor *a, rl_tensor *b, double alpha) 
   if (rl_check_same_device(name, 2, ab) || rl_broadcast_shape(name, 2, ab, &nd, size))
     return NULL;
   rl_dtype dt = binary_dtype(op, a->dtype, b->dtype);
+  if (dt == RL_BF16) {
+    rl_tensor *af = rl_in_f32(a), *bf = af ? rl_in_f32(b) : NULL;
+    rl_tensor *r = bf ? rl_binary(op, af, bf, alpha) : NULL;
+    rl_release(af);
+    rl_release(bf);
+    return rl_out_bf16(r);
+  }
   if (integer_divisor_zero(name, op, dt, b)) return NULL;
   rl_tensor *x = as_operand(op, a, dt), *y = x ? as_operand(op, b, dt) : NULL;
   rl_dtype odt = binary_is_cmp(op) || binary_is_logical(op) ? RL_U8 : dt;
@@ -448,7 +488,7 @@ static rl_tensor *inplace_operand(const char *name, rl_tensor *a, rl_tensor *b,
            name, rl_sizes_str(nd, size), rl_shape_str(a));
     return NULL;
   }
-  if (rl_dtype_is_float(compute) && !rl_dtype_is_float(a->dtype)) {
+  if (rl_dtype_is_floating(compute) && !rl_dtype_is_floating(a->dtype)) {
     rl_err("%s: the result type %s cannot be stored in place in a %s tensor", name,
            rl_dtype_name(compute), rl_dtype_name(a->dtype));
     return NULL;
@@ -480,6 +520,10 @@ int rl_binary_(rl_binary_op op, rl_tensor *a, rl_tensor *b, double alpha) {
   rl_tensor *y = inplace_operand(name, a, nz ? nz : b, compute);
   if (nz) rl_release(nz);
   if (!y) return -1;
+  if (a->dtype == RL_BF16) { /* computed as a op b would be (b unrounded), then stored */
+    rl_release(y);
+    return store_into(a, rl_binary(op, a, b, alpha));
+  }
   int rc = binary_into(op, a, a, y, alpha);
   rl_release(y);
   if (rc == 0) rl_bump_version(a);
@@ -592,7 +636,16 @@ rl_tensor *rl_ternary(rl_ternary_op op, rl_tensor *a, rl_tensor *b, rl_tensor *c
     }
   } else {
     dt = rl_dtype_promote(a->dtype, dt);
-    if (op != RL_TER_CLAMP && !rl_dtype_is_float(dt)) dt = RL_F32;
+    if (op != RL_TER_CLAMP && !rl_dtype_is_floating(dt)) dt = RL_F32;
+  }
+  if (dt == RL_BF16) {
+    rl_tensor *af = op == RL_TER_WHERE ? (rl_retain(a), a) : rl_in_f32(a);
+    rl_tensor *bf = af ? rl_in_f32(b) : NULL, *cf = bf ? rl_in_f32(c) : NULL;
+    rl_tensor *r = cf ? rl_ternary(op, af, bf, cf, p) : NULL;
+    rl_release(af);
+    rl_release(bf);
+    rl_release(cf);
+    return rl_out_bf16(r);
   }
   rl_tensor *x = op == RL_TER_WHERE ? (rl_retain(a), a) : rl_as_dtype(a, dt);
   rl_tensor *y = x ? rl_as_dtype(b, dt) : NULL, *z = y ? rl_as_dtype(c, dt) : NULL;
@@ -628,6 +681,7 @@ int rl_ternary_(rl_ternary_op op, rl_tensor *a, rl_tensor *b, rl_tensor *c,
   static const double zero[4] = {0, 0, 0, 0};
   if (!p) p = zero;
   if (rl_check_inplace(name, a, b) || rl_check_inplace(name, a, c)) return -1;
+  if (a->dtype == RL_BF16) return store_into(a, rl_ternary(op, a, b, c, p));
   rl_tensor *y = inplace_operand(name, a, b, b->dtype);
   rl_tensor *z = y ? inplace_operand(name, a, c, c->dtype) : NULL;
   int rc = z ? ternary_into(op, a, a, y, z, p) : -1;

@@ -342,11 +342,25 @@ CONVF2I(uint8_t, double, cp_u8_f64)
 CONV(uint8_t, int64_t, cp_u8_i64)
 CONV(uint8_t, uint8_t, cp_u8_u8)
 
+/* bf16 (uint16_t bits): to it by rounding to nearest even (from f64 and
+ * i64 rounded once, core.h); from it exactly, then as from f32 */
+#define BF(a) rl_f32_of_bf16(a)
+LOOP1(cp_bf16_f32, float, uint16_t, rl_bf16_of_f32(a))
+LOOP1(cp_bf16_f64, double, uint16_t, rl_bf16_of_f64(a))
+LOOP1(cp_bf16_i64, int64_t, uint16_t, rl_bf16_of_f64((double)a))
+LOOP1(cp_bf16_u8, uint8_t, uint16_t, rl_bf16_of_f32((float)a))
+LOOP1(cp_bf16_bf16, uint16_t, uint16_t, a)
+LOOP1(cp_f32_bf16, uint16_t, float, BF(a))
+LOOP1(cp_f64_bf16, uint16_t, double, BF(a))
+LOOP1(cp_i64_bf16, uint16_t, int64_t, (int64_t)BF(a))
+LOOP1(cp_u8_bf16, uint16_t, uint8_t, (int64_t)BF(a))
+
 static const rl_loop_fn copy_tab[RL_NDTYPES][RL_NDTYPES] = {
-    [RL_F32] = {cp_f32_f32, cp_f32_f64, cp_f32_i64, cp_f32_u8},
-    [RL_F64] = {cp_f64_f32, cp_f64_f64, cp_f64_i64, cp_f64_u8},
-    [RL_I64] = {cp_i64_f32, cp_i64_f64, cp_i64_i64, cp_i64_u8},
-    [RL_U8] = {cp_u8_f32, cp_u8_f64, cp_u8_i64, cp_u8_u8},
+    [RL_F32] = {cp_f32_f32, cp_f32_f64, cp_f32_i64, cp_f32_u8, cp_f32_bf16},
+    [RL_F64] = {cp_f64_f32, cp_f64_f64, cp_f64_i64, cp_f64_u8, cp_f64_bf16},
+    [RL_I64] = {cp_i64_f32, cp_i64_f64, cp_i64_i64, cp_i64_u8, cp_i64_bf16},
+    [RL_U8] = {cp_u8_f32, cp_u8_f64, cp_u8_i64, cp_u8_u8, cp_u8_bf16},
+    [RL_BF16] = {cp_bf16_f32, cp_bf16_f64, cp_bf16_i64, cp_bf16_u8, cp_bf16_bf16},
 };
 
 static void copy_bytes(char **d, const int64_t *s, int64_t n, const double *p) {
@@ -380,7 +394,11 @@ FILL(fill_f32, float)
 FILL(fill_f64, double)
 FILL(fill_i64, int64_t)
 FILL(fill_u8, uint8_t)
-static const rl_loop_fn fill_tab[RL_NDTYPES] = {fill_f32, fill_f64, fill_i64, fill_u8};
+static void fill_bf16(char **d, const int64_t *s, int64_t n, const double *p) {
+  uint16_t v = rl_bf16_of_f64(p[0]);
+  for (int64_t i = 0; i < n; i++) AT(uint16_t, 0, i) = v;
+}
+static const rl_loop_fn fill_tab[RL_NDTYPES] = {fill_f32, fill_f64, fill_i64, fill_u8, fill_bf16};
 
 int rl_cpu_fill(const rl_iter *it, double v) {
   rl_cpu_iter_run(it, fill_tab[it->dtype[0]], &v);

@@ -35,7 +35,7 @@ static const struct {
   rl_dtype to; /* what the reader makes of it */
 } st_types[ST_N] = {
     {"F32", 4, RL_F32},  {"F64", 8, RL_F64},  {"I64", 8, RL_I64}, {"U8", 1, RL_U8},
-    {"BOOL", 1, RL_U8},  {"F16", 2, RL_F32},  {"BF16", 2, RL_F32}, {"I32", 4, RL_I64},
+    {"BOOL", 1, RL_U8},  {"F16", 2, RL_F32},  {"BF16", 2, RL_BF16}, {"I32", 4, RL_I64},
 };
 
 /* The file dtype the writer uses for an engine dtype; ST_N when none. */
@@ -45,6 +45,7 @@ static st_dtype st_of(rl_dtype dt) {
   case RL_F64: return ST_F64;
   case RL_I64: return ST_I64;
   case RL_U8: return ST_U8;
+  case RL_BF16: return ST_BF16;
   default: return ST_N;
   }
 }
@@ -515,14 +516,10 @@ static void convert(st_dtype st, const unsigned char *src, void *dst, int64_t co
       int32_t v;
       memcpy(&v, src + 4 * i, 4);
       ((int64_t *)dst)[i] = v;
-    } else {
+    } else { /* F16 (BF16 is read as it is) */
       uint16_t v;
       memcpy(&v, src + 2 * i, 2);
-      if (st == ST_F16) ((float *)dst)[i] = half_to_float(v);
-      else {
-        uint32_t bits = (uint32_t)v << 16;
-        memcpy((float *)dst + i, &bits, 4);
-      }
+      ((float *)dst)[i] = half_to_float(v);
     }
   }
 }

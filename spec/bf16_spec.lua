@@ -1,0 +1,187 @@
+-- bf16 on the CPU (issue #15, its first part): conversion against a
+-- rounding written here, every case (ties both ways, subnormals, the
+-- overflow boundary, NaN, infinities, signed zero); against PyTorch's
+-- bits; elementwise ops and reductions computed in f32 and rounded once;
+-- gradients through bf16; and clear errors where bf16 is refused.
+local rl = require 'rl'
+local shell = require 'helpers.shell'
+
+-- The exponent of a finite non-zero double, exactly (from its %a form).
+local function exponent(x)
+  local m, e = string.format('%a', math.abs(x)):match('^0x(%d)%.?%x*p([+-]%d+)$')
+  assert(m == '1', 'a normal double expected: ' .. string.format('%a', x))
+  return tonumber(e)
+end
+
+-- x rounded to bf16 (8 significant bits, exponents -126..127, subnormal
+-- steps of 2^-133), nearest with ties to even: the reference.
+local function bf16_ref(x)
+  if x ~= x or x == 0 or math.abs(x) == math.huge then return x end
+  local sign = x < 0 and -1.0 or 1.0
+  local e = math.max(exponent(x), -126)
+  local q = 2.0 ^ (e - 7) -- the step between bf16 values at x's magnitude
+  local r = math.abs(x) / q -- exact: a power-of-two scaling
+  local f = math.floor(r)
+  local d = r - f
+  if d > 0.5 or (d == 0.5 and f % 2 == 1) then f = f + 1 end
+  local v = f * q
+  if v >= 2.0 ^ 128 then v = math.huge end
+  return sign * v -- a value that rounds to zero keeps its sign
+end
+
+local function same_value(a, b)
+  if a ~= a then return b ~= b end
+  return a == b and (a ~= 0 or 1 / a == 1 / b) -- and the sign of a zero
+end
+
+-- The cases: around ties at several magnitudes, subnormals, the largest
+-- values, and plain ones.
+local function cases()
+  local xs = { 0.0, -0.0, 1.0, -1.0, 0.1, -0.1, 3.1415926535, 1e-3, 65504, 1e38, -1e38, 3.3895e38,
+    math.huge, -math.huge, 0 / 0 }
+  for _, e in ipairs { -140, -133, -130, -127, -126, -125, -20, -1, 0, 1, 7, 30, 126, 127 } do
+    local q = 2.0 ^ (math.max(e, -126) - 7)
+    for _, k in ipairs { 128, 129, 200, 255 } do
+      local base = k * q * (e < -126 and 2.0 ^ (e + 126) or 1)
+      for _, off in ipairs { 0.5, -0.5, 0.25, 0.75, 0.5 + 2 ^ -20, 0.5 - 2 ^ -20 } do
+        local x = (k + off) * q
+        if e < -126 then x = (k / 2 ^ (-126 - e) + off) * q end -- below the normal range
+        xs[#xs + 1] = x
+        xs[#xs + 1] = -x
+      end
+      xs[#xs + 1] = base
+    end
+  end
+  -- halfway between the largest bf16 and 2^128 (ties to even: inf), and just below
+  local top = (2 - 2 ^ -7) * 2.0 ^ 127
+  xs[#xs + 1] = top + 2.0 ^ 119
+  xs[#xs + 1] = top + 2.0 ^ 119 - 2.0 ^ 100
+  xs[#xs + 1] = top
+  local g = rl.Generator(5)
+  for _, v in ipairs(rl.randn({ 200 }, { generator = g, dtype = 'f64' }):mul(1e3):tolist()) do xs[#xs + 1] = v end
+  return xs
+end
+
+describe('bf16 (issue #15, CPU)', function()
+  it('f64 -> bf16 rounds once, to nearest, ties to even, every case', function()
+    local xs = cases()
+    local got = rl.tensor(xs, 'f64'):bf16():tolist()
+    for i, x in ipairs(xs) do
+      local want = bf16_ref(x)
+      assert(same_value(want, got[i]),
+        string.format('%s: got %s, want %s', string.format('%a', x), string.format('%a', got[i]), string.format('%a', want)))
+    end
+  end)
+
+  it('f32 -> bf16 likewise, and bf16 -> f32 / f64 exactly', function()
+    -- the f32 values of the cases (rounded to f32 first: that is what an f32 tensor holds)
+    local f = rl.tensor(cases(), 'f64'):float()
+    local xs = f:tolist()
+    local b = f:bf16()
+    local got = b:tolist()
+    for i, x in ipairs(xs) do
+      assert(same_value(bf16_ref(x), got[i]), string.format('%a -> %a', x, got[i]))
+    end
+    -- widening is exact: bf16 -> f32 -> bf16 and bf16 -> f64 -> bf16 keep every bit
+    for _, back in ipairs { b:float():bf16():tolist(), b:double():bf16():tolist(), b:double():tolist() } do
+      for i, v in ipairs(got) do assert(same_value(v, back[i])) end
+    end
+    -- NaN stays NaN, from f32 and from f64
+    assert.is_true(b:isnan():sum():item() >= 1)
+  end)
+
+  it('agrees with PyTorch bit for bit (f32 -> bf16)', function()
+    local probe = io.popen('/usr/bin/python3 -c "import torch" 2>&1; echo $?')
+    local rc = probe:read('a'):match('(%d+)%s*$')
+    probe:close()
+    if rc ~= '0' then pending('python3/torch not available') return end
+    local f = rl.tensor(cases(), 'f64'):float()
+    local dir = shell.tmpdir()
+    rl.save(dir .. '/x.safetensors', { x = f, b = f:bf16() })
+    local code = [[
+import sys
+sys.path.insert(0, 'scripts')
+import torch, torch_ref
+t = torch_ref.load_safetensors(sys.argv[1])
+mine = t['b'].view(torch.int16)
+theirs = t['x'].to(torch.bfloat16).view(torch.int16)
+nan = torch.isnan(t['x'])
+bad = ((mine != theirs) & ~nan).nonzero().flatten().tolist()
+print('ok' if not bad and torch.isnan(t['b'].float()[nan]).all() else 'differ at %s' % bad[:5])
+]]
+    local script = dir .. '/cmp.py'
+    local fh = assert(io.open(script, 'w'))
+    fh:write(code)
+    fh:close()
+    local out = shell.sh('/usr/bin/python3 ' .. shell.quote(script) .. ' ' .. shell.quote(dir .. '/x.safetensors'))
+    os.execute('rm -rf ' .. shell.quote(dir))
+    assert.are.equal('ok', (out:gsub('%s+$', '')))
+  end)
+
+  it('elementwise ops compute in f32 and round the result once', function()
+    local g = rl.Generator(11)
+    local a = rl.randn({ 6, 7 }, { generator = g }):bf16()
+    local b = rl.randn({ 6, 7 }, { generator = g }):bf16()
+    local af, bf = a:float(), b:float()
+    local function same(x, y, what)
+      assert.are.equal('bf16', x.dtype, what)
+      local d = (x:float() - y:bf16():float()):abs():max():item()
+      assert(d == 0, what .. ' differs by ' .. d)
+    end
+    same(a + b, af + bf, 'add')
+    same(a * b, af * bf, 'mul')
+    same(a / b, af / bf, 'div')
+    same(a * 3.3, af * 3.3, 'mul by a number')
+    same(a:exp(), af:exp(), 'exp')
+    same(a:tanh(), af:tanh(), 'tanh')
+    same(a:relu(), af:relu(), 'relu')
+    same(a:clamp(-0.5, 0.5), af:clamp(-0.5, 0.5), 'clamp')
+    same(rl.where(a:gt(0), a, b), rl.where(af:gt(0), af, bf), 'where')
+    same(a:sum(), af:sum(), 'sum')
+    same(a:sum(2), af:sum(2), 'sum over a dim')
+    same(a:mean(1), af:mean(1), 'mean')
+    same(a:std(), af:std(), 'std')
+    same(a:max(), af:max(), 'max')
+    same(a:logsumexp(2), af:logsumexp(2), 'logsumexp')
+    assert.are.same(af:argmax(2):tolist(), a:argmax(2):tolist())
+    assert.are.equal('u8', a:gt(b).dtype)
+    -- with an f32 operand the result is f32, as PyTorch promotes
+    assert.are.equal('f32', (a + bf).dtype)
+    -- in place: computed as out of place, stored rounded
+    local c = a:clone()
+    c:mul_(bf)
+    same(c, af * bf, 'mul_ by an f32 tensor')
+    -- a sum of many is accumulated in f32, not in bf16
+    local ones = rl.ones(4096, 'bf16')
+    assert.are.equal(4096, ones:sum():item())
+  end)
+
+  it('gradients flow through bf16 and through the casts', function()
+    local w = rl.randn(3, 4):bf16():requires_grad_()
+    local x = rl.randn(3, 4, 'f64'):requires_grad_()
+    local l = (w * w):sum() + (x:bf16() * 2):sum()
+    l:backward()
+    assert.are.equal('bf16', w.grad.dtype)
+    assert.are.same((w:detach() * 2):tolist(), w.grad:tolist())
+    assert.are.equal('f64', x.grad.dtype)
+    assert.are.same(rl.full({ 3, 4 }, 2, 'f64'):tolist(), x.grad:tolist())
+  end)
+
+  it('ops without a bf16 path refuse it by name; CUDA tensors cannot be bf16', function()
+    local x = rl.randn(2, 4):bf16()
+    local ok, err = pcall(rl.F.softmax, x, 2)
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find('bf16', 1, true), err)
+    ok, err = pcall(rl.F.linear, x, rl.randn(3, 4):bf16())
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find('bf16', 1, true), err)
+    assert.has_error(function() rl.rand(2, 'bf16') end, 'rand: needs f32 or f64, got bf16 (convert the result with :bf16())')
+    if rl.cuda and rl.cuda.is_available and rl.cuda.is_available() then
+      ok, err = pcall(function() return x:cuda() end)
+      assert.is_false(ok)
+      assert.truthy(tostring(err):find('bf16 tensors are CPU%-only'), err)
+    end
+    assert.are.equal('bf16', rl.zeros(2, 'bfloat16').dtype)
+    assert.are.equal(2, rl.tensor({ 1.5, 2 }, 'bf16'):numel())
+  end)
+end)
