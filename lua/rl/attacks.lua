@@ -520,9 +520,13 @@ function attacks.run(model, x, o)
   return attacks._run(model, c)
 end
 
--- The restarts around the runs, on a checked context c (check_run).
+-- The restarts around the runs, on a checked context c (check_run), in
+-- f32 even inside rl.autocast unless the region allows bf16 attacks.
 -- c.skip ([B] u8, internal): samples to leave alone, as already broken.
-function attacks._run(model, c)
+local run_restarts
+function attacks._run(model, c) return rl.autocast.attack(run_restarts, model, c) end
+
+function run_restarts(model, c)
   local x = c.x
   return model:with_mode(c.mode, function()
     local B, shape = x.shape[1], per_sample(x)

@@ -106,4 +106,8 @@ function rl.default_device()
   return rl.device(os.getenv('RL_DEVICE') or 'cpu')
 end
 
+--- rl.autocast(dtype, fn, ...): fn in mixed precision (rl/autocast.lua).
+rl.autocast = require 'rl.autocast'
+rl.autocast.install(rl)
+
 return rl

@@ -60,6 +60,7 @@ exp.config_keys = {
   'dataset', 'method', 'seed', 'device', 'model', 'eps', 'batch', 'epochs', 'optimizer', 'momentum', 'lr',
   'weight_decay', 'milestones', 'crop', 'crop_pad', 'flip', 'data_version', 'data_dir', 'subset',
   'test_subset', 'eval_subset', 'eval_batch', 'drop', 'quick', 'method_version', 'tf32',
+  'precision', 'attack_precision',
   'beta', 'lambda', 'mu', 'h', 'quirks', 'steps', 'step_size',
 }
 
@@ -89,6 +90,29 @@ function exp.config(c)
   if c.quick then for k, v in pairs(exp.quick) do cfg[k] = v end end
   for k, v in pairs(c) do cfg[k] = v end
   cfg.quick = nil
+  -- precision: 'fp32' (the default, left out of the config so that the ids
+  -- of f32 runs stay as they were), 'tf32' (f32 with TF32 GEMMs: tf32 =
+  -- true) or 'bf16' (training steps under rl.autocast).  attack_precision
+  -- 'bf16' lets the attack steps inside training run in bf16 too.
+  local p = cfg.precision
+  if p ~= nil and p ~= 'fp32' and p ~= 'tf32' and p ~= 'bf16' then
+    error(string.format("experiment: precision must be 'fp32', 'tf32' or 'bf16', got %s", tostring(p)), 2)
+  end
+  local ap = cfg.attack_precision
+  if ap ~= nil and ap ~= 'fp32' and ap ~= 'bf16' then
+    error(string.format("experiment: attack_precision must be 'fp32' or 'bf16', got %s", tostring(ap)), 2)
+  end
+  if ap == 'bf16' and p ~= 'bf16' then
+    error("experiment: attack_precision 'bf16' needs precision 'bf16' (the attacks of an f32 run are f32)", 2)
+  end
+  if p == 'tf32' then
+    if cfg.device == 'cpu' then error("experiment: precision 'tf32' is a GPU setting (the CPU has no TF32)", 2) end
+    cfg.tf32 = true
+  elseif p == 'fp32' and cfg.device ~= 'cpu' then
+    cfg.tf32 = false
+  end
+  cfg.precision = p == 'bf16' and 'bf16' or nil
+  cfg.attack_precision = ap == 'bf16' and 'bf16' or nil
   -- TF32 GEMMs change a GPU run's bits: such runs get ids of their own
   if cfg.tf32 == nil and cfg.device ~= 'cpu' and rl.cuda.allow_tf32() then cfg.tf32 = true end
   -- a changed definition changes the run id (version 1 is left out, so the
@@ -633,7 +657,10 @@ function train_run(cfg, o, id, dir, log, sets, model, state)
       opt:zero_grad()
       local mo = { eps = cfg.eps, generator = gen }
       for _, k in ipairs(METHOD_OPTS) do mo[k] = cfg[k] end
-      local loss, logits = method(model, x, y, mo)
+      -- the step's forward passes (and, with attack_precision, its
+      -- attacks) in the run's precision; backward outside, as PyTorch's
+      local loss, logits = rl.autocast({ dtype = cfg.precision, attack = cfg.attack_precision }, method, model, x,
+        y, mo)
       loss:backward()
       opt:step()
       local B = x.shape[1]

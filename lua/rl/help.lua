@@ -221,7 +221,8 @@ function help.text(v)
   local name = name_of(v) or '(a function)'
   local short = name:match('[.:]([%w_]+)$')
   local doc, where
-  if debug.getinfo(v, 'S').what == 'C' then
+  -- a wrapper (options.public, rl.autocast's policy on rl.F) shows what it wraps
+  if debug.getinfo(options.wrapped[v] or v, 'S').what == 'C' then
     local ok, cdoc = pcall(require, 'rl.cdoc')
     local key = name:gsub('^rl%.F%.', 'F.'):gsub('^rl%.cuda%.', 'core.cuda_'):gsub('^rl%.', 'core.')
     doc = ok and cdoc[key] or nil

@@ -25,6 +25,11 @@ tables.usage_common = [[
   --seeds LIST        run each row once per seed (e.g. 0,1,2); the table
                       shows mean +- standard deviation over the seeds
   --device DEV        cpu (default, or $RL_DEVICE), cuda
+  --precision P       fp32 (default), tf32 (GPU: f32 with TF32 GEMMs) or bf16
+                      (training steps under rl.autocast: convolutions and
+                      linears in bf16, the rest in f32; every measurement f32)
+  --attack-precision P  fp32 (default) or bf16: the attack steps inside
+                      training (AT, TRADES, ...) in bf16 too (needs --precision bf16)
   --threads N         CPU threads
   --out DIR           results directory (default results/<table>)
   --attack NAME       the adversarial column's attack: pgd (default, the paper's
@@ -43,7 +48,7 @@ local COMMON = {
   epochs = 'number', subset = 'number', ['test-subset'] = 'number', ['eval-subset'] = 'number',
   batch = 'number', lr = 'number', seed = 'number', threads = 'number',
   dataset = 'string', ['data-dir'] = 'string', device = 'string', out = 'string', only = 'string',
-  model = 'string', attack = 'string', seeds = 'string',
+  model = 'string', attack = 'string', seeds = 'string', precision = 'string', ['attack-precision'] = 'string',
   quick = 'flag', list = 'flag',
 }
 for k, v in pairs(slurm.options) do COMMON[k] = v end
@@ -102,7 +107,7 @@ end
 -- returning one), the command line's overrides.
 function tables.config(o, dataset, row)
   local c = { dataset = dataset, method = row.method, quick = o.quick, data_dir = o.data_dir,
-    device = o.device }
+    device = o.device, precision = o.precision, attack_precision = o.attack_precision }
   local rc = row.config
   if type(rc) == 'function' then rc = rc(dataset) end
   for k, v in pairs(rc or {}) do c[k] = v end
@@ -316,7 +321,9 @@ local function settings_of(spec, o, datasets, seeds)
     local c = tables.config(o, d, spec.rows[1] or { method = 'natural' })
     per[d] = { model = c.model, eps = c.eps, epochs = c.epochs, batch = c.batch, optimizer = c.optimizer,
       subset = c.subset or 'all', test_subset = c.test_subset or 'all', eval_subset = c.eval_subset or 'all',
-      device = c.device, precision = c.tf32 and 'f32 with TF32 GEMMs' or 'f32' }
+      device = c.device,
+      precision = c.precision == 'bf16' and ('bf16 autocast (attacks in training: ' ..
+        (c.attack_precision or 'fp32') .. '; measurements fp32)') or c.tf32 and 'f32 with TF32 GEMMs' or 'f32' }
   end
   local attack = o.attack or 'pgd'
   local how = {

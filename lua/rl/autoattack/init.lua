@@ -405,6 +405,8 @@ local function run(model, x, y, opts)
 end
 
 autoattack._run = run
-autoattack.run = options.public(run)
+-- in f32 even inside rl.autocast: a measurement (issue #15)
+autoattack.run = options.public(function(...) return rl.autocast(nil, run, ...) end)
+options.wrapped[autoattack.run] = run
 
 return autoattack

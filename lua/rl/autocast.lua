@@ -1,0 +1,141 @@
+--- rl.autocast: mixed precision, PyTorch's policy (issue #15).
+--
+--   local loss = rl.autocast('bf16', function() return F.cross_entropy(model(x), y) end)
+--   loss:backward()                       -- outside, as in PyTorch
+--
+-- Inside rl.autocast('bf16', fn, ...) the functional forms (rl.F, which
+-- every rl.nn layer calls) choose the precision of each op:
+--
+--   bf16   conv2d, linear: inputs, weights and bias rounded to bf16, the
+--          products summed in f32, the result bf16.  The parameters stay
+--          f32 (master weights) and so do their gradients: the casts are
+--          differentiable, so a weight's gradient is rounded to bf16 on its
+--          way back through the cast, as PyTorch's is.
+--   f32    batch_norm, softmax, log_softmax and the losses (cross_entropy,
+--          nll_loss, kl_div, mse_loss): bf16 inputs are widened first.  The
+--          attack steps (linf_step_, l2_step_) write their f32 input in
+--          place and refuse bf16.
+--   as in  max_pool2d, avg_pool2d, adaptive_avg_pool2d, dropout,
+--          dropout2d: computed in f32, the result in the input's dtype (so
+--          these take bf16 tensors outside autocast too).
+--   Elementwise ops on bf16 tensors (relu, adds) stay bf16, computed in f32
+--   and rounded once; mixed with f32 they give f32.
+--
+-- Attacks stay honest: rl.attacks.run (the core every attack, the
+-- Lipschitz estimate and AutoAttack run on) calls autocast.attack, which
+-- runs the attack in f32 even inside an autocast region, unless the
+-- region was opened with {attack = 'bf16'} (--attack-precision bf16,
+-- recorded in a run's config).
+--
+-- On the CPU the bf16 convolution and matmul are computed as f32 ops on
+-- bf16-rounded operands: bf16 x bf16 products are exact in f32, so this is
+-- a bf16 GEMM with f32 accumulation, to the order of the sums.
+local autocast = {}
+
+local state = { dtype = nil, attack = nil } -- nil: f32
+
+local PRECISIONS = { bf16 = true, fp32 = true, f32 = true }
+
+local function check(dtype, what)
+  if dtype ~= nil and dtype ~= false and not PRECISIONS[dtype] then
+    error(string.format("rl.autocast: %s must be 'bf16', 'fp32' or nil, got %s", what, tostring(dtype)), 3)
+  end
+  return dtype == 'bf16' and 'bf16' or nil
+end
+
+-- Run fn(...) with the state set to (dtype, attack); the state before is
+-- back afterwards, on error too.  A call that changes nothing is a plain
+-- call (errors keep the level they were raised at).
+local function with_state(dtype, attack, fn, ...)
+  if dtype == state.dtype and attack == state.attack then return fn(...) end
+  local before_d, before_a = state.dtype, state.attack
+  state.dtype, state.attack = dtype, attack
+  local res = table.pack(pcall(fn, ...))
+  state.dtype, state.attack = before_d, before_a
+  if not res[1] then error(res[2], 0) end
+  return table.unpack(res, 2, res.n)
+end
+
+--- rl.autocast(dtype, fn, ...) -> fn(...)'s results, with the ops inside
+-- in mixed precision: dtype 'bf16', or 'fp32' / nil / false for none (a
+-- region in f32 inside another).  dtype may be a table {dtype = 'bf16',
+-- attack = 'bf16'} to let attacks inside run in bf16 too.
+function autocast.run(dtype, fn, ...)
+  local attack
+  if type(dtype) == 'table' then
+    for k in pairs(dtype) do
+      if k ~= 'dtype' and k ~= 'attack' then
+        error(string.format('rl.autocast: unknown option %q (dtype, attack)', tostring(k)), 2)
+      end
+    end
+    attack = check(dtype.attack, 'attack')
+    dtype = dtype.dtype
+  end
+  dtype = check(dtype, 'the dtype')
+  if type(fn) ~= 'function' then error('rl.autocast: a function to run is expected, got ' .. type(fn), 2) end
+  return with_state(dtype, dtype and attack or nil, fn, ...)
+end
+
+--- autocast.attack(fn, ...): fn(...) as an attack runs: in f32 unless the
+-- enclosing region allows bf16 attacks.
+function autocast.attack(fn, ...)
+  if not state.dtype then return fn(...) end
+  return with_state(state.attack, state.attack, fn, ...)
+end
+
+--- The precision in force: 'bf16' or 'fp32', and the attacks' ('bf16' or 'fp32').
+function autocast.state()
+  return state.dtype or 'fp32', state.attack or 'fp32'
+end
+
+-- ---------------------------------------------------------------------------
+-- the policy, installed on rl.F
+
+local LOW = { 'conv2d', 'linear' }
+local WIDE = { 'batch_norm', 'softmax', 'log_softmax', 'cross_entropy', 'nll_loss', 'kl_div', 'mse_loss' }
+local SAME = { 'max_pool2d', 'avg_pool2d', 'adaptive_avg_pool2d', 'dropout', 'dropout2d' }
+
+--- Wrap rl.F's functions with the policy (rl.base does this once).
+function autocast.install(rl)
+  local F = rl.F
+  local wrapped = require('rl.options').wrapped -- rl.help reads the wrapped function's doc
+  local is_tensor = rl.is_tensor
+  -- an operand rounded to bf16, held in f32 for the f32 kernels
+  local function low(t)
+    if not is_tensor(t) then return t end
+    return (t.dtype == 'bf16' and t or t:bf16()):float()
+  end
+  local function wide(t) return is_tensor(t) and t.dtype == 'bf16' and t:float() or t end
+  for _, name in ipairs(LOW) do
+    local raw = F[name]
+    F[name] = function(x, w, b, ...)
+      if state.dtype ~= 'bf16' then return raw(x, w, b, ...) end
+      -- the products of bf16 operands are exact in f32, the sums f32; the
+      -- result rounded to bf16
+      return raw(low(x), low(w), low(b), ...):bf16()
+    end
+    wrapped[F[name]] = raw
+  end
+  for _, name in ipairs(WIDE) do
+    local raw = F[name]
+    F[name] = function(...)
+      if state.dtype ~= 'bf16' then return raw(...) end
+      local args = table.pack(...)
+      for i = 1, args.n do args[i] = wide(args[i]) end
+      return raw(table.unpack(args, 1, args.n))
+    end
+    wrapped[F[name]] = raw
+  end
+  for _, name in ipairs(SAME) do
+    local raw = F[name]
+    F[name] = function(x, ...)
+      if not (is_tensor(x) and x.dtype == 'bf16') then return raw(x, ...) end
+      local res = table.pack(raw(x:float(), ...))
+      res[1] = res[1]:bf16()
+      return table.unpack(res, 1, res.n)
+    end
+    wrapped[F[name]] = raw
+  end
+end
+
+return setmetatable(autocast, { __call = function(_, ...) return autocast.run(...) end })
