@@ -142,6 +142,8 @@ describe('rl.autocast (issue #15, CPU)', function()
     assert.has_error(function() exp.config { precision = 'bf61' } end)
     assert.has_error(function() exp.config { attack_precision = 'bf16' } end)
     assert.has_error(function() exp.config { precision = 'tf32', device = 'cpu' } end)
+    assert.has_error(function() exp.config { precision = 'bf16', device = 'cuda' } end,
+      "experiment: precision 'bf16' runs on the CPU only in this build (CUDA tensors cannot be bf16 yet)")
     local c = exp.config { precision = 'bf16', attack_precision = 'bf16' }
     assert.are.equal('bf16', c.attack_precision)
     assert.are_not.equal(exp.run_id(exp.config {}), exp.run_id(exp.config { precision = 'bf16' }))
