@@ -129,6 +129,14 @@ static rl_tensor *binop(lua_State *L, rl_binary_op op, int ia, int ib, double al
   rl_tensor *x = lrl_operand(L, ia, b, &ta);
   rl_tensor *y = lrl_operand(L, ib, x, &tb);
   rl_tensor *r = rl_binary(op, x, y, alpha);
+  /* a bf16 tensor with a number (made f32, unrounded) gives bf16, as with
+   * another bf16 tensor: the f32 result rounded once */
+  rl_tensor *t = a ? a : b;
+  if (r && (ta || tb) && t->dtype == RL_BF16 && r->dtype == RL_F32) {
+    rl_tensor *rb = rl_to_dtype(r, RL_BF16);
+    rl_release(r);
+    r = rb;
+  }
   if (ta) rl_release(ta);
   if (tb) rl_release(tb);
   return r;

@@ -72,6 +72,16 @@ static inline uint16_t rl_bf16_of_f64(double d) {
   }
   return rl_bf16_of_f32(f);
 }
+/* i64 -> bf16 rounded once: beyond 2^53 the bits shifted out are kept as
+ * one sticky bit, so that the double is exact or rounds the same way. */
+static inline uint16_t rl_bf16_of_i64(int64_t v) {
+  uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+  int s = 0;
+  while ((u >> s) >= ((uint64_t)1 << 53)) s++;
+  uint64_t m = (u >> s) | (s && (u & (((uint64_t)1 << s) - 1)) ? 1 : 0);
+  double d = ldexp((double)m, s);
+  return rl_bf16_of_f64(v < 0 ? -d : d);
+}
 /* The type both operands are computed in, as PyTorch promotes them. */
 rl_dtype rl_dtype_promote(rl_dtype a, rl_dtype b);
 

@@ -179,6 +179,13 @@ int rl_copy_(rl_tensor *dst, const rl_tensor *src) {
   int rc = -1;
   rl_tensor *c = rl_as_contig((rl_tensor *)src), *moved = NULL;
   if (!c) return -1;
+  if (c->dtype == RL_BF16 && rl_dev(dst)->type != RL_CPU) {
+    /* bf16 lives on the CPU only: widened there first (a PyTorch bf16
+     * checkpoint loaded into a model on the GPU) */
+    rl_tensor *w = rl_as_dtype(c, dst->dtype == RL_BF16 ? RL_F32 : dst->dtype);
+    rl_release(c);
+    if (!(c = w)) return -1;
+  }
   moved = rl_empty(c->ndim, c->size, c->dtype, rl_dev(dst));
   if (!moved) goto out;
   size_t nb = rl_nbytes(c);

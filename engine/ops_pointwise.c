@@ -402,7 +402,7 @@ static rl_tensor *as_operand(rl_binary_op op, rl_tensor *t, rl_dtype dt) {
 
 /* Integer fmod/remainder by a zero divisor is an error (floats give nan). */
 static int integer_divisor_zero(const char *name, rl_binary_op op, rl_dtype dt, rl_tensor *b) {
-  if ((op != RL_BIN_FMOD && op != RL_BIN_REMAINDER) || rl_dtype_is_float(dt)) return 0;
+  if ((op != RL_BIN_FMOD && op != RL_BIN_REMAINDER) || rl_dtype_is_floating(dt)) return 0;
   bool prev = rl_set_grad_enabled(false);
   rl_tensor *z = rl_unary(RL_UN_EQ_S, b, 0, 0);
   rl_tensor *any = z ? rl_reduce(RL_RED_ANY, z, 0, NULL, false) : NULL;

@@ -28,8 +28,9 @@ describe('rl.autocast (issue #15, CPU)', function()
     assert.is_true(max_rel(y, F.conv2d(x, w, b, { padding = 1 })) < 2e-2)
     local l = rl.autocast('bf16', F.linear, rl.randn(5, 7), rl.randn(3, 7))
     assert.are.equal('bf16', l.dtype)
-    -- outside a region nothing changes
+    -- outside a region nothing changes, nor does f64 inside one (as PyTorch)
     assert.are.equal('f32', F.conv2d(x, w, b).dtype)
+    assert.are.equal('f64', rl.autocast('bf16', F.conv2d, x:double(), w:double(), b:double()).dtype)
   end)
 
   it('batch norm, softmax and the losses run in f32; pooling keeps its input dtype', function()
@@ -142,6 +143,8 @@ describe('rl.autocast (issue #15, CPU)', function()
     assert.has_error(function() exp.config { precision = 'bf61' } end)
     assert.has_error(function() exp.config { attack_precision = 'bf16' } end)
     assert.has_error(function() exp.config { precision = 'tf32', device = 'cpu' } end)
+    assert.has_error(function() exp.config { precision = 'fp32', tf32 = true } end,
+      "experiment: precision 'fp32' with tf32 = true")
     assert.has_error(function() exp.config { precision = 'bf16', device = 'cuda' } end,
       "experiment: precision 'bf16' runs on the CPU only in this build (CUDA tensors cannot be bf16 yet)")
     local c = exp.config { precision = 'bf16', attack_precision = 'bf16' }

@@ -151,9 +151,27 @@ print('ok' if not bad and torch.isnan(t['b'].float()[nan]).all() else 'differ at
     local c = a:clone()
     c:mul_(bf)
     same(c, af * bf, 'mul_ by an f32 tensor')
+    -- a number operand is not rounded to bf16 first (1/257 is not 1/256)
+    same(a / 257, af / 257, 'div by a number')
+    same(257 / a, 257 / af, 'a number divided by it')
+    local e = a:clone()
+    e:div_(3)
+    same(e, af / 3, 'div_ by a number')
     -- a sum of many is accumulated in f32, not in bf16
     local ones = rl.ones(4096, 'bf16')
     assert.are.equal(4096, ones:sum():item())
+  end)
+
+  it('integers round once (beyond 2^53 too); randperm and Module:to know bf16', function()
+    local v = (1 << 60) + (1 << 52) + 1 -- just above a tie: rounds up, not to even
+    local got = rl.tensor({ v, -v, (1 << 60) + (1 << 52), 12345 }, 'i64'):bf16():double():tolist()
+    assert.are.same({ 2.0 ^ 60 + 2.0 ^ 53, -(2.0 ^ 60 + 2.0 ^ 53), 2.0 ^ 60, 12352 }, got)
+    assert.are.equal(257, rl.randperm(257, 'bf16'):numel())
+    assert.has_error(function() rl.randperm(258, 'bf16') end,
+      'randperm: n = 258 is too large for bf16 (its values must be exact)')
+    local bn = rl.nn.BatchNorm2d(3):to('bf16')
+    assert.are.equal('bf16', bn.weight.dtype)
+    assert.are.equal('i64', bn.num_batches_tracked.dtype)
   end)
 
   it('gradients flow through bf16 and through the casts', function()

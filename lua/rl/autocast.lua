@@ -29,7 +29,12 @@
 --
 -- On the CPU the bf16 convolution and matmul are computed as f32 ops on
 -- bf16-rounded operands: bf16 x bf16 products are exact in f32, so this is
--- a bf16 GEMM with f32 accumulation, to the order of the sums.
+-- a bf16 GEMM with f32 accumulation, to the order of the sums.  f64
+-- operands are left alone, as PyTorch leaves them.
+--
+-- The state is the process's (the engine runs one Lua thread): a coroutine
+-- that yields inside a region leaves the region in force for its resumer
+-- until it ends.
 local autocast = {}
 
 local state = { dtype = nil, attack = nil } -- nil: f32
@@ -109,7 +114,10 @@ function autocast.install(rl)
   for _, name in ipairs(LOW) do
     local raw = F[name]
     F[name] = function(x, w, b, ...)
-      if state.dtype ~= 'bf16' then return raw(x, w, b, ...) end
+      -- f64 is not cast (as PyTorch's autocast leaves it)
+      if state.dtype ~= 'bf16' or is_tensor(x) and x.dtype == 'f64' or is_tensor(w) and w.dtype == 'f64' then
+        return raw(x, w, b, ...)
+      end
       -- the products of bf16 operands are exact in f32, the sums f32; the
       -- result rounded to bf16
       return raw(low(x), low(w), low(b), ...):bf16()

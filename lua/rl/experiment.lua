@@ -110,14 +110,17 @@ function exp.config(c)
   end
   if p == 'tf32' then
     if cfg.device == 'cpu' then error("experiment: precision 'tf32' is a GPU setting (the CPU has no TF32)", 2) end
+    if cfg.tf32 == false then error("experiment: precision 'tf32' with tf32 = false", 2) end
     cfg.tf32 = true
-  elseif p == 'fp32' and cfg.device ~= 'cpu' then
-    cfg.tf32 = false
+  elseif p == 'fp32' and cfg.tf32 then
+    error("experiment: precision 'fp32' with tf32 = true", 2)
   end
   cfg.precision = p == 'bf16' and 'bf16' or nil
   cfg.attack_precision = ap == 'bf16' and 'bf16' or nil
-  -- TF32 GEMMs change a GPU run's bits: such runs get ids of their own
-  if cfg.tf32 == nil and cfg.device ~= 'cpu' and rl.cuda.allow_tf32() then cfg.tf32 = true end
+  -- TF32 GEMMs change a GPU run's bits: such runs get ids of their own.
+  -- RL_CUDA_TF32 makes TF32 the default, unless precision 'fp32' says
+  -- otherwise (the run then gets the id of any f32 run).
+  if cfg.tf32 == nil and p ~= 'fp32' and cfg.device ~= 'cpu' and rl.cuda.allow_tf32() then cfg.tf32 = true end
   -- a changed definition changes the run id (version 1 is left out, so the
   -- ids of unchanged methods stay as they were)
   local v = methods.versions[base]
@@ -172,9 +175,17 @@ end
 -- ---------------------------------------------------------------------------
 -- progress
 
+-- Asked once per process: os.execute runs system(), which ignores SIGINT
+-- while it waits, so a Ctrl-C landing in it is lost; asked at every epoch
+-- (each epoch makes a progress line), a loaded machine lost the test's one
+-- interrupt right after a checkpoint.
+local stderr_is_tty
 local function is_tty()
-  local ok = os.execute('test -t 2')
-  return ok == true or ok == 0
+  if stderr_is_tty == nil then
+    local ok = os.execute('test -t 2')
+    stderr_is_tty = ok == true or ok == 0
+  end
+  return stderr_is_tty
 end
 
 local function fmt_time(s)

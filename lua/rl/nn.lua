@@ -226,7 +226,9 @@ end
 -- to{device = ..., dtype = ...}.  Returns self.
 function Module:to(what)
   local function convert(t)
-    if t.dtype == 'i64' and (what == 'f32' or what == 'f64' or type(what) == 'table' and what.dtype) then
+    local floating = { f32 = true, f64 = true, bf16 = true, float32 = true, float64 = true, bfloat16 = true,
+      float = true, double = true }
+    if t.dtype == 'i64' and (floating[what] or type(what) == 'table' and what.dtype) then
       -- integer buffers (num_batches_tracked) keep their dtype
       if type(what) == 'table' and what.device then return t:to(what.device) end
       return t

@@ -25,7 +25,8 @@ tables.usage_common = [[
   --seeds LIST        run each row once per seed (e.g. 0,1,2); the table
                       shows mean +- standard deviation over the seeds
   --device DEV        cpu (default, or $RL_DEVICE), cuda
-  --precision P       fp32 (default), tf32 (GPU: f32 with TF32 GEMMs) or bf16
+  --precision P       fp32 (default; RL_CUDA_TF32=1 makes tf32 the default on a
+                      GPU), tf32 (GPU: f32 with TF32 GEMMs) or bf16
                       (training steps under rl.autocast: convolutions and
                       linears in bf16, the rest in f32; every measurement f32)
   --attack-precision P  fp32 (default) or bf16: the attack steps inside
