@@ -14,13 +14,7 @@ RESULTS-DIR/figures (or beside table.md), writes STEM.md and STEM.html
   --out STEM   where the report goes
   --help]]
 
-local function read(path)
-  local f = io.open(path, 'rb')
-  if not f then return nil end
-  local s = f:read('a')
-  f:close()
-  return s
-end
+local read = fs.read
 
 local function esc(s) return (s:gsub('&', '&amp;'):gsub('<', '&lt;'):gsub('>', '&gt;')) end
 

@@ -21,13 +21,7 @@ local function run_dir(out)
   return dirs[1] and out .. '/' .. dirs[1]
 end
 
-local function read(path)
-  local f = io.open(path, 'rb')
-  if not f then return nil end
-  local s = f:read('a')
-  f:close()
-  return s
-end
+local read = fs.read
 
 -- The temporaries in a run directory: NAME.tmp or NAME.tmp.<pid>.
 local function temps(dir)

@@ -35,13 +35,7 @@ local function file_size(path)
   return n
 end
 
-local function read(path)
-  local f = io.open(path, 'rb')
-  if not f then return nil end
-  local s = f:read('a')
-  f:close()
-  return s
-end
+local read = shell.read
 
 local function exists(path) return read(path) ~= nil end
 

@@ -62,6 +62,15 @@ function fs.alive(p)
   return ran(os.execute('kill -0 ' .. p .. ' 2>/dev/null'))
 end
 
+--- The bytes of the file at path, or nil when it cannot be read.
+function fs.read(path)
+  local f = io.open(path, 'rb')
+  if not f then return nil end
+  local s = f:read('a')
+  f:close()
+  return s
+end
+
 --- Write `text` to `path` through a temporary file renamed into place, so
 -- an interrupted run leaves the old file or the new one, never a torn one.
 -- The temporary is `path.tmp.<pid>`, the name rl.save uses, so that

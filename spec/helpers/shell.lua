@@ -14,13 +14,7 @@ M.lua = os.getenv('RL_LUA') or 'lua5.4'
 M.quote = require('rl.fs').quote
 
 --- The text of the file at path, or nil when it cannot be read.
-function M.read(path)
-  local f = io.open(path, 'rb')
-  if not f then return nil end
-  local s = f:read('a')
-  f:close()
-  return s
-end
+M.read = require('rl.fs').read
 
 function M.mkdir(p) assert(os.execute('mkdir -p ' .. M.quote(p))) end
 
