@@ -199,6 +199,18 @@ static int alg_of(const char *name) {
   return -1;
 }
 
+/* "direct, winograd, ... or auto": the names an error offers. */
+static const char *alg_list(void) {
+  static char list[128];
+  if (!*list) {
+    for (int a = RL_CPU_ALG_AUTO + 1; a < RL_CPU_ALG_N; a++)
+      snprintf(list + strlen(list), sizeof list - strlen(list), "%s, ", alg_names[a]);
+    list[strlen(list) - 2] = 0;
+    snprintf(list + strlen(list), sizeof list - strlen(list), " or %s", alg_names[RL_CPU_ALG_AUTO]);
+  }
+  return list;
+}
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int forced = -1; /* -1: RL_CPU_CONV decides */
 
@@ -218,7 +230,7 @@ int rl_cpu_conv_forced(void) {
   if (forced >= 0) return forced;
   pthread_once(&env_once, read_env);
   if (env_alg < 0)
-    return rl_err("RL_CPU_CONV must be direct, winograd, im2col, onednn, onednn-wino or auto, not '%s'", env_value);
+    return rl_err("RL_CPU_CONV must be %s, not '%s'", alg_list(), env_value);
   return env_alg;
 }
 
@@ -228,7 +240,7 @@ int rl_cpu_conv_force(const char *name) {
     return 0;
   }
   int a = alg_of(name);
-  if (a < 0) return rl_err("conv algorithm must be direct, winograd, im2col, onednn, onednn-wino or auto, not '%s'", name);
+  if (a < 0) return rl_err("conv algorithm must be %s, not '%s'", alg_list(), name);
   forced = a;
   return 0;
 }
