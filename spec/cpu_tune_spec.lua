@@ -110,7 +110,10 @@ describe('rl.backends.cpu (issue #16)', function()
           local xf, wf, bf = x64:float():requires_grad_(), w64:float():requires_grad_(), b64:float():requires_grad_()
           local yf = F.conv2d(xf, wf, bf, opts)
           yf:backward(dy:float())
-          for _, a in pairs(took(s, s.stride or 1)) do ran[a] = (ran[a] or 0) + 1 end
+          for pass, a in pairs(took(s, s.stride or 1)) do
+            ran[a] = (ran[a] or 0) + 1
+            ran[a .. ' ' .. pass] = true
+          end
           for name, got in pairs { y = yf:detach(), dx = xf.grad, dw = wf.grad, db = bf.grad } do
             local want = ref[name]
             local diff = (got:double() - want):abs():max():item()
@@ -125,6 +128,10 @@ describe('rl.backends.cpu (issue #16)', function()
     if not ok then error(err, 0) end
     -- each algorithm really ran (a forced one that cannot take a shape gives way to the rule's)
     for _, alg in ipairs(ALGS) do assert.truthy(ran[alg], alg .. ' never ran') end
+    -- Winograd forms the weight gradient as well as y and dx
+    for _, pass in ipairs { 'fwd', 'bwd-dx', 'bwd-dw-db' } do
+      assert.truthy(ran['winograd ' .. pass], 'winograd never ran ' .. pass)
+    end
   end)
 
   it('records which algorithm each shape took, and how', function()

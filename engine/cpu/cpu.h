@@ -85,5 +85,9 @@ bool rl_cpu_wino_fits(rl_dtype dt, const int64_t *g);
 bool rl_cpu_wino_ok(rl_dtype dt, int64_t C, const int64_t *g);
 int rl_cpu_wino_fwd(const float *x, const float *w, const float *b, int64_t N, int64_t C,
                     int64_t H, int64_t W, int64_t O, const int64_t *g, float *y);
+/* dW (and db when db) of such a convolution by Winograd: dg = G^T dU G with
+ * dU the 16 tile-position sums of (A dy A^T) .* (B^T d B). */
+int rl_cpu_wino_dw(const float *x, const float *dy, int64_t N, int64_t C, int64_t H,
+                   int64_t W, int64_t O, const int64_t *g, float *dw, float *db);
 
 #endif

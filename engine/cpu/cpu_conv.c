@@ -585,8 +585,8 @@ static int dx_by_winograd(const float *w, const float *dy, int64_t N, int64_t C,
   return rc;
 }
 
-/* The backward pass by `alg`: WINOGRAD forms dx alone, the oneDNN ones dx
- * or dW and db (conv_bwd_entry asks for dx apart from dW and db); DIRECT and IM2COL form whichever of
+/* The backward pass by `alg`: WINOGRAD and the oneDNN ones form dx, or dW
+ * and db (conv_bwd_entry asks for dx apart from dW and db); DIRECT and IM2COL form whichever of
  * the three a asks for, their way. */
 static int conv_bwd(int alg, const conv_args *a) {
   rl_dtype dt = a->dt;
@@ -594,11 +594,13 @@ static int conv_bwd(int alg, const conv_args *a) {
   void *dx = a->dx, *dw = a->dw, *db = a->db;
   int64_t N = a->N, C = a->C, H = a->H, W = a->W, O = a->O;
   const int64_t *g = a->g;
-  if (alg == RL_CPU_ALG_WINOGRAD) {
+  if (alg == RL_CPU_ALG_WINOGRAD) { /* the caller checked the fit */
     int64_t g2[G_N];
-    if (!dx || dw || db || !dx_wino_fits(dt, C, H, W, O, g, g2, false))
-      return rl_err("conv2d: Winograd forms dx alone, for 3x3 stride-1 f32"); /* the caller checked */
-    return dx_by_winograd(w, dy, N, C, H, W, O, g, g2, dx);
+    if (dx && !dw && !db && dx_wino_fits(dt, C, H, W, O, g, g2, false))
+      return dx_by_winograd(w, dy, N, C, H, W, O, g, g2, dx);
+    if (!dx && dw && rl_cpu_wino_fits(dt, g))
+      return rl_cpu_wino_dw(x, dy, N, C, H, W, O, g, dw, db);
+    return rl_err("conv2d: Winograd forms dx, or dW (and db), of 3x3 stride-1 f32");
   }
   if (alg == RL_CPU_ALG_ONEDNN || alg == RL_CPU_ALG_ONEDNN_WINO) {
     bool wino = alg == RL_CPU_ALG_ONEDNN_WINO;
@@ -787,7 +789,8 @@ static int conv_bwd_part(const conv_args *a) {
   int64_t g2[G_N];
   f.fit[RL_CPU_ALG_DIRECT] = taps_fit(a->g);
   f.fit[RL_CPU_ALG_WINOGRAD] =
-      a->dx && dx_wino_fits(a->dt, a->C, a->H, a->W, a->O, a->g, g2, false);
+      a->dx ? dx_wino_fits(a->dt, a->C, a->H, a->W, a->O, a->g, g2, false)
+            : a->dw && rl_cpu_wino_fits(a->dt, a->g);
   f.fit[RL_CPU_ALG_IM2COL] = 1;
   dnnl_unknown(&f, a->dx || a->dw);
   int rule = a->dx && dx_wino_fits(a->dt, a->C, a->H, a->W, a->O, a->g, g2, true)

@@ -35,8 +35,8 @@
 #include "direct.h"
 
 /* Bump when an algorithm's kernels change enough to redo the choices
- * (2: oneDNN's two joined the candidates). */
-#define RL_CPU_CONV_CACHE_VERSION 2
+ * (2: oneDNN's two joined the candidates; 3: Winograd forms dW too). */
+#define RL_CPU_CONV_CACHE_VERSION 3
 
 /* ---- the processor ---------------------------------------------------------- */
 

@@ -237,6 +237,133 @@ int rl_cpu_wino_fwd(const float *x, const float *w, const float *b, int64_t N, i
   return 0;
 }
 
+/* ---- the weight gradient ------------------------------------------------------
+ *
+ * y is linear in U = G g G^T, one 16-sum per tile position: so with the
+ * forward's V and dM = A dy A^T (one 4x4 per 2x2 block of dy),
+ *   dU[xi] (O x C) = sum over tiles  dM[xi] (O x P) @ V[xi]^T (P x C)
+ * and dg = G^T dU G.  That is 16 GEMMs of K = tiles, 4x4 tiles of x read
+ * at stride 2: 16 multiplies where the direct sum takes 36 per 2x2 block.
+ * The tiles are the forward's wide ones; dM is zero on the dropped column,
+ * so those columns add nothing.  The batch is split into the groups of
+ * RL_CPU_DW_GROUPS fixed by N, each summed by one thread in chunks fixed by
+ * the shapes, and the groups' dU are summed in group order in f64 before
+ * the transform back: no bit depends on the thread count. */
+
+/* dM [16][O][ld] for the nb images of dy: the four phases of each plane of
+ * dy (even/odd rows x even/odd columns, wide, zero past OH x OW and on the
+ * dropped column) first, then A g A^T at every tile alike. */
+static void transform_doutput(const wino_plan *p, const float *dy, int64_t nb, int64_t ld,
+                              float *dm, float *ph4) {
+  int64_t W1 = p->TW + 1, ms = p->O * ld, n = p->T, OW = p->OW;
+  float *g00 = ph4, *g01 = ph4 + n, *g10 = ph4 + 2 * n, *g11 = ph4 + 3 * n;
+  for (int64_t i = 0; i < nb; i++)
+    for (int64_t o = 0; o < p->O; o++) {
+      memset(ph4, 0, sizeof(float) * (size_t)(4 * n));
+      const float *src = dy + (i * p->O + o) * p->OH * OW;
+      for (int64_t oh = 0; oh < p->OH; oh++) {
+        float *e = ((oh & 1) ? g10 : g00) + (oh >> 1) * W1;
+        float *od = ((oh & 1) ? g11 : g01) + (oh >> 1) * W1;
+        const float *row = src + oh * OW;
+        for (int64_t k = 0; k < OW / 2; k++) {
+          e[k] = row[2 * k];
+          od[k] = row[2 * k + 1];
+        }
+        if (OW & 1) e[OW / 2] = row[OW - 1];
+      }
+      float *q = dm + o * ld + i * p->T;
+      float *d0 = q, *d1 = q + ms, *d2 = q + 2 * ms, *d3 = q + 3 * ms;
+      float *d4 = q + 4 * ms, *d5 = q + 5 * ms, *d6 = q + 6 * ms, *d7 = q + 7 * ms;
+      float *d8 = q + 8 * ms, *d9 = q + 9 * ms, *d10 = q + 10 * ms, *d11 = q + 11 * ms;
+      float *d12 = q + 12 * ms, *d13 = q + 13 * ms, *d14 = q + 14 * ms, *d15 = q + 15 * ms;
+#pragma omp simd
+      for (int64_t t = 0; t < n; t++) {
+        /* rows of A g: g0, g0 + g1, g0 - g1, -g1 (columns j = 0, 1) */
+        float a0 = g00[t], b0 = g01[t];
+        float a1 = g00[t] + g10[t], b1 = g01[t] + g11[t];
+        float a2 = g00[t] - g10[t], b2 = g01[t] - g11[t];
+        float a3 = -g10[t], b3 = -g11[t];
+        /* each row (a, b) times A^T: a, a + b, a - b, -b */
+        d0[t] = a0, d1[t] = a0 + b0, d2[t] = a0 - b0, d3[t] = -b0;
+        d4[t] = a1, d5[t] = a1 + b1, d6[t] = a1 - b1, d7[t] = -b1;
+        d8[t] = a2, d9[t] = a2 + b2, d10[t] = a2 - b2, d11[t] = -b2;
+        d12[t] = a3, d13[t] = a3 + b3, d14[t] = a3 - b3, d15[t] = -b3;
+      }
+    }
+}
+
+int rl_cpu_wino_dw(const float *x, const float *dy, int64_t N, int64_t C, int64_t H,
+                   int64_t W, int64_t O, const int64_t *g, float *dw, float *db) {
+  wino_plan p = wino_plan_of(N, C, H, W, O, g);
+  int64_t G = N < RL_CPU_DW_GROUPS ? N : RL_CPU_DW_GROUPS, ldmax = p.nb * p.T;
+  if (16 * (C > O ? C : O) * ldmax > INT32_MAX || O * C * 16 > INT32_MAX)
+    return rl_err("conv2d: %lldx%lld planes are too large for the Winograd weight gradient",
+                  (long long)H, (long long)W);
+  int T = rl_cpu_team(G, (double)((N + G - 1) / G) * (double)(16 * C * O * p.T));
+  size_t vbytes = rl_cpu_round64(sizeof(float) * (size_t)(16 * C * ldmax));
+  size_t mbytes = rl_cpu_round64(sizeof(float) * (size_t)(16 * O * ldmax));
+  size_t bbytes = rl_cpu_round64(sizeof(float) * (size_t)(4 * p.phase + 16));
+  size_t per = vbytes + mbytes + bbytes;
+  size_t ubytes = rl_cpu_round64(sizeof(float) * (size_t)(16 * O * C));
+  size_t dbytes = rl_cpu_round64(sizeof(double) * (size_t)O);
+  size_t total = per * (size_t)T + (ubytes + dbytes) * (size_t)G;
+  char *scratch = rl_cpu_backend.alloc(NULL, total);
+  if (!scratch) return -1;
+  char *parts = scratch + per * (size_t)T, *bparts = parts + ubytes * (size_t)G;
+  int64_t ohw = p.OH * p.OW;
+  int blas = T > 1 ? rl_cpu_blas_solo_begin() : 1;
+#pragma omp parallel num_threads(T)
+  {
+    int t = omp_get_thread_num();
+    char *base = scratch + per * (size_t)t;
+    float *v = (float *)base, *m = (float *)(base + vbytes);
+    float *buf = (float *)(base + vbytes + mbytes);
+    for (int64_t gi = t; gi < G; gi += T) {
+      float *du = (float *)(parts + ubytes * (size_t)gi);
+      double *pb = (double *)(bparts + dbytes * (size_t)gi);
+      int64_t g0 = N * gi / G, g1 = N * (gi + 1) / G;
+      for (int64_t o = 0; o < O; o++) pb[o] = 0;
+      for (int64_t n0 = g0; n0 < g1; n0 += p.nb) {
+        int64_t nb = g1 - n0 < p.nb ? g1 - n0 : p.nb, ld = nb * p.T;
+        const float *dyc = dy + n0 * O * ohw;
+        transform_input(&p, x + n0 * C * H * W, nb, ld, v, buf);
+        transform_doutput(&p, dyc, nb, ld, m, buf);
+        for (int xi = 0; xi < 16; xi++)
+          rl_cpu_gemm(RL_F32, false, true, O, C, ld, 1.0, m + xi * O * ld, ld, 0,
+                      v + xi * C * ld, ld, 0, n0 == g0 ? 0.0 : 1.0, du + xi * O * C, C, 0, 1);
+        for (int64_t i = 0; db && i < nb; i++)
+          for (int64_t o = 0; o < O; o++) {
+            const float *r = dyc + (i * O + o) * ohw;
+            double acc = 0;
+#pragma omp simd reduction(+ : acc)
+            for (int64_t q = 0; q < ohw; q++) acc += (double)r[q];
+            pb[o] += acc;
+          }
+      }
+    }
+  }
+  if (T > 1) rl_cpu_blas_solo_end(blas);
+  /* dU summed over the groups in order, in f64, and taken back: dg = G^T dU G */
+  RL_PARALLEL_FOR(e, O * C, 16 * G * 4, {
+    double u[4][4], k[3][3];
+    for (int xi = 0; xi < 16; xi++) {
+      double acc = 0;
+      for (int64_t gi = 0; gi < G; gi++)
+        acc += (double)((const float *)(parts + ubytes * (size_t)gi))[xi * O * C + e];
+      u[xi / 4][xi % 4] = acc;
+    }
+    RL_WINO_DWEIGHT(double, u, k);
+    for (int j = 0; j < 9; j++) dw[e * 9 + j] = (float)k[j / 3][j % 3];
+  });
+  for (int64_t o = 0; db && o < O; o++) {
+    double acc = 0;
+    for (int64_t gi = 0; gi < G; gi++) acc += ((const double *)(bparts + dbytes * (size_t)gi))[o];
+    db[o] = (float)acc;
+  }
+  rl_cpu_backend.free(NULL, scratch, total);
+  return 0;
+}
+
 /* ---- the backend's tile entries ---------------------------------------------
  *
  * The Winograd path of engine/conv_gemm.c, which CUDA takes, calls these
