@@ -56,7 +56,7 @@ static int l_cpu_info(lua_State *L) {
 }
 
 /* _cpu_conv_choices() -> a list of {key, algorithm, how, ms}: ms keyed by
- * algorithm name (direct, winograd, im2col, onednn, onednn-wino): each convolution pass's shape and the algorithm it
+ * algorithm name (direct, winograd, im2col, onednn, onednn-wino, winograd4): each convolution pass's shape and the algorithm it
  * took in this process, in the order first seen.  how: 'measured' (ms: the
  * candidates' best times), 'cached' (measured by an earlier process on this
  * machine), 'forced' (RL_CPU_CONV) or 'rule' (f64, or too small to time). */
@@ -86,7 +86,7 @@ static int l_cpu_conv_choices(lua_State *L) {
 }
 
 /* _cpu_conv_force(name | nil) -> the previous setting: force 'direct',
- * 'winograd', 'im2col', 'onednn' or 'onednn-wino' on every convolution
+ * 'winograd', 'im2col', 'onednn', 'onednn-wino' or 'winograd4' on every convolution
  * that can take it ('auto':
  * choose per shape), or with nil go back to $RL_CPU_CONV. */
 static int l_cpu_conv_force(lua_State *L) {

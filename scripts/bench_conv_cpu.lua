@@ -1,7 +1,7 @@
 -- bench_conv_cpu.lua - the convolutions of CNN001, CNN002 and WRN-16-4 one
 -- layer at a time on the CPU: the median ms of the forward and of the
 -- forward + full backward (dx, dW, db) by each of rllua's algorithms
--- (direct, winograd, im2col, and oneDNN's direct and Winograd; '-' where
+-- (direct, winograd, winograd4, im2col, and oneDNN's direct and Winograd; '-' where
 -- one cannot run the shape), the ones
 -- the per-shape measurement chose for the forward, dx and dW, and PyTorch on the same layer (Debian's
 -- PyTorch runs these on oneDNN, the library PyTorch uses for CPU
@@ -69,8 +69,8 @@ end
 local info = rl.backends.cpu.info { print = false }
 print(string.format('%s (%s), %d thread(s); batch %d (WRN %d); median of %d (ms): forward / forward + backward',
   info.model, info.built_for, opts.threads, B, WB, opts.steps))
-print(string.format('%-20s %-17s %15s %15s %15s %15s %15s   %-14s %15s %6s', 'layer', 'shape', 'direct', 'winograd',
-  'im2col', 'onednn', 'onednn-wino', 'fwd/dx/dW', 'PyTorch', 'ratio'))
+print(string.format('%-20s %-17s %15s %15s %15s %15s %15s %15s   %-14s %15s %6s', 'layer', 'shape', 'direct',
+  'winograd', 'winograd4', 'im2col', 'onednn', 'onednn-wino', 'fwd/dx/dW', 'PyTorch', 'ratio'))
 local function cell(v) return v and string.format('%6.2f / %6.2f', v[1], v[2]) or string.format('%15s', '-') end
 for i, l in ipairs(LAYERS) do
   local name, n, c, o, size, k, stride, pad = table.unpack(l)
@@ -91,10 +91,13 @@ for i, l in ipairs(LAYERS) do
     return { fwd, bwd }
   end
   -- which algorithms can run it (the forced one falls back to the rule's otherwise)
-  local fits = { direct = stride == 1, winograd = k == 3 and stride == 1, im2col = true, onednn = info.onednn ~= nil,
-    ['onednn-wino'] = info.onednn ~= nil and k == 3 and stride == 1 }
+  -- (winograd4 forms y and dx; its dW is the rule's)
+  local fits = { direct = stride == 1, winograd = k == 3 and stride == 1, winograd4 = k == 3 and stride == 1,
+    im2col = true, onednn = info.onednn ~= nil, ['onednn-wino'] = info.onednn ~= nil and k == 3 and stride == 1 }
   local t = {}
-  for _, alg in ipairs { 'direct', 'winograd', 'im2col', 'onednn', 'onednn-wino' } do t[alg] = fits[alg] and run(alg) or nil end
+  for _, alg in ipairs { 'direct', 'winograd', 'winograd4', 'im2col', 'onednn', 'onednn-wino' } do
+    t[alg] = fits[alg] and run(alg) or nil
+  end
   local chosen = run('auto')
   local picks = {}
   for _, ch in ipairs(rl.backends.cpu.conv_choices()) do
@@ -104,11 +107,13 @@ for i, l in ipairs(LAYERS) do
     end
   end
   local pt = torch[i]
-  local short = { direct = 'dir', winograd = 'wino', im2col = 'im2c', onednn = 'dnnl', ['onednn-wino'] = 'dnwi' }
+  local short = { direct = 'dir', winograd = 'wino', winograd4 = 'win4', im2col = 'im2c', onednn = 'dnnl',
+    ['onednn-wino'] = 'dnwi' }
   local chose = string.format('%s/%s/%s', short[picks.fwd] or '?', short[picks['bwd-dx']] or '?',
     short[picks['bwd-dw-db']] or '?')
-  print(string.format('%-20s %-17s %s %s %s %s %s   %-14s %s %6s', name, string.format('%d>%d@%d k%d s%d', c, o, size,
-    k, stride), cell(t.direct), cell(t.winograd), cell(t.im2col), cell(t.onednn), cell(t['onednn-wino']), chose,
+  print(string.format('%-20s %-17s %s %s %s %s %s %s   %-14s %s %6s', name, string.format('%d>%d@%d k%d s%d', c, o,
+    size, k, stride), cell(t.direct), cell(t.winograd), cell(t.winograd4), cell(t.im2col), cell(t.onednn),
+    cell(t['onednn-wino']), chose,
     cell(pt),
     pt and string.format('%.2f', (chosen[1] + chosen[2]) / (pt[1] + pt[2])) or '-'))
 end

@@ -1,6 +1,6 @@
 -- The CPU backend's view of the processor and its per-shape convolution
 -- algorithms (issue #16): what rl.backends.cpu.info() reports against
--- /proc/cpuinfo and sysfs; every algorithm (direct, winograd, im2col, and
+-- /proc/cpuinfo and sysfs; every algorithm (direct, winograd, im2col, winograd4 and
 -- oneDNN's direct and Winograd where the build has oneDNN) computing the
 -- same convolution, forward and backward, on shapes the rule never sent
 -- to it; RL_CPU_CONV; the machine's cache of choices (the first entry
@@ -14,7 +14,7 @@ local cpu = rl.backends.cpu
 local read = shell.read
 
 -- The algorithms this build has: oneDNN's two when it was built with it.
-local ALGS = { 'direct', 'winograd', 'im2col' }
+local ALGS = { 'direct', 'winograd', 'im2col', 'winograd4' }
 if cpu.info({ print = false }).onednn then
   ALGS[#ALGS + 1] = 'onednn'
   ALGS[#ALGS + 1] = 'onednn-wino'
@@ -128,9 +128,11 @@ describe('rl.backends.cpu (issue #16)', function()
     if not ok then error(err, 0) end
     -- each algorithm really ran (a forced one that cannot take a shape gives way to the rule's)
     for _, alg in ipairs(ALGS) do assert.truthy(ran[alg], alg .. ' never ran') end
-    -- Winograd forms the weight gradient as well as y and dx
-    for _, pass in ipairs { 'fwd', 'bwd-dx', 'bwd-dw-db' } do
-      assert.truthy(ran['winograd ' .. pass], 'winograd never ran ' .. pass)
+    -- Winograd F(2x2, 3x3) forms the weight gradient as well as y and dx;
+    -- F(4x4, 3x3) forms y and dx
+    for _, pass in ipairs { 'winograd fwd', 'winograd bwd-dx', 'winograd bwd-dw-db', 'winograd4 fwd',
+      'winograd4 bwd-dx' } do
+      assert.truthy(ran[pass], 'never ran: ' .. pass)
     end
   end)
 
@@ -148,7 +150,7 @@ describe('rl.backends.cpu (issue #16)', function()
     assert.are.equal('forced', b.how)
     assert.are_not.equal('winograd', b.algorithm)
     assert.has_error(function() cpu.set_conv('fft') end,
-      "conv algorithm must be direct, winograd, im2col, onednn, onednn-wino or auto, not 'fft'")
+      "conv algorithm must be direct, winograd, im2col, onednn, onednn-wino, winograd4 or auto, not 'fft'")
   end)
 
   it('RL_CPU_CONV forces an algorithm, and a misspelt one is an error naming it', function()
@@ -161,7 +163,7 @@ describe('rl.backends.cpu (issue #16)', function()
     assert.truthy(out:find('im2col\tforced\tim2col', 1, true), out)
     out, status = rllua(code, 'RL_CPU_CONV=winogard')
     assert.are_not.equal(0, status)
-    assert.truthy(out:find("RL_CPU_CONV must be direct, winograd, im2col, onednn, onednn-wino or auto, not 'winogard'",
+    assert.truthy(out:find("RL_CPU_CONV must be direct, winograd, im2col, onednn, onednn-wino, winograd4 or auto, not 'winogard'",
       1, true), out)
   end)
 

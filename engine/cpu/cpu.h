@@ -87,6 +87,10 @@ int rl_cpu_wino_fwd(const float *x, const float *w, const float *b, int64_t N, i
                     int64_t H, int64_t W, int64_t O, const int64_t *g, float *y);
 /* dW (and db when db) of such a convolution by Winograd: dg = G^T dU G with
  * dU the 16 tile-position sums of (A dy A^T) .* (B^T d B). */
+/* The forward by Winograd F(4x4, 3x3) (cpu_winograd4.c), where
+ * rl_cpu_wino_fits holds. */
+int rl_cpu_wino4_fwd(const float *x, const float *w, const float *b, int64_t N, int64_t C,
+                     int64_t H, int64_t W, int64_t O, const int64_t *g, float *y);
 int rl_cpu_wino_dw(const float *x, const float *dy, int64_t N, int64_t C, int64_t H,
                    int64_t W, int64_t O, const int64_t *g, float *dw, float *db);
 

@@ -519,6 +519,7 @@ static int conv_fwd(int alg, const conv_args *a) {
   int64_t N = a->N, C = a->C, H = a->H, W = a->W, O = a->O;
   const int64_t *g = a->g;
   if (alg == RL_CPU_ALG_WINOGRAD) return rl_cpu_wino_fwd(x, w, b, N, C, H, W, O, g, y);
+  if (alg == RL_CPU_ALG_WINOGRAD4) return rl_cpu_wino4_fwd(x, w, b, N, C, H, W, O, g, y);
   if (alg == RL_CPU_ALG_ONEDNN || alg == RL_CPU_ALG_ONEDNN_WINO)
     return rl_cpu_dnnl_fwd(alg == RL_CPU_ALG_ONEDNN_WINO, x, w, b, N, C, H, W, O, g, y);
   conv_plan p = conv_plan_of(dt, N, C, H, W, O, g, false, false, false, alg == RL_CPU_ALG_DIRECT);
@@ -571,33 +572,38 @@ static bool dx_wino_fits(rl_dtype dt, int64_t C, int64_t H, int64_t W, int64_t O
   return rule ? rl_cpu_wino_ok(dt, O, g2) : rl_cpu_wino_fits(dt, g2);
 }
 
-/* dx by the Winograd forward (dx_wino_fits must hold). */
-static int dx_by_winograd(const float *w, const float *dy, int64_t N, int64_t C, int64_t H,
-                          int64_t W, int64_t O, const int64_t *g, const int64_t *g2, float *dx) {
+/* dx by a Winograd forward, F(2x2, 3x3) or F(4x4, 3x3) (dx_wino_fits
+ * must hold). */
+static int dx_by_winograd(bool f4, const float *w, const float *dy, int64_t N, int64_t C,
+                          int64_t H, int64_t W, int64_t O, const int64_t *g, const int64_t *g2,
+                          float *dx) {
   size_t bytes = sizeof(float) * (size_t)(C * O * 9);
   float *wf = rl_cpu_backend.alloc(NULL, bytes);
   if (!wf) return -1;
   for (int64_t o = 0; o < O; o++)
     for (int64_t c = 0; c < C; c++)
       for (int k = 0; k < 9; k++) wf[(c * O + o) * 9 + 8 - k] = w[(o * C + c) * 9 + k];
-  int rc = rl_cpu_wino_fwd(dy, wf, NULL, N, O, g[G_OH], g[G_OW], C, g2, dx);
+  int rc = (f4 ? rl_cpu_wino4_fwd : rl_cpu_wino_fwd)(dy, wf, NULL, N, O, g[G_OH], g[G_OW], C,
+                                                     g2, dx);
   rl_cpu_backend.free(NULL, wf, bytes);
   return rc;
 }
 
 /* The backward pass by `alg`: WINOGRAD and the oneDNN ones form dx, or dW
- * and db (conv_bwd_entry asks for dx apart from dW and db); DIRECT and IM2COL form whichever of
- * the three a asks for, their way. */
+ * and db; WINOGRAD4 forms dx (conv_bwd_entry asks for dx apart from dW and
+ * db); DIRECT and IM2COL form whichever of the three a asks for, their way. */
 static int conv_bwd(int alg, const conv_args *a) {
   rl_dtype dt = a->dt;
   const void *x = a->x, *w = a->w, *dy = a->dy;
   void *dx = a->dx, *dw = a->dw, *db = a->db;
   int64_t N = a->N, C = a->C, H = a->H, W = a->W, O = a->O;
   const int64_t *g = a->g;
-  if (alg == RL_CPU_ALG_WINOGRAD) { /* the caller checked the fit */
+  if (alg == RL_CPU_ALG_WINOGRAD || alg == RL_CPU_ALG_WINOGRAD4) { /* the caller checked */
     int64_t g2[G_N];
     if (dx && !dw && !db && dx_wino_fits(dt, C, H, W, O, g, g2, false))
-      return dx_by_winograd(w, dy, N, C, H, W, O, g, g2, dx);
+      return dx_by_winograd(alg == RL_CPU_ALG_WINOGRAD4, w, dy, N, C, H, W, O, g, g2, dx);
+    if (alg == RL_CPU_ALG_WINOGRAD4)
+      return rl_err("conv2d: Winograd F(4x4, 3x3) forms dx alone, of 3x3 stride-1 f32");
     if (!dx && dw && rl_cpu_wino_fits(dt, g))
       return rl_cpu_wino_dw(x, dy, N, C, H, W, O, g, dw, db);
     return rl_err("conv2d: Winograd forms dx, or dW (and db), of 3x3 stride-1 f32");
@@ -774,7 +780,7 @@ static int run_chosen(conv_pass_fn run, const char *pass, const conv_args *a, co
 static int conv_fwd_entry(const conv_args *a) {
   conv_fits f = {.a = a, .pass = RL_DNNL_FWD};
   f.fit[RL_CPU_ALG_DIRECT] = taps_fit(a->g);
-  f.fit[RL_CPU_ALG_WINOGRAD] = rl_cpu_wino_fits(a->dt, a->g);
+  f.fit[RL_CPU_ALG_WINOGRAD] = f.fit[RL_CPU_ALG_WINOGRAD4] = rl_cpu_wino_fits(a->dt, a->g);
   f.fit[RL_CPU_ALG_IM2COL] = 1;
   dnnl_unknown(&f, true);
   int rule = rl_cpu_wino_ok(a->dt, a->C, a->g)     ? RL_CPU_ALG_WINOGRAD
@@ -791,6 +797,8 @@ static int conv_bwd_part(const conv_args *a) {
   f.fit[RL_CPU_ALG_WINOGRAD] =
       a->dx ? dx_wino_fits(a->dt, a->C, a->H, a->W, a->O, a->g, g2, false)
             : a->dw && rl_cpu_wino_fits(a->dt, a->g);
+  f.fit[RL_CPU_ALG_WINOGRAD4] =
+      a->dx && dx_wino_fits(a->dt, a->C, a->H, a->W, a->O, a->g, g2, false);
   f.fit[RL_CPU_ALG_IM2COL] = 1;
   dnnl_unknown(&f, a->dx || a->dw);
   int rule = a->dx && dx_wino_fits(a->dt, a->C, a->H, a->W, a->O, a->g, g2, true)

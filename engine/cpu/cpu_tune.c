@@ -35,7 +35,7 @@
 #include "direct.h"
 
 /* Bump when an algorithm's kernels change enough to redo the choices
- * (2: oneDNN's two joined the candidates; 3: Winograd forms dW too). */
+ * (2: oneDNN's two joined the candidates; 3: Winograd forms dW too, and F(4x4, 3x3) joins). */
 #define RL_CPU_CONV_CACHE_VERSION 3
 
 /* ---- the processor ---------------------------------------------------------- */
@@ -186,8 +186,8 @@ int64_t rl_cpu_wino_chunk_bytes(void) { return l2_share(3, 4); }
 
 /* ---- the convolution algorithm of each shape --------------------------------- */
 
-static const char *const alg_names[RL_CPU_ALG_N] = {"auto",   "direct", "winograd",
-                                                      "im2col", "onednn", "onednn-wino"};
+static const char *const alg_names[RL_CPU_ALG_N] = {
+    "auto", "direct", "winograd", "im2col", "onednn", "onednn-wino", "winograd4"};
 
 const char *rl_cpu_alg_name(int alg) {
   return alg >= 0 && alg < RL_CPU_ALG_N ? alg_names[alg] : "?";

@@ -38,6 +38,7 @@ typedef enum {
   RL_CPU_ALG_IM2COL,   /* one image at a time, im2col + GEMM */
   RL_CPU_ALG_ONEDNN,   /* oneDNN's direct convolution (cpu_dnnl.c) */
   RL_CPU_ALG_ONEDNN_WINO, /* oneDNN's Winograd, F(4x4, 3x3) */
+  RL_CPU_ALG_WINOGRAD4, /* F(4x4, 3x3), forward and dx (cpu_winograd4.c) */
   RL_CPU_ALG_N
 } rl_cpu_alg;
 
@@ -46,7 +47,8 @@ const char *rl_cpu_alg_name(int alg);
 /* The algorithm forced by RL_CPU_CONV (or rl_cpu_conv_force), AUTO when
  * none; -1 with the error set when RL_CPU_CONV names no algorithm. */
 int rl_cpu_conv_forced(void);
-/* Force `name` ("direct", "winograd", "im2col", "onednn", "onednn-wino", "auto"), or go back to
+/* Force `name` ("direct", "winograd", "im2col", "onednn", "onednn-wino", "winograd4",
+ * "auto"), or go back to
  * RL_CPU_CONV when name is NULL.  -1 with the error set on a bad name. */
 int rl_cpu_conv_force(const char *name);
 

@@ -68,7 +68,11 @@ static wino_plan wino_plan_of(int64_t N, int64_t C, int64_t H, int64_t W, int64_
   p.phase = (p.TH + 1) * (p.TW + 1) + 1;
   int64_t per = 16 * (C + O) * p.T * (int64_t)sizeof(float);
   p.nb = rl_cpu_wino_chunk_bytes() / per;
-  p.nb = p.nb < 1 ? 1 : p.nb > N ? N : p.nb;
+  /* but enough tiles for the product loop's blocks of positions: small
+   * planes (8x8: 20 tiles an image) would leave most of each block idle */
+  int64_t least = (WINO_MIN_TILES + p.T - 1) / p.T;
+  p.nb = p.nb < least ? least : p.nb;
+  p.nb = p.nb > N ? N : p.nb;
   return p;
 }
 
@@ -76,27 +80,33 @@ static wino_plan wino_plan_of(int64_t N, int64_t C, int64_t H, int64_t W, int64_
  * [16][O/OB][C][OB]. */
 static void transform_weights(const wino_plan *p, const float *w, float *u) {
   int64_t nob = (p->O + CONV_OB - 1) / CONV_OB;
-  memset(u, 0, sizeof(float) * (size_t)(16 * nob * p->C * CONV_OB));
-  for (int64_t o = 0; o < p->O; o++)
-    for (int64_t c = 0; c < p->C; c++) {
-      const float *k = w + (o * p->C + c) * 9;
-      float t[4][3], v[4][4];
-      for (int j = 0; j < 3; j++) { /* t = G g */
-        t[0][j] = k[j];
-        t[1][j] = 0.5f * (k[j] + k[3 + j] + k[6 + j]);
-        t[2][j] = 0.5f * (k[j] - k[3 + j] + k[6 + j]);
-        t[3][j] = k[6 + j];
+  int64_t us = wino_plane(nob * p->C * CONV_OB);
+  /* o fastest within a block of OB: each of the packed planes is written
+   * in order, once (by o, c, a scattered float at a time); rows past O zero */
+  for (int64_t ob = 0; ob < nob; ob++)
+    for (int64_t c = 0; c < p->C; c++)
+      for (int64_t oi = 0; oi < CONV_OB; oi++) {
+        if (ob * CONV_OB + oi >= p->O) {
+          for (int xi = 0; xi < 16; xi++) u[xi * us + (ob * p->C + c) * CONV_OB + oi] = 0.0f;
+          continue;
+        }
+        const float *k = w + ((ob * CONV_OB + oi) * p->C + c) * 9;
+        float t[4][3], v[4][4];
+        for (int j = 0; j < 3; j++) { /* t = G g */
+          t[0][j] = k[j];
+          t[1][j] = 0.5f * (k[j] + k[3 + j] + k[6 + j]);
+          t[2][j] = 0.5f * (k[j] - k[3 + j] + k[6 + j]);
+          t[3][j] = k[6 + j];
+        }
+        for (int i = 0; i < 4; i++) { /* v = t G^T */
+          v[i][0] = t[i][0];
+          v[i][1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+          v[i][2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+          v[i][3] = t[i][2];
+        }
+        for (int xi = 0; xi < 16; xi++)
+          u[xi * us + (ob * p->C + c) * CONV_OB + oi] = v[xi / 4][xi % 4];
       }
-      for (int i = 0; i < 4; i++) { /* v = t G^T */
-        v[i][0] = t[i][0];
-        v[i][1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-        v[i][2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-        v[i][3] = t[i][2];
-      }
-      int64_t ob = o / CONV_OB, oi = o % CONV_OB;
-      for (int xi = 0; xi < 16; xi++)
-        u[((xi * nob + ob) * p->C + c) * CONV_OB + oi] = v[xi / 4][xi % 4];
-    }
 }
 
 /* The four phases of plane src, zero-padded: ph4[2*ra + cb] holds padded
@@ -123,7 +133,7 @@ static void split_phases(const wino_plan *p, const float *src, float *ph4) {
  * i*T + th*(TW+1) + tw. */
 static void transform_input(const wino_plan *p, const float *x, int64_t nb, int64_t ld,
                             float *v, float *ph4) {
-  int64_t W1 = p->TW + 1, xs = p->C * ld, n = p->T;
+  int64_t W1 = p->TW + 1, xs = wino_plane(p->C * ld), n = p->T;
   for (int64_t i = 0; i < nb; i++)
     for (int64_t c = 0; c < p->C; c++) {
       split_phases(p, x + (i * p->C + c) * p->H * p->W, ph4);
@@ -161,7 +171,7 @@ static void transform_input(const wino_plan *p, const float *x, int64_t nb, int6
  * first (as the tiles, wide), then interleaved into the rows of y. */
 static void transform_output(const wino_plan *p, const float *m, int64_t nb, int64_t ld,
                              const float *b, float *y, float *ph4) {
-  int64_t W1 = p->TW + 1, ms = p->O * ld, n = p->T, OW = p->OW;
+  int64_t W1 = p->TW + 1, ms = wino_plane(p->O * ld), n = p->T, OW = p->OW;
   float *y00 = ph4, *y01 = ph4 + p->phase, *y10 = ph4 + 2 * p->phase, *y11 = ph4 + 3 * p->phase;
   for (int64_t i = 0; i < nb; i++)
     for (int64_t o = 0; o < p->O; o++) {
@@ -205,11 +215,12 @@ int rl_cpu_wino_fwd(const float *x, const float *w, const float *b, int64_t N, i
   int64_t nob = (O + CONV_OB - 1) / CONV_OB;
   int T = rl_cpu_team(chunks, (double)p.nb * (double)(16 * C * O * p.T));
   /* per thread: V (and the loop's slack past it), M, and the phase planes */
-  size_t vbytes = rl_cpu_round64(sizeof(float) * (size_t)(16 * C * ldmax + CONV_SLACK));
-  size_t mbytes = rl_cpu_round64(sizeof(float) * (size_t)(16 * O * ldmax));
+  size_t vbytes = rl_cpu_round64(sizeof(float) * (size_t)(16 * wino_plane(C * ldmax) + CONV_SLACK));
+  size_t mbytes = rl_cpu_round64(sizeof(float) * (size_t)(16 * wino_plane(O * ldmax)));
   size_t bbytes = rl_cpu_round64(sizeof(float) * (size_t)(4 * p.phase + 16));
   size_t per = vbytes + mbytes + bbytes;
-  size_t ubytes = sizeof(float) * (size_t)(16 * nob * C * CONV_OB);
+  int64_t us = wino_plane(nob * C * CONV_OB);
+  size_t ubytes = sizeof(float) * (size_t)(16 * us);
   size_t total = per * (size_t)T + ubytes;
   char *scratch = rl_cpu_backend.alloc(NULL, total);
   if (!scratch) return -1;
@@ -226,10 +237,13 @@ int rl_cpu_wino_fwd(const float *x, const float *w, const float *b, int64_t N, i
     for (int64_t k = chunks * t / T; k < chunks * (t + 1) / T; k++) {
       int64_t n0 = k * p.nb, nb = N - n0 < p.nb ? N - n0 : p.nb, ld = nb * p.T;
       transform_input(&p, x + n0 * C * H * W, nb, ld, v, buf);
-      memset(v + 16 * C * ld, 0, sizeof(float) * CONV_SLACK);
+      int64_t vs = wino_plane(C * ld), ms = wino_plane(O * ld);
+      /* the loop reads past each plane's last row (the positions it drops) */
       for (int xi = 0; xi < 16; xi++)
-        rl_cpu_direct_conv(v + xi * C * ld, ld, C, O, ld, toff, 1, u + xi * nob * C * CONV_OB,
-                           NULL, m + xi * O * ld);
+        memset(v + xi * vs + C * ld, 0, sizeof(float) * (size_t)(vs - C * ld));
+      memset(v + 16 * vs, 0, sizeof(float) * CONV_SLACK);
+      for (int xi = 0; xi < 16; xi++)
+        rl_cpu_direct_conv(v + xi * vs, ld, C, O, ld, toff, 1, u + xi * us, NULL, m + xi * ms);
       transform_output(&p, m, nb, ld, b, y + n0 * O * p.OH * p.OW, buf);
     }
   }
@@ -255,7 +269,7 @@ int rl_cpu_wino_fwd(const float *x, const float *w, const float *b, int64_t N, i
  * dropped column) first, then A g A^T at every tile alike. */
 static void transform_doutput(const wino_plan *p, const float *dy, int64_t nb, int64_t ld,
                               float *dm, float *ph4) {
-  int64_t W1 = p->TW + 1, ms = p->O * ld, n = p->T, OW = p->OW;
+  int64_t W1 = p->TW + 1, ms = wino_plane(p->O * ld), n = p->T, OW = p->OW;
   float *g00 = ph4, *g01 = ph4 + n, *g10 = ph4 + 2 * n, *g11 = ph4 + 3 * n;
   for (int64_t i = 0; i < nb; i++)
     for (int64_t o = 0; o < p->O; o++) {
@@ -300,8 +314,8 @@ int rl_cpu_wino_dw(const float *x, const float *dy, int64_t N, int64_t C, int64_
     return rl_err("conv2d: %lldx%lld planes are too large for the Winograd weight gradient",
                   (long long)H, (long long)W);
   int T = rl_cpu_team(G, (double)((N + G - 1) / G) * (double)(16 * C * O * p.T));
-  size_t vbytes = rl_cpu_round64(sizeof(float) * (size_t)(16 * C * ldmax));
-  size_t mbytes = rl_cpu_round64(sizeof(float) * (size_t)(16 * O * ldmax));
+  size_t vbytes = rl_cpu_round64(sizeof(float) * (size_t)(16 * wino_plane(C * ldmax)));
+  size_t mbytes = rl_cpu_round64(sizeof(float) * (size_t)(16 * wino_plane(O * ldmax)));
   size_t bbytes = rl_cpu_round64(sizeof(float) * (size_t)(4 * p.phase + 16));
   size_t per = vbytes + mbytes + bbytes;
   size_t ubytes = rl_cpu_round64(sizeof(float) * (size_t)(16 * O * C));
@@ -329,8 +343,9 @@ int rl_cpu_wino_dw(const float *x, const float *dy, int64_t N, int64_t C, int64_
         transform_input(&p, x + n0 * C * H * W, nb, ld, v, buf);
         transform_doutput(&p, dyc, nb, ld, m, buf);
         for (int xi = 0; xi < 16; xi++)
-          rl_cpu_gemm(RL_F32, false, true, O, C, ld, 1.0, m + xi * O * ld, ld, 0,
-                      v + xi * C * ld, ld, 0, n0 == g0 ? 0.0 : 1.0, du + xi * O * C, C, 0, 1);
+          rl_cpu_gemm(RL_F32, false, true, O, C, ld, 1.0, m + xi * wino_plane(O * ld), ld, 0,
+                      v + xi * wino_plane(C * ld), ld, 0, n0 == g0 ? 0.0 : 1.0, du + xi * O * C,
+                      C, 0, 1);
         for (int64_t i = 0; db && i < nb; i++)
           for (int64_t o = 0; o < O; o++) {
             const float *r = dyc + (i * O + o) * ohw;

@@ -14,7 +14,8 @@ local function kib(n) return n >= 1 << 20 and string.format('%g MiB', n / 2 ^ 20
 --- rl.backends.cpu.conv_choices() -> a list of {key, algorithm, how, ms}:
 -- every convolution pass (shape, forward or backward) this process has
 -- run on the CPU and the algorithm it took: 'direct' (tap by tap on a
--- staged input), 'winograd' (F(2x2, 3x3)), 'im2col', or oneDNN's
+-- staged input), 'winograd' (F(2x2, 3x3)), 'winograd4' (F(4x4, 3x3):
+-- forward and dx), 'im2col', or oneDNN's
 -- 'onednn' (direct) or 'onednn-wino' (F(4x4, 3x3)) when the build has
 -- it.  how: 'measured'
 -- here (ms: each candidate's best time), 'cached' (measured by an earlier
@@ -24,12 +25,13 @@ local function kib(n) return n >= 1 << 20 and string.format('%g MiB', n / 2 ^ 20
 function cpu.conv_choices() return core._cpu_conv_choices() end
 
 --- rl.backends.cpu.set_conv(name) -> the previous setting: 'direct',
--- 'winograd', 'im2col', 'onednn' or 'onednn-wino' for every convolution that can take it (the
+-- 'winograd', 'im2col', 'onednn', 'onednn-wino' or 'winograd4' for every convolution that can
+-- take it (the
 -- others keep the rule's choice), 'auto' to choose per shape, or nil to
 -- follow $RL_CPU_CONV again.
 function cpu.set_conv(name)
   if name ~= nil and type(name) ~= 'string' then
-    error('rl.backends.cpu.set_conv: a name (direct, winograd, im2col, onednn, onednn-wino, auto) or nil, got ' .. type(name), 2)
+    error('rl.backends.cpu.set_conv: a name (direct, winograd, im2col, onednn, onednn-wino, winograd4, auto) or nil, got ' .. type(name), 2)
   end
   return core._cpu_conv_force(name)
 end
@@ -74,7 +76,7 @@ function cpu.info(o)
   end
   for _, c in ipairs(t.choices) do
     local ms = {}
-    for _, a in ipairs { 'direct', 'winograd', 'im2col', 'onednn', 'onednn-wino' } do
+    for _, a in ipairs { 'direct', 'winograd', 'im2col', 'onednn', 'onednn-wino', 'winograd4' } do
       if c.ms and c.ms[a] then ms[#ms + 1] = string.format('%s %.2f ms', a, c.ms[a]) end
     end
     lines[#lines + 1] = string.format('  %-60s %-8s (%s%s)', c.key, c.algorithm, c.how,

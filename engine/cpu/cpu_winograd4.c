@@ -1,0 +1,256 @@
+/* cpu_winograd4.c - the f32 forward of 3x3 stride-1 convolutions as
+ * Winograd F(4x4, 3x3), the algorithm "winograd4".
+ *
+ * A 4x4 block of outputs comes from a 6x6 tile d of the padded input:
+ *   y = A^T [ (G g G^T) .* (B^T d B) ] A
+ * 36 multiplies for 16 outputs, where F(2x2, 3x3) (cpu_winograd.c) takes
+ * 64 and the direct sum 144; the price is larger transforms and more
+ * rounding (the interpolation points 0, +-1, +-2 scale the terms by up to
+ * 8).  With C input channels the 36 products are sums over C:
+ *   M[xi] (O x P) = U[xi] (O x C) @ V[xi] (C x P)      xi = 0..35
+ * run by the register-blocked loop of the tap path (direct.c).
+ *
+ *   B^T = | 4  0 -5  0  1  0 |   G = |  1/4    0     0   |   A^T = | 1 1  1 1  1 0 |
+ *         | 0 -4 -4  1  1  0 |       | -1/6  -1/6  -1/6  |         | 0 1 -1 2 -2 0 |
+ *         | 0  4 -4 -1  1  0 |       | -1/6   1/6  -1/6  |         | 0 1  1 4  4 0 |
+ *         | 0 -2 -1  2  1  0 |       |  1/24  1/12  1/6  |         | 0 1 -1 8 -8 1 |
+ *         | 0  2 -1 -2  1  0 |       |  1/24 -1/12  1/6  |
+ *         | 0  4  0 -5  0  1 |       |  0     0     1    |
+ *
+ * The layout is cpu_winograd.c's, at stride 4: tiles "wide", TH rows of
+ * TW+1 (the last of each row dropped), the padded plane split into its 16
+ * phases (row mod 4 x column mod 4), so that input value (a, b) of tile
+ * p = th*(TW+1) + tw is at p + (a/4)*(TW+1) + b/4 of phase (a%4, b%4) for
+ * every p alike and each transform is one vector loop over p.  Images go
+ * to threads in chunks fixed by the shapes: no bit depends on the thread
+ * count. */
+#include <string.h>
+
+#include "cpu.h"
+#include "cpu_tune.h"
+#include "direct.h"
+
+typedef struct {
+  int64_t N, C, H, W, O, OH, OW, ph, pw;
+  int64_t TH, TW; /* tiles per image: rows, columns */
+  int64_t T;      /* tile positions per image, wide: TH * (TW + 1) */
+  int64_t phase;  /* floats of one phase plane: (TH + 1) * (TW + 1) + 1 */
+  int64_t nb;     /* images per chunk */
+} w4_plan;
+
+static w4_plan w4_plan_of(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
+                          const int64_t *g) {
+  w4_plan p = {.N = N, .C = C, .H = H, .W = W, .O = O, .OH = g[G_OH], .OW = g[G_OW],
+               .ph = g[G_PH], .pw = g[G_PW]};
+  p.TH = (p.OH + 3) / 4;
+  p.TW = (p.OW + 3) / 4;
+  p.T = p.TH * (p.TW + 1);
+  p.phase = (p.TH + 1) * (p.TW + 1) + 1;
+  int64_t per = 36 * (C + O) * p.T * (int64_t)sizeof(float);
+  p.nb = rl_cpu_wino_chunk_bytes() / per;
+  /* but enough tiles for the product loop's blocks of positions: small
+   * planes (8x8: 20 tiles an image) would leave most of each block idle */
+  int64_t least = (WINO_MIN_TILES + p.T - 1) / p.T;
+  p.nb = p.nb < least ? least : p.nb;
+  p.nb = p.nb > N ? N : p.nb;
+  return p;
+}
+
+/* G times three values (a column or a row of a kernel), in f64: multiplies
+ * by the reciprocals, which the divisions would cost ten times over. */
+#define W4_G(g0, g1, g2, r0, r1, r2, r3, r4, r5)                                        \
+  do {                                                                                  \
+    double s02 = (g0) + (g2), q = (g0) * (1.0 / 24) + (g2) * (1.0 / 6);                 \
+    r0 = (g0) * 0.25;                                                                   \
+    r1 = -(s02 + (g1)) * (1.0 / 6);                                                     \
+    r2 = -(s02 - (g1)) * (1.0 / 6);                                                     \
+    r3 = q + (g1) * (1.0 / 12);                                                         \
+    r4 = q - (g1) * (1.0 / 12);                                                         \
+    r5 = (g2);                                                                          \
+  } while (0)
+
+/* U[xi] = (G g G^T)[xi] for every (o, c), formed in f64 and rounded once,
+ * packed for rl_cpu_direct_conv: [36][O/OB][C][OB]. */
+static void transform_weights(const w4_plan *p, const float *w, float *u) {
+  int64_t nob = (p->O + CONV_OB - 1) / CONV_OB;
+  int64_t us = wino_plane(nob * p->C * CONV_OB);
+  /* o fastest within a block of OB: each of the packed planes is written
+   * in order, once (by o, c, a scattered float at a time); rows past O zero */
+  for (int64_t ob = 0; ob < nob; ob++)
+    for (int64_t c = 0; c < p->C; c++)
+      for (int64_t oi = 0; oi < CONV_OB; oi++) {
+        if (ob * CONV_OB + oi >= p->O) {
+          for (int xi = 0; xi < 36; xi++) u[xi * us + (ob * p->C + c) * CONV_OB + oi] = 0.0f;
+          continue;
+        }
+        const float *k = w + ((ob * CONV_OB + oi) * p->C + c) * 9;
+        double t[6][3], v[6][6];
+        for (int j = 0; j < 3; j++) { /* t = G g, column j */
+          double g0 = k[j], g1 = k[3 + j], g2 = k[6 + j];
+          W4_G(g0, g1, g2, t[0][j], t[1][j], t[2][j], t[3][j], t[4][j], t[5][j]);
+        }
+        for (int i = 0; i < 6; i++) { /* v = t G^T, row i */
+          double g0 = t[i][0], g1 = t[i][1], g2 = t[i][2];
+          W4_G(g0, g1, g2, v[i][0], v[i][1], v[i][2], v[i][3], v[i][4], v[i][5]);
+        }
+        for (int xi = 0; xi < 36; xi++)
+          u[xi * us + (ob * p->C + c) * CONV_OB + oi] = (float)v[xi / 6][xi % 6];
+      }
+}
+
+/* r = B^T d for six values d0..d5 (a column or a row of a tile). */
+#define W4_BT(d0, d1, d2, d3, d4, d5, r)                                                \
+  do {                                                                                  \
+    r[0] = 4.0f * (d0) - 5.0f * (d2) + (d4);                                            \
+    r[1] = (d3) + (d4) - 4.0f * ((d1) + (d2));                                          \
+    r[2] = (d4) - (d3) + 4.0f * ((d1) - (d2));                                          \
+    r[3] = (d4) - (d2) + 2.0f * ((d3) - (d1));                                          \
+    r[4] = (d4) - (d2) + 2.0f * ((d1) - (d3));                                          \
+    r[5] = 4.0f * (d1) - 5.0f * (d3) + (d5);                                            \
+  } while (0)
+
+/* The 16 phases of plane src, zero-padded: ph16[4*ra + cb] holds padded
+ * element (4i + ra, 4j + cb) at i*(TW+1) + j. */
+static void split_phases(const w4_plan *p, const float *src, float *ph16) {
+  int64_t W1 = p->TW + 1, W = p->W, pw = p->pw;
+  memset(ph16, 0, sizeof(float) * (size_t)(16 * p->phase));
+  for (int64_t h = 0; h < p->H; h++) {
+    int64_t r = h + p->ph; /* padded row */
+    if (r >= 4 * (p->TH + 1)) break;
+    const float *row = src + h * W;
+    for (int cb = 0; cb < 4; cb++) {
+      float *dst = ph16 + (4 * (r & 3) + cb) * p->phase + (r >> 2) * W1;
+      for (int64_t j = 0; j < W1; j++) { /* padded column 4j + cb */
+        int64_t col = 4 * j + cb - pw;
+        dst[j] = col >= 0 && col < W ? row[col] : 0.0f;
+      }
+    }
+  }
+}
+
+/* V [36][C][ld] for the nb images at x: tile (i, th, tw) in column
+ * i*T + th*(TW+1) + tw. */
+static void transform_input(const w4_plan *p, const float *x, int64_t nb, int64_t ld,
+                            float *v, float *ph16) {
+  int64_t W1 = p->TW + 1, xs = wino_plane(p->C * ld), n = p->T;
+  for (int64_t i = 0; i < nb; i++)
+    for (int64_t c = 0; c < p->C; c++) {
+      split_phases(p, x + (i * p->C + c) * p->H * p->W, ph16);
+      float *out = v + c * ld + i * p->T;
+#pragma omp simd
+      for (int64_t t = 0; t < n; t++) {
+        float u[6][6]; /* u = B^T d, column by column */
+#pragma GCC unroll 6
+        for (int b = 0; b < 6; b++) {
+          /* column b of d: rows a = 0..5 from phase (a%4, b%4), a/4 rows down */
+          const float *q = ph16 + (b & 3) * p->phase + t + (b >> 2);
+          float col[6];
+          W4_BT(q[0], q[4 * p->phase], q[8 * p->phase], q[12 * p->phase], q[W1],
+                q[4 * p->phase + W1], col);
+#pragma GCC unroll 6
+          for (int a = 0; a < 6; a++) u[a][b] = col[a];
+        }
+#pragma GCC unroll 6
+        for (int a = 0; a < 6; a++) { /* row a of u times B */
+          float r[6];
+          W4_BT(u[a][0], u[a][1], u[a][2], u[a][3], u[a][4], u[a][5], r);
+#pragma GCC unroll 6
+          for (int b = 0; b < 6; b++) out[(6 * a + b) * xs + t] = r[b];
+        }
+      }
+    }
+}
+
+/* r = A^T m for six values m0..m5. */
+#define W4_AT(m0, m1, m2, m3, m4, m5, r)                                                \
+  do {                                                                                  \
+    float s12 = (m1) + (m2), d12 = (m1) - (m2), s34 = (m3) + (m4), d34 = (m3) - (m4);   \
+    r[0] = (m0) + s12 + s34;                                                            \
+    r[1] = d12 + 2.0f * d34;                                                            \
+    r[2] = s12 + 4.0f * s34;                                                            \
+    r[3] = d12 + 8.0f * d34 + (m5);                                                     \
+  } while (0)
+
+/* y (+ bias) for the nb images from M [36][O][ld]: the 16 output phases
+ * first (as the tiles, wide), then interleaved into the rows of y. */
+static void transform_output(const w4_plan *p, const float *m, int64_t nb, int64_t ld,
+                             const float *b, float *y, float *ph16) {
+  int64_t W1 = p->TW + 1, ms = wino_plane(p->O * ld), n = p->T, OW = p->OW;
+  for (int64_t i = 0; i < nb; i++)
+    for (int64_t o = 0; o < p->O; o++) {
+      float bias = b ? b[o] : 0.0f;
+      const float *q = m + o * ld + i * p->T;
+#pragma omp simd
+      for (int64_t t = 0; t < n; t++) {
+        float u[4][6]; /* u = A^T m, column by column */
+#pragma GCC unroll 6
+        for (int bb = 0; bb < 6; bb++) {
+          float col[4];
+          W4_AT(q[bb * ms + t], q[(6 + bb) * ms + t], q[(12 + bb) * ms + t],
+                q[(18 + bb) * ms + t], q[(24 + bb) * ms + t], q[(30 + bb) * ms + t], col);
+#pragma GCC unroll 4
+          for (int a = 0; a < 4; a++) u[a][bb] = col[a];
+        }
+#pragma GCC unroll 4
+        for (int a = 0; a < 4; a++) { /* row a of u times A */
+          float r[4];
+          W4_AT(u[a][0], u[a][1], u[a][2], u[a][3], u[a][4], u[a][5], r);
+#pragma GCC unroll 4
+          for (int bb = 0; bb < 4; bb++) ph16[(4 * a + bb) * n + t] = r[bb] + bias;
+        }
+      }
+      float *dst = y + (i * p->O + o) * p->OH * OW;
+      for (int64_t oh = 0; oh < p->OH; oh++) {
+        const float *src = ph16 + 4 * (oh & 3) * n + (oh >> 2) * W1;
+        float *row = dst + oh * OW;
+        for (int64_t ow = 0; ow < OW; ow++) row[ow] = src[(ow & 3) * n + (ow >> 2)];
+      }
+    }
+}
+
+int rl_cpu_wino4_fwd(const float *x, const float *w, const float *b, int64_t N, int64_t C,
+                     int64_t H, int64_t W, int64_t O, const int64_t *g, float *y) {
+  w4_plan p = w4_plan_of(N, C, H, W, O, g);
+  int64_t chunks = (N + p.nb - 1) / p.nb, ldmax = p.nb * p.T;
+  int64_t nob = (O + CONV_OB - 1) / CONV_OB;
+  if (36 * (C > O ? C : O) * ldmax > INT32_MAX)
+    return rl_err("conv2d: %lldx%lld planes are too large for Winograd F(4x4, 3x3)",
+                  (long long)H, (long long)W);
+  int T = rl_cpu_team(chunks, (double)p.nb * (double)(36 * C * O * p.T));
+  /* per thread: V (and the loop's slack past it), M, and the phase planes
+   * (16 of the input's, or 16 output phases of T) */
+  size_t vbytes = rl_cpu_round64(sizeof(float) * (size_t)(36 * wino_plane(C * ldmax) + CONV_SLACK));
+  size_t mbytes = rl_cpu_round64(sizeof(float) * (size_t)(36 * wino_plane(O * ldmax)));
+  size_t bbytes = rl_cpu_round64(sizeof(float) * (size_t)(16 * p.phase + 16));
+  size_t per = vbytes + mbytes + bbytes;
+  int64_t us = wino_plane(nob * C * CONV_OB);
+  size_t ubytes = sizeof(float) * (size_t)(36 * us);
+  size_t total = per * (size_t)T + ubytes;
+  char *scratch = rl_cpu_backend.alloc(NULL, total);
+  if (!scratch) return -1;
+  float *u = (float *)(scratch + per * (size_t)T);
+  transform_weights(&p, w, u);
+  int64_t toff[1] = {0};
+#pragma omp parallel num_threads(T)
+  {
+    int t = omp_get_thread_num();
+    char *base = scratch + per * (size_t)t;
+    float *v = (float *)base;
+    float *m = (float *)(base + vbytes);
+    float *buf = (float *)(base + vbytes + mbytes);
+    for (int64_t k = chunks * t / T; k < chunks * (t + 1) / T; k++) {
+      int64_t n0 = k * p.nb, nb = N - n0 < p.nb ? N - n0 : p.nb, ld = nb * p.T;
+      transform_input(&p, x + n0 * C * H * W, nb, ld, v, buf);
+      int64_t vs = wino_plane(C * ld), ms = wino_plane(O * ld);
+      /* the loop reads past each plane's last row (the positions it drops) */
+      for (int xi = 0; xi < 36; xi++)
+        memset(v + xi * vs + C * ld, 0, sizeof(float) * (size_t)(vs - C * ld));
+      memset(v + 36 * vs, 0, sizeof(float) * CONV_SLACK);
+      for (int xi = 0; xi < 36; xi++)
+        rl_cpu_direct_conv(v + xi * vs, ld, C, O, ld, toff, 1, u + xi * us, NULL, m + xi * ms);
+      transform_output(&p, m, nb, ld, b, y + n0 * O * p.OH * p.OW, buf);
+    }
+  }
+  rl_cpu_backend.free(NULL, scratch, total);
+  return 0;
+}
