@@ -136,6 +136,24 @@ describe('rl.backends.cpu (issue #16)', function()
     end
   end)
 
+  it('an input plane of no rows, padded into an output, is no error for any algorithm', function()
+    local ok, err = pcall(function()
+      for _, alg in ipairs(ALGS) do
+        cpu.set_conv(alg)
+        local x = rl.randn({ 2, 8, 0, 12 }):requires_grad_()
+        local w = rl.randn({ 8, 8, 3, 3 }):requires_grad_()
+        local y = F.conv2d(x, w, rl.ones(8), { padding = 2 })
+        assert.are.same({ 2, 8, 2, 14 }, y.shape)
+        assert.are.equal(2 * 8 * 2 * 14, y:sum():item(), alg) -- the bias alone
+        y:sum():backward()
+        assert.are.same({ 2, 8, 0, 12 }, x.grad.shape)
+        assert.are.equal(0, w.grad:abs():sum():item(), alg)
+      end
+    end)
+    cpu.set_conv(nil)
+    if not ok then error(err, 0) end
+  end)
+
   it('records which algorithm each shape took, and how', function()
     cpu.set_conv('winograd')
     local x = rl.randn(2, 8, 12, 12)

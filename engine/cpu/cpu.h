@@ -85,12 +85,15 @@ bool rl_cpu_wino_fits(rl_dtype dt, const int64_t *g);
 bool rl_cpu_wino_ok(rl_dtype dt, int64_t C, const int64_t *g);
 int rl_cpu_wino_fwd(const float *x, const float *w, const float *b, int64_t N, int64_t C,
                     int64_t H, int64_t W, int64_t O, const int64_t *g, float *y);
-/* dW (and db when db) of such a convolution by Winograd: dg = G^T dU G with
- * dU the 16 tile-position sums of (A dy A^T) .* (B^T d B). */
 /* The forward by Winograd F(4x4, 3x3) (cpu_winograd4.c), where
  * rl_cpu_wino_fits holds. */
 int rl_cpu_wino4_fwd(const float *x, const float *w, const float *b, int64_t N, int64_t C,
                      int64_t H, int64_t W, int64_t O, const int64_t *g, float *y);
+/* dW (and db when db) of such a convolution by Winograd F(2x2, 3x3): dg =
+ * G^T dU G with dU the 16 tile-position sums of (A dy A^T) .* (B^T d B);
+ * where rl_cpu_wino_dw_fits holds (its GEMMs' sizes fit BLAS's ints). */
+bool rl_cpu_wino_dw_fits(rl_dtype dt, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
+                         const int64_t *g);
 int rl_cpu_wino_dw(const float *x, const float *dy, int64_t N, int64_t C, int64_t H,
                    int64_t W, int64_t O, const int64_t *g, float *dw, float *db);
 

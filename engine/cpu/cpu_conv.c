@@ -562,7 +562,8 @@ static int conv_fwd(int alg, const conv_args *a) {
 static bool dx_wino_fits(rl_dtype dt, int64_t C, int64_t H, int64_t W, int64_t O,
                          const int64_t *g, int64_t *g2, bool rule) {
   if (dt != RL_F32 || g[G_KH] != 3 || g[G_KW] != 3 || g[G_SH] != 1 || g[G_SW] != 1 ||
-      g[G_DH] != 1 || g[G_DW] != 1 || g[G_PH] > 2 || g[G_PW] > 2 || (rule && C < 8))
+      g[G_DH] != 1 || g[G_DW] != 1 || g[G_PH] > 2 || g[G_PW] > 2 || (rule && C < 8) || H < 1 ||
+      W < 1)
     return false;
   memcpy(g2, g, sizeof(int64_t) * G_N);
   g2[G_PH] = 2 - g[G_PH];
@@ -604,7 +605,7 @@ static int conv_bwd(int alg, const conv_args *a) {
       return dx_by_winograd(alg == RL_CPU_ALG_WINOGRAD4, w, dy, N, C, H, W, O, g, g2, dx);
     if (alg == RL_CPU_ALG_WINOGRAD4)
       return rl_err("conv2d: Winograd F(4x4, 3x3) forms dx alone, of 3x3 stride-1 f32");
-    if (!dx && dw && rl_cpu_wino_fits(dt, g))
+    if (!dx && dw && rl_cpu_wino_dw_fits(dt, N, C, H, W, O, g))
       return rl_cpu_wino_dw(x, dy, N, C, H, W, O, g, dw, db);
     return rl_err("conv2d: Winograd forms dx, or dW (and db), of 3x3 stride-1 f32");
   }
@@ -796,7 +797,7 @@ static int conv_bwd_part(const conv_args *a) {
   f.fit[RL_CPU_ALG_DIRECT] = taps_fit(a->g);
   f.fit[RL_CPU_ALG_WINOGRAD] =
       a->dx ? dx_wino_fits(a->dt, a->C, a->H, a->W, a->O, a->g, g2, false)
-            : a->dw && rl_cpu_wino_fits(a->dt, a->g);
+            : a->dw && rl_cpu_wino_dw_fits(a->dt, a->N, a->C, a->H, a->W, a->O, a->g);
   f.fit[RL_CPU_ALG_WINOGRAD4] =
       a->dx && dx_wino_fits(a->dt, a->C, a->H, a->W, a->O, a->g, g2, false);
   f.fit[RL_CPU_ALG_IM2COL] = 1;

@@ -20,7 +20,7 @@
  * Tiles are laid out "wide", TH rows of TW+1 (the last of each row is
  * dropped), so that every transform is one long vector loop: the padded
  * input plane is first split into its four phases (even/odd rows x
- * even/odd columns, (TH+1) x (TW+1) each), and then input value (a, b) of
+ * even/odd columns, (TH+1) x (TW+1) each, and a float of slack), and then input value (a, b) of
  * tile p = th*(TW+1) + tw sits at p + (a/2)*(TW+1) + b/2 of phase
  * (a%2, b%2), for every p alike.  Outputs come back the same way, as four
  * phase planes interleaved into y at the end. */
@@ -29,6 +29,7 @@
 #include "cpu.h"
 #include "cpu_tune.h"
 #include "direct.h"
+#include "wino_cpu.h"
 #include "winograd.h"
 
 /* Fewest input channels, and output columns: below, the transforms (and
@@ -39,7 +40,8 @@
 #define WINO_MIN_C 8
 #define WINO_MIN_OW 10
 /* V and M of one chunk of images stay under rl_cpu_wino_chunk_bytes()
- * (three quarters of a core's L2). */
+ * (three quarters of a core's L2), unless that leaves fewer than
+ * WINO_MIN_TILES tile positions (wino_cpu.h). */
 
 typedef struct {
   int64_t N, C, H, W, O, OH, OW, ph, pw;
@@ -118,14 +120,9 @@ static void split_phases(const wino_plan *p, const float *src, float *ph4) {
   for (int64_t h = 0; h < p->H; h++) {
     int64_t r = h + p->ph; /* padded row */
     if (r >= 2 * (p->TH + 1)) break;
-    float *e = ph4 + (2 * (r & 1)) * p->phase + (r >> 1) * W1, *o = e + p->phase;
-    const float *row = src + h * W;
-    /* padded columns 2j and 2j + 1 are input columns 2j - pw and 2j + 1 - pw */
-    for (int64_t j = 0; j < W1; j++) {
-      int64_t c0 = 2 * j - pw, c1 = c0 + 1;
-      e[j] = c0 >= 0 && c0 < W ? row[c0] : 0.0f;
-      o[j] = c1 >= 0 && c1 < W ? row[c1] : 0.0f;
-    }
+    float *e = ph4 + (2 * (r & 1)) * p->phase + (r >> 1) * W1;
+    float *d[2] = {e, e + p->phase}; /* padded columns 2j and 2j + 1 */
+    wino_split_row(src + h * W, W, pw, 2, d, W1);
   }
 }
 
@@ -198,12 +195,8 @@ static void transform_output(const wino_plan *p, const float *m, int64_t nb, int
       for (int64_t oh = 0; oh < p->OH; oh++) {
         const float *e = ((oh & 1) ? y10 : y00) + (oh >> 1) * W1;
         const float *od = ((oh & 1) ? y11 : y01) + (oh >> 1) * W1;
-        float *row = dst + oh * OW;
-        for (int64_t k = 0; k < OW / 2; k++) {
-          row[2 * k] = e[k];
-          row[2 * k + 1] = od[k];
-        }
-        if (OW & 1) row[OW - 1] = e[OW / 2];
+        const float *y2[2] = {e, od};
+        wino_merge_row(y2, 2, dst + oh * OW, OW);
       }
     }
 }
@@ -276,14 +269,9 @@ static void transform_doutput(const wino_plan *p, const float *dy, int64_t nb, i
       memset(ph4, 0, sizeof(float) * (size_t)(4 * n));
       const float *src = dy + (i * p->O + o) * p->OH * OW;
       for (int64_t oh = 0; oh < p->OH; oh++) {
-        float *e = ((oh & 1) ? g10 : g00) + (oh >> 1) * W1;
-        float *od = ((oh & 1) ? g11 : g01) + (oh >> 1) * W1;
-        const float *row = src + oh * OW;
-        for (int64_t k = 0; k < OW / 2; k++) {
-          e[k] = row[2 * k];
-          od[k] = row[2 * k + 1];
-        }
-        if (OW & 1) e[OW / 2] = row[OW - 1];
+        float *d[2] = {((oh & 1) ? g10 : g00) + (oh >> 1) * W1,
+                       ((oh & 1) ? g11 : g01) + (oh >> 1) * W1};
+        wino_split_row(src + oh * OW, OW, 0, 2, d, W1);
       }
       float *q = dm + o * ld + i * p->T;
       float *d0 = q, *d1 = q + ms, *d2 = q + 2 * ms, *d3 = q + 3 * ms;
@@ -306,11 +294,18 @@ static void transform_doutput(const wino_plan *p, const float *dy, int64_t nb, i
     }
 }
 
+bool rl_cpu_wino_dw_fits(rl_dtype dt, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
+                         const int64_t *g) {
+  if (!rl_cpu_wino_fits(dt, g)) return false;
+  wino_plan p = wino_plan_of(N, C, H, W, O, g);
+  return p.nb * p.T <= INT32_MAX && O <= INT32_MAX && C <= INT32_MAX;
+}
+
 int rl_cpu_wino_dw(const float *x, const float *dy, int64_t N, int64_t C, int64_t H,
                    int64_t W, int64_t O, const int64_t *g, float *dw, float *db) {
   wino_plan p = wino_plan_of(N, C, H, W, O, g);
   int64_t G = N < RL_CPU_DW_GROUPS ? N : RL_CPU_DW_GROUPS, ldmax = p.nb * p.T;
-  if (16 * (C > O ? C : O) * ldmax > INT32_MAX || O * C * 16 > INT32_MAX)
+  if (!rl_cpu_wino_dw_fits(RL_F32, N, C, H, W, O, g)) /* the caller checked */
     return rl_err("conv2d: %lldx%lld planes are too large for the Winograd weight gradient",
                   (long long)H, (long long)W);
   int T = rl_cpu_team(G, (double)((N + G - 1) / G) * (double)(16 * C * O * p.T));
@@ -342,7 +337,7 @@ int rl_cpu_wino_dw(const float *x, const float *dy, int64_t N, int64_t C, int64_
         const float *dyc = dy + n0 * O * ohw;
         transform_input(&p, x + n0 * C * H * W, nb, ld, v, buf);
         transform_doutput(&p, dyc, nb, ld, m, buf);
-        for (int xi = 0; xi < 16; xi++)
+        for (int xi = 0; xi < 16; xi++) /* sizes within BLAS's ints: checked above */
           rl_cpu_gemm(RL_F32, false, true, O, C, ld, 1.0, m + xi * wino_plane(O * ld), ld, 0,
                       v + xi * wino_plane(C * ld), ld, 0, n0 == g0 ? 0.0 : 1.0, du + xi * O * C,
                       C, 0, 1);

@@ -29,6 +29,7 @@
 #include "cpu.h"
 #include "cpu_tune.h"
 #include "direct.h"
+#include "wino_cpu.h"
 
 typedef struct {
   int64_t N, C, H, W, O, OH, OW, ph, pw;
@@ -117,14 +118,9 @@ static void split_phases(const w4_plan *p, const float *src, float *ph16) {
   for (int64_t h = 0; h < p->H; h++) {
     int64_t r = h + p->ph; /* padded row */
     if (r >= 4 * (p->TH + 1)) break;
-    const float *row = src + h * W;
-    for (int cb = 0; cb < 4; cb++) {
-      float *dst = ph16 + (4 * (r & 3) + cb) * p->phase + (r >> 2) * W1;
-      for (int64_t j = 0; j < W1; j++) { /* padded column 4j + cb */
-        int64_t col = 4 * j + cb - pw;
-        dst[j] = col >= 0 && col < W ? row[col] : 0.0f;
-      }
-    }
+    float *d0 = ph16 + 4 * (r & 3) * p->phase + (r >> 2) * W1;
+    float *d[4] = {d0, d0 + p->phase, d0 + 2 * p->phase, d0 + 3 * p->phase};
+    wino_split_row(src + h * W, W, pw, 4, d, W1); /* padded columns 4j + cb */
   }
 }
 
@@ -202,8 +198,8 @@ static void transform_output(const w4_plan *p, const float *m, int64_t nb, int64
       float *dst = y + (i * p->O + o) * p->OH * OW;
       for (int64_t oh = 0; oh < p->OH; oh++) {
         const float *src = ph16 + 4 * (oh & 3) * n + (oh >> 2) * W1;
-        float *row = dst + oh * OW;
-        for (int64_t ow = 0; ow < OW; ow++) row[ow] = src[(ow & 3) * n + (ow >> 2)];
+        const float *y4[4] = {src, src + n, src + 2 * n, src + 3 * n};
+        wino_merge_row(y4, 4, dst + oh * OW, OW);
       }
     }
 }
@@ -213,9 +209,6 @@ int rl_cpu_wino4_fwd(const float *x, const float *w, const float *b, int64_t N, 
   w4_plan p = w4_plan_of(N, C, H, W, O, g);
   int64_t chunks = (N + p.nb - 1) / p.nb, ldmax = p.nb * p.T;
   int64_t nob = (O + CONV_OB - 1) / CONV_OB;
-  if (36 * (C > O ? C : O) * ldmax > INT32_MAX)
-    return rl_err("conv2d: %lldx%lld planes are too large for Winograd F(4x4, 3x3)",
-                  (long long)H, (long long)W);
   int T = rl_cpu_team(chunks, (double)p.nb * (double)(36 * C * O * p.T));
   /* per thread: V (and the loop's slack past it), M, and the phase planes
    * (16 of the input's, or 16 output phases of T) */

@@ -17,16 +17,6 @@
 #define CONV_QB (CONV_VL * CONV_QV)
 typedef float conv_vec __attribute__((vector_size(CONV_VL * sizeof(float))));
 
-/* Fewest tile positions a Winograd chunk gives the loop (cpu_winograd*.c):
- * a few of its blocks. */
-#define WINO_MIN_TILES (4 * CONV_QB)
-
-/* Floats from one of a Winograd buffer's tile-position planes to the next:
- * n rounded up to a line, and one line more, so that the transforms' 16 or
- * 36 streams (one per plane) never sit a multiple of 4 KiB apart, where they
- * would all fall in one set of the L1 cache. */
-static inline int64_t wino_plane(int64_t n) { return ((n + 15) & ~(int64_t)15) + 16; }
-
 /* Floats read past the end of its input by the loop's last block of positions. */
 #define CONV_SLACK (CONV_QB + 16)
 

@@ -1,0 +1,79 @@
+/* wino_cpu.h - what the CPU's Winograd kernels (cpu_winograd.c, F(2x2, 3x3),
+ * and cpu_winograd4.c, F(4x4, 3x3)) share: their buffers' plane strides and
+ * chunk floor, and the rows split into (and merged from) column phases. */
+#ifndef RL_CPU_WINO_CPU_H
+#define RL_CPU_WINO_CPU_H
+
+#include <stdint.h>
+
+#include "direct.h"
+
+/* Fewest tile positions a Winograd chunk gives the product loop: a few of
+ * its blocks. */
+#define WINO_MIN_TILES (4 * CONV_QB)
+
+/* Floats from one of a Winograd buffer's tile-position planes to the next:
+ * n rounded up to a line, and one line more, so that the transforms' 16 or
+ * 36 streams (one per plane) never sit a multiple of 4 KiB apart, where they
+ * would all fall in one set of the L1 cache. */
+static inline int64_t wino_plane(int64_t n) { return ((n + 15) & ~(int64_t)15) + 16; }
+
+/* The S column phases of one padded row (S = 2 or 4): d[k][j] = row[S*j +
+ * k - pad] for the padded columns S*j + k (j < n) that hold an input
+ * column (0 <= S*j + k - pad < W); the others are left as they are (the
+ * caller zeroed them).  The whole groups of S go as one vector loop of
+ * interleaved loads (omp simd: at -O2 GCC's cost model leaves such loops
+ * scalar), the ragged ends one by one. */
+static inline void wino_split_row(const float *row, int64_t W, int64_t pad, int S,
+                                  float *const *d, int64_t n) {
+  int64_t q = pad, qend = pad + W < S * n ? pad + W : S * n;
+  for (; q < qend && q % S; q++) d[q % S][q / S] = row[q - pad];
+  int64_t j0 = q / S, j1 = qend / S;
+  const float *s = row + (S * j0 - pad); /* s[S*(j - j0) + k]: padded column S*j + k */
+  if (S == 4) {
+    float *restrict d0 = d[0] + j0, *restrict d1 = d[1] + j0, *restrict d2 = d[2] + j0,
+                    *restrict d3 = d[3] + j0;
+#pragma omp simd
+    for (int64_t j = 0; j < j1 - j0; j++) {
+      d0[j] = s[4 * j];
+      d1[j] = s[4 * j + 1];
+      d2[j] = s[4 * j + 2];
+      d3[j] = s[4 * j + 3];
+    }
+  } else {
+    float *restrict d0 = d[0] + j0, *restrict d1 = d[1] + j0;
+#pragma omp simd
+    for (int64_t j = 0; j < j1 - j0; j++) {
+      d0[j] = s[2 * j];
+      d1[j] = s[2 * j + 1];
+    }
+  }
+  for (q = j1 > j0 ? S * j1 : q; q < qend; q++) d[q % S][q / S] = row[q - pad];
+}
+
+/* The inverse for an output row of OW columns: row[S*j + k] = y[k][j]. */
+static inline void wino_merge_row(const float *const *y, int S, float *row, int64_t OW) {
+  int64_t whole = OW / S;
+  if (S == 4) {
+    const float *y0 = y[0], *y1 = y[1], *y2 = y[2], *y3 = y[3];
+    float *restrict r = row;
+#pragma omp simd
+    for (int64_t j = 0; j < whole; j++) {
+      r[4 * j] = y0[j];
+      r[4 * j + 1] = y1[j];
+      r[4 * j + 2] = y2[j];
+      r[4 * j + 3] = y3[j];
+    }
+  } else {
+    const float *y0 = y[0], *y1 = y[1];
+    float *restrict r = row;
+#pragma omp simd
+    for (int64_t j = 0; j < whole; j++) {
+      r[2 * j] = y0[j];
+      r[2 * j + 1] = y1[j];
+    }
+  }
+  for (int64_t q = S * whole; q < OW; q++) row[q] = y[q % S][q / S];
+}
+
+#endif
