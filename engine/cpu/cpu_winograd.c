@@ -17,13 +17,15 @@
  *         | 0 -1  1  0 |        | 1/2 -1/2  1/2 |
  *         | 0  1  0 -1 |        | 0    0    1   |
  *
- * Tiles are laid out "wide", TH rows of TW+1 (the last of each row is
- * dropped), so that every transform is one long vector loop: the padded
- * input plane is first split into its four phases (even/odd rows x
- * even/odd columns, (TH+1) x (TW+1) each, and a float of slack), and then input value (a, b) of
- * tile p = th*(TW+1) + tw sits at p + (a/2)*(TW+1) + b/2 of phase
- * (a%2, b%2), for every p alike.  Outputs come back the same way, as four
- * phase planes interleaved into y at the end. */
+ * Every transform is one long vector loop over the tiles of a plane, p =
+ * th*TW + tw, however few columns it has: the padded input plane is first
+ * split into its four phases (even/odd rows x even/odd columns, TH+1 rows
+ * of TW each), twice, the second copy one tile column on, so that input
+ * value (a, b) of tile p sits at p + (a/2)*TW of phase (a%2, b%2), copy
+ * b/2, for every p alike.  (A "wide" layout of TW+1 columns needs one copy
+ * but computes a dropped tile per row: a sixth of the work at 10 columns.)
+ * Outputs come back the same way, as four phase planes interleaved into y
+ * at the end. */
 #include <string.h>
 
 #include "cpu.h"
@@ -33,8 +35,8 @@
 #include "winograd.h"
 
 /* Fewest input channels, and output columns: below, the transforms (and
- * the wide layout's extra tile column) cost more than they save.  Measured
- * on 2 threads, batch 64: 32->32 at 26x26 4.9 -> 3.9-4.4 ms, 64->64 at
+ * the extra tile column of the wide layout this file had then) cost more
+ * than they save.  Measured on 2 threads, batch 64: 32->32 at 26x26 4.9 -> 3.9-4.4 ms, 64->64 at
  * 32x32 25.7 -> 18.3 ms, 128->128 at 16x16 28.9 -> 19.5 ms against the tap
  * loop; but 64->64 at 10x10 (8 columns out) 2.8 -> 3.1 ms. */
 #define WINO_MIN_C 8
@@ -46,8 +48,8 @@
 typedef struct {
   int64_t N, C, H, W, O, OH, OW, ph, pw;
   int64_t TH, TW;  /* tiles per image: rows, columns */
-  int64_t T;       /* tile positions per image, wide: TH * (TW + 1) */
-  int64_t phase;   /* floats of one phase plane: (TH + 1) * (TW + 1) + 1 */
+  int64_t T;       /* tile positions per image: TH * TW */
+  int64_t phase;   /* floats of one phase plane: (TH + 1) * TW */
   int64_t nb;      /* images per chunk */
 } wino_plan;
 
@@ -66,8 +68,8 @@ static wino_plan wino_plan_of(int64_t N, int64_t C, int64_t H, int64_t W, int64_
                  .ph = g[G_PH], .pw = g[G_PW]};
   p.TH = (p.OH + 1) / 2;
   p.TW = (p.OW + 1) / 2;
-  p.T = p.TH * (p.TW + 1);
-  p.phase = (p.TH + 1) * (p.TW + 1) + 1;
+  p.T = p.TH * p.TW;
+  p.phase = (p.TH + 1) * p.TW;
   int64_t per = 16 * (C + O) * p.T * (int64_t)sizeof(float);
   p.nb = rl_cpu_wino_chunk_bytes() / per;
   /* but enough tiles for the product loop's blocks of positions: small
@@ -111,32 +113,35 @@ static void transform_weights(const wino_plan *p, const float *w, float *u) {
       }
 }
 
-/* The four phases of plane src, zero-padded: ph4[2*ra + cb] holds padded
- * element (2i + ra, 2j + cb) at i*(TW+1) + j. */
-static void split_phases(const wino_plan *p, const float *src, float *ph4) {
-  int64_t W1 = p->TW + 1;
-  memset(ph4, 0, sizeof(float) * (size_t)(4 * p->phase));
-  int64_t W = p->W, pw = p->pw;
+/* The four phases of plane src, zero-padded, and again one tile column on:
+ * ph8[4*s + 2*ra + cb] holds padded element (2i + ra, 2(j + s) + cb) at
+ * i*TW + j. */
+static void split_phases(const wino_plan *p, const float *src, float *ph8) {
+  int64_t TW = p->TW, W = p->W, pw = p->pw;
+  memset(ph8, 0, sizeof(float) * (size_t)(8 * p->phase));
   for (int64_t h = 0; h < p->H; h++) {
     int64_t r = h + p->ph; /* padded row */
     if (r >= 2 * (p->TH + 1)) break;
-    float *e = ph4 + (2 * (r & 1)) * p->phase + (r >> 1) * W1;
-    float *d[2] = {e, e + p->phase}; /* padded columns 2j and 2j + 1 */
-    wino_split_row(src + h * W, W, pw, 2, d, W1);
+    float *e = ph8 + (2 * (r & 1)) * p->phase + (r >> 1) * TW;
+    float *d[2] = {e, e + p->phase}, *d1[2] = {e + 4 * p->phase, e + 5 * p->phase};
+    wino_split_row(src + h * W, W, pw, 2, d, TW);
+    wino_split_row(src + h * W, W, pw - 2, 2, d1, TW);
   }
 }
 
 /* V [16][C][ld] for the nb images at x: tile (i, th, tw) in column
- * i*T + th*(TW+1) + tw. */
+ * i*T + th*TW + tw. */
 static void transform_input(const wino_plan *p, const float *x, int64_t nb, int64_t ld,
-                            float *v, float *ph4) {
-  int64_t W1 = p->TW + 1, xs = wino_plane(p->C * ld), n = p->T;
+                            float *v, float *ph8) {
+  int64_t TW = p->TW, xs = wino_plane(p->C * ld), n = p->T;
   for (int64_t i = 0; i < nb; i++)
     for (int64_t c = 0; c < p->C; c++) {
-      split_phases(p, x + (i * p->C + c) * p->H * p->W, ph4);
-      /* d[a][b] = phase (a%2, b%2) at p + (a/2)*W1 + b/2 */
-      const float *q00 = ph4, *q01 = ph4 + p->phase, *q10 = ph4 + 2 * p->phase,
-                  *q11 = ph4 + 3 * p->phase;
+      split_phases(p, x + (i * p->C + c) * p->H * p->W, ph8);
+      /* d[a][b] = phase (a%2, b%2), copy b/2, at p + (a/2)*TW */
+      const float *q00 = ph8, *q01 = ph8 + p->phase, *q10 = ph8 + 2 * p->phase,
+                  *q11 = ph8 + 3 * p->phase;
+      const float *s00 = q00 + 4 * p->phase, *s01 = q01 + 4 * p->phase,
+                  *s10 = q10 + 4 * p->phase, *s11 = q11 + 4 * p->phase;
       float *out = v + c * ld + i * p->T;
 /* rows of B^T d for one column b of d, then (B^T d) B for one row of it */
 #define BT(d0, d1, d2, d3, u0, u1, u2, u3)                                            \
@@ -150,10 +155,10 @@ static void transform_input(const wino_plan *p, const float *x, int64_t nb, int6
       for (int64_t t = 0; t < n; t++) {
         /* column b of d: rows 0..3 are phases (0, b%2), (1, b%2), then
          * the same one tile-row down */
-        BT(q00[t], q10[t], q00[t + W1], q10[t + W1], a0, a1, a2, a3);             /* b = 0 */
-        BT(q01[t], q11[t], q01[t + W1], q11[t + W1], b0, b1, b2, b3);             /* b = 1 */
-        BT(q00[t + 1], q10[t + 1], q00[t + W1 + 1], q10[t + W1 + 1], c0, c1, c2, c3); /* 2 */
-        BT(q01[t + 1], q11[t + 1], q01[t + W1 + 1], q11[t + W1 + 1], e0, e1, e2, e3); /* 3 */
+        BT(q00[t], q10[t], q00[t + TW], q10[t + TW], a0, a1, a2, a3); /* b = 0 */
+        BT(q01[t], q11[t], q01[t + TW], q11[t + TW], b0, b1, b2, b3); /* b = 1 */
+        BT(s00[t], s10[t], s00[t + TW], s10[t + TW], c0, c1, c2, c3); /* b = 2 */
+        BT(s01[t], s11[t], s01[t + TW], s11[t + TW], e0, e1, e2, e3); /* b = 3 */
         /* row a of u = B^T d is (a_a, b_a, c_a, e_a); times B */
         o0[t] = a0 - c0, o1[t] = b0 + c0, o2[t] = c0 - b0, o3[t] = b0 - e0;
         o4[t] = a1 - c1, o5[t] = b1 + c1, o6[t] = c1 - b1, o7[t] = b1 - e1;
@@ -165,11 +170,11 @@ static void transform_input(const wino_plan *p, const float *x, int64_t nb, int6
 }
 
 /* y (+ bias) for the nb images from M [16][O][ld]: the four output phases
- * first (as the tiles, wide), then interleaved into the rows of y. */
+ * first (as the tiles), then interleaved into the rows of y. */
 static void transform_output(const wino_plan *p, const float *m, int64_t nb, int64_t ld,
                              const float *b, float *y, float *ph4) {
-  int64_t W1 = p->TW + 1, ms = wino_plane(p->O * ld), n = p->T, OW = p->OW;
-  float *y00 = ph4, *y01 = ph4 + p->phase, *y10 = ph4 + 2 * p->phase, *y11 = ph4 + 3 * p->phase;
+  int64_t TW = p->TW, ms = wino_plane(p->O * ld), n = p->T, OW = p->OW;
+  float *y00 = ph4, *y01 = ph4 + n, *y10 = ph4 + 2 * n, *y11 = ph4 + 3 * n;
   for (int64_t i = 0; i < nb; i++)
     for (int64_t o = 0; o < p->O; o++) {
       float bias = b ? b[o] : 0.0f;
@@ -193,8 +198,8 @@ static void transform_output(const wino_plan *p, const float *m, int64_t nb, int
       }
       float *dst = y + (i * p->O + o) * p->OH * OW;
       for (int64_t oh = 0; oh < p->OH; oh++) {
-        const float *e = ((oh & 1) ? y10 : y00) + (oh >> 1) * W1;
-        const float *od = ((oh & 1) ? y11 : y01) + (oh >> 1) * W1;
+        const float *e = ((oh & 1) ? y10 : y00) + (oh >> 1) * TW;
+        const float *od = ((oh & 1) ? y11 : y01) + (oh >> 1) * TW;
         const float *y2[2] = {e, od};
         wino_merge_row(y2, 2, dst + oh * OW, OW);
       }
@@ -210,7 +215,7 @@ int rl_cpu_wino_fwd(const float *x, const float *w, const float *b, int64_t N, i
   /* per thread: V (and the loop's slack past it), M, and the phase planes */
   size_t vbytes = rl_cpu_round64(sizeof(float) * (size_t)(16 * wino_plane(C * ldmax) + CONV_SLACK));
   size_t mbytes = rl_cpu_round64(sizeof(float) * (size_t)(16 * wino_plane(O * ldmax)));
-  size_t bbytes = rl_cpu_round64(sizeof(float) * (size_t)(4 * p.phase + 16));
+  size_t bbytes = rl_cpu_round64(sizeof(float) * (size_t)(8 * p.phase + 16));
   size_t per = vbytes + mbytes + bbytes;
   int64_t us = wino_plane(nob * C * CONV_OB);
   size_t ubytes = sizeof(float) * (size_t)(16 * us);
@@ -251,27 +256,26 @@ int rl_cpu_wino_fwd(const float *x, const float *w, const float *b, int64_t N, i
  *   dU[xi] (O x C) = sum over tiles  dM[xi] (O x P) @ V[xi]^T (P x C)
  * and dg = G^T dU G.  That is 16 GEMMs of K = tiles, 4x4 tiles of x read
  * at stride 2: 16 multiplies where the direct sum takes 36 per 2x2 block.
- * The tiles are the forward's wide ones; dM is zero on the dropped column,
- * so those columns add nothing.  The batch is split into the groups of
+ * The tiles are the forward's; dM is zero past OH x OW.  The batch is split into the groups of
  * RL_CPU_DW_GROUPS fixed by N, each summed by one thread in chunks fixed by
  * the shapes, and the groups' dU are summed in group order in f64 before
  * the transform back: no bit depends on the thread count. */
 
 /* dM [16][O][ld] for the nb images of dy: the four phases of each plane of
- * dy (even/odd rows x even/odd columns, wide, zero past OH x OW and on the
- * dropped column) first, then A g A^T at every tile alike. */
+ * dy (even/odd rows x even/odd columns, zero past OH x OW) first, then
+ * A g A^T at every tile alike. */
 static void transform_doutput(const wino_plan *p, const float *dy, int64_t nb, int64_t ld,
                               float *dm, float *ph4) {
-  int64_t W1 = p->TW + 1, ms = wino_plane(p->O * ld), n = p->T, OW = p->OW;
+  int64_t TW = p->TW, ms = wino_plane(p->O * ld), n = p->T, OW = p->OW;
   float *g00 = ph4, *g01 = ph4 + n, *g10 = ph4 + 2 * n, *g11 = ph4 + 3 * n;
   for (int64_t i = 0; i < nb; i++)
     for (int64_t o = 0; o < p->O; o++) {
       memset(ph4, 0, sizeof(float) * (size_t)(4 * n));
       const float *src = dy + (i * p->O + o) * p->OH * OW;
       for (int64_t oh = 0; oh < p->OH; oh++) {
-        float *d[2] = {((oh & 1) ? g10 : g00) + (oh >> 1) * W1,
-                       ((oh & 1) ? g11 : g01) + (oh >> 1) * W1};
-        wino_split_row(src + oh * OW, OW, 0, 2, d, W1);
+        float *d[2] = {((oh & 1) ? g10 : g00) + (oh >> 1) * TW,
+                       ((oh & 1) ? g11 : g01) + (oh >> 1) * TW};
+        wino_split_row(src + oh * OW, OW, 0, 2, d, TW);
       }
       float *q = dm + o * ld + i * p->T;
       float *d0 = q, *d1 = q + ms, *d2 = q + 2 * ms, *d3 = q + 3 * ms;
@@ -311,7 +315,7 @@ int rl_cpu_wino_dw(const float *x, const float *dy, int64_t N, int64_t C, int64_
   int T = rl_cpu_team(G, (double)((N + G - 1) / G) * (double)(16 * C * O * p.T));
   size_t vbytes = rl_cpu_round64(sizeof(float) * (size_t)(16 * wino_plane(C * ldmax)));
   size_t mbytes = rl_cpu_round64(sizeof(float) * (size_t)(16 * wino_plane(O * ldmax)));
-  size_t bbytes = rl_cpu_round64(sizeof(float) * (size_t)(4 * p.phase + 16));
+  size_t bbytes = rl_cpu_round64(sizeof(float) * (size_t)(8 * p.phase + 16));
   size_t per = vbytes + mbytes + bbytes;
   size_t ubytes = rl_cpu_round64(sizeof(float) * (size_t)(16 * O * C));
   size_t dbytes = rl_cpu_round64(sizeof(double) * (size_t)O);

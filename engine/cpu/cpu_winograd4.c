@@ -17,10 +17,10 @@
  *         | 0  2 -1 -2  1  0 |       |  1/24 -1/12  1/6  |
  *         | 0  4  0 -5  0  1 |       |  0     0     1    |
  *
- * The layout is cpu_winograd.c's, at stride 4: tiles "wide", TH rows of
- * TW+1 (the last of each row dropped), the padded plane split into its 16
- * phases (row mod 4 x column mod 4), so that input value (a, b) of tile
- * p = th*(TW+1) + tw is at p + (a/4)*(TW+1) + b/4 of phase (a%4, b%4) for
+ * The layout is cpu_winograd.c's, at stride 4: the padded plane split
+ * into its 16 phases (row mod 4 x column mod 4, TH+1 rows of TW), twice,
+ * the second copy one tile column on, so that input value (a, b) of tile
+ * p = th*TW + tw is at p + (a/4)*TW of phase (a%4, b%4), copy b/4, for
  * every p alike and each transform is one vector loop over p.  Images go
  * to threads in chunks fixed by the shapes: no bit depends on the thread
  * count. */
@@ -34,8 +34,8 @@
 typedef struct {
   int64_t N, C, H, W, O, OH, OW, ph, pw;
   int64_t TH, TW; /* tiles per image: rows, columns */
-  int64_t T;      /* tile positions per image, wide: TH * (TW + 1) */
-  int64_t phase;  /* floats of one phase plane: (TH + 1) * (TW + 1) + 1 */
+  int64_t T;      /* tile positions per image: TH * TW */
+  int64_t phase;  /* floats of one phase plane: (TH + 1) * TW */
   int64_t nb;     /* images per chunk */
 } w4_plan;
 
@@ -45,8 +45,8 @@ static w4_plan w4_plan_of(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
                .ph = g[G_PH], .pw = g[G_PW]};
   p.TH = (p.OH + 3) / 4;
   p.TW = (p.OW + 3) / 4;
-  p.T = p.TH * (p.TW + 1);
-  p.phase = (p.TH + 1) * (p.TW + 1) + 1;
+  p.T = p.TH * p.TW;
+  p.phase = (p.TH + 1) * p.TW;
   int64_t per = 36 * (C + O) * p.T * (int64_t)sizeof(float);
   p.nb = rl_cpu_wino_chunk_bytes() / per;
   /* but enough tiles for the product loop's blocks of positions: small
@@ -110,39 +110,43 @@ static void transform_weights(const w4_plan *p, const float *w, float *u) {
     r[5] = 4.0f * (d1) - 5.0f * (d3) + (d5);                                            \
   } while (0)
 
-/* The 16 phases of plane src, zero-padded: ph16[4*ra + cb] holds padded
- * element (4i + ra, 4j + cb) at i*(TW+1) + j. */
-static void split_phases(const w4_plan *p, const float *src, float *ph16) {
-  int64_t W1 = p->TW + 1, W = p->W, pw = p->pw;
-  memset(ph16, 0, sizeof(float) * (size_t)(16 * p->phase));
+/* The 16 phases of plane src, zero-padded, and again one tile column on:
+ * ph32[16*s + 4*ra + cb] holds padded element (4i + ra, 4(j + s) + cb) at
+ * i*TW + j. */
+static void split_phases(const w4_plan *p, const float *src, float *ph32) {
+  int64_t TW = p->TW, W = p->W, pw = p->pw;
+  memset(ph32, 0, sizeof(float) * (size_t)(32 * p->phase));
   for (int64_t h = 0; h < p->H; h++) {
     int64_t r = h + p->ph; /* padded row */
     if (r >= 4 * (p->TH + 1)) break;
-    float *d0 = ph16 + 4 * (r & 3) * p->phase + (r >> 2) * W1;
-    float *d[4] = {d0, d0 + p->phase, d0 + 2 * p->phase, d0 + 3 * p->phase};
-    wino_split_row(src + h * W, W, pw, 4, d, W1); /* padded columns 4j + cb */
+    for (int s = 0; s < 2; s++) {
+      float *d0 = ph32 + (16 * s + 4 * (r & 3)) * p->phase + (r >> 2) * TW;
+      float *d[4] = {d0, d0 + p->phase, d0 + 2 * p->phase, d0 + 3 * p->phase};
+      wino_split_row(src + h * W, W, pw - 4 * s, 4, d, TW); /* padded columns 4(j+s) + cb */
+    }
   }
 }
 
 /* V [36][C][ld] for the nb images at x: tile (i, th, tw) in column
- * i*T + th*(TW+1) + tw. */
+ * i*T + th*TW + tw. */
 static void transform_input(const w4_plan *p, const float *x, int64_t nb, int64_t ld,
-                            float *v, float *ph16) {
-  int64_t W1 = p->TW + 1, xs = wino_plane(p->C * ld), n = p->T;
+                            float *v, float *ph32) {
+  int64_t TW = p->TW, xs = wino_plane(p->C * ld), n = p->T;
   for (int64_t i = 0; i < nb; i++)
     for (int64_t c = 0; c < p->C; c++) {
-      split_phases(p, x + (i * p->C + c) * p->H * p->W, ph16);
+      split_phases(p, x + (i * p->C + c) * p->H * p->W, ph32);
       float *out = v + c * ld + i * p->T;
 #pragma omp simd
       for (int64_t t = 0; t < n; t++) {
         float u[6][6]; /* u = B^T d, column by column */
 #pragma GCC unroll 6
         for (int b = 0; b < 6; b++) {
-          /* column b of d: rows a = 0..5 from phase (a%4, b%4), a/4 rows down */
-          const float *q = ph16 + (b & 3) * p->phase + t + (b >> 2);
+          /* column b of d: rows a = 0..5 from phase (a%4, b%4) of copy
+           * b/4, a/4 rows down */
+          const float *q = ph32 + (16 * (b >> 2) + (b & 3)) * p->phase + t;
           float col[6];
-          W4_BT(q[0], q[4 * p->phase], q[8 * p->phase], q[12 * p->phase], q[W1],
-                q[4 * p->phase + W1], col);
+          W4_BT(q[0], q[4 * p->phase], q[8 * p->phase], q[12 * p->phase], q[TW],
+                q[4 * p->phase + TW], col);
 #pragma GCC unroll 6
           for (int a = 0; a < 6; a++) u[a][b] = col[a];
         }
@@ -168,10 +172,10 @@ static void transform_input(const w4_plan *p, const float *x, int64_t nb, int64_
   } while (0)
 
 /* y (+ bias) for the nb images from M [36][O][ld]: the 16 output phases
- * first (as the tiles, wide), then interleaved into the rows of y. */
+ * first (as the tiles), then interleaved into the rows of y. */
 static void transform_output(const w4_plan *p, const float *m, int64_t nb, int64_t ld,
                              const float *b, float *y, float *ph16) {
-  int64_t W1 = p->TW + 1, ms = wino_plane(p->O * ld), n = p->T, OW = p->OW;
+  int64_t TW = p->TW, ms = wino_plane(p->O * ld), n = p->T, OW = p->OW;
   for (int64_t i = 0; i < nb; i++)
     for (int64_t o = 0; o < p->O; o++) {
       float bias = b ? b[o] : 0.0f;
@@ -197,7 +201,7 @@ static void transform_output(const w4_plan *p, const float *m, int64_t nb, int64
       }
       float *dst = y + (i * p->O + o) * p->OH * OW;
       for (int64_t oh = 0; oh < p->OH; oh++) {
-        const float *src = ph16 + 4 * (oh & 3) * n + (oh >> 2) * W1;
+        const float *src = ph16 + 4 * (oh & 3) * n + (oh >> 2) * TW;
         const float *y4[4] = {src, src + n, src + 2 * n, src + 3 * n};
         wino_merge_row(y4, 4, dst + oh * OW, OW);
       }
@@ -211,10 +215,10 @@ int rl_cpu_wino4_fwd(const float *x, const float *w, const float *b, int64_t N, 
   int64_t nob = (O + CONV_OB - 1) / CONV_OB;
   int T = rl_cpu_team(chunks, (double)p.nb * (double)(36 * C * O * p.T));
   /* per thread: V (and the loop's slack past it), M, and the phase planes
-   * (16 of the input's, or 16 output phases of T) */
+   * (32 of the input's, or 16 output phases of T) */
   size_t vbytes = rl_cpu_round64(sizeof(float) * (size_t)(36 * wino_plane(C * ldmax) + CONV_SLACK));
   size_t mbytes = rl_cpu_round64(sizeof(float) * (size_t)(36 * wino_plane(O * ldmax)));
-  size_t bbytes = rl_cpu_round64(sizeof(float) * (size_t)(16 * p.phase + 16));
+  size_t bbytes = rl_cpu_round64(sizeof(float) * (size_t)(32 * p.phase + 16));
   size_t per = vbytes + mbytes + bbytes;
   int64_t us = wino_plane(nob * C * CONV_OB);
   size_t ubytes = sizeof(float) * (size_t)(36 * us);

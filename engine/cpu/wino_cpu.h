@@ -21,15 +21,17 @@ static inline int64_t wino_plane(int64_t n) { return ((n + 15) & ~(int64_t)15) +
 /* The S column phases of one padded row (S = 2 or 4): d[k][j] = row[S*j +
  * k - pad] for the padded columns S*j + k (j < n) that hold an input
  * column (0 <= S*j + k - pad < W); the others are left as they are (the
- * caller zeroed them).  The whole groups of S go as one vector loop of
- * interleaved loads (omp simd: at -O2 GCC's cost model leaves such loops
- * scalar), the ragged ends one by one. */
+ * caller zeroed them).  pad may be negative: pad - S gives the phases one
+ * tile column on (d[k][j] = padded column S*(j + 1) + k).  The whole
+ * groups of S go as one vector loop of interleaved loads (omp simd: at -O2
+ * GCC's cost model leaves such loops scalar), the ragged ends one by one. */
 static inline void wino_split_row(const float *row, int64_t W, int64_t pad, int S,
                                   float *const *d, int64_t n) {
-  int64_t q = pad, qend = pad + W < S * n ? pad + W : S * n;
+  int64_t q = pad > 0 ? pad : 0, qend = pad + W < S * n ? pad + W : S * n;
   for (; q < qend && q % S; q++) d[q % S][q / S] = row[q - pad];
   int64_t j0 = q / S, j1 = qend / S;
-  const float *s = row + (S * j0 - pad); /* s[S*(j - j0) + k]: padded column S*j + k */
+  /* s[S*(j - j0) + k] is padded column S*j + k */
+  const float *s = row + (S * j0 - pad);
   if (S == 4) {
     float *restrict d0 = d[0] + j0, *restrict d1 = d[1] + j0, *restrict d2 = d[2] + j0,
                     *restrict d3 = d[3] + j0;
