@@ -15,10 +15,17 @@ local read = shell.read
 
 -- The algorithms this build has: oneDNN's two when it was built with it.
 local ALGS = { 'direct', 'winograd', 'im2col', 'winograd4' }
-if cpu.info({ print = false }).onednn then
+local INFO = cpu.info({ print = false })
+if INFO.onednn then
   ALGS[#ALGS + 1] = 'onednn'
   ALGS[#ALGS + 1] = 'onednn-wino'
 end
+-- oneDNN 2.6 has its Winograd on AVX-512 only: on an AVX2-only processor
+-- (or one that ONEDNN_MAX_CPU_ISA holds back) it fits no shape, and a
+-- forced onednn-wino gives way to the rule's choice
+local ISA = (os.getenv('ONEDNN_MAX_CPU_ISA') or 'ALL'):upper()
+local DNNL_WINO = INFO.onednn and INFO.features.avx512f and (ISA == 'ALL' or ISA:match('^AVX512') ~= nil or
+  ISA:match('^AMX') ~= nil)
 
 -- The algorithm each pass of the last convolution of this shape took.
 local function took(s, stride)
@@ -127,7 +134,9 @@ describe('rl.backends.cpu (issue #16)', function()
     cpu.set_conv(nil)
     if not ok then error(err, 0) end
     -- each algorithm really ran (a forced one that cannot take a shape gives way to the rule's)
-    for _, alg in ipairs(ALGS) do assert.truthy(ran[alg], alg .. ' never ran') end
+    for _, alg in ipairs(ALGS) do
+      if alg ~= 'onednn-wino' or DNNL_WINO then assert.truthy(ran[alg], alg .. ' never ran') end
+    end
     -- Winograd F(2x2, 3x3) forms the weight gradient as well as y and dx;
     -- F(4x4, 3x3) forms y and dx
     for _, pass in ipairs { 'winograd fwd', 'winograd bwd-dx', 'winograd bwd-dw-db', 'winograd4 fwd',
