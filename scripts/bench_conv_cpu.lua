@@ -104,7 +104,6 @@ for i, l in ipairs(LAYERS) do
     return { fwd, bwd }
   end
   -- which algorithms can run it (the forced one falls back to the rule's otherwise)
-  -- (winograd4 forms y and dx; its dW is the rule's)
   local fits = { direct = stride == 1, winograd = k == 3 and stride == 1, winograd4 = k == 3 and stride == 1,
     im2col = true, onednn = info.onednn ~= nil, ['onednn-wino'] = info.onednn ~= nil and k == 3 and stride == 1 }
   local t = {}

@@ -96,5 +96,10 @@ bool rl_cpu_wino_dw_fits(rl_dtype dt, int64_t N, int64_t C, int64_t H, int64_t W
                          const int64_t *g);
 int rl_cpu_wino_dw(const float *x, const float *dy, int64_t N, int64_t C, int64_t H,
                    int64_t W, int64_t O, const int64_t *g, float *dw, float *db);
+/* The same by Winograd F(4x4, 3x3) (cpu_winograd4.c). */
+bool rl_cpu_wino4_dw_fits(rl_dtype dt, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
+                          const int64_t *g);
+int rl_cpu_wino4_dw(const float *x, const float *dy, int64_t N, int64_t C, int64_t H,
+                    int64_t W, int64_t O, const int64_t *g, float *dw, float *db);
 
 #endif

@@ -590,9 +590,9 @@ static int dx_by_winograd(bool f4, const float *w, const float *dy, int64_t N, i
   return rc;
 }
 
-/* The backward pass by `alg`: WINOGRAD and the oneDNN ones form dx, or dW
- * and db; WINOGRAD4 forms dx (conv_bwd_entry asks for dx apart from dW and
- * db); DIRECT and IM2COL form whichever of the three a asks for, their way. */
+/* The backward pass by `alg`: the Winograd and oneDNN ones form dx, or dW
+ * and db (conv_bwd_entry asks for dx apart from dW and db); DIRECT and
+ * IM2COL form whichever of the three a asks for, their way. */
 static int conv_bwd(int alg, const conv_args *a) {
   rl_dtype dt = a->dt;
   const void *x = a->x, *w = a->w, *dy = a->dy;
@@ -601,11 +601,12 @@ static int conv_bwd(int alg, const conv_args *a) {
   const int64_t *g = a->g;
   if (alg == RL_CPU_ALG_WINOGRAD || alg == RL_CPU_ALG_WINOGRAD4) { /* the caller checked */
     int64_t g2[G_N];
+    bool f4 = alg == RL_CPU_ALG_WINOGRAD4;
     if (dx && !dw && !db && dx_wino_fits(dt, C, H, W, O, g, g2, false))
-      return dx_by_winograd(alg == RL_CPU_ALG_WINOGRAD4, w, dy, N, C, H, W, O, g, g2, dx);
-    if (alg == RL_CPU_ALG_WINOGRAD4)
-      return rl_err("conv2d: Winograd F(4x4, 3x3) forms dx alone, of 3x3 stride-1 f32");
-    if (!dx && dw && rl_cpu_wino_dw_fits(dt, N, C, H, W, O, g))
+      return dx_by_winograd(f4, w, dy, N, C, H, W, O, g, g2, dx);
+    if (!dx && dw && f4 && rl_cpu_wino4_dw_fits(dt, N, C, H, W, O, g))
+      return rl_cpu_wino4_dw(x, dy, N, C, H, W, O, g, dw, db);
+    if (!dx && dw && !f4 && rl_cpu_wino_dw_fits(dt, N, C, H, W, O, g))
       return rl_cpu_wino_dw(x, dy, N, C, H, W, O, g, dw, db);
     return rl_err("conv2d: Winograd forms dx, or dW (and db), of 3x3 stride-1 f32");
   }
@@ -799,7 +800,8 @@ static int conv_bwd_part(const conv_args *a) {
       a->dx ? dx_wino_fits(a->dt, a->C, a->H, a->W, a->O, a->g, g2, false)
             : a->dw && rl_cpu_wino_dw_fits(a->dt, a->N, a->C, a->H, a->W, a->O, a->g);
   f.fit[RL_CPU_ALG_WINOGRAD4] =
-      a->dx && dx_wino_fits(a->dt, a->C, a->H, a->W, a->O, a->g, g2, false);
+      a->dx ? dx_wino_fits(a->dt, a->C, a->H, a->W, a->O, a->g, g2, false)
+            : a->dw && rl_cpu_wino4_dw_fits(a->dt, a->N, a->C, a->H, a->W, a->O, a->g);
   f.fit[RL_CPU_ALG_IM2COL] = 1;
   dnnl_unknown(&f, a->dx || a->dw);
   int rule = a->dx && dx_wino_fits(a->dt, a->C, a->H, a->W, a->O, a->g, g2, true)

@@ -38,7 +38,7 @@ typedef enum {
   RL_CPU_ALG_IM2COL,   /* one image at a time, im2col + GEMM */
   RL_CPU_ALG_ONEDNN,   /* oneDNN's direct convolution (cpu_dnnl.c) */
   RL_CPU_ALG_ONEDNN_WINO, /* oneDNN's Winograd, F(4x4, 3x3) */
-  RL_CPU_ALG_WINOGRAD4, /* F(4x4, 3x3), forward and dx (cpu_winograd4.c) */
+  RL_CPU_ALG_WINOGRAD4, /* F(4x4, 3x3) (cpu_winograd4.c) */
   RL_CPU_ALG_N
 } rl_cpu_alg;
 

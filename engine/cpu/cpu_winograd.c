@@ -1,5 +1,6 @@
-/* cpu_winograd.c - the f32 forward of 3x3 stride-1 convolutions as
- * Winograd F(2x2, 3x3).
+/* cpu_winograd.c - 3x3 stride-1 f32 convolutions by Winograd F(2x2, 3x3):
+ * the forward (dx is a forward, cpu_conv.c) and the weight gradient, whose
+ * driver (rl_cpu_wino_dw_run) F(4x4, 3x3) shares.
  *
  * A 2x2 block of outputs comes from a 4x4 tile d of the (padded) input:
  *   y = A^T [ (G g G^T) .* (B^T d B) ] A
@@ -305,25 +306,27 @@ bool rl_cpu_wino_dw_fits(rl_dtype dt, int64_t N, int64_t C, int64_t H, int64_t W
   return p.nb * p.T <= INT32_MAX && O <= INT32_MAX && C <= INT32_MAX;
 }
 
-int rl_cpu_wino_dw(const float *x, const float *dy, int64_t N, int64_t C, int64_t H,
-                   int64_t W, int64_t O, const int64_t *g, float *dw, float *db) {
-  wino_plan p = wino_plan_of(N, C, H, W, O, g);
-  int64_t G = N < RL_CPU_DW_GROUPS ? N : RL_CPU_DW_GROUPS, ldmax = p.nb * p.T;
-  if (!rl_cpu_wino_dw_fits(RL_F32, N, C, H, W, O, g)) /* the caller checked */
+int rl_cpu_wino_dw_run(const wino_dw_spec *s, const float *x, const float *dy, int64_t N,
+                       int64_t C, int64_t H, int64_t W, int64_t O, int64_t ohw, float *dw,
+                       float *db) {
+  int K = s->K;
+  int64_t G = N < RL_CPU_DW_GROUPS ? N : RL_CPU_DW_GROUPS, ldmax = s->nb * s->T;
+  if (ldmax > INT32_MAX || O > INT32_MAX || C > INT32_MAX) /* the caller checked */
     return rl_err("conv2d: %lldx%lld planes are too large for the Winograd weight gradient",
                   (long long)H, (long long)W);
-  int T = rl_cpu_team(G, (double)((N + G - 1) / G) * (double)(16 * C * O * p.T));
-  size_t vbytes = rl_cpu_round64(sizeof(float) * (size_t)(16 * wino_plane(C * ldmax)));
-  size_t mbytes = rl_cpu_round64(sizeof(float) * (size_t)(16 * wino_plane(O * ldmax)));
-  size_t bbytes = rl_cpu_round64(sizeof(float) * (size_t)(8 * p.phase + 16));
+  int T = rl_cpu_team(G, (double)((N + G - 1) / G) * (double)(K * C * O * s->T));
+  size_t vbytes = rl_cpu_round64(sizeof(float) * (size_t)(K * wino_plane(C * ldmax)));
+  size_t mbytes = rl_cpu_round64(sizeof(float) * (size_t)(K * wino_plane(O * ldmax)));
+  size_t bbytes = rl_cpu_round64(sizeof(float) * (size_t)s->buf_floats);
   size_t per = vbytes + mbytes + bbytes;
-  size_t ubytes = rl_cpu_round64(sizeof(float) * (size_t)(16 * O * C));
+  size_t ubytes = rl_cpu_round64(sizeof(float) * (size_t)(K * O * C));
   size_t dbytes = rl_cpu_round64(sizeof(double) * (size_t)O);
-  size_t total = per * (size_t)T + (ubytes + dbytes) * (size_t)G;
+  size_t sbytes = sizeof(double) * (size_t)(K * O * C);
+  size_t total = per * (size_t)T + (ubytes + dbytes) * (size_t)G + sbytes;
   char *scratch = rl_cpu_backend.alloc(NULL, total);
   if (!scratch) return -1;
   char *parts = scratch + per * (size_t)T, *bparts = parts + ubytes * (size_t)G;
-  int64_t ohw = p.OH * p.OW;
+  double *sum = (double *)(bparts + dbytes * (size_t)G);
   int blas = T > 1 ? rl_cpu_blas_solo_begin() : 1;
 #pragma omp parallel num_threads(T)
   {
@@ -336,12 +339,12 @@ int rl_cpu_wino_dw(const float *x, const float *dy, int64_t N, int64_t C, int64_
       double *pb = (double *)(bparts + dbytes * (size_t)gi);
       int64_t g0 = N * gi / G, g1 = N * (gi + 1) / G;
       for (int64_t o = 0; o < O; o++) pb[o] = 0;
-      for (int64_t n0 = g0; n0 < g1; n0 += p.nb) {
-        int64_t nb = g1 - n0 < p.nb ? g1 - n0 : p.nb, ld = nb * p.T;
+      for (int64_t n0 = g0; n0 < g1; n0 += s->nb) {
+        int64_t nb = g1 - n0 < s->nb ? g1 - n0 : s->nb, ld = nb * s->T;
         const float *dyc = dy + n0 * O * ohw;
-        transform_input(&p, x + n0 * C * H * W, nb, ld, v, buf);
-        transform_doutput(&p, dyc, nb, ld, m, buf);
-        for (int xi = 0; xi < 16; xi++) /* sizes within BLAS's ints: checked above */
+        s->input(s->plan, x + n0 * C * H * W, nb, ld, v, buf);
+        s->doutput(s->plan, dyc, nb, ld, m, buf);
+        for (int xi = 0; xi < K; xi++) /* sizes within BLAS's ints: checked above */
           rl_cpu_gemm(RL_F32, false, true, O, C, ld, 1.0, m + xi * wino_plane(O * ld), ld, 0,
                       v + xi * wino_plane(C * ld), ld, 0, n0 == g0 ? 0.0 : 1.0, du + xi * O * C,
                       C, 0, 1);
@@ -357,17 +360,21 @@ int rl_cpu_wino_dw(const float *x, const float *dy, int64_t N, int64_t C, int64_
     }
   }
   if (T > 1) rl_cpu_blas_solo_end(blas);
-  /* dU summed over the groups in order, in f64, and taken back: dg = G^T dU G */
-  RL_PARALLEL_FOR(e, O * C, 16 * G * 4, {
-    double u[4][4], k[3][3];
-    for (int xi = 0; xi < 16; xi++) {
-      double acc = 0;
-      for (int64_t gi = 0; gi < G; gi++)
-        acc += (double)((const float *)(parts + ubytes * (size_t)gi))[xi * O * C + e];
-      u[xi / 4][xi % 4] = acc;
-    }
-    RL_WINO_DWEIGHT(double, u, k);
-    for (int j = 0; j < 9; j++) dw[e * 9 + j] = (float)k[j / 3][j % 3];
+  /* dU summed over the groups in order, in f64 (each group's dU read in
+   * order: gathering one element's K * G values across them reads floats
+   * 4 KiB apart at O = C = 32), and taken back to dg */
+  int64_t KOC = K * O * C;
+  RL_PARALLEL_FOR(q, KOC, G, {
+    double acc = 0;
+    for (int64_t gi = 0; gi < G; gi++)
+      acc += (double)((const float *)(parts + ubytes * (size_t)gi))[q];
+    sum[q] = acc;
+  });
+  RL_PARALLEL_FOR(e, O * C, K * 4, {
+    double u[36], k[9];
+    for (int xi = 0; xi < K; xi++) u[xi] = sum[xi * O * C + e];
+    s->dweight(u, k);
+    for (int j = 0; j < 9; j++) dw[e * 9 + j] = (float)k[j];
   });
   for (int64_t o = 0; db && o < O; o++) {
     double acc = 0;
@@ -376,6 +383,29 @@ int rl_cpu_wino_dw(const float *x, const float *dy, int64_t N, int64_t C, int64_
   }
   rl_cpu_backend.free(NULL, scratch, total);
   return 0;
+}
+
+static void input_of(const void *p, const float *x, int64_t nb, int64_t ld, float *v,
+                     float *buf) {
+  transform_input(p, x, nb, ld, v, buf);
+}
+static void doutput_of(const void *p, const float *dy, int64_t nb, int64_t ld, float *dm,
+                       float *buf) {
+  transform_doutput(p, dy, nb, ld, dm, buf);
+}
+static void dweight_of(const double *u16, double *k9) { /* dg = G^T dU G */
+  double u[4][4], k[3][3];
+  memcpy(u, u16, sizeof u);
+  RL_WINO_DWEIGHT(double, u, k);
+  memcpy(k9, k, sizeof k);
+}
+
+int rl_cpu_wino_dw(const float *x, const float *dy, int64_t N, int64_t C, int64_t H,
+                   int64_t W, int64_t O, const int64_t *g, float *dw, float *db) {
+  wino_plan p = wino_plan_of(N, C, H, W, O, g);
+  wino_dw_spec s = {.K = 16, .T = p.T, .nb = p.nb, .buf_floats = 8 * p.phase + 16, .plan = &p,
+                    .input = input_of, .doutput = doutput_of, .dweight = dweight_of};
+  return rl_cpu_wino_dw_run(&s, x, dy, N, C, H, W, O, p.OH * p.OW, dw, db);
 }
 
 /* ---- the backend's tile entries ---------------------------------------------

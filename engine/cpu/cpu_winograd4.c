@@ -1,5 +1,6 @@
-/* cpu_winograd4.c - the f32 forward of 3x3 stride-1 convolutions as
- * Winograd F(4x4, 3x3), the algorithm "winograd4".
+/* cpu_winograd4.c - 3x3 stride-1 f32 convolutions by Winograd F(4x4, 3x3),
+ * the algorithm "winograd4": the forward (dx is a forward, cpu_conv.c) and
+ * the weight gradient.
  *
  * A 4x4 block of outputs comes from a 6x6 tile d of the padded input:
  *   y = A^T [ (G g G^T) .* (B^T d B) ] A
@@ -250,4 +251,102 @@ int rl_cpu_wino4_fwd(const float *x, const float *w, const float *b, int64_t N, 
   }
   rl_cpu_backend.free(NULL, scratch, total);
   return 0;
+}
+
+/* ---- the weight gradient ------------------------------------------------------
+ *
+ * As cpu_winograd.c's, at F(4x4, 3x3): dM = A dy A^T for each 4x4 block of
+ * dy (6x6), dU[xi] = sum over tiles of dM[xi] V[xi]^T (36 GEMMs), dg =
+ * G^T dU G. */
+
+/* r = A g for four values g0..g3 (a column or a row of a block of dy). */
+#define W4_A(g0, g1, g2, g3, r)                                                         \
+  do {                                                                                  \
+    float s02 = (g0) + (g2), s13 = (g1) + (g3), q02 = (g0) + 4.0f * (g2),               \
+          q13 = 2.0f * (g1) + 8.0f * (g3);                                              \
+    r[0] = (g0);                                                                        \
+    r[1] = s02 + s13;                                                                   \
+    r[2] = s02 - s13;                                                                   \
+    r[3] = q02 + q13;                                                                   \
+    r[4] = q02 - q13;                                                                   \
+    r[5] = (g3);                                                                        \
+  } while (0)
+
+/* dM [36][O][ld] for the nb images of dy: the 16 phases of each plane of dy
+ * (row mod 4 x column mod 4, zero past OH x OW) first, then A g A^T at
+ * every tile alike. */
+static void transform_doutput(const w4_plan *p, const float *dy, int64_t nb, int64_t ld,
+                              float *dm, float *ph16) {
+  int64_t TW = p->TW, ms = wino_plane(p->O * ld), n = p->T, OW = p->OW;
+  for (int64_t i = 0; i < nb; i++)
+    for (int64_t o = 0; o < p->O; o++) {
+      memset(ph16, 0, sizeof(float) * (size_t)(16 * n));
+      const float *src = dy + (i * p->O + o) * p->OH * OW;
+      for (int64_t oh = 0; oh < p->OH; oh++) {
+        float *d0 = ph16 + 4 * (oh & 3) * n + (oh >> 2) * TW;
+        float *d[4] = {d0, d0 + n, d0 + 2 * n, d0 + 3 * n};
+        wino_split_row(src + oh * OW, OW, 0, 4, d, TW);
+      }
+      float *q = dm + o * ld + i * p->T;
+#pragma omp simd
+      for (int64_t t = 0; t < n; t++) {
+        float u[6][4]; /* u = A g, column by column */
+#pragma GCC unroll 4
+        for (int b = 0; b < 4; b++) {
+          float col[6];
+          W4_A(ph16[b * n + t], ph16[(4 + b) * n + t], ph16[(8 + b) * n + t],
+               ph16[(12 + b) * n + t], col);
+#pragma GCC unroll 6
+          for (int a = 0; a < 6; a++) u[a][b] = col[a];
+        }
+#pragma GCC unroll 6
+        for (int a = 0; a < 6; a++) { /* row a of u times A^T */
+          float r[6];
+          W4_A(u[a][0], u[a][1], u[a][2], u[a][3], r);
+#pragma GCC unroll 6
+          for (int b = 0; b < 6; b++) q[(6 * a + b) * ms + t] = r[b];
+        }
+      }
+    }
+}
+
+/* G^T times six values, in f64. */
+#define W4_GT(u0, u1, u2, u3, u4, u5, k0, k1, k2)                                       \
+  do {                                                                                  \
+    double s12 = (u1) + (u2), d12 = (u2) - (u1), s34 = (u3) + (u4), d34 = (u3) - (u4); \
+    k0 = (u0) * 0.25 - s12 * (1.0 / 6) + s34 * (1.0 / 24);                            \
+    k1 = d12 * (1.0 / 6) + d34 * (1.0 / 12);                                           \
+    k2 = -s12 * (1.0 / 6) + s34 * (1.0 / 6) + (u5);                                    \
+  } while (0)
+
+static void input_of(const void *p, const float *x, int64_t nb, int64_t ld, float *v,
+                     float *buf) {
+  transform_input(p, x, nb, ld, v, buf);
+}
+static void doutput_of(const void *p, const float *dy, int64_t nb, int64_t ld, float *dm,
+                       float *buf) {
+  transform_doutput(p, dy, nb, ld, dm, buf);
+}
+static void dweight_of(const double *u, double *k9) { /* dg = G^T dU G */
+  double t[3][6];
+  for (int j = 0; j < 6; j++) /* t = G^T dU, column j */
+    W4_GT(u[j], u[6 + j], u[12 + j], u[18 + j], u[24 + j], u[30 + j], t[0][j], t[1][j], t[2][j]);
+  for (int i = 0; i < 3; i++) /* row i of t times G */
+    W4_GT(t[i][0], t[i][1], t[i][2], t[i][3], t[i][4], t[i][5], k9[3 * i], k9[3 * i + 1],
+          k9[3 * i + 2]);
+}
+
+bool rl_cpu_wino4_dw_fits(rl_dtype dt, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
+                          const int64_t *g) {
+  if (!rl_cpu_wino_fits(dt, g)) return false;
+  w4_plan p = w4_plan_of(N, C, H, W, O, g);
+  return p.nb * p.T <= INT32_MAX && O <= INT32_MAX && C <= INT32_MAX;
+}
+
+int rl_cpu_wino4_dw(const float *x, const float *dy, int64_t N, int64_t C, int64_t H,
+                    int64_t W, int64_t O, const int64_t *g, float *dw, float *db) {
+  w4_plan p = w4_plan_of(N, C, H, W, O, g);
+  wino_dw_spec s = {.K = 36, .T = p.T, .nb = p.nb, .buf_floats = 32 * p.phase + 16, .plan = &p,
+                    .input = input_of, .doutput = doutput_of, .dweight = dweight_of};
+  return rl_cpu_wino_dw_run(&s, x, dy, N, C, H, W, O, p.OH * p.OW, dw, db);
 }

@@ -78,4 +78,25 @@ static inline void wino_merge_row(const float *const *y, int S, float *row, int6
   for (int64_t q = S * whole; q < OW; q++) row[q] = y[q % S][q / S];
 }
 
+/* A Winograd weight gradient, F(2x2, 3x3) or F(4x4, 3x3): the K (16 or 36)
+ * tile-position GEMMs dU[xi] (O x C) = dM[xi] @ V[xi]^T over the tiles of
+ * batch groups fixed by N, the groups' dU summed in order in f64 and taken
+ * back to dg; db by the same groups. */
+typedef struct {
+  int K;              /* tile positions: 16 or 36 */
+  int64_t T, nb;      /* tiles per image, images per chunk */
+  int64_t buf_floats; /* each thread's phase planes */
+  const void *plan;   /* the size's own plan, for the callbacks */
+  /* V [K][C][ld] (planes wino_plane(C*ld) apart) of nb images of x */
+  void (*input)(const void *plan, const float *x, int64_t nb, int64_t ld, float *v, float *buf);
+  /* dM [K][O][ld] (planes wino_plane(O*ld) apart) of nb images of dy */
+  void (*doutput)(const void *plan, const float *dy, int64_t nb, int64_t ld, float *dm,
+                  float *buf);
+  void (*dweight)(const double *u, double *k9); /* dg [3x3] of one dU [K] */
+} wino_dw_spec;
+
+int rl_cpu_wino_dw_run(const wino_dw_spec *s, const float *x, const float *dy, int64_t N,
+                       int64_t C, int64_t H, int64_t W, int64_t O, int64_t ohw, float *dw,
+                       float *db);
+
 #endif

@@ -14,8 +14,8 @@ local function kib(n) return n >= 1 << 20 and string.format('%g MiB', n / 2 ^ 20
 --- rl.backends.cpu.conv_choices() -> a list of {key, algorithm, how, ms}:
 -- every convolution pass (shape, forward or backward) this process has
 -- run on the CPU and the algorithm it took: 'direct' (tap by tap on a
--- staged input), 'winograd' (F(2x2, 3x3)), 'winograd4' (F(4x4, 3x3):
--- forward and dx), 'im2col', or oneDNN's
+-- staged input), 'winograd' (F(2x2, 3x3)), 'winograd4' (F(4x4, 3x3)),
+-- 'im2col', or oneDNN's
 -- 'onednn' (direct) or 'onednn-wino' (F(4x4, 3x3)) when the build has
 -- it.  how: 'measured'
 -- here (ms: each candidate's best time), 'cached' (measured by an earlier
