@@ -145,8 +145,9 @@ int rl_cpu_col2im(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t H
  * (direct.c) instead of nine GEMMs.  Other convolutions take an im2col of
  * one image at a time (a few hundred KB for the paper's networks).
  *
- * 3x3 stride-1 f32 convolutions may also take Winograd F(2x2, 3x3) for the
- * forward and for dx (cpu_winograd.c); dW stays here.
+ * 3x3 stride-1 f32 convolutions may also take Winograd, F(2x2, 3x3) or
+ * F(4x4, 3x3), for the forward, dx and dW (cpu_winograd.c,
+ * cpu_winograd4.c).
  *
  * Which of the three a shape takes (Winograd, the tap path, "direct", or
  * im2col) is measured on its first use in f32, for the forward, for dx and

@@ -237,7 +237,7 @@ int rl_cpu_wino_fwd(const float *x, const float *w, const float *b, int64_t N, i
       int64_t n0 = k * p.nb, nb = N - n0 < p.nb ? N - n0 : p.nb, ld = nb * p.T;
       transform_input(&p, x + n0 * C * H * W, nb, ld, v, buf);
       int64_t vs = wino_plane(C * ld), ms = wino_plane(O * ld);
-      /* the loop reads past each plane's last row (the positions it drops) */
+      /* the loop reads past each plane's last row (for its last block of positions) */
       for (int xi = 0; xi < 16; xi++)
         memset(v + xi * vs + C * ld, 0, sizeof(float) * (size_t)(vs - C * ld));
       memset(v + 16 * vs, 0, sizeof(float) * CONV_SLACK);
@@ -303,7 +303,8 @@ bool rl_cpu_wino_dw_fits(rl_dtype dt, int64_t N, int64_t C, int64_t H, int64_t W
                          const int64_t *g) {
   if (!rl_cpu_wino_fits(dt, g)) return false;
   wino_plan p = wino_plan_of(N, C, H, W, O, g);
-  return p.nb * p.T <= INT32_MAX && O <= INT32_MAX && C <= INT32_MAX;
+  return p.nb * p.T <= INT32_MAX && O <= INT32_MAX && C <= INT32_MAX &&
+         (double)RL_CPU_DW_GROUPS * 16 * (double)(O * C) * sizeof(float) <= WINO_DW_MAX_BYTES;
 }
 
 int rl_cpu_wino_dw_run(const wino_dw_spec *s, const float *x, const float *dy, int64_t N,

@@ -30,8 +30,9 @@ static inline void wino_split_row(const float *row, int64_t W, int64_t pad, int 
   int64_t q = pad > 0 ? pad : 0, qend = pad + W < S * n ? pad + W : S * n;
   for (; q < qend && q % S; q++) d[q % S][q / S] = row[q - pad];
   int64_t j0 = q / S, j1 = qend / S;
+  if (j1 <= j0) j1 = j0; /* no whole group: s below would point off the row */
   /* s[S*(j - j0) + k] is padded column S*j + k */
-  const float *s = row + (S * j0 - pad);
+  const float *s = j1 > j0 ? row + (S * j0 - pad) : row;
   if (S == 4) {
     float *restrict d0 = d[0] + j0, *restrict d1 = d[1] + j0, *restrict d2 = d[2] + j0,
                     *restrict d3 = d[3] + j0;
@@ -77,6 +78,11 @@ static inline void wino_merge_row(const float *const *y, int S, float *row, int6
   }
   for (int64_t q = S * whole; q < OW; q++) row[q] = y[q % S][q / S];
 }
+
+/* Most bytes a Winograd weight gradient's group partials (RL_CPU_DW_GROUPS
+ * of K*O*C floats) may take: past it the candidate does not fit (F(4x4,
+ * 3x3) at 640 channels would take 470 MB). */
+#define WINO_DW_MAX_BYTES ((int64_t)256 << 20)
 
 /* A Winograd weight gradient, F(2x2, 3x3) or F(4x4, 3x3): the K (16 or 36)
  * tile-position GEMMs dU[xi] (O x C) = dM[xi] @ V[xi]^T over the tiles of
