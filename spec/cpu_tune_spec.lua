@@ -95,6 +95,8 @@ describe('rl.backends.cpu (issue #16)', function()
     { n = 2, c = 4, h = 11, w = 11, o = 6, k = 3, pad = 1, stride = 2 },
     { n = 3, c = 16, h = 12, w = 12, o = 32, k = 3, pad = 1 }, -- oneDNN's Winograd takes it
     { n = 20, c = 3, h = 6, w = 5, o = 4, k = 3, pad = 1 }, -- dW groups of 2 and 3 images
+    { n = 2, c = 3, h = 5, w = 1, o = 4, k = 3, pad = 1 }, -- a column, a row short of a tile
+    { n = 2, c = 3, h = 2, w = 3, o = 4, k = 3, pad = 2 },
   }
 
   it('every algorithm computes the same convolution, forward and backward', function()
