@@ -78,28 +78,11 @@ RL_KERNELS(RL_CPU_KERNEL_)
 /* Bracket an OpenMP region whose threads call BLAS each on its own. */
 int rl_cpu_blas_solo_begin(void);
 void rl_cpu_blas_solo_end(int saved);
-/* Whether Winograd F(2x2, 3x3) (cpu_winograd.c) can run a convolution: f32,
+/* Whether Winograd (cpu_winograd.c, cpu_winograd4.c) can run a convolution: f32,
  * 3x3, stride 1, no dilation; and whether the rule for shapes not measured
  * takes it (>= 8 input channels and >= 10 output columns as well). */
 bool rl_cpu_wino_fits(rl_dtype dt, const int64_t *g);
 bool rl_cpu_wino_ok(rl_dtype dt, int64_t C, const int64_t *g);
-int rl_cpu_wino_fwd(const float *x, const float *w, const float *b, int64_t N, int64_t C,
-                    int64_t H, int64_t W, int64_t O, const int64_t *g, float *y);
-/* The forward by Winograd F(4x4, 3x3) (cpu_winograd4.c), where
- * rl_cpu_wino_fits holds. */
-int rl_cpu_wino4_fwd(const float *x, const float *w, const float *b, int64_t N, int64_t C,
-                     int64_t H, int64_t W, int64_t O, const int64_t *g, float *y);
-/* dW (and db when db) of such a convolution by Winograd F(2x2, 3x3): dg =
- * G^T dU G with dU the 16 tile-position sums of (A dy A^T) .* (B^T d B);
- * where rl_cpu_wino_dw_fits holds (its GEMMs' sizes fit BLAS's ints). */
-bool rl_cpu_wino_dw_fits(rl_dtype dt, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
-                         const int64_t *g);
-int rl_cpu_wino_dw(const float *x, const float *dy, int64_t N, int64_t C, int64_t H,
-                   int64_t W, int64_t O, const int64_t *g, float *dw, float *db);
-/* The same by Winograd F(4x4, 3x3) (cpu_winograd4.c). */
-bool rl_cpu_wino4_dw_fits(rl_dtype dt, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
-                          const int64_t *g);
-int rl_cpu_wino4_dw(const float *x, const float *dy, int64_t N, int64_t C, int64_t H,
-                    int64_t W, int64_t O, const int64_t *g, float *dw, float *db);
+/* The Winograd kernels themselves, F(2x2, 3x3) and F(4x4, 3x3): wino_cpu.h. */
 
 #endif

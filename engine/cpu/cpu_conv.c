@@ -13,6 +13,7 @@
 #include "cpu_dnnl.h"
 #include "cpu_tune.h"
 #include "direct.h"
+#include "wino_cpu.h"
 
 /* One row of col for one image: tap (c, i, j) of every output pixel, ohw
  * values written to dst (zero where the tap falls in the padding). */
@@ -513,14 +514,20 @@ typedef struct {
   const int64_t *g;
 } conv_args;
 
+/* The Winograd kernels an algorithm names, or NULL. */
+static const wino_kind *wino_of(int alg) {
+  return alg == RL_CPU_ALG_WINOGRAD    ? &rl_cpu_wino2
+         : alg == RL_CPU_ALG_WINOGRAD4 ? &rl_cpu_wino4
+                                       : NULL;
+}
+
 static int conv_fwd(int alg, const conv_args *a) {
   rl_dtype dt = a->dt;
   const void *x = a->x, *w = a->w, *b = a->b;
   void *y = a->y;
   int64_t N = a->N, C = a->C, H = a->H, W = a->W, O = a->O;
   const int64_t *g = a->g;
-  if (alg == RL_CPU_ALG_WINOGRAD) return rl_cpu_wino_fwd(x, w, b, N, C, H, W, O, g, y);
-  if (alg == RL_CPU_ALG_WINOGRAD4) return rl_cpu_wino4_fwd(x, w, b, N, C, H, W, O, g, y);
+  if (wino_of(alg)) return rl_cpu_wino_run_fwd(wino_of(alg), x, w, b, N, C, H, W, O, g, y);
   if (alg == RL_CPU_ALG_ONEDNN || alg == RL_CPU_ALG_ONEDNN_WINO)
     return rl_cpu_dnnl_fwd(alg == RL_CPU_ALG_ONEDNN_WINO, x, w, b, N, C, H, W, O, g, y);
   conv_plan p = conv_plan_of(dt, N, C, H, W, O, g, false, false, false, alg == RL_CPU_ALG_DIRECT);
@@ -574,9 +581,8 @@ static bool dx_wino_fits(rl_dtype dt, int64_t C, int64_t H, int64_t W, int64_t O
   return rule ? rl_cpu_wino_ok(dt, O, g2) : rl_cpu_wino_fits(dt, g2);
 }
 
-/* dx by a Winograd forward, F(2x2, 3x3) or F(4x4, 3x3) (dx_wino_fits
- * must hold). */
-static int dx_by_winograd(bool f4, const float *w, const float *dy, int64_t N, int64_t C,
+/* dx by a Winograd forward (dx_wino_fits must hold). */
+static int dx_by_winograd(const wino_kind *k, const float *w, const float *dy, int64_t N, int64_t C,
                           int64_t H, int64_t W, int64_t O, const int64_t *g, const int64_t *g2,
                           float *dx) {
   size_t bytes = sizeof(float) * (size_t)(C * O * 9);
@@ -585,8 +591,7 @@ static int dx_by_winograd(bool f4, const float *w, const float *dy, int64_t N, i
   for (int64_t o = 0; o < O; o++)
     for (int64_t c = 0; c < C; c++)
       for (int k = 0; k < 9; k++) wf[(c * O + o) * 9 + 8 - k] = w[(o * C + c) * 9 + k];
-  int rc = (f4 ? rl_cpu_wino4_fwd : rl_cpu_wino_fwd)(dy, wf, NULL, N, O, g[G_OH], g[G_OW], C,
-                                                     g2, dx);
+  int rc = rl_cpu_wino_run_fwd(k, dy, wf, NULL, N, O, g[G_OH], g[G_OW], C, g2, dx);
   rl_cpu_backend.free(NULL, wf, bytes);
   return rc;
 }
@@ -600,15 +605,13 @@ static int conv_bwd(int alg, const conv_args *a) {
   void *dx = a->dx, *dw = a->dw, *db = a->db;
   int64_t N = a->N, C = a->C, H = a->H, W = a->W, O = a->O;
   const int64_t *g = a->g;
-  if (alg == RL_CPU_ALG_WINOGRAD || alg == RL_CPU_ALG_WINOGRAD4) { /* the caller checked */
+  const wino_kind *k = wino_of(alg);
+  if (k) { /* the caller checked the fit */
     int64_t g2[G_N];
-    bool f4 = alg == RL_CPU_ALG_WINOGRAD4;
     if (dx && !dw && !db && dx_wino_fits(dt, C, H, W, O, g, g2, false))
-      return dx_by_winograd(f4, w, dy, N, C, H, W, O, g, g2, dx);
-    if (!dx && dw && f4 && rl_cpu_wino4_dw_fits(dt, N, C, H, W, O, g))
-      return rl_cpu_wino4_dw(x, dy, N, C, H, W, O, g, dw, db);
-    if (!dx && dw && !f4 && rl_cpu_wino_dw_fits(dt, N, C, H, W, O, g))
-      return rl_cpu_wino_dw(x, dy, N, C, H, W, O, g, dw, db);
+      return dx_by_winograd(k, w, dy, N, C, H, W, O, g, g2, dx);
+    if (!dx && dw && rl_cpu_wino_dw_fits(k, dt, N, C, H, W, O, g))
+      return rl_cpu_wino_run_dw(k, x, dy, N, C, H, W, O, g, dw, db);
     return rl_err("conv2d: Winograd forms dx, or dW (and db), of 3x3 stride-1 f32");
   }
   if (alg == RL_CPU_ALG_ONEDNN || alg == RL_CPU_ALG_ONEDNN_WINO) {
@@ -797,12 +800,11 @@ static int conv_bwd_part(const conv_args *a) {
   conv_fits f = {.a = a, .pass = a->dx ? RL_DNNL_BWD_DATA : RL_DNNL_BWD_WEIGHTS};
   int64_t g2[G_N];
   f.fit[RL_CPU_ALG_DIRECT] = taps_fit(a->g);
-  f.fit[RL_CPU_ALG_WINOGRAD] =
-      a->dx ? dx_wino_fits(a->dt, a->C, a->H, a->W, a->O, a->g, g2, false)
-            : a->dw && rl_cpu_wino_dw_fits(a->dt, a->N, a->C, a->H, a->W, a->O, a->g);
-  f.fit[RL_CPU_ALG_WINOGRAD4] =
-      a->dx ? dx_wino_fits(a->dt, a->C, a->H, a->W, a->O, a->g, g2, false)
-            : a->dw && rl_cpu_wino4_dw_fits(a->dt, a->N, a->C, a->H, a->W, a->O, a->g);
+  for (int alg = RL_CPU_ALG_AUTO + 1; alg < RL_CPU_ALG_N; alg++)
+    if (wino_of(alg))
+      f.fit[alg] = a->dx ? dx_wino_fits(a->dt, a->C, a->H, a->W, a->O, a->g, g2, false)
+                         : a->dw && rl_cpu_wino_dw_fits(wino_of(alg), a->dt, a->N, a->C, a->H,
+                                                        a->W, a->O, a->g);
   f.fit[RL_CPU_ALG_IM2COL] = 1;
   dnnl_unknown(&f, a->dx || a->dw);
   int rule = a->dx && dx_wino_fits(a->dt, a->C, a->H, a->W, a->O, a->g, g2, true)

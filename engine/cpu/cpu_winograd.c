@@ -1,6 +1,7 @@
 /* cpu_winograd.c - 3x3 stride-1 f32 convolutions by Winograd F(2x2, 3x3):
- * the forward (dx is a forward, cpu_conv.c) and the weight gradient, whose
- * driver (rl_cpu_wino_dw_run) F(4x4, 3x3) shares.
+ * the forward (dx is a forward, cpu_conv.c) and the weight gradient, and
+ * the drivers of both (rl_cpu_wino_run_fwd, rl_cpu_wino_run_dw) that
+ * F(4x4, 3x3) shares.
  *
  * A 2x2 block of outputs comes from a 4x4 tile d of the (padded) input:
  *   y = A^T [ (G g G^T) .* (B^T d B) ] A
@@ -42,18 +43,6 @@
  * loop; but 64->64 at 10x10 (8 columns out) 2.8 -> 3.1 ms. */
 #define WINO_MIN_C 8
 #define WINO_MIN_OW 10
-/* V and M of one chunk of images stay under rl_cpu_wino_chunk_bytes()
- * (three quarters of a core's L2), unless that leaves fewer than
- * WINO_MIN_TILES tile positions (wino_cpu.h). */
-
-typedef struct {
-  int64_t N, C, H, W, O, OH, OW, ph, pw;
-  int64_t TH, TW;  /* tiles per image: rows, columns */
-  int64_t T;       /* tile positions per image: TH * TW */
-  int64_t phase;   /* floats of one phase plane: (TH + 1) * TW */
-  int64_t nb;      /* images per chunk */
-} wino_plan;
-
 bool rl_cpu_wino_fits(rl_dtype dt, const int64_t *g) {
   return dt == RL_F32 && g[G_KH] == 3 && g[G_KW] == 3 && g[G_SH] == 1 && g[G_SW] == 1 &&
          g[G_DH] == 1 && g[G_DW] == 1;
@@ -63,15 +52,15 @@ bool rl_cpu_wino_ok(rl_dtype dt, int64_t C, const int64_t *g) {
   return rl_cpu_wino_fits(dt, g) && C >= WINO_MIN_C && g[G_OW] >= WINO_MIN_OW;
 }
 
-static wino_plan wino_plan_of(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
-                              const int64_t *g) {
-  wino_plan p = {.N = N, .C = C, .H = H, .W = W, .O = O, .OH = g[G_OH], .OW = g[G_OW],
-                 .ph = g[G_PH], .pw = g[G_PW]};
-  p.TH = (p.OH + 1) / 2;
-  p.TW = (p.OW + 1) / 2;
+wino_plan rl_cpu_wino_plan(int m, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
+                           const int64_t *g) {
+  wino_plan p = {.m = m, .K = (m + 2) * (m + 2), .N = N, .C = C, .H = H, .W = W, .O = O,
+                 .OH = g[G_OH], .OW = g[G_OW], .ph = g[G_PH], .pw = g[G_PW]};
+  p.TH = (p.OH + m - 1) / m;
+  p.TW = (p.OW + m - 1) / m;
   p.T = p.TH * p.TW;
   p.phase = (p.TH + 1) * p.TW;
-  int64_t per = 16 * (C + O) * p.T * (int64_t)sizeof(float);
+  int64_t per = p.K * (C + O) * p.T * (int64_t)sizeof(float);
   p.nb = rl_cpu_wino_chunk_bytes() / per;
   /* but enough tiles for the product loop's blocks of positions: small
    * planes (8x8: 20 tiles an image) would leave most of each block idle */
@@ -81,37 +70,21 @@ static wino_plan wino_plan_of(int64_t N, int64_t C, int64_t H, int64_t W, int64_
   return p;
 }
 
-/* U[xi] = (G g G^T)[xi] for every (o, c), packed for rl_cpu_direct_conv:
- * [16][O/OB][C][OB]. */
-static void transform_weights(const wino_plan *p, const float *w, float *u) {
-  int64_t nob = (p->O + CONV_OB - 1) / CONV_OB;
-  int64_t us = wino_plane(nob * p->C * CONV_OB);
-  /* o fastest within a block of OB: each of the packed planes is written
-   * in order, once (by o, c, a scattered float at a time); rows past O zero */
-  for (int64_t ob = 0; ob < nob; ob++)
-    for (int64_t c = 0; c < p->C; c++)
-      for (int64_t oi = 0; oi < CONV_OB; oi++) {
-        if (ob * CONV_OB + oi >= p->O) {
-          for (int xi = 0; xi < 16; xi++) u[xi * us + (ob * p->C + c) * CONV_OB + oi] = 0.0f;
-          continue;
-        }
-        const float *k = w + ((ob * CONV_OB + oi) * p->C + c) * 9;
-        float t[4][3], v[4][4];
-        for (int j = 0; j < 3; j++) { /* t = G g */
-          t[0][j] = k[j];
-          t[1][j] = 0.5f * (k[j] + k[3 + j] + k[6 + j]);
-          t[2][j] = 0.5f * (k[j] - k[3 + j] + k[6 + j]);
-          t[3][j] = k[6 + j];
-        }
-        for (int i = 0; i < 4; i++) { /* v = t G^T */
-          v[i][0] = t[i][0];
-          v[i][1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-          v[i][2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-          v[i][3] = t[i][2];
-        }
-        for (int xi = 0; xi < 16; xi++)
-          u[xi * us + (ob * p->C + c) * CONV_OB + oi] = v[xi / 4][xi % 4];
-      }
+/* u[xi] = (G g G^T)[xi] of one kernel k. */
+static void transform_weight(const float *k, float *u) {
+  float t[4][3];
+  for (int j = 0; j < 3; j++) { /* t = G g */
+    t[0][j] = k[j];
+    t[1][j] = 0.5f * (k[j] + k[3 + j] + k[6 + j]);
+    t[2][j] = 0.5f * (k[j] - k[3 + j] + k[6 + j]);
+    t[3][j] = k[6 + j];
+  }
+  for (int i = 0; i < 4; i++) { /* u = t G^T */
+    u[4 * i] = t[i][0];
+    u[4 * i + 1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+    u[4 * i + 2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+    u[4 * i + 3] = t[i][2];
+  }
 }
 
 /* The four phases of plane src, zero-padded, and again one tile column on:
@@ -207,24 +180,42 @@ static void transform_output(const wino_plan *p, const float *m, int64_t nb, int
     }
 }
 
-int rl_cpu_wino_fwd(const float *x, const float *w, const float *b, int64_t N, int64_t C,
-                    int64_t H, int64_t W, int64_t O, const int64_t *g, float *y) {
-  wino_plan p = wino_plan_of(N, C, H, W, O, g);
+/* U [K][O/OB][C][OB] (planes us apart), packed for rl_cpu_direct_conv: o
+ * fastest within a block of OB, so that each plane is written in order,
+ * once (by o, c, a scattered float at a time); rows past O zero. */
+static void pack_weights(const wino_kind *k, const float *w, int64_t C, int64_t O, int64_t us,
+                         float *u) {
+  int K = (k->m + 2) * (k->m + 2);
+  int64_t nob = (O + CONV_OB - 1) / CONV_OB;
+  for (int64_t ob = 0; ob < nob; ob++)
+    for (int64_t c = 0; c < C; c++)
+      for (int64_t oi = 0; oi < CONV_OB; oi++) {
+        float v[36] = {0};
+        if (ob * CONV_OB + oi < O) k->weight(w + ((ob * CONV_OB + oi) * C + c) * 9, v);
+        for (int xi = 0; xi < K; xi++) u[xi * us + (ob * C + c) * CONV_OB + oi] = v[xi];
+      }
+}
+
+int rl_cpu_wino_run_fwd(const wino_kind *k, const float *x, const float *w, const float *b,
+                        int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, const int64_t *g,
+                        float *y) {
+  wino_plan p = rl_cpu_wino_plan(k->m, N, C, H, W, O, g);
+  int K = p.K;
   int64_t chunks = (N + p.nb - 1) / p.nb, ldmax = p.nb * p.T;
   int64_t nob = (O + CONV_OB - 1) / CONV_OB;
-  int T = rl_cpu_team(chunks, (double)p.nb * (double)(16 * C * O * p.T));
+  int T = rl_cpu_team(chunks, (double)p.nb * (double)(K * C * O * p.T));
   /* per thread: V (and the loop's slack past it), M, and the phase planes */
-  size_t vbytes = rl_cpu_round64(sizeof(float) * (size_t)(16 * wino_plane(C * ldmax) + CONV_SLACK));
-  size_t mbytes = rl_cpu_round64(sizeof(float) * (size_t)(16 * wino_plane(O * ldmax)));
-  size_t bbytes = rl_cpu_round64(sizeof(float) * (size_t)(8 * p.phase + 16));
+  size_t vbytes = rl_cpu_round64(sizeof(float) * (size_t)(K * wino_plane(C * ldmax) + CONV_SLACK));
+  size_t mbytes = rl_cpu_round64(sizeof(float) * (size_t)(K * wino_plane(O * ldmax)));
+  size_t bbytes = rl_cpu_round64(sizeof(float) * (size_t)wino_buf_floats(&p));
   size_t per = vbytes + mbytes + bbytes;
   int64_t us = wino_plane(nob * C * CONV_OB);
-  size_t ubytes = sizeof(float) * (size_t)(16 * us);
+  size_t ubytes = sizeof(float) * (size_t)(K * us);
   size_t total = per * (size_t)T + ubytes;
   char *scratch = rl_cpu_backend.alloc(NULL, total);
   if (!scratch) return -1;
   float *u = (float *)(scratch + per * (size_t)T);
-  transform_weights(&p, w, u);
+  pack_weights(k, w, C, O, us, u);
   int64_t toff[1] = {0};
 #pragma omp parallel num_threads(T)
   {
@@ -233,17 +224,17 @@ int rl_cpu_wino_fwd(const float *x, const float *w, const float *b, int64_t N, i
     float *v = (float *)base;
     float *m = (float *)(base + vbytes);
     float *buf = (float *)(base + vbytes + mbytes);
-    for (int64_t k = chunks * t / T; k < chunks * (t + 1) / T; k++) {
-      int64_t n0 = k * p.nb, nb = N - n0 < p.nb ? N - n0 : p.nb, ld = nb * p.T;
-      transform_input(&p, x + n0 * C * H * W, nb, ld, v, buf);
+    for (int64_t ck = chunks * t / T; ck < chunks * (t + 1) / T; ck++) {
+      int64_t n0 = ck * p.nb, nb = N - n0 < p.nb ? N - n0 : p.nb, ld = nb * p.T;
+      k->input(&p, x + n0 * C * H * W, nb, ld, v, buf);
       int64_t vs = wino_plane(C * ld), ms = wino_plane(O * ld);
       /* the loop reads past each plane's last row (for its last block of positions) */
-      for (int xi = 0; xi < 16; xi++)
+      for (int xi = 0; xi < K; xi++)
         memset(v + xi * vs + C * ld, 0, sizeof(float) * (size_t)(vs - C * ld));
-      memset(v + 16 * vs, 0, sizeof(float) * CONV_SLACK);
-      for (int xi = 0; xi < 16; xi++)
+      memset(v + K * vs, 0, sizeof(float) * CONV_SLACK);
+      for (int xi = 0; xi < K; xi++)
         rl_cpu_direct_conv(v + xi * vs, ld, C, O, ld, toff, 1, u + xi * us, NULL, m + xi * ms);
-      transform_output(&p, m, nb, ld, b, y + n0 * O * p.OH * p.OW, buf);
+      k->output(&p, m, nb, ld, b, y + n0 * O * p.OH * p.OW, buf);
     }
   }
   rl_cpu_backend.free(NULL, scratch, total);
@@ -299,26 +290,28 @@ static void transform_doutput(const wino_plan *p, const float *dy, int64_t nb, i
     }
 }
 
-bool rl_cpu_wino_dw_fits(rl_dtype dt, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
-                         const int64_t *g) {
+bool rl_cpu_wino_dw_fits(const wino_kind *k, rl_dtype dt, int64_t N, int64_t C, int64_t H,
+                         int64_t W, int64_t O, const int64_t *g) {
   if (!rl_cpu_wino_fits(dt, g)) return false;
-  wino_plan p = wino_plan_of(N, C, H, W, O, g);
+  wino_plan p = rl_cpu_wino_plan(k->m, N, C, H, W, O, g);
   return p.nb * p.T <= INT32_MAX && O <= INT32_MAX && C <= INT32_MAX &&
-         (double)RL_CPU_DW_GROUPS * 16 * (double)(O * C) * sizeof(float) <= WINO_DW_MAX_BYTES;
+         (double)RL_CPU_DW_GROUPS * p.K * (double)(O * C) * sizeof(float) <= WINO_DW_MAX_BYTES;
 }
 
-int rl_cpu_wino_dw_run(const wino_dw_spec *s, const float *x, const float *dy, int64_t N,
-                       int64_t C, int64_t H, int64_t W, int64_t O, int64_t ohw, float *dw,
+int rl_cpu_wino_run_dw(const wino_kind *k, const float *x, const float *dy, int64_t N,
+                       int64_t C, int64_t H, int64_t W, int64_t O, const int64_t *g, float *dw,
                        float *db) {
-  int K = s->K;
-  int64_t G = N < RL_CPU_DW_GROUPS ? N : RL_CPU_DW_GROUPS, ldmax = s->nb * s->T;
-  if (ldmax > INT32_MAX || O > INT32_MAX || C > INT32_MAX) /* the caller checked */
+  if (!rl_cpu_wino_dw_fits(k, RL_F32, N, C, H, W, O, g)) /* the caller checked */
     return rl_err("conv2d: %lldx%lld planes are too large for the Winograd weight gradient",
                   (long long)H, (long long)W);
-  int T = rl_cpu_team(G, (double)((N + G - 1) / G) * (double)(K * C * O * s->T));
+  wino_plan p = rl_cpu_wino_plan(k->m, N, C, H, W, O, g);
+  int K = p.K;
+  int64_t G = N < RL_CPU_DW_GROUPS ? N : RL_CPU_DW_GROUPS, ldmax = p.nb * p.T;
+  int64_t ohw = p.OH * p.OW;
+  int T = rl_cpu_team(G, (double)((N + G - 1) / G) * (double)(K * C * O * p.T));
   size_t vbytes = rl_cpu_round64(sizeof(float) * (size_t)(K * wino_plane(C * ldmax)));
   size_t mbytes = rl_cpu_round64(sizeof(float) * (size_t)(K * wino_plane(O * ldmax)));
-  size_t bbytes = rl_cpu_round64(sizeof(float) * (size_t)s->buf_floats);
+  size_t bbytes = rl_cpu_round64(sizeof(float) * (size_t)wino_buf_floats(&p));
   size_t per = vbytes + mbytes + bbytes;
   size_t ubytes = rl_cpu_round64(sizeof(float) * (size_t)(K * O * C));
   size_t dbytes = rl_cpu_round64(sizeof(double) * (size_t)O);
@@ -340,11 +333,11 @@ int rl_cpu_wino_dw_run(const wino_dw_spec *s, const float *x, const float *dy, i
       double *pb = (double *)(bparts + dbytes * (size_t)gi);
       int64_t g0 = N * gi / G, g1 = N * (gi + 1) / G;
       for (int64_t o = 0; o < O; o++) pb[o] = 0;
-      for (int64_t n0 = g0; n0 < g1; n0 += s->nb) {
-        int64_t nb = g1 - n0 < s->nb ? g1 - n0 : s->nb, ld = nb * s->T;
+      for (int64_t n0 = g0; n0 < g1; n0 += p.nb) {
+        int64_t nb = g1 - n0 < p.nb ? g1 - n0 : p.nb, ld = nb * p.T;
         const float *dyc = dy + n0 * O * ohw;
-        s->input(s->plan, x + n0 * C * H * W, nb, ld, v, buf);
-        s->doutput(s->plan, dyc, nb, ld, m, buf);
+        k->input(&p, x + n0 * C * H * W, nb, ld, v, buf);
+        k->doutput(&p, dyc, nb, ld, m, buf);
         for (int xi = 0; xi < K; xi++) /* sizes within BLAS's ints: checked above */
           rl_cpu_gemm(RL_F32, false, true, O, C, ld, 1.0, m + xi * wino_plane(O * ld), ld, 0,
                       v + xi * wino_plane(C * ld), ld, 0, n0 == g0 ? 0.0 : 1.0, du + xi * O * C,
@@ -372,10 +365,10 @@ int rl_cpu_wino_dw_run(const wino_dw_spec *s, const float *x, const float *dy, i
     sum[q] = acc;
   });
   RL_PARALLEL_FOR(e, O * C, K * 4, {
-    double u[36], k[9];
+    double u[36], kd[9];
     for (int xi = 0; xi < K; xi++) u[xi] = sum[xi * O * C + e];
-    s->dweight(u, k);
-    for (int j = 0; j < 9; j++) dw[e * 9 + j] = (float)k[j];
+    k->dweight(u, kd);
+    for (int j = 0; j < 9; j++) dw[e * 9 + j] = (float)kd[j];
   });
   for (int64_t o = 0; db && o < O; o++) {
     double acc = 0;
@@ -386,14 +379,6 @@ int rl_cpu_wino_dw_run(const wino_dw_spec *s, const float *x, const float *dy, i
   return 0;
 }
 
-static void input_of(const void *p, const float *x, int64_t nb, int64_t ld, float *v,
-                     float *buf) {
-  transform_input(p, x, nb, ld, v, buf);
-}
-static void doutput_of(const void *p, const float *dy, int64_t nb, int64_t ld, float *dm,
-                       float *buf) {
-  transform_doutput(p, dy, nb, ld, dm, buf);
-}
 static void dweight_of(const double *u16, double *k9) { /* dg = G^T dU G */
   double u[4][4], k[3][3];
   memcpy(u, u16, sizeof u);
@@ -401,13 +386,9 @@ static void dweight_of(const double *u16, double *k9) { /* dg = G^T dU G */
   memcpy(k9, k, sizeof k);
 }
 
-int rl_cpu_wino_dw(const float *x, const float *dy, int64_t N, int64_t C, int64_t H,
-                   int64_t W, int64_t O, const int64_t *g, float *dw, float *db) {
-  wino_plan p = wino_plan_of(N, C, H, W, O, g);
-  wino_dw_spec s = {.K = 16, .T = p.T, .nb = p.nb, .buf_floats = 8 * p.phase + 16, .plan = &p,
-                    .input = input_of, .doutput = doutput_of, .dweight = dweight_of};
-  return rl_cpu_wino_dw_run(&s, x, dy, N, C, H, W, O, p.OH * p.OW, dw, db);
-}
+const wino_kind rl_cpu_wino2 = {.m = 2, .weight = transform_weight, .input = transform_input,
+                                 .output = transform_output, .doutput = transform_doutput,
+                                 .dweight = dweight_of};
 
 /* ---- the backend's tile entries ---------------------------------------------
  *

@@ -22,41 +22,14 @@
  * into its 16 phases (row mod 4 x column mod 4, TH+1 rows of TW), twice,
  * the second copy one tile column on, so that input value (a, b) of tile
  * p = th*TW + tw is at p + (a/4)*TW of phase (a%4, b%4), copy b/4, for
- * every p alike and each transform is one vector loop over p.  Images go
- * to threads in chunks fixed by the shapes: no bit depends on the thread
- * count. */
+ * every p alike and each transform is one vector loop over p.  The
+ * transforms are this file's; the drivers that run them (chunks, threads,
+ * the products) are cpu_winograd.c's, shared with F(2x2, 3x3). */
 #include <string.h>
 
 #include "cpu.h"
-#include "cpu_tune.h"
 #include "direct.h"
 #include "wino_cpu.h"
-
-typedef struct {
-  int64_t N, C, H, W, O, OH, OW, ph, pw;
-  int64_t TH, TW; /* tiles per image: rows, columns */
-  int64_t T;      /* tile positions per image: TH * TW */
-  int64_t phase;  /* floats of one phase plane: (TH + 1) * TW */
-  int64_t nb;     /* images per chunk */
-} w4_plan;
-
-static w4_plan w4_plan_of(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
-                          const int64_t *g) {
-  w4_plan p = {.N = N, .C = C, .H = H, .W = W, .O = O, .OH = g[G_OH], .OW = g[G_OW],
-               .ph = g[G_PH], .pw = g[G_PW]};
-  p.TH = (p.OH + 3) / 4;
-  p.TW = (p.OW + 3) / 4;
-  p.T = p.TH * p.TW;
-  p.phase = (p.TH + 1) * p.TW;
-  int64_t per = 36 * (C + O) * p.T * (int64_t)sizeof(float);
-  p.nb = rl_cpu_wino_chunk_bytes() / per;
-  /* but enough tiles for the product loop's blocks of positions: small
-   * planes (8x8: 20 tiles an image) would leave most of each block idle */
-  int64_t least = (WINO_MIN_TILES + p.T - 1) / p.T;
-  p.nb = p.nb < least ? least : p.nb;
-  p.nb = p.nb > N ? N : p.nb;
-  return p;
-}
 
 /* G times three values (a column or a row of a kernel), in f64: multiplies
  * by the reciprocals, which the divisions would cost ten times over. */
@@ -71,33 +44,18 @@ static w4_plan w4_plan_of(int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
     r5 = (g2);                                                                          \
   } while (0)
 
-/* U[xi] = (G g G^T)[xi] for every (o, c), formed in f64 and rounded once,
- * packed for rl_cpu_direct_conv: [36][O/OB][C][OB]. */
-static void transform_weights(const w4_plan *p, const float *w, float *u) {
-  int64_t nob = (p->O + CONV_OB - 1) / CONV_OB;
-  int64_t us = wino_plane(nob * p->C * CONV_OB);
-  /* o fastest within a block of OB: each of the packed planes is written
-   * in order, once (by o, c, a scattered float at a time); rows past O zero */
-  for (int64_t ob = 0; ob < nob; ob++)
-    for (int64_t c = 0; c < p->C; c++)
-      for (int64_t oi = 0; oi < CONV_OB; oi++) {
-        if (ob * CONV_OB + oi >= p->O) {
-          for (int xi = 0; xi < 36; xi++) u[xi * us + (ob * p->C + c) * CONV_OB + oi] = 0.0f;
-          continue;
-        }
-        const float *k = w + ((ob * CONV_OB + oi) * p->C + c) * 9;
-        double t[6][3], v[6][6];
-        for (int j = 0; j < 3; j++) { /* t = G g, column j */
-          double g0 = k[j], g1 = k[3 + j], g2 = k[6 + j];
-          W4_G(g0, g1, g2, t[0][j], t[1][j], t[2][j], t[3][j], t[4][j], t[5][j]);
-        }
-        for (int i = 0; i < 6; i++) { /* v = t G^T, row i */
-          double g0 = t[i][0], g1 = t[i][1], g2 = t[i][2];
-          W4_G(g0, g1, g2, v[i][0], v[i][1], v[i][2], v[i][3], v[i][4], v[i][5]);
-        }
-        for (int xi = 0; xi < 36; xi++)
-          u[xi * us + (ob * p->C + c) * CONV_OB + oi] = (float)v[xi / 6][xi % 6];
-      }
+/* u[xi] = (G g G^T)[xi] of one kernel k, formed in f64 and rounded once. */
+static void transform_weight(const float *k, float *u) {
+  double t[6][3], v[6][6];
+  for (int j = 0; j < 3; j++) { /* t = G g, column j */
+    double g0 = k[j], g1 = k[3 + j], g2 = k[6 + j];
+    W4_G(g0, g1, g2, t[0][j], t[1][j], t[2][j], t[3][j], t[4][j], t[5][j]);
+  }
+  for (int i = 0; i < 6; i++) { /* v = t G^T, row i */
+    double g0 = t[i][0], g1 = t[i][1], g2 = t[i][2];
+    W4_G(g0, g1, g2, v[i][0], v[i][1], v[i][2], v[i][3], v[i][4], v[i][5]);
+  }
+  for (int xi = 0; xi < 36; xi++) u[xi] = (float)v[xi / 6][xi % 6];
 }
 
 /* r = B^T d for six values d0..d5 (a column or a row of a tile). */
@@ -114,7 +72,7 @@ static void transform_weights(const w4_plan *p, const float *w, float *u) {
 /* The 16 phases of plane src, zero-padded, and again one tile column on:
  * ph32[16*s + 4*ra + cb] holds padded element (4i + ra, 4(j + s) + cb) at
  * i*TW + j. */
-static void split_phases(const w4_plan *p, const float *src, float *ph32) {
+static void split_phases(const wino_plan *p, const float *src, float *ph32) {
   int64_t TW = p->TW, W = p->W, pw = p->pw;
   memset(ph32, 0, sizeof(float) * (size_t)(32 * p->phase));
   for (int64_t h = 0; h < p->H; h++) {
@@ -130,7 +88,7 @@ static void split_phases(const w4_plan *p, const float *src, float *ph32) {
 
 /* V [36][C][ld] for the nb images at x: tile (i, th, tw) in column
  * i*T + th*TW + tw. */
-static void transform_input(const w4_plan *p, const float *x, int64_t nb, int64_t ld,
+static void transform_input(const wino_plan *p, const float *x, int64_t nb, int64_t ld,
                             float *v, float *ph32) {
   int64_t TW = p->TW, xs = wino_plane(p->C * ld), n = p->T;
   for (int64_t i = 0; i < nb; i++)
@@ -174,7 +132,7 @@ static void transform_input(const w4_plan *p, const float *x, int64_t nb, int64_
 
 /* y (+ bias) for the nb images from M [36][O][ld]: the 16 output phases
  * first (as the tiles), then interleaved into the rows of y. */
-static void transform_output(const w4_plan *p, const float *m, int64_t nb, int64_t ld,
+static void transform_output(const wino_plan *p, const float *m, int64_t nb, int64_t ld,
                              const float *b, float *y, float *ph16) {
   int64_t TW = p->TW, ms = wino_plane(p->O * ld), n = p->T, OW = p->OW;
   for (int64_t i = 0; i < nb; i++)
@@ -209,50 +167,6 @@ static void transform_output(const w4_plan *p, const float *m, int64_t nb, int64
     }
 }
 
-int rl_cpu_wino4_fwd(const float *x, const float *w, const float *b, int64_t N, int64_t C,
-                     int64_t H, int64_t W, int64_t O, const int64_t *g, float *y) {
-  w4_plan p = w4_plan_of(N, C, H, W, O, g);
-  int64_t chunks = (N + p.nb - 1) / p.nb, ldmax = p.nb * p.T;
-  int64_t nob = (O + CONV_OB - 1) / CONV_OB;
-  int T = rl_cpu_team(chunks, (double)p.nb * (double)(36 * C * O * p.T));
-  /* per thread: V (and the loop's slack past it), M, and the phase planes
-   * (32 of the input's, or 16 output phases of T) */
-  size_t vbytes = rl_cpu_round64(sizeof(float) * (size_t)(36 * wino_plane(C * ldmax) + CONV_SLACK));
-  size_t mbytes = rl_cpu_round64(sizeof(float) * (size_t)(36 * wino_plane(O * ldmax)));
-  size_t bbytes = rl_cpu_round64(sizeof(float) * (size_t)(32 * p.phase + 16));
-  size_t per = vbytes + mbytes + bbytes;
-  int64_t us = wino_plane(nob * C * CONV_OB);
-  size_t ubytes = sizeof(float) * (size_t)(36 * us);
-  size_t total = per * (size_t)T + ubytes;
-  char *scratch = rl_cpu_backend.alloc(NULL, total);
-  if (!scratch) return -1;
-  float *u = (float *)(scratch + per * (size_t)T);
-  transform_weights(&p, w, u);
-  int64_t toff[1] = {0};
-#pragma omp parallel num_threads(T)
-  {
-    int t = omp_get_thread_num();
-    char *base = scratch + per * (size_t)t;
-    float *v = (float *)base;
-    float *m = (float *)(base + vbytes);
-    float *buf = (float *)(base + vbytes + mbytes);
-    for (int64_t k = chunks * t / T; k < chunks * (t + 1) / T; k++) {
-      int64_t n0 = k * p.nb, nb = N - n0 < p.nb ? N - n0 : p.nb, ld = nb * p.T;
-      transform_input(&p, x + n0 * C * H * W, nb, ld, v, buf);
-      int64_t vs = wino_plane(C * ld), ms = wino_plane(O * ld);
-      /* the loop reads past each plane's last row (for its last block of positions) */
-      for (int xi = 0; xi < 36; xi++)
-        memset(v + xi * vs + C * ld, 0, sizeof(float) * (size_t)(vs - C * ld));
-      memset(v + 36 * vs, 0, sizeof(float) * CONV_SLACK);
-      for (int xi = 0; xi < 36; xi++)
-        rl_cpu_direct_conv(v + xi * vs, ld, C, O, ld, toff, 1, u + xi * us, NULL, m + xi * ms);
-      transform_output(&p, m, nb, ld, b, y + n0 * O * p.OH * p.OW, buf);
-    }
-  }
-  rl_cpu_backend.free(NULL, scratch, total);
-  return 0;
-}
-
 /* ---- the weight gradient ------------------------------------------------------
  *
  * As cpu_winograd.c's, at F(4x4, 3x3): dM = A dy A^T for each 4x4 block of
@@ -275,7 +189,7 @@ int rl_cpu_wino4_fwd(const float *x, const float *w, const float *b, int64_t N, 
 /* dM [36][O][ld] for the nb images of dy: the 16 phases of each plane of dy
  * (row mod 4 x column mod 4, zero past OH x OW) first, then A g A^T at
  * every tile alike. */
-static void transform_doutput(const w4_plan *p, const float *dy, int64_t nb, int64_t ld,
+static void transform_doutput(const wino_plan *p, const float *dy, int64_t nb, int64_t ld,
                               float *dm, float *ph16) {
   int64_t TW = p->TW, ms = wino_plane(p->O * ld), n = p->T, OW = p->OW;
   for (int64_t i = 0; i < nb; i++)
@@ -319,14 +233,6 @@ static void transform_doutput(const w4_plan *p, const float *dy, int64_t nb, int
     k2 = -s12 * (1.0 / 6) + s34 * (1.0 / 6) + (u5);                                    \
   } while (0)
 
-static void input_of(const void *p, const float *x, int64_t nb, int64_t ld, float *v,
-                     float *buf) {
-  transform_input(p, x, nb, ld, v, buf);
-}
-static void doutput_of(const void *p, const float *dy, int64_t nb, int64_t ld, float *dm,
-                       float *buf) {
-  transform_doutput(p, dy, nb, ld, dm, buf);
-}
 static void dweight_of(const double *u, double *k9) { /* dg = G^T dU G */
   double t[3][6];
   for (int j = 0; j < 6; j++) /* t = G^T dU, column j */
@@ -336,18 +242,6 @@ static void dweight_of(const double *u, double *k9) { /* dg = G^T dU G */
           k9[3 * i + 2]);
 }
 
-bool rl_cpu_wino4_dw_fits(rl_dtype dt, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
-                          const int64_t *g) {
-  if (!rl_cpu_wino_fits(dt, g)) return false;
-  w4_plan p = w4_plan_of(N, C, H, W, O, g);
-  return p.nb * p.T <= INT32_MAX && O <= INT32_MAX && C <= INT32_MAX &&
-         (double)RL_CPU_DW_GROUPS * 36 * (double)(O * C) * sizeof(float) <= WINO_DW_MAX_BYTES;
-}
-
-int rl_cpu_wino4_dw(const float *x, const float *dy, int64_t N, int64_t C, int64_t H,
-                    int64_t W, int64_t O, const int64_t *g, float *dw, float *db) {
-  w4_plan p = w4_plan_of(N, C, H, W, O, g);
-  wino_dw_spec s = {.K = 36, .T = p.T, .nb = p.nb, .buf_floats = 32 * p.phase + 16, .plan = &p,
-                    .input = input_of, .doutput = doutput_of, .dweight = dweight_of};
-  return rl_cpu_wino_dw_run(&s, x, dy, N, C, H, W, O, p.OH * p.OW, dw, db);
-}
+const wino_kind rl_cpu_wino4 = {.m = 4, .weight = transform_weight, .input = transform_input,
+                                 .output = transform_output, .doutput = transform_doutput,
+                                 .dweight = dweight_of};

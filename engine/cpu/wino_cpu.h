@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "cpu.h"
 #include "direct.h"
 
 /* Fewest tile positions a Winograd chunk gives the product loop: a few of
@@ -84,25 +85,66 @@ static inline void wino_merge_row(const float *const *y, int S, float *row, int6
  * 3x3) at 640 channels would take 470 MB). */
 #define WINO_DW_MAX_BYTES ((int64_t)256 << 20)
 
-/* A Winograd weight gradient, F(2x2, 3x3) or F(4x4, 3x3): the K (16 or 36)
- * tile-position GEMMs dU[xi] (O x C) = dM[xi] @ V[xi]^T over the tiles of
- * batch groups fixed by N, the groups' dU summed in order in f64 and taken
- * back to dg; db by the same groups. */
+/* A Winograd convolution's sizes: tiles of m x m outputs from (m+2) x (m+2)
+ * inputs, K = (m+2)^2 tile positions; TH x TW tiles an image, compact; the
+ * padded input split into its m x m phases, twice (the second copy one tile
+ * column on), each phase TH+1 rows of TW; nb images a chunk. */
 typedef struct {
-  int K;              /* tile positions: 16 or 36 */
-  int64_t T, nb;      /* tiles per image, images per chunk */
-  int64_t buf_floats; /* each thread's phase planes */
-  const void *plan;   /* the size's own plan, for the callbacks */
-  /* V [K][C][ld] (planes wino_plane(C*ld) apart) of nb images of x */
-  void (*input)(const void *plan, const float *x, int64_t nb, int64_t ld, float *v, float *buf);
-  /* dM [K][O][ld] (planes wino_plane(O*ld) apart) of nb images of dy */
-  void (*doutput)(const void *plan, const float *dy, int64_t nb, int64_t ld, float *dm,
-                  float *buf);
-  void (*dweight)(const double *u, double *k9); /* dg [3x3] of one dU [K] */
-} wino_dw_spec;
+  int m, K;
+  int64_t N, C, H, W, O, OH, OW, ph, pw;
+  int64_t TH, TW; /* tiles per image: rows, columns */
+  int64_t T;      /* tile positions per image: TH * TW */
+  int64_t phase;  /* floats of one phase plane: (TH + 1) * TW */
+  int64_t nb;     /* images per chunk */
+} wino_plan;
 
-int rl_cpu_wino_dw_run(const wino_dw_spec *s, const float *x, const float *dy, int64_t N,
-                       int64_t C, int64_t H, int64_t W, int64_t O, int64_t ohw, float *dw,
+/* V and M of one chunk of images stay under rl_cpu_wino_chunk_bytes()
+ * (three quarters of a core's L2), unless that leaves fewer than
+ * WINO_MIN_TILES tile positions. */
+wino_plan rl_cpu_wino_plan(int m, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
+                           const int64_t *g);
+
+/* Floats of each thread's phase planes: the input's 2*m*m (and the output's
+ * or dy's m*m of T, fewer). */
+static inline int64_t wino_buf_floats(const wino_plan *p) {
+  return 2 * p->m * p->m * p->phase + 16;
+}
+
+/* One tile size's transforms, which the drivers below run. */
+typedef struct {
+  int m;
+  /* u[K] = G g G^T of one 3x3 kernel k */
+  void (*weight)(const float *k, float *u);
+  /* V [K][C][ld] (planes wino_plane(C*ld) apart) of nb images of x */
+  void (*input)(const wino_plan *p, const float *x, int64_t nb, int64_t ld, float *v,
+                float *buf);
+  /* y (+ b) of nb images from M [K][O][ld] (planes wino_plane(O*ld) apart) */
+  void (*output)(const wino_plan *p, const float *m, int64_t nb, int64_t ld, const float *b,
+                 float *y, float *buf);
+  /* dM [K][O][ld] (planes wino_plane(O*ld) apart) of nb images of dy */
+  void (*doutput)(const wino_plan *p, const float *dy, int64_t nb, int64_t ld, float *dm,
+                  float *buf);
+  /* dg [3x3] of one dU [K], in f64 */
+  void (*dweight)(const double *u, double *k9);
+} wino_kind;
+
+/* The forward: K products M[xi] = U[xi] @ V[xi] by the register-blocked
+ * loop (direct.c), images over threads in chunks fixed by the shapes. */
+int rl_cpu_wino_run_fwd(const wino_kind *k, const float *x, const float *w, const float *b,
+                        int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, const int64_t *g,
+                        float *y);
+
+/* The weight gradient: the K GEMMs dU[xi] (O x C) = dM[xi] @ V[xi]^T over
+ * the tiles of batch groups fixed by N, the groups' dU summed in order in
+ * f64 and taken back to dg; db by the same groups.  Fits where its GEMMs'
+ * sizes fit BLAS's ints and its group partials WINO_DW_MAX_BYTES. */
+bool rl_cpu_wino_dw_fits(const wino_kind *k, rl_dtype dt, int64_t N, int64_t C, int64_t H,
+                         int64_t W, int64_t O, const int64_t *g);
+int rl_cpu_wino_run_dw(const wino_kind *k, const float *x, const float *dy, int64_t N,
+                       int64_t C, int64_t H, int64_t W, int64_t O, const int64_t *g, float *dw,
                        float *db);
+
+/* F(2x2, 3x3) (cpu_winograd.c) and F(4x4, 3x3) (cpu_winograd4.c). */
+extern const wino_kind rl_cpu_wino2, rl_cpu_wino4;
 
 #endif
