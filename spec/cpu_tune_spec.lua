@@ -27,13 +27,14 @@ local ISA = (os.getenv('ONEDNN_MAX_CPU_ISA') or 'ALL'):upper()
 local DNNL_WINO = INFO.onednn and INFO.features.avx512f and (ISA == 'ALL' or ISA:match('^AVX512') ~= nil or
   ISA:match('^AMX') ~= nil)
 
--- The algorithm each pass of the last convolution of this shape took.
-local function took(s, stride)
+-- The algorithm each pass of the last convolution of this shape and dtype
+-- (f32 unless named) took.
+local function took(s, stride, dtype)
   local got = {}
-  local key = string.format(' n%d c%d %dx%d o%d k%dx%d s%dx%d p%dx%d ', s.n, s.c, s.h, s.w, s.o, s.k, s.k, stride,
-    stride, s.pad, s.pad)
+  local key = string.format('%s %%S+ n%d c%d %dx%d o%d k%dx%d s%dx%d p%dx%d ', dtype or 'f32', s.n, s.c, s.h, s.w,
+    s.o, s.k, s.k, stride, stride, s.pad, s.pad)
   for _, c in ipairs(cpu.conv_choices()) do
-    if c.key:find(key, 1, true) then got[c.key:match('^%S+ (%S+)')] = c.algorithm end
+    if c.key:find('^' .. key) then got[c.key:match('^%S+ (%S+)')] = c.algorithm end
   end
   return got
 end
@@ -146,6 +147,61 @@ describe('rl.backends.cpu (issue #16)', function()
     end
   end)
 
+  -- bf16 (rl.autocast's convolutions): oneDNN's own bf16 kernels where it
+  -- has them (AVX-512; vdpbf16ps with AVX-512 BF16), every other algorithm
+  -- its f32 kernels on the widened operands; either way bf16 operands,
+  -- f32 sums and each result rounded to bf16 once
+  it('every algorithm computes a bf16 convolution: f32 sums, each result rounded once', function()
+    local g = rl.Generator(8)
+    local ran = {}
+    local ok, err = pcall(function()
+      for _, s in ipairs(SHAPES) do
+        -- the operands in bf16, and the f64 reference on exactly those values
+        local x = rl.randn({ s.n, s.c, s.h, s.w }, { generator = g }):bf16()
+        local w = (rl.randn({ s.o, s.c, s.k, s.k }, { generator = g }) * 0.3):bf16()
+        local b = rl.randn({ s.o }, { generator = g }):bf16()
+        local opts = { padding = s.pad, stride = s.stride or 1 }
+        local x64, w64, b64 = x:double():requires_grad_(), w:double():requires_grad_(), b:double():requires_grad_()
+        local y64 = F.conv2d(x64, w64, b64, opts)
+        local dy = rl.randn(y64.shape, { generator = g }):bf16()
+        y64:backward(dy:double())
+        local ref = { y = y64:detach(), dx = x64.grad, dw = w64.grad, db = b64.grad }
+        for _, alg in ipairs(ALGS) do
+          cpu.set_conv(alg)
+          local xb, wb, bb = x:detach():requires_grad_(), w:detach():requires_grad_(), b:detach():requires_grad_()
+          local yb = F.conv2d(xb, wb, bb, opts)
+          yb:backward(dy)
+          for pass, a in pairs(took(s, s.stride or 1, 'bf16')) do ran[a .. ' ' .. pass] = true end
+          for name, got in pairs { y = yb:detach(), dx = xb.grad, dw = wb.grad, db = bb.grad } do
+            assert.are.equal('bf16', got.dtype, alg .. ' ' .. name)
+            local want = ref[name]
+            -- one rounding to bf16 (half a unit in its last place: at most
+            -- 2^-8 of the value), after f32 sums (their error far below the
+            -- scale's 2e-5)
+            local excess = ((got:double() - want):abs() - want:abs() * 2 ^ -8):max():item()
+            local scale = want:abs():max():item() + 1
+            assert(excess <= 2e-5 * scale, string.format('%s, shape %s: %s off by %.3g beyond a bf16 rounding (scale %.3g)',
+              alg, rl.json.encode(s), name, excess, scale))
+          end
+        end
+      end
+    end)
+    cpu.set_conv(nil)
+    if not ok then error(err, 0) end
+    -- the widened f32 kernels ran, and oneDNN's bf16 kernels where the
+    -- processor has AVX-512 BF16 (and nothing holds oneDNN back from it)
+    for _, pass in ipairs { 'im2col fwd', 'im2col bwd-dx', 'im2col bwd-dw-db', 'winograd fwd', 'winograd bwd-dx' } do
+      assert.truthy(ran[pass], 'bf16 never ran: ' .. pass)
+    end
+    if DNNL_WINO and INFO.features.avx512_bf16 then
+      for _, pass in ipairs { 'onednn fwd', 'onednn bwd-dx', 'onednn bwd-dw-db' } do
+        assert.truthy(ran[pass], 'bf16 never ran: ' .. pass)
+      end
+    end
+    -- oneDNN has no bf16 Winograd: a forced onednn-wino gives way to the rule's choice
+    assert.falsy(ran['onednn-wino fwd'])
+  end)
+
   it('an input plane of no rows, padded into an output, is no error for any algorithm', function()
     local ok, err = pcall(function()
       for _, alg in ipairs(ALGS) do
@@ -226,11 +282,12 @@ describe('rl.backends.cpu (issue #16)', function()
     os.execute('rm -rf ' .. shell.quote(dir))
   end)
 
-  it('every algorithm gives the same bits on 1, 2 and 3 threads, forward, dx and dW', function()
+  it('every algorithm gives the same bits on 1, 2 and 3 threads, forward, dx and dW, in f32 and bf16', function()
     local g = rl.Generator(3)
-    local x = rl.randn({ 32, 16, 14, 14 }, { generator = g }):requires_grad_()
-    local w = rl.randn({ 32, 16, 3, 3 }, { generator = g }):requires_grad_()
-    local b = rl.randn({ 32 }, { generator = g }):requires_grad_()
+    local x32 = rl.randn({ 32, 16, 14, 14 }, { generator = g })
+    local w32 = rl.randn({ 32, 16, 3, 3 }, { generator = g })
+    local b32 = rl.randn({ 32 }, { generator = g })
+    local x, w, b
     local before = rl.get_num_threads()
     local function run(threads)
       rl.set_num_threads(threads)
@@ -241,13 +298,18 @@ describe('rl.backends.cpu (issue #16)', function()
       return { y = y:detach(), dx = x.grad, dw = w.grad, db = b.grad }
     end
     local ok, err = pcall(function()
-      for _, alg in ipairs { 'auto', table.unpack(ALGS) } do
-        cpu.set_conv(alg)
-        local one = run(1)
-        for _, threads in ipairs { 2, 3 } do
-          local many = run(threads)
-          for name, t in pairs(one) do
-            assert((t - many[name]):abs():max():item() == 0, string.format('%s: %s differs on %d threads', alg, name, threads))
+      for _, dtype in ipairs { 'f32', 'bf16' } do
+        x, w, b = x32:to(dtype):detach():requires_grad_(), w32:to(dtype):detach():requires_grad_(),
+          b32:to(dtype):detach():requires_grad_()
+        for _, alg in ipairs { 'auto', table.unpack(ALGS) } do
+          cpu.set_conv(alg)
+          local one = run(1)
+          for _, threads in ipairs { 2, 3 } do
+            local many = run(threads)
+            for name, t in pairs(one) do
+              assert((t:double() - many[name]:double()):abs():max():item() == 0,
+                string.format('%s %s: %s differs on %d threads', dtype, alg, name, threads))
+            end
           end
         end
       end

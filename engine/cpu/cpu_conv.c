@@ -4,7 +4,15 @@
  *
  * Every backward here gathers: each input element sums the contributions of
  * the windows that cover it, in a fixed order.  No two threads write one
- * element, so results are deterministic. */
+ * element, so results are deterministic.
+ *
+ * bf16 (rl.autocast's convolutions: bf16 operands, f32 sums, bf16 results)
+ * is one more dtype of the measured choice, keyed apart from f32: oneDNN
+ * runs it natively (cpu_dnnl.c, AVX-512 BF16 where the processor has it),
+ * and every other algorithm runs its f32 kernel on the operands widened to
+ * f32 (exactly: a bf16 is an f32 with a shorter mantissa, and products of
+ * two bf16 are exact in f32) with each result rounded to bf16 once
+ * (by_f32).  Which is faster is measured per shape, as for f32. */
 #include <stdio.h>
 #include <string.h>
 
@@ -514,6 +522,56 @@ typedef struct {
   const int64_t *g;
 } conv_args;
 
+/* The dtype an algorithm's own kernels compute a pass in: bf16 in f32. */
+static rl_dtype compute_dt(rl_dtype dt) { return dt == RL_BF16 ? RL_F32 : dt; }
+
+static bool is_dnnl(int alg) { return alg == RL_CPU_ALG_ONEDNN || alg == RL_CPU_ALG_ONEDNN_WINO; }
+
+typedef int (*conv_pass_fn)(int alg, const conv_args *a);
+
+/* A bf16 pass by alg's f32 kernels: the operands a has (x, w, b, dy)
+ * widened into f32 scratch, the pass run on them, and each result it asks
+ * for (y, dx, dw, db) rounded to bf16 once. */
+static int by_f32(conv_pass_fn run, int alg, const conv_args *a) {
+  const int64_t *g = a->g;
+  int64_t n_x = a->N * a->C * a->H * a->W, n_w = a->O * a->C * g[G_KH] * g[G_KW];
+  int64_t n_y = a->N * a->O * g[G_OH] * g[G_OW];
+  struct {
+    const void *in;
+    void *out;
+    int64_t n;
+  } t[8] = {{a->x, NULL, n_x},  {a->w, NULL, n_w},  {a->b, NULL, a->O}, {a->dy, NULL, n_y},
+            {NULL, a->y, n_y},  {NULL, a->dx, n_x}, {NULL, a->dw, n_w}, {NULL, a->db, a->O}};
+  size_t at[8], total = 0;
+  for (int i = 0; i < 8; i++) {
+    at[i] = total;
+    if (t[i].in || t[i].out) total += rl_cpu_round64(sizeof(float) * (size_t)t[i].n);
+  }
+  char *buf = rl_cpu_backend.alloc(NULL, total);
+  if (!buf) return -1;
+  float *f[8];
+  for (int i = 0; i < 8; i++) {
+    f[i] = t[i].in || t[i].out ? (float *)(buf + at[i]) : NULL;
+    if (!t[i].in) continue;
+    const uint16_t *src = t[i].in;
+    float *dst = f[i];
+    RL_PARALLEL_FOR(e, t[i].n, 1, { dst[e] = rl_f32_of_bf16(src[e]); });
+  }
+  conv_args w = *a;
+  w.dt = RL_F32;
+  w.x = f[0], w.w = f[1], w.b = f[2], w.dy = f[3];
+  w.y = f[4], w.dx = f[5], w.dw = f[6], w.db = f[7];
+  int rc = run(alg, &w);
+  for (int i = 4; i < 8 && rc == 0; i++) {
+    if (!t[i].out) continue;
+    const float *src = f[i];
+    uint16_t *dst = t[i].out;
+    RL_PARALLEL_FOR(e, t[i].n, 1, { dst[e] = rl_bf16_of_f32(src[e]); });
+  }
+  rl_cpu_backend.free(NULL, buf, total);
+  return rc;
+}
+
 /* The Winograd kernels an algorithm names, or NULL. */
 static const wino_kind *wino_of(int alg) {
   return alg == RL_CPU_ALG_WINOGRAD    ? &rl_cpu_wino2
@@ -527,9 +585,9 @@ static int conv_fwd(int alg, const conv_args *a) {
   void *y = a->y;
   int64_t N = a->N, C = a->C, H = a->H, W = a->W, O = a->O;
   const int64_t *g = a->g;
+  if (is_dnnl(alg)) return rl_cpu_dnnl_fwd(alg == RL_CPU_ALG_ONEDNN_WINO, dt, x, w, b, N, C, H, W, O, g, y);
+  if (dt == RL_BF16) return by_f32(conv_fwd, alg, a);
   if (wino_of(alg)) return rl_cpu_wino_run_fwd(wino_of(alg), x, w, b, N, C, H, W, O, g, y);
-  if (alg == RL_CPU_ALG_ONEDNN || alg == RL_CPU_ALG_ONEDNN_WINO)
-    return rl_cpu_dnnl_fwd(alg == RL_CPU_ALG_ONEDNN_WINO, x, w, b, N, C, H, W, O, g, y);
   conv_plan p = conv_plan_of(dt, N, C, H, W, O, g, false, false, false, alg == RL_CPU_ALG_DIRECT);
   if (conv_check(&p)) return -1;
   int64_t chunks = (N + p.nb - 1) / p.nb;
@@ -605,6 +663,7 @@ static int conv_bwd(int alg, const conv_args *a) {
   void *dx = a->dx, *dw = a->dw, *db = a->db;
   int64_t N = a->N, C = a->C, H = a->H, W = a->W, O = a->O;
   const int64_t *g = a->g;
+  if (dt == RL_BF16 && !is_dnnl(alg)) return by_f32(conv_bwd, alg, a);
   const wino_kind *k = wino_of(alg);
   if (k) { /* the caller checked the fit */
     int64_t g2[G_N];
@@ -614,12 +673,12 @@ static int conv_bwd(int alg, const conv_args *a) {
       return rl_cpu_wino_run_dw(k, x, dy, N, C, H, W, O, g, dw, db);
     return rl_err("conv2d: Winograd forms dx, or dW (and db), of 3x3 stride-1 f32");
   }
-  if (alg == RL_CPU_ALG_ONEDNN || alg == RL_CPU_ALG_ONEDNN_WINO) {
+  if (is_dnnl(alg)) {
     bool wino = alg == RL_CPU_ALG_ONEDNN_WINO;
     if (dx && (dw || db))
       return rl_err("conv2d: oneDNN forms dx apart from dW"); /* the caller checked */
-    return dx ? rl_cpu_dnnl_bwd_data(wino, w, dy, N, C, H, W, O, g, dx)
-              : rl_cpu_dnnl_bwd_weights(wino, x, dy, N, C, H, W, O, g, dw, db);
+    return dx ? rl_cpu_dnnl_bwd_data(wino, dt, w, dy, N, C, H, W, O, g, dx)
+              : rl_cpu_dnnl_bwd_weights(wino, dt, x, dy, N, C, H, W, O, g, dw, db);
   }
   conv_plan p = conv_plan_of(dt, N, C, H, W, O, g, true, dw || db, dx != NULL,
                              alg == RL_CPU_ALG_DIRECT);
@@ -686,8 +745,6 @@ static int conv_bwd(int alg, const conv_args *a) {
 
 /* ---- choosing the algorithm ---------------------------------------------------- */
 
-typedef int (*conv_pass_fn)(int alg, const conv_args *a);
-
 /* What identifies a pass's shape in the choices. */
 static void conv_key(char *key, size_t n, const char *pass, const conv_args *a) {
   const int64_t *g = a->g;
@@ -698,13 +755,13 @@ static void conv_key(char *key, size_t n, const char *pass, const conv_args *a) 
            (long long)g[G_DH], (long long)g[G_DW]);
 }
 
-/* Whether the pass's shape is chosen by timing the candidates: f32 work
- * of RL_CONV_MEASURE_MIN multiply-adds or more (else the rule's). */
+/* Whether the pass's shape is chosen by timing the candidates: f32 or
+ * bf16 work of RL_CONV_MEASURE_MIN multiply-adds or more (else the rule's). */
 static bool measured(const conv_args *a) {
   const int64_t *g = a->g;
   double work = (double)a->N * (double)a->O * (double)a->C * (double)(g[G_KH] * g[G_KW]) *
                 (double)(g[G_OH] * g[G_OW]);
-  return a->dt == RL_F32 && work >= RL_CONV_MEASURE_MIN;
+  return compute_dt(a->dt) == RL_F32 && work >= RL_CONV_MEASURE_MIN;
 }
 
 /* Which algorithms can run a pass: 1 or 0, and -1 for oneDNN's until asked
@@ -728,10 +785,11 @@ static bool fits_alg(int alg, void *ctx) {
   return f->fit[alg] == 1;
 }
 
-/* oneDNN's two to be asked when the pass is f32 (and for dW, when dW is
- * wanted: oneDNN's weight pass always forms it). */
+/* oneDNN's two to be asked when the pass is f32 or bf16 (and for dW, when
+ * dW is wanted: oneDNN's weight pass always forms it). */
 static void dnnl_unknown(conv_fits *f, bool can) {
-  f->fit[RL_CPU_ALG_ONEDNN] = f->fit[RL_CPU_ALG_ONEDNN_WINO] = can && f->a->dt == RL_F32 ? -1 : 0;
+  f->fit[RL_CPU_ALG_ONEDNN] = f->fit[RL_CPU_ALG_ONEDNN_WINO] =
+      can && compute_dt(f->a->dt) == RL_F32 ? -1 : 0;
 }
 
 /* Run the pass by the algorithm chosen for its shape: the forced one where
@@ -786,10 +844,11 @@ static int run_chosen(conv_pass_fn run, const char *pass, const conv_args *a, co
 static int conv_fwd_entry(const conv_args *a) {
   conv_fits f = {.a = a, .pass = RL_DNNL_FWD};
   f.fit[RL_CPU_ALG_DIRECT] = taps_fit(a->g);
-  f.fit[RL_CPU_ALG_WINOGRAD] = f.fit[RL_CPU_ALG_WINOGRAD4] = rl_cpu_wino_fits(a->dt, a->g);
+  rl_dtype dt = compute_dt(a->dt);
+  f.fit[RL_CPU_ALG_WINOGRAD] = f.fit[RL_CPU_ALG_WINOGRAD4] = rl_cpu_wino_fits(dt, a->g);
   f.fit[RL_CPU_ALG_IM2COL] = 1;
   dnnl_unknown(&f, true);
-  int rule = rl_cpu_wino_ok(a->dt, a->C, a->g)     ? RL_CPU_ALG_WINOGRAD
+  int rule = rl_cpu_wino_ok(dt, a->C, a->g)     ? RL_CPU_ALG_WINOGRAD
              : taps_rule(a->C, a->H, a->W, a->g) ? RL_CPU_ALG_DIRECT
                                                    : RL_CPU_ALG_IM2COL;
   return run_chosen(conv_fwd, "fwd", a, &f, rule);
@@ -799,15 +858,16 @@ static int conv_fwd_entry(const conv_args *a) {
 static int conv_bwd_part(const conv_args *a) {
   conv_fits f = {.a = a, .pass = a->dx ? RL_DNNL_BWD_DATA : RL_DNNL_BWD_WEIGHTS};
   int64_t g2[G_N];
+  rl_dtype dt = compute_dt(a->dt);
   f.fit[RL_CPU_ALG_DIRECT] = taps_fit(a->g);
   for (int alg = RL_CPU_ALG_AUTO + 1; alg < RL_CPU_ALG_N; alg++)
     if (wino_of(alg))
-      f.fit[alg] = a->dx ? dx_wino_fits(a->dt, a->C, a->H, a->W, a->O, a->g, g2, false)
-                         : a->dw && rl_cpu_wino_dw_fits(wino_of(alg), a->dt, a->N, a->C, a->H,
+      f.fit[alg] = a->dx ? dx_wino_fits(dt, a->C, a->H, a->W, a->O, a->g, g2, false)
+                         : a->dw && rl_cpu_wino_dw_fits(wino_of(alg), dt, a->N, a->C, a->H,
                                                         a->W, a->O, a->g);
   f.fit[RL_CPU_ALG_IM2COL] = 1;
   dnnl_unknown(&f, a->dx || a->dw);
-  int rule = a->dx && dx_wino_fits(a->dt, a->C, a->H, a->W, a->O, a->g, g2, true)
+  int rule = a->dx && dx_wino_fits(dt, a->C, a->H, a->W, a->O, a->g, g2, true)
                  ? RL_CPU_ALG_WINOGRAD
              : taps_rule(a->C, a->H, a->W, a->g) ? RL_CPU_ALG_DIRECT
                                                    : RL_CPU_ALG_IM2COL;
@@ -845,7 +905,10 @@ static void *data_or_null(const rl_tensor *t) { return t ? rl_data(t) : NULL; }
 
 int rl_cpu_conv2d(const int64_t *geom, rl_tensor *x, rl_tensor *w, rl_tensor *b,
                   rl_tensor *y) {
-  if (rl_conv_gemm_forced()) return rl_conv_gemm(&as_on_cuda, geom, x, w, b, y);
+  if (rl_conv_gemm_forced()) {
+    if (x->dtype == RL_BF16) return rl_err("conv2d: the GEMM composition is f32 or f64, not bf16");
+    return rl_conv_gemm(&as_on_cuda, geom, x, w, b, y);
+  }
   conv_args a = {.dt = x->dtype, .x = rl_data(x), .w = rl_data(w), .b = data_or_null(b),
                  .y = rl_data(y), .N = x->size[0], .C = x->size[1], .H = x->size[2],
                  .W = x->size[3], .O = w->size[0], .g = geom};
@@ -854,7 +917,10 @@ int rl_cpu_conv2d(const int64_t *geom, rl_tensor *x, rl_tensor *w, rl_tensor *b,
 
 int rl_cpu_conv2d_bwd(const int64_t *geom, rl_tensor *x, rl_tensor *w, rl_tensor *dy,
                       rl_tensor *dx, rl_tensor *dw, rl_tensor *db) {
-  if (rl_conv_gemm_forced()) return rl_conv_gemm_bwd(&as_on_cuda, geom, x, w, dy, dx, dw, db);
+  if (rl_conv_gemm_forced()) {
+    if (dy->dtype == RL_BF16) return rl_err("conv2d: the GEMM composition is f32 or f64, not bf16");
+    return rl_conv_gemm_bwd(&as_on_cuda, geom, x, w, dy, dx, dw, db);
+  }
   const rl_tensor *in = x ? x : dx; /* [N, C, H, W] */
   conv_args a = {.dt = dy->dtype, .x = dw ? rl_data(x) : NULL, .w = data_or_null(w),
                  .dy = rl_data(dy), .dx = data_or_null(dx), .dw = data_or_null(dw),

@@ -1,5 +1,5 @@
-/* cpu_dnnl.c - oneDNN's f32 convolutions as one more candidate of the
- * measured choice (cpu_conv.c's run_chosen).
+/* cpu_dnnl.c - oneDNN's f32 and bf16 convolutions as one more candidate of
+ * the measured choice (cpu_conv.c's run_chosen).
  *
  * oneDNN (Debian's libdnnl 2.6, the library PyTorch runs these layers on)
  * computes in its own blocked layouts (nChw16c, OIhw16i16o, ...).  Each
@@ -20,6 +20,15 @@
  * group's partial by a one-thread oneDNN primitive (the threads take the
  * groups), and the partials summed in group order in f64.
  * spec/cpu_tune_spec.lua checks the bits on 1, 2 and 3 threads.
+ *
+ * bf16 (rl.autocast's convolutions): the operands and results are bf16 in
+ * rllua's layouts, the reorders keep bf16, and oneDNN sums in f32 (its
+ * avx512_core_bf16 kernels, vdpbf16ps, where the processor has AVX-512
+ * BF16; elsewhere on AVX-512 its emulation).  dW and db come out of each
+ * group in f32, are summed as in f32 and rounded to bf16 once.  A bf16
+ * primitive that would be one of oneDNN's reference (C loop) kernels, as on
+ * a processor without AVX-512, is refused, so that the other candidates
+ * (f32 kernels on the widened operands, cpu_conv.c) take the pass.
  *
  * Built when the headers are present (RL_HAVE_DNNL, see the Makefile); without
  * them rl_cpu_dnnl_fits says no and the other candidates remain. */
@@ -48,6 +57,7 @@ typedef struct {
 typedef struct dn_prim {
   rl_dnnl_pass pass;
   bool wino; /* oneDNN's Winograd (F(4x4, 3x3)), else its direct convolution */
+  bool bf16; /* bf16 operands and results (dW's partials and db f32), else f32 */
   int64_t N, C, H, W, O, g[G_N];
   bool bias;
   int nthr;
@@ -86,9 +96,15 @@ static bool streams_up(int n) {
 }
 
 static void md4(dnnl_memory_desc_t *md, int64_t a, int64_t b, int64_t c, int64_t d,
-                dnnl_format_tag_t tag) {
+                dnnl_data_type_t dt, dnnl_format_tag_t tag) {
   dnnl_dims_t dims = {a, b, c, d};
-  dnnl_memory_desc_init_by_tag(md, 4, dims, dnnl_f32, tag);
+  dnnl_memory_desc_init_by_tag(md, 4, dims, dt, tag);
+}
+
+/* The bias's (forward) or its gradient's (weights) type: the gradient's
+ * group partials are f32. */
+static dnnl_data_type_t bias_type(const dn_prim *p) {
+  return p->bf16 && p->pass == RL_DNNL_FWD ? dnnl_bf16 : dnnl_f32;
 }
 
 /* The operand's layouts; a reorder where oneDNN chose another. */
@@ -131,15 +147,19 @@ static bool make(dn_prim *p) {
    * last rows are not reached). */
   dnnl_dims_t pr = {(g[G_OH] - 1) * g[G_SH] + (g[G_KH] - 1) * g[G_DH] + 1 - p->H - g[G_PH],
                     (g[G_OW] - 1) * g[G_SW] + (g[G_KW] - 1) * g[G_DW] + 1 - p->W - g[G_PW]};
-  dnnl_memory_desc_t x_any, w_any, y_any, b_md, x_pl, w_pl, y_pl;
-  md4(&x_any, p->N, p->C, p->H, p->W, dnnl_format_tag_any);
-  md4(&w_any, p->O, p->C, g[G_KH], g[G_KW], dnnl_format_tag_any);
-  md4(&y_any, p->N, p->O, g[G_OH], g[G_OW], dnnl_format_tag_any);
-  md4(&x_pl, p->N, p->C, p->H, p->W, dnnl_nchw);
-  md4(&w_pl, p->O, p->C, g[G_KH], g[G_KW], dnnl_oihw);
-  md4(&y_pl, p->N, p->O, g[G_OH], g[G_OW], dnnl_nchw);
+  /* the operands' type; the weight gradient's (its group partials) is f32 */
+  dnnl_data_type_t t = p->bf16 ? dnnl_bf16 : dnnl_f32;
+  dnnl_data_type_t tw = p->pass == RL_DNNL_BWD_WEIGHTS ? dnnl_f32 : t;
+  dnnl_memory_desc_t x_any, w_any, dw_any, y_any, b_md, x_pl, w_pl, y_pl;
+  md4(&x_any, p->N, p->C, p->H, p->W, t, dnnl_format_tag_any);
+  md4(&w_any, p->O, p->C, g[G_KH], g[G_KW], t, dnnl_format_tag_any);
+  md4(&dw_any, p->O, p->C, g[G_KH], g[G_KW], dnnl_f32, dnnl_format_tag_any);
+  md4(&y_any, p->N, p->O, g[G_OH], g[G_OW], t, dnnl_format_tag_any);
+  md4(&x_pl, p->N, p->C, p->H, p->W, t, dnnl_nchw);
+  md4(&w_pl, p->O, p->C, g[G_KH], g[G_KW], tw, dnnl_oihw);
+  md4(&y_pl, p->N, p->O, g[G_OH], g[G_OW], t, dnnl_nchw);
   dnnl_dims_t bd = {p->O};
-  dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x);
+  dnnl_memory_desc_init_by_tag(&b_md, 1, bd, bias_type(p), dnnl_x);
   const dnnl_memory_desc_t *b_or_null = p->bias ? &b_md : NULL;
 
   dnnl_alg_kind_t alg = p->wino ? dnnl_convolution_winograd : dnnl_convolution_direct;
@@ -163,7 +183,7 @@ static bool make(dn_prim *p) {
                   ? dnnl_dilated_convolution_backward_data_desc_init(
                         &bd_desc, alg, &x_any, &w_any, &y_any, strides, dil, pl, pr)
                   : dnnl_dilated_convolution_backward_weights_desc_init(
-                        &bd_desc, alg, &x_any, &w_any, b_or_null, &y_any, strides, dil, pl,
+                        &bd_desc, alg, &x_any, &dw_any, b_or_null, &y_any, strides, dil, pl,
                         pr)) != dnnl_success ||
              dnnl_primitive_desc_create(&pd, &bd_desc, attr, engine, fpd) != dnnl_success) {
     goto done;
@@ -193,6 +213,8 @@ static bool make(dn_prim *p) {
   const char *impl = NULL;
   dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
   snprintf(p->impl, sizeof p->impl, "%s", impl ? impl : "?");
+  /* bf16 only by a JIT kernel: a reference one is orders slower than f32 */
+  if (p->bf16 && strncmp(p->impl, "jit", 3) != 0) ok = false;
   ok = ok && dnnl_primitive_create(&p->prim, pd) == dnnl_success;
 done:
   if (!ok) unmake(p);
@@ -204,16 +226,16 @@ done:
 
 /* The primitive for this pass and shape on nthr threads (made on first
  * use, with oneDNN seeing nthr threads; NULL when oneDNN has none). */
-static dn_prim *prim_for(rl_dnnl_pass pass, bool wino, int64_t N, int64_t C, int64_t H,
+static dn_prim *prim_for(rl_dnnl_pass pass, bool wino, bool bf16, int64_t N, int64_t C, int64_t H,
                          int64_t W, int64_t O, const int64_t *g, bool bias, int nthr) {
   if (!engine_up()) return NULL;
   for (dn_prim *p = prims; p; p = p->next)
-    if (p->pass == pass && p->wino == wino && p->N == N && p->C == C && p->H == H && p->W == W && p->O == O &&
+    if (p->pass == pass && p->wino == wino && p->bf16 == bf16 && p->N == N && p->C == C && p->H == H && p->W == W && p->O == O &&
         p->bias == bias && p->nthr == nthr && memcmp(p->g, g, sizeof p->g) == 0)
       return p->ok ? p : NULL;
   dn_prim *p = calloc(1, sizeof *p);
   if (!p) return NULL;
-  *p = (dn_prim){.pass = pass, .wino = wino, .N = N, .C = C, .H = H, .W = W, .O = O, .bias = bias,
+  *p = (dn_prim){.pass = pass, .wino = wino, .bf16 = bf16, .N = N, .C = C, .H = H, .W = W, .O = O, .bias = bias,
                  .nthr = nthr, .next = prims};
   memcpy(p->g, g, sizeof p->g);
   int team = omp_get_max_threads();
@@ -232,22 +254,24 @@ static int64_t dw_groups(int64_t N) { return N < RL_CPU_DW_GROUPS ? N : RL_CPU_D
 
 /* The group primitives of a weight pass: the batch is split into
  * dw_groups(N) groups of at most two sizes, hi and lo images. */
-static bool dw_prims(bool wino, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, const int64_t *g,
-                     bool bias, dn_prim **hi, dn_prim **lo) {
+static bool dw_prims(bool wino, bool bf16, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O,
+                     const int64_t *g, bool bias, dn_prim **hi, dn_prim **lo) {
   int64_t G = dw_groups(N), big = (N + G - 1) / G, small = N / G;
-  *hi = prim_for(RL_DNNL_BWD_WEIGHTS, wino, big, C, H, W, O, g, bias, 1);
-  *lo = small == big || small == 0 ? *hi
-                                   : prim_for(RL_DNNL_BWD_WEIGHTS, wino, small, C, H, W, O, g, bias, 1);
+  *hi = prim_for(RL_DNNL_BWD_WEIGHTS, wino, bf16, big, C, H, W, O, g, bias, 1);
+  *lo = small == big || small == 0
+            ? *hi
+            : prim_for(RL_DNNL_BWD_WEIGHTS, wino, bf16, small, C, H, W, O, g, bias, 1);
   return *hi && *lo;
 }
 
 bool rl_cpu_dnnl_fits(rl_dnnl_pass pass, bool wino, rl_dtype dt, int64_t N, int64_t C, int64_t H,
                       int64_t W, int64_t O, const int64_t *g, bool bias) {
-  if (dt != RL_F32) return false;
+  if (dt != RL_F32 && (dt != RL_BF16 || wino)) return false; /* no Winograd in bf16 */
+  bool bf16 = dt == RL_BF16;
   if (pass != RL_DNNL_BWD_WEIGHTS)
-    return prim_for(pass, wino, N, C, H, W, O, g, bias, omp_get_max_threads()) != NULL;
+    return prim_for(pass, wino, bf16, N, C, H, W, O, g, bias, omp_get_max_threads()) != NULL;
   dn_prim *hi, *lo;
-  return dw_prims(wino, N, C, H, W, O, g, bias, &hi, &lo);
+  return dw_prims(wino, bf16, N, C, H, W, O, g, bias, &hi, &lo);
 }
 
 static dnnl_memory_t mem(const dnnl_memory_desc_t *md, void *ptr) {
@@ -291,7 +315,7 @@ static int run(const dn_prim *p, dnnl_stream_t st, void *const *user, void *bias
   if (p->bias) {
     dnnl_memory_desc_t bmd;
     dnnl_dims_t bd = {p->O};
-    dnnl_memory_desc_init_by_tag(&bmd, 1, bd, dnnl_f32, dnnl_x);
+    dnnl_memory_desc_init_by_tag(&bmd, 1, bd, bias_type(p), dnnl_x);
     if (!(biasm = mem(&bmd, bias))) goto out;
     args[nargs++] =
         (dnnl_exec_arg_t){p->pass == RL_DNNL_FWD ? DNNL_ARG_BIAS : DNNL_ARG_DIFF_BIAS, biasm};
@@ -335,26 +359,27 @@ static int run_whole(dn_prim *p, void *const *user, void *bias) {
   return rc ? rl_err("conv2d: oneDNN failed to run its %s (%s)", pass_name(p->pass), p->impl) : 0;
 }
 
-int rl_cpu_dnnl_fwd(bool wino, const float *x, const float *w, const float *b, int64_t N, int64_t C,
-                    int64_t H, int64_t W, int64_t O, const int64_t *g, float *y) {
+int rl_cpu_dnnl_fwd(bool wino, rl_dtype dt, const void *x, const void *w, const void *b, int64_t N,
+                    int64_t C, int64_t H, int64_t W, int64_t O, const int64_t *g, void *y) {
   void *user[3] = {(void *)x, (void *)w, y};
-  return run_whole(
-      prim_for(RL_DNNL_FWD, wino, N, C, H, W, O, g, b != NULL, omp_get_max_threads()), user,
-      (void *)b);
+  return run_whole(prim_for(RL_DNNL_FWD, wino, dt == RL_BF16, N, C, H, W, O, g, b != NULL,
+                            omp_get_max_threads()),
+                   user, (void *)b);
 }
 
-int rl_cpu_dnnl_bwd_data(bool wino, const float *w, const float *dy, int64_t N, int64_t C, int64_t H,
-                         int64_t W, int64_t O, const int64_t *g, float *dx) {
+int rl_cpu_dnnl_bwd_data(bool wino, rl_dtype dt, const void *w, const void *dy, int64_t N, int64_t C,
+                         int64_t H, int64_t W, int64_t O, const int64_t *g, void *dx) {
   void *user[3] = {(void *)dy, (void *)w, dx};
-  return run_whole(
-      prim_for(RL_DNNL_BWD_DATA, wino, N, C, H, W, O, g, false, omp_get_max_threads()), user,
-      NULL);
+  return run_whole(prim_for(RL_DNNL_BWD_DATA, wino, dt == RL_BF16, N, C, H, W, O, g, false,
+                            omp_get_max_threads()),
+                   user, NULL);
 }
 
-int rl_cpu_dnnl_bwd_weights(bool wino, const float *x, const float *dy, int64_t N, int64_t C, int64_t H,
-                            int64_t W, int64_t O, const int64_t *g, float *dw, float *db) {
+int rl_cpu_dnnl_bwd_weights(bool wino, rl_dtype dt, const void *x, const void *dy, int64_t N, int64_t C,
+                            int64_t H, int64_t W, int64_t O, const int64_t *g, void *dw, void *db) {
   dn_prim *hi, *lo;
-  if (!dw_prims(wino, N, C, H, W, O, g, db != NULL, &hi, &lo))
+  bool bf16 = dt == RL_BF16;
+  if (!dw_prims(wino, bf16, N, C, H, W, O, g, db != NULL, &hi, &lo))
     return rl_err("conv2d: oneDNN has no dW for this shape");
   int64_t G = dw_groups(N), wsize = O * C * g[G_KH] * g[G_KW];
   int T = rl_cpu_team(G, (double)(N / G) * (double)wsize * (double)(g[G_OH] * g[G_OW]));
@@ -366,7 +391,8 @@ int rl_cpu_dnnl_bwd_weights(bool wino, const float *x, const float *dy, int64_t 
   size_t total = part * (size_t)G + per * (size_t)T;
   char *buf = rl_cpu_backend.alloc(NULL, total);
   if (!buf) return -1;
-  size_t xs = (size_t)(C * H * W), ys = (size_t)(O * g[G_OH] * g[G_OW]);
+  size_t es = bf16 ? 2 : 4; /* of x and dy */
+  size_t xs = (size_t)(C * H * W) * es, ys = (size_t)(O * g[G_OH] * g[G_OW]) * es;
   int failed = 0;
 #pragma omp parallel num_threads(T) reduction(| : failed)
   {
@@ -375,7 +401,8 @@ int rl_cpu_dnnl_bwd_weights(bool wino, const float *x, const float *dy, int64_t 
       int64_t n0 = N * gi / G, n1 = N * (gi + 1) / G;
       dn_prim *p = n1 - n0 == hi->N ? hi : lo;
       float *pw = (float *)(buf + part * (size_t)gi);
-      void *user[3] = {(void *)(x + n0 * xs), (void *)(dy + n0 * ys), pw};
+      void *user[3] = {(void *)((const char *)x + n0 * xs), (void *)((const char *)dy + n0 * ys),
+                       pw};
       failed |= run(p, streams[t], user, db ? pw + wsize : NULL, buf + part * (size_t)G + per * t);
     }
   }
@@ -383,8 +410,10 @@ int rl_cpu_dnnl_bwd_weights(bool wino, const float *x, const float *dy, int64_t 
     RL_PARALLEL_FOR(e, wsize + (db ? O : 0), G, {
       double acc = 0;
       for (int64_t gi = 0; gi < G; gi++) acc += ((const float *)(buf + part * (size_t)gi))[e];
-      if (e < wsize) dw[e] = (float)acc;
-      else db[e - wsize] = (float)acc;
+      void *to = e < wsize ? dw : db;
+      int64_t i = e < wsize ? e : e - wsize;
+      if (bf16) ((uint16_t *)to)[i] = rl_bf16_of_f32((float)acc);
+      else ((float *)to)[i] = (float)acc;
     });
   }
   rl_cpu_backend.free(NULL, buf, total);
@@ -405,18 +434,18 @@ bool rl_cpu_dnnl_fits(rl_dnnl_pass pass, bool wino, rl_dtype dt, int64_t N, int6
   return false;
 }
 
-int rl_cpu_dnnl_fwd(bool wino, const float *x, const float *w, const float *b, int64_t N, int64_t C,
-                    int64_t H, int64_t W, int64_t O, const int64_t *g, float *y) {
+int rl_cpu_dnnl_fwd(bool wino, rl_dtype dt, const void *x, const void *w, const void *b, int64_t N,
+                    int64_t C, int64_t H, int64_t W, int64_t O, const int64_t *g, void *y) {
   return rl_err("conv2d: this build has no oneDNN (install libdnnl-dev and rebuild)");
 }
 
-int rl_cpu_dnnl_bwd_data(bool wino, const float *w, const float *dy, int64_t N, int64_t C, int64_t H,
-                         int64_t W, int64_t O, const int64_t *g, float *dx) {
+int rl_cpu_dnnl_bwd_data(bool wino, rl_dtype dt, const void *w, const void *dy, int64_t N, int64_t C,
+                         int64_t H, int64_t W, int64_t O, const int64_t *g, void *dx) {
   return rl_err("conv2d: this build has no oneDNN (install libdnnl-dev and rebuild)");
 }
 
-int rl_cpu_dnnl_bwd_weights(bool wino, const float *x, const float *dy, int64_t N, int64_t C, int64_t H,
-                            int64_t W, int64_t O, const int64_t *g, float *dw, float *db) {
+int rl_cpu_dnnl_bwd_weights(bool wino, rl_dtype dt, const void *x, const void *dy, int64_t N, int64_t C,
+                            int64_t H, int64_t W, int64_t O, const int64_t *g, void *dw, void *db) {
   return rl_err("conv2d: this build has no oneDNN (install libdnnl-dev and rebuild)");
 }
 

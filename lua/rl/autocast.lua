@@ -27,10 +27,13 @@
 -- region was opened with {attack = 'bf16'} (--attack-precision bf16,
 -- recorded in a run's config).
 --
--- On the CPU the bf16 convolution and matmul are computed as f32 ops on
--- bf16-rounded operands: bf16 x bf16 products are exact in f32, so this is
--- a bf16 GEMM with f32 accumulation, to the order of the sums.  f64
--- operands are left alone, as PyTorch leaves them.
+-- On the CPU the convolution is the engine's bf16 conv2d (bf16 operands
+-- and result, f32 sums): oneDNN's bf16 kernels (vdpbf16ps on AVX-512 BF16)
+-- or rllua's f32 kernels on the widened operands, whichever the per-shape
+-- measurement finds faster (engine/cpu/cpu_conv.c).  linear is an f32
+-- GEMM on bf16-rounded operands: bf16 x bf16 products are exact in f32, so
+-- this is a bf16 GEMM with f32 accumulation, to the order of the sums.
+-- f64 operands are left alone, as PyTorch leaves them.
 --
 -- The state is the process's (the engine runs one Lua thread): a coroutine
 -- that yields inside a region leaves the region in force for its resumer
@@ -111,12 +114,19 @@ function autocast.install(rl)
     return (t.dtype == 'bf16' and t or t:bf16()):float()
   end
   local function wide(t) return is_tensor(t) and t.dtype == 'bf16' and t:float() or t end
+  local function to_bf16(t) return is_tensor(t) and t.dtype ~= 'bf16' and t:bf16() or t end
+  -- the engine's own bf16 kernels (the CPU's convolutions); the others
+  -- compute in f32 on bf16-rounded operands
+  local native = { conv2d = true }
   for _, name in ipairs(LOW) do
     local raw = F[name]
     F[name] = function(x, w, b, ...)
       -- f64 is not cast (as PyTorch's autocast leaves it)
       if state.dtype ~= 'bf16' or is_tensor(x) and x.dtype == 'f64' or is_tensor(w) and w.dtype == 'f64' then
         return raw(x, w, b, ...)
+      end
+      if native[name] and is_tensor(x) and x.device == 'cpu' then
+        return raw(to_bf16(x), to_bf16(w), to_bf16(b), ...)
       end
       -- the products of bf16 operands are exact in f32, the sums f32; the
       -- result rounded to bf16
