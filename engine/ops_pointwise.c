@@ -173,7 +173,23 @@ static int unary_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
 /* ---- bf16: computed in f32, the result rounded to bf16 once ------------
  *
  * The casts are ops of their own, so autograd sees bf16 -> f32 -> op ->
- * bf16 and the gradient takes the same path back. */
+ * bf16 and the gradient takes the same path back.
+ *
+ * The ops of a bf16 network's hot path (relu, its gradient, add and sub
+ * of two bf16 tensors) run on bf16 directly instead, on the CPU: one pass,
+ * each element widened, computed in f32 and rounded once, with no f32
+ * copies.  Their values are the cast path's to the bit, and so are their
+ * gradients: relu's and relu_bwd's results are exact in bf16, add's and
+ * sub's gradients are the incoming one (times alpha, which the cast path
+ * also rounds once). */
+static bool bf16_native_unary(rl_unary_op op, const rl_tensor *a) {
+  return a->dtype == RL_BF16 && rl_dev(a)->type == RL_CPU && op == RL_UN_RELU;
+}
+
+static bool bf16_native_binary(rl_binary_op op, const rl_tensor *a, const rl_tensor *b) {
+  return a->dtype == RL_BF16 && b->dtype == RL_BF16 && rl_dev(a)->type == RL_CPU &&
+         (op == RL_BIN_ADD || op == RL_BIN_SUB || op == RL_BIN_RELU_BWD);
+}
 
 rl_tensor *rl_in_f32(rl_tensor *t) {
   if (t->dtype == RL_BF16) return rl_to_dtype(t, RL_F32);
@@ -213,13 +229,16 @@ rl_tensor *rl_unary(rl_unary_op op, rl_tensor *a, double p0, double p1) {
     return NULL;
   }
   const char *name = unary_name[op];
-  if (a->dtype == RL_BF16 && op != RL_UN_NOT) {
+  bool native = bf16_native_unary(op, a);
+  if (a->dtype == RL_BF16 && op != RL_UN_NOT && !native) {
     rl_tensor *af = rl_in_f32(a), *r = af ? rl_unary(op, af, p0, p1) : NULL;
     rl_release(af);
     return rl_out_bf16(r);
   }
   rl_tensor *x = a;
-  if (op == RL_UN_NOT) {
+  if (native) {
+    rl_retain(x);
+  } else if (op == RL_UN_NOT) {
     if (rl_check_dtype(name, "input", a, RL_U8)) return NULL;
     rl_retain(x);
   } else if (!rl_dtype_is_float(a->dtype) && !unary_int_ok(op)) {
@@ -245,7 +264,7 @@ rl_tensor *rl_unary(rl_unary_op op, rl_tensor *a, double p0, double p1) {
     rl_release(x);
     return NULL;
   }
-  if (rl_dtype_is_float(odt)) {
+  if (rl_dtype_is_floating(odt)) {
     rl_node *n = rl_record(name, unary_bwd, out, 1, &x);
     if (n) {
       n->ip[0] = op;
@@ -272,8 +291,9 @@ int rl_unary_(rl_unary_op op, rl_tensor *a, double p0, double p1) {
   if (rl_check_inplace(name, a, NULL)) return -1;
   if (unary_is_cmp(op))
     return rl_err("%s: comparisons write u8; use the out-of-place form", name);
-  if (a->dtype == RL_BF16 && op != RL_UN_NOT) return store_into(a, rl_unary(op, a, p0, p1));
-  if (!rl_dtype_is_float(a->dtype) && !unary_int_ok(op))
+  bool native = bf16_native_unary(op, a);
+  if (a->dtype == RL_BF16 && op != RL_UN_NOT && !native) return store_into(a, rl_unary(op, a, p0, p1));
+  if (!native && !rl_dtype_is_float(a->dtype) && !unary_int_ok(op))
     return rl_err("%s: needs a float tensor, got %s (the result would not fit)", name,
                   rl_dtype_name(a->dtype));
   if (op == RL_UN_NOT && a->dtype != RL_U8)
@@ -438,7 +458,7 @@ rl_tensor *rl_binary(rl_binary_op op, rl_tensor *a, rl_tensor *b, double alpha) 
   if (rl_check_same_device(name, 2, ab) || rl_broadcast_shape(name, 2, ab, &nd, size))
     return NULL;
   rl_dtype dt = binary_dtype(op, a->dtype, b->dtype);
-  if (dt == RL_BF16) {
+  if (dt == RL_BF16 && !bf16_native_binary(op, a, b)) {
     rl_tensor *af = rl_in_f32(a), *bf = af ? rl_in_f32(b) : NULL;
     rl_tensor *r = bf ? rl_binary(op, af, bf, alpha) : NULL;
     rl_release(af);
@@ -450,7 +470,7 @@ rl_tensor *rl_binary(rl_binary_op op, rl_tensor *a, rl_tensor *b, double alpha) 
   rl_dtype odt = binary_is_cmp(op) || binary_is_logical(op) ? RL_U8 : dt;
   rl_tensor *out = y ? rl_empty(nd, size, odt, rl_dev(a)) : NULL;
   if (!out || binary_into(op, out, x, y, alpha)) goto fail;
-  if (rl_dtype_is_float(odt) && op < RL_BIN_EQ) {
+  if (rl_dtype_is_floating(odt) && op < RL_BIN_EQ) {
     rl_tensor *in[2] = {x, y};
     rl_node *n = rl_record(name, binary_bwd, out, 2, in);
     if (n) {

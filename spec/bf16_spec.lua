@@ -162,6 +162,50 @@ print('ok' if not bad and torch.isnan(t['b'].float()[nan]).all() else 'differ at
     assert.are.equal(4096, ones:sum():item())
   end)
 
+  -- relu, its gradient, add and sub of two bf16 tensors run on bf16 in one
+  -- pass (engine/ops_pointwise.c, bf16_native_*); the rest through f32
+  -- copies.  Both must give the same bits, values and gradients.
+  it('relu, add and sub run on bf16 directly, with the bits of the path through f32', function()
+    local g = rl.Generator(12)
+    local specials = { 0 / 0, math.huge, -math.huge, -0.0, 0.0, 2 ^ -133, -2 ^ -130, 3.0e38, -3.0e38, 1, -1 }
+    local function operand()
+      local t = rl.randn({ 5, 13 }, { generator = g }) * 4
+      for i, v in ipairs(specials) do t[1][i] = v end
+      return t:bf16()
+    end
+    local a, b = operand(), operand()
+    local function same_bits(x, y, what)
+      assert.are.equal('bf16', x.dtype, what)
+      -- compared as f64, NaN where NaN, and the sign of zero
+      local xs, ys = x:double():tolist(), y:bf16():double():tolist()
+      for i = 1, #xs do
+        for j = 1, #xs[i] do
+          local u, v = xs[i][j], ys[i][j]
+          assert(u == v and 1 / u == 1 / v or u ~= u and v ~= v,
+            string.format('%s at %d,%d: %s against %s', what, i, j, tostring(u), tostring(v)))
+        end
+      end
+    end
+    same_bits(a:relu(), a:float():relu(), 'relu')
+    same_bits(a + b, a:float() + b:float(), 'add')
+    same_bits(a - b, a:float() - b:float(), 'sub')
+    same_bits(a:add(b, 0.3), a:float():add(b:float(), 0.3), 'add with alpha')
+    local c = a:clone()
+    c:relu_()
+    same_bits(c, a:float():relu(), 'relu_')
+    -- gradients: the same bits through the native ops and through f32
+    local x, y = rl.randn({ 4, 9 }, { generator = g }):bf16(), rl.randn({ 4, 9 }, { generator = g }):bf16()
+    local dy = rl.randn({ 4, 9 }, { generator = g }):bf16()
+    local xn, yn = x:detach():requires_grad_(), y:detach():requires_grad_()
+    local native = (xn + yn):relu() - yn
+    native:backward(dy)
+    local xf, yf = x:detach():requires_grad_(), y:detach():requires_grad_()
+    local through = ((xf:float() + yf:float()):relu() - yf:float()):bf16()
+    through:backward(dy)
+    same_bits(xn.grad, xf.grad:float(), 'the gradient of x')
+    same_bits(yn.grad, yf.grad:float(), 'the gradient of y')
+  end)
+
   it('integers round once (beyond 2^53 too); randperm and Module:to know bf16', function()
     local v = (1 << 60) + (1 << 52) + 1 -- just above a tie: rounds up, not to even
     local got = rl.tensor({ v, -v, (1 << 60) + (1 << 52), 12345 }, 'i64'):bf16():double():tolist()

@@ -205,6 +205,15 @@ UNARY_CMP(DEF_CMP_I64, int64_t)
 UNARY_U8(DEF_UN_U8, uint8_t)
 UNARY_CMP(DEF_CMP_U8, uint8_t)
 
+/* bf16 on bf16, for the ops ops_pointwise.c runs natively (bf16_native_*):
+ * each element widened to f32, computed, rounded once.  relu and its
+ * gradient pass bf16 bits through (a NaN included), as f32 would. */
+#define BF(a) rl_f32_of_bf16(a)
+LOOP1(un_RELU_bf16, uint16_t, uint16_t, BF(a) > 0 || BF(a) != BF(a) ? a : 0)
+LOOP2(bin_ADD_bf16, uint16_t, uint16_t, rl_bf16_of_f32(BF(a) + (float)p[0] * BF(b)))
+LOOP2(bin_SUB_bf16, uint16_t, uint16_t, rl_bf16_of_f32(BF(a) - (float)p[0] * BF(b)))
+LOOP2(bin_RELU_BWD_bf16, uint16_t, uint16_t, BF(b) > 0 ? a : 0)
+
 #define REG_UN_F32(op, e) [RL_UN_##op][RL_F32] = un_##op##_f32,
 #define REG_UN_F64(op, e) [RL_UN_##op][RL_F64] = un_##op##_f64,
 #define REG_UN_I64(op, e) [RL_UN_##op][RL_I64] = un_##op##_i64,
@@ -217,6 +226,7 @@ static const rl_loop_fn unary_tab[RL_UN_COUNT][RL_NDTYPES] = {
     UNARY_U8(REG_UN_U8, uint8_t) UNARY_CMP(REG_UN_U8, uint8_t)
     [RL_UN_ISNAN][RL_F32] = un_ISNAN_f32,
     [RL_UN_ISNAN][RL_F64] = un_ISNAN_f64,
+    [RL_UN_RELU][RL_BF16] = un_RELU_bf16,
 };
 
 int rl_cpu_unary(rl_unary_op op, const rl_iter *it, const double *p) {
@@ -271,6 +281,8 @@ static const rl_loop_fn binary_tab[RL_BIN_COUNT][RL_NDTYPES] = {
     BINARY_FLOAT(REG_BIN_F64, double) BINARY_CMP(REG_BIN_F64, double)
     BINARY_INT(REG_BIN_I64, int64_t) BINARY_CMP(REG_BIN_I64, int64_t)
     BINARY_U8(REG_BIN_U8, uint8_t) BINARY_CMP(REG_BIN_U8, uint8_t)
+    [RL_BIN_ADD][RL_BF16] = bin_ADD_bf16, [RL_BIN_SUB][RL_BF16] = bin_SUB_bf16,
+    [RL_BIN_RELU_BWD][RL_BF16] = bin_RELU_BWD_bf16,
 };
 
 int rl_cpu_binary(rl_binary_op op, const rl_iter *it, double p0) {
@@ -344,7 +356,6 @@ CONV(uint8_t, uint8_t, cp_u8_u8)
 
 /* bf16 (uint16_t bits): to it by rounding to nearest even (from f64 and
  * i64 rounded once, core.h); from it exactly, then as from f32 */
-#define BF(a) rl_f32_of_bf16(a)
 LOOP1(cp_bf16_f32, float, uint16_t, rl_bf16_of_f32(a))
 LOOP1(cp_bf16_f64, double, uint16_t, rl_bf16_of_f64(a))
 LOOP1(cp_bf16_i64, int64_t, uint16_t, rl_bf16_of_i64(a))
