@@ -1,6 +1,8 @@
-"""bench_torch.py THREADS BATCH STEPS - PyTorch's side of scripts/bench.lua:
-for CNN001 and CNN002, the best ms of STEPS natural training steps and of
-STEPS PGD steps (input gradient only, then the l-inf step), on the CPU."""
+"""bench_torch.py THREADS BATCH STEPS [PRECISION] - PyTorch's side of
+scripts/bench.lua: for CNN001 and CNN002, the best ms of STEPS natural
+training steps and of STEPS PGD steps (input gradient only, then the l-inf
+step), on the CPU; PRECISION bf16 runs the forwards under
+torch.autocast('cpu', dtype=torch.bfloat16)."""
 import os, sys, time, warnings
 warnings.filterwarnings('ignore')
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -9,6 +11,14 @@ import torch.nn.functional as F
 from torch_ref import MODELS
 
 THREADS, B, N = (int(a) for a in sys.argv[1:4])
+PRECISION = sys.argv[4] if len(sys.argv) > 4 else 'fp32'
+if PRECISION not in ('fp32', 'bf16'):
+    sys.exit('bench_torch.py: PRECISION must be fp32 or bf16, not %r' % PRECISION)
+
+
+def autocast():
+    return torch.autocast('cpu', dtype=torch.bfloat16, enabled=PRECISION == 'bf16')
+
 torch.set_num_threads(THREADS)
 torch.manual_seed(0)
 
@@ -26,13 +36,17 @@ for name in ('CNN001', 'CNN002'):
 
     def train():
         opt.zero_grad(set_to_none=True)
-        F.cross_entropy(m(x), y).backward(); opt.step()
+        with autocast():
+            loss = F.cross_entropy(m(x), y)
+        loss.backward(); opt.step()
 
     xadv = x.clone()
 
     def pgd():
         xa = xadv.detach().requires_grad_(True)
-        g, = torch.autograd.grad(F.cross_entropy(m(xa), y, reduction='sum'), xa)
+        with autocast():
+            loss = F.cross_entropy(m(xa), y, reduction='sum')
+        g, = torch.autograd.grad(loss, xa)
         with torch.no_grad():
             xadv.add_(0.02 * g.sign())
             xadv.copy_(torch.min(torch.max(xadv, x - 0.1), x + 0.1).clamp_(0, 1))
