@@ -4,7 +4,9 @@
 
 static int pool_geom(const char *op, const rl_tensor *x, const int64_t *kernel,
                      const int64_t *stride, const int64_t *padding, int64_t *g) {
-  if (rl_check_nchw(op, x)) return -1;
+  /* max pooling takes bf16 too (a selection: exact in any dtype) */
+  bool bf16_ok = x->dtype == RL_BF16 && x->ndim == 4 && strcmp(op, "max_pool2d") == 0;
+  if (!bf16_ok && rl_check_nchw(op, x)) return -1;
   int64_t s[2] = {stride ? stride[0] : kernel[0], stride ? stride[1] : kernel[1]};
   int64_t p[2] = {padding ? padding[0] : 0, padding ? padding[1] : 0};
   int64_t d[2] = {1, 1};
@@ -18,16 +20,30 @@ static int pool_geom(const char *op, const rl_tensor *x, const int64_t *kernel,
   return rl_conv_geom(op, x, kernel[0], kernel[1], s, p, d, g);
 }
 
+/* The gradient of max pooling: dy added at each window's maximum.  bf16
+ * adds in f32 (overlapping windows add more than one value) and rounds
+ * once, as the path through f32 copies would. */
 static int maxpool_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   const rl_meta *m = &n->meta[0];
   int64_t geom[G_N];
   for (int i = 0; i < G_N; i++) geom[i] = n->ip[i];
-  rl_tensor *idx = rl_node_saved(n, 0), *gc = idx ? rl_as_contig(g) : NULL;
-  rl_tensor *dx = gc ? rl_empty(m->ndim, m->size, m->dtype, m->dev) : NULL;
-  int rc = dx ? m->dev->be->maxpool2d_bwd(m->dtype, rl_data(gc), rl_data(idx),
+  bool bf16 = m->dtype == RL_BF16;
+  rl_dtype dt = bf16 ? RL_F32 : m->dtype;
+  rl_tensor *idx = rl_node_saved(n, 0);
+  rl_tensor *gf = idx && bf16 ? rl_to_dtype(g, RL_F32) : NULL;
+  rl_tensor *gc = idx && (gf || !bf16) ? rl_as_contig(gf ? gf : g) : NULL;
+  rl_release(gf);
+  rl_tensor *dx = gc ? rl_empty(m->ndim, m->size, dt, m->dev) : NULL;
+  int rc = dx ? m->dev->be->maxpool2d_bwd(dt, rl_data(gc), rl_data(idx),
                                           m->size[0] * m->size[1], m->size[2], m->size[3],
                                           geom, rl_data(dx))
               : -1;
+  if (rc == 0 && bf16) {
+    rl_tensor *r = rl_to_dtype(dx, RL_BF16);
+    rl_release(dx);
+    dx = r;
+    rc = r ? 0 : -1;
+  }
   rl_tensor *tmp[2] = {idx, gc};
   return rl_grad_one(gin, dx, rc, 2, tmp);
 }

@@ -165,7 +165,8 @@ print('ok' if not bad and torch.isnan(t['b'].float()[nan]).all() else 'differ at
   -- relu, its gradient, add and sub of two bf16 tensors run on bf16 in one
   -- pass (engine/ops_pointwise.c, bf16_native_*); the rest through f32
   -- copies.  Both must give the same bits, values and gradients.
-  it('relu, add and sub run on bf16 directly, with the bits of the path through f32', function()
+  it('relu, add, sub and max pooling run on bf16 directly, with the bits of the path through f32', function()
+    local F = rl.F
     local g = rl.Generator(12)
     local specials = { 0 / 0, math.huge, -math.huge, -0.0, 0.0, 2 ^ -133, -2 ^ -130, 3.0e38, -3.0e38, 1, -1 }
     local function operand()
@@ -204,6 +205,23 @@ print('ok' if not bad and torch.isnan(t['b'].float()[nan]).all() else 'differ at
     through:backward(dy)
     same_bits(xn.grad, xf.grad:float(), 'the gradient of x')
     same_bits(yn.grad, yf.grad:float(), 'the gradient of y')
+    -- max pooling: 2x2 (the fast path) and overlapping 3x3 windows of
+    -- stride 2 (gradients adding up), ties, NaN, and a plane width that is
+    -- not a whole number of windows; planes narrow and wide (f32's 2x2 is
+    -- vectorised from 8 output columns, bf16's is not)
+    for _, case in ipairs { { 2, 2, 11 }, { 3, 2, 11 }, { 2, 1, 11 }, { 2, 2, 40 } } do
+      local k, st = case[1], case[2]
+      local p = (rl.randn({ 2, 3, 9, case[3] }, { generator = g }) * 2):round():bf16() -- many ties
+      p[1][2][3][4] = 0 / 0
+      local gp = rl.randn(F.max_pool2d(p, k, { stride = st }).shape, { generator = g }):bf16()
+      local pn, pf = p:detach():requires_grad_(), p:detach():requires_grad_()
+      local yn, yf = F.max_pool2d(pn, k, { stride = st }), F.max_pool2d(pf:float(), k, { stride = st }):bf16()
+      yn:backward(gp)
+      yf:backward(gp)
+      local what = string.format('max_pool2d %dx%d stride %d', k, k, st)
+      same_bits(yn:view(-1, yn.shape[4]), yf:float():view(-1, yn.shape[4]), what)
+      same_bits(pn.grad:view(-1, case[3]), pf.grad:float():view(-1, case[3]), what .. ', the gradient')
+    end
   end)
 
   it('integers round once (beyond 2^53 too); randperm and Module:to know bf16', function()

@@ -19,31 +19,41 @@ static inline void covering(int64_t h, int64_t k, int64_t s, int64_t p, int64_t 
   *hi = b > O ? O : b;
 }
 
+/* Max pooling stores S and compares in T: LD(s) widens, ST(t) stores.
+ * f32 and f64 compare as they are; bf16 compares its values widened to
+ * f32 and stores them back (exactly: they were bf16), so its results are
+ * the bits f32 pooling of the widened input, rounded back, would give. */
+#define KEEP(v) (v)
+#define BF(v) rl_f32_of_bf16(v)
+#define RB(v) rl_bf16_of_f32(v)
+
 /* 2x2 stride-2 max pooling of one plane; returns false (and the caller
  * redoes the plane) when it met a NaN, whose propagation needs the general
  * loop's ordered comparisons.  The first maximum wins a tie, as below. */
-#define DEFINE_POOL2(name, T)                                                         \
-  static bool pool2_##name(const T *src, int64_t W, int64_t OH, int64_t OW, T *y,     \
+#define DEFINE_POOL2(name, S, T, LD, ST)                                              \
+  static bool pool2_##name(const S *src, int64_t W, int64_t OH, int64_t OW, S *y,     \
                            int64_t *idx) {                                           \
     int nan = 0;                                                                      \
     for (int64_t oh = 0; oh < OH; oh++) {                                             \
-      const T *r0 = src + 2 * oh * W, *r1 = r0 + W;                                   \
-      T *yo = y + oh * OW;                                                            \
+      const S *r0 = src + 2 * oh * W, *r1 = r0 + W;                                   \
+      S *yo = y + oh * OW;                                                            \
       int64_t *io = idx + oh * OW, base = 2 * oh * W;                                 \
       for (int64_t ow = 0; ow < OW; ow++) {                                           \
-        T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];      \
+        T a = LD(r0[2 * ow]), b = LD(r0[2 * ow + 1]);                                 \
+        T c = LD(r1[2 * ow]), d = LD(r1[2 * ow + 1]);                                 \
         nan |= (a != a) | (b != b) | (c != c) | (d != d);                             \
         int tb = b > a, td = d > c;                                                   \
         T m1 = tb ? b : a, m2 = td ? d : c;                                           \
         int t2 = m2 > m1;                                                             \
-        yo[ow] = t2 ? m2 : m1;                                                        \
+        yo[ow] = ST(t2 ? m2 : m1);                                                    \
         io[ow] = base + (t2 ? W + 2 * ow + td : 2 * ow + tb);                         \
       }                                                                               \
     }                                                                                 \
     return !nan;                                                                      \
   }
-DEFINE_POOL2(maxpool_f64, double)
-DEFINE_POOL2(scalar_f32, float)
+DEFINE_POOL2(maxpool_f64, double, double, KEEP, KEEP)
+DEFINE_POOL2(scalar_f32, float, float, KEEP, KEEP)
+DEFINE_POOL2(maxpool_bf16, uint16_t, float, BF, RB)
 
 /* The same in f32, PV output columns at a time in vectors of the build's
  * width (GCC's vector extension: 16 lanes under AVX-512, 8 under AVX2):
@@ -132,17 +142,17 @@ static bool pool2_maxpool_f32(const float *src, int64_t W, int64_t OH, int64_t O
 /* Max pooling; the maximum's flat index goes to idx (the first on ties; a
  * NaN wins, as PyTorch).  Selections are written as conditional moves: on
  * random data a branch per comparison mispredicts half the time. */
-#define DEFINE_MAXPOOL(name, T)                                                       \
-  static void name(const T *x, int64_t nc, int64_t H, int64_t W, const int64_t *gp,   \
-                   T *y, int64_t *idx) {                                             \
+#define DEFINE_MAXPOOL(name, S, T, LD, ST)                                            \
+  static void name(const S *x, int64_t nc, int64_t H, int64_t W, const int64_t *gp,   \
+                   S *y, int64_t *idx) {                                             \
     int64_t g[G_N];                                                                   \
     memcpy(g, gp, sizeof g);                                                          \
     int64_t OH = g[G_OH], OW = g[G_OW], kh = g[G_KH], kw = g[G_KW];                   \
     int64_t sh = g[G_SH], sw = g[G_SW], ph = g[G_PH], pw = g[G_PW];                   \
     bool two = kh == 2 && kw == 2 && sh == 2 && sw == 2 && ph == 0 && pw == 0;        \
     RL_PARALLEL_FOR(pl, nc, OH * OW * kh * kw, {                                      \
-      const T *src = x + pl * H * W;                                                  \
-      T *yo = y + pl * OH * OW;                                                       \
+      const S *src = x + pl * H * W;                                                  \
+      S *yo = y + pl * OH * OW;                                                       \
       int64_t *io = idx + pl * OH * OW;                                               \
       /* 2x2, stride 2: plain max selections the compiler turns into vector \
        * blends; a plane holding a NaN goes through the general loop below */  \
@@ -154,15 +164,15 @@ static bool pool2_maxpool_f32(const float *src, int64_t W, int64_t OH, int64_t O
           int64_t w0 = ow * sw - pw, ws = w0 < 0 ? 0 : w0;                            \
           int64_t we = w0 + kw > W ? W : w0 + kw;                                     \
           int64_t bi = hs * W + ws;                                                   \
-          T best = src[bi];                                                           \
+          T best = LD(src[bi]);                                                       \
           for (int64_t h = hs; h < he; h++)                                           \
             for (int64_t w = ws; w < we; w++) {                                       \
-              T v = src[h * W + w];                                                   \
+              T v = LD(src[h * W + w]);                                               \
               int take = (v > best) | ((v != v) & (best == best));                     \
               best = take ? v : best;                                                 \
               bi = take ? h * W + w : bi;                                             \
             }                                                                         \
-          yo[oh * OW + ow] = best;                                                    \
+          yo[oh * OW + ow] = ST(best);                                                \
           io[oh * OW + ow] = bi;                                                      \
         }                                                                             \
       }                                                                               \
@@ -243,8 +253,9 @@ static bool pool2_maxpool_f32(const float *src, int64_t W, int64_t OH, int64_t O
     });                                                                               \
   }
 
-DEFINE_MAXPOOL(maxpool_f32, float)
-DEFINE_MAXPOOL(maxpool_f64, double)
+DEFINE_MAXPOOL(maxpool_f32, float, float, KEEP, KEEP)
+DEFINE_MAXPOOL(maxpool_f64, double, double, KEEP, KEEP)
+DEFINE_MAXPOOL(maxpool_bf16, uint16_t, float, BF, RB)
 DEFINE_MAXPOOL_BWD(maxpool_bwd_f32, float)
 DEFINE_MAXPOOL_BWD(maxpool_bwd_f64, double)
 DEFINE_AVGPOOL(avgpool_f32, float)
@@ -254,6 +265,10 @@ DEFINE_AVGPOOL_BWD(avgpool_bwd_f64, double)
 
 int rl_cpu_maxpool2d(rl_dtype dt, const void *x, int64_t nc, int64_t H, int64_t W,
                      const int64_t *g, void *y, int64_t *idx) {
+  if (dt == RL_BF16) {
+    maxpool_bf16(x, nc, H, W, g, y, idx);
+    return 0;
+  }
   RL_CPU_DISPATCH_FLOAT("max_pool2d", maxpool_f32(x, nc, H, W, g, y, idx),
             maxpool_f64(x, nc, H, W, g, y, idx));
 }

@@ -17,7 +17,8 @@
 --          place and refuse bf16.
 --   as in  max_pool2d, avg_pool2d, adaptive_avg_pool2d, dropout,
 --          dropout2d: computed in f32, the result in the input's dtype (so
---          these take bf16 tensors outside autocast too).
+--          these take bf16 tensors outside autocast too; max_pool2d runs on
+--          bf16 directly, its gradient summed in f32, to the same bits).
 --   Elementwise ops on bf16 tensors (relu, adds) stay bf16, computed in f32
 --   and rounded once; mixed with f32 they give f32.
 --
@@ -117,7 +118,7 @@ function autocast.install(rl)
   local function to_bf16(t) return is_tensor(t) and t.dtype ~= 'bf16' and t:bf16() or t end
   -- the engine's own bf16 kernels (the CPU's convolutions); the others
   -- compute in f32 on bf16-rounded operands
-  local native = { conv2d = true }
+  local native = { conv2d = true, max_pool2d = true }
   for _, name in ipairs(LOW) do
     local raw = F[name]
     F[name] = function(x, w, b, ...)
@@ -147,7 +148,7 @@ function autocast.install(rl)
   for _, name in ipairs(SAME) do
     local raw = F[name]
     F[name] = function(x, ...)
-      if not (is_tensor(x) and x.dtype == 'bf16') then return raw(x, ...) end
+      if not (is_tensor(x) and x.dtype == 'bf16') or native[name] and x.device == 'cpu' then return raw(x, ...) end
       local res = table.pack(raw(x:float(), ...))
       res[1] = res[1]:bf16()
       return table.unpack(res, 1, res.n)
