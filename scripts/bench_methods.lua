@@ -3,13 +3,21 @@
 -- doing the same objective (docs/methods.md) on the same machine in the same
 -- run.  A full epoch is 938 batches; the script times --batches of them
 -- (default 40) on each side and reports the per-epoch extrapolation.
---   rllua scripts/bench_methods.lua [--batches 40] [--threads 2]
+-- --precision bf16 trains under bf16 autocast on both sides, the attack
+-- steps included (as --precision bf16 --attack-precision bf16 trains;
+-- torch.autocast('cpu', dtype=torch.bfloat16) around the whole objective).
+--   rllua scripts/bench_methods.lua [--batches 40] [--threads 2] [--precision fp32|bf16]
 local rl = require 'rl'
 
 local cli = require 'rl.cli'
 local opts = cli.main('bench_methods', function()
-  return cli.parse(arg, { usage = 'usage: rllua scripts/bench_methods.lua [--batches N] [--threads N]',
-    options = { batches = 'integer', threads = 'integer' }, defaults = { batches = 40, threads = 2 } })
+  local o = cli.parse(arg, { usage = 'usage: rllua scripts/bench_methods.lua [--batches N] [--threads N] [--precision fp32|bf16]',
+    options = { batches = 'integer', threads = 'integer', precision = 'string' },
+    defaults = { batches = 40, threads = 2, precision = 'fp32' } })
+  if o.precision ~= 'fp32' and o.precision ~= 'bf16' then
+    error("--precision must be fp32 or bf16, not '" .. o.precision .. "'", 0)
+  end
+  return o
 end)
 rl.set_num_threads(opts.threads)
 local EPOCH = 938 -- batches of 64 in Fashion-MNIST's 60000 training images
@@ -27,7 +35,7 @@ local function bench_rl(method)
   local t0 = rl.clock()
   for x, y in loader:iter(1) do
     opt:zero_grad()
-    local loss = fn(model, x, y, { eps = 0.1 })
+    local loss = rl.autocast({ dtype = opts.precision, attack = opts.precision }, fn, model, x, y, { eps = 0.1 })
     loss:backward()
     opt:step()
   end
@@ -36,8 +44,8 @@ end
 
 -- PyTorch's side: scripts/bench_methods_torch.py
 local function bench_torch()
-  local p = io.popen(string.format("/usr/bin/python3 '%s/bench_methods_torch.py' %d %d 2>&1",
-    arg[0]:match('^(.*)/[^/]*$') or '.', opts.threads, opts.batches))
+  local p = io.popen(string.format("/usr/bin/python3 '%s/bench_methods_torch.py' %d %d %s 2>&1",
+    arg[0]:match('^(.*)/[^/]*$') or '.', opts.threads, opts.batches, opts.precision))
   local out = p:read('a')
   p:close()
   local r = {}
@@ -46,8 +54,8 @@ local function bench_torch()
 end
 
 local torch, raw = bench_torch()
-print(string.format('CNN001 on Fashion-MNIST, batch 64, %d thread(s): %d batches timed, per-epoch (%d batches) extrapolated',
-  opts.threads, opts.batches, EPOCH))
+print(string.format('CNN001 on Fashion-MNIST, batch 64, %s, %d thread(s): %d batches timed, per-epoch (%d batches) extrapolated',
+  opts.precision, opts.threads, opts.batches, EPOCH))
 print(string.format('%-10s %14s %14s %8s', 'method', 'rllua s/epoch', 'torch s/epoch', 'ratio'))
 for _, m in ipairs { 'at', 'trades6' } do
   local t = bench_rl(m) / opts.batches * EPOCH
