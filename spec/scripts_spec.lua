@@ -36,6 +36,18 @@ describe('the scripts', function()
     end)
   end
 
+  it('the benchmarks refuse a precision they do not time, by name', function()
+    for _, c in ipairs {
+      { 'bench', '--precision fp16', "--precision must be fp32 or bf16, not 'fp16'" },
+      { 'bench', '--device cuda --precision bf16', '--precision bf16 runs on the CPU only' },
+      { 'bench_methods', '--precision bf61', "--precision must be fp32 or bf16, not 'bf61'" },
+    } do
+      local out, code = run(c[1], c[2])
+      assert.are_not.equal(0, code, out)
+      assert.truthy(out:find(c[3], 1, true), out)
+    end
+  end)
+
   it('sweep --list lists one run per beta and runs nothing', function()
     local dir = shell.tmpdir()
     local out, code = run('sweep', '--list --quick --betas 0.5,2 --out ' .. shell.quote(dir .. '/r'))
