@@ -29,9 +29,10 @@ const char *rl_errmsg(void);
 /* bf16 (bfloat16: f32's sign and exponent, 7 bits of mantissa) is a
  * storage type on the CPU: conversion, fill, copy, indexing and views run
  * on it directly; elementwise ops and reductions compute in f32 and round
- * the result to bf16 once (ops_pointwise.c, ops_reduce.c); conv2d takes
- * bf16 operands and sums in f32 (ops_conv.c, cpu/cpu_conv.c); the other
- * ops refuse it (rl.autocast decides where bf16 is used). */
+ * the result to bf16 once (ops_pointwise.c, ops_reduce.c); conv2d,
+ * linear, matmul and max pooling take bf16 operands and sum in f32
+ * (cpu/cpu_conv.c, cpu/cpu_blas.c, cpu/cpu_pool.c); the other ops refuse
+ * it (rl.autocast decides where bf16 is used). */
 typedef enum { RL_F32, RL_F64, RL_I64, RL_U8, RL_BF16, RL_NDTYPES } rl_dtype;
 
 size_t rl_dtype_size(rl_dtype dt);

@@ -307,7 +307,10 @@ rl_tensor *rl_linear(rl_tensor *x, rl_tensor *w, rl_tensor *b) {
            rl_shape_str(w), (long long)w->size[0]);
     return NULL;
   }
-  if (!rl_dtype_is_float(x->dtype) || x->dtype != w->dtype || (b && b->dtype != x->dtype)) {
+  /* bf16 on the CPU too (rl.autocast's linear: f32 sums, rounded once) */
+  bool bf16_ok = x->dtype == RL_BF16 && rl_dev(x)->type == RL_CPU;
+  if (!(rl_dtype_is_float(x->dtype) || bf16_ok) || x->dtype != w->dtype ||
+      (b && b->dtype != x->dtype)) {
     rl_err("linear: input, weight and bias need one float dtype, got %s, %s%s%s",
            rl_dtype_name(x->dtype), rl_dtype_name(w->dtype), b ? ", " : "",
            b ? rl_dtype_name(b->dtype) : "");

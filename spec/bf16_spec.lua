@@ -224,6 +224,35 @@ print('ok' if not bad and torch.isnan(t['b'].float()[nan]).all() else 'differ at
     end
   end)
 
+  -- linear and matmul on bf16: OpenBLAS's f32 GEMM on the widened
+  -- operands, rounded once (engine/cpu/cpu_blas.c): the bits of the same
+  -- ops on f32 copies, forward and gradients, transposed and batched
+  it('linear and matmul on bf16 give the bits of f32 on the widened operands, gradients too', function()
+    local g = rl.Generator(14)
+    local function bf(...) return rl.randn({ ... }, { generator = g }):bf16() end
+    local function same(a, b, what)
+      assert.are.equal('bf16', a.dtype, what)
+      assert.are.same(b:bf16():float():tolist(), a:float():tolist(), what)
+    end
+    local x, w, b, dy = bf(6, 5), bf(3, 5), bf(3), bf(6, 3)
+    local xn, wn, bn = x:detach():requires_grad_(), w:detach():requires_grad_(), b:detach():requires_grad_()
+    local yn = rl.F.linear(xn, wn, bn)
+    yn:backward(dy)
+    local xf, wf, bff = x:float():requires_grad_(), w:float():requires_grad_(), b:float():requires_grad_()
+    local yf = rl.F.linear(xf, wf, bff)
+    yf:backward(dy:float())
+    same(yn, yf, 'linear')
+    same(xn.grad, xf.grad, 'the gradient of x')
+    same(wn.grad, wf.grad, 'the gradient of w')
+    same(bn.grad, bff.grad, 'the gradient of b')
+    -- matmul: batched, broadcast, a transposed operand, a vector
+    local p, q = bf(4, 3, 7), bf(7, 2)
+    same(p:matmul(q), p:float():matmul(q:float()), 'batched matmul')
+    same(q:t():matmul(p[2]:t()), q:float():t():matmul(p[2]:float():t()), 'transposed')
+    local v = bf(7)
+    same(p[1]:matmul(v), p[1]:float():matmul(v:float()), 'matrix by vector')
+  end)
+
   it('integers round once (beyond 2^53 too); randperm and Module:to know bf16', function()
     local v = (1 << 60) + (1 << 52) + 1 -- just above a tie: rounds up, not to even
     local got = rl.tensor({ v, -v, (1 << 60) + (1 << 52), 12345 }, 'i64'):bf16():double():tolist()
@@ -252,9 +281,13 @@ print('ok' if not bad and torch.isnan(t['b'].float()[nan]).all() else 'differ at
     local ok, err = pcall(rl.F.softmax, x, 2)
     assert.is_false(ok)
     assert.truthy(tostring(err):find('bf16', 1, true), err)
-    ok, err = pcall(rl.F.linear, x, rl.randn(3, 4):bf16())
+    ok, err = pcall(rl.F.batch_norm, x:view(2, 4, 1, 1), nil, nil, nil, nil, true)
     assert.is_false(ok)
     assert.truthy(tostring(err):find('bf16', 1, true), err)
+    -- linear and matmul take bf16, but not mixed with f32 in linear
+    ok, err = pcall(rl.F.linear, x, rl.randn(3, 4))
+    assert.is_false(ok)
+    assert.truthy(tostring(err):find('one float dtype, got bf16, f32', 1, true), err)
     assert.has_error(function() rl.rand(2, 'bf16') end, 'rand: needs f32 or f64, got bf16 (convert the result with :bf16())')
     if rl.cuda and rl.cuda.is_available and rl.cuda.is_available() then
       ok, err = pcall(function() return x:cuda() end)
