@@ -53,7 +53,7 @@ static inline void covering(int64_t h, int64_t k, int64_t s, int64_t p, int64_t 
   }
 DEFINE_POOL2(maxpool_f64, double, double, KEEP, KEEP)
 DEFINE_POOL2(scalar_f32, float, float, KEEP, KEEP)
-DEFINE_POOL2(maxpool_bf16, uint16_t, float, BF, RB)
+DEFINE_POOL2(scalar_bf16, uint16_t, float, BF, RB)
 
 /* The same in f32, PV output columns at a time in vectors of the build's
  * width (GCC's vector extension: 16 lanes under AVX-512, 8 under AVX2):
@@ -136,6 +136,30 @@ static bool pool2_maxpool_f32(const float *src, int64_t W, int64_t OH, int64_t O
   }
   for (int k = 0; k < PV; k++)
     if (nan[k]) return false;
+  return true;
+}
+
+/* bf16 2x2: each pair of input rows widened (exactly) into f32 and pooled
+ * by the vector kernel above, the output row stored back: f32 pooling of
+ * the widened plane, to the bit, at f32's speed.  Rows wider than the
+ * buffer, or too narrow for a vector, take the scalar loop. */
+#define POOL2_ROW_MAX 1024
+static bool pool2_maxpool_bf16(const uint16_t *src, int64_t W, int64_t OH, int64_t OW, uint16_t *y,
+                               int64_t *idx) {
+  if (W > POOL2_ROW_MAX || OW < PV / 2) return pool2_scalar_bf16(src, W, OH, OW, y, idx);
+  float rows[2 * POOL2_ROW_MAX], out[POOL2_ROW_MAX / 2];
+  for (int64_t oh = 0; oh < OH; oh++) {
+    const uint16_t *r = src + 2 * oh * W;
+    int64_t *io = idx + oh * OW;
+#pragma omp simd
+    for (int64_t j = 0; j < 2 * W; j++) rows[j] = BF(r[j]);
+    if (!pool2_maxpool_f32(rows, W, 1, OW, out, io)) return false;
+#pragma omp simd
+    for (int64_t j = 0; j < OW; j++) {
+      y[oh * OW + j] = RB(out[j]);
+      io[j] += 2 * oh * W;
+    }
+  }
   return true;
 }
 
