@@ -7,8 +7,10 @@
 -- PyTorch runs these on oneDNN, the library PyTorch uses for CPU
 -- convolutions), with the ratio of rllua's chosen algorithm to PyTorch
 -- (below 1: rllua is faster).  This is the evidence for which algorithms
--- rllua carries, oneDNN among them.
---   rllua scripts/bench_conv_cpu.lua [--threads 2] [--steps 11] [--batch 64] [--wrn-batch 32]
+-- rllua carries, oneDNN among them.  --dtype bf16 times the bf16
+-- convolutions rl.autocast runs (bf16 operands and results, f32 sums) on
+-- both sides: oneDNN's bf16 kernels, and rllua's f32 ones on widened operands.
+--   rllua scripts/bench_conv_cpu.lua [--threads 2] [--steps 11] [--batch 64] [--wrn-batch 32] [--dtype f32|bf16]
 local rl = require 'rl'
 local F = rl.F
 local cli = require 'rl.cli'
@@ -17,12 +19,13 @@ local json = require 'rl.json'
 local SCRIPTS = (arg and arg[0] or ''):match('^(.*)/[^/]*$') or '.'
 local opts = cli.main('bench_conv_cpu', function()
   local o = cli.parse(arg, {
-    usage = 'usage: rllua scripts/bench_conv_cpu.lua [--threads N] [--steps N] [--batch N] [--wrn-batch N]',
-    options = { threads = 'integer', steps = 'integer', batch = 'integer', ['wrn-batch'] = 'integer' },
-    defaults = { threads = 2, steps = 11, batch = 64, wrn_batch = 32 } })
+    usage = 'usage: rllua scripts/bench_conv_cpu.lua [--threads N] [--steps N] [--batch N] [--wrn-batch N] [--dtype f32|bf16]',
+    options = { threads = 'integer', steps = 'integer', batch = 'integer', ['wrn-batch'] = 'integer', dtype = 'string' },
+    defaults = { threads = 2, steps = 11, batch = 64, wrn_batch = 32, dtype = 'f32' } })
   if o.threads < 1 or o.steps < 1 or o.batch < 1 or o.wrn_batch < 1 then
     error('--threads, --steps, --batch and --wrn-batch must be >= 1', 0)
   end
+  if o.dtype ~= 'f32' and o.dtype ~= 'bf16' then error("--dtype must be f32 or bf16, not '" .. o.dtype .. "'", 0) end
   return o
 end)
 rl.set_num_threads(opts.threads)
@@ -57,8 +60,8 @@ for i, l in ipairs(LAYERS) do
 end
 local torch = {}
 do
-  local p = io.popen(string.format("/usr/bin/python3 '%s/bench_conv_cpu.py' %d %d '%s' 2>/dev/null", SCRIPTS,
-    opts.threads, opts.steps, json.encode(spec)))
+  local p = io.popen(string.format("/usr/bin/python3 '%s/bench_conv_cpu.py' %d %d '%s' %s 2>/dev/null", SCRIPTS,
+    opts.threads, opts.steps, json.encode(spec), opts.dtype))
   for line in p:lines() do
     local f, b = line:match('^(%S+) (%S+)$')
     if f then torch[#torch + 1] = { tonumber(f), tonumber(b) } end
@@ -67,24 +70,25 @@ do
 end
 
 local info = rl.backends.cpu.info { print = false }
-print(string.format('%s (%s), %d thread(s); batch %d (WRN %d); median of %d (ms): forward / forward + backward',
-  info.model, info.built_for, opts.threads, B, WB, opts.steps))
+print(string.format('%s (%s), %s, %d thread(s); batch %d (WRN %d); median of %d (ms): forward / forward + backward',
+  info.model, info.built_for, opts.dtype, opts.threads, B, WB, opts.steps))
 print(string.format('%-20s %-17s %15s %15s %15s %15s %15s %15s   %-14s %15s %6s', 'layer', 'shape', 'direct',
   'winograd', 'winograd4', 'im2col', 'onednn', 'onednn-wino', 'fwd/dx/dW', 'PyTorch', 'ratio'))
 local function cell(v) return v and string.format('%6.2f / %6.2f', v[1], v[2]) or string.format('%15s', '-') end
 for i, l in ipairs(LAYERS) do
   local name, n, c, o, size, k, stride, pad = table.unpack(l)
   local g = rl.Generator(i)
-  local x = rl.randn({ n, c, size, size }, { generator = g })
-  local w = (rl.randn({ o, c, k, k }, { generator = g }) * (2 / (k * k * c)) ^ 0.5):requires_grad_()
-  local b = rl.zeros(o):requires_grad_()
+  local dt = opts.dtype
+  local x = rl.randn({ n, c, size, size }, { generator = g }):to(dt)
+  local w = (rl.randn({ o, c, k, k }, { generator = g }) * (2 / (k * k * c)) ^ 0.5):to(dt):requires_grad_()
+  local b = rl.zeros(o):to(dt):requires_grad_()
   local co = { stride = stride, padding = pad }
-  local dy = rl.randn(F.conv2d(x, w:detach(), nil, co).shape, { generator = g })
-  local key = string.format(' n%d c%d %dx%d o%d k%dx%d s%dx%d ', n, c, size, size, o, k, k, stride, stride)
+  local dy = rl.randn(F.conv2d(x, w:detach(), nil, co).shape, { generator = g }):to(dt)
+  local key = string.format('%s %%S+ n%d c%d %dx%d o%d k%dx%d s%dx%d ', dt, n, c, size, size, o, k, k, stride, stride)
   -- the algorithm this shape's forward took last
   local function took_fwd()
     for _, ch in ipairs(rl.backends.cpu.conv_choices()) do
-      if ch.key:find(key, 1, true) and ch.key:match('^%S+ (%S+)') == 'fwd' then return ch.algorithm end
+      if ch.key:find('^' .. key) and ch.key:match('^%S+ (%S+)') == 'fwd' then return ch.algorithm end
     end
   end
   local function run(alg)
@@ -113,7 +117,7 @@ for i, l in ipairs(LAYERS) do
   local chosen = run('auto')
   local picks = {}
   for _, ch in ipairs(rl.backends.cpu.conv_choices()) do
-    if ch.key:find(key, 1, true) and ch.how ~= 'forced' then
+    if ch.key:find('^' .. key) and ch.how ~= 'forced' then
       picks[ch.key:match('^%S+ (%S+)')] = ch.algorithm
     end
   end

@@ -1,7 +1,8 @@
-"""bench_conv_cpu.py THREADS STEPS LAYERS-JSON - PyTorch's side of
+"""bench_conv_cpu.py THREADS STEPS LAYERS-JSON [DTYPE] - PyTorch's side of
 scripts/bench_conv_cpu.lua: for each layer {n, c, o, size, k, stride, pad},
 the median ms of its forward and of its forward + full backward (dx and
-dW) on the CPU, where Debian's PyTorch runs oneDNN (MKL-DNN 2.6.3).
+dW) on the CPU, where Debian's PyTorch runs oneDNN (MKL-DNN 2.6.3); DTYPE
+bf16 makes every operand bfloat16 (oneDNN's bf16 kernels).
 Prints one line per layer: 'fwd bwd'."""
 import json, sys, time, warnings
 warnings.filterwarnings('ignore')
@@ -10,6 +11,7 @@ import torch.nn.functional as F
 
 THREADS, STEPS = int(sys.argv[1]), int(sys.argv[2])
 LAYERS = json.loads(sys.argv[3])
+DTYPE = {'f32': torch.float32, 'bf16': torch.bfloat16}[sys.argv[4] if len(sys.argv) > 4 else 'f32']
 torch.set_num_threads(THREADS)
 torch.manual_seed(0)
 
@@ -24,9 +26,9 @@ def median_ms(fn):
 
 
 for l in LAYERS:
-    x = torch.randn(l['n'], l['c'], l['size'], l['size'])
-    w = torch.randn(l['o'], l['c'], l['k'], l['k'], requires_grad=True)
-    b = torch.zeros(l['o'], requires_grad=True)
+    x = torch.randn(l['n'], l['c'], l['size'], l['size']).to(DTYPE)
+    w = torch.randn(l['o'], l['c'], l['k'], l['k']).to(DTYPE).requires_grad_()
+    b = torch.zeros(l['o']).to(DTYPE).requires_grad_()
     kw = dict(stride=l['stride'], padding=l['pad'])
     with torch.no_grad():
         dy = torch.randn_like(F.conv2d(x, w, b, **kw))
