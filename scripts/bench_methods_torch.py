@@ -27,7 +27,10 @@ for name, fn in (('at', at), ('trades6', trades)):
     for b in range(NB):
         x, y = X[b * 64:(b + 1) * 64], Y[b * 64:(b + 1) * 64]
         opt.zero_grad()
-        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=PRECISION == 'bf16'):
+        # no weight cache: TRADES's no_grad forward would cache bf16 weights
+        # without history, and the objective's backward would then fail
+        # (rl.autocast casts on every use too)
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=PRECISION == 'bf16', cache_enabled=False):
             loss = fn(m, x, y, eps=EPS)
         loss.backward(); opt.step()
     print(name, time.perf_counter() - t0)
