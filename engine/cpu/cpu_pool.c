@@ -139,25 +139,27 @@ static bool pool2_maxpool_f32(const float *src, int64_t W, int64_t OH, int64_t O
   return true;
 }
 
-/* bf16 2x2: each pair of input rows widened (exactly) into f32 and pooled
- * by the vector kernel above, the output row stored back: f32 pooling of
- * the widened plane, to the bit, at f32's speed.  Rows wider than the
- * buffer, or too narrow for a vector, take the scalar loop. */
-#define POOL2_ROW_MAX 1024
+/* bf16 2x2: as many pairs of input rows as fit a stack buffer (a whole
+ * plane of CNN001's 24 x 24) widened (exactly) into f32 and pooled by the
+ * vector kernel above, the output rows stored back: f32 pooling of the
+ * widened plane, to the bit, at f32's speed.  Rows wider than the buffer,
+ * or too narrow for a vector, take the scalar loop. */
+#define POOL2_BUF 4096
 static bool pool2_maxpool_bf16(const uint16_t *src, int64_t W, int64_t OH, int64_t OW, uint16_t *y,
                                int64_t *idx) {
-  if (W > POOL2_ROW_MAX || OW < PV / 2) return pool2_scalar_bf16(src, W, OH, OW, y, idx);
-  float rows[2 * POOL2_ROW_MAX], out[POOL2_ROW_MAX / 2];
-  for (int64_t oh = 0; oh < OH; oh++) {
-    const uint16_t *r = src + 2 * oh * W;
+  if (2 * W > POOL2_BUF || OW < PV / 2) return pool2_scalar_bf16(src, W, OH, OW, y, idx);
+  float in[POOL2_BUF], out[POOL2_BUF / 4];
+  int64_t pairs = POOL2_BUF / (2 * W); /* output rows per chunk */
+  for (int64_t oh = 0; oh < OH; oh += pairs) {
+    int64_t rows = OH - oh < pairs ? OH - oh : pairs, n = 2 * rows * W, base = 2 * oh * W;
     int64_t *io = idx + oh * OW;
 #pragma omp simd
-    for (int64_t j = 0; j < 2 * W; j++) rows[j] = BF(r[j]);
-    if (!pool2_maxpool_f32(rows, W, 1, OW, out, io)) return false;
+    for (int64_t j = 0; j < n; j++) in[j] = BF(src[base + j]);
+    if (!pool2_maxpool_f32(in, W, rows, OW, out, io)) return false;
 #pragma omp simd
-    for (int64_t j = 0; j < OW; j++) {
+    for (int64_t j = 0; j < rows * OW; j++) {
       y[oh * OW + j] = RB(out[j]);
-      io[j] += 2 * oh * W;
+      io[j] += base;
     }
   }
   return true;
