@@ -29,21 +29,15 @@ static int maxpool_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   for (int i = 0; i < G_N; i++) geom[i] = n->ip[i];
   bool bf16 = m->dtype == RL_BF16;
   rl_dtype dt = bf16 ? RL_F32 : m->dtype;
-  rl_tensor *idx = rl_node_saved(n, 0);
-  rl_tensor *gf = idx && bf16 ? rl_to_dtype(g, RL_F32) : NULL;
-  rl_tensor *gc = idx && (gf || !bf16) ? rl_as_contig(gf ? gf : g) : NULL;
+  rl_tensor *idx = rl_node_saved(n, 0), *gf = idx ? rl_in_f32(g) : NULL;
+  rl_tensor *gc = gf ? rl_as_contig(gf) : NULL;
   rl_release(gf);
   rl_tensor *dx = gc ? rl_empty(m->ndim, m->size, dt, m->dev) : NULL;
   int rc = dx ? m->dev->be->maxpool2d_bwd(dt, rl_data(gc), rl_data(idx),
                                           m->size[0] * m->size[1], m->size[2], m->size[3],
                                           geom, rl_data(dx))
               : -1;
-  if (rc == 0 && bf16) {
-    rl_tensor *r = rl_to_dtype(dx, RL_BF16);
-    rl_release(dx);
-    dx = r;
-    rc = r ? 0 : -1;
-  }
+  if (rc == 0 && bf16 && !(dx = rl_out_bf16(dx))) rc = -1;
   rl_tensor *tmp[2] = {idx, gc};
   return rl_grad_one(gin, dx, rc, 2, tmp);
 }
