@@ -100,6 +100,24 @@ describe('rl.backends.cpu (issue #16)', function()
     { n = 2, c = 3, h = 2, w = 3, o = 4, k = 3, pad = 2 },
   }
 
+  -- The convolution of shape s on x, w and b (one dtype) through every
+  -- algorithm, dy sent back: ran[alg] and ran['alg pass'] mark what each
+  -- pass took, and check(alg, name, got) sees y, dx, dw and db.
+  local function each_algorithm(s, x, w, b, dy, ran, check)
+    local opts = { padding = s.pad, stride = s.stride or 1 }
+    for _, alg in ipairs(ALGS) do
+      cpu.set_conv(alg)
+      local xa, wa, ba = x:detach():requires_grad_(), w:detach():requires_grad_(), b:detach():requires_grad_()
+      local y = F.conv2d(xa, wa, ba, opts)
+      y:backward(dy)
+      for pass, a in pairs(took(s, s.stride or 1, x.dtype)) do
+        ran[a] = true
+        ran[a .. ' ' .. pass] = true
+      end
+      for name, got in pairs { y = y:detach(), dx = xa.grad, dw = wa.grad, db = ba.grad } do check(alg, name, got) end
+    end
+  end
+
   it('every algorithm computes the same convolution, forward and backward', function()
     local g = rl.Generator(7)
     local ran = {} -- algorithm -> passes it ran
@@ -115,23 +133,13 @@ describe('rl.backends.cpu (issue #16)', function()
         local dy = rl.randn(y.shape, { generator = g, dtype = 'f64' })
         y:backward(dy)
         local ref = { y = y:detach(), dx = x.grad, dw = w.grad, db = b.grad }
-        for _, alg in ipairs(ALGS) do
-          cpu.set_conv(alg)
-          local xf, wf, bf = x64:float():requires_grad_(), w64:float():requires_grad_(), b64:float():requires_grad_()
-          local yf = F.conv2d(xf, wf, bf, opts)
-          yf:backward(dy:float())
-          for pass, a in pairs(took(s, s.stride or 1)) do
-            ran[a] = (ran[a] or 0) + 1
-            ran[a .. ' ' .. pass] = true
-          end
-          for name, got in pairs { y = yf:detach(), dx = xf.grad, dw = wf.grad, db = bf.grad } do
-            local want = ref[name]
-            local diff = (got:double() - want):abs():max():item()
-            local scale = want:abs():max():item() + 1
-            assert(diff <= 2e-5 * scale, string.format('%s, shape %s: %s differs by %.3g (scale %.3g)', alg,
-              rl.json.encode(s), name, diff, scale))
-          end
-        end
+        each_algorithm(s, x64:float(), w64:float(), b64:float(), dy:float(), ran, function(alg, name, got)
+          local want = ref[name]
+          local diff = (got:double() - want):abs():max():item()
+          local scale = want:abs():max():item() + 1
+          assert(diff <= 2e-5 * scale, string.format('%s, shape %s: %s differs by %.3g (scale %.3g)', alg,
+            rl.json.encode(s), name, diff, scale))
+        end)
       end
     end)
     cpu.set_conv(nil)
@@ -166,24 +174,17 @@ describe('rl.backends.cpu (issue #16)', function()
         local dy = rl.randn(y64.shape, { generator = g }):bf16()
         y64:backward(dy:double())
         local ref = { y = y64:detach(), dx = x64.grad, dw = w64.grad, db = b64.grad }
-        for _, alg in ipairs(ALGS) do
-          cpu.set_conv(alg)
-          local xb, wb, bb = x:detach():requires_grad_(), w:detach():requires_grad_(), b:detach():requires_grad_()
-          local yb = F.conv2d(xb, wb, bb, opts)
-          yb:backward(dy)
-          for pass, a in pairs(took(s, s.stride or 1, 'bf16')) do ran[a .. ' ' .. pass] = true end
-          for name, got in pairs { y = yb:detach(), dx = xb.grad, dw = wb.grad, db = bb.grad } do
-            assert.are.equal('bf16', got.dtype, alg .. ' ' .. name)
-            local want = ref[name]
-            -- one rounding to bf16 (half a unit in its last place: at most
-            -- 2^-8 of the value), after f32 sums (their error far below the
-            -- scale's 2e-5)
-            local excess = ((got:double() - want):abs() - want:abs() * 2 ^ -8):max():item()
-            local scale = want:abs():max():item() + 1
-            assert(excess <= 2e-5 * scale, string.format('%s, shape %s: %s off by %.3g beyond a bf16 rounding (scale %.3g)',
-              alg, rl.json.encode(s), name, excess, scale))
-          end
-        end
+        each_algorithm(s, x, w, b, dy, ran, function(alg, name, got)
+          assert.are.equal('bf16', got.dtype, alg .. ' ' .. name)
+          local want = ref[name]
+          -- one rounding to bf16 (half a unit in its last place: at most
+          -- 2^-8 of the value), after f32 sums (their error far below the
+          -- scale's 2e-5)
+          local excess = ((got:double() - want):abs() - want:abs() * 2 ^ -8):max():item()
+          local scale = want:abs():max():item() + 1
+          assert(excess <= 2e-5 * scale, string.format('%s, shape %s: %s off by %.3g beyond a bf16 rounding (scale %.3g)',
+            alg, rl.json.encode(s), name, excess, scale))
+        end)
       end
     end)
     cpu.set_conv(nil)
