@@ -99,9 +99,9 @@ static rl_tensor *make_operand(lua_State *L, int i, const rl_tensor *like, rl_te
   if (!is_number_operand(L, i)) return lrl_check(L, i); /* checked: cannot raise */
   double v = lua_isboolean(L, i) ? lua_toboolean(L, i) : lua_tonumber(L, i);
   rl_dtype dt = like ? like->dtype : RL_F32;
-  /* against bf16 the number stays unrounded: f32, the op's compute type
-   * (the caller rounds an arithmetic result back to bf16) */
-  if (dt == RL_BF16) dt = RL_F32;
+  /* against bf16 or f16 the number stays unrounded: f32, the op's compute
+   * type (the caller rounds an arithmetic result back to the half type) */
+  if (rl_dtype_is_half(dt)) dt = RL_F32;
   /* a fractional number against an integer tensor computes in f32 */
   if (like && !rl_dtype_is_floating(dt) && lua_isnumber(L, i) && !lua_isinteger(L, i) &&
       v != floor(v))

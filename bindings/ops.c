@@ -129,11 +129,11 @@ static rl_tensor *binop(lua_State *L, rl_binary_op op, int ia, int ib, double al
   rl_tensor *x = lrl_operand(L, ia, b, &ta);
   rl_tensor *y = lrl_operand(L, ib, x, &tb);
   rl_tensor *r = rl_binary(op, x, y, alpha);
-  /* a bf16 tensor with a number (made f32, unrounded) gives bf16, as with
-   * another bf16 tensor: the f32 result rounded once */
+  /* a bf16 (f16) tensor with a number (made f32, unrounded) gives bf16
+   * (f16), as with another such tensor: the f32 result rounded once */
   rl_tensor *t = a ? a : b;
-  if (r && (ta || tb) && t->dtype == RL_BF16 && r->dtype == RL_F32) {
-    rl_tensor *rb = rl_to_dtype(r, RL_BF16);
+  if (r && (ta || tb) && rl_dtype_is_half(t->dtype) && r->dtype == RL_F32) {
+    rl_tensor *rb = rl_to_dtype(r, t->dtype);
     rl_release(r);
     r = rb;
   }
@@ -384,10 +384,12 @@ static int t_detach(lua_State *L) {
   return lrl_fill(L, b, rl_detach(t));
 }
 
-/* x:float(), x:double(), x:long(), x:byte(): x as f32, f64, i64 or u8; x
- * itself when it has that dtype already, else a new tensor.  Floats become
- * integers by truncation toward zero (u8 then keeps the low 8 bits).
- * Gradients flow through conversions between f32 and f64. */
+/* x:float(), x:double(), x:long(), x:byte(), x:bf16(), x:half() (also
+ * x:f16()): x as f32, f64, i64, u8, bf16 or f16; x itself when it has that
+ * dtype already, else a new tensor.  Floats become integers by truncation
+ * toward zero (u8 then keeps the low 8 bits); bf16 and f16 are rounded to
+ * nearest, ties to even, once (from f64 and i64 too).  Gradients flow
+ * through conversions between the float types. */
 static int to_dtype(lua_State *L, rl_dtype dt) {
   rl_tensor *t = lrl_check(L, 1);
   if (t->dtype == dt) {
@@ -402,6 +404,7 @@ static int t_double(lua_State *L) { return to_dtype(L, RL_F64); }
 static int t_long(lua_State *L) { return to_dtype(L, RL_I64); }
 static int t_byte(lua_State *L) { return to_dtype(L, RL_U8); }
 static int t_bf16(lua_State *L) { return to_dtype(L, RL_BF16); }
+static int t_f16(lua_State *L) { return to_dtype(L, RL_F16); }
 
 static int to_device(lua_State *L, const rl_device *dev) {
   rl_tensor *t = lrl_check(L, 1);
@@ -910,7 +913,7 @@ static int t_stack(lua_State *L) { return join(L, true); }
 
 /* x:requires_grad_([on = true]): sets whether autograd records the
  * operations on x, so that backward fills x.grad, and returns x.  Only
- * float tensors (f32, f64, bf16) can require grad. */
+ * float tensors (f32, f64, bf16, f16) can require grad. */
 static int t_requires_grad_(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   bool on = lua_isnoneornil(L, 2) ? true : lua_toboolean(L, 2);
@@ -944,7 +947,8 @@ static const luaL_Reg methods[] = {
     R(isnan), R(fmod), R(remainder), R(eq), R(ne), R(lt), R(le), R(gt), R(ge), R(logical_and),
     R(logical_or), R(where), R(masked_select), R(fill_), R(zero_), R(uniform_), R(normal_),
     R(bernoulli_), R(copy_), R(clone), R(contiguous), R(detach), R(float), R(double),
-    R(long), R(byte), R(bf16), R(to), R(cuda), R(cpu), R(type), R(size), R(stride), R(dim),
+    R(long), R(byte), R(bf16), R(f16), {"half", t_f16}, R(to), R(cuda), R(cpu), R(type), R(size),
+    R(stride), R(dim),
     R(numel), R(is_contiguous), R(storage_offset), R(is_view_of), R(data_ptr),
     R(reshape), R(view_as), R(flatten), R(transpose), R(t), R(permute), R(narrow),
     R(select), R(unsqueeze), R(squeeze), R(expand), R(expand_as), R(sum), R(mean), R(prod),

@@ -302,6 +302,7 @@ static void push_entry(lua_State *L, rl_dtype dt, const void *host, int64_t k) {
   case RL_F64: lua_pushnumber(L, ((const double *)host)[k]); break;
   case RL_I64: lua_pushinteger(L, ((const int64_t *)host)[k]); break;
   case RL_BF16: lua_pushnumber(L, rl_f32_of_bf16(((const uint16_t *)host)[k])); break;
+  case RL_F16: lua_pushnumber(L, rl_f32_of_f16(((const uint16_t *)host)[k])); break;
   default: lua_pushinteger(L, ((const uint8_t *)host)[k]); break;
   }
 }

@@ -36,6 +36,11 @@ static rl_tensor *make(make_kind k, int nd, const int64_t *size, const lrl_opts 
   }
 }
 
+/* What rand/randn tell a caller who asked for a half type. */
+static const char *convert_hint(rl_dtype dt) {
+  return dt == RL_BF16 ? " (convert the result with :bf16())" : " (convert the result with :half())";
+}
+
 static int create(lua_State *L, make_kind k, const char *name) {
   int64_t size[RL_MAX_DIMS];
   int next;
@@ -44,7 +49,7 @@ static int create(lua_State *L, make_kind k, const char *name) {
   lrl_opts_read(L, next, &o, RL_F32);
   if ((k == MK_RAND || k == MK_RANDN) && !rl_dtype_is_float(o.dtype))
     return luaL_error(L, "%s: needs f32 or f64, got %s%s", name, rl_dtype_name(o.dtype),
-                      o.dtype == RL_BF16 ? " (convert the result with :bf16())" : "");
+                      rl_dtype_is_half(o.dtype) ? convert_hint(o.dtype) : "");
   int b = lrl_newbox(L);
   return fill_new(L, b, make(k, nd, size, &o), &o);
 }
@@ -75,7 +80,7 @@ static int create_like(lua_State *L, make_kind k) {
   if ((k == MK_RAND || k == MK_RANDN) && !rl_dtype_is_float(o.dtype))
     return luaL_error(L, "%s_like: needs f32 or f64, got %s%s", k == MK_RAND ? "rand" : "randn",
                       rl_dtype_name(o.dtype),
-                      o.dtype == RL_BF16 ? " (convert the result with :bf16())" : "");
+                      rl_dtype_is_half(o.dtype) ? convert_hint(o.dtype) : "");
   int b = lrl_newbox(L);
   return fill_new(L, b, make(k, t->ndim, t->size, &o), &o);
 }
@@ -191,14 +196,14 @@ static int l_randint(lua_State *L) {
 
 /* rl.randperm(n, [opts]): a random permutation of 0, 1, ..., n - 1 as a
  * 1-D tensor, i64 unless opts gives a dtype (as PyTorch) that holds n - 1
- * exactly (u8: n <= 256; bf16: n <= 257; f32: n <= 2^24 + 1).  opts may give a device and
+ * exactly (u8: n <= 256; bf16: n <= 257; f16: n <= 2049; f32: n <= 2^24 + 1).  opts may give a device and
  * a generator; the permutation does not depend on the device or the
  * dtype. */
 static int l_randperm(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
   lrl_opts o;
   lrl_opts_read(L, 2, &o, RL_I64);
-  double most = o.dtype == RL_U8 ? 255 : o.dtype == RL_BF16 ? 256 : o.dtype == RL_F32 ? 0x1p24
+  double most = o.dtype == RL_U8 ? 255 : o.dtype == RL_BF16 ? 256 : o.dtype == RL_F16 ? 2048 : o.dtype == RL_F32 ? 0x1p24
               : o.dtype == RL_F64 ? 0x1p53 : 0;
   if (most > 0 && n - 1 > most)
     return luaL_error(L, "randperm: n = %I is too large for %s (its values must be exact)", n,

@@ -26,27 +26,33 @@ const char *rl_errmsg(void);
 
 /* ---- dtypes ------------------------------------------------------------ */
 
-/* bf16 (bfloat16: f32's sign and exponent, 7 bits of mantissa) is a
- * storage type on the CPU: conversion, fill, copy, indexing and views run
- * on it directly; elementwise ops and reductions compute in f32 and round
- * the result to bf16 once (ops_pointwise.c, ops_reduce.c); conv2d,
- * linear, matmul and max pooling take bf16 operands and sum in f32
- * (cpu/cpu_conv.c, cpu/cpu_blas.c, cpu/cpu_pool.c); the other ops refuse
- * it (rl.autocast decides where bf16 is used). */
-typedef enum { RL_F32, RL_F64, RL_I64, RL_U8, RL_BF16, RL_NDTYPES } rl_dtype;
+/* bf16 (bfloat16: f32's sign and exponent, 7 bits of mantissa) and f16
+ * (IEEE binary16: 5 exponent bits, 10 of mantissa) are the half types:
+ * storage types on the CPU.  Conversion, fill, copy, indexing and views run
+ * on them directly; elementwise ops and reductions compute in f32 and round
+ * the result to the half type once (ops_pointwise.c, ops_reduce.c).  bf16
+ * is also rl.autocast's compute type: conv2d, linear, matmul and max
+ * pooling take bf16 operands and sum in f32 (cpu/cpu_conv.c, cpu/cpu_blas.c,
+ * cpu/cpu_pool.c).  The other ops refuse the half types by name. */
+typedef enum { RL_F32, RL_F64, RL_I64, RL_U8, RL_BF16, RL_F16, RL_NDTYPES } rl_dtype;
 
 size_t rl_dtype_size(rl_dtype dt);
-const char *rl_dtype_name(rl_dtype dt); /* "f32", "f64", "i64", "u8", "bf16" */
+const char *rl_dtype_name(rl_dtype dt); /* "f32", "f64", "i64", "u8", "bf16", "f16" */
 int rl_dtype_parse(const char *name, rl_dtype *out); /* accepts torch names too */
 /* f32 or f64: the types the kernels compute in. */
 static inline bool rl_dtype_is_float(rl_dtype dt) { return dt == RL_F32 || dt == RL_F64; }
-/* A floating-point type, bf16 included: what may require a gradient. */
-static inline bool rl_dtype_is_floating(rl_dtype dt) { return rl_dtype_is_float(dt) || dt == RL_BF16; }
+/* bf16 or f16: stored in 16 bits, computed in f32. */
+static inline bool rl_dtype_is_half(rl_dtype dt) { return dt == RL_BF16 || dt == RL_F16; }
+/* A floating-point type, the half types included: what may require a gradient. */
+static inline bool rl_dtype_is_floating(rl_dtype dt) { return rl_dtype_is_float(dt) || rl_dtype_is_half(dt); }
 
-/* ---- bf16 conversion ------------------------------------------------------ */
+/* ---- half-type conversion ------------------------------------------------ */
 
-/* f32 -> bf16, rounding to nearest, ties to even; NaN stays a (quiet) NaN
- * of its sign, infinities and subnormals round like any other value. */
+/* Every narrowing rounds to nearest, ties to even; NaN stays a quiet NaN of
+ * its sign (the top bits of its payload kept, as the hardware converts),
+ * and values past the largest finite one become infinities. */
+
+/* f32 -> bf16: subnormals round like any other value. */
 static inline uint16_t rl_bf16_of_f32(float f) {
   uint32_t u;
   memcpy(&u, &f, 4);
@@ -59,10 +65,50 @@ static inline float rl_f32_of_bf16(uint16_t h) {
   memcpy(&f, &u, 4);
   return f;
 }
-/* f64 -> bf16 rounded once: to f32 rounding to odd (the inexact last bit
- * set), which keeps the sticky information f32's 16 spare bits need, then
- * to nearest even. */
-static inline uint16_t rl_bf16_of_f64(double d) {
+
+/* f32 -> f16.  A normal result: the 13 bits below f16's mantissa rounded
+ * off, the exponent rebiased (a carry out of the mantissa steps the
+ * exponent, up to infinity).  Below 2^-14 the result is a multiple of
+ * 2^-24: adding 0.5, whose f32 ulp is 2^-24, makes the f32 adder round
+ * |f| to that multiple, to nearest even; the bits above 0.5's are the
+ * f16 encoding (1024, f16's smallest normal, included). */
+static inline uint16_t rl_f16_of_f32(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+  uint32_t a = u & 0x7fffffffu;
+  if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u | ((a >> 13) & 0x3ffu));
+  if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* >= 65520: rounds past 65504 */
+  if (a >= 0x38800000u) /* >= 2^-14 */
+    return (uint16_t)(sign | ((a + 0xfffu + ((a >> 13) & 1u) - 0x38000000u) >> 13));
+  float r = fabsf(f) + 0.5f;
+  uint32_t ur;
+  memcpy(&ur, &r, 4);
+  return (uint16_t)(sign | (ur - 0x3f000000u));
+}
+/* f16 -> f32, exactly, without branches (selects, so that a loop of them
+ * vectorises): a normal value's fields moved into place with the exponent
+ * rebiased by 112; the top exponent (inf, NaN) rebiased to f32's top; a
+ * subnormal or zero is m * 2^-24 (an integer conversion: exact, and blind
+ * to a denormals-are-zero mode).  The choices are masks, not branches. */
+static inline float rl_f32_of_f16(uint16_t h) {
+  uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = h & 0x7c00u;
+  uint32_t norm = ((uint32_t)(h & 0x7fffu) << 13) + 0x38000000u;
+  float sub = (float)(h & 0x3ffu) * 0x1p-24f;
+  uint32_t us;
+  memcpy(&us, &sub, 4);
+  uint32_t top = 0u - (uint32_t)(e == 0x7c00u), low = 0u - (uint32_t)(e == 0);
+  uint32_t u = ((norm + (top & 0x38000000u)) & ~low) | (us & low) | sign;
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+
+/* f64 -> f32 rounding to odd: an inexact result gets its last bit set.
+ * Rounding that to a type of at most 22 bits of precision gives the f64's
+ * own correctly rounded value (the set bit is the sticky bit that f32's
+ * spare bits would otherwise lose), so f64 -> half rounds once. */
+static inline float rl_f32_odd_of_f64(double d) {
   float f = (float)d;
   if (f == f && (double)f != d && f > -INFINITY && f < INFINITY) {
     uint32_t u;
@@ -72,17 +118,31 @@ static inline uint16_t rl_bf16_of_f64(double d) {
       memcpy(&f, &u, 4);
     }
   }
-  return rl_bf16_of_f32(f);
+  return f;
 }
-/* i64 -> bf16 rounded once: beyond 2^53 the bits shifted out are kept as
- * one sticky bit, so that the double is exact or rounds the same way. */
-static inline uint16_t rl_bf16_of_i64(int64_t v) {
+static inline uint16_t rl_bf16_of_f64(double d) { return rl_bf16_of_f32(rl_f32_odd_of_f64(d)); }
+static inline uint16_t rl_f16_of_f64(double d) { return rl_f16_of_f32(rl_f32_odd_of_f64(d)); }
+
+/* i64 -> f64 with the bits shifted out beyond 2^53 kept as one sticky bit:
+ * exact, or rounding to any narrower type as v itself would. */
+static inline double rl_f64_sticky_of_i64(int64_t v) {
   uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
   int s = 0;
   while ((u >> s) >= ((uint64_t)1 << 53)) s++;
   uint64_t m = (u >> s) | (s && (u & (((uint64_t)1 << s) - 1)) ? 1 : 0);
   double d = ldexp((double)m, s);
-  return rl_bf16_of_f64(v < 0 ? -d : d);
+  return v < 0 ? -d : d;
+}
+static inline uint16_t rl_bf16_of_i64(int64_t v) { return rl_bf16_of_f64(rl_f64_sticky_of_i64(v)); }
+static inline uint16_t rl_f16_of_i64(int64_t v) { return rl_f16_of_f64(rl_f64_sticky_of_i64(v)); }
+
+/* A half value (bits h of dtype dt, bf16 or f16) widened to f32, exactly;
+ * and an f32 rounded to dt. */
+static inline float rl_f32_of_half(rl_dtype dt, uint16_t h) {
+  return dt == RL_BF16 ? rl_f32_of_bf16(h) : rl_f32_of_f16(h);
+}
+static inline uint16_t rl_half_of_f32(rl_dtype dt, float f) {
+  return dt == RL_BF16 ? rl_bf16_of_f32(f) : rl_f16_of_f32(f);
 }
 /* The type both operands are computed in, as PyTorch promotes them. */
 rl_dtype rl_dtype_promote(rl_dtype a, rl_dtype b);

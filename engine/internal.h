@@ -17,12 +17,12 @@ int rl_check_same_device(const char *op, int n, rl_tensor *const *ts);
 int rl_check_dtype(const char *op, const char *what, const rl_tensor *t, rl_dtype dt);
 int rl_check_float(const char *op, const rl_tensor *t);
 
-/* bf16 is computed in f32 and rounded once (core.h): t in f32 when it is
- * bf16, else t (a new reference either way); and r (consumed) as bf16
- * when it is f32, as is otherwise (a comparison's u8, an index's i64).
- * Both are differentiable casts. */
+/* The half types are computed in f32 and rounded once (core.h): t in f32
+ * when it is bf16 or f16, else t (a new reference either way); and r
+ * (consumed) rounded to `half` when it is f32, as is otherwise (a
+ * comparison's u8, an index's i64).  Both are differentiable casts. */
 rl_tensor *rl_in_f32(rl_tensor *t);
-rl_tensor *rl_out_bf16(rl_tensor *r);
+rl_tensor *rl_out_half(rl_tensor *r, rl_dtype half);
 
 /* t converted to dtype dt (t itself, retained, when it already is). */
 rl_tensor *rl_as_dtype(rl_tensor *t, rl_dtype dt);

@@ -101,6 +101,8 @@ int rl_check_float(const char *op, const rl_tensor *t) {
     return rl_err("%s: not defined for bf16 (bf16 holds values; convert with :float(), or let "
                   "rl.autocast choose where bf16 is used)",
                   op);
+  if (t->dtype == RL_F16)
+    return rl_err("%s: not defined for f16 (f16 holds values; convert with :float())", op);
   if (!rl_dtype_is_float(t->dtype))
     return rl_err("%s: expected a floating-point tensor (f32 or f64), got %s", op,
                   rl_dtype_name(t->dtype));

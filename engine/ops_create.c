@@ -179,10 +179,10 @@ int rl_copy_(rl_tensor *dst, const rl_tensor *src) {
   int rc = -1;
   rl_tensor *c = rl_as_contig((rl_tensor *)src), *moved = NULL;
   if (!c) return -1;
-  if (c->dtype == RL_BF16 && rl_dev(dst)->type != RL_CPU) {
-    /* bf16 lives on the CPU only: widened there first (a PyTorch bf16
-     * checkpoint loaded into a model on the GPU) */
-    rl_tensor *w = rl_as_dtype(c, dst->dtype == RL_BF16 ? RL_F32 : dst->dtype);
+  if (rl_dtype_is_half(c->dtype) && rl_dev(dst)->type != RL_CPU) {
+    /* the half types live on the CPU only: widened there first (a PyTorch
+     * bf16 or f16 checkpoint loaded into a model on the GPU) */
+    rl_tensor *w = rl_as_dtype(c, rl_dtype_is_half(dst->dtype) ? RL_F32 : dst->dtype);
     rl_release(c);
     if (!(c = w)) return -1;
   }
@@ -242,6 +242,7 @@ int rl_item(const rl_tensor *t, double *v) {
   case RL_I64: *v = (double)*(int64_t *)buf; break;
   case RL_U8: *v = *(uint8_t *)buf; break;
   case RL_BF16: *v = rl_f32_of_bf16(*(uint16_t *)buf); break;
+  case RL_F16: *v = rl_f32_of_f16(*(uint16_t *)buf); break;
   default: return rl_err("item: bad dtype");
   }
   return 0;

@@ -309,6 +309,10 @@ rl_tensor *rl_linear(rl_tensor *x, rl_tensor *w, rl_tensor *b) {
   }
   /* bf16 on the CPU too (rl.autocast's linear: f32 sums, rounded once) */
   bool bf16_ok = x->dtype == RL_BF16 && rl_dev(x)->type == RL_CPU;
+  if (!bf16_ok && rl_dtype_is_half(x->dtype) && x->dtype == w->dtype) {
+    rl_check_float("linear", x); /* f16; bf16 on a GPU */
+    return NULL;
+  }
   if (!(rl_dtype_is_float(x->dtype) || bf16_ok) || x->dtype != w->dtype ||
       (b && b->dtype != x->dtype)) {
     rl_err("linear: input, weight and bias need one float dtype, got %s, %s%s%s",

@@ -55,10 +55,7 @@ static rl_tensor *softmax_last(rl_tensor *x, bool log) {
 
 rl_tensor *rl_softmax(rl_tensor *x, int dim, bool log) {
   const char *op = log ? "log_softmax" : "softmax";
-  if (!rl_dtype_is_float(x->dtype)) {
-    rl_err("%s: expects a float input, got %s", op, rl_dtype_name(x->dtype));
-    return NULL;
-  }
+  if (rl_check_float(op, x)) return NULL;
   int nd = x->ndim ? x->ndim : 1;
   int d = rl_wrap_dim(op, dim, nd);
   if (d < 0) return NULL;
@@ -140,8 +137,7 @@ static rl_tensor *nll_per_sample(rl_tensor *logp, rl_tensor *target) {
 static int check_class_input(const char *op, const rl_tensor *x, const rl_tensor *target) {
   if (x->ndim != 2)
     return rl_err("%s: expects [N, classes] scores, got %s", op, rl_shape_str(x));
-  if (!rl_dtype_is_float(x->dtype))
-    return rl_err("%s: expects float scores, got %s", op, rl_dtype_name(x->dtype));
+  if (rl_check_float(op, x)) return -1;
   if (target->dtype != RL_I64)
     return rl_err("%s: targets must be i64 class indices (0-based), got %s", op,
                   rl_dtype_name(target->dtype));

@@ -91,8 +91,7 @@ static int check_bn(const rl_tensor *x, const rl_tensor *const *per) {
   static const char *const what[4] = {"running_mean", "running_var", "weight", "bias"};
   if (x->ndim < 2)
     return rl_err("batch_norm: expects [N, C, ...], got %s", rl_shape_str(x));
-  if (!rl_dtype_is_float(x->dtype))
-    return rl_err("batch_norm: expects a float input, got %s", rl_dtype_name(x->dtype));
+  if (rl_check_float("batch_norm", x)) return -1;
   for (int i = 0; i < 4; i++) {
     const rl_tensor *t = per[i];
     if (!t) continue;
@@ -205,10 +204,7 @@ rl_tensor *rl_dropout(rl_tensor *x, double p, bool training, bool channelwise,
     rl_err("dropout: p must be in [0, 1], got %g", p);
     return NULL;
   }
-  if (!rl_dtype_is_float(x->dtype)) {
-    rl_err("dropout: expects a float input, got %s", rl_dtype_name(x->dtype));
-    return NULL;
-  }
+  if (rl_check_float("dropout", x)) return NULL;
   if (!training || p == 0) {
     rl_retain(x);
     return x;

@@ -170,10 +170,10 @@ static int unary_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   return fit(&gin[0], r, &n->meta[0]);
 }
 
-/* ---- bf16: computed in f32, the result rounded to bf16 once ------------
+/* ---- the half types: computed in f32, the result rounded once ----------
  *
  * The casts are ops of their own, so autograd sees bf16 -> f32 -> op ->
- * bf16 and the gradient takes the same path back.
+ * bf16 (f16 likewise) and the gradient takes the same path back.
  *
  * The ops of a bf16 network's hot path (relu, its gradient, add and sub
  * of two bf16 tensors) run on bf16 directly instead, on the CPU: one pass,
@@ -192,20 +192,20 @@ static bool bf16_native_binary(rl_binary_op op, const rl_tensor *a, const rl_ten
 }
 
 rl_tensor *rl_in_f32(rl_tensor *t) {
-  if (t->dtype == RL_BF16) return rl_to_dtype(t, RL_F32);
+  if (rl_dtype_is_half(t->dtype)) return rl_to_dtype(t, RL_F32);
   rl_retain(t);
   return t;
 }
 
-rl_tensor *rl_out_bf16(rl_tensor *r) {
+rl_tensor *rl_out_half(rl_tensor *r, rl_dtype half) {
   if (!r || r->dtype != RL_F32) return r;
-  rl_tensor *o = rl_to_dtype(r, RL_BF16);
+  rl_tensor *o = rl_to_dtype(r, half);
   rl_release(r);
   return o;
 }
 
-/* The in-place forms on bf16: the out-of-place result r copied into a
- * (rounded to bf16 there); r is released. */
+/* The in-place forms on a half type: the out-of-place result r copied into
+ * a (rounded there); r is released. */
 static int store_into(rl_tensor *a, rl_tensor *r) {
   if (!r) return -1;
   int rc = rl_copy_(a, r);
@@ -230,10 +230,10 @@ rl_tensor *rl_unary(rl_unary_op op, rl_tensor *a, double p0, double p1) {
   }
   const char *name = unary_name[op];
   bool native = bf16_native_unary(op, a);
-  if (a->dtype == RL_BF16 && op != RL_UN_NOT && !native) {
+  if (rl_dtype_is_half(a->dtype) && op != RL_UN_NOT && !native) {
     rl_tensor *af = rl_in_f32(a), *r = af ? rl_unary(op, af, p0, p1) : NULL;
     rl_release(af);
-    return rl_out_bf16(r);
+    return rl_out_half(r, a->dtype);
   }
   rl_tensor *x = a;
   if (native) {
@@ -292,7 +292,8 @@ int rl_unary_(rl_unary_op op, rl_tensor *a, double p0, double p1) {
   if (unary_is_cmp(op))
     return rl_err("%s: comparisons write u8; use the out-of-place form", name);
   bool native = bf16_native_unary(op, a);
-  if (a->dtype == RL_BF16 && op != RL_UN_NOT && !native) return store_into(a, rl_unary(op, a, p0, p1));
+  if (rl_dtype_is_half(a->dtype) && op != RL_UN_NOT && !native)
+    return store_into(a, rl_unary(op, a, p0, p1));
   if (!native && !rl_dtype_is_float(a->dtype) && !unary_int_ok(op))
     return rl_err("%s: needs a float tensor, got %s (the result would not fit)", name,
                   rl_dtype_name(a->dtype));
@@ -458,12 +459,12 @@ rl_tensor *rl_binary(rl_binary_op op, rl_tensor *a, rl_tensor *b, double alpha) 
   if (rl_check_same_device(name, 2, ab) || rl_broadcast_shape(name, 2, ab, &nd, size))
     return NULL;
   rl_dtype dt = binary_dtype(op, a->dtype, b->dtype);
-  if (dt == RL_BF16 && !bf16_native_binary(op, a, b)) {
+  if (rl_dtype_is_half(dt) && !bf16_native_binary(op, a, b)) {
     rl_tensor *af = rl_in_f32(a), *bf = af ? rl_in_f32(b) : NULL;
     rl_tensor *r = bf ? rl_binary(op, af, bf, alpha) : NULL;
     rl_release(af);
     rl_release(bf);
-    return rl_out_bf16(r);
+    return rl_out_half(r, dt);
   }
   if (integer_divisor_zero(name, op, dt, b)) return NULL;
   rl_tensor *x = as_operand(op, a, dt), *y = x ? as_operand(op, b, dt) : NULL;
@@ -540,7 +541,7 @@ int rl_binary_(rl_binary_op op, rl_tensor *a, rl_tensor *b, double alpha) {
   rl_tensor *y = inplace_operand(name, a, nz ? nz : b, compute);
   if (nz) rl_release(nz);
   if (!y) return -1;
-  if (a->dtype == RL_BF16) { /* computed as a op b would be (b unrounded), then stored */
+  if (rl_dtype_is_half(a->dtype)) { /* computed as a op b would be (b unrounded), then stored */
     rl_release(y);
     return store_into(a, rl_binary(op, a, b, alpha));
   }
@@ -658,14 +659,14 @@ rl_tensor *rl_ternary(rl_ternary_op op, rl_tensor *a, rl_tensor *b, rl_tensor *c
     dt = rl_dtype_promote(a->dtype, dt);
     if (op != RL_TER_CLAMP && !rl_dtype_is_floating(dt)) dt = RL_F32;
   }
-  if (dt == RL_BF16) {
+  if (rl_dtype_is_half(dt)) {
     rl_tensor *af = op == RL_TER_WHERE ? (rl_retain(a), a) : rl_in_f32(a);
     rl_tensor *bf = af ? rl_in_f32(b) : NULL, *cf = bf ? rl_in_f32(c) : NULL;
     rl_tensor *r = cf ? rl_ternary(op, af, bf, cf, p) : NULL;
     rl_release(af);
     rl_release(bf);
     rl_release(cf);
-    return rl_out_bf16(r);
+    return rl_out_half(r, dt);
   }
   rl_tensor *x = op == RL_TER_WHERE ? (rl_retain(a), a) : rl_as_dtype(a, dt);
   rl_tensor *y = x ? rl_as_dtype(b, dt) : NULL, *z = y ? rl_as_dtype(c, dt) : NULL;
@@ -701,7 +702,7 @@ int rl_ternary_(rl_ternary_op op, rl_tensor *a, rl_tensor *b, rl_tensor *c,
   static const double zero[4] = {0, 0, 0, 0};
   if (!p) p = zero;
   if (rl_check_inplace(name, a, b) || rl_check_inplace(name, a, c)) return -1;
-  if (a->dtype == RL_BF16) return store_into(a, rl_ternary(op, a, b, c, p));
+  if (rl_dtype_is_half(a->dtype)) return store_into(a, rl_ternary(op, a, b, c, p));
   rl_tensor *y = inplace_operand(name, a, b, b->dtype);
   rl_tensor *z = y ? inplace_operand(name, a, c, c->dtype) : NULL;
   int rc = z ? ternary_into(op, a, a, y, z, p) : -1;

@@ -37,7 +37,7 @@ static int maxpool_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
                                           m->size[0] * m->size[1], m->size[2], m->size[3],
                                           geom, rl_data(dx))
               : -1;
-  if (rc == 0 && bf16 && !(dx = rl_out_bf16(dx))) rc = -1;
+  if (rc == 0 && bf16 && !(dx = rl_out_half(dx, RL_BF16))) rc = -1;
   rl_tensor *tmp[2] = {idx, gc};
   return rl_grad_one(gin, dx, rc, 2, tmp);
 }

@@ -9,14 +9,14 @@
 
 #include "internal.h"
 
-/* A bf16 t is reduced in f32 and the result rounded to bf16 once: return
- * expr (which reads the f32 copy as f_) that way. */
-#define BF16_IN_F32(t, expr)                                                    \
+/* A half t (bf16, f16) is reduced in f32 and the result rounded back once:
+ * return expr (which reads the f32 copy as f_) that way. */
+#define HALF_IN_F32(t, expr)                                                    \
   do {                                                                          \
-    if ((t)->dtype == RL_BF16) {                                                \
+    if (rl_dtype_is_half((t)->dtype)) {                                         \
       rl_tensor *f_ = rl_in_f32(t), *r_ = f_ ? (expr) : NULL;                   \
       rl_release(f_);                                                           \
-      return rl_out_bf16(r_);                                                   \
+      return rl_out_half(r_, (t)->dtype);                                       \
     }                                                                           \
   } while (0)
 
@@ -176,7 +176,7 @@ rl_tensor *rl_reduce(rl_reduce_op op, rl_tensor *t, int ndims, const int *dims,
   const char *name = reduce_name[op];
   bool red[RL_MAX_DIMS];
   if (parse_dims(name, t, ndims, dims, red)) return NULL;
-  if (op != RL_RED_ANY && op != RL_RED_ALL) BF16_IN_F32(t, rl_reduce(op, f_, ndims, dims, keepdim));
+  if (op != RL_RED_ANY && op != RL_RED_ALL) HALF_IN_F32(t, rl_reduce(op, f_, ndims, dims, keepdim));
   rl_tensor *x = t;
   bool real = op == RL_RED_ABSSUM || op == RL_RED_SQSUM || op == RL_RED_ABSMAX;
   if ((op == RL_RED_ANY || op == RL_RED_ALL) && t->dtype != RL_U8) {
@@ -252,7 +252,7 @@ static int64_t reduced_count(const rl_tensor *t, int ndims, const int *dims) {
 
 rl_tensor *rl_mean(rl_tensor *t, int ndims, const int *dims, bool keepdim) {
   if (!t) return NULL;
-  BF16_IN_F32(t, rl_mean(f_, ndims, dims, keepdim));
+  HALF_IN_F32(t, rl_mean(f_, ndims, dims, keepdim));
   rl_tensor *x = rl_dtype_is_float(t->dtype) ? (rl_retain(t), t) : rl_to_dtype(t, RL_F32);
   rl_tensor *s = x ? rl_sum(x, ndims, dims, keepdim) : NULL;
   rl_tensor *r = NULL;
@@ -329,7 +329,7 @@ rl_tensor *rl_norm(rl_tensor *t, double p, int ndims, const int *dims, bool keep
   }
   bool red[RL_MAX_DIMS];
   if (parse_dims("norm", t, ndims, dims, red)) return NULL;
-  BF16_IN_F32(t, rl_norm(f_, p, ndims, dims, keepdim));
+  HALF_IN_F32(t, rl_norm(f_, p, ndims, dims, keepdim));
   rl_tensor *x = rl_dtype_is_float(t->dtype) ? (rl_retain(t), t) : rl_to_dtype(t, RL_F32);
   if (!x) return NULL;
   bool prev = rl_set_grad_enabled(false);
@@ -375,7 +375,7 @@ rl_tensor *rl_var(rl_tensor *t, int ndims, const int *dims, int correction, bool
   if (!t) return NULL;
   bool red[RL_MAX_DIMS];
   if (parse_dims("var", t, ndims, dims, red)) return NULL;
-  BF16_IN_F32(t, rl_var(f_, ndims, dims, correction, keepdim));
+  HALF_IN_F32(t, rl_var(f_, ndims, dims, correction, keepdim));
   rl_tensor *x = rl_dtype_is_float(t->dtype) ? (rl_retain(t), t) : rl_to_dtype(t, RL_F32);
   if (!x) return NULL;
   int64_t cnt = reduced_count(x, ndims, dims);
@@ -393,7 +393,7 @@ rl_tensor *rl_var(rl_tensor *t, int ndims, const int *dims, int correction, bool
 
 rl_tensor *rl_std(rl_tensor *t, int ndims, const int *dims, int correction, bool keepdim) {
   if (!t) return NULL;
-  BF16_IN_F32(t, rl_std(f_, ndims, dims, correction, keepdim));
+  HALF_IN_F32(t, rl_std(f_, ndims, dims, correction, keepdim));
   rl_tensor *v = rl_var(t, ndims, dims, correction, keepdim);
   rl_tensor *r = v ? rl_unary(RL_UN_SQRT, v, 0, 0) : NULL;
   rl_release(v);
@@ -421,11 +421,11 @@ int rl_max_dim(rl_tensor *t, int dim, bool keepdim, bool is_min, rl_tensor **val
                rl_tensor **indices) {
   const char *name = is_min ? "min" : "max";
   *values = *indices = NULL;
-  if (t->dtype == RL_BF16) { /* exact in f32; the values rounded back are t's own */
+  if (rl_dtype_is_half(t->dtype)) { /* exact in f32; the values rounded back are t's own */
     rl_tensor *f = rl_in_f32(t);
     int rc = f ? rl_max_dim(f, dim, keepdim, is_min, values, indices) : -1;
     rl_release(f);
-    if (rc == 0 && !(*values = rl_out_bf16(*values))) {
+    if (rc == 0 && !(*values = rl_out_half(*values, t->dtype))) {
       rl_release(*indices);
       *indices = NULL;
       rc = -1;
@@ -508,7 +508,7 @@ rl_tensor *rl_argmax(rl_tensor *t, int dim, bool keepdim, bool is_min) {
 
 rl_tensor *rl_logsumexp(rl_tensor *t, int dim, bool keepdim) {
   if (rl_wrap_dim("logsumexp", dim, t->ndim) < 0) return NULL;
-  BF16_IN_F32(t, rl_logsumexp(f_, dim, keepdim));
+  HALF_IN_F32(t, rl_logsumexp(f_, dim, keepdim));
   rl_tensor *mv = NULL, *mi = NULL;
   bool prev = rl_set_grad_enabled(false);
   int rc = rl_max_dim(t, dim, true, false, &mv, &mi);

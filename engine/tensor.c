@@ -38,8 +38,8 @@ const char *rl_errmsg(void) { return errbuf[0] ? errbuf : "unknown error"; }
 
 /* ---- dtypes ------------------------------------------------------------ */
 
-static const size_t dtype_size[RL_NDTYPES] = {4, 8, 8, 1, 2};
-static const char *const dtype_name[RL_NDTYPES] = {"f32", "f64", "i64", "u8", "bf16"};
+static const size_t dtype_size[RL_NDTYPES] = {4, 8, 8, 1, 2, 2};
+static const char *const dtype_name[RL_NDTYPES] = {"f32", "f64", "i64", "u8", "bf16", "f16"};
 
 size_t rl_dtype_size(rl_dtype dt) { return dtype_size[dt]; }
 const char *rl_dtype_name(rl_dtype dt) { return dtype_name[dt]; }
@@ -51,20 +51,23 @@ int rl_dtype_parse(const char *s, rl_dtype *out) {
       {"i64", RL_I64},     {"int64", RL_I64},   {"long", RL_I64},
       {"u8", RL_U8},       {"uint8", RL_U8},    {"byte", RL_U8},
       {"bool", RL_U8},     {"bf16", RL_BF16},   {"bfloat16", RL_BF16},
+      {"f16", RL_F16},     {"float16", RL_F16}, {"half", RL_F16},
   };
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (strcmp(s, names[i].name) == 0) {
       *out = names[i].dt;
       return 0;
     }
-  return rl_err("unknown dtype '%s' (expected f32, f64, i64, u8 or bf16)", s);
+  return rl_err("unknown dtype '%s' (expected f32, f64, i64, u8, bf16 or f16)", s);
 }
 
 rl_dtype rl_dtype_promote(rl_dtype a, rl_dtype b) {
   if (a == b) return a;
   if (a == RL_F64 || b == RL_F64) return RL_F64;
   if (a == RL_F32 || b == RL_F32) return RL_F32;
-  if (a == RL_BF16 || b == RL_BF16) return RL_BF16; /* bf16 with an integer */
+  if (rl_dtype_is_half(a) && rl_dtype_is_half(b)) return RL_F32; /* bf16 with f16 */
+  if (rl_dtype_is_half(a)) return a; /* a half type with an integer */
+  if (rl_dtype_is_half(b)) return b;
   return RL_I64; /* i64 with u8 */
 }
 
@@ -270,9 +273,9 @@ int rl_check_sizes(const char *op, int ndim, const int64_t *size) {
 
 rl_tensor *rl_empty(int ndim, const int64_t *size, rl_dtype dt, const rl_device *dev) {
   if (rl_check_sizes("tensor", ndim, size)) return NULL;
-  if (dt == RL_BF16 && dev->type != RL_CPU) {
-    rl_err("bf16 tensors are CPU-only in this build: convert with :float() before moving to %s",
-           dev->name);
+  if (rl_dtype_is_half(dt) && dev->type != RL_CPU) {
+    rl_err("%s tensors are CPU-only in this build: convert with :float() before moving to %s",
+           rl_dtype_name(dt), dev->name);
     return NULL;
   }
   int64_t n = 1;

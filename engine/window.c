@@ -47,7 +47,5 @@ int rl_conv_geom(const char *op, const rl_tensor *x, int64_t kh, int64_t kw,
 int rl_check_nchw(const char *op, const rl_tensor *x) {
   if (x->ndim != 4)
     return rl_err("%s: expects a 4-D input [N, C, H, W], got %s", op, rl_shape_str(x));
-  if (!rl_dtype_is_float(x->dtype))
-    return rl_err("%s: expects a float input, got %s", op, rl_dtype_name(x->dtype));
-  return 0;
+  return rl_check_float(op, x);
 }

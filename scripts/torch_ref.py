@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 
 _DTYPES = {'F32': torch.float32, 'F64': torch.float64, 'I64': torch.int64, 'U8': torch.uint8,
-           'BF16': torch.bfloat16}
+           'BF16': torch.bfloat16, 'F16': torch.float16}
 
 
 def load_safetensors(path):
@@ -39,16 +39,17 @@ def load_safetensors(path):
 
 
 def save_safetensors(path, tensors):
-    """{name: tensor} as a safetensors file: i64, f64 and bf16 kept, the rest f32."""
+    """{name: tensor} as a safetensors file: i64, f64, bf16 and f16 kept, the rest f32."""
     head, blobs, off = {}, [], 0
     for k in sorted(tensors):
         t = tensors[k].detach().contiguous()
-        if t.dtype not in (torch.int64, torch.float64, torch.bfloat16):
+        if t.dtype not in (torch.int64, torch.float64, torch.bfloat16, torch.float16):
             t = t.to(torch.float32)
-        # numpy has no bfloat16: its bits go through int16
-        b = (t.view(torch.int16) if t.dtype == torch.bfloat16 else t).numpy().tobytes()
+        # numpy has no bfloat16: its bits go through int16 (f16's too, alike)
+        half = t.dtype in (torch.bfloat16, torch.float16)
+        b = (t.view(torch.int16) if half else t).numpy().tobytes()
         code = {torch.int64: 'I64', torch.float64: 'F64', torch.float32: 'F32',
-                torch.bfloat16: 'BF16'}[t.dtype]
+                torch.bfloat16: 'BF16', torch.float16: 'F16'}[t.dtype]
         head[k] = {'dtype': code, 'shape': list(t.shape), 'data_offsets': [off, off + len(b)]}
         blobs.append(b)
         off += len(b)

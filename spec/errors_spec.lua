@@ -194,14 +194,14 @@ local cases = {
   { 'integer fmod by a zero tensor element', 'return rl.tensor{ 5, 6 }:fmod(rl.tensor{ 1, 0 })', { 'fmod', 'zero' } },
 
   -- dtype names and nested tables
-  { "rl.zeros(2, 'f16')", "return rl.zeros(2, 'f16')", { 'zeros', "unknown dtype 'f16'" } },
+  { "rl.zeros(2, 'f8')", "return rl.zeros(2, 'f8')", { 'zeros', "unknown dtype 'f8'" } },
   { "rl.ones(2, { dtype = 'x' })", "return rl.ones(2, { dtype = 'x' })", { 'ones', "unknown dtype 'x'" } },
   { "rl.tensor({ 1 }, 'int')", "return rl.tensor({ 1 }, 'int')", { 'tensor', "unknown dtype 'int'" } },
   { "rl.tensor({ 1 }, { dtype = 'float128' })", "return rl.tensor({ 1 }, { dtype = 'float128' })",
     { 'tensor', "unknown dtype 'float128'" } },
   { "rl.arange(3, { dtype = 'q' })", "return rl.arange(3, { dtype = 'q' })", { 'arange', "unknown dtype 'q'" } },
   { "x:type('bad')", "return rl.zeros(2):type('bad')", { 'type', "unknown dtype 'bad'" } },
-  { "x:to('f16')", "return rl.zeros(2):to('f16')", { "'f16'" } },
+  { "x:to('f8')", "return rl.zeros(2):to('f8')", { "'f8'" } },
   { 'rl.tensor of a ragged table', 'return rl.tensor{ { 1, 2 }, { 3 } }', { 'tensor', 'ragged', '1', '2' } },
   { 'rl.tensor of a longer row', 'return rl.tensor{ { 1, 2 }, { 3, 4, 5 } }', { 'tensor', 'ragged', '3', '2' } },
   { 'rl.tensor of a ragged 3-level table', 'return rl.tensor{ { { 1 }, { 2 } }, { { 3 } } }', { 'tensor', 'ragged' } },

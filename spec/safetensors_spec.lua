@@ -251,7 +251,7 @@ describe('rl.save / rl.load round trip', function()
     assert.are.same({ './x.safetensors' }, listing(T.dir))
   end)
 
-  it('reads F16 (as f32), BF16, I32 (as i64) and BOOL (as u8) exactly', function()
+  it('reads F16, BF16, I32 (as i64) and BOOL (as u8) exactly', function()
     local f16 = string.pack('<I2I2I2I2I2I2I2I2', 0x3C00, 0xC000, 0x7BFF, 0x0001, 0x03FF,
       0x7C00, 0xFC00, 0x8000)
     local bf16 = string.pack('<I2I2I2I2', 0x3F80, 0xC0A0, 0x7F80, 0x0001)
@@ -265,16 +265,23 @@ describe('rl.save / rl.load round trip', function()
     local path = T.dir .. '/conv.safetensors'
     write_bytes(path, st_bytes(hdr, data))
     local t = rl.load(path)
-    assert.are.equal('f32', t.h.dtype)
-    assert.is_true(exact({ { 1, -2, 65504, 2 ^ -24 }, { 1023 * 2 ^ -24, 1 / 0, -1 / 0, -0.0 } },
-      t.h:tolist()))
+    local h_want = { { 1, -2, 65504, 2 ^ -24 }, { 1023 * 2 ^ -24, 1 / 0, -1 / 0, -0.0 } }
+    assert.are.equal('f16', t.h.dtype)
+    assert.is_true(exact(h_want, t.h:tolist()))
     assert.are.equal('bf16', t.bf.dtype)
     assert.is_true(exact({ 1, -5, 1 / 0, 2 ^ -133 }, t.bf:tolist()))
-    -- and writes it back bit for bit
-    rl.save(T.dir .. '/bf.safetensors', { bf = t.bf })
-    local again = rl.load(T.dir .. '/bf.safetensors').bf
-    assert.are.equal('bf16', again.dtype)
-    assert.is_true(exact({ 1, -5, 1 / 0, 2 ^ -133 }, again:tolist()))
+    -- and writes both back bit for bit (the file's bytes, the NaN's included)
+    rl.save(T.dir .. '/bf.safetensors', { bf = t.bf, h = t.h, nan16 = t.nan16 })
+    local again = rl.load(T.dir .. '/bf.safetensors')
+    assert.are.equal('bf16', again.bf.dtype)
+    assert.is_true(exact({ 1, -5, 1 / 0, 2 ^ -133 }, again.bf:tolist()))
+    assert.are.equal('f16', again.h.dtype)
+    assert.is_true(exact(h_want, again.h:tolist()))
+    local fh = assert(io.open(T.dir .. '/bf.safetensors', 'rb'))
+    local bytes = fh:read('a')
+    fh:close()
+    assert.truthy(bytes:find(f16, 1, true), 'the F16 bytes written as read')
+    assert.truthy(bytes:find(string.pack('<I2', 0x7E00), 1, true), 'the F16 NaN written as read')
     assert.are.equal('i64', t.i.dtype)
     assert.is_true(exact({ 2147483647, -2147483648, -7 }, t.i:tolist()))
     assert.are.equal('u8', t.b.dtype)
@@ -558,8 +565,9 @@ for name, info in header.items():
             print('M', k.encode().hex(), v.encode().hex())
         continue
     b, e = info['data_offsets']
-    if info['dtype'] == 'BF16':  # numpy has no bfloat16: torch reads the bits
-        t = torch.frombuffer(bytearray(data[b:e]), dtype=torch.bfloat16).reshape(info['shape']).float()
+    if info['dtype'] in ('BF16', 'F16'):  # numpy has no bfloat16: torch reads the bits (f16's alike)
+        half = torch.bfloat16 if info['dtype'] == 'BF16' else torch.float16
+        t = torch.frombuffer(bytearray(data[b:e]), dtype=half).reshape(info['shape']).float()
     else:
         arr = np.frombuffer(data[b:e], dtype=np_types[info['dtype']]).reshape(info['shape'])
         t = torch.from_numpy(arr.copy())
@@ -613,7 +621,7 @@ for name, t in ts.items():
     want = t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
     want = want.long() if t.dtype in (torch.int32,) else want
     want = want.to(torch.uint8) if t.dtype == torch.bool else want
-    dt = 'bf16' if t.dtype == torch.bfloat16 else \
+    dt = {torch.bfloat16: 'bf16', torch.float16: 'f16'}.get(t.dtype) or \
         {torch.float32: 'f32', torch.float64: 'f64', torch.int64: 'i64', torch.uint8: 'u8'}[want.dtype]
     print('T', name.encode().hex(), dt, ','.join(map(str, t.shape)) or '-',
           ','.join(fmt(v) for v in want.flatten().tolist()) or '-')
@@ -638,6 +646,7 @@ describe('interop with PyTorch', function()
       s = rl.tensor(0.25, 'f64'),
       e = rl.zeros(0, 2),
       h = rl.tensor({ { 1, -3, 0.1 }, { 1e38, -1 / 0, 2 ^ -133 } }):bf16(),
+      g = rl.tensor({ { 1, -3, 0.1 }, { 65504, -1 / 0, 2 ^ -24 } }):half(),
       ['naïve "x" \\ 😀'] = rl.arange(4):narrow(1, 2, 2),
     }
     local path = T.dir .. '/from_rl.safetensors'
@@ -647,7 +656,7 @@ describe('interop with PyTorch', function()
     for name, x in pairs(ts) do
       names[#names + 1] = name
       local g = assert(got[name], 'python did not see ' .. name)
-      assert.are.equal(({ f32 = 'F32', f64 = 'F64', i64 = 'I64', u8 = 'U8', bf16 = 'BF16' })[x.dtype], g.dtype)
+      assert.are.equal(({ f32 = 'F32', f64 = 'F64', i64 = 'I64', u8 = 'U8', bf16 = 'BF16', f16 = 'F16' })[x.dtype], g.dtype)
       assert.are.same(x.shape, g.shape)
       assert.is_true(exact(flat(x:contiguous():tolist()), g.values), 'values of ' .. name)
     end

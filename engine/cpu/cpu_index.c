@@ -40,10 +40,11 @@ static void add_row(rl_dtype dt, void *dst, const void *src, int64_t cnt) {
   case RL_F64: ADD_ROW(double, dst, src, cnt); break;
   case RL_I64: ADD_ROW(int64_t, dst, src, cnt); break;
   case RL_U8: ADD_ROW(uint8_t, dst, src, cnt); break;
-  case RL_BF16: /* each sum rounded to bf16, as a bf16 add */
+  case RL_BF16:
+  case RL_F16: /* each sum rounded to the half type, as its add */
     for (int64_t q = 0; q < cnt; q++)
-      ((uint16_t *)dst)[q] = rl_bf16_of_f32(rl_f32_of_bf16(((uint16_t *)dst)[q]) +
-                                            rl_f32_of_bf16(((const uint16_t *)src)[q]));
+      ((uint16_t *)dst)[q] = rl_half_of_f32(dt, rl_f32_of_half(dt, ((uint16_t *)dst)[q]) +
+                                                    rl_f32_of_half(dt, ((const uint16_t *)src)[q]));
     break;
   default: break;
   }

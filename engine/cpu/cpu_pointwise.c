@@ -366,12 +366,28 @@ LOOP1(cp_f64_bf16, uint16_t, double, BF(a))
 LOOP1(cp_i64_bf16, uint16_t, int64_t, (int64_t)BF(a))
 LOOP1(cp_u8_bf16, uint16_t, uint8_t, (int64_t)BF(a))
 
+/* f16 likewise; between the two half types through f32 (exact from
+ * either, so f16 -> bf16 rounds once) */
+#define HF(a) rl_f32_of_f16(a)
+LOOP1(cp_f16_f32, float, uint16_t, rl_f16_of_f32(a))
+LOOP1(cp_f16_f64, double, uint16_t, rl_f16_of_f64(a))
+LOOP1(cp_f16_i64, int64_t, uint16_t, rl_f16_of_i64(a))
+LOOP1(cp_f16_u8, uint8_t, uint16_t, rl_f16_of_f32((float)a))
+LOOP1(cp_f16_f16, uint16_t, uint16_t, a)
+LOOP1(cp_f32_f16, uint16_t, float, HF(a))
+LOOP1(cp_f64_f16, uint16_t, double, HF(a))
+LOOP1(cp_i64_f16, uint16_t, int64_t, (int64_t)HF(a))
+LOOP1(cp_u8_f16, uint16_t, uint8_t, (int64_t)HF(a))
+LOOP1(cp_bf16_f16, uint16_t, uint16_t, rl_bf16_of_f32(HF(a)))
+LOOP1(cp_f16_bf16, uint16_t, uint16_t, rl_f16_of_f32(BF(a)))
+
 static const rl_loop_fn copy_tab[RL_NDTYPES][RL_NDTYPES] = {
-    [RL_F32] = {cp_f32_f32, cp_f32_f64, cp_f32_i64, cp_f32_u8, cp_f32_bf16},
-    [RL_F64] = {cp_f64_f32, cp_f64_f64, cp_f64_i64, cp_f64_u8, cp_f64_bf16},
-    [RL_I64] = {cp_i64_f32, cp_i64_f64, cp_i64_i64, cp_i64_u8, cp_i64_bf16},
-    [RL_U8] = {cp_u8_f32, cp_u8_f64, cp_u8_i64, cp_u8_u8, cp_u8_bf16},
-    [RL_BF16] = {cp_bf16_f32, cp_bf16_f64, cp_bf16_i64, cp_bf16_u8, cp_bf16_bf16},
+    [RL_F32] = {cp_f32_f32, cp_f32_f64, cp_f32_i64, cp_f32_u8, cp_f32_bf16, cp_f32_f16},
+    [RL_F64] = {cp_f64_f32, cp_f64_f64, cp_f64_i64, cp_f64_u8, cp_f64_bf16, cp_f64_f16},
+    [RL_I64] = {cp_i64_f32, cp_i64_f64, cp_i64_i64, cp_i64_u8, cp_i64_bf16, cp_i64_f16},
+    [RL_U8] = {cp_u8_f32, cp_u8_f64, cp_u8_i64, cp_u8_u8, cp_u8_bf16, cp_u8_f16},
+    [RL_BF16] = {cp_bf16_f32, cp_bf16_f64, cp_bf16_i64, cp_bf16_u8, cp_bf16_bf16, cp_bf16_f16},
+    [RL_F16] = {cp_f16_f32, cp_f16_f64, cp_f16_i64, cp_f16_u8, cp_f16_bf16, cp_f16_f16},
 };
 
 static void copy_bytes(char **d, const int64_t *s, int64_t n, const double *p) {
@@ -405,11 +421,17 @@ FILL(fill_f32, float)
 FILL(fill_f64, double)
 FILL(fill_i64, int64_t)
 FILL(fill_u8, uint8_t)
-static void fill_bf16(char **d, const int64_t *s, int64_t n, const double *p) {
-  uint16_t v = rl_bf16_of_f64(p[0]);
+static void fill_u16(char **d, const int64_t *s, int64_t n, uint16_t v) {
   for (int64_t i = 0; i < n; i++) AT(uint16_t, 0, i) = v;
 }
-static const rl_loop_fn fill_tab[RL_NDTYPES] = {fill_f32, fill_f64, fill_i64, fill_u8, fill_bf16};
+static void fill_bf16(char **d, const int64_t *s, int64_t n, const double *p) {
+  fill_u16(d, s, n, rl_bf16_of_f64(p[0]));
+}
+static void fill_f16(char **d, const int64_t *s, int64_t n, const double *p) {
+  fill_u16(d, s, n, rl_f16_of_f64(p[0]));
+}
+static const rl_loop_fn fill_tab[RL_NDTYPES] = {fill_f32, fill_f64,  fill_i64,
+                                                fill_u8,  fill_bf16, fill_f16};
 
 int rl_cpu_fill(const rl_iter *it, double v) {
   rl_cpu_iter_run(it, fill_tab[it->dtype[0]], &v);

@@ -9,6 +9,7 @@ static void store(rl_dtype dt, void *dst, int64_t i, double v) {
   case RL_I64: ((int64_t *)dst)[i] = (int64_t)v; break;
   case RL_U8: ((uint8_t *)dst)[i] = (uint8_t)v; break;
   case RL_BF16: ((uint16_t *)dst)[i] = rl_bf16_of_f64(v); break;
+  case RL_F16: ((uint16_t *)dst)[i] = rl_f16_of_f64(v); break;
   default: break;
   }
 }

@@ -204,6 +204,7 @@ static void store(const rl_rediter *r, rl_reduce_op op, char *out, int64_t *idx,
   case RL_I64: *(int64_t *)out = isfloat ? (int64_t)v : a->i; break;
   case RL_U8: *(uint8_t *)out = (uint8_t)(isfloat ? (int64_t)v : a->i); break;
   case RL_BF16: *(uint16_t *)out = rl_bf16_of_f64(v); break;
+  case RL_F16: *(uint16_t *)out = rl_f16_of_f64(v); break;
   default: break;
   }
   if (idx) *idx = a->arg < 0 ? 0 : a->arg;
@@ -225,7 +226,7 @@ static void out_offsets(const rl_rediter *r, int64_t o, int64_t *in, int64_t *ou
 int rl_cpu_reduce(rl_reduce_op op, const rl_rediter *r) {
   bool isfloat = rl_dtype_is_float(r->in_dtype);
   span_fn span = span_tab[r->in_dtype];
-  if (!span) /* bf16: ops_reduce.c reduces it in f32 */
+  if (!span) /* bf16, f16: ops_reduce.c reduces them in f32 */
     return rl_err("reduction: not defined for %s", rl_dtype_name(r->in_dtype));
   size_t ies = rl_dtype_size(r->in_dtype), oes = rl_dtype_size(r->out_dtype);
   int nth = omp_get_max_threads();

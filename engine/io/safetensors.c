@@ -35,7 +35,7 @@ static const struct {
   rl_dtype to; /* what the reader makes of it */
 } st_types[ST_N] = {
     {"F32", 4, RL_F32},  {"F64", 8, RL_F64},  {"I64", 8, RL_I64}, {"U8", 1, RL_U8},
-    {"BOOL", 1, RL_U8},  {"F16", 2, RL_F32},  {"BF16", 2, RL_BF16}, {"I32", 4, RL_I64},
+    {"BOOL", 1, RL_U8},  {"F16", 2, RL_F16},  {"BF16", 2, RL_BF16}, {"I32", 4, RL_I64},
 };
 
 /* The file dtype the writer uses for an engine dtype; ST_N when none. */
@@ -46,6 +46,7 @@ static st_dtype st_of(rl_dtype dt) {
   case RL_I64: return ST_I64;
   case RL_U8: return ST_U8;
   case RL_BF16: return ST_BF16;
+  case RL_F16: return ST_F16;
   default: return ST_N;
   }
 }
@@ -493,33 +494,14 @@ static int check_header(st_header *h) {
 
 /* ---- the reader ----------------------------------------------------------- */
 
-static float half_to_float(uint16_t x) {
-  uint32_t sign = (uint32_t)(x & 0x8000) << 16, ex = x >> 10 & 0x1F, man = x & 0x3FF, bits;
-  if (ex == 0x1F) bits = sign | 0x7F800000u | man << 13; /* inf, nan */
-  else if (ex) bits = sign | (ex + 112) << 23 | man << 13;
-  else if (!man) bits = sign;
-  else { /* subnormal: normalise */
-    uint32_t e = 113;
-    while (!(man & 0x400)) man <<= 1, e--;
-    bits = sign | e << 23 | (man & 0x3FF) << 13;
-  }
-  float f;
-  memcpy(&f, &bits, 4);
-  return f;
-}
-
 /* src (count values of file dtype st) into dst of the engine dtype. */
 static void convert(st_dtype st, const unsigned char *src, void *dst, int64_t count) {
   for (int64_t i = 0; i < count; i++) {
     if (st == ST_BOOL) ((uint8_t *)dst)[i] = src[i] != 0;
-    else if (st == ST_I32) {
+    else { /* I32 (the others are read as they are) */
       int32_t v;
       memcpy(&v, src + 4 * i, 4);
       ((int64_t *)dst)[i] = v;
-    } else { /* F16 (BF16 is read as it is) */
-      uint16_t v;
-      memcpy(&v, src + 2 * i, 2);
-      ((float *)dst)[i] = half_to_float(v);
     }
   }
 }

@@ -6,10 +6,10 @@
  * data region) and may hold "__metadata__", an object of string -> string.
  * Data is little-endian, row-major and contiguous.
  *
- * Dtypes written: F32, F64, I64, U8.  Dtypes read: those four, plus BOOL
- * (read as u8, every non-zero byte as 1), F16 and BF16 (converted to f32,
- * exactly: every half and bfloat16 value is an f32 value) and I32
- * (converted to i64).  The engine assumes a little-endian host.
+ * Dtypes written: F32, F64, I64, U8, BF16 and F16 (the engine's bf16 and
+ * f16, bits as they are).  Dtypes read: those six, plus BOOL (read as u8,
+ * every non-zero byte as 1) and I32 (converted to i64).  The engine
+ * assumes a little-endian host.
  *
  * Errors follow core.h: -1 with a message naming "save:" or "load:", the
  * file and what is wrong (with the file's byte offset where one applies). */

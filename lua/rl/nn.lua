@@ -226,8 +226,8 @@ end
 -- to{device = ..., dtype = ...}.  Returns self.
 function Module:to(what)
   local function convert(t)
-    local floating = { f32 = true, f64 = true, bf16 = true, float32 = true, float64 = true, bfloat16 = true,
-      float = true, double = true }
+    local floating = { f32 = true, f64 = true, bf16 = true, f16 = true, float32 = true, float64 = true,
+      bfloat16 = true, float16 = true, half = true, float = true, double = true }
     if t.dtype == 'i64' and (floating[what] or type(what) == 'table' and what.dtype) then
       -- integer buffers (num_batches_tracked) keep their dtype
       if type(what) == 'table' and what.device then return t:to(what.device) end
