@@ -206,8 +206,7 @@ int lrl_dims(lua_State *L, int i, int *dims) {
 rl_dtype lrl_dtype_arg(lua_State *L, int i) {
   const char *s = luaL_checkstring(L, i);
   rl_dtype dt;
-  if (rl_dtype_parse(s, &dt))
-    luaL_argerror(L, i, lua_pushfstring(L, "unknown dtype '%s' (f32, f64, i64, u8)", s));
+  if (rl_dtype_parse(s, &dt)) luaL_argerror(L, i, rl_errmsg());
   return dt;
 }
 
@@ -237,9 +236,27 @@ void lrl_opts_read(lua_State *L, int i, lrl_opts *o, rl_dtype default_dtype) {
     return;
   }
   luaL_checktype(L, i, LUA_TTABLE);
+  /* a key that is no option (a misspelt "dtyp") is an error, not ignored */
+  static const char *const keys[] = {"dtype", "device", "generator", "requires_grad"};
+  lua_pushnil(L);
+  while (lua_next(L, i)) {
+    lua_pop(L, 1);
+    bool known = false;
+    if (lua_type(L, -1) == LUA_TSTRING)
+      for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+        known = known || strcmp(lua_tostring(L, -1), keys[k]) == 0;
+    if (!known)
+      luaL_argerror(L, i, lua_pushfstring(L, "unknown option '%s' (the options are dtype, device, "
+                                             "generator and requires_grad)",
+                                          luaL_tolstring(L, -1, NULL)));
+  }
   int top = lua_gettop(L);
   if (lua_getfield(L, i, "dtype") != LUA_TNIL) {
-    o->dtype = lrl_dtype_arg(L, top + 1);
+    rl_dtype dt;
+    if (lua_type(L, top + 1) != LUA_TSTRING)
+      luaL_argerror(L, i, lua_pushfstring(L, "dtype must be a string, got %s", luaL_typename(L, top + 1)));
+    if (rl_dtype_parse(lua_tostring(L, top + 1), &dt)) luaL_argerror(L, i, rl_errmsg());
+    o->dtype = dt;
     o->has_dtype = true;
   }
   if (lua_getfield(L, i, "device") != LUA_TNIL) {

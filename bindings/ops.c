@@ -259,6 +259,13 @@ static int t_where(lua_State *L) {
   rl_tensor *y = lrl_operand(L, 3, x, &tmp);
   rl_tensor *r = rl_where(cond, x, y);
   if (tmp) rl_release(tmp);
+  /* a number against a bf16 / f16 x gives x's dtype (the number rounded, as
+   * PyTorch), not the f32 the number was made */
+  if (r && tmp && rl_dtype_is_half(x->dtype) && r->dtype == RL_F32) {
+    rl_tensor *h = rl_to_dtype(r, x->dtype);
+    rl_release(r);
+    r = h;
+  }
   return lrl_fill(L, b, r);
 }
 
@@ -423,7 +430,12 @@ static int t_to(lua_State *L) {
     rl_dtype dt;
     const char *s = lua_tostring(L, 2);
     if (rl_dtype_parse(s, &dt) == 0) return to_dtype(L, dt);
-    return to_device(L, lrl_device_arg(L, 2));
+    const rl_device *d = rl_device_parse(s);
+    if (!d) /* neither: say both were tried */
+      return luaL_argerror(L, 2, lua_pushfstring(L, "'%s' is neither a dtype (f32, f64, i64, u8, "
+                                                  "bf16 or f16) nor a device: %s",
+                                                  s, rl_errmsg()));
+    return to_device(L, d);
   }
   luaL_checktype(L, 2, LUA_TTABLE);
   lrl_opts o;

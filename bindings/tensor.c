@@ -196,15 +196,14 @@ static int l_randint(lua_State *L) {
 
 /* rl.randperm(n, [opts]): a random permutation of 0, 1, ..., n - 1 as a
  * 1-D tensor, i64 unless opts gives a dtype (as PyTorch) that holds n - 1
- * exactly (u8: n <= 256; bf16: n <= 257; f16: n <= 2049; f32: n <= 2^24 + 1).  opts may give a device and
- * a generator; the permutation does not depend on the device or the
- * dtype. */
+ * exactly (u8: n <= 256; bf16: n <= 257; f16: n <= 2049; f32: n <= 2^24 + 1).
+ * opts may give a device and a generator; the permutation does not depend
+ * on the device or the dtype. */
 static int l_randperm(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
   lrl_opts o;
   lrl_opts_read(L, 2, &o, RL_I64);
-  double most = o.dtype == RL_U8 ? 255 : o.dtype == RL_BF16 ? 256 : o.dtype == RL_F16 ? 2048 : o.dtype == RL_F32 ? 0x1p24
-              : o.dtype == RL_F64 ? 0x1p53 : 0;
+  double most = rl_dtype_exact_int(o.dtype);
   if (most > 0 && n - 1 > most)
     return luaL_error(L, "randperm: n = %I is too large for %s (its values must be exact)", n,
                       rl_dtype_name(o.dtype));

@@ -144,6 +144,20 @@ static inline float rl_f32_of_half(rl_dtype dt, uint16_t h) {
 static inline uint16_t rl_half_of_f32(rl_dtype dt, float f) {
   return dt == RL_BF16 ? rl_bf16_of_f32(f) : rl_f16_of_f32(f);
 }
+/* The largest integer m such that every integer in [-m, m] ([0, m] for u8)
+ * is a value of dt: what randint and randperm may produce in it; 0 for
+ * i64 (any). */
+static inline double rl_dtype_exact_int(rl_dtype dt) {
+  switch (dt) {
+  case RL_U8: return 255;
+  case RL_BF16: return 256;
+  case RL_F16: return 2048;
+  case RL_F32: return 0x1p24;
+  case RL_F64: return 0x1p53;
+  default: return 0;
+  }
+}
+
 /* The type both operands are computed in, as PyTorch promotes them. */
 rl_dtype rl_dtype_promote(rl_dtype a, rl_dtype b);
 

@@ -204,6 +204,16 @@ rl_tensor *rl_out_half(rl_tensor *r, rl_dtype half) {
   return o;
 }
 
+/* An operand of an op whose result is the half type `half`, in f32: a float
+ * one as it is (rl_in_f32), an integer one rounded to `half` first, as
+ * PyTorch converts it (bf16 1 + i64 257 is 256 + 1 rounded, not 258). */
+static rl_tensor *half_operand(rl_tensor *t, rl_dtype half) {
+  if (rl_dtype_is_floating(t->dtype)) return rl_in_f32(t);
+  rl_tensor *h = rl_to_dtype(t, half), *f = h ? rl_in_f32(h) : NULL;
+  if (h) rl_release(h);
+  return f;
+}
+
 /* The in-place forms on a half type: the out-of-place result r copied into
  * a (rounded there); r is released. */
 static int store_into(rl_tensor *a, rl_tensor *r) {
@@ -460,7 +470,7 @@ rl_tensor *rl_binary(rl_binary_op op, rl_tensor *a, rl_tensor *b, double alpha) 
     return NULL;
   rl_dtype dt = binary_dtype(op, a->dtype, b->dtype);
   if (rl_dtype_is_half(dt) && !bf16_native_binary(op, a, b)) {
-    rl_tensor *af = rl_in_f32(a), *bf = af ? rl_in_f32(b) : NULL;
+    rl_tensor *af = half_operand(a, dt), *bf = af ? half_operand(b, dt) : NULL;
     rl_tensor *r = bf ? rl_binary(op, af, bf, alpha) : NULL;
     rl_release(af);
     rl_release(bf);
@@ -660,8 +670,8 @@ rl_tensor *rl_ternary(rl_ternary_op op, rl_tensor *a, rl_tensor *b, rl_tensor *c
     if (op != RL_TER_CLAMP && !rl_dtype_is_floating(dt)) dt = RL_F32;
   }
   if (rl_dtype_is_half(dt)) {
-    rl_tensor *af = op == RL_TER_WHERE ? (rl_retain(a), a) : rl_in_f32(a);
-    rl_tensor *bf = af ? rl_in_f32(b) : NULL, *cf = bf ? rl_in_f32(c) : NULL;
+    rl_tensor *af = op == RL_TER_WHERE ? (rl_retain(a), a) : half_operand(a, dt);
+    rl_tensor *bf = af ? half_operand(b, dt) : NULL, *cf = bf ? half_operand(c, dt) : NULL;
     rl_tensor *r = cf ? rl_ternary(op, af, bf, cf, p) : NULL;
     rl_release(af);
     rl_release(bf);
@@ -750,6 +760,7 @@ rl_tensor *rl_masked_fill(rl_tensor *x, rl_tensor *mask, double v) {
 int rl_masked_fill_(rl_tensor *x, rl_tensor *mask, double v) {
   if (check_mask("masked_fill_", x, mask) || rl_check_inplace("masked_fill_", x, NULL))
     return -1;
+  if (rl_dtype_is_half(x->dtype)) return store_into(x, rl_masked_fill(x, mask, v));
   rl_tensor *s = rl_scalar(v, x->dtype, rl_dev(x));
   if (!s) return -1;
   rl_tensor *args[4] = {x, mask, s, x};

@@ -110,6 +110,12 @@ rl_tensor *rl_randint(int64_t lo, int64_t hi, int ndim, const int64_t *size, rl_
            (long long)(exact_as_double(lo) ? hi : lo));
     return NULL;
   }
+  double most = rl_dtype_exact_int(dt), least = dt == RL_U8 ? 0 : -most;
+  if (most > 0 && ((double)lo < least || (double)hi - 1 > most)) {
+    rl_err("randint: [%lld, %lld) does not fit %s (its integers are exact in [%.0f, %.0f])",
+           (long long)lo, (long long)hi, rl_dtype_name(dt), least, most);
+    return NULL;
+  }
   return make("randint", ndim, size, dt, dev, RL_RNG_RANDINT, (double)lo, (double)hi, g);
 }
 

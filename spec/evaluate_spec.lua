@@ -207,7 +207,7 @@ describe('evaluate.lua', function()
         '(1x28x28 images, 10 classes): keys 8 missing (conv1.weight, conv1.bias, conv2.weight and 5 more)' },
       { quote(small) .. ' --dataset synthetic --model MLP',
         'net.out.weight is 4x256 in the file, 10x256 in the model' },
-      { 'README.md --dataset synthetic --model MLP', "load: 'README.md'" },
+      { 'README.md --dataset synthetic --model MLP', "load: 'README.md' is not a safetensors file" },
       { m .. ' --dataset synthetic --attack fgsm', '--attack must be autoattack, pgd or multitarget' },
       { m .. ' --dataset synthetic --attack pgd --version plus', '--version goes with --attack autoattack' },
       { m .. ' --dataset synthetic --attacks apgd-c', 'unknown attack "apgd-c" (did you mean apgd-ce?)' },

@@ -256,6 +256,31 @@ print('ok' if not bad and torch.isnan(t['b'].float()[nan]).all() else 'differ at
       assert.are.equal('i64', bn.num_batches_tracked.dtype)
     end)
 
+    it('masked_fill_, where with a number, integer operands and randint keep to ' .. H, function()
+      local x = to(rl.tensor({ 1, -2, 3 }))
+      local y = x:clone()
+      y:masked_fill_(x:gt(0), 0.1)
+      assert.are.same(to(rl.tensor({ 0.1, -2, 0.1 })):tolist(), y:tolist())
+      -- a number against the half type: the half type, the number rounded (as PyTorch)
+      for _, r in ipairs { x:where(x:gt(0), 0.1), rl.where(x:gt(0), x, 0.1), rl.where(x:gt(0), 0.1, x) } do
+        assert.are.equal(H, r.dtype)
+      end
+      assert.are.same(to(rl.tensor({ 1, 0.1, 3 })):tolist(), x:where(x:gt(0), 0.1):tolist())
+      -- an integer tensor operand is rounded to the half type first
+      local n = (1 << fmt.p) + 1 -- not held exactly: rounds to 2^p
+      local one = to(rl.tensor({ 1 }))
+      assert.are.same({ round_ref(fmt, 1 + 2 ^ fmt.p) }, (one + rl.tensor({ n }, 'i64')):tolist())
+      assert.are.same({ 1 }, to(rl.tensor({ 2 ^ fmt.p })):eq(rl.tensor({ n }, 'i64')):tolist())
+      -- randint draws only integers the type holds exactly
+      local most = 1 << (fmt.p)
+      local r = rl.randint(-most, most + 1, 1000, { dtype = H, generator = rl.Generator(3) })
+      assert.is_true(r:abs():max():item() <= most)
+      assert.has_error(function() rl.randint(0, most + 2, 4, H) end,
+        string.format('randint: [0, %d) does not fit %s (its integers are exact in [%d, %d])', most + 2, H, -most, most))
+      -- rl.help sees a contiguous half tensor as owning its storage
+      assert.truthy(require('rl.help').describe(rl.zeros(4, H)):find('owns its storage', 1, true))
+    end)
+
     it('a checkpoint saved in ' .. H .. ' loads into an f32 model, rounded values and all', function()
       local m = rl.nn.Linear(5, 3)
       local sd = {}

@@ -557,11 +557,12 @@ static int read_header(FILE *f, st_header *h, char **text, uint64_t *hlen) {
   *hlen = 0;
   for (int i = 7; i >= 0; i--) *hlen = *hlen << 8 | w[i];
   if (*hlen > RL_SAFETENSORS_MAX_HEADER)
-    return rl_err("load: '%s': header length %" PRIu64 " is absurd (more than %u bytes)", h->file,
-                  *hlen, RL_SAFETENSORS_MAX_HEADER);
+    return rl_err("load: '%s' is not a safetensors file (or is damaged): header length %" PRIu64
+                  " is absurd (more than %u bytes)", h->file, *hlen, RL_SAFETENSORS_MAX_HEADER);
   if (*hlen > size - 8)
-    return rl_err("load: '%s': header length %" PRIu64 " is larger than the file allows (%" PRIu64
-                  " bytes after the length)", h->file, *hlen, size - 8);
+    return rl_err("load: '%s' is not a safetensors file (or is damaged): header length %" PRIu64
+                  " is larger than the file allows (%" PRIu64 " bytes after the length)",
+                  h->file, *hlen, size - 8);
   h->data_start = 8 + *hlen;
   h->data_len = size - h->data_start;
   *text = malloc(*hlen + 1);

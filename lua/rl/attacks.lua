@@ -607,20 +607,32 @@ local PGD_ROWS = {
   { 'generator', 'generator' },
 }
 
-local function need_eps(who, o)
-  if type(o) == 'table' and not rl.is_tensor(o) and type(o.eps) ~= 'number' then
-    error(who .. ': opts.eps (the radius) must be a number >= 0', 0)
+-- After the options' names are checked (a misspelt 'epsilon' is named as
+-- such), a missing radius is said plainly.
+local function need_eps(who, o, names)
+  if type(o) == 'table' and not rl.is_tensor(o) then
+    options.reject_unknown(who, o, names)
+    if type(o.eps) ~= 'number' then error(who .. ': opts.eps (the radius) must be a number >= 0', 0) end
   end
+end
+
+-- The option names of a rows table, plus `extra`.
+local function row_names(rows, extra)
+  local names = {}
+  for _, r in ipairs(rows) do names[#names + 1] = r[1] end
+  for _, k in ipairs(extra or {}) do names[#names + 1] = k end
+  return names
 end
 
 --- FGSM: x + eps * sign(grad), clipped to [lo, hi].  opts eps, targeted
 -- (y are then the targets), lo/hi, mode.
+local FGSM_ROWS = {
+  { 'eps', 'number', options.REQUIRED, '>= 0' }, { 'targeted', 'boolean', false },
+  { 'lo', 'number', 0 }, { 'hi', 'number', 1 }, { 'mode', 'string', nil, { 'train', 'eval' } },
+}
 function attacks.fgsm(model, x, y, o)
-  need_eps('fgsm', o or {})
-  local c = check_opts('fgsm', o, {
-    { 'eps', 'number', options.REQUIRED, '>= 0' }, { 'targeted', 'boolean', false },
-    { 'lo', 'number', 0 }, { 'hi', 'number', 1 }, { 'mode', 'string', nil, { 'train', 'eval' } },
-  }, {})
+  need_eps('fgsm', o or {}, row_names(FGSM_ROWS))
+  local c = check_opts('fgsm', o, FGSM_ROWS, {})
   check_batch('fgsm', x, y)
   local r = check_run('fgsm', x, { objective = 'ce', y = y, targeted = c.targeted, eps = c.eps, steps = 1,
     step_size = c.eps, lo = c.lo, hi = c.hi, mode = c.mode })
@@ -633,7 +645,7 @@ end
 -- Returns the adversarial batch; with restarts, per sample the restart
 -- with the highest loss.
 function attacks.pgd(model, x, y, o)
-  need_eps('pgd', o or {})
+  need_eps('pgd', o or {}, row_names(PGD_ROWS))
   local c = check_opts('pgd', o, PGD_ROWS, {})
   check_batch('pgd', x, y)
   local norm = c.norm or 'linf'
@@ -652,7 +664,7 @@ end
 -- own target is highest.  opts.classes defaults to the model's output width.
 function attacks.multi_targeted(model, x, y, o)
   o = o or {}
-  need_eps('multi_targeted', o)
+  need_eps('multi_targeted', o, row_names(PGD_ROWS, { 'classes' }))
   check_batch('multi_targeted', x, y)
   local B = x.shape[1]
   local K = o.classes or model:with_mode('eval', function() -- no batch-norm update, no dropout draw
@@ -710,7 +722,7 @@ local APGD_ROWS = {
 -- found, else the highest-loss point; info.broken ([B] u8) says which
 -- (clean misclassified samples count as broken and keep x), info.loss.
 function attacks.apgd(model, x, y, o)
-  need_eps('apgd', o or {})
+  need_eps('apgd', o or {}, row_names(APGD_ROWS))
   local c = check_opts('apgd', o, APGD_ROWS, {})
   check_batch('apgd', x, y)
   local base = {

@@ -173,7 +173,7 @@ function help.describe(x)
   add('%s tensor of size %s on %s', x.dtype, tostring(x:size()), x.device)
   add('  strides %s, storage offset %d, %s', table.concat(x:stride(), ', '), x:storage_offset(),
     x:is_contiguous() and 'contiguous' or 'not contiguous')
-  local elt = ({ f32 = 4, f64 = 8, i64 = 8, u8 = 1 })[x.dtype] or 4
+  local elt = assert(({ f32 = 4, f64 = 8, i64 = 8, u8 = 1, bf16 = 2, f16 = 2 })[x.dtype], x.dtype)
   local whole = x:storage_offset() == 0 and x:is_contiguous() and x:numel() * elt == x.storage_nbytes
   if x.storage_refs > 1 then
     add('  shares its storage (%d bytes) with %d other tensor%s: a view, or viewed', x.storage_nbytes,
