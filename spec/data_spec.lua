@@ -473,15 +473,18 @@ describe('dataset registry', function()
     mkdir(env .. '/mnist')
     gen.write(env .. '/mnist/train-images-idx3-ubyte', gen.idx(0x803, { 1, 1, 2 }, { 5, 6 }))
     gen.write(env .. '/mnist/train-labels-idx1-ubyte.gz', gen.gzip(gen.idx(0x801, { 1 }, { 4 })))
-    local code = [[
+    local code = string.format([[
       local rl = require 'rl'
       print(rl.data.load('mnist').y[1]:item())
-      print(select(2, pcall(rl.data.load, 'svhn')))]]
+      print(select(2, pcall(rl.data.load, 'svhn')))
+      -- a data_dir given is the only place looked in: no fall back to RL_DATA
+      print(select(2, pcall(rl.data.load, 'mnist', { data_dir = %q })))]], dir .. '/nothing')
     local p = io.popen(string.format('RL_DATA=%s LUA_PATH=%s LUA_CPATH=%s %s -e %s 2>&1',
       sh_quote(env), sh_quote(package.path), sh_quote(package.cpath), require('helpers.shell').lua, sh_quote(code)))
     local out = p:read('a')
     p:close()
-    has(out, '4\n', 'expected train_32x32.mat in one of: ' .. env .. '/svhn.')
+    has(out, '4\n', 'expected train_32x32.mat in one of: ' .. env .. '/svhn.',
+      "dataset 'mnist' (train split) not found", '(data_dir is given, so only it is searched)')
   end)
 
   it('refuses unknown names, splits and options', function()

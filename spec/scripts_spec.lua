@@ -48,6 +48,21 @@ describe('the scripts', function()
     end
   end)
 
+  it('a table script refuses a number a row cannot use before any row starts', function()
+    for _, c in ipairs {
+      { '--epochs 0', 'option --epochs: must be an integer >= 1, got 0' },
+      { '--batch 0', 'option --batch: must be an integer >= 1, got 0' },
+      { '--lr -1', 'option --lr: must be a finite number >= 0, got -1' },
+      { '--threads 0', 'option --threads: must be an integer >= 1, got 0' },
+      { '--seeds 0,,1', 'option --seeds: "0,,1" has an empty entry' },
+    } do
+      local out, code = run('table2', '--dataset synthetic --quick --out /nonexistent/never ' .. c[1])
+      assert.are_not.equal(0, code, out)
+      assert.truthy(out:find(c[2], 1, true), out)
+      assert.falsy(out:find('==', 1, true), 'a row started: ' .. out)
+    end
+  end)
+
   it('sweep --list lists one run per beta and runs nothing', function()
     local dir = shell.tmpdir()
     local out, code = run('sweep', '--list --quick --betas 0.5,2 --out ' .. shell.quote(dir .. '/r'))

@@ -15,8 +15,9 @@
 -- w), x:index_select(1, idx)), which the loader crops image by image.
 --
 -- Names: mnist, fashion-mnist, cifar10, svhn, resimgnet, folder:PATH, synthetic.
--- Files are looked for in opts.data_dir, opts.data_dir/<name>, $RL_DATA/<name>
--- and, for fashion-mnist, /usr/share/datasets/fashion-mnist (Debian's
+-- Files are looked for in opts.data_dir and opts.data_dir/<name> when
+-- data_dir is given (only there), else in $RL_DATA/<name> and, for
+-- fashion-mnist, /usr/share/datasets/fashion-mnist (Debian's
 -- dataset-fashion-mnist).  Decoding, resizing, cropping and the u8 -> f32
 -- conversion run in C (engine/io/data_*.c).
 --
@@ -301,18 +302,22 @@ end
 -- ---------------------------------------------------------------------------
 -- Finding files
 
--- The directories to search for dataset `name`: data_dir, data_dir/name,
--- $RL_DATA/name, the system directory; each followed by its sub-directories
--- `subdirs` (where archives unpack); and whether RL_DATA is set.
+-- The directories to search for dataset `name`: data_dir and data_dir/name
+-- when data_dir is given (then nothing else: a run asked for those files
+-- must not read others, and its config records data_dir), else
+-- $RL_DATA/name and the system directory; each followed by its
+-- sub-directories `subdirs` (where archives unpack); and whether RL_DATA
+-- is set.
 local function search_dirs(name, opts, system, subdirs)
   local base = {}
+  local env = os.getenv('RL_DATA')
   if opts.data_dir then
     base[#base + 1] = opts.data_dir
     base[#base + 1] = opts.data_dir .. '/' .. name
+  else
+    if env and env ~= '' then base[#base + 1] = env .. '/' .. name end
+    if system then base[#base + 1] = system end
   end
-  local env = os.getenv('RL_DATA')
-  if env and env ~= '' then base[#base + 1] = env .. '/' .. name end
-  if system then base[#base + 1] = system end
   local dirs = {}
   for _, d in ipairs(base) do
     dirs[#dirs + 1] = d
@@ -341,6 +346,11 @@ local function locate(name, split, files, suffixes, opts, system, subdirs)
   local want = {}
   for i, f in ipairs(files) do
     want[i] = #suffixes > 1 and f .. '[' .. table.concat(suffixes, '|', 2) .. ']' or f
+  end
+  if opts.data_dir then
+    error(string.format("rl.data.load: dataset '%s' (%s split) not found: expected %s in one of: %s " ..
+      '(data_dir is given, so only it is searched).', name, split, table.concat(want, ', '),
+      table.concat(dirs, ', ')), 0)
   end
   error(string.format("rl.data.load: dataset '%s' (%s split) not found: expected %s in one of: %s%s." ..
     ' Pass data_dir = DIR or set RL_DATA (files in $RL_DATA/%s/).',

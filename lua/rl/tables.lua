@@ -54,6 +54,13 @@ local COMMON = {
 }
 for k, v in pairs(slurm.options) do COMMON[k] = v end
 
+-- The numeric common options: kind and least value.
+local NUMBERS = {
+  { 'epochs', 'integer', 1 }, { 'subset', 'integer', 1 }, { 'test-subset', 'integer', 1 },
+  { 'eval-subset', 'integer', 1 }, { 'batch', 'integer', 1 }, { 'threads', 'integer', 1 },
+  { 'seed', 'integer', 0 }, { 'lr', 'number', 0 },
+}
+
 -- What tables.submit needs of a parsed command line: its words and kinds.
 local parsed = setmetatable({}, { __mode = 'k' })
 
@@ -70,8 +77,23 @@ function tables.parse(argv, usage, extra)
   if o.attack and not metrics.attacks[o.attack] then
     error(string.format('option --attack: unknown attack %q (%s)', o.attack, metrics.attack_names()), 0)
   end
+  -- the numbers a row needs, checked here, before any row starts
+  for _, c in ipairs(NUMBERS) do
+    local name, kind, least = c[1], c[2], c[3]
+    local v = o[(name:gsub('-', '_'))]
+    if v ~= nil then
+      local ok = kind == 'integer' and math.type(v) == 'integer' or kind == 'number' and math.abs(v) < math.huge
+      if not (ok and v >= least) then
+        error(string.format('option --%s: must be %s >= %s, got %s', name,
+          kind == 'integer' and 'an integer' or 'a finite number', least, tostring(v)), 0)
+      end
+    end
+  end
   if o.threads then rl.set_num_threads(o.threads) end
   if o.seeds then
+    if o.seeds:find('^,') or o.seeds:find(',,') or o.seeds:find(',$') then
+      error(string.format('option --seeds: %q has an empty entry', o.seeds), 0)
+    end
     if o.seed then error('give --seed or --seeds, not both', 0) end
     local list, seen = {}, {}
     for v in o.seeds:gmatch('[^,]+') do
