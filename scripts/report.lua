@@ -109,9 +109,19 @@ cli.main('report', function()
   end
   table.sort(figs, function(a, b) return a.rel < b.rel end)
   local stem = o.out or (dir .. '/report')
+  -- the Markdown's image links lead from where the report is to the
+  -- figures, wherever --out puts it
+  local base = fs.realpath(stem:match('^(.*)/[^/]*$') or '.')
+  local function link(f)
+    local png = f.path:gsub('%.svg$', '.png')
+    local to = fs.realpath(png) or fs.realpath(f.path)
+    if not (base and to) then return (f.rel:gsub('%.svg$', '.png')) end
+    if to:sub(1, #base + 1) == base .. '/' then return to:sub(#base + 2) end
+    return to -- not below the report's directory: an absolute path
+  end
   local mdl = { md:gsub('%s+$', ''), '', '## Figures', '' }
   for _, f in ipairs(figs) do
-    mdl[#mdl + 1] = string.format('![%s](%s)', f.rel, f.rel:gsub('%.svg$', '.png'))
+    mdl[#mdl + 1] = string.format('![%s](%s)', f.rel, link(f))
     mdl[#mdl + 1] = ''
   end
   if #figs == 0 then mdl[#mdl + 1] = 'No figures in this directory.' end

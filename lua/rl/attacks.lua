@@ -624,12 +624,13 @@ local function row_names(rows, extra)
   return names
 end
 
---- FGSM: x + eps * sign(grad), clipped to [lo, hi].  opts eps, targeted
--- (y are then the targets), lo/hi, mode.
 local FGSM_ROWS = {
   { 'eps', 'number', options.REQUIRED, '>= 0' }, { 'targeted', 'boolean', false },
   { 'lo', 'number', 0 }, { 'hi', 'number', 1 }, { 'mode', 'string', nil, { 'train', 'eval' } },
 }
+
+--- FGSM: x + eps * sign(grad), clipped to [lo, hi].  opts eps, targeted
+-- (y are then the targets), lo/hi, mode.
 function attacks.fgsm(model, x, y, o)
   need_eps('fgsm', o or {}, row_names(FGSM_ROWS))
   local c = check_opts('fgsm', o, FGSM_ROWS, {})

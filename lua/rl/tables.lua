@@ -478,9 +478,14 @@ function tables.run(spec, o)
               test = data.load(d, { split = 'test', data_dir = cfg.data_dir, subset = cfg.test_subset, seed = cfg.seed }),
             }
           end
-          local el = rl.clock() - t0
-          local eta = done > 0 and fmt_time(el / done * (todo - done)) or '?'
-          local label = string.format('[%d/%d, table eta %s]', done + 1, todo, eta)
+          -- the table's ETA at each epoch: the rows left at the mean time
+          -- of those done, or, in the first row, at this row's pace so far
+          local row_t0 = rl.clock()
+          local function label(frac)
+            local per_row = done > 0 and (row_t0 - t0) / done or frac > 0 and (rl.clock() - row_t0) / frac
+            local eta = per_row and fmt_time(per_row * (todo - done - frac)) or '?'
+            return string.format('[%d/%d, table eta %s]', done + 1, todo, eta)
+          end
           io.stderr:write(string.format('== %s / %s, seed %d (%s)\n', d, r.label, cfg.seed, id))
           m = exp.run(cfg, { out = out, data = sets, quiet = o.quiet, attack = o.attack, label = label })
           done = done + 1
