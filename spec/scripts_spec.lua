@@ -50,10 +50,11 @@ describe('the scripts', function()
 
   it('a table script refuses a number a row cannot use before any row starts', function()
     for _, c in ipairs {
-      { '--epochs 0', 'option --epochs: must be an integer >= 1, got 0' },
-      { '--batch 0', 'option --batch: must be an integer >= 1, got 0' },
-      { '--lr -1', 'option --lr: must be a finite number >= 0, got -1' },
-      { '--threads 0', 'option --threads: must be an integer >= 1, got 0' },
+      { '--epochs 0', 'option --epochs must be >= 1, got 0' },
+      { '--epochs 1.5', 'option --epochs must be an integer, got 1.5' },
+      { '--batch 0', 'option --batch must be >= 1, got 0' },
+      { '--lr -1', 'option --lr must be >= 0, got -1' },
+      { '--threads 0', 'option --threads must be >= 1, got 0' },
       { '--seeds 0,,1', 'option --seeds: "0,,1" has an empty entry' },
     } do
       local out, code = run('table2', '--dataset synthetic --quick --out /nonexistent/never ' .. c[1])

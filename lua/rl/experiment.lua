@@ -64,13 +64,15 @@ exp.config_keys = {
   'beta', 'lambda', 'mu', 'h', 'quirks', 'steps', 'step_size',
 }
 
--- The numeric settings, their kinds and least values (checked by exp.config).
+-- The numeric settings, their kinds and ranges (checked by exp.config with
+-- rl.options; the table scripts check their options by it too).
 local NUMERIC = {
-  { 'epochs', 'integer', 1 }, { 'batch', 'integer', 1 }, { 'eval_batch', 'integer', 1 },
-  { 'subset', 'integer', 1 }, { 'test_subset', 'integer', 1 }, { 'eval_subset', 'integer', 1 },
-  { 'seed', 'integer', 0 }, { 'lr', 'number', 0 }, { 'momentum', 'number', 0 }, { 'weight_decay', 'number', 0 },
-  { 'eps', 'number', 0 },
+  { 'epochs', 'integer', '>= 1' }, { 'batch', 'integer', '>= 1' }, { 'eval_batch', 'integer', '>= 1' },
+  { 'subset', 'integer', '>= 1' }, { 'test_subset', 'integer', '>= 1' }, { 'eval_subset', 'integer', '>= 1' },
+  { 'seed', 'integer', '>= 0' }, { 'lr', 'number', '>= 0' }, { 'momentum', 'number', '>= 0' },
+  { 'weight_decay', 'number', '>= 0' }, { 'eps', 'number', '>= 0' },
 }
+exp.numeric_settings = NUMERIC
 
 --- A full config from a partial one: the dataset's defaults (with the
 -- method's own learning rate and settings on that dataset), then the quick
@@ -100,18 +102,10 @@ function exp.config(c)
   cfg.quick = nil
   -- the numbers a run needs: a wrong one fails here, not epochs later
   for _, r in ipairs(NUMERIC) do
-    local v, kind, least = cfg[r[1]], r[2], r[3]
-    if kind == 'integer' and math.type(v) == 'float' and math.tointeger(v) then -- 3.0 is 3
-      v = math.tointeger(v)
-      cfg[r[1]] = v
-    end
-    if v ~= nil then
-      local ok = type(v) == 'number' and (kind == 'integer' and math.type(v) == 'integer' or
-        kind == 'number' and math.abs(v) < math.huge)
-      if not (ok and v >= least) then
-        error(string.format('experiment: %s must be %s >= %s, got %s', r[1],
-          kind == 'integer' and 'an integer' or 'a finite number', least, tostring(v)), 2)
-      end
+    if cfg[r[1]] ~= nil then
+      local ok, v = pcall(options.value, 'experiment', r[1], cfg[r[1]], r[2], r[3])
+      if not ok then error(v, 2) end
+      cfg[r[1]] = v -- 3.0 is 3
     end
   end
   -- precision: 'fp32' (the default, left out of the config so that the ids

@@ -6,6 +6,7 @@ local rl = require 'rl.base'
 local cli = require 'rl.cli'
 local data = require 'rl.data'
 local exp = require 'rl.experiment'
+local checks = require 'rl.options' -- (tables.parse has its own 'options')
 local fs = require 'rl.fs'
 local json = require 'rl.json'
 local metrics = require 'rl.metrics'
@@ -54,12 +55,12 @@ local COMMON = {
 }
 for k, v in pairs(slurm.options) do COMMON[k] = v end
 
--- The numeric common options: kind and least value.
-local NUMBERS = {
-  { 'epochs', 'integer', 1 }, { 'subset', 'integer', 1 }, { 'test-subset', 'integer', 1 },
-  { 'eval-subset', 'integer', 1 }, { 'batch', 'integer', 1 }, { 'threads', 'integer', 1 },
-  { 'seed', 'integer', 0 }, { 'lr', 'number', 0 },
-}
+-- The numeric common options: the settings' kinds and ranges
+-- (exp.numeric_settings), and --threads.
+local NUMBERS = { { 'threads', 'integer', '>= 1' } }
+for _, r in ipairs(exp.numeric_settings) do
+  if COMMON[(r[1]:gsub('_', '-'))] then NUMBERS[#NUMBERS + 1] = { (r[1]:gsub('_', '-')), r[2], r[3] } end
+end
 
 -- What tables.submit needs of a parsed command line: its words and kinds.
 local parsed = setmetatable({}, { __mode = 'k' })
@@ -79,14 +80,11 @@ function tables.parse(argv, usage, extra)
   end
   -- the numbers a row needs, checked here, before any row starts
   for _, c in ipairs(NUMBERS) do
-    local name, kind, least = c[1], c[2], c[3]
-    local v = o[(name:gsub('-', '_'))]
-    if v ~= nil then
-      local ok = kind == 'integer' and math.type(v) == 'integer' or kind == 'number' and math.abs(v) < math.huge
-      if not (ok and v >= least) then
-        error(string.format('option --%s: must be %s >= %s, got %s', name,
-          kind == 'integer' and 'an integer' or 'a finite number', least, tostring(v)), 0)
-      end
+    local key = c[1]:gsub('-', '_')
+    if o[key] ~= nil then
+      local ok, v = pcall(checks.value, 'option', '--' .. c[1], o[key], c[2], c[3])
+      if not ok then error((v:gsub('^option: ', 'option ')), 0) end
+      o[key] = v
     end
   end
   if o.threads then rl.set_num_threads(o.threads) end
