@@ -421,6 +421,31 @@ end
 local RUN_FILES = { 'config.json', 'checkpoint.safetensors', 'log.csv', 'model.safetensors',
   'metrics.json' }
 
+-- Two processes training one run would overwrite each other's
+-- checkpoints.  While a process trains a run, its directory holds
+-- `running/` (made by mkdir, which only one process can do) with `owner`:
+-- host and pid.  A second process on the same host refuses while that pid
+-- is alive; a lock left by a dead process, or by another host (a requeued
+-- Slurm task whose node is gone), is taken over.  Returns the release.
+local function lock_run(dir, id)
+  local lock = dir .. '/running'
+  local host = (fs.read('/proc/sys/kernel/hostname') or os.getenv('HOSTNAME') or '?'):gsub('%s+$', '')
+  local pid = fs.pid()
+  local made = os.execute('mkdir ' .. fs.quote(lock) .. ' 2>/dev/null')
+  if not (made == true or made == 0) then
+    local ohost, opid = (fs.read(lock .. '/owner') or ''):match('^(%S+) (%d+)')
+    if ohost == host and tonumber(opid) ~= pid and fs.alive(opid) then
+      error(string.format('experiment: %s is being trained by process %s on this host (%s); ' ..
+        'wait for it, or stop it and rerun to resume', id, opid, lock), 0)
+    end
+  end
+  fs.write(lock .. '/owner', host .. ' ' .. pid .. '\n')
+  return function()
+    os.remove(lock .. '/owner')
+    os.remove(lock)
+  end
+end
+
 -- Where a run starts: after the epoch of its checkpoint, restored into
 -- st's model, optimiser and scheduler, with log.csv cut back to (or
 -- completed up to) that epoch; else at epoch 1 with an empty log.  First
@@ -629,12 +654,14 @@ function exp.run(cfg, o)
   local model = build_model(cfg, train)
   local fresh = not fs.exists(dir .. '/config.json')
   fs.mkdir(dir, 'experiment')
+  local unlock = lock_run(dir, id)
   fs.write(dir .. '/data.json', json.encode(identity) .. '\n')
   json.write(dir .. '/config.json', cfg)
   -- the GEMMs run as the config says (its id depends on it)
   local tf32 = cfg.device ~= 'cpu' and rl.cuda.allow_tf32(cfg.tf32 == true)
   local state = {}
   local ok, m = pcall(train_run, cfg, o, id, dir, log, sets, model, state)
+  unlock()
   if cfg.device ~= 'cpu' then rl.cuda.allow_tf32(tf32) end
   if not ok and tostring(m):find('interrupted!', 1, true) then
     error(string.format('interrupted; rerun the same command to resume from epoch %d (%s)',

@@ -58,7 +58,11 @@ end
 -- (kill -0 fails on another user's with EPERM, which would read as dead);
 -- kill -0 is the fallback where there is no /proc.
 function fs.alive(p)
-  if fs.exists('/proc/self') then return fs.exists('/proc/' .. p) end
+  if fs.exists('/proc/self') then
+    -- a zombie (ended, not yet reaped by its parent) is not alive
+    local stat = fs.read('/proc/' .. p .. '/stat')
+    return stat ~= nil and stat:match('%) (%a)') ~= 'Z'
+  end
   return ran(os.execute('kill -0 ' .. p .. ' 2>/dev/null'))
 end
 
