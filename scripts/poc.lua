@@ -38,14 +38,15 @@ the reference's proof-of-concept RST run (scripts/run_proof_of_concept.sh).
   --eps X             the l-inf radius (default: the dataset's; with --train the
                       reference's proof-of-concept radius)
   --threads N         CPU threads
-  --train             train the reference's proof-of-concept network; then also:
+  --train             train the reference's proof-of-concept network
+  --help
+With --train only (an error without it):
   --epochs N, --eval-subset N, --seed N
                       override the reference's settings
   --quick             a small budget (subset of the data, few epochs)
   --device DEV        cpu (default, or $RL_DEVICE), cuda
   --out DIR           results directory (default results/poc)
-  --list              print the run id and its config, run nothing
-  --help]]
+  --list              print the run id and its config, run nothing]]
 
 -- The reference's proof-of-concept runs: its model name, and what
 -- get_hyper and the training loop make of it.  'advbeta4ce' is RST with

@@ -373,7 +373,10 @@ local function settings_md(st)
   lines[#lines + 1] = string.format('- adversarial accuracy: %s', st.attack_settings)
   lines[#lines + 1] = string.format('- seeds: %s%s', table.concat(st.seeds, ', '),
     #st.seeds > 1 and ' (cells: mean ± standard deviation)' or ' (accuracies: value [95 % Wilson interval])')
-  lines[#lines + 1] = string.format('- %s; command: %s', st.version, st.command ~= '' and st.command or '(library call)')
+  -- the rows may come from other commands (--only, Slurm tasks): each
+  -- run's own settings are its config.json
+  lines[#lines + 1] = string.format('- %s; table written by: %s', st.version,
+    st.command ~= '' and st.command or '(library call)')
   return table.concat(lines, '\n') .. '\n'
 end
 
