@@ -224,6 +224,14 @@ function exp.progress(label, total, o)
   return p
 end
 
+--- Say that the work has begun (done 0, eta unknown): for work whose first
+-- report comes late (an evaluation's first batch under a long attack).
+function Progress:start()
+  if self.quiet then return end
+  io.stderr:write(string.format('%s 0/%d eta ?', self.label, self.total), self.tty and '' or '\n')
+  io.stderr:flush()
+end
+
 --- Report `done` of total items with extra text (a string, or a function
 -- returning one, called only when a line is written); on a terminal one
 -- line redrawn at most 5 times a second, otherwise a plain line every ~10 %
@@ -312,6 +320,7 @@ function exp.measure(model, train, test, cfg, o)
     local name, ds = split[1], split[2]
     local total = math.min(n or ds.x.shape[1], ds.x.shape[1])
     local p = exp.progress('eval ' .. name, total, { quiet = o.quiet })
+    p:start()
     local m = metrics.evaluate(model, eval_batches(ds, n, cfg.eval_batch or 256, cfg), {
       eps = cfg.eps, attack = attack, classes = #train.classes, generator = rl.Generator(cfg.seed + 7),
       adv = want(name .. '_adv_acc' .. sfx), lipschitz = want(name .. '_lipschitz'),
@@ -326,6 +335,7 @@ function exp.measure(model, train, test, cfg, o)
     local aa = name .. '_adv_acc_autoattack'
     if o.attack == 'autoattack' and name == 'test' and want(aa) then
       local pa = exp.progress('eval test (AutoAttack)', total, { quiet = o.quiet })
+      pa:start()
       res[aa] = metrics.evaluate(model, eval_batches(ds, n, cfg.eval_batch or 256, cfg), {
         eps = cfg.eps, attack = 'autoattack', classes = #train.classes, seed = cfg.seed, adv = true,
         progress = function(k) pa:update(k) end,
