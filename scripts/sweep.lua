@@ -123,6 +123,7 @@ cli.main('sweep', function()
       cfg0.epochs, table.concat(seeds, ','), o.quick and ', QUICK' or ''),
     xlabel = "test local Lipschitz (the paper's estimator: 10 descending steps, as the reference)",
     ylabel = 'accuracy (%)' .. (several and ', bars: std over seeds' or ''),
+    key = 'below', -- the points lie anywhere: a key inside would cover some
     series = {
       { title = 'test accuracy', x = lip, y = acc, err = several and eacc or nil, labels = labels },
       { title = 'adversarial test accuracy (PGD-10)', x = lip, y = adv, err = several and eadv or nil },

@@ -8,7 +8,7 @@
 --        style = 'linespoints' | 'points' | 'errorbars' | 'boxes'},
 --     },
 --     [logx = true], [xrange = {lo, hi}], [yrange = {lo, hi}],
---     [key = 'top right' | 'bottom right' | ...],   -- where the key goes
+--     [key = 'top right' | 'bottom right' | ... | 'below'],  -- where the key goes
 --     [vlines = {{x = 0.2, title = '2 eps'}, ...}],  -- marked values
 --     [boxwidth = w],                                -- style 'boxes' (a histogram)
 --   })  -> {png = path_stem .. '.png', svg = path_stem .. '.svg'}
@@ -118,7 +118,10 @@ function plot.figure(stem, o)
   end
   local head = {
     'set datafile separator whitespace',
-    'set key inside ' .. (o.key or 'top right') .. ' box opaque',
+    -- 'below': a one-line key under the x label (a taller bottom margin),
+    -- for data that may lie anywhere in the plot
+    o.key == 'below' and 'set key outside below center horizontal box; set bmargin 5'
+      or 'set key inside ' .. (o.key or 'top right') .. ' box opaque',
     'set grid',
     'set title ' .. q(o.title) .. ' noenhanced',
     'set xlabel ' .. q(o.xlabel) .. ' noenhanced',
