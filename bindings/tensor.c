@@ -36,20 +36,15 @@ static rl_tensor *make(make_kind k, int nd, const int64_t *size, const lrl_opts 
   }
 }
 
-/* What rand/randn tell a caller who asked for a half type. */
-static const char *convert_hint(rl_dtype dt) {
-  return dt == RL_BF16 ? " (convert the result with :bf16())" : " (convert the result with :half())";
-}
-
 static int create(lua_State *L, make_kind k, const char *name) {
   int64_t size[RL_MAX_DIMS];
   int next;
   int nd = lrl_sizes(L, 1, size, &next);
   lrl_opts o;
   lrl_opts_read(L, next, &o, RL_F32);
-  if ((k == MK_RAND || k == MK_RANDN) && !rl_dtype_is_float(o.dtype))
-    return luaL_error(L, "%s: needs f32 or f64, got %s%s", name, rl_dtype_name(o.dtype),
-                      rl_dtype_is_half(o.dtype) ? convert_hint(o.dtype) : "");
+  if ((k == MK_RAND || k == MK_RANDN) && !rl_dtype_is_floating(o.dtype))
+    return luaL_error(L, "%s: needs a float dtype (f32, f64, bf16, f16), got %s", name,
+                      rl_dtype_name(o.dtype));
   int b = lrl_newbox(L);
   return fill_new(L, b, make(k, nd, size, &o), &o);
 }
@@ -65,8 +60,9 @@ static int l_ones(lua_State *L) { return create(L, MK_ONES, "ones"); }
  * whatever the memory held.  For a tensor about to be overwritten. */
 static int l_empty(lua_State *L) { return create(L, MK_EMPTY, "empty"); }
 /* rl.rand(sizes..., [opts]): as rl.zeros, filled with samples drawn
- * uniformly from [0, 1).  The dtype must be f32 or f64; opts may also
- * give a generator (an rl.Generator) to use instead of the global one. */
+ * uniformly from [0, 1).  The dtype must be a float one (bf16 and f16 get
+ * the f32 draws rounded, below 1 still); opts may also give a generator
+ * (an rl.Generator) to use instead of the global one. */
 static int l_rand(lua_State *L) { return create(L, MK_RAND, "rand"); }
 /* rl.randn(sizes..., [opts]): as rl.rand, with samples from the standard
  * normal distribution (mean 0, standard deviation 1). */
@@ -77,10 +73,9 @@ static int create_like(lua_State *L, make_kind k) {
   rl_tensor *t = lrl_check(L, 1);
   lrl_opts o;
   lrl_opts_read_like(L, 2, &o, t);
-  if ((k == MK_RAND || k == MK_RANDN) && !rl_dtype_is_float(o.dtype))
-    return luaL_error(L, "%s_like: needs f32 or f64, got %s%s", k == MK_RAND ? "rand" : "randn",
-                      rl_dtype_name(o.dtype),
-                      rl_dtype_is_half(o.dtype) ? convert_hint(o.dtype) : "");
+  if ((k == MK_RAND || k == MK_RANDN) && !rl_dtype_is_floating(o.dtype))
+    return luaL_error(L, "%s_like: needs a float dtype (f32, f64, bf16, f16), got %s",
+                      k == MK_RAND ? "rand" : "randn", rl_dtype_name(o.dtype));
   int b = lrl_newbox(L);
   return fill_new(L, b, make(k, t->ndim, t->size, &o), &o);
 }

@@ -27,9 +27,39 @@ uint64_t rl_rng_counters(int dist, rl_dtype dt, int64_t n) {
   return (uint64_t)((n + per - 1) / per);
 }
 
+static int rng_into(const char *op, rl_tensor *t, rl_rng_dist dist, double p0, double p1,
+                    rl_generator *g);
+
+/* The largest value of the half type dt below hi. */
+static float half_below(rl_dtype dt, double hi) {
+  uint16_t h = dt == RL_BF16 ? rl_bf16_of_f64(hi) : rl_f16_of_f64(hi);
+  if ((double)rl_f32_of_half(dt, h) >= hi) /* one step toward -inf */
+    h = (h & 0x7fffu) == 0 ? (uint16_t)0x8001u : (h & 0x8000u) ? (uint16_t)(h + 1) : (uint16_t)(h - 1);
+  return rl_f32_of_half(dt, h);
+}
+
+/* A half-type t gets the f32 draws (the same counters as an f32 tensor's),
+ * rounded once; a uniform draw that would round up to hi is the largest
+ * value below it instead, so that [lo, hi) holds. */
+static int rng_half(const char *op, rl_tensor *t, rl_rng_dist dist, double p0, double p1,
+                    rl_generator *g) {
+  rl_tensor *f = rl_empty(t->ndim, t->size, RL_F32, rl_dev(t));
+  int rc = f ? rng_into(op, f, dist, p0, p1, g) : -1;
+  if (!rc && dist == RL_RNG_UNIFORM) { /* f is a contiguous CPU tensor: half types live there */
+    float top = half_below(t->dtype, p1), *v = rl_data(f);
+    for (int64_t i = 0, n = rl_numel(f); i < n; i++)
+      if ((double)rl_f32_of_half(t->dtype, rl_half_of_f32(t->dtype, v[i])) >= p1) v[i] = top;
+  }
+  if (!rc) rc = rl_copy_(t, f);
+  rl_release(f);
+  return rc;
+}
+
 /* Fill t (any layout) with dist; contiguous tensors are filled directly. */
 static int rng_into(const char *op, rl_tensor *t, rl_rng_dist dist, double p0, double p1,
                     rl_generator *g) {
+  if (rl_dtype_is_half(t->dtype) && dist != RL_RNG_BERNOULLI && dist != RL_RNG_RANDINT)
+    return rng_half(op, t, dist, p0, p1, g);
   if (!g) g = &default_gen;
   int64_t n = rl_numel(t);
   if (n == 0) return 0;
@@ -44,13 +74,18 @@ static int rng_into(const char *op, rl_tensor *t, rl_rng_dist dist, double p0, d
   return 0;
 }
 
+/* Float tensors, the half types included (rng_half). */
+static int check_floating(const char *op, const rl_tensor *t) {
+  return rl_dtype_is_half(t->dtype) ? 0 : rl_check_float(op, t);
+}
+
 int rl_uniform_(rl_tensor *t, double lo, double hi, rl_generator *g) {
-  if (rl_check_inplace("uniform_", t, NULL) || rl_check_float("uniform_", t)) return -1;
+  if (rl_check_inplace("uniform_", t, NULL) || check_floating("uniform_", t)) return -1;
   return rng_into("uniform_", t, RL_RNG_UNIFORM, lo, hi, g);
 }
 
 int rl_normal_(rl_tensor *t, double mean, double std, rl_generator *g) {
-  if (rl_check_inplace("normal_", t, NULL) || rl_check_float("normal_", t)) return -1;
+  if (rl_check_inplace("normal_", t, NULL) || check_floating("normal_", t)) return -1;
   if (std < 0) return rl_err("normal_: std must be >= 0, got %g", std);
   return rng_into("normal_", t, RL_RNG_NORMAL, mean, std, g);
 }
@@ -75,8 +110,8 @@ static rl_tensor *make(const char *op, int ndim, const int64_t *size, rl_dtype d
 
 rl_tensor *rl_rand(int ndim, const int64_t *size, rl_dtype dt, const rl_device *dev,
                    rl_generator *g) {
-  if (!rl_dtype_is_float(dt)) {
-    rl_err("rand: dtype must be f32 or f64, got %s", rl_dtype_name(dt));
+  if (!rl_dtype_is_floating(dt)) {
+    rl_err("rand: dtype must be a float one (f32, f64, bf16, f16), got %s", rl_dtype_name(dt));
     return NULL;
   }
   return make("rand", ndim, size, dt, dev, RL_RNG_UNIFORM, 0, 1, g);
@@ -84,8 +119,8 @@ rl_tensor *rl_rand(int ndim, const int64_t *size, rl_dtype dt, const rl_device *
 
 rl_tensor *rl_randn(int ndim, const int64_t *size, rl_dtype dt, const rl_device *dev,
                     rl_generator *g) {
-  if (!rl_dtype_is_float(dt)) {
-    rl_err("randn: dtype must be f32 or f64, got %s", rl_dtype_name(dt));
+  if (!rl_dtype_is_floating(dt)) {
+    rl_err("randn: dtype must be a float one (f32, f64, bf16, f16), got %s", rl_dtype_name(dt));
     return NULL;
   }
   return make("randn", ndim, size, dt, dev, RL_RNG_NORMAL, 0, 1, g);

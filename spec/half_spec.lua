@@ -281,6 +281,26 @@ print('ok' if not bad and torch.isnan(t['b'].float()[nan]).all() else 'differ at
       assert.truthy(require('rl.help').describe(rl.zeros(4, H)):find('owns its storage', 1, true))
     end)
 
+    it('rand, randn, uniform_ and normal_ give the f32 draws rounded, [lo, hi) kept', function()
+      local a = rl.rand(50000, { dtype = H, generator = rl.Generator(4) })
+      local b = rl.rand(50000, { generator = rl.Generator(4) })
+      assert.are.equal(H, a.dtype)
+      assert.is_true(a:max():item() < 1, 'a draw rounded up to 1')
+      -- where rounding does not reach 1, the values are the f32 draws rounded
+      local top = to(b):float():lt(1)
+      assert.are.equal(0, (a:float() - to(b):float()):abs():masked_select(top):max():item())
+      assert.is_true(top:logical_not():sum():item() > 0, 'no draw near 1: the clamp was not tried')
+      local n = rl.randn(1000, { dtype = H, generator = rl.Generator(5) })
+      assert.are.same(to(rl.randn(1000, { generator = rl.Generator(5) })):tolist(), n:tolist())
+      local u = to(rl.empty(20000)):uniform_(-1, 0.5, rl.Generator(6))
+      assert.is_true(u:min():item() >= -1 and u:max():item() < 0.5)
+      local w = to(rl.empty(3, 4)):normal_(2, 0.5, rl.Generator(7))
+      assert.are.same(to(rl.empty(3, 4):normal_(2, 0.5, rl.Generator(7))):tolist(), w:tolist())
+      -- so modules can be made in the type
+      assert.are.equal(H, rl.nn.Linear(3, 2, { dtype = H }).weight.dtype)
+      assert.has_error(function() rl.rand(2, 'i64') end, 'rand: needs a float dtype (f32, f64, bf16, f16), got i64')
+    end)
+
     it('a checkpoint saved in ' .. H .. ' loads into an f32 model, rounded values and all', function()
       local m = rl.nn.Linear(5, 3)
       local sd = {}
@@ -334,9 +354,6 @@ print('ok' if not bad and torch.isnan(t['b'].float()[nan]).all() else 'differ at
           assert.truthy(tostring(err):find(what .. ': not defined for f16', 1, true), err)
         end
       end
-      local hint = H == 'bf16' and ':bf16()' or ':half()'
-      assert.has_error(function() rl.rand(2, H) end,
-        'rand: needs f32 or f64, got ' .. H .. ' (convert the result with ' .. hint .. ')')
       if rl.cuda and rl.cuda.is_available and rl.cuda.is_available() then
         local ok, err = pcall(function() return x:cuda() end)
         assert.is_false(ok)

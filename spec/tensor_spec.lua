@@ -294,7 +294,7 @@ describe('random numbers', function()
   it('rand of an integer dtype is an error', function()
     local ok, msg = pcall(rl.rand, 3, { dtype = 'i64' })
     assert.is_false(ok)
-    assert.truthy(msg:find('needs f32 or f64, got i64', 1, true), msg)
+    assert.truthy(msg:find('needs a float dtype (f32, f64, bf16, f16), got i64', 1, true), msg)
   end)
 end)
 
