@@ -206,7 +206,8 @@ rl_tensor *rl_out_half(rl_tensor *r, rl_dtype half) {
 
 /* An operand of an op whose result is the half type `half`, in f32: a float
  * one as it is (rl_in_f32), an integer one rounded to `half` first, as
- * PyTorch converts it (bf16 1 + i64 257 is 256 + 1 rounded, not 258). */
+ * PyTorch converts it (bf16 1 + i64 257 adds 1 + 256 and gives 256, not
+ * the 258 that the exact 257 would round to). */
 static rl_tensor *half_operand(rl_tensor *t, rl_dtype half) {
   if (rl_dtype_is_floating(t->dtype)) return rl_in_f32(t);
   rl_tensor *h = rl_to_dtype(t, half), *f = h ? rl_in_f32(h) : NULL;
@@ -551,7 +552,7 @@ int rl_binary_(rl_binary_op op, rl_tensor *a, rl_tensor *b, double alpha) {
   rl_tensor *y = inplace_operand(name, a, nz ? nz : b, compute);
   if (nz) rl_release(nz);
   if (!y) return -1;
-  if (rl_dtype_is_half(a->dtype)) { /* computed as a op b would be (b unrounded), then stored */
+  if (rl_dtype_is_half(a->dtype)) { /* computed as a op b would be, then stored */
     rl_release(y);
     return store_into(a, rl_binary(op, a, b, alpha));
   }
