@@ -354,32 +354,25 @@ CONVF2I(uint8_t, double, cp_u8_f64)
 CONV(uint8_t, int64_t, cp_u8_i64)
 CONV(uint8_t, uint8_t, cp_u8_u8)
 
-/* bf16 (uint16_t bits): to it by rounding to nearest even (from f64 and
- * i64 rounded once, core.h); from it exactly, then as from f32 */
-LOOP1(cp_bf16_f32, float, uint16_t, rl_bf16_of_f32(a))
-LOOP1(cp_bf16_f64, double, uint16_t, rl_bf16_of_f64(a))
-LOOP1(cp_bf16_i64, int64_t, uint16_t, rl_bf16_of_i64(a))
-LOOP1(cp_bf16_u8, uint8_t, uint16_t, rl_bf16_of_f32((float)a))
-LOOP1(cp_bf16_bf16, uint16_t, uint16_t, a)
-LOOP1(cp_f32_bf16, uint16_t, float, BF(a))
-LOOP1(cp_f64_bf16, uint16_t, double, BF(a))
-LOOP1(cp_i64_bf16, uint16_t, int64_t, (int64_t)BF(a))
-LOOP1(cp_u8_bf16, uint16_t, uint8_t, (int64_t)BF(a))
-
-/* f16 likewise; between the two half types through f32 (exact from
- * either, so f16 -> bf16 rounds once) */
-#define HF(a) rl_f32_of_f16(a)
-LOOP1(cp_f16_f32, float, uint16_t, rl_f16_of_f32(a))
-LOOP1(cp_f16_f64, double, uint16_t, rl_f16_of_f64(a))
-LOOP1(cp_f16_i64, int64_t, uint16_t, rl_f16_of_i64(a))
-LOOP1(cp_f16_u8, uint8_t, uint16_t, rl_f16_of_f32((float)a))
-LOOP1(cp_f16_f16, uint16_t, uint16_t, a)
-LOOP1(cp_f32_f16, uint16_t, float, HF(a))
-LOOP1(cp_f64_f16, uint16_t, double, HF(a))
-LOOP1(cp_i64_f16, uint16_t, int64_t, (int64_t)HF(a))
-LOOP1(cp_u8_f16, uint16_t, uint8_t, (int64_t)HF(a))
-LOOP1(cp_bf16_f16, uint16_t, uint16_t, rl_bf16_of_f32(HF(a)))
-LOOP1(cp_f16_bf16, uint16_t, uint16_t, rl_f16_of_f32(BF(a)))
+/* The half types (uint16_t bits), each through its core.h conversions: to
+ * it by rounding to nearest even (from f64 and i64 rounded once); from it
+ * exactly, then as from f32.  H names the type (cp_<to>_<from>), OF the
+ * narrowing (OF##_f32, _f64, _i64) and W the widening. */
+#define HALF_COPIES(H, OF, W)                                                  \
+  LOOP1(cp_##H##_f32, float, uint16_t, OF##_f32(a))                            \
+  LOOP1(cp_##H##_f64, double, uint16_t, OF##_f64(a))                           \
+  LOOP1(cp_##H##_i64, int64_t, uint16_t, OF##_i64(a))                          \
+  LOOP1(cp_##H##_u8, uint8_t, uint16_t, OF##_f32((float)a))                    \
+  LOOP1(cp_##H##_##H, uint16_t, uint16_t, a)                                   \
+  LOOP1(cp_f32_##H, uint16_t, float, W(a))                                     \
+  LOOP1(cp_f64_##H, uint16_t, double, W(a))                                    \
+  LOOP1(cp_i64_##H, uint16_t, int64_t, (int64_t)W(a))                          \
+  LOOP1(cp_u8_##H, uint16_t, uint8_t, (int64_t)W(a))
+HALF_COPIES(bf16, rl_bf16_of, rl_f32_of_bf16)
+HALF_COPIES(f16, rl_f16_of, rl_f32_of_f16)
+/* between the two through f32 (exact from either, so each rounds once) */
+LOOP1(cp_bf16_f16, uint16_t, uint16_t, rl_bf16_of_f32(rl_f32_of_f16(a)))
+LOOP1(cp_f16_bf16, uint16_t, uint16_t, rl_f16_of_f32(rl_f32_of_bf16(a)))
 
 static const rl_loop_fn copy_tab[RL_NDTYPES][RL_NDTYPES] = {
     [RL_F32] = {cp_f32_f32, cp_f32_f64, cp_f32_i64, cp_f32_u8, cp_f32_bf16, cp_f32_f16},
