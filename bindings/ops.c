@@ -93,6 +93,17 @@ static int t_clamp_(lua_State *L) { return clamp(L, true); }
 
 /* ---- binary --------------------------------------------------------------- */
 
+
+/* r, computed with a number operand that was made an f32 tensor (so in
+ * f32), as the half type of the tensor operand t when t is bf16 or f16: a
+ * half tensor with a number gives its own type, as with another such
+ * tensor, the f32 result rounded once.  r is consumed. */
+static rl_tensor *back_to_half(rl_tensor *r, const rl_tensor *t) {
+  if (!r || !rl_dtype_is_half(t->dtype) || r->dtype != RL_F32) return r;
+  rl_tensor *h = rl_to_dtype(r, t->dtype);
+  rl_release(r);
+  return h;
+}
 /* op(a, b) where either may be a number; scalar forms use the unary table so
  * that x + 1 allocates no scalar tensor and keeps x's dtype. */
 static rl_tensor *binop(lua_State *L, rl_binary_op op, int ia, int ib, double alpha) {
@@ -129,14 +140,7 @@ static rl_tensor *binop(lua_State *L, rl_binary_op op, int ia, int ib, double al
   rl_tensor *x = lrl_operand(L, ia, b, &ta);
   rl_tensor *y = lrl_operand(L, ib, x, &tb);
   rl_tensor *r = rl_binary(op, x, y, alpha);
-  /* a bf16 (f16) tensor with a number (made f32, unrounded) gives bf16
-   * (f16), as with another such tensor: the f32 result rounded once */
-  rl_tensor *t = a ? a : b;
-  if (r && (ta || tb) && rl_dtype_is_half(t->dtype) && r->dtype == RL_F32) {
-    rl_tensor *rb = rl_to_dtype(r, t->dtype);
-    rl_release(r);
-    r = rb;
-  }
+  if (ta || tb) r = back_to_half(r, a ? a : b);
   if (ta) rl_release(ta);
   if (tb) rl_release(tb);
   return r;
@@ -258,13 +262,9 @@ static int t_where(lua_State *L) {
   int b = lrl_newbox(L);
   rl_tensor *y = lrl_operand(L, 3, x, &tmp);
   rl_tensor *r = rl_where(cond, x, y);
-  if (tmp) rl_release(tmp);
-  /* a number against a bf16 / f16 x gives x's dtype (the number rounded, as
-   * PyTorch), not the f32 the number was made */
-  if (r && tmp && rl_dtype_is_half(x->dtype) && r->dtype == RL_F32) {
-    rl_tensor *h = rl_to_dtype(r, x->dtype);
-    rl_release(r);
-    r = h;
+  if (tmp) { /* a selection: rounding the result is rounding the number, as PyTorch */
+    rl_release(tmp);
+    r = back_to_half(r, x);
   }
   return lrl_fill(L, b, r);
 }
