@@ -57,16 +57,7 @@ for _, seed in ipairs(SEEDS) do
   end
 end
 
--- mean and sample standard deviation (nil for one value)
-local function stats(xs)
-  local n, sum = #xs, 0
-  for _, x in ipairs(xs) do sum = sum + x end
-  local mean = sum / n
-  if n < 2 then return mean, nil end
-  local ss = 0
-  for _, x in ipairs(xs) do ss = ss + (x - mean) ^ 2 end
-  return mean, math.sqrt(ss / (n - 1))
-end
+local stats = tables.mean_sd
 
 local rows, verdicts, all_ok = {}, {}, true
 for _, c in ipairs(COLUMNS) do

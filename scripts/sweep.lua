@@ -75,11 +75,10 @@ cli.main('sweep', function()
       -- mean and (sample) standard deviation over the seeds
       local r = { beta = beta, run_ids = ids, seeds = #runs }
       for _, k in ipairs(KEYS) do
-        local sum, sq = 0, 0
-        for _, m in ipairs(runs) do sum = sum + m[k] end
-        local mu = sum / #runs
-        for _, m in ipairs(runs) do sq = sq + (m[k] - mu) ^ 2 end
-        r[k], r[k .. '_std'] = mu, #runs > 1 and math.sqrt(sq / (#runs - 1)) or 0
+        local xs = {}
+        for i, m in ipairs(runs) do xs[i] = m[k] end
+        local mu, sd = tables.mean_sd(xs)
+        r[k], r[k .. '_std'] = mu, sd or 0
       end
       rows[#rows + 1] = r
     end

@@ -381,21 +381,26 @@ local function settings_md(st)
 end
 
 -- Mean and (sample) standard deviation over seeds of every numeric key.
+--- The mean of the numbers xs and their sample standard deviation (nil
+-- for a single number): what every table over seeds shows.
+function tables.mean_sd(xs)
+  local n, sum = #xs, 0
+  for _, x in ipairs(xs) do sum = sum + x end
+  local mean = sum / n
+  if n < 2 then return mean, nil end
+  local sq = 0
+  for _, x in ipairs(xs) do sq = sq + (x - mean) ^ 2 end
+  return mean, math.sqrt(sq / (n - 1))
+end
+
 local function over_seeds(ms)
   if #ms == 1 then return ms[1], nil end
   local mean, spread = {}, {}
   for k, v in pairs(ms[1]) do
     if type(v) == 'number' then
-      local sum, all = 0, true
-      for _, m in ipairs(ms) do
-        if type(m[k]) ~= 'number' then all = false else sum = sum + m[k] end
-      end
-      if all then
-        local mu = sum / #ms
-        local sq = 0
-        for _, m in ipairs(ms) do sq = sq + (m[k] - mu) ^ 2 end
-        mean[k], spread[k] = mu, math.sqrt(sq / (#ms - 1))
-      end
+      local xs = {}
+      for _, m in ipairs(ms) do xs[#xs + 1] = type(m[k]) == 'number' and m[k] or nil end
+      if #xs == #ms then mean[k], spread[k] = tables.mean_sd(xs) end
     end
   end
   return mean, spread
