@@ -24,7 +24,15 @@
  *     dcol_n = W^T @ dy_n (batched likewise), then col2im gathers it into dx
  *     dW += dYt @ col^T with dYt = dy laid out as [O, nb*OH*OW] (col
  *           recomputed from the saved input)
- * - db = dy summed over N, H, W. */
+ * - db = dy summed over N, H, W.
+ * - bf16 (rl.autocast's convolutions) takes the im2col path with bf16 x,
+ *   w and col, its GEMMs summing in f32 (cuBLAS's bf16 GEMM with an f32
+ *   compute type and output) into f32 workspaces: y's chunk starts as the
+ *   bias there, dcol is gathered by col2im in f32, and dW's chunks are
+ *   added in f32.  Each result is rounded to bf16 once, at the end, as
+ *   the f32 convolution of the bf16 operands would be.  (A bf16 Winograd,
+ *   bf16 tiles with f32 transforms, is not written: bf16 runs im2col even
+ *   when rl_conv_set_path forces Winograd.) */
 #include "conv_gemm.h"
 
 #include "internal.h"
@@ -59,7 +67,7 @@ static int64_t chunk_images(const rl_conv_tuning *t, int64_t N, int64_t per_imag
 static bool winograd_fits(const rl_conv_tuning *t, const rl_backend *be, rl_dtype dt,
                           const int64_t *g, int64_t C, int64_t O) {
   if (!be->wino_weight || !be->wino_input || !be->wino_output || !be->wino_doutput ||
-      !be->wino_dweight || conv_path == RL_CONV_IM2COL)
+      !be->wino_dweight || conv_path == RL_CONV_IM2COL || dt == RL_BF16)
     return false;
   if (g[G_KH] != 3 || g[G_KW] != 3 || g[G_SH] != 1 || g[G_SW] != 1 || g[G_DH] != 1 ||
       g[G_DW] != 1 || g[G_PH] > 2 || g[G_PW] > 2)
@@ -90,7 +98,7 @@ static int winograd_conv(const rl_conv_tuning *t, const rl_device *dev, rl_dtype
     rc = be->wino_input(dt, x + n0 * C * H * W * es, nb, C, H, W, ph, pw, TH, TW, nb,
                         rl_data(V));
     if (!rc)
-      rc = rl_gemm(dev, dt, false, false, O, P, C, 1.0, rl_data(U), C, O * C, rl_data(V), P,
+      rc = rl_gemm(dev, dt, dt, false, false, O, P, C, 1.0, rl_data(U), C, O * C, rl_data(V), P,
                    C * P, 0.0, rl_data(M), P, O * P, 16);
     if (!rc)
       rc = be->wino_output(dt, rl_data(M), nb, O, OH, OW, TH, TW, b,
@@ -144,10 +152,10 @@ static int winograd_dw(const rl_conv_tuning *t, const rl_device *dev, rl_dtype d
     if (!rc)
       rc = be->wino_doutput(dt, dy + n0 * O * OH * OW * es, nb, O, OH, OW, TH, TW, nbc, md);
     if (!rc && full)
-      rc = rl_gemm(dev, dt, false, true, O, C, pc, 1.0, md, pc, O * pc, vd, pc, C * pc, 0.0,
+      rc = rl_gemm(dev, dt, dt, false, true, O, C, pc, 1.0, md, pc, O * pc, vd, pc, C * pc, 0.0,
                    ud, C, O * C, full * 16);
     if (!rc && rest)
-      rc = rl_gemm(dev, dt, false, true, O, C, rest * T, 1.0, md + full * 16 * O * pc * es, pc,
+      rc = rl_gemm(dev, dt, dt, false, true, O, C, rest * T, 1.0, md + full * 16 * O * pc * es, pc,
                    O * pc, vd + full * 16 * C * pc * es, pc, C * pc, 0.0,
                    ud + full * 16 * O * C * es, C, O * C, 16);
   }
@@ -168,6 +176,28 @@ static int fill_bias(rl_tensor *out, rl_tensor *b) {
   int rc = ov ? rl_copy_(ov, bv) : -1;
   if (bv) rl_release(bv);
   if (ov) rl_release(ov);
+  return rc;
+}
+
+/* Images [n0, n0 + nb) of a contiguous tensor, as a view. */
+static rl_tensor *images(rl_tensor *t, int64_t n0, int64_t nb) {
+  int64_t size[RL_MAX_DIMS], stride[RL_MAX_DIMS], per = 1;
+  for (int d = t->ndim - 1; d >= 0; d--) {
+    size[d] = t->size[d];
+    stride[d] = per;
+    per *= t->size[d];
+  }
+  size[0] = nb;
+  return rl_view_of(t->st, t->dtype, t->ndim, size, stride, t->offset + n0 * (per / t->size[0]));
+}
+
+/* dst's images [n0, n0 + nb) = src's first nb images, converted (a bf16
+ * result's one rounding from its f32 sums). */
+static int store_images(rl_tensor *dst, int64_t n0, rl_tensor *src, int64_t nb) {
+  rl_tensor *d = images(dst, n0, nb), *s = d ? images(src, 0, nb) : NULL;
+  int rc = s ? rl_copy_(d, s) : -1;
+  if (d) rl_release(d);
+  if (s) rl_release(s);
   return rc;
 }
 
@@ -200,28 +230,37 @@ int rl_conv_gemm(const rl_conv_tuning *t, const int64_t *geom, rl_tensor *x, rl_
   int64_t N = x->size[0], C = x->size[1], H = x->size[2], W = x->size[3], O = w->size[0];
   int64_t K = C * geom[G_KH] * geom[G_KW], ohw = geom[G_OH] * geom[G_OW];
   rl_dtype dt = x->dtype;
+  bool low = dt == RL_BF16; /* sums into an f32 chunk of y, rounded into y */
   const rl_device *dev = rl_dev(x);
   if (winograd_fits(t, dev->be, dt, geom, C, O))
     return winograd_conv(t, dev, dt, rl_data(x), N, C, H, W, geom[G_PH], geom[G_PW],
                          rl_data(w), false, O, b ? rl_data(b) : NULL, rl_data(y));
   size_t es = rl_dtype_size(dt);
-  int64_t nbmax = chunk_images(t, N, K * ohw * (int64_t)es);
-  int64_t csize[2] = {K, nbmax * ohw};
+  int64_t per_image = K * ohw * (int64_t)es;
+  if (low && O * ohw * 4 > per_image) per_image = O * ohw * 4;
+  int64_t nbmax = chunk_images(t, N, per_image);
+  int64_t csize[2] = {K, nbmax * ohw}, asize[4] = {nbmax, O, geom[G_OH], geom[G_OW]};
   rl_tensor *col = rl_empty(2, csize, dt, dev);
-  /* y starts as the bias; the GEMMs add W @ col to it */
-  int rc = !col || (b && fill_bias(y, b)) ? -1 : 0;
+  rl_tensor *acc = low && col ? rl_empty(4, asize, RL_F32, dev) : NULL;
+  /* y (or acc) starts as the bias; the GEMMs add W @ col to it */
+  int rc = !col || (low && !acc) || (b && !low && fill_bias(y, b)) ? -1 : 0;
   for (int64_t n0 = 0; !rc && n0 < N; n0 += nbmax) {
     int64_t nb = N - n0 < nbmax ? N - n0 : nbmax, ncols = nb * ohw;
     rc = dev->be->im2col(dt, (char *)rl_data(x) + n0 * C * H * W * es, nb, C, H, W, geom,
                          rl_data(col));
+    rl_tensor *part = !rc && low ? images(acc, 0, nb) : NULL;
+    if (low && !rc && (!part || (b && fill_bias(part, b)))) rc = -1;
     /* per image, y_n [O, ohw] (+)= W [O, K] @ col_n [K, ohw]: one batched
      * GEMM writing the NCHW output where it lies */
+    void *out = low ? rl_data(acc) : (char *)rl_data(y) + n0 * O * ohw * es;
     if (!rc)
-      rc = rl_gemm(dev, dt, false, false, O, ohw, K, 1.0, rl_data(w), K, 0, rl_data(col),
-                   ncols, ohw, b ? 1.0 : 0.0, (char *)rl_data(y) + n0 * O * ohw * es, ohw,
-                   O * ohw, nb);
+      rc = rl_gemm(dev, dt, low ? RL_F32 : dt, false, false, O, ohw, K, 1.0, rl_data(w), K, 0,
+                   rl_data(col), ncols, ohw, b ? 1.0 : 0.0, out, ohw, O * ohw, nb);
+    if (!rc && low) rc = store_images(y, n0, acc, nb);
+    if (part) rl_release(part);
   }
   if (col) rl_release(col);
+  if (acc) rl_release(acc);
   return rc;
 }
 
@@ -256,13 +295,22 @@ int rl_conv_gemm_bwd(const rl_conv_tuning *t, const int64_t *geom, rl_tensor *x,
     return -1;
   bool col_dx = dx && !wino_dx, col_dw = dw && !wino_dw;
   if (!col_dw && !col_dx) return 0;
-  /* im2col's dW is summed over the chunks into dw */
-  if (col_dw && rl_zero_(dw)) return -1;
+  /* bf16: dW's chunks are summed in an f32 dwf, dcol is f32 and col2im
+   * gathers it into an f32 chunk of dx; each rounded to bf16 at the end */
+  bool low = dt == RL_BF16;
   size_t es = rl_dtype_size(dt);
-  int64_t nbmax = chunk_images(t, N, K * ohw * (int64_t)es);
-  int64_t csize[2] = {K, nbmax * ohw};
+  int64_t per_image = K * ohw * (int64_t)es;
+  if (low && col_dx && (K * ohw + C * H * W) * 4 > per_image) per_image = (K * ohw + C * H * W) * 4;
+  int64_t nbmax = chunk_images(t, N, per_image);
+  int64_t csize[2] = {K, nbmax * ohw}, xsize[4] = {nbmax, C, H, W};
   rl_tensor *col = rl_empty(2, csize, dt, dev);
-  int rc = col ? 0 : -1;
+  rl_tensor *dwf = low && col_dw && col ? rl_empty(dw->ndim, dw->size, RL_F32, dev) : NULL;
+  rl_tensor *dcol = low && col_dx && col ? rl_empty(2, csize, RL_F32, dev) : col;
+  rl_tensor *dxf = low && col_dx && dcol ? rl_empty(4, xsize, RL_F32, dev) : NULL;
+  int rc = !col || (low && col_dw && !dwf) || !dcol || (low && col_dx && !dxf) ? -1 : 0;
+  rl_tensor *sum_dw = low ? dwf : dw;
+  /* im2col's dW is summed over the chunks */
+  if (!rc && col_dw && rl_zero_(sum_dw)) rc = -1;
   for (int64_t n0 = 0; !rc && n0 < N; n0 += nbmax) {
     int64_t nb = N - n0 < nbmax ? N - n0 : nbmax, ncols = nb * ohw;
     if (col_dw) { /* dW += dYt [O, ncols] @ col^T [ncols, K] */
@@ -271,21 +319,25 @@ int rl_conv_gemm_bwd(const rl_conv_tuning *t, const int64_t *geom, rl_tensor *x,
                             rl_data(col))
                : -1;
       if (!rc)
-        rc = rl_gemm(dev, dt, false, true, O, K, ncols, 1.0, rl_data(dyt), ncols, 0,
-                     rl_data(col), ncols, 0, 1.0, rl_data(dw), K, 0, 1);
+        rc = rl_gemm(dev, dt, sum_dw->dtype, false, true, O, K, ncols, 1.0, rl_data(dyt), ncols,
+                     0, rl_data(col), ncols, 0, 1.0, rl_data(sum_dw), K, 0, 1);
       if (dyt) rl_release(dyt);
     }
     if (!rc && col_dx) {
       /* per image, dcol_n [K, ohw] = W^T [K, O] @ dy_n [O, ohw]: one batched
        * GEMM reading dy where it lies; col2im into dx */
-      rc = rl_gemm(dev, dt, true, false, K, ohw, O, 1.0, rl_data(w), K, 0,
-                   (char *)rl_data(dy) + n0 * O * ohw * es, ohw, O * ohw, 0.0, rl_data(col),
+      rc = rl_gemm(dev, dt, dcol->dtype, true, false, K, ohw, O, 1.0, rl_data(w), K, 0,
+                   (char *)rl_data(dy) + n0 * O * ohw * es, ohw, O * ohw, 0.0, rl_data(dcol),
                    ncols, ohw, nb);
       if (!rc)
-        rc = be->col2im(dt, rl_data(col), nb, C, H, W, geom,
-                        (char *)rl_data(dx) + n0 * C * H * W * es);
+        rc = be->col2im(dcol->dtype, rl_data(dcol), nb, C, H, W, geom,
+                        low ? rl_data(dxf) : (char *)rl_data(dx) + n0 * C * H * W * es);
+      if (!rc && low) rc = store_images(dx, n0, dxf, nb);
     }
   }
-  if (col) rl_release(col);
+  if (!rc && low && col_dw) rc = rl_copy_(dw, dwf);
+  if (dcol && dcol != col) rl_release(dcol);
+  rl_tensor *tmp[3] = {col, dwf, dxf};
+  rl_release_all(3, tmp);
   return rc;
 }

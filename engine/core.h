@@ -15,6 +15,15 @@
 
 #define RL_MAX_DIMS 8
 
+/* The dtype helpers and half-type conversions below are compiled for the
+ * GPU too (kernels/ include this header under nvcc), so both backends
+ * round with the same code. */
+#ifdef __CUDACC__
+#define RL_HOSTDEV __host__ __device__
+#else
+#define RL_HOSTDEV
+#endif
+
 /* ---- errors ------------------------------------------------------------ */
 
 /* Format a message into the thread's error buffer; always returns -1 so that
@@ -40,11 +49,11 @@ size_t rl_dtype_size(rl_dtype dt);
 const char *rl_dtype_name(rl_dtype dt); /* "f32", "f64", "i64", "u8", "bf16", "f16" */
 int rl_dtype_parse(const char *name, rl_dtype *out); /* accepts torch names too */
 /* f32 or f64: the types the kernels compute in. */
-static inline bool rl_dtype_is_float(rl_dtype dt) { return dt == RL_F32 || dt == RL_F64; }
+RL_HOSTDEV static inline bool rl_dtype_is_float(rl_dtype dt) { return dt == RL_F32 || dt == RL_F64; }
 /* bf16 or f16: stored in 16 bits, computed in f32. */
-static inline bool rl_dtype_is_half(rl_dtype dt) { return dt == RL_BF16 || dt == RL_F16; }
+RL_HOSTDEV static inline bool rl_dtype_is_half(rl_dtype dt) { return dt == RL_BF16 || dt == RL_F16; }
 /* A floating-point type, the half types included: what may require a gradient. */
-static inline bool rl_dtype_is_floating(rl_dtype dt) { return rl_dtype_is_float(dt) || rl_dtype_is_half(dt); }
+RL_HOSTDEV static inline bool rl_dtype_is_floating(rl_dtype dt) { return rl_dtype_is_float(dt) || rl_dtype_is_half(dt); }
 
 /* ---- half-type conversion ------------------------------------------------ */
 
@@ -53,13 +62,13 @@ static inline bool rl_dtype_is_floating(rl_dtype dt) { return rl_dtype_is_float(
  * and values past the largest finite one become infinities. */
 
 /* f32 -> bf16: subnormals round like any other value. */
-static inline uint16_t rl_bf16_of_f32(float f) {
+RL_HOSTDEV static inline uint16_t rl_bf16_of_f32(float f) {
   uint32_t u;
   memcpy(&u, &f, 4);
   if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u);
   return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
-static inline float rl_f32_of_bf16(uint16_t h) {
+RL_HOSTDEV static inline float rl_f32_of_bf16(uint16_t h) {
   uint32_t u = (uint32_t)h << 16;
   float f;
   memcpy(&f, &u, 4);
@@ -72,7 +81,7 @@ static inline float rl_f32_of_bf16(uint16_t h) {
  * 2^-24: adding 0.5, whose f32 ulp is 2^-24, makes the f32 adder round
  * |f| to that multiple, to nearest even; the bits above 0.5's are the
  * f16 encoding (1024, f16's smallest normal, included). */
-static inline uint16_t rl_f16_of_f32(float f) {
+RL_HOSTDEV static inline uint16_t rl_f16_of_f32(float f) {
   uint32_t u;
   memcpy(&u, &f, 4);
   uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
@@ -91,7 +100,7 @@ static inline uint16_t rl_f16_of_f32(float f) {
  * rebiased by 112; the top exponent (inf, NaN) rebiased to f32's top; a
  * subnormal or zero is m * 2^-24 (an integer conversion: exact, and blind
  * to a denormals-are-zero mode).  The choices are masks, not branches. */
-static inline float rl_f32_of_f16(uint16_t h) {
+RL_HOSTDEV static inline float rl_f32_of_f16(uint16_t h) {
   uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = h & 0x7c00u;
   uint32_t norm = ((uint32_t)(h & 0x7fffu) << 13) + 0x38000000u;
   float sub = (float)(h & 0x3ffu) * 0x1p-24f;
@@ -108,7 +117,7 @@ static inline float rl_f32_of_f16(uint16_t h) {
  * Rounding that to a type of at most 22 bits of precision gives the f64's
  * own correctly rounded value (the set bit is the sticky bit that f32's
  * spare bits would otherwise lose), so f64 -> half rounds once. */
-static inline float rl_f32_odd_of_f64(double d) {
+RL_HOSTDEV static inline float rl_f32_odd_of_f64(double d) {
   float f = (float)d;
   if (f == f && (double)f != d && f > -INFINITY && f < INFINITY) {
     uint32_t u;
@@ -120,12 +129,12 @@ static inline float rl_f32_odd_of_f64(double d) {
   }
   return f;
 }
-static inline uint16_t rl_bf16_of_f64(double d) { return rl_bf16_of_f32(rl_f32_odd_of_f64(d)); }
-static inline uint16_t rl_f16_of_f64(double d) { return rl_f16_of_f32(rl_f32_odd_of_f64(d)); }
+RL_HOSTDEV static inline uint16_t rl_bf16_of_f64(double d) { return rl_bf16_of_f32(rl_f32_odd_of_f64(d)); }
+RL_HOSTDEV static inline uint16_t rl_f16_of_f64(double d) { return rl_f16_of_f32(rl_f32_odd_of_f64(d)); }
 
 /* i64 -> f64 with the bits shifted out beyond 2^53 kept as one sticky bit:
  * exact, or rounding to any narrower type as v itself would. */
-static inline double rl_f64_sticky_of_i64(int64_t v) {
+RL_HOSTDEV static inline double rl_f64_sticky_of_i64(int64_t v) {
   uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
   int s = 0;
   while ((u >> s) >= ((uint64_t)1 << 53)) s++;
@@ -133,21 +142,21 @@ static inline double rl_f64_sticky_of_i64(int64_t v) {
   double d = ldexp((double)m, s);
   return v < 0 ? -d : d;
 }
-static inline uint16_t rl_bf16_of_i64(int64_t v) { return rl_bf16_of_f64(rl_f64_sticky_of_i64(v)); }
-static inline uint16_t rl_f16_of_i64(int64_t v) { return rl_f16_of_f64(rl_f64_sticky_of_i64(v)); }
+RL_HOSTDEV static inline uint16_t rl_bf16_of_i64(int64_t v) { return rl_bf16_of_f64(rl_f64_sticky_of_i64(v)); }
+RL_HOSTDEV static inline uint16_t rl_f16_of_i64(int64_t v) { return rl_f16_of_f64(rl_f64_sticky_of_i64(v)); }
 
 /* A half value (bits h of dtype dt, bf16 or f16) widened to f32, exactly;
  * and an f32 rounded to dt. */
-static inline float rl_f32_of_half(rl_dtype dt, uint16_t h) {
+RL_HOSTDEV static inline float rl_f32_of_half(rl_dtype dt, uint16_t h) {
   return dt == RL_BF16 ? rl_f32_of_bf16(h) : rl_f32_of_f16(h);
 }
-static inline uint16_t rl_half_of_f32(rl_dtype dt, float f) {
+RL_HOSTDEV static inline uint16_t rl_half_of_f32(rl_dtype dt, float f) {
   return dt == RL_BF16 ? rl_bf16_of_f32(f) : rl_f16_of_f32(f);
 }
 /* The largest integer m such that every integer in [-m, m] ([0, m] for u8)
  * is a value of dt: what randint and randperm may produce in it; 0 for
  * i64 (any). */
-static inline double rl_dtype_exact_int(rl_dtype dt) {
+RL_HOSTDEV static inline double rl_dtype_exact_int(rl_dtype dt) {
   switch (dt) {
   case RL_U8: return 255;
   case RL_BF16: return 256;

@@ -34,8 +34,9 @@ rl_tensor *rl_as_contig(rl_tensor *t);
 void rl_meta_of(rl_meta *m, const rl_tensor *t);
 rl_tensor *rl_zeros_meta(const rl_meta *m);
 
-/* gemm through the device's backend, counting calls for the op counter. */
-int rl_gemm(const rl_device *dev, rl_dtype dt, bool ta, bool tb, int64_t m, int64_t n,
+/* gemm through the device's backend, counting calls for the op counter;
+ * C is ct (see rl_gemm_kernel in backend.h). */
+int rl_gemm(const rl_device *dev, rl_dtype dt, rl_dtype ct, bool ta, bool tb, int64_t m, int64_t n,
             int64_t k, double alpha, const void *a, int64_t lda, int64_t sa,
             const void *b, int64_t ldb, int64_t sb, double beta, void *c, int64_t ldc,
             int64_t sc, int64_t batch);

@@ -2,8 +2,9 @@
  * shape checks, the outputs and autograd.  The arithmetic is the backend's
  * (its conv2d and conv2d_bwd entries): the CPU's own kernels
  * (engine/cpu/cpu_conv.c), CUDA's composition of GEMMs (engine/conv_gemm.c).
- * f32 and f64 on both; bf16 (the dtype rl.autocast gives convolutions) on
- * the CPU, where oneDNN or the f32 kernels on widened operands run it.
+ * f32, f64 and bf16 (the dtype rl.autocast gives convolutions) on both:
+ * bf16 by oneDNN or the f32 kernels on widened operands on the CPU, by the
+ * composition's bf16 GEMMs summing in f32 on CUDA.
  * Only a convolution with nothing to multiply (an empty batch, no output
  * channels or pixels, no input channels) is done here. */
 #include "internal.h"
@@ -77,12 +78,7 @@ static int fill_bias(rl_tensor *out, rl_tensor *b) {
 rl_tensor *rl_conv2d(rl_tensor *x, rl_tensor *w, rl_tensor *b, const rl_conv_opts *o) {
   const char *op = "conv2d";
   /* bf16 too (rl.autocast's convolutions: bf16 operands, f32 sums) */
-  if (x->dtype == RL_BF16 && x->ndim == 4) {
-    if (rl_dev(x)->type != RL_CPU) {
-      rl_err("conv2d: bf16 convolutions run on the CPU only (CUDA bf16 is issue #15's open part)");
-      return NULL;
-    }
-  } else if (rl_check_nchw(op, x)) {
+  if (!(x->dtype == RL_BF16 && x->ndim == 4) && rl_check_nchw(op, x)) {
     return NULL;
   }
   if (w->ndim != 4) {

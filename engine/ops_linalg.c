@@ -26,14 +26,14 @@ void rl_set_num_threads(int n) {
 
 int rl_get_num_threads(void) { return omp_get_max_threads(); }
 
-int rl_gemm(const rl_device *dev, rl_dtype dt, bool ta, bool tb, int64_t m, int64_t n,
+int rl_gemm(const rl_device *dev, rl_dtype dt, rl_dtype ct, bool ta, bool tb, int64_t m, int64_t n,
             int64_t k, double alpha, const void *a, int64_t lda, int64_t sa,
             const void *b, int64_t ldb, int64_t sb, double beta, void *c, int64_t ldc,
             int64_t sc, int64_t batch) {
   rl_counter.gemm_calls++;
   rl_counter.gemm_flops += (uint64_t)(2 * m * n * k * batch);
   if (m == 0 || n == 0 || batch == 0) return 0;
-  return dev->be->gemm(dt, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, ldc,
+  return dev->be->gemm(dt, ct, ta, tb, m, n, k, alpha, a, lda, sa, b, ldb, sb, beta, c, ldc,
                        sc, batch);
 }
 
@@ -90,10 +90,10 @@ static int bmm_into(rl_tensor *out, rl_tensor *a, rl_tensor *b, double beta) {
   if (mb.bstride == 0 && ma.bstride != 0 && !ma.trans && ma.ld == k && B > 1 &&
       ma.bstride == m * k) {
     /* a shared right operand: fold the batch into the rows, one GEMM */
-    rc = rl_gemm(rl_dev(out), out->dtype, false, mb.trans, B * m, n, k, 1.0, ma.data, ma.ld,
+    rc = rl_gemm(rl_dev(out), out->dtype, out->dtype, false, mb.trans, B * m, n, k, 1.0, ma.data, ma.ld,
                  0, mb.data, mb.ld, 0, beta, rl_data(out), n, 0, 1);
   } else {
-    rc = rl_gemm(rl_dev(out), out->dtype, ma.trans, mb.trans, m, n, k, 1.0, ma.data, ma.ld,
+    rc = rl_gemm(rl_dev(out), out->dtype, out->dtype, ma.trans, mb.trans, m, n, k, 1.0, ma.data, ma.ld,
                  ma.bstride, mb.data, mb.ld, mb.bstride, beta, rl_data(out), n, m * n, B);
   }
   if (ac) rl_release(ac);
@@ -307,10 +307,10 @@ rl_tensor *rl_linear(rl_tensor *x, rl_tensor *w, rl_tensor *b) {
            rl_shape_str(w), (long long)w->size[0]);
     return NULL;
   }
-  /* bf16 on the CPU too (rl.autocast's linear: f32 sums, rounded once) */
-  bool bf16_ok = x->dtype == RL_BF16 && rl_dev(x)->type == RL_CPU;
+  /* bf16 too (rl.autocast's linear: f32 sums, rounded once) */
+  bool bf16_ok = x->dtype == RL_BF16;
   if (!bf16_ok && rl_dtype_is_half(x->dtype) && x->dtype == w->dtype) {
-    rl_check_float("linear", x); /* f16; bf16 on a GPU */
+    rl_check_float("linear", x); /* f16 */
     return NULL;
   }
   if (!(rl_dtype_is_float(x->dtype) || bf16_ok) || x->dtype != w->dtype ||

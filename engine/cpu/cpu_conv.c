@@ -109,15 +109,21 @@
 
 DEFINE_IM2COL_ROW(im2col_row_f32, float)
 DEFINE_IM2COL_ROW(im2col_row_f64, double)
+DEFINE_IM2COL_ROW(im2col_row_u16, uint16_t) /* bf16: bits moved, 0 is +0 */
 DEFINE_COL2IM_PLANE(col2im_plane_f32, float)
 DEFINE_COL2IM_PLANE(col2im_plane_f64, double)
 DEFINE_IM2COL(im2col_f32, im2col_row_f32, float)
 DEFINE_IM2COL(im2col_f64, im2col_row_f64, double)
+DEFINE_IM2COL(im2col_u16, im2col_row_u16, uint16_t)
 DEFINE_COL2IM(col2im_f32, col2im_plane_f32, float)
 DEFINE_COL2IM(col2im_f64, col2im_plane_f64, double)
 
 int rl_cpu_im2col(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t H, int64_t W,
                   const int64_t *g, void *col) {
+  if (dt == RL_BF16) { /* a bf16 convolution's col (engine/conv_gemm.c) */
+    im2col_u16(x, nb, C, H, W, g, col);
+    return 0;
+  }
   RL_CPU_DISPATCH_FLOAT("conv2d", im2col_f32(x, nb, C, H, W, g, col),
                         im2col_f64(x, nb, C, H, W, g, col));
 }
@@ -397,7 +403,7 @@ static void fwd_chunk(const conv_plan *p, const char *x, int64_t nb, const char 
   if (!p->by_taps) { /* nb == 1 */
     im2col_image(p, x, s->col);
     if (b) fill_bias(p->dt, b, p->O, p->ohw, p->ohw, y);
-    rl_cpu_gemm(p->dt, false, false, p->O, p->ohw, p->K, 1.0, w, p->K, 0, s->col, p->ohw, 0,
+    rl_cpu_gemm(p->dt, p->dt, false, false, p->O, p->ohw, p->K, 1.0, w, p->K, 0, s->col, p->ohw, 0,
                 b ? 1.0 : 0.0, y, p->ohw, 0, 1);
     return;
   }
@@ -422,7 +428,7 @@ static void fwd_chunk(const conv_plan *p, const char *x, int64_t nb, const char 
   int64_t ldy = direct ? p->ohw : ld;
   if (b) fill_bias(p->dt, b, p->O, n, ldy, yw);
   for (int64_t t = 0; t < p->taps; t++)
-    rl_cpu_gemm(p->dt, false, false, p->O, n, p->C, 1.0, w + (size_t)(t * p->O * p->C) * es,
+    rl_cpu_gemm(p->dt, p->dt, false, false, p->O, n, p->C, 1.0, w + (size_t)(t * p->O * p->C) * es,
                 p->C, 0, src + tap_offset(p, t), ld, 0, b || t ? 1.0 : 0.0, yw, ldy, 0, 1);
   if (!direct)
     for (int64_t i = 0; i < nb; i++)
@@ -460,11 +466,11 @@ static void bwd_chunk(const conv_plan *p, const char *x, int64_t nb, const char 
   if (!p->by_taps) { /* nb == 1 */
     if (part) { /* part (+)= dy_n [O, ohw] @ col_n^T [ohw, K] */
       im2col_image(p, x, s->col);
-      rl_cpu_gemm(p->dt, false, true, p->O, p->K, p->ohw, 1.0, dy, p->ohw, 0, s->col, p->ohw,
+      rl_cpu_gemm(p->dt, p->dt, false, true, p->O, p->K, p->ohw, 1.0, dy, p->ohw, 0, s->col, p->ohw,
                   0, first ? 0.0 : 1.0, part, p->K, 0, 1);
     }
     if (dx) { /* dcol = W^T [K, O] @ dy_n [O, ohw], gathered into dx_n */
-      rl_cpu_gemm(p->dt, true, false, p->K, p->ohw, p->O, 1.0, w, p->K, 0, dy, p->ohw, 0, 0.0,
+      rl_cpu_gemm(p->dt, p->dt, true, false, p->K, p->ohw, p->O, 1.0, w, p->K, 0, dy, p->ohw, 0, 0.0,
                   s->col, p->ohw, 0, 1);
       col2im_image(p, s->col, dx);
     }
@@ -479,14 +485,14 @@ static void bwd_chunk(const conv_plan *p, const char *x, int64_t nb, const char 
     const char *src = x;
     if (st) stage_input(p, x, nb, s->xs), src = s->xs;
     for (int64_t t = 0; t < p->taps; t++)
-      rl_cpu_gemm(p->dt, false, true, p->O, p->C, n, 1.0, dyw, ldy, 0, src + tap_offset(p, t),
+      rl_cpu_gemm(p->dt, p->dt, false, true, p->O, p->C, n, 1.0, dyw, ldy, 0, src + tap_offset(p, t),
                   ld, 0, first ? 0.0 : 1.0, part + (size_t)(t * p->O * p->C) * es, p->C, 0, 1);
   }
   if (dx) {
     char *dxs = st ? s->dxs : dx;
     memset(dxs, 0, (size_t)(p->C * ld) * es);
     for (int64_t t = 0; t < p->taps; t++)
-      rl_cpu_gemm(p->dt, true, false, p->C, n, p->O, 1.0, w + (size_t)(t * p->O * p->C) * es,
+      rl_cpu_gemm(p->dt, p->dt, true, false, p->C, n, p->O, 1.0, w + (size_t)(t * p->O * p->C) * es,
                   p->C, 0, dyw, ldy, 0, 1.0, dxs + tap_offset(p, t), ld, 0, 1);
     if (st)
       for (int64_t i = 0; i < nb; i++)
@@ -905,10 +911,7 @@ static void *data_or_null(const rl_tensor *t) { return t ? rl_data(t) : NULL; }
 
 int rl_cpu_conv2d(const int64_t *geom, rl_tensor *x, rl_tensor *w, rl_tensor *b,
                   rl_tensor *y) {
-  if (rl_conv_gemm_forced()) {
-    if (x->dtype == RL_BF16) return rl_err("conv2d: the GEMM composition is f32 or f64, not bf16");
-    return rl_conv_gemm(&as_on_cuda, geom, x, w, b, y);
-  }
+  if (rl_conv_gemm_forced()) return rl_conv_gemm(&as_on_cuda, geom, x, w, b, y);
   conv_args a = {.dt = x->dtype, .x = rl_data(x), .w = rl_data(w), .b = data_or_null(b),
                  .y = rl_data(y), .N = x->size[0], .C = x->size[1], .H = x->size[2],
                  .W = x->size[3], .O = w->size[0], .g = geom};
@@ -917,10 +920,7 @@ int rl_cpu_conv2d(const int64_t *geom, rl_tensor *x, rl_tensor *w, rl_tensor *b,
 
 int rl_cpu_conv2d_bwd(const int64_t *geom, rl_tensor *x, rl_tensor *w, rl_tensor *dy,
                       rl_tensor *dx, rl_tensor *dw, rl_tensor *db) {
-  if (rl_conv_gemm_forced()) {
-    if (dy->dtype == RL_BF16) return rl_err("conv2d: the GEMM composition is f32 or f64, not bf16");
-    return rl_conv_gemm_bwd(&as_on_cuda, geom, x, w, dy, dx, dw, db);
-  }
+  if (rl_conv_gemm_forced()) return rl_conv_gemm_bwd(&as_on_cuda, geom, x, w, dy, dx, dw, db);
   const rl_tensor *in = x ? x : dx; /* [N, C, H, W] */
   conv_args a = {.dt = dy->dtype, .x = dw ? rl_data(x) : NULL, .w = data_or_null(w),
                  .dy = rl_data(dy), .dx = data_or_null(dx), .dw = data_or_null(dw),
