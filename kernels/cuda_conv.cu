@@ -102,6 +102,13 @@ int rl_cuda_im2col(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t H,
                    const int64_t *g, void *col) {
   int64_t rows = C * g[G_KH] * g[G_KW], ncols = nb * g[G_OH] * g[G_OW];
   if (rows * ncols == 0) return 0;
+  if (dt == RL_BF16) { /* a bf16 convolution's col: bits moved, 0 is +0 */
+    RL_LAUNCH_IT(fits32(ncols, nb * C * H * W), (im2col_kernel<uint16_t, IT>),
+                 grid_walk(ncols, rows), (const uint16_t *)x, (IT)nb, (IT)C, (IT)H, (IT)W,
+                 geom_of<IT>(g), (uint16_t *)col);
+    LAUNCH_CHECK("im2col_kernel");
+    return 0;
+  }
   RL_DISPATCH_FLOAT("conv2d", dt,
                     RL_LAUNCH_IT(fits32(ncols, nb * C * H * W), (im2col_kernel<T, IT>),
                                  grid_walk(ncols, rows), (const T *)x, (IT)nb, (IT)C, (IT)H,
