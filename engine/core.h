@@ -37,12 +37,13 @@ const char *rl_errmsg(void);
 
 /* bf16 (bfloat16: f32's sign and exponent, 7 bits of mantissa) and f16
  * (IEEE binary16: 5 exponent bits, 10 of mantissa) are the half types:
- * storage types on the CPU.  Conversion, fill, copy, indexing and views run
- * on them directly; elementwise ops and reductions compute in f32 and round
- * the result to the half type once (ops_pointwise.c, ops_reduce.c).  bf16
- * is also rl.autocast's compute type: conv2d, linear, matmul and max
- * pooling take bf16 operands and sum in f32 (cpu/cpu_conv.c, cpu/cpu_blas.c,
- * cpu/cpu_pool.c).  The other ops refuse the half types by name. */
+ * storage types on both devices.  Conversion, fill, copy, indexing and
+ * views run on them directly; elementwise ops and reductions compute in
+ * f32 and round the result to the half type once (ops_pointwise.c,
+ * ops_reduce.c).  bf16 is also rl.autocast's compute type: conv2d, linear,
+ * matmul and max pooling take bf16 operands and sum in f32 (cpu/cpu_conv.c,
+ * cpu/cpu_blas.c, cpu/cpu_pool.c; conv_gemm.c and kernels/ on CUDA).  The
+ * other ops refuse the half types by name. */
 typedef enum { RL_F32, RL_F64, RL_I64, RL_U8, RL_BF16, RL_F16, RL_NDTYPES } rl_dtype;
 
 size_t rl_dtype_size(rl_dtype dt);

@@ -179,13 +179,6 @@ int rl_copy_(rl_tensor *dst, const rl_tensor *src) {
   int rc = -1;
   rl_tensor *c = rl_as_contig((rl_tensor *)src), *moved = NULL;
   if (!c) return -1;
-  if (rl_dtype_is_half(c->dtype) && rl_dev(dst)->type != RL_CPU) {
-    /* the half types live on the CPU only: widened there first (a PyTorch
-     * bf16 or f16 checkpoint loaded into a model on the GPU) */
-    rl_tensor *w = rl_as_dtype(c, rl_dtype_is_half(dst->dtype) ? RL_F32 : dst->dtype);
-    rl_release(c);
-    if (!(c = w)) return -1;
-  }
   moved = rl_empty(c->ndim, c->size, c->dtype, rl_dev(dst));
   if (!moved) goto out;
   size_t nb = rl_nbytes(c);

@@ -175,20 +175,65 @@ static int unary_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
  * The casts are ops of their own, so autograd sees bf16 -> f32 -> op ->
  * bf16 (f16 likewise) and the gradient takes the same path back.
  *
- * The ops of a bf16 network's hot path (relu, its gradient, add and sub
- * of two bf16 tensors) run on bf16 directly instead, on the CPU: one pass,
- * each element widened, computed in f32 and rounded once, with no f32
- * copies.  Their values are the cast path's to the bit, and so are their
- * gradients: relu's and relu_bwd's results are exact in bf16, add's and
- * sub's gradients are the incoming one (times alpha, which the cast path
- * also rounds once). */
-static bool bf16_native_unary(rl_unary_op op, const rl_tensor *a) {
-  return a->dtype == RL_BF16 && rl_dev(a)->type == RL_CPU && op == RL_UN_RELU;
+ * Some ops run on the half type directly instead (native): one pass, each
+ * element widened, computed by the f32 formula and rounded once, with no
+ * f32 copies, so their values are the cast path's to the bit.
+ *
+ * On the CPU, the ops of a bf16 network's hot path: relu, its gradient,
+ * add and sub of two bf16 tensors.  Their gradients are the cast path's
+ * too: relu's and relu_bwd's results are exact in bf16, add's and sub's
+ * gradients are the incoming one (times alpha, which the cast path also
+ * rounds once).
+ *
+ * On a GPU (kernels/cuda_pointwise.cu), every unary, binary and ternary op
+ * on operands of one half type when it records no node: the comparisons
+ * and isnan (u8 out) always, the rest under grad mode off or with no
+ * operand requiring grad (inference, the backward rules themselves,
+ * in-place updates).  An op that records a node runs natively only where
+ * its gradient, computed natively, is the CPU's to the bit: bf16's add,
+ * sub and relu_bwd, as on the CPU, and on either half type the unary ops
+ * whose rule reads neither the input nor a rounded output (relu's output
+ * is exact; neg and affine scale the incoming gradient, rounded once as
+ * in f32; fmod and remainder pass it; sign, floor, ceil and round give
+ * zeros).  The others take the cast path, as on the CPU: exp's rule, say,
+ * would read its rounded output where the cast path reads the f32 one,
+ * and mul's (or f16 add's, by an alpha) would round each element of a
+ * broadcast operand's gradient before summing it.  logical_not still
+ * wants u8, and logical_and/or compare half operands with zero as before. */
+
+/* Whether an op on these operands records a node, as rl_record decides. */
+static bool records(const rl_tensor *a, const rl_tensor *b, const rl_tensor *c) {
+  return rl_grad_enabled() &&
+         (a->requires_grad || (b && b->requires_grad) || (c && c->requires_grad));
 }
 
-static bool bf16_native_binary(rl_binary_op op, const rl_tensor *a, const rl_tensor *b) {
-  return a->dtype == RL_BF16 && b->dtype == RL_BF16 && rl_dev(a)->type == RL_CPU &&
-         (op == RL_BIN_ADD || op == RL_BIN_SUB || op == RL_BIN_RELU_BWD);
+static bool half_native_unary(rl_unary_op op, const rl_tensor *a) {
+  if (!rl_dtype_is_half(a->dtype) || op == RL_UN_NOT) return false;
+  if (rl_dev(a)->type == RL_CPU) return a->dtype == RL_BF16 && op == RL_UN_RELU;
+  switch (op) {
+  case RL_UN_RELU: case RL_UN_NEG: case RL_UN_AFFINE: case RL_UN_FMOD: case RL_UN_REMS:
+  case RL_UN_SIGN: case RL_UN_FLOOR: case RL_UN_CEIL: case RL_UN_ROUND:
+    return true;
+  default:
+    return unary_is_cmp(op) || !records(a, NULL, NULL);
+  }
+}
+
+static bool half_native_binary(rl_binary_op op, const rl_tensor *a, const rl_tensor *b) {
+  if (!rl_dtype_is_half(a->dtype) || b->dtype != a->dtype || binary_is_logical(op)) return false;
+  bool hot = a->dtype == RL_BF16 &&
+             (op == RL_BIN_ADD || op == RL_BIN_SUB || op == RL_BIN_RELU_BWD);
+  if (rl_dev(a)->type == RL_CPU) return hot;
+  return hot || binary_is_cmp(op) || !records(a, b, NULL);
+}
+
+/* Ternary ops: on a GPU only, and only when they record no node.  For
+ * where, a is the u8 condition. */
+static bool half_native_ternary(rl_ternary_op op, const rl_tensor *a, const rl_tensor *b,
+                                const rl_tensor *c) {
+  rl_dtype dt = b->dtype;
+  return rl_dev(b)->type != RL_CPU && rl_dtype_is_half(dt) && c->dtype == dt &&
+         (op == RL_TER_WHERE || a->dtype == dt) && !records(a, b, c);
 }
 
 rl_tensor *rl_in_f32(rl_tensor *t) {
@@ -240,7 +285,7 @@ rl_tensor *rl_unary(rl_unary_op op, rl_tensor *a, double p0, double p1) {
     return NULL;
   }
   const char *name = unary_name[op];
-  bool native = bf16_native_unary(op, a);
+  bool native = half_native_unary(op, a);
   if (rl_dtype_is_half(a->dtype) && op != RL_UN_NOT && !native) {
     rl_tensor *af = rl_in_f32(a), *r = af ? rl_unary(op, af, p0, p1) : NULL;
     rl_release(af);
@@ -263,7 +308,7 @@ rl_tensor *rl_unary(rl_unary_op op, rl_tensor *a, double p0, double p1) {
     rl_retain(x);
   }
   if (!x) return NULL;
-  if ((op == RL_UN_FMOD || op == RL_UN_REMS) && !rl_dtype_is_float(x->dtype) && p0 == 0) {
+  if ((op == RL_UN_FMOD || op == RL_UN_REMS) && !rl_dtype_is_floating(x->dtype) && p0 == 0) {
     rl_release(x);
     rl_err("%s: integer division by zero", name);
     return NULL;
@@ -302,7 +347,7 @@ int rl_unary_(rl_unary_op op, rl_tensor *a, double p0, double p1) {
   if (rl_check_inplace(name, a, NULL)) return -1;
   if (unary_is_cmp(op))
     return rl_err("%s: comparisons write u8; use the out-of-place form", name);
-  bool native = bf16_native_unary(op, a);
+  bool native = half_native_unary(op, a);
   if (rl_dtype_is_half(a->dtype) && op != RL_UN_NOT && !native)
     return store_into(a, rl_unary(op, a, p0, p1));
   if (!native && !rl_dtype_is_float(a->dtype) && !unary_int_ok(op))
@@ -470,7 +515,7 @@ rl_tensor *rl_binary(rl_binary_op op, rl_tensor *a, rl_tensor *b, double alpha) 
   if (rl_check_same_device(name, 2, ab) || rl_broadcast_shape(name, 2, ab, &nd, size))
     return NULL;
   rl_dtype dt = binary_dtype(op, a->dtype, b->dtype);
-  if (rl_dtype_is_half(dt) && !bf16_native_binary(op, a, b)) {
+  if (rl_dtype_is_half(dt) && !half_native_binary(op, a, b)) {
     rl_tensor *af = half_operand(a, dt), *bf = af ? half_operand(b, dt) : NULL;
     rl_tensor *r = bf ? rl_binary(op, af, bf, alpha) : NULL;
     rl_release(af);
@@ -670,7 +715,7 @@ rl_tensor *rl_ternary(rl_ternary_op op, rl_tensor *a, rl_tensor *b, rl_tensor *c
     dt = rl_dtype_promote(a->dtype, dt);
     if (op != RL_TER_CLAMP && !rl_dtype_is_floating(dt)) dt = RL_F32;
   }
-  if (rl_dtype_is_half(dt)) {
+  if (rl_dtype_is_half(dt) && !half_native_ternary(op, a, b, c)) {
     rl_tensor *af = op == RL_TER_WHERE ? (rl_retain(a), a) : half_operand(a, dt);
     rl_tensor *bf = af ? half_operand(b, dt) : NULL, *cf = bf ? half_operand(c, dt) : NULL;
     rl_tensor *r = cf ? rl_ternary(op, af, bf, cf, p) : NULL;
@@ -683,7 +728,7 @@ rl_tensor *rl_ternary(rl_ternary_op op, rl_tensor *a, rl_tensor *b, rl_tensor *c
   rl_tensor *y = x ? rl_as_dtype(b, dt) : NULL, *z = y ? rl_as_dtype(c, dt) : NULL;
   rl_tensor *out = z ? rl_empty(nd, size, dt, rl_dev(b)) : NULL;
   if (!out || ternary_into(op, out, x, y, z, p)) goto fail;
-  if (rl_dtype_is_float(dt)) {
+  if (rl_dtype_is_floating(dt)) {
     rl_tensor *in[3] = {x, y, z};
     rl_node *n = rl_record(name, ternary_bwd, out, 3, in);
     if (n) {

@@ -39,19 +39,23 @@ static float half_below(rl_dtype dt, double hi) {
 }
 
 /* A half-type t gets the f32 draws (the same counters as an f32 tensor's),
- * rounded once; a uniform draw that would round up to hi is the largest
- * value below it instead, so that [lo, hi) holds. */
+ * rounded once; a uniform draw that rounds up to hi is the largest value
+ * below it instead, so that [lo, hi) holds.  Done by ops on t's device
+ * (on a GPU the draws are not host memory); none of them records a node,
+ * as no operand requires a gradient. */
 static int rng_half(const char *op, rl_tensor *t, rl_rng_dist dist, double p0, double p1,
                     rl_generator *g) {
   rl_tensor *f = rl_empty(t->ndim, t->size, RL_F32, rl_dev(t));
   int rc = f ? rng_into(op, f, dist, p0, p1, g) : -1;
-  if (!rc && dist == RL_RNG_UNIFORM) { /* f is a contiguous CPU tensor: half types live there */
-    float top = half_below(t->dtype, p1), *v = rl_data(f);
-    for (int64_t i = 0, n = rl_numel(f); i < n; i++)
-      if ((double)rl_f32_of_half(t->dtype, rl_half_of_f32(t->dtype, v[i])) >= p1) v[i] = top;
+  rl_tensor *h = rc ? NULL : rl_to_dtype(f, t->dtype), *up = NULL;
+  if (!h) rc = -1;
+  if (!rc && dist == RL_RNG_UNIFORM) {
+    up = rl_unary(RL_UN_GE_S, h, p1, 0); /* the rounded draw against hi, exactly */
+    rc = up ? rl_masked_fill_(h, up, half_below(t->dtype, p1)) : -1;
   }
-  if (!rc) rc = rl_copy_(t, f);
-  rl_release(f);
+  if (!rc) rc = rl_copy_(t, h);
+  rl_tensor *tmp[3] = {f, h, up};
+  rl_release_all(3, tmp);
   return rc;
 }
 

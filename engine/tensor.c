@@ -273,11 +273,6 @@ int rl_check_sizes(const char *op, int ndim, const int64_t *size) {
 
 rl_tensor *rl_empty(int ndim, const int64_t *size, rl_dtype dt, const rl_device *dev) {
   if (rl_check_sizes("tensor", ndim, size)) return NULL;
-  if (rl_dtype_is_half(dt) && dev->type != RL_CPU) {
-    rl_err("%s tensors are CPU-only in this build: convert with :float() before moving to %s",
-           rl_dtype_name(dt), dev->name);
-    return NULL;
-  }
   int64_t n = 1;
   for (int i = 0; i < ndim; i++) n *= size[i];
   rl_tensor *t = header_new();

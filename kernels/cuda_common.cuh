@@ -157,6 +157,20 @@ template <> struct is_real<double> { static const bool value = true; };
   default: return rl_err(opname ": not defined for %s", rl_dtype_name(dt));   \
   }
 
+/* Dispatch for kernels that only move elements (copies, selections): the
+ * half types too, as their uint16_t bits.  Never for arithmetic: a half
+ * value is computed in f32 (rl_f32_of_half, rl_half_of_f32 of core.h),
+ * which RL_DISPATCH_ALL and RL_DISPATCH_FLOAT leave to each kernel. */
+#define RL_DISPATCH_MOVE(opname, dt, ...)                                     \
+  switch (dt) {                                                               \
+  case RL_F32: { typedef float T; __VA_ARGS__; } break;                       \
+  case RL_F64: { typedef double T; __VA_ARGS__; } break;                      \
+  case RL_I64: { typedef int64_t T; __VA_ARGS__; } break;                     \
+  case RL_U8: { typedef uint8_t T; __VA_ARGS__; } break;                      \
+  case RL_BF16: case RL_F16: { typedef uint16_t T; __VA_ARGS__; } break;      \
+  default: return rl_err(opname ": not defined for dtype %d", (int)(dt));     \
+  }
+
 /* ---- the kernels of the table ---------------------------------------- */
 
 /* Each signature and its comment are in backend.h; conv2d and conv2d_bwd

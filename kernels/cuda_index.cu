@@ -3,7 +3,11 @@
  *
  * index_add and scatter_add gather instead of scattering: each output
  * element adds its sources in index order, exactly as the CPU does, so a
- * result is the same bits on every run. */
+ * result is the same bits on every run.
+ *
+ * The half types: index_select and gather move their uint16_t bits; the
+ * adds widen both terms to f32 and round each sum to the half type, as the
+ * CPU's add_row (engine/cpu/cpu_index.c) does, in the same order. */
 #include <cub/device/device_radix_sort.cuh>
 
 #include "cuda_common.cuh"
@@ -40,6 +44,7 @@ __global__ void gather_kernel(const E *x, IT outer, IT n, IT inner, const int64_
 #define DISPATCH_BYTES(dt, ...)                                                       \
   switch (rl_dtype_size(dt)) {                                                        \
   case 1: { typedef uint8_t E; __VA_ARGS__; } break;                                  \
+  case 2: { typedef uint16_t E; __VA_ARGS__; } break; /* bf16, f16 */                 \
   case 4: { typedef uint32_t E; __VA_ARGS__; } break;                                 \
   case 8: { typedef uint64_t E; __VA_ARGS__; } break;                                 \
   default: return rl_err("index op: unsupported element size");                       \
@@ -67,19 +72,54 @@ int rl_cuda_gather(rl_dtype dt, const void *x, int64_t outer, int64_t n, int64_t
   return 0;
 }
 
+/* One addition of the running sum acc and a source element s, as the CPU
+ * does it: in the type itself (wrapping for the integers), or for the half
+ * type H widened to f32 and the sum rounded back at once. */
+template <typename T> struct AddIn {
+  typedef T S;
+  __device__ __forceinline__ T operator()(T acc, T s) const { return (T)(acc + s); }
+};
+template <rl_dtype H> struct AddHalf {
+  typedef uint16_t S;
+  __device__ __forceinline__ uint16_t operator()(uint16_t acc, uint16_t s) const {
+    return rl_half_of_f32(H, rl_f32_of_half(H, acc) + rl_f32_of_half(H, s));
+  }
+};
+
+/* Launch KERNEL<A> with the adder A of dtype dt; the arguments may use S,
+ * its element type. */
+#define ADD_CASE_(D, ADDER, KERNEL, GRID, ...)                                 \
+  case D: {                                                                    \
+    typedef ADDER A;                                                           \
+    typedef A::S S;                                                            \
+    KERNEL<A><<<GRID, RL_THREADS>>>(__VA_ARGS__);                              \
+  } break;
+#define DISPATCH_ADD(opname, dt, KERNEL, GRID, ...)                            \
+  switch (dt) {                                                                \
+    ADD_CASE_(RL_F32, AddIn<float>, KERNEL, GRID, __VA_ARGS__)                 \
+    ADD_CASE_(RL_F64, AddIn<double>, KERNEL, GRID, __VA_ARGS__)                \
+    ADD_CASE_(RL_I64, AddIn<int64_t>, KERNEL, GRID, __VA_ARGS__)               \
+    ADD_CASE_(RL_U8, AddIn<uint8_t>, KERNEL, GRID, __VA_ARGS__)                \
+    ADD_CASE_(RL_BF16, AddHalf<RL_BF16>, KERNEL, GRID, __VA_ARGS__)            \
+    ADD_CASE_(RL_F16, AddHalf<RL_F16>, KERNEL, GRID, __VA_ARGS__)              \
+  default: return rl_err(opname ": not defined for dtype %d", (int)(dt));      \
+  }
+
 /* scatter_add: y[o, idx[o, j, i], i] += x[o, j, i].  A thread per (o, i)
  * column walks j in order, so no two threads write one element and the
  * additions happen in the CPU's order.  Parallel over outer * inner only. */
-template <typename T>
-__global__ void scatter_add_kernel(const T *x, int64_t outer, int64_t k, int64_t inner,
-                                   const int64_t *idx, int64_t n, T *y) {
+template <typename A>
+__global__ void scatter_add_kernel(const typename A::S *x, int64_t outer, int64_t k,
+                                   int64_t inner, const int64_t *idx, int64_t n,
+                                   typename A::S *y) {
+  A add;
   GRID_STRIDE(e, outer * inner) {
     int64_t o = e / inner, i = e % inner;
     for (int64_t j = 0; j < k; j++) {
       int64_t s = (o * k + j) * inner + i, r = idx[s];
       if (r >= 0 && r < n) {
-        T *d = y + (o * n + r) * inner + i;
-        *d = (T)(*d + x[s]);
+        typename A::S *d = y + (o * n + r) * inner + i;
+        *d = add(*d, x[s]);
       }
     }
   }
@@ -88,8 +128,8 @@ __global__ void scatter_add_kernel(const T *x, int64_t outer, int64_t k, int64_t
 int rl_cuda_scatter_add(rl_dtype dt, const void *x, int64_t outer, int64_t k, int64_t inner,
                         const int64_t *idx, int64_t n, void *y) {
   if (outer * inner == 0 || k == 0) return 0;
-  RL_DISPATCH_ALL(dt, scatter_add_kernel<T><<<rl_blocks(outer * inner), RL_THREADS>>>(
-                          (const T *)x, outer, k, inner, idx, n, (T *)y));
+  DISPATCH_ADD("scatter_add", dt, scatter_add_kernel, rl_blocks(outer * inner), (const S *)x,
+               outer, k, inner, idx, n, (S *)y);
   LAUNCH_CHECK("scatter_add_kernel");
   return 0;
 }
@@ -112,23 +152,37 @@ __global__ void segments_kernel(const int64_t *key, int64_t k, int64_t n, int32_
   }
 }
 
-template <typename T>
-__global__ void index_add_kernel(const T *x, int64_t outer, int64_t k, int64_t inner,
-                                 const int32_t *pos, const int32_t *start, const int32_t *end,
-                                 int64_t n, T *y) {
+template <typename A>
+__global__ void index_add_kernel(const typename A::S *x, int64_t outer, int64_t k,
+                                 int64_t inner, const int32_t *pos, const int32_t *start,
+                                 const int32_t *end, int64_t n, typename A::S *y) {
+  A add;
   GRID_STRIDE(e, outer * n * inner) {
     int64_t i = e % inner, r = (e / inner) % n, o = e / (inner * n);
     int32_t b = start[r], f = end[r];
     if (b >= f) continue;
-    T acc = y[e];
-    for (int32_t p = b; p < f; p++) acc = (T)(acc + x[(o * k + pos[p]) * inner + i]);
+    typename A::S acc = y[e];
+    for (int32_t p = b; p < f; p++) acc = add(acc, x[(o * k + pos[p]) * inner + i]);
     y[e] = acc;
   }
+}
+
+/* index_add_kernel for dt (checked by the caller), with seg = [start | end]. */
+static int launch_index_add(rl_dtype dt, unsigned blocks, const void *x, int64_t outer,
+                            int64_t k, int64_t inner, const int32_t *pos, const int32_t *seg,
+                            int64_t n, void *y) {
+  DISPATCH_ADD("index_add", dt, index_add_kernel, blocks, (const S *)x, outer, k, inner, pos,
+               seg, seg + n, n, (S *)y);
+  return 0;
 }
 
 int rl_cuda_index_add(rl_dtype dt, const void *x, int64_t outer, int64_t k, int64_t inner,
                       const int64_t *idx, int64_t n, void *y) {
   if (outer * inner == 0 || k == 0 || n == 0) return 0;
+  switch (dt) { /* refused before any work is queued */
+  case RL_F32: case RL_F64: case RL_I64: case RL_U8: case RL_BF16: case RL_F16: break;
+  default: return rl_err("index_add: not defined for dtype %d", (int)dt);
+  }
   if (k >= INT32_MAX || n >= INT32_MAX)
     return rl_err("index_add: %lld indices into a dim of %lld is too large for the CUDA kernel",
                   (long long)k, (long long)n);
@@ -170,13 +224,7 @@ int rl_cuda_index_add(rl_dtype dt, const void *x, int64_t outer, int64_t k, int6
     rc = rl_cuda_fail("index_add (sorting the indices)", e);
   } else {
     int64_t cnt = outer * n * inner;
-    switch (dt) {
-    case RL_F32: index_add_kernel<float><<<rl_blocks(cnt), RL_THREADS>>>((const float *)x, outer, k, inner, vout, seg, seg + n, n, (float *)y); break;
-    case RL_F64: index_add_kernel<double><<<rl_blocks(cnt), RL_THREADS>>>((const double *)x, outer, k, inner, vout, seg, seg + n, n, (double *)y); break;
-    case RL_I64: index_add_kernel<int64_t><<<rl_blocks(cnt), RL_THREADS>>>((const int64_t *)x, outer, k, inner, vout, seg, seg + n, n, (int64_t *)y); break;
-    case RL_U8: index_add_kernel<uint8_t><<<rl_blocks(cnt), RL_THREADS>>>((const uint8_t *)x, outer, k, inner, vout, seg, seg + n, n, (uint8_t *)y); break;
-    default: rc = rl_err("index_add: unknown dtype");
-    }
+    rc = launch_index_add(dt, rl_blocks(cnt), x, outer, k, inner, vout, seg, n, y);
     e = cudaGetLastError();
     if (!rc && e != cudaSuccess) rc = rl_cuda_fail("launch of index_add_kernel", e);
   }

@@ -7,7 +7,15 @@
  * The op is a uniform run-time switch inside the functor: one kernel per
  * dtype instead of one per (op, dtype) keeps the build short, and costs a
  * jump per element in a loop bound by memory.  The expressions are those of
- * engine/cpu/cpu_pointwise.c, so both backends compute the same thing. */
+ * engine/cpu/cpu_pointwise.c, so both backends compute the same thing.
+ *
+ * The half types (bf16, f16) are uint16_t bits, converted only by core.h's
+ * functions, the CPU's own.  Copies move or convert them; elementwise ops
+ * on them widen each element to f32 (exactly), evaluate the f32 formula
+ * below and round the result once: the value the ops layer's path through
+ * f32 copies gives (engine/ops_pointwise.c says which ops it sends here in
+ * a half type, and why their gradients agree too).  A few ops pass a bf16
+ * element's bits through as the CPU's own bf16 loops do, named below. */
 #include "cuda_common.cuh"
 
 /* ---- the iterator ------------------------------------------------------- */
@@ -132,8 +140,12 @@ template <typename T> struct FillF {
   __device__ void operator()(char **d, const int64_t *off) const { ST(T, 0) = v; }
 };
 
+/* A half type is filled with v rounded once, on the host, as the CPU does. */
 int rl_cuda_fill(const rl_iter *it, double v) {
-  RL_DISPATCH_ALL(it->dtype[0], return ew_launch<1>(it, FillF<T>{(T)v}));
+  rl_dtype dt = it->dtype[0];
+  if (dt == RL_BF16) return ew_launch<1>(it, FillF<uint16_t>{rl_bf16_of_f64(v)});
+  if (dt == RL_F16) return ew_launch<1>(it, FillF<uint16_t>{rl_f16_of_f64(v)});
+  RL_DISPATCH_ALL(dt, return ew_launch<1>(it, FillF<T>{(T)v}));
   return 0;
 }
 
@@ -148,13 +160,72 @@ template <typename TO, typename TI> struct CopyF {
   }
 };
 
+/* A same-type copy between strided operands: the elements as they are
+ * (a half type's bits included). */
+template <typename T> struct MoveF {
+  __device__ void operator()(char **d, const int64_t *off) const { ST(T, 0) = LD(T, 1); }
+};
+
+/* To the half type H, rounded to nearest even by core.h's narrowing for
+ * the source type: once from f32, f64 (rounding to odd first) and i64
+ * (through its sticky f64); u8 through f32, exact. */
+template <rl_dtype H> __device__ __forceinline__ uint16_t half_of(float a) {
+  return rl_half_of_f32(H, a);
+}
+template <rl_dtype H> __device__ __forceinline__ uint16_t half_of(double a) {
+  return H == RL_BF16 ? rl_bf16_of_f64(a) : rl_f16_of_f64(a);
+}
+template <rl_dtype H> __device__ __forceinline__ uint16_t half_of(int64_t a) {
+  return H == RL_BF16 ? rl_bf16_of_i64(a) : rl_f16_of_i64(a);
+}
+template <rl_dtype H> __device__ __forceinline__ uint16_t half_of(uint8_t a) {
+  return rl_half_of_f32(H, (float)a);
+}
+
+template <rl_dtype H, typename TI> struct ToHalfF {
+  __device__ void operator()(char **d, const int64_t *off) const {
+    ST(uint16_t, 0) = half_of<H>(LD(TI, 1));
+  }
+};
+
+/* From the half type H: widened to f32 exactly, then as from f32 (to an
+ * integer by truncation through int64). */
+template <typename TO, rl_dtype H> struct FromHalfF {
+  __device__ void operator()(char **d, const int64_t *off) const {
+    float a = rl_f32_of_half(H, LD(uint16_t, 1));
+    if (!is_real<TO>::value) ST(TO, 0) = (TO)(int64_t)a;
+    else ST(TO, 0) = (TO)a;
+  }
+};
+
+/* bf16 <-> f16 through f32 (exact from either), so each rounds once. */
+template <rl_dtype HO, rl_dtype HI> struct HalfToHalfF {
+  __device__ void operator()(char **d, const int64_t *off) const {
+    ST(uint16_t, 0) = rl_half_of_f32(HO, rl_f32_of_half(HI, LD(uint16_t, 1)));
+  }
+};
+
 template <typename TO> static int copy_to(const rl_iter *it) {
   switch (it->dtype[1]) {
   case RL_F32: return ew_launch<2>(it, CopyF<TO, float>());
   case RL_F64: return ew_launch<2>(it, CopyF<TO, double>());
   case RL_I64: return ew_launch<2>(it, CopyF<TO, int64_t>());
   case RL_U8: return ew_launch<2>(it, CopyF<TO, uint8_t>());
-  default: return rl_err("copy: unknown dtype");
+  case RL_BF16: return ew_launch<2>(it, FromHalfF<TO, RL_BF16>());
+  case RL_F16: return ew_launch<2>(it, FromHalfF<TO, RL_F16>());
+  default: return rl_err("copy: not defined from dtype %d", (int)it->dtype[1]);
+  }
+}
+
+template <rl_dtype H> static int copy_to_half(const rl_iter *it) {
+  switch (it->dtype[1]) {
+  case RL_F32: return ew_launch<2>(it, ToHalfF<H, float>());
+  case RL_F64: return ew_launch<2>(it, ToHalfF<H, double>());
+  case RL_I64: return ew_launch<2>(it, ToHalfF<H, int64_t>());
+  case RL_U8: return ew_launch<2>(it, ToHalfF<H, uint8_t>());
+  case RL_BF16: return ew_launch<2>(it, HalfToHalfF<H, RL_BF16>());
+  case RL_F16: return ew_launch<2>(it, HalfToHalfF<H, RL_F16>());
+  default: return rl_err("copy: not defined from dtype %d", (int)it->dtype[1]);
   }
 }
 
@@ -166,19 +237,26 @@ static bool plain_copy(const rl_iter *it) {
 
 int rl_cuda_copy(const rl_iter *it) {
   if (it->numel == 0) return 0;
+  rl_dtype to = it->dtype[0];
   if (plain_copy(it)) {
-    CUDA_TRY(cudaMemcpyAsync(it->data[0], it->data[1],
-                             (size_t)it->numel * rl_dtype_size(it->dtype[0]),
+    CUDA_TRY(cudaMemcpyAsync(it->data[0], it->data[1], (size_t)it->numel * rl_dtype_size(to),
                              cudaMemcpyDeviceToDevice, 0));
     return 0;
   }
-  RL_DISPATCH_ALL(it->dtype[0], return copy_to<T>(it));
+  if (to == it->dtype[1]) {
+    RL_DISPATCH_MOVE("copy", to, return ew_launch<2>(it, MoveF<T>()));
+  }
+  if (to == RL_BF16) return copy_to_half<RL_BF16>(it);
+  if (to == RL_F16) return copy_to_half<RL_F16>(it);
+  RL_DISPATCH_ALL(to, return copy_to<T>(it));
   return 0;
 }
 
 /* ---- unary ----------------------------------------------------------------- */
 
-/* Which (op, dtype) pairs exist: exactly the CPU backend's. */
+/* Which (op, dtype) pairs exist: the CPU backend's, and on the half types
+ * every op f32 has (the CPU's are relu on bf16 only: engine/ops_pointwise.c
+ * sends a GPU more of them). */
 static bool unary_defined(rl_unary_op op, rl_dtype dt) {
   if (op >= RL_UN_EQ_S && op <= RL_UN_GE_S) return true;
   switch (dt) {
@@ -190,6 +268,7 @@ static bool unary_defined(rl_unary_op op, rl_dtype dt) {
   case RL_U8:
     return op == RL_UN_CLAMP || op == RL_UN_AFFINE || op == RL_UN_MAXS || op == RL_UN_MINS ||
            op == RL_UN_NOT;
+  case RL_BF16: case RL_F16: return op != RL_UN_NOT; /* in f32, as f32 */
   default: return false;
   }
 }
@@ -278,32 +357,76 @@ template <typename T> struct UnaryF {
   }
 };
 
+/* The half type H: the f32 formula on the widened element, rounded once.
+ * bf16's relu passes the element's bits through (a NaN's included), as the
+ * CPU's bf16 loop does (engine/cpu/cpu_pointwise.c, un_RELU_bf16). */
+template <rl_dtype H> struct UnaryHalfF {
+  int op;
+  float p0, p1;
+  __device__ void operator()(char **d, const int64_t *off) const {
+    uint16_t h = LD(uint16_t, 1);
+    float a = rl_f32_of_half(H, h);
+    if (H == RL_BF16 && op == RL_UN_RELU) ST(uint16_t, 0) = a > 0 || a != a ? h : (uint16_t)0;
+    else ST(uint16_t, 0) = rl_half_of_f32(H, un_real<float>(op, a, p0, p1));
+  }
+};
+
 /* comparisons with a scalar (in double, as the CPU) and isnan: u8 out */
+__device__ __forceinline__ uint8_t un_cmp(int op, double x, double p0) {
+  switch (op) {
+  case RL_UN_EQ_S: return x == p0;
+  case RL_UN_NE_S: return x != p0;
+  case RL_UN_LT_S: return x < p0;
+  case RL_UN_LE_S: return x <= p0;
+  case RL_UN_GT_S: return x > p0;
+  case RL_UN_GE_S: return x >= p0;
+  default: return x != x; /* RL_UN_ISNAN (floats only: exact in double) */
+  }
+}
+
 template <typename T> struct UnaryCmpF {
   int op;
   double p0;
   __device__ void operator()(char **d, const int64_t *off) const {
-    T a = LD(T, 1);
-    double x = (double)a;
-    uint8_t r;
-    switch (op) {
-    case RL_UN_EQ_S: r = x == p0; break;
-    case RL_UN_NE_S: r = x != p0; break;
-    case RL_UN_LT_S: r = x < p0; break;
-    case RL_UN_LE_S: r = x <= p0; break;
-    case RL_UN_GT_S: r = x > p0; break;
-    case RL_UN_GE_S: r = x >= p0; break;
-    default: r = a != a; break; /* RL_UN_ISNAN */
-    }
-    ST(uint8_t, 0) = r;
+    ST(uint8_t, 0) = un_cmp(op, (double)LD(T, 1), p0);
   }
 };
+
+/* a half element compares as its f32 widening does (exactly, in double) */
+template <rl_dtype H> struct UnaryCmpHalfF {
+  int op;
+  double p0;
+  __device__ void operator()(char **d, const int64_t *off) const {
+    ST(uint8_t, 0) = un_cmp(op, (double)rl_f32_of_half(H, LD(uint16_t, 1)), p0);
+  }
+};
+
+/* Half operands of one type in, that type (or u8) out: the ops layer sends
+ * nothing else, and anything else would be written at the wrong width. */
+static int half_operands(const char *what, int op, const rl_iter *it, int first, bool u8_out) {
+  rl_dtype dt = it->dtype[first];
+  bool ok = it->dtype[0] == (u8_out ? RL_U8 : dt);
+  for (int a = first + 1; a < it->nargs; a++) ok = ok && it->dtype[a] == dt;
+  if (!ok)
+    return rl_err("%s op %d: operands of mixed dtypes with %s (output %s)", what, op,
+                  rl_dtype_name(dt), rl_dtype_name(it->dtype[0]));
+  return 0;
+}
 
 int rl_cuda_unary(rl_unary_op op, const rl_iter *it, const double *p) {
   rl_dtype dt = it->dtype[1];
   bool cmp = (op >= RL_UN_EQ_S && op <= RL_UN_GE_S) || op == RL_UN_ISNAN;
-  if (op == RL_UN_ISNAN ? !rl_dtype_is_float(dt) : !unary_defined(op, dt))
+  if (op == RL_UN_ISNAN ? !rl_dtype_is_floating(dt) : !unary_defined(op, dt))
     return rl_err("unary op %d is not defined for %s", (int)op, rl_dtype_name(dt));
+  if (rl_dtype_is_half(dt)) {
+    if (half_operands("unary", (int)op, it, 1, cmp)) return -1;
+    if (cmp && dt == RL_BF16) return ew_launch<2>(it, UnaryCmpHalfF<RL_BF16>{(int)op, p[0]});
+    if (cmp) return ew_launch<2>(it, UnaryCmpHalfF<RL_F16>{(int)op, p[0]});
+    /* the parameters in f32, as the f32 op takes them */
+    if (dt == RL_BF16)
+      return ew_launch<2>(it, UnaryHalfF<RL_BF16>{(int)op, (float)p[0], (float)p[1]});
+    return ew_launch<2>(it, UnaryHalfF<RL_F16>{(int)op, (float)p[0], (float)p[1]});
+  }
   if (cmp) {
     RL_DISPATCH_ALL(dt, return ew_launch<2>(it, UnaryCmpF<T>{(int)op, p[0]}));
   }
@@ -321,6 +444,7 @@ static bool binary_defined(rl_binary_op op, rl_dtype dt) {
   case RL_F32: case RL_F64: return op != RL_BIN_AND && op != RL_BIN_OR;
   case RL_I64: return arith || op == RL_BIN_FMOD || op == RL_BIN_REMAINDER;
   case RL_U8: return arith || op == RL_BIN_AND || op == RL_BIN_OR;
+  case RL_BF16: case RL_F16: return op != RL_BIN_AND && op != RL_BIN_OR; /* in f32, as f32 */
   default: return false;
   }
 }
@@ -392,28 +516,58 @@ template <typename T> struct BinaryF {
   }
 };
 
+/* bf16's relu_backward passes the gradient's bits through, as the CPU's
+ * bf16 loop does (bin_RELU_BWD_bf16); the rest as UnaryHalfF. */
+template <rl_dtype H> struct BinaryHalfF {
+  int op;
+  float p0;
+  __device__ void operator()(char **d, const int64_t *off) const {
+    uint16_t ha = LD(uint16_t, 1);
+    float a = rl_f32_of_half(H, ha), b = rl_f32_of_half(H, LD(uint16_t, 2));
+    if (H == RL_BF16 && op == RL_BIN_RELU_BWD) ST(uint16_t, 0) = b > 0 ? ha : (uint16_t)0;
+    else ST(uint16_t, 0) = rl_half_of_f32(H, bin_real<float>(op, a, b, p0));
+  }
+};
+
+template <typename T> __device__ __forceinline__ uint8_t bin_cmp(int op, T a, T b) {
+  switch (op) {
+  case RL_BIN_EQ: return a == b;
+  case RL_BIN_NE: return a != b;
+  case RL_BIN_LT: return a < b;
+  case RL_BIN_LE: return a <= b;
+  case RL_BIN_GT: return a > b;
+  default: return a >= b;
+  }
+}
+
 template <typename T> struct BinaryCmpF {
   int op;
   __device__ void operator()(char **d, const int64_t *off) const {
-    T a = LD(T, 1), b = LD(T, 2);
-    uint8_t r;
-    switch (op) {
-    case RL_BIN_EQ: r = a == b; break;
-    case RL_BIN_NE: r = a != b; break;
-    case RL_BIN_LT: r = a < b; break;
-    case RL_BIN_LE: r = a <= b; break;
-    case RL_BIN_GT: r = a > b; break;
-    default: r = a >= b; break;
-    }
-    ST(uint8_t, 0) = r;
+    ST(uint8_t, 0) = bin_cmp<T>(op, LD(T, 1), LD(T, 2));
+  }
+};
+
+template <rl_dtype H> struct BinaryCmpHalfF {
+  int op;
+  __device__ void operator()(char **d, const int64_t *off) const {
+    ST(uint8_t, 0) = bin_cmp<float>(op, rl_f32_of_half(H, LD(uint16_t, 1)),
+                                    rl_f32_of_half(H, LD(uint16_t, 2)));
   }
 };
 
 int rl_cuda_binary(rl_binary_op op, const rl_iter *it, double p0) {
   rl_dtype dt = it->dtype[1];
+  bool cmp = op >= RL_BIN_EQ && op <= RL_BIN_GE;
   if (!binary_defined(op, dt))
     return rl_err("binary op %d is not defined for %s", (int)op, rl_dtype_name(dt));
-  if (op >= RL_BIN_EQ && op <= RL_BIN_GE) {
+  if (rl_dtype_is_half(dt)) {
+    if (half_operands("binary", (int)op, it, 1, cmp)) return -1;
+    if (cmp && dt == RL_BF16) return ew_launch<3>(it, BinaryCmpHalfF<RL_BF16>{(int)op});
+    if (cmp) return ew_launch<3>(it, BinaryCmpHalfF<RL_F16>{(int)op});
+    if (dt == RL_BF16) return ew_launch<3>(it, BinaryHalfF<RL_BF16>{(int)op, (float)p0});
+    return ew_launch<3>(it, BinaryHalfF<RL_F16>{(int)op, (float)p0});
+  }
+  if (cmp) {
     RL_DISPATCH_ALL(dt, return ew_launch<3>(it, BinaryCmpF<T>{(int)op}));
   }
   RL_DISPATCH_ALL(dt, return ew_launch<3>(it, BinaryF<T>{(int)op, (T)p0}));
@@ -422,19 +576,32 @@ int rl_cuda_binary(rl_binary_op op, const rl_iter *it, double p0) {
 
 /* ---- ternary --------------------------------------------------------------- */
 
+template <typename T> __device__ __forceinline__ T ter_real(int op, T a, T b, T c, T p0) {
+  switch (op) {
+  case RL_TER_FMA: return a * b + c;
+  case RL_TER_ADDCMUL: return a + p0 * b * c;
+  case RL_TER_ADDCDIV: return a + p0 * b / c;
+  case RL_TER_LERP: return a + p0 * (b - a);
+  default: return MINN(MAXN(a, b), c); /* RL_TER_CLAMP */
+  }
+}
+
 template <typename T> struct TernaryRealF {
   int op;
   double p0_;
   __device__ void operator()(char **d, const int64_t *off) const {
-    T a = LD(T, 1), b = LD(T, 2), c = LD(T, 3), p0 = (T)p0_, r;
-    switch (op) {
-    case RL_TER_FMA: r = a * b + c; break;
-    case RL_TER_ADDCMUL: r = a + p0 * b * c; break;
-    case RL_TER_ADDCDIV: r = a + p0 * b / c; break;
-    case RL_TER_LERP: r = a + p0 * (b - a); break;
-    default: r = MINN(MAXN(a, b), c); break; /* RL_TER_CLAMP */
-    }
-    ST(T, 0) = r;
+    ST(T, 0) = ter_real<T>(op, LD(T, 1), LD(T, 2), LD(T, 3), (T)p0_);
+  }
+};
+
+/* p0 in f32, as the f32 op takes it */
+template <rl_dtype H> struct TernaryHalfF {
+  int op;
+  float p0;
+  __device__ void operator()(char **d, const int64_t *off) const {
+    float a = rl_f32_of_half(H, LD(uint16_t, 1)), b = rl_f32_of_half(H, LD(uint16_t, 2)),
+          c = rl_f32_of_half(H, LD(uint16_t, 3));
+    ST(uint16_t, 0) = rl_half_of_f32(H, ter_real<float>(op, a, b, c, p0));
   }
 };
 
@@ -451,13 +618,35 @@ template <typename T> struct WhereF {
   }
 };
 
+/* where on a half type selects the element and stores it as the path
+ * through f32 does, widened and rounded back: its own bits, except that a
+ * signalling NaN comes out quiet, exactly as the CPU's where gives it. */
+template <rl_dtype H> struct WhereHalfF {
+  __device__ void operator()(char **d, const int64_t *off) const {
+    uint16_t h = LD(uint8_t, 1) ? LD(uint16_t, 2) : LD(uint16_t, 3);
+    ST(uint16_t, 0) = rl_half_of_f32(H, rl_f32_of_half(H, h));
+  }
+};
+
 int rl_cuda_ternary(rl_ternary_op op, const rl_iter *it, const double *p) {
   rl_dtype dt = it->dtype[0];
+  double p0 = p ? p[0] : 0;
+  if (rl_dtype_is_half(dt)) {
+    bool ok = it->dtype[1] == (op == RL_TER_WHERE ? RL_U8 : dt) && it->dtype[2] == dt &&
+              it->dtype[3] == dt;
+    if (!ok)
+      return rl_err("ternary op %d: operands of mixed dtypes with a %s result", (int)op,
+                    rl_dtype_name(dt));
+    if (op == RL_TER_WHERE)
+      return dt == RL_BF16 ? ew_launch<4>(it, WhereHalfF<RL_BF16>())
+                           : ew_launch<4>(it, WhereHalfF<RL_F16>());
+    return dt == RL_BF16 ? ew_launch<4>(it, TernaryHalfF<RL_BF16>{(int)op, (float)p0})
+                         : ew_launch<4>(it, TernaryHalfF<RL_F16>{(int)op, (float)p0});
+  }
   if (op == RL_TER_WHERE) {
     RL_DISPATCH_ALL(dt, return ew_launch<4>(it, WhereF<T>()));
   }
   if (rl_dtype_is_float(dt)) {
-    double p0 = p ? p[0] : 0;
     if (dt == RL_F32) return ew_launch<4>(it, TernaryRealF<float>{(int)op, p0});
     return ew_launch<4>(it, TernaryRealF<double>{(int)op, p0});
   }

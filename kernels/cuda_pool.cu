@@ -20,29 +20,45 @@ __device__ __forceinline__ void covering(IT h, IT k, IT s, IT p, IT O, IT *lo, I
   *hi = b > O ? O : b;
 }
 
+/* Max pooling stores S and compares in T = Pool<S>::T: f32 and f64 as they
+ * are; bf16 (uint16_t) widened to f32 exactly, the maximum rounded back
+ * (exact: it was bf16; a signalling NaN comes out quiet), as the CPU's
+ * maxpool_bf16: the bits f32 pooling of the widened input gives. */
+template <typename S> struct Pool {
+  typedef S T;
+  static __device__ __forceinline__ T ld(S v) { return v; }
+  static __device__ __forceinline__ S st(T v) { return v; }
+};
+template <> struct Pool<uint16_t> {
+  typedef float T;
+  static __device__ __forceinline__ float ld(uint16_t v) { return rl_f32_of_bf16(v); }
+  static __device__ __forceinline__ uint16_t st(float v) { return rl_bf16_of_f32(v); }
+};
+
 /* A thread per output, a plane per grid y: the window scanned row by row,
  * the first maximum kept, a NaN taking over from a number (as the CPU). */
-template <typename T, typename IT>
-__global__ void maxpool_kernel(const T *x, int64_t nc, IT H, IT W, Geom<IT> g, T *y,
+template <typename S, typename IT>
+__global__ void maxpool_kernel(const S *x, int64_t nc, IT H, IT W, Geom<IT> g, S *y,
                                int64_t *idx) {
+  typedef typename Pool<S>::T T;
   IT ohw = g.OH * g.OW;
   PLANES(pl, nc) {
-    const T *src = x + pl * H * W;
+    const S *src = x + pl * H * W;
     IN_PLANE(p, ohw) {
       IT oh = p / g.OW, ow = p - oh * g.OW;
       IT h0 = oh * g.sh - g.ph, hs = h0 < 0 ? 0 : h0, he = h0 + g.kh > H ? H : h0 + g.kh;
       IT w0 = ow * g.sw - g.pw, ws = w0 < 0 ? 0 : w0, we = w0 + g.kw > W ? W : w0 + g.kw;
       IT bi = hs * W + ws;
-      T best = src[bi];
+      T best = Pool<S>::ld(src[bi]);
       for (IT h = hs; h < he; h++)
         for (IT w = ws; w < we; w++) {
-          T v = src[h * W + w];
+          T v = Pool<S>::ld(src[h * W + w]);
           if (v > best || (v != v && best == best)) {
             best = v;
             bi = h * W + w;
           }
         }
-      y[pl * ohw + p] = best;
+      y[pl * ohw + p] = Pool<S>::st(best);
       idx[pl * ohw + p] = bi;
     }
   }
@@ -135,8 +151,18 @@ __global__ void avgpool_bwd_kernel(const T *dy, int64_t nc, IT H, IT W, Geom<IT>
     LAUNCH_CHECK(#kname);                                                         \
   } while (0)
 
+/* bf16 max pooling (ops_pool.c lets bf16 through to max pooling only; its
+ * backward runs in f32).  f16 and the other ops refuse the half types. */
 int rl_cuda_maxpool2d(rl_dtype dt, const void *x, int64_t nc, int64_t H, int64_t W,
                       const int64_t *g, void *y, int64_t *idx) {
+  if (dt == RL_BF16) {
+    if (g[G_OH] * g[G_OW] * nc == 0) return 0;
+    RL_LAUNCH_IT(fits32(H * W, g[G_OH] * g[G_OW] + H * W), (maxpool_kernel<uint16_t, IT>),
+                 grid2(g[G_OH] * g[G_OW], nc), (const uint16_t *)x, nc, (IT)H, (IT)W,
+                 geom_of<IT>(g), (uint16_t *)y, idx);
+    LAUNCH_CHECK("maxpool_kernel");
+    return 0;
+  }
   POOL_LAUNCH("max_pool2d", maxpool_kernel, g[G_OH] * g[G_OW], nc, (const T *)x, nc, (IT)H,
               (IT)W, geom_of<IT>(g), (T *)y, idx);
   return 0;

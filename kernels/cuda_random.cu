@@ -7,20 +7,38 @@
  * way.  Normals go through Box-Muller in double with CUDA's log, sin and
  * cos, which may differ from glibc's in the last bit of a double: f32
  * normals (rounded from double) match the CPU's bits all but never, f64
- * normals agree to a few ulps. */
+ * normals agree to a few ulps.
+ *
+ * The half types are filled here for bernoulli and randint (engine/random.c
+ * draws uniform and normal half tensors in f32 and converts): each value
+ * rounded once from its double, as the CPU's store() does. */
 #include "cuda_common.cuh"
 
 extern "C" {
 #include "philox.h"
 }
 
-template <typename T> __device__ __forceinline__ void put(T *dst, int64_t i, double v) {
-  dst[i] = (T)v;
-}
+/* Storing a draw v (a double) as the CPU's store(): a C conversion to T,
+ * or for the half type H rounded once (rl_bf16_of_f64, rl_f16_of_f64). */
+template <typename T> struct Put {
+  typedef T S;
+  static const bool i64 = sizeof(T) == 8 && !is_real<T>::value;
+  __device__ __forceinline__ void operator()(T *dst, int64_t i, double v) const {
+    dst[i] = (T)v;
+  }
+};
+template <rl_dtype H> struct PutHalf {
+  typedef uint16_t S;
+  static const bool i64 = false;
+  __device__ __forceinline__ void operator()(uint16_t *dst, int64_t i, double v) const {
+    dst[i] = H == RL_BF16 ? rl_bf16_of_f64(v) : rl_f16_of_f64(v);
+  }
+};
 
-template <typename T>
-__global__ void rng_kernel(T *dst, int64_t n, int dist, uint64_t seed, uint64_t offset,
-                           double p0, double p1, bool wide) {
+template <typename P>
+__global__ void rng_kernel(typename P::S *dst, int64_t n, int dist, uint64_t seed,
+                           uint64_t offset, double p0, double p1, bool wide) {
+  P put;
   int per = wide ? 2 : 4;
   int64_t nctr = (n + per - 1) / per;
   GRID_STRIDE(c, nctr) {
@@ -50,7 +68,7 @@ __global__ void rng_kernel(T *dst, int64_t n, int dist, uint64_t seed, uint64_t 
         /* in uint64_t: hi - lo may pass INT64_MAX, as in randint(math.mininteger, 2^53) */
         uint64_t lo = (uint64_t)(int64_t)p0, range = (uint64_t)(int64_t)p1 - lo;
         int64_t v = (int64_t)(lo + rl_mulhi64(w64, range));
-        if (sizeof(T) == 8 && !is_real<T>::value) dst[i] = (T)v;
+        if (P::i64) dst[i] = (typename P::S)v; /* exactly, beyond 2^53 too */
         else put(dst, i, (double)v);
       }
       }
@@ -63,8 +81,21 @@ int rl_cuda_rng_fill(rl_dtype dt, void *dst, int64_t n, rl_rng_dist dist, uint64
   if (n == 0) return 0;
   bool wide = dt == RL_F64 || dist == RL_RNG_RANDINT; /* two values per counter */
   int64_t nctr = (n + (wide ? 2 : 4) - 1) / (wide ? 2 : 4);
-  RL_DISPATCH_ALL(dt, rng_kernel<T><<<rl_blocks(nctr), RL_THREADS>>>(
-                          (T *)dst, n, (int)dist, seed, offset, p0, p1, wide));
+  unsigned nb = rl_blocks(nctr);
+#define RNG_CASE_(D, P)                                                        \
+  case D:                                                                      \
+    rng_kernel<P><<<nb, RL_THREADS>>>((P::S *)dst, n, (int)dist, seed, offset, p0, p1, wide); \
+    break;
+  switch (dt) {
+    RNG_CASE_(RL_F32, Put<float>)
+    RNG_CASE_(RL_F64, Put<double>)
+    RNG_CASE_(RL_I64, Put<int64_t>)
+    RNG_CASE_(RL_U8, Put<uint8_t>)
+    RNG_CASE_(RL_BF16, PutHalf<RL_BF16>)
+    RNG_CASE_(RL_F16, PutHalf<RL_F16>)
+  default: return rl_err("random fill: not defined for dtype %d", (int)dt);
+  }
+#undef RNG_CASE_
   LAUNCH_CHECK("rng_kernel");
   return 0;
 }

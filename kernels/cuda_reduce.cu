@@ -8,7 +8,11 @@
  * order.  Layout and chunks depend on the sizes only, and there are no
  * atomics, so a result is the same bits on every run.  Floats accumulate in
  * double and integers in int64, as on the CPU; max/min keep the first
- * position on ties and let a NaN win, as the CPU's sequential loop does. */
+ * position on ties and let a NaN win, as the CPU's sequential loop does.
+ *
+ * The half types are reduced in f32 by the ops layer (engine/ops_reduce.c;
+ * any/all look at a u8 mask), so an input never is one; like the CPU's,
+ * store() still writes a half output, rounded once from the double. */
 #include "cuda_common.cuh"
 
 struct Acc {
@@ -129,6 +133,8 @@ __device__ __forceinline__ void store(const Red &r, bool isfloat, int64_t o, con
   case RL_F64: ((double *)r.out)[oo] = v; break;
   case RL_I64: ((int64_t *)r.out)[oo] = isfloat ? (int64_t)v : a.i; break;
   case RL_U8: ((uint8_t *)r.out)[oo] = (uint8_t)(isfloat ? (int64_t)v : a.i); break;
+  case RL_BF16: ((uint16_t *)r.out)[oo] = rl_bf16_of_f64(v); break;
+  case RL_F16: ((uint16_t *)r.out)[oo] = rl_f16_of_f64(v); break;
   default: break;
   }
   if (r.idx) r.idx[xo] = a.arg < 0 ? 0 : a.arg;
@@ -213,6 +219,12 @@ int rl_cuda_reduce(rl_reduce_op op, const rl_rediter *ri) {
   r.idx = (int64_t *)ri->idx;
   r.out_dtype = ri->out_dtype;
   if (r.onumel == 0) return 0;
+  switch (ri->in_dtype) { /* refused before any work is queued, as the CPU refuses them */
+  case RL_F32: case RL_F64: case RL_I64: case RL_U8: break;
+  case RL_BF16: case RL_F16:
+    return rl_err("reduction: not defined for %s", rl_dtype_name(ri->in_dtype));
+  default: return rl_err("reduction: not defined for dtype %d", (int)ri->in_dtype);
+  }
   /* Coalesce: drop size-1 dims, merge a dim into its outer neighbour when
    * the strides allow (flat reduced positions do not change). */
   for (int d = 0; d < ri->rndim; d++) {
@@ -283,7 +295,7 @@ int rl_cuda_reduce(rl_reduce_op op, const rl_rediter *ri) {
   case RL_F64: reduce_kernel<double><<<grid, RL_THREADS>>>(r, GX, GY); break;
   case RL_I64: reduce_kernel<int64_t><<<grid, RL_THREADS>>>(r, GX, GY); break;
   case RL_U8: reduce_kernel<uint8_t><<<grid, RL_THREADS>>>(r, GX, GY); break;
-  default: rc = rl_err("reduce: unknown dtype");
+  default: rc = rl_err("reduction: not defined for dtype %d", (int)ri->in_dtype);
   }
   cudaError_t e = cudaGetLastError();
   if (!rc && e != cudaSuccess) rc = rl_cuda_fail("launch of reduce_kernel", e);

@@ -149,11 +149,64 @@ describe('rl.autocast (issue #15, CPU)', function()
     assert.has_error(function() exp.config { precision = 'tf32', device = 'cpu' } end)
     assert.has_error(function() exp.config { precision = 'fp32', tf32 = true } end,
       "experiment: precision 'fp32' with tf32 = true")
-    assert.has_error(function() exp.config { precision = 'bf16', device = 'cuda' } end,
-      "experiment: precision 'bf16' runs on the CPU only in this build (CUDA tensors cannot be bf16 yet)")
+    -- CUDA runs bf16 too (engine/conv_gemm.c, kernels/cuda_blas.cu)
+    assert.are.equal('bf16', exp.config { precision = 'bf16', device = 'cuda' }.precision)
     local c = exp.config { precision = 'bf16', attack_precision = 'bf16' }
     assert.are.equal('bf16', c.attack_precision)
     assert.are_not.equal(exp.run_id(exp.config {}), exp.run_id(exp.config { precision = 'bf16' }))
     assert.are.equal(exp.run_id(exp.config {}), exp.run_id(exp.config { precision = 'fp32' }))
   end)
+end)
+
+describe('the bf16 convolution CUDA runs (engine/conv_gemm.c), composed on the CPU', function()
+  -- rl._conv_path forces the GEMM composition CUDA's conv entries run:
+  -- bf16 im2col and GEMMs, the sums in f32 workspaces (y's chunk with its
+  -- bias, dcol gathered by col2im, dW's chunks), each result rounded to
+  -- bf16 once.  Each must then be the f32 convolution of the bf16 operands
+  -- rounded once, to within one bf16 step where a different summation
+  -- order lands the f32 sum on the other side of a rounding boundary.
+  -- A small workspace cap cuts the batch into chunks, so dW is added over
+  -- several in f32 and y and dx are rounded chunk by chunk.
+  local cases = {
+    { '3x3, stride 1, padding 1', { 3, 4, 9, 9 }, { 5, 4, 3, 3 }, { padding = 1 } },
+    { '5x5, stride 2, padding 2, chunks of one image', { 3, 3, 11, 11 }, { 6, 3, 5, 5 }, { stride = 2, padding = 2 }, 2000 },
+    { '1x1', { 4, 8, 6, 6 }, { 7, 8, 1, 1 }, {} },
+  }
+  for _, c in ipairs(cases) do
+    it(c[1] .. ': output and gradients are the f32 ones rounded once', function()
+      local g = rl.Generator(11)
+      local x = rl.randn(c[2], { generator = g }):bf16()
+      local w = (rl.randn(c[3], { generator = g }) * 0.3):bf16()
+      local b = rl.randn({ c[3][1] }, { generator = g }):bf16()
+      local f32 = { x:float():requires_grad_(), w:float():requires_grad_(), b:float():requires_grad_() }
+      local want = F.conv2d(f32[1], f32[2], f32[3], c[4])
+      local gy = rl.randn(want:size(), { generator = g }):bf16()
+      want:backward(gy:float())
+      local ins = { x:clone():requires_grad_(), w:clone():requires_grad_(), b:clone():requires_grad_() }
+      rl._conv_path('im2col', c[5])
+      local calls = rl.counters().gemm_calls
+      local ok, err = pcall(function()
+        local y = F.conv2d(ins[1], ins[2], ins[3], c[4])
+        y:backward(gy)
+        return y
+      end)
+      rl._conv_path('auto')
+      assert(ok, err)
+      local y = err
+      -- the composition ran (the CPU's own kernels count 3 GEMMs at most)
+      assert.is_true(rl.counters().gemm_calls - calls >= 3)
+      local got = { y, ins[1].grad, ins[2].grad, ins[3].grad }
+      local ref = { want, f32[1].grad, f32[2].grad, f32[3].grad }
+      for i, name in ipairs { 'y', 'dx', 'dw', 'db' } do
+        assert.are.equal('bf16', got[i].dtype, name)
+        local r, v = ref[i]:double(), got[i]:double()
+        local rounded = ref[i]:bf16():double()
+        -- one bf16 step is 2^-7 of the value's binade at most
+        local off = ((v - r):abs() - r:abs() * 2 ^ -7):max():item()
+        assert(off <= 1e-6 * r:abs():max():item(), string.format('%s: %g beyond one bf16 step', name, off))
+        local same = v:eq(rounded):double():mean():item()
+        assert(same >= 0.97, string.format('%s: only %.3f of the elements are the f32 result rounded once', name, same))
+      end
+    end)
+  end
 end)

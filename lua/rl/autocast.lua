@@ -34,8 +34,10 @@
 -- measurement finds faster (engine/cpu/cpu_conv.c).  linear is an f32
 -- GEMM on bf16-rounded operands: bf16 x bf16 products are exact in f32, so
 -- this is a bf16 GEMM with f32 accumulation, with the bits the engine's
--- bf16 linear would give (see `native` below for why not that).  f64
--- operands are left alone, as PyTorch leaves them.
+-- bf16 linear would give (see `native` below for why not that).  On CUDA
+-- conv2d is engine/conv_gemm.c's bf16 composition and linear the engine's
+-- bf16 linear, both cuBLAS bf16 GEMMs summing in f32, and max pooling runs
+-- on bf16 directly.  f64 operands are left alone, as PyTorch leaves them.
 --
 -- The state is the process's (the engine runs one Lua thread): a coroutine
 -- that yields inside a region leaves the region in force for its resumer
@@ -117,12 +119,17 @@ function autocast.install(rl)
   end
   local function wide(t) return is_tensor(t) and t.dtype == 'bf16' and t:float() or t end
   local function to_bf16(t) return is_tensor(t) and t.dtype ~= 'bf16' and t:bf16() or t end
-  -- where the engine's own bf16 kernels run (on the CPU); the others
-  -- compute in f32 on bf16-rounded operands.  linear stays there: its
-  -- engine form (an sgemm on widened operands, as fast) would widen the
-  -- weight again for the backward, which the saved f32 copy spares
-  -- (CNN001's fc1, 9216 x 128: 3 ms of a 21 ms bf16 step)
-  local native = { conv2d = true, max_pool2d = true }
+  -- where the engine's own bf16 kernels run; the others compute in f32 on
+  -- bf16-rounded operands.  On the CPU linear stays there: its engine form
+  -- (an sgemm on widened operands, as fast) would widen the weight again
+  -- for the backward, which the saved f32 copy spares (CNN001's fc1, 9216
+  -- x 128: 3 ms of a 21 ms bf16 step).  On CUDA the engine's bf16 linear
+  -- is cuBLAS's bf16 GEMM, as PyTorch's.
+  local native = { conv2d = 'any', max_pool2d = 'any', linear = 'cuda' }
+  local function runs_native(name, x)
+    local where = native[name]
+    return where ~= nil and is_tensor(x) and (where == 'any' or x.device ~= 'cpu')
+  end
   for _, name in ipairs(LOW) do
     local raw = F[name]
     F[name] = function(x, w, b, ...)
@@ -130,9 +137,7 @@ function autocast.install(rl)
       if state.dtype ~= 'bf16' or is_tensor(x) and x.dtype == 'f64' or is_tensor(w) and w.dtype == 'f64' then
         return raw(x, w, b, ...)
       end
-      if native[name] and is_tensor(x) and x.device == 'cpu' then
-        return raw(to_bf16(x), to_bf16(w), to_bf16(b), ...)
-      end
+      if runs_native(name, x) then return raw(to_bf16(x), to_bf16(w), to_bf16(b), ...) end
       -- the products of bf16 operands are exact in f32, the sums f32; the
       -- result rounded to bf16
       return raw(low(x), low(w), low(b), ...):bf16()
@@ -152,7 +157,7 @@ function autocast.install(rl)
   for _, name in ipairs(SAME) do
     local raw = F[name]
     F[name] = function(x, ...)
-      if not (is_tensor(x) and x.dtype == 'bf16') or native[name] and x.device == 'cpu' then return raw(x, ...) end
+      if not (is_tensor(x) and x.dtype == 'bf16') or runs_native(name, x) then return raw(x, ...) end
       local res = table.pack(raw(x:float(), ...))
       res[1] = res[1]:bf16()
       return table.unpack(res, 1, res.n)

@@ -123,9 +123,6 @@ function exp.config(c)
   if ap == 'bf16' and p ~= 'bf16' then
     error("experiment: attack_precision 'bf16' needs precision 'bf16' (the attacks of an f32 run are f32)", 2)
   end
-  if p == 'bf16' and cfg.device ~= 'cpu' then
-    error("experiment: precision 'bf16' runs on the CPU only in this build (CUDA tensors cannot be bf16 yet)", 2)
-  end
   if p == 'tf32' then
     if cfg.device == 'cpu' then error("experiment: precision 'tf32' is a GPU setting (the CPU has no TF32)", 2) end
     if cfg.tf32 == false then error("experiment: precision 'tf32' with tf32 = false", 2) end
