@@ -13,7 +13,7 @@
 -- (rl.autocast and torch.autocast('cpu', dtype=torch.bfloat16); the PGD
 -- step's forward too, as --attack-precision bf16 would run it).
 --   rllua scripts/bench.lua [--threads 2,1] [--runs 5] [--steps 20] [--batch 64] [--precision fp32|bf16]
---   rllua scripts/bench.lua --device cuda [steps] [models]  (the GPU benchmark)
+--   rllua scripts/bench.lua --device cuda [steps] [models] [--precision fp32|bf16] [--batch N]  (the GPU benchmark)
 local rl = require 'rl'
 local F = rl.F
 
@@ -22,19 +22,18 @@ local SCRIPTS = (arg and arg[0] or ''):match('^(.*)/[^/]*$') or '.'
 
 -- --device cuda: the GPU benchmark (natural, AT, TRADES on CNN002 and
 -- WRN-16-4 beside PyTorch on the same GPU) lives in bench_gpu.lua, which
--- takes the plain arguments [steps] [models]
+-- takes the plain arguments [steps] [models], --precision, and --batch
+-- when one is given (its default is per model: 64 for CNN*, 128 for WRN)
 local opts, rest = cli.main('bench', function()
   local o, rest = cli.parse(arg, {
-    usage = 'usage: rllua scripts/bench.lua [--threads 2,1] [--runs 5] [--steps N] [--batch N] [--precision fp32|bf16]',
+    usage = 'usage: rllua scripts/bench.lua [--threads 2,1] [--runs 5] [--steps N] [--batch N] [--precision fp32|bf16]\n' ..
+      '       rllua scripts/bench.lua --device cuda [steps] [models] [--precision fp32|bf16] [--batch N]',
     options = { threads = 'string', runs = 'integer', steps = 'integer', batch = 'integer', device = 'string',
       precision = 'string' },
     defaults = { threads = '2,1', runs = 5, steps = 20, batch = 64, device = 'cpu', precision = 'fp32' }, args = 2 })
   if #rest > 0 and not o.device:match('^cuda') then error('[steps] [models] go with --device cuda', 0) end
   if o.precision ~= 'fp32' and o.precision ~= 'bf16' then
     error("--precision must be fp32 or bf16, not '" .. o.precision .. "'", 0)
-  end
-  if o.precision == 'bf16' and o.device:match('^cuda') then
-    error('--precision bf16 runs on the CPU only: CUDA bf16 is the open part of issue #15', 0)
   end
   local list = {}
   for t in o.threads:gmatch('[^,]+') do
@@ -46,7 +45,12 @@ local opts, rest = cli.main('bench', function()
   return o, rest
 end)
 if opts.device:match('^cuda') then
-  arg = { [0] = arg[0], table.unpack(rest) }
+  local gpu = { [0] = arg[0], table.unpack(rest) }
+  table.move({ '--precision', opts.precision }, 1, 2, #gpu + 1, gpu)
+  for _, a in ipairs(arg) do
+    if a == '--batch' then table.move({ '--batch', tostring(opts.batch) }, 1, 2, #gpu + 1, gpu) end
+  end
+  arg = gpu
   return dofile(SCRIPTS .. '/bench_gpu.lua')
 end
 

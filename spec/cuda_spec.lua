@@ -8,6 +8,10 @@
 -- (cuBLAS vs OpenBLAS GEMMs, tree vs sequential sums) state a looser one.
 -- Philox fills must agree bit for bit, as must every kernel that gathers
 -- in the CPU's order (col2im, pooling backward, index_add, scatter_add).
+-- The half types (bf16, f16; issue #15) are compared in units in the last
+-- place of their format where the two devices sum or approximate
+-- differently, and bit for bit where both round the same f32 value once
+-- (the section "bf16 and f16" says which is which).
 --
 -- Without a usable GPU the file is one visible pending line; with
 -- RL_REQUIRE_CUDA=1 (make test-cuda) it fails instead.  RL_CUDA_SPEC_SELFTEST=1
@@ -65,7 +69,49 @@ local function same_bits(a, b, what)
     what or 'result', e))
 end
 
-local function is_float(t) return t.dtype == 'f32' or t.dtype == 'f64' end
+-- The half formats: p significant bits, the smallest and largest normal
+-- exponents; f32's for comparisons in f32 ulps.
+local FORMATS = {
+  bf16 = { p = 8, emin = -126, emax = 127 },
+  f16 = { p = 11, emin = -14, emax = 15 },
+  f32 = { p = 24, emin = -126, emax = 127 },
+}
+
+-- got within n units in the last place of want (want: the same dtype, or
+-- the wider value got should be the rounding of): |got - want| <= n *
+-- 2^(1-p) * max(|got|, |want|) (one ulp of the larger at the bottom of its
+-- binade, just under two at the top) + atol * max |want| (sums that
+-- cancel: f32 rounding in another order, measured against the largest
+-- result) + n subnormal steps.  NaNs and infinities must coincide.
+-- Returns the fraction of elements that differ at all.
+local function within_ulps(got, want, n, atol, what)
+  local fmt = FORMATS[got.dtype] or error('within_ulps: no format for ' .. got.dtype)
+  local g, w = got:detach():cpu():double(), want:detach():cpu():double()
+  assert.are.same(w.shape, g.shape)
+  if g:numel() == 0 then return 0 end
+  local gn, wn = g:isnan(), w:isnan()
+  assert(gn:ne(wn):any():item() == 0, what .. ': NaN in different places')
+  g, w = g:masked_fill(gn, 0), w:masked_fill(wn, 0)
+  local wa = w:abs()
+  local scale = wa:masked_fill(wa:eq(math.huge), 0):max():item()
+  local eq = g:eq(w) -- equal infinities included
+  local inf = g:abs():eq(math.huge):logical_or(wa:eq(math.huge))
+  assert(inf:logical_and(eq:logical_not()):any():item() == 0, what .. ': an infinity on one side only')
+  g, w = g:masked_fill(eq, 0), w:masked_fill(eq, 0)
+  local d = (g - w):abs()
+  local bound = g:abs():maximum(w:abs()) * (n * 2 ^ (1 - fmt.p)) + (atol * scale + n * 2 ^ (fmt.emin - fmt.p + 1))
+  local excess = d - bound
+  if excess:max():item() > 0 then
+    local i = excess:view(-1):argmax():item() + 1
+    local gv, wv = g:view(-1):tolist()[i], w:view(-1):tolist()[i]
+    error(string.format('%s: %s against %s (element %d) is more than %g %s ulp(s) + %g x %.3g apart',
+      what, string.format('%a', gv), string.format('%a', wv), i, n, got.dtype, atol, scale), 2)
+  end
+  return d:gt(0):sum():item() / d:numel()
+end
+
+local function is_half(t) return t.dtype == 'bf16' or t.dtype == 'f16' end
+local function is_float(t) return t.dtype == 'f32' or t.dtype == 'f64' or is_half(t) end
 
 -- inputs (a list from mk()) on the CPU and copies on DEV; float ones are leaves
 -- that require grad
@@ -93,8 +139,19 @@ local function randn64(...) local s = { ... }; return rl.randn(s, { dtype = 'f64
 local function rand(...) local s = { ... }; return rl.rand(s, { generator = gen() }) end
 local function randint(lo, hi, ...) local s = { ... }; return rl.randint(lo, hi, s, { generator = gen() }) end
 
--- check(name, mk, fn, {tol =, gtol =, bits =, nograd =}): fn(inputs...) -> one
--- tensor or several; compared forward, then backward for the float inputs.
+-- one output or gradient of check(): bit for bit, within ulps of a half
+-- type (integer outputs then bit for bit), or within a relative tolerance
+local function compare(a, b, bits, ulps, atol, tol, what)
+  if bits or ulps and not is_float(a) then same_bits(a, b, what)
+  elseif ulps and FORMATS[a.dtype] then within_ulps(b, a, ulps, atol or 0, what)
+  else close(a, b, tol, what) end
+end
+
+-- check(name, mk, fn, {tol =, gtol =, bits =, gbits =, ulps =, atol =,
+-- gulps =, gatol =, nograd =}): fn(inputs...) -> one tensor or several;
+-- compared forward, then backward (of the first output) for the float
+-- inputs.  ulps = n: half-type outputs within n ulps (within_ulps, with
+-- atol); gulps and gatol likewise for the gradients.
 local function check(name, mk, fn, o)
   o = o or {}
   it(name, function()
@@ -105,8 +162,7 @@ local function check(name, mk, fn, o)
     assert.are.equal(co.n, dout.n)
     for k = 1, co.n do
       assert.are.equal(DEV == 'cpu' and 'cpu' or 'cuda:0', dout[k].device)
-      if o.bits then same_bits(co[k], dout[k], name .. ' output ' .. k)
-      else close(co[k], dout[k], o.tol or 1e-5, name .. ' output ' .. k) end
+      compare(co[k], dout[k], o.bits, o.ulps, o.atol, o.tol or 1e-5, name .. ' output ' .. k)
     end
     local out = co[1]
     if o.nograd or not is_float(out) or not out.requires_grad then return end
@@ -122,8 +178,7 @@ local function check(name, mk, fn, o)
     for k, i in ipairs(which) do
       if gc[k] then
         assert(gd[k], name .. ': no gradient on the device for input ' .. i)
-        if o.gbits then same_bits(gc[k], gd[k], name .. ' grad ' .. i)
-        else close(gc[k], gd[k], o.gtol or o.tol or 1e-5, name .. ' grad ' .. i) end
+        compare(gc[k], gd[k], o.gbits, o.gulps, o.gatol, o.gtol or o.tol or 1e-5, name .. ' grad ' .. i)
       end
     end
   end)
@@ -624,6 +679,525 @@ describe('CUDA: determinism', function()
     local l2, p2 = run()
     for s = 1, #l1 do same_bits(l1[s], l2[s], 'loss ' .. s) end
     for i = 1, #p1 do same_bits(p1[i], p2[i], 'parameter ' .. i) end
+  end)
+end)
+
+-- ---- the half types: bf16 and f16 (issue #15) -----------------------------------
+--
+-- A half tensor holds the bits on the GPU that it holds on the CPU: moves
+-- copy them, and conversions round alike (to nearest, ties to even, once,
+-- from f64 and i64 too).  An elementwise op on half operands widens them
+-- to f32, computes and rounds once, on both devices; so every op made of
+-- correctly rounded f32 arithmetic (+ - * /, sqrt, max, min, abs, relu,
+-- floor, comparisons, where) gives the same bits, gradients included.
+-- CUDA's expf, logf, tanhf, powf ... differ from glibc's by an f32 ulp or
+-- two, which can move the rounded result by one ulp of the half type: those
+-- are compared within 1 ulp.  Sums (reductions, GEMMs, convolutions) are
+-- f32 in another order, rounded once: within 1 ulp of the f32 sum of the
+-- same rounded operands, plus a small absolute term for sums that cancel.
+
+local HALVES = { 'bf16', 'f16' }
+
+-- a and b the same bits, zeros of the same sign included (1/x tells them apart)
+local function same_value_bits(a, b, what)
+  same_bits(a, b, what)
+  if is_float(a) then
+    same_bits(a:detach():cpu():double():reciprocal(), b:detach():cpu():double():reciprocal(),
+      what .. ' (the sign of a zero)')
+  end
+end
+
+-- Numbers that test a rounding to the format fmt: at several magnitudes,
+-- from below the subnormals to the largest value, a value k * q of the
+-- format (q its spacing there; k even and odd) and the points a quarter,
+-- half and three quarters of the way to the next, and just either side of
+-- the half; the overflow boundary (its tie rounds to infinity); zeros,
+-- infinities and NaN.  Every one but 1/3 and 1e-3 is exact in f32.
+local function rounding_cases(fmt)
+  local p = fmt.p
+  local v = { 0.0, -0.0, math.huge, -math.huge, 0 / 0, 1, -1, 1 / 3, 1e-3 }
+  local function around(k, q)
+    for _, off in ipairs { 0, 0.25, 0.5, 0.75, 0.5 - 2 ^ -10, 0.5 + 2 ^ -10 } do
+      v[#v + 1] = (k + off) * q
+      v[#v + 1] = -(k + off) * q
+    end
+  end
+  local sub = 2.0 ^ (fmt.emin - p + 1) -- the subnormal spacing
+  for _, k in ipairs { 0, 1, 2, 3, 2 ^ (p - 2) + 1, 2 ^ (p - 1) - 1 } do around(k, sub) end
+  for _, e in ipairs { fmt.emin, fmt.emin + 1, -3, 0, 1, p, fmt.emax - 1, fmt.emax } do
+    for _, k in ipairs { 2 ^ (p - 1), 2 ^ (p - 1) + 1, 2 ^ p - 1 } do around(k, 2.0 ^ (e - p + 1)) end
+  end
+  local top = (2 - 2 ^ (1 - p)) * 2.0 ^ fmt.emax -- the largest finite value
+  local half = 2.0 ^ (fmt.emax - p) -- half its spacing
+  for _, x in ipairs { top, top + half, top + half * (1 - 2 ^ -10) } do
+    v[#v + 1] = x
+    v[#v + 1] = -x
+  end
+  return v
+end
+
+-- f64 numbers that f32 cannot hold: near-ties that an f32 step first would
+-- turn into ties (rounding f64 through f32 gets them wrong), and values
+-- beyond f32's range both ways
+local function f64_cases(fmt)
+  local p = fmt.p
+  local v = { 1e39, -1e39, 1e300, 1e-50, -1e-50, 2.0 ^ -150 }
+  for _, e in ipairs { 0, 5, fmt.emin + 2 } do
+    local q, k = 2.0 ^ (e - p + 1), 2 ^ (p - 1)
+    v[#v + 1] = (k + 0.5 + 2 ^ -35) * q -- k even: just above the tie goes up
+    v[#v + 1] = -(k + 1.5 - 2 ^ -35) * q -- k + 1 odd: just below the tie goes down
+  end
+  return v
+end
+
+-- integers around the half types' exact range, their overflow (f16) and
+-- beyond 2^53, where i64 -> f64 -> half would round twice
+local function integer_cases()
+  local v = { 0, 1, -1, 2, 255, 256, 257, 258, 259, 2049, 2051, 65504, 65519, 65520, 65535, 65536, -65520,
+    (1 << 24) + 1, -(1 << 24) - 3, 1 << 53, (1 << 53) + 1, math.maxinteger, math.mininteger }
+  for _, p in ipairs { 8, 11 } do
+    local big = 1 << 60
+    v[#v + 1] = big + (big >> p) + 1 -- just above a tie
+    v[#v + 1] = -(big + (big >> p) + 1)
+    v[#v + 1] = big + (big >> p) -- a tie
+  end
+  return v
+end
+
+local ALL_DTYPES = { 'f32', 'f64', 'i64', 'u8', 'bf16', 'f16' }
+
+describe('CUDA vs CPU: bf16 and f16 (issue #15)', function()
+  describe('moves, creation and conversion (bit for bit)', function()
+    it('moves half tensors both ways, strided ones too, and copy_ converts across devices', function()
+      for _, H in ipairs(HALVES) do
+        local x = (randn(3, 5) * 50):to(H)
+        x[1][1], x[1][2], x[1][3] = -0.0, 0 / 0, -math.huge
+        local y = x:to(DEV)
+        assert.are.equal(H, y.dtype)
+        same_value_bits(x, y, H)
+        same_value_bits(x, y:cpu(), H .. ' round trip')
+        same_value_bits(x:t(), x:t():to(DEV), H .. ', a transposed source')
+        if DEV == 'cuda' then same_value_bits(x, x:cuda(), H .. ' by :cuda()') end
+        -- half on the CPU into f32 on the device, the device's f32 into a
+        -- half tensor on the CPU, and half into half across (a strided
+        -- destination)
+        local d = rl.zeros(3, 5, { device = DEV })
+        d:copy_(x)
+        same_value_bits(x:float(), d, H .. ' copied into f32 on ' .. DEV)
+        local c = rl.zeros(3, 5, H)
+        c:copy_(y:float())
+        same_value_bits(x, c, 'f32 on ' .. DEV .. ' copied into ' .. H)
+        local e = rl.zeros(5, 3, { dtype = H, device = DEV })
+        e:t():copy_(x)
+        same_value_bits(x:t(), e, H .. ' copied into a transposed view on ' .. DEV)
+      end
+    end)
+
+    it('zeros, ones, full, fill_, arange, linspace and eye in half types', function()
+      for _, H in ipairs(HALVES) do
+        local o, h = { device = DEV, dtype = H }, { dtype = H }
+        same_value_bits(rl.zeros(4, 3, h), rl.zeros(4, 3, o), H .. ' zeros')
+        same_value_bits(rl.ones(4, 3, h), rl.ones(4, 3, o), H .. ' ones')
+        -- the value rounded once: 0.1, one past f16's range, a bf16 tie,
+        -- below the subnormals (a signed zero)
+        for _, v in ipairs { 0.1, 65520, 1 + 2 ^ -8, -2.0 ^ -150, 1e39 } do
+          same_value_bits(rl.full({ 2, 3 }, v, h), rl.full({ 2, 3 }, v, o), H .. ' full ' .. v)
+        end
+        same_value_bits(rl.arange(0, 10, 0.3, h), rl.arange(0, 10, 0.3, o), H .. ' arange')
+        same_value_bits(rl.linspace(-1, 1, 11, h), rl.linspace(-1, 1, 11, o), H .. ' linspace')
+        same_value_bits(rl.eye(4, 5, h), rl.eye(4, 5, o), H .. ' eye')
+        local a, b = rl.zeros(5, 6, h), rl.zeros(5, 6, o)
+        a:narrow(2, 2, 3):fill_(1 / 3); b:narrow(2, 2, 3):fill_(1 / 3)
+        same_value_bits(a, b, H .. ' fill_ of a strided view')
+        local z = rl.zeros_like(b)
+        assert.are.equal(H, z.dtype)
+        assert.are.equal(b.device, z.device)
+        assert.are.equal(b.device, rl.full_like(b, 2).device)
+      end
+    end)
+
+    it('converts between all six dtypes like the CPU, every rounding case', function()
+      -- the f64 numbers: both formats' rounding cases, f64's own, random ones
+      local floats = {}
+      for _, H in ipairs(HALVES) do
+        for _, list in ipairs { rounding_cases(FORMATS[H]), f64_cases(FORMATS[H]) } do
+          for _, x in ipairs(list) do floats[#floats + 1] = x end
+        end
+      end
+      for _, x in ipairs((randn64(200) * 1000):tolist()) do floats[#floats + 1] = x end
+      local ints, bytes = integer_cases(), {}
+      for i = 0, 255 do bytes[#bytes + 1] = i end
+      -- a float converted to an integer type outside its range (or NaN) is
+      -- undefined in C: only values the target holds go to i64 and u8
+      local function fits(x, dt)
+        if dt == 'i64' then return x == x and math.abs(x) < 2.0 ^ 62 end
+        if dt == 'u8' then return x == x and x > -1 and x < 256 end
+        return true
+      end
+      -- a CPU tensor of dtype src holding the values that fit dst, each as
+      -- src holds it (floats rounded to src first, on the CPU)
+      local function source(src, dst)
+        local l = {}
+        if src == 'i64' or src == 'u8' then
+          for _, x in ipairs(src == 'u8' and bytes or ints) do
+            if fits(x, dst) then l[#l + 1] = x end
+          end
+          return rl.tensor(l, 'i64'):to(src)
+        end
+        for _, x in ipairs(rl.tensor(floats, 'f64'):to(src):double():tolist()) do
+          if fits(x, dst) then l[#l + 1] = x end
+        end
+        return rl.tensor(l, 'f64'):to(src) -- exact: src's own values
+      end
+      for _, src in ipairs(ALL_DTYPES) do
+        for _, dst in ipairs(ALL_DTYPES) do
+          local x = source(src, dst)
+          local y = x:to(DEV)
+          same_value_bits(x, y, src .. ' moved')
+          local want, got = x:to(dst), y:to(dst)
+          assert.are.equal(dst, got.dtype)
+          same_value_bits(want, got, src .. ' -> ' .. dst)
+          -- a strided source converts alike
+          same_value_bits(x:view(-1, 1):expand(x:numel(), 2):t():to(dst), y:view(-1, 1):expand(y:numel(), 2):t():to(dst),
+            src .. ' -> ' .. dst .. ', strided')
+        end
+      end
+    end)
+
+    it('rand, randn, uniform_, normal_ and bernoulli_ in half types draw the CPU\'s bits', function()
+      local fills = {
+        { 'rand', function(o) return rl.rand(1001, o) end },
+        { 'randn', function(o) return rl.randn(100003, o) end },
+        { 'uniform_', function(o) return rl.empty(777, o):uniform_(-3, 5, o.generator) end },
+        { 'normal_', function(o) return rl.empty(777, o):normal_(2, 0.05, o.generator) end },
+        { 'bernoulli_', function(o) return rl.empty(1000, o):bernoulli_(0.3, o.generator) end },
+      }
+      for _, H in ipairs(HALVES) do
+        for _, f in ipairs(fills) do
+          local g1, g2 = rl.Generator(1234), rl.Generator(1234)
+          local a = f[2] { dtype = H, generator = g1 }
+          local b = f[2] { dtype = H, device = DEV, generator = g2 }
+          same_value_bits(a, b, H .. ' ' .. f[1])
+          assert.are.same(g1:get_state(), g2:get_state())
+        end
+      end
+    end)
+  end)
+
+  for _, H in ipairs(HALVES) do
+    local function h(t) return t:to(H) end
+    describe(H .. ': elementwise', function()
+      check(H .. ': neg, abs, relu, sign, square, sqrt, floor, ceil, round, clamp (the same bits)', function()
+        return { h(randn(17, 33) * 3) }
+      end, function(x)
+        local t = x:t()
+        return t:relu() * t:abs() - t:neg():square() + t:clamp(-1, 0.5) + t:abs():sqrt(), t:sign(), t:floor(),
+            t:ceil(), t:round(), t:clamp(-1), t:clamp(nil, 1)
+      end, { bits = true, gbits = true })
+      check(H .. ': + - * / maximum minimum (the same bits, gradients too)', function()
+        return { h(randn(9, 13)), h(randn(9, 13)) }
+      end, function(a, b)
+        return (a * b - a / (b:abs() + 0.5)):maximum(a - b):minimum(a + b), a + b, a - b, a * b, a / b,
+            a:maximum(b), a:minimum(b)
+      end, { bits = true, gbits = true })
+      -- a broadcast operand's gradient is a sum over the broadcast dims (f32, another order)
+      check(H .. ': broadcasting (the same bits; gradients summed, within 1 ulp)', function()
+        return { h(randn(8, 1, 5)), h(randn(6, 1)) }
+      end, function(a, b) return a * b + a, a - b, a:maximum(b) end,
+        { bits = true, gulps = 1, gatol = 1e-3 })
+      check(H .. ': comparisons, isnan, where and masked_fill (the same bits)', function()
+        local a = randn(40)
+        a[3] = 0 / 0
+        return { h(a), h(randn(40)) }
+      end, function(a, b)
+        return a:where(b:gt(0), b), rl.where(a:gt(b), 0.1, b), a:masked_fill(b:lt(0), 1 / 3), a:lt(b), a:ge(0.5),
+            a:eq(b), a:isnan(), a:gt(0):logical_and(b:gt(0))
+      end, { bits = true, gbits = true })
+      -- one op each, so that one f32 ulp of difference cannot compound
+      local approx = {
+        { 'exp', function(x) return x:exp() end },
+        { 'log', function(x) return x:abs():log() end },
+        { 'tanh', function(x) return x:tanh() end },
+        { 'sigmoid', function(x) return x:sigmoid() end },
+        { 'sin', function(x) return x:sin() end },
+        { 'cos', function(x) return x:cos() end },
+        { 'log1p', function(x) return x:abs():log1p() end },
+        { 'expm1', function(x) return x:expm1() end },
+        { 'rsqrt', function(x) return x:abs():rsqrt() end },
+        { 'reciprocal', function(x) return x:reciprocal() end },
+        { 'pow by a number', function(x) return x:abs() ^ 1.7 end },
+        { 'a number to a power', function(x) return 2 ^ x end },
+        { 'affine by numbers', function(x) return x * 3 + 2 end },
+        { 'a number over it', function(x) return 1 / (x:abs() + 1) end },
+      }
+      for _, a in ipairs(approx) do
+        check(H .. ': ' .. a[1] .. ' (within 1 ulp)', function() return { h(randn(300) * 3) } end, a[2],
+          { ulps = 1, gulps = 1, gatol = 1e-3 })
+      end
+      check(H .. ': pow of two tensors (within 1 ulp)', function() return { h(rand(200) + 0.5), h(randn(200)) } end,
+        function(a, b) return a:pow(b) end, { ulps = 1, gulps = 1, gatol = 1e-3 })
+      -- fmod and remainder by f32 formulas that may differ in the last f32 place
+      check(H .. ': fmod, remainder', function() return { h(randn(300) * 4) } end,
+        function(x) return x:fmod(1.5), x % 1.5 end, { ulps = 1, atol = 1e-4, nograd = true })
+      -- a * b + c may be one fused multiply-add on one device and two roundings on the other
+      check(H .. ': addcmul, addcdiv, lerp (within 1 ulp), clamp by tensors (the same bits)', function()
+        return { h(randn(30)), h(randn(30)), h(rand(30) + 0.5) }
+      end, function(a, b, c)
+        return a:addcmul(b, c, 0.5), a:addcdiv(b, c, -2), a:lerp(b, 0.3), a:clamp(b:minimum(c), b:maximum(c))
+      end, { ulps = 1, atol = 1e-3, gulps = 1, gatol = 1e-3 })
+      check(H .. ': in-place ops on a view store the rounded result', function()
+        return { h(randn(5, 6)), h(randn(6)) }
+      end, function(a, b)
+        local x = a:detach():clone()
+        x:narrow(1, 2, 3):mul_(b:detach()):add_(b:detach()):relu_():neg_()
+        return x
+      end, { bits = true })
+    end)
+
+    describe(H .. ': reductions (f32 sums in another order, rounded once)', function()
+      check(H .. ': sum, mean, prod, logsumexp over dims (within 1 ulp)', function()
+        return { h(randn(6, 7, 8)) }
+      end, function(x)
+        return x:sum(2), x:sum(), x:mean({ 1, 3 }, true), (x * 0.25 + 1):prod(3), x:logsumexp(2), x:norm(2, 3),
+            x:std(1)
+      end, { ulps = 1, atol = 1e-4, gulps = 1, gatol = 1e-3 })
+      check(H .. ': max/min with indices, ties keep the first (the same bits)', function()
+        return { h((randn(5, 40) * 2):round()) }
+      end, function(x)
+        local v, i = x:max(2)
+        local u, j = x:min(1, true)
+        return v, i, u, j, x:argmax(), x:argmin(2), x:max(), x:min()
+      end, { bits = true, gbits = true })
+      check(H .. ': a long sum and mean (f32 accumulation, not ' .. H .. ')', function()
+        return { h(rand(300000)) }
+      end, function(x) return x:sum(), x:mean(), x:max() end, { ulps = 1, atol = 1e-5 })
+      it(H .. ': a sum past the format\'s exact integers is still exact', function()
+        same_bits(rl.ones(4096, H):sum(), rl.ones(4096, { dtype = H, device = DEV }):sum())
+        assert.are.equal(4096, rl.ones(4096, { dtype = H, device = DEV }):sum():item())
+      end)
+    end)
+
+    describe(H .. ': indexing (the same bits; index_add rounds each sum, in the CPU\'s order)', function()
+      check(H .. ': index_select with repeats, its gradient index_add', function()
+        return { h(randn(6, 8, 3)), rl.tensor { 5, 0, 2, 2, 7, 0, 2 } }
+      end, function(x, i) return x:index_select(2, i) end, { bits = true, gbits = true })
+      check(H .. ': index_select along dim 1, many repeats', function()
+        return { h(randn(300, 4)), randint(0, 300, 5000) }
+      end, function(x, i) return x:index_select(1, i) end, { bits = true, gbits = true })
+      check(H .. ': gather and its gradient scatter_add', function()
+        return { h(randn(7, 9)), randint(0, 9, 7, 12) }
+      end, function(x, i) return x:gather(2, i) end, { bits = true, gbits = true })
+      check(H .. ': scatter_add with duplicates', function()
+        return { h(randn(5, 6)), randint(0, 5, 8, 6), h(randn(8, 6)) }
+      end, function(x, i, s) return x:scatter_add(1, i, s) end, { bits = true, gbits = true })
+      check(H .. ': masked_select, cat, stack, contiguous', function()
+        return { h(randn(9, 11)), randn(9, 11):gt(0.3) }
+      end, function(x, m)
+        return x:masked_select(m), rl.cat({ x, x:narrow(2, 1, 4) }, 2), rl.stack({ x, x:t():t() }, 3),
+            x:t():contiguous()
+      end, { bits = true, gbits = true })
+    end)
+  end
+
+  -- ---- bf16 GEMMs and convolutions: bf16 operands, f32 sums, one rounding
+
+  -- The result y (bf16, on the device) against the f32 result on the same
+  -- rounded operands (on the CPU): within 1 bf16 ulp, plus atol of the
+  -- largest for f32 sums that cancel; and against the CPU's bf16 result:
+  -- within 1 ulp (two roundings of nearly the same f32 sum), with at most
+  -- 5 % of the elements differing at all.  Then the gradients, the same
+  -- way, with gatol in place of atol where given.
+  local function bf16_vs_cpu(name, mk, fn, atol, gatol)
+    it(name, function()
+      local c, d = both(mk())
+      local f = {}
+      for i, t in ipairs(c) do f[i] = rl.is_tensor(t) and t:detach():float():requires_grad_() or t end
+      local n = #c
+      local yc, yd, yf = fn(table.unpack(c, 1, n)), fn(table.unpack(d, 1, n)), fn(table.unpack(f, 1, n))
+      assert.are.equal('bf16', yd.dtype)
+      assert.are.equal(DEV == 'cpu' and 'cpu' or 'cuda:0', yd.device)
+      within_ulps(yd, yf, 1, atol, name .. ' against f32')
+      close(yd:float(), yf, 1e-2, name .. ' against f32')
+      local frac = within_ulps(yd, yc, 1, atol, name .. ' against the CPU\'s bf16')
+      assert(frac <= 0.05, string.format('%s: %.1f %% of the elements differ from the CPU\'s', name, 100 * frac))
+      -- gradients of sum(y * w), w in bf16: the same dy on all three
+      local w = randn(table.unpack(yc.shape)):bf16()
+      local gc = rl.grad((yc * w):sum(), c, nil, { allow_unused = true })
+      local gd = rl.grad((yd * w:to(DEV)):sum(), d, nil, { allow_unused = true })
+      local gf = rl.grad((yf * w:float()):sum(), f, nil, { allow_unused = true })
+      for i = 1, n do
+        if gc[i] then
+          assert.are.equal('bf16', gd[i].dtype)
+          within_ulps(gd[i], gf[i], 1, gatol or atol, name .. ' grad ' .. i .. ' against f32')
+          within_ulps(gd[i], gc[i], 1, gatol or atol, name .. ' grad ' .. i .. ' against the CPU\'s bf16')
+        end
+      end
+    end)
+  end
+  local function bf(...) return randn(...):bf16() end
+
+  describe('bf16 matrix products (cuBLAS GemmEx: bf16 in, f32 sums)', function()
+    bf16_vs_cpu('mm', function() return { bf(33, 65), bf(65, 17) } end,
+      function(a, b) return a:matmul(b) end, 1e-5)
+    bf16_vs_cpu('mm with transposed operands', function() return { bf(33, 65), bf(65, 17) } end,
+      function(a, b) return b:t():matmul(a:t()) end, 1e-5)
+    -- the broadcast operand's gradient: a bf16 product per batch entry,
+    -- then their sum (as the CPU forms it), so each piece's rounding stays
+    -- in the total: up to a bf16 ulp of the largest
+    bf16_vs_cpu('batched, broadcast matmul', function() return { bf(4, 6, 9), bf(9, 5) } end,
+      function(a, b) return a:matmul(b) end, 1e-5, 2 ^ -7)
+    bf16_vs_cpu('bmm', function() return { bf(4, 6, 9), bf(4, 9, 3) } end,
+      function(a, b) return a:bmm(b) end, 1e-5)
+    bf16_vs_cpu('matrix by vector', function() return { bf(7, 11), bf(11) } end,
+      function(a, v) return a:matmul(v) end, 1e-5)
+    bf16_vs_cpu('linear with a bias', function() return { bf(16, 30), bf(20, 30), bf(20) } end,
+      function(x, w, b) return F.linear(x, w, b) end, 1e-5)
+    bf16_vs_cpu('a long inner dim (30000)', function() return { bf(20, 30000), bf(30000, 24) } end,
+      function(a, b) return a:matmul(b) end, 1e-4)
+  end)
+
+  describe('bf16 conv2d (im2col and a bf16 GEMM, f32 sums; dx and dW in f32, rounded once)', function()
+    -- the weights scaled as Kaiming's are, so that outputs stay near 1
+    local convs = {
+      { '3x3 stride 1 padding 1, with a bias', { 4, 16, 12, 12 }, { 24, 16, 3, 3 }, true, { padding = 1 } },
+      { '5x5 stride 2 padding 2, with a bias', { 3, 8, 17, 15 }, { 12, 8, 5, 5 }, true, { stride = 2, padding = 2 } },
+      { '1x1, with a bias', { 4, 32, 9, 9 }, { 16, 32, 1, 1 }, true, {} },
+      { '1x1 stride 2, without a bias (WRN\'s shortcut)', { 3, 16, 8, 8 }, { 32, 16, 1, 1 }, false, { stride = 2 } },
+      { '3x3, 64 -> 64 at 16x16 (a WRN layer), without a bias', { 8, 64, 16, 16 }, { 64, 64, 3, 3 }, false,
+        { padding = 1 } },
+    }
+    for _, c in ipairs(convs) do
+      bf16_vs_cpu(c[1], function()
+        local fan = c[3][2] * c[3][3] * c[3][4]
+        local t = { bf(table.unpack(c[2])), (randn(table.unpack(c[3])) * math.sqrt(2 / fan)):bf16() }
+        if c[4] then t[3] = bf(c[3][1]) end
+        return t
+      end, function(x, w, b) return F.conv2d(x, w, b, c[5]) end, 1e-4)
+    end
+  end)
+
+  describe('bf16 max_pool2d (values and gradients, the same bits)', function()
+    check('max_pool2d 2x2 with ties', function()
+      return { ((randn(3, 4, 10, 10) * 2):round()):bf16() }
+    end, function(x) return F.max_pool2d(x, 2) end, { bits = true, gbits = true })
+    check('max_pool2d 3x3 stride 2 padding 1 (overlapping: gradients add up)', function()
+      return { ((randn(2, 3, 11, 11) * 2):round()):bf16() }
+    end, function(x) return F.max_pool2d(x, 3, { stride = 2, padding = 1 }) end, { bits = true, gbits = true })
+  end)
+
+  it('f16 has no convolution, linear or pooling on the device either: refused by name', function()
+    local x = randn(1, 2, 4, 4):half():to(DEV)
+    for what, f in pairs {
+      conv2d = function() return F.conv2d(x, randn(3, 2, 1, 1):half():to(DEV)) end,
+      linear = function() return F.linear(x:view(2, 16), randn(3, 16):half():to(DEV)) end,
+      max_pool2d = function() return F.max_pool2d(x, 2) end,
+    } do
+      local ok, err = pcall(f)
+      assert.is_false(ok, what)
+      assert.truthy(tostring(err):find(what .. ': not defined for f16', 1, true), err)
+    end
+  end)
+
+  -- ---- whole networks under rl.autocast('bf16')
+
+  describe('rl.autocast(\'bf16\') on whole networks', function()
+    -- The two devices round the same operands, but sum them in other
+    -- orders: an activation may round to the neighbouring bf16 value on
+    -- one device only, and that difference travels through the network.
+    -- The loss (a sum over the batch) agrees to 2e-2; every gradient is f32
+    -- on both devices and keeps its direction (cosine > 0.95; bf16 itself
+    -- moves CNN002's gradients by up to 17 % of their norm from f32's:
+    -- spec/autocast_spec.lua).
+    local function step(dev, mk, x, y)
+      local m = mk():to(dev)
+      x, y = x:to(dev), y:to(dev)
+      rl.manual_seed(8) -- the same dropout masks on both devices
+      local loss = rl.autocast('bf16', function() return F.cross_entropy(m(x), y, 'sum') end)
+      assert.are.equal('f32', loss.dtype)
+      loss:backward()
+      return loss:item(), m:named_parameters()
+    end
+    local function compare_steps(mk, x, y, last)
+      local a, pa = step('cpu', mk, x, y)
+      local b, pb = step(DEV, mk, x, y)
+      assert(math.abs(a - b) <= 2e-2 * math.abs(a),
+        string.format('loss %.9g on the CPU, %.9g on %s under bf16 autocast', a, b, DEV))
+      assert.are.equal(#pa, #pb)
+      local seen = false
+      for i, np in ipairs(pa) do
+        local name, gc, gd = np[1], np[2].grad, pb[i][2].grad
+        assert.are.equal(name, pb[i][1])
+        assert.are.equal('f32', pb[i][2].dtype, name)
+        assert.are.equal('f32', gc.dtype, name)
+        assert.are.equal('f32', gd.dtype, name)
+        local u, v = gc:double(), gd:cpu():double()
+        local cos = ((u * v):sum() / (u:norm() * v:norm())):item()
+        local rel = ((u - v):norm() / u:norm()):item()
+        assert(cos > 0.95, string.format('%s: gradient cosine %.4f between the devices (relative %.3g)', name, cos, rel))
+        -- the last layer sees a single bf16 rounding of its input
+        if name == last then
+          seen = true
+          assert(rel < 3e-2, string.format('%s: gradients differ by %.3g', name, rel))
+        end
+      end
+      assert(seen, 'no parameter named ' .. last)
+    end
+    it('CNN002 forward and backward: the loss within 2e-2, f32 gradients alike', function()
+      local x, y = batch('cpu')
+      compare_steps(function() return cnn002('cpu') end, x, y, 'classifier.fc3.weight')
+    end)
+    it('a small WideResNet (batch norm in f32 between bf16 convolutions)', function()
+      local g = rl.Generator(9)
+      local x = rl.rand({ 4, 3, 32, 32 }, { generator = g })
+      local y = rl.randint(0, 10, 4, { generator = g })
+      compare_steps(function()
+        rl.manual_seed(4)
+        return rl.models.WideResNet { depth = 10, widen = 2 }
+      end, x, y, 'fc.weight')
+    end)
+  end)
+
+  describe('determinism in bf16', function()
+    it('two identical TRADES training runs under bf16 autocast give identical bits', function()
+      local function run()
+        local m = cnn002(DEV)
+        local x, y = batch(DEV)
+        local opt = rl.optim.SGD(m:parameters(), { lr = 1e-3, momentum = 0.9 })
+        local losses = {}
+        for s = 1, 3 do
+          local loss = rl.autocast('bf16', rl.methods.trades, m, x, y,
+            { eps = 0.1, beta = 6, generator = rl.Generator(s) })
+          opt:zero_grad()
+          loss:backward()
+          opt:step()
+          losses[s] = loss
+        end
+        return losses, m:parameters()
+      end
+      local l1, p1 = run()
+      local l2, p2 = run()
+      for s = 1, #l1 do same_bits(l1[s], l2[s], 'loss ' .. s) end
+      for i = 1, #p1 do same_bits(p1[i], p2[i], 'parameter ' .. i) end
+    end)
+  end)
+
+  it('safetensors: half tensors on the device are saved and loaded with their bits', function()
+    local path = os.tmpname()
+    finally(function() os.remove(path) end)
+    local t = {}
+    for _, H in ipairs(HALVES) do
+      local x = (randn(7, 5) * 100):to(H)
+      x[2][2], x[2][3], x[2][4] = -0.0, 0 / 0, math.huge
+      t[H] = x:to(DEV)
+      t[H .. '_t'] = t[H]:t() -- a strided one is written contiguous
+    end
+    rl.save(path, t)
+    local back = rl.load(path)
+    for k, v in pairs(t) do
+      assert.are.equal(v.dtype, back[k].dtype, k)
+      same_value_bits(v:cpu():contiguous(), back[k], k)
+      same_value_bits(v, back[k]:to(DEV), k .. ' moved back')
+    end
   end)
 end)
 

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# gpu_check.sh - one run that checks and measures the CUDA backend, bf16
+# and f16 included (issue #15), for a GPU session with little device time.
+#
+# On the GPU machine, in the project root, after building (see
+# ../shared/device/README.md: .device/ comes from `bash
+# ../shared/device/bundle.sh` on a Debian machine and is carried along):
+#
+#   source .device/setup.sh && make -j16 && bash scripts/gpu_check.sh
+#
+# Steps, in order of importance; each runs under `timeout`, and one that
+# fails or times out does not stop the next:
+#   1. the machine: GPU, driver, nvcc, PyTorch, the tree      -> env.txt
+#   2. make test-cuda: spec/cuda_spec.lua, all of it, the
+#      "bf16 and f16" section included                        -> test-cuda.log
+#   3. ./rllua scripts/bench.lua --device cuda, bf16 rows (rl.autocast
+#      against torch.autocast, attack steps in bf16 on both sides) -> bench-bf16.txt
+#   4. the same models in fp32 (against PyTorch fp32 and TF32) -> bench-fp32.txt
+#   5. spec/half_spec.lua and spec/autocast_spec.lua, whose CUDA cases
+#      run only where a GPU is                                -> half-autocast-specs.log
+# then a summary (summary.txt, also printed last): each step's outcome,
+# test-cuda's count and failures, and one table of the bf16 and fp32 rows
+# with rllua / PyTorch ratios (issue #15's target: bf16 ratio <= 0.9).
+#
+# Output goes under $OUT when it is set (the device machine's run sets
+# it), else ./gpu_check_out.  The exit status says whether make test-cuda
+# passed (0) or not (1: failed or timed out); the benchmarks never change it.
+#
+# Both benchmarks use one batch size for every model, so that bf16 and fp32
+# rows compare.  The whole script stays within a budget (7.5 minutes; with
+# the build before it, the device run's 10-minute limit still holds), each
+# step getting at most what is left of it (an estimate, as this script has
+# not run on a GPU yet: about half of it on an H100).  Settings, from the
+# environment:
+#   GPU_CHECK_MODELS  models of the benchmark rows   CNN002,WRN_16_4,WRN_40_10
+#   GPU_CHECK_BATCH   their batch size               128
+#   GPU_CHECK_STEPS   timed steps per row (median)   5
+#   GPU_CHECK_BUDGET  seconds for the whole script   450
+set -u
+cd "$(dirname "$0")/.." || exit 1
+
+out=${OUT:-$PWD/gpu_check_out}
+models=${GPU_CHECK_MODELS:-CNN002,WRN_16_4,WRN_40_10}
+batch=${GPU_CHECK_BATCH:-128}
+steps=${GPU_CHECK_STEPS:-5}
+budget=${GPU_CHECK_BUDGET:-450}
+mkdir -p "$out" || exit 1
+start=$SECONDS
+outcomes=()
+
+# step NAME LIMIT LOG COMMAND...: COMMAND with its output in LOG, killed
+# after LIMIT seconds or when the budget runs out, whichever comes first.
+# Returns COMMAND's status (124 or 137: timed out; 125: not started).
+step() {
+  local name=$1 limit=$2 log=$3
+  shift 3
+  local left=$((budget - (SECONDS - start)))
+  if ((left < 15)); then
+    echo "not run: the budget of ${budget}s was spent" >"$log"
+    outcomes+=("$name: NOT RUN (budget spent)")
+    return 125
+  fi
+  ((limit > left)) && limit=$left
+  echo "== $(date -u +%T) $name (at most ${limit}s) -> $log"
+  local t0=$SECONDS rc
+  timeout -k 10 "$limit" "$@" >"$log" 2>&1
+  rc=$?
+  case $rc in
+    0) outcomes+=("$name: ok ($((SECONDS - t0))s)") ;;
+    124 | 137) outcomes+=("$name: TIMED OUT after $((SECONDS - t0))s") ;;
+    *) outcomes+=("$name: FAILED, status $rc ($((SECONDS - t0))s)") ;;
+  esac
+  return $rc
+}
+
+# 1. the machine
+{
+  echo "date: $(date -u +%FT%TZ)   host: $(hostname)"
+  nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader 2>&1
+  nvidia-smi --query-gpu=mig.mode.current --format=csv,noheader 2>&1 | sed 's/^/MIG: /'
+  nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+  "$nvcc" --version 2>&1 | tail -2
+  python3 -c 'import torch; print("PyTorch", torch.__version__, "CUDA", torch.version.cuda, "cuDNN",
+      torch.backends.cudnn.version(), torch.cuda.get_device_name(0))' 2>&1 | tail -1
+  ./rllua -e 'print("rllua:", rl.cuda.is_available(), rl.cuda.device_name())' 2>&1
+  echo "CPUs: $(nproc)"
+  git log -1 --format='commit %H %s' 2>/dev/null
+  git status --short 2>/dev/null | head -40
+} >"$out/env.txt" 2>&1
+echo "== $(date -u +%T) the machine -> $out/env.txt"
+
+# 2. the CUDA specs; make rebuilds nothing after make -j16
+step 'make test-cuda' 300 "$out/test-cuda.log" make test-cuda
+test_cuda=$?
+
+# 3, 4. the benchmark rows: bf16 first, the part that has never been timed
+step 'bench bf16' 180 "$out/bench-bf16.txt" \
+  ./rllua scripts/bench.lua --device cuda "$steps" "$models" --precision bf16 --batch "$batch"
+step 'bench fp32' 180 "$out/bench-fp32.txt" \
+  ./rllua scripts/bench.lua --device cuda "$steps" "$models" --batch "$batch"
+
+# 5. the CPU specs with CUDA cases (as make test runs them)
+busted=$(command -v busted || echo /usr/bin/busted)
+step 'half_spec, autocast_spec' 120 "$out/half-autocast-specs.log" \
+  lua5.4 "$busted" --lpath='./lua/?.lua;./lua/?/init.lua;./spec/?.lua' --cpath='./lib/?.so' \
+  -o spec/summary.lua spec/half_spec.lua spec/autocast_spec.lua
+
+# ---- the summary
+# the last "N passed, N failed" of a busted log, or its tail when it has none
+# (a build error, a spec that does not load)
+count() {
+  local line
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$1" 2>/dev/null | tail -1)
+  if [ -n "$line" ]; then echo "$line"; else echo "no count; the log ends:"; tail -15 "$1" 2>/dev/null | sed 's/^/    /'; fi
+}
+
+# the bench rows of both files, joined by model and method
+table() {
+  awk -v B16="$out/bench-bf16.txt" -v F32="$out/bench-fp32.txt" '
+    function row(k) { if (!(k in seen)) { seen[k] = 1; order[++n] = k } }
+    $2 ~ /^(natural|at|trades)$/ && $3 ~ /^[0-9]+$/ {
+      k = $1 " " $2; row(k); batch[k] = $3
+      if (FILENAME == B16) { r16[k] = $4; p16[k] = $5; q16[k] = $6 }
+      else { r32[k] = $4; p32[k] = $5; q32[k] = $6; t32[k] = $7; qt[k] = $8 }
+    }
+    function v(a, k) { return (k in a) ? a[k] : "-" }
+    END {
+      if (n == 0) { print "  (no benchmark rows: see bench-bf16.txt and bench-fp32.txt)"; exit }
+      printf "%-10s %-8s %5s | %9s %9s %7s | %9s %7s %5s | %9s %7s %9s %7s\n", "model", "method", "batch",
+        "rl fp32", "rl bf16", "speedup", "PyT bf16", "ratio", "<=0.9", "PyT fp32", "ratio", "PyT tf32", "ratio"
+      for (i = 1; i <= n; i++) {
+        k = order[i]; split(k, mm, " ")
+        sp = (k in r16 && k in r32 && r16[k] > 0) ? sprintf("%.2f", r32[k] / r16[k]) : "-"
+        ok = (k in q16 && q16[k] != "-") ? (q16[k] <= 0.9 ? "yes" : "NO") : "-"
+        printf "%-10s %-8s %5s | %9s %9s %7s | %9s %7s %5s | %9s %7s %9s %7s\n", mm[1], mm[2], batch[k],
+          v(r32, k), v(r16, k), sp, v(p16, k), v(q16, k), ok, v(p32, k), v(q32, k), v(t32, k), v(qt, k)
+      }
+    }' "$out/bench-bf16.txt" "$out/bench-fp32.txt" 2>&1
+}
+
+{
+  echo "gpu_check summary, $(date -u +%FT%TZ), $((SECONDS - start))s of a ${budget}s budget"
+  echo "GPU: $(sed -n 2p "$out/env.txt")"
+  grep -m1 '^PyTorch' "$out/env.txt" || echo 'PyTorch: not found (see env.txt)'
+  for o in "${outcomes[@]}"; do echo "  $o"; done
+  echo
+  echo "make test-cuda: $(count "$out/test-cuda.log")"
+  nfail=$(grep -cE '^(FAILED|ERROR): ' "$out/test-cuda.log" 2>/dev/null)
+  nhalf=$(grep -cE '^(FAILED|ERROR): CUDA vs CPU: bf16 and f16' "$out/test-cuda.log" 2>/dev/null)
+  echo "  failures: ${nfail:-0}, of which in the bf16 and f16 section: ${nhalf:-0}"
+  # each failure's name and the first line of its message
+  awk '/^(FAILED|ERROR): / { name = $0; getline; getline msg; print "  " name; print "      " substr(msg, 1, 200) }' \
+    "$out/test-cuda.log" 2>/dev/null | head -60
+  echo "half_spec + autocast_spec: $(count "$out/half-autocast-specs.log")"
+  grep -E '^(FAILED|ERROR): ' "$out/half-autocast-specs.log" 2>/dev/null | head -20 | sed 's/^/  /'
+  echo
+  echo "training steps, ms (median of $steps; rl = rllua; speedup = rl fp32 / rl bf16; ratios rllua / PyTorch):"
+  table
+} >"$out/summary.txt"
+echo
+cat "$out/summary.txt"
+if [ "$test_cuda" -eq 0 ]; then exit 0; else exit 1; fi
