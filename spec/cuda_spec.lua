@@ -13,28 +13,35 @@
 -- differently, and bit for bit where both round the same f32 value once
 -- (the section "bf16 and f16" says which is which).
 --
--- Without a usable GPU the file is one visible pending line; with
--- RL_REQUIRE_CUDA=1 (make test-cuda) it fails instead.  RL_CUDA_SPEC_SELFTEST=1
--- runs every case with 'cpu' in place of 'cuda', to check the spec itself.
+-- Without a usable GPU the cases run with 'cpu' in place of 'cuda' (the
+-- self-test, which RL_CUDA_SPEC_SELFTEST=1 forces): CPU against CPU, so
+-- that every make test keeps the spec itself working for the rare session
+-- that has a GPU; a pending line says the GPU was not tested.  With
+-- RL_REQUIRE_CUDA=1 (make test-cuda) a missing GPU fails instead.
 local rl = require 'rl'
 local F = rl.F
 
 local selftest = os.getenv('RL_CUDA_SPEC_SELFTEST') == '1'
-local DEV = selftest and 'cpu' or 'cuda'
 local have, why = pcall(rl.device, 'cuda')
-if selftest then have = true end
 
-if not have then
-  describe('CUDA backend', function()
-    if os.getenv('RL_REQUIRE_CUDA') == '1' then
+if not have and not selftest then
+  if os.getenv('RL_REQUIRE_CUDA') == '1' then
+    describe('CUDA backend', function()
       it('needs a usable CUDA device (RL_REQUIRE_CUDA=1)', function()
         error('make test-cuda needs a CUDA device: ' .. tostring(why), 0)
       end)
-    else
-      pending('skipped: no CUDA device (' .. tostring(why) .. ')')
-    end
+    end)
+    return
+  end
+  describe('CUDA backend', function()
+    pending('skipped: no CUDA device (' .. tostring(why) .. '); the cases below ran CPU against CPU')
   end)
-  return
+  selftest = true
+end
+local DEV = selftest and 'cpu' or 'cuda'
+if selftest then -- no case passes under a name that says it ran on a GPU
+  local describe_ = describe
+  describe = function(name, fn) return describe_('[self-test, CPU for CUDA] ' .. name, fn) end
 end
 
 -- ---- comparison ----------------------------------------------------------------
