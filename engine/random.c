@@ -40,20 +40,24 @@ static float half_below(rl_dtype dt, double hi) {
 
 /* A half-type t gets the f32 draws (the same counters as an f32 tensor's),
  * rounded once; a uniform draw that rounds up to hi is the largest value
- * below it instead, so that [lo, hi) holds.  Done by ops on t's device
- * (on a GPU the draws are not host memory); none of them records a node,
- * as no operand requires a gradient. */
+ * below it instead, so that [lo, hi) holds.  On the CPU one pass over the
+ * draws does that; on a GPU, where they are not host memory, ops on the
+ * device (none records a node: no operand requires a gradient). */
 static int rng_half(const char *op, rl_tensor *t, rl_rng_dist dist, double p0, double p1,
                     rl_generator *g) {
   rl_tensor *f = rl_empty(t->ndim, t->size, RL_F32, rl_dev(t));
   int rc = f ? rng_into(op, f, dist, p0, p1, g) : -1;
-  rl_tensor *h = rc ? NULL : rl_to_dtype(f, t->dtype), *up = NULL;
-  if (!h) rc = -1;
-  if (!rc && dist == RL_RNG_UNIFORM) {
-    up = rl_unary(RL_UN_GE_S, h, p1, 0); /* the rounded draw against hi, exactly */
+  rl_tensor *h = NULL, *up = NULL;
+  if (!rc && dist == RL_RNG_UNIFORM && rl_dev(t)->type == RL_CPU) {
+    float top = half_below(t->dtype, p1), *v = rl_data(f); /* f is contiguous */
+    for (int64_t i = 0, n = rl_numel(f); i < n; i++)
+      if ((double)rl_f32_of_half(t->dtype, rl_half_of_f32(t->dtype, v[i])) >= p1) v[i] = top;
+  } else if (!rc && dist == RL_RNG_UNIFORM) {
+    h = rl_to_dtype(f, t->dtype);
+    up = h ? rl_unary(RL_UN_GE_S, h, p1, 0) : NULL; /* the rounded draw against hi */
     rc = up ? rl_masked_fill_(h, up, half_below(t->dtype, p1)) : -1;
   }
-  if (!rc) rc = rl_copy_(t, h);
+  if (!rc) rc = rl_copy_(t, h ? h : f);
   rl_tensor *tmp[3] = {f, h, up};
   rl_release_all(3, tmp);
   return rc;

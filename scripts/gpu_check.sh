@@ -63,7 +63,9 @@ step() {
   ((limit > left)) && limit=$left
   echo "== $(date -u +%T) $name (at most ${limit}s) -> $log"
   local t0=$SECONDS rc
-  timeout -k 10 "$limit" "$@" >"$log" 2>&1
+  # line-buffered (C stdio, which Lua's print uses), so that a step cut
+  # short by its limit keeps the rows it printed
+  timeout -k 10 "$limit" stdbuf -oL -eL "$@" >"$log" 2>&1
   rc=$?
   case $rc in
     0) outcomes+=("$name: ok ($((SECONDS - t0))s)") ;;
@@ -90,7 +92,11 @@ step() {
 echo "== $(date -u +%T) the machine -> $out/env.txt"
 
 # 2. the CUDA specs; make rebuilds nothing after make -j16
-step 'make test-cuda' 300 "$out/test-cuda.log" make test-cuda
+# (each failure also goes to test-cuda-failures.txt as it happens, so a
+# run cut short by its limit still names what failed)
+: >"$out/test-cuda-failures.txt"
+step 'make test-cuda' 300 "$out/test-cuda.log" \
+  env RL_SPEC_STREAM="$out/test-cuda-failures.txt" make test-cuda
 test_cuda=$?
 
 # 3, 4. the benchmark rows: bf16 first, the part that has never been timed
@@ -145,12 +151,12 @@ table() {
   for o in "${outcomes[@]}"; do echo "  $o"; done
   echo
   echo "make test-cuda: $(count "$out/test-cuda.log")"
-  nfail=$(grep -cE '^(FAILED|ERROR): ' "$out/test-cuda.log" 2>/dev/null)
-  nhalf=$(grep -cE '^(FAILED|ERROR): CUDA vs CPU: bf16 and f16' "$out/test-cuda.log" 2>/dev/null)
+  nfail=$(grep -cE '^(FAILED|ERROR): ' "$out/test-cuda-failures.txt" 2>/dev/null)
+  nhalf=$(grep -cE '^(FAILED|ERROR): CUDA vs CPU: bf16 and f16' "$out/test-cuda-failures.txt" 2>/dev/null)
   echo "  failures: ${nfail:-0}, of which in the bf16 and f16 section: ${nhalf:-0}"
   # each failure's name and the first line of its message
-  awk '/^(FAILED|ERROR): / { name = $0; getline; getline msg; print "  " name; print "      " substr(msg, 1, 200) }' \
-    "$out/test-cuda.log" 2>/dev/null | head -60
+  # (from the streamed list: complete even when the run was cut short)
+  sed 's/^  /      /; s/^/  /' "$out/test-cuda-failures.txt" 2>/dev/null | cut -c1-220 | head -60
   echo "half_spec + autocast_spec: $(count "$out/half-autocast-specs.log")"
   grep -E '^(FAILED|ERROR): ' "$out/half-autocast-specs.log" 2>/dev/null | head -20 | sed 's/^/  /'
   echo

@@ -27,9 +27,23 @@ return function(options)
     return s
   end
 
+  -- RL_SPEC_STREAM=FILE (scripts/gpu_check.sh) also appends each failure's
+  -- name and first line to FILE as it happens, so that a run killed by a
+  -- time limit still says what failed
+  local stream = os.getenv('RL_SPEC_STREAM')
+  stream = stream and stream ~= '' and assert(io.open(stream, 'a')) or nil
+
   handler.testEnd = function(element, parent, status)
     io.write(marks[status] or '?')
     io.flush()
+    if stream and (status == 'failure' or status == 'error') then
+      local list = status == 'failure' and handler.failures or handler.errors
+      local last = list[#list]
+      local first = last and message(last.message):match('[^\n]*') or ''
+      stream:write(string.format('%s: %s\n  %s\n', status == 'failure' and 'FAILED' or 'ERROR',
+        handler.getFullName(element), first))
+      stream:flush()
+    end
     return nil, true
   end
 
