@@ -198,7 +198,9 @@ typedef int rl_col2im_kernel(rl_dtype dt, const void *col, int64_t nb, int64_t C
  * wino_doutput: dy [nb, O, OH, OW] -> dM, rows O (the adjoint of
  *   wino_output).
  * wino_dweight: dU [S, 16, O, C], summed over s in order -> dw [O, C, 3,
- *   3] (the adjoint of wino_weight). */
+ *   3] (the adjoint of wino_weight).
+ * With dt bf16, M and dU (the GEMMs' sums) are f32 and everything else
+ * bf16; each transform computes in f32 and rounds its result once. */
 typedef int rl_wino_weight_kernel(rl_dtype dt, const void *w, int64_t O, int64_t C, bool flip,
                                   void *U);
 typedef int rl_wino_input_kernel(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t H,

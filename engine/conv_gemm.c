@@ -30,9 +30,11 @@
  *   compute type and output) into f32 workspaces: y's chunk starts as the
  *   bias there, dcol is gathered by col2im in f32, and dW's chunks are
  *   added in f32.  Each result is rounded to bf16 once, at the end, as
- *   the f32 convolution of the bf16 operands would be.  (A bf16 Winograd,
- *   bf16 tiles with f32 transforms, is not written: bf16 runs im2col even
- *   when rl_conv_set_path forces Winograd.) */
+ *   the f32 convolution of the bf16 operands would be.  bf16's Winograd,
+ *   taken only when rl_conv_set_path forces it, keeps x, w, V, U, dM and
+ *   the results bf16, the transforms computed in f32 and rounded once, and
+ *   M and dU (the GEMMs' sums) f32: the rounded tiles put it a few bf16
+ *   steps from the f32 convolution, where im2col stays within one. */
 #include "conv_gemm.h"
 
 #include "internal.h"
@@ -67,12 +69,15 @@ static int64_t chunk_images(const rl_conv_tuning *t, int64_t N, int64_t per_imag
 static bool winograd_fits(const rl_conv_tuning *t, const rl_backend *be, rl_dtype dt,
                           const int64_t *g, int64_t C, int64_t O) {
   if (!be->wino_weight || !be->wino_input || !be->wino_output || !be->wino_doutput ||
-      !be->wino_dweight || conv_path == RL_CONV_IM2COL || dt == RL_BF16)
+      !be->wino_dweight || conv_path == RL_CONV_IM2COL)
     return false;
   if (g[G_KH] != 3 || g[G_KW] != 3 || g[G_SH] != 1 || g[G_SW] != 1 || g[G_DH] != 1 ||
       g[G_DW] != 1 || g[G_PH] > 2 || g[G_PW] > 2)
     return false;
   if (conv_path == RL_CONV_WINOGRAD) return true;
+  /* bf16 takes im2col unless forced: its Winograd rounds the transformed
+   * tiles to bf16, a few bf16 steps from the f32 convolution where
+   * im2col's result is within one (see the top of the file) */
   return dt == RL_F32 && C >= t->wino_min_channels && O >= t->wino_min_channels;
 }
 
@@ -87,18 +92,20 @@ static int winograd_conv(const rl_conv_tuning *t, const rl_device *dev, rl_dtype
   const rl_backend *be = dev->be;
   int64_t es = (int64_t)rl_dtype_size(dt);
   int64_t OH = H + 2 * ph - 2, OW = W + 2 * pw - 2, TH = (OH + 1) / 2, TW = (OW + 1) / 2;
-  int64_t T = TH * TW, nbmax = chunk_images(t, N, 16 * (C > O ? C : O) * T * es);
+  rl_dtype mt = dt == RL_BF16 ? RL_F32 : dt; /* M, the GEMM's sums */
+  int64_t ms = (int64_t)rl_dtype_size(mt);
+  int64_t T = TH * TW, nbmax = chunk_images(t, N, 16 * (C > O ? C : O) * T * ms);
   int64_t usize[3] = {16, O, C}, vsize[3] = {16, C, nbmax * T}, msize[3] = {16, O, nbmax * T};
   rl_tensor *U = rl_empty(3, usize, dt, dev);
   rl_tensor *V = U ? rl_empty(3, vsize, dt, dev) : NULL;
-  rl_tensor *M = V ? rl_empty(3, msize, dt, dev) : NULL;
+  rl_tensor *M = V ? rl_empty(3, msize, mt, dev) : NULL;
   int rc = M ? be->wino_weight(dt, w, flip ? C : O, flip ? O : C, flip, rl_data(U)) : -1;
   for (int64_t n0 = 0; !rc && n0 < N; n0 += nbmax) {
     int64_t nb = N - n0 < nbmax ? N - n0 : nbmax, P = nb * T;
     rc = be->wino_input(dt, x + n0 * C * H * W * es, nb, C, H, W, ph, pw, TH, TW, nb,
                         rl_data(V));
     if (!rc)
-      rc = rl_gemm(dev, dt, dt, false, false, O, P, C, 1.0, rl_data(U), C, O * C, rl_data(V), P,
+      rc = rl_gemm(dev, dt, mt, false, false, O, P, C, 1.0, rl_data(U), C, O * C, rl_data(V), P,
                    C * P, 0.0, rl_data(M), P, O * P, 16);
     if (!rc)
       rc = be->wino_output(dt, rl_data(M), nb, O, OH, OW, TH, TW, b,
@@ -135,6 +142,8 @@ static int winograd_dw(const rl_conv_tuning *t, const rl_device *dev, rl_dtype d
   const rl_backend *be = dev->be;
   int64_t es = (int64_t)rl_dtype_size(dt);
   int64_t OH = H + 2 * ph - 2, OW = W + 2 * pw - 2, TH = (OH + 1) / 2, TW = (OW + 1) / 2;
+  rl_dtype ut = dt == RL_BF16 ? RL_F32 : dt; /* dU, the GEMM's sums */
+  int64_t us = (int64_t)rl_dtype_size(ut);
   int64_t T = TH * TW, per_image = 16 * (C > O ? C : O) * T * es;
   int64_t nbc = dw_chunk_images(t, N, T, O, C, per_image), S = (N + nbc - 1) / nbc;
   int64_t pc = nbc * T, per_pass = chunk_images(t, S, per_image * nbc);
@@ -142,22 +151,22 @@ static int winograd_dw(const rl_conv_tuning *t, const rl_device *dev, rl_dtype d
   int64_t usize[4] = {S, 16, O, C};
   rl_tensor *V = rl_empty(4, vsize, dt, dev);
   rl_tensor *dM = V ? rl_empty(4, msize, dt, dev) : NULL;
-  rl_tensor *dU = dM ? rl_empty(4, usize, dt, dev) : NULL;
+  rl_tensor *dU = dM ? rl_empty(4, usize, ut, dev) : NULL;
   int rc = dU ? 0 : -1;
   for (int64_t s0 = 0; !rc && s0 < S; s0 += per_pass) {
     int64_t n0 = s0 * nbc, nb = N - n0 < per_pass * nbc ? N - n0 : per_pass * nbc;
     int64_t full = nb / nbc, rest = nb - full * nbc;
-    char *vd = rl_data(V), *md = rl_data(dM), *ud = (char *)rl_data(dU) + s0 * 16 * O * C * es;
+    char *vd = rl_data(V), *md = rl_data(dM), *ud = (char *)rl_data(dU) + s0 * 16 * O * C * us;
     rc = be->wino_input(dt, x + n0 * C * H * W * es, nb, C, H, W, ph, pw, TH, TW, nbc, vd);
     if (!rc)
       rc = be->wino_doutput(dt, dy + n0 * O * OH * OW * es, nb, O, OH, OW, TH, TW, nbc, md);
     if (!rc && full)
-      rc = rl_gemm(dev, dt, dt, false, true, O, C, pc, 1.0, md, pc, O * pc, vd, pc, C * pc, 0.0,
+      rc = rl_gemm(dev, dt, ut, false, true, O, C, pc, 1.0, md, pc, O * pc, vd, pc, C * pc, 0.0,
                    ud, C, O * C, full * 16);
     if (!rc && rest)
-      rc = rl_gemm(dev, dt, dt, false, true, O, C, rest * T, 1.0, md + full * 16 * O * pc * es, pc,
+      rc = rl_gemm(dev, dt, ut, false, true, O, C, rest * T, 1.0, md + full * 16 * O * pc * es, pc,
                    O * pc, vd + full * 16 * C * pc * es, pc, C * pc, 0.0,
-                   ud + full * 16 * O * C * es, C, O * C, 16);
+                   ud + full * 16 * O * C * us, C, O * C, 16);
   }
   if (!rc) rc = be->wino_dweight(dt, rl_data(dU), S, O, C, dw);
   rl_tensor *tmp[3] = {V, dM, dU};

@@ -6,16 +6,21 @@
 --   beside 'im2col' (what every layer took before Winograd);
 --   on the CPU, its own kernels ('auto') beside the engine's im2col.
 -- The last column is the largest difference of the two forwards, relative
--- to the largest output.
---   rllua scripts/bench_conv.lua [--device cuda] [--batch N] [--steps 11]
+-- to the largest output.  --dtype bf16 times the bf16 convolutions
+-- (rl.autocast's) on 'winograd' (forced: bf16 takes im2col by default, see
+-- engine/conv_gemm.c) beside 'im2col', to tell whether bf16's Winograd
+-- should be its default on a GPU.
+--   rllua scripts/bench_conv.lua [--device cuda] [--batch N] [--steps 11] [--dtype f32|bf16]
 local rl = require 'rl'
 local F = rl.F
 
 local cli = require 'rl.cli'
 
 local opts, dev = cli.main('bench_conv', function()
-  local o = cli.parse(arg, { usage = 'usage: rllua scripts/bench_conv.lua [--device cuda] [--batch N] [--steps N]',
-    options = { device = 'string', batch = 'integer', steps = 'integer' }, defaults = { device = 'cpu', steps = 11 } })
+  local o = cli.parse(arg, { usage = 'usage: rllua scripts/bench_conv.lua [--device cuda] [--batch N] [--steps N] [--dtype f32|bf16]',
+    options = { device = 'string', batch = 'integer', steps = 'integer', dtype = 'string' },
+    defaults = { device = 'cpu', steps = 11, dtype = 'f32' } })
+  if o.dtype ~= 'f32' and o.dtype ~= 'bf16' then error("--dtype must be f32 or bf16, not '" .. o.dtype .. "'", 0) end
   return o, rl.device(o.device)
 end)
 local cuda = dev:match('^cuda') ~= nil
@@ -39,18 +44,20 @@ local layers = {
   { 256, 256, 8, 1 }, { 160, 160, 32, 1 }, { 320, 320, 16, 1 }, { 640, 640, 8, 1 },
 }
 
-print(string.format('%s, batch %d, median of %d (ms)', cuda and rl.cuda.device_name() or 'CPU',
-  opts.batch, opts.steps))
+local bf16 = opts.dtype == 'bf16'
+local paths = bf16 and { 'winograd', 'im2col' } or { 'auto', 'im2col' }
+print(string.format('%s, batch %d, %s, median of %d (ms)', cuda and rl.cuda.device_name() or 'CPU',
+  opts.batch, opts.dtype, opts.steps))
 print(string.format('%-18s %-7s %8s %8s %8s   %-7s %8s %8s %8s %9s', 'layer', 'path', 'fwd',
   'fwd+dx', 'fwd+bwd', 'path', 'fwd', 'fwd+dx', 'fwd+bwd', 'rel diff'))
 for _, l in ipairs(layers) do
   local C, O, S, st = table.unpack(l)
-  local x = rl.randn({ opts.batch, C, S, S }, { device = dev })
-  local w = (rl.randn({ O, C, 3, 3 }, { device = dev }) * (2 / (9 * C)) ^ 0.5):requires_grad_()
+  local x = rl.randn({ opts.batch, C, S, S }, { device = dev, dtype = opts.dtype })
+  local w = (rl.randn({ O, C, 3, 3 }, { device = dev }) * (2 / (9 * C)) ^ 0.5):to(opts.dtype):requires_grad_()
   local o = { stride = st, padding = 1 }
-  local dy = rl.randn(F.conv2d(x, w:detach(), nil, o):size(), { device = dev })
+  local dy = rl.randn(F.conv2d(x, w:detach(), nil, o):size(), { device = dev, dtype = opts.dtype })
   local cols, ys = {}, {}
-  for k, path in ipairs { 'auto', 'im2col' } do
+  for k, path in ipairs(paths) do
     local was = rl._conv_path(path)
     ys[k] = F.conv2d(x, w:detach(), nil, o)
     local fwd = median_ms(function() F.conv2d(x, w:detach(), nil, o) end)
@@ -65,7 +72,7 @@ for _, l in ipairs(layers) do
     rl._conv_path(was)
     cols[k] = string.format('%-7s %8.3f %8.3f %8.3f', path, fwd, dx, bwd)
   end
-  local diff = ((ys[1] - ys[2]):abs():max() / ys[2]:abs():max()):item()
+  local diff = ((ys[1]:double() - ys[2]:double()):abs():max() / ys[2]:double():abs():max()):item()
   print(string.format('%-18s %s   %s %9.2g', string.format('%d->%d @%d s%d', C, O, S, st),
     cols[1], cols[2], diff))
 end

@@ -16,6 +16,7 @@
 #   3. ./rllua scripts/bench.lua --device cuda, bf16 rows (rl.autocast
 #      against torch.autocast, attack steps in bf16 on both sides) -> bench-bf16.txt
 #   4. the same models in fp32 (against PyTorch fp32 and TF32) -> bench-fp32.txt
+#   4b. bf16 convolutions per layer, Winograd beside im2col   -> bench-conv-bf16.txt
 #   5. spec/half_spec.lua and spec/autocast_spec.lua, whose CUDA cases
 #      run only where a GPU is                                -> half-autocast-specs.log
 # then a summary (summary.txt, also printed last): each step's outcome,
@@ -105,6 +106,11 @@ step 'bench bf16' 180 "$out/bench-bf16.txt" \
 step 'bench fp32' 180 "$out/bench-fp32.txt" \
   ./rllua scripts/bench.lua --device cuda "$steps" "$models" --batch "$batch"
 
+# 4b. bf16 convolutions per layer, Winograd (forced) beside im2col (the
+# default): whether bf16's Winograd should become the GPU's default
+step 'bench_conv bf16' 90 "$out/bench-conv-bf16.txt" \
+  ./rllua scripts/bench_conv.lua --device cuda --dtype bf16 --steps 5 --batch "$batch"
+
 # 5. the CPU specs with CUDA cases (as make test runs them)
 busted=$(command -v busted || echo /usr/bin/busted)
 step 'half_spec, autocast_spec' 120 "$out/half-autocast-specs.log" \
@@ -162,6 +168,9 @@ table() {
   echo
   echo "training steps, ms (median of $steps; rl = rllua; speedup = rl fp32 / rl bf16; ratios rllua / PyTorch):"
   table
+  echo
+  echo "bf16 convolutions, Winograd (forced) beside im2col (bench-conv-bf16.txt):"
+  sed 's/^/  /' "$out/bench-conv-bf16.txt" 2>/dev/null | head -12
 } >"$out/summary.txt"
 echo
 cat "$out/summary.txt"

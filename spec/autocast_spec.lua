@@ -210,3 +210,55 @@ describe('the bf16 convolution CUDA runs (engine/conv_gemm.c), composed on the C
     end)
   end
 end)
+
+describe('the bf16 Winograd CUDA runs when forced (engine/conv_gemm.c), composed on the CPU', function()
+  -- x, w and the transformed tiles V, U and dM are bf16 (each transform
+  -- computed in f32 and rounded once), M and dU f32.  Rounding the tiles
+  -- costs a few bf16 steps against the f32 convolution of the bf16
+  -- operands (about 1.5 at the largest magnitude over these cases): within
+  -- 2^-6 of the largest value, where the f32 Winograd is within 1e-5.
+  local cases = {
+    { 'padding 1', { 3, 4, 9, 9 }, { 5, 4 }, 1 },
+    { 'padding 0, odd output', { 2, 6, 7, 7 }, { 3, 6 }, 0 },
+    { 'padding 2, chunks of the batch', { 5, 16, 8, 8 }, { 12, 16 }, 2, 3000 },
+    -- dW's k (17 images of 256 tiles) cut in two chunks, the last shorter
+    { 'padding 1, dW split along k', { 17, 2, 32, 32 }, { 3, 2 }, 1 },
+  }
+  for _, c in ipairs(cases) do
+    it(c[1] .. ': output and gradients close to the f32 ones, and not im2col\'s', function()
+      local g = rl.Generator(13)
+      local x = rl.randn(c[2], { generator = g }):bf16()
+      local w = (rl.randn({ c[3][1], c[3][2], 3, 3 }, { generator = g }) * 0.3):bf16()
+      local b = rl.randn({ c[3][1] }, { generator = g }):bf16()
+      local o = { padding = c[4] }
+      local f32 = { x:float():requires_grad_(), w:float():requires_grad_(), b:float():requires_grad_() }
+      local want = F.conv2d(f32[1], f32[2], f32[3], o)
+      local gy = rl.randn(want:size(), { generator = g }):bf16()
+      want:backward(gy:float())
+      local function run(path)
+        local ins = { x:clone():requires_grad_(), w:clone():requires_grad_(), b:clone():requires_grad_() }
+        rl._conv_path(path, c[5])
+        local ok, y = pcall(function()
+          local y = F.conv2d(ins[1], ins[2], ins[3], o)
+          y:backward(gy)
+          return y
+        end)
+        rl._conv_path('auto')
+        assert(ok, y)
+        return { y, ins[1].grad, ins[2].grad, ins[3].grad }
+      end
+      local got, col = run('winograd'), run('im2col')
+      local ref = { want, f32[1].grad, f32[2].grad, f32[3].grad }
+      local differs = false
+      for i, name in ipairs { 'y', 'dx', 'dw', 'db' } do
+        assert.are.equal('bf16', got[i].dtype, name)
+        local r = ref[i]:double()
+        local err = ((got[i]:double() - r):abs():max() / r:abs():max()):item()
+        assert(err <= 2 ^ -6, string.format('%s: %.3g of the largest value from the f32 result', name, err))
+        differs = differs or not bits_equal(got[i], col[i])
+      end
+      -- the Winograd path ran: its rounded tiles give other bits than im2col's
+      assert.is_true(differs)
+    end)
+  end
+end)

@@ -1083,6 +1083,44 @@ describe('CUDA vs CPU: bf16 and f16 (issue #15)', function()
     end
   end)
 
+  describe('bf16 conv2d with the Winograd path forced (bf16 tiles, f32 transforms and sums)', function()
+    -- Both devices round the same transforms of the same bf16 values (an
+    -- f32 contraction into an FMA may move a tile by one bf16 step) and
+    -- sum the GEMMs in other orders: within 2 bf16 steps plus 1e-3 of the
+    -- largest value of each other, and within 2^-6 of the largest of the
+    -- f32 convolution of the bf16 operands (autocast_spec checks the CPU's
+    -- side against the f32 one likewise).
+    before_each(function() rl._conv_path('winograd') end)
+    after_each(function() rl._conv_path('auto') end)
+    for _, c in ipairs {
+      { '3x3 padding 1, 32 -> 40 at 13x11', { 3, 32, 13, 11 }, { 40, 32, 3, 3 }, 1 },
+      -- 17 images of 256 tiles: dW's k in two chunks, the last shorter
+      { '3x3 padding 1, 4 -> 8 at 32x32, dW split along k', { 17, 4, 32, 32 }, { 8, 4, 3, 3 }, 1 },
+      { '3x3 padding 0, 16 -> 16 at 9x9', { 6, 16, 9, 9 }, { 16, 16, 3, 3 }, 0 },
+    } do
+      it(c[1], function()
+        local fan = c[3][2] * 9
+        local cx, cw = bf(table.unpack(c[2])), (randn(table.unpack(c[3])) * math.sqrt(2 / fan)):bf16()
+        local cb = bf(c[3][1])
+        local function run(dev, x, w, b)
+          x, w, b = x:to(dev):requires_grad_(), w:to(dev):requires_grad_(), b:to(dev):requires_grad_()
+          local y = F.conv2d(x, w, b, { padding = c[4] })
+          local g = rl.grad((y:float() * y:float():detach():cos()):sum(), { x, w, b })
+          return { y, g[1], g[2], g[3] }
+        end
+        local want = run('cpu', cx:float(), cw:float(), cb:float())
+        local gc, gd = run('cpu', cx, cw, cb), run(DEV, cx, cw, cb)
+        for i, name in ipairs { 'y', 'dx', 'dw', 'db' } do
+          assert.are.equal('bf16', gd[i].dtype, name)
+          within_ulps(gd[i], gc[i], 2, 1e-3, name .. ' against the CPU\'s bf16 Winograd')
+          local r = want[i]:double()
+          local err = ((gd[i]:cpu():double() - r):abs():max() / r:abs():max()):item()
+          assert(err <= 2 ^ -6, string.format('%s: %.3g of the largest value from f32', name, err))
+        end
+      end)
+    end
+  end)
+
   describe('bf16 max_pool2d (values and gradients, the same bits)', function()
     check('max_pool2d 2x2 with ties', function()
       return { ((randn(3, 4, 10, 10) * 2):round()):bf16() }

@@ -406,40 +406,43 @@ static int64_t wino_col(int64_t p, int64_t T, int64_t nbc, int64_t rows) {
   return s * 16 * rows * pc + (p - s * pc);
 }
 
-#define DEFINE_WINO_ENTRIES(sfx, T)                                                 \
-  static void wino_weight_##sfx(const T *w, int64_t O, int64_t C, bool flip, T *U) { \
+/* The entries for compute type T, with the values the engine passes (x, w,
+ * U, V, dy, dM, y, b, dw) stored as S: LD widens one to T, ST rounds a T
+ * to S.  M and dU are T. */
+#define DEFINE_WINO_ENTRIES(sfx, T, S, LD, ST)                                                 \
+  static void wino_weight_##sfx(const S *w, int64_t O, int64_t C, bool flip, S *U) { \
     for (int64_t o = 0; o < O; o++)                                                 \
       for (int64_t c = 0; c < C; c++) {                                             \
-        const T *g = w + (o * C + c) * 9;                                           \
+        const S *g = w + (o * C + c) * 9;                                           \
         T k[3][3], u[4][4];                                                         \
         for (int i = 0; i < 3; i++)                                                 \
-          for (int j = 0; j < 3; j++) k[i][j] = flip ? g[(2 - i) * 3 + 2 - j] : g[i * 3 + j]; \
+          for (int j = 0; j < 3; j++) k[i][j] = LD(flip ? g[(2 - i) * 3 + 2 - j] : g[i * 3 + j]); \
         RL_WINO_WEIGHT(T, k, u);                                                    \
         int64_t at = flip ? c * O + o : o * C + c;                                  \
-        for (int xi = 0; xi < 16; xi++) U[xi * O * C + at] = u[xi / 4][xi % 4];     \
+        for (int xi = 0; xi < 16; xi++) U[xi * O * C + at] = ST(u[xi / 4][xi % 4]);     \
       }                                                                             \
   }                                                                                 \
-  static void wino_input_##sfx(const T *x, int64_t nb, int64_t C, int64_t H, int64_t W, \
+  static void wino_input_##sfx(const S *x, int64_t nb, int64_t C, int64_t H, int64_t W, \
                                int64_t ph, int64_t pw, int64_t TH, int64_t TW,      \
-                               int64_t nbc, T *V) {                                 \
+                               int64_t nbc, S *V) {                                 \
     int64_t P = nb * TH * TW, pc = nbc * TH * TW;                                   \
     for (int64_t c = 0; c < C; c++)                                                 \
       for (int64_t p = 0; p < P; p++) {                                             \
         int64_t n = p / (TH * TW), th = p / TW % TH, tw = p % TW;                   \
-        const T *src = x + (n * C + c) * H * W;                                     \
+        const S *src = x + (n * C + c) * H * W;                                     \
         T d[4][4], v[4][4];                                                         \
         for (int a = 0; a < 4; a++)                                                 \
           for (int b = 0; b < 4; b++) {                                             \
             int64_t h = 2 * th - ph + a, w = 2 * tw - pw + b;                       \
-            d[a][b] = h >= 0 && h < H && w >= 0 && w < W ? src[h * W + w] : (T)0;   \
+            d[a][b] = h >= 0 && h < H && w >= 0 && w < W ? LD(src[h * W + w]) : (T)0;   \
           }                                                                         \
         RL_WINO_INPUT(T, d, v);                                                     \
-        T *dst = V + wino_col(p, TH * TW, nbc, C) + c * pc;                         \
-        for (int xi = 0; xi < 16; xi++) dst[xi * C * pc] = v[xi / 4][xi % 4];       \
+        S *dst = V + wino_col(p, TH * TW, nbc, C) + c * pc;                         \
+        for (int xi = 0; xi < 16; xi++) dst[xi * C * pc] = ST(v[xi / 4][xi % 4]);       \
       }                                                                             \
   }                                                                                 \
   static void wino_output_##sfx(const T *M, int64_t nb, int64_t O, int64_t OH,     \
-                                int64_t OW, int64_t TH, int64_t TW, const T *b, T *y) { \
+                                int64_t OW, int64_t TH, int64_t TW, const S *b, S *y) { \
     int64_t P = nb * TH * TW;                                                       \
     for (int64_t o = 0; o < O; o++)                                                 \
       for (int64_t p = 0; p < P; p++) {                                             \
@@ -447,53 +450,65 @@ static int64_t wino_col(int64_t p, int64_t T, int64_t nbc, int64_t rows) {
         T m[4][4], r[2][2];                                                         \
         for (int xi = 0; xi < 16; xi++) m[xi / 4][xi % 4] = M[(xi * O + o) * P + p]; \
         RL_WINO_OUTPUT(T, m, r);                                                    \
-        T *dst = y + (n * O + o) * OH * OW;                                         \
+        S *dst = y + (n * O + o) * OH * OW;                                         \
         for (int i = 0; i < 2; i++)                                                 \
           for (int j = 0; j < 2; j++)                                               \
             if (2 * th + i < OH && 2 * tw + j < OW)                                 \
-              dst[(2 * th + i) * OW + 2 * tw + j] = r[i][j] + (b ? b[o] : (T)0);    \
+              dst[(2 * th + i) * OW + 2 * tw + j] = ST(r[i][j] + (b ? LD(b[o]) : (T)0));    \
       }                                                                             \
   }                                                                                 \
-  static void wino_doutput_##sfx(const T *dy, int64_t nb, int64_t O, int64_t OH,   \
-                                 int64_t OW, int64_t TH, int64_t TW, int64_t nbc, T *dM) { \
+  static void wino_doutput_##sfx(const S *dy, int64_t nb, int64_t O, int64_t OH,   \
+                                 int64_t OW, int64_t TH, int64_t TW, int64_t nbc, S *dM) { \
     int64_t P = nb * TH * TW, pc = nbc * TH * TW;                                   \
     for (int64_t o = 0; o < O; o++)                                                 \
       for (int64_t p = 0; p < P; p++) {                                             \
         int64_t n = p / (TH * TW), th = p / TW % TH, tw = p % TW;                   \
-        const T *src = dy + (n * O + o) * OH * OW;                                  \
+        const S *src = dy + (n * O + o) * OH * OW;                                  \
         T g[2][2], m[4][4];                                                         \
         for (int i = 0; i < 2; i++)                                                 \
           for (int j = 0; j < 2; j++) {                                             \
             int64_t h = 2 * th + i, w = 2 * tw + j;                                 \
-            g[i][j] = h < OH && w < OW ? src[h * OW + w] : (T)0;                    \
+            g[i][j] = h < OH && w < OW ? LD(src[h * OW + w]) : (T)0;                    \
           }                                                                         \
         RL_WINO_DOUTPUT(T, g, m);                                                   \
-        T *dst = dM + wino_col(p, TH * TW, nbc, O) + o * pc;                        \
-        for (int xi = 0; xi < 16; xi++) dst[xi * O * pc] = m[xi / 4][xi % 4];       \
+        S *dst = dM + wino_col(p, TH * TW, nbc, O) + o * pc;                        \
+        for (int xi = 0; xi < 16; xi++) dst[xi * O * pc] = ST(m[xi / 4][xi % 4]);       \
       }                                                                             \
   }                                                                                 \
-  static void wino_dweight_##sfx(const T *dU, int64_t S, int64_t O, int64_t C, T *dw) { \
+  static void wino_dweight_##sfx(const T *dU, int64_t nS, int64_t O, int64_t C, S *dw) { \
     for (int64_t e = 0; e < O * C; e++) {                                           \
       T u[4][4], k[3][3];                                                           \
       for (int xi = 0; xi < 16; xi++) {                                             \
         T acc = 0;                                                                  \
-        for (int64_t s = 0; s < S; s++) acc += dU[(s * 16 + xi) * O * C + e];       \
+        for (int64_t s = 0; s < nS; s++) acc += dU[(s * 16 + xi) * O * C + e];       \
         u[xi / 4][xi % 4] = acc;                                                    \
       }                                                                             \
       RL_WINO_DWEIGHT(T, u, k);                                                     \
-      for (int i = 0; i < 9; i++) dw[e * 9 + i] = k[i / 3][i % 3];                  \
+      for (int i = 0; i < 9; i++) dw[e * 9 + i] = ST(k[i / 3][i % 3]);                  \
     }                                                                               \
   }
-DEFINE_WINO_ENTRIES(f32, float)
-DEFINE_WINO_ENTRIES(f64, double)
+#define WINO_SAME(v) (v)
+DEFINE_WINO_ENTRIES(f32, float, float, WINO_SAME, WINO_SAME)
+DEFINE_WINO_ENTRIES(f64, double, double, WINO_SAME, WINO_SAME)
+/* bf16: x, w, U, V, dy, dM, y, b and dw are bf16, transformed in f32 (each
+ * transform's result rounded once); M and dU, the GEMMs' sums, are f32 */
+DEFINE_WINO_ENTRIES(bf16, float, uint16_t, rl_f32_of_bf16, rl_bf16_of_f32)
 
 int rl_cpu_wino_weight(rl_dtype dt, const void *w, int64_t O, int64_t C, bool flip, void *U) {
+  if (dt == RL_BF16) {
+    wino_weight_bf16(w, O, C, flip, U);
+    return 0;
+  }
   RL_CPU_DISPATCH_FLOAT("conv2d (Winograd)", wino_weight_f32(w, O, C, flip, U),
                         wino_weight_f64(w, O, C, flip, U));
 }
 
 int rl_cpu_wino_input(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t H, int64_t W,
                       int64_t ph, int64_t pw, int64_t TH, int64_t TW, int64_t nbc, void *V) {
+  if (dt == RL_BF16) {
+    wino_input_bf16(x, nb, C, H, W, ph, pw, TH, TW, nbc, V);
+    return 0;
+  }
   RL_CPU_DISPATCH_FLOAT("conv2d (Winograd)",
                         wino_input_f32(x, nb, C, H, W, ph, pw, TH, TW, nbc, V),
                         wino_input_f64(x, nb, C, H, W, ph, pw, TH, TW, nbc, V));
@@ -501,12 +516,20 @@ int rl_cpu_wino_input(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t
 
 int rl_cpu_wino_output(rl_dtype dt, const void *M, int64_t nb, int64_t O, int64_t OH,
                        int64_t OW, int64_t TH, int64_t TW, const void *b, void *y) {
+  if (dt == RL_BF16) {
+    wino_output_bf16(M, nb, O, OH, OW, TH, TW, b, y);
+    return 0;
+  }
   RL_CPU_DISPATCH_FLOAT("conv2d (Winograd)", wino_output_f32(M, nb, O, OH, OW, TH, TW, b, y),
                         wino_output_f64(M, nb, O, OH, OW, TH, TW, b, y));
 }
 
 int rl_cpu_wino_doutput(rl_dtype dt, const void *dy, int64_t nb, int64_t O, int64_t OH,
                         int64_t OW, int64_t TH, int64_t TW, int64_t nbc, void *dM) {
+  if (dt == RL_BF16) {
+    wino_doutput_bf16(dy, nb, O, OH, OW, TH, TW, nbc, dM);
+    return 0;
+  }
   RL_CPU_DISPATCH_FLOAT("conv2d (Winograd)",
                         wino_doutput_f32(dy, nb, O, OH, OW, TH, TW, nbc, dM),
                         wino_doutput_f64(dy, nb, O, OH, OW, TH, TW, nbc, dM));
@@ -514,6 +537,10 @@ int rl_cpu_wino_doutput(rl_dtype dt, const void *dy, int64_t nb, int64_t O, int6
 
 int rl_cpu_wino_dweight(rl_dtype dt, const void *dU, int64_t S, int64_t O, int64_t C,
                         void *dw) {
+  if (dt == RL_BF16) {
+    wino_dweight_bf16(dU, S, O, C, dw);
+    return 0;
+  }
   RL_CPU_DISPATCH_FLOAT("conv2d (Winograd)", wino_dweight_f32(dU, S, O, C, dw),
                         wino_dweight_f64(dU, S, O, C, dw));
 }
