@@ -156,8 +156,8 @@ typedef int rl_reduce_kernel(rl_reduce_op op, const rl_rediter *r);
  * and left unrounded, for the convolution's sums that are added to more,
  * col2im's and the weight gradient's chunks, before their one rounding;
  * engine/conv_gemm.c). */
-typedef int rl_gemm_kernel(rl_dtype dt, rl_dtype ct, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
-                           double alpha, const void *a, int64_t lda, int64_t stride_a,
+typedef int rl_gemm_kernel(rl_dtype dt, rl_dtype ct, bool ta, bool tb, int64_t m, int64_t n,
+                           int64_t k, double alpha, const void *a, int64_t lda, int64_t stride_a,
                            const void *b, int64_t ldb, int64_t stride_b, double beta, void *c,
                            int64_t ldc, int64_t stride_c, int64_t batch);
 

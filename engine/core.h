@@ -50,11 +50,17 @@ size_t rl_dtype_size(rl_dtype dt);
 const char *rl_dtype_name(rl_dtype dt); /* "f32", "f64", "i64", "u8", "bf16", "f16" */
 int rl_dtype_parse(const char *name, rl_dtype *out); /* accepts torch names too */
 /* f32 or f64: the types the kernels compute in. */
-RL_HOSTDEV static inline bool rl_dtype_is_float(rl_dtype dt) { return dt == RL_F32 || dt == RL_F64; }
+RL_HOSTDEV static inline bool rl_dtype_is_float(rl_dtype dt) {
+  return dt == RL_F32 || dt == RL_F64;
+}
 /* bf16 or f16: stored in 16 bits, computed in f32. */
-RL_HOSTDEV static inline bool rl_dtype_is_half(rl_dtype dt) { return dt == RL_BF16 || dt == RL_F16; }
+RL_HOSTDEV static inline bool rl_dtype_is_half(rl_dtype dt) {
+  return dt == RL_BF16 || dt == RL_F16;
+}
 /* A floating-point type, the half types included: what may require a gradient. */
-RL_HOSTDEV static inline bool rl_dtype_is_floating(rl_dtype dt) { return rl_dtype_is_float(dt) || rl_dtype_is_half(dt); }
+RL_HOSTDEV static inline bool rl_dtype_is_floating(rl_dtype dt) {
+  return rl_dtype_is_float(dt) || rl_dtype_is_half(dt);
+}
 
 /* ---- half-type conversion ------------------------------------------------ */
 
@@ -130,8 +136,12 @@ RL_HOSTDEV static inline float rl_f32_odd_of_f64(double d) {
   }
   return f;
 }
-RL_HOSTDEV static inline uint16_t rl_bf16_of_f64(double d) { return rl_bf16_of_f32(rl_f32_odd_of_f64(d)); }
-RL_HOSTDEV static inline uint16_t rl_f16_of_f64(double d) { return rl_f16_of_f32(rl_f32_odd_of_f64(d)); }
+RL_HOSTDEV static inline uint16_t rl_bf16_of_f64(double d) {
+  return rl_bf16_of_f32(rl_f32_odd_of_f64(d));
+}
+RL_HOSTDEV static inline uint16_t rl_f16_of_f64(double d) {
+  return rl_f16_of_f32(rl_f32_odd_of_f64(d));
+}
 
 /* i64 -> f64 with the bits shifted out beyond 2^53 kept as one sticky bit:
  * exact, or rounding to any narrower type as v itself would. */
@@ -143,8 +153,12 @@ RL_HOSTDEV static inline double rl_f64_sticky_of_i64(int64_t v) {
   double d = ldexp((double)m, s);
   return v < 0 ? -d : d;
 }
-RL_HOSTDEV static inline uint16_t rl_bf16_of_i64(int64_t v) { return rl_bf16_of_f64(rl_f64_sticky_of_i64(v)); }
-RL_HOSTDEV static inline uint16_t rl_f16_of_i64(int64_t v) { return rl_f16_of_f64(rl_f64_sticky_of_i64(v)); }
+RL_HOSTDEV static inline uint16_t rl_bf16_of_i64(int64_t v) {
+  return rl_bf16_of_f64(rl_f64_sticky_of_i64(v));
+}
+RL_HOSTDEV static inline uint16_t rl_f16_of_i64(int64_t v) {
+  return rl_f16_of_f64(rl_f64_sticky_of_i64(v));
+}
 
 /* A half value (bits h of dtype dt, bf16 or f16) widened to f32, exactly;
  * and an f32 rounded to dt. */

@@ -90,11 +90,11 @@ static int bmm_into(rl_tensor *out, rl_tensor *a, rl_tensor *b, double beta) {
   if (mb.bstride == 0 && ma.bstride != 0 && !ma.trans && ma.ld == k && B > 1 &&
       ma.bstride == m * k) {
     /* a shared right operand: fold the batch into the rows, one GEMM */
-    rc = rl_gemm(rl_dev(out), out->dtype, out->dtype, false, mb.trans, B * m, n, k, 1.0, ma.data, ma.ld,
-                 0, mb.data, mb.ld, 0, beta, rl_data(out), n, 0, 1);
+    rc = rl_gemm(rl_dev(out), out->dtype, out->dtype, false, mb.trans, B * m, n, k, 1.0, ma.data,
+                 ma.ld, 0, mb.data, mb.ld, 0, beta, rl_data(out), n, 0, 1);
   } else {
-    rc = rl_gemm(rl_dev(out), out->dtype, out->dtype, ma.trans, mb.trans, m, n, k, 1.0, ma.data, ma.ld,
-                 ma.bstride, mb.data, mb.ld, mb.bstride, beta, rl_data(out), n, m * n, B);
+    rc = rl_gemm(rl_dev(out), out->dtype, out->dtype, ma.trans, mb.trans, m, n, k, 1.0, ma.data,
+                 ma.ld, ma.bstride, mb.data, mb.ld, mb.bstride, beta, rl_data(out), n, m * n, B);
   }
   if (ac) rl_release(ac);
   if (bc) rl_release(bc);

@@ -122,7 +122,8 @@ __global__ void wino_doutput_kernel(const S *dy, IT nb, IT O, IT OH, IT OW, IT T
 #pragma unroll
       for (int i = 0; i < 2; i++)
 #pragma unroll
-        for (int j = 0; j < 2; j++) g[i][j] = oh + i < OH && ow + j < OW ? wl(src + i * OW + j) : (T)0;
+        for (int j = 0; j < 2; j++)
+          g[i][j] = oh + i < OH && ow + j < OW ? wl(src + i * OW + j) : (T)0;
       RL_WINO_DOUTPUT(T, g, m);
       S *dst = dM + chunk_col<IT>(p, pc, O) + (int64_t)o * pc;
       int64_t step = (int64_t)O * pc;

@@ -470,8 +470,8 @@ static void bwd_chunk(const conv_plan *p, const char *x, int64_t nb, const char 
                   0, first ? 0.0 : 1.0, part, p->K, 0, 1);
     }
     if (dx) { /* dcol = W^T [K, O] @ dy_n [O, ohw], gathered into dx_n */
-      rl_cpu_gemm(p->dt, p->dt, true, false, p->K, p->ohw, p->O, 1.0, w, p->K, 0, dy, p->ohw, 0, 0.0,
-                  s->col, p->ohw, 0, 1);
+      rl_cpu_gemm(p->dt, p->dt, true, false, p->K, p->ohw, p->O, 1.0, w, p->K, 0, dy, p->ohw, 0,
+                  0.0, s->col, p->ohw, 0, 1);
       col2im_image(p, s->col, dx);
     }
     return;
@@ -485,8 +485,9 @@ static void bwd_chunk(const conv_plan *p, const char *x, int64_t nb, const char 
     const char *src = x;
     if (st) stage_input(p, x, nb, s->xs), src = s->xs;
     for (int64_t t = 0; t < p->taps; t++)
-      rl_cpu_gemm(p->dt, p->dt, false, true, p->O, p->C, n, 1.0, dyw, ldy, 0, src + tap_offset(p, t),
-                  ld, 0, first ? 0.0 : 1.0, part + (size_t)(t * p->O * p->C) * es, p->C, 0, 1);
+      rl_cpu_gemm(p->dt, p->dt, false, true, p->O, p->C, n, 1.0, dyw, ldy, 0,
+                  src + tap_offset(p, t), ld, 0, first ? 0.0 : 1.0,
+                  part + (size_t)(t * p->O * p->C) * es, p->C, 0, 1);
   }
   if (dx) {
     char *dxs = st ? s->dxs : dx;

@@ -339,8 +339,8 @@ int rl_cpu_wino_run_dw(const wino_kind *k, const float *x, const float *dy, int6
         k->input(&p, x + n0 * C * H * W, nb, ld, v, buf);
         k->doutput(&p, dyc, nb, ld, m, buf);
         for (int xi = 0; xi < K; xi++) /* sizes within BLAS's ints: checked above */
-          rl_cpu_gemm(RL_F32, RL_F32, false, true, O, C, ld, 1.0, m + xi * wino_plane(O * ld), ld, 0,
-                      v + xi * wino_plane(C * ld), ld, 0, n0 == g0 ? 0.0 : 1.0, du + xi * O * C,
+          rl_cpu_gemm(RL_F32, RL_F32, false, true, O, C, ld, 1.0, m + xi * wino_plane(O * ld), ld,
+                      0, v + xi * wino_plane(C * ld), ld, 0, n0 == g0 ? 0.0 : 1.0, du + xi * O * C,
                       C, 0, 1);
         for (int64_t i = 0; db && i < nb; i++)
           for (int64_t o = 0; o < O; o++) {
