@@ -16,9 +16,10 @@
 #   3. ./rllua scripts/bench.lua --device cuda, bf16 rows (rl.autocast
 #      against torch.autocast, attack steps in bf16 on both sides) -> bench-bf16.txt
 #   4. the same models in fp32 (against PyTorch fp32 and TF32) -> bench-fp32.txt
-#   4b. bf16 convolutions per layer, Winograd beside im2col   -> bench-conv-bf16.txt
 #   5. spec/half_spec.lua and spec/autocast_spec.lua, whose CUDA cases
 #      run only where a GPU is                                -> half-autocast-specs.log
+#   6. bf16 convolutions per layer, Winograd (forced) beside im2col
+#      (the default): whether Winograd should be bf16's default -> bench-conv-bf16.txt
 # then a summary (summary.txt, also printed last): each step's outcome,
 # test-cuda's count and failures, and one table of the bf16 and fp32 rows
 # with rllua / PyTorch ratios (issue #15's target: bf16 ratio <= 0.9).
@@ -106,16 +107,16 @@ step 'bench bf16' 180 "$out/bench-bf16.txt" \
 step 'bench fp32' 180 "$out/bench-fp32.txt" \
   ./rllua scripts/bench.lua --device cuda "$steps" "$models" --batch "$batch"
 
-# 4b. bf16 convolutions per layer, Winograd (forced) beside im2col (the
-# default): whether bf16's Winograd should become the GPU's default
-step 'bench_conv bf16' 90 "$out/bench-conv-bf16.txt" \
-  ./rllua scripts/bench_conv.lua --device cuda --dtype bf16 --steps 5 --batch "$batch"
-
 # 5. the CPU specs with CUDA cases (as make test runs them)
 busted=$(command -v busted || echo /usr/bin/busted)
 step 'half_spec, autocast_spec' 120 "$out/half-autocast-specs.log" \
   lua5.4 "$busted" --lpath='./lua/?.lua;./lua/?/init.lua;./spec/?.lua' --cpath='./lib/?.so' \
   -o spec/summary.lua spec/half_spec.lua spec/autocast_spec.lua
+
+# 6. bf16 convolutions per layer, Winograd (forced) beside im2col (the
+# default): whether bf16's Winograd should become the GPU's default
+step 'bench_conv bf16' 90 "$out/bench-conv-bf16.txt" \
+  ./rllua scripts/bench_conv.lua --device cuda --dtype bf16 --steps 5 --batch "$batch"
 
 # ---- the summary
 # the last "N passed, N failed" of a busted log, or its tail when it has none

@@ -1084,8 +1084,8 @@ describe('CUDA vs CPU: bf16 and f16 (issue #15)', function()
   end)
 
   describe('bf16 conv2d with the Winograd path forced (bf16 tiles, f32 transforms and sums)', function()
-    -- Both devices round the same transforms of the same bf16 values (an
-    -- f32 contraction into an FMA may move a tile by one bf16 step) and
+    -- Both devices round the same transforms of the same bf16 values to
+    -- the same tiles (the kernels' only FMAs multiply by 0.5, exactly) and
     -- sum the GEMMs in other orders: within 2 bf16 steps plus 1e-3 of the
     -- largest value of each other, and within 2^-6 of the largest of the
     -- f32 convolution of the bf16 operands (autocast_spec checks the CPU's
@@ -1103,7 +1103,8 @@ describe('CUDA vs CPU: bf16 and f16 (issue #15)', function()
         local cx, cw = bf(table.unpack(c[2])), (randn(table.unpack(c[3])) * math.sqrt(2 / fan)):bf16()
         local cb = bf(c[3][1])
         local function run(dev, x, w, b)
-          x, w, b = x:to(dev):requires_grad_(), w:to(dev):requires_grad_(), b:to(dev):requires_grad_()
+          x, w, b = x:detach():to(dev):requires_grad_(), w:detach():to(dev):requires_grad_(),
+            b:detach():to(dev):requires_grad_()
           local y = F.conv2d(x, w, b, { padding = c[4] })
           local g = rl.grad((y:float() * y:float():detach():cos()):sum(), { x, w, b })
           return { y, g[1], g[2], g[3] }

@@ -33,23 +33,32 @@ return function(options)
   local stream = os.getenv('RL_SPEC_STREAM')
   stream = stream and stream ~= '' and assert(io.open(stream, 'a')) or nil
 
+  -- the newest entry of the failures (or errors) as one streamed line pair
+  local function stream_last(failed)
+    if not stream then return end
+    local list = failed and handler.failures or handler.errors
+    local last = list[#list]
+    if not last then return end
+    stream:write(string.format('%s: %s\n  %s\n', failed and 'FAILED' or 'ERROR', last.name or '?',
+      (message(last.message):match('[^\n]*'))))
+    stream:flush()
+  end
+
   handler.testEnd = function(element, parent, status)
     io.write(marks[status] or '?')
     io.flush()
-    if stream and (status == 'failure' or status == 'error') then
-      local list = status == 'failure' and handler.failures or handler.errors
-      local last = list[#list]
-      local first = last and message(last.message):match('[^\n]*') or ''
-      stream:write(string.format('%s: %s\n  %s\n', status == 'failure' and 'FAILED' or 'ERROR',
-        handler.getFullName(element), first))
-      stream:flush()
-    end
+    if status == 'failure' or status == 'error' then stream_last(status == 'failure') end
     return nil, true
   end
 
-  handler.fileError = function()
+  -- a file that does not load, or a failure in a describe block or a hook
+  -- (before_each, ...): no test ends for these, and the base handler lists
+  -- them all as errors
+  handler.fileError = function(element)
+    if element.descriptor == 'it' then return nil, true end
     io.write('*')
     io.flush()
+    stream_last(false)
     return nil, true
   end
 
@@ -69,9 +78,7 @@ return function(options)
 
   busted.subscribe({ 'test', 'end' }, handler.testEnd, { predicate = handler.cancelOnPending })
   busted.subscribe({ 'suite', 'end' }, handler.suiteEnd)
-  busted.subscribe({ 'error', 'file' }, handler.fileError)
-  busted.subscribe({ 'failure', 'file' }, handler.fileError)
-  busted.subscribe({ 'error', 'describe' }, handler.fileError)
-  busted.subscribe({ 'failure', 'describe' }, handler.fileError)
+  busted.subscribe({ 'error' }, handler.fileError)
+  busted.subscribe({ 'failure' }, handler.fileError)
   return handler
 end
