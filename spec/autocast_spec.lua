@@ -262,3 +262,108 @@ describe('the bf16 Winograd CUDA runs when forced (engine/conv_gemm.c), composed
     end)
   end
 end)
+
+describe('the bf16 Winograd against its definition, computed in the spec', function()
+  -- Tiles V = B^T d B and kernels U = G g G^T of the bf16 values, each
+  -- rounded to bf16 (the kernels' f32 arithmetic on bf16 values is exact
+  -- here), M = the sum over channels of U .* V kept in full, y = A^T M A
+  -- plus the bias rounded once: the forced path must give those bits,
+  -- bar a rare flip where its f32 sums land on the other side of a
+  -- rounding boundary.  Rounding M too (losing the f32 sums) would not.
+  local function round_all(list) -- Lua numbers rounded to bf16
+    return rl.tensor(list, 'f64'):bf16():double():tolist()
+  end
+  local function mat(a, b) -- a [r][k] * b [k][c], Lua tables
+    local out = {}
+    for i = 1, #a do
+      out[i] = {}
+      for j = 1, #b[1] do
+        local s = 0
+        for k = 1, #b do s = s + a[i][k] * b[k][j] end
+        out[i][j] = s
+      end
+    end
+    return out
+  end
+  local function t(a)
+    local out = {}
+    for i = 1, #a[1] do
+      out[i] = {}
+      for j = 1, #a do out[i][j] = a[j][i] end
+    end
+    return out
+  end
+  local function flat(m) local f = {} for _, r in ipairs(m) do for _, v in ipairs(r) do f[#f + 1] = v end end return f end
+  local function unflat(f, r, c) local m = {} for i = 1, r do m[i] = {} for j = 1, c do m[i][j] = f[(i - 1) * c + j] end end return m end
+  local BT = { { 1, 0, -1, 0 }, { 0, 1, 1, 0 }, { 0, -1, 1, 0 }, { 0, 1, 0, -1 } }
+  local G = { { 1, 0, 0 }, { 0.5, 0.5, 0.5 }, { 0.5, -0.5, 0.5 }, { 0, 0, 1 } }
+  local AT = { { 1, 1, 1, 0 }, { 0, 1, -1, -1 } }
+
+  it('padding 1, 3 -> 2 channels at 6x6: the same bits', function()
+    local g = rl.Generator(17)
+    local N, C, H, O, p = 2, 3, 6, 2, 1
+    local x = rl.randn({ N, C, H, H }, { generator = g }):bf16()
+    local w = (rl.randn({ O, C, 3, 3 }, { generator = g }) * 0.5):bf16()
+    local b = rl.randn({ O }, { generator = g }):bf16()
+    rl._conv_path('winograd')
+    local ok, got = pcall(F.conv2d, x, w, b, { padding = p })
+    rl._conv_path('auto')
+    assert(ok, got)
+    local xs, ws, bs = x:double():tolist(), w:double():tolist(), b:double():tolist()
+    local U = {}
+    for o = 1, O do
+      U[o] = {}
+      for c = 1, C do U[o][c] = unflat(round_all(flat(mat(mat(G, ws[o][c]), t(G)))), 4, 4) end
+    end
+    local OH = H + 2 * p - 2
+    local want = {}
+    for n = 1, N do
+      for th = 0, OH / 2 - 1 do
+        for tw = 0, OH / 2 - 1 do
+          local V = {}
+          for c = 1, C do
+            local d = {}
+            for a = 1, 4 do
+              d[a] = {}
+              for e = 1, 4 do
+                local h, v = 2 * th - p + a, 2 * tw - p + e -- 1-based
+                d[a][e] = (h >= 1 and h <= H and v >= 1 and v <= H) and xs[n][c][h][v] or 0
+              end
+            end
+            V[c] = unflat(round_all(flat(mat(mat(BT, d), t(BT)))), 4, 4)
+          end
+          for o = 1, O do
+            local M = {}
+            for i = 1, 4 do
+              M[i] = {}
+              for j = 1, 4 do
+                local s = 0
+                for c = 1, C do s = s + U[o][c][i][j] * V[c][i][j] end
+                M[i][j] = s
+              end
+            end
+            local y = mat(mat(AT, M), t(AT))
+            for i = 1, 2 do
+              for j = 1, 2 do
+                want[#want + 1] = { n, o, 2 * th + i, 2 * tw + j, y[i][j] + bs[o] }
+              end
+            end
+          end
+        end
+      end
+    end
+    local vals = {}
+    for k, e in ipairs(want) do vals[k] = e[5] end
+    vals = round_all(vals)
+    local gs = got:double():tolist()
+    local same, worst = 0, 0
+    for k, e in ipairs(want) do
+      local v, r = gs[e[1]][e[2]][e[3]][e[4]], vals[k]
+      if v == r then same = same + 1 end
+      -- one bf16 step: 2^-7 of the value's binade at most
+      worst = math.max(worst, math.abs(v - r) / math.max(math.abs(r) * 2 ^ -7, 1e-30))
+    end
+    assert(worst <= 1, string.format('an element is %.2f bf16 steps from the definition', worst))
+    assert(same >= 0.95 * #want, string.format('only %d of %d elements are the definition\'s bits', same, #want))
+  end)
+end)
