@@ -299,17 +299,30 @@ describe('the bf16 Winograd against its definition, computed in the spec', funct
   local G = { { 1, 0, 0 }, { 0.5, 0.5, 0.5 }, { 0.5, -0.5, 0.5 }, { 0, 0, 1 } }
   local AT = { { 1, 1, 1, 0 }, { 0, 1, -1, -1 } }
 
-  it('padding 1, 3 -> 2 channels at 6x6: the same bits', function()
+  it('padding 1, 3 -> 2 channels at 6x6: y and dw, the same bits', function()
     local g = rl.Generator(17)
     local N, C, H, O, p = 2, 3, 6, 2, 1
     local x = rl.randn({ N, C, H, H }, { generator = g }):bf16()
     local w = (rl.randn({ O, C, 3, 3 }, { generator = g }) * 0.5):bf16()
     local b = rl.randn({ O }, { generator = g }):bf16()
+    local gy = rl.randn({ N, O, H + 2 * p - 2, H + 2 * p - 2 }, { generator = g }):bf16()
+    local wg = w:clone():requires_grad_()
     rl._conv_path('winograd')
-    local ok, got = pcall(F.conv2d, x, w, b, { padding = p })
+    local ok, got = pcall(function()
+      local y = F.conv2d(x, wg, b, { padding = p })
+      y:backward(gy)
+      return y
+    end)
     rl._conv_path('auto')
     assert(ok, got)
-    local xs, ws, bs = x:double():tolist(), w:double():tolist(), b:double():tolist()
+    local xs, ws, bs, gys = x:double():tolist(), w:double():tolist(), b:double():tolist(), gy:double():tolist()
+    -- dU [o][c], the weight gradient's tiles: dM = A dy A^T (rounded to
+    -- bf16, as wino_doutput stores it) times V, summed over the tiles in full
+    local dU = {}
+    for o = 1, O do
+      dU[o] = {}
+      for c = 1, C do dU[o][c] = { { 0, 0, 0, 0 }, { 0, 0, 0, 0 }, { 0, 0, 0, 0 }, { 0, 0, 0, 0 } } end
+    end
     local U = {}
     for o = 1, O do
       U[o] = {}
@@ -333,6 +346,20 @@ describe('the bf16 Winograd against its definition, computed in the spec', funct
             V[c] = unflat(round_all(flat(mat(mat(BT, d), t(BT)))), 4, 4)
           end
           for o = 1, O do
+            local dy = {}
+            for i = 1, 2 do
+              dy[i] = {}
+              for j = 1, 2 do
+                local h, v = 2 * th + i, 2 * tw + j
+                dy[i][j] = (h <= OH and v <= OH) and gys[n][o][h][v] or 0
+              end
+            end
+            local dM = unflat(round_all(flat(mat(mat(t(AT), dy), AT))), 4, 4)
+            for c = 1, C do
+              for i = 1, 4 do
+                for j = 1, 4 do dU[o][c][i][j] = dU[o][c][i][j] + dM[i][j] * V[c][i][j] end
+              end
+            end
             local M = {}
             for i = 1, 4 do
               M[i] = {}
@@ -365,5 +392,20 @@ describe('the bf16 Winograd against its definition, computed in the spec', funct
     end
     assert(worst <= 1, string.format('an element is %.2f bf16 steps from the definition', worst))
     assert(same >= 0.95 * #want, string.format('only %d of %d elements are the definition\'s bits', same, #want))
+    -- dw [o][c] = G^T dU G, rounded once
+    local dws = wg.grad:double():tolist()
+    same, worst = 0, 0
+    for o = 1, O do
+      for c = 1, C do
+        local r = round_all(flat(mat(mat(t(G), dU[o][c]), G)))
+        for k = 1, 9 do
+          local v = dws[o][c][(k - 1) // 3 + 1][(k - 1) % 3 + 1]
+          if v == r[k] then same = same + 1 end
+          worst = math.max(worst, math.abs(v - r[k]) / math.max(math.abs(r[k]) * 2 ^ -7, 1e-30))
+        end
+      end
+    end
+    assert(worst <= 1, string.format('a dw element is %.2f bf16 steps from the definition', worst))
+    assert(same >= 0.9 * O * C * 9, string.format('only %d of %d dw elements are the definition\'s bits', same, O * C * 9))
   end)
 end)
