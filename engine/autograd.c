@@ -62,13 +62,16 @@ void rl_node_release(rl_node *n) {
   }
 }
 
+bool rl_would_record(int n, const rl_tensor *const *inputs) {
+  if (!grad_mode) return false;
+  for (int i = 0; i < n; i++)
+    if (inputs[i] && inputs[i]->requires_grad) return true;
+  return false;
+}
+
 rl_node *rl_record(const char *name, rl_backward_fn fn, rl_tensor *out, int n,
                    rl_tensor *const *inputs) {
-  if (!grad_mode) return NULL;
-  bool any = false;
-  for (int i = 0; i < n; i++)
-    if (inputs[i] && inputs[i]->requires_grad) any = true;
-  if (!any) return NULL;
+  if (!rl_would_record(n, (const rl_tensor *const *)inputs)) return NULL;
   rl_node *node = calloc(1, sizeof *node);
   if (node) {
     node->next = calloc((size_t)n, sizeof *node->next);

@@ -60,6 +60,10 @@ struct rl_node {
 bool rl_grad_enabled(void);
 bool rl_set_grad_enabled(bool on); /* returns the previous mode */
 
+/* Whether rl_record would record a node for these inputs (NULLs skipped):
+ * grad mode on and one of them requiring grad.  For an op that picks its
+ * kernel by whether it records one (engine/ops_pointwise.c). */
+bool rl_would_record(int n, const rl_tensor *const *inputs);
 /* Called by an op after computing `out`: when grad mode is on and one of
  * the inputs requires grad, makes a node, marks out as requiring grad and
  * returns the node (to save tensors and parameters in).  Returns NULL when

@@ -201,10 +201,10 @@ static int unary_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
  * broadcast operand's gradient before summing it.  logical_not still
  * wants u8, and logical_and/or compare half operands with zero as before. */
 
-/* Whether an op on these operands records a node, as rl_record decides. */
+/* Whether an op on these operands records a node (rl_record's rule). */
 static bool records(const rl_tensor *a, const rl_tensor *b, const rl_tensor *c) {
-  return rl_grad_enabled() &&
-         (a->requires_grad || (b && b->requires_grad) || (c && c->requires_grad));
+  const rl_tensor *in[3] = {a, b, c};
+  return rl_would_record(3, in);
 }
 
 static bool half_native_unary(rl_unary_op op, const rl_tensor *a) {
