@@ -99,15 +99,9 @@ static int gemm_call(rl_dtype dt, rl_dtype ct, bool ta, bool tb, int64_t m, int6
                      int64_t ldb, int64_t sb, double beta, void *c, int64_t ldc, int64_t sc,
                      int64_t batch);
 
-/* C's element as the sums' type T, and back: bf16 (stored as uint16_t)
- * widens exactly and rounds once. */
-template <typename T> __device__ __forceinline__ T c_load(const T *p) { return *p; }
-template <typename T> __device__ __forceinline__ void c_store(T *p, T v) { *p = v; }
-__device__ __forceinline__ float c_load(const uint16_t *p) { return rl_f32_of_bf16(*p); }
-__device__ __forceinline__ void c_store(uint16_t *p, float v) { *p = rl_bf16_of_f32(v); }
-
 /* out[i, j] = alpha * sum_s P[s][i, j] + beta * out[i, j], s in order; the
- * partial products P are T (f32 for bf16 operands), out is TC. */
+ * partial products P are T (f32 for bf16 operands), out is TC (bf16 as
+ * uint16_t: bf_load and bf_store, cuda_common.cuh). */
 template <typename T, typename TC>
 __global__ void splitk_sum(const T *P, int S, int64_t m, int64_t n, T alpha, T beta, TC *c,
                            int64_t ldc) {
@@ -116,7 +110,7 @@ __global__ void splitk_sum(const T *P, int S, int64_t m, int64_t n, T alpha, T b
     for (int s = 0; s < S; s++) acc += P[s * m * n + e];
     int64_t i = e / n, j = e % n;
     TC *o = c + i * ldc + j;
-    c_store(o, beta == (T)0 ? alpha * acc : alpha * acc + beta * c_load(o));
+    bf_store(o, beta == (T)0 ? alpha * acc : alpha * acc + beta * bf_load(o));
   }
 }
 

@@ -140,6 +140,18 @@ template <typename T> struct is_real { static const bool value = false; };
 template <> struct is_real<float> { static const bool value = true; };
 template <> struct is_real<double> { static const bool value = true; };
 
+/* bf16 storage, f32 arithmetic: the kernels that take bf16 operands (the
+ * GEMM's split-k sums, max pooling, the Winograd transforms) store S and
+ * compute in wide_of<S>::type.  f32 and f64 are as they are; uint16_t,
+ * which holds bf16 in those kernels, widens exactly to f32 (bf_load) and
+ * rounds back once (bf_store). */
+template <typename S> struct wide_of { typedef S type; };
+template <> struct wide_of<uint16_t> { typedef float type; };
+template <typename T> __device__ __forceinline__ T bf_load(const T *p) { return *p; }
+__device__ __forceinline__ float bf_load(const uint16_t *p) { return rl_f32_of_bf16(*p); }
+template <typename T> __device__ __forceinline__ void bf_store(T *p, T v) { *p = v; }
+__device__ __forceinline__ void bf_store(uint16_t *p, float v) { *p = rl_bf16_of_f32(v); }
+
 /* Dispatch on a dtype: BODY sees the type as `T`. */
 #define RL_DISPATCH_ALL(dt, ...)                                              \
   switch (dt) {                                                               \

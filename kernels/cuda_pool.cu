@@ -20,27 +20,17 @@ __device__ __forceinline__ void covering(IT h, IT k, IT s, IT p, IT O, IT *lo, I
   *hi = b > O ? O : b;
 }
 
-/* Max pooling stores S and compares in T = Pool<S>::T: f32 and f64 as they
- * are; bf16 (uint16_t) widened to f32 exactly, the maximum rounded back
- * (exact: it was bf16; a signalling NaN comes out quiet), as the CPU's
+/* Max pooling stores S and compares in wide_of<S>::type: f32 and f64 as
+ * they are; bf16 (uint16_t) widened to f32 exactly, the maximum rounded
+ * back (exact: it was bf16; a signalling NaN comes out quiet), as the CPU's
  * maxpool_bf16: the bits f32 pooling of the widened input gives. */
-template <typename S> struct Pool {
-  typedef S T;
-  static __device__ __forceinline__ T ld(S v) { return v; }
-  static __device__ __forceinline__ S st(T v) { return v; }
-};
-template <> struct Pool<uint16_t> {
-  typedef float T;
-  static __device__ __forceinline__ float ld(uint16_t v) { return rl_f32_of_bf16(v); }
-  static __device__ __forceinline__ uint16_t st(float v) { return rl_bf16_of_f32(v); }
-};
 
 /* A thread per output, a plane per grid y: the window scanned row by row,
  * the first maximum kept, a NaN taking over from a number (as the CPU). */
 template <typename S, typename IT>
 __global__ void maxpool_kernel(const S *x, int64_t nc, IT H, IT W, Geom<IT> g, S *y,
                                int64_t *idx) {
-  typedef typename Pool<S>::T T;
+  typedef typename wide_of<S>::type T;
   IT ohw = g.OH * g.OW;
   PLANES(pl, nc) {
     const S *src = x + pl * H * W;
@@ -49,16 +39,16 @@ __global__ void maxpool_kernel(const S *x, int64_t nc, IT H, IT W, Geom<IT> g, S
       IT h0 = oh * g.sh - g.ph, hs = h0 < 0 ? 0 : h0, he = h0 + g.kh > H ? H : h0 + g.kh;
       IT w0 = ow * g.sw - g.pw, ws = w0 < 0 ? 0 : w0, we = w0 + g.kw > W ? W : w0 + g.kw;
       IT bi = hs * W + ws;
-      T best = Pool<S>::ld(src[bi]);
+      T best = bf_load(&src[bi]);
       for (IT h = hs; h < he; h++)
         for (IT w = ws; w < we; w++) {
-          T v = Pool<S>::ld(src[h * W + w]);
+          T v = bf_load(&src[h * W + w]);
           if (v > best || (v != v && best == best)) {
             best = v;
             bi = h * W + w;
           }
         }
-      y[pl * ohw + p] = Pool<S>::st(best);
+      bf_store(&y[pl * ohw + p], best);
       idx[pl * ohw + p] = bi;
     }
   }

@@ -15,12 +15,9 @@
 
 /* The values the engine passes (x, w, U, V, dy, dM, y, b, dw) are stored
  * as S and computed as T: S = T for f32 and f64; for bf16, S = uint16_t
- * (bf16 bits) and T = float, each transform's result rounded once.  M and
- * dU, the GEMMs' sums, are T. */
-template <typename T> __device__ __forceinline__ T wl(const T *p) { return *p; }
-__device__ __forceinline__ float wl(const uint16_t *p) { return rl_f32_of_bf16(*p); }
-template <typename T> __device__ __forceinline__ void ws(T *p, T v) { *p = v; }
-__device__ __forceinline__ void ws(uint16_t *p, float v) { *p = rl_bf16_of_f32(v); }
+ * (bf16 bits) and T = float, read by bf_load and each transform's result
+ * rounded once by bf_store (cuda_common.cuh).  M and dU, the GEMMs' sums,
+ * are T. */
 
 /* U [16, O, C] (flipped: [16, C, O], each kernel rotated by 180 degrees)
  * from w [O, C, 3, 3]: a thread per (o, c). */
@@ -32,11 +29,11 @@ __global__ void wino_weight_kernel(const S *w, int64_t O, int64_t C, bool flip, 
 #pragma unroll
     for (int i = 0; i < 3; i++)
 #pragma unroll
-      for (int j = 0; j < 3; j++) k[i][j] = wl(flip ? g + (2 - i) * 3 + 2 - j : g + i * 3 + j);
+      for (int j = 0; j < 3; j++) k[i][j] = bf_load(flip ? g + (2 - i) * 3 + 2 - j : g + i * 3 + j);
     RL_WINO_WEIGHT(T, k, u);
     int64_t o = e / C, c = e - o * C, at = flip ? c * O + o : e;
 #pragma unroll
-    for (int xi = 0; xi < 16; xi++) ws(U + xi * O * C + at, u[xi / 4][xi % 4]);
+    for (int xi = 0; xi < 16; xi++) bf_store(U + xi * O * C + at, u[xi / 4][xi % 4]);
   }
 }
 
@@ -67,14 +64,14 @@ __global__ void wino_input_kernel(const S *x, IT nb, IT C, IT H, IT W, IT ph, IT
 #pragma unroll
         for (int b = 0; b < 4; b++) {
           IT w = w0 + b;
-          d[a][b] = rin && w >= 0 && w < W ? wl(src + (int64_t)h * W + w) : (T)0;
+          d[a][b] = rin && w >= 0 && w < W ? bf_load(src + (int64_t)h * W + w) : (T)0;
         }
       }
       RL_WINO_INPUT(T, d, v);
       S *dst = V + chunk_col<IT>(p, pc, C) + (int64_t)c * pc;
       int64_t step = (int64_t)C * pc;
 #pragma unroll
-      for (int xi = 0; xi < 16; xi++) ws(dst + xi * step, v[xi / 4][xi % 4]);
+      for (int xi = 0; xi < 16; xi++) bf_store(dst + xi * step, v[xi / 4][xi % 4]);
     }
   }
 }
@@ -86,7 +83,7 @@ __global__ void wino_output_kernel(const T *M, IT nb, IT O, IT OH, IT OW, IT TH,
   IT T2 = TH * TW, P = nb * T2;
   PLANES(oo, O) {
     IT o = (IT)oo;
-    T bias = b ? wl(b + o) : (T)0;
+    T bias = b ? bf_load(b + o) : (T)0;
     IN_PLANE(p, P) {
       const T *src = M + (int64_t)o * P + p;
       int64_t step = (int64_t)O * P;
@@ -101,7 +98,7 @@ __global__ void wino_output_kernel(const T *M, IT nb, IT O, IT OH, IT OW, IT TH,
       for (int i = 0; i < 2; i++)
 #pragma unroll
         for (int j = 0; j < 2; j++)
-          if (oh + i < OH && ow + j < OW) ws(dst + i * OW + j, r[i][j] + bias);
+          if (oh + i < OH && ow + j < OW) bf_store(dst + i * OW + j, r[i][j] + bias);
     }
   }
 }
@@ -123,12 +120,12 @@ __global__ void wino_doutput_kernel(const S *dy, IT nb, IT O, IT OH, IT OW, IT T
       for (int i = 0; i < 2; i++)
 #pragma unroll
         for (int j = 0; j < 2; j++)
-          g[i][j] = oh + i < OH && ow + j < OW ? wl(src + i * OW + j) : (T)0;
+          g[i][j] = oh + i < OH && ow + j < OW ? bf_load(src + i * OW + j) : (T)0;
       RL_WINO_DOUTPUT(T, g, m);
       S *dst = dM + chunk_col<IT>(p, pc, O) + (int64_t)o * pc;
       int64_t step = (int64_t)O * pc;
 #pragma unroll
-      for (int xi = 0; xi < 16; xi++) ws(dst + xi * step, m[xi / 4][xi % 4]);
+      for (int xi = 0; xi < 16; xi++) bf_store(dst + xi * step, m[xi / 4][xi % 4]);
     }
   }
 }
@@ -147,7 +144,7 @@ __global__ void wino_dweight_kernel(const T *dU, int64_t nS, int64_t O, int64_t 
     }
     RL_WINO_DWEIGHT(T, u, k);
 #pragma unroll
-    for (int i = 0; i < 9; i++) ws(dw + e * 9 + i, k[i / 3][i % 3]);
+    for (int i = 0; i < 9; i++) bf_store(dw + e * 9 + i, k[i / 3][i % 3]);
   }
 }
 
