@@ -666,26 +666,32 @@ describe('CUDA vs CPU: the AutoAttack ensemble (tiny MLP, f64, one seed)', funct
   end)
 end)
 
+-- Two seeded 3-step TRADES trainings of CNN002, each step's loss from
+-- objective(model, x, y, opts): the same losses and parameters, bit for bit.
+local function trades_runs_agree(objective)
+  local function run()
+    local m = cnn002(DEV)
+    local x, y = batch(DEV)
+    local opt = rl.optim.SGD(m:parameters(), { lr = 1e-3, momentum = 0.9 })
+    local losses = {}
+    for s = 1, 3 do
+      local loss = objective(m, x, y, { eps = 0.1, beta = 6, generator = rl.Generator(s) })
+      opt:zero_grad()
+      loss:backward()
+      opt:step()
+      losses[s] = loss
+    end
+    return losses, m:parameters()
+  end
+  local l1, p1 = run()
+  local l2, p2 = run()
+  for s = 1, #l1 do same_bits(l1[s], l2[s], 'loss ' .. s) end
+  for i = 1, #p1 do same_bits(p1[i], p2[i], 'parameter ' .. i) end
+end
+
 describe('CUDA: determinism', function()
   it('two identical TRADES training runs give identical bits', function()
-    local function run()
-      local m = cnn002(DEV)
-      local x, y = batch(DEV)
-      local opt = rl.optim.SGD(m:parameters(), { lr = 1e-3, momentum = 0.9 })
-      local losses = {}
-      for s = 1, 3 do
-        local loss = rl.methods.trades(m, x, y, { eps = 0.1, beta = 6, generator = rl.Generator(s) })
-        opt:zero_grad()
-        loss:backward()
-        opt:step()
-        losses[s] = loss
-      end
-      return losses, m:parameters()
-    end
-    local l1, p1 = run()
-    local l2, p2 = run()
-    for s = 1, #l1 do same_bits(l1[s], l2[s], 'loss ' .. s) end
-    for i = 1, #p1 do same_bits(p1[i], p2[i], 'parameter ' .. i) end
+    trades_runs_agree(rl.methods.trades)
   end)
 end)
 
@@ -1205,25 +1211,7 @@ describe('CUDA vs CPU: bf16 and f16 (issue #15)', function()
 
   describe('determinism in bf16', function()
     it('two identical TRADES training runs under bf16 autocast give identical bits', function()
-      local function run()
-        local m = cnn002(DEV)
-        local x, y = batch(DEV)
-        local opt = rl.optim.SGD(m:parameters(), { lr = 1e-3, momentum = 0.9 })
-        local losses = {}
-        for s = 1, 3 do
-          local loss = rl.autocast('bf16', rl.methods.trades, m, x, y,
-            { eps = 0.1, beta = 6, generator = rl.Generator(s) })
-          opt:zero_grad()
-          loss:backward()
-          opt:step()
-          losses[s] = loss
-        end
-        return losses, m:parameters()
-      end
-      local l1, p1 = run()
-      local l2, p2 = run()
-      for s = 1, #l1 do same_bits(l1[s], l2[s], 'loss ' .. s) end
-      for i = 1, #p1 do same_bits(p1[i], p2[i], 'parameter ' .. i) end
+      trades_runs_agree(function(...) return rl.autocast('bf16', rl.methods.trades, ...) end)
     end)
   end)
 
