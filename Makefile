@@ -5,6 +5,8 @@
 #   make                 ./rllua and lib/rl/core.so (the engine as a Lua module)
 #   make test            every spec; the last line reads "N passed, N failed"
 #   make test-cuda       spec/cuda_spec.lua (CPU vs CUDA); fails without a GPU
+#   make test-cuda-emu   the same spec on the kernels run by a host emulator of
+#                        CUDA (build-emu/; no GPU needed)
 #   make crosscheck-aa   AutoAttack vs torchattacks on 500 Fashion-MNIST images
 #   make test-asan       every spec on an ASan+UBSan build (in build-asan/)
 #   make fuzz            libFuzzer on every file reader, FUZZ_SECONDS each (30)
@@ -63,7 +65,15 @@ ENGINE_SRCS := $(wildcard engine/*.c) $(wildcard engine/cpu/*.c) $(wildcard engi
 # one target only (faster).  The kernels' host code is C++ (cuBLAS, CUB).
 CUDA_ARCH  ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90]
 NVCCFLAGS  ?= -O3
-ifeq ($(CUDA),1)
+# EMU=1 (make test-cuda-emu, in build-emu/) compiles the same kernels with
+# g++ against the host emulator in emu/ instead of nvcc, cuBLAS and CUDA.
+EMU        ?= 0
+ifeq ($(EMU),1)
+override CUDA := 1
+ENGINE_SRCS := $(filter-out engine/cuda_none.c,$(ENGINE_SRCS))
+CUDA_OBJS   := $(CUDA_SRCS:%.cu=build/%.o) build/emu/runtime.o build/emu/cublas.o
+LDLIBS      += -lstdc++
+else ifeq ($(CUDA),1)
 ENGINE_SRCS := $(filter-out engine/cuda_none.c,$(ENGINE_SRCS))
 CUDA_HOME   := $(patsubst %/bin/nvcc,%,$(NVCC))
 CUDA_OBJS   := $(CUDA_SRCS:%.cu=build/%.o)
@@ -103,9 +113,31 @@ build/dnnl.stamp: FORCE
 build/engine/cpu/cpu_dnnl.o build/engine/cpu/cpu_tune.o build/bindings/cpu.o: build/dnnl.stamp
 FORCE:
 
+ifeq ($(EMU),1)
+# The emulator's kernels: each .cu (and .cuh, which the .cu files include
+# from their own directory) rewritten by emu/cu2cpp.lua into build/kernels/.
+EMU_CXXFLAGS = -O1 -g -std=c++17 -fPIC -Wall -Wno-unused-function -Wno-unknown-pragmas $(BLAS_CFLAGS) -Iemu/include \
+               -Iemu -Iengine
+EMU_CUH := $(patsubst kernels/%,build/kernels/%,$(wildcard kernels/*.cuh))
+build/kernels/%.cuh: kernels/%.cuh emu/cu2cpp.lua
+	@mkdir -p $(dir $@)
+	lua5.4 emu/cu2cpp.lua $< $@
+build/kernels/%.o: kernels/%.cu emu/cu2cpp.lua $(EMU_CUH) $(wildcard engine/*.h emu/*.h emu/include/*.h)
+	@mkdir -p $(dir $@)
+	lua5.4 emu/cu2cpp.lua $< build/kernels/$*.emu.cpp
+	g++ $(EMU_CXXFLAGS) -c -o $@ build/kernels/$*.emu.cpp
+build/emu/%.o: emu/%.cpp $(wildcard engine/*.h emu/*.h emu/include/*.h emu/include/cub/device/*.cuh)
+	@mkdir -p $(dir $@)
+	g++ $(EMU_CXXFLAGS) -c -o $@ $<
+build/emu/selftest: emu/selftest.cu emu/cu2cpp.lua build/emu/runtime.o build/emu/cublas.o
+	lua5.4 emu/cu2cpp.lua $< build/emu/selftest.emu.cpp
+	g++ $(EMU_CXXFLAGS) -o $@ build/emu/selftest.emu.cpp build/emu/runtime.o build/emu/cublas.o \
+	  $(BLAS_LIBS)
+else
 build/kernels/%.o: kernels/%.cu $(wildcard engine/*.h engine/io/*.h kernels/*.cuh)
 	@mkdir -p $(dir $@)
 	$(NVCC) $(NVCCFLAGS) -std=c++17 -Xcompiler -fPIC -Xcompiler -Wall -Iengine $(CUDA_ARCH) -c -o $@ $<
+endif
 
 # Busted runs every spec with the handler in spec/summary.lua, whose last
 # line is "N passed, N failed".
@@ -196,6 +228,32 @@ asan-clean:
 	rm -rf $(ASAN_DIR)
 clean: asan-clean
 .PHONY: asan-build asan-clean
+
+# ---- the CUDA emulator: make test-cuda-emu ----------------------------------
+
+# kernels/ compiled by g++ against emu/ (a host emulator of the CUDA runtime,
+# cuBLAS's GEMMs and cub's sort) in build-emu/, over symlinks as for ASan;
+# then emu/selftest.cu's checks of the emulator itself, and
+# spec/cuda_spec.lua against that build.  It needs no GPU and runs the real
+# kernel sources; what a pass shows, and what only a GPU can, is written at
+# the top of emu/runtime.cpp.
+EMU_DIR := build-emu
+
+emu-build:
+	@mkdir -p $(EMU_DIR)
+	@for d in engine bindings lua kernels emu; do ln -sfn ../$$d $(EMU_DIR)/$$d; done
+	@$(MAKE) --no-print-directory -C $(EMU_DIR) -f ../Makefile EMU=1 all build/emu/selftest
+
+test-cuda-emu: emu-build
+	@$(EMU_DIR)/build/emu/selftest
+	@RL_REQUIRE_CUDA=1 RL_CACHE_DIR=$(CURDIR)/$(EMU_DIR)/cache RLLUA_BIN=./$(EMU_DIR)/rllua \
+	  $(BUSTED) --lpath='./lua/?.lua;./lua/?/init.lua;./spec/?.lua' \
+	  --cpath='./$(EMU_DIR)/lib/?.so' -o spec/summary.lua spec/cuda_spec.lua
+
+emu-clean:
+	rm -rf $(EMU_DIR)
+clean: emu-clean
+.PHONY: emu-build test-cuda-emu emu-clean
 
 # ---- fuzzing: make fuzz FUZZ_SECONDS=N ------------------------------------
 # libFuzzer targets, one per reader (fuzz/README.md): the engine is built

@@ -1,0 +1,263 @@
+/* selftest.cu - the CUDA emulator's own checks (make test-cuda-emu runs them
+ * before spec/cuda_spec.lua on the emulator).
+ *
+ * Each case runs in a child process.  A "runs" case must finish and return
+ * true: barriers and shuffles give the sums a GPU gives, every thread of a
+ * grid runs once with its own indices, cuBLAS's column-major product and
+ * its argument checks.  A "stops" case holds a defect of the kind the
+ * emulator exists to catch, and must end in a report that names it: if the
+ * emulator let one through, what it says of kernels/ would mean nothing.
+ *
+ * CUDA source: the emulator's build rewrites it like kernels/ (cu2cpp.lua);
+ * nvcc would compile it too. */
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* ---- kernels ----------------------------------------------------------------- */
+
+/* Sum of v over the block: a tree through shared memory, then warp
+ * butterflies; thread 0 writes it. */
+__global__ void block_sum_kernel(const float *x, int n, float *out) {
+  __shared__ float sm[256];
+  int t = threadIdx.x;
+  float v = 0;
+  for (int i = t; i < n; i += blockDim.x) v += x[i];
+  sm[t] = v;
+  __syncthreads();
+  for (int s = 128; s >= 32; s >>= 1) {
+    if (t < s) sm[t] += sm[t + s];
+    __syncthreads();
+  }
+  if (t < 32) {
+    v = sm[t];
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    if (t == 0) *out = v;
+  }
+}
+
+/* Every thread writes its flat id where its indices say it belongs. */
+__global__ void geometry_kernel(int *ids) {
+  unsigned bx = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
+  unsigned tx = threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
+  unsigned per_block = blockDim.x * blockDim.y * blockDim.z;
+  ids[bx * per_block + tx] += 1; /* 2 if two threads shared their indices */
+}
+
+__global__ void divergent_barrier_kernel(float *x) {
+  if (threadIdx.x < 64) __syncthreads();
+  else __syncthreads();
+  x[threadIdx.x] = 0;
+}
+
+__global__ void missing_lane_kernel(float *x) {
+  float v = x[threadIdx.x];
+  if (threadIdx.x % 2) v += __shfl_xor_sync(0xffffffffu, v, 1);
+  x[threadIdx.x] = v;
+}
+
+__global__ void read_at_kernel(const float *x, int64_t i, float *out) { *out = x[i]; }
+
+__global__ void nothing_kernel(float *x) { (void)x; }
+
+/* ---- cases ------------------------------------------------------------------------ */
+
+#define CHECK(c)                                                              \
+  do {                                                                        \
+    if (!(c)) {                                                               \
+      fprintf(stderr, "check failed: %s (line %d)\n", #c, __LINE__);          \
+      return false;                                                           \
+    }                                                                         \
+  } while (0)
+
+static float *dev_floats(int n, float v) {
+  float *h = (float *)malloc(sizeof(float) * n), *d = NULL;
+  for (int i = 0; i < n; i++) h[i] = v;
+  cudaMalloc((void **)&d, sizeof(float) * n);
+  cudaMemcpy(d, h, sizeof(float) * n, cudaMemcpyHostToDevice);
+  free(h);
+  return d;
+}
+
+static bool block_sum(void) {
+  const int n = 1000;
+  float *x = dev_floats(n, 0.5f), *out = dev_floats(1, 0), r = 0;
+  block_sum_kernel<<<1, 256>>>(x, n, out);
+  CHECK(cudaGetLastError() == cudaSuccess);
+  cudaMemcpy(&r, out, sizeof r, cudaMemcpyDeviceToHost);
+  CHECK(r == 500.0f);
+  return true;
+}
+
+static bool geometry(void) {
+  dim3 g(3, 2, 2), b(8, 4, 2);
+  int n = 3 * 2 * 2 * 8 * 4 * 2, *d = NULL, *h = (int *)calloc(n, sizeof(int));
+  cudaMalloc((void **)&d, sizeof(int) * n);
+  cudaMemcpy(d, h, sizeof(int) * n, cudaMemcpyHostToDevice);
+  geometry_kernel<<<g, b>>>(d);
+  CHECK(cudaGetLastError() == cudaSuccess);
+  cudaMemcpy(h, d, sizeof(int) * n, cudaMemcpyDeviceToHost);
+  for (int i = 0; i < n; i++) CHECK(h[i] == 1);
+  return true;
+}
+
+static bool fresh_memory_is_ff(void) {
+  uint32_t *d = NULL, h[4];
+  cudaMalloc((void **)&d, sizeof h);
+  cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost);
+  for (int i = 0; i < 4; i++) CHECK(h[i] == 0xffffffffu);
+  return true;
+}
+
+static bool bad_config(void) {
+  float *x = dev_floats(4, 0);
+  nothing_kernel<<<1, 2048>>>(x);
+  CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration);
+  CHECK(cudaGetLastError() == cudaSuccess);
+  nothing_kernel<<<dim3(1, 70000), 32>>>(x);
+  CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration);
+  return true;
+}
+
+/* C (2 x 3) = A^T (A stored 4 x 2, lda 5) B (4 x 3, ldb 4), column-major. */
+static bool cublas_product(void) {
+  float A[10], B[12], C[6], want[6];
+  for (int i = 0; i < 10; i++) A[i] = (float)(i + 1);
+  for (int i = 0; i < 12; i++) B[i] = (float)(i % 5) - 1.5f;
+  for (int j = 0; j < 3; j++)
+    for (int i = 0; i < 2; i++) {
+      float s = 0;
+      for (int p = 0; p < 4; p++) s += A[i * 5 + p] * B[j * 4 + p];
+      want[j * 2 + i] = s;
+    }
+  float *dA, *dB, *dC;
+  cudaMalloc((void **)&dA, sizeof A);
+  cudaMalloc((void **)&dB, sizeof B);
+  cudaMalloc((void **)&dC, sizeof C);
+  cudaMemcpy(dA, A, sizeof A, cudaMemcpyHostToDevice);
+  cudaMemcpy(dB, B, sizeof B, cudaMemcpyHostToDevice);
+  cublasHandle_t h;
+  cublasCreate(&h);
+  float one = 1, zero = 0;
+  /* C starts as NaN (fresh memory): beta = 0 must not read it */
+  CHECK(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, 2, 3, 4, &one, dA, 5, dB, 4, &zero, dC, 2) ==
+        CUBLAS_STATUS_SUCCESS);
+  cudaMemcpy(C, dC, sizeof C, cudaMemcpyDeviceToHost);
+  for (int i = 0; i < 6; i++) CHECK(C[i] == want[i]);
+  /* lda below the stored rows is refused, as cuBLAS refuses it */
+  CHECK(cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, 2, 3, 4, &one, dA, 3, dB, 4, &zero, dC, 2) ==
+        CUBLAS_STATUS_INVALID_VALUE);
+  CHECK(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, 2, 3, 4, &one, dA, CUDA_R_16BF, 2, dB,
+                     CUDA_R_32F, 4, &zero, dC, CUDA_R_32F, 2, CUBLAS_COMPUTE_32F,
+                     CUBLAS_GEMM_DEFAULT) == CUBLAS_STATUS_NOT_SUPPORTED);
+  return true;
+}
+
+static bool cublas_past_end(void) {
+  float *dA = dev_floats(8, 1), *dB = dev_floats(8, 1), *dC = dev_floats(4, 0);
+  cublasHandle_t h;
+  cublasCreate(&h);
+  float one = 1, zero = 0;
+  /* two 2 x 2 products with A 1024 elements apart: A's second is not there */
+  cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, 2, 2, 2, &one, dA, 2, 1024, dB, 2, 4,
+                            &zero, dC, 2, 0, 2);
+  return true;
+}
+
+static bool divergent_barrier(void) {
+  float *x = dev_floats(256, 0);
+  divergent_barrier_kernel<<<1, 256>>>(x);
+  return true;
+}
+
+static bool missing_lane(void) {
+  float *x = dev_floats(32, 1);
+  missing_lane_kernel<<<1, 32>>>(x);
+  return true;
+}
+
+static bool read_past_end(void) {
+  float *x = dev_floats(100, 0), *out = dev_floats(1, 0);
+  read_at_kernel<<<1, 1>>>(x, 100 + 1024, out);
+  return true;
+}
+
+static bool read_after_free(void) {
+  float *x = dev_floats(100, 0), *out = dev_floats(1, 0);
+  cudaFree(x);
+  read_at_kernel<<<1, 1>>>(x, 0, out);
+  return true;
+}
+
+static bool host_pointer_argument(void) {
+  float h[4] = {0, 0, 0, 0}, *out = dev_floats(1, 0);
+  read_at_kernel<<<1, 1>>>(h, 0, out);
+  return true;
+}
+
+static bool host_reads_device(void) {
+  float *x = dev_floats(4, 2);
+  volatile float v = x[1];
+  (void)v;
+  return true;
+}
+
+static bool memcpy_wrong_kind(void) {
+  float h[4], *x = dev_floats(4, 2);
+  cudaMemcpy(x, h, sizeof h, cudaMemcpyDeviceToHost);
+  return true;
+}
+
+struct Case {
+  const char *name;
+  bool (*fn)(void);
+  const char *stops_with; /* NULL: must run to the end */
+};
+
+static const Case cases[] = {
+    {"block_sum", block_sum, NULL},
+    {"geometry", geometry, NULL},
+    {"fresh_memory_is_ff", fresh_memory_is_ff, NULL},
+    {"bad_config", bad_config, NULL},
+    {"cublas_product", cublas_product, NULL},
+    {"cublas_past_end", cublas_past_end, "cublasSgemmStridedBatched's A"},
+    {"divergent_barrier", divergent_barrier, "wait at different __syncthreads"},
+    {"missing_lane", missing_lane, "which does not take part"},
+    {"read_past_end", read_past_end, "past the end of an allocation of 400 bytes"},
+    {"read_after_free", read_after_free, "since freed"},
+    {"host_pointer_argument", host_pointer_argument, "which is not device memory"},
+    {"host_reads_device", host_reads_device, "host code dereferenced device memory"},
+    {"memcpy_wrong_kind", memcpy_wrong_kind, "cudaMemcpyDeviceToHost from host memory"},
+};
+
+int main(int argc, char **argv) {
+  int nc = (int)(sizeof cases / sizeof cases[0]);
+  if (argc == 2) {
+    for (int i = 0; i < nc; i++)
+      if (!strcmp(argv[1], cases[i].name)) return cases[i].fn() ? 0 : 1;
+    fprintf(stderr, "no case %s\n", argv[1]);
+    return 2;
+  }
+  int passed = 0, failed = 0;
+  for (int i = 0; i < nc; i++) {
+    char cmd[512], out[8192];
+    snprintf(cmd, sizeof cmd, "%s %s 2>&1", argv[0], cases[i].name);
+    FILE *p = popen(cmd, "r");
+    size_t len = p ? fread(out, 1, sizeof out - 1, p) : 0;
+    out[len] = 0;
+    int st = p ? pclose(p) : -1;
+    bool exited0 = st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    bool ok = cases[i].stops_with ? !exited0 && strstr(out, cases[i].stops_with) != NULL
+                                  : exited0;
+    printf("%-4s %-22s %s\n", ok ? "ok" : "FAIL", cases[i].name,
+           cases[i].stops_with ? cases[i].stops_with : "runs to the end");
+    if (!ok) printf("     its output:\n%s\n", out);
+    ok ? passed++ : failed++;
+  }
+  printf("emulator self-test: %d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
