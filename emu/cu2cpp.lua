@@ -26,6 +26,27 @@ local function kernel_start(e)
   return i + 1
 end
 
+-- Shared memory holds no defined value when a block starts: after each
+-- `__shared__ T a[N], b[M];` the first thread of a block to pass it fills
+-- a and b with 0xff bytes (rl_emu::shared_fresh), on the same line.
+s = s:gsub('(__shared__%s[^;]*;)', function(decl)
+  local calls = {}
+  local body = decl:match('^__shared__%s+(.-);$')
+  local depth, start = 0, 1
+  local function add(d)
+    local name = d:gsub('%b[]', ''):match('([%a_][%w_]*)%s*$')
+    assert(name, src_path .. ': cannot read the name in __shared__ ' .. d)
+    calls[#calls + 1] = ' rl_emu::shared_fresh(&' .. name .. ', sizeof ' .. name .. ');'
+  end
+  for i = 1, #body do
+    local c = body:sub(i, i)
+    if c == '[' then depth = depth + 1 elseif c == ']' then depth = depth - 1
+    elseif c == ',' and depth == 0 then add(body:sub(start, i - 1)); start = i + 1 end
+  end
+  add(body:sub(start))
+  return decl .. table.concat(calls)
+end)
+
 local out, pos, n = {}, 1, 0
 while true do
   local a = s:find('<<<', pos, true)

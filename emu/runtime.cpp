@@ -458,6 +458,24 @@ static struct {
   uint64_t slots[MAX_THREADS];
 } blk;
 
+/* Shared arrays already filled in the current block: their address and
+ * the block's number (block_serial counts every block run). */
+static uint64_t block_serial;
+static struct {
+  void *p;
+  uint64_t serial;
+} fresh[64];
+
+void shared_fresh(void *p, size_t n) {
+  int i = 0;
+  while (i < 64 && fresh[i].p && fresh[i].p != p) i++;
+  if (i == 64) die("%s: more than 64 shared arrays", blk.name);
+  if (fresh[i].p == p && fresh[i].serial == block_serial) return;
+  fresh[i].p = p;
+  fresh[i].serial = block_serial;
+  memset(p, 0xff, n);
+}
+
 static void set_thread(int lin) {
   thread_idx.x = lin % block_dim.x;
   thread_idx.y = lin / block_dim.x % block_dim.y;
@@ -593,6 +611,7 @@ static bool release_one(void) {
 }
 
 static void run_block(void) {
+  block_serial++;
   blk.next = 0;
   blk.n_exited = 0;
   blk.parked_block = 0;

@@ -64,6 +64,14 @@ __global__ void read_at_kernel(const float *x, int64_t i, float *out) { *out = x
 
 __global__ void nothing_kernel(float *x) { (void)x; }
 
+/* Block 0 fills its shared array; block 1 reads its own without writing:
+ * what it finds must be the emulator's 0xff bytes, not block 0's values. */
+__global__ void shared_stale_kernel(uint32_t *out) {
+  __shared__ uint32_t sm[32];
+  if (blockIdx.x == 0) sm[threadIdx.x] = 7;
+  else out[threadIdx.x] = sm[threadIdx.x];
+}
+
 /* ---- cases ------------------------------------------------------------------------ */
 
 #define CHECK(c)                                                              \
@@ -110,6 +118,15 @@ static bool fresh_memory_is_ff(void) {
   cudaMalloc((void **)&d, sizeof h);
   cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost);
   for (int i = 0; i < 4; i++) CHECK(h[i] == 0xffffffffu);
+  return true;
+}
+
+static bool shared_is_fresh(void) {
+  uint32_t *d = NULL, h[32];
+  cudaMalloc((void **)&d, sizeof h);
+  shared_stale_kernel<<<2, 32>>>(d);
+  cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost);
+  for (int i = 0; i < 32; i++) CHECK(h[i] == 0xffffffffu);
   return true;
 }
 
@@ -222,6 +239,7 @@ static const Case cases[] = {
     {"block_sum", block_sum, NULL},
     {"geometry", geometry, NULL},
     {"fresh_memory_is_ff", fresh_memory_is_ff, NULL},
+    {"shared_is_fresh", shared_is_fresh, NULL},
     {"bad_config", bad_config, NULL},
     {"cublas_product", cublas_product, NULL},
     {"cublas_past_end", cublas_past_end, "cublasSgemmStridedBatched's A"},

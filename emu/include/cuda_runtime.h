@@ -126,6 +126,10 @@ void check_arg(const char *kernel, int index, const void *p);
 void sync_block(const char *file, int line);
 uint64_t shfl_xor(unsigned mask, uint64_t v, int lane_mask, int width);
 
+/* Fill a block's shared array with 0xff bytes, once per block: the
+ * declaration's rewrite (cu2cpp.lua) calls it in every thread. */
+void shared_fresh(void *p, size_t n);
+
 /* The kernel's name, from the template argument's spelling in
  * __PRETTY_FUNCTION__ ("... [with auto F = nll_kernel<float>; ...]"). */
 const char *kernel_name(const char *pretty);
