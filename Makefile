@@ -116,8 +116,8 @@ FORCE:
 ifeq ($(EMU),1)
 # The emulator's kernels: each .cu (and .cuh, which the .cu files include
 # from their own directory) rewritten by emu/cu2cpp.lua into build/kernels/.
-EMU_CXXFLAGS = -O1 -g -std=c++17 -fPIC -Wall -Wno-unused-function -Wno-unknown-pragmas $(BLAS_CFLAGS) -Iemu/include \
-               -Iemu -Iengine
+EMU_CXXFLAGS = -O1 -g -std=c++17 -fPIC -Wall -Wno-unused-function -Wno-unknown-pragmas \
+               -DRL_CUDA_EMU $(BLAS_CFLAGS) -Iemu/include -Iemu -Iengine
 EMU_CUH := $(patsubst kernels/%,build/kernels/%,$(wildcard kernels/*.cuh))
 build/kernels/%.cuh: kernels/%.cuh emu/cu2cpp.lua
 	@mkdir -p $(dir $@)
@@ -244,11 +244,18 @@ emu-build:
 	@for d in engine bindings lua kernels emu; do ln -sfn ../$$d $(EMU_DIR)/$$d; done
 	@$(MAKE) --no-print-directory -C $(EMU_DIR) -f ../Makefile EMU=1 all build/emu/selftest
 
-test-cuda-emu: emu-build
-	@$(EMU_DIR)/build/emu/selftest
-	@RL_REQUIRE_CUDA=1 RL_CACHE_DIR=$(CURDIR)/$(EMU_DIR)/cache RLLUA_BIN=./$(EMU_DIR)/rllua \
+# The spec runs twice: blocks and threads in their usual order, then last
+# first (RL_EMU_ORDER=reverse), so that a race between them shows.
+EMU_SPEC = RL_REQUIRE_CUDA=1 RL_CACHE_DIR=$(CURDIR)/$(EMU_DIR)/cache RLLUA_BIN=./$(EMU_DIR)/rllua \
 	  $(BUSTED) --lpath='./lua/?.lua;./lua/?/init.lua;./spec/?.lua' \
 	  --cpath='./$(EMU_DIR)/lib/?.so' -o spec/summary.lua spec/cuda_spec.lua
+
+test-cuda-emu: emu-build
+	@$(EMU_DIR)/build/emu/selftest
+	@echo "spec/cuda_spec.lua on the emulator, usual order:"
+	@RL_EMU_ORDER=forward $(EMU_SPEC)
+	@echo "spec/cuda_spec.lua on the emulator, blocks and threads last first:"
+	@RL_EMU_ORDER=reverse $(EMU_SPEC)
 
 emu-clean:
 	rm -rf $(EMU_DIR)

@@ -115,6 +115,58 @@ std::vector<float> widen(const void *p, Elem e, int rows, int cols, int ld, bool
   return w;
 }
 
+/* A matrix as it lies in memory: batch matrices of rows x cols (as
+ * stored, column-major), ld apart by column, stride apart by matrix. */
+struct Mat {
+  uintptr_t base;
+  size_t es;
+  int rows, cols, ld;
+  long long stride;
+  int batch;
+  uintptr_t lo() const { return base; }
+  uintptr_t hi() const { return base + es * extent(rows, cols, ld, stride, batch); }
+};
+
+/* f(byte offset from x's base) for every element of x. */
+template <typename F> void each_elem(const Mat &x, F f) {
+  for (int b = 0; b < x.batch; b++)
+    for (int j = 0; j < x.cols; j++)
+      for (int i = 0; i < x.rows; i++)
+        f(x.es * ((size_t)b * (size_t)x.stride + (size_t)j * x.ld + i));
+}
+
+/* What C's elements collide with, or NULL.  Disjoint extents settle it at
+ * once; otherwise a bitmap of the bytes (spans up to 64 MiB; beyond, the
+ * call is not checked). */
+const char *c_clash(const Mat &a, const Mat &b, const Mat &c) {
+  size_t one = extent(c.rows, c.cols, c.ld, 0, 1);
+  bool c_self = c.batch > 1 && (size_t)c.stride < one;
+  bool with_a = c.lo() < a.hi() && a.lo() < c.hi(), with_b = c.lo() < b.hi() && b.lo() < c.hi();
+  if (!c_self && !with_a && !with_b) return NULL;
+  uintptr_t lo = std::min({a.lo(), b.lo(), c.lo()}), hi = std::max({a.hi(), b.hi(), c.hi()});
+  if (hi - lo > ((size_t)64 << 20)) return NULL;
+  std::vector<bool> used(hi - lo);
+  const char *clash = NULL;
+  each_elem(c, [&](size_t o) {
+    for (size_t k = 0; k < c.es; k++) {
+      size_t at = c.base - lo + o + k;
+      if (used[at]) clash = "the matrices of C overlap";
+      used[at] = true;
+    }
+  });
+  if (clash) return clash;
+  auto reads = [&](const Mat &x) {
+    bool hit = false;
+    each_elem(x, [&](size_t o) {
+      for (size_t k = 0; k < x.es; k++) hit = hit || used[x.base - lo + o + k];
+    });
+    return hit;
+  };
+  if (with_a && reads(a)) return "C overlaps A";
+  if (with_b && reads(b)) return "C overlaps B";
+  return NULL;
+}
+
 cublasStatus_t run(const Gemm &g) {
   if (!g.h) return CUBLAS_STATUS_NOT_INITIALIZED;
   if (g.h->pointer_mode != CUBLAS_POINTER_MODE_HOST)
@@ -128,8 +180,20 @@ cublasStatus_t run(const Gemm &g) {
       g.ldc < std::max(1, g.m))
     return CUBLAS_STATUS_INVALID_VALUE;
   if (g.m == 0 || g.n == 0 || g.batch == 0) return CUBLAS_STATUS_SUCCESS;
-  rl_emu::begin_device(g.call);
+  /* host pointer mode: alpha and beta are host memory, read here */
+  if (rl_emu::is_device(g.alpha) || rl_emu::is_device(g.beta))
+    rl_emu::die("%s: alpha or beta is a device pointer in host pointer mode", g.call);
+  double al64 = g.ab == E_F64 ? *(const double *)g.alpha : *(const float *)g.alpha;
+  double be64 = g.ab == E_F64 ? *(const double *)g.beta : *(const float *)g.beta;
   size_t es = elem_size(g.ab), cs = elem_size(g.c);
+  /* C is written: no element of it may be another of C's, or one of A's
+   * or B's (interleaved batches are fine) */
+  Mat ma = {(uintptr_t)g.A, es, ar, ac, g.lda, g.sa, g.batch};
+  Mat mb = {(uintptr_t)g.B, es, br, bc, g.ldb, g.sb, g.batch};
+  Mat mc = {(uintptr_t)g.C, cs, g.m, g.n, g.ldc, g.sc, g.batch};
+  const char *clash = c_clash(ma, mb, mc);
+  if (clash) rl_emu::die("%s: %s, which cuBLAS leaves undefined", g.call, clash);
+  rl_emu::begin_device(g.call);
   char what[160];
   snprintf(what, sizeof what, "%s's A", g.call);
   rl_emu::need_range(what, g.A, es * extent(ar, ac, g.lda, g.sa, g.batch));
@@ -140,7 +204,7 @@ cublasStatus_t run(const Gemm &g) {
   CBLAS_TRANSPOSE ota = ta ? CblasTrans : CblasNoTrans, otb = tb ? CblasTrans : CblasNoTrans;
   for (int b = 0; b < g.batch; b++) {
     if (g.ab == E_F64) {
-      double al = *(const double *)g.alpha, be = *(const double *)g.beta;
+      double al = al64, be = be64;
       const double *A = (const double *)g.A + b * g.sa, *B = (const double *)g.B + b * g.sb;
       double *C = (double *)g.C + b * g.sc;
       if (be == 0)
@@ -148,7 +212,7 @@ cublasStatus_t run(const Gemm &g) {
       cblas_dgemm(CblasColMajor, ota, otb, g.m, g.n, g.k, al, A, g.lda, B, g.ldb, be, C, g.ldc);
       continue;
     }
-    float al = *(const float *)g.alpha, be = *(const float *)g.beta;
+    float al = (float)al64, be = (float)be64;
     const char *A = (const char *)g.A + es * b * g.sa, *B = (const char *)g.B + es * b * g.sb;
     char *C = (char *)g.C + cs * b * g.sc;
     std::vector<float> wa, wb, wc;
@@ -279,9 +343,14 @@ cudaError_t rl_emu::sort_pairs_i64_i32(void *tmp, size_t &tmp_bytes, const int64
     tmp_bytes = need;
     return cudaSuccess;
   }
-  if (tmp_bytes < need || n < 0 || begin_bit < 0 || end_bit > 64 || begin_bit >= end_bit)
+  if (tmp_bytes < need || n < 0 || begin_bit < 0 || end_bit > 64 || begin_bit > end_bit)
     return cudaErrorInvalidValue;
   if (n == 0) return cudaSuccess;
+  uintptr_t ki = (uintptr_t)kin, ko_ = (uintptr_t)kout, vi = (uintptr_t)vin, vo_ = (uintptr_t)vout;
+  if ((ki < ko_ + 8 * (size_t)n && ko_ < ki + 8 * (size_t)n) ||
+      (vi < vo_ + 4 * (size_t)n && vo_ < vi + 4 * (size_t)n))
+    die("cub::DeviceRadixSort::SortPairs: an output overlaps its input (this form of the call "
+        "needs them apart)");
   begin_device("cub::DeviceRadixSort::SortPairs");
   need_range("SortPairs' scratch", tmp, tmp_bytes);
   need_range("SortPairs' keys in", kin, sizeof(int64_t) * n);
@@ -292,7 +361,7 @@ cudaError_t rl_emu::sort_pairs_i64_i32(void *tmp, size_t &tmp_bytes, const int64
   std::vector<std::pair<uint64_t, int>> order((size_t)n);
   for (int i = 0; i < n; i++) {
     uint64_t twiddled = (uint64_t)kin[i] ^ (1ull << 63);
-    order[i] = {(twiddled >> begin_bit) & mask, i};
+    order[i] = {begin_bit < 64 ? (twiddled >> begin_bit) & mask : 0, i};
   }
   std::stable_sort(order.begin(), order.end(),
                    [](const std::pair<uint64_t, int> &a, const std::pair<uint64_t, int> &b) {

@@ -1,34 +1,43 @@
 /* runtime.cpp - a host emulator of the CUDA runtime, so that kernels/ runs
  * on a machine without a GPU (`make test-cuda-emu`).
  *
- * The .cu files of kernels/ are the real sources, compiled by g++ after emu/cu2cpp.lua
- * has rewritten their launches (emu/include/cuda_runtime.h).  A launch runs
- * the whole grid before it returns: blocks in order, the threads of a block
- * as fibers on one host thread.  A thread runs until it ends or reaches a
- * barrier (__syncthreads, or the exchange of a warp shuffle); a barrier
- * lets its threads go once every thread of the block (of the warp, for a
- * shuffle) that has not ended waits there.  Kernels without barriers run
- * their threads one after another on one fiber, at the cost of a call.
+ * The .cu files of kernels/ are the real sources, compiled by g++ after
+ * emu/cu2cpp.lua has rewritten their launches (emu/include/cuda_runtime.h).
+ * A launch runs the whole grid before it returns: blocks in order, the
+ * threads of a block as fibers on one host thread.  A thread runs until it
+ * ends or reaches a barrier (__syncthreads, or the exchange of a warp
+ * shuffle); a barrier lets its threads go once every thread of the block
+ * (of the shuffle's lanes) that has not ended waits there, at the same
+ * place in the source.  Kernels without barriers run their threads one
+ * after another on one fiber, at the cost of a call.  RL_EMU_ORDER=reverse
+ * runs blocks and threads last first.
  *
  * Device memory is a reserved range of host addresses.  Each allocation
  * has its own pages, ends within 256 bytes of an inaccessible guard page,
  * and starts filled with 0xff bytes (NaN in every float type, -1 in every
- * integer one), as cudaMalloc's memory holds no defined value.  Outside
+ * integer one), as cudaMalloc's memory holds no defined value; so do
+ * shared arrays at each block's start and, in this build, blocks the
+ * caching allocator hands out again (kernels/cuda_backend.cu).  Outside
  * device work (a kernel, a copy, a cuBLAS call) all of it is inaccessible:
  * host code that dereferences a device pointer faults, and the emulator
  * stops with a report and a backtrace.  During device work an allocation
- * opens when first touched, and a touch of a guard page or of freed memory
- * stops the run.
+ * opens when first touched; a touch of a guard page or of freed memory
+ * stops the run, and so does a write found outside the allocation (in its
+ * pages) when the work ends.  A kernel's pointer arguments, and the 8-byte
+ * words of its struct arguments, must not be host addresses.
  *
- * What a pass under the emulator shows: the kernels' index arithmetic, grid
- * and block geometry, dtype dispatch, barrier use and warp shuffles; the
- * launch configurations against the hardware limits; cuBLAS arguments as
- * cuBLAS defines them (column-major, leading dimensions, strides, type
- * combinations) with every matrix inside its allocation; host/device
- * discipline of the engine's code.  What it cannot show: races between
- * blocks or threads (they run in a fixed order), the memory model, timing,
- * and the exact bits of the GPU's libm and of cuBLAS's summation order.
- * Only a GPU shows those. */
+ * What a pass shows: the kernels' index arithmetic, grid and block
+ * geometry, dtype dispatch, barrier use and warp shuffles; launch
+ * configurations against the hardware's limits; cuBLAS arguments as cuBLAS
+ * defines them (column-major, leading dimensions, strides, type
+ * combinations, C apart from A and B) with every matrix inside its
+ * allocation; the engine's host/device discipline; no read of memory that
+ * nothing wrote.  What it cannot show: races in general (the spec runs in
+ * two orders, which shows those that change a result between them), the
+ * memory model, timing, the GPU's libm and cuBLAS bits, where nvcc fuses a
+ * multiply and an add (g++ here fuses none), and float-to-integer
+ * conversions out of range (the GPU saturates, x86 does not).  Only a GPU
+ * shows those. */
 #include <errno.h>
 #include <execinfo.h>
 #include <signal.h>
@@ -37,6 +46,9 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <vector>
 
 #include "emu.h"
 
@@ -90,6 +102,10 @@ static volatile sig_atomic_t in_device;
 static const char *device_what = "";
 static struct sigaction old_segv;
 static cudaError_t last_error = cudaSuccess;
+/* RL_EMU_ORDER=reverse: blocks, and the threads of a block, run last
+ * first, so that a race between them gives another result than in the
+ * usual order (make test-cuda-emu runs the spec both ways). */
+static bool reverse_order;
 
 static size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
 
@@ -145,10 +161,24 @@ static void describe(char *buf, size_t n, uintptr_t a) {
              (size_t)(a - al->lo), size, (void *)al->lo, freed);
 }
 
+static bool in_fiber_guard(uintptr_t a);
+static size_t fiber_stack_bytes(void);
+
 static void on_segv(int sig, siginfo_t *si, void *uc) {
   uintptr_t a = (uintptr_t)si->si_addr;
+  if (in_fiber_guard(a))
+    die("a thread of %s overflowed its %zu KiB stack", device_what, fiber_stack_bytes() >> 10);
   if (!is_device(si->si_addr)) {
-    /* not ours: let the previous handler (or the default) take it */
+    /* not ours: say which device work ran, then let the previous handler
+     * (or the default) take it */
+    if (in_device) {
+      char msg[256];
+      int n = snprintf(msg, sizeof msg,
+                       "\nrllua CUDA emulator: segmentation fault at %p while %s ran\n",
+                       si->si_addr, device_what);
+      if (n > 0 && write(2, msg, (size_t)n) < 0) {
+      }
+    }
     sigaction(SIGSEGV, &old_segv, NULL);
     return;
   }
@@ -172,12 +202,19 @@ static void on_segv(int sig, siginfo_t *si, void *uc) {
 static void init(void) {
   if (arena) return;
   page_size = (size_t)sysconf(_SC_PAGESIZE);
-  void *p = mmap(NULL, ARENA_BYTES, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
-                 0);
+  /* at 32 TiB when that is free: far from the heap (0x55..) and from
+   * libraries and stacks (0x7f..), so that stray bytes in a kernel's struct
+   * argument seldom look like device addresses (check_words) */
+  void *p = mmap((void *)((uintptr_t)1 << 45), ARENA_BYTES, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) die("cannot reserve %zu bytes of address space", ARENA_BYTES);
   arena = (char *)p;
   const char *lim = getenv("RL_EMU_MEMORY");
   mem_limit = lim && *lim ? (size_t)strtoull(lim, NULL, 10) : (size_t)8 << 30;
+  const char *order = getenv("RL_EMU_ORDER");
+  if (order && *order && strcmp(order, "reverse") && strcmp(order, "forward"))
+    die("RL_EMU_ORDER=%s: expected forward or reverse", order);
+  reverse_order = order && !strcmp(order, "reverse");
   cap_open = 1 << 16;
   open_list = (size_t *)malloc(cap_open * sizeof(size_t));
   void *frames[2];
@@ -185,7 +222,13 @@ static void init(void) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = on_segv;
-  sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+  /* its own stack: a fiber's overflow is reported, not a second fault */
+  stack_t alt;
+  alt.ss_size = 1 << 16;
+  alt.ss_sp = malloc(alt.ss_size);
+  alt.ss_flags = 0;
+  if (alt.ss_sp) sigaltstack(&alt, NULL);
+  sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGSEGV, &sa, &old_segv);
 }
@@ -196,9 +239,27 @@ void begin_device(const char *what) {
   in_device = 1;
 }
 
+/* The first byte in [p, p + n) that is not 0xff, or NULL. */
+static const unsigned char *not_ff(uintptr_t p, size_t n) {
+  const unsigned char *b = (const unsigned char *)p;
+  for (size_t i = 0; i < n; i++)
+    if (b[i] != 0xff) return b + i;
+  return NULL;
+}
+
 void end_device(void) {
   for (size_t i = 0; i < n_open; i++) {
     Alloc *al = &allocs[open_list[i]];
+    /* the bytes around what cudaMalloc handed out keep their 0xff fill
+     * unless something wrote outside it */
+    const unsigned char *bad = not_ff(al->hi, al->map_hi - al->hi);
+    if (bad)
+      die("%s wrote %zu bytes past the end of an allocation of %zu bytes at %p", device_what,
+          (size_t)((uintptr_t)bad - al->hi), (size_t)(al->hi - al->lo), (void *)al->lo);
+    bad = not_ff(al->map_lo, al->lo - al->map_lo);
+    if (bad)
+      die("%s wrote %zu bytes before an allocation of %zu bytes at %p", device_what,
+          (size_t)(al->lo - (uintptr_t)bad), (size_t)(al->hi - al->lo), (void *)al->lo);
     if (mprotect((void *)al->map_lo, al->map_hi - al->map_lo, PROT_NONE))
       die("mprotect failed: %s", strerror(errno));
     al->open = false;
@@ -433,17 +494,26 @@ enum { W_NONE, W_BLOCK, W_WARP };
 
 struct Fiber {
   void *sp;
+  uintptr_t guard; /* its stack's guard page */
   int lin;  /* the thread it runs, linear in the block */
   int wait; /* W_*: the barrier it is parked at */
-  const char *file; /* and, for __syncthreads, where */
+  const char *file; /* and where */
   int line;
+  unsigned mask; /* a shuffle's lanes */
   bool busy;
 };
 
 static const size_t FIBER_STACK = 256 << 10;
+static size_t fiber_stack_bytes(void) { return FIBER_STACK; }
 static const int MAX_THREADS = 1024;
 static Fiber *fibers[MAX_THREADS];
 static int n_fibers;
+
+static bool in_fiber_guard(uintptr_t a) {
+  for (int i = 0; i < n_fibers; i++)
+    if (a >= fibers[i]->guard && a < fibers[i]->guard + page_size) return true;
+  return false;
+}
 static void *sched_sp;
 static Fiber *cur;
 
@@ -488,6 +558,7 @@ static void fiber_main(void) {
   for (;;) {
     while (blk.next < blk.nthreads) {
       int t = blk.next++;
+      if (reverse_order) t = blk.nthreads - 1 - t;
       cur->lin = t;
       set_thread(t);
       blk.body(blk.ctx);
@@ -505,6 +576,7 @@ static Fiber *new_fiber(void) {
   if (mem == MAP_FAILED) die("cannot map a fiber's stack");
   mprotect(mem, page_size, PROT_NONE); /* overflow faults instead of corrupting */
   Fiber *f = new Fiber();
+  f->guard = (uintptr_t)mem;
   uintptr_t top = ((uintptr_t)mem + page_size + FIBER_STACK) & ~(uintptr_t)15;
   void **sp = (void **)top;
   *--sp = NULL;                  /* fiber_main's return address: it never returns */
@@ -547,8 +619,13 @@ void sync_block(const char *file, int line) {
   park(W_BLOCK);
 }
 
-uint64_t shfl_xor(unsigned mask, uint64_t v, int lane_mask, int width) {
+uint64_t shfl_xor(unsigned mask, uint64_t v, int lane_mask, int width, const char *file,
+                  int line) {
   if (!cur) die("a warp shuffle outside a kernel");
+  cur->file = file;
+  cur->line = line;
+  cur->mask = mask;
+  lane_mask &= 31; /* the instruction reads 5 bits of it */
   int lin = cur->lin, lane = lin & 31, base = lin & ~31;
   if (width < 1 || width > 32 || (width & (width - 1)))
     die("%s: warp shuffle of width %d (a power of 2 up to 32)", blk.name, width);
@@ -568,6 +645,28 @@ uint64_t shfl_xor(unsigned mask, uint64_t v, int lane_mask, int width) {
   return r;
 }
 
+/* The threads released together must wait at one place in the source. */
+static void same_site(Fiber **go, int n, const char *what) {
+  for (int i = 1; i < n; i++)
+    if (go[i]->line != go[0]->line || strcmp(go[i]->file, go[0]->file))
+      die("%s, block (%u, %u, %u): threads wait at different %s, %s:%d (thread %d) and "
+          "%s:%d (thread %d)",
+          blk.name, block_idx.x, block_idx.y, block_idx.z, what, go[0]->file, go[0]->line,
+          go[0]->lin, go[i]->file, go[i]->line, go[i]->lin);
+}
+
+/* Let the parked threads go, in thread order (reversed under
+ * RL_EMU_ORDER=reverse). */
+static void release(Fiber **go, int n) {
+  std::sort(go, go + n, [](const Fiber *a, const Fiber *b) {
+    return reverse_order ? a->lin > b->lin : a->lin < b->lin;
+  });
+  for (int i = 0; i < n; i++) {
+    go[i]->wait = W_NONE;
+    resume(go[i]);
+  }
+}
+
 /* Release the parked threads of one barrier whose every live thread has
  * arrived; false when none can go (a deadlock on a GPU too). */
 static bool release_one(void) {
@@ -578,33 +677,30 @@ static bool release_one(void) {
     int n = 0;
     for (int i = 0; i < n_fibers; i++)
       if (fibers[i]->busy && fibers[i]->wait == W_BLOCK) go[n++] = fibers[i];
-    for (int i = 1; i < n; i++)
-      if (go[i]->line != go[0]->line || strcmp(go[i]->file, go[0]->file))
-        die("%s, block (%u, %u, %u): threads wait at different __syncthreads, %s:%d (thread "
-            "%d) and %s:%d (thread %d)",
-            blk.name, block_idx.x, block_idx.y, block_idx.z, go[0]->file, go[0]->line,
-            go[0]->lin, go[i]->file, go[i]->line, go[i]->lin);
-    for (int i = 0; i < n; i++) {
-      go[i]->wait = W_NONE;
-      resume(go[i]);
-    }
+    same_site(go, n, "__syncthreads");
+    release(go, n);
     return true;
   }
   for (int w = 0; w * 32 < blk.nthreads; w++) {
     if (!blk.parked_warp[w]) continue;
-    int live_w = 0;
-    for (int t = w * 32; t < w * 32 + 32 && t < blk.nthreads; t++) live_w += !blk.exited[t];
-    if (blk.parked_warp[w] != live_w) continue;
-    blk.parked_warp[w] = 0;
     Fiber *go[32];
     int n = 0;
     for (int i = 0; i < n_fibers; i++)
       if (fibers[i]->busy && fibers[i]->wait == W_WARP && fibers[i]->lin / 32 == w)
         go[n++] = fibers[i];
-    for (int i = 0; i < n; i++) {
-      go[i]->wait = W_NONE;
-      resume(go[i]);
-    }
+    /* the lanes of the shuffle's mask that have not ended must all be here */
+    unsigned mask = go[0]->mask;
+    int want = 0;
+    for (int t = w * 32; t < w * 32 + 32 && t < blk.nthreads; t++)
+      want += !blk.exited[t] && (mask >> (t & 31) & 1);
+    if (n != want) continue;
+    for (int i = 1; i < n; i++)
+      if (go[i]->mask != mask)
+        die("%s: threads %d and %d of one warp shuffle with different masks (0x%08x, 0x%08x)",
+            blk.name, go[0]->lin, go[i]->lin, mask, go[i]->mask);
+    same_site(go, n, "warp shuffles");
+    blk.parked_warp[w] = 0;
+    release(go, n);
     return true;
   }
   return false;
@@ -662,9 +758,9 @@ void run_grid(const char *name, dim3 g, dim3 b, size_t smem, void (*body)(void *
   for (unsigned z = 0; z < g.z; z++)
     for (unsigned y = 0; y < g.y; y++)
       for (unsigned x = 0; x < g.x; x++) {
-        block_idx.x = x;
-        block_idx.y = y;
-        block_idx.z = z;
+        block_idx.x = reverse_order ? g.x - 1 - x : x;
+        block_idx.y = reverse_order ? g.y - 1 - y : y;
+        block_idx.z = reverse_order ? g.z - 1 - z : z;
         run_block();
       }
   end_device();
@@ -679,6 +775,49 @@ void check_arg(const char *kernel, int index, const void *p) {
   if (!is_device(p)) snprintf(where, sizeof where, "%p, which is not device memory", p);
   else describe(where, sizeof where, a);
   die("%s: pointer argument %d is %s", kernel, index, where);
+}
+
+/* Mapped host memory, from /proc/self/maps (read again on a miss). */
+static std::vector<std::pair<uintptr_t, uintptr_t>> host_maps;
+
+static bool host_mapped(uintptr_t a, bool refresh) {
+  if (refresh) {
+    host_maps.clear();
+    FILE *f = fopen("/proc/self/maps", "r");
+    unsigned long lo, hi;
+    char line[512];
+    while (f && fgets(line, sizeof line, f))
+      if (sscanf(line, "%lx-%lx", &lo, &hi) == 2) host_maps.push_back({lo, hi});
+    if (f) fclose(f);
+  }
+  for (auto &m : host_maps)
+    if (a >= m.first && a < m.second) return true;
+  return false;
+}
+
+void check_words(const char *kernel, int index, const void *p, size_t n) {
+  for (size_t o = 0; o + 8 <= n; o += 8) {
+    uintptr_t w;
+    memcpy(&w, (const char *)p + o, 8);
+    /* a small int field beside 4 bytes of padding (whatever they hold) is
+     * no pointer; a real one has low 32 bits this small once in 65536 */
+    if ((w & 0xffffffffu) < 0x10000) continue;
+    if (is_device((const void *)w)) {
+      Alloc *al = find_alloc(w);
+      if (al && al->live && w >= al->lo && w <= al->hi) continue;
+      char where[256];
+      describe(where, sizeof where, w);
+      die("%s: argument %d holds, %zu bytes into it, a device pointer %s", kernel, index, o,
+          where);
+    }
+    /* a host address, if any word is one: too large for a count or an
+     * index of this machine's memory, and mapped */
+    if (w < ((uintptr_t)1 << 32) || w >= ((uintptr_t)1 << 47)) continue;
+    if (host_mapped(w, false) || host_mapped(w, true))
+      die("%s: argument %d holds, %zu bytes into it, %p: host memory, which a kernel cannot "
+          "read",
+          kernel, index, o, (void *)w);
+  }
 }
 
 const char *kernel_name(const char *pretty) {

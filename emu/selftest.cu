@@ -72,6 +72,41 @@ __global__ void shared_stale_kernel(uint32_t *out) {
   else out[threadIdx.x] = sm[threadIdx.x];
 }
 
+struct Span {
+  const float *p;
+  int64_t n;
+};
+
+__global__ void span_sum_kernel(Span s, float *out) {
+  float v = 0;
+  for (int64_t i = 0; i < s.n; i++) v += s.p[i];
+  *out = v;
+}
+
+__global__ void write_at_kernel(float *x, int64_t i) { x[i] = 1; }
+
+/* Thread t of the 32 records its turn: the order threads ran in. */
+__global__ void order_kernel(int *turn, int *seen) {
+  int t = threadIdx.x + 32 * blockIdx.x;
+  seen[t] = turn[0]++;
+}
+
+/* Lanes 0-15 sum over themselves with a 16-lane mask; lanes 16-31 end. */
+__global__ void half_warp_kernel(float *x) {
+  if (threadIdx.x >= 16) return;
+  float v = x[threadIdx.x];
+  for (int o = 8; o > 0; o >>= 1) v += __shfl_xor_sync(0x0000ffffu, v, o);
+  x[threadIdx.x] = v;
+}
+
+__device__ float deep(int d) {
+  volatile float pad[1024];
+  pad[d % 1024] = (float)d;
+  return d == 0 ? pad[0] : deep(d - 1) + pad[d % 1024];
+}
+
+__global__ void deep_kernel(float *x) { x[0] = deep(1 << 20); }
+
 /* ---- cases ------------------------------------------------------------------------ */
 
 #define CHECK(c)                                                              \
@@ -174,14 +209,79 @@ static bool cublas_product(void) {
   return true;
 }
 
-static bool cublas_past_end(void) {
-  float *dA = dev_floats(8, 1), *dB = dev_floats(8, 1), *dC = dev_floats(4, 0);
+/* Two 2 x 2 products, C's matrices `sc` apart, A's `sa`. */
+static void two_products(long long sa, long long sc) {
+  float *dA = dev_floats(8, 1), *dB = dev_floats(8, 1), *dC = dev_floats(8, 0);
   cublasHandle_t h;
   cublasCreate(&h);
   float one = 1, zero = 0;
-  /* two 2 x 2 products with A 1024 elements apart: A's second is not there */
-  cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, 2, 2, 2, &one, dA, 2, 1024, dB, 2, 4,
-                            &zero, dC, 2, 0, 2);
+  cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, 2, 2, 2, &one, dA, 2, sa, dB, 2, 4,
+                            &zero, dC, 2, sc, 2);
+}
+
+/* A's second matrix 1024 elements on: not in its allocation */
+static bool cublas_past_end(void) {
+  two_products(1024, 4);
+  return true;
+}
+
+/* C's two matrices interleaved column by column (ldc 4, 2 apart): legal */
+static bool cublas_interleaved_c(void) {
+  float *dA = dev_floats(8, 1), *dB = dev_floats(8, 1), *dC = dev_floats(8, 0), h[8];
+  cublasHandle_t hd;
+  cublasCreate(&hd);
+  float one = 1, zero = 0;
+  CHECK(cublasSgemmStridedBatched(hd, CUBLAS_OP_N, CUBLAS_OP_N, 2, 2, 2, &one, dA, 2, 4, dB, 2,
+                                  4, &zero, dC, 4, 2, 2) == CUBLAS_STATUS_SUCCESS);
+  cudaMemcpy(h, dC, sizeof h, cudaMemcpyDeviceToHost);
+  for (int i = 0; i < 8; i++) CHECK(h[i] == 2);
+  return true;
+}
+
+/* both products written to one C */
+static bool cublas_c_overlap(void) {
+  two_products(4, 0);
+  return true;
+}
+
+static bool reverse_order(void) {
+  int *d = NULL, h[65];
+  cudaMalloc((void **)&d, sizeof h);
+  memset(h, 0, sizeof h);
+  cudaMemcpy(d, h, sizeof h, cudaMemcpyHostToDevice);
+  order_kernel<<<2, 32>>>(d, d + 1);
+  cudaMemcpy(h, d, sizeof h, cudaMemcpyDeviceToHost);
+  /* blocks last first, and in a block the last thread first */
+  for (int t = 0; t < 64; t++) CHECK(h[1 + t] == 63 - t);
+  return true;
+}
+
+static bool half_warp_shuffle(void) {
+  float *x = dev_floats(32, 1), h[32];
+  half_warp_kernel<<<1, 32>>>(x);
+  CHECK(cudaGetLastError() == cudaSuccess);
+  cudaMemcpy(h, x, sizeof h, cudaMemcpyDeviceToHost);
+  for (int i = 0; i < 16; i++) CHECK(h[i] == 16);
+  for (int i = 16; i < 32; i++) CHECK(h[i] == 1);
+  return true;
+}
+
+static bool struct_host_pointer(void) {
+  float h[4] = {1, 2, 3, 4}, *out = dev_floats(1, 0);
+  Span sp = {h, 4};
+  span_sum_kernel<<<1, 1>>>(sp, out);
+  return true;
+}
+
+static bool write_in_slack(void) {
+  float *x = dev_floats(100, 0);
+  write_at_kernel<<<1, 1>>>(x, 101); /* inside the 256-byte rounding */
+  return true;
+}
+
+static bool stack_overflow(void) {
+  float *x = dev_floats(1, 0);
+  deep_kernel<<<1, 1>>>(x);
   return true;
 }
 
@@ -233,6 +333,7 @@ struct Case {
   const char *name;
   bool (*fn)(void);
   const char *stops_with; /* NULL: must run to the end */
+  const char *env;        /* set for the case's process */
 };
 
 static const Case cases[] = {
@@ -243,6 +344,13 @@ static const Case cases[] = {
     {"bad_config", bad_config, NULL},
     {"cublas_product", cublas_product, NULL},
     {"cublas_past_end", cublas_past_end, "cublasSgemmStridedBatched's A"},
+    {"cublas_interleaved_c", cublas_interleaved_c, NULL},
+    {"cublas_c_overlap", cublas_c_overlap, "the matrices of C overlap"},
+    {"reverse_order", reverse_order, NULL, "RL_EMU_ORDER=reverse"},
+    {"half_warp_shuffle", half_warp_shuffle, NULL},
+    {"struct_host_pointer", struct_host_pointer, "host memory, which a kernel cannot read"},
+    {"write_in_slack", write_in_slack, "wrote 4 bytes past the end of an allocation of 400"},
+    {"stack_overflow", stack_overflow, "overflowed its 256 KiB stack"},
     {"divergent_barrier", divergent_barrier, "wait at different __syncthreads"},
     {"missing_lane", missing_lane, "which does not take part"},
     {"read_past_end", read_past_end, "past the end of an allocation of 400 bytes"},
@@ -263,7 +371,8 @@ int main(int argc, char **argv) {
   int passed = 0, failed = 0;
   for (int i = 0; i < nc; i++) {
     char cmd[512], out[8192];
-    snprintf(cmd, sizeof cmd, "%s %s 2>&1", argv[0], cases[i].name);
+    snprintf(cmd, sizeof cmd, "%s %s %s 2>&1", cases[i].env ? cases[i].env : "", argv[0],
+             cases[i].name);
     FILE *p = popen(cmd, "r");
     size_t len = p ? fread(out, 1, sizeof out - 1, p) : 0;
     out[len] = 0;

@@ -106,6 +106,11 @@ static void *from_cache(size_t sz) {
   it->second.pop_back();
   st.cached -= sz;
   st.n_cache_hit++;
+#ifdef RL_CUDA_EMU
+  /* the host emulator (emu/): a reused block holds no defined value, as a
+   * fresh one does not, so it gets the emulator's 0xff fill again */
+  cudaMemsetAsync(p, 0xff, sz);
+#endif
   return p;
 }
 

@@ -29,7 +29,7 @@ template <int N> struct Ew {
 };
 
 template <int N> static Ew<N> ew_of(const rl_iter *it) {
-  Ew<N> e;
+  Ew<N> e = {}; /* dims past ndim zero, not stack bytes copied to the GPU */
   e.ndim = it->ndim;
   e.numel = it->numel;
   for (int d = 0; d < it->ndim; d++) {

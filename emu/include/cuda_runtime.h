@@ -121,10 +121,14 @@ void run_grid(const char *name, dim3 grid, dim3 block, size_t smem, void (*body)
 /* A kernel's pointer argument must be NULL or point into (or just past) a
  * live device allocation; anything else stops with a report. */
 void check_arg(const char *kernel, int index, const void *p);
+/* A struct argument: no 8-byte word of it may be a host address, and a
+ * device address in it must be as check_arg wants. */
+void check_words(const char *kernel, int index, const void *p, size_t n);
 /* __syncthreads at file:line, and the exchange of a warp shuffle (8 bytes
- * per lane). */
+ * per lane) there. */
 void sync_block(const char *file, int line);
-uint64_t shfl_xor(unsigned mask, uint64_t v, int lane_mask, int width);
+uint64_t shfl_xor(unsigned mask, uint64_t v, int lane_mask, int width, const char *file,
+                  int line);
 
 /* Fill a block's shared array with 0xff bytes, once per block: the
  * declaration's rewrite (cu2cpp.lua) calls it in every thread. */
@@ -136,6 +140,7 @@ const char *kernel_name(const char *pretty);
 
 template <typename P> inline void check_one(const char *k, int i, const P &v) {
   if constexpr (std::is_pointer<P>::value) check_arg(k, i, (const void *)v);
+  else if constexpr (std::is_class<P>::value) check_words(k, i, &v, sizeof v);
 }
 
 template <auto F, typename Sig> struct Bound;
@@ -173,12 +178,13 @@ inline void __syncthreads(const char *file = __builtin_FILE(), int line = __buil
   rl_emu::sync_block(file, line);
 }
 
-template <typename T> inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask,
-                                               int width = 32) {
+template <typename T>
+inline T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32,
+                         const char *file = __builtin_FILE(), int line = __builtin_LINE()) {
   static_assert(sizeof(T) <= 8, "a shuffle moves at most 8 bytes");
   uint64_t w = 0;
   memcpy(&w, &v, sizeof(T));
-  w = rl_emu::shfl_xor(mask, w, lane_mask, width);
+  w = rl_emu::shfl_xor(mask, w, lane_mask, width, file, line);
   T r;
   memcpy(&r, &w, sizeof(T));
   return r;
