@@ -31,6 +31,10 @@ local opts, rest = cli.main('bench', function()
     options = { threads = 'string', runs = 'integer', steps = 'integer', batch = 'integer', device = 'string',
       precision = 'string' },
     defaults = { threads = '2,1', runs = 5, steps = 20, batch = 64, device = 'cpu', precision = 'fp32' }, args = 2 })
+  -- bench_gpu.lua and its PyTorch side time the first GPU only
+  if o.device ~= 'cpu' and o.device ~= 'cuda' then
+    error("--device must be cpu or cuda, not '" .. o.device .. "'", 0)
+  end
   if #rest > 0 and not o.device:match('^cuda') then error('[steps] [models] go with --device cuda', 0) end
   if o.precision ~= 'fp32' and o.precision ~= 'bf16' then
     error("--precision must be fp32 or bf16, not '" .. o.precision .. "'", 0)
