@@ -64,13 +64,18 @@ local function shape_of(name)
   return opts.batch or 128, { 3, 32, 32 }
 end
 
--- PyTorch first, in its own process, so the two never share the GPU
+-- PyTorch's figures for one model, from its own process, run before
+-- rllua's so that the two never share the GPU; model by model, so that a
+-- run cut short (scripts/gpu_check.sh has a budget) keeps whole rows
 local dir = arg[0]:match('^(.*)/[^/]*$') or '.'
-local py = io.popen(string.format("python3 '%s/bench_gpu_torch.py' %d --precision %s%s %s 2>&1", dir, N,
-  opts.precision, opts.batch and (' --batch ' .. opts.batch) or '', table.concat(names, ' ')))
-local torch_out = py:read('a'); py:close()
-local ref = {}
-for name, meth, ms in torch_out:gmatch('(%S+) (%S+) ([%d%.]+)\n') do ref[name .. ' ' .. meth] = tonumber(ms) end
+local function torch_figures(name)
+  local py = io.popen(string.format("python3 '%s/bench_gpu_torch.py' %d --precision %s%s %s 2>&1", dir, N,
+    opts.precision, opts.batch and (' --batch ' .. opts.batch) or '', name))
+  local out = py:read('a'); py:close()
+  local ref = {}
+  for n, meth, ms in out:gmatch('(%S+) (%S+) ([%d%.]+)\n') do ref[n .. ' ' .. meth] = tonumber(ms) end
+  return ref, out
+end
 
 print(('GPU: %s'):format(rl.cuda.device_name()))
 -- the PyTorch columns: their key suffix in bench_gpu_torch.py's output, and heading
@@ -86,6 +91,7 @@ local head = ('%-10s %-8s %5s %10s'):format('model', 'method', 'batch', 'rllua '
 for _, c in ipairs(cols) do head = head .. (' %10s %7s'):format(c[2], 'ratio') end
 print(head)
 for _, name in ipairs(names) do
+  local ref, torch_out = torch_figures(name)
   local B, shape = shape_of(name)
   rl.manual_seed(0)
   local m = rl.models.get(name):to('cuda')
@@ -108,13 +114,12 @@ for _, name in ipairs(names) do
     end
     print(line)
   end
+  -- PyTorch's own output when a figure is missing (an error, or no torch)
+  if not ref[name .. ' trades' .. cols[#cols][1]] then print('PyTorch output for ' .. name .. ':\n' .. torch_out) end
   m, opt, x, y = nil, nil, nil, nil
   collectgarbage(); collectgarbage() -- the next model's memory: WRN-40-10 at batch 128 is large
 end
 local st = rl.cuda.memory_stats()
 print(('allocator: %d allocs, %d cache hits, %d cudaMalloc, %d GCs, peak %.1f MiB allocated, %.1f MiB reserved'):format(
   st.allocs, st.cache_hits, st.cuda_mallocs, st.gc_runs, st.peak_allocated / 2 ^ 20, st.peak_reserved / 2 ^ 20))
--- PyTorch's own output when a figure is missing (an error, or no torch)
-local complete = true
-for _, n in ipairs(names) do complete = complete and ref[n .. ' trades' .. cols[#cols][1]] ~= nil end
-if not complete then print('PyTorch output:\n' .. torch_out) end
+
