@@ -122,6 +122,7 @@ EMU_CUH := $(patsubst kernels/%,build/kernels/%,$(wildcard kernels/*.cuh))
 build/kernels/%.cuh: kernels/%.cuh emu/cu2cpp.lua
 	@mkdir -p $(dir $@)
 	lua5.4 emu/cu2cpp.lua $< $@
+.PRECIOUS: build/kernels/%.cuh
 build/kernels/%.o: kernels/%.cu emu/cu2cpp.lua $(EMU_CUH) $(wildcard engine/*.h emu/*.h emu/include/*.h)
 	@mkdir -p $(dir $@)
 	lua5.4 emu/cu2cpp.lua $< build/kernels/$*.emu.cpp

@@ -886,6 +886,20 @@ static int t_gather(lua_State *L) {
   return lrl_fill(L, b, rl_gather(t, d, idx));
 }
 
+/* x:index_add(dim, idx, src): a copy of x with slice j of src (along dim)
+ * added to slice idx[j] of x; for dim = 1, out[idx[j]] += src[j], the
+ * values of idx 0-based.  idx is a 1-D i64 tensor; src has x's shape with
+ * #idx along dim, and x's dtype.  Repeated positions accumulate, in index
+ * order; x is unchanged; gradients flow to x and src.  The adjoint of
+ * x:index_select, as torch.Tensor.index_add. */
+static int t_index_add(lua_State *L) {
+  rl_tensor *t = lrl_check(L, 1);
+  int d = lrl_dim(L, 2);
+  rl_tensor *idx = lrl_check(L, 3), *src = lrl_check(L, 4);
+  int b = lrl_newbox(L);
+  return lrl_fill(L, b, rl_index_add(t, d, idx, src));
+}
+
 /* x:scatter_add(dim, idx, src): a copy of x with each element of src added
  * at the position idx gives along dim (1-based); for dim = 2,
  * out[i][idx[i][j]] += src[i][j], the values of idx 0-based.  idx is i64
@@ -966,7 +980,7 @@ static const luaL_Reg methods[] = {
     R(select), R(unsqueeze), R(squeeze), R(expand), R(expand_as), R(sum), R(mean), R(prod),
     R(any), R(all), R(max), R(min), R(argmax), R(argmin), R(norm), R(var), R(std),
     R(logsumexp), R(matmul), R(mm), R(bmm), R(dot), R(index_select), R(gather),
-    R(scatter_add), R(cat), R(stack), R(requires_grad_), R(backward),
+    R(index_add), R(scatter_add), R(cat), R(stack), R(requires_grad_), R(backward),
 #undef R
     {"view", t_view_},
     {"nelement", t_numel},

@@ -124,6 +124,9 @@ rl_tensor *rl_dot(rl_tensor *a, rl_tensor *b);
 rl_tensor *rl_cat(int n, rl_tensor *const *ts, int dim);
 rl_tensor *rl_stack(int n, rl_tensor *const *ts, int dim);
 rl_tensor *rl_index_select(rl_tensor *t, int dim, rl_tensor *idx);
+/* Copy of t with src added at the positions idx (1-D) gives along dim,
+ * in index order (the adjoint of index_select). */
+rl_tensor *rl_index_add(rl_tensor *t, int dim, rl_tensor *idx, rl_tensor *src);
 rl_tensor *rl_gather(rl_tensor *t, int dim, rl_tensor *idx);
 /* Copy of t with src added at idx along dim (the adjoint of gather). */
 rl_tensor *rl_scatter_add(rl_tensor *t, int dim, rl_tensor *idx, rl_tensor *src);

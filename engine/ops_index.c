@@ -159,21 +159,26 @@ rl_tensor *rl_stack(int n, rl_tensor *const *ts, int dim) {
 
 /* ---- index_select --------------------------------------------------------- */
 
+/* y[:, idx[j], :] += src[:, j, :] along d, in index order: y and idx
+ * contiguous, src any layout, shapes checked by the caller. */
+static int index_add_into(rl_tensor *y, int d, rl_tensor *idx, rl_tensor *src) {
+  rl_tensor *sc = rl_as_contig(src);
+  if (!sc) return -1;
+  int64_t outer, inner;
+  split3(y->ndim, y->size, d, &outer, &inner);
+  int rc = RL_BE(y)->index_add(y->dtype, rl_data(sc), outer, rl_numel(idx), inner, rl_data(idx),
+                               y->ndim ? y->size[d] : 1, rl_data(y));
+  rl_release(sc);
+  return rc;
+}
+
 static int index_select_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   const rl_meta *m = &n->meta[0];
-  int d = (int)n->ip[0];
   rl_tensor *idx = rl_node_saved(n, 0);
-  rl_tensor *gc = idx ? rl_as_contig(g) : NULL;
-  rl_tensor *z = gc ? rl_zeros_meta(m) : NULL;
-  int rc = -1;
-  if (z) {
-    int64_t outer, inner;
-    split3(m->ndim, m->size, d, &outer, &inner);
-    rc = RL_BE(z)->index_add(z->dtype, rl_data(gc), outer, rl_numel(idx), inner,
-                             rl_data(idx), m->size[d], rl_data(z));
-  }
-  rl_tensor *tmp[2] = {idx, gc};
-  rl_release_all(2, tmp);
+  rl_tensor *z = idx ? rl_zeros_meta(m) : NULL;
+  int rc = z ? index_add_into(z, (int)n->ip[0], idx, g) : -1;
+  rl_tensor *tmp[1] = {idx};
+  rl_release_all(1, tmp);
   if (rc) {
     if (z) rl_release(z);
     return -1;
@@ -223,6 +228,72 @@ done:
   if (x) rl_release(x);
   if (ic) rl_release(ic);
   return out;
+}
+
+/* ---- index_add ------------------------------------------------------------- */
+
+static int index_add_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
+  if (n->need[0]) {
+    rl_retain(g);
+    gin[0] = g;
+  }
+  if (n->need[1]) {
+    rl_tensor *idx = rl_node_saved(n, 0);
+    gin[1] = idx ? rl_index_select(g, (int)n->ip[0], idx) : NULL;
+    if (idx) rl_release(idx);
+    if (!gin[1]) return -1;
+  }
+  return 0;
+}
+
+rl_tensor *rl_index_add(rl_tensor *t, int dim, rl_tensor *idx, rl_tensor *src) {
+  if (t->ndim == 0) {
+    rl_err("index_add: the input must have at least 1 dim");
+    return NULL;
+  }
+  int d = rl_wrap_dim("index_add", dim, t->ndim);
+  rl_tensor *ts[3] = {t, idx, src};
+  if (d < 0 || rl_check_same_device("index_add", 3, ts) ||
+      rl_check_dtype("index_add", "index", idx, RL_I64) ||
+      check_range("index_add", idx, t->size[d], d))
+    return NULL;
+  if (idx->ndim > 1) {
+    rl_err("index_add: the index must be 1-D, got %s", rl_shape_str(idx));
+    return NULL;
+  }
+  bool ok = src->ndim == t->ndim;
+  for (int k = 0; ok && k < t->ndim; k++)
+    ok = src->size[k] == (k == d ? rl_numel(idx) : t->size[k]);
+  if (!ok) {
+    rl_err("index_add: source of shape %s must have the input's shape %s with %lld in dim %d "
+           "(the index's length)",
+           rl_shape_str(src), rl_shape_str(t), (long long)rl_numel(idx), d + 1);
+    return NULL;
+  }
+  if (src->dtype != t->dtype) {
+    rl_err("index_add: source dtype %s differs from the input's %s", rl_dtype_name(src->dtype),
+           rl_dtype_name(t->dtype));
+    return NULL;
+  }
+  rl_tensor *d0 = rl_detach(t);
+  rl_tensor *out = d0 ? rl_clone(d0) : NULL, *ic = out ? rl_as_contig(idx) : NULL;
+  if (d0) rl_release(d0);
+  if (!ic || index_add_into(out, d, ic, src)) {
+    if (ic) rl_err_prefix("index_add");
+    goto fail;
+  }
+  rl_tensor *in[2] = {t, src};
+  rl_node *nd = rl_record("index_add", index_add_bwd, out, 2, in);
+  if (nd) {
+    nd->ip[0] = d;
+    if (rl_node_save(nd, ic)) goto fail;
+  }
+  rl_release(ic);
+  return out;
+fail:
+  if (out) rl_release(out);
+  if (ic) rl_release(ic);
+  return NULL;
 }
 
 /* ---- gather / scatter_add ------------------------------------------------- */

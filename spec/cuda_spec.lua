@@ -497,6 +497,9 @@ describe('CUDA vs CPU: indexing', function()
   check('scatter_add with duplicates', function()
     return { randn(5, 6), randint(0, 5, 8, 6), randn(8, 6) }
   end, function(x, i, s) return x:scatter_add(1, i, s) end, { bits = true, gbits = true })
+  check('index_add with duplicates, and its gradient index_select', function()
+    return { randn(6, 5, 3), randint(0, 5, 40), randn(6, 40, 3) }
+  end, function(x, i, s) return x:index_add(2, i, s) end, { bits = true, gbits = true })
   check('masked_select', function() return { randn(9, 11), randn(9, 11):gt(0.3) } end,
     function(x, m) return x:masked_select(m) end, { bits = true, gbits = true })
   it('rejects an out-of-range index on the device', function()
@@ -1003,6 +1006,9 @@ describe('CUDA vs CPU: bf16 and f16 (issue #15)', function()
       check(H .. ': scatter_add with duplicates', function()
         return { h(randn(5, 6)), randint(0, 5, 8, 6), h(randn(8, 6)) }
       end, function(x, i, s) return x:scatter_add(1, i, s) end, { bits = true, gbits = true })
+      check(H .. ': index_add with duplicates', function()
+        return { h(randn(6, 5, 3)), randint(0, 5, 40), h(randn(6, 40, 3)) }
+      end, function(x, i, s) return x:index_add(2, i, s) end, { bits = true, gbits = true })
       check(H .. ': masked_select, cat, stack, contiguous', function()
         return { h(randn(9, 11)), randn(9, 11):gt(0.3) }
       end, function(x, m)

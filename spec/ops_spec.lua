@@ -1266,7 +1266,7 @@ describe('cat and stack', function()
   end)
 end)
 
-describe('index_select, gather, scatter_add', function()
+describe('index_select, index_add, gather, scatter_add', function()
   local x = rl.tensor{ { 1, 2, 3 }, { 4, 5, 6 }, { 7, 8, 9 } }
 
   it('index_select along dims 1, 2 and -1 with repeated indices', function()
@@ -1346,6 +1346,52 @@ describe('index_select, gather, scatter_add', function()
     local ri = rl.tensor{ 0, 0, 0 }:scatter_add(1, rl.tensor{ 1, 1, 2, 1 }, rl.tensor{ 1, 2, 3, 4 })
     assert.are.equal('i64', ri.dtype)
     check_exact(ri, { 0, 7, 3 })
+  end)
+
+  it('index_add adds slices at repeated positions, in index order, and leaves the input alone', function()
+    local base = rl.tensor({ { 1, 2 }, { 3, 4 }, { 5, 6 } }, 'f64')
+    local src = rl.tensor({ { 10, 20 }, { 100, 200 }, { 1000, 2000 }, { 0.5, 0.25 } }, 'f64')
+    -- out[idx[j]] += src[j] along dim 1
+    check(base:index_add(1, rl.tensor{ 2, 0, 2, 0 }, src), { { 101.5, 202.25 }, { 3, 4 }, { 1015, 2026 } })
+    check(base, { { 1, 2 }, { 3, 4 }, { 5, 6 } })
+    -- along dim 2 (and -1): out[i][idx[j]] += src[i][j]
+    local s2 = rl.tensor({ { 1, 2, 3 }, { 4, 5, 6 }, { 7, 8, 9 } }, 'f64')
+    check(base:index_add(2, rl.tensor{ 1, 1, 0 }, s2), { { 4, 5 }, { 9, 13 }, { 14, 21 } })
+    check(base:index_add(-1, rl.tensor{ 1, 1, 0 }, s2), { { 4, 5 }, { 9, 13 }, { 14, 21 } })
+    -- a non-contiguous source, i64, and the adjoint of index_select
+    check_exact(rl.tensor{ 0, 0, 0 }:index_add(1, rl.tensor{ 2, 2 }, rl.tensor{ { 1, 9 }, { 2, 9 } }:t()[1]),
+      { 0, 0, 3 })
+    local R = rand_table({ 3, 5, 4 }, 'int')
+    local g, idx = rl.tensor(R), { 4, 0, 4, 2 }
+    local want = {}
+    for i = 1, 3 do
+      want[i] = {}
+      for j = 1, 5 do
+        want[i][j] = { 0, 0, 0, 0, 0 }
+      end
+    end
+    for i = 1, 3 do
+      for j = 1, 5 do
+        for k, v in ipairs(idx) do want[i][j][v + 1] = want[i][j][v + 1] + R[i][j][k] end
+      end
+    end
+    check_exact(rl.zeros({ 3, 5, 5 }, { dtype = 'i64' }):index_add(3, rl.tensor(idx), g), want)
+  end)
+
+  it('index_add in bf16 and f16: one f32 add per element, rounded, as the CPU adds them', function()
+    for _, H in ipairs { 'bf16', 'f16' } do
+      local base = rl.tensor({ 1, 2, 3 }, H)
+      local src = rl.tensor({ 0.001, 256, 0.5, 0.25 }, H)
+      local r = base:index_add(1, rl.tensor{ 0, 1, 0, 2 }, src)
+      assert.are.equal(H, r.dtype)
+      -- each add rounds: bf16 1 + 0.001 stays 1; f16 keeps more
+      local want = {}
+      local function rd(v) return rl.tensor({ v }, H):float():tolist()[1] end
+      want[1] = rd(rd(1 + rd(0.001)) + 0.5)
+      want[2] = rd(2 + 256)
+      want[3] = rd(3 + 0.25)
+      check(r:float(), want)
+    end
   end)
 end)
 
