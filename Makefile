@@ -249,14 +249,19 @@ emu-build:
 # first (RL_EMU_ORDER=reverse), so that a race between them shows.
 EMU_SPEC = RL_REQUIRE_CUDA=1 RL_CACHE_DIR=$(CURDIR)/$(EMU_DIR)/cache RLLUA_BIN=./$(EMU_DIR)/rllua \
 	  $(BUSTED) --lpath='./lua/?.lua;./lua/?/init.lua;./spec/?.lua' \
-	  --cpath='./$(EMU_DIR)/lib/?.so' -o spec/summary.lua spec/cuda_spec.lua
+	  --cpath='./$(EMU_DIR)/lib/?.so' -o spec/summary.lua
 
+# Then the experiment and script specs with every run on the emulated GPU
+# (RL_DEVICE=cuda): training, resuming, the attacks and the measurements
+# the table scripts run there.
 test-cuda-emu: emu-build
 	@$(EMU_DIR)/build/emu/selftest
 	@echo "spec/cuda_spec.lua on the emulator, usual order:"
-	@RL_EMU_ORDER=forward $(EMU_SPEC)
+	@RL_EMU_ORDER=forward $(EMU_SPEC) spec/cuda_spec.lua
 	@echo "spec/cuda_spec.lua on the emulator, blocks and threads last first:"
-	@RL_EMU_ORDER=reverse $(EMU_SPEC)
+	@RL_EMU_ORDER=reverse $(EMU_SPEC) spec/cuda_spec.lua
+	@echo "experiments and table scripts on the emulated GPU:"
+	@RL_DEVICE=cuda $(EMU_SPEC) spec/experiment_spec.lua spec/scripts_spec.lua
 
 emu-clean:
 	rm -rf $(EMU_DIR)

@@ -170,7 +170,8 @@ describe('nothing wrong is silent (issue #14)', function()
     assert.is_number(m.test_acc)
     assert.are.equal(exp.run_id(cfg), id)
     assert.are.equal(8, #model:parameters()) -- CNN001: two convolutions, two linears
-    local z = rl.no_grad(function() return model(data.test.x:narrow(1, 1, 2):float() / 255) end)
+    -- the model is on the run's device (RL_DEVICE=cuda under make test-cuda-emu)
+    local z = rl.no_grad(function() return model(data.test.x:narrow(1, 1, 2):float():to(cfg.device) / 255) end)
     assert.are.same({ 2, 10 }, z.shape)
     -- a finished run gives back its saved model
     local m2, _, again = exp.run(cfg, { out = out, data = data, quiet = true, log = function() end })
