@@ -5,8 +5,9 @@
 #   make                 ./rllua and lib/rl/core.so (the engine as a Lua module)
 #   make test            every spec; the last line reads "N passed, N failed"
 #   make test-cuda       spec/cuda_spec.lua (CPU vs CUDA); fails without a GPU
-#   make test-cuda-emu   the same spec on the kernels run by a host emulator of
-#                        CUDA (build-emu/; no GPU needed)
+#   make test-cuda-emu   the same spec, and the experiment and script specs on
+#                        the GPU path, on a host emulator of CUDA that runs
+#                        kernels/ (build-emu/; no GPU needed)
 #   make crosscheck-aa   AutoAttack vs torchattacks on 500 Fashion-MNIST images
 #   make test-asan       every spec on an ASan+UBSan build (in build-asan/)
 #   make fuzz            libFuzzer on every file reader, FUZZ_SECONDS each (30)
@@ -69,6 +70,9 @@ NVCCFLAGS  ?= -O3
 # g++ against the host emulator in emu/ instead of nvcc, cuBLAS and CUDA.
 EMU        ?= 0
 ifeq ($(EMU),1)
+ifneq ($(wildcard .git),)
+$(error EMU=1 builds in build-emu/ only (its objects are not nvcc's): run make emu-build or make test-cuda-emu)
+endif
 override CUDA := 1
 ENGINE_SRCS := $(filter-out engine/cuda_none.c,$(ENGINE_SRCS))
 CUDA_OBJS   := $(CUDA_SRCS:%.cu=build/%.o) build/emu/runtime.o build/emu/cublas.o
@@ -123,7 +127,8 @@ build/kernels/%.cuh: kernels/%.cuh emu/cu2cpp.lua
 	@mkdir -p $(dir $@)
 	lua5.4 emu/cu2cpp.lua $< $@
 .PRECIOUS: build/kernels/%.cuh
-build/kernels/%.o: kernels/%.cu emu/cu2cpp.lua $(EMU_CUH) $(wildcard engine/*.h emu/*.h emu/include/*.h)
+build/kernels/%.o: kernels/%.cu emu/cu2cpp.lua $(EMU_CUH) \
+                   $(wildcard engine/*.h emu/*.h emu/include/*.h emu/include/cub/device/*.cuh)
 	@mkdir -p $(dir $@)
 	lua5.4 emu/cu2cpp.lua $< build/kernels/$*.emu.cpp
 	g++ $(EMU_CXXFLAGS) -c -o $@ build/kernels/$*.emu.cpp
@@ -251,9 +256,9 @@ EMU_SPEC = RL_REQUIRE_CUDA=1 RL_CACHE_DIR=$(CURDIR)/$(EMU_DIR)/cache RLLUA_BIN=.
 	  $(BUSTED) --lpath='./lua/?.lua;./lua/?/init.lua;./spec/?.lua' \
 	  --cpath='./$(EMU_DIR)/lib/?.so' -o spec/summary.lua
 
-# Then the experiment and script specs with every run on the emulated GPU
-# (RL_DEVICE=cuda): training, resuming, the attacks and the measurements
-# the table scripts run there.
+# Then the experiment, resume, evaluation and script specs with every run
+# on the emulated GPU (RL_DEVICE=cuda): training, resuming after a kill,
+# the attacks and the measurements the table scripts run there.
 test-cuda-emu: emu-build
 	@$(EMU_DIR)/build/emu/selftest
 	@echo "spec/cuda_spec.lua on the emulator, usual order:"
@@ -261,7 +266,8 @@ test-cuda-emu: emu-build
 	@echo "spec/cuda_spec.lua on the emulator, blocks and threads last first:"
 	@RL_EMU_ORDER=reverse $(EMU_SPEC) spec/cuda_spec.lua
 	@echo "experiments and table scripts on the emulated GPU:"
-	@RL_DEVICE=cuda $(EMU_SPEC) spec/experiment_spec.lua spec/scripts_spec.lua
+	@RL_DEVICE=cuda $(EMU_SPEC) spec/experiment_spec.lua spec/crash_resume_spec.lua \
+	  spec/evaluate_spec.lua spec/scripts_spec.lua
 
 emu-clean:
 	rm -rf $(EMU_DIR)

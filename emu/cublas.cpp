@@ -143,7 +143,10 @@ const char *c_clash(const Mat &a, const Mat &b, const Mat &c) {
   bool c_self = c.batch > 1 && (size_t)c.stride < one;
   bool with_a = c.lo() < a.hi() && a.lo() < c.hi(), with_b = c.lo() < b.hi() && b.lo() < c.hi();
   if (!c_self && !with_a && !with_b) return NULL;
-  uintptr_t lo = std::min({a.lo(), b.lo(), c.lo()}), hi = std::max({a.hi(), b.hi(), c.hi()});
+  /* the bytes of C and of what overlaps it, nothing else */
+  uintptr_t lo = c.lo(), hi = c.hi();
+  if (with_a) lo = std::min(lo, a.lo()), hi = std::max(hi, a.hi());
+  if (with_b) lo = std::min(lo, b.lo()), hi = std::max(hi, b.hi());
   if (hi - lo > ((size_t)64 << 20)) return NULL;
   std::vector<bool> used(hi - lo);
   const char *clash = NULL;

@@ -504,6 +504,8 @@ struct Fiber {
 };
 
 static const size_t FIBER_STACK = 256 << 10;
+/* below each stack: a frame larger than a page can skip one guard page */
+static const size_t FIBER_GUARD = 64 << 10;
 static size_t fiber_stack_bytes(void) { return FIBER_STACK; }
 static const int MAX_THREADS = 1024;
 static Fiber *fibers[MAX_THREADS];
@@ -511,7 +513,7 @@ static int n_fibers;
 
 static bool in_fiber_guard(uintptr_t a) {
   for (int i = 0; i < n_fibers; i++)
-    if (a >= fibers[i]->guard && a < fibers[i]->guard + page_size) return true;
+    if (a >= fibers[i]->guard && a < fibers[i]->guard + FIBER_GUARD) return true;
   return false;
 }
 static void *sched_sp;
@@ -534,12 +536,12 @@ static uint64_t block_serial;
 static struct {
   void *p;
   uint64_t serial;
-} fresh[64];
+} fresh[256];
 
 void shared_fresh(void *p, size_t n) {
   int i = 0;
-  while (i < 64 && fresh[i].p && fresh[i].p != p) i++;
-  if (i == 64) die("%s: more than 64 shared arrays", blk.name);
+  while (i < 256 && fresh[i].p && fresh[i].p != p) i++;
+  if (i == 256) die("more than 256 shared arrays in the kernels of this process");
   if (fresh[i].p == p && fresh[i].serial == block_serial) return;
   fresh[i].p = p;
   fresh[i].serial = block_serial;
@@ -571,13 +573,13 @@ static void fiber_main(void) {
 }
 
 static Fiber *new_fiber(void) {
-  char *mem = (char *)mmap(NULL, FIBER_STACK + page_size, PROT_READ | PROT_WRITE,
+  char *mem = (char *)mmap(NULL, FIBER_STACK + FIBER_GUARD, PROT_READ | PROT_WRITE,
                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mem == MAP_FAILED) die("cannot map a fiber's stack");
-  mprotect(mem, page_size, PROT_NONE); /* overflow faults instead of corrupting */
+  mprotect(mem, FIBER_GUARD, PROT_NONE); /* overflow faults instead of corrupting */
   Fiber *f = new Fiber();
   f->guard = (uintptr_t)mem;
-  uintptr_t top = ((uintptr_t)mem + page_size + FIBER_STACK) & ~(uintptr_t)15;
+  uintptr_t top = ((uintptr_t)mem + FIBER_GUARD + FIBER_STACK) & ~(uintptr_t)15;
   void **sp = (void **)top;
   *--sp = NULL;                  /* fiber_main's return address: it never returns */
   *--sp = (void *)&fiber_main;   /* where rl_emu_swap's ret goes */
@@ -683,25 +685,27 @@ static bool release_one(void) {
   }
   for (int w = 0; w * 32 < blk.nthreads; w++) {
     if (!blk.parked_warp[w]) continue;
-    Fiber *go[32];
-    int n = 0;
+    Fiber *parked[32];
+    int np = 0;
     for (int i = 0; i < n_fibers; i++)
       if (fibers[i]->busy && fibers[i]->wait == W_WARP && fibers[i]->lin / 32 == w)
-        go[n++] = fibers[i];
-    /* the lanes of the shuffle's mask that have not ended must all be here */
-    unsigned mask = go[0]->mask;
-    int want = 0;
-    for (int t = w * 32; t < w * 32 + 32 && t < blk.nthreads; t++)
-      want += !blk.exited[t] && (mask >> (t & 31) & 1);
-    if (n != want) continue;
-    for (int i = 1; i < n; i++)
-      if (go[i]->mask != mask)
-        die("%s: threads %d and %d of one warp shuffle with different masks (0x%08x, 0x%08x)",
-            blk.name, go[0]->lin, go[i]->lin, mask, go[i]->mask);
-    same_site(go, n, "warp shuffles");
-    blk.parked_warp[w] = 0;
-    release(go, n);
-    return true;
+        parked[np++] = fibers[i];
+    /* a group of lanes with one mask goes once every lane of the mask that
+     * has not ended waits with it (disjoint masks are separate groups) */
+    for (int k = 0; k < np; k++) {
+      unsigned mask = parked[k]->mask;
+      Fiber *go[32];
+      int n = 0, want = 0;
+      for (int i = 0; i < np; i++)
+        if (parked[i]->mask == mask) go[n++] = parked[i];
+      for (int t = w * 32; t < w * 32 + 32 && t < blk.nthreads; t++)
+        want += !blk.exited[t] && (mask >> (t & 31) & 1);
+      if (n != want) continue;
+      same_site(go, n, "warp shuffles");
+      blk.parked_warp[w] -= n;
+      release(go, n);
+      return true;
+    }
   }
   return false;
 }
@@ -802,9 +806,12 @@ void check_words(const char *kernel, int index, const void *p, size_t n) {
     /* a small int field beside 4 bytes of padding (whatever they hold) is
      * no pointer; a real one has low 32 bits this small once in 65536 */
     if ((w & 0xffffffffu) < 0x10000) continue;
+    /* a device pointer lies in some allocation's pages or guard page; other
+     * words in the arena's range (two int fields side by side can make
+     * one) are not taken for pointers */
     if (is_device((const void *)w)) {
       Alloc *al = find_alloc(w);
-      if (al && al->live && w >= al->lo && w <= al->hi) continue;
+      if (!al || w >= al->map_hi || (al->live && w >= al->lo && w <= al->hi)) continue;
       char where[256];
       describe(where, sizeof where, w);
       die("%s: argument %d holds, %zu bytes into it, a device pointer %s", kernel, index, o,

@@ -91,6 +91,21 @@ __global__ void order_kernel(int *turn, int *seen) {
   seen[t] = turn[0]++;
 }
 
+/* Two groups in one warp, each summing over its 16 lanes with its own mask. */
+__global__ void two_groups_kernel(float *x) {
+  float v = x[threadIdx.x];
+  unsigned mask = threadIdx.x < 16 ? 0x0000ffffu : 0xffff0000u;
+  for (int o = 8; o > 0; o >>= 1) v += __shfl_xor_sync(mask, v, o);
+  x[threadIdx.x] = v;
+}
+
+/* Two int fields side by side: one word that may look like an address. */
+struct IntPair {
+  int a, b;
+};
+
+__global__ void int_pair_kernel(IntPair p, int *out) { *out = p.a + p.b; }
+
 /* Lanes 0-15 sum over themselves with a 16-lane mask; lanes 16-31 end. */
 __global__ void half_warp_kernel(float *x) {
   if (threadIdx.x >= 16) return;
@@ -238,6 +253,17 @@ static bool cublas_interleaved_c(void) {
   return true;
 }
 
+/* C written over A: A's second matrix is C's first */
+static bool cublas_c_overlaps_a(void) {
+  float *dA = dev_floats(16, 1), *dB = dev_floats(8, 1);
+  cublasHandle_t h;
+  cublasCreate(&h);
+  float one = 1, zero = 0;
+  cublasSgemmStridedBatched(h, CUBLAS_OP_N, CUBLAS_OP_N, 2, 2, 2, &one, dA, 2, 4, dB, 2, 4,
+                            &zero, dA + 4, 2, 4, 2);
+  return true;
+}
+
 /* both products written to one C */
 static bool cublas_c_overlap(void) {
   two_products(4, 0);
@@ -263,6 +289,34 @@ static bool half_warp_shuffle(void) {
   cudaMemcpy(h, x, sizeof h, cudaMemcpyDeviceToHost);
   for (int i = 0; i < 16; i++) CHECK(h[i] == 16);
   for (int i = 16; i < 32; i++) CHECK(h[i] == 1);
+  return true;
+}
+
+static bool two_shuffle_groups(void) {
+  float h[32], *x = NULL;
+  for (int i = 0; i < 32; i++) h[i] = i < 16 ? 1.0f : 2.0f;
+  cudaMalloc((void **)&x, sizeof h);
+  cudaMemcpy(x, h, sizeof h, cudaMemcpyHostToDevice);
+  two_groups_kernel<<<1, 32>>>(x);
+  cudaMemcpy(h, x, sizeof h, cudaMemcpyDeviceToHost);
+  for (int i = 0; i < 32; i++) CHECK(h[i] == (i < 16 ? 16.0f : 32.0f));
+  return true;
+}
+
+/* b << 32 | a lands in the device range (2^45): still two ints */
+static bool int_pair_argument(void) {
+  int *out = NULL, r = 0;
+  cudaMalloc((void **)&out, sizeof r);
+  IntPair p = {70000, 8192};
+  int_pair_kernel<<<1, 1>>>(p, out);
+  cudaMemcpy(&r, out, sizeof r, cudaMemcpyDeviceToHost);
+  CHECK(r == 78192);
+  return true;
+}
+
+static bool write_before_start(void) {
+  float *x = dev_floats(100, 0);
+  write_at_kernel<<<1, 1>>>(x, -3);
   return true;
 }
 
@@ -348,6 +402,10 @@ static const Case cases[] = {
     {"cublas_c_overlap", cublas_c_overlap, "the matrices of C overlap"},
     {"reverse_order", reverse_order, NULL, "RL_EMU_ORDER=reverse"},
     {"half_warp_shuffle", half_warp_shuffle, NULL},
+    {"two_shuffle_groups", two_shuffle_groups, NULL},
+    {"int_pair_argument", int_pair_argument, NULL},
+    {"write_before_start", write_before_start, "wrote 12 bytes before an allocation of 400"},
+    {"cublas_c_overlaps_a", cublas_c_overlaps_a, "C overlaps A"},
     {"struct_host_pointer", struct_host_pointer, "host memory, which a kernel cannot read"},
     {"write_in_slack", write_in_slack, "wrote 4 bytes past the end of an allocation of 400"},
     {"stack_overflow", stack_overflow, "overflowed its 256 KiB stack"},

@@ -1,5 +1,5 @@
-/* ops_index.c - joining (cat, stack) and indexing (index_select, gather,
- * scatter_add, masked_select), with their gradients.
+/* ops_index.c - joining (cat, stack) and indexing (index_select, index_add,
+ * gather, scatter_add, masked_select), with their gradients.
  *
  * Index tensors are i64 and hold 0-based positions, as in PyTorch.  Every
  * index is checked against the size it indexes before a kernel runs, so a
@@ -177,8 +177,7 @@ static int index_select_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   rl_tensor *idx = rl_node_saved(n, 0);
   rl_tensor *z = idx ? rl_zeros_meta(m) : NULL;
   int rc = z ? index_add_into(z, (int)n->ip[0], idx, g) : -1;
-  rl_tensor *tmp[1] = {idx};
-  rl_release_all(1, tmp);
+  if (idx) rl_release(idx);
   if (rc) {
     if (z) rl_release(z);
     return -1;
@@ -199,6 +198,11 @@ rl_tensor *rl_index_select(rl_tensor *t, int dim, rl_tensor *idx) {
     return NULL;
   }
   int64_t n = t->ndim ? t->size[d] : 1;
+  if (t->ndim == 0 && rl_numel(idx) != 1) {
+    rl_err("index_select: a 0-d input takes an index of one element, got %lld",
+           (long long)rl_numel(idx));
+    return NULL;
+  }
   if (check_range("index_select", idx, n, d)) return NULL;
   rl_tensor *x = rl_as_contig(t), *ic = x ? rl_as_contig(idx) : NULL;
   rl_tensor *out = NULL;
@@ -254,13 +258,13 @@ rl_tensor *rl_index_add(rl_tensor *t, int dim, rl_tensor *idx, rl_tensor *src) {
   int d = rl_wrap_dim("index_add", dim, t->ndim);
   rl_tensor *ts[3] = {t, idx, src};
   if (d < 0 || rl_check_same_device("index_add", 3, ts) ||
-      rl_check_dtype("index_add", "index", idx, RL_I64) ||
-      check_range("index_add", idx, t->size[d], d))
+      rl_check_dtype("index_add", "index", idx, RL_I64))
     return NULL;
   if (idx->ndim > 1) {
     rl_err("index_add: the index must be 1-D, got %s", rl_shape_str(idx));
     return NULL;
   }
+  if (check_range("index_add", idx, t->size[d], d)) return NULL;
   bool ok = src->ndim == t->ndim;
   for (int k = 0; ok && k < t->ndim; k++)
     ok = src->size[k] == (k == d ? rl_numel(idx) : t->size[k]);

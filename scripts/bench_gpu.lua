@@ -65,8 +65,9 @@ local function shape_of(name)
 end
 
 -- PyTorch's figures for one model, from its own process, run before
--- rllua's so that the two never share the GPU; model by model, so that a
--- run cut short (scripts/gpu_check.sh has a budget) keeps whole rows
+-- rllua's so that the two never compute at once (rllua's cache is emptied
+-- between models); model by model, so that a run cut short
+-- (scripts/gpu_check.sh has a budget) keeps whole rows
 local dir = arg[0]:match('^(.*)/[^/]*$') or '.'
 local function torch_figures(name)
   local py = io.popen(string.format("python3 '%s/bench_gpu_torch.py' %d --precision %s%s %s 2>&1", dir, N,
@@ -118,8 +119,8 @@ for _, name in ipairs(names) do
   if not ref[name .. ' trades' .. cols[#cols][1]] then print('PyTorch output for ' .. name .. ':\n' .. torch_out) end
   m, opt, x, y = nil, nil, nil, nil
   collectgarbage(); collectgarbage() -- the next model's memory: WRN-40-10 at batch 128 is large
+  rl.cuda.empty_cache() -- and PyTorch's, which runs next in its own process
 end
 local st = rl.cuda.memory_stats()
 print(('allocator: %d allocs, %d cache hits, %d cudaMalloc, %d GCs, peak %.1f MiB allocated, %.1f MiB reserved'):format(
   st.allocs, st.cache_hits, st.cuda_mallocs, st.gc_runs, st.peak_allocated / 2 ^ 20, st.peak_reserved / 2 ^ 20))
-

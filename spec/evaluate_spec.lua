@@ -85,7 +85,8 @@ describe('evaluate.lua', function()
     local r = assert(json.read(out .. '/report.json'))
     assert.are.equal('autoattack', r.attack)
     assert.are.same({ dataset = 'synthetic', model = 'MLP', attack = 'autoattack', eps = 0.3, norm = 'linf',
-      n = 4, version = 'standard', checks = true, seed = 0, batch = 2, device = 'cpu' }, r.settings)
+      n = 4, version = 'standard', checks = true, seed = 0, batch = 2, device = os.getenv('RL_DEVICE') or 'cpu' },
+      r.settings) -- the default device is $RL_DEVICE's (cuda under make test-cuda-emu)
     assert.are.same({ 'apgd-ce', 'apgd-t', 'fab-t', 'square' }, r.attack_settings.attacks)
     assert.are.equal('MLP', r.model.architecture)
     assert.are.equal(model, r.model.file.path)
