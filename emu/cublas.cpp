@@ -199,11 +199,11 @@ cublasStatus_t run(const Gemm &g) {
   rl_emu::begin_device(g.call);
   char what[160];
   snprintf(what, sizeof what, "%s's A", g.call);
-  rl_emu::need_range(what, g.A, es * extent(ar, ac, g.lda, g.sa, g.batch));
+  rl_emu::need_range(what, g.A, ma.hi() - ma.lo());
   snprintf(what, sizeof what, "%s's B", g.call);
-  rl_emu::need_range(what, g.B, es * extent(br, bc, g.ldb, g.sb, g.batch));
+  rl_emu::need_range(what, g.B, mb.hi() - mb.lo());
   snprintf(what, sizeof what, "%s's C", g.call);
-  rl_emu::need_range(what, g.C, cs * extent(g.m, g.n, g.ldc, g.sc, g.batch));
+  rl_emu::need_range(what, g.C, mc.hi() - mc.lo());
   CBLAS_TRANSPOSE ota = ta ? CblasTrans : CblasNoTrans, otb = tb ? CblasTrans : CblasNoTrans;
   for (int b = 0; b < g.batch; b++) {
     if (g.ab == E_F64) {

@@ -135,8 +135,13 @@ static void open_alloc(Alloc *al) {
   open_list[i] = (size_t)(al - allocs);
 }
 
-/* Where address a is, relative to the allocation nearest below it. */
+/* Where address a is: relative to the allocation nearest below it, or
+ * outside device memory. */
 static void describe(char *buf, size_t n, uintptr_t a) {
+  if (!is_device((const void *)a)) {
+    snprintf(buf, n, "%p, which is not device memory", (void *)a);
+    return;
+  }
   Alloc *al = find_alloc(a);
   /* a guard page is also the one past the allocation below: overflows,
    * which end there, are the likelier reading */
@@ -162,12 +167,14 @@ static void describe(char *buf, size_t n, uintptr_t a) {
 }
 
 static bool in_fiber_guard(uintptr_t a);
-static size_t fiber_stack_bytes(void);
+static const size_t FIBER_STACK = 256 << 10;
+/* below each stack: a frame larger than a page can skip one guard page */
+static const size_t FIBER_GUARD = 64 << 10;
 
 static void on_segv(int sig, siginfo_t *si, void *uc) {
   uintptr_t a = (uintptr_t)si->si_addr;
   if (in_fiber_guard(a))
-    die("a thread of %s overflowed its %zu KiB stack", device_what, fiber_stack_bytes() >> 10);
+    die("a thread of %s overflowed its %zu KiB stack", device_what, FIBER_STACK >> 10);
   if (!is_device(si->si_addr)) {
     /* not ours: say which device work ran, then let the previous handler
      * (or the default) take it */
@@ -275,8 +282,7 @@ void need_range(const char *what, const void *p, size_t n) {
   Alloc *al = is_device(p) ? find_alloc(a) : NULL;
   if (!al || !al->live || a < al->lo || a + n > al->hi) {
     char where[256];
-    if (!is_device(p)) snprintf(where, sizeof where, "%p, which is not device memory", p);
-    else describe(where, sizeof where, a);
+    describe(where, sizeof where, a);
     die("%s: %zu bytes from %s%s", what, n, where,
         al && al->live && a >= al->lo && a < al->hi ? " (they run past its end)" : "");
   }
@@ -363,8 +369,7 @@ cudaError_t cudaFree(void *p) {
   Alloc *al = is_device(p) ? find_alloc((uintptr_t)p) : NULL;
   if (!al || al->lo != (uintptr_t)p || !al->live) {
     char where[256];
-    if (!is_device(p)) snprintf(where, sizeof where, "%p, which is not device memory", p);
-    else describe(where, sizeof where, (uintptr_t)p);
+    describe(where, sizeof where, (uintptr_t)p);
     die("cudaFree of %s", where);
   }
   al->live = false;
@@ -503,10 +508,6 @@ struct Fiber {
   bool busy;
 };
 
-static const size_t FIBER_STACK = 256 << 10;
-/* below each stack: a frame larger than a page can skip one guard page */
-static const size_t FIBER_GUARD = 64 << 10;
-static size_t fiber_stack_bytes(void) { return FIBER_STACK; }
 static const int MAX_THREADS = 1024;
 static Fiber *fibers[MAX_THREADS];
 static int n_fibers;
@@ -776,8 +777,7 @@ void check_arg(const char *kernel, int index, const void *p) {
   Alloc *al = is_device(p) ? find_alloc(a) : NULL;
   if (al && al->live && a >= al->lo && a <= al->hi) return;
   char where[256];
-  if (!is_device(p)) snprintf(where, sizeof where, "%p, which is not device memory", p);
-  else describe(where, sizeof where, a);
+  describe(where, sizeof where, a);
   die("%s: pointer argument %d is %s", kernel, index, where);
 }
 

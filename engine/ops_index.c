@@ -236,14 +236,18 @@ done:
 
 /* ---- index_add ------------------------------------------------------------- */
 
-static int index_add_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
+/* The backward of index_add and scatter_add (out = t + src placed at idx
+ * along dim ip[0]): g for t, and for src g read back at idx, by
+ * index_select (ip[1] = 1, index_add) or gather (scatter_add). */
+static int add_at_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   if (n->need[0]) {
     rl_retain(g);
     gin[0] = g;
   }
   if (n->need[1]) {
     rl_tensor *idx = rl_node_saved(n, 0);
-    gin[1] = idx ? rl_index_select(g, (int)n->ip[0], idx) : NULL;
+    int d = (int)n->ip[0];
+    gin[1] = !idx ? NULL : n->ip[1] ? rl_index_select(g, d, idx) : rl_gather(g, d, idx);
     if (idx) rl_release(idx);
     if (!gin[1]) return -1;
   }
@@ -287,9 +291,10 @@ rl_tensor *rl_index_add(rl_tensor *t, int dim, rl_tensor *idx, rl_tensor *src) {
     goto fail;
   }
   rl_tensor *in[2] = {t, src};
-  rl_node *nd = rl_record("index_add", index_add_bwd, out, 2, in);
+  rl_node *nd = rl_record("index_add", add_at_bwd, out, 2, in);
   if (nd) {
     nd->ip[0] = d;
+    nd->ip[1] = 1;
     if (rl_node_save(nd, ic)) goto fail;
   }
   rl_release(ic);
@@ -359,21 +364,6 @@ rl_tensor *rl_gather(rl_tensor *t, int dim, rl_tensor *idx) {
   return out;
 }
 
-static int scatter_add_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
-  int rc = 0;
-  if (n->need[0]) {
-    rl_retain(g);
-    gin[0] = g;
-  }
-  if (n->need[1]) {
-    rl_tensor *idx = rl_node_saved(n, 0);
-    gin[1] = idx ? rl_gather(g, (int)n->ip[0], idx) : NULL;
-    if (idx) rl_release(idx);
-    if (!gin[1]) rc = -1;
-  }
-  return rc;
-}
-
 rl_tensor *rl_scatter_add(rl_tensor *t, int dim, rl_tensor *idx, rl_tensor *src) {
   if (t->ndim == 0) {
     rl_err("scatter_add: the input must have at least 1 dim");
@@ -413,9 +403,10 @@ rl_tensor *rl_scatter_add(rl_tensor *t, int dim, rl_tensor *idx, rl_tensor *src)
     goto fail;
   }
   rl_tensor *in[2] = {t, src};
-  rl_node *nd = rl_record("scatter_add", scatter_add_bwd, out, 2, in);
+  rl_node *nd = rl_record("scatter_add", add_at_bwd, out, 2, in);
   if (nd) {
     nd->ip[0] = d;
+    nd->ip[1] = 0;
     if (rl_node_save(nd, ic)) goto fail;
   }
   rl_release(ic);
