@@ -228,14 +228,25 @@ typedef int rl_avgpool2d_kernel(rl_dtype dt, const void *x, int64_t nc, int64_t 
 typedef int rl_avgpool2d_bwd_kernel(rl_dtype dt, const void *dy, int64_t nc, int64_t H,
                                     int64_t W, const int64_t *geom, bool count_pad, void *dx);
 
-/* Batch norm over contiguous x [N, C, S]: per-channel mean and biased
- * variance (accumulated in double on the CPU). */
+/* Batch norm over contiguous x [N, C, S] of dtype dt.  The per-channel
+ * values (statistics, sums, coefficients) are in dt's accumulation type:
+ * dt itself for f32 and f64, f32 for bf16 and f16 (whose elements are
+ * widened exactly, as PyTorch's batch norm on half input does).
+ *
+ * bn_stats: per-channel mean and biased variance (accumulated in double). */
 typedef int rl_bn_stats_kernel(rl_dtype dt, const void *x, int64_t N, int64_t C, int64_t S,
                                void *mean, void *var);
-/* Per channel: sum(dy) and sum(dy * (x - mean)). */
+/* Per channel: sum(dy) and sum(dy * (x - mean)); dy and x are dt. */
 typedef int rl_bn_bwd_reduce_kernel(rl_dtype dt, const void *dy, const void *x,
                                     const void *mean, int64_t N, int64_t C, int64_t S,
                                     void *sum_dy, void *sum_dyxmu);
+/* y = a[c]*u + (b[c]*v + d[c]) per element of channel c, u, v and y dt
+ * (v NULL: y = a[c]*u + d[c], b unread), computed in the accumulation type
+ * and rounded once: the forward's affine map (u = x) and the backward's
+ * dx = k*dy + (c1*x + c0) (u = dy, v = x), each one pass. */
+typedef int rl_bn_apply_kernel(rl_dtype dt, const void *u, const void *v, const void *a,
+                               const void *b, const void *d, int64_t N, int64_t C, int64_t S,
+                               void *y);
 
 /* Softmax family along the last, contiguous dim of [rows, cols]. */
 typedef int rl_softmax_kernel(rl_dtype dt, const void *x, int64_t rows, int64_t cols, bool log,
@@ -298,13 +309,13 @@ typedef int rl_nearest_other_kernel(const uint8_t *q, const int64_t *qlab, int64
  * and rl_cuda_k (kernels/).  The members, both backends' declarations and
  * both tables are made from this list. */
 #define RL_KERNELS(X)                                                        \
-  X(fill) X(copy) X(unary) X(binary) X(ternary) X(reduce) X(gemm) X(conv2d)  \
-  X(conv2d_bwd) X(im2col) X(col2im) X(wino_weight) X(wino_input)             \
-  X(wino_output) X(wino_doutput) X(wino_dweight) X(maxpool2d)                \
-  X(maxpool2d_bwd) X(avgpool2d) X(avgpool2d_bwd) X(bn_stats)                 \
-  X(bn_bwd_reduce) X(softmax) X(softmax_bwd) X(nll) X(nll_bwd)               \
-  X(index_select) X(index_add) X(gather) X(scatter_add) X(rng_fill)          \
-  X(linf_step) X(l2_step) X(nearest_other)
+  X(fill) X(copy) X(unary) X(binary) X(ternary) X(reduce) X(gemm)            \
+  X(conv2d) X(conv2d_bwd) X(im2col) X(col2im) X(wino_weight)                 \
+  X(wino_input) X(wino_output) X(wino_doutput) X(wino_dweight)               \
+  X(maxpool2d) X(maxpool2d_bwd) X(avgpool2d) X(avgpool2d_bwd) X(bn_stats)    \
+  X(bn_bwd_reduce) X(bn_apply) X(softmax) X(softmax_bwd) X(nll)              \
+  X(nll_bwd) X(index_select) X(index_add) X(gather) X(scatter_add)           \
+  X(rng_fill) X(linf_step) X(l2_step) X(nearest_other)
 
 struct rl_backend {
   const char *name;

@@ -5,8 +5,17 @@
  * the unbiased variance, as PyTorch); its backward is the closed form
  *   dx = k*dy + c1*x + c0,  k = w*invstd,
  *   c1 = -k*invstd^2*sum(dy*(x-mean))/n,  c0 = -k*sum(dy)/n - c1*mean
- * computed from two per-channel sums.  In eval mode the op is an affine map
- * built from differentiable ops.  Dropout draws a Philox mask. */
+ * computed from two per-channel sums, then one pass (bn_apply).  In eval
+ * mode the op is an affine map built from differentiable ops.
+ *
+ * A bf16 or f16 input (what rl.autocast's convolutions give) is normalised
+ * as PyTorch's batch norm does it: the statistics, the running statistics,
+ * the weight and bias and every per-channel value are f32, each element is
+ * widened exactly, computed in f32 and rounded once, and the output and the
+ * input's gradient are the input's dtype.  The result is the f32 op's on the
+ * widened input, rounded: same statistics, same bits.
+ *
+ * Dropout draws a Philox mask. */
 #include <math.h>
 #include <string.h>
 
@@ -32,21 +41,26 @@ static rl_tensor *affine_channels(rl_tensor *x, rl_tensor *scale, rl_tensor *shi
   return y;
 }
 
+/* The dtype of batch norm's per-channel values for input dtype dt. */
+static rl_dtype acc_dtype(rl_dtype dt) { return rl_dtype_is_half(dt) ? RL_F32 : dt; }
+
 static int bn_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   const rl_meta *mx = &n->meta[0];
   bool has_w = n->ip[0], has_b = n->ip[1];
   rl_tensor *x = rl_node_saved(n, 0), *mean = rl_node_saved(n, 1),
             *invstd = rl_node_saved(n, 2), *w = has_w ? rl_node_saved(n, 3) : NULL;
   rl_tensor *xc = NULL, *gc = NULL, *sdy = NULL, *sdx = NULL, *k = NULL, *c1 = NULL,
-            *c0 = NULL, *tmp = NULL;
+            *c0 = NULL;
   int rc = -1;
   if (!x || !mean || !invstd || (has_w && !w)) goto out;
   int64_t N = mx->size[0], C = mx->size[1], S = N * C > 0 ? rl_numel(x) / (N * C) : 0;
   double cnt = (double)(N * S);
+  rl_dtype acc = acc_dtype(mx->dtype);
   xc = rl_as_contig(x);
-  gc = xc ? rl_as_contig(g) : NULL;
-  sdy = gc ? rl_empty(1, &C, mx->dtype, mx->dev) : NULL;
-  sdx = sdy ? rl_empty(1, &C, mx->dtype, mx->dev) : NULL;
+  /* the gradient in the input's dtype, laid out as x */
+  gc = !xc ? NULL : g->dtype == mx->dtype ? rl_as_contig(g) : rl_to_dtype(g, mx->dtype);
+  sdy = gc ? rl_empty(1, &C, acc, mx->dev) : NULL;
+  sdx = sdy ? rl_empty(1, &C, acc, mx->dev) : NULL;
   if (!sdx || mx->dev->be->bn_bwd_reduce(mx->dtype, rl_data(gc), rl_data(xc), rl_data(mean),
                                          N, C, S, rl_data(sdy), rl_data(sdx)))
     goto out;
@@ -72,17 +86,17 @@ static int bn_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
     if (c0 && rl_unary_(RL_UN_NEG, c0, 0, 0)) goto out;
     rl_tensor *t4[4] = {i2, ki2, ks, cm};
     rl_release_all(4, t4);
-    tmp = c0 ? affine_channels(x, c1, c0) : NULL; /* c1*x + c0 */
-    rl_tensor *kc = tmp ? as_channel(k, x) : NULL;
-    gin[0] = kc ? rl_ternary(RL_TER_FMA, g, kc, tmp, NULL) : NULL;
-    if (kc) rl_release(kc);
-    if (!gin[0]) goto out;
+    /* dx = k*dy + (c1*x + c0) */
+    gin[0] = c0 ? rl_empty(mx->ndim, mx->size, mx->dtype, mx->dev) : NULL;
+    if (!gin[0] || mx->dev->be->bn_apply(mx->dtype, rl_data(gc), rl_data(xc), rl_data(k),
+                                         rl_data(c1), rl_data(c0), N, C, S, rl_data(gin[0])))
+      goto out;
   }
   rc = 0;
 out:
   {
-    rl_tensor *t[12] = {x, mean, invstd, w, xc, gc, sdy, sdx, k, c1, c0, tmp};
-    rl_release_all(12, t);
+    rl_tensor *t[11] = {x, mean, invstd, w, xc, gc, sdy, sdx, k, c1, c0};
+    rl_release_all(11, t);
   }
   return rc;
 }
@@ -91,16 +105,20 @@ static int check_bn(const rl_tensor *x, const rl_tensor *const *per) {
   static const char *const what[4] = {"running_mean", "running_var", "weight", "bias"};
   if (x->ndim < 2)
     return rl_err("batch_norm: expects [N, C, ...], got %s", rl_shape_str(x));
-  if (rl_check_float("batch_norm", x)) return -1;
+  if (!rl_dtype_is_half(x->dtype) && rl_check_float("batch_norm", x)) return -1;
+  rl_dtype acc = acc_dtype(x->dtype);
   for (int i = 0; i < 4; i++) {
     const rl_tensor *t = per[i];
     if (!t) continue;
     if (t->ndim != 1 || t->size[0] != x->size[1])
       return rl_err("batch_norm: %s has shape %s, expected [%lld] for input %s", what[i],
                     rl_shape_str(t), (long long)x->size[1], rl_shape_str(x));
-    if (t->dtype != x->dtype)
-      return rl_err("batch_norm: %s is %s but the input is %s", what[i],
-                    rl_dtype_name(t->dtype), rl_dtype_name(x->dtype));
+    if (t->dtype != acc)
+      return rl_err("batch_norm: %s is %s but the input is %s%s", what[i],
+                    rl_dtype_name(t->dtype), rl_dtype_name(x->dtype),
+                    acc != x->dtype ? " (a bf16 or f16 input takes f32 statistics, weight and "
+                                      "bias, as in PyTorch)"
+                                    : "");
     if (rl_dev(t) != rl_dev(x))
       return rl_err("batch_norm: %s is on %s but the input is on %s", what[i], rl_dev(t)->name,
                     rl_dev(x)->name);
@@ -126,9 +144,10 @@ static rl_tensor *bn_train(rl_tensor *x, rl_tensor *rm, rl_tensor *rv, rl_tensor
            rl_shape_str(x));
     return NULL;
   }
+  rl_dtype acc = acc_dtype(x->dtype);
   rl_tensor *xc = rl_as_contig(x);
-  rl_tensor *mean = xc ? rl_empty(1, &C, x->dtype, rl_dev(x)) : NULL;
-  rl_tensor *var = mean ? rl_empty(1, &C, x->dtype, rl_dev(x)) : NULL;
+  rl_tensor *mean = xc ? rl_empty(1, &C, acc, rl_dev(x)) : NULL;
+  rl_tensor *var = mean ? rl_empty(1, &C, acc, rl_dev(x)) : NULL;
   rl_tensor *invstd = NULL, *scale = NULL, *shift = NULL, *out = NULL, *uvar = NULL;
   bool prev = rl_set_grad_enabled(false);
   if (!var || RL_BE(x)->bn_stats(x->dtype, rl_data(xc), N, C, S, rl_data(mean), rl_data(var)))
@@ -143,7 +162,12 @@ static rl_tensor *bn_train(rl_tensor *x, rl_tensor *rm, rl_tensor *rv, rl_tensor
   rl_tensor *ms = scale ? rl_mul(mean, scale) : NULL;
   shift = ms ? (b ? rl_sub(b, ms) : rl_neg(ms)) : NULL;
   if (ms) rl_release(ms);
-  out = shift ? affine_channels(x, scale, shift) : NULL;
+  out = shift ? rl_empty(x->ndim, x->size, x->dtype, rl_dev(x)) : NULL;
+  if (out && RL_BE(x)->bn_apply(x->dtype, rl_data(xc), NULL, rl_data(scale), NULL,
+                                rl_data(shift), N, C, S, rl_data(out))) {
+    rl_release(out);
+    out = NULL;
+  }
 done:
   rl_set_grad_enabled(prev);
   if (out) {
@@ -181,7 +205,9 @@ static rl_tensor *bn_eval(rl_tensor *x, rl_tensor *rm, rl_tensor *rv, rl_tensor 
   rl_tensor *scale = is ? (w ? rl_mul(w, is) : (rl_retain(is), is)) : NULL;
   rl_tensor *ms = scale ? rl_mul(rm, scale) : NULL;
   rl_tensor *shift = ms ? (b ? rl_sub(b, ms) : rl_neg(ms)) : NULL;
+  /* a half x: the f32 map on x widened, rounded back (differentiable) */
   rl_tensor *out = shift ? affine_channels(x, scale, shift) : NULL;
+  if (rl_dtype_is_half(x->dtype)) out = rl_out_half(out, x->dtype);
   rl_tensor *t[4] = {is, scale, ms, shift};
   rl_release_all(4, t);
   return out;

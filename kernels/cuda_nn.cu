@@ -21,6 +21,41 @@ template <typename T> __device__ __forceinline__ T warp_max(T v) {
 
 /* ---- batch norm ---------------------------------------------------------------- */
 
+/* The element type S and accumulation type A of batch norm on dtype D
+ * (backend.h): f32 and f64 as they are; bf16 and f16 stored as their bits,
+ * widened exactly to f32 (ld) and rounded once to nearest even (st). */
+template <rl_dtype D> struct Bn;
+template <> struct Bn<RL_F32> {
+  typedef float S;
+  typedef float A;
+  static __device__ __forceinline__ float ld(float v) { return v; }
+  static __device__ __forceinline__ float st(float v) { return v; }
+};
+template <> struct Bn<RL_F64> {
+  typedef double S;
+  typedef double A;
+  static __device__ __forceinline__ double ld(double v) { return v; }
+  static __device__ __forceinline__ double st(double v) { return v; }
+};
+template <rl_dtype H> struct BnHalf {
+  typedef uint16_t S;
+  typedef float A;
+  static __device__ __forceinline__ float ld(uint16_t v) { return rl_f32_of_half(H, v); }
+  static __device__ __forceinline__ uint16_t st(float v) { return rl_half_of_f32(H, v); }
+};
+template <> struct Bn<RL_BF16> : BnHalf<RL_BF16> {};
+template <> struct Bn<RL_F16> : BnHalf<RL_F16> {};
+
+/* BODY with B = Bn<dt>, for the four float dtypes. */
+#define BN_DISPATCH(dt, ...)                                                  \
+  switch (dt) {                                                               \
+  case RL_F32: { typedef Bn<RL_F32> B; __VA_ARGS__; } break;                  \
+  case RL_F64: { typedef Bn<RL_F64> B; __VA_ARGS__; } break;                  \
+  case RL_BF16: { typedef Bn<RL_BF16> B; __VA_ARGS__; } break;                \
+  case RL_F16: { typedef Bn<RL_F16> B; __VA_ARGS__; } break;                  \
+  default: return rl_err("batch_norm: not defined for %s", rl_dtype_name(dt)); \
+  }
+
 /* Channel c of x [N, C, S] read at flat positions q of its [N, S] slice:
  * from q0 in steps of T, with (n, k) stepped without a division. */
 struct ChanWalk {
@@ -46,23 +81,24 @@ struct ChanWalk {
  * block p of channel c sums positions [p*chunk, (p+1)*chunk) of its slice
  * by a fixed tree into part[c][p][0..1]; bn_finish adds the P parts in
  * order.  mode 0: sum x; 1: sum (x - m)^2; 2: sum dy and sum dy (x - m). */
-template <typename T>
-__global__ void bn_part(const T *x, const T *dy, const double *m, int mode, int64_t N,
-                        int64_t C, int64_t S, int64_t chunk, double *part) {
+template <typename B>
+__global__ void bn_part(const typename B::S *x, const typename B::S *dy, const double *m,
+                        int mode, int64_t N, int64_t C, int64_t S, int64_t chunk,
+                        double *part) {
   __shared__ double sm[RL_THREADS];
   int64_t c = blockIdx.x, p = blockIdx.y, cnt = N * S;
   int64_t end = (p + 1) * chunk < cnt ? (p + 1) * chunk : cnt;
   double mc = mode ? m[c] : 0, a = 0, b = 0;
   for (ChanWalk w(S, p * chunk + threadIdx.x, RL_THREADS); w.q < end; w.next(RL_THREADS)) {
     int64_t e = (w.n * C + c) * S + w.k;
-    double v = x[e];
+    double v = B::ld(x[e]);
     if (mode == 0) {
       a += v;
     } else if (mode == 1) {
       double d = v - mc;
       a += d * d;
     } else {
-      double g = dy[e];
+      double g = B::ld(dy[e]);
       a += g;
       b += g * (v - mc);
     }
@@ -111,8 +147,9 @@ static int bn_parts(int64_t C, int64_t cnt, int64_t *chunk) {
 
 /* x [N, C, S]: mean, then the biased variance around it, both in double
  * (two passes, as the CPU). */
-template <typename T>
-static int bn_stats_t(const T *x, int64_t N, int64_t C, int64_t S, T *mean, T *var) {
+template <typename B, typename T = typename B::A>
+static int bn_stats_t(const typename B::S *x, int64_t N, int64_t C, int64_t S, T *mean,
+                      T *var) {
   int64_t chunk, cnt = N * S;
   int P = bn_parts(C, cnt, &chunk);
   size_t nb = sizeof(double) * (size_t)(C * P * 2 + C);
@@ -120,18 +157,18 @@ static int bn_stats_t(const T *x, int64_t N, int64_t C, int64_t S, T *mean, T *v
   if (!part) return -1;
   double *md = part + C * P * 2;
   dim3 grid((unsigned)C, (unsigned)P);
-  bn_part<T><<<grid, RL_THREADS>>>(x, NULL, NULL, 0, N, C, S, chunk, part);
+  bn_part<B><<<grid, RL_THREADS>>>(x, NULL, NULL, 0, N, C, S, chunk, part);
   bn_finish<T><<<rl_blocks(C), RL_THREADS>>>(part, C, P, (double)cnt, md, mean, (T *)NULL);
-  bn_part<T><<<grid, RL_THREADS>>>(x, NULL, md, 1, N, C, S, chunk, part);
+  bn_part<B><<<grid, RL_THREADS>>>(x, NULL, md, 1, N, C, S, chunk, part);
   bn_finish<T><<<rl_blocks(C), RL_THREADS>>>(part, C, P, (double)cnt, NULL, var, (T *)NULL);
   cudaError_t e = cudaGetLastError();
   rl_cuda_scratch_free(part, nb);
   return e == cudaSuccess ? 0 : rl_cuda_fail("launch of the batch-norm statistics", e);
 }
 
-template <typename T>
-static int bn_bwd_t(const T *dy, const T *x, const T *mean, int64_t N, int64_t C, int64_t S,
-                    T *sdy, T *sdx) {
+template <typename B, typename T = typename B::A>
+static int bn_bwd_t(const typename B::S *dy, const typename B::S *x, const T *mean, int64_t N,
+                    int64_t C, int64_t S, T *sdy, T *sdx) {
   int64_t chunk, cnt = N * S;
   int P = bn_parts(C, cnt, &chunk);
   size_t nb = sizeof(double) * (size_t)(C * P * 2 + C);
@@ -139,27 +176,77 @@ static int bn_bwd_t(const T *dy, const T *x, const T *mean, int64_t N, int64_t C
   if (!part) return -1;
   double *md = part + C * P * 2;
   to_double<T><<<rl_blocks(C), RL_THREADS>>>(mean, C, md);
-  bn_part<T><<<dim3((unsigned)C, (unsigned)P), RL_THREADS>>>(x, dy, md, 2, N, C, S, chunk, part);
+  bn_part<B><<<dim3((unsigned)C, (unsigned)P), RL_THREADS>>>(x, dy, md, 2, N, C, S, chunk, part);
   bn_finish<T><<<rl_blocks(C), RL_THREADS>>>(part, C, P, 0, NULL, sdy, sdx);
   cudaError_t e = cudaGetLastError();
   rl_cuda_scratch_free(part, nb);
   return e == cudaSuccess ? 0 : rl_cuda_fail("launch of the batch-norm backward sums", e);
 }
 
+/* y = a[c]*u + (b[c]*v + d[c]) (v NULL: a[c]*u + d[c]) over the n
+ * elements of contiguous [N, C, S], computed in A and rounded once, with
+ * the CPU's expressions (the same contractions into fma).  A grid the GPU
+ * holds at once strides over the elements; each thread divides once for
+ * the channel c and the position k in its plane of its first element, then
+ * steps both along without a division. */
+template <typename B, typename IT>
+__global__ void bn_apply_k(const typename B::S *u, const typename B::S *v,
+                           const typename B::A *a, const typename B::A *b,
+                           const typename B::A *d, IT C, IT S, IT n, typename B::S *y) {
+  IT T = (IT)(gridDim.x * blockDim.x), i = (IT)(blockIdx.x * blockDim.x + threadIdx.x);
+  if (i >= n) return;
+  IT k = i % S, c = i / S % C, dk = T % S, dc = T / S % C;
+  for (; i < n; i += T) {
+    typename B::A r;
+    if (v) {
+      typename B::A t = b[c] * B::ld(v[i]) + d[c];
+      r = a[c] * B::ld(u[i]) + t;
+    } else {
+      r = a[c] * B::ld(u[i]) + d[c];
+    }
+    y[i] = B::st(r);
+    k += dk;
+    c += dc;
+    if (k >= S) {
+      k -= S;
+      c++;
+    }
+    if (c >= C) c -= C; /* c + dc + 1 < 2C */
+  }
+}
+
+template <typename B, typename A = typename B::A>
+static int bn_apply_t(const typename B::S *u, const typename B::S *v, const A *a, const A *b,
+                      const A *d, int64_t N, int64_t C, int64_t S, typename B::S *y) {
+  int64_t n = N * C * S, full = rl_cuda_sms() * (2048 / RL_THREADS);
+  unsigned blocks = rl_blocks(n);
+  if (full > 0 && blocks > full) blocks = (unsigned)full;
+  RL_LAUNCH_IT(fits32(n, (int64_t)blocks * RL_THREADS), (bn_apply_k<B, IT>), blocks, u, v, a, b,
+               d, (IT)C, (IT)S, (IT)n, y);
+  cudaError_t e = cudaGetLastError();
+  return e == cudaSuccess ? 0 : rl_cuda_fail("launch of the batch-norm map", e);
+}
+
 int rl_cuda_bn_stats(rl_dtype dt, const void *x, int64_t N, int64_t C, int64_t S, void *mean,
                      void *var) {
   if (C == 0) return 0;
-  RL_DISPATCH_FLOAT("batch_norm", dt,
-                    return bn_stats_t<T>((const T *)x, N, C, S, (T *)mean, (T *)var));
+  BN_DISPATCH(dt, return bn_stats_t<B>((const B::S *)x, N, C, S, (B::A *)mean, (B::A *)var));
   return 0;
 }
 
 int rl_cuda_bn_bwd_reduce(rl_dtype dt, const void *dy, const void *x, const void *mean,
                           int64_t N, int64_t C, int64_t S, void *sum_dy, void *sum_dyxmu) {
   if (C == 0) return 0;
-  RL_DISPATCH_FLOAT("batch_norm", dt,
-                    return bn_bwd_t<T>((const T *)dy, (const T *)x, (const T *)mean, N, C, S,
-                                       (T *)sum_dy, (T *)sum_dyxmu));
+  BN_DISPATCH(dt, return bn_bwd_t<B>((const B::S *)dy, (const B::S *)x, (const B::A *)mean, N,
+                                     C, S, (B::A *)sum_dy, (B::A *)sum_dyxmu));
+  return 0;
+}
+
+int rl_cuda_bn_apply(rl_dtype dt, const void *u, const void *v, const void *a, const void *b,
+                     const void *d, int64_t N, int64_t C, int64_t S, void *y) {
+  if (N * C * S == 0) return 0;
+  BN_DISPATCH(dt, return bn_apply_t<B>((const B::S *)u, (const B::S *)v, (const B::A *)a,
+                                       (const B::A *)b, (const B::A *)d, N, C, S, (B::S *)y));
   return 0;
 }
 

@@ -459,6 +459,11 @@ describe('CUDA vs CPU: normalisation, softmax and losses', function()
   end)
   check('batch_norm over [N, C] (1-d)', function() return { randn(16, 7) } end,
     function(x) return F.batch_norm(x, nil, nil, nil, nil, true) end)
+  -- more elements than the threads of the grid that applies the map
+  -- (an H100's 132 SMs x 2048), so each thread steps along its channel
+  check('batch_norm over more elements than a grid holds threads', function()
+    return { randn(20, 3, 77, 71), randn(3), randn(3) }
+  end, function(x, w, b) return F.batch_norm(x, nil, nil, w, b, true) end)
   check('softmax and log_softmax along each dim', function() return { randn(6, 10) * 3 } end,
     function(x) return F.softmax(x, 2), F.log_softmax(x, 2), F.softmax(x, 1), F.log_softmax(x, 1) end)
   check('log_softmax over long rows', function() return { randn(3, 5000) } end,
@@ -993,6 +998,35 @@ describe('CUDA vs CPU: bf16 and f16 (issue #15)', function()
       end)
     end)
 
+    describe(H .. ': batch norm (f32 statistics, weight and bias; the sums in another order)', function()
+      check(H .. ': batch_norm in training over [N, C, H, W], [N, C] and a transposed input (within 1 ulp)',
+        function() return { h(randn(8, 5, 6, 6) * 2 + 1), randn(5), randn(5), h(randn(16, 7) * 3) } end,
+        function(x, w, b, z)
+          return F.batch_norm(x, nil, nil, w, b, true), F.batch_norm(z, nil, nil, nil, nil, true),
+              F.batch_norm(x:transpose(3, 4), nil, nil, w, nil, true)
+        end, { ulps = 1, atol = 1e-6, gulps = 1, gatol = 1e-6 })
+      check(H .. ': batch_norm over more elements than a grid holds threads (within 1 ulp)',
+        function() return { h(randn(20, 3, 77, 71) + 2), randn(3), randn(3) } end,
+        function(x, w, b) return F.batch_norm(x, nil, nil, w, b, true) end,
+        { ulps = 1, atol = 1e-6, gulps = 1, gatol = 1e-6 })
+      it(H .. ': running statistics stay f32; eval mode gives ' .. H .. ' (within 1 ulp)', function()
+        local c, d = both { h(randn(8, 5, 6, 6) * 2 + 1), randn(5), randn(5) }
+        local rmc, rvc = rl.zeros(5), rl.ones(5)
+        local rmd, rvd = rmc:to(DEV), rvc:to(DEV)
+        local yc = F.batch_norm(c[1], rmc, rvc, c[2], c[3], true, 0.1, 1e-5)
+        local yd = F.batch_norm(d[1], rmd, rvd, d[2], d[3], true, 0.1, 1e-5)
+        assert.are.equal(H, yd.dtype)
+        assert.are.equal('f32', rmd.dtype)
+        close(rmc, rmd, 1e-5, 'running_mean')
+        close(rvc, rvd, 1e-5, 'running_var')
+        compare(yc, yd, false, 1, 1e-6, nil, 'output')
+        local ec = F.batch_norm(c[1], rmc, rvc, c[2], c[3], false)
+        local ed = F.batch_norm(d[1], rmd, rvd, d[2], d[3], false)
+        assert.are.equal(H, ed.dtype)
+        compare(ec, ed, false, 1, 1e-6, nil, 'eval output')
+      end)
+    end)
+
     describe(H .. ': indexing (the same bits; index_add rounds each sum, in the CPU\'s order)', function()
       check(H .. ': index_select with repeats, its gradient index_add', function()
         return { h(randn(6, 8, 3)), rl.tensor { 5, 0, 2, 2, 7, 0, 2 } }
@@ -1204,7 +1238,7 @@ describe('CUDA vs CPU: bf16 and f16 (issue #15)', function()
       local x, y = batch('cpu')
       compare_steps(function() return cnn002('cpu') end, x, y, 'classifier.fc3.weight')
     end)
-    it('a small WideResNet (batch norm in f32 between bf16 convolutions)', function()
+    it('a small WideResNet (batch norm computing in f32 on bf16 activations)', function()
       local g = rl.Generator(9)
       local x = rl.rand({ 4, 3, 32, 32 }, { generator = g })
       local y = rl.randint(0, 10, 4, { generator = g })

@@ -326,11 +326,69 @@ print('ok' if not bad and torch.isnan(t['b'].float()[nan]).all() else 'differ at
       assert.are.same(rl.full({ 3, 4 }, 2, 'f64'):tolist(), x.grad:tolist())
     end)
 
+    it('batch_norm takes ' .. H .. ' with f32 statistics and parameters: the f32 op on the widened input, rounded once',
+      function()
+        local F = rl.F
+        local g = rl.Generator(31)
+        local function same(a, b, what)
+          assert.are.equal(b.dtype, a.dtype, what)
+          assert.are.same(b.shape, a.shape, what)
+          assert.are.equal(0, (a:double() - b:double()):abs():max():item(), what)
+        end
+        -- [N, C, S] planes, [N, C] rows (a loop of its own), and a
+        -- transposed (non-contiguous) input
+        for _, case in ipairs { { 6, 5, 4, 3 }, { 16, 7 }, { 6, 5, 4, 3, t = true } } do
+          local C = case[2]
+          local x = to(rl.randn({ table.unpack(case) }, { generator = g }) * 3 + 1)
+          if case.t then x = x:transpose(3, 4) end
+          local w, b = rl.randn({ C }, { generator = g }), rl.randn({ C }, { generator = g })
+          local dy = to(rl.randn(x.shape, { generator = g }))
+          local rm, rv, rmf, rvf = rl.zeros(C), rl.ones(C), rl.zeros(C), rl.ones(C)
+          local xh, wh, bh = x:detach():requires_grad_(), w:clone():requires_grad_(), b:clone():requires_grad_()
+          local xf, wf, bf = x:float():requires_grad_(), w:clone():requires_grad_(), b:clone():requires_grad_()
+          local yh = F.batch_norm(xh, rm, rv, wh, bh, true, 0.1, 1e-5)
+          local yf = F.batch_norm(xf, rmf, rvf, wf, bf, true, 0.1, 1e-5)
+          local what = table.concat(x.shape, 'x') .. (case.t and ' transposed' or '')
+          same(yh, to(yf), what .. ': output')
+          same(rm, rmf, what .. ': running_mean')
+          same(rv, rvf, what .. ': running_var')
+          yh:backward(dy)
+          yf:backward(dy:float())
+          same(xh.grad, to(xf.grad), what .. ': the gradient of x')
+          same(wh.grad, wf.grad, what .. ': the gradient of the weight')
+          same(bh.grad, bf.grad, what .. ': the gradient of the bias')
+          -- eval mode: the running statistics, differentiable in x
+          local xe, xef = x:detach():requires_grad_(), x:float():requires_grad_()
+          local eh, ef = F.batch_norm(xe, rm, rv, w, b, false), F.batch_norm(xef, rm, rv, w, b, false)
+          same(eh, to(ef), what .. ': eval output')
+          eh:backward(dy)
+          ef:backward(dy:float())
+          same(xe.grad, to(xef.grad), what .. ': eval, the gradient of x')
+        end
+        -- without weight and bias
+        local x = to(rl.randn({ 4, 3, 5 }, { generator = g }))
+        same(F.batch_norm(x, nil, nil, nil, nil, true), to(F.batch_norm(x:float(), nil, nil, nil, nil, true)),
+          'no affine')
+        -- the per-channel tensors must be f32, each named
+        for i, what in ipairs { 'running_mean', 'running_var', 'weight', 'bias' } do
+          local per = { rl.zeros(3), rl.ones(3), rl.ones(3), rl.zeros(3) }
+          per[i] = to(per[i])
+          local ok, err = pcall(F.batch_norm, x, per[1], per[2], per[3], per[4], true)
+          assert.is_false(ok, what)
+          assert.truthy(tostring(err):find('batch_norm: ' .. what .. ' is ' .. H .. ' but the input is ' .. H ..
+            ' (a bf16 or f16 input takes f32 statistics, weight and bias, as in PyTorch)', 1, true), err)
+        end
+        -- and an f32 input still takes f32 ones only
+        local ok, err = pcall(F.batch_norm, rl.randn(4, 3), nil, nil, to(rl.ones(3)), nil, true)
+        assert.is_false(ok)
+        assert.truthy(tostring(err):find('batch_norm: weight is ' .. H .. ' but the input is f32', 1, true), err)
+      end)
+
     it('ops without a ' .. H .. ' path refuse it by name', function()
       local x = to(rl.randn(2, 4))
       for what, f in pairs {
         softmax = function() return rl.F.softmax(x, 2) end,
-        batch_norm = function() return rl.F.batch_norm(x:view(2, 4, 1, 1), nil, nil, nil, nil, true) end,
+        log_softmax = function() return rl.F.log_softmax(x, 2) end,
         cross_entropy = function() return rl.F.cross_entropy(x, rl.tensor({ 0, 3 }, 'i64')) end,
       } do
         local ok, err = pcall(f)

@@ -5,15 +5,26 @@
 
 /* ---- batch norm -------------------------------------------------------- */
 
-/* x [N, C, S]: mean and biased variance per channel, two passes in double. */
-#define DEFINE_BN_STATS(name, T)                                                   \
-  static void name(const T *x, int64_t N, int64_t C, int64_t S, T *mean, T *var) {  \
+/* An element as the sums and the affine map see it (LD) and a result
+ * stored back (ST): f32 and f64 as they are; bf16 and f16 widened to f32
+ * exactly and rounded once to nearest even (core.h). */
+#define LD_SAME(v) (v)
+#define ST_SAME(v) (v)
+#define LD_BF16(v) rl_f32_of_bf16(v)
+#define ST_BF16(v) rl_bf16_of_f32(v)
+#define LD_F16(v) rl_f32_of_f16(v)
+#define ST_F16(v) rl_f16_of_f32(v)
+
+/* x [N, C, S] of storage type T: mean and biased variance per channel, two
+ * passes in double, stored as A (T's accumulation type). */
+#define DEFINE_BN_STATS(name, T, A, LD)                                            \
+  static void name(const T *x, int64_t N, int64_t C, int64_t S, A *mean, A *var) { \
     RL_PARALLEL_FOR(c, C, N * S * 2, {                                             \
       double s = 0;                                                                \
       for (int64_t n = 0; n < N; n++) {                                            \
         const T *p = x + (n * C + c) * S;                                          \
         double t = 0;                                                              \
-        _Pragma("omp simd reduction(+ : t)") for (int64_t k = 0; k < S; k++) t += p[k]; \
+        _Pragma("omp simd reduction(+ : t)") for (int64_t k = 0; k < S; k++) t += LD(p[k]); \
         s += t;                                                                    \
       }                                                                            \
       double m = s / (double)(N * S), q = 0;                                       \
@@ -21,76 +32,139 @@
         const T *p = x + (n * C + c) * S;                                          \
         double t = 0;                                                              \
         _Pragma("omp simd reduction(+ : t)") for (int64_t k = 0; k < S; k++) {     \
-          double d = p[k] - m;                                                     \
+          double d = LD(p[k]) - m;                                                 \
           t += d * d;                                                              \
         }                                                                          \
         q += t;                                                                    \
       }                                                                            \
-      mean[c] = (T)m;                                                              \
-      var[c] = (T)(q / (double)(N * S));                                           \
+      mean[c] = (A)m;                                                              \
+      var[c] = (A)(q / (double)(N * S));                                           \
     });                                                                            \
   }
 
-#define DEFINE_BN_BWD_REDUCE(name, T)                                              \
-  static void name(const T *dy, const T *x, const T *mean, int64_t N, int64_t C,    \
-                   int64_t S, T *sdy, T *sdx) {                                    \
+#define DEFINE_BN_BWD_REDUCE(name, T, A, LD)                                       \
+  static void name(const T *dy, const T *x, const A *mean, int64_t N, int64_t C,   \
+                   int64_t S, A *sdy, A *sdx) {                                    \
     RL_PARALLEL_FOR(c, C, N * S * 2, {                                             \
       double a = 0, b = 0, m = mean[c];                                            \
       for (int64_t n = 0; n < N; n++) {                                            \
         const T *g = dy + (n * C + c) * S, *p = x + (n * C + c) * S;               \
         double ta = 0, tb = 0;                                                     \
         _Pragma("omp simd reduction(+ : ta, tb)") for (int64_t k = 0; k < S; k++) { \
-          ta += g[k];                                                              \
-          tb += g[k] * (p[k] - m);                                                 \
+          double gk = LD(g[k]);                                                    \
+          ta += gk;                                                                \
+          tb += gk * (LD(p[k]) - m);                                               \
         }                                                                          \
         a += ta;                                                                   \
         b += tb;                                                                   \
       }                                                                            \
-      sdy[c] = (T)a;                                                               \
-      sdx[c] = (T)b;                                                               \
+      sdy[c] = (A)a;                                                               \
+      sdx[c] = (A)b;                                                               \
     });                                                                            \
   }
 
-DEFINE_BN_STATS(bn_stats_f32, float)
-DEFINE_BN_STATS(bn_stats_f64, double)
-DEFINE_BN_BWD_REDUCE(bn_bwd_f32, float)
-DEFINE_BN_BWD_REDUCE(bn_bwd_f64, double)
+/* y = a[c]*u + (b[c]*v + d[c]), or a[c]*u + d[c] without v: over the N*C
+ * planes of S elements, or, for S == 1 ([N, C] input), over the N rows of
+ * C.  The sum in parentheses is rounded to A before the outer one: two
+ * contracted fmas, as kernels/cuda_nn.cu computes them. */
+#define BN_AFFINE(T, A, LD, ST, cnt, cof)                                          \
+  do {                                                                             \
+    if (v) {                                                                       \
+      const T *pv = v + o;                                                         \
+      _Pragma("omp simd") for (int64_t k = 0; k < (cnt); k++) {                    \
+        A t = b[cof] * LD(pv[k]) + d[cof];                                         \
+        py[k] = ST(a[cof] * LD(pu[k]) + t);                                        \
+      }                                                                            \
+    } else {                                                                       \
+      _Pragma("omp simd") for (int64_t k = 0; k < (cnt); k++)                      \
+        py[k] = ST(a[cof] * LD(pu[k]) + d[cof]);                                   \
+    }                                                                              \
+  } while (0)
+
+#define DEFINE_BN_APPLY(name, T, A, LD, ST)                                        \
+  static void name(const T *u, const T *v, const A *a, const A *b, const A *d,     \
+                   int64_t N, int64_t C, int64_t S, T *y) {                        \
+    if (S == 1) {                                                                  \
+      RL_PARALLEL_FOR(n, N, C * 3, {                                               \
+        int64_t o = n * C;                                                         \
+        const T *pu = u + o;                                                       \
+        T *py = y + o;                                                             \
+        BN_AFFINE(T, A, LD, ST, C, k);                                             \
+      });                                                                          \
+      return;                                                                      \
+    }                                                                              \
+    RL_PARALLEL_FOR(i, N * C, S * 3, {                                             \
+      int64_t c = i % C, o = i * S;                                                \
+      const T *pu = u + o;                                                         \
+      T *py = y + o;                                                               \
+      BN_AFFINE(T, A, LD, ST, S, c);                                               \
+    });                                                                            \
+  }
+
+DEFINE_BN_STATS(bn_stats_f32, float, float, LD_SAME)
+DEFINE_BN_STATS(bn_stats_f64, double, double, LD_SAME)
+DEFINE_BN_STATS(bn_stats_bf16, uint16_t, float, LD_BF16)
+DEFINE_BN_STATS(bn_stats_f16, uint16_t, float, LD_F16)
+DEFINE_BN_BWD_REDUCE(bn_bwd_f32, float, float, LD_SAME)
+DEFINE_BN_BWD_REDUCE(bn_bwd_f64, double, double, LD_SAME)
+DEFINE_BN_BWD_REDUCE(bn_bwd_bf16, uint16_t, float, LD_BF16)
+DEFINE_BN_BWD_REDUCE(bn_bwd_f16, uint16_t, float, LD_F16)
+DEFINE_BN_APPLY(bn_apply_f32, float, float, LD_SAME, ST_SAME)
+DEFINE_BN_APPLY(bn_apply_f64, double, double, LD_SAME, ST_SAME)
+DEFINE_BN_APPLY(bn_apply_bf16, uint16_t, float, LD_BF16, ST_BF16)
+DEFINE_BN_APPLY(bn_apply_f16, uint16_t, float, LD_F16, ST_F16)
+
+/* One call per dtype: f32, f64, then the half types (their per-channel
+ * values f32). */
+#define BN_DISPATCH(fn, ...)                                                       \
+  do {                                                                             \
+    switch (dt) {                                                                  \
+    case RL_F32: fn##_f32(__VA_ARGS__); return 0;                                  \
+    case RL_F64: fn##_f64(__VA_ARGS__); return 0;                                  \
+    case RL_BF16: fn##_bf16(__VA_ARGS__); return 0;                                \
+    case RL_F16: fn##_f16(__VA_ARGS__); return 0;                                  \
+    default: return rl_err("batch_norm: not defined for %s", rl_dtype_name(dt));   \
+    }                                                                              \
+  } while (0)
 
 int rl_cpu_bn_stats(rl_dtype dt, const void *x, int64_t N, int64_t C, int64_t S,
                     void *mean, void *var) {
-  RL_CPU_DISPATCH_FLOAT("batch_norm", bn_stats_f32(x, N, C, S, mean, var),
-            bn_stats_f64(x, N, C, S, mean, var));
+  BN_DISPATCH(bn_stats, x, N, C, S, mean, var);
 }
 
 int rl_cpu_bn_bwd_reduce(rl_dtype dt, const void *dy, const void *x, const void *mean,
                          int64_t N, int64_t C, int64_t S, void *sum_dy, void *sum_dyxmu) {
-  RL_CPU_DISPATCH_FLOAT("batch_norm", bn_bwd_f32(dy, x, mean, N, C, S, sum_dy, sum_dyxmu),
-            bn_bwd_f64(dy, x, mean, N, C, S, sum_dy, sum_dyxmu));
+  BN_DISPATCH(bn_bwd, dy, x, mean, N, C, S, sum_dy, sum_dyxmu);
+}
+
+int rl_cpu_bn_apply(rl_dtype dt, const void *u, const void *v, const void *a, const void *b,
+                    const void *d, int64_t N, int64_t C, int64_t S, void *y) {
+  BN_DISPATCH(bn_apply, u, v, a, b, d, N, C, S, y);
 }
 
 /* ---- softmax ----------------------------------------------------------- */
 
 #define DEFINE_SOFTMAX(name, T)                                                    \
-  static void name(const T *x, int64_t rows, int64_t cols, bool lg, T *y) {         \
+  static void name(const T *x, int64_t rows, int64_t cols, bool lg, T *y) {        \
     RL_PARALLEL_FOR(r, rows, cols * 8, {                                           \
       const T *a = x + r * cols;                                                   \
       T *o = y + r * cols;                                                         \
       T m = -INFINITY;                                                             \
-      for (int64_t k = 0; k < cols; k++) m = a[k] > m ? a[k] : m;                   \
+      for (int64_t k = 0; k < cols; k++) m = a[k] > m ? a[k] : m;                  \
       double s = 0;                                                                \
-      for (int64_t k = 0; k < cols; k++) s += RL_MATH(exp, a[k] - m);                     \
+      for (int64_t k = 0; k < cols; k++) s += RL_MATH(exp, a[k] - m);              \
       if (lg) {                                                                    \
         T ls = (T)log(s);                                                          \
         for (int64_t k = 0; k < cols; k++) o[k] = a[k] - m - ls;                   \
       } else {                                                                     \
         T inv = (T)(1.0 / s);                                                      \
-        for (int64_t k = 0; k < cols; k++) o[k] = RL_MATH(exp, a[k] - m) * inv;           \
+        for (int64_t k = 0; k < cols; k++) o[k] = RL_MATH(exp, a[k] - m) * inv;    \
       }                                                                            \
     });                                                                            \
   }
 
 #define DEFINE_SOFTMAX_BWD(name, T)                                                \
-  static void name(const T *dy, const T *y, int64_t rows, int64_t cols, bool lg,    \
+  static void name(const T *dy, const T *y, int64_t rows, int64_t cols, bool lg,   \
                    T *dx) {                                                        \
     RL_PARALLEL_FOR(r, rows, cols * 4, {                                           \
       const T *g = dy + r * cols, *p = y + r * cols;                               \
@@ -98,7 +172,7 @@ int rl_cpu_bn_bwd_reduce(rl_dtype dt, const void *dy, const void *x, const void 
       double s = 0;                                                                \
       if (lg) {                                                                    \
         for (int64_t k = 0; k < cols; k++) s += g[k];                              \
-        for (int64_t k = 0; k < cols; k++) o[k] = g[k] - RL_MATH(exp, p[k]) * (T)s;       \
+        for (int64_t k = 0; k < cols; k++) o[k] = g[k] - RL_MATH(exp, p[k]) * (T)s; \
       } else {                                                                     \
         for (int64_t k = 0; k < cols; k++) s += (double)g[k] * p[k];               \
         for (int64_t k = 0; k < cols; k++) o[k] = p[k] * (g[k] - (T)s);            \

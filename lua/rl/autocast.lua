@@ -11,10 +11,18 @@
 --          f32 (master weights) and so do their gradients: the casts are
 --          differentiable, so a weight's gradient is rounded to bf16 on its
 --          way back through the cast, as PyTorch's is.
---   f32    batch_norm, softmax, log_softmax and the losses (cross_entropy,
---          nll_loss, kl_div, mse_loss): bf16 inputs are widened first.  The
---          attack steps (linf_step_, l2_step_) write their f32 input in
---          place and refuse bf16.
+--   f32    softmax, log_softmax and the losses (cross_entropy, nll_loss,
+--          kl_div, mse_loss): bf16 inputs are widened first.  The attack
+--          steps (linf_step_, l2_step_) write their f32 input in place and
+--          refuse bf16.
+--   batch_norm computes in f32 on the input's dtype, as PyTorch's autocast
+--          leaves it (batch_norm is on neither of its lists): a bf16 input
+--          is normalised with f32 statistics, running statistics, weight
+--          and bias, each element widened, computed in f32 and rounded once
+--          to a bf16 output (the f32 op's result on the widened input,
+--          rounded), and its gradient comes back bf16.  The activations
+--          between convolutions stay bf16, as in PyTorch, which halves what
+--          batch norm and ReLU read and write.
 --   as in  max_pool2d, avg_pool2d, adaptive_avg_pool2d, dropout,
 --          dropout2d: computed in f32, the result in the input's dtype (so
 --          these take bf16 tensors outside autocast too; max_pool2d runs on
@@ -104,7 +112,7 @@ end
 -- the policy, installed on rl.F
 
 local LOW = { 'conv2d', 'linear' }
-local WIDE = { 'batch_norm', 'softmax', 'log_softmax', 'cross_entropy', 'nll_loss', 'kl_div', 'mse_loss' }
+local WIDE = { 'softmax', 'log_softmax', 'cross_entropy', 'nll_loss', 'kl_div', 'mse_loss' }
 local SAME = { 'max_pool2d', 'avg_pool2d', 'adaptive_avg_pool2d', 'dropout', 'dropout2d' }
 
 --- Wrap rl.F's functions with the policy (rl.base does this once).
