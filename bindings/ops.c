@@ -394,9 +394,10 @@ static int t_detach(lua_State *L) {
 /* x:float(), x:double(), x:long(), x:byte(), x:bf16(), x:half() (also
  * x:f16()): x as f32, f64, i64, u8, bf16 or f16; x itself when it has that
  * dtype already, else a new tensor.  Floats become integers by truncation
- * toward zero (u8 then keeps the low 8 bits); bf16 and f16 are rounded to
- * nearest, ties to even, once (from f64 and i64 too).  Gradients flow
- * through conversions between the float types. */
+ * toward zero, saturating at i64's ends, NaN to 0, on every device (u8 then
+ * keeps the low 8 bits); bf16 and f16 are rounded to nearest, ties to even,
+ * once (from f64 and i64 too).  Gradients flow through conversions between
+ * the float types. */
 static int to_dtype(lua_State *L, rl_dtype dt) {
   rl_tensor *t = lrl_check(L, 1);
   if (t->dtype == dt) {

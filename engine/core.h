@@ -143,6 +143,18 @@ RL_HOSTDEV static inline uint16_t rl_f16_of_f64(double d) {
   return rl_f16_of_f32(rl_f32_odd_of_f64(d));
 }
 
+/* A float -> i64 toward zero, saturating: NaN gives 0, and a value past
+ * i64's range the nearest end of it.  That is what a GPU's conversion
+ * does; C leaves these cases undefined and x86 gives INT64_MIN for all of
+ * them, so both backends convert tensors through this (u8 then wraps the
+ * i64, as PyTorch's conversion of in-range values does). */
+RL_HOSTDEV static inline int64_t rl_i64_of_f64(double d) {
+  if (d != d) return 0;
+  if (d >= 9223372036854775808.0) return INT64_MAX;
+  if (d <= -9223372036854775808.0) return INT64_MIN;
+  return (int64_t)d;
+}
+
 /* i64 -> f64 with the bits shifted out beyond 2^53 kept as one sticky bit:
  * exact, or rounding to any narrower type as v itself would. */
 RL_HOSTDEV static inline double rl_f64_sticky_of_i64(int64_t v) {

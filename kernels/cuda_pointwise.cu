@@ -151,11 +151,12 @@ int rl_cuda_fill(const rl_iter *it, double v) {
 
 /* ---- copy with conversion -------------------------------------------------- */
 
-/* Floats become integers by truncation through int64, as a C cast would. */
+/* Floats become integers toward zero through int64, saturating
+ * (rl_i64_of_f64 of core.h, the CPU's conversion). */
 template <typename TO, typename TI> struct CopyF {
   __device__ void operator()(char **d, const int64_t *off) const {
     TI a = LD(TI, 1);
-    if (is_real<TI>::value && !is_real<TO>::value) ST(TO, 0) = (TO)(int64_t)a;
+    if (is_real<TI>::value && !is_real<TO>::value) ST(TO, 0) = (TO)rl_i64_of_f64((double)a);
     else ST(TO, 0) = (TO)a;
   }
 };
@@ -189,11 +190,11 @@ template <rl_dtype H, typename TI> struct ToHalfF {
 };
 
 /* From the half type H: widened to f32 exactly, then as from f32 (to an
- * integer by truncation through int64). */
+ * integer through rl_i64_of_f64). */
 template <typename TO, rl_dtype H> struct FromHalfF {
   __device__ void operator()(char **d, const int64_t *off) const {
     float a = rl_f32_of_half(H, LD(uint16_t, 1));
-    if (!is_real<TO>::value) ST(TO, 0) = (TO)(int64_t)a;
+    if (!is_real<TO>::value) ST(TO, 0) = (TO)rl_i64_of_f64(a);
     else ST(TO, 0) = (TO)a;
   }
 };

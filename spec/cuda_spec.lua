@@ -202,6 +202,15 @@ describe('CUDA vs CPU: creation, copies and conversion', function()
       same_bits(x, y:cpu(), dt .. ' round trip')
     end
   end)
+  it('float -> integer conversions agree at NaN, infinities and past i64 (saturating)', function()
+    local v = rl.tensor({ 0 / 0, math.huge, -math.huge, 1e30, -1e30, 2 ^ 63, -2 ^ 63, -0.9, 255.9, 300, -1 }, 'f64')
+    for _, from in ipairs { 'f64', 'f32', 'bf16', 'f16' } do
+      local x = v:to(from)
+      for _, to in ipairs { 'i64', 'u8' } do
+        assert.are.same(x:to(to):tolist(), x:to(DEV):to(to):cpu():tolist(), from .. ' -> ' .. to)
+      end
+    end
+  end)
   it('fill, zeros, ones, full, arange, linspace, eye', function()
     local o = { device = DEV }
     same_bits(rl.zeros(4, 3), rl.zeros(4, 3, o))

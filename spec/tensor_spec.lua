@@ -163,6 +163,27 @@ describe('dtypes', function()
     assert.are.equal(x, x:float()) -- no copy when the dtype matches
   end)
 
+  it('float -> integer: toward zero, saturating, NaN to 0, from every float dtype', function()
+    local big = 2 ^ 63
+    local v = { 0 / 0, math.huge, -math.huge, 1e30, -1e30, big, -big, 2 ^ 62, -0.9, 255.9, 256, 300, -1 }
+    local want = { 0, math.maxinteger, math.mininteger, math.maxinteger, math.mininteger, math.maxinteger,
+      math.mininteger, 1 << 62, 0, 255, 256, 300, -1 }
+    for _, dt in ipairs { 'f64', 'f32', 'bf16', 'f16' } do
+      local x = rl.tensor(v, 'f64'):to(dt)
+      local w = {} -- what dt holds of each value, converted
+      for i, e in ipairs(want) do w[i] = e end
+      if dt == 'f16' then -- 1e30 and 2^62 are infinite in f16 (255.9 is 255.875)
+        w[4], w[5], w[8] = math.maxinteger, math.mininteger, math.maxinteger
+      elseif dt == 'bf16' then -- 255.9 rounds to 256 in bf16, 300 to 300
+        w[10] = 256
+      end
+      assert.are.same(w, x:long():tolist(), dt)
+      local bytes = {}
+      for i, e in ipairs(w) do bytes[i] = e & 0xff end -- u8 keeps the low 8 bits
+      assert.are.same(bytes, x:byte():tolist(), dt .. ' to u8')
+    end
+  end)
+
   it('copy_ converts and broadcasts into the destination', function()
     local d = rl.zeros(2, 3, 'f64')
     d:copy_(rl.tensor { 1, 2, 3 })

@@ -334,9 +334,10 @@ int rl_cpu_ternary(rl_ternary_op op, const rl_iter *it, const double *p) {
 
 /* ---- copy with conversion ---------------------------------------------- */
 
-/* Floats become integers by truncation through int64, as a C cast would. */
+/* Floats become integers toward zero through int64, saturating (NaN to 0:
+ * rl_i64_of_f64 of core.h, as the GPU converts). */
 #define CONV(TO, TI, name) LOOP1(name, TI, TO, a)
-#define CONVF2I(TO, TI, name) LOOP1(name, TI, TO, (int64_t)a)
+#define CONVF2I(TO, TI, name) LOOP1(name, TI, TO, rl_i64_of_f64(a))
 CONV(float, float, cp_f32_f32)
 CONV(float, double, cp_f32_f64)
 CONV(float, int64_t, cp_f32_i64)
@@ -366,8 +367,8 @@ CONV(uint8_t, uint8_t, cp_u8_u8)
   LOOP1(cp_##H##_##H, uint16_t, uint16_t, a)                                   \
   LOOP1(cp_f32_##H, uint16_t, float, W(a))                                     \
   LOOP1(cp_f64_##H, uint16_t, double, W(a))                                    \
-  LOOP1(cp_i64_##H, uint16_t, int64_t, (int64_t)W(a))                          \
-  LOOP1(cp_u8_##H, uint16_t, uint8_t, (int64_t)W(a))
+  LOOP1(cp_i64_##H, uint16_t, int64_t, rl_i64_of_f64(W(a)))                     \
+  LOOP1(cp_u8_##H, uint16_t, uint8_t, rl_i64_of_f64(W(a)))
 HALF_COPIES(bf16, rl_bf16_of, rl_f32_of_bf16)
 HALF_COPIES(f16, rl_f16_of, rl_f32_of_f16)
 /* between the two through f32 (exact from either, so each rounds once) */
