@@ -180,10 +180,12 @@ static int unary_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
  * f32 copies, so their values are the cast path's to the bit.
  *
  * On the CPU, the ops of a bf16 network's hot path: relu, its gradient,
- * add and sub of two bf16 tensors.  Their gradients are the cast path's
- * too: relu's and relu_bwd's results are exact in bf16, add's and sub's
- * gradients are the incoming one (times alpha, which the cast path also
- * rounds once).
+ * add and sub of two bf16 tensors; and relu and its gradient on f16, so
+ * that relu saves its output on both devices for either half type (an
+ * in-place edit of that output is then refused alike).  Their gradients
+ * are the cast path's too: relu's and relu_bwd's results are exact in the
+ * half type, add's and sub's gradients are the incoming one (times alpha,
+ * which the cast path also rounds once).
  *
  * On a GPU (kernels/cuda_pointwise.cu), every unary, binary and ternary op
  * on operands of one half type when it records no node: the comparisons
@@ -209,7 +211,7 @@ static bool records(const rl_tensor *a, const rl_tensor *b, const rl_tensor *c) 
 
 static bool half_native_unary(rl_unary_op op, const rl_tensor *a) {
   if (!rl_dtype_is_half(a->dtype) || op == RL_UN_NOT) return false;
-  if (rl_dev(a)->type == RL_CPU) return a->dtype == RL_BF16 && op == RL_UN_RELU;
+  if (rl_dev(a)->type == RL_CPU) return op == RL_UN_RELU;
   switch (op) {
   case RL_UN_RELU: case RL_UN_NEG: case RL_UN_AFFINE: case RL_UN_FMOD: case RL_UN_REMS:
   case RL_UN_SIGN: case RL_UN_FLOOR: case RL_UN_CEIL: case RL_UN_ROUND:
@@ -221,8 +223,8 @@ static bool half_native_unary(rl_unary_op op, const rl_tensor *a) {
 
 static bool half_native_binary(rl_binary_op op, const rl_tensor *a, const rl_tensor *b) {
   if (!rl_dtype_is_half(a->dtype) || b->dtype != a->dtype || binary_is_logical(op)) return false;
-  bool hot = a->dtype == RL_BF16 &&
-             (op == RL_BIN_ADD || op == RL_BIN_SUB || op == RL_BIN_RELU_BWD);
+  bool hot = op == RL_BIN_RELU_BWD ||
+             (a->dtype == RL_BF16 && (op == RL_BIN_ADD || op == RL_BIN_SUB));
   if (rl_dev(a)->type == RL_CPU) return hot;
   return hot || binary_is_cmp(op) || !records(a, b, NULL);
 }

@@ -384,6 +384,21 @@ print('ok' if not bad and torch.isnan(t['b'].float()[nan]).all() else 'differ at
         assert.truthy(tostring(err):find('batch_norm: weight is ' .. H .. ' but the input is f32', 1, true), err)
       end)
 
+    it('relu on ' .. H .. ' runs natively and saves its output, as f32 and the GPU do', function()
+      local x = to(rl.tensor { -2, -0.5, 0.5, 3 }):requires_grad_()
+      local y = x:relu()
+      assert.are.same({ 0, 0, 0.5, 3 }, y:float():tolist())
+      y:backward(to(rl.tensor { 1, 2, 3, 4 }))
+      assert.are.same({ 0, 0, 3, 4 }, x.grad:float():tolist())
+      -- an edit of the saved output is caught at backward (f32's message)
+      local z = x:relu()
+      rl.no_grad(function() z:mul_(2) end)
+      local ok, err = pcall(function() z:sum():backward() end)
+      assert.is_false(ok)
+      assert.truthy(tostring(err):find('relu: a tensor it saved for backward was modified by an in-place operation',
+        1, true), err)
+    end)
+
     it('ops without a ' .. H .. ' path refuse it by name', function()
       local x = to(rl.randn(2, 4))
       for what, f in pairs {

@@ -205,14 +205,18 @@ UNARY_CMP(DEF_CMP_I64, int64_t)
 UNARY_U8(DEF_UN_U8, uint8_t)
 UNARY_CMP(DEF_CMP_U8, uint8_t)
 
-/* bf16 on bf16, for the ops ops_pointwise.c runs natively (bf16_native_*):
- * each element widened to f32, computed, rounded once.  relu and its
- * gradient pass bf16 bits through (a NaN included), as f32 would. */
+/* Half on half, for the ops ops_pointwise.c runs natively
+ * (half_native_*): each element widened to f32, computed, rounded once.
+ * relu and its gradient pass the bits through (a NaN included), as f32
+ * would. */
 #define BF(a) rl_f32_of_bf16(a)
+#define HF(a) rl_f32_of_f16(a)
 LOOP1(un_RELU_bf16, uint16_t, uint16_t, BF(a) > 0 || BF(a) != BF(a) ? a : 0)
+LOOP1(un_RELU_f16, uint16_t, uint16_t, HF(a) > 0 || HF(a) != HF(a) ? a : 0)
 LOOP2(bin_ADD_bf16, uint16_t, uint16_t, rl_bf16_of_f32(BF(a) + (float)p[0] * BF(b)))
 LOOP2(bin_SUB_bf16, uint16_t, uint16_t, rl_bf16_of_f32(BF(a) - (float)p[0] * BF(b)))
 LOOP2(bin_RELU_BWD_bf16, uint16_t, uint16_t, BF(b) > 0 ? a : 0)
+LOOP2(bin_RELU_BWD_f16, uint16_t, uint16_t, HF(b) > 0 ? a : 0)
 
 #define REG_UN_F32(op, e) [RL_UN_##op][RL_F32] = un_##op##_f32,
 #define REG_UN_F64(op, e) [RL_UN_##op][RL_F64] = un_##op##_f64,
@@ -227,6 +231,7 @@ static const rl_loop_fn unary_tab[RL_UN_COUNT][RL_NDTYPES] = {
     [RL_UN_ISNAN][RL_F32] = un_ISNAN_f32,
     [RL_UN_ISNAN][RL_F64] = un_ISNAN_f64,
     [RL_UN_RELU][RL_BF16] = un_RELU_bf16,
+    [RL_UN_RELU][RL_F16] = un_RELU_f16,
 };
 
 int rl_cpu_unary(rl_unary_op op, const rl_iter *it, const double *p) {
@@ -283,6 +288,7 @@ static const rl_loop_fn binary_tab[RL_BIN_COUNT][RL_NDTYPES] = {
     BINARY_U8(REG_BIN_U8, uint8_t) BINARY_CMP(REG_BIN_U8, uint8_t)
     [RL_BIN_ADD][RL_BF16] = bin_ADD_bf16, [RL_BIN_SUB][RL_BF16] = bin_SUB_bf16,
     [RL_BIN_RELU_BWD][RL_BF16] = bin_RELU_BWD_bf16,
+    [RL_BIN_RELU_BWD][RL_F16] = bin_RELU_BWD_f16,
 };
 
 int rl_cpu_binary(rl_binary_op op, const rl_iter *it, double p0) {
