@@ -27,10 +27,11 @@
  * - db = dy summed over N, H, W.
  * - bf16 (rl.autocast's convolutions) takes the im2col path with bf16 x,
  *   w and col, its GEMMs summing in f32 (cuBLAS's bf16 GEMM with an f32
- *   compute type and output) into f32 workspaces: y's chunk starts as the
- *   bias there, dcol is gathered by col2im in f32, and dW's chunks are
- *   added in f32.  Each result is rounded to bf16 once, at the end, as
- *   the f32 convolution of the bf16 operands would be.  bf16's Winograd,
+ *   compute type).  The forward GEMM adds its f32 sums to the bf16 bias
+ *   and rounds once into y itself; the backward's go into f32 workspaces:
+ *   dcol is gathered by col2im in f32, and dW's chunks are added in f32.
+ *   Each result is rounded to bf16 once, as the f32 convolution of the
+ *   bf16 operands would be.  bf16's Winograd,
  *   taken only when rl_conv_set_path forces it, keeps x, w, V, U, dM and
  *   the results bf16, the transforms computed in f32 and rounded once, and
  *   M and dU (the GEMMs' sums) f32: the rounded tiles put it a few bf16
@@ -239,37 +240,29 @@ int rl_conv_gemm(const rl_conv_tuning *t, const int64_t *geom, rl_tensor *x, rl_
   int64_t N = x->size[0], C = x->size[1], H = x->size[2], W = x->size[3], O = w->size[0];
   int64_t K = C * geom[G_KH] * geom[G_KW], ohw = geom[G_OH] * geom[G_OW];
   rl_dtype dt = x->dtype;
-  bool low = dt == RL_BF16; /* sums into an f32 chunk of y, rounded into y */
   const rl_device *dev = rl_dev(x);
   if (winograd_fits(t, dev->be, dt, geom, C, O))
     return winograd_conv(t, dev, dt, rl_data(x), N, C, H, W, geom[G_PH], geom[G_PW],
                          rl_data(w), false, O, b ? rl_data(b) : NULL, rl_data(y));
   size_t es = rl_dtype_size(dt);
-  int64_t per_image = K * ohw * (int64_t)es;
-  if (low && O * ohw * 4 > per_image) per_image = O * ohw * 4;
-  int64_t nbmax = chunk_images(t, N, per_image);
-  int64_t csize[2] = {K, nbmax * ohw}, asize[4] = {nbmax, O, geom[G_OH], geom[G_OW]};
+  int64_t nbmax = chunk_images(t, N, K * ohw * (int64_t)es);
+  int64_t csize[2] = {K, nbmax * ohw};
   rl_tensor *col = rl_empty(2, csize, dt, dev);
-  rl_tensor *acc = low && col ? rl_empty(4, asize, RL_F32, dev) : NULL;
-  /* y (or acc) starts as the bias; the GEMMs add W @ col to it */
-  int rc = !col || (low && !acc) || (b && !low && fill_bias(y, b)) ? -1 : 0;
+  /* y starts as the bias; the GEMMs add W @ col to it (a bf16 y: the bias
+   * is bf16, the sum is formed in f32 and rounded once, by the GEMM) */
+  int rc = !col || (b && fill_bias(y, b)) ? -1 : 0;
   for (int64_t n0 = 0; !rc && n0 < N; n0 += nbmax) {
     int64_t nb = N - n0 < nbmax ? N - n0 : nbmax, ncols = nb * ohw;
     rc = dev->be->im2col(dt, (char *)rl_data(x) + n0 * C * H * W * es, nb, C, H, W, geom,
                          rl_data(col));
-    rl_tensor *part = !rc && low ? images(acc, 0, nb) : NULL;
-    if (low && !rc && (!part || (b && fill_bias(part, b)))) rc = -1;
     /* per image, y_n [O, ohw] (+)= W [O, K] @ col_n [K, ohw]: one batched
      * GEMM writing the NCHW output where it lies */
-    void *out = low ? rl_data(acc) : (char *)rl_data(y) + n0 * O * ohw * es;
     if (!rc)
-      rc = rl_gemm(dev, dt, low ? RL_F32 : dt, false, false, O, ohw, K, 1.0, rl_data(w), K, 0,
-                   rl_data(col), ncols, ohw, b ? 1.0 : 0.0, out, ohw, O * ohw, nb);
-    if (!rc && low) rc = store_images(y, n0, acc, nb);
-    if (part) rl_release(part);
+      rc = rl_gemm(dev, dt, dt, false, false, O, ohw, K, 1.0, rl_data(w), K, 0, rl_data(col),
+                   ncols, ohw, b ? 1.0 : 0.0, (char *)rl_data(y) + n0 * O * ohw * es, ohw,
+                   O * ohw, nb);
   }
   if (col) rl_release(col);
-  if (acc) rl_release(acc);
   return rc;
 }
 

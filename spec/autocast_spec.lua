@@ -169,9 +169,9 @@ end)
 
 describe('the bf16 convolution CUDA runs (engine/conv_gemm.c), composed on the CPU', function()
   -- rl._conv_path forces the GEMM composition CUDA's conv entries run:
-  -- bf16 im2col and GEMMs, the sums in f32 workspaces (y's chunk with its
-  -- bias, dcol gathered by col2im, dW's chunks), each result rounded to
-  -- bf16 once.  Each must then be the f32 convolution of the bf16 operands
+  -- bf16 im2col and GEMMs summing in f32, y formed from its bf16 bias and
+  -- the f32 sums by the GEMM itself, dcol (gathered by col2im) and dW's
+  -- chunks in f32 workspaces, each result rounded to bf16 once.  Each must then be the f32 convolution of the bf16 operands
   -- rounded once, to within one bf16 step where a different summation
   -- order lands the f32 sum on the other side of a rounding boundary.
   -- A small workspace cap cuts the batch into chunks, so dW is added over
