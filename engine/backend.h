@@ -229,21 +229,39 @@ typedef int rl_avgpool2d_bwd_kernel(rl_dtype dt, const void *dy, int64_t nc, int
                                     int64_t W, const int64_t *geom, bool count_pad, void *dx);
 
 /* Batch norm over contiguous x [N, C, S] of dtype dt.  The per-channel
- * values (statistics, sums, coefficients) are in dt's accumulation type:
- * dt itself for f32 and f64, f32 for bf16 and f16 (whose elements are
- * widened exactly, as PyTorch's batch norm on half input does).
+ * values (statistics, parameters, coefficients; contiguous [C]) are in
+ * dt's accumulation type: dt itself for f32 and f64, f32 for bf16 and f16
+ * (whose elements are widened exactly, as PyTorch's batch norm on half
+ * input does).  The arithmetic on them is engine/bn_coef.h's, which both
+ * backends expand.
  *
- * bn_stats: per-channel mean and biased variance (accumulated in double). */
+ * bn_stats: per channel, the mean and biased variance of x (accumulated in
+ * double), then RL_BN_FWD_COEF: mean, invstd, and the scale and shift of
+ * the map y = scale*x + shift (w and b may be NULL), and the running
+ * statistics rmean and rvar, when not NULL, moved by momentum in place
+ * (the variance's by the unbiased one, var * unb). */
 typedef int rl_bn_stats_kernel(rl_dtype dt, const void *x, int64_t N, int64_t C, int64_t S,
-                               void *mean, void *var);
-/* Per channel: sum(dy) and sum(dy * (x - mean)); dy and x are dt. */
+                               const void *w, const void *b, void *rmean, void *rvar,
+                               double momentum, double unb, double eps, void *mean,
+                               void *invstd, void *scale, void *shift);
+/* bn_bwd_reduce: per channel, sum(dy) and sum(dy * (x - mean)) (dy and x
+ * dt, accumulated in double), then RL_BN_BWD_COEF with the forward's mean
+ * and invstd: k, c1 and c0 of dx = k*dy + (c1*x + c0), and dw and db when
+ * not NULL (w may be NULL: a weight of ones). */
 typedef int rl_bn_bwd_reduce_kernel(rl_dtype dt, const void *dy, const void *x,
-                                    const void *mean, int64_t N, int64_t C, int64_t S,
-                                    void *sum_dy, void *sum_dyxmu);
+                                    const void *mean, const void *invstd, const void *w,
+                                    int64_t N, int64_t C, int64_t S, void *k, void *c1,
+                                    void *c0, void *dw, void *db);
+/* bn_coef: RL_BN_FWD_COEF from given statistics (eval mode's running
+ * ones), mean and var [C], without running statistics to move. */
+typedef int rl_bn_coef_kernel(rl_dtype dt, int64_t C, const void *mean, const void *var,
+                              const void *w, const void *b, double eps, void *invstd,
+                              void *scale, void *shift);
 /* y = a[c]*u + (b[c]*v + d[c]) per element of channel c, u, v and y dt
- * (v NULL: y = a[c]*u + d[c], b unread), computed in the accumulation type
- * and rounded once: the forward's affine map (u = x) and the backward's
- * dx = k*dy + (c1*x + c0) (u = dy, v = x), each one pass. */
+ * (v NULL: y = a[c]*u + d[c], b unread; d NULL too: y = a[c]*u), computed
+ * in the accumulation type and rounded once: the forward's affine map
+ * (u = x), the backward's dx = k*dy + (c1*x + c0) (u = dy, v = x) and eval
+ * mode's dx = scale*dy, each one pass. */
 typedef int rl_bn_apply_kernel(rl_dtype dt, const void *u, const void *v, const void *a,
                                const void *b, const void *d, int64_t N, int64_t C, int64_t S,
                                void *y);
@@ -313,8 +331,8 @@ typedef int rl_nearest_other_kernel(const uint8_t *q, const int64_t *qlab, int64
   X(conv2d) X(conv2d_bwd) X(im2col) X(col2im) X(wino_weight)                 \
   X(wino_input) X(wino_output) X(wino_doutput) X(wino_dweight)               \
   X(maxpool2d) X(maxpool2d_bwd) X(avgpool2d) X(avgpool2d_bwd) X(bn_stats)    \
-  X(bn_bwd_reduce) X(bn_apply) X(softmax) X(softmax_bwd) X(nll)              \
-  X(nll_bwd) X(index_select) X(index_add) X(gather) X(scatter_add)           \
+  X(bn_bwd_reduce) X(bn_coef) X(bn_apply) X(softmax) X(softmax_bwd)          \
+  X(nll) X(nll_bwd) X(index_select) X(index_add) X(gather) X(scatter_add)    \
   X(rng_fill) X(linf_step) X(l2_step) X(nearest_other)
 
 struct rl_backend {

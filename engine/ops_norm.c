@@ -5,8 +5,11 @@
  * the unbiased variance, as PyTorch); its backward is the closed form
  *   dx = k*dy + c1*x + c0,  k = w*invstd,
  *   c1 = -k*invstd^2*sum(dy*(x-mean))/n,  c0 = -k*sum(dy)/n - c1*mean
- * computed from two per-channel sums, then one pass (bn_apply).  In eval
- * mode the op is an affine map built from differentiable ops.
+ * from two per-channel sums.  Each direction is two backend calls: the
+ * sums with every per-channel value computed from them (engine/bn_coef.h:
+ * statistics, coefficients, running statistics, dw and db), then one pass
+ * over the elements (bn_apply).  In eval mode the op is an affine map
+ * built from differentiable ops.
  *
  * A bf16 or f16 input (what rl.autocast's convolutions give) is normalised
  * as PyTorch's batch norm does it: the statistics, the running statistics,
@@ -44,58 +47,54 @@ static rl_tensor *affine_channels(rl_tensor *x, rl_tensor *scale, rl_tensor *shi
 /* The dtype of batch norm's per-channel values for input dtype dt. */
 static rl_dtype acc_dtype(rl_dtype dt) { return rl_dtype_is_half(dt) ? RL_F32 : dt; }
 
+/* Training mode's backward (the saved mean and invstd are the batch's),
+ * or eval mode's (ip[2]; the running mean and its invstd, and the map's
+ * scale last): there dx = scale*dy, and dw and db come from the same sums. */
 static int bn_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   const rl_meta *mx = &n->meta[0];
-  bool has_w = n->ip[0], has_b = n->ip[1];
+  bool has_w = n->ip[0], has_b = n->ip[1], eval = n->ip[2];
+  int idx_b = has_w ? 2 : 1;
+  bool sums = !eval || (has_w && n->need[1]) || (has_b && n->need[idx_b]);
   rl_tensor *x = rl_node_saved(n, 0), *mean = rl_node_saved(n, 1),
             *invstd = rl_node_saved(n, 2), *w = has_w ? rl_node_saved(n, 3) : NULL;
-  rl_tensor *xc = NULL, *gc = NULL, *sdy = NULL, *sdx = NULL, *k = NULL, *c1 = NULL,
-            *c0 = NULL;
+  rl_tensor *scale = eval ? rl_node_saved(n, has_w ? 4 : 3) : NULL;
+  rl_tensor *xc = NULL, *gc = NULL, *wc = NULL, *coef[3] = {NULL, NULL, NULL};
   int rc = -1;
-  if (!x || !mean || !invstd || (has_w && !w)) goto out;
+  if (!x || !mean || !invstd || (has_w && !w) || (eval && !scale)) goto out;
   int64_t N = mx->size[0], C = mx->size[1], S = N * C > 0 ? rl_numel(x) / (N * C) : 0;
-  double cnt = (double)(N * S);
   rl_dtype acc = acc_dtype(mx->dtype);
   xc = rl_as_contig(x);
   /* the gradient in the input's dtype, laid out as x */
   gc = !xc ? NULL : g->dtype == mx->dtype ? rl_as_contig(g) : rl_to_dtype(g, mx->dtype);
-  sdy = gc ? rl_empty(1, &C, acc, mx->dev) : NULL;
-  sdx = sdy ? rl_empty(1, &C, acc, mx->dev) : NULL;
-  if (!sdx || mx->dev->be->bn_bwd_reduce(mx->dtype, rl_data(gc), rl_data(xc), rl_data(mean),
-                                         N, C, S, rl_data(sdy), rl_data(sdx)))
-    goto out;
-  /* k = w * invstd */
-  k = w ? rl_mul(w, invstd) : (rl_retain(invstd), invstd);
-  int idx_b = has_w ? 2 : 1;
-  if (has_w && n->need[1]) { /* dw = sum(dy*(x-mean)) * invstd */
-    if (!(gin[1] = rl_mul(sdx, invstd))) goto out;
-  }
-  if (has_b && n->need[idx_b]) {
-    rl_retain(sdy);
-    gin[idx_b] = sdy;
+  wc = !gc || !w ? NULL : rl_as_contig(w);
+  if (!gc || (w && !wc)) goto out;
+  /* k, c1, c0 of dx = k*dy + (c1*x + c0); dw and db where wanted */
+  if (sums) {
+    for (int i = 0; i < 3; i++)
+      if (!(coef[i] = rl_empty(1, &C, acc, mx->dev))) goto out;
+    if (has_w && n->need[1] && !(gin[1] = rl_empty(1, &C, acc, mx->dev))) goto out;
+    if (has_b && n->need[idx_b] && !(gin[idx_b] = rl_empty(1, &C, acc, mx->dev))) goto out;
+    if (mx->dev->be->bn_bwd_reduce(mx->dtype, rl_data(gc), rl_data(xc), rl_data(mean),
+                                   rl_data(invstd), wc ? rl_data(wc) : NULL, N, C, S,
+                                   rl_data(coef[0]), rl_data(coef[1]), rl_data(coef[2]),
+                                   has_w && gin[1] ? rl_data(gin[1]) : NULL,
+                                   has_b && gin[idx_b] ? rl_data(gin[idx_b]) : NULL))
+      goto out;
   }
   if (n->need[0]) {
-    rl_tensor *i2 = rl_unary(RL_UN_SQUARE, invstd, 0, 0);
-    rl_tensor *ki2 = i2 ? rl_mul(k, i2) : NULL;
-    c1 = ki2 ? rl_mul(ki2, sdx) : NULL;
-    if (c1 && rl_unary_(RL_UN_AFFINE, c1, -1.0 / cnt, 0)) goto out;
-    rl_tensor *ks = c1 ? rl_mul(k, sdy) : NULL;
-    rl_tensor *cm = ks ? rl_mul(c1, mean) : NULL;
-    /* c0 = -ks/n - c1*mean */
-    c0 = cm ? rl_binary(RL_BIN_ADD, cm, ks, 1.0 / cnt) : NULL;
-    if (c0 && rl_unary_(RL_UN_NEG, c0, 0, 0)) goto out;
-    rl_tensor *t4[4] = {i2, ki2, ks, cm};
-    rl_release_all(4, t4);
-    /* dx = k*dy + (c1*x + c0) */
-    gin[0] = c0 ? rl_empty(mx->ndim, mx->size, mx->dtype, mx->dev) : NULL;
-    if (!gin[0] || mx->dev->be->bn_apply(mx->dtype, rl_data(gc), rl_data(xc), rl_data(k),
-                                         rl_data(c1), rl_data(c0), N, C, S, rl_data(gin[0])))
+    /* eval: dx = scale*dy; training: k*dy + (c1*x + c0) */
+    gin[0] = rl_empty(mx->ndim, mx->size, mx->dtype, mx->dev);
+    if (!gin[0] ||
+        mx->dev->be->bn_apply(mx->dtype, rl_data(gc), eval ? NULL : rl_data(xc),
+                              eval ? rl_data(scale) : rl_data(coef[0]),
+                              eval ? NULL : rl_data(coef[1]), eval ? NULL : rl_data(coef[2]),
+                              N, C, S, rl_data(gin[0])))
       goto out;
   }
   rc = 0;
 out:
   {
-    rl_tensor *t[11] = {x, mean, invstd, w, xc, gc, sdy, sdx, k, c1, c0};
+    rl_tensor *t[11] = {x, mean, invstd, w, scale, xc, gc, wc, coef[0], coef[1], coef[2]};
     rl_release_all(11, t);
   }
   return rc;
@@ -126,14 +125,18 @@ static int check_bn(const rl_tensor *x, const rl_tensor *const *per) {
   return 0;
 }
 
-/* running = (1 - m) * running + m * v, in place, outside the graph */
-static int update_running(rl_tensor *running, rl_tensor *v, double m) {
-  if (!running) return 0;
-  double p[4] = {m, 0, 0, 0};
-  rl_tensor *ra = rl_alias(running);
-  int rc = ra ? rl_ternary_(RL_TER_LERP, ra, v, v, p) : -1;
-  if (ra) rl_release(ra);
-  return rc;
+/* A running statistic as the kernel updates it in place: the tensor itself
+ * when contiguous, else a contiguous copy, written back by put_running. */
+static rl_tensor *get_running(rl_tensor *r) {
+  if (!r || rl_is_contiguous(r)) return r ? (rl_retain(r), r) : NULL;
+  return rl_as_contig(r);
+}
+
+static int put_running(rl_tensor *r, rl_tensor *rc) {
+  if (!r) return 0;
+  if (rc != r && rl_copy_(r, rc)) return -1;
+  if (rc == r) rl_bump_version(r);
+  return 0;
 }
 
 static rl_tensor *bn_train(rl_tensor *x, rl_tensor *rm, rl_tensor *rv, rl_tensor *w,
@@ -145,71 +148,117 @@ static rl_tensor *bn_train(rl_tensor *x, rl_tensor *rm, rl_tensor *rv, rl_tensor
     return NULL;
   }
   rl_dtype acc = acc_dtype(x->dtype);
-  rl_tensor *xc = rl_as_contig(x);
-  rl_tensor *mean = xc ? rl_empty(1, &C, acc, rl_dev(x)) : NULL;
-  rl_tensor *var = mean ? rl_empty(1, &C, acc, rl_dev(x)) : NULL;
-  rl_tensor *invstd = NULL, *scale = NULL, *shift = NULL, *out = NULL, *uvar = NULL;
-  bool prev = rl_set_grad_enabled(false);
-  if (!var || RL_BE(x)->bn_stats(x->dtype, rl_data(xc), N, C, S, rl_data(mean), rl_data(var)))
+  const rl_device *dev = rl_dev(x);
+  rl_tensor *xc = rl_as_contig(x), *out = NULL;
+  rl_tensor *wc = w && xc ? rl_as_contig(w) : NULL, *bc = b && xc ? rl_as_contig(b) : NULL;
+  rl_tensor *rmc = get_running(rm), *rvc = get_running(rv);
+  /* mean, invstd, scale, shift */
+  rl_tensor *ch[4] = {NULL, NULL, NULL, NULL};
+  bool ok = xc && (!w || wc) && (!b || bc) && (!rm || rmc) && (!rv || rvc);
+  for (int i = 0; ok && i < 4; i++) ok = (ch[i] = rl_empty(1, &C, acc, dev)) != NULL;
+  /* the statistics, the map's coefficients and the running statistics
+   * (moved toward the unbiased variance, as PyTorch) in one call */
+  if (!ok ||
+      RL_BE(x)->bn_stats(x->dtype, rl_data(xc), N, C, S, wc ? rl_data(wc) : NULL,
+                         bc ? rl_data(bc) : NULL, rmc ? rl_data(rmc) : NULL,
+                         rvc ? rl_data(rvc) : NULL, momentum,
+                         (double)(N * S) / (double)(N * S - 1), eps, rl_data(ch[0]),
+                         rl_data(ch[1]), rl_data(ch[2]), rl_data(ch[3])) ||
+      put_running(rm, rmc) || put_running(rv, rvc))
     goto done;
-  /* running statistics: the unbiased variance, as PyTorch */
-  uvar = rl_mul_scalar(var, (double)(N * S) / (double)(N * S - 1));
-  if (!uvar || update_running(rm, mean, momentum) || update_running(rv, uvar, momentum))
-    goto done;
-  invstd = rl_unary(RL_UN_AFFINE, var, 1, eps);
-  if (!invstd || rl_unary_(RL_UN_RSQRT, invstd, 0, 0)) goto done;
-  scale = w ? rl_mul(w, invstd) : (rl_retain(invstd), invstd);
-  rl_tensor *ms = scale ? rl_mul(mean, scale) : NULL;
-  shift = ms ? (b ? rl_sub(b, ms) : rl_neg(ms)) : NULL;
-  if (ms) rl_release(ms);
-  out = shift ? rl_empty(x->ndim, x->size, x->dtype, rl_dev(x)) : NULL;
-  if (out && RL_BE(x)->bn_apply(x->dtype, rl_data(xc), NULL, rl_data(scale), NULL,
-                                rl_data(shift), N, C, S, rl_data(out))) {
+  out = rl_empty(x->ndim, x->size, x->dtype, dev);
+  if (out && RL_BE(x)->bn_apply(x->dtype, rl_data(xc), NULL, rl_data(ch[2]), NULL,
+                                rl_data(ch[3]), N, C, S, rl_data(out))) {
     rl_release(out);
     out = NULL;
   }
-done:
-  rl_set_grad_enabled(prev);
   if (out) {
     rl_tensor *in[3] = {x, w ? w : b, b};
     int nin = 1 + (w != NULL) + (b != NULL);
-    if (!w) in[1] = b;
     rl_node *n = rl_record("batch_norm", bn_bwd, out, nin, in);
     if (n) {
       n->ip[0] = w != NULL;
       n->ip[1] = b != NULL;
-      if (rl_node_save(n, x) || rl_node_save(n, mean) || rl_node_save(n, invstd) ||
+      if (rl_node_save(n, x) || rl_node_save(n, ch[0]) || rl_node_save(n, ch[1]) ||
           (w && rl_node_save(n, w))) {
         rl_release(out);
         out = NULL;
       }
     }
   }
-  rl_tensor *t[7] = {xc, mean, var, invstd, scale, shift, uvar};
-  rl_release_all(7, t);
+done:;
+  rl_tensor *t[9] = {xc, wc, bc, rmc, rvc, ch[0], ch[1], ch[2], ch[3]};
+  rl_release_all(9, t);
   return out;
 }
 
+/* Eval mode with running statistics that require a gradient: the map
+ * built from differentiable ops (a half x computed in f32 and rounded). */
+static rl_tensor *bn_eval_composed(rl_tensor *x, rl_tensor *rm, rl_tensor *rv, rl_tensor *w,
+                                   rl_tensor *b, double eps) {
+  /* scale = w / sqrt(rv + eps), shift = b - rm * scale */
+  rl_tensor *ve = rl_unary(RL_UN_AFFINE, rv, 1, eps);
+  rl_tensor *is = ve ? rl_unary(RL_UN_RSQRT, ve, 0, 0) : NULL;
+  if (ve) rl_release(ve);
+  rl_tensor *scale = is ? (w ? rl_mul(w, is) : (rl_retain(is), is)) : NULL;
+  rl_tensor *ms = scale ? rl_mul(rm, scale) : NULL;
+  rl_tensor *shift = ms ? (b ? rl_sub(b, ms) : rl_neg(ms)) : NULL;
+  rl_tensor *out = shift ? affine_channels(x, scale, shift) : NULL;
+  if (rl_dtype_is_half(x->dtype)) out = rl_out_half(out, x->dtype);
+  rl_tensor *t[4] = {is, scale, ms, shift};
+  rl_release_all(4, t);
+  return out;
+}
+
+/* Eval mode: the map from the running statistics (bn_coef) in one pass,
+ * differentiable in x, w and b by bn_bwd's eval form. */
 static rl_tensor *bn_eval(rl_tensor *x, rl_tensor *rm, rl_tensor *rv, rl_tensor *w,
                           rl_tensor *b, double eps) {
   if (!rm || !rv) {
     rl_err("batch_norm: eval mode needs running_mean and running_var");
     return NULL;
   }
-  /* scale = w / sqrt(rv + eps), shift = b - rm * scale: differentiable in w, b, x */
-  rl_tensor *is = rl_unary(RL_UN_AFFINE, rv, 1, eps);
-  if (is && rl_unary_(RL_UN_RSQRT, is, 0, 0)) {
-    rl_release(is);
-    is = NULL;
+  if (rl_grad_enabled() && (rm->requires_grad || rv->requires_grad))
+    return bn_eval_composed(x, rm, rv, w, b, eps);
+  int64_t N = x->size[0], C = x->size[1], S = N * C > 0 ? rl_numel(x) / (N * C) : 0;
+  rl_dtype acc = acc_dtype(x->dtype);
+  const rl_device *dev = rl_dev(x);
+  rl_tensor *xc = rl_as_contig(x), *out = NULL;
+  rl_tensor *wc = w && xc ? rl_as_contig(w) : NULL, *bc = b && xc ? rl_as_contig(b) : NULL;
+  rl_tensor *rmc = xc ? rl_as_contig(rm) : NULL, *rvc = rmc ? rl_as_contig(rv) : NULL;
+  /* invstd, scale, shift */
+  rl_tensor *ch[3] = {NULL, NULL, NULL};
+  bool ok = rvc && (!w || wc) && (!b || bc);
+  for (int i = 0; ok && i < 3; i++) ok = (ch[i] = rl_empty(1, &C, acc, dev)) != NULL;
+  if (!ok ||
+      RL_BE(x)->bn_coef(x->dtype, C, rl_data(rmc), rl_data(rvc), wc ? rl_data(wc) : NULL,
+                        bc ? rl_data(bc) : NULL, eps, rl_data(ch[0]), rl_data(ch[1]),
+                        rl_data(ch[2])))
+    goto done;
+  out = rl_empty(x->ndim, x->size, x->dtype, dev);
+  if (out && RL_BE(x)->bn_apply(x->dtype, rl_data(xc), NULL, rl_data(ch[1]), NULL,
+                                rl_data(ch[2]), N, C, S, rl_data(out))) {
+    rl_release(out);
+    out = NULL;
   }
-  rl_tensor *scale = is ? (w ? rl_mul(w, is) : (rl_retain(is), is)) : NULL;
-  rl_tensor *ms = scale ? rl_mul(rm, scale) : NULL;
-  rl_tensor *shift = ms ? (b ? rl_sub(b, ms) : rl_neg(ms)) : NULL;
-  /* a half x: the f32 map on x widened, rounded back (differentiable) */
-  rl_tensor *out = shift ? affine_channels(x, scale, shift) : NULL;
-  if (rl_dtype_is_half(x->dtype)) out = rl_out_half(out, x->dtype);
-  rl_tensor *t[4] = {is, scale, ms, shift};
-  rl_release_all(4, t);
+  if (out) {
+    rl_tensor *in[3] = {x, w ? w : b, b};
+    int nin = 1 + (w != NULL) + (b != NULL);
+    rl_node *n = rl_record("batch_norm", bn_bwd, out, nin, in);
+    if (n) {
+      n->ip[0] = w != NULL;
+      n->ip[1] = b != NULL;
+      n->ip[2] = 1;
+      if (rl_node_save(n, x) || rl_node_save(n, rmc) || rl_node_save(n, ch[0]) ||
+          (w && rl_node_save(n, w)) || rl_node_save(n, ch[1])) {
+        rl_release(out);
+        out = NULL;
+      }
+    }
+  }
+done:;
+  rl_tensor *t[8] = {xc, wc, bc, rmc, rvc, ch[0], ch[1], ch[2]};
+  rl_release_all(8, t);
   return out;
 }
 

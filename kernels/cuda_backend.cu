@@ -270,6 +270,6 @@ static const rl_backend cuda_backend = {
 };
 
 /* A forgotten entry (or a new one in backend.h) changes the size. */
-static_assert(sizeof(rl_backend) == sizeof(void *) * 41, "rl_backend has 40 entries + name");
+static_assert(sizeof(rl_backend) == sizeof(void *) * 42, "rl_backend has 41 entries + name");
 
 extern "C" const rl_backend *rl_cuda_backend(void) { return &cuda_backend; }

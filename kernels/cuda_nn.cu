@@ -2,6 +2,7 @@
  *
  * Sums go through fixed trees (shared memory or warp butterflies) in
  * double, never float atomics: a result is the same bits on every run. */
+#include "bn_coef.h"
 #include "cuda_common.cuh"
 
 /* ---- warp sums (block_sum is in cuda_common.cuh) -------------------------------- */
@@ -111,21 +112,60 @@ __global__ void bn_part(const typename B::S *x, const typename B::S *dy, const d
   }
 }
 
-/* A thread per channel: the P parts in order, divided by cnt (0 = no
- * division), into d (double) and/or o0, o1 (the tensor's type). */
-template <typename T>
-__global__ void bn_finish(const double *part, int64_t C, int P, double cnt, double *d, T *o0,
-                          T *o1) {
+/* A thread per channel: the P parts of the first sum in order, divided
+ * by cnt: the mean, as a double for the variance's pass and in A. */
+template <typename A>
+__global__ void bn_finish_mean(const double *part, int64_t C, int P, double cnt, double *md,
+                               A *mean) {
+  GRID_STRIDE(c, C) {
+    double a = 0;
+    for (int p = 0; p < P; p++) a += part[(c * P + p) * 2];
+    a /= cnt;
+    md[c] = a;
+    mean[c] = (A)a;
+  }
+}
+
+/* A thread per channel: the variance from its P parts, then the map's
+ * coefficients and the running statistics (engine/bn_coef.h). */
+template <typename A>
+__global__ void bn_finish_fwd(const double *part, int64_t C, int P, double cnt, const A *mean,
+                              const A *w, const A *b, A *rm, A *rv, double mom, double unb,
+                              double eps, A *invstd, A *scale, A *shift) {
+  GRID_STRIDE(c, C) {
+    double q = 0;
+    for (int p = 0; p < P; p++) q += part[(c * P + p) * 2];
+    A v = (A)(q / cnt);
+    RL_BN_FWD_COEF(A, fma, sqrt, mean[c], v, w, b, rm, rv, mom, unb, eps, c, invstd, scale,
+                   shift);
+  }
+}
+
+/* A thread per channel: sum(dy) and sum(dy (x - mean)) from the P parts,
+ * then the coefficients of dx, dw and db (engine/bn_coef.h). */
+template <typename A>
+__global__ void bn_finish_bwd(const double *part, int64_t C, int P, double rcnt, const A *mean,
+                              const A *is, const A *w, A *k, A *c1, A *c0, A *dw, A *db) {
   GRID_STRIDE(c, C) {
     double a = 0, b = 0;
     for (int p = 0; p < P; p++) {
       a += part[(c * P + p) * 2];
       b += part[(c * P + p) * 2 + 1];
     }
-    if (cnt > 0) a /= cnt;
-    if (d) d[c] = a;
-    if (o0) o0[c] = (T)a;
-    if (o1) o1[c] = (T)b;
+    A sdy = (A)a, sdx = (A)b;
+    RL_BN_BWD_COEF(A, fma, sdy, sdx, mean[c], is[c], w, rcnt, c, k, c1, c0, dw, db);
+  }
+}
+
+/* A thread per channel: the coefficients from given statistics (eval
+ * mode's running ones). */
+template <typename A>
+__global__ void bn_coef_k(int64_t C, const A *mean, const A *var, const A *w, const A *b,
+                          double eps, A *invstd, A *scale, A *shift) {
+  A *none = NULL;
+  GRID_STRIDE(c, C) {
+    RL_BN_FWD_COEF(A, fma, sqrt, mean[c], var[c], w, b, none, none, 0, 0, eps, c, invstd, scale,
+                   shift);
   }
 }
 
@@ -146,10 +186,11 @@ static int bn_parts(int64_t C, int64_t cnt, int64_t *chunk) {
 }
 
 /* x [N, C, S]: mean, then the biased variance around it, both in double
- * (two passes, as the CPU). */
-template <typename B, typename T = typename B::A>
-static int bn_stats_t(const typename B::S *x, int64_t N, int64_t C, int64_t S, T *mean,
-                      T *var) {
+ * (two passes, as the CPU), then the coefficients. */
+template <typename B, typename A = typename B::A>
+static int bn_stats_t(const typename B::S *x, int64_t N, int64_t C, int64_t S, const A *w,
+                      const A *b, A *rm, A *rv, double mom, double unb, double eps, A *mean,
+                      A *invstd, A *scale, A *shift) {
   int64_t chunk, cnt = N * S;
   int P = bn_parts(C, cnt, &chunk);
   size_t nb = sizeof(double) * (size_t)(C * P * 2 + C);
@@ -158,26 +199,29 @@ static int bn_stats_t(const typename B::S *x, int64_t N, int64_t C, int64_t S, T
   double *md = part + C * P * 2;
   dim3 grid((unsigned)C, (unsigned)P);
   bn_part<B><<<grid, RL_THREADS>>>(x, NULL, NULL, 0, N, C, S, chunk, part);
-  bn_finish<T><<<rl_blocks(C), RL_THREADS>>>(part, C, P, (double)cnt, md, mean, (T *)NULL);
+  bn_finish_mean<A><<<rl_blocks(C), RL_THREADS>>>(part, C, P, (double)cnt, md, mean);
   bn_part<B><<<grid, RL_THREADS>>>(x, NULL, md, 1, N, C, S, chunk, part);
-  bn_finish<T><<<rl_blocks(C), RL_THREADS>>>(part, C, P, (double)cnt, NULL, var, (T *)NULL);
+  bn_finish_fwd<A><<<rl_blocks(C), RL_THREADS>>>(part, C, P, (double)cnt, mean, w, b, rm, rv,
+                                                 mom, unb, eps, invstd, scale, shift);
   cudaError_t e = cudaGetLastError();
   rl_cuda_scratch_free(part, nb);
   return e == cudaSuccess ? 0 : rl_cuda_fail("launch of the batch-norm statistics", e);
 }
 
-template <typename B, typename T = typename B::A>
-static int bn_bwd_t(const typename B::S *dy, const typename B::S *x, const T *mean, int64_t N,
-                    int64_t C, int64_t S, T *sdy, T *sdx) {
+template <typename B, typename A = typename B::A>
+static int bn_bwd_t(const typename B::S *dy, const typename B::S *x, const A *mean,
+                    const A *is, const A *w, int64_t N, int64_t C, int64_t S, A *k, A *c1,
+                    A *c0, A *dw, A *db) {
   int64_t chunk, cnt = N * S;
   int P = bn_parts(C, cnt, &chunk);
   size_t nb = sizeof(double) * (size_t)(C * P * 2 + C);
   double *part = (double *)rl_cuda_scratch(nb);
   if (!part) return -1;
   double *md = part + C * P * 2;
-  to_double<T><<<rl_blocks(C), RL_THREADS>>>(mean, C, md);
+  to_double<A><<<rl_blocks(C), RL_THREADS>>>(mean, C, md);
   bn_part<B><<<dim3((unsigned)C, (unsigned)P), RL_THREADS>>>(x, dy, md, 2, N, C, S, chunk, part);
-  bn_finish<T><<<rl_blocks(C), RL_THREADS>>>(part, C, P, 0, NULL, sdy, sdx);
+  bn_finish_bwd<A><<<rl_blocks(C), RL_THREADS>>>(part, C, P, 1.0 / (double)cnt, mean, is, w, k,
+                                                 c1, c0, dw, db);
   cudaError_t e = cudaGetLastError();
   rl_cuda_scratch_free(part, nb);
   return e == cudaSuccess ? 0 : rl_cuda_fail("launch of the batch-norm backward sums", e);
@@ -185,7 +229,7 @@ static int bn_bwd_t(const typename B::S *dy, const typename B::S *x, const T *me
 
 /* y = a[c]*u + (b[c]*v + d[c]) (v NULL: a[c]*u + d[c]) over the n
  * elements of contiguous [N, C, S], computed in A and rounded once, with
- * the CPU's expressions (the same contractions into fma).  A grid the GPU
+ * the CPU's two explicit fmas.  A grid the GPU
  * holds at once strides over the elements; each thread divides once for
  * the channel c and the position k in its plane of its first element, then
  * steps both along without a division. */
@@ -198,11 +242,13 @@ __global__ void bn_apply_k(const typename B::S *u, const typename B::S *v,
   IT k = i % S, c = i / S % C, dk = T % S, dc = T / S % C;
   for (; i < n; i += T) {
     typename B::A r;
-    if (v) {
-      typename B::A t = b[c] * B::ld(v[i]) + d[c];
-      r = a[c] * B::ld(u[i]) + t;
+    if (!d) {
+      r = a[c] * B::ld(u[i]);
+    } else if (v) {
+      typename B::A t = fma(b[c], B::ld(v[i]), d[c]);
+      r = fma(a[c], B::ld(u[i]), t);
     } else {
-      r = a[c] * B::ld(u[i]) + d[c];
+      r = fma(a[c], B::ld(u[i]), d[c]);
     }
     y[i] = B::st(r);
     k += dk;
@@ -227,19 +273,40 @@ static int bn_apply_t(const typename B::S *u, const typename B::S *v, const A *a
   return e == cudaSuccess ? 0 : rl_cuda_fail("launch of the batch-norm map", e);
 }
 
-int rl_cuda_bn_stats(rl_dtype dt, const void *x, int64_t N, int64_t C, int64_t S, void *mean,
-                     void *var) {
+int rl_cuda_bn_stats(rl_dtype dt, const void *x, int64_t N, int64_t C, int64_t S,
+                     const void *w, const void *b, void *rmean, void *rvar, double momentum,
+                     double unb, double eps, void *mean, void *invstd, void *scale,
+                     void *shift) {
   if (C == 0) return 0;
-  BN_DISPATCH(dt, return bn_stats_t<B>((const B::S *)x, N, C, S, (B::A *)mean, (B::A *)var));
+  BN_DISPATCH(dt, return bn_stats_t<B>((const B::S *)x, N, C, S, (const B::A *)w,
+                                       (const B::A *)b, (B::A *)rmean, (B::A *)rvar, momentum,
+                                       unb, eps, (B::A *)mean, (B::A *)invstd, (B::A *)scale,
+                                       (B::A *)shift));
   return 0;
 }
 
 int rl_cuda_bn_bwd_reduce(rl_dtype dt, const void *dy, const void *x, const void *mean,
-                          int64_t N, int64_t C, int64_t S, void *sum_dy, void *sum_dyxmu) {
+                          const void *invstd, const void *w, int64_t N, int64_t C, int64_t S,
+                          void *k, void *c1, void *c0, void *dw, void *db) {
   if (C == 0) return 0;
-  BN_DISPATCH(dt, return bn_bwd_t<B>((const B::S *)dy, (const B::S *)x, (const B::A *)mean, N,
-                                     C, S, (B::A *)sum_dy, (B::A *)sum_dyxmu));
+  BN_DISPATCH(dt, return bn_bwd_t<B>((const B::S *)dy, (const B::S *)x, (const B::A *)mean,
+                                     (const B::A *)invstd, (const B::A *)w, N, C, S,
+                                     (B::A *)k, (B::A *)c1, (B::A *)c0, (B::A *)dw,
+                                     (B::A *)db));
   return 0;
+}
+
+int rl_cuda_bn_coef(rl_dtype dt, int64_t C, const void *mean, const void *var, const void *w,
+                    const void *b, double eps, void *invstd, void *scale, void *shift) {
+  if (C == 0) return 0;
+  BN_DISPATCH(dt, {
+    typedef B::A A;
+    bn_coef_k<A><<<rl_blocks(C), RL_THREADS>>>(C, (const A *)mean, (const A *)var,
+                                               (const A *)w, (const A *)b, eps, (A *)invstd,
+                                               (A *)scale, (A *)shift);
+  });
+  cudaError_t e = cudaGetLastError();
+  return e == cudaSuccess ? 0 : rl_cuda_fail("launch of the batch-norm coefficients", e);
 }
 
 int rl_cuda_bn_apply(rl_dtype dt, const void *u, const void *v, const void *a, const void *b,

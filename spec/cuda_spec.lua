@@ -468,6 +468,13 @@ describe('CUDA vs CPU: normalisation, softmax and losses', function()
   end)
   check('batch_norm over [N, C] (1-d)', function() return { randn(16, 7) } end,
     function(x) return F.batch_norm(x, nil, nil, nil, nil, true) end)
+  check('batch_norm in eval mode: output and gradients (x, weight, bias)', function()
+    return { randn(6, 4, 5, 5) * 2 + 1, randn(4), randn(4) }
+  end, function(x, w, b)
+    local rm = rl.tensor({ 0.5, -1, 0.25, 2 }):to(x.device)
+    local rv = rl.tensor({ 1.5, 0.5, 3, 0.75 }):to(x.device)
+    return F.batch_norm(x, rm, rv, w, b, false)
+  end)
   -- more elements than the threads of the grid that applies the map
   -- (an H100's 132 SMs x 2048), so each thread steps along its channel
   check('batch_norm over more elements than a grid holds threads', function()
@@ -1018,6 +1025,13 @@ describe('CUDA vs CPU: bf16 and f16 (issue #15)', function()
         function() return { h(randn(20, 3, 77, 71) + 2), randn(3), randn(3) } end,
         function(x, w, b) return F.batch_norm(x, nil, nil, w, b, true) end,
         { ulps = 1, atol = 1e-6, gulps = 1, gatol = 1e-6 })
+      check(H .. ': batch_norm in eval mode, gradients too (within 1 ulp)', function()
+        return { h(randn(6, 4, 5, 5) * 2 + 1), randn(4), randn(4) }
+      end, function(x, w, b)
+        local rm = rl.tensor({ 0.5, -1, 0.25, 2 }):to(x.device)
+        local rv = rl.tensor({ 1.5, 0.5, 3, 0.75 }):to(x.device)
+        return F.batch_norm(x, rm, rv, w, b, false)
+      end, { ulps = 1, atol = 1e-6, gulps = 1, gatol = 1e-6 })
       it(H .. ': running statistics stay f32; eval mode gives ' .. H .. ' (within 1 ulp)', function()
         local c, d = both { h(randn(8, 5, 6, 6) * 2 + 1), randn(5), randn(5) }
         local rmc, rvc = rl.zeros(5), rl.ones(5)

@@ -42,6 +42,34 @@ describe('nn.Module', function()
     assert.are.equal(1, m:get(2).num_batches_tracked:item())
   end)
 
+  it('batch_norm moves the running statistics by momentum, in strided views too', function()
+    local g = rl.Generator(3)
+    local x = rl.randn({ 5, 3, 4 }, { generator = g, dtype = 'f64' }) * 2 + 1
+    local mean, var = {}, {}
+    for c = 1, 3 do
+      local v = x:select(2, c)
+      mean[c] = v:mean():item()
+      var[c] = ((v - mean[c]) ^ 2):sum():item() / (v:numel() - 1) -- unbiased
+    end
+    for _, strided in ipairs { false, true } do
+      local rm, rv = rl.tensor({ 0.5, -1, 2 }, 'f64'), rl.tensor({ 1, 3, 0.25 }, 'f64')
+      local before_m, before_v = rm:tolist(), rv:tolist()
+      if strided then -- every other element of a longer buffer
+        local bm, bv = rl.zeros(6, 'f64'), rl.zeros(6, 'f64')
+        rm, rv = bm:view(3, 2):select(2, 1), bv:view(3, 2):select(2, 1)
+        rm:copy_(rl.tensor(before_m, 'f64'))
+        rv:copy_(rl.tensor(before_v, 'f64'))
+      end
+      rl.F.batch_norm(x, rm, rv, nil, nil, true, 0.3, 1e-5)
+      for c = 1, 3 do
+        local wm = before_m[c] + 0.3 * (mean[c] - before_m[c])
+        local wv = before_v[c] + 0.3 * (var[c] - before_v[c])
+        assert.is_true(math.abs(rm[c]:item() - wm) < 1e-12, 'running_mean ' .. c)
+        assert.is_true(math.abs(rv[c]:item() - wv) < 1e-12, 'running_var ' .. c)
+      end
+    end
+  end)
+
   it('with_mode runs fn in a mode and gives every module back its own flag', function()
     local inner = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5))
     local m = nn.Sequential(nn.Linear(2, 2), inner, nn.ReLU())
