@@ -175,9 +175,11 @@ typedef int rl_conv2d_bwd_kernel(const int64_t *geom, rl_tensor *x, rl_tensor *w
                                  rl_tensor *dy, rl_tensor *dx, rl_tensor *dw, rl_tensor *db);
 
 /* Convolution helpers for engine/conv_gemm.c.  x is a contiguous
- * [nb, C, H, W] slab; col is [C*kh*kw, nb*OH*OW] (column = image * OH*OW +
- * output pixel).  col2im gathers into x (overwriting it), so it is
- * deterministic. */
+ * [nb, C, H, W] slab of dtype dt; col is [C*kh*kw, nb*OH*OW] (column =
+ * image * OH*OW + output pixel).  col2im gathers into x (overwriting it),
+ * so it is deterministic.  For bf16, im2col's col is bf16 (the elements
+ * moved) but col2im's is f32: a bf16 convolution's input gradient, whose
+ * taps are summed in f32 and rounded once into x. */
 typedef int rl_im2col_kernel(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t H,
                              int64_t W, const int64_t *geom, void *col);
 typedef int rl_col2im_kernel(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t H,

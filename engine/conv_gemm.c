@@ -28,10 +28,10 @@
  * - bf16 (rl.autocast's convolutions) takes the im2col path with bf16 x,
  *   w and col, its GEMMs summing in f32 (cuBLAS's bf16 GEMM with an f32
  *   compute type).  The forward GEMM adds its f32 sums to the bf16 bias
- *   and rounds once into y itself; the backward's go into f32 workspaces:
- *   dcol is gathered by col2im in f32, and dW's chunks are added in f32.
- *   Each result is rounded to bf16 once, as the f32 convolution of the
- *   bf16 operands would be.  bf16's Winograd,
+ *   and rounds once into y itself; dcol is f32, and col2im sums its taps
+ *   in f32 and rounds once into dx; dW's chunks are added in an f32
+ *   workspace, rounded into dw at the end.  Each result is rounded to bf16
+ *   once, as the f32 convolution of the bf16 operands would be.  bf16's Winograd,
  *   taken only when rl_conv_set_path forces it, keeps x, w, V, U, dM and
  *   the results bf16, the transforms computed in f32 and rounded once, and
  *   M and dU (the GEMMs' sums) f32: the rounded tiles put it a few bf16
@@ -189,28 +189,6 @@ static int fill_bias(rl_tensor *out, rl_tensor *b) {
   return rc;
 }
 
-/* Images [n0, n0 + nb) of a contiguous tensor, as a view. */
-static rl_tensor *images(rl_tensor *t, int64_t n0, int64_t nb) {
-  int64_t size[RL_MAX_DIMS], stride[RL_MAX_DIMS], per = 1;
-  for (int d = t->ndim - 1; d >= 0; d--) {
-    size[d] = t->size[d];
-    stride[d] = per;
-    per *= t->size[d];
-  }
-  size[0] = nb;
-  return rl_view_of(t->st, t->dtype, t->ndim, size, stride, t->offset + n0 * (per / t->size[0]));
-}
-
-/* dst's images [n0, n0 + nb) = src's first nb images, converted (a bf16
- * result's one rounding from its f32 sums). */
-static int store_images(rl_tensor *dst, int64_t n0, rl_tensor *src, int64_t nb) {
-  rl_tensor *d = images(dst, n0, nb), *s = d ? images(src, 0, nb) : NULL;
-  int rc = s ? rl_copy_(d, s) : -1;
-  if (d) rl_release(d);
-  if (s) rl_release(s);
-  return rc;
-}
-
 /* dy[n0 : n0+nb] as dYt [O, nb*ohw] (a fresh contiguous tensor). */
 static rl_tensor *dy_transposed(rl_tensor *dyc, int64_t n0, int64_t nb, int64_t O,
                                 int64_t ohw) {
@@ -297,19 +275,17 @@ int rl_conv_gemm_bwd(const rl_conv_tuning *t, const int64_t *geom, rl_tensor *x,
     return -1;
   bool col_dx = dx && !wino_dx, col_dw = dw && !wino_dw;
   if (!col_dw && !col_dx) return 0;
-  /* bf16: dW's chunks are summed in an f32 dwf, dcol is f32 and col2im
-   * gathers it into an f32 chunk of dx; each rounded to bf16 at the end */
+  /* bf16: dW's chunks are summed in an f32 dwf (rounded into dw at the
+   * end); dcol is f32, and col2im gathers it into dx, rounding each sum once */
   bool low = dt == RL_BF16;
   size_t es = rl_dtype_size(dt);
-  int64_t per_image = K * ohw * (int64_t)es;
-  if (low && col_dx && (K * ohw + C * H * W) * 4 > per_image) per_image = (K * ohw + C * H * W) * 4;
+  int64_t per_image = K * ohw * (int64_t)(low && col_dx ? 4 : es);
   int64_t nbmax = chunk_images(t, N, per_image);
-  int64_t csize[2] = {K, nbmax * ohw}, xsize[4] = {nbmax, C, H, W};
+  int64_t csize[2] = {K, nbmax * ohw};
   rl_tensor *col = rl_empty(2, csize, dt, dev);
   rl_tensor *dwf = low && col_dw && col ? rl_empty(dw->ndim, dw->size, RL_F32, dev) : NULL;
   rl_tensor *dcol = low && col_dx && col ? rl_empty(2, csize, RL_F32, dev) : col;
-  rl_tensor *dxf = low && col_dx && dcol ? rl_empty(4, xsize, RL_F32, dev) : NULL;
-  int rc = !col || (low && col_dw && !dwf) || !dcol || (low && col_dx && !dxf) ? -1 : 0;
+  int rc = !col || (low && col_dw && !dwf) || !dcol ? -1 : 0;
   rl_tensor *sum_dw = low ? dwf : dw;
   /* im2col's dW is summed over the chunks */
   if (!rc && col_dw && rl_zero_(sum_dw)) rc = -1;
@@ -332,14 +308,13 @@ int rl_conv_gemm_bwd(const rl_conv_tuning *t, const int64_t *geom, rl_tensor *x,
                    (char *)rl_data(dy) + n0 * O * ohw * es, ohw, O * ohw, 0.0, rl_data(dcol),
                    ncols, ohw, nb);
       if (!rc)
-        rc = be->col2im(dcol->dtype, rl_data(dcol), nb, C, H, W, geom,
-                        low ? rl_data(dxf) : (char *)rl_data(dx) + n0 * C * H * W * es);
-      if (!rc && low) rc = store_images(dx, n0, dxf, nb);
+        rc = be->col2im(dt, rl_data(dcol), nb, C, H, W, geom,
+                        (char *)rl_data(dx) + n0 * C * H * W * es);
     }
   }
   if (!rc && low && col_dw) rc = rl_copy_(dw, dwf);
   if (dcol && dcol != col) rl_release(dcol);
-  rl_tensor *tmp[3] = {col, dwf, dxf};
-  rl_release_all(3, tmp);
+  rl_tensor *tmp[2] = {col, dwf};
+  rl_release_all(2, tmp);
   return rc;
 }

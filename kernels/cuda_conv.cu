@@ -58,9 +58,10 @@ __global__ void im2col_kernel(const T *x, IT nb, IT C, IT H, IT W, Geom<IT> g, T
 }
 
 /* col -> x: a (image, channel) plane per grid y; each element gathers its
- * taps in (i, j) order, as the CPU adds them. */
-template <typename T, typename IT>
-__global__ void col2im_kernel(const T *col, IT nb, IT C, IT H, IT W, Geom<IT> g, T *x) {
+ * taps in (i, j) order, as the CPU adds them.  X is x's storage: T, or
+ * uint16_t for bf16 from an f32 col (the sum rounded once). */
+template <typename T, typename X, typename IT>
+__global__ void col2im_kernel(const T *col, IT nb, IT C, IT H, IT W, Geom<IT> g, X *x) {
   IT ohw = g.OH * g.OW, ncols = nb * ohw;
   IT start = (IT)(blockIdx.x * blockDim.x + threadIdx.x), step = (IT)(gridDim.x * blockDim.x);
   if (start >= H * W) return;
@@ -84,7 +85,7 @@ __global__ void col2im_kernel(const T *col, IT nb, IT C, IT H, IT W, Geom<IT> g,
           acc += src[(int64_t)j * ncols + ow];
         }
       }
-      x[(int64_t)pl * H * W + hw] = acc;
+      bf_store(x + (int64_t)pl * H * W + hw, acc);
     }
   }
 }
@@ -121,8 +122,15 @@ int rl_cuda_col2im(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t 
                    const int64_t *g, void *x) {
   int64_t planes = nb * C, ncols = nb * g[G_OH] * g[G_OW];
   if (planes * H * W == 0) return 0;
+  if (dt == RL_BF16) { /* an f32 col, rounded once into bf16 x */
+    RL_LAUNCH_IT(fits32(ncols, planes * H * W), (col2im_kernel<float, uint16_t, IT>),
+                 grid_walk(H * W, planes), (const float *)col, (IT)nb, (IT)C, (IT)H, (IT)W,
+                 geom_of<IT>(g), (uint16_t *)x);
+    LAUNCH_CHECK("col2im_kernel");
+    return 0;
+  }
   RL_DISPATCH_FLOAT("conv2d", dt,
-                    RL_LAUNCH_IT(fits32(ncols, planes * H * W), (col2im_kernel<T, IT>),
+                    RL_LAUNCH_IT(fits32(ncols, planes * H * W), (col2im_kernel<T, T, IT>),
                                  grid_walk(H * W, planes), (const T *)col, (IT)nb, (IT)C, (IT)H,
                                  (IT)W, geom_of<IT>(g), (T *)x));
   LAUNCH_CHECK("col2im_kernel");

@@ -118,6 +118,24 @@ DEFINE_IM2COL(im2col_u16, im2col_row_u16, uint16_t)
 DEFINE_COL2IM(col2im_f32, col2im_plane_f32, float)
 DEFINE_COL2IM(col2im_f64, col2im_plane_f64, double)
 
+/* bf16 x from an f32 col: each plane gathered in f32 (a plane per thread
+ * in one buffer), then rounded once. */
+static int col2im_bf16(const float *col, int64_t nb, int64_t C, int64_t H, int64_t W,
+                       const int64_t *g, uint16_t *x) {
+  int64_t ohw = g[G_OH] * g[G_OW], ncols = nb * ohw, hw = H * W;
+  size_t bytes = sizeof(float) * (size_t)(hw * omp_get_max_threads());
+  float *buf = rl_cpu_backend.alloc(NULL, bytes);
+  if (!buf) return -1;
+  RL_PARALLEL_FOR(nc, nb * C, hw * g[G_KH] * g[G_KW], {
+    int64_t n = nc / C, c = nc % C;
+    float *plane = buf + hw * omp_get_thread_num();
+    col2im_plane_f32(col + n * ohw, ncols, c, H, W, g, plane);
+    for (int64_t i = 0; i < hw; i++) x[nc * hw + i] = rl_bf16_of_f32(plane[i]);
+  });
+  rl_cpu_backend.free(NULL, buf, bytes);
+  return 0;
+}
+
 int rl_cpu_im2col(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t H, int64_t W,
                   const int64_t *g, void *col) {
   if (dt == RL_BF16) { /* a bf16 convolution's col (engine/conv_gemm.c) */
@@ -130,6 +148,7 @@ int rl_cpu_im2col(rl_dtype dt, const void *x, int64_t nb, int64_t C, int64_t H, 
 
 int rl_cpu_col2im(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t H,
                   int64_t W, const int64_t *g, void *x) {
+  if (dt == RL_BF16) return col2im_bf16(col, nb, C, H, W, g, x); /* f32 col */
   RL_CPU_DISPATCH_FLOAT("conv2d", col2im_f32(col, nb, C, H, W, g, x),
                         col2im_f64(col, nb, C, H, W, g, x));
 }
