@@ -125,6 +125,27 @@ static int check_bn(const rl_tensor *x, const rl_tensor *const *per) {
   return 0;
 }
 
+/* out's node for bn_bwd, inputs x, w, b (those given), saving x, the mean
+ * and invstd the map was made from, w, and for eval mode (scale given) the
+ * map's scale.  out is released on failure (NULL passes through). */
+static rl_tensor *record_bn(rl_tensor *out, rl_tensor *x, rl_tensor *w, rl_tensor *b,
+                            rl_tensor *mean, rl_tensor *invstd, rl_tensor *scale) {
+  if (!out) return NULL;
+  rl_tensor *in[3] = {x, w ? w : b, b};
+  int nin = 1 + (w != NULL) + (b != NULL);
+  rl_node *n = rl_record("batch_norm", bn_bwd, out, nin, in);
+  if (!n) return out;
+  n->ip[0] = w != NULL;
+  n->ip[1] = b != NULL;
+  n->ip[2] = scale != NULL;
+  if (rl_node_save(n, x) || rl_node_save(n, mean) || rl_node_save(n, invstd) ||
+      (w && rl_node_save(n, w)) || (scale && rl_node_save(n, scale))) {
+    rl_release(out);
+    return NULL;
+  }
+  return out;
+}
+
 /* A running statistic as the kernel updates it in place: the tensor itself
  * when contiguous, else a contiguous copy, written back by put_running. */
 static rl_tensor *get_running(rl_tensor *r) {
@@ -172,20 +193,7 @@ static rl_tensor *bn_train(rl_tensor *x, rl_tensor *rm, rl_tensor *rv, rl_tensor
     rl_release(out);
     out = NULL;
   }
-  if (out) {
-    rl_tensor *in[3] = {x, w ? w : b, b};
-    int nin = 1 + (w != NULL) + (b != NULL);
-    rl_node *n = rl_record("batch_norm", bn_bwd, out, nin, in);
-    if (n) {
-      n->ip[0] = w != NULL;
-      n->ip[1] = b != NULL;
-      if (rl_node_save(n, x) || rl_node_save(n, ch[0]) || rl_node_save(n, ch[1]) ||
-          (w && rl_node_save(n, w))) {
-        rl_release(out);
-        out = NULL;
-      }
-    }
-  }
+  out = record_bn(out, x, w, b, ch[0], ch[1], NULL);
 done:;
   rl_tensor *t[9] = {xc, wc, bc, rmc, rvc, ch[0], ch[1], ch[2], ch[3]};
   rl_release_all(9, t);
@@ -241,21 +249,7 @@ static rl_tensor *bn_eval(rl_tensor *x, rl_tensor *rm, rl_tensor *rv, rl_tensor 
     rl_release(out);
     out = NULL;
   }
-  if (out) {
-    rl_tensor *in[3] = {x, w ? w : b, b};
-    int nin = 1 + (w != NULL) + (b != NULL);
-    rl_node *n = rl_record("batch_norm", bn_bwd, out, nin, in);
-    if (n) {
-      n->ip[0] = w != NULL;
-      n->ip[1] = b != NULL;
-      n->ip[2] = 1;
-      if (rl_node_save(n, x) || rl_node_save(n, rmc) || rl_node_save(n, ch[0]) ||
-          (w && rl_node_save(n, w)) || rl_node_save(n, ch[1])) {
-        rl_release(out);
-        out = NULL;
-      }
-    }
-  }
+  out = record_bn(out, x, w, b, rmc, ch[0], ch[1]);
 done:;
   rl_tensor *t[8] = {xc, wc, bc, rmc, rvc, ch[0], ch[1], ch[2]};
   rl_release_all(8, t);
