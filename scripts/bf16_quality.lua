@@ -12,11 +12,13 @@
 -- Lipschitz columns.  One pair of runs measures that noise as much as
 -- bf16; the paired differences over --seeds seeds (bf16 - fp32, seed by
 -- seed) and their standard error say how much of a gap is bf16's.
+-- --model trains another architecture (the paper's Fashion-MNIST net,
+-- CNN001, has no batch norm; ResNet18 has, and so checks bf16 batch norm).
 -- Writes OUT/bf16_quality.{json,md}; the runs live in OUT/runs/ and resume
 -- like any run (a larger --seeds reuses the runs already made).
 --   rllua scripts/bf16_quality.lua [--seeds 3] [--seed 0] [--epochs 3] [--subset 10000]
 --                                  [--test-subset 1000] [--eval-subset 1000] [--method trades6]
---                                  [--device cpu] [--out results/bf16_quality]
+--                                  [--model CNN001] [--device cpu] [--out results/bf16_quality]
 local cli = require 'rl.cli'
 local exp = require 'rl.experiment'
 local fs = require 'rl.fs'
@@ -26,11 +28,12 @@ local tables = require 'rl.tables'
 local o = cli.main('bf16_quality', function()
   local o = cli.parse(arg, {
     usage = 'usage: rllua scripts/bf16_quality.lua [--seeds N] [--seed N] [--epochs N] [--subset N] ' ..
-        '[--test-subset N] [--eval-subset N] [--method NAME] [--device DEV] [--out DIR]',
+        '[--test-subset N] [--eval-subset N] [--method NAME] [--model NAME] [--device DEV] [--out DIR]',
     options = { seeds = 'integer', epochs = 'integer', subset = 'integer', ['test-subset'] = 'integer',
-      ['eval-subset'] = 'integer', method = 'string', seed = 'integer', device = 'string', out = 'string' },
+      ['eval-subset'] = 'integer', method = 'string', seed = 'integer', device = 'string', out = 'string',
+      model = 'string' },
     defaults = { seeds = 3, epochs = 3, subset = 10000, test_subset = 1000, eval_subset = 1000, method = 'trades6',
-      seed = 0, device = 'cpu', out = 'results/bf16_quality' },
+      seed = 0, device = 'cpu', out = 'results/bf16_quality', model = 'CNN001' },
   })
   if o.seeds < 1 then error(string.format('--seeds must be at least 1, got %d', o.seeds), 0) end
   return o
@@ -50,7 +53,7 @@ for _, seed in ipairs(SEEDS) do
   for _, precision in ipairs { 'fp32', 'bf16' } do
     local cfg = exp.config { dataset = 'fashion-mnist', method = o.method, seed = seed, epochs = o.epochs,
       subset = o.subset, test_subset = o.test_subset, eval_subset = o.eval_subset, device = o.device,
-      precision = precision }
+      precision = precision, model = o.model }
     local m, id = exp.run(cfg, { out = o.out .. '/runs', label = precision .. ' seed ' .. seed })
     table.insert(runs[precision], m)
     table.insert(ids[precision], id)
@@ -92,8 +95,8 @@ end
 
 local head = { 'column', 'fp32', 'bf16', 'bf16 - fp32', 'per seed', 'within 1 point / 10 %' }
 local seeds_txt = #SEEDS == 1 and ('seed ' .. SEEDS[1]) or string.format('seeds %d-%d', SEEDS[1], SEEDS[#SEEDS])
-local title = string.format('%s on Fashion-MNIST, %d epochs, %d training images, %s, %s: fp32 against bf16 ' ..
-  'autocast (measured in f32)', o.method, o.epochs, o.subset, seeds_txt, o.device)
+local title = string.format('%s of %s on Fashion-MNIST, %d epochs, %d training images, %s, %s: fp32 against ' ..
+  'bf16 autocast (measured in f32)', o.method, o.model, o.epochs, o.subset, seeds_txt, o.device)
 local legend = #SEEDS == 1 and 'One seed: the difference holds seed noise too (see --seeds).'
     or string.format('Means ± standard deviations over %d seeds; bf16 - fp32 is the mean of the paired ' ..
       'differences ± its standard error (points, or %% of fp32\'s mean).', #SEEDS)
