@@ -11,8 +11,11 @@
 -- processor and ends with the algorithm each convolution took
 -- (rl.backends.cpu).  --precision bf16 times both under bf16 autocast
 -- (rl.autocast and torch.autocast('cpu', dtype=torch.bfloat16); the PGD
--- step's forward too, as --attack-precision bf16 would run it).
+-- step's forward too, as --attack-precision bf16 would run it).  --models
+-- times other models of scripts/torch_ref.py as well: WRN_16_4 (batch
+-- norm, CIFAR's 3x32x32 images; the CNNs take MNIST's 1x28x28).
 --   rllua scripts/bench.lua [--threads 2,1] [--runs 5] [--steps 20] [--batch 64] [--precision fp32|bf16]
+--                           [--models CNN001,CNN002]
 --   rllua scripts/bench.lua --device cuda [steps] [models] [--precision fp32|bf16] [--batch N]  (the GPU benchmark)
 local rl = require 'rl'
 local F = rl.F
@@ -26,11 +29,13 @@ local SCRIPTS = (arg and arg[0] or ''):match('^(.*)/[^/]*$') or '.'
 -- when one is given (its default is per model: 64 for CNN*, 128 for WRN)
 local opts, rest = cli.main('bench', function()
   local o, rest = cli.parse(arg, {
-    usage = 'usage: rllua scripts/bench.lua [--threads 2,1] [--runs 5] [--steps N] [--batch N] [--precision fp32|bf16]\n' ..
+    usage = 'usage: rllua scripts/bench.lua [--threads 2,1] [--runs 5] [--steps N] [--batch N] [--precision fp32|bf16] ' ..
+      '[--models CNN001,CNN002]\n' ..
       '       rllua scripts/bench.lua --device cuda [steps] [models] [--precision fp32|bf16] [--batch N]',
     options = { threads = 'string', runs = 'integer', steps = 'integer', batch = 'integer', device = 'string',
-      precision = 'string' },
-    defaults = { threads = '2,1', runs = 5, steps = 20, batch = 64, device = 'cpu', precision = 'fp32' }, args = 2 })
+      precision = 'string', models = 'string' },
+    defaults = { threads = '2,1', runs = 5, steps = 20, batch = 64, device = 'cpu', precision = 'fp32',
+      models = 'CNN001,CNN002' }, args = 2 })
   -- bench_gpu.lua and its PyTorch side time the first GPU only
   if o.device ~= 'cpu' and o.device ~= 'cuda' then
     error("--device must be cpu or cuda, not '" .. o.device .. "'", 0)
@@ -45,6 +50,19 @@ local opts, rest = cli.main('bench', function()
     if list[#list] < 1 then error('--threads: counts must be >= 1', 0) end
   end
   o.threads = list
+  -- the models scripts/torch_ref.py has too
+  local known, models = { CNN001 = true, CNN002 = true, WRN_16_4 = true, WRN_40_10 = true }, {}
+  for m in o.models:gmatch('[^,]+') do
+    if not known[m] then error("--models: '" .. m .. "' is not one of CNN001, CNN002, WRN_16_4, WRN_40_10", 0) end
+    models[#models + 1] = m
+  end
+  if #models == 0 then error('--models: no model named', 0) end
+  o.models = models
+  for _, a in ipairs(arg) do
+    if o.device ~= 'cpu' and a:match('^%-%-models') then
+      error('--models goes with the CPU benchmark; --device cuda takes [steps] [models]', 0)
+    end
+  end
   if o.runs < 1 or o.steps < 1 or o.batch < 1 then error('--runs, --steps and --batch must be >= 1', 0) end
   return o, rest
 end)
@@ -71,13 +89,16 @@ local function time_ms(n, fn)
   return best
 end
 
+-- the images each model takes
+local function shape_of(name) return name:match('^CNN') and { 1, 28, 28 } or { 3, 32, 32 } end
+
 local function bench_rl(name)
   rl.manual_seed(0)
   local model = rl.models.get(name)
   local params = model:parameters()
   local bufs = {}
   for i, p in ipairs(params) do bufs[i] = rl.zeros_like(p) end
-  local x = rl.rand(opts.batch, 1, 28, 28)
+  local x = rl.rand(opts.batch, table.unpack(shape_of(name)))
   local y = rl.randint(0, 10, opts.batch)
   local lr, mom = 1e-4, 0.9
   local prec = opts.precision
@@ -110,8 +131,8 @@ local function bench_torch(threads)
   local f = io.open('/usr/bin/python3')
   if not f then return nil end
   f:close()
-  local p = io.popen(string.format("/usr/bin/python3 '%s/bench_torch.py' %d %d %d %s 2>/dev/null",
-    SCRIPTS, threads, opts.batch, opts.steps, opts.precision))
+  local p = io.popen(string.format("/usr/bin/python3 '%s/bench_torch.py' %d %d %d %s %s 2>/dev/null",
+    SCRIPTS, threads, opts.batch, opts.steps, opts.precision, table.concat(opts.models, ',')))
   local out = p:read('a')
   p:close()
   local res = {}
@@ -138,13 +159,13 @@ for _, threads in ipairs(opts.threads) do
   rl.set_num_threads(threads)
   -- samples[model][step] = {rllua = {...}, torch = {...}, ratio = {...}}
   local samples = {}
-  for _, name in ipairs { 'CNN001', 'CNN002' } do
+  for _, name in ipairs(opts.models) do
     samples[name] = { train = { rllua = {}, torch = {}, ratio = {} }, pgd = { rllua = {}, torch = {}, ratio = {} } }
   end
   for _ = 1, opts.runs do
     local torch = have_torch and bench_torch(threads)
     have_torch = torch ~= nil
-    for _, name in ipairs { 'CNN001', 'CNN002' } do
+    for _, name in ipairs(opts.models) do
       local train, pgd = bench_rl(name)
       for k, v in ipairs { { 'train', train }, { 'pgd', pgd } } do
         local sm = samples[name][v[1]]
@@ -157,16 +178,16 @@ for _, threads in ipairs(opts.threads) do
       end
     end
   end
-  print(string.format('\nbatch %d of 1x28x28, %s, %d thread(s): median of %d runs, each the best of %d steps (ms)',
-    opts.batch, opts.precision, threads, opts.runs, opts.steps))
-  print(string.format('%-8s %-8s %10s %10s %8s   %s', 'model', 'step', 'rllua', 'PyTorch', 'ratio', 'ratios of the runs'))
-  for _, name in ipairs { 'CNN001', 'CNN002' } do
+  print(string.format('\nbatch %d (CNNs 1x28x28, WRNs 3x32x32), %s, %d thread(s): median of %d runs, each the best ' ..
+    'of %d steps (ms)', opts.batch, opts.precision, threads, opts.runs, opts.steps))
+  print(string.format('%-9s %-8s %10s %10s %8s   %s', 'model', 'step', 'rllua', 'PyTorch', 'ratio', 'ratios of the runs'))
+  for _, name in ipairs(opts.models) do
     for _, step in ipairs { 'train', 'pgd' } do
       local sm = samples[name][step]
       local rs = {}
       for i, r in ipairs(sm.ratio) do rs[i] = string.format('%.2f', r) end
       local t = median(sm.torch)
-      print(string.format('%-8s %-8s %10.2f %10s %8s   %s', name, step, median(sm.rllua),
+      print(string.format('%-9s %-8s %10.2f %10s %8s   %s', name, step, median(sm.rllua),
         t and string.format('%.2f', t) or '-', #sm.ratio > 0 and string.format('%.3f', median(sm.ratio)) or '-',
         table.concat(rs, ' ')))
     end

@@ -1,7 +1,8 @@
-"""bench_torch.py THREADS BATCH STEPS [PRECISION] - PyTorch's side of
-scripts/bench.lua: for CNN001 and CNN002, the best ms of STEPS natural
-training steps and of STEPS PGD steps (input gradient only, then the l-inf
-step), on the CPU; PRECISION bf16 runs the forwards under
+"""bench_torch.py THREADS BATCH STEPS [PRECISION] [MODELS] - PyTorch's side
+of scripts/bench.lua: for each of MODELS (comma-separated, default
+CNN001,CNN002; CNNs take 1x28x28 images, WRNs 3x32x32), the best ms of
+STEPS natural training steps and of STEPS PGD steps (input gradient only,
+then the l-inf step), on the CPU; PRECISION bf16 runs the forwards under
 torch.autocast('cpu', dtype=torch.bfloat16)."""
 import os, sys, time, warnings
 warnings.filterwarnings('ignore')
@@ -12,6 +13,7 @@ from torch_ref import MODELS
 
 THREADS, B, N = (int(a) for a in sys.argv[1:4])
 PRECISION = sys.argv[4] if len(sys.argv) > 4 else 'fp32'
+NAMES = sys.argv[5].split(',') if len(sys.argv) > 5 else ['CNN001', 'CNN002']
 if PRECISION not in ('fp32', 'bf16'):
     sys.exit('bench_torch.py: PRECISION must be fp32 or bf16, not %r' % PRECISION)
 
@@ -30,9 +32,10 @@ def best_ms(fn):
     return best
 
 
-for name in ('CNN001', 'CNN002'):
+for name in NAMES:
     m = MODELS[name](); opt = torch.optim.SGD(m.parameters(), lr=1e-4, momentum=0.9)
-    x = torch.rand(B, 1, 28, 28); y = torch.randint(0, 10, (B,))
+    shape = (1, 28, 28) if name.startswith('CNN') else (3, 32, 32)
+    x = torch.rand(B, *shape); y = torch.randint(0, 10, (B,))
 
     def train():
         opt.zero_grad(set_to_none=True)

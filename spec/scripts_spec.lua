@@ -36,10 +36,12 @@ describe('the scripts', function()
     end)
   end
 
-  it('the benchmarks refuse a precision they do not time, by name', function()
+  it('the benchmarks refuse a precision or a model they do not time, by name', function()
     local cases = {
       { 'bench', '--precision fp16', "--precision must be fp32 or bf16, not 'fp16'" },
       { 'bench_methods', '--precision bf61', "--precision must be fp32 or bf16, not 'bf61'" },
+      { 'bench', '--models CNN001,WRN_16_8', "--models: 'WRN_16_8' is not one of CNN001, CNN002, WRN_16_4, WRN_40_10" },
+      { 'bench', '--device cuda --models WRN_16_4', '--models goes with the CPU benchmark' },
     }
     -- bf16 on the GPU is timed (bench_gpu.lua): without a usable device it
     -- says why, as fp32 does; with one it would run the whole benchmark
