@@ -80,8 +80,8 @@ struct ChanWalk {
 
 /* Per-channel sums, deterministic and spread over the GPU: grid (C, P),
  * block p of channel c sums positions [p*chunk, (p+1)*chunk) of its slice
- * by a fixed tree into part[c][p][0..1]; bn_finish adds the P parts in
- * order.  mode 0: sum x; 1: sum (x - m)^2; 2: sum dy and sum dy (x - m). */
+ * by a fixed tree into part[c][p][0..1]; the bn_finish_* kernels add the
+ * P parts in order.  mode 0: sum x; 1: sum (x - m)^2; 2: sum dy and sum dy (x - m). */
 template <typename B>
 __global__ void bn_part(const typename B::S *x, const typename B::S *dy, const double *m,
                         int mode, int64_t N, int64_t C, int64_t S, int64_t chunk,
@@ -227,11 +227,11 @@ static int bn_bwd_t(const typename B::S *dy, const typename B::S *x, const A *me
   return e == cudaSuccess ? 0 : rl_cuda_fail("launch of the batch-norm backward sums", e);
 }
 
-/* y = a[c]*u + (b[c]*v + d[c]) (v NULL: a[c]*u + d[c]) over the n
- * elements of contiguous [N, C, S], computed in A and rounded once, with
- * the CPU's two explicit fmas.  A grid the GPU
- * holds at once strides over the elements; each thread divides once for
- * the channel c and the position k in its plane of its first element, then
+/* y = a[c]*u + (b[c]*v + d[c]) (v NULL: a[c]*u + d[c]; d NULL too:
+ * a[c]*u) over the n elements of contiguous [N, C, S], computed in A and
+ * rounded once, with the CPU's explicit fmas.  A grid the GPU holds at
+ * once strides over the elements; each thread divides once for the
+ * channel c and the position k in its plane of its first element, then
  * steps both along without a division. */
 template <typename B, typename IT>
 __global__ void bn_apply_k(const typename B::S *u, const typename B::S *v,
