@@ -279,7 +279,8 @@ int rl_conv_gemm_bwd(const rl_conv_tuning *t, const int64_t *geom, rl_tensor *x,
    * end); dcol is f32, and col2im gathers it into dx, rounding each sum once */
   bool low = dt == RL_BF16;
   size_t es = rl_dtype_size(dt);
-  int64_t per_image = K * ohw * (int64_t)(low && col_dx ? 4 : es);
+  /* per image: col, and for a bf16 dx an f32 dcol beside it */
+  int64_t per_image = K * ohw * (int64_t)(es + (low && col_dx ? 4 : 0));
   int64_t nbmax = chunk_images(t, N, per_image);
   int64_t csize[2] = {K, nbmax * ohw};
   rl_tensor *col = rl_empty(2, csize, dt, dev);

@@ -140,12 +140,13 @@ template <typename T> struct FillF {
   __device__ void operator()(char **d, const int64_t *off) const { ST(T, 0) = v; }
 };
 
-/* A half type is filled with v rounded once, on the host, as the CPU does. */
+/* A half type is filled with v rounded once, on the host, as the CPU does;
+ * an integer type with v converted as tensors are (rl_i64_of_f64). */
 int rl_cuda_fill(const rl_iter *it, double v) {
   rl_dtype dt = it->dtype[0];
   if (dt == RL_BF16) return ew_launch<1>(it, FillF<uint16_t>{rl_bf16_of_f64(v)});
   if (dt == RL_F16) return ew_launch<1>(it, FillF<uint16_t>{rl_f16_of_f64(v)});
-  RL_DISPATCH_ALL(dt, return ew_launch<1>(it, FillF<T>{(T)v}));
+  RL_DISPATCH_ALL(dt, return ew_launch<1>(it, FillF<T>{is_real<T>::value ? (T)v : (T)rl_i64_of_f64(v)}));
   return 0;
 }
 

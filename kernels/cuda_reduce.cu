@@ -131,7 +131,7 @@ __device__ __forceinline__ void store(const Red &r, bool isfloat, int64_t o, con
   switch (r.out_dtype) {
   case RL_F32: ((float *)r.out)[oo] = (float)v; break;
   case RL_F64: ((double *)r.out)[oo] = v; break;
-  case RL_I64: ((int64_t *)r.out)[oo] = isfloat ? (int64_t)v : a.i; break;
+  case RL_I64: ((int64_t *)r.out)[oo] = isfloat ? rl_i64_of_f64(v) : a.i; break;
   case RL_U8: ((uint8_t *)r.out)[oo] = (uint8_t)(isfloat ? rl_i64_of_f64(v) : a.i); break;
   case RL_BF16: ((uint16_t *)r.out)[oo] = rl_bf16_of_f64(v); break;
   case RL_F16: ((uint16_t *)r.out)[oo] = rl_f16_of_f64(v); break;

@@ -475,6 +475,17 @@ describe('CUDA vs CPU: normalisation, softmax and losses', function()
     local rv = rl.tensor({ 1.5, 0.5, 3, 0.75 }):to(x.device)
     return F.batch_norm(x, rm, rv, w, b, false)
   end)
+  it('batch_norm in eval mode on an empty batch: zero weight and bias gradients on both devices', function()
+    for _, dev in ipairs { 'cpu', DEV } do
+      local x = rl.randn(0, 3, 4, 4):to(dev):requires_grad_()
+      local w, b = rl.ones(3):to(dev):requires_grad_(), rl.zeros(3):to(dev):requires_grad_()
+      local y = F.batch_norm(x, rl.zeros(3):to(dev), rl.ones(3):to(dev), w, b, false)
+      assert.are.same({ 0, 3, 4, 4 }, y.shape)
+      y:sum():backward()
+      assert.are.same({ 0, 0, 0 }, w.grad:cpu():tolist(), dev)
+      assert.are.same({ 0, 0, 0 }, b.grad:cpu():tolist(), dev)
+    end
+  end)
   -- more elements than the threads of the grid that applies the map
   -- (an H100's 132 SMs x 2048), so each thread steps along its channel
   check('batch_norm over more elements than a grid holds threads', function()

@@ -182,6 +182,11 @@ describe('dtypes', function()
       for i, e in ipairs(w) do bytes[i] = e & 0xff end -- u8 keeps the low 8 bits
       assert.are.same(bytes, x:byte():tolist(), dt .. ' to u8')
     end
+    -- fill_ converts its value the same way
+    for i, e in ipairs(want) do
+      assert.are.equal(e, rl.zeros(2, 'i64'):fill_(v[i]):tolist()[2], 'fill_ i64 with ' .. tostring(v[i]))
+      assert.are.equal(e & 0xff, rl.zeros(2, 'u8'):fill_(v[i]):tolist()[2], 'fill_ u8 with ' .. tostring(v[i]))
+    end
   end)
 
   it('copy_ converts and broadcasts into the destination', function()

@@ -407,9 +407,12 @@ int rl_cpu_copy(const rl_iter *it) {
 
 /* ---- fill -------------------------------------------------------------- */
 
+/* A float value into an integer tensor converts as tensors do (core.h's
+ * rl_i64_of_f64: toward zero, saturating, NaN to 0). */
+#define FILL_VALUE(T, x) (_Generic((T)0, float: (T)(x), double: (T)(x), default: (T)rl_i64_of_f64(x)))
 #define FILL(name, T)                                                           \
   static void name(char **d, const int64_t *s, int64_t n, const double *p) {    \
-    T v = (T)p[0];                                                              \
+    T v = FILL_VALUE(T, p[0]);                                                  \
     if (s[0] == sizeof(T)) {                                                    \
       T *o = (T *)d[0];                                                         \
       _Pragma("omp simd") for (int64_t i = 0; i < n; i++) o[i] = v;             \

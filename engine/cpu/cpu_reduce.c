@@ -201,7 +201,7 @@ static void store(const rl_rediter *r, rl_reduce_op op, char *out, int64_t *idx,
   switch (r->out_dtype) {
   case RL_F32: *(float *)out = (float)v; break;
   case RL_F64: *(double *)out = v; break;
-  case RL_I64: *(int64_t *)out = isfloat ? (int64_t)v : a->i; break;
+  case RL_I64: *(int64_t *)out = isfloat ? rl_i64_of_f64(v) : a->i; break;
   case RL_U8: *(uint8_t *)out = (uint8_t)(isfloat ? rl_i64_of_f64(v) : a->i); break;
   case RL_BF16: *(uint16_t *)out = rl_bf16_of_f64(v); break;
   case RL_F16: *(uint16_t *)out = rl_f16_of_f64(v); break;
