@@ -31,11 +31,12 @@
  *   and rounds once into y itself; dcol is f32, and col2im sums its taps
  *   in f32 and rounds once into dx; dW's chunks are added in an f32
  *   workspace, rounded into dw at the end.  Each result is rounded to bf16
- *   once, as the f32 convolution of the bf16 operands would be.  bf16's Winograd,
- *   taken only when rl_conv_set_path forces it, keeps x, w, V, U, dM and
- *   the results bf16, the transforms computed in f32 and rounded once, and
- *   M and dU (the GEMMs' sums) f32: the rounded tiles put it a few bf16
- *   steps from the f32 convolution, where im2col stays within one. */
+ *   once, as the f32 convolution of the bf16 operands would be.
+ *   bf16's Winograd, taken only when rl_conv_set_path forces it, keeps x,
+ *   w, V, U, dM and the results bf16, the transforms computed in f32 and
+ *   rounded once, and M and dU (the GEMMs' sums) f32: the rounded tiles
+ *   put it a few bf16 steps from the f32 convolution, where im2col stays
+ *   within one. */
 #include "conv_gemm.h"
 
 #include "internal.h"

@@ -44,6 +44,12 @@ static rl_tensor *affine_channels(rl_tensor *x, rl_tensor *scale, rl_tensor *shi
   return y;
 }
 
+/* x [N, C, ...] as [N, C, S] (S = 0 for an empty batch). */
+static int64_t plane_size(const rl_tensor *x) {
+  int64_t NC = x->size[0] * x->size[1];
+  return NC > 0 ? rl_numel(x) / NC : 0;
+}
+
 /* The dtype of batch norm's per-channel values for input dtype dt. */
 static rl_dtype acc_dtype(rl_dtype dt) { return rl_dtype_is_half(dt) ? RL_F32 : dt; }
 
@@ -61,7 +67,7 @@ static int bn_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   rl_tensor *xc = NULL, *gc = NULL, *wc = NULL, *coef[3] = {NULL, NULL, NULL};
   int rc = -1;
   if (!x || !mean || !invstd || (has_w && !w) || (eval && !scale)) goto out;
-  int64_t N = mx->size[0], C = mx->size[1], S = N * C > 0 ? rl_numel(x) / (N * C) : 0;
+  int64_t N = mx->size[0], C = mx->size[1], S = plane_size(x);
   rl_dtype acc = acc_dtype(mx->dtype);
   xc = rl_as_contig(x);
   /* the gradient in the input's dtype, laid out as x */
@@ -125,21 +131,29 @@ static int check_bn(const rl_tensor *x, const rl_tensor *const *per) {
   return 0;
 }
 
-/* out's node for bn_bwd, inputs x, w, b (those given), saving x, the mean
- * and invstd the map was made from, w, and for eval mode (scale given) the
- * map's scale.  out is released on failure (NULL passes through). */
-static rl_tensor *record_bn(rl_tensor *out, rl_tensor *x, rl_tensor *w, rl_tensor *b,
-                            rl_tensor *mean, rl_tensor *invstd, rl_tensor *scale) {
+/* The output y = scale*x + shift (xc: x contiguous) in one pass, and its
+ * node for bn_bwd: inputs x, w, b (those given), saving x, the mean and
+ * invstd the map was made from, w, and for eval mode (eval_scale given)
+ * the map's scale. */
+static rl_tensor *map_and_record(rl_tensor *x, rl_tensor *xc, rl_tensor *w, rl_tensor *b,
+                                 rl_tensor *scale, rl_tensor *shift, rl_tensor *mean,
+                                 rl_tensor *invstd, rl_tensor *eval_scale) {
+  rl_tensor *out = rl_empty(x->ndim, x->size, x->dtype, rl_dev(x));
   if (!out) return NULL;
+  if (RL_BE(x)->bn_apply(x->dtype, rl_data(xc), NULL, rl_data(scale), NULL, rl_data(shift),
+                         x->size[0], x->size[1], plane_size(x), rl_data(out))) {
+    rl_release(out);
+    return NULL;
+  }
   rl_tensor *in[3] = {x, w ? w : b, b};
   int nin = 1 + (w != NULL) + (b != NULL);
   rl_node *n = rl_record("batch_norm", bn_bwd, out, nin, in);
   if (!n) return out;
   n->ip[0] = w != NULL;
   n->ip[1] = b != NULL;
-  n->ip[2] = scale != NULL;
+  n->ip[2] = eval_scale != NULL;
   if (rl_node_save(n, x) || rl_node_save(n, mean) || rl_node_save(n, invstd) ||
-      (w && rl_node_save(n, w)) || (scale && rl_node_save(n, scale))) {
+      (w && rl_node_save(n, w)) || (eval_scale && rl_node_save(n, eval_scale))) {
     rl_release(out);
     return NULL;
   }
@@ -162,7 +176,7 @@ static int put_running(rl_tensor *r, rl_tensor *rc) {
 
 static rl_tensor *bn_train(rl_tensor *x, rl_tensor *rm, rl_tensor *rv, rl_tensor *w,
                            rl_tensor *b, double momentum, double eps) {
-  int64_t N = x->size[0], C = x->size[1], S = N * C > 0 ? rl_numel(x) / (N * C) : 0;
+  int64_t N = x->size[0], C = x->size[1], S = plane_size(x);
   if (N * S < 2) {
     rl_err("batch_norm: training needs more than one value per channel (input %s)",
            rl_shape_str(x));
@@ -187,13 +201,7 @@ static rl_tensor *bn_train(rl_tensor *x, rl_tensor *rm, rl_tensor *rv, rl_tensor
                          rl_data(ch[1]), rl_data(ch[2]), rl_data(ch[3])) ||
       put_running(rm, rmc) || put_running(rv, rvc))
     goto done;
-  out = rl_empty(x->ndim, x->size, x->dtype, dev);
-  if (out && RL_BE(x)->bn_apply(x->dtype, rl_data(xc), NULL, rl_data(ch[2]), NULL,
-                                rl_data(ch[3]), N, C, S, rl_data(out))) {
-    rl_release(out);
-    out = NULL;
-  }
-  out = record_bn(out, x, w, b, ch[0], ch[1], NULL);
+  out = map_and_record(x, xc, w, b, ch[2], ch[3], ch[0], ch[1], NULL);
 done:;
   rl_tensor *t[9] = {xc, wc, bc, rmc, rvc, ch[0], ch[1], ch[2], ch[3]};
   rl_release_all(9, t);
@@ -228,7 +236,7 @@ static rl_tensor *bn_eval(rl_tensor *x, rl_tensor *rm, rl_tensor *rv, rl_tensor 
   }
   if (rl_grad_enabled() && (rm->requires_grad || rv->requires_grad))
     return bn_eval_composed(x, rm, rv, w, b, eps);
-  int64_t N = x->size[0], C = x->size[1], S = N * C > 0 ? rl_numel(x) / (N * C) : 0;
+  int64_t C = x->size[1];
   rl_dtype acc = acc_dtype(x->dtype);
   const rl_device *dev = rl_dev(x);
   rl_tensor *xc = rl_as_contig(x), *out = NULL;
@@ -243,13 +251,7 @@ static rl_tensor *bn_eval(rl_tensor *x, rl_tensor *rm, rl_tensor *rv, rl_tensor 
                         bc ? rl_data(bc) : NULL, eps, rl_data(ch[0]), rl_data(ch[1]),
                         rl_data(ch[2])))
     goto done;
-  out = rl_empty(x->ndim, x->size, x->dtype, dev);
-  if (out && RL_BE(x)->bn_apply(x->dtype, rl_data(xc), NULL, rl_data(ch[1]), NULL,
-                                rl_data(ch[2]), N, C, S, rl_data(out))) {
-    rl_release(out);
-    out = NULL;
-  }
-  out = record_bn(out, x, w, b, rmc, ch[0], ch[1]);
+  out = map_and_record(x, xc, w, b, ch[1], ch[2], rmc, ch[0], ch[1]);
 done:;
   rl_tensor *t[8] = {xc, wc, bc, rmc, rvc, ch[0], ch[1], ch[2]};
   rl_release_all(8, t);

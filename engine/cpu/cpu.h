@@ -26,6 +26,7 @@ void rl_cpu_iter_run(const rl_iter *it, rl_loop_fn fn, const double *p);
 
 #define RL_MATH(fn, x) _Generic((x), float: fn##f, default: fn)(x)
 #define RL_MATH2(fn, x, y) _Generic((x), float: fn##f, default: fn)(x, y)
+#define RL_MATH3(fn, x, y, z) _Generic((x), float: fn##f, default: fn)(x, y, z)
 
 /* Run the body (the trailing arguments, commas allowed) for i in [0, n), in
  * parallel when n * work is large. */

@@ -17,8 +17,8 @@
 #define LD_F16(v) rl_f32_of_f16(v)
 #define ST_F16(v) rl_f16_of_f32(v)
 /* the accumulation type's fma and sqrt (by the type of the first argument) */
-#define FMA_A(a, b, c) _Generic((a), float: fmaf, default: fma)(a, b, c)
-#define SQRT_A(a) _Generic((a), float: sqrtf, default: sqrt)(a)
+#define FMA_A(a, b, c) RL_MATH3(fma, a, b, c)
+#define SQRT_A(a) RL_MATH(sqrt, a)
 
 /* x [N, C, S] of storage type T: mean and biased variance per channel, two
  * passes in double, rounded to A (T's accumulation type); then the

@@ -373,7 +373,7 @@ CONV(uint8_t, uint8_t, cp_u8_u8)
   LOOP1(cp_##H##_##H, uint16_t, uint16_t, a)                                   \
   LOOP1(cp_f32_##H, uint16_t, float, W(a))                                     \
   LOOP1(cp_f64_##H, uint16_t, double, W(a))                                    \
-  LOOP1(cp_i64_##H, uint16_t, int64_t, rl_i64_of_f64(W(a)))                     \
+  LOOP1(cp_i64_##H, uint16_t, int64_t, rl_i64_of_f64(W(a)))                    \
   LOOP1(cp_u8_##H, uint16_t, uint8_t, rl_i64_of_f64(W(a)))
 HALF_COPIES(bf16, rl_bf16_of, rl_f32_of_bf16)
 HALF_COPIES(f16, rl_f16_of, rl_f32_of_f16)
