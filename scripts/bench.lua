@@ -22,6 +22,7 @@ local F = rl.F
 
 local cli = require 'rl.cli'
 local SCRIPTS = (arg and arg[0] or ''):match('^(.*)/[^/]*$') or '.'
+local MODELS = dofile(SCRIPTS .. '/bench_models.lua')
 
 -- --device cuda: the GPU benchmark (natural, AT, TRADES on CNN002 and
 -- WRN-16-4 beside PyTorch on the same GPU) lives in bench_gpu.lua, which
@@ -50,14 +51,8 @@ local opts, rest = cli.main('bench', function()
     if list[#list] < 1 then error('--threads: counts must be >= 1', 0) end
   end
   o.threads = list
-  -- the models scripts/torch_ref.py has too
-  local known, models = { CNN001 = true, CNN002 = true, WRN_16_4 = true, WRN_40_10 = true }, {}
-  for m in o.models:gmatch('[^,]+') do
-    if not known[m] then error("--models: '" .. m .. "' is not one of CNN001, CNN002, WRN_16_4, WRN_40_10", 0) end
-    models[#models + 1] = m
-  end
-  if #models == 0 then error('--models: no model named', 0) end
-  o.models = models
+  o.models = MODELS.parse(o.models, "--models: '%s' is not one of %s")
+  if #o.models == 0 then error('--models: no model named', 0) end
   for _, a in ipairs(arg) do
     if o.device ~= 'cpu' and a:match('^%-%-models') then
       error('--models goes with the CPU benchmark; --device cuda takes [steps] [models]', 0)
@@ -89,16 +84,13 @@ local function time_ms(n, fn)
   return best
 end
 
--- the images each model takes
-local function shape_of(name) return name:match('^CNN') and { 1, 28, 28 } or { 3, 32, 32 } end
-
 local function bench_rl(name)
   rl.manual_seed(0)
   local model = rl.models.get(name)
   local params = model:parameters()
   local bufs = {}
   for i, p in ipairs(params) do bufs[i] = rl.zeros_like(p) end
-  local x = rl.rand(opts.batch, table.unpack(shape_of(name)))
+  local x = rl.rand(opts.batch, table.unpack(MODELS.shape(name)))
   local y = rl.randint(0, 10, opts.batch)
   local lr, mom = 1e-4, 0.9
   local prec = opts.precision

@@ -19,8 +19,7 @@
 local rl = require 'rl'
 local cli = require 'rl.cli'
 
--- the models scripts/torch_ref.py has too
-local KNOWN = { 'CNN001', 'CNN002', 'WRN_16_4', 'WRN_40_10' }
+local MODELS = dofile(((arg and arg[0] or ''):match('^(.*)/[^/]*$') or '.') .. '/bench_models.lua')
 local opts, N, names = cli.main('bench --device cuda', function()
   local o, args = cli.parse(arg, {
     usage = 'usage: rllua scripts/bench.lua --device cuda [steps] [models] [--precision fp32|bf16] [--batch N]',
@@ -32,13 +31,7 @@ local opts, N, names = cli.main('bench --device cuda', function()
   if o.batch and o.batch < 1 then error('--batch must be >= 1', 0) end
   local n = math.tointeger(tonumber(args[1] or 10))
   if not n or n < 1 then error('steps must be a whole number >= 1, not ' .. tostring(args[1]), 0) end
-  local known, list = {}, {}
-  for _, k in ipairs(KNOWN) do known[k] = true end
-  for m in (args[2] or 'CNN002,WRN_16_4'):gmatch('[^,%s]+') do
-    if not known[m] then error(string.format('no model %q (known: %s)', m, table.concat(KNOWN, ', ')), 0) end
-    list[#list + 1] = m
-  end
-  return o, n, list
+  return o, n, MODELS.parse(args[2] or 'CNN002,WRN_16_4', 'no model %q (known: %s)')
 end)
 if not rl.cuda.is_available() then
   local _, why = pcall(rl.device, 'cuda')
@@ -60,8 +53,7 @@ local function time_ms(fn)
 end
 
 local function shape_of(name)
-  if name:match('^CNN') then return opts.batch or 64, { 1, 28, 28 } end
-  return opts.batch or 128, { 3, 32, 32 }
+  return opts.batch or (name:match('^CNN') and 64 or 128), MODELS.shape(name)
 end
 
 -- PyTorch's figures for one model, from its own process, run before
