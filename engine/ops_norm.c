@@ -74,8 +74,13 @@ static int bn_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   gc = !xc ? NULL : g->dtype == mx->dtype ? rl_as_contig(g) : rl_to_dtype(g, mx->dtype);
   wc = !gc || !w ? NULL : rl_as_contig(w);
   if (!gc || (w && !wc)) goto out;
-  /* k, c1, c0 of dx = k*dy + (c1*x + c0); dw and db where wanted */
-  if (sums) {
+  /* k, c1, c0 of dx = k*dy + (c1*x + c0); dw and db where wanted.  An
+   * empty batch (eval mode only: training refuses one) has sums of
+   * nothing, so no backend reads it: dw = db = 0. */
+  if (N * S == 0) {
+    if (has_w && n->need[1] && !(gin[1] = rl_zeros(1, &C, acc, mx->dev))) goto out;
+    if (has_b && n->need[idx_b] && !(gin[idx_b] = rl_zeros(1, &C, acc, mx->dev))) goto out;
+  } else if (sums) {
     for (int i = 0; i < 3; i++)
       if (!(coef[i] = rl_empty(1, &C, acc, mx->dev))) goto out;
     if (has_w && n->need[1] && !(gin[1] = rl_empty(1, &C, acc, mx->dev))) goto out;

@@ -175,13 +175,8 @@ template <typename T> __global__ void to_double(const T *v, int64_t n, double *d
 }
 
 /* Blocks per channel: about 1024 blocks in all, 16K elements each at least
- * (one part for an empty channel, left at zero by its caller: eval mode's
- * dw and db of an empty batch). */
+ * (cnt > 0: ops_norm.c never sums an empty batch). */
 static int bn_parts(int64_t C, int64_t cnt, int64_t *chunk) {
-  if (cnt == 0) {
-    *chunk = 1;
-    return 1;
-  }
   int64_t P = (cnt + 16383) / 16384, most = 1024 / (C > 0 ? C : 1);
   if (most < 1) most = 1;
   if (P > most) P = most;
@@ -224,13 +219,8 @@ static int bn_bwd_t(const typename B::S *dy, const typename B::S *x, const A *me
   double *part = (double *)rl_cuda_scratch(nb);
   if (!part) return -1;
   double *md = part + C * P * 2;
-  if (cnt > 0) {
-    to_double<A><<<rl_blocks(C), RL_THREADS>>>(mean, C, md);
-    bn_part<B><<<dim3((unsigned)C, (unsigned)P), RL_THREADS>>>(x, dy, md, 2, N, C, S, chunk,
-                                                               part);
-  } else { /* an empty batch (eval mode): sums of nothing */
-    cudaMemsetAsync(part, 0, sizeof(double) * (size_t)(C * P * 2), 0);
-  }
+  to_double<A><<<rl_blocks(C), RL_THREADS>>>(mean, C, md);
+  bn_part<B><<<dim3((unsigned)C, (unsigned)P), RL_THREADS>>>(x, dy, md, 2, N, C, S, chunk, part);
   bn_finish_bwd<A><<<rl_blocks(C), RL_THREADS>>>(part, C, P, 1.0 / (double)cnt, mean, is, w, k,
                                                  c1, c0, dw, db);
   cudaError_t e = cudaGetLastError();
