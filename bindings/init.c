@@ -25,28 +25,32 @@ static int l_get_num_threads(lua_State *L) {
   return 1;
 }
 
-/* rl.counters() -> {gemm_calls, gemm_flops, nodes_run}: totals since the
- * process started, for benchmarks and specs: the matrix products run
- * (convolutions included), their floating-point operations (2 m n k for
- * each), and the autograd nodes run by backward passes.  They are never
- * reset: compare two readings. */
+/* rl.counters() -> {gemm_calls, gemm_flops, nodes_run, implicit_convs}:
+ * totals since the process started, for benchmarks and specs: the matrix
+ * products run (convolutions included), their floating-point operations
+ * (2 m n k for each), the autograd nodes run by backward passes, and the
+ * convolution passes (forward or input gradient) that took the implicit
+ * GEMM.  They are never reset: compare two readings. */
 static int l_counters(lua_State *L) {
-  lua_createtable(L, 0, 3);
+  lua_createtable(L, 0, 4);
   lua_pushinteger(L, (lua_Integer)rl_counter.gemm_calls);
   lua_setfield(L, -2, "gemm_calls");
   lua_pushnumber(L, (lua_Number)rl_counter.gemm_flops);
   lua_setfield(L, -2, "gemm_flops");
   lua_pushinteger(L, (lua_Integer)rl_counter.nodes_run);
   lua_setfield(L, -2, "nodes_run");
+  lua_pushinteger(L, (lua_Integer)rl_counter.implicit_convs);
+  lua_setfield(L, -2, "implicit_convs");
   return 1;
 }
 
-/* _conv_path(path [, chunk_bytes]): 'auto', 'im2col' or 'winograd'; the
- * last two force the engine's convolution paths (the ones CUDA runs)
+/* _conv_path(path [, chunk_bytes]): 'auto', 'im2col', 'winograd' or
+ * 'implicit' (bf16's implicit GEMM where it fits); the last three force
+ * the engine's convolution paths (the ones CUDA runs)
  * instead of the CPU's own kernels, and chunk_bytes caps their workspaces.
  * For specs.  Returns the previous path. */
 static int l_conv_path(lua_State *L) {
-  static const char *const names[] = {"auto", "im2col", "winograd", NULL};
+  static const char *const names[] = {"auto", "im2col", "winograd", "implicit", NULL};
   int p = luaL_checkoption(L, 1, NULL, names);
   lua_Integer cap = luaL_optinteger(L, 2, 0);
   lua_pushstring(L, names[rl_conv_set_path((rl_conv_path)p, (int64_t)cap)]);

@@ -27,7 +27,8 @@
  * words of its struct arguments, must not be host addresses.
  *
  * What a pass shows: the kernels' index arithmetic, grid and block
- * geometry, dtype dispatch, barrier use and warp shuffles; launch
+ * geometry, dtype dispatch, barrier use, warp shuffles and mma.sync
+ * (whole warps, fragments as this file reads the PTX ISA's layout); launch
  * configurations against the hardware's limits; cuBLAS arguments as cuBLAS
  * defines them (column-major, leading dimensions, strides, type
  * combinations, C apart from A and B) with every matrix inside its
@@ -36,8 +37,9 @@
  * two orders, which shows those that change a result between them), the
  * memory model, timing, the GPU's libm and cuBLAS bits, where nvcc fuses a
  * multiply and an add (g++ here fuses none), and float-to-integer
- * conversions out of range (the GPU saturates, x86 does not).  Only a GPU
- * shows those. */
+ * conversions out of range (the GPU saturates, x86 does not), and whether
+ * the tensor cores' fragment layout is the one read here (the kernels and
+ * the emulator share that reading).  Only a GPU shows those. */
 #include <errno.h>
 #include <execinfo.h>
 #include <signal.h>
@@ -646,6 +648,51 @@ uint64_t shfl_xor(unsigned mask, uint64_t v, int lane_mask, int width, const cha
   uint64_t r = blk.slots[sl];
   park(W_WARP);
   return r;
+}
+
+/* The fragments of the lanes in an mma, 10 words each: a[4], b[2], d[4]. */
+static uint32_t mma_slots[MAX_THREADS][10];
+
+static float bf16_value(uint32_t reg, int half) {
+  uint32_t bits = (reg >> (16 * half) & 0xffffu) << 16;
+  float f;
+  memcpy(&f, &bits, 4);
+  return f;
+}
+
+void mma_bf16_16816(float *d, const uint32_t *a, const uint32_t *b, const char *file, int line) {
+  if (!cur) die("an mma outside a kernel");
+  cur->file = file;
+  cur->line = line;
+  cur->mask = 0xffffffffu;
+  int lin = cur->lin, base = lin & ~31;
+  if (base + 32 > blk.nthreads)
+    die("%s: mma.sync in a warp of %d threads (it takes a whole warp)", blk.name,
+        blk.nthreads - base);
+  memcpy(mma_slots[lin], a, 16);
+  memcpy(mma_slots[lin] + 4, b, 8);
+  memcpy(mma_slots[lin] + 6, d, 16);
+  park(W_WARP);
+  for (int l = base; l < base + 32; l++)
+    if (blk.exited[l]) die("%s: thread %d's mma.sync runs without lane %d", blk.name, lin, l & 31);
+  /* the PTX ISA's layout: group g = lane / 4 and t = lane % 4 hold rows g
+   * and g + 8 of A and of D, A's columns (k) 2t, 2t + 1 and those + 8, B's
+   * rows (k) likewise and its column (n) g, D's columns 2t and 2t + 1 */
+  int lane = lin & 31, g = lane >> 2, t = lane & 3;
+  float out[4];
+  for (int i = 0; i < 4; i++) {
+    int row = g + (i >= 2 ? 8 : 0), col = 2 * t + (i & 1);
+    double acc = 0;
+    for (int k = 0; k < 16; k++) {
+      const uint32_t *fa = mma_slots[base + (row & 7) * 4 + (k & 7) / 2];
+      const uint32_t *fb = mma_slots[base + col * 4 + (k & 7) / 2];
+      acc += (double)bf16_value(fa[(row >= 8) + 2 * (k >= 8)], k & 1) *
+             (double)bf16_value(fb[4 + (k >= 8)], k & 1);
+    }
+    out[i] = (float)(acc + (double)d[i]);
+  }
+  park(W_WARP);
+  memcpy(d, out, sizeof out);
 }
 
 /* The threads released together must wait at one place in the source. */

@@ -282,6 +282,86 @@ static bool reverse_order(void) {
   return true;
 }
 
+/* One m16n8k16 bf16 product on a warp, each lane building its fragments
+ * from A [16][16] and B [16][8] (bf16 bits) as the PTX ISA lays them out
+ * (kernels/cuda_igemm.cu reads them so), and writing its four sums of D
+ * [16][8] back where they belong. */
+__device__ void mma_16816(float d[4], const uint32_t a[4], const uint32_t b[2]) {
+#if defined(RL_CUDA_EMU)
+  rl_emu::mma_bf16_16816(d, a, b, __FILE__, __LINE__);
+#elif defined(__CUDA_ARCH__)
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+               "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#endif
+}
+
+__global__ void mma_kernel(const uint16_t *A, const uint16_t *B, float *D) {
+  int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  uint32_t a[4], b[2];
+  for (int i = 0; i < 4; i++) {
+    int row = g + (i & 1) * 8, col = 2 * t + (i >> 1) * 8;
+    a[i] = A[row * 16 + col] | (uint32_t)A[row * 16 + col + 1] << 16;
+  }
+  for (int i = 0; i < 2; i++) {
+    int k = 2 * t + i * 8;
+    b[i] = B[k * 8 + g] | (uint32_t)B[(k + 1) * 8 + g] << 16;
+  }
+  float d[4];
+  for (int i = 0; i < 4; i++) d[i] = D[(g + (i >> 1) * 8) * 8 + 2 * t + (i & 1)];
+  mma_16816(d, a, b);
+  for (int i = 0; i < 4; i++) D[(g + (i >> 1) * 8) * 8 + 2 * t + (i & 1)] = d[i];
+}
+
+static uint16_t bf16_bits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  return (uint16_t)(u >> 16); /* the values below are exact in bf16 */
+}
+
+/* D = C + A @ B for small integers (exact in bf16 and in the sums) */
+static bool mma_product(void) {
+  uint16_t ha[256], hb[128];
+  float hc[128], hd[128];
+  for (int i = 0; i < 256; i++) ha[i] = bf16_bits((float)((i * 7) % 11 - 5));
+  for (int i = 0; i < 128; i++) hb[i] = bf16_bits((float)((i * 5) % 9 - 4));
+  for (int i = 0; i < 128; i++) hc[i] = (float)(i % 3);
+  uint16_t *a = NULL, *b = NULL;
+  float *d = NULL;
+  cudaMalloc((void **)&a, sizeof ha);
+  cudaMalloc((void **)&b, sizeof hb);
+  cudaMalloc((void **)&d, sizeof hc);
+  cudaMemcpy(a, ha, sizeof ha, cudaMemcpyHostToDevice);
+  cudaMemcpy(b, hb, sizeof hb, cudaMemcpyHostToDevice);
+  cudaMemcpy(d, hc, sizeof hc, cudaMemcpyHostToDevice);
+  mma_kernel<<<1, 32>>>(a, b, d);
+  CHECK(cudaGetLastError() == cudaSuccess);
+  cudaMemcpy(hd, d, sizeof hd, cudaMemcpyDeviceToHost);
+  for (int m = 0; m < 16; m++)
+    for (int n = 0; n < 8; n++) {
+      float want = hc[m * 8 + n];
+      for (int k = 0; k < 16; k++)
+        want += (float)((m * 16 + k) * 7 % 11 - 5) * (float)((k * 8 + n) * 5 % 9 - 4);
+      CHECK(hd[m * 8 + n] == want);
+    }
+  return true;
+}
+
+/* mma.sync in a block of 16 threads: half a warp */
+static bool mma_half_warp(void) {
+  uint16_t *a = NULL, *b = NULL;
+  float *d = NULL;
+  cudaMalloc((void **)&a, 512);
+  cudaMalloc((void **)&b, 256);
+  cudaMalloc((void **)&d, 512);
+  cudaMemsetAsync(a, 0, 512);
+  cudaMemsetAsync(b, 0, 256);
+  cudaMemsetAsync(d, 0, 512);
+  mma_kernel<<<1, 16>>>(a, b, d);
+  return true;
+}
+
 static bool half_warp_shuffle(void) {
   float *x = dev_floats(32, 1), h[32];
   half_warp_kernel<<<1, 32>>>(x);
@@ -402,6 +482,8 @@ static const Case cases[] = {
     {"cublas_c_overlap", cublas_c_overlap, "the matrices of C overlap"},
     {"reverse_order", reverse_order, NULL, "RL_EMU_ORDER=reverse"},
     {"half_warp_shuffle", half_warp_shuffle, NULL},
+    {"mma_product", mma_product, NULL},
+    {"mma_half_warp", mma_half_warp, "takes a whole warp"},
     {"two_shuffle_groups", two_shuffle_groups, NULL},
     {"int_pair_argument", int_pair_argument, NULL},
     {"write_before_start", write_before_start, "wrote 12 bytes before an allocation of 400"},

@@ -102,6 +102,7 @@ typedef struct rl_counters {
   uint64_t gemm_calls;
   uint64_t gemm_flops;
   uint64_t nodes_run;
+  uint64_t implicit_convs; /* convolutions (forward or dx) by conv_implicit */
 } rl_counters;
 extern rl_counters rl_counter;
 

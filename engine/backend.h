@@ -185,6 +185,19 @@ typedef int rl_im2col_kernel(rl_dtype dt, const void *x, int64_t nb, int64_t C, 
 typedef int rl_col2im_kernel(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t H,
                              int64_t W, const int64_t *geom, void *x);
 
+/* The implicit GEMM of engine/conv_gemm.c's implicit path (bf16 only):
+ * y [N, O, OH, OW] = the convolution of contiguous x [N, C, H, W] with w
+ * [O, C, kh, kw] (geom as for im2col), plus b [O] when b, each output its
+ * f32 sum of the bf16 products, plus the bias, rounded once to bf16; col
+ * is never formed.  flip (the input gradient of a stride-1, undilated
+ * convolution, as a convolution of dy): w is [C, O, kh, kw], read with its
+ * channels swapped and each kernel rotated by 180 degrees.  CUDA's is
+ * mma.sync on the tensor cores (kernels/cuda_igemm.cu), the CPU's a plain
+ * loop for the specs. */
+typedef int rl_conv_implicit_kernel(rl_dtype dt, const void *x, int64_t N, int64_t C,
+                                    int64_t H, int64_t W, const int64_t *geom, const void *w,
+                                    bool flip, int64_t O, const void *b, void *y);
+
 /* Winograd F(2x2, 3x3) tile transforms (engine/winograd.h) for the
  * Winograd path of engine/conv_gemm.c (3x3 stride-1 convolutions).  Tiles
  * are 4x4 at stride 2 over the padded input (2x2 blocks of the output),
@@ -332,6 +345,7 @@ typedef int rl_nearest_other_kernel(const uint8_t *q, const int64_t *qlab, int64
   X(fill) X(copy) X(unary) X(binary) X(ternary) X(reduce) X(gemm)            \
   X(conv2d) X(conv2d_bwd) X(im2col) X(col2im) X(wino_weight)                 \
   X(wino_input) X(wino_output) X(wino_doutput) X(wino_dweight)               \
+  X(conv_implicit)                                                           \
   X(maxpool2d) X(maxpool2d_bwd) X(avgpool2d) X(avgpool2d_bwd) X(bn_stats)    \
   X(bn_bwd_reduce) X(bn_coef) X(bn_apply) X(softmax) X(softmax_bwd)          \
   X(nll) X(nll_bwd) X(index_select) X(index_add) X(gather) X(scatter_add)    \

@@ -32,12 +32,21 @@
  *   in f32 and rounds once into dx; dW's chunks are added in an f32
  *   workspace, rounded into dw at the end.  Each result is rounded to bf16
  *   once, as the f32 convolution of the bf16 operands would be.
+ * - bf16 on the implicit path (forced, or the device's choice): the
+ *   backend's conv_implicit forms y without col, gathering what it needs
+ *   of x tile by tile (CUDA: mma.sync, kernels/cuda_igemm.cu), each output
+ *   its f32 sum plus the bias, rounded once.  The input gradient of a
+ *   stride-1, undilated layer is the same kind of convolution (dy padded
+ *   by k - 1 - p, the kernels rotated, channels swapped: conv_implicit's
+ *   flip); other layers' dx, and every dW, take im2col.
  *   bf16's Winograd, taken only when rl_conv_set_path forces it, keeps x,
  *   w, V, U, dM and the results bf16, the transforms computed in f32 and
  *   rounded once, and M and dU (the GEMMs' sums) f32: the rounded tiles
  *   put it a few bf16 steps from the f32 convolution, where im2col stays
  *   within one. */
 #include "conv_gemm.h"
+
+#include <string.h>
 
 #include "internal.h"
 
@@ -81,6 +90,18 @@ static bool winograd_fits(const rl_conv_tuning *t, const rl_backend *be, rl_dtyp
    * tiles to bf16, a few bf16 steps from the f32 convolution where
    * im2col's result is within one (see the top of the file) */
   return dt == RL_F32 && C >= t->wino_min_channels && O >= t->wino_min_channels;
+}
+
+/* Whether a bf16 convolution's forward (or, flip, its input gradient)
+ * goes through the backend's implicit GEMM. */
+static bool implicit_fits(const rl_conv_tuning *t, const rl_backend *be, rl_dtype dt,
+                          const int64_t *g, bool flip) {
+  if (dt != RL_BF16 || !be->conv_implicit) return false;
+  if (conv_path != RL_CONV_IMPLICIT && !(conv_path == RL_CONV_AUTO && t->implicit_bf16))
+    return false;
+  /* dx as a convolution of dy: stride 1, no dilation, padding below k */
+  return !flip || (g[G_SH] == 1 && g[G_SW] == 1 && g[G_DH] == 1 && g[G_DW] == 1 &&
+                   g[G_PH] < g[G_KH] && g[G_PW] < g[G_KW]);
 }
 
 /* y [N, O, OH, OW] (+ b) = the 3x3 stride-1 correlation of x [N, C, H, W],
@@ -220,6 +241,11 @@ int rl_conv_gemm(const rl_conv_tuning *t, const int64_t *geom, rl_tensor *x, rl_
   int64_t K = C * geom[G_KH] * geom[G_KW], ohw = geom[G_OH] * geom[G_OW];
   rl_dtype dt = x->dtype;
   const rl_device *dev = rl_dev(x);
+  if (implicit_fits(t, dev->be, dt, geom, false)) {
+    rl_counter.implicit_convs++;
+    return dev->be->conv_implicit(dt, rl_data(x), N, C, H, W, geom, rl_data(w), false, O,
+                                  b ? rl_data(b) : NULL, rl_data(y));
+  }
   if (winograd_fits(t, dev->be, dt, geom, C, O))
     return winograd_conv(t, dev, dt, rl_data(x), N, C, H, W, geom[G_PH], geom[G_PW],
                          rl_data(w), false, O, b ? rl_data(b) : NULL, rl_data(y));
@@ -274,7 +300,22 @@ int rl_conv_gemm_bwd(const rl_conv_tuning *t, const int64_t *geom, rl_tensor *x,
   if (wino_dw && winograd_dw(t, dev, dt, rl_data(x), rl_data(dy), N, C, H, W, geom[G_PH],
                              geom[G_PW], O, rl_data(dw)))
     return -1;
-  bool col_dx = dx && !wino_dx, col_dw = dw && !wino_dw;
+  /* dx by the implicit GEMM: a convolution of dy, from O to C channels,
+   * with dx's height and width */
+  bool imp_dx = dx && !wino_dx && implicit_fits(t, be, dt, geom, true);
+  if (imp_dx) {
+    int64_t fg[G_N];
+    memcpy(fg, geom, sizeof fg);
+    fg[G_PH] = geom[G_KH] - 1 - geom[G_PH];
+    fg[G_PW] = geom[G_KW] - 1 - geom[G_PW];
+    fg[G_OH] = H;
+    fg[G_OW] = W;
+    rl_counter.implicit_convs++;
+    if (be->conv_implicit(dt, rl_data(dy), N, O, geom[G_OH], geom[G_OW], fg, rl_data(w), true,
+                          C, NULL, rl_data(dx)))
+      return -1;
+  }
+  bool col_dx = dx && !wino_dx && !imp_dx, col_dw = dw && !wino_dw;
   if (!col_dw && !col_dx) return 0;
   /* bf16: dW's chunks are summed in an f32 dwf (rounded into dw at the
    * end); dcol is f32, and col2im gathers it into dx, rounding each sum once */

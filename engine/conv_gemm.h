@@ -15,6 +15,7 @@ typedef struct rl_conv_tuning {
   int64_t work_bytes;        /* largest workspace (col, V or M) per chunk of images */
   int64_t wino_min_channels; /* AUTO: fewest channels, in and out, for Winograd (f32) */
   int64_t sms;               /* multiprocessors to keep busy (rl_split_k_chunks) */
+  bool implicit_bf16;        /* AUTO: bf16 takes the implicit GEMM where it fits */
 } rl_conv_tuning;
 
 /* The conv2d and conv2d_bwd entries of backend.h, tuned by t. */
@@ -23,7 +24,8 @@ int rl_conv_gemm(const rl_conv_tuning *t, const int64_t *geom, rl_tensor *x, rl_
 int rl_conv_gemm_bwd(const rl_conv_tuning *t, const int64_t *geom, rl_tensor *x, rl_tensor *w,
                      rl_tensor *dy, rl_tensor *dx, rl_tensor *dw, rl_tensor *db);
 
-/* Whether rl_conv_set_path forces the composition (IM2COL or WINOGRAD). */
+/* Whether rl_conv_set_path forces the composition (IM2COL, WINOGRAD or
+ * IMPLICIT). */
 bool rl_conv_gemm_forced(void);
 
 /* How many chunks to cut the depth k of a GEMM into when its output is

@@ -150,7 +150,7 @@ rl_tensor *rl_conv2d(rl_tensor *x, rl_tensor *w, rl_tensor *b, const rl_conv_opt
  * paths (so that small inputs run in several chunks); 0 restores the
  * default.  Returns the previous path.  One setting for the process, for
  * specs and benchmarks: not meant to change while convolutions run. */
-typedef enum { RL_CONV_AUTO, RL_CONV_IM2COL, RL_CONV_WINOGRAD } rl_conv_path;
+typedef enum { RL_CONV_AUTO, RL_CONV_IM2COL, RL_CONV_WINOGRAD, RL_CONV_IMPLICIT } rl_conv_path;
 rl_conv_path rl_conv_set_path(rl_conv_path p, int64_t chunk_bytes);
 /* ceil_mode is not supported (the paper's models do not use it). */
 rl_tensor *rl_max_pool2d(rl_tensor *x, const int64_t *kernel, const int64_t *stride,

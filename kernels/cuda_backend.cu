@@ -263,13 +263,14 @@ static const rl_backend cuda_backend = {
     cuda_from_host,
     cuda_synchronize,
     /* the kernels, in backend.h's order; conv2d and conv2d_bwd compose
-     * engine/conv_gemm.c's Winograd or im2col with cuBLAS */
+     * engine/conv_gemm.c's Winograd or im2col with cuBLAS, or take the
+     * implicit GEMM (conv_implicit, kernels/cuda_igemm.cu) */
 #define RL_ENTRY_(k) rl_cuda_##k,
     RL_KERNELS(RL_ENTRY_)
 #undef RL_ENTRY_
 };
 
 /* A forgotten entry (or a new one in backend.h) changes the size. */
-static_assert(sizeof(rl_backend) == sizeof(void *) * 42, "rl_backend has 41 entries + name");
+static_assert(sizeof(rl_backend) == sizeof(void *) * 43, "rl_backend has 42 entries + name");
 
 extern "C" const rl_backend *rl_cuda_backend(void) { return &cuda_backend; }

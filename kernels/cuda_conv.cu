@@ -146,18 +146,28 @@ int rl_cuda_col2im(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t 
  * H200, batch 128 at 32x32: 64->64 forward 0.49 -> 0.26 ms, forward + dx
  * 0.99 -> 0.55 ms; but 16->64 forward 0.14 -> 0.17 ms, forward + dx 0.30 ->
  * 0.34 ms. */
-static rl_conv_tuning cuda_conv_tuning(void) {
-  rl_conv_tuning t = {(int64_t)256 << 20, 32, rl_cuda_sms()};
-  return t;
+/* bf16's implicit GEMM (kernels/cuda_igemm.cu) replaces im2col for the
+ * forward and stride-1 input gradients only where RL_CUDA_CONV=implicit
+ * asks: it has not yet been timed against im2col + cuBLAS on a GPU
+ * (scripts/bench_conv.lua --device cuda --dtype bf16 shows both). */
+static int cuda_conv_tuning(rl_conv_tuning *t) {
+  const char *e = getenv("RL_CUDA_CONV");
+  if (e && *e && strcmp(e, "implicit") && strcmp(e, "im2col"))
+    return rl_err("RL_CUDA_CONV must be 'implicit' or 'im2col', not '%s'", e);
+  t->work_bytes = (int64_t)256 << 20;
+  t->wino_min_channels = 32;
+  t->sms = rl_cuda_sms();
+  t->implicit_bf16 = e && !strcmp(e, "implicit");
+  return 0;
 }
 
 int rl_cuda_conv2d(const int64_t *geom, rl_tensor *x, rl_tensor *w, rl_tensor *b, rl_tensor *y) {
-  rl_conv_tuning t = cuda_conv_tuning();
-  return rl_conv_gemm(&t, geom, x, w, b, y);
+  rl_conv_tuning t;
+  return cuda_conv_tuning(&t) ? -1 : rl_conv_gemm(&t, geom, x, w, b, y);
 }
 
 int rl_cuda_conv2d_bwd(const int64_t *geom, rl_tensor *x, rl_tensor *w, rl_tensor *dy,
                        rl_tensor *dx, rl_tensor *dw, rl_tensor *db) {
-  rl_conv_tuning t = cuda_conv_tuning();
-  return rl_conv_gemm_bwd(&t, geom, x, w, dy, dx, dw, db);
+  rl_conv_tuning t;
+  return cuda_conv_tuning(&t) ? -1 : rl_conv_gemm_bwd(&t, geom, x, w, dy, dx, dw, db);
 }

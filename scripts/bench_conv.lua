@@ -5,11 +5,15 @@
 --   on a GPU, 'auto' (Winograd F(2x2, 3x3) where it pays, else im2col)
 --   beside 'im2col' (what every layer took before Winograd);
 --   on the CPU, its own kernels ('auto') beside the engine's im2col.
--- The last column is the largest difference of the two forwards, relative
--- to the largest output.  --dtype bf16 times the bf16 convolutions
--- (rl.autocast's) on 'winograd' (forced: bf16 takes im2col by default, see
--- engine/conv_gemm.c) beside 'im2col', to tell whether bf16's Winograd
--- should be its default on a GPU.
+-- The last column is the largest difference of the first path's forward
+-- from im2col's, relative to the largest output.  --dtype bf16 times the
+-- bf16 convolutions (rl.autocast's) on 'implicit' (the implicit GEMM on
+-- the tensor cores, kernels/cuda_igemm.cu) and 'winograd' (both forced:
+-- bf16 takes im2col by default, see engine/conv_gemm.c) beside 'im2col',
+-- to tell which should be bf16's default on a GPU (RL_CUDA_CONV=implicit
+-- makes the implicit GEMM the default meanwhile; the CPU's is a loop for
+-- the specs, and not timed).  Winograd is for stride 1 only: its stride-2
+-- column is left empty.
 --   rllua scripts/bench_conv.lua [--device cuda] [--batch N] [--steps 11] [--dtype f32|bf16]
 local rl = require 'rl'
 local F = rl.F
@@ -45,37 +49,42 @@ local layers = {
 }
 
 local bf16 = opts.dtype == 'bf16'
-local paths = bf16 and { 'winograd', 'im2col' } or { 'auto', 'im2col' }
+-- (the CPU's implicit GEMM is a plain loop for the specs, not a path to time)
+local paths = bf16 and (cuda and { 'implicit', 'winograd', 'im2col' } or { 'winograd', 'im2col' })
+  or { 'auto', 'im2col' }
 print(string.format('%s, batch %d, %s, median of %d (ms)', cuda and rl.cuda.device_name() or 'CPU',
   opts.batch, opts.dtype, opts.steps))
-print(string.format('%-18s %-7s %8s %8s %8s   %-7s %8s %8s %8s %9s', 'layer', 'path', 'fwd',
-  'fwd+dx', 'fwd+bwd', 'path', 'fwd', 'fwd+dx', 'fwd+bwd', 'rel diff'))
+local head = { string.format('%-18s', 'layer') }
+for _ in ipairs(paths) do head[#head + 1] = string.format('%-8s %8s %8s %8s', 'path', 'fwd', 'fwd+dx', 'fwd+bwd') end
+head[#head + 1] = string.format('%9s', 'rel diff')
+print(table.concat(head, '   '))
 for _, l in ipairs(layers) do
   local C, O, S, st = table.unpack(l)
-  -- Winograd is for stride 1 only: a forced stride-2 row would time im2col twice
-  if bf16 and st ~= 1 then goto next end
   local x = rl.randn({ opts.batch, C, S, S }, { device = dev, dtype = opts.dtype })
   local w = (rl.randn({ O, C, 3, 3 }, { device = dev }) * (2 / (9 * C)) ^ 0.5):to(opts.dtype):requires_grad_()
   local o = { stride = st, padding = 1 }
   local dy = rl.randn(F.conv2d(x, w:detach(), nil, o):size(), { device = dev, dtype = opts.dtype })
-  local cols, ys = {}, {}
+  local cols, ys = { string.format('%-18s', string.format('%d->%d @%d s%d', C, O, S, st)) }, {}
   for k, path in ipairs(paths) do
-    local was = rl._conv_path(path)
-    ys[k] = F.conv2d(x, w:detach(), nil, o)
-    local fwd = median_ms(function() F.conv2d(x, w:detach(), nil, o) end)
-    local dx = median_ms(function()
-      local xa = x:detach():requires_grad_()
-      rl.grad(F.conv2d(xa, w:detach(), nil, o), xa, dy)
-    end)
-    local bwd = median_ms(function()
-      local xa = x:detach():requires_grad_()
-      rl.grad(F.conv2d(xa, w, nil, o), { xa, w }, { dy })
-    end)
-    rl._conv_path(was)
-    cols[k] = string.format('%-7s %8.3f %8.3f %8.3f', path, fwd, dx, bwd)
+    if path == 'winograd' and st ~= 1 then -- forced, it would time im2col again
+      cols[k + 1] = string.format('%-8s %8s %8s %8s', path, '-', '-', '-')
+    else
+      local was = rl._conv_path(path)
+      ys[k] = F.conv2d(x, w:detach(), nil, o)
+      local fwd = median_ms(function() F.conv2d(x, w:detach(), nil, o) end)
+      local dx = median_ms(function()
+        local xa = x:detach():requires_grad_()
+        rl.grad(F.conv2d(xa, w:detach(), nil, o), xa, dy)
+      end)
+      local bwd = median_ms(function()
+        local xa = x:detach():requires_grad_()
+        rl.grad(F.conv2d(xa, w, nil, o), { xa, w }, { dy })
+      end)
+      rl._conv_path(was)
+      cols[k + 1] = string.format('%-8s %8.3f %8.3f %8.3f', path, fwd, dx, bwd)
+    end
   end
-  local diff = ((ys[1]:double() - ys[2]:double()):abs():max() / ys[2]:double():abs():max()):item()
-  print(string.format('%-18s %s   %s %9.2g', string.format('%d->%d @%d s%d', C, O, S, st),
-    cols[1], cols[2], diff))
-  ::next::
+  local ref = ys[#paths]:double()
+  cols[#cols + 1] = string.format('%9.2g', ((ys[1]:double() - ref):abs():max() / ref:abs():max()):item())
+  print(table.concat(cols, '   '))
 end

@@ -15,11 +15,14 @@
 #      "bf16 and f16" section included                        -> test-cuda.log
 #   3. ./rllua scripts/bench.lua --device cuda, bf16 rows (rl.autocast
 #      against torch.autocast, attack steps in bf16 on both sides) -> bench-bf16.txt
-#   4. the same models in fp32 (against PyTorch fp32 and TF32) -> bench-fp32.txt
-#   5. spec/half_spec.lua and spec/autocast_spec.lua, whose CUDA cases
+#   4. bf16 convolutions per layer, the implicit GEMM and Winograd (both
+#      forced) beside im2col (the default): which should be bf16's
+#      default                                                -> bench-conv-bf16.txt
+#   5. the bf16 rows again with RL_CUDA_CONV=implicit (the implicit GEMM
+#      for every forward and stride-1 input gradient)         -> bench-bf16-implicit.txt
+#   6. the same models in fp32 (against PyTorch fp32 and TF32) -> bench-fp32.txt
+#   7. spec/half_spec.lua and spec/autocast_spec.lua, whose CUDA cases
 #      run only where a GPU is                                -> half-autocast-specs.log
-#   6. bf16 convolutions per layer, Winograd (forced) beside im2col
-#      (the default): whether Winograd should be bf16's default -> bench-conv-bf16.txt
 # then a summary (summary.txt, also printed last): each step's outcome,
 # test-cuda's count and failures, and one table of the bf16 and fp32 rows
 # with rllua / PyTorch ratios (issue #15's target: bf16 ratio <= 0.9).
@@ -101,22 +104,28 @@ step 'make test-cuda' 300 "$out/test-cuda.log" \
   env RL_SPEC_STREAM="$out/test-cuda-failures.txt" make test-cuda
 test_cuda=$?
 
-# 3, 4. the benchmark rows: bf16 first, the part that has never been timed
+# 3. the bf16 benchmark rows: the part that has never been timed
 step 'bench bf16' 180 "$out/bench-bf16.txt" \
   ./rllua scripts/bench.lua --device cuda "$steps" "$models" --precision bf16 --batch "$batch"
+
+# 4. bf16 convolutions per layer: implicit GEMM, Winograd (both forced) and
+# im2col (the default): which should become bf16's default on a GPU
+step 'bench_conv bf16' 90 "$out/bench-conv-bf16.txt" \
+  ./rllua scripts/bench_conv.lua --device cuda --dtype bf16 --steps 5 --batch "$batch"
+
+# 5. the bf16 rows with the implicit GEMM as the default
+step 'bench bf16, implicit GEMM' 180 "$out/bench-bf16-implicit.txt" \
+  env RL_CUDA_CONV=implicit ./rllua scripts/bench.lua --device cuda "$steps" "$models" --precision bf16 --batch "$batch"
+
+# 6. fp32, as earlier GPU sessions measured it
 step 'bench fp32' 180 "$out/bench-fp32.txt" \
   ./rllua scripts/bench.lua --device cuda "$steps" "$models" --batch "$batch"
 
-# 5. the CPU specs with CUDA cases (as make test runs them)
+# 7. the CPU specs with CUDA cases (as make test runs them)
 busted=$(command -v busted || echo /usr/bin/busted)
 step 'half_spec, autocast_spec' 120 "$out/half-autocast-specs.log" \
   lua5.4 "$busted" --lpath='./lua/?.lua;./lua/?/init.lua;./spec/?.lua' --cpath='./lib/?.so' \
   -o spec/summary.lua spec/half_spec.lua spec/autocast_spec.lua
-
-# 6. bf16 convolutions per layer, Winograd (forced) beside im2col (the
-# default): whether bf16's Winograd should become the GPU's default
-step 'bench_conv bf16' 90 "$out/bench-conv-bf16.txt" \
-  ./rllua scripts/bench_conv.lua --device cuda --dtype bf16 --steps 5 --batch "$batch"
 
 # ---- the summary
 # the last "N passed, N failed" of a busted log, or its tail when it has none
@@ -129,26 +138,29 @@ count() {
 
 # the bench rows of both files, joined by model and method
 table() {
-  awk -v B16="$out/bench-bf16.txt" -v F32="$out/bench-fp32.txt" '
+  awk -v B16="$out/bench-bf16.txt" -v B16I="$out/bench-bf16-implicit.txt" -v F32="$out/bench-fp32.txt" '
     function row(k) { if (!(k in seen)) { seen[k] = 1; order[++n] = k } }
     $2 ~ /^(natural|at|trades)$/ && $3 ~ /^[0-9]+$/ {
       k = $1 " " $2; row(k); batch[k] = $3
       if (FILENAME == B16) { r16[k] = $4; p16[k] = $5; q16[k] = $6 }
+      else if (FILENAME == B16I) { r16i[k] = $4; q16i[k] = $6 }
       else { r32[k] = $4; p32[k] = $5; q32[k] = $6; t32[k] = $7; qt[k] = $8 }
     }
     function v(a, k) { return (k in a) ? a[k] : "-" }
     END {
       if (n == 0) { print "  (no benchmark rows: see bench-bf16.txt and bench-fp32.txt)"; exit }
-      printf "%-10s %-8s %5s | %9s %9s %7s | %9s %7s %5s | %9s %7s %9s %7s\n", "model", "method", "batch",
-        "rl fp32", "rl bf16", "speedup", "PyT bf16", "ratio", "<=0.9", "PyT fp32", "ratio", "PyT tf32", "ratio"
+      printf "%-10s %-8s %5s | %9s %9s %7s | %9s %7s %5s | %9s %7s | %9s %7s %9s %7s\n", "model", "method", "batch",
+        "rl fp32", "rl bf16", "speedup", "PyT bf16", "ratio", "<=0.9", "rl bf16 i", "ratio",
+        "PyT fp32", "ratio", "PyT tf32", "ratio"
       for (i = 1; i <= n; i++) {
         k = order[i]; split(k, mm, " ")
         sp = (k in r16 && k in r32 && r16[k] > 0) ? sprintf("%.2f", r32[k] / r16[k]) : "-"
         ok = (k in q16 && q16[k] != "-") ? (q16[k] <= 0.9 ? "yes" : "NO") : "-"
-        printf "%-10s %-8s %5s | %9s %9s %7s | %9s %7s %5s | %9s %7s %9s %7s\n", mm[1], mm[2], batch[k],
-          v(r32, k), v(r16, k), sp, v(p16, k), v(q16, k), ok, v(p32, k), v(q32, k), v(t32, k), v(qt, k)
+        printf "%-10s %-8s %5s | %9s %9s %7s | %9s %7s %5s | %9s %7s | %9s %7s %9s %7s\n", mm[1], mm[2], batch[k],
+          v(r32, k), v(r16, k), sp, v(p16, k), v(q16, k), ok, v(r16i, k), v(q16i, k),
+          v(p32, k), v(q32, k), v(t32, k), v(qt, k)
       }
-    }' "$out/bench-bf16.txt" "$out/bench-fp32.txt" 2>&1
+    }' "$out/bench-bf16.txt" "$out/bench-bf16-implicit.txt" "$out/bench-fp32.txt" 2>&1
 }
 
 {
@@ -167,10 +179,11 @@ table() {
   echo "half_spec + autocast_spec: $(count "$out/half-autocast-specs.log")"
   grep -E '^(FAILED|ERROR): ' "$out/half-autocast-specs.log" 2>/dev/null | head -20 | sed 's/^/  /'
   echo
-  echo "training steps, ms (median of $steps; rl = rllua; speedup = rl fp32 / rl bf16; ratios rllua / PyTorch):"
+  echo "training steps, ms (median of $steps; rl = rllua; speedup = rl fp32 / rl bf16; ratios rllua / PyTorch;"
+  echo "  rl bf16 i: with RL_CUDA_CONV=implicit):"
   table
   echo
-  echo "bf16 convolutions, Winograd (forced) beside im2col (bench-conv-bf16.txt):"
+  echo "bf16 convolutions, the implicit GEMM and Winograd (forced) beside im2col (bench-conv-bf16.txt):"
   sed 's/^/  /' "$out/bench-conv-bf16.txt" 2>/dev/null | head -12
 } >"$out/summary.txt"
 echo

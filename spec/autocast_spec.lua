@@ -176,47 +176,65 @@ describe('the bf16 convolution CUDA runs (engine/conv_gemm.c), composed on the C
   -- order lands the f32 sum on the other side of a rounding boundary.
   -- A small workspace cap cuts the batch into chunks, so dW is added over
   -- several in f32 and y and dx are rounded chunk by chunk.
+  -- The implicit path (bf16's implicit GEMM, forced) forms y, and dx of a
+  -- stride-1 undilated layer, without col (here the CPU's loop of the
+  -- same arithmetic; CUDA's mma.sync kernel is checked against it in
+  -- cuda_spec): the same one rounding, and dW by im2col.
   local cases = {
     { '3x3, stride 1, padding 1', { 3, 4, 9, 9 }, { 5, 4, 3, 3 }, { padding = 1 } },
     { '5x5, stride 2, padding 2, chunks of one image', { 3, 3, 11, 11 }, { 6, 3, 5, 5 }, { stride = 2, padding = 2 }, 2000 },
     { '1x1', { 4, 8, 6, 6 }, { 7, 8, 1, 1 }, {} },
+    { '3x3, padding 0, 40 channels in (k past one slice of 32)', { 2, 40, 7, 7 }, { 9, 40, 3, 3 }, {} },
+    { '5x5, padding 2, stride 1, rectangular', { 2, 3, 9, 12 }, { 4, 3, 5, 5 }, { padding = 2 } },
+    { '3x3, dilation 2, padding 2', { 2, 3, 10, 10 }, { 4, 3, 3, 3 }, { padding = 2, dilation = 2 } },
   }
-  for _, c in ipairs(cases) do
-    it(c[1] .. ': output and gradients are the f32 ones rounded once', function()
-      local g = rl.Generator(11)
-      local x = rl.randn(c[2], { generator = g }):bf16()
-      local w = (rl.randn(c[3], { generator = g }) * 0.3):bf16()
-      local b = rl.randn({ c[3][1] }, { generator = g }):bf16()
-      local f32 = { x:float():requires_grad_(), w:float():requires_grad_(), b:float():requires_grad_() }
-      local want = F.conv2d(f32[1], f32[2], f32[3], c[4])
-      local gy = rl.randn(want:size(), { generator = g }):bf16()
-      want:backward(gy:float())
-      local ins = { x:clone():requires_grad_(), w:clone():requires_grad_(), b:clone():requires_grad_() }
-      rl._conv_path('im2col', c[5])
-      local calls = rl.counters().gemm_calls
-      local ok, err = pcall(function()
-        local y = F.conv2d(ins[1], ins[2], ins[3], c[4])
-        y:backward(gy)
-        return y
+  for _, path in ipairs { 'im2col', 'implicit' } do
+    for _, c in ipairs(cases) do
+      it(path .. ', ' .. c[1] .. ': output and gradients are the f32 ones rounded once', function()
+        local g = rl.Generator(11)
+        local x = rl.randn(c[2], { generator = g }):bf16()
+        local w = (rl.randn(c[3], { generator = g }) * 0.3):bf16()
+        local b = rl.randn({ c[3][1] }, { generator = g }):bf16()
+        local f32 = { x:float():requires_grad_(), w:float():requires_grad_(), b:float():requires_grad_() }
+        local want = F.conv2d(f32[1], f32[2], f32[3], c[4])
+        local gy = rl.randn(want:size(), { generator = g }):bf16()
+        want:backward(gy:float())
+        local ins = { x:clone():requires_grad_(), w:clone():requires_grad_(), b:clone():requires_grad_() }
+        rl._conv_path(path, c[5])
+        local before = rl.counters()
+        local ok, err = pcall(function()
+          local y = F.conv2d(ins[1], ins[2], ins[3], c[4])
+          y:backward(gy)
+          return y
+        end)
+        rl._conv_path('auto')
+        assert(ok, err)
+        local y = err
+        local after = rl.counters()
+        if path == 'im2col' then
+          -- the composition ran (the CPU's own kernels count 3 GEMMs at most)
+          assert.is_true(after.gemm_calls - before.gemm_calls >= 3)
+          assert.are.equal(0, after.implicit_convs - before.implicit_convs)
+        else
+          -- y, and dx where the layer has stride 1 and no dilation
+          local o = c[4]
+          local flips = (o.stride or 1) == 1 and (o.dilation or 1) == 1
+          assert.are.equal(flips and 2 or 1, after.implicit_convs - before.implicit_convs)
+        end
+        local got = { y, ins[1].grad, ins[2].grad, ins[3].grad }
+        local ref = { want, f32[1].grad, f32[2].grad, f32[3].grad }
+        for i, name in ipairs { 'y', 'dx', 'dw', 'db' } do
+          assert.are.equal('bf16', got[i].dtype, name)
+          local r, v = ref[i]:double(), got[i]:double()
+          local rounded = ref[i]:bf16():double()
+          -- one bf16 step is 2^-7 of the value's binade at most
+          local off = ((v - r):abs() - r:abs() * 2 ^ -7):max():item()
+          assert(off <= 1e-6 * r:abs():max():item(), string.format('%s: %g beyond one bf16 step', name, off))
+          local same = v:eq(rounded):double():mean():item()
+          assert(same >= 0.97, string.format('%s: only %.3f of the elements are the f32 result rounded once', name, same))
+        end
       end)
-      rl._conv_path('auto')
-      assert(ok, err)
-      local y = err
-      -- the composition ran (the CPU's own kernels count 3 GEMMs at most)
-      assert.is_true(rl.counters().gemm_calls - calls >= 3)
-      local got = { y, ins[1].grad, ins[2].grad, ins[3].grad }
-      local ref = { want, f32[1].grad, f32[2].grad, f32[3].grad }
-      for i, name in ipairs { 'y', 'dx', 'dw', 'db' } do
-        assert.are.equal('bf16', got[i].dtype, name)
-        local r, v = ref[i]:double(), got[i]:double()
-        local rounded = ref[i]:bf16():double()
-        -- one bf16 step is 2^-7 of the value's binade at most
-        local off = ((v - r):abs() - r:abs() * 2 ^ -7):max():item()
-        assert(off <= 1e-6 * r:abs():max():item(), string.format('%s: %g beyond one bf16 step', name, off))
-        local same = v:eq(rounded):double():mean():item()
-        assert(same >= 0.97, string.format('%s: only %.3f of the elements are the f32 result rounded once', name, same))
-      end
-    end)
+    end
   end
 end)
 

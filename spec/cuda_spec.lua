@@ -1163,6 +1163,44 @@ describe('CUDA vs CPU: bf16 and f16 (issue #15)', function()
     end
   end)
 
+  describe('bf16 conv2d with the implicit GEMM forced (mma.sync; dx of stride-1 layers too)', function()
+    -- kernels/cuda_igemm.cu against the CPU's loop of the same arithmetic
+    -- (each output an f32 sum of bf16 products, rounded once), both forced
+    -- onto the implicit path; dW takes im2col on both.  The cases cross
+    -- the kernel's edges: k past one slice of 32 and not a multiple of it,
+    -- output channels past one block of 128, pixels past one block of 128
+    -- and blocks that span two images.
+    before_each(function() rl._conv_path('implicit') end)
+    after_each(function() rl._conv_path('auto') end)
+    local convs = {
+      { '3x3 padding 1, 16 -> 24, with a bias', { 4, 16, 12, 12 }, { 24, 16, 3, 3 }, true, { padding = 1 } },
+      { '3x3 padding 0, 8 -> 136 (a second, short block of channels)', { 2, 8, 11, 11 }, { 136, 8, 3, 3 }, false, {} },
+      { '5x5 stride 2 padding 2, with a bias (dx by im2col)', { 3, 8, 17, 15 }, { 12, 8, 5, 5 }, true,
+        { stride = 2, padding = 2 } },
+      { '5x5 padding 2, rectangular', { 2, 3, 9, 12 }, { 4, 3, 5, 5 }, true, { padding = 2 } },
+      { '1x1, 32 -> 16', { 4, 32, 9, 9 }, { 16, 32, 1, 1 }, true, {} },
+      { '3x3 dilation 2 padding 2 (dx by im2col)', { 2, 6, 9, 9 }, { 7, 6, 3, 3 }, true, { padding = 2, dilation = 2 } },
+      { '3x3, 64 -> 64 at 16x16 (a WRN layer)', { 4, 64, 16, 16 }, { 64, 64, 3, 3 }, false, { padding = 1 } },
+    }
+    for _, c in ipairs(convs) do
+      bf16_vs_cpu(c[1], function()
+        local fan = c[3][2] * c[3][3] * c[3][4]
+        local t = { bf(table.unpack(c[2])), (randn(table.unpack(c[3])) * math.sqrt(2 / fan)):bf16() }
+        if c[4] then t[3] = bf(c[3][1]) end
+        return t
+      end, function(x, w, b) return F.conv2d(x, w, b, c[5]) end, 1e-4)
+    end
+    it('takes the implicit path on ' .. DEV .. ' for y and a stride-1 dx, and not for f32', function()
+      local x = bf(2, 4, 6, 6):to(DEV):requires_grad_()
+      local w = bf(3, 4, 3, 3):to(DEV):requires_grad_()
+      local n0 = rl.counters().implicit_convs
+      F.conv2d(x, w, nil, { padding = 1 }):sum():backward()
+      assert.are.equal(2, rl.counters().implicit_convs - n0)
+      F.conv2d(x:detach():float(), w:detach():float(), nil, { padding = 1 })
+      assert.are.equal(2, rl.counters().implicit_convs - n0)
+    end)
+  end)
+
   describe('bf16 conv2d with the Winograd path forced (bf16 tiles, f32 transforms and sums)', function()
     -- Both devices round the same transforms of the same bf16 values to
     -- the same tiles (the kernels' only FMAs multiply by 0.5, exactly) and

@@ -130,6 +130,14 @@ void sync_block(const char *file, int line);
 uint64_t shfl_xor(unsigned mask, uint64_t v, int lane_mask, int width, const char *file,
                   int line);
 
+/* mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32, d += a @ b: the
+ * whole warp takes part, each lane giving its fragments as the PTX ISA
+ * lays them out (a: 4 registers of 2 bf16, b: 2, d: 4 floats).  The
+ * products are exact and summed in f64, then rounded once to f32 with the
+ * accumulator; a GPU sums in its own order and precision, so results
+ * agree with it to f32 rounding, not bit for bit. */
+void mma_bf16_16816(float *d, const uint32_t *a, const uint32_t *b, const char *file, int line);
+
 /* Fill a block's shared array with 0xff bytes, once per block: the
  * declaration's rewrite (cu2cpp.lua) calls it in every thread. */
 void shared_fresh(void *p, size_t n);

@@ -153,6 +153,42 @@ int rl_cpu_col2im(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t H
                         col2im_f64(col, nb, C, H, W, g, x));
 }
 
+/* The implicit GEMM's arithmetic (backend.h), for the specs that force
+ * that path on the CPU: each output the f32 sum of its bf16 products over
+ * k = (channel, tap) in order, plus the bias, rounded once. */
+int rl_cpu_conv_implicit(rl_dtype dt, const void *xv, int64_t N, int64_t C, int64_t H,
+                         int64_t W, const int64_t *g, const void *wv, bool flip, int64_t O,
+                         const void *bv, void *yv) {
+  if (dt != RL_BF16)
+    return rl_err("conv2d: the implicit GEMM takes bf16, not %s", rl_dtype_name(dt));
+  const uint16_t *x = xv, *w = wv, *b = bv;
+  uint16_t *y = yv;
+  int64_t kh = g[G_KH], kw = g[G_KW], khw = kh * kw, OH = g[G_OH], OW = g[G_OW];
+  RL_PARALLEL_FOR(no, N * O, OH * OW * C * khw, {
+    int64_t n = no / O, o = no % O;
+    for (int64_t oh = 0; oh < OH; oh++)
+      for (int64_t ow = 0; ow < OW; ow++) {
+        float acc = 0.f;
+        for (int64_t c = 0; c < C; c++)
+          for (int64_t r = 0; r < kh; r++) {
+            int64_t ih = oh * g[G_SH] - g[G_PH] + r * g[G_DH];
+            for (int64_t q = 0; q < kw; q++) {
+              int64_t iw = ow * g[G_SW] - g[G_PW] + q * g[G_DW];
+              if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+              /* flipped: w is [C', O'] = [c, o] here, the kernel rotated */
+              int64_t wi = flip ? (c * O + o) * khw + (khw - 1 - (r * kw + q))
+                                : (o * C + c) * khw + r * kw + q;
+              acc = fmaf(rl_f32_of_bf16(x[((n * C + c) * H + ih) * W + iw]),
+                         rl_f32_of_bf16(w[wi]), acc);
+            }
+          }
+        if (b) acc += rl_f32_of_bf16(b[o]);
+        y[(no * OH + oh) * OW + ow] = rl_bf16_of_f32(acc);
+      }
+  });
+  return 0;
+}
+
 /* ---- whole convolutions, a few images at a time ---------------------------
  *
  * On the CPU a convolution of a batch is split over threads by chunks of
