@@ -197,6 +197,14 @@ typedef int rl_col2im_kernel(rl_dtype dt, const void *col, int64_t nb, int64_t C
 typedef int rl_conv_implicit_kernel(rl_dtype dt, const void *x, int64_t N, int64_t C,
                                     int64_t H, int64_t W, const int64_t *geom, const void *w,
                                     bool flip, int64_t O, const void *b, void *y);
+/* Its weight gradient: dw [O, C, kh, kw] (bf16) from x [N, C, H, W] and
+ * dy [N, O, OH, OW], the sum over the N*OH*OW pixels cut into S chunks of
+ * rl_implicit_dw_chunk (engine/conv_gemm.h) pixels, each chunk's f32 sum
+ * in ws [S, O, C*kh*kw] (f32 workspace), then dw = those summed in chunk
+ * order, rounded once. */
+typedef int rl_conv_implicit_dw_kernel(rl_dtype dt, const void *x, const void *dy, int64_t N,
+                                       int64_t C, int64_t H, int64_t W, const int64_t *geom,
+                                       int64_t O, int64_t S, float *ws, void *dw);
 
 /* Winograd F(2x2, 3x3) tile transforms (engine/winograd.h) for the
  * Winograd path of engine/conv_gemm.c (3x3 stride-1 convolutions).  Tiles
@@ -345,7 +353,7 @@ typedef int rl_nearest_other_kernel(const uint8_t *q, const int64_t *qlab, int64
   X(fill) X(copy) X(unary) X(binary) X(ternary) X(reduce) X(gemm)            \
   X(conv2d) X(conv2d_bwd) X(im2col) X(col2im) X(wino_weight)                 \
   X(wino_input) X(wino_output) X(wino_doutput) X(wino_dweight)               \
-  X(conv_implicit)                                                           \
+  X(conv_implicit) X(conv_implicit_dw)                                       \
   X(maxpool2d) X(maxpool2d_bwd) X(avgpool2d) X(avgpool2d_bwd) X(bn_stats)    \
   X(bn_bwd_reduce) X(bn_coef) X(bn_apply) X(softmax) X(softmax_bwd)          \
   X(nll) X(nll_bwd) X(index_select) X(index_add) X(gather) X(scatter_add)    \

@@ -38,7 +38,8 @@
  *   its f32 sum plus the bias, rounded once.  The input gradient of a
  *   stride-1, undilated layer is the same kind of convolution (dy padded
  *   by k - 1 - p, the kernels rotated, channels swapped: conv_implicit's
- *   flip); other layers' dx, and every dW, take im2col.
+ *   flip); other layers' dx take im2col.  dW is conv_implicit_dw: the same
+ *   gathers, its sum over the pixels cut into chunks added in order.
  *   bf16's Winograd, taken only when rl_conv_set_path forces it, keeps x,
  *   w, V, U, dM and the results bf16, the transforms computed in f32 and
  *   rounded once, and M and dU (the GEMMs' sums) f32: the rounded tiles
@@ -233,6 +234,28 @@ static rl_tensor *dy_transposed(rl_tensor *dyc, int64_t n0, int64_t nb, int64_t 
   return dyt;
 }
 
+/* ---- the implicit GEMM's weight gradient --------------------------------------- */
+
+/* dw by the backend's conv_implicit_dw: the sum over the pixels cut into
+ * chunks as a GEMM's long k is (rl_split_k_chunks, for its few 128 x 128
+ * blocks of output), no more of them than the workspace cap holds. */
+static int implicit_dw(const rl_conv_tuning *t, const rl_device *dev, rl_tensor *x,
+                       rl_tensor *dy, const int64_t *geom, rl_tensor *dw) {
+  int64_t N = x->size[0], C = x->size[1], H = x->size[2], W = x->size[3], O = dy->size[1];
+  int64_t K = C * geom[G_KH] * geom[G_KW], P = N * geom[G_OH] * geom[G_OW];
+  int64_t S = rl_split_k_chunks(t->sms, ((O + 127) / 128) * ((K + 127) / 128), P);
+  int64_t cap = work_cap ? work_cap : t->work_bytes, most = cap / (O * K * 4);
+  if (S > most) S = most > 1 ? most : 1;
+  int64_t wsize[3] = {S, O, K};
+  rl_tensor *ws = rl_empty(3, wsize, RL_F32, dev);
+  if (!ws) return -1;
+  rl_counter.implicit_convs++;
+  int rc = dev->be->conv_implicit_dw(x->dtype, rl_data(x), rl_data(dy), N, C, H, W, geom, O, S,
+                                     rl_data(ws), rl_data(dw));
+  rl_release(ws);
+  return rc;
+}
+
 /* ---- the entries ---------------------------------------------------------------- */
 
 int rl_conv_gemm(const rl_conv_tuning *t, const int64_t *geom, rl_tensor *x, rl_tensor *w,
@@ -315,7 +338,9 @@ int rl_conv_gemm_bwd(const rl_conv_tuning *t, const int64_t *geom, rl_tensor *x,
                           C, NULL, rl_data(dx)))
       return -1;
   }
-  bool col_dx = dx && !wino_dx && !imp_dx, col_dw = dw && !wino_dw;
+  bool imp_dw = dw && !wino_dw && implicit_fits(t, be, dt, geom, false);
+  if (imp_dw && implicit_dw(t, dev, x, dy, geom, dw)) return -1;
+  bool col_dx = dx && !wino_dx && !imp_dx, col_dw = dw && !wino_dw && !imp_dw;
   if (!col_dw && !col_dx) return 0;
   /* bf16: dW's chunks are summed in an f32 dwf (rounded into dw at the
    * end); dcol is f32, and col2im gathers it into dx, rounding each sum once */

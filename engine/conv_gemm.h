@@ -42,4 +42,12 @@ static inline int64_t rl_split_k_chunks(int64_t sms, int64_t blocks, int64_t k) 
   return S < 1 ? 1 : S;
 }
 
+/* The pixels per chunk of the implicit weight gradient's S chunks (whole
+ * slices of 32; the last chunks may be short or empty).  Both backends'
+ * conv_implicit_dw cut the sum so. */
+static inline int64_t rl_implicit_dw_chunk(int64_t P, int64_t S) {
+  int64_t c = (P + S - 1) / S;
+  return (c + 31) / 32 * 32;
+}
+
 #endif

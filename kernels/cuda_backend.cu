@@ -271,6 +271,6 @@ static const rl_backend cuda_backend = {
 };
 
 /* A forgotten entry (or a new one in backend.h) changes the size. */
-static_assert(sizeof(rl_backend) == sizeof(void *) * 43, "rl_backend has 42 entries + name");
+static_assert(sizeof(rl_backend) == sizeof(void *) * 44, "rl_backend has 43 entries + name");
 
 extern "C" const rl_backend *rl_cuda_backend(void) { return &cuda_backend; }

@@ -20,6 +20,9 @@
  * read with its in and out channels swapped and each kernel rotated by 180
  * degrees, so that the result is dx [N, C, H, W].
  *
+ * The weight gradient is the same loop with other loads: dW [O, K] = dy
+ * [O, P] @ col [K, P]^T, the sum over pixels cut into chunks (below).
+ *
  * Each output is its f32 sum (in the tensor cores' order), plus the bf16
  * bias, rounded once to bf16.  No atomics: the same bits every run. */
 #include "cuda_common.cuh"
@@ -51,6 +54,64 @@ struct IgGeom {
   long long P; /* N * OH * OW */
 };
 
+typedef uint32_t IgTile[IG_BM][IG_ROW]; /* IG_BM == IG_BN: one type for both */
+
+/* The slice loop of a block, shared by both kernels: L (a loader) fills
+ * its table of slice s into buffer b (table(b, s), threads 0..31), loads a
+ * slice into registers by a table (load(b)) and stores those into the
+ * shared tiles (store(A, B)): A's rows are the GEMM's m, B's its n, both
+ * along the sum's index in pairs of bf16.  acc: the warp's 64 x 32. */
+template <class L>
+__device__ __forceinline__ void igemm_loop(L &ld, IgTile *As, IgTile *Bs, int nk,
+                                           float (&acc)[4][4][4]) {
+  int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  int wm = (warp & 1) * 64, wn = (warp >> 1) * 32, gr = lane >> 2, tq = lane & 3;
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) acc[i][j][e] = 0.f;
+  if (nk <= 0) return;
+  ld.table(0, 0);
+  __syncthreads();
+  ld.load(0);
+  ld.store(As[0], Bs[0]);
+  if (nk > 1) ld.table(1, 1);
+  __syncthreads();
+  for (int s = 0; s < nk; s++) {
+    int cur = s & 1, nxt = cur ^ 1;
+    if (s + 1 < nk) ld.load(nxt);
+#pragma unroll
+    for (int ks = 0; ks < IG_BK / 16; ks++) {
+      int kw0 = ks * 8; /* words */
+      uint32_t fa[4][4], fb[4][2];
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        int r = wm + i * 16 + gr;
+        fa[i][0] = As[cur][r][kw0 + tq];
+        fa[i][1] = As[cur][r + 8][kw0 + tq];
+        fa[i][2] = As[cur][r][kw0 + 4 + tq];
+        fa[i][3] = As[cur][r + 8][kw0 + 4 + tq];
+      }
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        int c = wn + j * 8 + gr;
+        fb[j][0] = Bs[cur][c][kw0 + tq];
+        fb[j][1] = Bs[cur][c][kw0 + 4 + tq];
+      }
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) mma_16816(acc[i][j], fa[i], fb[j]);
+    }
+    if (s + 1 < nk) ld.store(As[nxt], Bs[nxt]);
+    /* table cur served this slice's loads, one iteration ago */
+    if (s + 2 < nk) ld.table(cur, s + 2);
+    __syncthreads();
+  }
+}
+
 /* Where k of a slice reads from: x at (its pixel's base) + xoff, valid
  * when the row and column offsets (roff, soff) keep it inside the image;
  * W at (row m) * am + woff, woff < 0 past K. */
@@ -58,70 +119,52 @@ struct KTab {
   int xoff[IG_BK], roff[IG_BK], soff[IG_BK], woff[IG_BK];
 };
 
-__device__ __forceinline__ void ktab_fill(KTab &t, const IgGeom &g, int k0, int tid) {
-  if (tid >= IG_BK) return;
-  int k = k0 + tid, khw = g.kh * g.kw;
-  if (k < g.K) {
-    int c = k / khw, rs = k - c * khw, r = rs / g.kw, s = rs - r * g.kw;
-    t.roff[tid] = r * g.dh;
-    t.soff[tid] = s * g.dw;
-    t.xoff[tid] = c * g.H * g.W + r * g.dh * g.W + s * g.dw;
-    /* flipped: W'[m][c, r, s] = w[c][m][kh-1-r][kw-1-s] */
-    t.woff[tid] = g.flip ? c * g.Co * khw + (khw - 1 - rs) : k;
-  } else {
-    t.roff[tid] = -(1 << 29); /* outside every image: reads 0 */
-    t.soff[tid] = 0;
-    t.xoff[tid] = 0;
-    t.woff[tid] = -1;
-  }
-}
-
-__global__ __launch_bounds__(IG_THREADS) void igemm_bf16_kernel(const uint16_t *x,
-                                                                const uint16_t *w,
-                                                                const uint16_t *bias,
-                                                                uint16_t *y, IgGeom g) {
-  __shared__ uint32_t As[2][IG_BM][IG_ROW], Bs[2][IG_BN][IG_ROW];
-  __shared__ KTab kt[2];
-  int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  int m0 = blockIdx.y * IG_BM;
-  long long p0 = (long long)blockIdx.x * IG_BN;
-  int am = g.flip ? g.kh * g.kw : g.K; /* W's row stride */
-
-  /* A's loads: row tid / 2, k 16 * (tid % 2) .. + 15 */
-  int arow = tid >> 1, acol = (tid & 1) * 16;
-  bool arow_ok = m0 + arow < g.Co;
-  const uint16_t *wrow = w + (long long)(m0 + arow) * am;
-  /* B's loads: pixel tid % 128, k pairs tid / 128 + 2 i */
-  int bp = tid & (IG_BN - 1), bk = tid >> 7;
-  long long p = p0 + bp;
-  bool p_ok = p < g.P;
-  int ih0 = 0, iw0 = 0;
-  long long xbase = 0;
-  if (p_ok) {
-    long long ohw = (long long)g.OH * g.OW;
-    long long n = p / ohw;
-    int pix = (int)(p - n * ohw), oh = pix / g.OW, ow = pix - oh * g.OW;
-    ih0 = oh * g.sh - g.ph;
-    iw0 = ow * g.sw - g.pw;
-    xbase = n * g.Ci * g.H * g.W + (long long)ih0 * g.W + iw0;
-  }
-
+/* The forward's loader: A = W [Co, K] (or the flipped weight), B = col
+ * [K, P] gathered from x. */
+struct FwdLoad {
+  const uint16_t *x, *wrow;
+  IgGeom g;
+  KTab *kt;
+  int arow, acol, bp, bk, ih0, iw0;
+  bool arow_ok, p_ok;
+  long long xbase;
   uint32_t ra[8], rb[8];
-  auto load = [&](const KTab &t) {
-    #pragma unroll
+
+  __device__ void table(int b, int slice) {
+    int tid = threadIdx.x;
+    if (tid >= IG_BK) return;
+    KTab &t = kt[b];
+    int k = slice * IG_BK + tid, khw = g.kh * g.kw;
+    if (k < g.K) {
+      int c = k / khw, rs = k - c * khw, r = rs / g.kw, s = rs - r * g.kw;
+      t.roff[tid] = r * g.dh;
+      t.soff[tid] = s * g.dw;
+      t.xoff[tid] = c * g.H * g.W + r * g.dh * g.W + s * g.dw;
+      /* flipped: W'[m][c, r, s] = w[c][m][kh-1-r][kw-1-s] */
+      t.woff[tid] = g.flip ? c * g.Co * khw + (khw - 1 - rs) : k;
+    } else {
+      t.roff[tid] = -(1 << 29); /* outside every image: reads 0 */
+      t.soff[tid] = 0;
+      t.xoff[tid] = 0;
+      t.woff[tid] = -1;
+    }
+  }
+  __device__ void load(int b) {
+    const KTab &t = kt[b];
+#pragma unroll
     for (int i = 0; i < 8; i++) {
       uint32_t v[2];
-      #pragma unroll
+#pragma unroll
       for (int h = 0; h < 2; h++) {
-        int kk = acol + 2 * i + h, wo = t.woff[kk];
+        int wo = t.woff[acol + 2 * i + h];
         v[h] = arow_ok && wo >= 0 ? wrow[wo] : 0;
       }
       ra[i] = v[0] | v[1] << 16;
     }
-    #pragma unroll
+#pragma unroll
     for (int i = 0; i < 8; i++) {
       uint32_t v[2];
-      #pragma unroll
+#pragma unroll
       for (int h = 0; h < 2; h++) {
         int kk = 2 * (bk + 2 * i) + h;
         int ih = ih0 + t.roff[kk], iw = iw0 + t.soff[kk];
@@ -131,75 +174,66 @@ __global__ __launch_bounds__(IG_THREADS) void igemm_bf16_kernel(const uint16_t *
       }
       rb[i] = v[0] | v[1] << 16;
     }
-  };
-  auto store = [&](int buf) {
-    #pragma unroll
-    for (int i = 0; i < 8; i++) As[buf][arow][acol / 2 + i] = ra[i];
-    #pragma unroll
-    for (int i = 0; i < 8; i++) Bs[buf][bp][bk + 2 * i] = rb[i];
-  };
+  }
+  __device__ void store(IgTile &A, IgTile &B) {
+#pragma unroll
+    for (int i = 0; i < 8; i++) A[arow][acol / 2 + i] = ra[i];
+#pragma unroll
+    for (int i = 0; i < 8; i++) B[bp][bk + 2 * i] = rb[i];
+  }
+};
 
-  /* the warp's 64 x 32 of the block: 4 x 4 tiles of m16 n8 */
-  int wm = (warp & 1) * 64, wn = (warp >> 1) * 32, gr = lane >> 2, tq = lane & 3;
-  float acc[4][4][4];
-  #pragma unroll
-  for (int i = 0; i < 4; i++)
-    #pragma unroll
-    for (int j = 0; j < 4; j++)
-      #pragma unroll
-      for (int e = 0; e < 4; e++) acc[i][j][e] = 0.f;
+__global__ __launch_bounds__(IG_THREADS) void igemm_bf16_kernel(const uint16_t *x,
+                                                                const uint16_t *w,
+                                                                const uint16_t *bias,
+                                                                uint16_t *y, IgGeom g) {
+  __shared__ IgTile As[2], Bs[2];
+  __shared__ KTab kt[2];
+  int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  int m0 = blockIdx.y * IG_BM;
+  long long p0 = (long long)blockIdx.x * IG_BN;
 
-  int nk = (g.K + IG_BK - 1) / IG_BK;
-  ktab_fill(kt[0], g, 0, tid);
-  __syncthreads();
-  load(kt[0]);
-  store(0);
-  if (nk > 1) ktab_fill(kt[1], g, IG_BK, tid);
-  __syncthreads();
-  for (int s = 0; s < nk; s++) {
-    int cur = s & 1, nxt = cur ^ 1;
-    if (s + 1 < nk) load(kt[nxt]);
-    #pragma unroll
-    for (int ks = 0; ks < IG_BK / 16; ks++) {
-      int kw0 = ks * 8; /* words */
-      uint32_t fa[4][4], fb[4][2];
-      #pragma unroll
-      for (int i = 0; i < 4; i++) {
-        int r = wm + i * 16 + gr;
-        fa[i][0] = As[cur][r][kw0 + tq];
-        fa[i][1] = As[cur][r + 8][kw0 + tq];
-        fa[i][2] = As[cur][r][kw0 + 4 + tq];
-        fa[i][3] = As[cur][r + 8][kw0 + 4 + tq];
-      }
-      #pragma unroll
-      for (int j = 0; j < 4; j++) {
-        int c = wn + j * 8 + gr;
-        fb[j][0] = Bs[cur][c][kw0 + tq];
-        fb[j][1] = Bs[cur][c][kw0 + 4 + tq];
-      }
-      #pragma unroll
-      for (int i = 0; i < 4; i++)
-        #pragma unroll
-        for (int j = 0; j < 4; j++) mma_16816(acc[i][j], fa[i], fb[j]);
-    }
-    if (s + 1 < nk) store(nxt);
-    /* kt[cur] served this slice's loads, one iteration ago */
-    if (s + 2 < nk) ktab_fill(kt[cur], g, (s + 2) * IG_BK, tid);
-    __syncthreads();
+  FwdLoad ld;
+  ld.x = x;
+  ld.g = g;
+  ld.kt = kt;
+  /* A's loads: row tid / 2, k 16 * (tid % 2) .. + 15 */
+  ld.arow = tid >> 1;
+  ld.acol = (tid & 1) * 16;
+  ld.arow_ok = m0 + ld.arow < g.Co;
+  ld.wrow = w + (long long)(m0 + ld.arow) * (g.flip ? g.kh * g.kw : g.K);
+  /* B's loads: pixel tid % 128, k pairs tid / 128 + 2 i */
+  ld.bp = tid & (IG_BN - 1);
+  ld.bk = tid >> 7;
+  long long p = p0 + ld.bp;
+  ld.p_ok = p < g.P;
+  ld.ih0 = ld.iw0 = 0;
+  ld.xbase = 0;
+  if (ld.p_ok) {
+    long long ohw = (long long)g.OH * g.OW;
+    long long n = p / ohw;
+    int pix = (int)(p - n * ohw), oh = pix / g.OW, ow = pix - oh * g.OW;
+    ld.ih0 = oh * g.sh - g.ph;
+    ld.iw0 = ow * g.sw - g.pw;
+    ld.xbase = n * g.Ci * g.H * g.W + (long long)ld.ih0 * g.W + ld.iw0;
   }
 
+  float acc[4][4][4];
+  igemm_loop(ld, As, Bs, (g.K + IG_BK - 1) / IG_BK, acc);
+
   /* y[n, m, pix] = bf16(acc + bias[m]) */
+  int wm = (warp & 1) * 64, wn = (warp >> 1) * 32, gr = lane >> 2, tq = lane & 3;
   long long ohw = (long long)g.OH * g.OW;
-  #pragma unroll
+#pragma unroll
   for (int j = 0; j < 4; j++)
-    #pragma unroll
+#pragma unroll
     for (int e = 0; e < 2; e++) {
       long long q = p0 + wn + j * 8 + 2 * tq + e;
       if (q >= g.P) continue;
       long long n = q / ohw, base = n * g.Co * ohw + (q - n * ohw);
-      #pragma unroll
+#pragma unroll
       for (int i = 0; i < 4; i++)
-        #pragma unroll
+#pragma unroll
         for (int h = 0; h < 2; h++) {
           int m = m0 + wm + i * 16 + gr + 8 * h;
           if (m >= g.Co) continue;
@@ -210,25 +244,201 @@ __global__ __launch_bounds__(IG_THREADS) void igemm_bf16_kernel(const uint16_t *
     }
 }
 
+/* ---- the weight gradient -------------------------------------------------------
+ *
+ * dW [O, K] = dy [O, P] @ col [K, P]^T, the sum over the pixels P cut into
+ * S chunks (grid z) so that the small output keeps the GPU busy: each
+ * block sums its chunk's slices of 32 pixels into ws [S, O, K] (f32), and
+ * dw = bf16(ws summed over the chunks in order): deterministic. */
+
+/* Where pixel j of a slice is: dy at dyoff + o * OH*OW, x at xb + (the
+ * tap's offset), its window's corner (ih0, iw0); ih0 far outside every
+ * image and dyoff < 0 past the chunk. */
+struct PTab {
+  long long dyoff[IG_BK], xb[IG_BK];
+  int ih0[IG_BK], iw0[IG_BK];
+};
+
+struct DwLoad {
+  const uint16_t *x, *dy;
+  IgGeom g;
+  PTab *pt;
+  long long pstart, pend; /* the block's chunk of pixels */
+  int O, arow, acol, bn, bk, xoff, roff, soff;
+  bool arow_ok, k_ok;
+  uint32_t ra[8], rb[8];
+
+  __device__ void table(int b, int slice) {
+    int tid = threadIdx.x;
+    if (tid >= IG_BK) return;
+    PTab &t = pt[b];
+    long long p = pstart + (long long)slice * IG_BK + tid;
+    if (p < pend) {
+      long long ohw = (long long)g.OH * g.OW, n = p / ohw;
+      int pix = (int)(p - n * ohw), oh = pix / g.OW, ow = pix - oh * g.OW;
+      t.ih0[tid] = oh * g.sh - g.ph;
+      t.iw0[tid] = ow * g.sw - g.pw;
+      t.dyoff[tid] = n * O * ohw + pix;
+      t.xb[tid] = n * g.Ci * g.H * g.W + (long long)t.ih0[tid] * g.W + t.iw0[tid];
+    } else {
+      t.ih0[tid] = -(1 << 29);
+      t.iw0[tid] = 0;
+      t.dyoff[tid] = -1;
+      t.xb[tid] = 0;
+    }
+  }
+  __device__ void load(int b) {
+    const PTab &t = pt[b];
+    long long orow = (long long)(arow) * g.OH * g.OW;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+      uint32_t v[2];
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        long long d = t.dyoff[acol + 2 * i + h];
+        v[h] = arow_ok && d >= 0 ? dy[d + orow] : 0;
+      }
+      ra[i] = v[0] | v[1] << 16;
+    }
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+      uint32_t v[2];
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        int j = 2 * (bk + 2 * i) + h;
+        int ih = t.ih0[j] + roff, iw = t.iw0[j] + soff;
+        v[h] = k_ok && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W
+                   ? x[t.xb[j] + xoff]
+                   : 0;
+      }
+      rb[i] = v[0] | v[1] << 16;
+    }
+  }
+  __device__ void store(IgTile &A, IgTile &B) {
+#pragma unroll
+    for (int i = 0; i < 8; i++) A[arow_local][acol / 2 + i] = ra[i];
+#pragma unroll
+    for (int i = 0; i < 8; i++) B[bn][bk + 2 * i] = rb[i];
+  }
+  int arow_local;
+};
+
+__global__ __launch_bounds__(IG_THREADS) void igemm_dw_bf16_kernel(const uint16_t *x,
+                                                                   const uint16_t *dy,
+                                                                   float *ws, IgGeom g,
+                                                                   long long chunk) {
+  __shared__ IgTile As[2], Bs[2];
+  __shared__ PTab pt[2];
+  int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+  int O = g.Co, m0 = blockIdx.y * IG_BM, k0 = blockIdx.x * IG_BN;
+  long long pstart = (long long)blockIdx.z * chunk;
+  long long pend = pstart + chunk < g.P ? pstart + chunk : g.P;
+
+  DwLoad ld;
+  ld.x = x;
+  ld.dy = dy;
+  ld.g = g;
+  ld.pt = pt;
+  ld.pstart = pstart;
+  ld.pend = pend;
+  ld.O = O;
+  /* A (dy): row o = tid / 2, pixels 16 * (tid % 2) .. + 15 */
+  ld.arow_local = tid >> 1;
+  ld.arow = m0 + ld.arow_local;
+  ld.acol = (tid & 1) * 16;
+  ld.arow_ok = ld.arow < O;
+  /* B (col): k = tid % 128 for the whole kernel, pixel pairs tid / 128 + 2 i */
+  ld.bn = tid & (IG_BN - 1);
+  ld.bk = tid >> 7;
+  int k = k0 + ld.bn, khw = g.kh * g.kw;
+  ld.k_ok = k < g.K;
+  ld.xoff = ld.roff = ld.soff = 0;
+  if (ld.k_ok) {
+    int c = k / khw, rs = k - c * khw, r = rs / g.kw, s = rs - r * g.kw;
+    ld.roff = r * g.dh;
+    ld.soff = s * g.dw;
+    ld.xoff = c * g.H * g.W + r * g.dh * g.W + s * g.dw;
+  }
+
+  float acc[4][4][4];
+  igemm_loop(ld, As, Bs, (int)((pend - pstart + IG_BK - 1) / IG_BK), acc);
+
+  int wm = (warp & 1) * 64, wn = (warp >> 1) * 32, gr = lane >> 2, tq = lane & 3;
+  float *out = ws + (long long)blockIdx.z * O * g.K;
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      int m = m0 + wm + i * 16 + gr + 8 * h;
+      if (m >= O) continue;
+#pragma unroll
+      for (int j = 0; j < 4; j++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+          int kk = k0 + wn + j * 8 + 2 * tq + e;
+          if (kk < g.K) out[(long long)m * g.K + kk] = acc[i][j][2 * h + e];
+        }
+    }
+}
+
+/* dw[i] = bf16(sum over s of ws[s][i]), s in order. */
+__global__ void igemm_dw_sum_kernel(const float *ws, long long n, int S, uint16_t *dw) {
+  GRID_STRIDE(i, n) {
+    float v = 0.f;
+    for (int s = 0; s < S; s++) v += ws[s * n + i];
+    dw[i] = rl_bf16_of_f32(v);
+  }
+}
+
+/* The geometry of a convolution for the kernels; false (with an error
+ * set) when its offsets do not fit int. */
+static bool ig_geom(int64_t N, int64_t C, int64_t H, int64_t W, const int64_t *geom, int64_t O,
+                    bool flip, IgGeom *g) {
+  int64_t khw = geom[G_KH] * geom[G_KW];
+  /* offsets within an image and within W are int */
+  if (!fits32(C * H * W, O * geom[G_OH] * geom[G_OW]) || !fits32(C * khw * O, khw)) {
+    rl_err("conv2d: an image of %lld x %lld x %lld is too large for the implicit GEMM",
+           (long long)C, (long long)H, (long long)W);
+    return false;
+  }
+  *g = {(int)C, (int)H, (int)W, (int)O, (int)geom[G_OH], (int)geom[G_OW],
+        (int)geom[G_KH], (int)geom[G_KW], (int)geom[G_SH], (int)geom[G_SW],
+        (int)geom[G_PH], (int)geom[G_PW], (int)geom[G_DH], (int)geom[G_DW],
+        (int)(C * khw), flip ? 1 : 0, (long long)(N * geom[G_OH] * geom[G_OW])};
+  return true;
+}
+
 int rl_cuda_conv_implicit(rl_dtype dt, const void *x, int64_t N, int64_t C, int64_t H,
                           int64_t W, const int64_t *geom, const void *w, bool flip, int64_t O,
                           const void *b, void *y) {
   if (dt != RL_BF16) return rl_err("conv2d: the implicit GEMM takes bf16, not %s", rl_dtype_name(dt));
-  int64_t khw = geom[G_KH] * geom[G_KW], P = N * geom[G_OH] * geom[G_OW];
-  /* offsets within an image and within W are int */
-  if (!fits32(C * H * W, O * geom[G_OH] * geom[G_OW]) || !fits32(C * khw * O, khw))
-    return rl_err("conv2d: an image of %lld x %lld x %lld is too large for the implicit GEMM",
-                  (long long)C, (long long)H, (long long)W);
-  if (P == 0 || O == 0) return 0;
-  IgGeom g = {(int)C, (int)H, (int)W, (int)O, (int)geom[G_OH], (int)geom[G_OW],
-              (int)geom[G_KH], (int)geom[G_KW], (int)geom[G_SH], (int)geom[G_SW],
-              (int)geom[G_PH], (int)geom[G_PW], (int)geom[G_DH], (int)geom[G_DW],
-              (int)(C * khw), flip ? 1 : 0, (long long)P};
-  int64_t gx = (P + IG_BN - 1) / IG_BN, gy = (O + IG_BM - 1) / IG_BM;
+  IgGeom g;
+  if (!ig_geom(N, C, H, W, geom, O, flip, &g)) return -1;
+  if (g.P == 0 || O == 0) return 0;
+  int64_t gx = (g.P + IG_BN - 1) / IG_BN, gy = (O + IG_BM - 1) / IG_BM;
   if (gx > 0x7fffffff || gy > 65535)
-    return rl_err("conv2d: %lld output pixels are too many for the implicit GEMM", (long long)P);
+    return rl_err("conv2d: %lld output pixels are too many for the implicit GEMM", (long long)g.P);
   igemm_bf16_kernel<<<dim3((unsigned)gx, (unsigned)gy), IG_THREADS>>>(
       (const uint16_t *)x, (const uint16_t *)w, (const uint16_t *)b, (uint16_t *)y, g);
   LAUNCH_CHECK("igemm_bf16_kernel");
+  return 0;
+}
+
+int rl_cuda_conv_implicit_dw(rl_dtype dt, const void *x, const void *dy, int64_t N, int64_t C,
+                             int64_t H, int64_t W, const int64_t *geom, int64_t O, int64_t S,
+                             float *ws, void *dw) {
+  if (dt != RL_BF16) return rl_err("conv2d: the implicit GEMM takes bf16, not %s", rl_dtype_name(dt));
+  IgGeom g;
+  if (!ig_geom(N, C, H, W, geom, O, false, &g)) return -1;
+  int64_t n = O * g.K, chunk = rl_implicit_dw_chunk(g.P, S);
+  int64_t gx = (g.K + IG_BN - 1) / IG_BN, gy = (O + IG_BM - 1) / IG_BM;
+  if (gx > 0x7fffffff || gy > 65535 || S > 65535)
+    return rl_err("conv2d: a weight of %lld x %lld is too large for the implicit GEMM",
+                  (long long)O, (long long)g.K);
+  igemm_dw_bf16_kernel<<<dim3((unsigned)gx, (unsigned)gy, (unsigned)S), IG_THREADS>>>(
+      (const uint16_t *)x, (const uint16_t *)dy, ws, g, (long long)chunk);
+  LAUNCH_CHECK("igemm_dw_bf16_kernel");
+  igemm_dw_sum_kernel<<<rl_blocks(n), RL_THREADS>>>(ws, (long long)n, (int)S, (uint16_t *)dw);
+  LAUNCH_CHECK("igemm_dw_sum_kernel");
   return 0;
 }

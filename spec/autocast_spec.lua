@@ -176,10 +176,11 @@ describe('the bf16 convolution CUDA runs (engine/conv_gemm.c), composed on the C
   -- order lands the f32 sum on the other side of a rounding boundary.
   -- A small workspace cap cuts the batch into chunks, so dW is added over
   -- several in f32 and y and dx are rounded chunk by chunk.
-  -- The implicit path (bf16's implicit GEMM, forced) forms y, and dx of a
-  -- stride-1 undilated layer, without col (here the CPU's loop of the
-  -- same arithmetic; CUDA's mma.sync kernel is checked against it in
-  -- cuda_spec): the same one rounding, and dW by im2col.
+  -- The implicit path (bf16's implicit GEMM, forced) forms y, dx of a
+  -- stride-1 undilated layer and dW without col (here the CPU's loops of
+  -- the same arithmetic; CUDA's mma.sync kernels are checked against them
+  -- in cuda_spec): the same one rounding, dW's f32 sum cut into chunks of
+  -- pixels (a small workspace cap leaves room for fewer of them).
   local cases = {
     { '3x3, stride 1, padding 1', { 3, 4, 9, 9 }, { 5, 4, 3, 3 }, { padding = 1 } },
     { '5x5, stride 2, padding 2, chunks of one image', { 3, 3, 11, 11 }, { 6, 3, 5, 5 }, { stride = 2, padding = 2 }, 2000 },
@@ -216,10 +217,10 @@ describe('the bf16 convolution CUDA runs (engine/conv_gemm.c), composed on the C
           assert.is_true(after.gemm_calls - before.gemm_calls >= 3)
           assert.are.equal(0, after.implicit_convs - before.implicit_convs)
         else
-          -- y, and dx where the layer has stride 1 and no dilation
+          -- y, dW, and dx where the layer has stride 1 and no dilation
           local o = c[4]
           local flips = (o.stride or 1) == 1 and (o.dilation or 1) == 1
-          assert.are.equal(flips and 2 or 1, after.implicit_convs - before.implicit_convs)
+          assert.are.equal(flips and 3 or 2, after.implicit_convs - before.implicit_convs)
         end
         local got = { y, ins[1].grad, ins[2].grad, ins[3].grad }
         local ref = { want, f32[1].grad, f32[2].grad, f32[3].grad }

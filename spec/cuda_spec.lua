@@ -1163,13 +1163,13 @@ describe('CUDA vs CPU: bf16 and f16 (issue #15)', function()
     end
   end)
 
-  describe('bf16 conv2d with the implicit GEMM forced (mma.sync; dx of stride-1 layers too)', function()
-    -- kernels/cuda_igemm.cu against the CPU's loop of the same arithmetic
+  describe('bf16 conv2d with the implicit GEMM forced (mma.sync: y, dW, and dx of stride-1 layers)', function()
+    -- kernels/cuda_igemm.cu against the CPU's loops of the same arithmetic
     -- (each output an f32 sum of bf16 products, rounded once), both forced
-    -- onto the implicit path; dW takes im2col on both.  The cases cross
-    -- the kernel's edges: k past one slice of 32 and not a multiple of it,
-    -- output channels past one block of 128, pixels past one block of 128
-    -- and blocks that span two images.
+    -- onto the implicit path.  The cases cross the kernels' edges: k past
+    -- one slice of 32 and not a multiple of it, output channels (and dW's
+    -- k) past one block of 128, pixels past one block of 128, blocks that
+    -- span two images, and dW's pixels in several chunks, the last short.
     before_each(function() rl._conv_path('implicit') end)
     after_each(function() rl._conv_path('auto') end)
     local convs = {
@@ -1181,6 +1181,8 @@ describe('CUDA vs CPU: bf16 and f16 (issue #15)', function()
       { '1x1, 32 -> 16', { 4, 32, 9, 9 }, { 16, 32, 1, 1 }, true, {} },
       { '3x3 dilation 2 padding 2 (dx by im2col)', { 2, 6, 9, 9 }, { 7, 6, 3, 3 }, true, { padding = 2, dilation = 2 } },
       { '3x3, 64 -> 64 at 16x16 (a WRN layer)', { 4, 64, 16, 16 }, { 64, 64, 3, 3 }, false, { padding = 1 } },
+      -- 33 images of 144 pixels: dW's sum in two chunks, the second shorter
+      { '3x3 padding 1, 2 -> 3 at 12x12, 33 images', { 33, 2, 12, 12 }, { 3, 2, 3, 3 }, true, { padding = 1 } },
     }
     for _, c in ipairs(convs) do
       bf16_vs_cpu(c[1], function()
@@ -1190,14 +1192,14 @@ describe('CUDA vs CPU: bf16 and f16 (issue #15)', function()
         return t
       end, function(x, w, b) return F.conv2d(x, w, b, c[5]) end, 1e-4)
     end
-    it('takes the implicit path on ' .. DEV .. ' for y and a stride-1 dx, and not for f32', function()
+    it('takes the implicit path on ' .. DEV .. ' for y, dW and a stride-1 dx, and not for f32', function()
       local x = bf(2, 4, 6, 6):to(DEV):requires_grad_()
       local w = bf(3, 4, 3, 3):to(DEV):requires_grad_()
       local n0 = rl.counters().implicit_convs
       F.conv2d(x, w, nil, { padding = 1 }):sum():backward()
-      assert.are.equal(2, rl.counters().implicit_convs - n0)
+      assert.are.equal(3, rl.counters().implicit_convs - n0)
       F.conv2d(x:detach():float(), w:detach():float(), nil, { padding = 1 })
-      assert.are.equal(2, rl.counters().implicit_convs - n0)
+      assert.are.equal(3, rl.counters().implicit_convs - n0)
     end)
   end)
 

@@ -189,6 +189,38 @@ int rl_cpu_conv_implicit(rl_dtype dt, const void *xv, int64_t N, int64_t C, int6
   return 0;
 }
 
+/* Its weight gradient (backend.h): each chunk's sum over its pixels in
+ * order, in f32, then the chunks' sums in order, rounded once. */
+int rl_cpu_conv_implicit_dw(rl_dtype dt, const void *xv, const void *dyv, int64_t N,
+                            int64_t C, int64_t H, int64_t W, const int64_t *g, int64_t O,
+                            int64_t S, float *ws, void *dwv) {
+  if (dt != RL_BF16)
+    return rl_err("conv2d: the implicit GEMM takes bf16, not %s", rl_dtype_name(dt));
+  const uint16_t *x = xv, *dy = dyv;
+  uint16_t *dw = dwv;
+  int64_t kh = g[G_KH], kw = g[G_KW], khw = kh * kw, K = C * khw, OH = g[G_OH], OW = g[G_OW];
+  int64_t ohw = OH * OW, P = N * ohw, chunk = rl_implicit_dw_chunk(P, S);
+  RL_PARALLEL_FOR(ok, O * K, P, {
+    int64_t o = ok / K, k = ok % K, c = k / khw, r = k % khw / kw, q = k % kw;
+    float total = 0.f;
+    for (int64_t s = 0; s < S; s++) {
+      float acc = 0.f;
+      int64_t end = (s + 1) * chunk < P ? (s + 1) * chunk : P;
+      for (int64_t p = s * chunk; p < end; p++) {
+        int64_t n = p / ohw, pix = p % ohw, oh = pix / OW, ow = pix % OW;
+        int64_t ih = oh * g[G_SH] - g[G_PH] + r * g[G_DH], iw = ow * g[G_SW] - g[G_PW] + q * g[G_DW];
+        if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+        acc = fmaf(rl_f32_of_bf16(dy[(n * O + o) * ohw + pix]),
+                   rl_f32_of_bf16(x[((n * C + c) * H + ih) * W + iw]), acc);
+      }
+      ws[s * O * K + ok] = acc;
+      total += acc;
+    }
+    dw[ok] = rl_bf16_of_f32(total);
+  });
+  return 0;
+}
+
 /* ---- whole convolutions, a few images at a time ---------------------------
  *
  * On the CPU a convolution of a batch is split over threads by chunks of
