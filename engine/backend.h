@@ -185,7 +185,7 @@ typedef int rl_im2col_kernel(rl_dtype dt, const void *x, int64_t nb, int64_t C, 
 typedef int rl_col2im_kernel(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t H,
                              int64_t W, const int64_t *geom, void *x);
 
-/* The implicit GEMM of engine/conv_gemm.c's implicit path (bf16 only):
+/* The implicit GEMMs of engine/conv_gemm.c's implicit path (bf16 only):
  * y [N, O, OH, OW] = the convolution of contiguous x [N, C, H, W] with w
  * [O, C, kh, kw] (geom as for im2col), plus b [O] when b, each output its
  * f32 sum of the bf16 products, plus the bias, rounded once to bf16; col

@@ -147,7 +147,7 @@ int rl_cuda_col2im(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t 
  * 0.99 -> 0.55 ms; but 16->64 forward 0.14 -> 0.17 ms, forward + dx 0.30 ->
  * 0.34 ms. */
 /* bf16's implicit GEMM (kernels/cuda_igemm.cu) replaces im2col for the
- * forward and stride-1 input gradients only where RL_CUDA_CONV=implicit
+ * forward, dW and stride-1 dx only where RL_CUDA_CONV=implicit
  * asks: it has not yet been timed against im2col + cuBLAS on a GPU
  * (scripts/bench_conv.lua --device cuda --dtype bf16 shows both). */
 static int cuda_conv_tuning(rl_conv_tuning *t) {

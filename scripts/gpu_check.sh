@@ -19,7 +19,7 @@
 #      forced) beside im2col (the default): which should be bf16's
 #      default                                                -> bench-conv-bf16.txt
 #   5. the bf16 rows again with RL_CUDA_CONV=implicit (the implicit GEMM
-#      for every forward and stride-1 input gradient)         -> bench-bf16-implicit.txt
+#      for every forward, dW and stride-1 dx)                 -> bench-bf16-implicit.txt
 #   6. the same models in fp32 (against PyTorch fp32 and TF32) -> bench-fp32.txt
 #   7. spec/half_spec.lua and spec/autocast_spec.lua, whose CUDA cases
 #      run only where a GPU is                                -> half-autocast-specs.log
