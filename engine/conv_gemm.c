@@ -93,12 +93,18 @@ static bool winograd_fits(const rl_conv_tuning *t, const rl_backend *be, rl_dtyp
   return dt == RL_F32 && C >= t->wino_min_channels && O >= t->wino_min_channels;
 }
 
-/* Whether a bf16 convolution's forward (or, flip, its input gradient)
- * goes through the backend's implicit GEMM. */
+/* Whether a bf16 convolution from C to O channels (x [*, C, H, W]) takes
+ * the backend's implicit GEMM for its forward or weight gradient (or,
+ * flip, its input gradient).  Its kernels index an image, and the weight,
+ * with int: larger layers take im2col. */
 static bool implicit_fits(const rl_conv_tuning *t, const rl_backend *be, rl_dtype dt,
-                          const int64_t *g, bool flip) {
+                          const int64_t *g, bool flip, int64_t C, int64_t H, int64_t W,
+                          int64_t O) {
   if (dt != RL_BF16 || !be->conv_implicit) return false;
   if (conv_path != RL_CONV_IMPLICIT && !(conv_path == RL_CONV_AUTO && t->implicit_bf16))
+    return false;
+  const int64_t most = (int64_t)1 << 29;
+  if (C * H * W >= most || O * g[G_OH] * g[G_OW] >= most || O * C * g[G_KH] * g[G_KW] >= most)
     return false;
   /* dx as a convolution of dy: stride 1, no dilation, padding below k */
   return !flip || (g[G_SH] == 1 && g[G_SW] == 1 && g[G_DH] == 1 && g[G_DW] == 1 &&
@@ -264,7 +270,7 @@ int rl_conv_gemm(const rl_conv_tuning *t, const int64_t *geom, rl_tensor *x, rl_
   int64_t K = C * geom[G_KH] * geom[G_KW], ohw = geom[G_OH] * geom[G_OW];
   rl_dtype dt = x->dtype;
   const rl_device *dev = rl_dev(x);
-  if (implicit_fits(t, dev->be, dt, geom, false)) {
+  if (implicit_fits(t, dev->be, dt, geom, false, C, H, W, O)) {
     rl_counter.implicit_convs++;
     return dev->be->conv_implicit(dt, rl_data(x), N, C, H, W, geom, rl_data(w), false, O,
                                   b ? rl_data(b) : NULL, rl_data(y));
@@ -325,7 +331,7 @@ int rl_conv_gemm_bwd(const rl_conv_tuning *t, const int64_t *geom, rl_tensor *x,
     return -1;
   /* dx by the implicit GEMM: a convolution of dy, from O to C channels,
    * with dx's height and width */
-  bool imp_dx = dx && !wino_dx && implicit_fits(t, be, dt, geom, true);
+  bool imp_dx = dx && !wino_dx && implicit_fits(t, be, dt, geom, true, C, H, W, O);
   if (imp_dx) {
     int64_t fg[G_N];
     memcpy(fg, geom, sizeof fg);
@@ -338,7 +344,7 @@ int rl_conv_gemm_bwd(const rl_conv_tuning *t, const int64_t *geom, rl_tensor *x,
                           C, NULL, rl_data(dx)))
       return -1;
   }
-  bool imp_dw = dw && !wino_dw && implicit_fits(t, be, dt, geom, false);
+  bool imp_dw = dw && !wino_dw && implicit_fits(t, be, dt, geom, false, C, H, W, O);
   if (imp_dw && implicit_dw(t, dev, x, dy, geom, dw)) return -1;
   bool col_dx = dx && !wino_dx && !imp_dx, col_dw = dw && !wino_dw && !imp_dw;
   if (!col_dw && !col_dx) return 0;

@@ -39,6 +39,8 @@
 __device__ __forceinline__ void mma_16816(float d[4], const uint32_t a[4], const uint32_t b[2]) {
 #if defined(RL_CUDA_EMU)
   rl_emu::mma_bf16_16816(d, a, b, __FILE__, __LINE__);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+  __trap(); /* bf16 mma needs sm_80; the Makefile builds sm_80 and sm_90 */
 #elif defined(__CUDA_ARCH__)
   asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
                "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
@@ -130,7 +132,7 @@ struct FwdLoad {
   long long xbase;
   uint32_t ra[8], rb[8];
 
-  __device__ void table(int b, int slice) {
+  __device__ __forceinline__ void table(int b, int slice) {
     int tid = threadIdx.x;
     if (tid >= IG_BK) return;
     KTab &t = kt[b];
@@ -149,7 +151,7 @@ struct FwdLoad {
       t.woff[tid] = -1;
     }
   }
-  __device__ void load(int b) {
+  __device__ __forceinline__ void load(int b) {
     const KTab &t = kt[b];
 #pragma unroll
     for (int i = 0; i < 8; i++) {
@@ -175,7 +177,7 @@ struct FwdLoad {
       rb[i] = v[0] | v[1] << 16;
     }
   }
-  __device__ void store(IgTile &A, IgTile &B) {
+  __device__ __forceinline__ void store(IgTile &A, IgTile &B) {
 #pragma unroll
     for (int i = 0; i < 8; i++) A[arow][acol / 2 + i] = ra[i];
 #pragma unroll
@@ -268,7 +270,7 @@ struct DwLoad {
   bool arow_ok, k_ok;
   uint32_t ra[8], rb[8];
 
-  __device__ void table(int b, int slice) {
+  __device__ __forceinline__ void table(int b, int slice) {
     int tid = threadIdx.x;
     if (tid >= IG_BK) return;
     PTab &t = pt[b];
@@ -287,7 +289,7 @@ struct DwLoad {
       t.xb[tid] = 0;
     }
   }
-  __device__ void load(int b) {
+  __device__ __forceinline__ void load(int b) {
     const PTab &t = pt[b];
     long long orow = (long long)(arow) * g.OH * g.OW;
 #pragma unroll
@@ -314,7 +316,7 @@ struct DwLoad {
       rb[i] = v[0] | v[1] << 16;
     }
   }
-  __device__ void store(IgTile &A, IgTile &B) {
+  __device__ __forceinline__ void store(IgTile &A, IgTile &B) {
 #pragma unroll
     for (int i = 0; i < 8; i++) A[arow_local][acol / 2 + i] = ra[i];
 #pragma unroll
