@@ -1,5 +1,6 @@
 /* cuda_igemm.cu - bf16 convolution as an implicit GEMM on the tensor cores:
- * the backend's conv_implicit entry (engine/conv_gemm.c's implicit path).
+ * the backend's conv_implicit and conv_implicit_dw entries (engine/
+ * conv_gemm.c's implicit path).
  *
  * y [N, Co, OH, OW] = W [Co, K] @ col [K, P], K = Ci*kh*kw and P = N*OH*OW,
  * as im2col + GEMM computes it, but col is never written: each block
@@ -7,8 +8,9 @@
  * shared memory, beside the 128 x 32 slice of W, and multiplies them with
  * mma.sync m16n8k16 (bf16 operands, f32 sums).  im2col writes col (9 times
  * x's bytes for a 3x3 layer) and the GEMM reads it back; here x is read
- * from L2 instead, which is where a bf16 convolution spends its time once
- * its GEMM runs on the tensor cores.
+ * from L2 instead.  By the bytes each moves, col's traffic is most of a
+ * bf16 convolution's time once its GEMM runs on the tensor cores (an
+ * estimate: no GPU has timed this kernel yet, hence RL_CUDA_CONV).
  *
  * A block: 128 output channels x 128 output pixels, 8 warps of 64 x 32;
  * the k loop in steps of 32, double-buffered (the next slice is loaded into
