@@ -135,9 +135,11 @@ build/kernels/%.o: kernels/%.cu emu/cu2cpp.lua $(EMU_CUH) \
 build/emu/%.o: emu/%.cpp $(wildcard engine/*.h emu/*.h emu/include/*.h emu/include/cub/device/*.cuh)
 	@mkdir -p $(dir $@)
 	g++ $(EMU_CXXFLAGS) -c -o $@ $<
-build/emu/selftest: emu/selftest.cu emu/cu2cpp.lua build/emu/runtime.o build/emu/cublas.o
+# (it includes kernels/cuda_mma.cuh, the kernels' mma wrapper, as is)
+build/emu/selftest: emu/selftest.cu emu/cu2cpp.lua build/emu/runtime.o build/emu/cublas.o \
+                    kernels/cuda_mma.cuh
 	lua5.4 emu/cu2cpp.lua $< build/emu/selftest.emu.cpp
-	g++ $(EMU_CXXFLAGS) -o $@ build/emu/selftest.emu.cpp build/emu/runtime.o build/emu/cublas.o \
+	g++ $(EMU_CXXFLAGS) -Ikernels -o $@ build/emu/selftest.emu.cpp build/emu/runtime.o build/emu/cublas.o \
 	  $(BLAS_LIBS)
 else
 build/kernels/%.o: kernels/%.cu $(wildcard engine/*.h engine/io/*.h kernels/*.cuh)

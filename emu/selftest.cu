@@ -18,6 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "cuda_mma.cuh"
+
 /* ---- kernels ----------------------------------------------------------------- */
 
 /* Sum of v over the block: a tree through shared memory, then warp
@@ -285,18 +287,7 @@ static bool reverse_order(void) {
 /* One m16n8k16 bf16 product on a warp, each lane building its fragments
  * from A [16][16] and B [16][8] (bf16 bits) as the PTX ISA lays them out
  * (kernels/cuda_igemm.cu reads them so), and writing its four sums of D
- * [16][8] back where they belong. */
-__device__ void mma_16816(float d[4], const uint32_t a[4], const uint32_t b[2]) {
-#if defined(RL_CUDA_EMU)
-  rl_emu::mma_bf16_16816(d, a, b, __FILE__, __LINE__);
-#elif defined(__CUDA_ARCH__)
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-               "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-#endif
-}
-
+ * [16][8] back where they belong, through the kernels' own wrapper. */
 __global__ void mma_kernel(const uint16_t *A, const uint16_t *B, float *D) {
   int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   uint32_t a[4], b[2];
@@ -310,7 +301,7 @@ __global__ void mma_kernel(const uint16_t *A, const uint16_t *B, float *D) {
   }
   float d[4];
   for (int i = 0; i < 4; i++) d[i] = D[(g + (i >> 1) * 8) * 8 + 2 * t + (i & 1)];
-  mma_16816(d, a, b);
+  rl_mma_16816(d, a, b);
   for (int i = 0; i < 4; i++) D[(g + (i >> 1) * 8) * 8 + 2 * t + (i & 1)] = d[i];
 }
 

@@ -28,6 +28,7 @@
  * Each output is its f32 sum (in the tensor cores' order), plus the bf16
  * bias, rounded once to bf16.  No atomics: the same bits every run. */
 #include "cuda_common.cuh"
+#include "cuda_mma.cuh"
 
 #define IG_BM 128 /* output channels per block */
 #define IG_BN 128 /* output pixels per block */
@@ -36,20 +37,6 @@
  * fragment loads (8 rows x 4 words) fall in 32 different banks */
 #define IG_ROW 20
 #define IG_THREADS 256
-
-/* d += a @ b on a warp: m16n8k16, bf16 in, f32 sums. */
-__device__ __forceinline__ void mma_16816(float d[4], const uint32_t a[4], const uint32_t b[2]) {
-#if defined(RL_CUDA_EMU)
-  rl_emu::mma_bf16_16816(d, a, b, __FILE__, __LINE__);
-#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
-  __trap(); /* bf16 mma needs sm_80; the Makefile builds sm_80 and sm_90 */
-#elif defined(__CUDA_ARCH__)
-  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-               "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-#endif
-}
 
 struct IgGeom {
   int Ci, H, W, Co, OH, OW, kh, kw, sh, sw, ph, pw, dh, dw;
@@ -107,7 +94,7 @@ __device__ __forceinline__ void igemm_loop(L &ld, IgTile *As, IgTile *Bs, int nk
 #pragma unroll
       for (int i = 0; i < 4; i++)
 #pragma unroll
-        for (int j = 0; j < 4; j++) mma_16816(acc[i][j], fa[i], fb[j]);
+        for (int j = 0; j < 4; j++) rl_mma_16816(acc[i][j], fa[i], fb[j]);
     }
     if (s + 1 < nk) ld.store(As[nxt], Bs[nxt]);
     /* table cur served this slice's loads, one iteration ago */
@@ -115,6 +102,34 @@ __device__ __forceinline__ void igemm_loop(L &ld, IgTile *As, IgTile *Bs, int nk
     __syncthreads();
   }
 }
+
+/* A thread's share of a slice, held in registers between load and store:
+ * 16 bf16 of A's row arow (sum index acol .. acol + 15) and 16 of B's row
+ * brow (sum index pairs bk + 2 i), as pairs packed low index first. */
+struct IgRegs {
+  int arow, acol, brow, bk;
+  uint32_t ra[8], rb[8];
+
+  /* ra and rb from the elements a(index) and b(index) of the sum */
+  template <class FA, class FB> __device__ __forceinline__ void gather(FA a, FB b) {
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+      int j = acol + 2 * i;
+      ra[i] = a(j) | a(j + 1) << 16;
+    }
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+      int j = 2 * (bk + 2 * i);
+      rb[i] = b(j) | b(j + 1) << 16;
+    }
+  }
+  __device__ __forceinline__ void store(IgTile &A, IgTile &B) {
+#pragma unroll
+    for (int i = 0; i < 8; i++) A[arow][acol / 2 + i] = ra[i];
+#pragma unroll
+    for (int i = 0; i < 8; i++) B[brow][bk + 2 * i] = rb[i];
+  }
+};
 
 /* Where k of a slice reads from: x at (its pixel's base) + xoff, valid
  * when the row and column offsets (roff, soff) keep it inside the image;
@@ -125,14 +140,13 @@ struct KTab {
 
 /* The forward's loader: A = W [Co, K] (or the flipped weight), B = col
  * [K, P] gathered from x. */
-struct FwdLoad {
+struct FwdLoad : IgRegs {
   const uint16_t *x, *wrow;
   IgGeom g;
   KTab *kt;
-  int arow, acol, bp, bk, ih0, iw0;
+  int ih0, iw0;
   bool arow_ok, p_ok;
   long long xbase;
-  uint32_t ra[8], rb[8];
 
   __device__ __forceinline__ void table(int b, int slice) {
     int tid = threadIdx.x;
@@ -155,35 +169,17 @@ struct FwdLoad {
   }
   __device__ __forceinline__ void load(int b) {
     const KTab &t = kt[b];
-#pragma unroll
-    for (int i = 0; i < 8; i++) {
-      uint32_t v[2];
-#pragma unroll
-      for (int h = 0; h < 2; h++) {
-        int wo = t.woff[acol + 2 * i + h];
-        v[h] = arow_ok && wo >= 0 ? wrow[wo] : 0;
-      }
-      ra[i] = v[0] | v[1] << 16;
-    }
-#pragma unroll
-    for (int i = 0; i < 8; i++) {
-      uint32_t v[2];
-#pragma unroll
-      for (int h = 0; h < 2; h++) {
-        int kk = 2 * (bk + 2 * i) + h;
-        int ih = ih0 + t.roff[kk], iw = iw0 + t.soff[kk];
-        v[h] = p_ok && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W
-                   ? x[xbase + t.xoff[kk]]
-                   : 0;
-      }
-      rb[i] = v[0] | v[1] << 16;
-    }
-  }
-  __device__ __forceinline__ void store(IgTile &A, IgTile &B) {
-#pragma unroll
-    for (int i = 0; i < 8; i++) A[arow][acol / 2 + i] = ra[i];
-#pragma unroll
-    for (int i = 0; i < 8; i++) B[bp][bk + 2 * i] = rb[i];
+    gather(
+        [&](int kk) -> uint32_t {
+          int wo = t.woff[kk];
+          return arow_ok && wo >= 0 ? wrow[wo] : 0;
+        },
+        [&](int kk) -> uint32_t {
+          int ih = ih0 + t.roff[kk], iw = iw0 + t.soff[kk];
+          return p_ok && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W
+                     ? x[xbase + t.xoff[kk]]
+                     : 0;
+        });
   }
 };
 
@@ -207,9 +203,9 @@ __global__ __launch_bounds__(IG_THREADS) void igemm_bf16_kernel(const uint16_t *
   ld.arow_ok = m0 + ld.arow < g.Co;
   ld.wrow = w + (long long)(m0 + ld.arow) * (g.flip ? g.kh * g.kw : g.K);
   /* B's loads: pixel tid % 128, k pairs tid / 128 + 2 i */
-  ld.bp = tid & (IG_BN - 1);
+  ld.brow = tid & (IG_BN - 1);
   ld.bk = tid >> 7;
-  long long p = p0 + ld.bp;
+  long long p = p0 + ld.brow;
   ld.p_ok = p < g.P;
   ld.ih0 = ld.iw0 = 0;
   ld.xbase = 0;
@@ -263,14 +259,14 @@ struct PTab {
   int ih0[IG_BK], iw0[IG_BK];
 };
 
-struct DwLoad {
+struct DwLoad : IgRegs {
   const uint16_t *x, *dy;
   IgGeom g;
   PTab *pt;
   long long pstart, pend; /* the block's chunk of pixels */
-  int O, arow, acol, bn, bk, xoff, roff, soff;
+  long long orow;         /* dy's offset of A's row: its channel o times OH*OW */
+  int O, xoff, roff, soff;
   bool arow_ok, k_ok;
-  uint32_t ra[8], rb[8];
 
   __device__ __forceinline__ void table(int b, int slice) {
     int tid = threadIdx.x;
@@ -293,38 +289,18 @@ struct DwLoad {
   }
   __device__ __forceinline__ void load(int b) {
     const PTab &t = pt[b];
-    long long orow = (long long)(arow) * g.OH * g.OW;
-#pragma unroll
-    for (int i = 0; i < 8; i++) {
-      uint32_t v[2];
-#pragma unroll
-      for (int h = 0; h < 2; h++) {
-        long long d = t.dyoff[acol + 2 * i + h];
-        v[h] = arow_ok && d >= 0 ? dy[d + orow] : 0;
-      }
-      ra[i] = v[0] | v[1] << 16;
-    }
-#pragma unroll
-    for (int i = 0; i < 8; i++) {
-      uint32_t v[2];
-#pragma unroll
-      for (int h = 0; h < 2; h++) {
-        int j = 2 * (bk + 2 * i) + h;
-        int ih = t.ih0[j] + roff, iw = t.iw0[j] + soff;
-        v[h] = k_ok && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W
-                   ? x[t.xb[j] + xoff]
-                   : 0;
-      }
-      rb[i] = v[0] | v[1] << 16;
-    }
+    gather(
+        [&](int j) -> uint32_t {
+          long long d = t.dyoff[j];
+          return arow_ok && d >= 0 ? dy[d + orow] : 0;
+        },
+        [&](int j) -> uint32_t {
+          int ih = t.ih0[j] + roff, iw = t.iw0[j] + soff;
+          return k_ok && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W
+                     ? x[t.xb[j] + xoff]
+                     : 0;
+        });
   }
-  __device__ __forceinline__ void store(IgTile &A, IgTile &B) {
-#pragma unroll
-    for (int i = 0; i < 8; i++) A[arow_local][acol / 2 + i] = ra[i];
-#pragma unroll
-    for (int i = 0; i < 8; i++) B[bn][bk + 2 * i] = rb[i];
-  }
-  int arow_local;
 };
 
 __global__ __launch_bounds__(IG_THREADS) void igemm_dw_bf16_kernel(const uint16_t *x,
@@ -346,15 +322,15 @@ __global__ __launch_bounds__(IG_THREADS) void igemm_dw_bf16_kernel(const uint16_
   ld.pstart = pstart;
   ld.pend = pend;
   ld.O = O;
-  /* A (dy): row o = tid / 2, pixels 16 * (tid % 2) .. + 15 */
-  ld.arow_local = tid >> 1;
-  ld.arow = m0 + ld.arow_local;
+  /* A (dy): row o = m0 + tid / 2, pixels 16 * (tid % 2) .. + 15 */
+  ld.arow = tid >> 1;
   ld.acol = (tid & 1) * 16;
-  ld.arow_ok = ld.arow < O;
+  ld.arow_ok = m0 + ld.arow < O;
+  ld.orow = (long long)(m0 + ld.arow) * g.OH * g.OW;
   /* B (col): k = tid % 128 for the whole kernel, pixel pairs tid / 128 + 2 i */
-  ld.bn = tid & (IG_BN - 1);
+  ld.brow = tid & (IG_BN - 1);
   ld.bk = tid >> 7;
-  int k = k0 + ld.bn, khw = g.kh * g.kw;
+  int k = k0 + ld.brow, khw = g.kh * g.kw;
   ld.k_ok = k < g.K;
   ld.xoff = ld.roff = ld.soff = 0;
   if (ld.k_ok) {

@@ -103,7 +103,7 @@ echo "== $(date -u +%T) the machine -> $out/env.txt"
 # so the product is exact) built by nvcc and run on the GPU
 mkdir -p build
 step 'mma.sync layout: build' 90 "$out/mma-layout-build.log" \
-  "$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" -std=c++17 -O2 \
+  "$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" -std=c++17 -O2 -Ikernels \
   -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
   -o build/emu-selftest-gpu emu/selftest.cu -lcublas &&
   step 'mma.sync layout: mma_product on the GPU' 30 "$out/mma-layout.log" \

@@ -1143,16 +1143,10 @@ describe('CUDA vs CPU: bf16 and f16 (issue #15)', function()
       function(a, b) return a:matmul(b) end, 1e-4)
   end)
 
-  describe('bf16 conv2d (im2col and a bf16 GEMM, f32 sums; dx and dW in f32, rounded once)', function()
-    -- the weights scaled as Kaiming's are, so that outputs stay near 1
-    local convs = {
-      { '3x3 stride 1 padding 1, with a bias', { 4, 16, 12, 12 }, { 24, 16, 3, 3 }, true, { padding = 1 } },
-      { '5x5 stride 2 padding 2, with a bias', { 3, 8, 17, 15 }, { 12, 8, 5, 5 }, true, { stride = 2, padding = 2 } },
-      { '1x1, with a bias', { 4, 32, 9, 9 }, { 16, 32, 1, 1 }, true, {} },
-      { '1x1 stride 2, without a bias (WRN\'s shortcut)', { 3, 16, 8, 8 }, { 32, 16, 1, 1 }, false, { stride = 2 } },
-      { '3x3, 64 -> 64 at 16x16 (a WRN layer), without a bias', { 8, 64, 16, 16 }, { 64, 64, 3, 3 }, false,
-        { padding = 1 } },
-    }
+  -- bf16_vs_cpu for conv2d cases {name, x's size, w's size, with a bias,
+  -- options}: the weights scaled as Kaiming's are, so that outputs stay
+  -- near 1
+  local function bf16_convs_vs_cpu(convs)
     for _, c in ipairs(convs) do
       bf16_vs_cpu(c[1], function()
         local fan = c[3][2] * c[3][3] * c[3][4]
@@ -1161,6 +1155,18 @@ describe('CUDA vs CPU: bf16 and f16 (issue #15)', function()
         return t
       end, function(x, w, b) return F.conv2d(x, w, b, c[5]) end, 1e-4)
     end
+  end
+
+  describe('bf16 conv2d (im2col and a bf16 GEMM, f32 sums; dx and dW in f32, rounded once)', function()
+    local convs = {
+      { '3x3 stride 1 padding 1, with a bias', { 4, 16, 12, 12 }, { 24, 16, 3, 3 }, true, { padding = 1 } },
+      { '5x5 stride 2 padding 2, with a bias', { 3, 8, 17, 15 }, { 12, 8, 5, 5 }, true, { stride = 2, padding = 2 } },
+      { '1x1, with a bias', { 4, 32, 9, 9 }, { 16, 32, 1, 1 }, true, {} },
+      { '1x1 stride 2, without a bias (WRN\'s shortcut)', { 3, 16, 8, 8 }, { 32, 16, 1, 1 }, false, { stride = 2 } },
+      { '3x3, 64 -> 64 at 16x16 (a WRN layer), without a bias', { 8, 64, 16, 16 }, { 64, 64, 3, 3 }, false,
+        { padding = 1 } },
+    }
+    bf16_convs_vs_cpu(convs)
   end)
 
   describe('bf16 conv2d with the implicit GEMM forced (mma.sync: y, dW, and dx of stride-1 layers)', function()
@@ -1184,14 +1190,7 @@ describe('CUDA vs CPU: bf16 and f16 (issue #15)', function()
       -- 33 images of 144 pixels: dW's sum in two chunks, the second shorter
       { '3x3 padding 1, 2 -> 3 at 12x12, 33 images', { 33, 2, 12, 12 }, { 3, 2, 3, 3 }, true, { padding = 1 } },
     }
-    for _, c in ipairs(convs) do
-      bf16_vs_cpu(c[1], function()
-        local fan = c[3][2] * c[3][3] * c[3][4]
-        local t = { bf(table.unpack(c[2])), (randn(table.unpack(c[3])) * math.sqrt(2 / fan)):bf16() }
-        if c[4] then t[3] = bf(c[3][1]) end
-        return t
-      end, function(x, w, b) return F.conv2d(x, w, b, c[5]) end, 1e-4)
-    end
+    bf16_convs_vs_cpu(convs)
     it('takes the implicit path on ' .. DEV .. ' for y, dW and a stride-1 dx, and not for f32', function()
       local x = bf(2, 4, 6, 6):to(DEV):requires_grad_()
       local w = bf(3, 4, 3, 3):to(DEV):requires_grad_()
