@@ -151,13 +151,19 @@ int rl_cuda_col2im(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t 
  * asks: it has not yet been timed against im2col + cuBLAS on a GPU
  * (scripts/bench_conv.lua --device cuda --dtype bf16 shows both). */
 static int cuda_conv_tuning(rl_conv_tuning *t) {
-  const char *e = getenv("RL_CUDA_CONV");
-  if (e && *e && strcmp(e, "implicit") && strcmp(e, "im2col"))
-    return rl_err("RL_CUDA_CONV must be 'implicit' or 'im2col', not '%s'", e);
+  static const char *env; /* read once; a bad value fails every convolution */
+  static int implicit = -1;
+  if (implicit < 0) {
+    env = getenv("RL_CUDA_CONV");
+    implicit = env && *env && strcmp(env, "implicit") && strcmp(env, "im2col") ? 2
+               : env && !strcmp(env, "implicit");
+  }
+  if (implicit == 2)
+    return rl_err("RL_CUDA_CONV must be 'implicit' or 'im2col', not '%s'", env);
   t->work_bytes = (int64_t)256 << 20;
   t->wino_min_channels = 32;
   t->sms = rl_cuda_sms();
-  t->implicit_bf16 = e && !strcmp(e, "implicit");
+  t->implicit_bf16 = implicit == 1;
   return 0;
 }
 
