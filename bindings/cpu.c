@@ -46,12 +46,44 @@ static int l_cpu_info(lua_State *L) {
   set_int(L, "built_lanes", c->built_lanes);
   set_int(L, "conv_chunk_bytes", rl_cpu_conv_chunk_bytes());
   set_int(L, "wino_chunk_bytes", rl_cpu_wino_chunk_bytes());
-  set_str(L, "conv_cache", rl_cpu_conv_cache_path());
+  set_str(L, "conv_cache", rl_tune_path(rl_cpu_conv_book()));
   const char *dnnl = rl_cpu_dnnl_version();
   if (dnnl) set_str(L, "onednn", dnnl);
-  int f = rl_cpu_conv_forced();
+  int f = rl_tune_forced(rl_cpu_conv_book());
   if (f < 0) return lrl_error(L);
-  set_str(L, "conv_forced", rl_cpu_alg_name(f));
+  set_str(L, "conv_forced", rl_tune_name(rl_cpu_conv_book(), f));
+  return 1;
+}
+
+void lrl_push_choices(lua_State *L, rl_tune_book *book) {
+  const rl_tune_choice *list;
+  int n = book ? rl_tune_choices(book, &list) : 0;
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    lua_createtable(L, 0, 4);
+    set_str(L, "key", list[i].key);
+    set_str(L, "algorithm", rl_tune_name(book, list[i].alg));
+    set_str(L, "how", list[i].how);
+    double any = 0;
+    for (int a = 1; a < book->n; a++) any += list[i].ms[a];
+    if (any > 0) {
+      lua_newtable(L);
+      for (int a = 1; a < book->n; a++)
+        if (list[i].ms[a] > 0) {
+          lua_pushnumber(L, list[i].ms[a]);
+          lua_setfield(L, -2, rl_tune_name(book, a));
+        }
+      lua_setfield(L, -2, "ms");
+    }
+    lua_rawseti(L, -2, i + 1);
+  }
+}
+
+int lrl_force_choice(lua_State *L, rl_tune_book *book) {
+  int before = rl_tune_forced(book);
+  const char *name = luaL_optstring(L, 1, NULL);
+  if (rl_tune_force(book, name)) return lrl_error(L);
+  lua_pushstring(L, before < 0 ? "auto" : rl_tune_name(book, before));
   return 1;
 }
 
@@ -61,27 +93,7 @@ static int l_cpu_info(lua_State *L) {
  * candidates' best times), 'cached' (measured by an earlier process on this
  * machine), 'forced' (RL_CPU_CONV) or 'rule' (f64, or too small to time). */
 static int l_cpu_conv_choices(lua_State *L) {
-  const rl_cpu_conv_choice *list;
-  int n = rl_cpu_conv_choices(&list);
-  lua_createtable(L, n, 0);
-  for (int i = 0; i < n; i++) {
-    lua_createtable(L, 0, 4);
-    set_str(L, "key", list[i].key);
-    set_str(L, "algorithm", rl_cpu_alg_name(list[i].alg));
-    set_str(L, "how", list[i].how);
-    double any = 0;
-    for (int a = RL_CPU_ALG_DIRECT; a < RL_CPU_ALG_N; a++) any += list[i].ms[a];
-    if (any > 0) {
-      lua_newtable(L);
-      for (int a = RL_CPU_ALG_DIRECT; a < RL_CPU_ALG_N; a++)
-        if (list[i].ms[a] > 0) {
-          lua_pushnumber(L, list[i].ms[a]);
-          lua_setfield(L, -2, rl_cpu_alg_name(a));
-        }
-      lua_setfield(L, -2, "ms");
-    }
-    lua_rawseti(L, -2, i + 1);
-  }
+  lrl_push_choices(L, rl_cpu_conv_book());
   return 1;
 }
 
@@ -89,13 +101,7 @@ static int l_cpu_conv_choices(lua_State *L) {
  * 'winograd', 'im2col', 'onednn', 'onednn-wino' or 'winograd4' on every convolution
  * that can take it ('auto':
  * choose per shape), or with nil go back to $RL_CPU_CONV. */
-static int l_cpu_conv_force(lua_State *L) {
-  int before = rl_cpu_conv_forced();
-  const char *name = luaL_optstring(L, 1, NULL);
-  if (rl_cpu_conv_force(name)) return lrl_error(L);
-  lua_pushstring(L, before < 0 ? "auto" : rl_cpu_alg_name(before));
-  return 1;
-}
+static int l_cpu_conv_force(lua_State *L) { return lrl_force_choice(L, rl_cpu_conv_book()); }
 
 static const luaL_Reg cpu_fns[] = {
     {"_cpu_info", l_cpu_info},

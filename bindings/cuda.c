@@ -96,6 +96,38 @@ static int l_parse_device(lua_State *L) {
   return 1;
 }
 
+/* ---- bf16 convolutions' choices (engine/cuda.h) ------------------------------ */
+
+/* _cuda_conv_choices() -> a list of {key, algorithm, how, ms}: each bf16
+ * convolution pass this process ran on a GPU and its algorithm ('im2col'
+ * or 'implicit'); how: 'measured' (ms: both candidates' best times),
+ * 'cached' (measured by an earlier process on this GPU model), 'forced'
+ * (RL_CUDA_CONV or _cuda_conv_force) or 'rule' (the implicit GEMM cannot
+ * run the pass).  Empty without CUDA. */
+static int l_cuda_conv_choices(lua_State *L) {
+  lrl_push_choices(L, rl_cuda_conv_book());
+  return 1;
+}
+
+/* _cuda_conv_force(name | nil) -> the previous setting: 'im2col' or
+ * 'implicit' for every bf16 pass that can take it, 'auto' to measure per
+ * shape, nil to follow $RL_CUDA_CONV again. */
+static int l_cuda_conv_force(lua_State *L) {
+  rl_tune_book *b = rl_cuda_conv_book();
+  if (!b) return luaL_error(L, "CUDA backend not built (rebuild with nvcc on the PATH and CUDA=1)");
+  return lrl_force_choice(L, b);
+}
+
+/* _cuda_conv_cache() -> the file of the GPU's choices ('' when kept in the
+ * process, RL_CUDA_CONV_CACHE=off, or without CUDA); a device must be in
+ * use for its name to be known. */
+static int l_cuda_conv_cache(lua_State *L) {
+  rl_tune_book *b = rl_cuda_conv_book();
+  /* the file is named after the GPU: known once one is in use */
+  lua_pushstring(L, b && rl_cuda_device_count() > 0 && rl_cuda_device(0) ? rl_tune_path(b) : "");
+  return 1;
+}
+
 /* ---- the GC hook ------------------------------------------------------------ */
 
 static void full_gc(void *ud) { lua_gc((lua_State *)ud, LUA_GCCOLLECT); }
@@ -116,6 +148,9 @@ static const luaL_Reg fns[] = {
     {"cuda_device_name", l_device_name},
     {"cuda_allow_tf32", l_allow_tf32},
     {"parse_device", l_parse_device},
+    {"_cuda_conv_choices", l_cuda_conv_choices},
+    {"_cuda_conv_force", l_cuda_conv_force},
+    {"_cuda_conv_cache", l_cuda_conv_cache},
     {NULL, NULL},
 };
 

@@ -15,6 +15,7 @@
 #include <lua.h>
 
 #include "ops.h"
+#include "tune.h"
 
 #define LRL_TENSOR "rl.Tensor"
 #define LRL_GENERATOR "rl.Generator"
@@ -98,6 +99,11 @@ void lrl_open_cuda(lua_State *L);      /* rl.cuda_*: availability, allocator sta
 void lrl_open_image(lua_State *L);     /* rl.write_png */
 void lrl_open_bench(lua_State *L);     /* rl.clock and the C reference benchmarks */
 void lrl_open_cpu(lua_State *L);       /* the processor and conv choices (refuses a foreign build) */
+/* A backend's book of measured choices (engine/tune.h) as Lua sees it
+ * (bindings/cpu.c): the list of {key, algorithm, how, ms} (empty for a
+ * NULL book); and force(name | nil) -> the previous setting. */
+void lrl_push_choices(lua_State *L, rl_tune_book *book);
+int lrl_force_choice(lua_State *L, rl_tune_book *book);
 void lrl_open_io(lua_State *L);
 void lrl_open_dist(lua_State *L);
 void lrl_open_data(lua_State *L);

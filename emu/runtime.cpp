@@ -47,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -315,6 +316,12 @@ cudaError_t cudaSetDevice(int dev) {
 
 /* The emulated device reports an H100's 132 multiprocessors, so the split-k
  * GEMMs, which size themselves by it, take the paths they take there. */
+cudaError_t cudaGetDevice(int *dev) {
+  init();
+  *dev = 0;
+  return cudaSuccess;
+}
+
 cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int dev) {
   if (dev != 0) return fail(cudaErrorInvalidDevice);
   if (a != cudaDevAttrMultiProcessorCount) return fail(cudaErrorInvalidValue);
@@ -430,6 +437,39 @@ cudaError_t cudaMemsetAsync(void *p, int value, size_t n, cudaStream_t s) {
 
 /* Every launch ran to its end before it returned. */
 cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+
+/* Events: work queued before a record has run when the record is made,
+ * so an event holds the host's clock at its record (0: never recorded). */
+struct CUevent_st {
+  double at;
+};
+
+cudaError_t cudaEventCreate(cudaEvent_t *e) {
+  init();
+  *e = new CUevent_st{0};
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+  delete e;
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t) {
+  if (!e) return fail(cudaErrorInvalidValue);
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  e->at = ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+  return cudaSuccess;
+}
+
+cudaError_t cudaEventSynchronize(cudaEvent_t e) { return e ? cudaSuccess : fail(cudaErrorInvalidValue); }
+
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end) {
+  if (!start || !end || start->at == 0 || end->at == 0) return fail(cudaErrorInvalidValue);
+  *ms = (float)(end->at - start->at);
+  return cudaSuccess;
+}
 
 cudaError_t cudaGetLastError(void) {
   cudaError_t e = last_error;

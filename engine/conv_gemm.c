@@ -93,22 +93,27 @@ static bool winograd_fits(const rl_conv_tuning *t, const rl_backend *be, rl_dtyp
   return dt == RL_F32 && C >= t->wino_min_channels && O >= t->wino_min_channels;
 }
 
-/* Whether a bf16 convolution from C to O channels (x [*, C, H, W]) takes
- * the backend's implicit GEMM for its forward or weight gradient (or,
- * flip, its input gradient).  Its kernels index an image, and the weight,
- * with int: larger layers take im2col. */
-static bool implicit_fits(const rl_conv_tuning *t, const rl_backend *be, rl_dtype dt,
-                          const int64_t *g, bool flip, int64_t C, int64_t H, int64_t W,
-                          int64_t O) {
+bool rl_conv_implicit_fits(const rl_backend *be, rl_dtype dt, const int64_t *g, bool flip,
+                           int64_t C, int64_t H, int64_t W, int64_t O) {
   if (dt != RL_BF16 || !be->conv_implicit) return false;
-  if (conv_path != RL_CONV_IMPLICIT && !(conv_path == RL_CONV_AUTO && t->implicit_bf16))
-    return false;
+  /* its kernels index an image, and the weight, with int */
   const int64_t most = (int64_t)1 << 29;
   if (C * H * W >= most || O * g[G_OH] * g[G_OW] >= most || O * C * g[G_KH] * g[G_KW] >= most)
     return false;
   /* dx as a convolution of dy: stride 1, no dilation, padding below k */
   return !flip || (g[G_SH] == 1 && g[G_SW] == 1 && g[G_DH] == 1 && g[G_DW] == 1 &&
                    g[G_PH] < g[G_KH] && g[G_PW] < g[G_KW]);
+}
+
+/* Whether a bf16 convolution takes the implicit GEMM for its forward or
+ * weight gradient (or, flip, its input gradient): forced, or the device's
+ * choice, where it can. */
+static bool implicit_fits(const rl_conv_tuning *t, const rl_backend *be, rl_dtype dt,
+                          const int64_t *g, bool flip, int64_t C, int64_t H, int64_t W,
+                          int64_t O) {
+  if (conv_path != RL_CONV_IMPLICIT && !(conv_path == RL_CONV_AUTO && t->implicit_bf16))
+    return false;
+  return rl_conv_implicit_fits(be, dt, g, flip, C, H, W, O);
 }
 
 /* y [N, O, OH, OW] (+ b) = the 3x3 stride-1 correlation of x [N, C, H, W],

@@ -15,7 +15,8 @@ typedef struct rl_conv_tuning {
   int64_t work_bytes;        /* largest workspace (col, V or M) per chunk of images */
   int64_t wino_min_channels; /* AUTO: fewest channels, in and out, for Winograd (f32) */
   int64_t sms;               /* multiprocessors to keep busy (rl_split_k_chunks) */
-  bool implicit_bf16;        /* AUTO: bf16 takes the implicit GEMM where it fits */
+  bool implicit_bf16;        /* AUTO: bf16 takes the implicit GEMM where it fits (the
+                              * device chooses per pass: kernels/cuda_conv.cu) */
 } rl_conv_tuning;
 
 /* The conv2d and conv2d_bwd entries of backend.h, tuned by t. */
@@ -23,6 +24,13 @@ int rl_conv_gemm(const rl_conv_tuning *t, const int64_t *geom, rl_tensor *x, rl_
                  rl_tensor *b, rl_tensor *y);
 int rl_conv_gemm_bwd(const rl_conv_tuning *t, const int64_t *geom, rl_tensor *x, rl_tensor *w,
                      rl_tensor *dy, rl_tensor *dx, rl_tensor *dw, rl_tensor *db);
+
+/* Whether the backend's implicit GEMM can run a bf16 convolution from C
+ * to O channels of geometry g, x [*, C, H, W]: its forward or weight
+ * gradient, or (flip) its input gradient, which it forms as a convolution
+ * of dy and so only for stride 1, no dilation and padding below k. */
+bool rl_conv_implicit_fits(const rl_backend *be, rl_dtype dt, const int64_t *g, bool flip,
+                           int64_t C, int64_t H, int64_t W, int64_t O);
 
 /* Whether rl_conv_set_path forces the composition (IM2COL, WINOGRAD or
  * IMPLICIT). */

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tune.h"
+
 /* The caching allocator's counters for one device, in bytes and events.
  * Sizes are the allocator's rounded block sizes. */
 typedef struct rl_cuda_memstats {
@@ -41,6 +43,12 @@ int rl_cuda_synchronize(void);
 bool rl_cuda_set_tf32(int on);
 /* "NVIDIA H100 80GB HBM3" and its compute capability. */
 int rl_cuda_device_name(int device, char *buf, size_t n, int *major, int *minor);
+
+/* CUDA's book of choices (engine/tune.h): each bf16 convolution pass's
+ * algorithm, "im2col" or "implicit", measured on its first use
+ * (kernels/cuda_conv.cu); RL_CUDA_CONV forces one, RL_CUDA_CONV_CACHE=off
+ * keeps the choices in the process.  NULL in a build without CUDA. */
+rl_tune_book *rl_cuda_conv_book(void);
 
 /* The binding's full Lua GC.  Lua cannot see the device memory behind a
  * tensor box, so unreachable tensors would pile up between its own

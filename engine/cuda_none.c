@@ -42,6 +42,8 @@ int rl_cuda_device_name(int device, char *buf, size_t n, int *major, int *minor)
   return rl_err(NOT_BUILT);
 }
 
+rl_tune_book *rl_cuda_conv_book(void) { return NULL; }
+
 void rl_cuda_set_gc_hook(rl_cuda_gc_fn fn, void *ud) {
   (void)fn;
   (void)ud;

@@ -1,12 +1,22 @@
 /* cuda_conv.cu - CUDA's convolution: im2col / col2im on NCHW planes, and
  * the backend's conv entries, which run the composition of
- * engine/conv_gemm.c (Winograd or im2col on cuBLAS) with the figures
- * measured on the GPU.
+ * engine/conv_gemm.c (Winograd or im2col on cuBLAS, or bf16's implicit
+ * GEMM) with the figures measured on the GPU, each bf16 pass by the
+ * algorithm measured fastest for its shape.
  *
  * col2im gathers: a thread owns one input element and sums what the windows
  * covering it contribute, taps in (i, j) order as the CPU backend adds
  * them, so the results are deterministic and equal the CPU's bits. */
 #include "cuda_common.cuh"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+extern "C" {
+#include "cuda.h"
+#include "tune.h"
+}
 
 /* ---- im2col / col2im ------------------------------------------------------- */
 
@@ -146,34 +156,171 @@ int rl_cuda_col2im(rl_dtype dt, const void *col, int64_t nb, int64_t C, int64_t 
  * H200, batch 128 at 32x32: 64->64 forward 0.49 -> 0.26 ms, forward + dx
  * 0.99 -> 0.55 ms; but 16->64 forward 0.14 -> 0.17 ms, forward + dx 0.30 ->
  * 0.34 ms. */
-/* bf16's implicit GEMM (kernels/cuda_igemm.cu) replaces im2col for the
- * forward, dW and stride-1 dx only where RL_CUDA_CONV=implicit
- * asks: it has not yet been timed against im2col + cuBLAS on a GPU
- * (scripts/bench_conv.lua --device cuda --dtype bf16 shows both). */
-static int cuda_conv_tuning(rl_conv_tuning *t) {
-  static const char *env; /* read once; a bad value fails every convolution */
-  static int implicit = -1;
-  if (implicit < 0) {
-    env = getenv("RL_CUDA_CONV");
-    implicit = env && *env && strcmp(env, "implicit") && strcmp(env, "im2col") ? 2
-               : env && !strcmp(env, "implicit");
-  }
-  if (implicit == 2)
-    return rl_err("RL_CUDA_CONV must be 'implicit' or 'im2col', not '%s'", env);
+static void base_tuning(rl_conv_tuning *t) {
   t->work_bytes = (int64_t)256 << 20;
   t->wino_min_channels = 32;
   t->sms = rl_cuda_sms();
-  t->implicit_bf16 = implicit == 1;
-  return 0;
+  t->implicit_bf16 = false;
+}
+
+/* ---- bf16: each pass's algorithm, measured (engine/tune.h) ----------------------
+ *
+ * A bf16 pass (the forward, dx, or dW with db) takes im2col + cuBLAS's
+ * bf16 GEMM or the implicit GEMM (kernels/cuda_igemm.cu), whichever ran
+ * faster on the shape's first use, as cuDNN's benchmark mode chooses:
+ * each candidate runs three times, timed by CUDA events, and the best of
+ * its last two runs counts.  Both round each output once from its f32
+ * sum, in different orders, so the choice is kept for the GPU in the
+ * book's file and every later run of a seed gets the same bits.
+ * RL_CUDA_CONV=im2col|implicit forces one (where the implicit GEMM cannot
+ * run a pass, im2col does).  f32 keeps its rule: Winograd F(2x2, 3x3) for
+ * 3x3 stride-1 layers of 32 channels or more, else im2col (timed on an
+ * H200, above). */
+enum { CC_AUTO, CC_IM2COL, CC_IMPLICIT, CC_N };
+static const char *const cc_names[CC_N] = {"auto", "im2col", "implicit"};
+
+/* Bump when a candidate's kernels change enough to redo the choices. */
+#define RL_CUDA_CONV_CACHE_VERSION 1
+
+/* The GPU and the candidates: what makes a timing this machine's own. */
+static void cuda_identity(char *id, size_t n) {
+  char name[256] = "";
+  int major = 0, minor = 0, dev = 0;
+  cudaGetDevice(&dev);
+  rl_cuda_device_name(dev, name, sizeof name, &major, &minor);
+  snprintf(id, n, "%s|sm%d%d|%lld SMs|runtime %d|v%d", name, major, minor,
+           (long long)rl_cuda_sms(), CUDART_VERSION, RL_CUDA_CONV_CACHE_VERSION);
+}
+
+static rl_tune_book book = {"cuda-conv", "RL_CUDA_CONV", "RL_CUDA_CONV_CACHE", cc_names, CC_N,
+                            cuda_identity, PTHREAD_MUTEX_INITIALIZER};
+
+extern "C" rl_tune_book *rl_cuda_conv_book(void) { return &book; }
+
+/* One pass of a convolution: the forward (y set), or a backward part. */
+struct ConvPass {
+  const int64_t *geom;
+  rl_tensor *x, *w, *b, *y;   /* forward */
+  rl_tensor *dy, *dx, *dw, *db; /* backward: dx alone, or dw and db */
+};
+
+static int run_pass(const ConvPass *p, int alg) {
+  rl_conv_tuning t;
+  base_tuning(&t);
+  t.implicit_bf16 = alg == CC_IMPLICIT;
+  return p->y ? rl_conv_gemm(&t, p->geom, p->x, p->w, p->b, p->y)
+              : rl_conv_gemm_bwd(&t, p->geom, p->x, p->w, p->dy, p->dx, p->dw, p->db);
+}
+
+/* x's [N, C, H, W] and the output channels, whichever tensors the pass
+ * has (a weight gradient's w may be absent). */
+static void pass_dims(const ConvPass *p, int64_t d[5]) {
+  const rl_tensor *in = p->x ? p->x : p->dx;
+  for (int i = 0; i < 4; i++) d[i] = in->size[i];
+  d[4] = p->y ? p->w->size[0] : p->dy->size[1];
+}
+
+static bool cc_fits(int alg, void *ctx) {
+  const ConvPass *p = (const ConvPass *)ctx;
+  if (alg == CC_IM2COL) return true;
+  if (alg != CC_IMPLICIT) return false;
+  int64_t d[5];
+  pass_dims(p, d);
+  const rl_tensor *out = p->y ? p->y : p->dy;
+  return rl_conv_implicit_fits(rl_dev(out)->be, out->dtype, p->geom, p->dx != NULL, d[1], d[2],
+                               d[3], d[4]);
+}
+
+/* Each candidate's best time of its last two of three runs, in ms. */
+static int measure(const ConvPass *p, double ms[CC_N]) {
+  cudaEvent_t ev[2];
+  CUDA_TRY(cudaEventCreate(&ev[0]));
+  if (cudaEventCreate(&ev[1]) != cudaSuccess) {
+    cudaEventDestroy(ev[0]);
+    return rl_err("cudaEventCreate failed");
+  }
+  int rc = 0;
+  for (int round = 0; round < 3 && !rc; round++)
+    for (int a = CC_IM2COL; a < CC_N && !rc; a++) {
+      float t = 0;
+      cudaError_t e = cudaEventRecord(ev[0], 0);
+      rc = e != cudaSuccess ? rl_cuda_fail("cudaEventRecord", e) : run_pass(p, a);
+      if (!rc && (e = cudaEventRecord(ev[1], 0)) == cudaSuccess &&
+          (e = cudaEventSynchronize(ev[1])) == cudaSuccess)
+        e = cudaEventElapsedTime(&t, ev[0], ev[1]);
+      if (!rc && e != cudaSuccess) rc = rl_cuda_fail("timing a convolution (CUDA events)", e);
+      if (!rc && round > 0 && (ms[a] == 0 || t < ms[a])) ms[a] = t > 0 ? t : 1e-6;
+    }
+  cudaEventDestroy(ev[0]);
+  cudaEventDestroy(ev[1]);
+  return rc;
+}
+
+/* Run a bf16 pass by its algorithm: forced, this process's or the
+ * machine's earlier choice, the only one that can run it (the rule's), or
+ * else the faster, measured now. */
+static int run_chosen(const ConvPass *p, const char *pass) {
+  int forced = rl_tune_forced(&book);
+  if (forced < 0) return -1;
+  int64_t d[5];
+  pass_dims(p, d);
+  char key[128];
+  rl_tune_conv_key(key, sizeof key, RL_BF16, pass, d[0], d[1], d[2], d[3], d[4], p->geom);
+  void *ctx = (void *)p;
+  const rl_tune_choice *c = rl_tune_lookup(&book, key);
+  if (forced != CC_AUTO) {
+    int alg = cc_fits(forced, ctx) ? forced : CC_IM2COL;
+    if (!c || c->alg != alg || strcmp(c->how, "forced") != 0)
+      rl_tune_settle(&book, key, alg, "forced", NULL, cc_fits, ctx);
+    return run_pass(p, alg);
+  }
+  if (c && strcmp(c->how, "forced") != 0 && cc_fits(c->alg, ctx)) return run_pass(p, c->alg);
+  if (!cc_fits(CC_IMPLICIT, ctx)) {
+    rl_tune_settle(&book, key, CC_IM2COL, "rule", NULL, cc_fits, ctx);
+    return run_pass(p, CC_IM2COL);
+  }
+  int cached = rl_tune_cached(&book, key, cc_fits, ctx);
+  if (cached != CC_AUTO) {
+    rl_tune_settle(&book, key, cached, "cached", NULL, cc_fits, ctx);
+    return run_pass(p, cached);
+  }
+  double ms[CC_N] = {0};
+  if (measure(p, ms)) return -1;
+  int best = ms[CC_IMPLICIT] < ms[CC_IM2COL] ? CC_IMPLICIT : CC_IM2COL;
+  return run_pass(p, rl_tune_settle(&book, key, best, "measured", ms, cc_fits, ctx));
+}
+
+/* The forced composition of a spec (rl._conv_path), and every dtype but
+ * bf16, run as engine/conv_gemm.c decides. */
+static bool chosen_per_pass(const rl_tensor *out) {
+  return out->dtype == RL_BF16 && !rl_conv_gemm_forced();
 }
 
 int rl_cuda_conv2d(const int64_t *geom, rl_tensor *x, rl_tensor *w, rl_tensor *b, rl_tensor *y) {
+  if (chosen_per_pass(y)) {
+    ConvPass p = {geom, x, w, b, y, NULL, NULL, NULL, NULL};
+    return run_chosen(&p, "fwd");
+  }
   rl_conv_tuning t;
-  return cuda_conv_tuning(&t) ? -1 : rl_conv_gemm(&t, geom, x, w, b, y);
+  base_tuning(&t);
+  return rl_conv_gemm(&t, geom, x, w, b, y);
 }
 
+/* bf16: dx, then dW and db, each by the algorithm chosen for it. */
 int rl_cuda_conv2d_bwd(const int64_t *geom, rl_tensor *x, rl_tensor *w, rl_tensor *dy,
                        rl_tensor *dx, rl_tensor *dw, rl_tensor *db) {
+  if (chosen_per_pass(dy)) {
+    if (dx) {
+      ConvPass p = {geom, x, w, NULL, NULL, dy, dx, NULL, NULL};
+      if (run_chosen(&p, "bwd-dx")) return -1;
+    }
+    if (dw) {
+      ConvPass p = {geom, x, w, NULL, NULL, dy, NULL, dw, db};
+      return run_chosen(&p, "bwd-dw-db");
+    }
+    dx = NULL; /* formed above; db alone is a sum, with nothing to choose */
+  }
   rl_conv_tuning t;
-  return cuda_conv_tuning(&t) ? -1 : rl_conv_gemm_bwd(&t, geom, x, w, dy, dx, dw, db);
+  base_tuning(&t);
+  return rl_conv_gemm_bwd(&t, geom, x, w, dy, dx, dw, db);
 }

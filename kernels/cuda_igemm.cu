@@ -10,7 +10,8 @@
  * x's bytes for a 3x3 layer) and the GEMM reads it back; here x is read
  * from L2 instead.  By the bytes each moves, col's traffic is most of a
  * bf16 convolution's time once its GEMM runs on the tensor cores (an
- * estimate: no GPU has timed this kernel yet, hence RL_CUDA_CONV).
+ * estimate: no GPU has timed this kernel yet; kernels/cuda_conv.cu times
+ * it against im2col on each shape's first use and takes the faster).
  *
  * A block: 128 output channels x 128 output pixels, 8 warps of 64 x 32;
  * the k loop in steps of 32, double-buffered (the next slice is loaded into

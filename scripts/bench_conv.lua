@@ -8,12 +8,12 @@
 -- The last column is the largest difference of the first path's forward
 -- from im2col's, relative to the largest output.  --dtype bf16 times the
 -- bf16 convolutions (rl.autocast's) on 'implicit' (the implicit GEMM on
--- the tensor cores, kernels/cuda_igemm.cu) and 'winograd' (both forced:
--- bf16 takes im2col by default, see engine/conv_gemm.c) beside 'im2col',
--- to tell which should be bf16's default on a GPU (RL_CUDA_CONV=implicit
--- makes the implicit GEMM the default meanwhile; the CPU's is a loop for
--- the specs, and not timed).  Winograd is for stride 1 only: its stride-2
--- column is left empty.
+-- the tensor cores, kernels/cuda_igemm.cu), 'winograd' and 'im2col', each
+-- forced, beside 'auto': each bf16 pass by im2col or the implicit GEMM,
+-- whichever kernels/cuda_conv.cu measured faster on the shape's first use
+-- (listed after the table; the CPU's implicit GEMM is a loop for the
+-- specs, and not timed).
+-- Winograd is for stride 1 only: its stride-2 column is left empty.
 --   rllua scripts/bench_conv.lua [--device cuda] [--batch N] [--steps 11] [--dtype f32|bf16]
 local rl = require 'rl'
 local F = rl.F
@@ -50,7 +50,8 @@ local layers = {
 
 local bf16 = opts.dtype == 'bf16'
 -- (the CPU's implicit GEMM is a plain loop for the specs, not a path to time)
-local paths = bf16 and (cuda and { 'implicit', 'winograd', 'im2col' } or { 'winograd', 'im2col' })
+-- ('auto' on a GPU in bf16: each pass by the algorithm measured for it)
+local paths = bf16 and (cuda and { 'auto', 'implicit', 'winograd', 'im2col' } or { 'winograd', 'im2col' })
   or { 'auto', 'im2col' }
 print(string.format('%s, batch %d, %s, median of %d (ms)', cuda and rl.cuda.device_name() or 'CPU',
   opts.batch, opts.dtype, opts.steps))
@@ -87,4 +88,11 @@ for _, l in ipairs(layers) do
   local ref = ys[#paths]:double()
   cols[#cols + 1] = string.format('%9.2g', ((ys[1]:double() - ref):abs():max() / ref:abs():max()):item())
   print(table.concat(cols, '   '))
+end
+if bf16 and cuda then
+  print('\nauto: each pass\'s algorithm (rl.backends.cuda.conv_choices)')
+  for _, c in ipairs(rl.backends.cuda.conv_choices()) do
+    local ms = c.ms and string.format(': im2col %.3f ms, implicit %.3f ms', c.ms.im2col, c.ms.implicit) or ''
+    print(string.format('  %-58s %-8s (%s%s)', c.key, c.algorithm, c.how, ms))
+  end
 end

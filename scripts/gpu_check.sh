@@ -16,18 +16,20 @@
 #   2. make test-cuda: spec/cuda_spec.lua, all of it, the
 #      "bf16 and f16" section included                        -> test-cuda.log
 #   3. ./rllua scripts/bench.lua --device cuda, bf16 rows (rl.autocast
-#      against torch.autocast, attack steps in bf16 on both sides) -> bench-bf16.txt
-#   4. bf16 convolutions per layer, the implicit GEMM and Winograd (both
-#      forced) beside im2col (the default): which should be bf16's
-#      default                                                -> bench-conv-bf16.txt
+#      against torch.autocast, attack steps in bf16 on both sides), each
+#      bf16 convolution pass by the algorithm measured fastest on its
+#      first use (im2col or the implicit GEMM)                -> bench-bf16.txt
+#   4. bf16 convolutions per layer, the implicit GEMM, Winograd and
+#      im2col, each forced                                    -> bench-conv-bf16.txt
 #   5. the bf16 rows again with RL_CUDA_CONV=implicit (the implicit GEMM
 #      for every forward, dW and stride-1 dx)                 -> bench-bf16-implicit.txt
 #   6. the same models in fp32 (against PyTorch fp32 and TF32) -> bench-fp32.txt
 #   7. spec/half_spec.lua and spec/autocast_spec.lua, whose CUDA cases
 #      run only where a GPU is                                -> half-autocast-specs.log
 # then a summary (summary.txt, also printed last): each step's outcome,
-# test-cuda's count and failures, and one table of the bf16 and fp32 rows
-# with rllua / PyTorch ratios (issue #15's target: bf16 ratio <= 0.9).
+# test-cuda's count and failures, one table of the bf16 and fp32 rows
+# with rllua / PyTorch ratios (issue #15's target: bf16 ratio <= 0.9),
+# and the choices measured for the benchmark's convolutions.
 #
 # Output goes under $OUT when it is set (the device machine's run sets
 # it), else ./gpu_check_out.  The exit status says whether make test-cuda
@@ -117,12 +119,15 @@ step 'make test-cuda' 300 "$out/test-cuda.log" \
   env RL_SPEC_STREAM="$out/test-cuda-failures.txt" make test-cuda
 test_cuda=$?
 
-# 3. the bf16 benchmark rows: the part that has never been timed
+# 3. the bf16 benchmark rows: the part that has never been timed.  The
+# choices go to a file of this run's own, so that each pass is measured
+# here (the warm-up steps do it), not read from an earlier run
+export RL_CACHE_DIR="$out/cache"
 step 'bench bf16' 180 "$out/bench-bf16.txt" \
   ./rllua scripts/bench.lua --device cuda "$steps" "$models" --precision bf16 --batch "$batch"
 
-# 4. bf16 convolutions per layer: implicit GEMM, Winograd (both forced) and
-# im2col (the default): which should become bf16's default on a GPU
+# 4. bf16 convolutions per layer: implicit GEMM, Winograd and im2col, each
+# forced
 step 'bench_conv bf16' 90 "$out/bench-conv-bf16.txt" \
   ./rllua scripts/bench_conv.lua --device cuda --dtype bf16 --steps 5 --batch "$batch"
 
@@ -196,8 +201,12 @@ table() {
   echo "  rl bf16 i: with RL_CUDA_CONV=implicit):"
   table
   echo
-  echo "bf16 convolutions, the implicit GEMM and Winograd (forced) beside im2col (bench-conv-bf16.txt):"
+  echo "bf16 convolutions, the implicit GEMM, Winograd and im2col, each forced (bench-conv-bf16.txt):"
   sed 's/^/  /' "$out/bench-conv-bf16.txt" 2>/dev/null | head -12
+  echo
+  echo "bf16 passes of the benchmark's batch, as measured in step 3 (cache/cuda-conv-*.tsv):"
+  cat "$out"/cache/cuda-conv-*.tsv 2>/dev/null | grep " n$batch " | awk -F'\t' '{print $2}' | sort | uniq -c | sed 's/^/  /'
+  cat "$out"/cache/cuda-conv-*.tsv 2>/dev/null | grep " n$batch " | sed 's/^/  /' | head -40
 } >"$out/summary.txt"
 echo
 cat "$out/summary.txt"

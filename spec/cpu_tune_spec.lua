@@ -40,15 +40,7 @@ local function took(s, stride, dtype)
 end
 
 -- Runs Lua code in a fresh rllua with env settings; output and status.
-local function rllua(code, env)
-  local path = os.tmpname()
-  local f = assert(io.open(path, 'w'))
-  f:write(code)
-  f:close()
-  local out, status = shell.sh((env or '') .. ' ' .. shell.rllua .. ' ' .. shell.quote(path))
-  os.remove(path)
-  return out, status
-end
+local rllua = shell.rllua_code
 
 describe('rl.backends.cpu (issue #16)', function()
   it('info() reports the processor as /proc/cpuinfo and sysfs describe it', function()

@@ -1158,6 +1158,10 @@ describe('CUDA vs CPU: bf16 and f16 (issue #15)', function()
   end
 
   describe('bf16 conv2d (im2col and a bf16 GEMM, f32 sums; dx and dW in f32, rounded once)', function()
+    if DEV == 'cuda' then -- im2col forced, as RL_CUDA_CONV=im2col does
+      before_each(function() rl.backends.cuda.set_conv('im2col') end)
+      after_each(function() rl.backends.cuda.set_conv(nil) end)
+    end
     local convs = {
       { '3x3 stride 1 padding 1, with a bias', { 4, 16, 12, 12 }, { 24, 16, 3, 3 }, true, { padding = 1 } },
       { '5x5 stride 2 padding 2, with a bias', { 3, 8, 17, 15 }, { 12, 8, 5, 5 }, true, { stride = 2, padding = 2 } },
@@ -1201,6 +1205,123 @@ describe('CUDA vs CPU: bf16 and f16 (issue #15)', function()
       assert.are.equal(3, rl.counters().implicit_convs - n0)
     end)
   end)
+
+  -- Which of the two a bf16 pass takes, unless forced: measured on the
+  -- shape's first use and kept for the GPU (kernels/cuda_conv.cu,
+  -- engine/tune.h).  Only a CUDA build on a device has this choice.
+  if DEV == 'cuda' then
+    describe('bf16 conv2d: each pass\'s algorithm measured on first use and kept for the GPU', function()
+      local shell = require 'helpers.shell'
+      local cuda = rl.backends.cuda
+      -- a 3x3 stride-1 layer (every pass can take either) and a stride-2
+      -- one (dx only by im2col); prints pass|algorithm|how|timed
+      local code = [[
+        local g = rl.Generator(5)
+        local x = rl.randn({2, 8, 10, 10}, {generator = g}):bf16():to('cuda'):requires_grad_()
+        local w = rl.randn({12, 8, 3, 3}, {generator = g}):bf16():to('cuda'):requires_grad_()
+        rl.F.conv2d(x, w, nil, {padding = 1}):float():sum():backward()
+        rl.F.conv2d(x, w, nil, {padding = 1, stride = 2}):float():sum():backward()
+        for _, c in ipairs(rl.backends.cuda.conv_choices()) do
+          local timed = c.ms and c.ms.im2col and c.ms.implicit and 'both timed' or '-'
+          print(c.key .. '|' .. c.algorithm .. '|' .. c.how .. '|' .. timed)
+        end
+        print('file|' .. rl.backends.cuda.conv_cache())]]
+      local function choices(out)
+        local t, file = {}, out:match('file|([^\n]*)')
+        for key, alg, how, timed in out:gmatch('(bf16 [^|\n]+)|(%w+)|(%a+)|([^\n]+)') do
+          t[#t + 1] = { key = key, alg = alg, how = how, timed = timed }
+        end
+        return t, file
+      end
+
+      it('the first process measures each pass; later ones take the file\'s first entry; off keeps it in the process', function()
+        local dir = shell.tmpdir()
+        finally(function() os.execute('rm -rf ' .. shell.quote(dir)) end)
+        local env = 'RL_CUDA_CONV= RL_CUDA_CONV_CACHE= RL_CACHE_DIR=' .. shell.quote(dir)
+        local out, status = shell.rllua_code(code, env)
+        assert.are.equal(0, status, out)
+        local first, file = choices(out)
+        assert.are.equal(6, #first, out)
+        local lines = {}
+        for i, c in ipairs(first) do
+          local strided_dx = c.key:find('bwd-dx', 1, true) and c.key:find('s2x2', 1, true)
+          if strided_dx then -- the implicit GEMM forms dx of stride-1 layers only
+            assert.are.same({ 'im2col', 'rule', '-' }, { c.alg, c.how, c.timed }, c.key)
+          else
+            assert.are.same({ 'measured', 'both timed' }, { c.how, c.timed }, c.key)
+            lines[#lines + 1] = c.key .. '\t' .. c.alg .. '\n'
+          end
+          assert.truthy(c.key:find(({ 'fwd', 'bwd-dx', 'bwd-dw-db' })[(i - 1) % 3 + 1], 1, true), c.key)
+        end
+        assert.are.equal(dir, file:sub(1, #dir))
+        assert.are.equal(table.concat(lines), shell.read(file))
+        -- another process: the same choices, from the file
+        local again = choices(shell.rllua_code(code, env))
+        for i, c in ipairs(again) do
+          assert.are.equal(first[i].alg, c.alg, c.key)
+          assert.are.equal(first[i].how == 'rule' and 'rule' or 'cached', c.how, c.key)
+        end
+        -- the file's first entry for a shape is the one taken
+        local other = { im2col = 'implicit', implicit = 'im2col' }
+        local f = assert(io.open(file, 'w'))
+        for _, c in ipairs(first) do
+          if c.how == 'measured' then f:write(c.key, '\t', other[c.alg], '\n', c.key, '\t', c.alg, '\n') end
+        end
+        f:close()
+        for i, c in ipairs(choices(shell.rllua_code(code, env))) do
+          if first[i].how == 'measured' then assert.are.same({ other[first[i].alg], 'cached' }, { c.alg, c.how }, c.key) end
+        end
+        -- RL_CUDA_CONV_CACHE=off: measured again, the file untouched
+        local before = shell.read(file)
+        out = shell.rllua_code(code, env .. ' RL_CUDA_CONV_CACHE=off')
+        local off, nofile = choices(out)
+        assert.are.equal('measured', off[1].how, out)
+        assert.are.equal('', nofile)
+        assert.are.equal(before, shell.read(file))
+      end)
+
+      it('RL_CUDA_CONV forces one where it can run; a misspelt one is an error naming it', function()
+        local env = 'RL_CUDA_CONV_CACHE=off RL_CUDA_CONV='
+        local out, status = shell.rllua_code(code, env .. 'implicit')
+        assert.are.equal(0, status, out)
+        for _, c in ipairs(choices(out)) do
+          local strided_dx = c.key:find('bwd-dx', 1, true) and c.key:find('s2x2', 1, true)
+          assert.are.same({ strided_dx and 'im2col' or 'implicit', 'forced' }, { c.alg, c.how }, c.key)
+        end
+        out, status = shell.rllua_code(code, env .. 'implict')
+        assert.are_not.equal(0, status)
+        assert.truthy(out:find("RL_CUDA_CONV must be im2col, implicit or auto, not 'implict'", 1, true), out)
+      end)
+
+      it('a measured pass has the bits of its algorithm forced; set_conv forces, nil goes back to auto', function()
+        local x = bf(3, 16, 9, 9):to(DEV)
+        local w = (randn(24, 16, 3, 3) * 0.1):bf16():to(DEV)
+        local function passes()
+          local xr, wr = x:detach():requires_grad_(), w:detach():requires_grad_()
+          local y = F.conv2d(xr, wr, nil, { padding = 1 })
+          local g = rl.grad((y:float() * y:float():detach():sin()):sum(), { xr, wr })
+          return { fwd = y:detach(), ['bwd-dx'] = g[1], ['bwd-dw-db'] = g[2] }
+        end
+        assert.are.equal('auto', cuda.set_conv('auto'))
+        finally(function() cuda.set_conv(nil) end)
+        local chosen = passes()
+        local alg = {}
+        for _, c in ipairs(cuda.conv_choices()) do
+          if c.key:find('n3 c16 9x9 o24', 1, true) then alg[c.key:match('^bf16 (%S+)')] = c.algorithm end
+        end
+        for pass, got in pairs(chosen) do
+          assert.truthy(alg[pass], pass)
+          assert.are.equal('auto', cuda.set_conv(alg[pass]))
+          same_bits(got, passes()[pass], pass .. ' (' .. alg[pass] .. ')')
+          cuda.set_conv('auto')
+        end
+        local ok, e = pcall(cuda.set_conv, 'winograd')
+        assert.is_false(ok)
+        assert.truthy(tostring(e):find("conv algorithm must be im2col, implicit or auto, not 'winograd'", 1, true), e)
+        assert.has_error(function() cuda.set_conv(3) end)
+      end)
+    end)
+  end
 
   describe('bf16 conv2d with the Winograd path forced (bf16 tiles, f32 transforms and sums)', function()
     -- Both devices round the same transforms of the same bf16 values to

@@ -839,16 +839,6 @@ static int conv_bwd(int alg, const conv_args *a) {
 
 /* ---- choosing the algorithm ---------------------------------------------------- */
 
-/* What identifies a pass's shape in the choices. */
-static void conv_key(char *key, size_t n, const char *pass, const conv_args *a) {
-  const int64_t *g = a->g;
-  snprintf(key, n, "%s %s n%lld c%lld %lldx%lld o%lld k%lldx%lld s%lldx%lld p%lldx%lld d%lldx%lld",
-           rl_dtype_name(a->dt), pass, (long long)a->N, (long long)a->C, (long long)a->H,
-           (long long)a->W, (long long)a->O, (long long)g[G_KH], (long long)g[G_KW],
-           (long long)g[G_SH], (long long)g[G_SW], (long long)g[G_PH], (long long)g[G_PW],
-           (long long)g[G_DH], (long long)g[G_DW]);
-}
-
 /* Whether the pass's shape is chosen by timing the candidates: f32 or
  * bf16 work of RL_CONV_MEASURE_MIN multiply-adds or more (else the rule's). */
 static bool measured(const conv_args *a) {
@@ -893,31 +883,32 @@ static void dnnl_unknown(conv_fits *f, bool can) {
  * each timed twice after a first run. */
 static int run_chosen(conv_pass_fn run, const char *pass, const conv_args *a, conv_fits *f,
                       int rule) {
-  int forced = rl_cpu_conv_forced();
+  rl_tune_book *book = rl_cpu_conv_book();
+  int forced = rl_tune_forced(book);
   if (forced < 0) return -1;
   char key[128];
-  conv_key(key, sizeof key, pass, a);
-  const rl_cpu_conv_choice *c = rl_cpu_conv_lookup(key);
+  rl_tune_conv_key(key, sizeof key, a->dt, pass, a->N, a->C, a->H, a->W, a->O, a->g);
+  const rl_tune_choice *c = rl_tune_lookup(book, key);
   if (forced != RL_CPU_ALG_AUTO) {
     int alg = fits_alg(forced, f) ? forced : rule;
     if (!c || c->alg != alg || strcmp(c->how, "forced") != 0)
-      rl_cpu_conv_settle(key, alg, "forced", NULL, fits_alg, f);
+      rl_tune_settle(book, key, alg, "forced", NULL, fits_alg, f);
     return run(alg, a);
   }
   if (c && strcmp(c->how, "forced") != 0 && fits_alg(c->alg, f)) return run(c->alg, a);
   if (!measured(a)) {
-    rl_cpu_conv_settle(key, rule, "rule", NULL, fits_alg, f);
+    rl_tune_settle(book, key, rule, "rule", NULL, fits_alg, f);
     return run(rule, a);
   }
-  int cached = rl_cpu_conv_cached(key, fits_alg, f);
+  int cached = rl_tune_cached(book, key, fits_alg, f);
   if (cached != RL_CPU_ALG_AUTO) {
-    rl_cpu_conv_settle(key, cached, "cached", NULL, fits_alg, f);
+    rl_tune_settle(book, key, cached, "cached", NULL, fits_alg, f);
     return run(cached, a);
   }
   int nfit = 0;
   for (int k = 1; k < RL_CPU_ALG_N; k++) nfit += fits_alg(k, f);
   if (nfit < 2) {
-    rl_cpu_conv_settle(key, rule, "rule", NULL, fits_alg, f);
+    rl_tune_settle(book, key, rule, "rule", NULL, fits_alg, f);
     return run(rule, a);
   }
   double ms[RL_CPU_ALG_N] = {0};
@@ -932,7 +923,7 @@ static int run_chosen(conv_pass_fn run, const char *pass, const conv_args *a, co
   int best = rule;
   for (int k = 1; k < RL_CPU_ALG_N; k++)
     if (fits_alg(k, f) && ms[k] < ms[best]) best = k;
-  return run(rl_cpu_conv_settle(key, best, "measured", ms, fits_alg, f), a);
+  return run(rl_tune_settle(book, key, best, "measured", ms, fits_alg, f), a);
 }
 
 static int conv_fwd_entry(const conv_args *a) {

@@ -8,26 +8,17 @@
  *
  * Which convolution algorithm a shape takes is measured, as cuDNN's
  * benchmark mode does: on the shape's first use every candidate runs and
- * the fastest is kept (cpu_conv.c).  Different algorithms round
- * differently, so a choice that changed from one process to the next would
- * make two runs of one seed differ in their last bits.  The choices are
- * therefore kept per machine, in a file under the user's cache directory
- * keyed by the processor: the first choice written for a shape is the one
- * every later process uses, whatever its thread count.  Two processes that
- * measure one shape at once both append their choice and both then take
- * the file's first.  RL_CPU_CONV_CACHE=off keeps the choices in the
- * process; RL_CACHE_DIR moves the file. */
+ * the fastest is kept (cpu_conv.c), in the CPU's book of choices
+ * (engine/tune.h: kept per machine, so that every run of a seed takes the
+ * same algorithms and gets the same bits, whatever its thread count). */
 #define _GNU_SOURCE
 #include "cpu_tune.h"
 
 #include <cpuid.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cpu.h"
@@ -189,177 +180,25 @@ int64_t rl_cpu_wino_chunk_bytes(void) { return l2_share(3, 4); }
 static const char *const alg_names[RL_CPU_ALG_N] = {
     "auto", "direct", "winograd", "im2col", "onednn", "onednn-wino", "winograd4"};
 
-const char *rl_cpu_alg_name(int alg) {
-  return alg >= 0 && alg < RL_CPU_ALG_N ? alg_names[alg] : "?";
-}
-
-static int alg_of(const char *name) {
-  for (int a = 0; a < RL_CPU_ALG_N; a++)
-    if (strcmp(name, alg_names[a]) == 0) return a;
-  return -1;
-}
-
-/* "direct, winograd, ... or auto": the names an error offers. */
-static const char *alg_list(void) {
-  static char list[128];
-  if (!*list) {
-    for (int a = RL_CPU_ALG_AUTO + 1; a < RL_CPU_ALG_N; a++)
-      snprintf(list + strlen(list), sizeof list - strlen(list), "%s, ", alg_names[a]);
-    list[strlen(list) - 2] = 0;
-    snprintf(list + strlen(list), sizeof list - strlen(list), " or %s", alg_names[RL_CPU_ALG_AUTO]);
-  }
-  return list;
-}
-
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static int forced = -1; /* -1: RL_CPU_CONV decides */
-
-/* RL_CPU_CONV, read once (every convolution asks): its algorithm, AUTO when
- * unset, -1 when it names none (kept to name in the error). */
-static int env_alg;
-static char env_value[64];
-static pthread_once_t env_once = PTHREAD_ONCE_INIT;
-
-static void read_env(void) {
-  const char *env = getenv("RL_CPU_CONV");
-  env_alg = !env || !*env ? RL_CPU_ALG_AUTO : alg_of(env);
-  if (env) snprintf(env_value, sizeof env_value, "%s", env);
-}
-
-int rl_cpu_conv_forced(void) {
-  if (forced >= 0) return forced;
-  pthread_once(&env_once, read_env);
-  if (env_alg < 0)
-    return rl_err("RL_CPU_CONV must be %s, not '%s'", alg_list(), env_value);
-  return env_alg;
-}
-
-int rl_cpu_conv_force(const char *name) {
-  if (!name) {
-    forced = -1;
-    return 0;
-  }
-  int a = alg_of(name);
-  if (a < 0) return rl_err("conv algorithm must be %s, not '%s'", alg_list(), name);
-  forced = a;
-  return 0;
-}
-
-/* The choices of this process. */
-#define MAX_CHOICES 1024
-static rl_cpu_conv_choice choices[MAX_CHOICES];
-static int nchoices;
-
-const rl_cpu_conv_choice *rl_cpu_conv_lookup(const char *key) {
-  const rl_cpu_conv_choice *r = NULL;
-  pthread_mutex_lock(&lock);
-  for (int i = 0; i < nchoices && !r; i++)
-    if (strcmp(choices[i].key, key) == 0) r = &choices[i];
-  pthread_mutex_unlock(&lock);
-  return r;
-}
-
-int rl_cpu_conv_choices(const rl_cpu_conv_choice **list) {
-  *list = choices;
-  return nchoices;
-}
-
-/* The machine's cache: one line per shape, "key<TAB>algorithm". */
-static char cache_path[512];
-static pthread_once_t path_once = PTHREAD_ONCE_INIT;
-
-static void make_dirs(char *path) { /* mkdir -p of path's directory */
-  for (char *s = path + 1; *s; s++) {
-    if (*s != '/') continue;
-    *s = 0;
-    mkdir(path, 0755);
-    *s = '/';
-  }
-}
-
-static void find_cache_path(void) {
-  const char *off = getenv("RL_CPU_CONV_CACHE");
-  if (off && (!strcmp(off, "off") || !strcmp(off, "0"))) return;
-  const char *dir = getenv("RL_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-  char base[400];
-  if (dir && *dir) snprintf(base, sizeof base, "%s", dir);
-  else if (xdg && *xdg) snprintf(base, sizeof base, "%s/rllua", xdg);
-  else if (home && *home) snprintf(base, sizeof base, "%s/.cache/rllua", home);
-  else return;
-  /* the processor's identity, and the candidates this build has: what
-   * makes its timings its own (a build without oneDNN, or with another
-   * oneDNN, chooses among other algorithms) */
+/* The processor's identity, and the candidates this build has: what makes
+ * its timings its own (a build without oneDNN, or with another oneDNN,
+ * chooses among other algorithms). */
+static void cpu_identity(char *id, size_t n) {
   const rl_cpu_info_t *c = rl_cpu_info();
   const char *dnnl = rl_cpu_dnnl_version();
-  char id[256];
-  snprintf(id, sizeof id, "%s|%s|%lld|%lld|%d%d%d|%d|v%d|onednn %s", c->vendor, c->model,
+  snprintf(id, n, "%s|%s|%lld|%lld|%d%d%d|%d|v%d|onednn %s", c->vendor, c->model,
            (long long)c->l1d, (long long)c->l2, c->avx2, c->fma, c->avx512f, c->built_lanes,
            RL_CPU_CONV_CACHE_VERSION, dnnl ? dnnl : "none");
-  uint32_t h = 2166136261u; /* FNV-1a */
-  for (const char *s = id; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
-  snprintf(cache_path, sizeof cache_path, "%s/cpu-conv-%08x.tsv", base, h);
-  make_dirs(cache_path);
 }
 
-const char *rl_cpu_conv_cache_path(void) {
-  pthread_once(&path_once, find_cache_path);
-  return cache_path;
-}
+_Static_assert(RL_CPU_ALG_N <= RL_TUNE_MAX_ALGS, "the book holds every algorithm");
 
-/* The cache's first entry for key that fits, or AUTO. */
-int rl_cpu_conv_cached(const char *key, rl_cpu_conv_fits_fn fits, void *ctx) {
-  const char *path = rl_cpu_conv_cache_path();
-  if (!*path) return RL_CPU_ALG_AUTO;
-  FILE *f = fopen(path, "r");
-  if (!f) return RL_CPU_ALG_AUTO;
-  char line[256];
-  int found = RL_CPU_ALG_AUTO;
-  size_t kl = strlen(key);
-  while (fgets(line, sizeof line, f)) {
-    if (strncmp(line, key, kl) != 0 || line[kl] != '\t') continue;
-    line[strcspn(line, "\n")] = 0;
-    int a = alg_of(line + kl + 1);
-    if (a > RL_CPU_ALG_AUTO && fits(a, ctx)) {
-      found = a;
-      break;
-    }
-  }
-  fclose(f);
-  return found;
-}
+static rl_tune_book book = {.prefix = "cpu-conv",
+                            .env = "RL_CPU_CONV",
+                            .off_env = "RL_CPU_CONV_CACHE",
+                            .names = alg_names,
+                            .n = RL_CPU_ALG_N,
+                            .identity = cpu_identity,
+                            .lock = PTHREAD_MUTEX_INITIALIZER};
 
-/* Append "key\talg\n" in one write (O_APPEND: lines never interleave). */
-static void cache_append(const char *key, int alg) {
-  const char *path = rl_cpu_conv_cache_path();
-  if (!*path) return;
-  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return; /* read-only home: the choice stays in this process */
-  char line[256];
-  int n = snprintf(line, sizeof line, "%s\t%s\n", key, rl_cpu_alg_name(alg));
-  if (n > 0 && n < (int)sizeof line && write(fd, line, (size_t)n) != n) { /* a full disk: nothing to do */
-  }
-  close(fd);
-}
-
-int rl_cpu_conv_settle(const char *key, int alg, const char *how, const double *ms,
-                       rl_cpu_conv_fits_fn fits, void *ctx) {
-  if (strcmp(how, "measured") == 0) {
-    cache_append(key, alg);
-    int first = rl_cpu_conv_cached(key, fits, ctx);
-    if (first != RL_CPU_ALG_AUTO && first != alg) alg = first, how = "cached";
-  }
-  pthread_mutex_lock(&lock);
-  int i;
-  for (i = 0; i < nchoices; i++)
-    if (strcmp(choices[i].key, key) == 0) break;
-  if (i == nchoices && nchoices < MAX_CHOICES) nchoices++;
-  if (i < MAX_CHOICES) {
-    rl_cpu_conv_choice *c = &choices[i];
-    snprintf(c->key, sizeof c->key, "%s", key);
-    c->alg = alg;
-    c->how = how;
-    for (int a = 0; a < RL_CPU_ALG_N; a++) c->ms[a] = ms ? ms[a] : 0;
-  }
-  pthread_mutex_unlock(&lock);
-  return alg;
-}
+rl_tune_book *rl_cpu_conv_book(void) { return &book; }

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../tune.h"
+
 typedef struct {
   char vendor[13], model[49];
   int64_t l1d, l2, l3; /* bytes: L1d and L2 of one core, L3 of the package */
@@ -42,43 +44,10 @@ typedef enum {
   RL_CPU_ALG_N
 } rl_cpu_alg;
 
-const char *rl_cpu_alg_name(int alg);
-
-/* The algorithm forced by RL_CPU_CONV (or rl_cpu_conv_force), AUTO when
- * none; -1 with the error set when RL_CPU_CONV names no algorithm. */
-int rl_cpu_conv_forced(void);
-/* Force `name` ("direct", "winograd", "im2col", "onednn", "onednn-wino", "winograd4",
- * "auto"), or go back to
- * RL_CPU_CONV when name is NULL.  -1 with the error set on a bad name. */
-int rl_cpu_conv_force(const char *name);
-
-/* One shape's choice: key (what the shape is), the algorithm, and how it
- * was made: measured here (ms: the candidates' best times, 0 where not a
- * candidate), read from the machine's cache, forced, or by the rule for
- * work too small to time. */
-typedef struct {
-  char key[128];
-  int alg;
-  const char *how; /* "measured", "cached", "forced", "rule" */
-  double ms[RL_CPU_ALG_N];
-} rl_cpu_conv_choice;
-
-/* The choice made for key in this process, or NULL. */
-const rl_cpu_conv_choice *rl_cpu_conv_lookup(const char *key);
-/* Whether algorithm alg can run the shape the caller has at hand. */
-typedef bool (*rl_cpu_conv_fits_fn)(int alg, void *ctx);
-/* The first algorithm the machine's cache holds for key (another process
- * measured it) that can run here (fits), or AUTO. */
-int rl_cpu_conv_cached(const char *key, rl_cpu_conv_fits_fn fits, void *ctx);
-/* Record this process's choice for key.  A measured choice is published
- * to the machine's cache, and the cache's first entry for key that can
- * run here is the one every process uses: the returned algorithm, the one
- * to run. */
-int rl_cpu_conv_settle(const char *key, int alg, const char *how, const double *ms,
-                       rl_cpu_conv_fits_fn fits, void *ctx);
-/* The choices made so far, in order; their number. */
-int rl_cpu_conv_choices(const rl_cpu_conv_choice **list);
-/* The machine's cache file ("" when persistence is off). */
-const char *rl_cpu_conv_cache_path(void);
+/* The CPU's book of choices (engine/tune.h): the algorithms above by
+ * name, RL_CPU_CONV to force one, RL_CPU_CONV_CACHE=off to keep the
+ * choices in the process, the file keyed by the processor and the
+ * build's candidates. */
+rl_tune_book *rl_cpu_conv_book(void);
 
 #endif

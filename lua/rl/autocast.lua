@@ -45,9 +45,10 @@
 -- bf16 linear would give (see `native` below for why not that).  On CUDA
 -- conv2d is engine/conv_gemm.c's bf16 composition and linear the engine's
 -- bf16 linear, both cuBLAS bf16 GEMMs summing in f32, and max pooling runs
--- on bf16 directly (RL_CUDA_CONV=implicit: the convolution's forward,
--- weight gradient and stride-1 input gradient on the implicit GEMM,
--- kernels/cuda_igemm.cu).
+-- on bf16 directly.  Each bf16 convolution pass (forward, dx, dW) takes
+-- im2col or the implicit GEMM on the tensor cores (kernels/cuda_igemm.cu),
+-- whichever was measured faster on its shape's first use and kept for the
+-- GPU (kernels/cuda_conv.cu; rl.backends.cuda.conv_choices).
 -- f64 operands are left alone, as PyTorch leaves them.
 --
 -- The state is the process's (the engine runs one Lua thread): a coroutine

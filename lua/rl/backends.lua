@@ -4,10 +4,12 @@
 --                                   -- and each convolution's algorithm
 --   rl.backends.cpu.conv_choices()  -- the algorithm of every shape so far
 --   rl.backends.cpu.set_conv('im2col')  -- force one (as RL_CPU_CONV does)
+--   rl.backends.cuda.conv_choices() -- each bf16 convolution pass's on a GPU
+--   rl.backends.cuda.set_conv('implicit')  -- force one (as RL_CUDA_CONV does)
 local core = require 'rl.core'
 
-local backends = { cpu = {} }
-local cpu = backends.cpu
+local backends = { cpu = {}, cuda = {} }
+local cpu, cuda = backends.cpu, backends.cuda
 
 local function kib(n) return n >= 1 << 20 and string.format('%g MiB', n / 2 ^ 20) or string.format('%g KiB', n / 1024) end
 
@@ -85,5 +87,33 @@ function cpu.info(o)
   print(table.concat(lines, '\n'))
   return t
 end
+
+--- rl.backends.cuda.conv_choices() -> a list of {key, algorithm, how, ms}:
+-- every bf16 convolution pass (shape, forward, dx, or dW with db) this
+-- process has run on a GPU and the algorithm it took: 'im2col' (im2col
+-- and cuBLAS's bf16 GEMM) or 'implicit' (the implicit GEMM on the tensor
+-- cores, kernels/cuda_igemm.cu).  how: 'measured' here (ms: both
+-- candidates' best times), 'cached' (measured by an earlier process on
+-- this GPU model, so that every run of a seed gets the same bits),
+-- 'forced' (RL_CUDA_CONV or set_conv) or 'rule' (the implicit GEMM cannot
+-- run the pass: dx of a strided or dilated layer, or a layer too large).
+-- f32 convolutions follow a rule (Winograd for 3x3 stride-1 layers of 32
+-- channels or more, else im2col) and are not listed.  Empty without CUDA.
+function cuda.conv_choices() return core._cuda_conv_choices() end
+
+--- rl.backends.cuda.set_conv(name) -> the previous setting: 'im2col' or
+-- 'implicit' for every bf16 convolution pass that can take it, 'auto' to
+-- measure per shape, or nil to follow $RL_CUDA_CONV again.
+function cuda.set_conv(name)
+  if name ~= nil and type(name) ~= 'string' then
+    error('rl.backends.cuda.set_conv: a name (im2col, implicit, auto) or nil, got ' .. type(name), 2)
+  end
+  return core._cuda_conv_force(name)
+end
+
+--- rl.backends.cuda.conv_cache() -> the file that keeps the GPU's
+-- measured choices ('' when they stay in the process: RL_CUDA_CONV_CACHE=off,
+-- or no GPU).
+function cuda.conv_cache() return core._cuda_conv_cache() end
 
 return backends

@@ -686,18 +686,25 @@ function exp.run(cfg, o)
   return m, id, model
 end
 
--- config.json again, with the algorithm each convolution shape took on the
--- CPU so far (rl.backends.cpu.conv_choices: the one thing besides the
--- config that decides a CPU run's last bits, and the same for every run on
--- one machine).  Written after the first epoch and after the measurement.
+-- config.json again, with the algorithm each convolution shape took so
+-- far: on the CPU (rl.backends.cpu.conv_choices), or on a GPU for bf16
+-- (rl.backends.cuda.conv_choices): the one thing besides the config that
+-- decides a run's last bits, and the same for every run on one machine.
+-- Written after the first epoch and after the measurement.
 local function record_algorithms(dir, cfg)
-  if cfg.device ~= 'cpu' then return end
+  local b = require('rl.backends')
+  local field, choices = 'cpu_conv', nil
+  if cfg.device == 'cpu' then
+    choices = b.cpu.conv_choices()
+  else
+    field, choices = 'cuda_conv', b.cuda.conv_choices()
+  end
   local list = {}
-  for _, c in ipairs(require('rl.backends').cpu.conv_choices()) do
+  for _, c in ipairs(choices) do
     list[#list + 1] = string.format('%s: %s (%s)', c.key, c.algorithm, c.how)
   end
   if #list == 0 then return end
-  local rec = { cpu_conv = list }
+  local rec = { [field] = list }
   for k, v in pairs(cfg) do rec[k] = v end
   json.write(dir .. '/config.json', rec)
 end

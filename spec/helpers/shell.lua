@@ -34,6 +34,19 @@ function M.sh(cmd)
   return out, ok and 0 or code
 end
 
+--- Runs the Lua code in a fresh rllua process, with env (assignments
+-- such as 'RL_CPU_CONV=im2col') before the command; returns the output
+-- and the exit status.
+function M.rllua_code(code, env)
+  local path = os.tmpname()
+  local f = assert(io.open(path, 'w'))
+  f:write(code)
+  f:close()
+  local out, status = M.sh((env or '') .. ' ' .. M.rllua .. ' ' .. M.quote(path))
+  os.remove(path)
+  return out, status
+end
+
 function M.have_torch()
   local ok = os.execute("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1")
   return ok == true or ok == 0
