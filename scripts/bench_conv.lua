@@ -89,10 +89,7 @@ for _, l in ipairs(layers) do
   cols[#cols + 1] = string.format('%9.2g', ((ys[1]:double() - ref):abs():max() / ref:abs():max()):item())
   print(table.concat(cols, '   '))
 end
-if bf16 and cuda then
-  print('\nauto: each pass\'s algorithm (rl.backends.cuda.conv_choices)')
-  for _, c in ipairs(rl.backends.cuda.conv_choices()) do
-    local ms = c.ms and string.format(': im2col %.3f ms, implicit %.3f ms', c.ms.im2col, c.ms.implicit) or ''
-    print(string.format('  %-58s %-8s (%s%s)', c.key, c.algorithm, c.how, ms))
-  end
+if bf16 and cuda then -- 'auto''s choice of each pass, with both times
+  print()
+  rl.backends.cuda.info()
 end

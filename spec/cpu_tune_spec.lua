@@ -333,3 +333,32 @@ describe('rl.backends.cpu (issue #16)', function()
     assert.is_true(y[1][1][1][2]:item() ~= y[1][1][1][2]:item(), 'a NaN in a window is its maximum')
   end)
 end)
+
+describe('rl.backends.cuda.info', function()
+  it('reports the GPU and its bf16 convolution choices, or why there is none', function()
+    local cuda = rl.backends.cuda
+    local t = cuda.info { print = false }
+    if not rl.cuda.is_available() then
+      assert.is_false(t.available)
+      assert.truthy(t.reason:find('CUDA', 1, true), t.reason)
+      local out = shell.rllua_code('rl.backends.cuda.info()')
+      assert.truthy(out:find('no CUDA device: ', 1, true), out)
+      assert.are.same({}, cuda.conv_choices())
+      assert.are.equal('', cuda.conv_cache())
+    else
+      assert.is_true(t.available)
+      assert.are.equal(rl.cuda.device_name(), t.name)
+      assert.truthy(t.memory.device_total > 0)
+      assert.truthy(t.conv_forced == 'auto' or t.conv_forced == 'im2col' or t.conv_forced == 'implicit')
+      local out = shell.rllua_code([[
+        local x = rl.randn(2, 4, 6, 6):bf16():to('cuda')
+        rl.F.conv2d(x, rl.randn(5, 4, 3, 3):bf16():to('cuda'), nil, {padding = 1})
+        rl.backends.cuda.info()]], 'RL_CUDA_CONV_CACHE=off')
+      assert.truthy(out:find('device      ' .. t.name, 1, true), out)
+      assert.truthy(out:find('bf16 fwd n2 c4 6x6 o5 k3x3 s1x1 p1x1 d1x1', 1, true), out)
+      assert.truthy(out:find('this process only (RL_CUDA_CONV_CACHE=off)', 1, true), out)
+    end
+    assert.has_error(function() cuda.info { prnt = false } end,
+      'rl.backends.cuda.info: unknown option "prnt" (print)')
+  end)
+end)

@@ -6,6 +6,7 @@
 --   rl.backends.cpu.set_conv('im2col')  -- force one (as RL_CPU_CONV does)
 --   rl.backends.cuda.conv_choices() -- each bf16 convolution pass's on a GPU
 --   rl.backends.cuda.set_conv('implicit')  -- force one (as RL_CUDA_CONV does)
+--   rl.backends.cuda.info()         -- print the GPU, its memory and the choices
 local core = require 'rl.core'
 
 local backends = { cpu = {}, cuda = {} }
@@ -114,6 +115,55 @@ end
 --- rl.backends.cuda.conv_cache() -> the file that keeps the GPU's
 -- measured choices ('' when they stay in the process: RL_CUDA_CONV_CACHE=off,
 -- or no GPU).
-function cuda.conv_cache() return core._cuda_conv_cache() end
+function cuda.conv_cache() return core._cuda_conv_info().cache end
+
+local function gib(n) return n >= 2 ^ 30 and string.format('%.1f GiB', n / 2 ^ 30) or string.format('%.1f MiB', n / 2 ^ 20) end
+
+--- rl.backends.cuda.info([{print = false}]) -> {available, reason, name,
+-- capability, memory (rl.cuda.memory_stats()), tf32, conv_forced,
+-- conv_cache, choices (cuda.conv_choices())}; prints it as a report unless
+-- print = false: the GPU, its memory and the caching allocator's share,
+-- the f32 GEMMs' precision, and how each convolution takes its algorithm.
+-- Without a usable GPU, available = false and reason says why.
+function cuda.info(o)
+  o = o or {}
+  for k in pairs(o) do
+    if k ~= 'print' then error(string.format('rl.backends.cuda.info: unknown option %q (print)', tostring(k)), 2) end
+  end
+  local ok, why = pcall(core.parse_device, 'cuda')
+  local t = { available = ok }
+  if not ok then
+    t.reason = tostring(why)
+    if o.print ~= false then print('no CUDA device: ' .. t.reason) end
+    return t
+  end
+  t.name, t.capability = core.cuda_device_name()
+  t.memory = core.cuda_memory_stats()
+  t.tf32 = core.cuda_allow_tf32()
+  local conv = core._cuda_conv_info()
+  t.conv_forced, t.conv_cache = conv.forced, conv.cache
+  t.choices = cuda.conv_choices()
+  if o.print == false then return t end
+  local m = t.memory
+  local lines = {
+    string.format('device      %s (compute capability %s), %s', t.name, t.capability, gib(m.device_total)),
+    string.format('memory      %s in tensors, %s reserved by the caching allocator (peak %s), %s free',
+      gib(m.allocated), gib(m.reserved), gib(m.peak_reserved), gib(m.device_free)),
+    string.format('f32 GEMMs   %s', t.tf32 and 'TF32 tensor cores (rl.cuda.allow_tf32(false) for full fp32)'
+      or 'full fp32 (rl.cuda.allow_tf32(true) for TF32)'),
+    'f32 conv    Winograd F(2x2, 3x3) for 3x3 stride-1 layers of 32 channels or more, else im2col',
+    string.format('bf16 conv   %s; choices kept in %s', t.conv_forced == 'auto' and
+      'each pass measured on its first use, im2col or the implicit GEMM (RL_CUDA_CONV forces one)'
+      or 'forced: ' .. t.conv_forced,
+      t.conv_cache ~= '' and t.conv_cache or 'this process only (RL_CUDA_CONV_CACHE=off)'),
+  }
+  if #t.choices == 0 then lines[#lines + 1] = '            no bf16 convolution has run yet' end
+  for _, c in ipairs(t.choices) do
+    local ms = c.ms and string.format(': im2col %.3f ms, implicit %.3f ms', c.ms.im2col, c.ms.implicit) or ''
+    lines[#lines + 1] = string.format('  %-60s %-8s (%s%s)', c.key, c.algorithm, c.how, ms)
+  end
+  print(table.concat(lines, '\n'))
+  return t
+end
 
 return backends
