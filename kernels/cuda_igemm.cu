@@ -16,7 +16,10 @@
  * A block: 128 output channels x 128 output pixels, 8 warps of 64 x 32;
  * the k loop in steps of 32, double-buffered (the next slice is loaded into
  * registers while the current one is multiplied).  A slice's k -> (channel,
- * tap) decomposition is a table that 32 threads fill once per slice.
+ * tap) decomposition is a table that 32 threads fill once per slice.  A
+ * thread's 16 values of A (W's row, or dy's for dW) come in two 16-byte
+ * loads where they lie contiguous and aligned (K a multiple of 8; 16
+ * pixels of one image), else one by one; B's are gathered one by one.
  *
  * Flipped (an input gradient of a stride-1, undilated convolution): x is
  * dy [N, O, OH, OW], padded by k - 1 - p, and the weight [O, C, kh, kw] is
@@ -111,18 +114,28 @@ struct IgRegs {
   int arow, acol, brow, bk;
   uint32_t ra[8], rb[8];
 
-  /* ra and rb from the elements a(index) and b(index) of the sum */
-  template <class FA, class FB> __device__ __forceinline__ void gather(FA a, FB b) {
+  /* ra from the elements a(index) of the sum, rb likewise from b(index) */
+  template <class FA> __device__ __forceinline__ void gather_a(FA a) {
 #pragma unroll
     for (int i = 0; i < 8; i++) {
       int j = acol + 2 * i;
       ra[i] = a(j) | a(j + 1) << 16;
     }
+  }
+  template <class FB> __device__ __forceinline__ void gather_b(FB b) {
 #pragma unroll
     for (int i = 0; i < 8; i++) {
       int j = 2 * (bk + 2 * i);
       rb[i] = b(j) | b(j + 1) << 16;
     }
+  }
+  /* ra from 16 bf16 in a row at p, 16-byte aligned: two vector loads,
+   * whose little-endian words are the pairs gather_a packs */
+  __device__ __forceinline__ void load_a16(const uint16_t *p) {
+    const uint4 *v = reinterpret_cast<const uint4 *>(p);
+    uint4 v0 = v[0], v1 = v[1];
+    ra[0] = v0.x, ra[1] = v0.y, ra[2] = v0.z, ra[3] = v0.w;
+    ra[4] = v1.x, ra[5] = v1.y, ra[6] = v1.z, ra[7] = v1.w;
   }
   __device__ __forceinline__ void store(IgTile &A, IgTile &B) {
 #pragma unroll
@@ -137,6 +150,7 @@ struct IgRegs {
  * W at (row m) * am + woff, woff < 0 past K. */
 struct KTab {
   int xoff[IG_BK], roff[IG_BK], soff[IG_BK], woff[IG_BK];
+  int k0; /* the slice's first k */
 };
 
 /* The forward's loader: A = W [Co, K] (or the flipped weight), B = col
@@ -147,6 +161,7 @@ struct FwdLoad : IgRegs {
   KTab *kt;
   int ih0, iw0;
   bool arow_ok, p_ok;
+  bool avec; /* A's row is W's, contiguous along k and 16-byte aligned */
   long long xbase;
 
   __device__ __forceinline__ void table(int b, int slice) {
@@ -154,6 +169,7 @@ struct FwdLoad : IgRegs {
     if (tid >= IG_BK) return;
     KTab &t = kt[b];
     int k = slice * IG_BK + tid, khw = g.kh * g.kw;
+    if (tid == 0) t.k0 = slice * IG_BK;
     if (k < g.K) {
       int c = k / khw, rs = k - c * khw, r = rs / g.kw, s = rs - r * g.kw;
       t.roff[tid] = r * g.dh;
@@ -170,17 +186,19 @@ struct FwdLoad : IgRegs {
   }
   __device__ __forceinline__ void load(int b) {
     const KTab &t = kt[b];
-    gather(
-        [&](int kk) -> uint32_t {
-          int wo = t.woff[kk];
-          return arow_ok && wo >= 0 ? wrow[wo] : 0;
-        },
-        [&](int kk) -> uint32_t {
-          int ih = ih0 + t.roff[kk], iw = iw0 + t.soff[kk];
-          return p_ok && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W
-                     ? x[xbase + t.xoff[kk]]
-                     : 0;
-        });
+    if (avec && t.k0 + acol + 16 <= g.K)
+      load_a16(wrow + t.k0 + acol); /* the slice's k are W's columns */
+    else
+      gather_a([&](int kk) -> uint32_t {
+        int wo = t.woff[kk];
+        return arow_ok && wo >= 0 ? wrow[wo] : 0;
+      });
+    gather_b([&](int kk) -> uint32_t {
+      int ih = ih0 + t.roff[kk], iw = iw0 + t.soff[kk];
+      return p_ok && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W
+                 ? x[xbase + t.xoff[kk]]
+                 : 0;
+    });
   }
 };
 
@@ -203,6 +221,7 @@ __global__ __launch_bounds__(IG_THREADS) void igemm_bf16_kernel(const uint16_t *
   ld.acol = (tid & 1) * 16;
   ld.arow_ok = m0 + ld.arow < g.Co;
   ld.wrow = w + (long long)(m0 + ld.arow) * (g.flip ? g.kh * g.kw : g.K);
+  ld.avec = ld.arow_ok && !g.flip && g.K % 8 == 0 && ((uintptr_t)w & 15) == 0;
   /* B's loads: pixel tid % 128, k pairs tid / 128 + 2 i */
   ld.brow = tid & (IG_BN - 1);
   ld.bk = tid >> 7;
@@ -268,6 +287,7 @@ struct DwLoad : IgRegs {
   long long orow;         /* dy's offset of A's row: its channel o times OH*OW */
   int O, xoff, roff, soff;
   bool arow_ok, k_ok;
+  bool avec; /* A's row is dy's, 16-byte aligned */
 
   __device__ __forceinline__ void table(int b, int slice) {
     int tid = threadIdx.x;
@@ -290,17 +310,22 @@ struct DwLoad : IgRegs {
   }
   __device__ __forceinline__ void load(int b) {
     const PTab &t = pt[b];
-    gather(
-        [&](int j) -> uint32_t {
-          long long d = t.dyoff[j];
-          return arow_ok && d >= 0 ? dy[d + orow] : 0;
-        },
-        [&](int j) -> uint32_t {
-          int ih = t.ih0[j] + roff, iw = t.iw0[j] + soff;
-          return k_ok && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W
-                     ? x[t.xb[j] + xoff]
-                     : 0;
-        });
+    /* dyoff rises by at least 1 a pixel (and is -1 past the chunk): 15
+     * over the 16 pixels means one run of them, inside one image */
+    long long d0 = t.dyoff[acol];
+    if (avec && d0 >= 0 && t.dyoff[acol + 15] == d0 + 15 && ((d0 + orow) & 7) == 0)
+      load_a16(dy + d0 + orow);
+    else
+      gather_a([&](int j) -> uint32_t {
+        long long d = t.dyoff[j];
+        return arow_ok && d >= 0 ? dy[d + orow] : 0;
+      });
+    gather_b([&](int j) -> uint32_t {
+      int ih = t.ih0[j] + roff, iw = t.iw0[j] + soff;
+      return k_ok && (unsigned)ih < (unsigned)g.H && (unsigned)iw < (unsigned)g.W
+                 ? x[t.xb[j] + xoff]
+                 : 0;
+    });
   }
 };
 
@@ -328,6 +353,7 @@ __global__ __launch_bounds__(IG_THREADS) void igemm_dw_bf16_kernel(const uint16_
   ld.acol = (tid & 1) * 16;
   ld.arow_ok = m0 + ld.arow < O;
   ld.orow = (long long)(m0 + ld.arow) * g.OH * g.OW;
+  ld.avec = ld.arow_ok && ((uintptr_t)dy & 15) == 0;
   /* B (col): k = tid % 128 for the whole kernel, pixel pairs tid / 128 + 2 i */
   ld.brow = tid & (IG_BN - 1);
   ld.bk = tid >> 7;

@@ -43,6 +43,11 @@
 struct uint3 {
   unsigned x, y, z;
 };
+/* the vector type kernels load 16 bytes at a time with */
+struct alignas(16) uint4 {
+  unsigned x, y, z, w;
+};
+
 struct dim3 {
   unsigned x, y, z;
   constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
