@@ -160,7 +160,7 @@ test: all
 # The CUDA specs on their own; RL_REQUIRE_CUDA makes them fail (instead of
 # being skipped) when no CUDA device can be used.
 test-cuda: all
-	@RL_REQUIRE_CUDA=1 $(BUSTED) --lpath='./lua/?.lua;./lua/?/init.lua;./spec/?.lua' \
+	@RL_REQUIRE_CUDA=1 RL_CACHE_DIR=$(CURDIR)/build/test-cache $(BUSTED) --lpath='./lua/?.lua;./lua/?/init.lua;./spec/?.lua' \
 	  --cpath='./lib/?.so' -o spec/summary.lua spec/cuda_spec.lua
 
 # AutoAttack against torchattacks at the issue's size: 500 Fashion-MNIST test

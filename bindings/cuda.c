@@ -119,15 +119,15 @@ static int l_cuda_conv_force(lua_State *L) {
 }
 
 /* _cuda_conv_info() -> {cache = the file of the GPU's choices ('' when
- * kept in the process, RL_CUDA_CONV_CACHE=off, or without a device: the
- * file is named after the GPU), forced = 'auto', 'im2col' or 'implicit'};
+ * kept in the process, RL_CUDA_CONV_CACHE=off, or before a device is in
+ * use: the file is named after the GPU), forced = 'auto', 'im2col' or 'implicit'};
  * a misspelt RL_CUDA_CONV is an error naming it. */
 static int l_cuda_conv_info(lua_State *L) {
   rl_tune_book *b = rl_cuda_conv_book();
   int forced = b ? rl_tune_forced(b) : 0;
   if (forced < 0) return lrl_error(L);
   lua_createtable(L, 0, 2);
-  lua_pushstring(L, b && rl_cuda_device_count() > 0 && rl_cuda_device(0) ? rl_tune_path(b) : "");
+  lua_pushstring(L, rl_cuda_conv_cache_path());
   lua_setfield(L, -2, "cache");
   lua_pushstring(L, b ? rl_tune_name(b, forced) : "auto");
   lua_setfield(L, -2, "forced");

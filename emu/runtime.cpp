@@ -314,14 +314,14 @@ cudaError_t cudaSetDevice(int dev) {
   return dev == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice);
 }
 
-/* The emulated device reports an H100's 132 multiprocessors, so the split-k
- * GEMMs, which size themselves by it, take the paths they take there. */
 cudaError_t cudaGetDevice(int *dev) {
   init();
   *dev = 0;
   return cudaSuccess;
 }
 
+/* The emulated device reports an H100's 132 multiprocessors, so the split-k
+ * GEMMs, which size themselves by it, take the paths they take there. */
 cudaError_t cudaDeviceGetAttribute(int *v, cudaDeviceAttr a, int dev) {
   if (dev != 0) return fail(cudaErrorInvalidDevice);
   if (a != cudaDevAttrMultiProcessorCount) return fail(cudaErrorInvalidValue);

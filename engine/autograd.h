@@ -102,7 +102,7 @@ typedef struct rl_counters {
   uint64_t gemm_calls;
   uint64_t gemm_flops;
   uint64_t nodes_run;
-  uint64_t implicit_convs; /* convolutions (forward or dx) by conv_implicit */
+  uint64_t implicit_convs; /* convolution passes (forward, dx or dW) by the implicit GEMM */
 } rl_counters;
 extern rl_counters rl_counter;
 

@@ -49,6 +49,9 @@ int rl_cuda_device_name(int device, char *buf, size_t n, int *major, int *minor)
  * (kernels/cuda_conv.cu); RL_CUDA_CONV forces one, RL_CUDA_CONV_CACHE=off
  * keeps the choices in the process.  NULL in a build without CUDA. */
 rl_tune_book *rl_cuda_conv_book(void);
+/* Its file, named after the GPU in use: "" before a device is in use, when
+ * RL_CUDA_CONV_CACHE=off keeps the choices in the process, or without CUDA. */
+const char *rl_cuda_conv_cache_path(void);
 
 /* The binding's full Lua GC.  Lua cannot see the device memory behind a
  * tensor box, so unreachable tensors would pile up between its own

@@ -43,6 +43,7 @@ int rl_cuda_device_name(int device, char *buf, size_t n, int *major, int *minor)
 }
 
 rl_tune_book *rl_cuda_conv_book(void) { return NULL; }
+const char *rl_cuda_conv_cache_path(void) { return ""; }
 
 void rl_cuda_set_gc_hook(rl_cuda_gc_fn fn, void *ud) {
   (void)fn;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 extern "C" {
+#include "autograd.h"
 #include "cuda.h"
 #include "tune.h"
 }
@@ -182,7 +183,9 @@ static const char *const cc_names[CC_N] = {"auto", "im2col", "implicit"};
 /* Bump when a candidate's kernels change enough to redo the choices. */
 #define RL_CUDA_CONV_CACHE_VERSION 1
 
-/* The GPU and the candidates: what makes a timing this machine's own. */
+/* The GPU and the candidates: what makes a timing this machine's own.
+ * Asked once a device is in use (rl_cuda_conv_cache_path), when its
+ * multiprocessors are known. */
 static void cuda_identity(char *id, size_t n) {
   char name[256] = "";
   int major = 0, minor = 0, dev = 0;
@@ -196,6 +199,10 @@ static rl_tune_book book = {"cuda-conv", "RL_CUDA_CONV", "RL_CUDA_CONV_CACHE", c
                             cuda_identity, PTHREAD_MUTEX_INITIALIZER};
 
 extern "C" rl_tune_book *rl_cuda_conv_book(void) { return &book; }
+
+extern "C" const char *rl_cuda_conv_cache_path(void) {
+  return rl_cuda_sms() > 0 ? rl_tune_path(&book) : "";
+}
 
 /* One pass of a convolution: the forward (y set), or a backward part. */
 struct ConvPass {
@@ -231,28 +238,47 @@ static bool cc_fits(int alg, void *ctx) {
                                d[3], d[4]);
 }
 
-/* Each candidate's best time of its last two of three runs, in ms. */
+/* Each candidate's best time of its last two of three runs, in ms; a
+ * candidate that fails (out of memory for its workspace, say) drops out
+ * with its time 0, and -1 only when both do or the timing itself fails.
+ * The counters (rl.counters) count the work of the pass once, not the
+ * timed runs. */
 static int measure(const ConvPass *p, double ms[CC_N]) {
   cudaEvent_t ev[2];
-  CUDA_TRY(cudaEventCreate(&ev[0]));
-  if (cudaEventCreate(&ev[1]) != cudaSuccess) {
+  cudaError_t e = cudaEventCreate(&ev[0]);
+  if (e != cudaSuccess) return rl_cuda_fail("cudaEventCreate", e);
+  if ((e = cudaEventCreate(&ev[1])) != cudaSuccess) {
     cudaEventDestroy(ev[0]);
-    return rl_err("cudaEventCreate failed");
+    return rl_cuda_fail("cudaEventCreate", e);
   }
+  rl_counters before = rl_counter;
+  bool out[CC_N] = {false};
   int rc = 0;
   for (int round = 0; round < 3 && !rc; round++)
     for (int a = CC_IM2COL; a < CC_N && !rc; a++) {
+      if (out[a]) continue;
       float t = 0;
-      cudaError_t e = cudaEventRecord(ev[0], 0);
-      rc = e != cudaSuccess ? rl_cuda_fail("cudaEventRecord", e) : run_pass(p, a);
-      if (!rc && (e = cudaEventRecord(ev[1], 0)) == cudaSuccess &&
-          (e = cudaEventSynchronize(ev[1])) == cudaSuccess)
-        e = cudaEventElapsedTime(&t, ev[0], ev[1]);
-      if (!rc && e != cudaSuccess) rc = rl_cuda_fail("timing a convolution (CUDA events)", e);
-      if (!rc && round > 0 && (ms[a] == 0 || t < ms[a])) ms[a] = t > 0 ? t : 1e-6;
+      if ((e = cudaEventRecord(ev[0], 0)) != cudaSuccess) {
+        rc = rl_cuda_fail("cudaEventRecord", e);
+        break;
+      }
+      if (run_pass(p, a)) { /* its error, if the other fails too */
+        out[a] = true;
+        ms[a] = 0;
+        rc = out[CC_IM2COL] && out[CC_IMPLICIT] ? -1 : 0;
+        continue;
+      }
+      if ((e = cudaEventRecord(ev[1], 0)) != cudaSuccess ||
+          (e = cudaEventSynchronize(ev[1])) != cudaSuccess ||
+          (e = cudaEventElapsedTime(&t, ev[0], ev[1])) != cudaSuccess) {
+        rc = rl_cuda_fail("timing a convolution (CUDA events)", e);
+        break;
+      }
+      if (round > 0 && (ms[a] == 0 || t < ms[a])) ms[a] = t > 0 ? t : 1e-6;
     }
   cudaEventDestroy(ev[0]);
   cudaEventDestroy(ev[1]);
+  rl_counter = before;
   return rc;
 }
 
@@ -286,6 +312,11 @@ static int run_chosen(const ConvPass *p, const char *pass) {
   }
   double ms[CC_N] = {0};
   if (measure(p, ms)) return -1;
+  if (ms[CC_IM2COL] == 0 || ms[CC_IMPLICIT] == 0) { /* one failed: the other, unpublished */
+    int alg = ms[CC_IMPLICIT] > 0 ? CC_IMPLICIT : CC_IM2COL;
+    rl_tune_settle(&book, key, alg, "rule", ms, cc_fits, ctx);
+    return run_pass(p, alg);
+  }
   int best = ms[CC_IMPLICIT] < ms[CC_IM2COL] ? CC_IMPLICIT : CC_IM2COL;
   return run_pass(p, rl_tune_settle(&book, key, best, "measured", ms, cc_fits, ctx));
 }
@@ -296,7 +327,9 @@ static bool chosen_per_pass(const rl_tensor *out) {
   return out->dtype == RL_BF16 && !rl_conv_gemm_forced();
 }
 
+/* A misspelt RL_CUDA_CONV fails every convolution, f32 ones included. */
 int rl_cuda_conv2d(const int64_t *geom, rl_tensor *x, rl_tensor *w, rl_tensor *b, rl_tensor *y) {
+  if (rl_tune_forced(&book) < 0) return -1;
   if (chosen_per_pass(y)) {
     ConvPass p = {geom, x, w, b, y, NULL, NULL, NULL, NULL};
     return run_chosen(&p, "fwd");
@@ -309,6 +342,7 @@ int rl_cuda_conv2d(const int64_t *geom, rl_tensor *x, rl_tensor *w, rl_tensor *b
 /* bf16: dx, then dW and db, each by the algorithm chosen for it. */
 int rl_cuda_conv2d_bwd(const int64_t *geom, rl_tensor *x, rl_tensor *w, rl_tensor *dy,
                        rl_tensor *dx, rl_tensor *dw, rl_tensor *db) {
+  if (rl_tune_forced(&book) < 0) return -1;
   if (chosen_per_pass(dy)) {
     if (dx) {
       ConvPass p = {geom, x, w, NULL, NULL, dy, dx, NULL, NULL};

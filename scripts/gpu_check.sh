@@ -19,8 +19,8 @@
 #      against torch.autocast, attack steps in bf16 on both sides), each
 #      bf16 convolution pass by the algorithm measured fastest on its
 #      first use (im2col or the implicit GEMM)                -> bench-bf16.txt
-#   4. bf16 convolutions per layer, the implicit GEMM, Winograd and
-#      im2col, each forced                                    -> bench-conv-bf16.txt
+#   4. bf16 convolutions per layer: the measured choice ('auto') beside
+#      the implicit GEMM, Winograd and im2col, each forced    -> bench-conv-bf16.txt
 #   5. the bf16 rows again with RL_CUDA_CONV=implicit (the implicit GEMM
 #      for every forward, dW and stride-1 dx)                 -> bench-bf16-implicit.txt
 #   6. the same models in fp32 (against PyTorch fp32 and TF32) -> bench-fp32.txt
@@ -126,12 +126,12 @@ export RL_CACHE_DIR="$out/cache"
 step 'bench bf16' 180 "$out/bench-bf16.txt" \
   ./rllua scripts/bench.lua --device cuda "$steps" "$models" --precision bf16 --batch "$batch"
 
-# 4. bf16 convolutions per layer: implicit GEMM, Winograd and im2col, each
-# forced
+# 4. bf16 convolutions per layer: the measured choice beside the implicit
+# GEMM, Winograd and im2col, each forced
 step 'bench_conv bf16' 90 "$out/bench-conv-bf16.txt" \
   ./rllua scripts/bench_conv.lua --device cuda --dtype bf16 --steps 5 --batch "$batch"
 
-# 5. the bf16 rows with the implicit GEMM as the default
+# 5. the bf16 rows with the implicit GEMM forced
 step 'bench bf16, implicit GEMM' 180 "$out/bench-bf16-implicit.txt" \
   env RL_CUDA_CONV=implicit ./rllua scripts/bench.lua --device cuda "$steps" "$models" --precision bf16 --batch "$batch"
 
@@ -201,10 +201,10 @@ table() {
   echo "  rl bf16 i: with RL_CUDA_CONV=implicit):"
   table
   echo
-  echo "bf16 convolutions, the implicit GEMM, Winograd and im2col, each forced (bench-conv-bf16.txt):"
+  echo "bf16 convolutions, the measured choice and each algorithm forced (bench-conv-bf16.txt):"
   sed 's/^/  /' "$out/bench-conv-bf16.txt" 2>/dev/null | head -12
   echo
-  echo "bf16 passes of the benchmark's batch, as measured in step 3 (cache/cuda-conv-*.tsv):"
+  echo "bf16 passes of batch $batch as measured in steps 3 and 4 (cache/cuda-conv-*.tsv):"
   cat "$out"/cache/cuda-conv-*.tsv 2>/dev/null | grep " n$batch " | awk -F'\t' '{print $2}' | sort | uniq -c | sed 's/^/  /'
   cat "$out"/cache/cuda-conv-*.tsv 2>/dev/null | grep " n$batch " | sed 's/^/  /' | head -40
 } >"$out/summary.txt"

@@ -1225,7 +1225,8 @@ describe('CUDA vs CPU: bf16 and f16 (issue #15)', function()
           local timed = c.ms and c.ms.im2col and c.ms.implicit and 'both timed' or '-'
           print(c.key .. '|' .. c.algorithm .. '|' .. c.how .. '|' .. timed)
         end
-        print('file|' .. rl.backends.cuda.conv_cache())]]
+        print('file|' .. rl.backends.cuda.conv_cache())
+        print('implicit passes|' .. rl.counters().implicit_convs)]]
       local function choices(out)
         local t, file = {}, out:match('file|([^\n]*)')
         for key, alg, how, timed in out:gmatch('(bf16 [^|\n]+)|(%w+)|(%a+)|([^\n]+)') do
@@ -1255,6 +1256,10 @@ describe('CUDA vs CPU: bf16 and f16 (issue #15)', function()
         end
         assert.are.equal(dir, file:sub(1, #dir))
         assert.are.equal(table.concat(lines), shell.read(file))
+        -- the counters count each pass once, not its timed runs
+        local implicit = 0
+        for _, c in ipairs(first) do implicit = implicit + (c.alg == 'implicit' and 1 or 0) end
+        assert.are.equal(tostring(implicit), out:match('implicit passes|(%d+)'), out)
         -- another process: the same choices, from the file
         local again = choices(shell.rllua_code(code, env))
         for i, c in ipairs(again) do
@@ -1302,7 +1307,7 @@ describe('CUDA vs CPU: bf16 and f16 (issue #15)', function()
           local g = rl.grad((y:float() * y:float():detach():sin()):sum(), { xr, wr })
           return { fwd = y:detach(), ['bwd-dx'] = g[1], ['bwd-dw-db'] = g[2] }
         end
-        assert.are.equal('auto', cuda.set_conv('auto'))
+        cuda.set_conv('auto') -- whatever RL_CUDA_CONV says
         finally(function() cuda.set_conv(nil) end)
         local chosen = passes()
         local alg = {}
