@@ -27,8 +27,9 @@
  * words of its struct arguments, must not be host addresses.
  *
  * What a pass shows: the kernels' index arithmetic, grid and block
- * geometry, dtype dispatch, barrier use, warp shuffles and mma.sync
- * (whole warps, fragments as this file reads the PTX ISA's layout); launch
+ * geometry, dtype dispatch, barrier use, warp shuffles, mma.sync and
+ * ldmatrix (whole warps, fragments as this file reads the PTX ISA's
+ * layout); launch
  * configurations against the hardware's limits; cuBLAS arguments as cuBLAS
  * defines them (column-major, leading dimensions, strides, type
  * combinations, C apart from A and B) with every matrix inside its
@@ -733,6 +734,30 @@ void mma_bf16_16816(float *d, const uint32_t *a, const uint32_t *b, const char *
   }
   park(W_WARP);
   memcpy(d, out, sizeof out);
+}
+
+void ldmatrix_x4(uint32_t *r, const void *p, const char *file, int line) {
+  if (!cur) die("an ldmatrix outside a kernel");
+  cur->file = file;
+  cur->line = line;
+  cur->mask = 0xffffffffu;
+  int lin = cur->lin, base = lin & ~31, lane = lin & 31;
+  if (base + 32 > blk.nthreads)
+    die("%s: ldmatrix in a warp of %d threads (it takes a whole warp)", blk.name,
+        blk.nthreads - base);
+  if ((uintptr_t)p & 15)
+    die("%s: thread %d's ldmatrix row address %p is not 16-byte aligned", blk.name, lin, p);
+  blk.slots[lin] = (uint64_t)(uintptr_t)p;
+  park(W_WARP);
+  for (int l = base; l < base + 32; l++)
+    if (blk.exited[l]) die("%s: thread %d's ldmatrix runs without lane %d", blk.name, lin, l & 31);
+  uint32_t out[4];
+  for (int q = 0; q < 4; q++) {
+    const char *row = (const char *)(uintptr_t)blk.slots[base + q * 8 + lane / 4];
+    memcpy(&out[q], row + 4 * (lane % 4), 4);
+  }
+  park(W_WARP);
+  memcpy(r, out, sizeof out);
 }
 
 /* The threads released together must wait at one place in the source. */

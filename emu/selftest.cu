@@ -339,6 +339,34 @@ static bool mma_product(void) {
   return true;
 }
 
+/* ldmatrix.x4 from a shared [32][8] of b16 whose values are their own
+ * indices: lane l gives row l (row l % 8 of matrix l / 8) and writes the
+ * four words it gets to D[l][0..3]. */
+__global__ void ldmatrix_kernel(uint32_t *D) {
+  __shared__ __align__(16) uint16_t S[32][8];
+  int lane = threadIdx.x & 31;
+  for (int j = 0; j < 8; j++) S[lane][j] = (uint16_t)(lane * 8 + j);
+  __syncthreads();
+  uint32_t r[4];
+  rl_ldmatrix_x4(r, &S[lane][0]);
+  for (int q = 0; q < 4; q++) D[lane * 4 + q] = r[q];
+}
+
+/* lane l's r[q]: matrix q's row l / 4, columns 2 (l % 4) and + 1 */
+static bool ldmatrix_layout(void) {
+  uint32_t *d = NULL, hd[128];
+  cudaMalloc((void **)&d, sizeof hd);
+  ldmatrix_kernel<<<1, 32>>>(d);
+  CHECK(cudaGetLastError() == cudaSuccess);
+  cudaMemcpy(hd, d, sizeof hd, cudaMemcpyDeviceToHost);
+  for (int l = 0; l < 32; l++)
+    for (int q = 0; q < 4; q++) {
+      uint32_t lo = (uint32_t)((q * 8 + l / 4) * 8 + 2 * (l % 4));
+      CHECK(hd[l * 4 + q] == (lo | (lo + 1) << 16));
+    }
+  return true;
+}
+
 /* mma.sync in a block of 16 threads: half a warp */
 static bool mma_half_warp(void) {
   uint16_t *a = NULL, *b = NULL;
@@ -475,6 +503,7 @@ static const Case cases[] = {
     {"half_warp_shuffle", half_warp_shuffle, NULL},
     {"mma_product", mma_product, NULL},
     {"mma_half_warp", mma_half_warp, "takes a whole warp"},
+    {"ldmatrix_layout", ldmatrix_layout, NULL},
     {"two_shuffle_groups", two_shuffle_groups, NULL},
     {"int_pair_argument", int_pair_argument, NULL},
     {"write_before_start", write_before_start, "wrote 12 bytes before an allocation of 400"},

@@ -6,7 +6,8 @@
  * as im2col + GEMM computes it, but col is never written: each block
  * gathers the 32 x 128 slice of col it needs from x [N, Ci, H, W] into
  * shared memory, beside the 128 x 32 slice of W, and multiplies them with
- * mma.sync m16n8k16 (bf16 operands, f32 sums).  im2col writes col (9 times
+ * mma.sync m16n8k16 (bf16 operands, f32 sums), its fragments read from
+ * shared memory by ldmatrix (x4: four 8x8 matrices a lane's instruction).  im2col writes col (9 times
  * x's bytes for a 3x3 layer) and the GEMM reads it back; here x is read
  * from L2 instead.  By the bytes each moves, col's traffic is most of a
  * bf16 convolution's time once its GEMM runs on the tensor cores (an
@@ -37,8 +38,9 @@
 #define IG_BM 128 /* output channels per block */
 #define IG_BN 128 /* output pixels per block */
 #define IG_BK 32  /* k per slice */
-/* a shared row: 32 bf16 of k as 16 words, padded to 20 so that the
- * fragment loads (8 rows x 4 words) fall in 32 different banks */
+/* a shared row: 32 bf16 of k as 16 words, padded to 20 (80 bytes, five
+ * times ldmatrix's 16) so that the 8 rows an ldmatrix phase reads, 16
+ * bytes each, fall in 32 different banks */
 #define IG_ROW 20
 #define IG_THREADS 256
 
@@ -60,7 +62,7 @@ template <class L>
 __device__ __forceinline__ void igemm_loop(L &ld, IgTile *As, IgTile *Bs, int nk,
                                            float (&acc)[4][4][4]) {
   int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-  int wm = (warp & 1) * 64, wn = (warp >> 1) * 32, gr = lane >> 2, tq = lane & 3;
+  int wm = (warp & 1) * 64, wn = (warp >> 1) * 32;
 #pragma unroll
   for (int i = 0; i < 4; i++)
 #pragma unroll
@@ -81,19 +83,19 @@ __device__ __forceinline__ void igemm_loop(L &ld, IgTile *As, IgTile *Bs, int nk
     for (int ks = 0; ks < IG_BK / 16; ks++) {
       int kw0 = ks * 8; /* words */
       uint32_t fa[4][4], fb[4][2];
+      /* A's fragment i: rows wm + 16 i .. + 15 by k words kw0 .. + 7, as
+       * four 8x8 matrices (rows + 0 and + 8, words + 0 and + 4): lane l
+       * points at row l % 16, words + 4 (l / 16) */
 #pragma unroll
-      for (int i = 0; i < 4; i++) {
-        int r = wm + i * 16 + gr;
-        fa[i][0] = As[cur][r][kw0 + tq];
-        fa[i][1] = As[cur][r + 8][kw0 + tq];
-        fa[i][2] = As[cur][r][kw0 + 4 + tq];
-        fa[i][3] = As[cur][r + 8][kw0 + 4 + tq];
-      }
+      for (int i = 0; i < 4; i++)
+        rl_ldmatrix_x4(fa[i], &As[cur][wm + i * 16 + (lane & 15)][kw0 + 4 * (lane >> 4)]);
+      /* B's fragments j and j + 1: columns wn + 8 j .. + 15 by the same k,
+       * matrices (j, + 0), (j, + 4), (j + 1, + 0), (j + 1, + 4) */
 #pragma unroll
-      for (int j = 0; j < 4; j++) {
-        int c = wn + j * 8 + gr;
-        fb[j][0] = Bs[cur][c][kw0 + tq];
-        fb[j][1] = Bs[cur][c][kw0 + 4 + tq];
+      for (int j = 0; j < 4; j += 2) {
+        uint32_t r[4];
+        rl_ldmatrix_x4(r, &Bs[cur][wn + j * 8 + (lane & 7) + 8 * (lane >> 4)][kw0 + 4 * (lane >> 3 & 1)]);
+        fb[j][0] = r[0], fb[j][1] = r[1], fb[j + 1][0] = r[2], fb[j + 1][1] = r[3];
       }
 #pragma unroll
       for (int i = 0; i < 4; i++)
@@ -206,7 +208,8 @@ __global__ __launch_bounds__(IG_THREADS) void igemm_bf16_kernel(const uint16_t *
                                                                 const uint16_t *w,
                                                                 const uint16_t *bias,
                                                                 uint16_t *y, IgGeom g) {
-  __shared__ IgTile As[2], Bs[2];
+  __shared__ __align__(16) IgTile As[2]; /* ldmatrix reads rows of 16 bytes */
+  __shared__ __align__(16) IgTile Bs[2];
   __shared__ KTab kt[2];
   int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   int m0 = blockIdx.y * IG_BM;
@@ -333,7 +336,8 @@ __global__ __launch_bounds__(IG_THREADS) void igemm_dw_bf16_kernel(const uint16_
                                                                    const uint16_t *dy,
                                                                    float *ws, IgGeom g,
                                                                    long long chunk) {
-  __shared__ IgTile As[2], Bs[2];
+  __shared__ __align__(16) IgTile As[2];
+  __shared__ __align__(16) IgTile Bs[2];
   __shared__ PTab pt[2];
   int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   int O = g.Co, m0 = blockIdx.y * IG_BM, k0 = blockIdx.x * IG_BN;

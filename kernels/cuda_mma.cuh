@@ -1,5 +1,6 @@
-/* cuda_mma.cuh - the tensor cores' bf16 mma.sync, for kernels/cuda_igemm.cu
- * and emu/selftest.cu's check of its fragment layout (which the emulator,
+/* cuda_mma.cuh - the tensor cores' bf16 mma.sync and the ldmatrix that
+ * feeds it, for kernels/cuda_igemm.cu and emu/selftest.cu's checks of
+ * their fragment layouts (which the emulator,
  * emu/runtime.cpp, reads from the PTX ISA as the kernel does). */
 #ifndef RL_CUDA_MMA_CUH
 #define RL_CUDA_MMA_CUH
@@ -19,6 +20,23 @@ __device__ __forceinline__ void rl_mma_16816(float d[4], const uint32_t a[4],
                "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
                : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#endif
+}
+
+/* r = four 8x8 b16 matrices from shared memory, as mma.sync's fragments:
+ * lane l gives p, the address of row l % 8 of matrix l / 8 (16 bytes,
+ * 16-byte aligned); r[q] is matrix q's pair at row l / 4, columns
+ * 2 (l % 4) and 2 (l % 4) + 1. */
+__device__ __forceinline__ void rl_ldmatrix_x4(uint32_t r[4], const void *p) {
+#if defined(RL_CUDA_EMU)
+  rl_emu::ldmatrix_x4(r, p, __FILE__, __LINE__);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 750
+  __trap(); /* ldmatrix needs sm_75 */
+#elif defined(__CUDA_ARCH__)
+  unsigned a = (unsigned)__cvta_generic_to_shared(p);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a));
 #endif
 }
 

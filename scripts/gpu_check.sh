@@ -11,8 +11,9 @@
 # Steps, in order of importance; each runs under `timeout`, and one that
 # fails or times out does not stop the next:
 #   1. the machine: GPU, driver, nvcc, PyTorch, the tree      -> env.txt
-#   1b. emu/selftest.cu's mma_product on the GPU: whether the tensor
-#      cores lay out mma.sync's fragments as the implicit GEMM reads them -> mma-layout.log
+#   1b. emu/selftest.cu's mma_product and ldmatrix_layout on the GPU:
+#      whether the tensor cores lay out mma.sync's fragments, and ldmatrix
+#      its, as the implicit GEMM reads them                   -> mma-layout.log
 #   2. make test-cuda: spec/cuda_spec.lua, all of it, the
 #      "bf16 and f16" section included                        -> test-cuda.log
 #   3. ./rllua scripts/bench.lua --device cuda, bf16 rows (rl.autocast
@@ -100,16 +101,19 @@ step() {
 } >"$out/env.txt" 2>&1
 echo "== $(date -u +%T) the machine -> $out/env.txt"
 
-# 1b. the tensor cores' mma.sync fragment layout, as kernels/cuda_igemm.cu
-# and the emulator read it: emu/selftest.cu's mma_product (small integers,
-# so the product is exact) built by nvcc and run on the GPU
+# 1b. the tensor cores' mma.sync fragment layout and ldmatrix's, as
+# kernels/cuda_igemm.cu and the emulator read them: emu/selftest.cu's
+# mma_product (small integers, so the product is exact) and
+# ldmatrix_layout, built by nvcc and run on the GPU
 mkdir -p build
 step 'mma.sync layout: build' 90 "$out/mma-layout-build.log" \
   "$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" -std=c++17 -O2 -Ikernels \
   -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
   -o build/emu-selftest-gpu emu/selftest.cu -lcublas &&
   step 'mma.sync layout: mma_product on the GPU' 30 "$out/mma-layout.log" \
-    build/emu-selftest-gpu mma_product
+    build/emu-selftest-gpu mma_product &&
+  step 'ldmatrix layout: ldmatrix_layout on the GPU' 30 "$out/ldmatrix-layout.log" \
+    build/emu-selftest-gpu ldmatrix_layout
 
 # 2. the CUDA specs; make rebuilds nothing after make -j16
 # (each failure also goes to test-cuda-failures.txt as it happens, so a

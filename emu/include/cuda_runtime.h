@@ -37,6 +37,7 @@
  * per kernel instance serves every block in turn. */
 #define __shared__ static
 #define __launch_bounds__(...)
+#define __align__(n) __attribute__((aligned(n)))
 
 /* ---- types ---------------------------------------------------------------- */
 
@@ -152,6 +153,13 @@ uint64_t shfl_xor(unsigned mask, uint64_t v, int lane_mask, int width, const cha
  * accumulator; a GPU sums in its own order and precision, so results
  * agree with it to f32 rounding, not bit for bit. */
 void mma_bf16_16816(float *d, const uint32_t *a, const uint32_t *b, const char *file, int line);
+
+/* ldmatrix.sync.aligned.m8n8.x4.shared.b16: the whole warp takes part,
+ * lane l giving the address of row l % 8 of matrix l / 8 (8 b16, 16
+ * bytes, 16-byte aligned); lane l gets in r[q] the pair of matrix q's row
+ * l / 4 at columns 2 (l % 4) and 2 (l % 4) + 1, low half first, as the
+ * PTX ISA lays out a fragment. */
+void ldmatrix_x4(uint32_t *r, const void *p, const char *file, int line);
 
 /* Fill a block's shared array with 0xff bytes, once per block: the
  * declaration's rewrite (cu2cpp.lua) calls it in every thread. */
