@@ -52,6 +52,8 @@ struct IgGeom {
 };
 
 typedef uint32_t IgTile[IG_BM][IG_ROW]; /* IG_BM == IG_BN: one type for both */
+static_assert(IG_BM == 128 && IG_BN == 128 && IG_BK == 32 && IG_THREADS == 256,
+              "IgRegs::place gives each of 256 threads a row of 128 and half of 32");
 
 /* The slice loop of a block, shared by both kernels: L (a loader) fills
  * its table of slice s into buffer b (table(b, s), threads 0..31), loads a
@@ -111,10 +113,20 @@ __device__ __forceinline__ void igemm_loop(L &ld, IgTile *As, IgTile *Bs, int nk
 
 /* A thread's share of a slice, held in registers between load and store:
  * 16 bf16 of A's row arow (sum index acol .. acol + 15) and 16 of B's row
- * brow (sum index pairs bk + 2 i), as pairs packed low index first. */
+ * brow (sum index 2 bw .. 2 bw + 15), as pairs packed low index first.
+ * Thread t takes row t % 128 of both and the half t / 128 of the sum's
+ * 32: a warp's loads of one index run along 32 rows (B's: 32 pixels, or
+ * 32 k of dW's col), and its 16-byte stores into shared memory, 8 rows a
+ * phase at 80 bytes apart, hit every bank once. */
 struct IgRegs {
-  int arow, acol, brow, bk;
+  int arow, acol, brow, bw;
   uint32_t ra[8], rb[8];
+
+  __device__ __forceinline__ void place(int tid) {
+    arow = brow = tid & (IG_BM - 1);
+    acol = (tid >> 7) * 16;
+    bw = (tid >> 7) * 8;
+  }
 
   /* ra from the elements a(index) of the sum, rb likewise from b(index) */
   template <class FA> __device__ __forceinline__ void gather_a(FA a) {
@@ -127,7 +139,7 @@ struct IgRegs {
   template <class FB> __device__ __forceinline__ void gather_b(FB b) {
 #pragma unroll
     for (int i = 0; i < 8; i++) {
-      int j = 2 * (bk + 2 * i);
+      int j = 2 * (bw + i);
       rb[i] = b(j) | b(j + 1) << 16;
     }
   }
@@ -139,11 +151,14 @@ struct IgRegs {
     ra[0] = v0.x, ra[1] = v0.y, ra[2] = v0.z, ra[3] = v0.w;
     ra[4] = v1.x, ra[5] = v1.y, ra[6] = v1.z, ra[7] = v1.w;
   }
+  /* two 16-byte stores each: rows are 80 bytes, acol / 2 and bw 0 or 8 words */
   __device__ __forceinline__ void store(IgTile &A, IgTile &B) {
-#pragma unroll
-    for (int i = 0; i < 8; i++) A[arow][acol / 2 + i] = ra[i];
-#pragma unroll
-    for (int i = 0; i < 8; i++) B[brow][bk + 2 * i] = rb[i];
+    uint4 *a = reinterpret_cast<uint4 *>(&A[arow][acol / 2]);
+    uint4 *b = reinterpret_cast<uint4 *>(&B[brow][bw]);
+    a[0] = uint4{ra[0], ra[1], ra[2], ra[3]};
+    a[1] = uint4{ra[4], ra[5], ra[6], ra[7]};
+    b[0] = uint4{rb[0], rb[1], rb[2], rb[3]};
+    b[1] = uint4{rb[4], rb[5], rb[6], rb[7]};
   }
 };
 
@@ -219,15 +234,10 @@ __global__ __launch_bounds__(IG_THREADS) void igemm_bf16_kernel(const uint16_t *
   ld.x = x;
   ld.g = g;
   ld.kt = kt;
-  /* A's loads: row tid / 2, k 16 * (tid % 2) .. + 15 */
-  ld.arow = tid >> 1;
-  ld.acol = (tid & 1) * 16;
+  ld.place(tid); /* A: W's row m0 + arow; B: pixel p0 + brow */
   ld.arow_ok = m0 + ld.arow < g.Co;
   ld.wrow = w + (long long)(m0 + ld.arow) * (g.flip ? g.kh * g.kw : g.K);
   ld.avec = ld.arow_ok && !g.flip && g.K % 8 == 0 && ((uintptr_t)w & 15) == 0;
-  /* B's loads: pixel tid % 128, k pairs tid / 128 + 2 i */
-  ld.brow = tid & (IG_BN - 1);
-  ld.bk = tid >> 7;
   long long p = p0 + ld.brow;
   ld.p_ok = p < g.P;
   ld.ih0 = ld.iw0 = 0;
@@ -352,15 +362,10 @@ __global__ __launch_bounds__(IG_THREADS) void igemm_dw_bf16_kernel(const uint16_
   ld.pstart = pstart;
   ld.pend = pend;
   ld.O = O;
-  /* A (dy): row o = m0 + tid / 2, pixels 16 * (tid % 2) .. + 15 */
-  ld.arow = tid >> 1;
-  ld.acol = (tid & 1) * 16;
+  ld.place(tid); /* A: dy's row o = m0 + arow; B: col's row k = k0 + brow */
   ld.arow_ok = m0 + ld.arow < O;
   ld.orow = (long long)(m0 + ld.arow) * g.OH * g.OW;
   ld.avec = ld.arow_ok && ((uintptr_t)dy & 15) == 0;
-  /* B (col): k = tid % 128 for the whole kernel, pixel pairs tid / 128 + 2 i */
-  ld.brow = tid & (IG_BN - 1);
-  ld.bk = tid >> 7;
   int k = k0 + ld.brow, khw = g.kh * g.kw;
   ld.k_ok = k < g.K;
   ld.xoff = ld.roff = ld.soff = 0;
