@@ -26,7 +26,8 @@ const char *rl_tune_name(const rl_tune_book *b, int alg) {
 /* "direct, winograd, ... or auto": the names an error offers. */
 static const char *name_list(const rl_tune_book *b, char *list, size_t n) {
   list[0] = 0;
-  for (int a = 1; a < b->n; a++) snprintf(list + strlen(list), n - strlen(list), "%s, ", b->names[a]);
+  for (int a = 1; a < b->n; a++)
+    snprintf(list + strlen(list), n - strlen(list), "%s, ", b->names[a]);
   size_t len = strlen(list);
   if (len >= 2) list[len - 2] = 0;
   snprintf(list + strlen(list), n - strlen(list), " or %s", b->names[0]);
@@ -144,7 +145,8 @@ static void append(rl_tune_book *b, const char *key, int alg) {
   if (fd < 0) return; /* read-only home: the choice stays in this process */
   char line[256];
   int n = snprintf(line, sizeof line, "%s\t%s\n", key, rl_tune_name(b, alg));
-  if (n > 0 && n < (int)sizeof line && write(fd, line, (size_t)n) != n) { /* a full disk: nothing to do */
+  if (n > 0 && n < (int)sizeof line && write(fd, line, (size_t)n) != n) {
+    /* a full disk: nothing to do */
   }
   close(fd);
 }

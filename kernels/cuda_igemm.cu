@@ -7,9 +7,9 @@
  * gathers the 32 x 128 slice of col it needs from x [N, Ci, H, W] into
  * shared memory, beside the 128 x 32 slice of W, and multiplies them with
  * mma.sync m16n8k16 (bf16 operands, f32 sums), its fragments read from
- * shared memory by ldmatrix (x4: four 8x8 matrices a lane's instruction).  im2col writes col (9 times
- * x's bytes for a 3x3 layer) and the GEMM reads it back; here x is read
- * from L2 instead.  By the bytes each moves, col's traffic is most of a
+ * shared memory by ldmatrix (x4: four 8x8 matrices an instruction).
+ * im2col writes col (9 times x's bytes for a 3x3 layer) and the GEMM reads
+ * it back; here x is read from L2 instead.  By the bytes each moves, col's traffic is most of a
  * bf16 convolution's time once its GEMM runs on the tensor cores (an
  * estimate: no GPU has timed this kernel yet; kernels/cuda_conv.cu times
  * it against im2col on each shape's first use and takes the faster).
@@ -96,7 +96,8 @@ __device__ __forceinline__ void igemm_loop(L &ld, IgTile *As, IgTile *Bs, int nk
 #pragma unroll
       for (int j = 0; j < 4; j += 2) {
         uint32_t r[4];
-        rl_ldmatrix_x4(r, &Bs[cur][wn + j * 8 + (lane & 7) + 8 * (lane >> 4)][kw0 + 4 * (lane >> 3 & 1)]);
+        int c = wn + j * 8 + (lane & 7) + 8 * (lane >> 4);
+        rl_ldmatrix_x4(r, &Bs[cur][c][kw0 + 4 * (lane >> 3 & 1)]);
         fb[j][0] = r[0], fb[j][1] = r[1], fb[j + 1][0] = r[2], fb[j + 1][1] = r[3];
       }
 #pragma unroll
