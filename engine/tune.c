@@ -34,16 +34,19 @@ static const char *name_list(const rl_tune_book *b, char *list, size_t n) {
   return list;
 }
 
+/* Every convolution asks: after the variable's first reading, no lock. */
 int rl_tune_forced(rl_tune_book *b) {
-  pthread_mutex_lock(&b->lock);
-  if (!b->env_read) { /* read once: every convolution asks */
-    const char *env = getenv(b->env);
-    b->env_alg = !env || !*env ? 0 : rl_tune_alg(b, env);
-    if (env) snprintf(b->env_value, sizeof b->env_value, "%s", env);
-    b->env_read = 1;
+  if (!__atomic_load_n(&b->env_read, __ATOMIC_ACQUIRE)) {
+    pthread_mutex_lock(&b->lock);
+    if (!b->env_read) {
+      const char *env = getenv(b->env);
+      b->env_alg = !env || !*env ? 0 : rl_tune_alg(b, env);
+      if (env) snprintf(b->env_value, sizeof b->env_value, "%s", env);
+      __atomic_store_n(&b->env_read, 1, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&b->lock);
   }
-  int forced = b->forced, env_alg = b->env_alg;
-  pthread_mutex_unlock(&b->lock);
+  int forced = __atomic_load_n(&b->forced, __ATOMIC_RELAXED), env_alg = b->env_alg;
   if (forced) return forced - 1;
   if (env_alg < 0) {
     char list[256];
@@ -58,9 +61,7 @@ int rl_tune_force(rl_tune_book *b, const char *name) {
     char list[256];
     return rl_err("conv algorithm must be %s, not '%s'", name_list(b, list, sizeof list), name);
   }
-  pthread_mutex_lock(&b->lock);
-  b->forced = name ? 1 + a : 0;
-  pthread_mutex_unlock(&b->lock);
+  __atomic_store_n(&b->forced, name ? 1 + a : 0, __ATOMIC_RELAXED);
   return 0;
 }
 
@@ -172,6 +173,36 @@ int rl_tune_settle(rl_tune_book *b, const char *key, int alg, const char *how, c
   }
   pthread_mutex_unlock(&b->lock);
   return alg;
+}
+
+int rl_tune_choose(rl_tune_book *b, const char *key, int rule, bool timed, rl_tune_fits_fn fits,
+                   rl_tune_time_fn time, void *ctx) {
+  int forced = rl_tune_forced(b);
+  if (forced < 0) return -1;
+  const rl_tune_choice *c = rl_tune_lookup(b, key);
+  if (forced) {
+    int alg = fits(forced, ctx) ? forced : rule;
+    if (!c || c->alg != alg || strcmp(c->how, "forced") != 0)
+      rl_tune_settle(b, key, alg, "forced", NULL, fits, ctx);
+    return alg;
+  }
+  if (c && strcmp(c->how, "forced") != 0 && fits(c->alg, ctx)) return c->alg;
+  if (!timed) return rl_tune_settle(b, key, rule, "rule", NULL, fits, ctx);
+  int cached = rl_tune_cached(b, key, fits, ctx);
+  if (cached) return rl_tune_settle(b, key, cached, "cached", NULL, fits, ctx);
+  int nfit = 0;
+  for (int a = 1; a < b->n; a++) nfit += fits(a, ctx);
+  if (nfit < 2) return rl_tune_settle(b, key, rule, "rule", NULL, fits, ctx);
+  double ms[RL_TUNE_MAX_ALGS] = {0};
+  if (time(ms, fits, ctx)) return -1;
+  int best = rule, ran = 0;
+  for (int a = 1; a < b->n; a++) {
+    if (!fits(a, ctx) || ms[a] <= 0) continue;
+    ran++;
+    if (ms[best] <= 0 || ms[a] < ms[best]) best = a;
+  }
+  if (!ran) return rl_err("%s: no algorithm could run", key);
+  return rl_tune_settle(b, key, best, ran == nfit ? "measured" : "rule", ms, fits, ctx);
 }
 
 void rl_tune_conv_key(char *key, size_t n, rl_dtype dt, const char *pass, int64_t N, int64_t C,

@@ -50,8 +50,8 @@ typedef struct rl_tune_book {
   void (*identity)(char *buf, size_t n); /* what makes a timing this machine's own */
   pthread_mutex_t lock;      /* PTHREAD_MUTEX_INITIALIZER */
   /* the book's own state: zero at first */
-  int forced;                /* 0: env decides; else 1 + the forced algorithm */
-  int env_read, env_alg;
+  int forced;                /* 0: env decides; else 1 + the forced algorithm (atomic) */
+  int env_read, env_alg;     /* env_read (atomic) set once env_alg holds the variable's */
   char env_value[64];
   int path_known;
   char path[512];
@@ -86,6 +86,22 @@ int rl_tune_settle(rl_tune_book *b, const char *key, int alg, const char *how, c
 int rl_tune_choices(rl_tune_book *b, const rl_tune_choice **list);
 /* The machine's file ("" when the book keeps its choices in the process). */
 const char *rl_tune_path(rl_tune_book *b);
+
+/* How a backend times its candidates for rl_tune_choose: ms[a] for each
+ * algorithm a that fits, 0 for one that could not run (out of memory,
+ * say); 0 when done, -1 with the error set when the timing failed (or no
+ * candidate could run). */
+typedef int (*rl_tune_time_fn)(double *ms, rl_tune_fits_fn fits, void *ctx);
+
+/* The algorithm a pass of shape key takes: the forced one where it fits
+ * (else rule); this process's earlier choice; rule when timed is false;
+ * the machine's (the file's first entry that fits); rule when fewer than
+ * two fit; else the fastest that time measured, published to the file
+ * (when a candidate could not run, the fastest of the others, kept in this
+ * process as "rule").  Ties go to rule.  -1 with the error set when the
+ * book's variable names no algorithm or time fails. */
+int rl_tune_choose(rl_tune_book *b, const char *key, int rule, bool timed, rl_tune_fits_fn fits,
+                   rl_tune_time_fn time, void *ctx);
 
 /* A convolution pass's key: "f32 fwd n4 c16 20x20 o16 k3x3 s1x1 p1x1 d1x1"
  * (pass: fwd, bwd-dx, bwd-dw-db, ...; x [N, C, H, W], O output channels,

@@ -238,12 +238,13 @@ static bool cc_fits(int alg, void *ctx) {
                                d[3], d[4]);
 }
 
-/* Each candidate's best time of its last two of three runs, in ms; a
- * candidate that fails (out of memory for its workspace, say) drops out
- * with its time 0, and -1 only when both do or the timing itself fails.
- * The counters (rl.counters) count the work of the pass once, not the
- * timed runs. */
-static int measure(const ConvPass *p, double ms[CC_N]) {
+/* rl_tune_choose's timing: each candidate's best time of its last two of
+ * three runs, in ms, by CUDA events; a candidate that fails (out of memory
+ * for its workspace, say) drops out with its time 0, and -1 only when both
+ * do or the timing itself fails.  The counters (rl.counters) count the
+ * work of the pass once, not the timed runs. */
+static int time_algs(double *ms, rl_tune_fits_fn fits, void *ctx) {
+  const ConvPass *p = (const ConvPass *)ctx;
   cudaEvent_t ev[2];
   cudaError_t e = cudaEventCreate(&ev[0]);
   if (e != cudaSuccess) return rl_cuda_fail("cudaEventCreate", e);
@@ -256,7 +257,7 @@ static int measure(const ConvPass *p, double ms[CC_N]) {
   int rc = 0;
   for (int round = 0; round < 3 && !rc; round++)
     for (int a = CC_IM2COL; a < CC_N && !rc; a++) {
-      if (out[a]) continue;
+      if (out[a] || !fits(a, ctx)) continue;
       float t = 0;
       if ((e = cudaEventRecord(ev[0], 0)) != cudaSuccess) {
         rc = rl_cuda_fail("cudaEventRecord", e);
@@ -282,43 +283,15 @@ static int measure(const ConvPass *p, double ms[CC_N]) {
   return rc;
 }
 
-/* Run a bf16 pass by its algorithm: forced, this process's or the
- * machine's earlier choice, the only one that can run it (the rule's), or
- * else the faster, measured now. */
+/* Run a bf16 pass by the algorithm chosen for its shape (rl_tune_choose):
+ * im2col where the implicit GEMM cannot run it, else the faster. */
 static int run_chosen(const ConvPass *p, const char *pass) {
-  int forced = rl_tune_forced(&book);
-  if (forced < 0) return -1;
   int64_t d[5];
   pass_dims(p, d);
   char key[128];
   rl_tune_conv_key(key, sizeof key, RL_BF16, pass, d[0], d[1], d[2], d[3], d[4], p->geom);
-  void *ctx = (void *)p;
-  const rl_tune_choice *c = rl_tune_lookup(&book, key);
-  if (forced != CC_AUTO) {
-    int alg = cc_fits(forced, ctx) ? forced : CC_IM2COL;
-    if (!c || c->alg != alg || strcmp(c->how, "forced") != 0)
-      rl_tune_settle(&book, key, alg, "forced", NULL, cc_fits, ctx);
-    return run_pass(p, alg);
-  }
-  if (c && strcmp(c->how, "forced") != 0 && cc_fits(c->alg, ctx)) return run_pass(p, c->alg);
-  if (!cc_fits(CC_IMPLICIT, ctx)) {
-    rl_tune_settle(&book, key, CC_IM2COL, "rule", NULL, cc_fits, ctx);
-    return run_pass(p, CC_IM2COL);
-  }
-  int cached = rl_tune_cached(&book, key, cc_fits, ctx);
-  if (cached != CC_AUTO) {
-    rl_tune_settle(&book, key, cached, "cached", NULL, cc_fits, ctx);
-    return run_pass(p, cached);
-  }
-  double ms[CC_N] = {0};
-  if (measure(p, ms)) return -1;
-  if (ms[CC_IM2COL] == 0 || ms[CC_IMPLICIT] == 0) { /* one failed: the other, unpublished */
-    int alg = ms[CC_IMPLICIT] > 0 ? CC_IMPLICIT : CC_IM2COL;
-    rl_tune_settle(&book, key, alg, "rule", ms, cc_fits, ctx);
-    return run_pass(p, alg);
-  }
-  int best = ms[CC_IMPLICIT] < ms[CC_IM2COL] ? CC_IMPLICIT : CC_IM2COL;
-  return run_pass(p, rl_tune_settle(&book, key, best, "measured", ms, cc_fits, ctx));
+  int alg = rl_tune_choose(&book, key, CC_IM2COL, true, cc_fits, time_algs, (void *)p);
+  return alg < 0 ? -1 : run_pass(p, alg);
 }
 
 /* The forced composition of a spec (rl._conv_path), and every dtype but

@@ -855,6 +855,7 @@ typedef struct {
   const conv_args *a;
   rl_dnnl_pass pass;
   signed char fit[RL_CPU_ALG_N];
+  conv_pass_fn run; /* the pass by an algorithm, for the timing */
 } conv_fits;
 
 static bool fits_alg(int alg, void *ctx) {
@@ -876,54 +877,31 @@ static void dnnl_unknown(conv_fits *f, bool can) {
       can && compute_dt(f->a->dt) == RL_F32 ? -1 : 0;
 }
 
-/* Run the pass by the algorithm chosen for its shape: the forced one where
- * it fits (else the rule's), this process's or the machine's earlier
- * choice (the first the cache names that can run here), the rule's for
- * f64 and small work, or else the fastest of the candidates that fit,
- * each timed twice after a first run. */
-static int run_chosen(conv_pass_fn run, const char *pass, const conv_args *a, conv_fits *f,
-                      int rule) {
-  rl_tune_book *book = rl_cpu_conv_book();
-  int forced = rl_tune_forced(book);
-  if (forced < 0) return -1;
-  char key[128];
-  rl_tune_conv_key(key, sizeof key, a->dt, pass, a->N, a->C, a->H, a->W, a->O, a->g);
-  const rl_tune_choice *c = rl_tune_lookup(book, key);
-  if (forced != RL_CPU_ALG_AUTO) {
-    int alg = fits_alg(forced, f) ? forced : rule;
-    if (!c || c->alg != alg || strcmp(c->how, "forced") != 0)
-      rl_tune_settle(book, key, alg, "forced", NULL, fits_alg, f);
-    return run(alg, a);
-  }
-  if (c && strcmp(c->how, "forced") != 0 && fits_alg(c->alg, f)) return run(c->alg, a);
-  if (!measured(a)) {
-    rl_tune_settle(book, key, rule, "rule", NULL, fits_alg, f);
-    return run(rule, a);
-  }
-  int cached = rl_tune_cached(book, key, fits_alg, f);
-  if (cached != RL_CPU_ALG_AUTO) {
-    rl_tune_settle(book, key, cached, "cached", NULL, fits_alg, f);
-    return run(cached, a);
-  }
-  int nfit = 0;
-  for (int k = 1; k < RL_CPU_ALG_N; k++) nfit += fits_alg(k, f);
-  if (nfit < 2) {
-    rl_tune_settle(book, key, rule, "rule", NULL, fits_alg, f);
-    return run(rule, a);
-  }
-  double ms[RL_CPU_ALG_N] = {0};
+/* Each candidate that fits, timed twice after a first run (the best of
+ * the two, in ms): rl_tune_choose's timing. */
+static int time_algs(double *ms, rl_tune_fits_fn fits, void *ctx) {
+  conv_fits *f = ctx;
   for (int round = 0; round < 3; round++)
     for (int k = 1; k < RL_CPU_ALG_N; k++) {
-      if (!fits_alg(k, f)) continue;
+      if (!fits(k, ctx)) continue;
       double t0 = omp_get_wtime();
-      if (run(k, a)) return -1;
+      if (f->run(k, f->a)) return -1;
       double t = (omp_get_wtime() - t0) * 1e3;
       if (round > 0 && (ms[k] == 0 || t < ms[k])) ms[k] = t;
     }
-  int best = rule;
-  for (int k = 1; k < RL_CPU_ALG_N; k++)
-    if (fits_alg(k, f) && ms[k] < ms[best]) best = k;
-  return run(rl_tune_settle(book, key, best, "measured", ms, fits_alg, f), a);
+  return 0;
+}
+
+/* Run the pass by the algorithm chosen for its shape (rl_tune_choose):
+ * rule for f64 and small work, else the fastest of the candidates that
+ * fit, measured once per machine. */
+static int run_chosen(conv_pass_fn run, const char *pass, const conv_args *a, conv_fits *f,
+                      int rule) {
+  char key[128];
+  rl_tune_conv_key(key, sizeof key, a->dt, pass, a->N, a->C, a->H, a->W, a->O, a->g);
+  f->run = run;
+  int alg = rl_tune_choose(rl_cpu_conv_book(), key, rule, measured(a), fits_alg, time_algs, f);
+  return alg < 0 ? -1 : run(alg, a);
 }
 
 static int conv_fwd_entry(const conv_args *a) {

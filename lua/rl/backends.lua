@@ -12,6 +12,28 @@ local core = require 'rl.core'
 local backends = { cpu = {}, cuda = {} }
 local cpu, cuda = backends.cpu, backends.cuda
 
+-- set_conv of a backend: force is the core function, names what an error
+-- offers (blaming the caller of the backend's set_conv).
+local function set_conv(what, names, force, name)
+  if name ~= nil and type(name) ~= 'string' then
+    error(string.format('rl.backends.%s.set_conv: a name (%s) or nil, got %s', what, names, type(name)), 3)
+  end
+  return force(name)
+end
+
+-- The report's line of each choice: its key, algorithm, how it was made
+-- and the candidates' times (algs in order, with digits decimals).
+local function choice_lines(lines, choices, algs, digits)
+  for _, c in ipairs(choices) do
+    local ms = {}
+    for _, a in ipairs(algs) do
+      if c.ms and c.ms[a] then ms[#ms + 1] = string.format('%s %.' .. digits .. 'f ms', a, c.ms[a]) end
+    end
+    lines[#lines + 1] = string.format('  %-60s %-8s (%s%s)', c.key, c.algorithm, c.how,
+      #ms > 0 and ': ' .. table.concat(ms, ', ') or '')
+  end
+end
+
 local function kib(n) return n >= 1 << 20 and string.format('%g MiB', n / 2 ^ 20) or string.format('%g KiB', n / 1024) end
 
 --- rl.backends.cpu.conv_choices() -> a list of {key, algorithm, how, ms}:
@@ -33,10 +55,7 @@ function cpu.conv_choices() return core._cpu_conv_choices() end
 -- others keep the rule's choice), 'auto' to choose per shape, or nil to
 -- follow $RL_CPU_CONV again.
 function cpu.set_conv(name)
-  if name ~= nil and type(name) ~= 'string' then
-    error('rl.backends.cpu.set_conv: a name (direct, winograd, im2col, onednn, onednn-wino, winograd4, auto) or nil, got ' .. type(name), 2)
-  end
-  return core._cpu_conv_force(name)
+  return set_conv('cpu', 'direct, winograd, im2col, onednn, onednn-wino, winograd4, auto', core._cpu_conv_force, name)
 end
 
 --- rl.backends.cpu.info([{print = false}]) -> the table of
@@ -77,14 +96,7 @@ function cpu.info(o)
   if #t.choices == 0 then
     lines[#lines + 1] = '            no convolution has run yet'
   end
-  for _, c in ipairs(t.choices) do
-    local ms = {}
-    for _, a in ipairs { 'direct', 'winograd', 'im2col', 'onednn', 'onednn-wino', 'winograd4' } do
-      if c.ms and c.ms[a] then ms[#ms + 1] = string.format('%s %.2f ms', a, c.ms[a]) end
-    end
-    lines[#lines + 1] = string.format('  %-60s %-8s (%s%s)', c.key, c.algorithm, c.how,
-      #ms > 0 and ': ' .. table.concat(ms, ', ') or '')
-  end
+  choice_lines(lines, t.choices, { 'direct', 'winograd', 'im2col', 'onednn', 'onednn-wino', 'winograd4' }, 2)
   print(table.concat(lines, '\n'))
   return t
 end
@@ -105,12 +117,7 @@ function cuda.conv_choices() return core._cuda_conv_choices() end
 --- rl.backends.cuda.set_conv(name) -> the previous setting: 'im2col' or
 -- 'implicit' for every bf16 convolution pass that can take it, 'auto' to
 -- measure per shape, or nil to follow $RL_CUDA_CONV again.
-function cuda.set_conv(name)
-  if name ~= nil and type(name) ~= 'string' then
-    error('rl.backends.cuda.set_conv: a name (im2col, implicit, auto) or nil, got ' .. type(name), 2)
-  end
-  return core._cuda_conv_force(name)
-end
+function cuda.set_conv(name) return set_conv('cuda', 'im2col, implicit, auto', core._cuda_conv_force, name) end
 
 --- rl.backends.cuda.conv_cache() -> the file that keeps the GPU's
 -- measured choices ('' when they stay in the process: RL_CUDA_CONV_CACHE=off,
@@ -158,10 +165,7 @@ function cuda.info(o)
       t.conv_cache ~= '' and t.conv_cache or 'this process only (RL_CUDA_CONV_CACHE=off)'),
   }
   if #t.choices == 0 then lines[#lines + 1] = '            no bf16 convolution has run yet' end
-  for _, c in ipairs(t.choices) do
-    local ms = c.ms and string.format(': im2col %.3f ms, implicit %.3f ms', c.ms.im2col, c.ms.implicit) or ''
-    lines[#lines + 1] = string.format('  %-60s %-8s (%s%s)', c.key, c.algorithm, c.how, ms)
-  end
+  choice_lines(lines, t.choices, { 'im2col', 'implicit' }, 3)
   print(table.concat(lines, '\n'))
   return t
 end
