@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "autograd.h"
 #include "backend.h"
 
 int rl_tune_alg(const rl_tune_book *b, const char *name) {
@@ -194,7 +195,10 @@ int rl_tune_choose(rl_tune_book *b, const char *key, int rule, bool timed, rl_tu
   for (int a = 1; a < b->n; a++) nfit += fits(a, ctx);
   if (nfit < 2) return rl_tune_settle(b, key, rule, "rule", NULL, fits, ctx);
   double ms[RL_TUNE_MAX_ALGS] = {0};
-  if (time(ms, fits, ctx)) return -1;
+  rl_counters before = rl_counter;
+  int rc = time(ms, fits, ctx);
+  rl_counter = before;
+  if (rc) return -1;
   int best = rule, ran = 0;
   for (int a = 1; a < b->n; a++) {
     if (!fits(a, ctx) || ms[a] <= 0) continue;

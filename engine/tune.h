@@ -98,8 +98,10 @@ typedef int (*rl_tune_time_fn)(double *ms, rl_tune_fits_fn fits, void *ctx);
  * the machine's (the file's first entry that fits); rule when fewer than
  * two fit; else the fastest that time measured, published to the file
  * (when a candidate could not run, the fastest of the others, kept in this
- * process as "rule").  Ties go to rule.  -1 with the error set when the
- * book's variable names no algorithm or time fails. */
+ * process as "rule").  Ties go to rule.  The timed runs leave rl.counters
+ * as they found them: the pass itself is counted once, by its caller, on
+ * the first use of a shape as on later ones.  -1 with the error set when
+ * the book's variable names no algorithm or time fails. */
 int rl_tune_choose(rl_tune_book *b, const char *key, int rule, bool timed, rl_tune_fits_fn fits,
                    rl_tune_time_fn time, void *ctx);
 

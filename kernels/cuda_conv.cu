@@ -241,8 +241,8 @@ static bool cc_fits(int alg, void *ctx) {
 /* rl_tune_choose's timing: each candidate's best time of its last two of
  * three runs, in ms, by CUDA events; a candidate that fails (out of memory
  * for its workspace, say) drops out with its time 0, and -1 only when both
- * do or the timing itself fails.  The counters (rl.counters) count the
- * work of the pass once, not the timed runs. */
+ * do or the timing itself fails.  (rl_tune_choose keeps the timed runs
+ * out of rl.counters.) */
 static int time_algs(double *ms, rl_tune_fits_fn fits, void *ctx) {
   const ConvPass *p = (const ConvPass *)ctx;
   cudaEvent_t ev[2];
@@ -252,7 +252,6 @@ static int time_algs(double *ms, rl_tune_fits_fn fits, void *ctx) {
     cudaEventDestroy(ev[0]);
     return rl_cuda_fail("cudaEventCreate", e);
   }
-  rl_counters before = rl_counter;
   bool out[CC_N] = {false};
   int rc = 0;
   for (int round = 0; round < 3 && !rc; round++)
@@ -279,7 +278,6 @@ static int time_algs(double *ms, rl_tune_fits_fn fits, void *ctx) {
     }
   cudaEventDestroy(ev[0]);
   cudaEventDestroy(ev[1]);
-  rl_counter = before;
   return rc;
 }
 

@@ -250,13 +250,22 @@ describe('rl.backends.cpu (issue #16)', function()
     -- big enough to be timed (not the rule's)
     local code = [[
       rl.set_num_threads(%d)
-      rl.F.conv2d(rl.randn(16, 32, 16, 16), rl.randn(32, 32, 3, 3), nil, {padding = 1})
+      local x, w = rl.randn(16, 32, 16, 16), rl.randn(32, 32, 3, 3)
+      local function gemms()
+        local n = rl.counters().gemm_calls
+        rl.F.conv2d(x, w, nil, {padding = 1})
+        return rl.counters().gemm_calls - n
+      end
+      print('gemms', gemms(), gemms())
       local c = rl.backends.cpu.conv_choices()[1]
       print(c.key .. '|' .. c.algorithm .. '|' .. c.how .. '|' .. rl.backends.cpu.info{print = false}.conv_cache)]]
     local out, status = rllua(code:format(2), env)
     assert.are.equal(0, status, out)
     local key, alg, how, file = out:match('([^\n|]+)|([%w-]+)|(%a+)|([^\n]+)')
     assert.are.equal('measured', how, out)
+    -- the timed runs are not counted: the measured first use counts as a later one does
+    local first, later = out:match('gemms\t(%d+)\t(%d+)\n')
+    assert.are.equal(later, first, out)
     assert.are.equal(dir, file:sub(1, #dir))
     assert.are.equal(key .. '\t' .. alg .. '\n', read(file))
     -- another process, on one thread: the same choice, from the file
