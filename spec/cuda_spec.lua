@@ -1285,6 +1285,48 @@ describe('CUDA vs CPU: bf16 and f16 (issue #15)', function()
         assert.are.equal(before, shell.read(file))
       end)
 
+      it('a candidate that cannot run while timed drops out: the other is taken, not written to the file', function()
+        -- the emulator's device memory is what RL_EMU_MEMORY says: 3 MB
+        -- hold x, w and y of a 64-channel 64x64 layer but not im2col's
+        -- col (4.5 MiB); the implicit GEMM needs no workspace
+        if not rl.cuda.device_name():find('emulator', 1, true) then
+          return pending('only the emulator (RL_EMU_MEMORY) can starve one candidate of memory and not the other')
+        end
+        local dir = shell.tmpdir()
+        finally(function() os.execute('rm -rf ' .. shell.quote(dir)) end)
+        local env = 'RL_EMU_MEMORY=3000000 RL_CUDA_CONV= RL_CUDA_CONV_CACHE= RL_CACHE_DIR=' .. shell.quote(dir)
+        local out, status = shell.rllua_code([[
+          local g = rl.Generator(3)
+          local x = rl.randn({1, 64, 64, 64}, {generator = g}):bf16():to('cuda')
+          local w = (rl.randn({64, 64, 3, 3}, {generator = g}) * 0.05):bf16():to('cuda')
+          local function show(c)
+            local timed = c.ms and c.ms.im2col and c.ms.implicit and 'both timed' or '-'
+            print(c.key .. '|' .. c.algorithm .. '|' .. c.how .. '|' .. timed)
+          end
+          local y = rl.F.conv2d(x, w, nil, {padding = 1})
+          show(rl.backends.cuda.conv_choices()[1])
+          rl.backends.cuda.set_conv('implicit')
+          local yi = rl.F.conv2d(x, w, nil, {padding = 1})
+          rl.backends.cuda.set_conv(nil)
+          local differ = (y:to('cpu'):float() - yi:to('cpu'):float()):abs():max():item()
+          print('same bits as implicit|' .. tostring(differ == 0))
+          -- a small layer afterwards: both fit, both are timed
+          local s = rl.randn({2, 8, 10, 10}, {generator = g}):bf16():to('cuda')
+          rl.F.conv2d(s, rl.randn({12, 8, 3, 3}, {generator = g}):bf16():to('cuda'), nil, {padding = 1})
+          for _, c in ipairs(rl.backends.cuda.conv_choices()) do show(c) end
+          print('file|' .. rl.backends.cuda.conv_cache())]], env)
+        assert.are.equal(0, status, out)
+        assert.truthy(out:find('same bits as implicit|true', 1, true), out)
+        local got, file = choices(out)
+        assert.are.equal(3, #got, out) -- the big layer's choice, then its forced run and the small layer's
+        assert.truthy(got[1].key:find('n1 c64 64x64 o64', 1, true), got[1].key)
+        assert.are.same({ 'implicit', 'rule' }, { got[1].alg, got[1].how }, out)
+        assert.truthy(got[3].key:find('n2 c8 10x10 o12', 1, true), got[3].key)
+        assert.are.same({ 'measured', 'both timed' }, { got[3].how, got[3].timed }, out)
+        -- only the small layer's measured choice is the machine's
+        assert.are.equal(got[3].key .. '\t' .. got[3].alg .. '\n', shell.read(file))
+      end)
+
       it('RL_CUDA_CONV forces one where it can run; a misspelt one is an error naming it', function()
         local env = 'RL_CUDA_CONV_CACHE=off RL_CUDA_CONV='
         local out, status = shell.rllua_code(code, env .. 'implicit')
