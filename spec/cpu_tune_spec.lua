@@ -350,7 +350,7 @@ describe('rl.backends.cuda.info', function()
     if not rl.cuda.is_available() then
       assert.is_false(t.available)
       assert.truthy(t.reason:find('CUDA', 1, true), t.reason)
-      local out = shell.rllua_code('rl.backends.cuda.info()')
+      local out = rllua('rl.backends.cuda.info()')
       assert.truthy(out:find('no CUDA device: ', 1, true), out)
       assert.are.same({}, cuda.conv_choices())
       assert.are.equal('', cuda.conv_cache())
@@ -359,7 +359,7 @@ describe('rl.backends.cuda.info', function()
       assert.are.equal(rl.cuda.device_name(), t.name)
       assert.truthy(t.memory.device_total > 0)
       assert.truthy(t.conv_forced == 'auto' or t.conv_forced == 'im2col' or t.conv_forced == 'implicit')
-      local out = shell.rllua_code([[
+      local out = rllua([[
         local x = rl.randn(2, 4, 6, 6):bf16():to('cuda')
         rl.F.conv2d(x, rl.randn(5, 4, 3, 3):bf16():to('cuda'), nil, {padding = 1})
         rl.backends.cuda.info()]], 'RL_CUDA_CONV_CACHE=off')
