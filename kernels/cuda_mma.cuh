@@ -33,10 +33,13 @@ __device__ __forceinline__ void rl_ldmatrix_x4(uint32_t r[4], const void *p) {
 #elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 750
   __trap(); /* ldmatrix needs sm_75 */
 #elif defined(__CUDA_ARCH__)
+  /* "memory": the asm reads shared memory that nvcc cannot see through
+   * its operands, so no store to the tile may move past it */
   unsigned a = (unsigned)__cvta_generic_to_shared(p);
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(a));
+               : "r"(a)
+               : "memory");
 #endif
 }
 
