@@ -271,10 +271,20 @@ test-cuda-emu: emu-build
 	@RL_DEVICE=cuda $(EMU_SPEC) spec/experiment_spec.lua spec/crash_resume_spec.lua \
 	  spec/evaluate_spec.lua spec/scripts_spec.lua
 
+# scripts/gpu_check.sh end to end on the emulator, small (CNN002, batch 2,
+# one step, two layers of bench_conv) and slow (limits times 3): whether
+# each of its steps runs and its summary reads, before a
+# GPU session spends its few minutes of device time on it.  The PyTorch
+# columns stay empty here (no CUDA PyTorch); output in build-emu/gpu_check_out.
+gpu-check-emu: emu-build
+	@GPU_CHECK_EMU=$(EMU_DIR) OUT=$(CURDIR)/$(EMU_DIR)/gpu_check_out GPU_CHECK_MODELS=CNN002 \
+	  GPU_CHECK_BATCH=2 GPU_CHECK_STEPS=1 GPU_CHECK_CONV_LAYERS=1,3 GPU_CHECK_SCALE=3 \
+	  GPU_CHECK_BUDGET=1800 bash scripts/gpu_check.sh
+
 emu-clean:
 	rm -rf $(EMU_DIR)
 clean: emu-clean
-.PHONY: emu-build test-cuda-emu emu-clean
+.PHONY: emu-build test-cuda-emu gpu-check-emu emu-clean
 
 # ---- fuzzing: make fuzz FUZZ_SECONDS=N ------------------------------------
 # libFuzzer targets, one per reader (fuzz/README.md): the engine is built

@@ -14,17 +14,37 @@
 -- (listed after the table; the CPU's implicit GEMM is a loop for the
 -- specs, and not timed).
 -- Winograd is for stride 1 only: its stride-2 column is left empty.
+-- --layers 1,3 times only those rows of the list below (in its order).
 --   rllua scripts/bench_conv.lua [--device cuda] [--batch N] [--steps 11] [--dtype f32|bf16]
+--                                [--layers i,j,...]
 local rl = require 'rl'
 local F = rl.F
 
 local cli = require 'rl.cli'
 
+-- in, out channels, plane, stride (3x3 kernels, padding 1)
+local layers = {
+  { 16, 64, 32, 1 }, { 64, 64, 32, 1 }, { 64, 128, 32, 2 }, { 128, 128, 16, 1 },
+  { 256, 256, 8, 1 }, { 160, 160, 32, 1 }, { 320, 320, 16, 1 }, { 640, 640, 8, 1 },
+}
+
 local opts, dev = cli.main('bench_conv', function()
-  local o = cli.parse(arg, { usage = 'usage: rllua scripts/bench_conv.lua [--device cuda] [--batch N] [--steps N] [--dtype f32|bf16]',
-    options = { device = 'string', batch = 'integer', steps = 'integer', dtype = 'string' },
+  local o = cli.parse(arg, { usage = 'usage: rllua scripts/bench_conv.lua [--device cuda] [--batch N] [--steps N] ' ..
+      '[--dtype f32|bf16] [--layers i,j,...]',
+    options = { device = 'string', batch = 'integer', steps = 'integer', dtype = 'string', layers = 'string' },
     defaults = { device = 'cpu', steps = 11, dtype = 'f32' } })
   if o.dtype ~= 'f32' and o.dtype ~= 'bf16' then error("--dtype must be f32 or bf16, not '" .. o.dtype .. "'", 0) end
+  if o.layers then -- numbers into the list above
+    local list = {}
+    for item in (o.layers .. ','):gmatch('([^,]*),') do
+      local i = math.tointeger(tonumber(item))
+      if not i or not layers[i] then
+        error(string.format("--layers: '%s' is not a layer number (1 to %d)", item, #layers), 0)
+      end
+      list[#list + 1] = i
+    end
+    o.layers = list
+  end
   return o, rl.device(o.device)
 end)
 local cuda = dev:match('^cuda') ~= nil
@@ -42,11 +62,11 @@ local function median_ms(fn)
   return ts[(opts.steps + 1) // 2]
 end
 
--- in, out channels, plane, stride (3x3 kernels, padding 1)
-local layers = {
-  { 16, 64, 32, 1 }, { 64, 64, 32, 1 }, { 64, 128, 32, 2 }, { 128, 128, 16, 1 },
-  { 256, 256, 8, 1 }, { 160, 160, 32, 1 }, { 320, 320, 16, 1 }, { 640, 640, 8, 1 },
-}
+if opts.layers then
+  local chosen = {}
+  for _, i in ipairs(opts.layers) do chosen[#chosen + 1] = layers[i] end
+  layers = chosen
+end
 
 local bf16 = opts.dtype == 'bf16'
 -- (the CPU's implicit GEMM is a plain loop for the specs, not a path to time)

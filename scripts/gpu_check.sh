@@ -46,6 +46,13 @@
 #   GPU_CHECK_BATCH   their batch size               128
 #   GPU_CHECK_STEPS   timed steps per row (median)   5
 #   GPU_CHECK_BUDGET  seconds for the whole script   450
+#   GPU_CHECK_SCALE   each step's limit times this   1
+#   GPU_CHECK_CONV_LAYERS  bench_conv's --layers       (all 8)
+#   GPU_CHECK_EMU     an emulator build (build-emu): everything runs on
+#                     it, the layout checks on its selftest, and test-cuda
+#                     is cuda_spec on it (make gpu-check-emu sets this, so
+#                     that the script is run end to end, small, before a
+#                     GPU session spends device time on it)
 set -u
 cd "$(dirname "$0")/.." || exit 1
 
@@ -54,6 +61,31 @@ models=${GPU_CHECK_MODELS:-CNN002,WRN_16_4,WRN_40_10}
 batch=${GPU_CHECK_BATCH:-128}
 steps=${GPU_CHECK_STEPS:-5}
 budget=${GPU_CHECK_BUDGET:-450}
+scale=${GPU_CHECK_SCALE:-1}
+emu=${GPU_CHECK_EMU:-}
+conv_layers=()
+[ -n "${GPU_CHECK_CONV_LAYERS:-}" ] && conv_layers=(--layers "$GPU_CHECK_CONV_LAYERS")
+busted=$(command -v busted || echo /usr/bin/busted)
+if [ -n "$emu" ]; then
+  [ -x "$emu/rllua" ] && [ -x "$emu/build/emu/selftest" ] || {
+    echo "GPU_CHECK_EMU=$emu: no emulator build there (make emu-build)" >&2
+    exit 1
+  }
+  rllua=./$emu/rllua
+  cpath="./$emu/lib/?.so"
+  export RLLUA_BIN=$rllua # the specs' own rllua processes
+  selftest=$emu/build/emu/selftest
+  where='the emulator'
+  test_cuda=(env RL_REQUIRE_CUDA=1 RL_CACHE_DIR="$PWD/$emu/cache" lua5.4 "$busted"
+    --lpath='./lua/?.lua;./lua/?/init.lua;./spec/?.lua' --cpath="$cpath" -o spec/summary.lua
+    spec/cuda_spec.lua)
+else
+  rllua=./rllua
+  cpath='./lib/?.so'
+  selftest=build/emu-selftest-gpu
+  where='the GPU'
+  test_cuda=(make test-cuda)
+fi
 mkdir -p "$out" || exit 1
 start=$SECONDS
 outcomes=()
@@ -70,6 +102,7 @@ step() {
     outcomes+=("$name: NOT RUN (budget spent)")
     return 125
   fi
+  limit=$((limit * scale))
   ((limit > left)) && limit=$left
   echo "== $(date -u +%T) $name (at most ${limit}s) -> $log"
   local t0=$SECONDS rc
@@ -88,13 +121,17 @@ step() {
 # 1. the machine
 {
   echo "date: $(date -u +%FT%TZ)   host: $(hostname)"
-  nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader 2>&1
-  nvidia-smi --query-gpu=mig.mode.current --format=csv,noheader 2>&1 | sed 's/^/MIG: /'
+  if [ -n "$emu" ]; then
+    echo "no GPU: the emulator build in $emu"
+  else
+    nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader 2>&1
+    nvidia-smi --query-gpu=mig.mode.current --format=csv,noheader 2>&1 | sed 's/^/MIG: /'
+  fi
   nvcc=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
   "$nvcc" --version 2>&1 | tail -2
   python3 -c 'import torch; print("PyTorch", torch.__version__, "CUDA", torch.version.cuda, "cuDNN",
       torch.backends.cudnn.version(), torch.cuda.get_device_name(0))' 2>&1 | tail -1
-  ./rllua -e 'print("rllua:", rl.cuda.is_available(), rl.cuda.device_name())' 2>&1
+  "$rllua" -e 'print("rllua:", rl.cuda.is_available(), rl.cuda.device_name())' 2>&1
   echo "CPUs: $(nproc)"
   git log -1 --format='commit %H %s' 2>/dev/null
   git status --short 2>/dev/null | head -40
@@ -110,17 +147,17 @@ step 'mma.sync layout: build' 90 "$out/mma-layout-build.log" \
   "$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)" -std=c++17 -O2 -Ikernels \
   -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
   -o build/emu-selftest-gpu emu/selftest.cu -lcublas &&
-  step 'mma.sync layout: mma_product on the GPU' 30 "$out/mma-layout.log" \
-    build/emu-selftest-gpu mma_product &&
-  step 'ldmatrix layout: ldmatrix_layout on the GPU' 30 "$out/ldmatrix-layout.log" \
-    build/emu-selftest-gpu ldmatrix_layout
+  step "mma.sync layout: mma_product on $where" 30 "$out/mma-layout.log" \
+    "$selftest" mma_product &&
+  step "ldmatrix layout: ldmatrix_layout on $where" 30 "$out/ldmatrix-layout.log" \
+    "$selftest" ldmatrix_layout
 
 # 2. the CUDA specs; make rebuilds nothing after make -j16
 # (each failure also goes to test-cuda-failures.txt as it happens, so a
 # run cut short by its limit still names what failed)
 : >"$out/test-cuda-failures.txt"
 step 'make test-cuda' 300 "$out/test-cuda.log" \
-  env RL_SPEC_STREAM="$out/test-cuda-failures.txt" make test-cuda
+  env RL_SPEC_STREAM="$out/test-cuda-failures.txt" "${test_cuda[@]}"
 test_cuda=$?
 
 # 3. the bf16 benchmark rows: the part that has never been timed.  The
@@ -128,25 +165,25 @@ test_cuda=$?
 # here (the warm-up steps do it), not read from an earlier run
 export RL_CACHE_DIR="$out/cache"
 step 'bench bf16' 180 "$out/bench-bf16.txt" \
-  ./rllua scripts/bench.lua --device cuda "$steps" "$models" --precision bf16 --batch "$batch"
+  "$rllua" scripts/bench.lua --device cuda "$steps" "$models" --precision bf16 --batch "$batch"
 
 # 4. bf16 convolutions per layer: the measured choice beside the implicit
 # GEMM, Winograd and im2col, each forced
 step 'bench_conv bf16' 90 "$out/bench-conv-bf16.txt" \
-  ./rllua scripts/bench_conv.lua --device cuda --dtype bf16 --steps 5 --batch "$batch"
+  "$rllua" scripts/bench_conv.lua --device cuda --dtype bf16 --steps "$steps" --batch "$batch" \
+  ${conv_layers[@]+"${conv_layers[@]}"}
 
 # 5. the bf16 rows with the implicit GEMM forced
 step 'bench bf16, implicit GEMM' 180 "$out/bench-bf16-implicit.txt" \
-  env RL_CUDA_CONV=implicit ./rllua scripts/bench.lua --device cuda "$steps" "$models" --precision bf16 --batch "$batch"
+  env RL_CUDA_CONV=implicit "$rllua" scripts/bench.lua --device cuda "$steps" "$models" --precision bf16 --batch "$batch"
 
 # 6. fp32, as earlier GPU sessions measured it
 step 'bench fp32' 180 "$out/bench-fp32.txt" \
-  ./rllua scripts/bench.lua --device cuda "$steps" "$models" --batch "$batch"
+  "$rllua" scripts/bench.lua --device cuda "$steps" "$models" --batch "$batch"
 
 # 7. the CPU specs with CUDA cases (as make test runs them)
-busted=$(command -v busted || echo /usr/bin/busted)
 step 'half_spec, autocast_spec' 120 "$out/half-autocast-specs.log" \
-  lua5.4 "$busted" --lpath='./lua/?.lua;./lua/?/init.lua;./spec/?.lua' --cpath='./lib/?.so' \
+  lua5.4 "$busted" --lpath='./lua/?.lua;./lua/?/init.lua;./spec/?.lua' --cpath="$cpath" \
   -o spec/summary.lua spec/half_spec.lua spec/autocast_spec.lua
 
 # ---- the summary

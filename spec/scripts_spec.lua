@@ -4,7 +4,7 @@
 local shell = require 'helpers.shell'
 
 local SCRIPTS = { 'table1', 'table2', 'table3', 'table4', 'sweep', 'examples', 'poc', 'evaluate',
-  'bench', 'bench_attacks', 'curves', 'eps_curve', 'report' }
+  'bench', 'bench_attacks', 'bench_conv', 'curves', 'eps_curve', 'report' }
 
 -- An untrained CNN001 (seed 0) saved at path: a model for the scripts
 -- that read one.
@@ -42,6 +42,8 @@ describe('the scripts', function()
       { 'bench_methods', '--precision bf61', "--precision must be fp32 or bf16, not 'bf61'" },
       { 'bench', '--models CNN001,WRN_16_8', "--models: 'WRN_16_8' is not one of CNN001, CNN002, WRN_16_4, WRN_40_10" },
       { 'bench', '--device cuda --models WRN_16_4', '--models goes with the CPU benchmark' },
+      { 'bench_conv', '--dtype f16', "--dtype must be f32 or bf16, not 'f16'" },
+      { 'bench_conv', '--layers 2,9', "--layers: '9' is not a layer number (1 to 8)" },
     }
     -- bf16 on the GPU is timed (bench_gpu.lua): without a usable device it
     -- says why, as fp32 does; with one it would run the whole benchmark
@@ -53,6 +55,14 @@ describe('the scripts', function()
       assert.are_not.equal(0, code, out)
       assert.truthy(out:find(c[3], 1, true), out)
     end
+  end)
+
+  it('bench_conv --layers times only the layers named, in that order', function()
+    local out, code = run('bench_conv', '--layers 3,1 --batch 1 --steps 1')
+    assert.are.equal(0, code, out)
+    local rows = {}
+    for layer in out:gmatch('\n(%d+%->%d+ @%d+ s%d)') do rows[#rows + 1] = layer end
+    assert.are.same({ '64->128 @32 s2', '16->64 @32 s1' }, rows, out)
   end)
 
   it('a table script refuses a number a row cannot use before any row starts', function()
