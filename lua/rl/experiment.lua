@@ -630,6 +630,23 @@ local function finished_model(cfg, dir, o)
   return model
 end
 
+-- The epoch a checkpoint file holds, read from its safetensors header
+-- alone; nil when there is no file or it cannot be read.
+local function saved_epoch(path)
+  local f = io.open(path, 'rb')
+  if not f then return nil end
+  local head = f:read(8)
+  local n = head and #head == 8 and string.unpack('<I8', head) or nil
+  local text = n and n < 100000000 and f:read(n) or nil
+  f:close()
+  if not text or #text ~= n then return nil end
+  local ok, h = pcall(json.decode, text)
+  local raw = ok and type(h) == 'table' and type(h.__metadata__) == 'table' and h.__metadata__['rllua.checkpoint']
+  if type(raw) ~= 'string' then return nil end
+  local ok2, meta = pcall(json.decode, raw)
+  return ok2 and type(meta) == 'table' and math.tointeger(meta.epoch) or nil
+end
+
 --- Run (or resume, or skip) one configuration; returns its metrics table,
 -- its run id and the trained model (of a run finished before: loaded from
 -- its model.safetensors).
@@ -671,8 +688,11 @@ function exp.run(cfg, o)
   unlock()
   if cfg.device ~= 'cpu' then rl.cuda.allow_tf32(tf32) end
   if not ok and tostring(m):find('interrupted!', 1, true) then
-    error(string.format('interrupted; rerun the same command to resume from epoch %d (%s)',
-      (state.saved or 0) + 1, dir), 0)
+    -- the checkpoint on disk is what a rerun resumes from: a Ctrl-C that
+    -- lands as a save ends (the file renamed into place, state.saved not
+    -- yet set) must not say one epoch too few
+    local saved = saved_epoch(dir .. '/checkpoint.safetensors') or state.saved or 0
+    error(string.format('interrupted; rerun the same command to resume from epoch %d (%s)', saved + 1, dir), 0)
   end
   if not ok then
     -- a run that stopped before its first epoch was saved leaves nothing
