@@ -153,9 +153,17 @@ BUSTED := lua5.4 $(firstword $(shell command -v busted 2>/dev/null) /usr/bin/bus
 # The specs keep the convolution choices they measure (rl.backends.cpu) in
 # build/, away from the user's cache: choices timed under a test run's load
 # are no guide for real runs.
+# One busted process per spec file, TEST_JOBS at a time, longest first
+# (spec/run.sh): most of the slow specs' time is spent waiting on
+# subprocesses, which overlap.  make test TEST_JOBS=1 runs them one by one;
+# make test TEST_SPECS=spec/ops_spec.lua runs one file.  Each file's output
+# is kept in build/spec-logs/.
+TEST_JOBS ?= 2
+TEST_SPECS ?= spec
 test: all
-	@RL_EXPECT_ONEDNN=$(DNNL) RL_CACHE_DIR=$(CURDIR)/build/test-cache $(BUSTED) --lpath='./lua/?.lua;./lua/?/init.lua;./spec/?.lua' \
-	  --cpath='./lib/?.so' -o spec/summary.lua spec
+	@RL_EXPECT_ONEDNN=$(DNNL) RL_CACHE_DIR=$(CURDIR)/build/test-cache bash spec/run.sh $(TEST_JOBS) build/spec-logs \
+	  $(BUSTED) --lpath='./lua/?.lua;./lua/?/init.lua;./spec/?.lua' --cpath='./lib/?.so' -o spec/summary.lua \
+	  -- $(TEST_SPECS)
 
 # The CUDA specs on their own; RL_REQUIRE_CUDA makes them fail (instead of
 # being skipped) when no CUDA device can be used.

@@ -132,8 +132,9 @@ describe(string.format('AutoAttack vs torchattacks 3.5.1, CNN001 on Fashion-MNIS
   local results = { natural = {}, at = {} }
   local torch_missing -- the helper's stderr when torch or torchattacks is missing
   local t_start = rl.clock()
+  -- torch on as many threads as rllua (make test's parallel jobs run both on one)
   local topts = { eps = EPS, steps = SIZE.steps, targets = SIZE.targets, queries = SIZE.queries, seed = 0,
-    threads = 2 }
+    threads = rl.get_num_threads() }
 
   local function setup_once()
     if f then return end
