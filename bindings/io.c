@@ -2,7 +2,7 @@
  * and rl._json_decode, the reader behind rl.json.decode (engine/io/json.h).
  *
  *   rl.save(path, {name = tensor, ...}, [{key = 'value', ...}])
- *   tensors, metadata = rl.load(path)
+ *   tensors, metadata = rl.load(path, [{tensors = false}])
  *   value = rl._json_decode(text)
  *
  * save writes the tensors in byte order of their names, so the same table
@@ -155,14 +155,38 @@ static int loaded_gc(lua_State *L) {
   return 0;
 }
 
-/* tensors, metadata = rl.load(path) */
+/* {tensors = false} of rl.load: whether to read the tensors (default true) */
+static bool load_tensors_opt(lua_State *L, int i) {
+  if (lua_isnoneornil(L, i)) return true;
+  luaL_checktype(L, i, LUA_TTABLE);
+  bool tensors = true;
+  lua_pushnil(L);
+  while (lua_next(L, i)) {
+    if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), "tensors") != 0)
+      luaL_argerror(L, i, lua_pushfstring(L, "unknown option '%s' (the one option is tensors)",
+                                          luaL_tolstring(L, -2, NULL)));
+    if (!lua_isboolean(L, -1))
+      luaL_argerror(L, i, lua_pushfstring(L, "option tensors must be a boolean, not %s",
+                                          luaL_typename(L, -1)));
+    tensors = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+  }
+  return tensors;
+}
+
+/* tensors, metadata = rl.load(path, [{tensors = false}]): the tensors as
+ * CPU tensors by name, and the metadata; with tensors = false the whole
+ * header is still checked, no tensor is read and tensors is {}. */
 static int l_load(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
+  bool tensors = load_tensors_opt(L, 2);
+  lua_settop(L, 2);
   loaded *r = lua_newuserdatauv(L, sizeof *r, 0);
   memset(r, 0, sizeof *r);
   luaL_setmetatable(L, LRL_LOADED);
   int box = lua_gettop(L);
-  if (rl_safetensors_load(path, &r->n, &r->names, &r->ts, &r->nmeta, &r->mk, &r->mv))
+  if (tensors ? rl_safetensors_load(path, &r->n, &r->names, &r->ts, &r->nmeta, &r->mk, &r->mv)
+              : rl_safetensors_metadata(path, &r->nmeta, &r->mk, &r->mv))
     return lrl_error(L);
   lua_createtable(L, 0, r->n);
   for (int i = 0; i < r->n; i++) {

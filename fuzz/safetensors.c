@@ -1,6 +1,8 @@
 /* safetensors.c - fuzz target: rl_safetensors_load on the input as a file.
  *
- * A file the reader accepts is saved again and reloaded: the writer must
+ * rl_safetensors_metadata (the header alone) must accept exactly the files
+ * that the full load accepts, with the same metadata.  A file the reader
+ * accepts is saved again and reloaded: the writer must
  * take what the reader gives, and the second load must give the same
  * tensors, byte for byte (a disagreement aborts, which libFuzzer reports). */
 #include <stdlib.h>
@@ -38,10 +40,17 @@ static void round_trip(int n, char **names, rl_tensor **ts, int nmeta, char **mk
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const char *path = fuzz_file(0, "in.safetensors", data, size, 0);
-  int n, nmeta;
-  char **names, **mk, **mv;
+  int n, nmeta, hmeta;
+  char **names, **mk, **mv, **hk, **hv;
   rl_tensor **ts;
-  if (rl_safetensors_load(path, &n, &names, &ts, &nmeta, &mk, &mv)) return 0;
+  int head_rc = rl_safetensors_metadata(path, &hmeta, &hk, &hv);
+  int rc = rl_safetensors_load(path, &n, &names, &ts, &nmeta, &mk, &mv);
+  if ((head_rc == 0) != (rc == 0)) abort();
+  if (rc) return 0;
+  int same = hmeta == nmeta;
+  for (int i = 0; same && i < nmeta; i++) same = strcmp(mk[i], hk[i]) == 0 && strcmp(mv[i], hv[i]) == 0;
+  rl_safetensors_free(0, NULL, NULL, hmeta, hk, hv);
+  if (!same) abort();
   round_trip(n, names, ts, nmeta, mk, mv);
   rl_safetensors_free(n, names, ts, nmeta, mk, mv);
   return 0;

@@ -183,6 +183,40 @@ describe('rl.save / rl.load round trip', function()
     assert.are.same({}, meta3)
   end)
 
+  it('with {tensors = false} gives the metadata and no tensor, reading no data byte', function()
+    local path = T.dir .. '/meta.safetensors'
+    rl.save(path, { w = rl.ones(4), b = rl.zeros(2) }, { epoch = 3, note = 'x' })
+    local t, meta = rl.load(path, { tensors = false })
+    assert.are.same({}, t)
+    assert.are.same({ epoch = '3', note = 'x' }, meta)
+    local t2 = rl.load(path, { tensors = true })
+    assert.are.same({ 1, 1, 1, 1 }, t2.w:tolist())
+    -- the data region overwritten: the header still describes a valid file,
+    -- and only a full load reads the bytes (f32 NaNs here)
+    local f = assert(io.open(path, 'r+b'))
+    local n = string.unpack('<I8', f:read(8))
+    f:seek('set', 8 + n)
+    f:write(string.rep('\255', 24))
+    f:close()
+    local _, meta3 = rl.load(path, { tensors = false })
+    assert.are.same({ epoch = '3', note = 'x' }, meta3)
+    assert.are.equal(4, rl.load(path).w:isnan():sum():item())
+  end)
+
+  it('refuses an options table it does not know, naming the option', function()
+    local path = T.dir .. '/opt.safetensors'
+    rl.save(path, { w = rl.ones(1) })
+    local function err(o)
+      local ok, msg = pcall(rl.load, path, o)
+      assert.is_false(ok)
+      return msg
+    end
+    assert_has(err({ tensor = false }), "unknown option 'tensor' (the one option is tensors)")
+    assert_has(err({ tensors = 0 }), 'option tensors must be a boolean, not number')
+    assert_has(err({ [1] = true }), "unknown option '1'")
+    assert_has(err('meta'), 'table expected, got string')
+  end)
+
   it('keeps names with quotes, backslashes, control characters and unicode', function()
     local names = { 'a"b', 'c\\d', '\\"', 'tab\there', 'new\nline', '\1\31\127', '',
       'é漢字😀', '/slash/', 'layer.0.weight', '__metadata', '{"x":1}' }
@@ -398,6 +432,19 @@ describe('rl.load refuses a corrupt file', function()
       local path = T.dir .. '/bad.safetensors'
       write_bytes(path, c[2])
       local msg = load_error(path)
+      assert_has(msg, 'load: \'' .. path .. '\'')
+      for _, part in ipairs(c[3]) do assert_has(msg, part) end
+    end)
+  end
+
+  -- {tensors = false} reads the metadata alone, after the same checks of
+  -- the whole header
+  for _, c in ipairs(corrupt) do
+    it('with ' .. c[1] .. ', also when asked for the metadata alone', function()
+      local path = T.dir .. '/bad.safetensors'
+      write_bytes(path, c[2])
+      local ok, msg = pcall(rl.load, path, { tensors = false })
+      assert.is_false(ok)
       assert_has(msg, 'load: \'' .. path .. '\'')
       for _, part in ipairs(c[3]) do assert_has(msg, part) end
     end)

@@ -42,6 +42,11 @@ int rl_safetensors_save(const char *path, int n, const char *const *names,
 int rl_safetensors_load(const char *path, int *n, char ***names, rl_tensor ***ts,
                         int *nmeta, char ***meta_keys, char ***meta_vals);
 
+/* The metadata pairs only: the whole header is read and validated as by
+ * rl_safetensors_load, no tensor data is read.  Free the arrays with
+ * rl_safetensors_free(0, NULL, NULL, nmeta, meta_keys, meta_vals). */
+int rl_safetensors_metadata(const char *path, int *nmeta, char ***meta_keys, char ***meta_vals);
+
 /* Free what rl_safetensors_load returned (NULL entries are skipped). */
 void rl_safetensors_free(int n, char **names, rl_tensor **ts, int nmeta, char **meta_keys,
                          char **meta_vals);

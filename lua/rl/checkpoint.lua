@@ -115,17 +115,23 @@ end
 -- when opts.restore_rng is true.  A file whose metadata is malformed, or
 -- does not fit what it is loaded into, is refused with an error that names
 -- the file and what is wrong.
-function checkpoint.load(path, st)
-  st = st or {}
-  local tensors, md = rl.load(path)
+-- The decoded "rllua.checkpoint" metadata of the file at path (md: its
+-- metadata table), before unflatten; who names the caller in the errors.
+local function decode(path, md, who)
   local raw = md['rllua.checkpoint']
-  if not raw then error(string.format('checkpoint.load: %s is not an rllua checkpoint', path), 2) end
+  if not raw then error(string.format('checkpoint.%s: %s is not an rllua checkpoint', who, path), 3) end
   local ok, decoded = pcall(json.decode, raw)
   if not ok then bad(path, 'the metadata "rllua.checkpoint" is not JSON (%s)', decoded) end
   if type(decoded) ~= 'table' or (next(decoded) ~= nil and type(next(decoded)) ~= 'string') then
     bad(path, 'the metadata "rllua.checkpoint" is %s; expected a JSON object', describe(decoded))
   end
-  local meta = unflatten(decoded, tensors, 'checkpoint', path)
+  return decoded
+end
+
+function checkpoint.load(path, st)
+  st = st or {}
+  local tensors, md = rl.load(path)
+  local meta = unflatten(decode(path, md, 'load'), tensors, 'checkpoint', path)
   check_fields(meta, path)
   if st.model then
     if not meta.model then bad(path, 'the file holds no model') end
@@ -135,6 +141,16 @@ function checkpoint.load(path, st)
   if st.scheduler and meta.scheduler then restore(path, 'scheduler', st.scheduler, meta.scheduler) end
   if st.restore_rng and meta.rng then rl.set_rng_state(meta.rng) end
   return { epoch = meta.epoch, rng = meta.rng, extra = meta.extra }
+end
+
+--- epoch(path) -> the epoch the checkpoint at path holds (nil when it
+-- holds none), from the file's header alone: no tensor is read.  The
+-- errors are load's.
+function checkpoint.epoch(path)
+  local _, md = rl.load(path, { tensors = false })
+  local meta = { epoch = decode(path, md, 'epoch').epoch }
+  check_fields(meta, path)
+  return meta.epoch
 end
 
 return checkpoint

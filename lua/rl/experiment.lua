@@ -630,21 +630,11 @@ local function finished_model(cfg, dir, o)
   return model
 end
 
--- The epoch a checkpoint file holds, read from its safetensors header
--- alone; nil when there is no file or it cannot be read.
+-- The epoch a checkpoint file holds, from its header alone; nil when
+-- there is no file or it cannot be read.
 local function saved_epoch(path)
-  local f = io.open(path, 'rb')
-  if not f then return nil end
-  local head = f:read(8)
-  local n = head and #head == 8 and string.unpack('<I8', head) or nil
-  local text = n and n < 100000000 and f:read(n) or nil
-  f:close()
-  if not text or #text ~= n then return nil end
-  local ok, h = pcall(json.decode, text)
-  local raw = ok and type(h) == 'table' and type(h.__metadata__) == 'table' and h.__metadata__['rllua.checkpoint']
-  if type(raw) ~= 'string' then return nil end
-  local ok2, meta = pcall(json.decode, raw)
-  return ok2 and type(meta) == 'table' and math.tointeger(meta.epoch) or nil
+  local ok, epoch = pcall(checkpoint.epoch, path)
+  return ok and epoch or nil
 end
 
 --- Run (or resume, or skip) one configuration; returns its metrics table,
