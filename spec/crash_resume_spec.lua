@@ -112,6 +112,22 @@ describe('a run killed and resumed', function()
     end)
   end
 
+  -- Ctrl-C as checkpoint.save returns, before the run notes the epoch
+  -- saved: the message counts from the file on disk (a CI run once said
+  -- "resume from epoch 2" here when the rerun resumed from 3)
+  it('interrupted just as a checkpoint is saved, says the epoch a rerun resumes from', function()
+    local out = tmpdir()
+    local log, code = run(out, 'interrupt:2')
+    assert.are_not.equal(0, code, log)
+    assert.truthy(log:find('RL_TEST_KILL_AT: ending at interrupt:2', 1, true), log)
+    assert.truthy(log:find('interrupted; rerun the same command to resume from epoch 3', 1, true), log)
+    local dir = run_dir(out)
+    assert.are.equal(2, require('rl').checkpoint.epoch(dir .. '/checkpoint.safetensors'))
+    local again = resume_and_compare(out, read(dir .. '/log.csv') or '')
+    assert.truthy(again:find('resuming after epoch 2', 1, true), again)
+    os.execute('rm -rf ' .. quote(out))
+  end)
+
   it('killed again while resuming, ends with the same files', function()
     local out = tmpdir()
     local dir = assert_killed_at(out, 'checkpoint:2')

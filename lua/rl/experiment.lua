@@ -386,6 +386,8 @@ end
 -- ends this process abruptly when the run reaches <point> of <epoch>:
 --   train       after the epoch's first batch (SIGKILL)
 --   checkpoint  inside the write of the epoch's checkpoint
+--   interrupt   the checkpoint just saved, before the run notes it: raises
+--               'interrupted!' as Ctrl-C's hook would there (not a kill)
 --   log         the checkpoint saved, its row not yet in log.csv (SIGKILL)
 --   model       (last epoch) inside the write of model.safetensors
 --   measure     (last epoch) model.safetensors saved, metrics.json not (SIGKILL)
@@ -393,15 +395,15 @@ end
 -- process's file-size limit to 4 KiB (prlimit) and the kernel ends it with
 -- SIGXFSZ at byte 4096 of the temporary file: a torn temporary, as SIGKILL
 -- mid-write would leave, at the same byte every time.
-local KILL_POINTS = { train = true, checkpoint = true, log = true, model = true, measure = true }
+local KILL_POINTS = { train = true, checkpoint = true, interrupt = true, log = true, model = true, measure = true }
 
 local function kill_hook()
   local spec = os.getenv('RL_TEST_KILL_AT')
   if not spec or spec == '' then return function() end end
   local point, at = spec:match('^(%a+):(%d+)$')
   if not KILL_POINTS[point] then
-    error('experiment: RL_TEST_KILL_AT must be <point>:<epoch> with a point of train, checkpoint, log, model, '
-      .. 'measure; not ' .. spec, 0)
+    error('experiment: RL_TEST_KILL_AT must be <point>:<epoch> with a point of train, checkpoint, interrupt, '
+      .. 'log, model, measure; not ' .. spec, 0)
   end
   at = math.tointeger(tonumber(at))
   local armed = false -- the file-size limit is set: the next write must die
@@ -414,7 +416,9 @@ local function kill_hook()
     local pid = fs.pid()
     io.stderr:write(string.format('RL_TEST_KILL_AT: ending at %s:%d\n', here, epoch))
     io.stderr:flush()
-    if here == 'checkpoint' or here == 'model' then
+    if here == 'interrupt' then
+      error('interrupted! (RL_TEST_KILL_AT)', 0)
+    elseif here == 'checkpoint' or here == 'model' then
       assert(os.execute(string.format('prlimit --pid %d --fsize=4096: --core=0:', pid)))
       armed = true
     else
@@ -778,6 +782,7 @@ function train_run(cfg, o, id, dir, log, sets, model, state)
     reach('checkpoint', epoch)
     checkpoint.save(ckpt, { model = model, optimizer = opt, scheduler = sched, epoch = epoch,
       extra = { log = log_text } })
+    reach('interrupt', epoch)
     state.saved = epoch
     reach('log', epoch)
     fs.write(log_path, log_text)
