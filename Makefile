@@ -279,6 +279,11 @@ test-cuda-emu: emu-build
 	@RL_DEVICE=cuda $(EMU_SPEC) spec/experiment_spec.lua spec/crash_resume_spec.lua \
 	  spec/evaluate_spec.lua spec/scripts_spec.lua
 
+# cuda_spec alone on an emulator build that is there already, in the order
+# RL_EMU_ORDER gives (scripts/gpu_check.sh's emulator mode runs it).
+emu-cuda-spec:
+	@$(EMU_SPEC) spec/cuda_spec.lua
+
 # scripts/gpu_check.sh end to end on the emulator, small (CNN002, batch 2,
 # one step, two layers of bench_conv) and slow (limits times 3): whether
 # each of its steps runs and its summary reads, before a
@@ -292,7 +297,7 @@ gpu-check-emu: emu-build
 emu-clean:
 	rm -rf $(EMU_DIR)
 clean: emu-clean
-.PHONY: emu-build test-cuda-emu gpu-check-emu emu-clean
+.PHONY: emu-build emu-cuda-spec test-cuda-emu gpu-check-emu emu-clean
 
 # ---- fuzzing: make fuzz FUZZ_SECONDS=N ------------------------------------
 # libFuzzer targets, one per reader (fuzz/README.md): the engine is built

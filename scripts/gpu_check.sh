@@ -76,9 +76,7 @@ if [ -n "$emu" ]; then
   export RLLUA_BIN=$rllua # the specs' own rllua processes
   selftest=$emu/build/emu/selftest
   where='the emulator'
-  test_cuda=(env RL_REQUIRE_CUDA=1 RL_CACHE_DIR="$PWD/$emu/cache" lua5.4 "$busted"
-    --lpath='./lua/?.lua;./lua/?/init.lua;./spec/?.lua' --cpath="$cpath" -o spec/summary.lua
-    spec/cuda_spec.lua)
+  test_cuda=(make --no-print-directory emu-cuda-spec EMU_DIR="$emu")
 else
   rllua=./rllua
   cpath='./lib/?.so'

@@ -1213,18 +1213,22 @@ describe('CUDA vs CPU: bf16 and f16 (issue #15)', function()
     describe('bf16 conv2d: each pass\'s algorithm measured on first use and kept for the GPU', function()
       local shell = require 'helpers.shell'
       local cuda = rl.backends.cuda
+      -- a choice as one line that choices() below reads back
+      local SHOW = [[
+        local function show(c)
+          local timed = c.ms and c.ms.im2col and c.ms.implicit and 'both timed' or '-'
+          print(c.key .. '|' .. c.algorithm .. '|' .. c.how .. '|' .. timed)
+        end
+      ]]
       -- a 3x3 stride-1 layer (every pass can take either) and a stride-2
       -- one (dx only by im2col); prints pass|algorithm|how|timed
-      local code = [[
+      local code = SHOW .. [[
         local g = rl.Generator(5)
         local x = rl.randn({2, 8, 10, 10}, {generator = g}):bf16():to('cuda'):requires_grad_()
         local w = rl.randn({12, 8, 3, 3}, {generator = g}):bf16():to('cuda'):requires_grad_()
         rl.F.conv2d(x, w, nil, {padding = 1}):float():sum():backward()
         rl.F.conv2d(x, w, nil, {padding = 1, stride = 2}):float():sum():backward()
-        for _, c in ipairs(rl.backends.cuda.conv_choices()) do
-          local timed = c.ms and c.ms.im2col and c.ms.implicit and 'both timed' or '-'
-          print(c.key .. '|' .. c.algorithm .. '|' .. c.how .. '|' .. timed)
-        end
+        for _, c in ipairs(rl.backends.cuda.conv_choices()) do show(c) end
         print('file|' .. rl.backends.cuda.conv_cache())
         print('implicit passes|' .. rl.counters().implicit_convs)]]
       local function choices(out)
@@ -1295,14 +1299,10 @@ describe('CUDA vs CPU: bf16 and f16 (issue #15)', function()
         local dir = shell.tmpdir()
         finally(function() os.execute('rm -rf ' .. shell.quote(dir)) end)
         local env = 'RL_EMU_MEMORY=3000000 RL_CUDA_CONV= RL_CUDA_CONV_CACHE= RL_CACHE_DIR=' .. shell.quote(dir)
-        local out, status = shell.rllua_code([[
+        local out, status = shell.rllua_code(SHOW .. [[
           local g = rl.Generator(3)
           local x = rl.randn({1, 64, 64, 64}, {generator = g}):bf16():to('cuda')
           local w = (rl.randn({64, 64, 3, 3}, {generator = g}) * 0.05):bf16():to('cuda')
-          local function show(c)
-            local timed = c.ms and c.ms.im2col and c.ms.implicit and 'both timed' or '-'
-            print(c.key .. '|' .. c.algorithm .. '|' .. c.how .. '|' .. timed)
-          end
           local y = rl.F.conv2d(x, w, nil, {padding = 1})
           show(rl.backends.cuda.conv_choices()[1])
           rl.backends.cuda.set_conv('implicit')
