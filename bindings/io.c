@@ -163,7 +163,7 @@ static bool load_tensors_opt(lua_State *L, int i) {
   lua_pushnil(L);
   while (lua_next(L, i)) {
     if (lua_type(L, -2) != LUA_TSTRING || strcmp(lua_tostring(L, -2), "tensors") != 0)
-      luaL_argerror(L, i, lua_pushfstring(L, "unknown option '%s' (the one option is tensors)",
+      luaL_argerror(L, i, lua_pushfstring(L, "unknown option '%s'; rl.load takes only tensors",
                                           luaL_tolstring(L, -2, NULL)));
     if (!lua_isboolean(L, -1))
       luaL_argerror(L, i, lua_pushfstring(L, "option tensors must be a boolean, not %s",

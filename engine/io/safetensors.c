@@ -9,6 +9,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -634,42 +635,50 @@ static int parse_json(st_header *h, size_t len) {
   return rc;
 }
 
-/* names and ts NULL: the header is checked, no tensor is read */
-static int load_file(FILE *f, st_header *h, int *n, char ***names, rl_tensor ***ts,
+/* tensors false: the whole header is checked, no tensor is read */
+static int load_file(FILE *f, st_header *h, bool tensors, int *n, char ***names, rl_tensor ***ts,
                      int *nmeta, char ***mk, char ***mv) {
   uint64_t hlen = 0;
   if (read_header(f, h, &h->text, &hlen)) return -1;
   if (parse_json(h, (size_t)hlen) || check_header(h)) return -1;
-  if (!names) return copy_meta(h, nmeta, mk, mv);
+  if (!tensors) return copy_meta(h, nmeta, mk, mv);
   *n = h->n;
   return read_tensors(f, h, names, ts) || copy_meta(h, nmeta, mk, mv) ? -1 : 0;
 }
 
-int rl_safetensors_metadata(const char *path, int *nmeta, char ***meta_keys, char ***meta_vals) {
-  return rl_safetensors_load(path, NULL, NULL, NULL, nmeta, meta_keys, meta_vals);
-}
-
-int rl_safetensors_load(const char *path, int *n, char ***names, rl_tensor ***ts, int *nmeta,
-                        char ***meta_keys, char ***meta_vals) {
-  int n0 = 0;
-  if (!n) n = &n0; /* rl_safetensors_metadata: names and ts are NULL too */
+/* rl_safetensors_load, or with tensors false rl_safetensors_metadata (whose
+ * n, names and ts stay 0 and NULL) */
+static int st_load(const char *path, bool tensors, int *n, char ***names, rl_tensor ***ts,
+                   int *nmeta, char ***meta_keys, char ***meta_vals) {
   *n = *nmeta = 0;
-  *meta_keys = *meta_vals = NULL;
-  if (names) *names = NULL, *ts = NULL;
+  *names = *meta_keys = *meta_vals = NULL;
+  *ts = NULL;
   if (!path) return rl_err("load: path is NULL");
   FILE *f = fopen(path, "rb");
   if (!f) return rl_err("load: '%s': cannot open: %s", path, strerror(errno));
   st_header h = {.file = path};
-  int rc = load_file(f, &h, n, names, ts, nmeta, meta_keys, meta_vals);
+  int rc = load_file(f, &h, tensors, n, names, ts, nmeta, meta_keys, meta_vals);
   fclose(f);
   free(h.text);
   rl_json_free(&h.doc);
   free(h.e);
   if (rc) {
-    rl_safetensors_free(*n, names ? *names : NULL, names ? *ts : NULL, *nmeta, *meta_keys, *meta_vals);
+    rl_safetensors_free(*n, *names, *ts, *nmeta, *meta_keys, *meta_vals);
     *n = *nmeta = 0;
-    *meta_keys = *meta_vals = NULL;
-    if (names) *names = NULL, *ts = NULL;
+    *names = *meta_keys = *meta_vals = NULL;
+    *ts = NULL;
   }
   return rc;
+}
+
+int rl_safetensors_load(const char *path, int *n, char ***names, rl_tensor ***ts, int *nmeta,
+                        char ***meta_keys, char ***meta_vals) {
+  return st_load(path, true, n, names, ts, nmeta, meta_keys, meta_vals);
+}
+
+int rl_safetensors_metadata(const char *path, int *nmeta, char ***meta_keys, char ***meta_vals) {
+  int n;
+  char **names;
+  rl_tensor **ts;
+  return st_load(path, false, &n, &names, &ts, nmeta, meta_keys, meta_vals);
 }

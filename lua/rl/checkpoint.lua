@@ -9,6 +9,7 @@
 -- its previous checkpoint.
 local rl = require 'rl.base'
 local json = require 'rl.json'
+local options = require 'rl.options'
 
 local checkpoint = {}
 local TAG = '\1tensor:' -- marks a tensor reference inside the JSON
@@ -28,10 +29,12 @@ local function flatten(v, path, tensors)
   return out
 end
 
--- The error of a malformed file: which file, and what is wrong with it.
-local function bad(path, fmt, ...)
-  error(string.format('checkpoint.load: %s: ' .. fmt, path, ...), 0)
+-- The error of a malformed file: which file, and what is wrong with it;
+-- who (default 'load') names the function that read it.
+local function bad_in(who, path, fmt, ...)
+  error(string.format('checkpoint.%s: %s: ' .. fmt, who, path, ...), 0)
 end
+local function bad(path, fmt, ...) bad_in('load', path, fmt, ...) end
 
 -- A value as a message names it: "a JSON array", "the integer 3".
 local function describe(v)
@@ -70,23 +73,24 @@ end
 -- The fields of a checkpoint's metadata and what each must be; a wrong
 -- one is refused here, by name, rather than failing somewhere inside a
 -- load_state_dict.
-local function check_fields(meta, file)
+local function check_fields(meta, file, who)
+  who = who or 'load'
   local function is_int(v) return math.type(v) == 'integer' end
   if meta.epoch ~= nil and not (is_int(meta.epoch) and meta.epoch >= 0) then
-    bad(file, 'the epoch is %s; expected an integer >= 0', describe(meta.epoch))
+    bad_in(who, file, 'the epoch is %s; expected an integer >= 0', describe(meta.epoch))
   end
   local rng = meta.rng
   if rng ~= nil and not (type(rng) == 'table' and is_int(rng.seed) and is_int(rng.offset)) then
-    bad(file, 'the RNG state is %s; expected {seed = integer, offset = integer}', describe(rng))
+    bad_in(who, file, 'the RNG state is %s; expected {seed = integer, offset = integer}', describe(rng))
   end
   for _, field in ipairs { 'model', 'optimizer', 'scheduler' } do
     local v = meta[field]
     if v ~= nil and (type(v) ~= 'table' or rl.is_tensor(v)) then
-      bad(file, 'the %s state is %s; expected an object', field, describe(v))
+      bad_in(who, file, 'the %s state is %s; expected an object', field, describe(v))
     end
   end
   for name, t in pairs(meta.model or {}) do
-    if not rl.is_tensor(t) then bad(file, 'the model entry "%s" is %s; expected a tensor', name, describe(t)) end
+    if not rl.is_tensor(t) then bad_in(who, file, 'the model entry "%s" is %s; expected a tensor', name, describe(t)) end
   end
 end
 
@@ -99,7 +103,11 @@ local function restore(file, part, obj, sd)
 end
 
 --- save(path, {model = m, optimizer = opt, scheduler = s, epoch = n, extra = t})
+local SAVE_KEYS = { model = true, optimizer = true, scheduler = true, epoch = true, extra = true, rng = true }
+local LOAD_KEYS = { model = true, optimizer = true, scheduler = true, restore_rng = true }
+
 function checkpoint.save(path, st)
+  options.known('checkpoint.save', st, SAVE_KEYS, 3)
   local tensors, meta = {}, {}
   if st.model then meta.model = flatten((st.model:state_dict()), 'model', tensors) end
   if st.optimizer then meta.optimizer = flatten(st.optimizer:state_dict(), 'optimizer', tensors) end
@@ -121,15 +129,16 @@ local function decode(path, md, who)
   local raw = md['rllua.checkpoint']
   if not raw then error(string.format('checkpoint.%s: %s is not an rllua checkpoint', who, path), 3) end
   local ok, decoded = pcall(json.decode, raw)
-  if not ok then bad(path, 'the metadata "rllua.checkpoint" is not JSON (%s)', decoded) end
+  if not ok then bad_in(who, path, 'the metadata "rllua.checkpoint" is not JSON (%s)', decoded) end
   if type(decoded) ~= 'table' or (next(decoded) ~= nil and type(next(decoded)) ~= 'string') then
-    bad(path, 'the metadata "rllua.checkpoint" is %s; expected a JSON object', describe(decoded))
+    bad_in(who, path, 'the metadata "rllua.checkpoint" is %s; expected a JSON object', describe(decoded))
   end
   return decoded
 end
 
 function checkpoint.load(path, st)
   st = st or {}
+  options.known('checkpoint.load', st, LOAD_KEYS, 3)
   local tensors, md = rl.load(path)
   local meta = unflatten(decode(path, md, 'load'), tensors, 'checkpoint', path)
   check_fields(meta, path)
@@ -149,7 +158,7 @@ end
 function checkpoint.epoch(path)
   local _, md = rl.load(path, { tensors = false })
   local meta = { epoch = decode(path, md, 'epoch').epoch }
-  check_fields(meta, path)
+  check_fields(meta, path, 'epoch')
   return meta.epoch
 end
 
