@@ -80,6 +80,44 @@ describe('rl.help', function()
     assert.truthy(help.text(w * 2):find('requires_grad: true, made by ', 1, true))
   end)
 
+  -- rl.help(rl.models.CNN001) called the class's summary as if it were a
+  -- model, and failed inside nn.lua
+  it('a class: its doc and how to make one; a layer class the same', function()
+    local t = help.text(rl.models.CNN001)
+    assert.truthy(t:find('^rl%.models%.CNN001\n'), t)
+    assert.truthy(t:find('CNN001{classes = 10, channels = 1, drop}', 1, true), t)
+    assert.truthy(t:find('m = rl.models.CNN001(...) makes a module', 1, true), t)
+    local l = help.text(rl.nn.Linear)
+    assert.truthy(l:find("Linear(in, out, {bias = true, dtype = 'f32'})", 1, true), l)
+    assert.truthy(l:find('(lua/rl/nn.lua)', 1, true), l)
+  end)
+
+  it('an optimiser: its formulas and every option with its default', function()
+    local t = help.text(rl.optim.SGD)
+    assert.truthy(t:find('stochastic gradient descent with momentum', 1, true), t)
+    assert.truthy(t:find('opt = rl.optim.SGD(params, {lr = required (>= 0), momentum = 0 (>= 0)', 1, true), t)
+    assert.truthy(help.text(rl.optim.Adam):find('betas = {0.9, 0.999}', 1, true))
+  end)
+
+  it('every public function and class of the rl modules has a doc', function()
+    local missing = {}
+    for _, m in ipairs { 'attacks', 'checkpoint', 'data', 'experiment', 'F', 'fs', 'json', 'methods', 'metrics',
+        'models', 'nn', 'optim', 'plot' } do
+      local mod = rl[m] or require('rl.' .. m)
+      for k, v in pairs(mod) do
+        if type(k) == 'string' and not k:match('^_') and (type(v) == 'function' or type(v) == 'table'
+            and (rawget(v, '__name') or rawget(v, 'spec'))) then
+          local ok, text = pcall(help.text, v)
+          if not ok or text:find('no doc comment', 1, true) then
+            missing[#missing + 1] = m .. '.' .. k .. (ok and '' or ' (' .. text .. ')')
+          end
+        end
+      end
+    end
+    table.sort(missing)
+    assert.is_true(#missing == 0, #missing .. ' without a doc: ' .. table.concat(missing, ', '))
+  end)
+
   it('a model: its summary, with the mode of the model and of any module in another', function()
     local m = rl.models.CNN001 {}
     m:eval()

@@ -102,10 +102,11 @@ local function restore(file, part, obj, sd)
   end
 end
 
---- save(path, {model = m, optimizer = opt, scheduler = s, epoch = n, extra = t})
+-- What save and load take; another key is refused by name.
 local SAVE_KEYS = { model = true, optimizer = true, scheduler = true, epoch = true, extra = true, rng = true }
 local LOAD_KEYS = { model = true, optimizer = true, scheduler = true, restore_rng = true }
 
+--- save(path, {model = m, optimizer = opt, scheduler = s, epoch = n, extra = t})
 function checkpoint.save(path, st)
   options.known('checkpoint.save', st, SAVE_KEYS, 3)
   local tensors, meta = {}, {}
@@ -118,11 +119,6 @@ function checkpoint.save(path, st)
   rl.save(path, tensors, { ['rllua.checkpoint'] = json.encode(meta) })
 end
 
---- load(path, {model = m, optimizer = opt, scheduler = s}) restores what it is
--- given and returns {epoch, rng, extra}.  The default RNG is restored only
--- when opts.restore_rng is true.  A file whose metadata is malformed, or
--- does not fit what it is loaded into, is refused with an error that names
--- the file and what is wrong.
 -- The decoded "rllua.checkpoint" metadata of the file at path (md: its
 -- metadata table), before unflatten; who names the caller in the errors.
 local function decode(path, md, who)
@@ -136,6 +132,11 @@ local function decode(path, md, who)
   return decoded
 end
 
+--- load(path, {model = m, optimizer = opt, scheduler = s}) restores what it is
+-- given and returns {epoch, rng, extra}.  The default RNG is restored only
+-- when opts.restore_rng is true.  A file whose metadata is malformed, or
+-- does not fit what it is loaded into, is refused with an error that names
+-- the file and what is wrong.
 function checkpoint.load(path, st)
   st = st or {}
   options.known('checkpoint.load', st, LOAD_KEYS, 3)
@@ -153,8 +154,9 @@ function checkpoint.load(path, st)
 end
 
 --- epoch(path) -> the epoch the checkpoint at path holds (nil when it
--- holds none), from the file's header alone: no tensor is read.  The
--- errors are load's.
+-- holds none), from the file's header alone: no tensor is read.  A file
+-- that is not a checkpoint, or holds a malformed epoch, is refused as load
+-- refuses it.
 function checkpoint.epoch(path)
   local _, md = rl.load(path, { tensors = false })
   local meta = { epoch = decode(path, md, 'epoch').epoch }

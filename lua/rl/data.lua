@@ -57,6 +57,7 @@ Ragged.__index = function(self, k)
     tostring(k), rawget(self, 'shape')[1]), 2)
 end
 
+--- is_ragged(x): whether x is a Ragged store (images each of its own size)
 local function is_ragged(x) return getmetatable(x) == Ragged end
 data.is_ragged = is_ragged
 

@@ -134,7 +134,8 @@ local function comment_above(lines, n)
   local out = {}
   local i = n - 1
   while i >= 1 and lines[i]:match('^%s*%-%-') do
-    table.insert(out, 1, (lines[i]:gsub('^%s*%-%-%-?%s?', '')))
+    local text = lines[i]:gsub('^%s*%-%-%-?%s?', '')
+    if not text:match('^%-+$') then table.insert(out, 1, text) end -- a rule is no doc
     i = i - 1
   end
   return #out > 0 and table.concat(out, '\n') or nil
@@ -165,6 +166,84 @@ local function lua_doc(fn, short)
     if head and head:find(short, 1, true) then return head, path end
   end
   return nil, path
+end
+
+-- A class made by nn.class (rl.nn.Linear, rl.models.CNN001): a table that
+-- is its own __index and names itself.
+local function is_class(v)
+  return type(v) == 'table' and type(rawget(v, '__name')) == 'string' and rawget(v, '__index') == v
+end
+
+-- A class's doc: the comment above the line that makes it (nn.class('Name',
+-- ...) or a helper called with 'Name'), else above its __init; and where.
+local function class_doc(cls)
+  local fn = rawget(cls, '__init') or rawget(cls, 'forward')
+  if type(fn) ~= 'function' then return nil end
+  local path = debug.getinfo(fn, 'S').source:match('^@(.*)$')
+  if not path then return nil end
+  local lines = lines_of(path)
+  local made = "%(%s*'" .. cls.__name:gsub('%p', '%%%0') .. "'"
+  for i, l in ipairs(lines) do
+    if l:find(made) then
+      local doc = comment_above(lines, i)
+      if doc then return doc, path end
+      break
+    end
+  end
+  local doc = comment_above(lines, debug.getinfo(fn, 'S').linedefined)
+  if doc then return doc, path end
+  -- the module header's lines that name it ("CNN001{classes = 10, ...}")
+  local found, word = {}, '%f[%w_]' .. cls.__name:gsub('%p', '%%%0') .. '%f[^%w_]'
+  for i = 1, #lines do
+    if not lines[i]:match('^%-%-') then break end
+    if i > 1 and lines[i]:find(word) then found[#found + 1] = (lines[i]:gsub('^%-%-%s*', '')) end
+  end
+  return #found > 0 and table.concat(found, '\n') or nil, path
+end
+
+-- The help of a class: its doc, and how an instance is made and shown.
+local function class_text(cls)
+  local name = name_of(cls) or cls.__name
+  local doc, where = class_doc(cls)
+  local out = { name }
+  out[#out + 1] = doc and ('  ' .. doc:gsub('\n', '\n  ')) or
+      '  (no doc comment; README "A short tour" lists it with its kin)'
+  out[#out + 1] = string.format('a class: m = %s(...) makes a module; rl.help(m) shows its layers and mode', name)
+  local ex = EXAMPLES[name]
+  if ex then out[#out + 1] = 'example:\n  ' .. ex end
+  if where then out[#out + 1] = '(' .. where:gsub('^.*/lua/', 'lua/') .. ')' end
+  return table.concat(out, '\n')
+end
+
+-- An optimiser class (rl.optim.define): its file's header and its options.
+local function optimizer_text(cls)
+  local name = name_of(cls) or cls.spec.name
+  local out, where = { name }, nil
+  -- the file of the module that is the class, or that holds it (rl.optim.adam: Adam, Nadam)
+  for mod, value in pairs(package.loaded) do
+    if type(mod) == 'string' and mod:match('^rl%.') and (value == cls or type(value) == 'table'
+        and not where and mod ~= 'rl.optim' and mod ~= 'rl' and rawget(value, cls.spec.name) == cls) then
+      where = package.searchpath(mod, package.path) or where
+    end
+  end
+  local lines = where and lines_of(where) or {}
+  local head = {}
+  for _, l in ipairs(lines) do
+    if not l:match('^%-%-') then break end
+    head[#head + 1] = '  ' .. l:gsub('^%-%-%-?%s?', '')
+  end
+  if #head > 0 then out[#out + 1] = table.concat(head, '\n') end
+  local opts = {}
+  for _, row in ipairs(cls.spec.options) do
+    local default = row[3] == options.REQUIRED and 'required' or type(row[3]) == 'table'
+        and '{' .. table.concat(row[3], ', ') .. '}' or tostring(row[3])
+    opts[#opts + 1] = string.format('%s = %s%s', row[1], default, row[4] and ' (' .. row[4] .. ')' or '')
+  end
+  out[#out + 1] = string.format('a class: opt = %s(params, {%s})', name, table.concat(opts, ', '))
+  local ex = EXAMPLES[name]
+  if ex then out[#out + 1] = 'example:\n  ' .. ex end
+  if where then out[#out + 1] = '(' .. where:gsub('^.*/lua/', 'lua/') .. ')' end
+  return table.concat(out, '\n')
 end
 
 --- help.describe(x) -> the text rl.help prints for a tensor.
@@ -206,6 +285,10 @@ function help.text(v)
     if type(r) == 'function' and not t:find('^' .. v:gsub('%p', '%%%0')) then t = v .. '\n' .. t end
     return t
   end
+  if is_class(v) then return class_text(v) end
+  if type(v) == 'table' and type(v.spec) == 'table' and type(v.spec.options) == 'table' then
+    return optimizer_text(v)
+  end
   if type(v) == 'table' and v.summary and type(v.summary) == 'function' then return v:summary() end
   if type(v) == 'table' then
     local keys = {}
@@ -228,6 +311,20 @@ function help.text(v)
     local key = name:gsub('^rl%.F%.', 'F.'):gsub('^rl%.cuda%.', 'core.cuda_'):gsub('^rl%.', 'core.')
     doc = ok and cdoc[key] or nil
     where = 'C, in bindings/'
+    -- a C function a Lua module makes public (data.load_image = C.load_image)
+    -- is documented above that line
+    local mod, field = name:match('^(rl%.[%w_.]+)%.([%w_]+)$')
+    local path = not doc and mod and package.searchpath(mod, package.path)
+    if path then
+      local lines = lines_of(path)
+      for i, l in ipairs(lines) do
+        if l:match('^[%w_.]+%.' .. field .. '%s*=') then
+          doc = comment_above(lines, i)
+          if doc then where = path end
+          break
+        end
+      end
+    end
   else
     doc, where = lua_doc(v, short)
   end

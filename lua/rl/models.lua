@@ -254,6 +254,8 @@ function Bottleneck:forward(x)
   return (out + idn):relu()
 end
 
+--- ResNet(block, layers, {classes = 1000, channels = 3, drop = 0}): the
+-- torchvision layout; models.ResNet18 and models.ResNet50 make the two used.
 local ResNet = nn.class('ResNet', nn.Module)
 models.ResNet = ResNet
 function ResNet:__init(block, layers, o)
@@ -299,11 +301,13 @@ end
 
 function models.ResNet18(o) return ResNet(RBasic, { 2, 2, 2, 2 }, o) end
 function models.ResNet50(o) return ResNet(Bottleneck, { 3, 4, 6, 3 }, o) end
+--- ResNet50_drop20{classes, channels}: ResNet50 with dropout 0.2 (Table 4)
 function models.ResNet50_drop20(o)
   o = o or {}
   o.drop = 0.2
   return ResNet(Bottleneck, { 3, 4, 6, 3 }, o)
 end
+--- ResNet50_drop50{classes, channels}: ResNet50 with dropout 0.5 (Table 4)
 function models.ResNet50_drop50(o)
   o = o or {}
   o.drop = 0.5

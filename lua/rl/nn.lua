@@ -32,6 +32,8 @@ function nn.class(name, parent)
   return cls
 end
 
+--- Module: the base of every layer and model: parameters, buffers and
+-- children by name, train/eval, to(device), state_dict, save/load, summary.
 local Module = nn.class('Module')
 nn.Module = Module
 
@@ -440,9 +442,11 @@ local function simple(name, fn, describe)
   return cls
 end
 
+--- ReLU(): max(x, 0)
 local ReLU = simple('ReLU', function(_, x) return x:relu() end)
 function ReLU:__init() Module.__init(self) end
 
+--- Identity(): x as it is
 local Identity = simple('Identity', function(_, x) return x end)
 function Identity:__init() Module.__init(self) end
 
@@ -461,6 +465,7 @@ function MaxPool2d:__init(k, o)
   self.kernel_size, self.opts = k, o or {}
 end
 
+--- AvgPool2d(kernel, {stride = kernel, padding = 0})
 local AvgPool2d = simple('AvgPool2d', function(self, x) return F.avg_pool2d(x, self.kernel_size, self.opts) end,
   function(self) return string.format('AvgPool2d(%s)', table.concat(pair(self.kernel_size), 'x')) end)
 function AvgPool2d:__init(k, o)
@@ -468,6 +473,7 @@ function AvgPool2d:__init(k, o)
   self.kernel_size, self.opts = k, o or {}
 end
 
+--- AdaptiveAvgPool2d(size = 1): average pooling to size x size outputs
 local AdaptiveAvgPool2d = simple('AdaptiveAvgPool2d', function(self, x)
   return F.adaptive_avg_pool2d(x, self.output_size)
 end)
@@ -484,6 +490,7 @@ function Dropout:__init(p)
   self.p = p or 0.5
 end
 
+--- Dropout2d(p = 0.5): zeroes whole channels, in training mode only
 local Dropout2d = simple('Dropout2d', function(self, x) return F.dropout2d(x, self.p, self.training) end,
   function(self) return string.format('Dropout2d(%g)', self.p) end)
 function Dropout2d:__init(p)

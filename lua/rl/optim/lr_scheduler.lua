@@ -143,10 +143,15 @@ local function paper_milestones(who, epochs)
   end
 end
 
+--- paper_milestones(epochs): docs/methods.md's milestones for that many
+-- epochs (a fresh list; rl.optim's header lists them all).
 sched.paper_milestones = public(function(epochs)
   return paper_milestones('paper_milestones', epochs)
 end)
 
+--- paper_scheduler(opt, epochs, [opts]): MultiStepLR with the paper's
+-- milestones for that many epochs and gamma 0.1 (opts: gamma, last_epoch,
+-- verbose).
 sched.paper_scheduler = public(function(opt, epochs, opts)
   local ms = paper_milestones('paper_scheduler', epochs)
   local o = options.value('paper_scheduler', 'opts', opts or {}, 'table')
