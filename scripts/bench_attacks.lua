@@ -41,6 +41,9 @@ local opts = cli.main('bench_attacks', function()
     error('--n, --threads, --steps and --queries must be >= 1, --targets in 1..9\n' .. USAGE, 0)
   end
   if o.data and not o.weights then error('--data goes with --weights\n' .. USAGE, 0) end
+  for _, k in ipairs { 'weights', 'data' } do
+    if o[k] and not fs.exists(o[k]) then error(string.format('--%s %s: no such file', k, o[k]), 0) end
+  end
   return o
 end)
 rl.set_num_threads(opts.threads)
@@ -49,16 +52,26 @@ local NAMES = { 'apgd-ce', 'apgd-t', 'fab-t', 'square' }
 local full = opts.steps == 100 and opts.targets == 9 and opts.queries == 5000
 local say = function(line) io.stderr:write('bench_attacks: ', line, '\n'); io.stderr:flush() end
 
--- the model and the images
-local weights, data = opts.weights, opts.data
-if not weights then
-  local f = fixture.get { n = opts.n, log = say }
-  weights, data = f.at, f.data
-elseif not data then
-  data = fixture.get { n = opts.n, log = say }.data
+-- the model and the images; a file given that is not a CNN001's weights or
+-- a fixture's images is refused in one line naming it (without the
+-- "file:line: " of the check that refused it), before the fixture is made
+local function load_file(what, path, fn)
+  local ok, a, b = pcall(fn, path)
+  if not ok then error(string.format('%s %s: %s', what, path, cli.plain(a)), 0) end
+  return a, b
 end
-local model = fixture.model(weights)
-local x, y = fixture.data(data)
+local weights, data = opts.weights, opts.data
+local model, x, y = cli.main('bench_attacks', function()
+  local m = weights and load_file('--weights', weights, fixture.model)
+  if not weights then
+    local f = fixture.get { n = opts.n, log = say }
+    weights, data = f.at, f.data
+    m = load_file('the fixture weights', weights, fixture.model)
+  elseif not data then
+    data = fixture.get { n = opts.n, log = say }.data
+  end
+  return m, load_file(opts.data and '--data' or 'the fixture images', data, fixture.data)
+end)
 if x.shape[1] ~= opts.n then
   x, y = x:narrow(1, 1, math.min(opts.n, x.shape[1])):contiguous(), y:narrow(1, 1, math.min(opts.n, y.shape[1]))
       :contiguous()

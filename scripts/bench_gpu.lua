@@ -20,9 +20,17 @@ local rl = require 'rl'
 local cli = require 'rl.cli'
 
 local MODELS = dofile(((arg and arg[0] or ''):match('^(.*)/[^/]*$') or '.') .. '/bench_models.lua')
-local opts, N, names = cli.main('bench --device cuda', function()
+-- run by bench.lua (arg[0] is then bench.lua's) or by itself: the usage
+-- and the errors name the command that was typed
+local ARGS = '[steps] [models] [--precision fp32|bf16] [--batch N]'
+local direct = (arg and arg[0] or ''):match('bench_gpu%.lua$') ~= nil
+local NAME = direct and 'bench_gpu' or 'bench --device cuda'
+local USAGE = direct and ('usage: rllua scripts/bench_gpu.lua ' .. ARGS ..
+  '\n       (the same as rllua scripts/bench.lua --device cuda ' .. ARGS .. ')')
+  or ('usage: rllua scripts/bench.lua --device cuda ' .. ARGS)
+local opts, N, names = cli.main(NAME, function()
   local o, args = cli.parse(arg, {
-    usage = 'usage: rllua scripts/bench.lua --device cuda [steps] [models] [--precision fp32|bf16] [--batch N]',
+    usage = USAGE,
     options = { precision = 'string', batch = 'integer' },
     defaults = { precision = 'fp32' }, args = 2 })
   if o.precision ~= 'fp32' and o.precision ~= 'bf16' then
@@ -35,7 +43,7 @@ local opts, N, names = cli.main('bench --device cuda', function()
 end)
 if not rl.cuda.is_available() then
   local _, why = pcall(rl.device, 'cuda')
-  io.stderr:write('bench --device cuda: ', tostring(why), '\n')
+  io.stderr:write(NAME, ': ', tostring(why), '\n')
   os.exit(1)
 end
 local bf16 = opts.precision == 'bf16'

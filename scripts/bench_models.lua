@@ -1,6 +1,16 @@
 -- bench_models.lua - the models the benchmarks time beside PyTorch (those
 -- scripts/torch_ref.py has too) and the images each takes; loaded with
 -- dofile by bench.lua (the CPU side) and bench_gpu.lua.
+
+-- run as a script (arg[0] is then this file, not bench.lua's or
+-- bench_gpu.lua's): say what it is instead of doing nothing
+if arg and arg[0] and arg[0]:match('bench_models%.lua$') then
+  require('rl.cli').main('bench_models', function()
+    error('this file is a module of scripts/bench.lua and bench_gpu.lua, not a script; run rllua scripts/bench.lua ' ..
+      '--help (the CPU benchmark) or rllua scripts/bench_gpu.lua --help (the GPU one)', 0)
+  end)
+end
+
 local M = { KNOWN = { 'CNN001', 'CNN002', 'WRN_16_4', 'WRN_40_10' } }
 
 --- M.parse(list, fmt): the names of a comma-separated list, each checked;

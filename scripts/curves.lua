@@ -58,7 +58,7 @@ cli.main('curves', function()
   table.sort(what)
   local setting = what[1] and (' (' .. what[1] .. (what[#what] ~= what[1] and ', ...' or '') .. ')') or ''
   local dir = stem:match('^(.*)/[^/]*$')
-  if dir then fs.mkdir(dir, 'curves') end
+  if dir then fs.mkdir(dir, '--out') end
   local a = plot.figure(stem, { title = 'Training loss per epoch' .. setting, xlabel = 'epoch',
     ylabel = 'training loss per example (the method\'s objective)', series = loss })
   local b = plot.figure(stem .. '_acc', { title = 'Training accuracy per epoch' .. setting, xlabel = 'epoch',

@@ -12,6 +12,7 @@ local plot = require 'rl.plot'
 local tables = require 'rl.tables'
 local trained = require 'rl.trained'
 
+
 local usage = [[
 usage: rllua scripts/eps_curve.lua MODEL.safetensors --dataset NAME [options]
 Robust accuracy of the weights in MODEL.safetensors against eps (l-inf).
@@ -37,21 +38,26 @@ cli.main('eps_curve', function()
   if not metrics.attacks[o.attack] then
     error(string.format('--attack: unknown attack %q (%s)', o.attack, metrics.attack_names()), 0)
   end
+  if o.n < 1 then error('--n must be at least 1', 0) end
+  if o.batch < 1 then error('--batch must be at least 1', 0) end
   if not fs.exists(args[1]) then error(string.format('%s: no such file', args[1]), 0) end
-  local cfg = exp.config { dataset = o.dataset }
+  local cfg = cli.try('', exp.config, { dataset = o.dataset })
   o.model = o.model or cfg.model
   local radii = {}
   if o.eps then
     for v in o.eps:gmatch('[^,]+') do
       local e = tonumber(v)
-      if not e or e < 0 then error(string.format('--eps: %q is not a radius >= 0', v), 0) end
+      if not e or not (e >= 0) or e == math.huge then
+        error(string.format('--eps: %q is not a radius >= 0', v), 0)
+      end
       radii[#radii + 1] = e
     end
+    if #radii == 0 then error(string.format('--eps: %q names no radius (give a list such as 0,0.05,0.1)', o.eps), 0) end
   else
     for i = 0, 8 do radii[#radii + 1] = cfg.eps * 3 * i / 8 end
   end
-  local x, y, ds = trained.test_images(o.dataset, { n = o.n, data_dir = o.data_dir, crop = cfg.crop })
-  local model = trained.model(args[1], { model = o.model, dataset = o.dataset, shape = x.shape,
+  local x, y, ds = cli.try('', trained.test_images, o.dataset, { n = o.n, data_dir = o.data_dir, crop = cfg.crop })
+  local model = cli.try('', trained.model, args[1], { model = o.model, dataset = o.dataset, shape = x.shape,
     classes = #ds.classes })
   model:eval()
   local n = x.shape[1]
@@ -72,7 +78,7 @@ cli.main('eps_curve', function()
     io.stderr:write(string.format('eps %-8g robust accuracy %6.2f%% [%.1f, %.1f]\n', eps, 100 * p, 100 * lo, 100 * hi))
   end
   local dir = o.out:match('^(.*)/[^/]*$')
-  if dir then fs.mkdir(dir, 'eps_curve') end
+  if dir then fs.mkdir(dir, '--out') end
   local settings = { model_file = args[1], model = o.model, dataset = o.dataset, attack = o.attack, n = n,
     seed = o.seed, norm = 'linf', version = tables.version() }
   json.write(o.out .. '.json', { settings = settings, rows = rows })

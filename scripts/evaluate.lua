@@ -62,16 +62,7 @@ local ATTACK_TITLE = { autoattack = 'AutoAttack', pgd = 'PGD-10', multitarget = 
 -- The files this script writes in its output directory.
 local FILES = { 'report.json', 'report.md', 'autoattack_state.safetensors' }
 
--- A library error's message without the "file:line: " of the check that
--- raised it: the message is meant for the user.
-local function plain(e) return (tostring(e):gsub('^[^\n:]+:%d+: ', '')) end
-
--- f(...) with a library error turned into `who: message` on one line.
-local function try(who, f, ...)
-  local res = table.pack(pcall(f, ...))
-  if not res[1] then error(who .. plain(res[2]), 0) end
-  return table.unpack(res, 2, res.n)
-end
+local try = cli.try
 
 local function known_datasets()
   local names = {}
@@ -383,7 +374,7 @@ cli.main('evaluate', function()
   model:eval()
   local settings = settings_of(o, n)
   local out = o.out or default_out(o, file, settings)
-  fs.mkdir(out, 'evaluate')
+  fs.mkdir(out, '--out')
   local removed = fs.remove_stale_temps(out, FILES)
   if #removed > 0 and not o.quiet then
     io.stderr:write(string.format('evaluate: removed %s (left by a killed run)\n', table.concat(removed, ', ')))

@@ -53,6 +53,8 @@ cli.main('examples', function()
   end
   local attack = ({ pgd = 'PGD-10', multitarget = 'MultiTarget', autoattack = 'AutoAttack' })[o.attack]
   local stem = o.out or (dir .. '/examples')
+  local parent = stem:match('^(.*)/[^/]*$')
+  if parent then fs.mkdir(parent, '--out') end
   local f = plot.grid(stem, {
     title = string.format('%s, %s (%s): %s at eps %g (l-inf)', cfg.dataset, cfg.model, cfg.method, attack, cfg.eps),
     rows = {

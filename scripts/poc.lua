@@ -85,8 +85,8 @@ POC['fashion-mnist'] = POC.mnist
 POC.synthetic = POC.mnist
 
 local OPTIONS = {
-  subset = 'number', ['test-subset'] = 'number', ['eval-subset'] = 'number', epochs = 'number', seed = 'number',
-  eps = 'number', threads = 'number',
+  subset = 'count', ['test-subset'] = 'count', ['eval-subset'] = 'count', epochs = 'count', seed = 'count',
+  eps = 'number', threads = 'count',
   dataset = 'string', ['data-dir'] = 'string', device = 'string', out = 'string',
   train = 'flag', quick = 'flag', list = 'flag',
 }
@@ -98,6 +98,12 @@ local function args(argv)
     for _, k in ipairs(TRAIN_ONLY) do
       if o[k] ~= nil then error(string.format('option --%s needs --train', k:gsub('_', '-')), 0) end
     end
+  end
+  for _, k in ipairs { 'subset', 'test_subset', 'eval_subset', 'epochs', 'threads' } do
+    if o[k] == 0 then error(string.format('option --%s must be at least 1', k:gsub('_', '-')), 0) end
+  end
+  if o.eps and not (o.eps >= 0 and o.eps < math.huge) then
+    error(string.format('option --eps: %s is not a radius (a number >= 0)', tostring(o.eps)), 0)
   end
   if o.threads then rl.set_num_threads(o.threads) end
   o.dataset = o.dataset or 'fashion-mnist'

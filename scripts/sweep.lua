@@ -20,9 +20,19 @@ TRADES beta sweep (default dataset fashion-mnist).
 
 cli.main('sweep', function()
   local o = tables.parse(arg or {}, usage, { betas = 'string' })
-  local betas = {}
-  for b in (o.betas or '0.1,0.3,1,3,6,10'):gmatch('[^,]+') do
-    betas[#betas + 1] = tonumber(b) or error('--betas: not a number: ' .. b, 0)
+  -- betas as --seeds are read: no empty entry, none twice, each >= 0
+  local list = o.betas or '0.1,0.3,1,3,6,10'
+  if list == '' or list:find('^,') or list:find(',,') or list:find(',$') then
+    error(string.format('option --betas: %q has an empty entry', list), 0)
+  end
+  local betas, seen = {}, {}
+  for b in list:gmatch('[^,]+') do
+    local v = tonumber(b)
+    if not v or not (v >= 0) or v == math.huge then
+      error(string.format('option --betas: %q is not a beta (a number >= 0)', b), 0)
+    end
+    if seen[v] then error(string.format('option --betas: beta %g is given twice', v), 0) end
+    betas[#betas + 1], seen[v] = v, true
   end
   local seeds = o.seeds or { o.seed or 0 }
   local dataset = o.dataset or 'fashion-mnist'
@@ -50,7 +60,7 @@ cli.main('sweep', function()
     tables.submit(o, 'sweep', ids, out)
     return
   end
-  fs.mkdir(out, 'sweep')
+  fs.mkdir(out, '--out')
   local data, rows, missing = nil, {}, {}
   local KEYS = { 'test_acc', 'test_adv_acc', 'test_lipschitz', 'test_lipschitz_max' }
   for _, beta in ipairs(betas) do

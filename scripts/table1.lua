@@ -27,7 +27,8 @@ usage: rllua scripts/table1.lua [options]
 Reproduces Table 1 (dataset separation) and writes table.md, table.csv and
 table.json into the results directory.
   --dataset NAME   fashion-mnist, mnist, cifar10, svhn, resimgnet, or all
-                   (default; datasets whose files are missing are skipped)
+                   (default; datasets whose files are missing are skipped);
+                   also synthetic or folder:PATH, which have no paper eps
   --data-dir DIR   where the dataset files are (else $RL_DATA, then Debian's
                    /usr/share/datasets/fashion-mnist)
   --subset N       a stratified subset of N train and N test points (seed 0);
@@ -74,6 +75,8 @@ local function parse(argv)
   end
   if o.p ~= 'inf' and o.p ~= '2' then error("--p must be 'inf' or 2, got " .. o.p, 0) end
   o.p = o.p == '2' and 2 or 'inf'
+  if o.subset == 0 then error('--subset must be at least 1 (leave it out for the whole sets)', 0) end
+  if o.bins < 1 then error('--bins must be at least 1, got ' .. o.bins, 0) end
   if o.label_seed and not o.random_labels then error('--label-seed goes with --random-labels', 0) end
   if o.label_seed and o.label_seed > 0xffffffff then error('--label-seed must be below 2^32', 0) end
   if o.random_labels then o.label_seed = o.label_seed or 0 end
@@ -111,7 +114,7 @@ local function row_file(o, name) return o.out .. '/rows/' .. name .. '.json' end
 
 -- Keep one dataset's outcome (its row, or why it was skipped) for --assemble.
 local function save_row(o, name, row, skipped)
-  fs.mkdir(o.out .. '/rows', 'table1')
+  fs.mkdir(o.out .. '/rows', '--out')
   json.write(row_file(o, name), { dataset = name, settings = row_settings(o), row = row, skipped = skipped })
 end
 
@@ -280,13 +283,15 @@ local function notes_of(o, rows, label_line)
 end
 
 --- The CSV: every number of a row, for other programs.
-local function csv_of(rows)
+local function csv_of(rows, o)
   local head = { 'dataset', 'image', 'labels', 'label_draw', 'label_seed', 'p', 'eps', 'n_train', 'n_test',
     'drop', 'dropped', 'two_r', 'two_r_raw', 'test_train', 'test_train_raw' }
   for _, w in ipairs({ 'tt', 'te' }) do
     for _, k in ipairs({ 'mean', 'q01', 'q05', 'q25', 'q50', 'q75', 'max' }) do head[#head + 1] = w .. '_' .. k end
   end
-  for _, k in ipairs({ 'seconds_load', 'seconds_train_train', 'seconds_test_train' }) do head[#head + 1] = k end
+  for _, k in ipairs({ 'seconds_load', 'seconds_train_train', 'seconds_test_train', 'subset', 'bins', 'version' }) do
+    head[#head + 1] = k
+  end
   local function c(v) return v == nil and '' or tostring(v) end
   local body = {}
   for _, r in ipairs(rows) do
@@ -299,6 +304,7 @@ local function csv_of(rows)
       f[#f + 1] = c(s.max)
     end
     f[#f + 1], f[#f + 2], f[#f + 3] = c(r.seconds.load), c(r.seconds.train_train), c(r.seconds.test_train)
+    f[#f + 1], f[#f + 2], f[#f + 3] = o.subset or 'all', o.bins, (tables.version():gsub(',', ' '))
     for j = 1, #f do f[j] = tostring(f[j]) end
     body[#body + 1] = f
   end
@@ -316,6 +322,7 @@ cli.main('table1', function()
     slurm.submit { name = 'table1', ids = names_of(o), argv = arg, kinds = OPTIONS, out = o.out, o = o }
     return
   end
+  fs.mkdir(o.out .. '/rows', '--out') -- before any distance is computed
   local rows, skipped
   if o.assemble then
     rows, skipped = assembled(o)
@@ -344,9 +351,12 @@ cli.main('table1', function()
   local md = { '# ' .. title, '', tables.markdown(head, body), '', '## Distributions', '',
     tables.markdown(dist_head, dist_body), '', '## Notes', '' }
   for _, n in ipairs(notes) do md[#md + 1] = '- ' .. n end
-  tables.save(o.out, table.concat(md, '\n') .. '\n', csv_of(rows), {
+  local command = table.concat(arg or {}, ' ')
+  md[#md + 1] = string.format('- %s; written by: %s', tables.version(), command ~= '' and command or '(library call)')
+  tables.save(o.out, table.concat(md, '\n') .. '\n', csv_of(rows, o), {
     table = o.random_labels and 'table1-random-labels' or 'table1',
-    title = title, p = tostring(o.p), subset = o.subset,
+    title = title, p = tostring(o.p), subset = o.subset, bins = o.bins, drop = o.drop,
+    version = tables.version(), command = command,
     random_labels = o.random_labels and { draw = o.random_labels, seed = o.label_seed } or false,
     notes = notes, rows = rows, skipped = skipped }, 'table1')
   -- the distributions as the authors plotted them: histograms of the
@@ -367,7 +377,8 @@ cli.main('table1', function()
       end
     end
     if #series > 0 then
-      local marks = { { x = 2 * r.eps, title = string.format('2 eps = %g', 2 * r.eps) } }
+      -- (a dataset the paper has no eps for, synthetic or a folder, has no 2 eps mark)
+      local marks = r.eps and { { x = 2 * r.eps, title = string.format('2 eps = %g', 2 * r.eps) } } or {}
       if r.two_r then marks[#marks + 1] = { x = r.two_r, title = string.format('train-train min %.4g', r.two_r) } end
       if r.test_train then
         marks[#marks + 1] = { x = r.test_train, title = string.format('test-train min %.4g', r.test_train) }

@@ -85,6 +85,26 @@ describe('nothing wrong is silent (issue #14)', function()
     assert.truthy(tostring(msg):find("did you mean 'eval_subset'", 1, true), msg)
   end)
 
+  it('exp.config refuses a device that is none and a model rl.models does not make', function()
+    local ok, msg = pcall(exp.config, { dataset = 'synthetic', device = 'gpu' })
+    assert.is_false(ok)
+    assert.truthy(tostring(msg):find("experiment: unknown device 'gpu' (expected 'cpu', 'cuda' or 'cuda:N')", 1, true), msg)
+    ok, msg = pcall(exp.config, { dataset = 'synthetic', model = 'get' })
+    assert.is_false(ok)
+    assert.truthy(tostring(msg):find('experiment: unknown model "get" (known: CNN001, CNN002', 1, true), msg)
+    -- a GPU that is not here is not the config's business (--list, Slurm):
+    -- exp.run refuses it before the run's directory is made
+    assert.are.equal('cuda', exp.config({ dataset = 'synthetic', device = 'cuda' }).device)
+    if not pcall(rl.device, 'cuda') then
+      local out = os.tmpname()
+      os.remove(out)
+      ok, msg = pcall(exp.run, exp.config { dataset = 'synthetic', device = 'cuda' }, { out = out, quiet = true })
+      assert.is_false(ok)
+      assert.truthy(tostring(msg):find('experiment: device cuda: CUDA is not available', 1, true), msg)
+      assert.is_nil(io.open(out), 'the results directory was made')
+    end
+  end)
+
   it('every options table refuses a misspelt key, naming the nearest', function()
     local m = rl.nn.Sequential(rl.nn.Flatten(), rl.nn.Linear(4, 3))
     local x, y = rl.rand(2, 1, 2, 2), rl.tensor({ 0, 1 }, 'i64')
@@ -105,6 +125,12 @@ describe('nothing wrong is silent (issue #14)', function()
       { function() return rl.models.CNN001 { clases = 3 } end, "(did you mean 'classes'?)" },
       { function() return rl.nn.Conv2d(1, 2, 3, { strde = 2 }) end, "(did you mean 'stride'?)" },
       { function() return exp.config { lamda = 2 } end, "(did you mean 'lambda'?)" },
+      { function() return exp.run(exp.config { dataset = 'synthetic' }, { outdir = '/tmp/x' }) end,
+        "exp.run: unknown option 'outdir' (did you mean 'out'?)" },
+      { function() return rl.checkpoint.save(os.tmpname(), { modle = m }) end,
+        "checkpoint.save: unknown option 'modle' (did you mean 'model'?)" },
+      { function() return rl.checkpoint.load('/nonexistent', { modle = m }) end,
+        "checkpoint.load: unknown option 'modle' (did you mean 'model'?)" },
     }
     for i, c in ipairs(cases) do
       local ok, msg = pcall(c[1])

@@ -19,6 +19,16 @@ local function run(script, args)
   return shell.sh(string.format('%s scripts/%s.lua %s', shell.rllua, script, args))
 end
 
+-- A user's mistake: a non-zero exit and one line holding want, without a
+-- Lua stack trace or the "file.lua:N: " of the check that refused it.
+local function refused(out, code, want)
+  assert.are_not.equal(0, code, out)
+  assert.truthy(out:find(want, 1, true), out)
+  assert.falsy(out:find('stack traceback', 1, true), out)
+  assert.falsy(out:find('%.lua:%d+:'), out)
+  assert.are.equal(1, select(2, out:gsub('\n', '')), out)
+end
+
 describe('the scripts', function()
   for _, s in ipairs(SCRIPTS) do
     it(s .. ': --help prints the usage and exits 0', function()
@@ -79,6 +89,48 @@ describe('the scripts', function()
       assert.truthy(out:find(c[2], 1, true), out)
       assert.falsy(out:find('==', 1, true), 'a row started: ' .. out)
     end
+  end)
+
+  -- a tester's list: each of these printed a traceback, an internal
+  -- file:line, a partial list, or ran on as if nothing were wrong
+  it('a bad dataset, model, device, beta or radius is refused in one line, before anything runs', function()
+    local GPU = 'CUDA is not available'
+    local gpu_here = pcall(require('rl').device, 'cuda')
+    for _, c in ipairs {
+      { 'table2', '--dataset nosuch --list', 'table2: experiment: unknown dataset "nosuch"' },
+      { 'table2', '--dataset synthetic --precision fp16 --list', "table2: experiment: precision must be 'fp32'" },
+      { 'table2', '--dataset synthetic --device gpu --list', "table2: experiment: unknown device 'gpu'" },
+      { 'table2', '--dataset synthetic --model Foo --list', 'table2: experiment: unknown model "Foo" (known: CNN001' },
+      { 'table4', '--dataset synthetic --list', 'table4: the paper has no dropout rate for synthetic' },
+      { 'sweep', '--dataset synthetic --betas 1,-2 --list', 'sweep: option --betas: "-2" is not a beta' },
+      { 'sweep', '--dataset synthetic --betas 1,,2 --list', 'sweep: option --betas: "1,,2" has an empty entry' },
+      { 'sweep', '--dataset synthetic --betas 1,1 --list', 'sweep: option --betas: beta 1 is given twice' },
+      { 'poc', '--eps -1', 'poc: option --eps: -1 is not a radius' },
+      { 'poc', '--subset 0', 'poc: option --subset must be at least 1' },
+      { 'table1', '--bins 0', 'table1: --bins must be at least 1, got 0' },
+      { 'table1', '--subset 0', 'table1: --subset must be at least 1' },
+      { 'table1', '--dataset synthetic --subset 64 --out /proc/none/x', 'table1: --out: cannot create directory' },
+      -- (where a GPU is at hand the run would start: no case)
+      not gpu_here and { 'table2', '--dataset synthetic --quick --device cuda --out /nonexistent/never',
+        'table2: experiment: device cuda: ' .. GPU } or false,
+    } do
+      if c then
+        local out, code = run(c[1], c[2])
+        refused(out, code, c[3])
+      end
+    end
+  end)
+
+  it('table1 on a dataset the paper has no eps for (synthetic) writes its table and figure', function()
+    local dir = shell.tmpdir()
+    local out, code = run('table1', '--dataset synthetic --subset 64 --out ' .. shell.quote(dir))
+    assert.are.equal(0, code, out)
+    assert.truthy(shell.read(dir .. '/synthetic_distances.png'), out)
+    local md = shell.read(dir .. '/table.md')
+    assert.truthy(md:find('written by: --dataset synthetic --subset 64', 1, true), md)
+    local csv = shell.read(dir .. '/table.csv')
+    assert.truthy(csv:match('^[^\n]*,subset,bins,version\n'), csv)
+    os.execute('rm -rf ' .. shell.quote(dir))
   end)
 
   it('sweep --list lists one run per beta and runs nothing', function()
@@ -144,6 +196,60 @@ describe('the scripts', function()
     os.execute('rm -rf ' .. shell.quote(dir))
   end)
 
+  it('eps_curve.lua refuses a bad option in one line, before any file is written', function()
+    local dir = shell.tmpdir()
+    saved_cnn(dir .. '/m.safetensors')
+    local base = shell.quote(dir .. '/m.safetensors') .. ' --dataset synthetic --n 4 --eps 0 --out ' ..
+      shell.quote(dir .. '/e')
+    for _, c in ipairs {
+      { '--batch 0', '--batch must be at least 1' },
+      { '--n 0', '--n must be at least 1' },
+      { "--eps ''", '--eps: "" names no radius' },
+      { '--eps ,', '--eps: "," names no radius' },
+      { '--dataset nosuch', 'eps_curve: experiment: unknown dataset "nosuch"' },
+      { '--model Foo', 'eps_curve: models.get: unknown model "Foo"' },
+    } do
+      local out, code = run('eps_curve', base .. ' ' .. c[1])
+      refused(out, code, c[2])
+      assert.is_nil(io.open(dir .. '/e.json'), c[1] .. ' wrote e.json')
+    end
+    os.execute('rm -rf ' .. shell.quote(dir))
+  end)
+
+  it('bf16_quality.lua refuses an unknown method, model or device before any run', function()
+    local dir = shell.tmpdir()
+    for _, c in ipairs {
+      { '--method foo', '--method: unknown method "foo" (known: ' },
+      { '--model Foo', '--model: unknown model "Foo" (known: ' },
+      { '--device gpu', "--device gpu: unknown device 'gpu'" },
+      { '--epochs 0', 'experiment: epochs must be >= 1, got 0' },
+    } do
+      local out, code = run('bf16_quality', c[1] .. ' --out ' .. shell.quote(dir .. '/q'))
+      refused(out, code, 'bf16_quality: ' .. c[2])
+    end
+    assert.is_nil(io.open(dir .. '/q'), 'no results directory')
+    os.execute('rm -rf ' .. shell.quote(dir))
+  end)
+
+  it('bench_attacks.lua names a weights or data file it cannot read, in one line', function()
+    local dir = shell.tmpdir()
+    local out, code = run('bench_attacks', '--weights /nonexistent/w.safetensors')
+    refused(out, code, 'bench_attacks: --weights /nonexistent/w.safetensors: no such file')
+    local junk = dir .. '/junk'
+    io.open(junk, 'w'):write('not a safetensors file'):close()
+    out, code = run('bench_attacks', '--weights ' .. shell.quote(junk))
+    refused(out, code, 'bench_attacks: --weights ' .. junk .. ': ')
+    os.execute('rm -rf ' .. shell.quote(dir))
+  end)
+
+  it('bench_gpu.lua --help names bench_gpu.lua; bench_models.lua says it is a module', function()
+    local out, code = run('bench_gpu', '--help')
+    assert.are.equal(0, code, out)
+    assert.truthy(out:find('^usage: rllua scripts/bench_gpu%.lua '), out)
+    out, code = run('bench_models', '--help')
+    refused(out, code, 'bench_models: this file is a module of scripts/bench.lua and bench_gpu.lua, not a script')
+  end)
+
   it('table1.lua: a histogram of the nearest-other-class distances, 2 eps and the minima marked', function()
     local f = io.open('/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz')
     if not f then return pending('dataset-fashion-mnist is not installed') end
@@ -184,6 +290,10 @@ describe('the scripts', function()
     assert.truthy(svg:find('synthetic, CNN001 (at): PGD-10 at eps 0.1 (l-inf)', 1, true))
     assert.truthy(svg:find('max |d| ', 1, true) and svg:find('true ', 1, true))
     assert.truthy(io.open(dir .. '/examples.png'))
+    -- --out in a folder not there yet: made, as curves.lua and report.lua do
+    out, code = run('examples', shell.quote(dir) .. ' --n 1 --out ' .. shell.quote(dir .. '/new/fig/ex'))
+    assert.are.equal(0, code, out)
+    assert.truthy(io.open(dir .. '/new/fig/ex.svg'), out)
     out, code = run('examples', shell.quote(dir .. '/nothing'))
     assert.are_not.equal(0, code)
     assert.truthy(out:find('holds no config.json and model.safetensors', 1, true), out)

@@ -14,7 +14,8 @@
 --       args = 1,                      -- plain arguments allowed (default 0)
 --     })
 --     ... o.subset, o.quick, o.data_dir, args[1] ...
---   end)
+--     local model = cli.try('--model: ', rl.models.get, o.model)  -- a library
+--   end)                                  -- error as one line for the user
 local options_mod = require 'rl.options'
 
 local cli = {}
@@ -102,13 +103,35 @@ function cli.parse(argv, spec)
   return o, args
 end
 
+--- cli.message(err) -> the text of an error for the user: a message that
+-- names who raised it ("experiment: unknown dataset ...") loses the
+-- file:line of the code that raised it; any other (a bug) keeps it.
+function cli.message(err)
+  local msg = tostring(err)
+  local rest = msg:match('^[^\n]-%.lua:%d+: (.*)$')
+  if rest and rest:match('^[%w_.%-]+: ') then return rest end
+  return msg
+end
+
+--- cli.plain(err) -> the message without the "file:line: " of the check
+-- that raised it: a library error passed on to the user.
+function cli.plain(err) return (tostring(err):gsub('^[^\n:]+:%d+: ', '')) end
+
+--- cli.try(who, f, ...) -> f(...), or an error `who .. message` on one line
+-- (cli.plain's message; who may be '' or nil).
+function cli.try(who, f, ...)
+  local res = table.pack(pcall(f, ...))
+  if not res[1] then error((who or '') .. cli.plain(res[2]), 0) end
+  return table.unpack(res, 2, res.n)
+end
+
 --- Run a script's main function; an error in it (a bad option included)
 -- is printed as `name: message` and the script exits with status 1, with no
 -- traceback: the message is meant for the user.  Returns fn's results.
 function cli.main(name, fn)
   local res = table.pack(pcall(fn))
   if not res[1] then
-    io.stderr:write(name, ': ', tostring(res[2]), '\n')
+    io.stderr:write(name, ': ', cli.message(res[2]), '\n')
     os.exit(1)
   end
   return table.unpack(res, 2, res.n)

@@ -136,6 +136,15 @@ function exp.config(c)
   -- RL_CUDA_TF32 makes TF32 the default, unless precision 'fp32' says
   -- otherwise (the run then gets the id of any f32 run).
   if cfg.tf32 == nil and p ~= 'fp32' and cfg.device ~= 'cpu' and rl.cuda.allow_tf32() then cfg.tf32 = true end
+  -- the device's spelling ('gpu' is no device) and the model's name; whether
+  -- a GPU is there is asked when the run starts (a table can be listed, or
+  -- sent to Slurm, from a machine without one)
+  local dok, derr = pcall(rl.device, cfg.device)
+  if not dok and tostring(derr):find('unknown device', 1, true) then error('experiment: ' .. derr, 2) end
+  if not models.is_model(cfg.model) then
+    error(string.format('experiment: unknown model %q (known: %s)', tostring(cfg.model),
+      table.concat(models.names(), ', ')), 2)
+  end
   -- a changed definition changes the run id (version 1 is left out, so the
   -- ids of unchanged methods stay as they were)
   local v = methods.versions[base]
@@ -518,6 +527,15 @@ local function model_for(cfg, classes, channels, h, w)
   return model
 end
 
+--- exp.check_device(device): raise when the device cannot be used here
+-- ("experiment: device cuda: CUDA is not available: ..."), before a run
+-- reads or trains anything.
+function exp.check_device(device)
+  if device == 'cpu' then return end
+  local ok, err = pcall(rl.device, device)
+  if not ok then error(string.format('experiment: device %s: %s', device, tostring(err)), 0) end
+end
+
 --- exp.check(cfg): raise, before anything is read or trained, when cfg's
 -- model cannot take its dataset's images (where rllua knows their size:
 -- every named dataset; folder:PATH is checked once loaded).
@@ -650,8 +668,11 @@ end
 -- (of the adversarial accuracy: 'pgd', default, 'multitarget' or
 -- 'autoattack', see exp.measure; a finished run measured under another
 -- attack is measured again from its saved model, not retrained).
+local RUN_OPTS = { out = true, quiet = true, data = true, log = true, label = true, attack = true }
+
 function exp.run(cfg, o)
   o = o or {}
+  options.known('exp.run', o, RUN_OPTS, 3)
   local id = exp.run_id(cfg)
   local dir = (o.out or 'results/default') .. '/' .. id
   local log = o.log or function(s) io.stderr:write(s, '\n') end
@@ -664,6 +685,7 @@ function exp.run(cfg, o)
   end
   -- what can fail before training does so before the run's directory exists
   exp.check(cfg)
+  exp.check_device(cfg.device)
   local sets = load_data(cfg, o)
   local train, test = sets.train, sets.test
   local identity = exp.data_identity(sets)

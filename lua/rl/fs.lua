@@ -27,8 +27,13 @@ local function ran(ok) return ok == true or ok == 0 end
 --- mkdir -p `path`; an error naming `who` (the caller, for the message)
 -- when it cannot be made.
 function fs.mkdir(path, who)
-  if not ran(os.execute('mkdir -p ' .. shell_quote(path))) then
-    error(string.format('%s: cannot create directory %s', who or 'mkdir', path), 0)
+  -- mkdir's own complaint ("Permission denied", "Not a directory") is kept
+  -- for the message rather than left on the terminal
+  local p = io.popen('mkdir -p ' .. shell_quote(path) .. ' 2>&1')
+  local said = p:read('a')
+  if not ran(p:close()) then
+    local why = said:match('[^\n]*: ([^:\n]+)\n?$')
+    error(string.format('%s: cannot create directory %s%s', who or 'mkdir', path, why and ' (' .. why .. ')' or ''), 0)
   end
 end
 

@@ -333,17 +333,29 @@ end
 function MLP:forward(x) return self.net(x:flatten(2)) end
 
 --- models.get(name, opts): by name, as table scripts name them.
-function models.get(name, o)
-  local m = models[name]
-  if type(m) ~= 'function' and type(m) ~= 'table' then
-    local known = {}
-    for k, v in pairs(models) do
-      if k ~= 'get' and k:match('^%u') and (type(v) == 'function' or type(v) == 'table') then known[#known + 1] = k end
-    end
-    table.sort(known)
-    error(string.format('models.get: unknown model %q (known: %s)', tostring(name), table.concat(known, ', ')), 2)
+--- models.names() -> the sorted names of the models (those models.get knows).
+function models.names()
+  local known = {}
+  for k, v in pairs(models) do
+    if k:match('^%u') and (type(v) == 'function' or type(v) == 'table') then known[#known + 1] = k end
   end
-  return m(o)
+  table.sort(known)
+  return known
+end
+
+--- models.is_model(name): whether models.get knows the name.
+function models.is_model(name)
+  local m = type(name) == 'string' and name:match('^%u') and models[name]
+  return type(m) == 'function' or type(m) == 'table'
+end
+
+--- models.get(name, o) -> models[name](o), or an error listing the names.
+function models.get(name, o)
+  if not models.is_model(name) then
+    error(string.format('models.get: unknown model %q (known: %s)', tostring(name),
+      table.concat(models.names(), ', ')), 2)
+  end
+  return models[name](o)
 end
 
 return models

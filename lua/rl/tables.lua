@@ -262,7 +262,7 @@ end
 -- into dir, made if need be; each file is replaced atomically.  `who`
 -- names the caller in an error.
 function tables.save(dir, md, csv, doc, who)
-  fs.mkdir(dir, who or 'tables')
+  fs.mkdir(dir, who and '--out' or 'tables')
   fs.write(dir .. '/table.md', md)
   fs.write(dir .. '/table.csv', csv)
   json.write(dir .. '/table.json', doc)
@@ -344,7 +344,8 @@ local function settings_of(spec, o, datasets, seeds)
       subset = c.subset or 'all', test_subset = c.test_subset or 'all', eval_subset = c.eval_subset or 'all',
       device = c.device,
       precision = c.precision == 'bf16' and ('bf16 autocast (attacks in training: ' ..
-        (c.attack_precision or 'fp32') .. '; measurements fp32)') or c.tf32 and 'f32 with TF32 GEMMs' or 'f32' }
+        (c.attack_precision or 'fp32') .. '; measurements fp32)') or c.tf32 and 'tf32 (f32 with TF32 GEMMs)'
+        or 'fp32' }
   end
   local attack = o.attack or 'pgd'
   local how = {
@@ -432,13 +433,17 @@ function tables.run(spec, o)
   end
   local function selected(cfg) return not o.assemble and (o.only == nil or o.only == exp.run_id(cfg)) end
   if o.list then
+    -- every row made before any is printed: a row that cannot be made
+    -- leaves no partial list
+    local lines = {}
     for _, d in ipairs(datasets) do
       for _, r in ipairs(spec.rows) do
         for _, cfg in ipairs(configs(d, r)) do
-          print(table.concat({ exp.run_id(cfg), d, r.label, json.encode(cfg) }, '\t'))
+          lines[#lines + 1] = table.concat({ exp.run_id(cfg), d, r.label, json.encode(cfg) }, '\t')
         end
       end
     end
+    print(table.concat(lines, '\n'))
     return
   end
   -- every row's model against its dataset's images, before any row starts
@@ -464,6 +469,16 @@ function tables.run(spec, o)
     end
     tables.submit(o, spec.name, ids, out)
     return
+  end
+  -- a GPU asked for is here, before the first row reads or trains anything
+  if not o.assemble then
+    for _, d in ipairs(datasets) do
+      for _, r in ipairs(spec.rows) do
+        for _, cfg in ipairs(configs(d, r)) do
+          if selected(cfg) then exp.check_device(cfg.device) end
+        end
+      end
+    end
   end
   local missing = {}
   local columns = spec.columns or tables.columns(o.attack)
@@ -539,14 +554,15 @@ function tables.run(spec, o)
   -- the CSV carries the settings in columns of its own, on every row
   local lines = {}
   for line in csv:gmatch('[^\n]+') do lines[#lines + 1] = line end
-  lines[1] = lines[1] .. ',eps,epochs,subset,eval_subset,seeds,attack,quick,version'
+  lines[1] = lines[1] .. ',model,eps,epochs,batch,subset,test_subset,eval_subset,seeds,attack,precision,device,quick,version'
   local i = 1
   for _, b in ipairs(blocks) do
     local c = st.datasets[b.dataset]
     for _ in ipairs(b.rows) do
       i = i + 1
-      lines[i] = lines[i] .. string.format(',%g,%d,%s,%s,%s,%s,%s,%s', c.eps, c.epochs, c.subset, c.eval_subset,
-        table.concat(seeds, ' '), st.attack, tostring(st.quick), st.version:gsub(',', ' '))
+      lines[i] = lines[i] .. string.format(',%s,%g,%d,%d,%s,%s,%s,%s,%s,%s,%s,%s,%s', c.model, c.eps, c.epochs,
+        c.batch, c.subset, c.test_subset, c.eval_subset, table.concat(seeds, ' '), st.attack,
+        (c.precision:match('^%S+')), c.device, tostring(st.quick), (st.version:gsub(',', ' ')))
     end
   end
   csv = table.concat(lines, '\n') .. '\n'
@@ -579,7 +595,7 @@ function tables.figures(out, spec, blocks, st)
     end
     if #pts.x > 0 then
       local dir = out .. '/figures'
-      fs.mkdir(dir, spec.name)
+      fs.mkdir(dir, '--out')
       local stem = dir .. '/' .. b.dataset:gsub('[^%w_-]', '_')
       local several = #st.seeds > 1
       plot.figure(stem .. '_acc_adv', {
