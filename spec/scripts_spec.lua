@@ -91,6 +91,28 @@ describe('the scripts', function()
     end
   end)
 
+  it('--name=value is --name value; -h and --help anywhere print the usage; a misspelt option says where the rest is',
+    function()
+      local out, code = run('table2', '--dataset=synthetic --epochs=1 --list')
+      assert.are.equal(0, code, out)
+      assert.truthy(out:find('^synthetic%-CNN001%-natural%-e1%-'), out)
+      for _, a in ipairs { '-h', '--epochs x --help', '--no-such --help' } do
+        out, code = run('table2', a)
+        assert.are.equal(0, code, a .. ': ' .. out)
+        assert.truthy(out:find('^usage: rllua scripts/table2%.lua'), a .. ': ' .. out)
+      end
+      out, code = run('table2', '--epoch 3')
+      assert.are_not.equal(0, code, out)
+      assert.are.equal('table2: unknown option --epoch (did you mean --epochs?)\nusage: rllua scripts/table2.lua ' ..
+        '[options]\n(--help lists every option)\n', out)
+      out, code = run('table2', '--quick=1')
+      assert.truthy(out:find('option --quick takes no value (got --quick=1)', 1, true), out)
+      -- Slurm's tasks get the command line without the sbatch options, = or not
+      local slurm = require 'rl.slurm'
+      assert.are.same({ '--epochs=3', '--out', 'x' }, slurm.forwarded({ '--partition=gpu', '--epochs=3', '--out', 'x',
+        '--slurm' }, { partition = 'string', epochs = 'integer', out = 'string', slurm = 'flag' }))
+    end)
+
   -- a tester's list: each of these printed a traceback, an internal
   -- file:line, a partial list, or ran on as if nothing were wrong
   it('a bad dataset, model, device, beta or radius is refused in one line, before anything runs', function()

@@ -53,8 +53,9 @@ local KINDS = {
 -- opts holds spec.defaults overridden by the command line, under the names
 -- with dashes turned into underscores (--data-dir -> opts.data_dir).  Up to
 -- spec.args plain arguments (default 0) come back in the list args.
--- --help prints spec.usage and exits with status 0; anything else the
--- parser cannot take is an error naming it (see cli.main).
+-- --name=VALUE is --name VALUE.  --help (or -h), anywhere, prints
+-- spec.usage and exits with status 0; anything else the parser cannot take
+-- is an error naming it, with the usage's first line (see cli.main).
 function cli.parse(argv, spec)
   local usage, options = spec.usage or '', spec.options or {}
   local o, args = {}, {}
@@ -62,43 +63,52 @@ function cli.parse(argv, spec)
   local names = {}
   for n in pairs(options) do names[#names + 1] = n end
   table.sort(names)
-  local help = false
+  -- --help (or -h) anywhere prints the usage, whatever else is wrong
+  for _, a in ipairs(argv or {}) do
+    if a == '--help' or a == '-h' then
+      print(usage)
+      os.exit(0)
+    end
+  end
+  -- an error about the command line's shape: the message, the usage's
+  -- first line and where the rest is
+  local function wrong(fmt, ...)
+    error(string.format(fmt, ...) .. '\n' .. (usage:match('^[^\n]*') or '') ..
+      '\n(--help lists every option)', 0)
+  end
   local i = 1
   while argv and argv[i] do
     local a = argv[i]
-    local name = a:match('^%-%-([%w%-]+)$')
+    -- --name VALUE, or --name=VALUE (given: the value is in the argument)
+    local name, given = a:match('^%-%-([%w%-]+)=(.*)$')
+    name = name or a:match('^%-%-([%w%-]+)$')
     local kind = name and options[name]
     local key = name and name:gsub('%-', '_')
-    if name == 'help' then
-      help, i = true, i + 1
-    elseif not name then
-      if #args >= (spec.args or 0) then error(string.format('unexpected argument %q\n%s', a, usage), 0) end
+    local step = given and 1 or 2
+    if not name then
+      if #args >= (spec.args or 0) then wrong('unexpected argument %q', a) end
       args[#args + 1], i = a, i + 1
     elseif kind == nil then
       local s = options_mod.suggest(name, names)
-      error(string.format('unknown option --%s%s\n%s', name,
-        s and string.format(' (did you mean --%s?)', s) or '', usage), 0)
+      wrong('unknown option --%s%s', name, s and string.format(' (did you mean --%s?)', s) or '')
     elseif kind == 'flag' then
+      if given then wrong('option --%s takes no value (got --%s=%s)', name, name, given) end
       o[key], i = true, i + 1
     elseif kind == 'optional' then
-      local v = argv[i + 1]
-      if v and not v:match('^%-%-') then
-        o[key], i = v, i + 2
+      local v = given or argv[i + 1]
+      if given or (v and not v:match('^%-%-')) then
+        o[key], i = v, i + step
       else
         o[key], i = true, i + 1
       end
     else
-      local v = argv[i + 1]
-      if v == nil then error(string.format('option --%s needs a value\n%s', name, usage), 0) end
+      local v = given or argv[i + 1]
+      if v == nil then wrong('option --%s needs a value', name) end
       local k = KINDS[kind] or error(string.format('cli.parse: option --%s has unknown kind %q', name, kind), 2)
       o[key] = k.read(v)
       if o[key] == nil then error(string.format('option --%s needs %s, got %q', name, k.wants, v), 0) end
-      i = i + 2
+      i = i + step
     end
-  end
-  if help then
-    print(usage)
-    os.exit(0)
   end
   return o, args
 end

@@ -75,8 +75,10 @@ function slurm.forwarded(argv, kinds)
   while argv[i] do
     local a = argv[i]
     local name = a:match('^%-%-([%w%-]+)$')
+    local joined = not name and a:match('^%-%-([%w%-]+)=') -- --name=VALUE: one word
     local kind = name and kinds[name]
     local width = 1
+    name = name or joined
     if kind and kind ~= 'flag' then
       local v = argv[i + 1]
       width = (kind == 'optional' and (v == nil or v:match('^%-%-'))) and 1 or 2

@@ -15,7 +15,8 @@ local slurm = require 'rl.slurm'
 local tables = {}
 
 tables.usage_common = [[
-  --dataset NAME      mnist, fashion-mnist, cifar10, svhn, resimgnet, folder:PATH
+  --dataset NAME      mnist, fashion-mnist, cifar10, svhn, resimgnet, folder:PATH,
+                      or synthetic (generated, for a quick try; no files)
                       (default: the paper's datasets for this table)
   --data-dir DIR      where the dataset files are (else $RL_DATA, then Debian's
                       /usr/share/datasets/fashion-mnist)
