@@ -268,6 +268,29 @@ describe('errors', function()
   end
 end)
 
+-- The line a refusal names is the caller's: rl.F's policy wrappers
+-- (autocast.lua) and a class's constructor (nn.lua) named their own
+describe('an error names the line that made the bad call', function()
+  for _, c in ipairs {
+    { 'rl.F.conv2d through its autocast policy', 'local y = rl.F.conv2d(rl.rand(1, 2, 4, 4), rl.rand(3, 5, 3, 3))\nreturn y',
+      '(case):1: conv2d: input has 2 channels, weight expects 5' },
+    { 'rl.F.cross_entropy through its policy', "local l = rl.F.cross_entropy(rl.rand(2, 3), rl.tensor({0, 5}, 'i64'))\n" ..
+      'return l', '(case):1: cross_entropy: nll_loss: target 5 at position 2 is out of range' },
+    { 'a model class with a misspelt option', 'local m = rl.models.CNN001 { foo = 1 }\nreturn m',
+      "(case):1: CNN001: unknown option 'foo'" },
+    { 'Linear without its output size', 'local m = rl.nn.Linear(3)\nreturn m',
+      '(case):1: Linear: out_features must be a positive integer, got nil' },
+    { 'Conv2d with a zero kernel', 'local m = rl.nn.Conv2d(3, 4, 0)\nreturn m',
+      '(case):1: Conv2d: kernel_size must be a positive integer, got 0' },
+  } do
+    it(c[1], function()
+      local ok, msg = pcall(compile(c[2]))
+      assert.is_false(ok)
+      assert.truthy(tostring(msg):find(c[3], 1, true), msg)
+    end)
+  end
+end)
+
 describe('a failed call changes nothing', function()
   it('a refused in-place op leaves the tensor and its dtype alone', function()
     local x = rl.tensor{ 1, 2 }

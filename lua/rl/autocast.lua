@@ -176,6 +176,22 @@ function autocast.install(rl)
     end
     wrapped[F[name]] = raw
   end
+  -- An op's error (a C function's, raised at the line that called it: the
+  -- policy's above) is raised again at the line that called rl.F's
+  -- function, without this file's position.
+  for _, list in ipairs { LOW, WIDE, SAME } do
+    for _, name in ipairs(list) do
+      local policy, raw = F[name], wrapped[F[name]]
+      F[name] = function(...)
+        local res = table.pack(pcall(policy, ...))
+        if res[1] then return table.unpack(res, 2, res.n) end
+        local e = res[2]
+        if type(e) == 'string' then error((e:gsub('^[^\n]-autocast%.lua:%d+: ', '')), 2) end
+        error(e, 0)
+      end
+      wrapped[F[name]] = raw
+    end
+  end
 end
 
 return setmetatable(autocast, { __call = function(_, ...) return autocast.run(...) end })

@@ -23,9 +23,17 @@ function nn.class(name, parent)
   cls.__tostring = function(self) return self:summary() end
   setmetatable(cls, {
     __index = parent,
+    -- a refusal inside __init ("Linear: ...", "CNN001: unknown option")
+    -- is raised at the line that made the module; any other error (a bug)
+    -- keeps its own position
     __call = function(c, ...)
       local obj = setmetatable({}, c)
-      c.__init(obj, ...)
+      local ok, err = pcall(c.__init, obj, ...)
+      if not ok then
+        local rest = type(err) == 'string' and err:match('^[^\n]-%.lua:%d+: (.*)$') or err
+        if type(rest) == 'string' and rest:match('^[%w_.]+: ') then error(rest, 2) end
+        error(err, 0)
+      end
       return obj
     end,
   })
@@ -367,9 +375,22 @@ local function check_opts(name, o, allowed) options.known(name, o, allowed, 4) e
 --- Linear(in, out, {bias = true, dtype = 'f32'})
 local Linear = nn.class('Linear', Module)
 nn.Linear = Linear
+-- Each of the sizes (name, value pairs) a positive integer, else an error
+-- naming it: Linear(3) said "init: fan in/out need a tensor with at least 2 dims".
+local function check_sizes(who, ...)
+  local args = table.pack(...)
+  for i = 1, args.n, 2 do
+    local v = args[i + 1]
+    if math.type(v) ~= 'integer' and not (type(v) == 'number' and v == math.floor(v)) or v < 1 then
+      error(string.format('%s: %s must be a positive integer, got %s', who, args[i], tostring(v)), 0)
+    end
+  end
+end
+
 function Linear:__init(nin, nout, o)
   Module.__init(self)
   o = o or {}
+  check_sizes('Linear', 'in_features', nin, 'out_features', nout)
   check_opts('Linear', o, { bias = true, dtype = true })
   self.in_features, self.out_features = nin, nout
   local dt = o.dtype or 'f32'
@@ -391,6 +412,7 @@ function Conv2d:__init(cin, cout, k, o)
   o = o or {}
   check_opts('Conv2d', o, { stride = true, padding = true, dilation = true, bias = true, dtype = true })
   local kk = pair(k)
+  check_sizes('Conv2d', 'in_channels', cin, 'out_channels', cout, 'kernel_size', kk[1], 'kernel_size', kk[2])
   self.in_channels, self.out_channels, self.kernel_size = cin, cout, kk
   self.opts = { stride = o.stride or 1, padding = o.padding or 0, dilation = o.dilation or 1 }
   local dt = o.dtype or 'f32'
