@@ -115,6 +115,50 @@ local function resolve(name)
   return t
 end
 
+-- The public names (rl.attacks.pgd, ...) whose last part is name's last
+-- part, or else the nearest spelling of it: rl.help('pgd') finds
+-- rl.attacks.pgd.
+local function nearest_names(name)
+  local last = name:match('([%w_]+)$')
+  if not last then return {} end
+  -- a misspelt field of a table that is there: the nearest of its fields
+  local parent = name:match('^(.+)[.:][%w_]+$')
+  local pt = parent and resolve(parent)
+  if type(pt) == 'table' then
+    local keys = {}
+    for k in pairs(pt) do if type(k) == 'string' and not k:match('^_') then keys[#keys + 1] = k end end
+    table.sort(keys)
+    local s = options.suggest(last, keys)
+    if s then return { parent .. '.' .. s } end
+  end
+  local all, lasts, seen = {}, {}, {}
+  local function walk(t, prefix, depth)
+    if seen[t] or depth > 2 then return end
+    seen[t] = true
+    for k, x in pairs(t) do
+      if type(k) == 'string' and not k:match('^_') then
+        local full = prefix .. '.' .. k
+        all[#all + 1] = full
+        lasts[k] = true
+        if type(x) == 'table' and not rl.is_tensor(x) then walk(x, full, depth + 1) end
+      end
+    end
+  end
+  walk(package.loaded['rl'] or rl, 'rl', 0)
+  local want = last
+  if not lasts[want] then
+    local keys = {}
+    for k in pairs(lasts) do keys[#keys + 1] = k end
+    want = options.suggest(last, keys)
+  end
+  local out = {}
+  for _, full in ipairs(all) do
+    if want and full:match('%.([%w_]+)$') == want and full ~= name then out[#out + 1] = full end
+  end
+  table.sort(out, function(a, b) return #a < #b or (#a == #b and a < b) end)
+  return { table.unpack(out, 1, math.min(3, #out)) }
+end
+
 local cache = {}
 local function lines_of(path)
   if cache[path] == nil then
@@ -141,6 +185,23 @@ local function comment_above(lines, n)
   return #out > 0 and table.concat(out, '\n') or nil
 end
 
+-- The entry of a module header that documents short: its line "short(...)"
+-- and the lines under it indented deeper; nil when there is no such line.
+local function header_entry(head, short)
+  local lines, out, indent = {}, nil, nil
+  for l in (head .. '\n'):gmatch('([^\n]*)\n') do lines[#lines + 1] = l end
+  for _, l in ipairs(lines) do
+    local lead = #l:match('^%s*')
+    if out then
+      if l:match('^%s*$') or lead <= indent then break end
+      out[#out + 1] = l:sub(indent + 1)
+    elseif l:find('^%s*' .. short:gsub('%p', '%%%0') .. '%(') then
+      out, indent = { l:sub(lead + 1) }, lead
+    end
+  end
+  return out and table.concat(out, '\n') or nil
+end
+
 -- A Lua function's doc: the comment above its definition, else the comment
 -- above the line that makes it public, else its module's header when that
 -- names it.
@@ -163,7 +224,7 @@ local function lua_doc(fn, short)
       for i, l in ipairs(lines) do if not l:match('^%s*%-%-') then return i end end
       return #lines + 1
     end)())
-    if head and head:find(short, 1, true) then return head, path end
+    if head and head:find(short, 1, true) then return header_entry(head, short) or head, path end
   end
   return nil, path
 end
@@ -279,7 +340,9 @@ function help.text(v)
   if type(v) == 'string' then
     local r = resolve(v)
     if r == nil then
-      return string.format('rl.help: no value is called %s (try TAB completion, or ?rl for the modules)', v)
+      local near = nearest_names(v)
+      return string.format('rl.help: no value is called %s%s (try TAB completion, or ?rl for the modules)', v,
+        #near > 0 and ('; did you mean ' .. table.concat(near, ' or ') .. '?') or '')
     end
     local t = help.text(r)
     if type(r) == 'function' and not t:find('^' .. v:gsub('%p', '%%%0')) then t = v .. '\n' .. t end
