@@ -701,15 +701,40 @@ static int t_expand_as(lua_State *L) {
 
 /* ---- reductions ----------------------------------------------------------- */
 
+/* keepdim at i: none or nil (false), a boolean, or {keepdim = boolean};
+ * anything else is an error (a table or 0 read as true kept the dim) */
+static bool keepdim_arg(lua_State *L, int i) {
+  if (lua_isnoneornil(L, i)) return false;
+  if (lua_isboolean(L, i)) return lua_toboolean(L, i);
+  if (lua_istable(L, i)) {
+    lua_pushnil(L);
+    while (lua_next(L, i)) {
+      lua_pop(L, 1);
+      if (lua_type(L, -1) != LUA_TSTRING || strcmp(lua_tostring(L, -1), "keepdim") != 0)
+        luaL_argerror(L, i, lua_pushfstring(L, "unknown option '%s' (the one option is keepdim)",
+                                            luaL_tolstring(L, -1, NULL)));
+    }
+    lua_getfield(L, i, "keepdim");
+    bool keep = lua_toboolean(L, -1);
+    if (!lua_isnoneornil(L, -1) && !lua_isboolean(L, -1))
+      luaL_argerror(L, i, lua_pushfstring(L, "keepdim must be a boolean, got %s", luaL_typename(L, -1)));
+    lua_pop(L, 1);
+    return keep;
+  }
+  return luaL_argerror(L, i, lua_pushfstring(L, "keepdim must be a boolean (or {keepdim = boolean}), got %s",
+                                             luaL_typename(L, i)));
+}
+
 /* (dims, keepdim) at i, i+1 */
 static int red_args(lua_State *L, int i, int *dims, bool *keepdim) {
   int n = lrl_dims(L, i, dims);
-  *keepdim = lua_toboolean(L, i + 1);
+  *keepdim = keepdim_arg(L, i + 1);
   return n;
 }
 
 /* x:op([dims], [keepdim]) for op = sum, mean, prod, any, all: over one dim
- * or a list of dims (1-based; none: all of them), keepdim false by default. */
+ * or a list of dims (1-based; none: all of them); keepdim a boolean or
+ * {keepdim = boolean}, false by default (so for max, argmax, norm, std). */
 #define REDUCE(name, CALL)                                                       \
   static int t_##name(lua_State *L) {                                           \
     rl_tensor *t = lrl_check(L, 1);                                              \
@@ -737,7 +762,7 @@ static int maxmin(lua_State *L, bool is_min) {
     return lrl_fill(L, b, binop(L, is_min ? RL_BIN_MIN : RL_BIN_MAX, 1, 2, 1.0));
   }
   int d = lrl_dim(L, 2);
-  bool keep = lua_toboolean(L, 3);
+  bool keep = keepdim_arg(L, 3);
   int bv = lrl_newbox(L), bi = lrl_newbox(L);
   rl_tensor *v, *ix;
   lrl_check_rc(L, rl_max_dim(t, d, keep, is_min, &v, &ix)); /* both or neither */
@@ -756,7 +781,7 @@ static int t_min(lua_State *L) { return maxmin(L, true); }
 static int argmaxmin(lua_State *L, bool is_min) {
   rl_tensor *t = lrl_check(L, 1);
   int d = lua_isnoneornil(L, 2) ? INT32_MIN : lrl_dim(L, 2);
-  bool keep = lua_toboolean(L, 3);
+  bool keep = keepdim_arg(L, 3);
   int b = lrl_newbox(L);
   return lrl_fill(L, b, rl_argmax(t, d, keep, is_min));
 }
@@ -797,8 +822,11 @@ static int varstd(lua_State *L, bool is_std) {
     lua_getfield(L, 3, "keepdim");
     keep = lua_toboolean(L, -1);
   } else {
-    if (!lua_isnoneornil(L, 3)) correction = lua_toboolean(L, 3) ? 1 : 0;
-    keep = lua_toboolean(L, 4);
+    if (!lua_isnoneornil(L, 3)) {
+      luaL_checktype(L, 3, LUA_TBOOLEAN); /* unbiased */
+      correction = lua_toboolean(L, 3) ? 1 : 0;
+    }
+    keep = keepdim_arg(L, 4);
   }
   int b = lrl_newbox(L);
   return lrl_fill(L, b, is_std ? rl_std(t, nd, dims, correction, keep)
@@ -813,7 +841,7 @@ static int t_std(lua_State *L) { return varstd(L, true); }
 static int t_logsumexp(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   int d = lrl_dim(L, 2);
-  bool keep = lua_toboolean(L, 3);
+  bool keep = keepdim_arg(L, 3);
   int b = lrl_newbox(L);
   return lrl_fill(L, b, rl_logsumexp(t, d, keep));
 }

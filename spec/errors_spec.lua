@@ -16,6 +16,11 @@ end
 
 -- { description, code, { substrings the message must contain } }
 local cases = {
+  -- keepdim: a table or 0 was read as true
+  { 'sum with keepdim 0', 'return rl.zeros(2, 3):sum(2, 0)', { 'keepdim must be a boolean', 'got number' } },
+  { 'max with a misspelt keepdim option', 'return rl.zeros(2, 3):max(2, {keep = true})',
+    { "unknown option 'keep'", 'keepdim' } },
+  { 'std with keepdim "no"', "return rl.zeros(2, 3):std(2, true, 'no')", { 'keepdim must be a boolean', 'string' } },
   -- broadcasting
   { 'add of non-broadcastable shapes', 'return rl.zeros(2, 3) + rl.zeros(4, 5)', { 'add', '2x3', '4x5' } },
   { 'x:add(y) of non-broadcastable shapes', 'return rl.zeros(2, 3):add(rl.zeros(4, 5))', { 'add', '2x3', '4x5' } },

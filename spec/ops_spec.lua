@@ -899,6 +899,18 @@ describe('reductions', function()
     assert.are.equal(10, x:sum():item())
   end)
 
+  it('keepdim as a boolean or {keepdim = ...}: false drops the dim, true keeps it', function()
+    local x = rl.zeros(2, 3)
+    for _, red in ipairs { 'sum', 'mean', 'prod', 'max', 'min', 'argmax', 'argmin', 'logsumexp' } do
+      check_shape(x[red](x, 2, { keepdim = false }), { 2 })
+      check_shape(x[red](x, 2, { keepdim = true }), { 2, 1 })
+      check_shape(x[red](x, 2, false), { 2 })
+      check_shape(x[red](x, 2, true), { 2, 1 })
+    end
+    check_shape(x:norm(2, 2, { keepdim = false }), { 2 })
+    check_shape(x:std(2, true, { keepdim = true }), { 2, 1 })
+  end)
+
   it('sums of a non-contiguous view', function()
     local x = rl.tensor(X, 'f64'):permute(3, 1, 2) -- 4x2x3
     local want = ref_reduce(values(x), { 1, 3 }, false, sum)
