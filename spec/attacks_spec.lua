@@ -237,4 +237,37 @@ describe('the attack core', function()
     ok, e = pcall(rl.attacks.apgd, m, x, y, { eps = 0.1, loss = 'hinge' })
     assert.truthy(tostring(e):find("loss must be one of", 1, true))
   end)
+
+  -- images in 0..255 against the default box [0, 1] were clipped into it
+  -- first: the "adversarial" batch lay 250 away from x at eps 0.1
+  it('refuses x outside the box it clips to, and a box with lo >= hi', function()
+    local X = x * 255
+    for _, c in ipairs {
+      { 'pgd', function() return rl.attacks.pgd(m, X, y, { eps = 0.1, steps = 1 }) end },
+      { 'fgsm', function() return rl.attacks.fgsm(m, X, y, { eps = 0.1 }) end },
+      { 'apgd', function() return rl.attacks.apgd(m, X, y, { eps = 0.1, steps = 2 }) end },
+      { 'autoattack', function() return rl.attacks.autoattack(m, X, y, { eps = 0.1 }) end },
+      { 'lipschitz', function() return rl.metrics.lipschitz(m, X, { eps = 0.1 }) end },
+    } do
+      local ok, e = pcall(c[2])
+      assert.is_false(ok, c[1])
+      assert.truthy(tostring(e):find(c[1] .. ': x must lie in the box [lo, hi] = [0, 1] the attack clips to; ' ..
+        'its values span [', 1, true), tostring(e))
+    end
+    local ok, e = pcall(rl.attacks.pgd, m, x, y, { eps = 0.1, steps = 1, lo = 1, hi = 0 })
+    assert.is_false(ok)
+    assert.truthy(tostring(e):find('pgd: lo (1) must be below hi (0)', 1, true), tostring(e))
+    -- a box of the images' own range is fine
+    local xa = rl.attacks.pgd(m, X, y, { eps = 25, steps = 1, lo = 0, hi = 255 })
+    assert.is_true((xa - X):abs():max():item() <= 25 + 1e-3)
+  end)
+
+  it("metrics.accuracy refuses labels that are not [B] (a [B, 1] broadcast to an accuracy of 2)", function()
+    local pred = m(x):argmax(2)
+    assert.are.equal(1, rl.metrics.accuracy(m, x, pred))
+    local ok, e = pcall(rl.metrics.accuracy, m, x, pred:view(-1, 1))
+    assert.is_false(ok)
+    assert.truthy(tostring(e):find('accuracy: y must be i64 labels [' .. x.shape[1] .. '], got an i64 tensor', 1, true),
+      tostring(e))
+  end)
 end)

@@ -406,7 +406,7 @@ describe('state_dict', function()
     local cases = {
       { sgd3, sgd3, function(sd) sd.state[3].momentum_buffer = rl.zeros(32, 64) end,
         'SGD: load_state_dict: the saved state of parameter 3: momentum_buffer must be a ' ..
-        'tensor of size 64x32, got a tensor of size 32x64' },
+        'tensor of size 64x32, got an f32 tensor of size 32x64' },
       { optim.SGD({ a }, { lr = 1 }), sgd, nil,
         'SGD: load_state_dict: parameter group 1 has 1 parameter but the saved group has 2' },
       { optim.SGD({ { params = { a } }, { params = { b } } }, { lr = 1 }), sgd, nil,
@@ -485,7 +485,7 @@ describe('option errors', function()
     { optim.Adam, nil, 'Adam: parameter 1 (size 1, f64) does not require grad', { f64({ 1 }) } },
     { optim.Adam, nil, 'Adam: parameter 1 (size 2) is not a leaf', { x * 2 } },
     { optim.SGD, { lr = 1 }, 'SGD: parameter 2 (in group 1) is parameter 1 again', { x, x } },
-    { optim.SGD, { lr = 1 }, 'SGD: element 2 of params is a tensor of size 2; when the first ' ..
+    { optim.SGD, { lr = 1 }, 'SGD: element 2 of params is an f64 tensor of size 2; when the first ' ..
       'element is a parameter group', { { params = { x } }, x } },
     { optim.SGD, { lr = 1 }, 'SGD: parameter group 1: the parameter list is empty',
       { { params = {} } } },

@@ -424,6 +424,7 @@ local RUN_LOOSE = { 'objective', 'rule', 'start' }
 local function check_run(who, x, o)
   local c = check_opts(who, o, RUN_ROWS, RUN_LOOSE)
   check_batch(who, x, c.y)
+  options.in_box(who, x, c.lo, c.hi)
   local B = x.shape[1]
   c.who, c.x = who, x
   local obj = c.objective

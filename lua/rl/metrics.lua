@@ -19,7 +19,14 @@ local F = rl.F
 
 local metrics = {}
 
-local function correct(model, x, y)
+-- The number of rows of x whose label y the model gives; y must be i64
+-- [B] (labels [B, 1] broadcast against the predictions and counted B
+-- times over: an accuracy of 2)
+local function correct(model, x, y, who)
+  if not (rl.is_tensor(y) and y.dtype == 'i64' and y.ndim == 1 and rl.is_tensor(x) and y.shape[1] == x.shape[1]) then
+    error(string.format('%s: y must be i64 labels [%s], got %s', who or 'accuracy',
+      rl.is_tensor(x) and tostring(x.shape[1]) or 'B', options.what(y)), 0)
+  end
   return rl.no_grad(function() return model(x):argmax(2):eq(y):sum():item() end)
 end
 
@@ -83,7 +90,7 @@ end
 
 function metrics.adv_accuracy(model, x, y, o)
   local xa = metrics.adv_examples(model, x, y, o)
-  return model:with_mode('eval', function() return correct(model, xa, y) / x.shape[1] end)
+  return model:with_mode('eval', function() return correct(model, xa, y, 'adv_accuracy') / x.shape[1] end)
 end
 
 -- r(x') = ||f(x) - f(x')||_1 / ||x - x' + 1e-6||_inf, per sample
@@ -139,6 +146,7 @@ function metrics.lipschitz(model, x, o)
   if not LIP_MODES[mode] then
     error(string.format("lipschitz: mode must be 'max' or 'reference', got %q", tostring(mode)), 2)
   end
+  options.in_box('lipschitz', x, 0, 1, true)
   if o.start ~= nil and not (rl.is_tensor(o.start) and o.start.ndim == x.ndim and
       table.concat(o.start.shape, 'x') == table.concat(x.shape, 'x')) then
     error(string.format('lipschitz: opts.start must be a tensor of the batch\'s shape %s',

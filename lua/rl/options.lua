@@ -69,10 +69,29 @@ function options.full(v)
   return '{' .. table.concat(parts, ', ') .. '}'
 end
 
+--- options.in_box(who, x, lo, hi, [fixed]): x inside the box [lo, hi] an
+-- attack clips to, else an error naming the span of its values (images
+-- scaled to 0..255 against the default [0, 1] were clipped first, and the
+-- result lay nowhere near the eps-ball around x).  fixed: the caller has no
+-- lo and hi options.
+function options.in_box(who, x, lo, hi, fixed)
+  if not (lo < hi) then error(string.format('%s: lo (%g) must be below hi (%g)', who, lo, hi), 0) end
+  if x:numel() == 0 then return end
+  local rl = require 'rl.base'
+  local min, max = rl.no_grad(function() return x:min():item(), x:max():item() end)
+  if not (min >= lo and max <= hi) then
+    error(string.format('%s: x must lie in the box [lo, hi] = [%g, %g] the attack clips to; its values span ' ..
+      '[%g, %g] (%s)', who, lo, hi, min, max, fixed and 'scale the images' or 'scale the images, or give lo and hi'), 0)
+  end
+end
+
 --- options.what(v): what a wrong argument is: its value when small, else
 -- its type.
 function options.what(v)
-  if is_tensor(v) then return 'a tensor of size ' .. shape_of(v) end
+  if is_tensor(v) then
+    local an = v.dtype:match('^[fi]') and 'an ' or 'a '
+    return an .. v.dtype .. ' tensor of size ' .. shape_of(v)
+  end
   if type(v) == 'string' then return string.format("the string '%s'", v) end
   if v == nil or type(v) == 'number' or type(v) == 'boolean' then return tostring(v) end
   return 'a ' .. type(v)

@@ -26,6 +26,7 @@ function common.check_batch(who, x, y, min_dims)
     error(string.format('%s: y must be i64 labels [%d], got %s', who, x.shape[1],
       rl.is_tensor(y) and (y.dtype .. ' ' .. options.shape_of(y)) or options.what(y)), 0)
   end
+  options.in_box(who, x, 0, 1, true) -- AutoAttack's box is [0, 1]
 end
 
 --- The shape {B, 1, 1, ...} that broadcasts a per-sample [B] over x
