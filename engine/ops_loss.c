@@ -200,7 +200,13 @@ rl_tensor *rl_kl_div(rl_tensor *logq, rl_tensor *target, rl_reduction r, bool lo
   return out;
 }
 
+/* a and b of one shape: broadcasting [3] against [3, 1] gave a 3x3 of
+ * differences and a wrong mean, silently (PyTorch only warns) */
 rl_tensor *rl_mse_loss(rl_tensor *a, rl_tensor *b, rl_reduction r) {
+  if (!rl_same_shape(a, b)) {
+    rl_err("mse_loss: input %s and target %s must have one shape", rl_shape_str(a), rl_shape_str(b));
+    return NULL;
+  }
   rl_tensor *d = rl_sub(a, b), *sq = d ? rl_unary(RL_UN_SQUARE, d, 0, 0) : NULL;
   rl_tensor *out = sq ? reduce_loss(sq, r, a->ndim ? a->size[0] : 1) : NULL;
   if (d) rl_release(d);

@@ -21,6 +21,9 @@ local cases = {
   { 'max with a misspelt keepdim option', 'return rl.zeros(2, 3):max(2, {keep = true})',
     { "unknown option 'keep'", 'keepdim' } },
   { 'std with keepdim "no"', "return rl.zeros(2, 3):std(2, true, 'no')", { 'keepdim must be a boolean', 'string' } },
+  -- a loss of two shapes broadcast silently
+  { 'mse_loss of [3] and [3, 1]', 'return rl.F.mse_loss(rl.tensor{1, 2, 3}, rl.tensor{{1}, {2}, {3}})',
+    { 'mse_loss', 'input 3 and target 3x1 must have one shape' } },
   -- broadcasting
   { 'add of non-broadcastable shapes', 'return rl.zeros(2, 3) + rl.zeros(4, 5)', { 'add', '2x3', '4x5' } },
   { 'x:add(y) of non-broadcastable shapes', 'return rl.zeros(2, 3):add(rl.zeros(4, 5))', { 'add', '2x3', '4x5' } },
