@@ -59,6 +59,33 @@ describe('rl.checkpoint', function()
     os.remove(path)
   end)
 
+  it('keeps inf, -inf and NaN in extra, and refuses what it could not give back', function()
+    local path = os.tmpname()
+    local m = rl.nn.Linear(2, 2)
+    rl.checkpoint.save(path, { model = m, epoch = 1, extra = { best = math.huge, low = -math.huge, loss = 0 / 0,
+      hist = { 1, 0 / 0, 3 }, n = 5 } })
+    local e = rl.checkpoint.load(path, { model = m }).extra
+    assert.are.equal(math.huge, e.best)
+    assert.are.equal(-math.huge, e.low)
+    assert.is_true(e.loss ~= e.loss)
+    assert.are.equal(3, #e.hist)
+    assert.is_true(e.hist[2] ~= e.hist[2])
+    assert.are.equal('integer', math.type(e.n))
+    for _, c in ipairs {
+      { { model = m, epoch = 3.0 }, 'epoch must be an integer >= 0, got 3.0' },
+      { { model = m, epoch = '3' }, "epoch must be an integer >= 0, got the string '3'" },
+      { { model = m, extra = { [1.5] = 1 } }, 'extra has the key 1.5; keys are strings or integers' },
+      { { model = m, extra = { ['#1'] = 1 } }, 'extra has the key "#1"' },
+      { { model = m, extra = { f = print } }, 'extra.f is a function' },
+    } do
+      check.has(check.err_of(rl.checkpoint.save, path, c[1]), 'checkpoint.save: ' .. c[2])
+    end
+    -- an optimiser asked for that the file does not hold would go on fresh
+    check.has(check.err_of(rl.checkpoint.load, path, { model = m, optimizer = rl.optim.SGD(m:parameters(), { lr = 1 }) }),
+      'the file holds no optimizer state')
+    os.remove(path)
+  end)
+
   it('epoch() reads the saved epoch from the header alone', function()
     local path = os.tmpname()
     local m = rl.nn.Linear(2, 2)

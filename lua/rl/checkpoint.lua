@@ -13,17 +13,38 @@ local options = require 'rl.options'
 
 local checkpoint = {}
 local TAG = '\1tensor:' -- marks a tensor reference inside the JSON
+local NUM = '\1number:' -- a number JSON cannot hold: inf, -inf, nan
+local NONFINITE = { [NUM .. 'inf'] = math.huge, [NUM .. '-inf'] = -math.huge, [NUM .. 'nan'] = 0 / 0 }
 
--- Replace tensors by references, collecting them into `tensors`.
+-- Replace tensors by references, collecting them into `tensors`, and the
+-- numbers JSON has no word for by tags (a best loss of math.huge came
+-- back nil).  Keys are strings or integers ("#n"); another key, or a string
+-- key that reads as an integer's, would come back as something else.
 local function flatten(v, path, tensors)
   if rl.is_tensor(v) then
     tensors[path] = v
     return TAG .. path
   end
-  if type(v) ~= 'table' then return v end
+  if type(v) == 'number' and v ~= v then return NUM .. 'nan' end
+  if v == math.huge or v == -math.huge then return NUM .. (v > 0 and 'inf' or '-inf') end
+  if type(v) ~= 'table' then
+    if type(v) ~= 'string' and type(v) ~= 'number' and type(v) ~= 'boolean' then
+      error(string.format('checkpoint.save: %s is a %s; a checkpoint holds tensors, numbers, strings, booleans ' ..
+        'and tables of them', path, type(v)), 0)
+    end
+    return v
+  end
   local out = {}
   for k, x in pairs(v) do
-    local key = type(k) == 'number' and ('#' .. tostring(k)) or tostring(k)
+    local key
+    if math.type(k) == 'integer' then
+      key = '#' .. k
+    elseif type(k) == 'string' and not k:match('^#%-?%d+$') then
+      key = k
+    else
+      error(string.format('checkpoint.save: %s has the key %s; keys are strings or integers (and "#n" is how ' ..
+        'an integer key is written)', path, type(k) == 'string' and string.format('%q', k) or tostring(k)), 0)
+    end
     out[key] = flatten(x, path .. '.' .. key, tensors)
   end
   return out
@@ -58,6 +79,7 @@ local function unflatten(v, tensors, where, file)
     if not t then bad(file, '%s refers to a tensor "%s" that the file does not hold', where, name) end
     return t
   end
+  if type(v) == 'string' and NONFINITE[v] then return NONFINITE[v] end
   if type(v) ~= 'table' then return v end
   local out = {}
   for k, x in pairs(v) do
@@ -108,7 +130,15 @@ local LOAD_KEYS = { model = true, optimizer = true, scheduler = true, restore_rn
 
 --- save(path, {model = m, optimizer = opt, scheduler = s, epoch = n, extra = t})
 function checkpoint.save(path, st)
+  if type(st) ~= 'table' then
+    error(string.format('checkpoint.save: the second argument must be a table {model = ..., epoch = ...}, got %s',
+      options.what(st)), 2)
+  end
   options.known('checkpoint.save', st, SAVE_KEYS, 3)
+  -- what load would refuse is refused here, before the file is written
+  if st.epoch ~= nil and not (math.type(st.epoch) == 'integer' and st.epoch >= 0) then
+    error(string.format('checkpoint.save: epoch must be an integer >= 0, got %s', options.what(st.epoch)), 2)
+  end
   local tensors, meta = {}, {}
   if st.model then meta.model = flatten((st.model:state_dict()), 'model', tensors) end
   if st.optimizer then meta.optimizer = flatten(st.optimizer:state_dict(), 'optimizer', tensors) end
@@ -147,8 +177,14 @@ function checkpoint.load(path, st)
     if not meta.model then bad(path, 'the file holds no model') end
     restore(path, 'model', st.model, meta.model)
   end
-  if st.optimizer and meta.optimizer then restore(path, 'optimizer', st.optimizer, meta.optimizer) end
-  if st.scheduler and meta.scheduler then restore(path, 'scheduler', st.scheduler, meta.scheduler) end
+  -- an optimiser or schedule asked for and not in the file would go on
+  -- fresh, silently
+  for _, part in ipairs { 'optimizer', 'scheduler' } do
+    if st[part] then
+      if not meta[part] then bad(path, 'the file holds no %s state', part) end
+      restore(path, part, st[part], meta[part])
+    end
+  end
   if st.restore_rng and meta.rng then rl.set_rng_state(meta.rng) end
   return { epoch = meta.epoch, rng = meta.rng, extra = meta.extra }
 end
