@@ -64,8 +64,17 @@ end
 local ADV_OPTS = { eps = true, attack = true, classes = true, norm = true, generator = true, seed = true,
   batch = true, checks = true, steps = true, step_size = true }
 
+-- opts with a numeric eps, else an error raised at `level` naming who
+local function need_eps(who, o, level)
+  options.known(who, o == nil and {} or o, ADV_OPTS, level + 1)
+  o = o or {}
+  if type(o.eps) ~= 'number' then
+    error(string.format('%s: opts.eps (the radius) is required, a number; got %s', who, options.what(o.eps)), level + 1)
+  end
+end
+
 function metrics.adv_examples(model, x, y, o)
-  options.known('metrics.adv_examples', o, ADV_OPTS)
+  need_eps('metrics.adv_examples', o, 2)
   local a = check_attack(o.attack)
   if a == 'autoattack' then
     -- found at call time: rl.attacks.autoattack is a module of its own
@@ -89,6 +98,7 @@ function metrics.adv_examples(model, x, y, o)
 end
 
 function metrics.adv_accuracy(model, x, y, o)
+  need_eps('metrics.adv_accuracy', o, 2)
   local xa = metrics.adv_examples(model, x, y, o)
   return model:with_mode('eval', function() return correct(model, xa, y, 'adv_accuracy') / x.shape[1] end)
 end
@@ -180,6 +190,9 @@ function metrics.evaluate(model, batches, o)
   o = o or {}
   options.known('metrics.evaluate', o, EVAL_OPTS)
   check_attack(o.attack)
+  if (o.adv or o.lipschitz or o.lipschitz_max) and type(o.eps) ~= 'number' then
+    error('metrics.evaluate: opts.eps (the radius) is required with adv, lipschitz or lipschitz_max', 2)
+  end
   local n, ok, adv, lip, lipmax = 0, 0, 0, 0, 0
   -- the attack's steps and step size are not the estimator's
   local adv_opts = {}

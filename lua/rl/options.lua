@@ -192,6 +192,11 @@ local PYTORCH_ONLY = { foreach = true, capturable = true, differentiable = true,
 -- message does not depend on table order.
 function options.reject_unknown(who, t, valid, aliases, noun)
   noun = noun or 'option'
+  -- a number or a tensor where the options go (Conv2d(3, 2, 3, 1, 1), as
+  -- PyTorch's positional stride and padding) failed inside pairs
+  if type(t) ~= 'table' or is_tensor(t) then
+    error(string.format('%s: %ss must be a table {name = value, ...}, got %s', who, noun, options.what(t)), 0)
+  end
   local known, bad = {}, {}
   for _, k in ipairs(valid) do known[k] = true end
   for k in pairs(t) do
