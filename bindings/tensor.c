@@ -241,6 +241,17 @@ static void nest_fill(lua_State *L, int idx, nest *s, int d, char *path, size_t 
   if (len != s->size[d])
     luaL_error(L, "tensor: ragged nested table: element%s has %I entries, expected %I",
                plen ? path : "s at the top level", (lua_Integer)len, (lua_Integer)s->size[d]);
+  /* a list and nothing else: {[1] = 1, [3] = 3} gave [1] and {a = 1} an
+   * empty tensor, the other entries dropped silently */
+  int64_t keys = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_pop(L, 1);
+    keys++;
+  }
+  if (keys != len)
+    luaL_error(L, "tensor: the table%s%s is not a list: it has %I entries besides [1]..[%I] (holes or named "
+               "fields)", plen ? " at " : "", plen ? path : "", (lua_Integer)(keys - len), (lua_Integer)len);
   for (int64_t k = 1; k <= len; k++) {
     int ty = lua_geti(L, idx, k);
     size_t pl = plen + (size_t)snprintf(path + plen, 256 - plen < 24 ? 1 : 24, "[%lld]",
@@ -319,8 +330,8 @@ static int l_tensor(lua_State *L) {
     s.ivals[0] = lua_isinteger(L, 1) ? lua_tointeger(L, 1) : lua_toboolean(L, 1);
     s.allint = lua_isinteger(L, 1) || lua_isboolean(L, 1);
     s.anybool = lua_isboolean(L, 1);
-  } else if (numel > 0) {
-    nest_fill(L, 1, &s, 0, path, 0);
+  } else {
+    nest_fill(L, 1, &s, 0, path, 0); /* an empty one too: {a = 1} is no list */
   }
   if (!o.has_dtype) o.dtype = s.anybool && s.allint ? RL_U8 : (s.allint && numel ? RL_I64 : RL_F32);
   rl_tensor *t = s.allint ? rl_from_host(s.ndim, s.size, RL_I64, s.ivals, rl_cpu())

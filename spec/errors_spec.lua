@@ -21,6 +21,12 @@ local cases = {
   { 'max with a misspelt keepdim option', 'return rl.zeros(2, 3):max(2, {keep = true})',
     { "unknown option 'keep'", 'keepdim' } },
   { 'std with keepdim "no"', "return rl.zeros(2, 3):std(2, true, 'no')", { 'keepdim must be a boolean', 'string' } },
+  -- a table with holes or named fields lost its other entries silently
+  { 'tensor of a table with a hole', 'return rl.tensor{[1] = 1, [3] = 3}', { 'tensor: the table is not a list' } },
+  { 'tensor of a table with a named field', 'return rl.tensor{a = 1}', { 'tensor: the table is not a list' } },
+  { 'tensor of a row with a named field', 'return rl.tensor{{1, 2}, {3, 4, x = 1}}', { 'the table at [2] is not a list' } },
+  { 'load_state_dict with strict "no"', "local m = rl.nn.Linear(2, 2); return m:load_state_dict(m:state_dict(), 'no')",
+    { 'strict must be a boolean' } },
   -- a loss of two shapes broadcast silently
   { 'mse_loss of [3] and [3, 1]', 'return rl.F.mse_loss(rl.tensor{1, 2, 3}, rl.tensor{{1}, {2}, {3}})',
     { 'mse_loss', 'input 3 and target 3x1 must have one shape' } },
@@ -290,6 +296,16 @@ describe('an error names the line that made the bad call', function()
       '(case):1: Linear: out_features must be a positive integer, got nil' },
     { 'Conv2d with a zero kernel', 'local m = rl.nn.Conv2d(3, 4, 0)\nreturn m',
       '(case):1: Conv2d: kernel_size must be a positive integer, got 0' },
+    { 'rl.F.softmax without its dim', 'local y = rl.F.softmax(rl.rand(2, 3))\nreturn y',
+      "(case):1: bad argument #2 to 'F.softmax'" },
+    { 'a model moved to a device that is not there', "local m = rl.nn.Linear(2, 2)\nm:to('gpu')\nreturn m",
+      "(case):2: bad argument #1 to 'to'" },
+    { 'a model loaded from weights of another shape',
+      "local p = os.tmpname()\nrl.nn.Linear(2, 3):save(p)\nlocal m = rl.nn.Linear(2, 4)\nm:load(p)\nreturn m",
+      '(case):4: load_state_dict: weight has shape 3x2 in the file but 4x2 in the model' },
+    { 'exp.config with a method that is none',
+      "local c = require('rl.experiment').config { dataset = 'synthetic', method = 'trades7' }\nreturn c",
+      '(case):1: experiment: methods.get: unknown method "trades7"' },
   } do
     it(c[1], function()
       local ok, msg = pcall(compile(c[2]))

@@ -186,8 +186,9 @@ function autocast.install(rl)
         local res = table.pack(pcall(policy, ...))
         if res[1] then return table.unpack(res, 2, res.n) end
         local e = res[2]
-        if type(e) == 'string' then error((e:gsub('^[^\n]-autocast%.lua:%d+: ', '')), 2) end
-        error(e, 0)
+        -- a C function's argument error names the local it was called as
+        if type(e) == 'string' then e = e:gsub("(bad argument #%d+ to )'raw'", "%1'F." .. name .. "'") end
+        require('rl.options').reraise(e, 2)
       end
       wrapped[F[name]] = raw
     end

@@ -47,10 +47,10 @@ function metrics.attack_names()
   return table.concat(names, ', ')
 end
 
-local function check_attack(name)
+local function check_attack(name, level)
   local a = name or 'pgd'
   if not metrics.attacks[a] then
-    error(string.format('metrics: unknown attack %q (%s)', tostring(name), metrics.attack_names()), 3)
+    error(string.format('metrics: unknown attack %q (%s)', tostring(name), metrics.attack_names()), (level or 2) + 1)
   end
   return a
 end
@@ -71,6 +71,7 @@ local function need_eps(who, o, level)
   if type(o.eps) ~= 'number' then
     error(string.format('%s: opts.eps (the radius) is required, a number; got %s', who, options.what(o.eps)), level + 1)
   end
+  check_attack(o.attack, level + 1)
 end
 
 function metrics.adv_examples(model, x, y, o)

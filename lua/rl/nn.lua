@@ -29,11 +29,7 @@ function nn.class(name, parent)
     __call = function(c, ...)
       local obj = setmetatable({}, c)
       local ok, err = pcall(c.__init, obj, ...)
-      if not ok then
-        local rest = type(err) == 'string' and err:match('^[^\n]-%.lua:%d+: (.*)$') or err
-        if type(rest) == 'string' and rest:match('^[%w_.]+: ') then error(rest, 2) end
-        error(err, 0)
-      end
+      if not ok then options.reraise(err, 2) end
       return obj
     end,
   })
@@ -149,9 +145,28 @@ function Module:state_dict()
 end
 
 --- Copy values from a table name -> tensor into this module's tensors.
--- strict (default true): missing and unexpected keys are errors.
-function Module:load_state_dict(sd, strict)
+-- strict (default true, or {strict = boolean}): missing and unexpected
+-- keys are errors.  Errors are raised at the line that called it.
+local function load_state_dict(self, sd, strict)
+  if type(strict) == 'table' and not rl.is_tensor(strict) then
+    -- m:load_state_dict(other:state_dict()) passes state_dict's second
+    -- result, the list of keys, along: that is no option
+    local entries = 0
+    for _ in pairs(strict) do entries = entries + 1 end
+    if entries > 0 and entries == #strict then
+      strict = nil
+    else
+      options.known('load_state_dict', strict, { strict = true })
+      strict = strict.strict
+    end
+  end
   if strict == nil then strict = true end
+  if type(strict) ~= 'boolean' then
+    error('load_state_dict: strict must be a boolean (or {strict = boolean}), got ' .. options.what(strict), 0)
+  end
+  if type(sd) ~= 'table' or rl.is_tensor(sd) then
+    error('load_state_dict: the state dict must be a table name -> tensor, got ' .. options.what(sd), 0)
+  end
   local own, order = self:state_dict()
   local missing, unexpected = {}, {}
   for _, k in ipairs(order) do
@@ -164,23 +179,23 @@ function Module:load_state_dict(sd, strict)
   if strict and (#missing > 0 or #unexpected > 0) then
     error(string.format('load_state_dict: missing keys: %s; unexpected keys: %s',
       #missing > 0 and table.concat(missing, ', ') or 'none',
-      #unexpected > 0 and table.concat(unexpected, ', ') or 'none'), 2)
+      #unexpected > 0 and table.concat(unexpected, ', ') or 'none'), 0)
   end
   rl.no_grad(function()
     for _, k in ipairs(order) do
       local src, dst = sd[k], own[k]
       if src ~= nil then
         if not rl.is_tensor(src) then
-          error(string.format('load_state_dict: %s is a %s, expected a tensor', k, type(src)), 3)
+          error(string.format('load_state_dict: %s is a %s, expected a tensor', k, type(src)), 0)
         end
         if src:numel() ~= dst:numel() or #src.shape ~= #dst.shape then
           error(string.format('load_state_dict: %s has shape %s in the file but %s in the model',
-            k, table.concat(src.shape, 'x'), table.concat(dst.shape, 'x')), 3)
+            k, table.concat(src.shape, 'x'), table.concat(dst.shape, 'x')), 0)
         end
         for i = 1, #src.shape do
           if src.shape[i] ~= dst.shape[i] then
             error(string.format('load_state_dict: %s has shape %s in the file but %s in the model',
-              k, table.concat(src.shape, 'x'), table.concat(dst.shape, 'x')), 3)
+              k, table.concat(src.shape, 'x'), table.concat(dst.shape, 'x')), 0)
           end
         end
         dst:copy_(src)
@@ -189,6 +204,7 @@ function Module:load_state_dict(sd, strict)
   end)
   return missing, unexpected
 end
+Module.load_state_dict = options.public(load_state_dict)
 
 --- Write the state_dict to a safetensors file (atomically).
 function Module:save(path, metadata)
@@ -196,10 +212,10 @@ function Module:save(path, metadata)
 end
 
 --- Read a safetensors file written by save() (or by PyTorch) into this module.
-function Module:load(path, strict)
+Module.load = options.public(function(self, path, strict)
   local sd = rl.load(path)
-  return self:load_state_dict(sd, strict)
-end
+  return load_state_dict(self, sd, strict)
+end)
 
 function Module:train(mode)
   if mode == nil then mode = true end
@@ -234,7 +250,7 @@ end
 
 --- Move or convert every parameter and buffer: to('cuda'), to('f64'),
 -- to{device = ..., dtype = ...}.  Returns self.
-function Module:to(what)
+Module.to = options.public(function(self, what)
   local function convert(t)
     local floating = { f32 = true, f64 = true, bf16 = true, f16 = true, float32 = true, float64 = true,
       bfloat16 = true, float16 = true, half = true, float = true, double = true }
@@ -262,7 +278,7 @@ function Module:to(what)
     end
   end)
   return self
-end
+end)
 
 --- One line per module with its parameter count, and the total.
 function Module:summary()

@@ -114,12 +114,25 @@ function options.copy(v)
   return c
 end
 
---- options.public(fn): fn, with its errors (raised at level 0) re-raised at
--- the line that called it.
+--- options.reraise(err, level): raise err again at `level` (as error's,
+-- counted from the caller of reraise).  A refusal ("who: ...", or a C
+-- function's "bad argument ...") loses the file:line of the rllua code that
+-- raised it and gets the line at `level`; any other error (a bug) keeps
+-- its own position.
+function options.reraise(err, level)
+  if type(err) ~= 'string' then error(err, 0) end
+  local rest = err:match('^[^\n]-%.lua:%d+: (.*)$')
+  if rest == nil and not err:match('^[^\n]-:%d+: ') then rest = err end -- raised at level 0
+  if rest and (rest:match('^[%w_.:]+: ') or rest:match('^bad argument')) then error(rest, level + 1) end
+  error(err, 0)
+end
+
+--- options.public(fn): fn, with its errors re-raised at the line that
+-- called it (options.reraise).
 function options.public(fn)
   local wrapper = function(...)
     local res = table.pack(pcall(fn, ...))
-    if not res[1] then error(res[2], 2) end
+    if not res[1] then options.reraise(res[2], 2) end
     return table.unpack(res, 2, res.n)
   end
   options.wrapped[wrapper] = fn -- rl.help reads fn's doc comment
