@@ -88,4 +88,21 @@ describe('rl.options words', function()
     local f = options.public(function() error('f: bad', 0) end)
     check.has(check.err_of(function() f() end), 'options_spec.lua', 'f: bad') -- at the caller's line
   end)
+
+  it('reraise: a refusal at the caller, a bug where it was, a quoted position kept', function()
+    local function at(err)
+      local ok, msg = pcall(function() options.reraise(err, 1) end)
+      assert.is_false(ok)
+      return msg
+    end
+    -- a refusal raised inside rllua (a position in a .lua file) or at level 0
+    assert.truthy(at('/x/lua/rl/nn.lua:28: CNN001: unknown option'):find('options_spec.lua:%d+: CNN001: unknown option$'))
+    assert.truthy(at('f: bad'):find('options_spec.lua:%d+: f: bad$'))
+    assert.truthy(at("/x/a.lua:3: bad argument #1 to 'to'"):find("options_spec.lua:%d+: bad argument #1 to 'to'$"))
+    -- a bug keeps its own position
+    assert.are.equal('/x/a.lua:3: attempt to index a nil value', at('/x/a.lua:3: attempt to index a nil value'))
+    -- a message that quotes a position further on keeps its own start
+    local quoted = 'autoattack: state file s is not readable (/x/checkpoint.lua:9: load: bad); remove it'
+    assert.truthy(at(quoted):find('options_spec.lua:%d+: ' .. quoted:gsub('%p', '%%%0') .. '$'))
+  end)
 end)

@@ -118,7 +118,7 @@ end
 -- file:line of the code that raised it; any other (a bug) keeps it.
 function cli.message(err)
   local msg = tostring(err)
-  local rest = msg:match('^[^\n]-%.lua:%d+: (.*)$')
+  local rest = msg:match('^[^\n:]+%.lua:%d+: (.*)$')
   if rest and rest:match('^[%w_.%-]+: ') then return rest end
   return msg
 end

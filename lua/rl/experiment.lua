@@ -95,7 +95,7 @@ function exp.config(c)
   local cfg = { dataset = name, method = 'natural', seed = 0, device = os.getenv('RL_DEVICE') or 'cpu' }
   for k, v in pairs(d) do if not SELECTORS[k] then cfg[k] = v end end
   local mok, _, base = pcall(methods.get, c.method or cfg.method) -- validates the method name
-  if not mok then error('experiment: ' .. tostring(_):gsub('^[^\n]-%.lua:%d+: ', ''), 2) end
+  if not mok then error('experiment: ' .. tostring(_):gsub('^[^\n:]+%.lua:%d+: ', ''), 2) end
   if d.lr_method and d.lr_method[base] then cfg.lr = d.lr_method[base] end
   for k, v in pairs(d.method_opts and d.method_opts[base] or {}) do cfg[k] = v end
   if c.quick then for k, v in pairs(exp.quick) do cfg[k] = v end end

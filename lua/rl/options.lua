@@ -121,8 +121,8 @@ end
 -- its own position.
 function options.reraise(err, level)
   if type(err) ~= 'string' then error(err, 0) end
-  local rest = err:match('^[^\n]-%.lua:%d+: (.*)$')
-  if rest == nil and not err:match('^[^\n]-:%d+: ') then rest = err end -- raised at level 0
+  local rest = err:match('^[^\n:]+%.lua:%d+: (.*)$')
+  if rest == nil and not err:match('^[^\n:]+:%d+: ') then rest = err end -- raised at level 0
   if rest and (rest:match('^[%w_.:]+: ') or rest:match('^bad argument')) then error(rest, level + 1) end
   error(err, 0)
 end
