@@ -493,6 +493,30 @@ describe('dataset registry', function()
     has(err_of(rl.data.load, 'mnist', { batch = 3 }), "unknown option 'batch'")
   end)
 
+  it('refuses options that do not apply to the dataset, and bad values, at the caller', function()
+    has(err_of(rl.data.load, 'synthetic', { n = 10, resize = 5, crop = 5 }),
+      'rl.data.load: resize applies only to image folders (resimgnet, folder:PATH), not to synthetic', 'use size')
+    has(err_of(rl.data.load, 'synthetic', { n = 10, crop = 5 }), 'crop applies only to image folders')
+    has(err_of(rl.data.load, 'mnist', { split = 'test', n = 10 }),
+      'rl.data.load: n applies only to synthetic, not to mnist; use subset')
+    has(err_of(rl.data.load, 'cifar10', { pattern_seed = 1 }), 'pattern_seed applies only to synthetic')
+    has(err_of(rl.data.load, 'mnist', { cache = dir .. '/c.safetensors' }), 'cache applies only to image folders')
+    has(err_of(rl.data.load, 'synthetic', { n = 20, subset = 100 }),
+      'subset = 100 is more than the n = 20 synthetic examples')
+    has(err_of(rl.data.load, 'synthetic', { n = 10, size = 0 }), 'size must be in [1, 1048576], got 0')
+    has(err_of(rl.data.load, 'resimgnet', { crop = { 64 } }), 'crop must be a positive integer or {h, w}, got {64}')
+    has(err_of(rl.data.load, 'resimgnet', { ragged = 'yes' }), 'ragged must be true or false')
+    has(err_of(rl.data.synthetic, { N = 5 }), "rl.data.synthetic: unknown option 'N' (did you mean 'n'?)")
+    has(err_of(rl.data.synthetic, { n = 5, split = 'val' }), "split must be one of 'train', 'test'")
+    -- the caller's line, not data.lua's
+    local ok, e = pcall(function() local _ = rl.data.load('synthetic', { subset = 0 }) end) -- no tail call
+    assert.is_false(ok)
+    has(e, 'data_spec.lua:', 'rl.data.load: subset must be >= 1, got 0')
+    -- data_dir is anyone's (a run gives it whatever its dataset); seed without subset too
+    assert.are.equal(5, rl.data.load('synthetic', { n = 10, subset = 5, seed = 1, data_dir = dir }):size())
+    assert.are.equal(10, rl.data.load('synthetic', { n = 10, seed = 1 }):size())
+  end)
+
   it('gives the paper augmentation per dataset', function()
     assert.are.same({ crop_pad = 4, flip = true }, rl.data.augment_defaults('cifar10'))
     assert.are.same({ crop = 64, crop_pad = 8 }, rl.data.augment_defaults('resimgnet'))
@@ -682,6 +706,45 @@ describe('loader', function()
     for x in T:iter(0) do
       same(x:size(), { 4, 3, 64, 64 })
     end
+  end)
+
+  it('checks every option, the dataset and iter\'s range when it is made', function()
+    local ds = indexed(20, 1, 4, 4)
+    local function refuses(opts, ...)
+      local ok, e = pcall(function() local _ = rl.data.loader(ds, opts) end) -- no tail call
+      assert.is_false(ok, 'expected an error')
+      has(e, 'data_spec.lua:', ...)
+    end
+    refuses({ flip = 'no' }, "rl.data.loader: flip must be true or false, got the string 'no'")
+    refuses({ drop_last = 'no' }, 'drop_last must be true or false')
+    refuses({ shuffle = 0 }, 'shuffle must be true or false')
+    refuses({ random_crop = 1 }, 'random_crop must be true or false')
+    refuses({ batch = 0 }, 'batch must be >= 1, got 0')
+    refuses({ batch = 2.5 }, 'batch must be an integer, got 2.5')
+    refuses({ seed = 'x' }, 'seed must be an integer')
+    refuses({ crop_pad = -1 }, 'crop_pad must be >= 0, got -1')
+    refuses({ crop = 0 }, 'crop must be a positive integer or {h, w}, got 0')
+    refuses({ crop = 5 }, 'crop 5x5 is larger than the images (4x4)')
+    refuses({ crop = { 4, 9 }, crop_pad = 2 }, 'crop 4x9 is larger than the images (4x4, 8x8 with crop_pad 2)')
+    refuses({ device = 'gpu' }, "rl.data.loader: unknown device 'gpu'")
+    refuses({ device = 1 }, 'device must be a string')
+    refuses({ btch = 3 }, "unknown option 'btch' (did you mean 'batch'?)")
+    assert.are.equal(2, #rl.data.loader(ds, { crop = 8, crop_pad = 2, batch = 10 }))
+    assert.are.equal(1, #rl.data.loader(ds, { batch = 20, device = 'cuda', flip = false })) -- spelling only
+    for _, bad in ipairs { { nil, 'got nil' }, { ds.x, 'got a u8 tensor of size 20x1x4x4' }, { {}, 'got a table' } } do
+      has(err_of(rl.data.loader, bad[1], {}),
+        "rl.data.loader: the first argument must be a dataset (rl.data.load's result", bad[2])
+    end
+    local L = rl.data.loader(ds, { batch = 8 }) -- 3 batches
+    for _, first in ipairs { 0, 4, 99, 1.5 } do
+      local ok, e = pcall(function() local _ = L:iter(1, first) end)
+      assert.is_false(ok)
+      has(e, 'data_spec.lua:', 'first_batch must be an integer in 1..3', 'got ' .. tostring(first))
+    end
+    has(err_of(L.iter, L, -1), 'epoch must be an integer in 0..2^23-1, got -1')
+    local n = 0
+    for _ in L:iter(1, 3) do n = n + 1 end
+    assert.are.equal(1, n)
   end)
 
   it('refuses bad indices and impossible crops', function()

@@ -61,12 +61,20 @@ end
 local function is_ragged(x) return getmetatable(x) == Ragged end
 data.is_ragged = is_ragged
 
-local function crop_pair(crop, who)
+-- crop (a size or {h, w}) as {h, w}; nil stays nil.  An error names who,
+-- raised at `level` (default 3: the caller of who).
+local function crop_pair(crop, who, level)
   if crop == nil then return nil end
   local h, w = crop, crop
-  if type(crop) == 'table' then h, w = crop[1], crop[2] end
-  if math.type(h) ~= 'integer' or math.type(w) ~= 'integer' or h < 1 or w < 1 then
-    error(string.format('%s: crop must be a positive integer or {h, w}, got %s', who, tostring(crop)), 3)
+  if type(crop) == 'table' and not rl.is_tensor(crop) then
+    h, w = crop[1], crop[2]
+    if #crop ~= 2 then h = nil end
+  end
+  h = type(h) == 'number' and math.tointeger(h)
+  w = type(w) == 'number' and math.tointeger(w)
+  if not h or not w or h < 1 or w < 1 then
+    local got = type(crop) == 'table' and not rl.is_tensor(crop) and options.full(crop) or options.what(crop)
+    error(string.format('%s: crop must be a positive integer or {h, w}, got %s', who, got), level or 3)
   end
   return { h, w }
 end
@@ -598,9 +606,65 @@ end
 -- ---------------------------------------------------------------------------
 -- load
 
-local load_opts = { split = true, data_dir = true, subset = true, seed = true, resize = true,
-  crop = true, ragged = true, cache = true, n = true, classes = true, channels = true, size = true,
-  pattern_seed = true }
+-- The options of rl.data.load, by the datasets they apply to (crop, a
+-- size or {h, w}, is checked apart: options has no kind for it).
+local LOAD_ROWS = {
+  { 'split', 'string', 'train' },
+  { 'data_dir', 'string' }, -- every dataset takes it (synthetic and folder:PATH read no files by it)
+  { 'subset', 'integer', nil, '>= 1' },
+  { 'seed', 'integer' },
+  { 'resize', 'integer', nil, '>= 0' },
+  { 'ragged', 'boolean' },
+  { 'cache', 'string' },
+  { 'n', 'integer', nil, '>= 1' },
+  { 'classes', 'integer', nil, '[1, 1048576]' },
+  { 'channels', 'integer', nil, '[1, 1048576]' },
+  { 'size', 'integer', nil, '[1, 1048576]' },
+  { 'pattern_seed', 'integer' },
+}
+local load_opts = { crop = true }
+for _, row in ipairs(LOAD_ROWS) do load_opts[row[1]] = true end
+local FOLDER_ONLY = { 'resize', 'crop', 'ragged', 'cache' }
+local SYNTHETIC_ONLY = { 'n', 'classes', 'channels', 'size', 'pattern_seed' }
+
+-- opts of rl.data.load checked for dataset `name` (whose reader is known):
+-- kinds, ranges, and that each option given applies to that dataset.
+-- Raises at level 0.
+local function load_options(name, opts)
+  local who = 'rl.data.load'
+  options.known(who, opts, load_opts)
+  local rest = {}
+  for k, v in pairs(opts) do if k ~= 'crop' then rest[k] = v end end
+  local o = options.check(who, rest, LOAD_ROWS)
+  if o.split ~= 'train' and o.split ~= 'test' then
+    error(string.format("%s: split must be 'train' or 'test', got %s", who, options.what(o.split)), 0)
+  end
+  o.crop = crop_pair(opts.crop, who, 0)
+  local folder = name == 'resimgnet' or name:match('^folder:') ~= nil
+  if not folder then
+    for _, k in ipairs(FOLDER_ONLY) do
+      if o[k] ~= nil then
+        local hint = name == 'synthetic' and (k == 'crop' or k == 'resize')
+            and '; synthetic images are size x size: use size' or ''
+        error(string.format('%s: %s applies only to image folders (resimgnet, folder:PATH), not to %s%s', who, k,
+          name, hint), 0)
+      end
+    end
+  end
+  if name ~= 'synthetic' then
+    for _, k in ipairs(SYNTHETIC_ONLY) do
+      if o[k] ~= nil then
+        error(string.format('%s: %s applies only to synthetic, not to %s%s', who, k, name,
+          k == 'n' and '; use subset (a stratified subset of n examples)' or ''), 0)
+      end
+    end
+  elseif o.n and o.subset and o.subset > o.n then
+    error(string.format('%s: subset = %d is more than the n = %d synthetic examples; give one of them', who, o.subset,
+      o.n), 0)
+  end
+  if o.ragged and o.crop then error(who .. ': ragged = true keeps every image whole: it takes no crop', 0) end
+  return o
+end
 
 --- rl.data.load(name, opts) -> Dataset.  opts: split ('train' | 'test'),
 -- data_dir, subset (a stratified subset of that many, see Dataset:subset),
@@ -610,14 +674,9 @@ local load_opts = { split = true, data_dir = true, subset = true, seed = true, r
 -- training split with a resize and no crop), cache (a .safetensors file
 -- that keeps the decoded images and the geometry they were cut with;
 -- an image beyond rl.data.image_limits, as read or resized, is refused);
--- synthetic: n, classes, channels, size, pattern_seed.
+-- synthetic: n, classes, channels, size, pattern_seed.  An option that
+-- does not apply to the dataset is an error.
 function data.load(name, opts)
-  opts = opts or {}
-  options.known('rl.data.load', opts, load_opts, 2)
-  local split = opts.split or 'train'
-  if split ~= 'train' and split ~= 'test' then
-    error(string.format("rl.data.load: split must be 'train' or 'test', got %q", tostring(split)), 2)
-  end
   local read = readers[name]
   local root = type(name) == 'string' and name:match('^folder:(.+)$')
   if root then read = folder_reader(root) end
@@ -628,21 +687,35 @@ function data.load(name, opts)
     error(string.format("rl.data.load: unknown dataset %q (known: %s, folder:PATH)", tostring(name),
       table.concat(names, ', ')), 2)
   end
-  local x, y, classes, taken = read(split, opts)
-  local ds = new_dataset(name, split, x, y, classes)
-  if opts.subset and not taken then ds = ds:subset(opts.subset, opts.seed) end
+  if opts ~= nil and (type(opts) ~= 'table' or rl.is_tensor(opts)) then
+    error('rl.data.load: options must be a table, got ' .. options.what(opts), 2)
+  end
+  local ok, o = pcall(load_options, name, opts or {})
+  if not ok then error(o, 2) end
+  local x, y, classes, taken = read(o.split, o)
+  local ds = new_dataset(name, o.split, x, y, classes)
+  if o.subset and not taken then ds = ds:subset(o.subset, o.seed) end
   return ds
 end
 
+local SYNTHETIC_ROWS = {
+  { 'n', 'integer', 1000, '>= 1' },
+  { 'classes', 'integer', 10, '[1, 1048576]' },
+  { 'channels', 'integer', 1, '[1, 1048576]' },
+  { 'size', 'integer', 28, '[1, 1048576]' },
+  { 'seed', 'integer', 0 },
+  { 'split', 'string', 'train', { 'train', 'test' } },
+}
+
 --- A synthetic dataset: rl.data.synthetic{n =, classes =, channels =, size =, seed =}.
 -- seed picks the class patterns (see engine/io/data_synth.c).
-function data.synthetic(o)
-  o = o or {}
-  local k = o.classes or 10
-  local x, y = C.synthetic(o.n or 1000, k, o.channels or 1, o.size or 28, o.seed or 0)
+function data.synthetic(opts)
+  local ok, o = pcall(options.check, 'rl.data.synthetic', opts, SYNTHETIC_ROWS)
+  if not ok then error(o, 2) end
+  local x, y = C.synthetic(o.n, o.classes, o.channels, o.size, o.seed)
   local classes = {}
-  for c = 1, k do classes[c] = tostring(c - 1) end
-  return new_dataset('synthetic', o.split or 'train', x, y, classes)
+  for c = 1, o.classes do classes[c] = tostring(c - 1) end
+  return new_dataset('synthetic', o.split, x, y, classes)
 end
 
 --- The paper's augmentation (docs/methods.md) as loader options, for 'train'
@@ -664,32 +737,86 @@ local Loader = {}
 Loader.__index = Loader
 data.Loader = Loader
 
-local loader_opts = { batch = true, shuffle = true, seed = true, crop_pad = true, flip = true,
-  crop = true, random_crop = true, drop_last = true, device = true }
+-- The loader's options (crop, a size or {h, w}, is checked apart).
+local LOADER_ROWS = {
+  { 'batch', 'integer', 64, '>= 1' },
+  { 'shuffle', 'boolean', true },
+  { 'seed', 'integer' },
+  { 'crop_pad', 'integer', 0, '>= 0' },
+  { 'random_crop', 'boolean' },
+  { 'flip', 'boolean', false },
+  { 'drop_last', 'boolean', false },
+  { 'device', 'string' },
+}
+local loader_opts = { crop = true }
+for _, row in ipairs(LOADER_ROWS) do loader_opts[row[1]] = true end
+
+-- Whether ds is a dataset: an rl.data.Dataset, or a table with its fields.
+local function is_dataset(ds)
+  if getmetatable(ds) == Dataset then return true end
+  if type(ds) ~= 'table' or rl.is_tensor(ds) or is_ragged(ds) then return false end
+  return (rl.is_tensor(ds.x) or is_ragged(ds.x)) and rl.is_tensor(ds.y) and type(ds.size) == 'function'
+end
+
+-- The loader's options checked against ds (raised at level 0): kinds,
+-- ranges, the device's spelling, and a crop that fits the images.
+local function loader_options(ds, opts)
+  local who = 'rl.data.loader'
+  if not is_dataset(ds) then
+    error(string.format("%s: the first argument must be a dataset (rl.data.load's result, or " ..
+      'rl.data.dataset(x, y)), got %s', who, options.what(ds)), 0)
+  end
+  if opts == nil then opts = {} end
+  if type(opts) ~= 'table' or rl.is_tensor(opts) then
+    error(string.format('%s: options must be a table, got %s', who, options.what(opts)), 0)
+  end
+  options.known(who, opts, loader_opts)
+  local rest = {}
+  for k, v in pairs(opts) do if k ~= 'crop' then rest[k] = v end end
+  local o = options.check(who, rest, LOADER_ROWS)
+  o.crop = crop_pair(opts.crop, who, 0)
+  if o.device then
+    -- the spelling only: whether the device can be used shows at the first batch
+    local ok, e = pcall(rl.device, o.device)
+    if not ok and tostring(e):find('unknown device', 1, true) then error(who .. ': ' .. tostring(e), 0) end
+  end
+  local x = ds.x
+  if o.crop == nil and is_ragged(x) then
+    o.crop = x.crop or error(string.format("%s: the images of '%s' have different sizes " ..
+      '(each keeps its whole resized extent): give crop = N', who, tostring(ds.name)), 0)
+  end
+  if o.crop and x.shape[1] > 0 then
+    local h, w, what
+    if is_ragged(x) then
+      local hs, ws = x:sizes()
+      h, w, what = hs:min():item(), ws:min():item(), 'the smallest images'
+    else
+      h, w, what = x:size(3), x:size(4), 'the images'
+    end
+    local p = o.crop_pad
+    if o.crop[1] > h + 2 * p or o.crop[2] > w + 2 * p then
+      error(string.format('%s: crop %dx%d is larger than %s (%dx%d%s)', who, o.crop[1], o.crop[2], what, h, w,
+        p > 0 and string.format(', %dx%d with crop_pad %d', h + 2 * p, w + 2 * p, p) or ''), 0)
+    end
+  end
+  return o
+end
 
 --- rl.data.loader(ds, opts): batch (64), shuffle (true), seed (the default
 -- generator's seed), crop_pad (zero padding before a random crop, 0), crop
 -- (a size or {h, w}; default the image's), random_crop (default: crop_pad
 -- > 0), flip (random horizontal flips, false), drop_last (false), device
--- (where batches go; default 'cpu').
+-- (where batches go; default 'cpu').  Every option is checked here.
 function data.loader(ds, opts)
-  opts = opts or {}
-  options.known('rl.data.loader', opts, loader_opts, 2)
-  local b = opts.batch or 64
-  if math.type(b) ~= 'integer' or b < 1 then error('rl.data.loader: batch must be a positive integer', 2) end
-  local pad = opts.crop_pad or 0
+  local ok, o = pcall(loader_options, ds, opts)
+  if not ok then error(o, 2) end
   local self = setmetatable({
-    ds = ds, batch = b, shuffle = opts.shuffle ~= false, seed = opts.seed or rl.initial_seed(),
-    drop_last = opts.drop_last or false, device = opts.device,
+    ds = ds, batch = o.batch, shuffle = o.shuffle, seed = o.seed or rl.initial_seed(),
+    drop_last = o.drop_last, device = o.device,
   }, Loader)
-  local random_crop = opts.random_crop
-  if random_crop == nil then random_crop = pad > 0 end
-  local crop = opts.crop
-  if crop == nil and is_ragged(ds.x) then
-    crop = ds.x.crop or error(string.format("rl.data.loader: the images of '%s' have different sizes " ..
-      '(each keeps its whole resized extent): give crop = N', ds.name), 2)
-  end
-  self.aug = { pad = pad, crop = crop, random_crop = random_crop, flip = opts.flip or false }
+  local random_crop = o.random_crop
+  if random_crop == nil then random_crop = o.crop_pad > 0 end
+  self.aug = { pad = o.crop_pad, crop = o.crop, random_crop = random_crop, flip = o.flip }
   return self
 end
 
@@ -704,10 +831,15 @@ function Loader:__tostring()
     self.batch, #self, tostring(self.shuffle))
 end
 
-local function epoch_gen(seed, epoch, extra)
+local function check_epoch(epoch, level)
   if math.type(epoch) ~= 'integer' or epoch < 0 or epoch >= 1 << 23 then
-    error(string.format('rl.data.loader: epoch must be an integer in 0..2^23-1, got %s', tostring(epoch)), 3)
+    error(string.format('rl.data.loader: epoch must be an integer in 0..2^23-1, got %s', options.what(epoch)),
+      level + 1)
   end
+end
+
+local function epoch_gen(seed, epoch, extra)
+  check_epoch(epoch, 3)
   local g = rl.Generator(seed)
   g:set_state { seed = seed, offset = epoch * EPOCH_SPAN + (extra or 0) }
   return g
@@ -739,8 +871,15 @@ end
 -- epoch defaults to 1; first_batch (default 1) resumes inside an epoch.
 function Loader:iter(epoch, first)
   epoch = epoch or 1
+  check_epoch(epoch, 2)
+  local last = #self
+  if first ~= nil and (math.type(first) ~= 'integer' or first < 1 or first > math.max(last, 1)) then
+    error(string.format('rl.data.loader: iter: first_batch must be an integer in 1..%d (the batches of an ' ..
+      'epoch: %d examples, batch %d%s), got %s', math.max(last, 1), self.ds:size(), self.batch,
+      self.drop_last and ', drop_last' or '', options.what(first)), 2)
+  end
   local order = self:order(epoch)
-  local i, last = (first or 1) - 1, #self
+  local i = (first or 1) - 1
   return function()
     i = i + 1
     if i > last then return nil end
