@@ -20,18 +20,8 @@ local function fig(extra, series)
   return o
 end
 
-local function read(path)
-  local f = assert(io.open(path, 'rb'))
-  local s = f:read('a')
-  f:close()
-  return s
-end
-
-local function exists(path)
-  local f = io.open(path, 'rb')
-  if f then f:close() end
-  return f ~= nil
-end
+local function read(path) return assert(shell.read(path), path) end
+local function exists(path) return shell.read(path) ~= nil end
 
 describe('plot.figure', function()
   it('is rl.plot', function()
