@@ -119,11 +119,11 @@ describe('plot.figure', function()
     has(e, 'plot: gnuplot failed on ' .. dir .. '/busy.gp:', 'cannot open file', '(at: set output')
     assert.is_nil(e:find('installed', 1, true), e)
     assert.is_nil(e:find('\n'), e)
+    -- an rllua with no gnuplot on its PATH (shell.rllua: make test-asan's and
+    -- the emulator's own, which need no preloaded runtime)
     local code = string.format("local plot = require 'rl.plot'; print(select(2, pcall(plot.figure, %q, " ..
       "{title = 't', xlabel = 'x', ylabel = 'y', series = {{title = 'a', x = {1}, y = {1}}}})))", dir .. '/nogp')
-    local lua = shell.sh('command -v ' .. shell.lua):match('[^\n]+') -- found before PATH goes
-    local out = shell.sh(string.format('PATH=/nonexistent LUA_PATH=%s LUA_CPATH=%s %s -e %s', shell.quote(package.path),
-      shell.quote(package.cpath), lua, shell.quote(code)))
+    local out = shell.rllua_code(code, 'PATH=/nonexistent')
     has(out, 'plot: gnuplot is not installed')
   end)
 end)
