@@ -78,7 +78,9 @@ function options.in_box(who, x, lo, hi, fixed)
   if not (lo < hi) then error(string.format('%s: lo (%g) must be below hi (%g)', who, lo, hi), 0) end
   if x:numel() == 0 then return end
   local rl = require 'rl.base'
-  local min, max = rl.no_grad(function() return x:min():item(), x:max():item() end)
+  -- one read from the device for both (each item() waits for it)
+  local mm = rl.no_grad(function() return rl.stack({ x:min(), x:max() }):double():tolist() end)
+  local min, max = mm[1], mm[2]
   if not (min >= lo and max <= hi) then
     error(string.format('%s: x must lie in the box [lo, hi] = [%g, %g] the attack clips to; its values span ' ..
       '[%g, %g] (%s)', who, lo, hi, min, max, fixed and 'scale the images' or 'scale the images, or give lo and hi'), 0)
@@ -120,11 +122,19 @@ end
 -- raised it and gets the line at `level`; any other error (a bug) keeps
 -- its own position.
 function options.reraise(err, level)
-  if type(err) ~= 'string' then error(err, 0) end
+  local rest = options.refusal(err)
+  if rest then error(rest, level + 1) end
+  error(err, 0)
+end
+
+--- options.refusal(err) -> a refusal's text without the position of the
+-- .lua line that raised it; nil when err is no refusal (a bug).
+function options.refusal(err)
+  if type(err) ~= 'string' then return nil end
   local rest = err:match('^[^\n:]+%.lua:%d+: (.*)$')
   if rest == nil and not err:match('^[^\n:]+:%d+: ') then rest = err end -- raised at level 0
-  if rest and (rest:match('^[%w_.:]+: ') or rest:match('^bad argument')) then error(rest, level + 1) end
-  error(err, 0)
+  if rest and (rest:match('^[%w_.:%-]+: ') or rest:match('^bad argument')) then return rest end
+  return nil
 end
 
 --- options.public(fn): fn, with its errors re-raised at the line that
