@@ -117,10 +117,7 @@ end
 -- names who raised it ("experiment: unknown dataset ...") loses the
 -- file:line of the code that raised it; any other (a bug) keeps it.
 function cli.message(err)
-  local msg = tostring(err)
-  local rest = msg:match('^[^\n:]+%.lua:%d+: (.*)$')
-  if rest and rest:match('^[%w_.%-]+: ') then return rest end
-  return msg
+  return options_mod.refusal(err) or tostring(err)
 end
 
 --- cli.plain(err) -> the message without the "file:line: " of the check
