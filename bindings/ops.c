@@ -536,6 +536,14 @@ static int t_is_view_of(lua_State *L) {
   return 1;
 }
 
+/* x:version(): the count of in-place writes to x's storage (through x or
+ * any view sharing it), as PyTorch's x._version.  A value computed from x
+ * stays valid while this count is unchanged. */
+static int t_version(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)lrl_check(L, 1)->st->version);
+  return 1;
+}
+
 /* x:data_ptr(): the address of x's first element (the storage offset
  * included) as an integer; a device address for a CUDA tensor.  For
  * telling storages apart and for debugging: Lua cannot read through it. */
@@ -1004,7 +1012,7 @@ static const luaL_Reg methods[] = {
     R(bernoulli_), R(copy_), R(clone), R(contiguous), R(detach), R(float), R(double),
     R(long), R(byte), R(bf16), R(f16), {"half", t_f16}, R(to), R(cuda), R(cpu), R(type), R(size),
     R(stride), R(dim),
-    R(numel), R(is_contiguous), R(storage_offset), R(is_view_of), R(data_ptr),
+    R(numel), R(is_contiguous), R(storage_offset), R(is_view_of), R(data_ptr), R(version),
     R(reshape), R(view_as), R(flatten), R(transpose), R(t), R(permute), R(narrow),
     R(select), R(unsqueeze), R(squeeze), R(expand), R(expand_as), R(sum), R(mean), R(prod),
     R(any), R(all), R(max), R(min), R(argmax), R(argmin), R(norm), R(var), R(std),

@@ -262,6 +262,40 @@ describe('the attack core', function()
     assert.is_true((xa - X):abs():max():item() <= 25 + 1e-3)
   end)
 
+  -- the check reads x's span from the device, a host wait at every attack
+  -- (AT's and TRADES' inner ones too); a loader's batch is in [0, 1] by
+  -- construction and skips it until its storage is written in place
+  it("skips the box check for a loader's batch until it is written in place", function()
+    local ds = { name = 'box', x = rl.rand({ 8, 1, 4, 4 }):mul(255):byte(), y = rl.zeros({ 8 }, { dtype = 'i64' }) }
+    function ds:size() return 8 end
+    local xb = rl.data.loader(ds, { batch = 8 }):get(rl.arange(8), 1, 1)
+    local yb = m(xb):argmax(2)
+    assert.is_true(xb:min():item() >= 0 and xb:max():item() <= 1)
+    rl.attacks.pgd(m, xb, yb, { eps = 0.1, steps = 1 })
+    local v = xb:version()
+    -- a mark the span contradicts shows the check really is skipped
+    local options = require 'rl.options'
+    local X = options.mark_box(x * 255, 0, 1)
+    rl.attacks.pgd(m, X, y, { eps = 0.1, steps = 1 })
+    -- a box the mark does not fit inside is still checked
+    assert.has_error(function() rl.attacks.pgd(m, X, y, { eps = 0.1, steps = 1, lo = 0, hi = 0.5 }) end)
+    -- written in place, directly or through a view, the batch is checked again
+    for _, write in ipairs {
+      function(t) t:mul_(255) end,
+      function(t) t:narrow(1, 2, 1):add_(3) end,
+      function(t) t:copy_(t * 255) end,
+      function(t) t:fill_(2) end,
+    } do
+      local t = options.mark_box(xb:clone(), 0, 1)
+      rl.attacks.pgd(m, t, yb, { eps = 0.1, steps = 1 })
+      write(t)
+      local ok, e = pcall(rl.attacks.pgd, m, t, yb, { eps = 0.1, steps = 1 })
+      assert.is_false(ok)
+      assert.truthy(tostring(e):find('pgd: x must lie in the box', 1, true), tostring(e))
+    end
+    assert.are.equal(v, xb:version()) -- the attacks never wrote x
+  end)
+
   it("metrics.accuracy refuses labels that are not [B] (a [B, 1] broadcast to an accuracy of 2)", function()
     local pred = m(x):argmax(2)
     assert.are.equal(1, rl.metrics.accuracy(m, x, pred))
