@@ -394,10 +394,15 @@ static int64_t row_index(lua_State *L, const rl_tensor *t) {
 }
 
 /* x[i] selects along dim 1 (1-based, negative from the end); other keys are
- * properties or methods. */
+ * properties or methods.  x[#x + 1] is nil, the end of a Lua sequence, so
+ * that ipairs(x) walks dim 1 (every other index out of range is an error). */
 static int l_index(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   if (lua_type(L, 2) == LUA_TNUMBER) {
+    if (t->ndim > 0 && lua_isinteger(L, 2) && lua_tointeger(L, 2) == t->size[0] + 1) {
+      lua_pushnil(L);
+      return 1;
+    }
     int64_t row = row_index(L, t);
     int b = lrl_newbox(L);
     return lrl_fill(L, b, rl_select(t, 0, row));

@@ -148,6 +148,23 @@ describe('views', function()
     assert.are.same({ 7, 7, 7 }, x[1]:tolist())
     assert.are.equal(2, #x)
   end)
+
+  -- ipairs reads x[#x + 1] to find the end: it errored there
+  it('ipairs walks dim 1; other indices out of range are errors', function()
+    local x = rl.arange(6):view(3, 2)
+    local rows = {}
+    for i, r in ipairs(x) do rows[i] = r:tolist() end
+    assert.are.same({ { 0, 1 }, { 2, 3 }, { 4, 5 } }, rows)
+    assert.is_nil(x[4])
+    for _, i in ipairs { 0, 5, -4 } do
+      local ok, e = pcall(function() return x[i] end)
+      assert.is_false(ok)
+      assert.truthy(tostring(e):find('index: ' .. i .. ' is out of range for dim 1 of size 3 (1-based)', 1, true))
+    end
+    assert.has_error(function() x[4] = 1 end) -- writing past the end is still refused
+    local ok, e = pcall(function() return rl.tensor(2)[1] end)
+    assert.truthy(tostring(e):find('a 0-dim tensor cannot be indexed', 1, true), tostring(e))
+  end)
 end)
 
 describe('dtypes', function()
