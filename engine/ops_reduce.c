@@ -417,13 +417,14 @@ static int max_dim_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   return gin[0] ? 0 : -1;
 }
 
-int rl_max_dim(rl_tensor *t, int dim, bool keepdim, bool is_min, rl_tensor **values,
-               rl_tensor **indices) {
-  const char *name = is_min ? "min" : "max";
+/* max/min along dim; name is the op the errors name (argmax's own, so its
+ * messages do not read "argmax: max: ..."). */
+static int max_dim_named(const char *name, rl_tensor *t, int dim, bool keepdim, bool is_min,
+                         rl_tensor **values, rl_tensor **indices) {
   *values = *indices = NULL;
   if (rl_dtype_is_half(t->dtype)) { /* exact in f32; the values rounded back are t's own */
     rl_tensor *f = rl_in_f32(t);
-    int rc = f ? rl_max_dim(f, dim, keepdim, is_min, values, indices) : -1;
+    int rc = f ? max_dim_named(name, f, dim, keepdim, is_min, values, indices) : -1;
     rl_release(f);
     if (rc == 0 && !(*values = rl_out_half(*values, t->dtype))) {
       rl_release(*indices);
@@ -481,15 +482,21 @@ fail2:
   return -1;
 }
 
+int rl_max_dim(rl_tensor *t, int dim, bool keepdim, bool is_min, rl_tensor **values,
+               rl_tensor **indices) {
+  return max_dim_named(is_min ? "min" : "max", t, dim, keepdim, is_min, values, indices);
+}
+
 rl_tensor *rl_argmax(rl_tensor *t, int dim, bool keepdim, bool is_min) {
+  const char *name = is_min ? "argmin" : "argmax";
   rl_tensor *v = NULL, *ix = NULL;
   bool prev = rl_set_grad_enabled(false);
   if (dim == INT32_MIN) {
     int64_t n = rl_numel(t);
     rl_tensor *flat = rl_reshape(t, 1, &n);
     if (flat && n == 0) {
-      rl_err("%s: the input is empty", is_min ? "argmin" : "argmax");
-    } else if (flat && rl_max_dim(flat, 0, false, is_min, &v, &ix) == 0 && keepdim) {
+      rl_err("%s: the input is empty", name);
+    } else if (flat && max_dim_named(name, flat, 0, false, is_min, &v, &ix) == 0 && keepdim) {
       int64_t ones[RL_MAX_DIMS];
       for (int d = 0; d < t->ndim; d++) ones[d] = 1;
       rl_tensor *r = rl_reshape(ix, t->ndim, ones);
@@ -498,11 +505,11 @@ rl_tensor *rl_argmax(rl_tensor *t, int dim, bool keepdim, bool is_min) {
     }
     if (flat) rl_release(flat);
   } else {
-    rl_max_dim(t, dim, keepdim, is_min, &v, &ix);
+    max_dim_named(name, t, dim, keepdim, is_min, &v, &ix);
   }
   rl_set_grad_enabled(prev);
   if (v) rl_release(v);
-  if (!ix) rl_err_prefix(is_min ? "argmin" : "argmax");
+  if (!ix) rl_err_prefix(name); /* for a failure below the reduction (memory) */
   return ix;
 }
 

@@ -911,6 +911,23 @@ describe('reductions', function()
     check_shape(x:std(2, true, { keepdim = true }), { 2, 1 })
   end)
 
+  -- argmax's errors read "argmax: max: ..."
+  it("argmax and argmin errors name themselves once", function()
+    local e0, x = rl.zeros(0, 3), rl.zeros(2, 3)
+    for _, c in ipairs {
+      { function() return e0:argmax(1) end, 'argmax: cannot reduce over dim 1 of size 0 (input 0x3)' },
+      { function() return e0:argmin() end, 'argmin: the input is empty' },
+      { function() return x:argmax(5) end, 'argmax: dim 5 out of range' },
+      { function() return e0:bf16():argmin(1) end, 'argmin: cannot reduce over dim 1 of size 0' },
+      { function() return e0:max(1) end, 'max: cannot reduce over dim 1 of size 0' },
+    } do
+      local ok, e = pcall(c[1])
+      assert.is_false(ok)
+      assert.truthy(tostring(e):find(c[2], 1, true), tostring(e))
+      assert.is_nil(tostring(e):find('arg%a+: m[ai][xn]:'), tostring(e))
+    end
+  end)
+
   it('sums of a non-contiguous view', function()
     local x = rl.tensor(X, 'f64'):permute(3, 1, 2) -- 4x2x3
     local want = ref_reduce(values(x), { 1, 3 }, false, sum)
