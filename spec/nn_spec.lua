@@ -119,8 +119,49 @@ describe('nn.Module', function()
     local m = nn.Sequential(nn.Linear(4, 3), nn.Linear(5, 2))
     local ok, msg = pcall(m, rl.randn(2, 4))
     assert.is_false(ok)
-    assert.truthy(msg:find('In module 2 (Linear) of Sequential', 1, true))
-    assert.truthy(msg:find('linear', 1, true))
+    assert.are.equal('Sequential.1 (Linear): linear: input 2x3 does not match weight 2x5 (need [..., 5])', msg)
+    ok, msg = pcall(nn.Sequential(nn.Sequential(nn.Linear(4, 3), nn.Linear(5, 2))), rl.randn(2, 4))
+    assert.truthy(msg:find('^Sequential%.0%.1 %(Linear%): linear: input 2x3'), msg)
+  end)
+
+  -- a refusal inside a model's forward named the models.lua line it came
+  -- through ("models.lua:60: conv2d: input has 3 channels ...")
+  it("a refusal inside a model names the layer by its state_dict path, at the caller's line", function()
+    local line = debug.getinfo(1, 'l').currentline + 2
+    local ok, msg = pcall(function()
+      local y = rl.models.CNN001()(rl.rand(2, 3, 28, 28))
+      return y
+    end)
+    assert.is_false(ok)
+    assert.are.equal(string.format('spec/nn_spec.lua:%d: CNN001.conv1 (Conv2d): conv2d: input has 3 channels, ' ..
+      'weight expects 1 (input 2x3x28x28, weight 32x1x3x3)', line), msg)
+    ok, msg = pcall(rl.models.CNN002(), rl.rand(2, 1, 32, 32))
+    assert.truthy(msg:find('^CNN002%.classifier%.fc1 %(Linear%): linear: input 2x1600 does not match'), msg)
+    -- the path is a state_dict key's prefix
+    assert.is_not_nil(rl.models.CNN002():state_dict()['classifier.fc1.weight'])
+    -- a leaf called alone needs no name
+    ok, msg = pcall(nn.Linear(4, 3), rl.randn(2, 5))
+    assert.truthy(msg:find('^linear: input 2x5'), msg)
+    -- a model's own refusal names the model; a bug keeps its message and position
+    local M = nn.class('Mine', nn.Module)
+    function M:__init(bug)
+      nn.Module.__init(self)
+      self.bug = bug
+      self:add_module('a', nn.Linear(2, 2))
+    end
+    function M:forward(x)
+      if self.bug then return x.no_such_field.y end
+      error('mine: x is wrong', 0)
+    end
+    ok, msg = pcall(nn.Sequential(M(false)), rl.rand(1, 2))
+    assert.are.equal('Sequential.0 (Mine): mine: x is wrong', msg)
+    ok, msg = pcall(nn.Sequential(M(true)), rl.rand(1, 2))
+    assert.truthy(msg:find("^spec/nn_spec%.lua:%d+: attempt to index a nil value %(field 'no_such_field'%)"), msg)
+    -- after a failure, a good call and the next failure are unaffected
+    local m = rl.models.CNN001()
+    assert.are.same({ 2, 10 }, m(rl.rand(2, 1, 28, 28)).shape)
+    ok, msg = pcall(m, rl.rand(2, 1, 20, 20))
+    assert.truthy(msg:find('^CNN001%.fc1 %(Linear%): linear:'), msg)
   end)
 
   it('unknown layer options are errors', function()

@@ -13,13 +13,60 @@ local nn = { init = {} }
 -- ---------------------------------------------------------------------------
 -- classes
 
+-- Calling a module runs its forward and names, in a refusal raised
+-- inside, the module that raised it by its path from the outermost module
+-- called: "CNN002.feature_extractor.2 (Conv2d): conv2d: input has 3
+-- channels, ..." (PyTorch's state_dict names), at the line that called
+-- the outermost module.  A bug (no refusal) keeps its message and position.
+local depth = 0 -- module calls in progress
+local last -- the refusal the innermost failing call raised: {msg, mod, path, class, core}
+
+local function failed(self, err)
+  local path, class, core
+  if last and last.msg == err then -- raised through a child: find its name
+    for k, m in pairs(self._modules or {}) do
+      if m == last.mod then path = k .. (last.path ~= '' and '.' .. last.path or '') break end
+    end
+    path, class, core = path or last.path, last.class, last.core
+  else
+    core = options.refusal(err)
+    last = nil
+    if not core then error(err, 0) end
+    path, class = '', self.__name
+  end
+  local msg = core
+  -- a leaf's own refusal ("linear: ...") needs no name; a model's does
+  if path ~= '' then
+    msg = string.format('%s.%s (%s): %s', self.__name, path, class, core)
+  elseif self._modules and next(self._modules) then
+    msg = string.format('%s: %s', self.__name, core)
+  end
+  if depth > 0 then
+    last = { msg = msg, mod = self, path = path, class = class, core = core }
+    error(msg, 0)
+  end
+  last = nil
+  error(msg, 3)
+end
+
+local function returned(self, ok, ...)
+  depth = depth - 1
+  if ok then return ... end
+  failed(self, ...)
+end
+
+local function call_module(self, ...)
+  depth = depth + 1
+  return returned(self, pcall(self.forward, self, ...))
+end
+
 --- nn.class(name, parent): a class table; Class(...) makes an instance
 -- through Class.__init(self, ...).
 function nn.class(name, parent)
   local cls = {}
   cls.__index = cls
   cls.__name = name
-  cls.__call = function(self, ...) return self:forward(...) end
+  cls.__call = call_module
   cls.__tostring = function(self) return self:summary() end
   setmetatable(cls, {
     __index = parent,
@@ -308,20 +355,6 @@ end
 
 function Module:describe() return self.__name end
 
--- Run a child, naming it in any error it raises (as torch/nn's containers).
-local function call_child(name, idx, m, ...)
-  local res = table.pack(pcall(m.forward, m, ...))
-  if not res[1] then
-    local msg = res[2]
-    if type(msg) == 'string' and not msg:find('^In module') then
-      msg = msg:gsub('^[^:]*:%d+: ', '')
-    end
-    error(string.format('In module %s (%s) of %s: %s', tostring(idx), m.__name, name, tostring(msg)), 0)
-  end
-  return table.unpack(res, 2, res.n)
-end
-nn._call_child = call_child
-
 -- ---------------------------------------------------------------------------
 -- initialisers (in place, outside the graph)
 
@@ -558,7 +591,7 @@ function Sequential:get(i) return self._modules[self._order.modules[i]] end
 function Sequential:__len() return #self._order.modules end
 function Sequential:forward(x)
   for i, k in ipairs(self._order.modules) do
-    x = call_child('Sequential', i, self._modules[k], x)
+    x = self._modules[k](x)
   end
   return x
 end
