@@ -296,6 +296,30 @@ describe('the attack core', function()
     assert.are.equal(v, xb:version()) -- the attacks never wrote x
   end)
 
+  -- a function failed with "attempt to index a function value" in attacks.lua
+  it('refuses a model that is not a module, naming the caller', function()
+    local f = function(t) return m(t) end
+    for _, c in ipairs {
+      { 'pgd', function() return rl.attacks.pgd(f, x, y, { eps = 0.1 }) end },
+      { 'fgsm', function() return rl.attacks.fgsm(f, x, y, { eps = 0.1 }) end },
+      { 'apgd', function() return rl.attacks.apgd(f, x, y, { eps = 0.1 }) end },
+      { 'attacks.run', function() return rl.attacks.run(f, x, { eps = 0.1, y = y, objective = 'ce' }) end },
+      { 'multi_targeted', function() return rl.attacks.multi_targeted(f, x, y, { eps = 0.1 }) end },
+      { 'autoattack', function() return rl.attacks.autoattack(f, x, y, { eps = 0.1 }) end },
+      { 'accuracy', function() return rl.metrics.accuracy(f, x, y) end },
+      { 'metrics.adv_examples', function() return rl.metrics.adv_accuracy(f, x, y, { eps = 0.1 }) end },
+      { 'lipschitz', function() return rl.metrics.lipschitz(f, x, { eps = 0.1 }) end },
+      { 'metrics.evaluate', function() return rl.metrics.evaluate(f, function() end) end },
+    } do
+      local ok, e = pcall(c[2])
+      assert.is_false(ok, c[1])
+      assert.truthy(tostring(e):find(c[1] .. ': model must be an rl.nn module, got a function (to attack a ' ..
+        'function, make it a module', 1, true), tostring(e))
+    end
+    local ok, e = pcall(rl.attacks.pgd, 'CNN001', x, y, { eps = 0.1 })
+    assert.truthy(tostring(e):find("pgd: model must be an rl.nn module, got the string 'CNN001'", 1, true), tostring(e))
+  end)
+
   it("metrics.accuracy refuses labels that are not [B] (a [B, 1] broadcast to an accuracy of 2)", function()
     local pred = m(x):argmax(2)
     assert.are.equal(1, rl.metrics.accuracy(m, x, pred))

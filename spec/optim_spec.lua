@@ -480,6 +480,9 @@ describe('option errors', function()
     { optim.SGD, { lr = 1 }, 'SGD: params must be a list of tensors, or a list of parameter ' ..
       'groups {params = {...}, lr = ...}; got a single tensor (wrap it in a list: {x})', x },
     { optim.SGD, { lr = 1 }, 'SGD: the parameter list is empty', {} },
+    -- a model was read as an empty list
+    { optim.SGD, { lr = 1 }, 'SGD: params must be a list of tensors, got a model (Linear): pass ' ..
+      'model:parameters()', rl.nn.Linear(2, 2) },
     { optim.SGD, { lr = 1 }, 'SGD: parameter 2 is 3, expected a tensor', { x, 3 } },
     { optim.SGD, { lr = 1 }, "SGD: parameter 1 is the string 'w', expected a tensor", { 'w' } },
     { optim.Adam, nil, 'Adam: parameter 1 (size 1, f64) does not require grad', { f64({ 1 }) } },

@@ -525,7 +525,10 @@ end
 -- f32 even inside rl.autocast unless the region allows bf16 attacks.
 -- c.skip ([B] u8, internal): samples to leave alone, as already broken.
 local run_restarts
-function attacks._run(model, c) return rl.autocast.attack(run_restarts, model, c) end
+function attacks._run(model, c)
+  options.model(c.who, model)
+  return rl.autocast.attack(run_restarts, model, c)
+end
 
 function run_restarts(model, c)
   local x = c.x
@@ -667,6 +670,7 @@ end
 function attacks.multi_targeted(model, x, y, o)
   o = o or {}
   need_eps('multi_targeted', o, row_names(PGD_ROWS, { 'classes' }))
+  options.model('multi_targeted', model)
   check_batch('multi_targeted', x, y)
   local B = x.shape[1]
   local K = o.classes or model:with_mode('eval', function() -- no batch-norm update, no dropout draw

@@ -31,6 +31,7 @@ local function correct(model, x, y, who)
 end
 
 function metrics.accuracy(model, x, y)
+  options.model('accuracy', model)
   return model:with_mode('eval', function() return correct(model, x, y) / x.shape[1] end)
 end
 
@@ -76,6 +77,7 @@ end
 
 function metrics.adv_examples(model, x, y, o)
   need_eps('metrics.adv_examples', o, 2)
+  options.model('metrics.adv_examples', model)
   local a = check_attack(o.attack)
   if a == 'autoattack' then
     -- found at call time: rl.attacks.autoattack is a module of its own
@@ -157,6 +159,7 @@ function metrics.lipschitz(model, x, o)
   if not LIP_MODES[mode] then
     error(string.format("lipschitz: mode must be 'max' or 'reference', got %q", tostring(mode)), 2)
   end
+  options.model('lipschitz', model)
   options.in_box('lipschitz', x, 0, 1, true)
   if o.start ~= nil and not (rl.is_tensor(o.start) and o.start.ndim == x.ndim and
       table.concat(o.start.shape, 'x') == table.concat(x.shape, 'x')) then
@@ -190,6 +193,7 @@ for k in pairs(ADV_OPTS) do EVAL_OPTS[k] = true end
 function metrics.evaluate(model, batches, o)
   o = o or {}
   options.known('metrics.evaluate', o, EVAL_OPTS)
+  options.model('metrics.evaluate', model)
   check_attack(o.attack)
   if (o.adv or o.lipschitz or o.lipschitz_max) and type(o.eps) ~= 'number' then
     error('metrics.evaluate: opts.eps (the radius) is required with adv, lipschitz or lipschitz_max', 2)

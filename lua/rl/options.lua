@@ -104,6 +104,20 @@ function options.in_box(who, x, lo, hi, fixed)
   boxed[x] = { min, max, x:version() } -- the next check of x, unwritten, reads nothing
 end
 
+--- options.model(who, model): model is an rl.nn module (attacks and
+-- metrics call it and switch its train/eval mode), else an error naming
+-- what it is.
+function options.model(who, model)
+  if type(model) == 'table' and type(model.forward) == 'function' and type(model.with_mode) == 'function' then
+    return
+  end
+  local hint = ''
+  if type(model) == 'function' then
+    hint = ' (to attack a function, make it a module: a class of rl.nn.Module whose forward calls it)'
+  end
+  error(string.format('%s: model must be an rl.nn module, got %s%s', who, options.what(model), hint), 0)
+end
+
 --- options.what(v): what a wrong argument is: its value when small, else
 -- its type.
 function options.what(v)

@@ -323,6 +323,7 @@ end
 ---------------------------------------------------------------------------
 
 local function run(model, x, y, opts)
+  options.model('autoattack', model)
   if opts ~= nil and (type(opts) ~= 'table' or rl.is_tensor(opts)) then
     error(string.format('autoattack: options must be a table, got %s', options.what(opts)), 0)
   end

@@ -85,6 +85,9 @@ local function new_optimizer(cls, params, opts)
   local name = cls.spec.name
   local self = setmetatable({ spec = cls.spec, state = {}, param_groups = {} }, cls)
   self.defaults = options.check(name, opts, cls.spec.default_rows)
+  if type(params) == 'table' and type(params.parameters) == 'function' and params._modules then
+    fail(name, 'params must be a list of tensors, got a model (%s): pass model:parameters()', params.__name)
+  end
   if type(params) ~= 'table' or rl.is_tensor(params) then
     fail(name, 'params must be a list of tensors, or a list of parameter groups {params = ' ..
       '{...}, lr = ...}; got %s', rl.is_tensor(params) and 'a single tensor (wrap it in a ' ..
