@@ -176,7 +176,8 @@ test-cuda: all
 # it after make test.
 crosscheck-aa: all
 	@RL_AA_FULL=1 $(BUSTED) --lpath='./lua/?.lua;./lua/?/init.lua;./spec/?.lua' \
-	  --cpath='./lib/?.so' -o spec/summary.lua spec/autoattack_crosscheck_spec.lua
+	  --cpath='./lib/?.so' -o spec/summary.lua spec/autoattack_crosscheck_natural_spec.lua \
+	  spec/autoattack_crosscheck_at_spec.lua
 
 bench: all
 	./rllua scripts/bench_core.lua

@@ -2,7 +2,7 @@
 -- per-sample worst case over its attacks, each run on the points still
 -- robust; its versions; the gradient-masking checks on a model that masks
 -- its gradients; a resumed evaluation equal to an uninterrupted one; its
--- errors.  The agreement with torchattacks is autoattack_crosscheck_spec's.
+-- errors.  The agreement with torchattacks is helpers/aa_crosscheck.lua's.
 local rl = require 'rl'
 local nn = rl.nn
 local autoattack = require 'rl.autoattack'

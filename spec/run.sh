@@ -77,10 +77,12 @@ stem() {
 }
 for f in "${files[@]}"; do s=$(stem "$f"); rm -f "$s.log" "$s.rc" "$s.sec" "$s.pid"; done
 
-# seconds per file: the last run's, else these (the fixture's training,
-# about 270 s of autoattack_crosscheck on a fresh clone, included)
+# seconds per file: the last run's, else these (the fixture's training on
+# a fresh clone included: about 170 s of the natural cross-check's, 110 s
+# of the AT one's)
 declare -A weight=(
-  [autoattack_crosscheck_spec.lua]=420 [slurm_spec.lua]=45 [autoattack_spec.lua]=45
+  [autoattack_crosscheck_natural_spec.lua]=230 [autoattack_crosscheck_at_spec.lua]=200
+  [slurm_spec.lua]=45 [autoattack_spec.lua]=45
   [fab_spec.lua]=27 [reference_spec.lua]=28 [crash_resume_spec.lua]=20 [crosscheck_spec.lua]=23
   [poc_spec.lua]=23 [scripts_spec.lua]=18 [nn_spec.lua]=14 [cuda_spec.lua]=15
   [experiment_spec.lua]=16 [repl_spec.lua]=12 [tables_spec.lua]=12 [evaluate_spec.lua]=10

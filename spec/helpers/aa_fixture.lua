@@ -1,5 +1,5 @@
 --- helpers/aa_fixture.lua - two CNN001 models on Fashion-MNIST for the
--- AutoAttack cross-check (spec/autoattack_crosscheck_spec.lua) and its
+-- AutoAttack cross-check (helpers/aa_crosscheck.lua) and its
 -- benchmark (scripts/bench_attacks.lua): one trained naturally, one with
 -- AT (PGD-10, eps 0.1), each on a small stratified training subset, and
 -- the first n test images.  Everything follows from the settings (seeds
@@ -34,7 +34,8 @@ fixture.root = here:match('^(.*)/spec/helpers$') or (here == 'spec/helpers' and 
 -- check depends on them.  Measured on the 2-core AVX2 machine of 2026-12:
 -- natural 94 s and AT 59 s on two threads with no other load, 274 s
 -- together on one thread beside make test's other job; the biggest part of
--- a fresh make test.  The AT model ends near 70 % clean and 55 % under
+-- a fresh make test, so each cross-check spec file trains only its own
+-- model, the two side by side.  The AT model ends near 70 % clean and 55 % under
 -- PGD-10 at eps 0.1, the natural one near 82 % clean and breaks under
 -- AutoAttack.  A cheaper natural model does not do: 1 epoch on the 60000
 -- images leaves 10 % of the 100 points robust under the ensemble, 2 epochs
@@ -106,10 +107,14 @@ local function test_images(s, n)
   for x, y in loader:iter(1) do return x:contiguous(), y:contiguous() end
 end
 
---- fixture.get{n = 100, settings = {...overrides...}, log = fn, dir = ...}
--- -> {dir, key, natural, at, data (paths), n, settings, seconds = {natural,
--- at} (training seconds; 0 when cached), cached (true when nothing was
--- trained)}.  log (default: stderr) gets a line per epoch.
+--- fixture.get{n = 100, settings = {...overrides...}, log = fn, dir = ...,
+-- only = 'natural' | 'at'} -> {dir, key, natural, at, data (paths), n,
+-- settings, seconds = {natural, at} (training seconds; 0 when cached),
+-- cached (true when nothing was trained)}.  only: train that model alone
+-- when it is missing (the other's path may name no file yet); two
+-- processes may get one fixture at once (every file is written whole, under
+-- a temporary name of its own).  log (default: stderr) gets a line per
+-- epoch.
 function fixture.get(o)
   o = o or {}
   local n = o.n or 100
@@ -123,7 +128,10 @@ function fixture.get(o)
   fs.mkdir(dir, 'aa_fixture')
   -- settings.json first: the directory says what it holds even mid-training
   if not fs.exists(dir .. '/settings.json') then json.write(dir .. '/settings.json', s) end
-  for _, which in ipairs { 'natural', 'at' } do
+  if o.only ~= nil and o.only ~= 'natural' and o.only ~= 'at' then
+    error(string.format("aa_fixture: only must be 'natural' or 'at', got %s", tostring(o.only)), 2)
+  end
+  for _, which in ipairs(o.only and { o.only } or { 'natural', 'at' }) do
     if not fs.exists(out[which]) then
       log(string.format('aa_fixture: training the %s CNN001 (%s, cached afterwards)', which, dir))
       local model, secs = train(s, which, log)

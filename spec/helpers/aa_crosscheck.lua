@@ -1,7 +1,11 @@
--- AutoAttack against torchattacks 3.5.1, on the paper's Fashion-MNIST
--- setting (CNN001, l-inf eps 0.1): two models of helpers/aa_fixture.lua
--- (natural and AT), their weights loaded into both libraries, the same
--- first N test images.  For each model:
+--- helpers/aa_crosscheck.lua - AutoAttack against torchattacks 3.5.1, on
+-- the paper's Fashion-MNIST setting (CNN001, l-inf eps 0.1): the models of
+-- helpers/aa_fixture.lua (natural and AT), their weights loaded into both
+-- libraries, the same first N test images.  One spec file per model
+-- (spec/autoattack_crosscheck_{natural,at}_spec.lua: make test runs them
+-- side by side, each training only its own model on a fresh clone):
+--   require('helpers.aa_crosscheck')('at', _ENV)  -- busted's describe, it, ...
+-- For each model:
 --   * robust accuracies within 1 point of torchattacks': APGD-CE, APGD-T,
 --     FAB-T and Square alone, and the standard ensemble
 --     (rl.attacks.autoattack vs torchattacks' MultiAttack of the four);
@@ -123,13 +127,16 @@ local function row(which, key, r)
     r.ta and string.format('%+.2f', 100 * (r.rl - r.ta)) or '-', sec(r.rl_s), sec(r.ta_s))
 end
 
-describe(string.format('AutoAttack vs torchattacks 3.5.1, CNN001 on Fashion-MNIST, eps %g, %s size ' ..
-  '(N = %d, %d steps, %d targets, %d queries)%s #crosscheck', EPS, SIZE.name, SIZE.n, SIZE.steps, SIZE.targets,
-  SIZE.queries, WEAKEN and ', rllua weakened: ' .. WEAKEN or ''), function()
+return function(which, env)
+assert(which == 'natural' or which == 'at', 'aa_crosscheck: the model is natural or at')
+local describe, it, teardown, pending = env.describe, env.it, env.teardown, env.pending
+describe(string.format('AutoAttack vs torchattacks 3.5.1, %s CNN001 on Fashion-MNIST, eps %g, %s size ' ..
+  '(N = %d, %d steps, %d targets, %d queries)%s #crosscheck', which, EPS, SIZE.name, SIZE.n, SIZE.steps,
+  SIZE.targets, SIZE.queries, WEAKEN and ', rllua weakened: ' .. WEAKEN or ''), function()
   local f, models, x, y
   -- results[model][key] = {rl, rl_s, ta, ta_s}; key: an attack,
   -- 'autoattack', '+<attack>' (full size: after that stage), 'pgd10'
-  local results = { natural = {}, at = {} }
+  local results = { [which] = {} }
   local torch_missing -- the helper's stderr when torch or torchattacks is missing
   local t_start = rl.clock()
   -- torch on as many threads as rllua (make test's parallel jobs run both on one)
@@ -138,8 +145,8 @@ describe(string.format('AutoAttack vs torchattacks 3.5.1, CNN001 on Fashion-MNIS
 
   local function setup_once()
     if f then return end
-    f = fixture.get { n = SIZE.n }
-    models = { natural = fixture.model(f.natural), at = fixture.model(f.at) }
+    f = fixture.get { n = SIZE.n, only = which }
+    models = { [which] = fixture.model(f[which]) }
     x, y = fixture.data(f.data)
   end
 
@@ -214,7 +221,7 @@ describe(string.format('AutoAttack vs torchattacks 3.5.1, CNN001 on Fashion-MNIS
     return result(which, 'autoattack')
   end
 
-  for _, which in ipairs { 'natural', 'at' } do
+  do
     if FULL then
       for k, name in ipairs(STAGES) do
         local label = k < #STAGES and 'the ensemble after ' .. table.concat(STAGES, ', ', 1, k)
@@ -249,27 +256,28 @@ describe(string.format('AutoAttack vs torchattacks 3.5.1, CNN001 on Fashion-MNIS
     end)
   end
 
-  it('the natural model falls to <= 2 % under the ensemble', function()
-    local r = ensemble('natural')
-    assert(r.rl <= 0.02, string.format('natural model: AutoAttack leaves %.2f %% robust', 100 * r.rl))
-  end)
+  if which == 'natural' then
+    it('the natural model falls to <= 2 % under the ensemble', function()
+      local r = ensemble('natural')
+      assert(r.rl <= 0.02, string.format('natural model: AutoAttack leaves %.2f %% robust', 100 * r.rl))
+    end)
+  end
 
   -- The figures again, together, for the log (stderr).
   teardown(function()
     if not f then return end
-    local lines = { string.format('\nautoattack_crosscheck (%s size, N = %d%s): robust accuracy %%, seconds',
-      SIZE.name, SIZE.n, WEAKEN and ', rllua APGD weakened: ' .. WEAKEN or '') }
+    local lines = { string.format('\nautoattack_crosscheck, %s model (%s size, N = %d%s): robust accuracy %%, ' ..
+      'seconds', which, SIZE.name, SIZE.n, WEAKEN and ', rllua APGD weakened: ' .. WEAKEN or '') }
     lines[#lines + 1] = string.format('  %-8s %-14s %8s %8s %7s %8s %8s', 'model', 'attack', 'rllua', 'torchatk',
       'diff', 'rllua s', 'torch s')
-    for _, which in ipairs { 'natural', 'at' } do
-      for _, key in ipairs { 'apgd-ce', 'apgd-t', 'fab-t', 'square', '+apgd-ce', '+apgd-t', '+fab-t', '+square',
-        'autoattack', 'pgd10' } do
-        if results[which][key] then lines[#lines + 1] = row(which, key, results[which][key]) end
-      end
+    for _, key in ipairs { 'apgd-ce', 'apgd-t', 'fab-t', 'square', '+apgd-ce', '+apgd-t', '+fab-t', '+square',
+      'autoattack', 'pgd10' } do
+      if results[which][key] then lines[#lines + 1] = row(which, key, results[which][key]) end
     end
-    local train = f.cached and 'cached' or string.format('%.0f s', f.seconds.natural + f.seconds.at)
+    local train = f.cached and 'cached' or string.format('%.0f s', f.seconds[which])
     lines[#lines + 1] = string.format('  fixture %s (training: %s); whole spec %.0f s', f.dir, train,
       rl.clock() - t_start)
     io.stderr:write(table.concat(lines, '\n'), '\n')
   end)
 end)
+end

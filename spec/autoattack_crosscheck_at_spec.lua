@@ -1,0 +1,4 @@
+-- AutoAttack against torchattacks 3.5.1 on the AT-trained CNN001 of
+-- helpers/aa_fixture.lua: what is checked, the sizes and the environment
+-- variables are in helpers/aa_crosscheck.lua.
+require('helpers.aa_crosscheck')('at', _ENV)
