@@ -106,3 +106,26 @@ describe('rl.options words', function()
     assert.truthy(at(quoted):find('options_spec.lua:%d+: ' .. quoted:gsub('%p', '%%%0') .. '$'))
   end)
 end)
+
+describe('cli.parse', function()
+  local cli = require 'rl.cli'
+  local spec = { usage = 'usage: x [options]', options = { out = 'string', only = 'string', n = 'integer',
+    p = 'flag', list = 'optional' } }
+
+  -- "--only --out X" took --out as the value of --only, and the error
+  -- came later, about X
+  it('refuses an option as the value of another; --name=VALUE takes it', function()
+    for _, c in ipairs {
+      { { '--only', '--out', '/tmp/x' }, 'option --only needs a value, got the option --out' },
+      { { '--out', '--p' }, 'option --out needs a value, got the option --p' },
+      { { '--n', '--p' }, 'option --n needs a value, got the option --p' },
+      { { '--out' }, 'option --out needs a value\nusage: x [options]' },
+    } do
+      local ok, e = pcall(cli.parse, c[1], spec)
+      assert.is_false(ok)
+      assert.truthy(tostring(e):find(c[2], 1, true), tostring(e))
+    end
+    local o = cli.parse({ '--out=--odd', '--n', '-3', '--list', '--p' }, spec)
+    assert.are.same({ out = '--odd', n = -3, list = true, p = true }, o)
+  end)
+end)

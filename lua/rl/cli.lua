@@ -53,7 +53,8 @@ local KINDS = {
 -- opts holds spec.defaults overridden by the command line, under the names
 -- with dashes turned into underscores (--data-dir -> opts.data_dir).  Up to
 -- spec.args plain arguments (default 0) come back in the list args.
--- --name=VALUE is --name VALUE.  --help (or -h), anywhere, prints
+-- --name=VALUE is --name VALUE; only that form takes a VALUE that starts
+-- with "--" (--out --p is --out missing its value).  --help (or -h), anywhere, prints
 -- spec.usage and exits with status 0; anything else the parser cannot take
 -- is an error naming it, with the usage's first line (see cli.main).
 function cli.parse(argv, spec)
@@ -104,6 +105,11 @@ function cli.parse(argv, spec)
     else
       local v = given or argv[i + 1]
       if v == nil then wrong('option --%s needs a value', name) end
+      -- "--only --out X" took --out as the value of --only
+      if not given and v:match('^%-%-[%w%-]') then
+        wrong('option --%s needs a value, got the option %s (--%s=VALUE gives a value that starts with --)',
+          name, v, name)
+      end
       local k = KINDS[kind] or error(string.format('cli.parse: option --%s has unknown kind %q', name, kind), 2)
       o[key] = k.read(v)
       if o[key] == nil then error(string.format('option --%s needs %s, got %q', name, k.wants, v), 0) end
