@@ -109,6 +109,9 @@ cli.main('report', function()
   end
   table.sort(figs, function(a, b) return a.rel < b.rel end)
   local stem = o.out or (dir .. '/report')
+  -- --out's directory is made, as the other scripts' --out is
+  local out_dir = stem:match('^(.*)/[^/]*$')
+  if out_dir and out_dir ~= '' then fs.mkdir(out_dir, '--out') end
   -- the Markdown's image links lead from where the report is to the
   -- figures, wherever --out puts it
   local base = fs.realpath(stem:match('^(.*)/[^/]*$') or '.')

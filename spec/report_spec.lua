@@ -36,17 +36,18 @@ describe('scripts/report.lua', function()
     assert.are.equal(2, select(2, html:gsub('<svg', '')))
     local md = io.open(dir .. '/report.md'):read('a')
     assert.truthy(md:find('![figures/synthetic_acc_adv.svg](figures/synthetic_acc_adv.png)', 1, true), md)
-    -- a report written elsewhere links to the figures where they are
+    -- a report written elsewhere links to the figures where they are;
+    -- its directory is made (it failed "cannot write .../rep.md.tmp.N")
     local other = shell.tmpdir()
     out, code = shell.sh(string.format('%s scripts/report.lua %s --out %s', shell.rllua, shell.quote(dir),
-      shell.quote(other .. '/rep')))
+      shell.quote(other .. '/new/rep')))
     assert.are.equal(0, code, out)
-    local md2 = io.open(other .. '/rep.md'):read('a')
+    local md2 = io.open(other .. '/new/rep.md'):read('a')
     local links = 0
     for target in md2:gmatch('!%[[^%]]*%]%(([^)]+)%)') do
       links = links + 1
-      local p = target:sub(1, 1) == '/' and target or other .. '/' .. target
-      assert.truthy(io.open(p, 'rb'), 'the link ' .. target .. ' of ' .. other .. '/rep.md leads nowhere')
+      local p = target:sub(1, 1) == '/' and target or other .. '/new/' .. target
+      assert.truthy(io.open(p, 'rb'), 'the link ' .. target .. ' of ' .. other .. '/new/rep.md leads nowhere')
     end
     assert.are.equal(2, links, md2)
     os.execute('rm -rf ' .. shell.quote(other))
