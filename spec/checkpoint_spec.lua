@@ -101,6 +101,24 @@ describe('rl.checkpoint', function()
     check.has(check.err_of(rl.checkpoint.epoch, path), 'cannot open')
   end)
 
+  -- they read "checkpoint.lua:197: load: '/x': cannot open ..."
+  it("names itself and the caller's line when the file cannot be read or written", function()
+    local m = rl.nn.Linear(2, 2)
+    local dir = os.tmpname()
+    os.remove(dir) -- a path that does not exist
+    for _, c in ipairs {
+      { function() local v = rl.checkpoint.epoch(dir) return v end, "checkpoint.epoch: '" .. dir .. "': cannot open" },
+      { function() local v = rl.checkpoint.load(dir, { model = m }) return v end, "checkpoint.load: '" .. dir .. "': cannot open" },
+      { function() local v = rl.checkpoint.save(dir .. '/x.ckpt', { model = m, epoch = 1 }) return v end,
+        "checkpoint.save: '" .. dir .. "/x.ckpt': cannot create the temporary file" },
+    } do
+      local line = debug.getinfo(c[1], 'S').linedefined -- not a tail call: the line stays on the stack
+      local ok, e = pcall(c[1])
+      assert.is_false(ok)
+      assert.truthy(tostring(e):find('checkpoint_spec.lua:' .. line .. ': ' .. c[2], 1, true), tostring(e))
+    end
+  end)
+
   it('refuses a file that is not a checkpoint', function()
     local path = os.tmpname()
     rl.save(path, { w = rl.zeros(2) })

@@ -57,6 +57,17 @@ local function bad_in(who, path, fmt, ...)
 end
 local function bad(path, fmt, ...) bad_in('load', path, fmt, ...) end
 
+-- fn(...) (rl.save or rl.load), its refusal named as checkpoint.<who>'s:
+-- "checkpoint.save: '/x/a.ckpt': cannot create the temporary file ..."
+-- (it read "checkpoint.lua:149: save: ...").
+local function file_op(who, fn, ...)
+  local res = table.pack(pcall(fn, ...))
+  if res[1] then return table.unpack(res, 2, res.n) end
+  local msg = options.refusal(res[2])
+  if not msg then error(res[2], 0) end
+  error(string.format('checkpoint.%s: %s', who, (msg:gsub('^%a+: ', ''))), 0)
+end
+
 -- A value as a message names it: "a JSON array", "the integer 3".
 local function describe(v)
   if rl.is_tensor(v) then return 'a tensor' end
@@ -129,7 +140,7 @@ local SAVE_KEYS = { model = true, optimizer = true, scheduler = true, epoch = tr
 local LOAD_KEYS = { model = true, optimizer = true, scheduler = true, restore_rng = true }
 
 --- save(path, {model = m, optimizer = opt, scheduler = s, epoch = n, extra = t})
-function checkpoint.save(path, st)
+checkpoint.save = options.public(function(path, st)
   if type(st) ~= 'table' then
     error(string.format('checkpoint.save: the second argument must be a table {model = ..., epoch = ...}, got %s',
       options.what(st)), 2)
@@ -146,8 +157,8 @@ function checkpoint.save(path, st)
   meta.epoch = st.epoch
   meta.rng = st.rng or rl.get_rng_state()
   meta.extra = st.extra and flatten(st.extra, 'extra', tensors) or nil
-  rl.save(path, tensors, { ['rllua.checkpoint'] = json.encode(meta) })
-end
+  file_op('save', rl.save, path, tensors, { ['rllua.checkpoint'] = json.encode(meta) })
+end)
 
 -- The decoded "rllua.checkpoint" metadata of the file at path (md: its
 -- metadata table), before unflatten; who names the caller in the errors.
@@ -167,10 +178,10 @@ end
 -- when opts.restore_rng is true.  A file whose metadata is malformed, or
 -- does not fit what it is loaded into, is refused with an error that names
 -- the file and what is wrong.
-function checkpoint.load(path, st)
+checkpoint.load = options.public(function(path, st)
   st = st or {}
   options.known('checkpoint.load', st, LOAD_KEYS, 3)
-  local tensors, md = rl.load(path)
+  local tensors, md = file_op('load', rl.load, path)
   local meta = unflatten(decode(path, md, 'load'), tensors, 'checkpoint', path)
   check_fields(meta, path)
   if st.model then
@@ -187,17 +198,17 @@ function checkpoint.load(path, st)
   end
   if st.restore_rng and meta.rng then rl.set_rng_state(meta.rng) end
   return { epoch = meta.epoch, rng = meta.rng, extra = meta.extra }
-end
+end)
 
 --- epoch(path) -> the epoch the checkpoint at path holds (nil when it
 -- holds none), from the file's header alone: no tensor is read.  A file
 -- that is not a checkpoint, or holds a malformed epoch, is refused as load
 -- refuses it.
-function checkpoint.epoch(path)
-  local _, md = rl.load(path, { tensors = false })
+checkpoint.epoch = options.public(function(path)
+  local _, md = file_op('epoch', rl.load, path, { tensors = false })
   local meta = { epoch = decode(path, md, 'epoch').epoch }
   check_fields(meta, path, 'epoch')
   return meta.epoch
-end
+end)
 
 return checkpoint
