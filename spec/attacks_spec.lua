@@ -296,6 +296,23 @@ describe('the attack core', function()
     assert.are.equal(v, xb:version()) -- the attacks never wrote x
   end)
 
+  -- attack refusals carried no position; the methods' gave the user's line
+  it("raises a refusal at the caller's line", function()
+    for _, c in ipairs {
+      { function() local v = rl.attacks.pgd(m, x, y, { eps = 0.1, step = 3 }) return v end, "pgd: unknown option 'step'" },
+      { function() local v = rl.attacks.apgd(m, x, y, { eps = 0.1, loss = 'cw' }) return v end, 'apgd: loss must be' },
+      { function() local v = rl.attacks.fgsm(m, x, y, { eps = -1 }) return v end, 'fgsm: eps must be >= 0' },
+      { function() local v = rl.attacks.run(m, x, { eps = 0.1, objective = 'l1' }) return v end, 'attacks.run: objective' },
+      { function() local v = rl.metrics.lipschitz(m, x, { eps = 0.1, stpes = 3 }) return v end, "lipschitz: unknown option 'stpes'" },
+      { function() local v = rl.metrics.accuracy(m, x, y:double()) return v end, 'accuracy: y must be i64 labels' },
+    } do
+      local line = debug.getinfo(c[1], 'S').linedefined
+      local ok, e = pcall(c[1])
+      assert.is_false(ok)
+      assert.truthy(tostring(e):find('attacks_spec.lua:' .. line .. ': ' .. c[2], 1, true), tostring(e))
+    end
+  end)
+
   -- a function failed with "attempt to index a function value" in attacks.lua
   it('refuses a model that is not a module, naming the caller', function()
     local f = function(t) return m(t) end

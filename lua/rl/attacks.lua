@@ -773,4 +773,9 @@ end
 -- rl.autoattack (loaded on first use: it is built on this module).
 attacks.autoattack = options.public(function(...) return require('rl.autoattack')._run(...) end)
 
+-- A refusal ("pgd: unknown option 'step'") is raised at the caller's line.
+for _, name in ipairs { 'run', 'fgsm', 'pgd', 'multi_targeted', 'apgd' } do
+  attacks[name] = options.public(attacks[name])
+end
+
 return attacks

@@ -224,9 +224,10 @@ end
 
 -- Every measurement in f32, even when called inside rl.autocast (a model
 -- trained in bf16 is measured in f32; issue #15).
+-- A refusal is raised at the caller's line (options.public).
 for _, name in ipairs { 'accuracy', 'adv_examples', 'adv_accuracy', 'lipschitz', 'evaluate' } do
   local fn = metrics[name]
-  metrics[name] = function(...) return rl.autocast(nil, fn, ...) end
+  metrics[name] = options.public(function(...) return rl.autocast(nil, fn, ...) end)
   options.wrapped[metrics[name]] = options.wrapped[fn] or fn -- rl.help reads fn's doc
 end
 
