@@ -264,7 +264,9 @@ void lrl_opts_read(lua_State *L, int i, lrl_opts *o, rl_dtype default_dtype) {
     o->has_dev = true;
   }
   if (lua_getfield(L, i, "generator") != LUA_TNIL) o->gen = lrl_generator_opt(L, top + 3);
-  lua_getfield(L, i, "requires_grad");
+  if (lua_getfield(L, i, "requires_grad") != LUA_TNIL && !lua_isboolean(L, top + 4))
+    luaL_argerror(L, i, lua_pushfstring(L, "requires_grad must be a boolean, got %s",
+                                        luaL_typename(L, top + 4)));
   o->requires_grad = lua_toboolean(L, top + 4);
   lua_settop(L, top);
 }

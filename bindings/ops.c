@@ -52,7 +52,17 @@ static int t_isnan(lua_State *L) {
   return lrl_fill(L, b, rl_unary(RL_UN_ISNAN, t, 0, 0));
 }
 
-/* clamp(lo, hi): either bound may be nil; tensor bounds broadcast. */
+/* Whether the argument at i is a number with a fraction (what makes an
+ * integer tensor's op compute in f32, as make_operand in lrl.c). */
+static bool is_fraction(lua_State *L, int i) {
+  if (lua_type(L, i) != LUA_TNUMBER || lua_isinteger(L, i)) return false;
+  double v = lua_tonumber(L, i);
+  return v != floor(v);
+}
+
+/* x:clamp(lo, hi), x:clamp_(lo, hi): either bound may be nil; tensor
+ * bounds broadcast.  A fractional bound makes an integer x's result f32,
+ * as PyTorch (clamp_ then refuses, the result not fitting x). */
 static int clamp(lua_State *L, bool inplace) {
   rl_tensor *t = lrl_check(L, 1);
   if (lrl_test(L, 2) || lrl_test(L, 3)) {
@@ -80,13 +90,20 @@ static int clamp(lua_State *L, bool inplace) {
   double hi = has_hi ? luaL_checknumber(L, 3) : INFINITY;
   rl_unary_op op = has_lo && has_hi ? RL_UN_CLAMP : (has_lo ? RL_UN_MAXS : RL_UN_MINS);
   double p0 = op == RL_UN_MINS ? hi : lo;
+  bool to_f32 = !rl_dtype_is_floating(t->dtype) && (is_fraction(L, 2) || is_fraction(L, 3));
   if (inplace) {
+    if (to_f32)
+      return luaL_error(L, "clamp_: the result type f32 cannot be stored in place in a %s "
+                           "tensor, got a fractional bound", rl_dtype_name(t->dtype));
     lrl_check_rc(L, rl_unary_(op, t, p0, hi));
     lua_settop(L, 1);
     return 1;
   }
   int b = lrl_newbox(L);
-  return lrl_fill(L, b, rl_unary(op, t, p0, hi));
+  rl_tensor *f = to_f32 ? rl_to_dtype(t, RL_F32) : NULL;
+  rl_tensor *r = rl_unary(op, to_f32 ? f : t, p0, hi); /* NULL f: NULL, f's error kept */
+  if (f) rl_release(f);
+  return lrl_fill(L, b, r);
 }
 static int t_clamp(lua_State *L) { return clamp(L, false); }
 static int t_clamp_(lua_State *L) { return clamp(L, true); }
@@ -134,6 +151,13 @@ static rl_tensor *binop(lua_State *L, rl_binary_op op, int ia, int ib, double al
   }
   if (!a && !b) {
     luaL_error(L, "%s: expected a tensor operand", "binary op");
+    return NULL;
+  }
+  /* checked here: as a u8 scalar, the engine would see -1 as 255 */
+  if (op == RL_BIN_POW && a && !rl_dtype_is_floating(a->dtype) &&
+      lua_type(L, ib) == LUA_TNUMBER && !is_fraction(L, ib) && lua_tonumber(L, ib) < 0) {
+    luaL_error(L, "pow: integers to negative integer powers are not allowed, got exponent %s",
+               luaL_tolstring(L, ib, NULL));
     return NULL;
   }
   rl_tensor *ta, *tb;
@@ -255,16 +279,25 @@ static int t_lerp_(lua_State *L) { return fused(L, RL_TER_LERP, true); }
 
 /* ---- where, masks --------------------------------------------------------- */
 
-/* x:where(cond, y) as torch.where(cond, x, y); rl.where(cond, x, y) is
- * defined in lua/rl/init.lua on top of it. */
+/* x:where(cond, y) as torch.where(cond, x, y); either x or y may be a
+ * number (Tensor.where(1.5, cond, y) for a number x), which takes the
+ * other's dtype, or f32 when it is fractional and the other integer, as in
+ * arithmetic.  rl.where(cond, x, y) is defined in lua/rl/base.lua on top
+ * of it. */
 static int t_where(lua_State *L) {
-  rl_tensor *x = lrl_check(L, 1), *cond = lrl_check(L, 2), *tmp;
+  rl_tensor *cond = lrl_check(L, 2), *like = lrl_test(L, 1);
+  if (!like) like = lrl_test(L, 3);
+  if (!like && lua_type(L, 1) == LUA_TNUMBER && lua_type(L, 3) == LUA_TNUMBER)
+    return luaL_error(L, "where: x or y must be a tensor, got two numbers");
+  if (!like) lrl_check(L, lua_type(L, 1) == LUA_TNUMBER ? 3 : 1); /* raises */
   int b = lrl_newbox(L);
-  rl_tensor *y = lrl_operand(L, 3, x, &tmp);
+  rl_tensor *x, *y, *tmp[2];
+  lrl_operands(L, 1, 3, like, &x, &y, tmp);
   rl_tensor *r = rl_where(cond, x, y);
-  if (tmp) { /* a selection: rounding the result is rounding the number, as PyTorch */
-    rl_release(tmp);
-    r = back_to_half(r, x);
+  if (tmp[0] || tmp[1]) { /* a selection: rounding the result is rounding the number, as PyTorch */
+    if (tmp[0]) rl_release(tmp[0]);
+    if (tmp[1]) rl_release(tmp[1]);
+    r = back_to_half(r, like);
   }
   return lrl_fill(L, b, r);
 }
@@ -815,20 +848,75 @@ static int t_norm(lua_State *L) {
   return lrl_fill(L, b, rl_norm(t, p, nd, dims, keep));
 }
 
-/* var/std([dims], [unbiased=true], [keepdim]) or ([dims], {correction=, keepdim=}) */
+/* Whether the argument at i is an option table: a table with keys but no
+ * list part, which a table of dims has. */
+static bool is_options(lua_State *L, int i) {
+  if (!lua_istable(L, i) || luaL_len(L, i) != 0) return false;
+  lua_pushnil(L);
+  if (!lua_next(L, i)) return false;
+  lua_pop(L, 2);
+  return true;
+}
+
+/* The option table of var and std at i: {correction = integer, unbiased =
+ * boolean, keepdim = boolean}, each optional; a misspelt key is an error. */
+static void varstd_opts(lua_State *L, int i, int *correction, bool *keep) {
+  static const char *const keys[] = {"correction", "unbiased", "keepdim"};
+  lua_pushnil(L);
+  while (lua_next(L, i)) {
+    lua_pop(L, 1);
+    bool known = false;
+    if (lua_type(L, -1) == LUA_TSTRING)
+      for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+        known = known || strcmp(lua_tostring(L, -1), keys[k]) == 0;
+    if (!known)
+      luaL_argerror(L, i, lua_pushfstring(L, "unknown option '%s' (the options are correction, "
+                                             "unbiased and keepdim)",
+                                          luaL_tolstring(L, -1, NULL)));
+  }
+  int top = lua_gettop(L);
+  bool has_c = lua_getfield(L, i, "correction") != LUA_TNIL;
+  if (has_c) {
+    int isnum = 0;
+    lua_Integer c = lua_type(L, top + 1) == LUA_TNUMBER ? lua_tointegerx(L, top + 1, &isnum) : 0;
+    if (!isnum || c != (int)c)
+      luaL_argerror(L, i, lua_pushfstring(L, "correction must be an integer, got %s",
+                                          luaL_tolstring(L, top + 1, NULL)));
+    *correction = (int)c;
+  }
+  if (lua_getfield(L, i, "unbiased") != LUA_TNIL) {
+    if (!lua_isboolean(L, top + 2))
+      luaL_argerror(L, i, lua_pushfstring(L, "unbiased must be a boolean, got %s",
+                                          luaL_typename(L, top + 2)));
+    if (has_c) luaL_argerror(L, i, "give correction or unbiased, not both");
+    *correction = lua_toboolean(L, top + 2) ? 1 : 0;
+  }
+  if (lua_getfield(L, i, "keepdim") != LUA_TNIL && !lua_isboolean(L, top + 3))
+    luaL_argerror(L, i, lua_pushfstring(L, "keepdim must be a boolean, got %s",
+                                        luaL_typename(L, top + 3)));
+  *keep = lua_toboolean(L, top + 3);
+  lua_settop(L, top);
+}
+
+/* x:var([dims], [unbiased = true], [keepdim = false]), or
+ * x:var([dims], {correction = 1, unbiased = true, keepdim = false}): the
+ * variance over dims (one dim or a list, 1-based; none: all of them),
+ * the squared deviations summed and divided by N - correction (unbiased =
+ * false is correction 0).  The dims may be left out before the options:
+ * x:var({correction = 0}).  x:std likewise gives its square root, whose
+ * gradient is 0 where the std is 0. */
 static int varstd(lua_State *L, bool is_std) {
   rl_tensor *t = lrl_check(L, 1);
-  int dims[RL_MAX_DIMS];
-  int nd = lrl_dims(L, 2, dims);
+  int dims[RL_MAX_DIMS], nd = 0, oi = 3; /* oi: where the options (or unbiased) are */
   int correction = 1;
   bool keep = false;
-  if (lua_istable(L, 3)) {
-    lua_getfield(L, 3, "correction");
-    correction = (int)luaL_optinteger(L, -1, 1);
-    lua_getfield(L, 3, "unbiased");
-    if (!lua_isnil(L, -1)) correction = lua_toboolean(L, -1) ? 1 : 0;
-    lua_getfield(L, 3, "keepdim");
-    keep = lua_toboolean(L, -1);
+  if (is_options(L, 2)) oi = 2;
+  else nd = lrl_dims(L, 2, dims);
+  if (lua_istable(L, oi)) {
+    varstd_opts(L, oi, &correction, &keep);
+    if (!lua_isnoneornil(L, oi + 1))
+      luaL_argerror(L, oi + 1, lua_pushfstring(L, "nothing may follow the options, got %s",
+                                               luaL_typename(L, oi + 1)));
   } else {
     if (!lua_isnoneornil(L, 3)) {
       luaL_checktype(L, 3, LUA_TBOOLEAN); /* unbiased */

@@ -155,6 +155,19 @@ RL_HOSTDEV static inline int64_t rl_i64_of_f64(double d) {
   return (int64_t)d;
 }
 
+/* a^e for integers, exact modulo 2^64 (wrapping as the other integer ops;
+ * u8 keeps the low byte), by squaring: both backends' integer pow.  The
+ * ops layer refuses e < 0; here it gives 1 / a^-e toward zero. */
+RL_HOSTDEV static inline int64_t rl_ipow(int64_t a, int64_t e) {
+  if (e < 0) return a == 1 ? 1 : (a == -1 ? ((e & 1) ? -1 : 1) : 0);
+  uint64_t r = 1, b = (uint64_t)a;
+  for (uint64_t k = (uint64_t)e; k; k >>= 1) {
+    if (k & 1) r *= b;
+    b *= b;
+  }
+  return (int64_t)r;
+}
+
 /* i64 -> f64 with the bits shifted out beyond 2^53 kept as one sticky bit:
  * exact, or rounding to any narrower type as v itself would. */
 RL_HOSTDEV static inline double rl_f64_sticky_of_i64(int64_t v) {

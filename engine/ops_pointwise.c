@@ -3,7 +3,9 @@
  *
  * Promotion follows PyTorch: mixed operands compute in the wider type
  * (u8 < i64 < f32 < f64); ops that only make sense on reals (exp, log,
- * sqrt, sigmoid, true division, pow ...) turn integer inputs into f32;
+ * sqrt, sigmoid, true division, pow by a number ...) turn integer inputs
+ * into f32; pow of two integer tensors stays integer and exact (wrapping
+ * as the other integer ops), a negative exponent refused as in PyTorch;
  * comparisons compute in the promoted type and write u8.  In-place forms
  * keep the destination's dtype and refuse a float result into an integer
  * tensor, as PyTorch does. */
@@ -46,7 +48,7 @@ static bool unary_int_ok(rl_unary_op op) {
 static bool binary_is_cmp(rl_binary_op op) { return op >= RL_BIN_EQ && op <= RL_BIN_GE; }
 static bool binary_is_logical(rl_binary_op op) { return op == RL_BIN_AND || op == RL_BIN_OR; }
 static bool binary_needs_real(rl_binary_op op) {
-  return op == RL_BIN_DIV || op == RL_BIN_POW || op >= RL_BIN_RELU_BWD;
+  return op == RL_BIN_DIV || op >= RL_BIN_RELU_BWD;
 }
 
 /* ---- small helpers for backward rules ------------------------------------ */
@@ -157,8 +159,18 @@ static int unary_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   }
   case RL_UN_AFFINE: r = un(RL_UN_AFFINE, g, p0, 0); break;
   case RL_UN_RDIV: r = mul_take(g, un_take(RL_UN_AFFINE, bin(RL_BIN_DIV, y, a), -1, 0)); break;
-  case RL_UN_POW: r = mul_take(g, un_take(RL_UN_AFFINE, un(RL_UN_POW, a, p0 - 1, 0), p0, 0)); break;
-  case RL_UN_RPOW: r = mul_take(g, un(RL_UN_AFFINE, y, log(p0), 0)); break;
+  case RL_UN_POW: /* p0 a^(p0-1); 0 for p0 = 0, where 0^-1 would make 0 * inf */
+    if (p0 == 0) r = rl_zeros_meta(&n->meta[0]);
+    else r = mul_take(g, un_take(RL_UN_AFFINE, un(RL_UN_POW, a, p0 - 1, 0), p0, 0));
+    break;
+  case RL_UN_RPOW: /* y log p0; for p0 = 0, 0 where a >= 0 (there y is 0 or 1, not inf) */
+    r = mul_take(g, un(RL_UN_AFFINE, y, log(p0), 0));
+    if (r && p0 == 0) {
+      rl_tensor *z = un(RL_UN_LE_S, y, 1, 0);
+      if (!z || rl_masked_fill_(r, z, 0)) rl_release_all(1, &r);
+      rl_release(z);
+    }
+    break;
   case RL_UN_FMOD: case RL_UN_REMS: rl_retain(g); r = g; break;
   default:
     rl_release(a);
@@ -400,21 +412,27 @@ static int binary_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
     }
     break;
   case RL_BIN_POW:
-    if (n->need[0]) { /* b * a^(b-1) */
+    if (n->need[0]) { /* b * a^(b-1), zero where b == 0 (not 0 * 0^-1 = NaN) */
       rl_tensor *bm1 = un(RL_UN_AFFINE, b, 1, -1);
       rl_tensor *p = bm1 ? bin(RL_BIN_POW, a, bm1) : NULL;
       rl_tensor *f = p ? bin(RL_BIN_MUL, p, b) : NULL;
+      rl_tensor *z = un(RL_UN_EQ_S, b, 0, 0);
+      if (f && (!z || rl_masked_fill_(f, z, 0))) rl_release_all(1, &f);
       rl_release(bm1);
       rl_release(p);
+      rl_release(z);
       ga = mul_take(g, f);
     }
-    if (n->need[1]) { /* y * log(a), zero where a == 0 */
+    if (n->need[1]) { /* y * log(a), zero where a == 0 and b >= 0 (y is 0 or 1) */
       rl_tensor *la = un(RL_UN_LOG, a, 0, 0);
       rl_tensor *f = la ? bin(RL_BIN_MUL, y, la) : NULL;
-      rl_tensor *z = un(RL_UN_EQ_S, a, 0, 0);
-      if (f && z && rl_masked_fill_(f, z, 0)) { rl_release(f); f = NULL; }
+      rl_tensor *z = un(RL_UN_EQ_S, a, 0, 0), *nn = un(RL_UN_GE_S, b, 0, 0);
+      rl_tensor *m = z && nn ? bin(RL_BIN_AND, z, nn) : NULL;
+      if (f && (!m || rl_masked_fill_(f, m, 0))) rl_release_all(1, &f);
       rl_release(la);
       rl_release(z);
+      rl_release(nn);
+      rl_release(m);
       gb = mul_take(g, f);
     }
     break;
@@ -494,6 +512,24 @@ static int integer_divisor_zero(const char *name, rl_binary_op op, rl_dtype dt, 
   return v != 0 ? rl_err("%s: integer division by zero", name) : 0;
 }
 
+/* Integer pow by a negative exponent is an error, as PyTorch's ("Integers
+ * to negative integer powers are not allowed"): 2^-1 has no integer value. */
+static int integer_negative_power(const char *name, rl_binary_op op, rl_dtype dt,
+                                  rl_tensor *b) {
+  if (op != RL_BIN_POW || rl_dtype_is_floating(dt) || b->dtype == RL_U8 || rl_numel(b) == 0)
+    return 0;
+  bool prev = rl_set_grad_enabled(false);
+  rl_tensor *lo = rl_reduce(RL_RED_MIN, b, 0, NULL, false);
+  double v = 0;
+  int rc = lo && !rl_item(lo, &v) ? 0 : -1;
+  rl_set_grad_enabled(prev);
+  if (lo) rl_release(lo);
+  if (rc) return -1;
+  return v < 0 ? rl_err("%s: integers to negative integer powers are not allowed, got "
+                        "exponent %.0f", name, v)
+               : 0;
+}
+
 /* The dtype both operands compute in. */
 static rl_dtype binary_dtype(rl_binary_op op, rl_dtype a, rl_dtype b) {
   if (binary_is_logical(op)) return RL_U8;
@@ -524,7 +560,8 @@ rl_tensor *rl_binary(rl_binary_op op, rl_tensor *a, rl_tensor *b, double alpha) 
     rl_release(bf);
     return rl_out_half(r, dt);
   }
-  if (integer_divisor_zero(name, op, dt, b)) return NULL;
+  if (integer_divisor_zero(name, op, dt, b) || integer_negative_power(name, op, dt, b))
+    return NULL;
   rl_tensor *x = as_operand(op, a, dt), *y = x ? as_operand(op, b, dt) : NULL;
   rl_dtype odt = binary_is_cmp(op) || binary_is_logical(op) ? RL_U8 : dt;
   rl_tensor *out = y ? rl_empty(nd, size, odt, rl_dev(a)) : NULL;
@@ -594,7 +631,9 @@ int rl_binary_(rl_binary_op op, rl_tensor *a, rl_tensor *b, double alpha) {
   rl_dtype compute = binary_dtype(op, a->dtype, b->dtype);
   if (binary_is_logical(op) && a->dtype != RL_U8)
     return rl_err("%s: needs a u8 tensor, got %s", name, rl_dtype_name(a->dtype));
-  if (integer_divisor_zero(name, op, compute, b)) return -1;
+  if (integer_divisor_zero(name, op, compute, b) ||
+      integer_negative_power(name, op, compute, b))
+    return -1;
   rl_tensor *nz = binary_is_logical(op) && b->dtype != RL_U8 ? as_operand(op, b, RL_U8) : NULL;
   rl_tensor *y = inplace_operand(name, a, nz ? nz : b, compute);
   if (nz) rl_release(nz);

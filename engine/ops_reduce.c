@@ -129,6 +129,34 @@ static rl_tensor *even_split(rl_tensor *g, rl_tensor *a, rl_tensor *y, const rl_
   return r;
 }
 
+/* d prod / d a_i is the product of the other elements of a_i's slice: y / a
+ * where the slice holds no zero; with one zero, the product p of the rest
+ * at the zero and 0 elsewhere; with several, 0 (PyTorch's prod_backward).
+ * p is the product with the zeros taken as 1, so nothing divides by 0. */
+static rl_tensor *prod_grad(rl_tensor *g, rl_tensor *a, const rl_meta *m,
+                            const int64_t *kshape, const bool *red) {
+  int dims[RL_MAX_DIMS], nd = 0;
+  for (int d = 0; d < m->ndim; d++)
+    if (red[d]) dims[nd++] = d;
+  rl_tensor *one = rl_scalar(1, a->dtype, rl_dev(a)), *zero = rl_scalar(0, a->dtype, rl_dev(a));
+  rl_tensor *z = one && zero ? rl_unary(RL_UN_EQ_S, a, 0, 0) : NULL;
+  rl_tensor *a1 = z ? rl_where(z, one, a) : NULL;
+  rl_tensor *p = a1 ? rl_reduce(RL_RED_PROD, a1, nd, dims, true) : NULL;
+  rl_tensor *zf = p ? rl_to_dtype(z, a->dtype) : NULL;
+  rl_tensor *nz = zf ? rl_sum(zf, nd, dims, true) : NULL; /* zeros per slice */
+  rl_tensor *none = nz ? rl_unary(RL_UN_EQ_S, nz, 0, 0) : NULL;
+  rl_tensor *once = none ? rl_unary(RL_UN_EQ_S, nz, 1, 0) : NULL;
+  rl_tensor *at = once ? rl_binary(RL_BIN_AND, once, z, 1) : NULL; /* the lone zero */
+  rl_tensor *q = at ? rl_div(p, a1) : NULL;
+  rl_tensor *lone = q ? rl_where(at, p, zero) : NULL;
+  rl_tensor *f = lone ? rl_where(none, q, lone) : NULL;
+  rl_tensor *ge = f ? expand_back(g, m, kshape) : NULL;
+  rl_tensor *r = ge ? rl_mul(ge, f) : NULL;
+  rl_tensor *tmp[14] = {one, zero, z, a1, p, zf, nz, none, once, at, q, lone, f, ge};
+  rl_release_all(14, tmp);
+  return r;
+}
+
 static int reduce_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   rl_reduce_op op = (rl_reduce_op)n->ip[0];
   const rl_meta *m = &n->meta[0];
@@ -143,13 +171,7 @@ static int reduce_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
   if (!a || !y) goto out;
   switch (op) {
   case RL_RED_SUM: r = expand_back(g, m, kshape); break;
-  case RL_RED_PROD: { /* g * y / a */
-    rl_tensor *gy = rl_mul(g, y), *e = gy ? expand_back(gy, m, kshape) : NULL;
-    r = e ? rl_div(e, a) : NULL;
-    rl_release(gy);
-    rl_release(e);
-    break;
-  }
+  case RL_RED_PROD: r = prod_grad(g, a, m, kshape, red); break;
   case RL_RED_MAX: case RL_RED_MIN: r = even_split(g, a, y, m, kshape, red); break;
   default: rl_err("%s: no gradient", reduce_name[op]); break;
   }
@@ -391,11 +413,31 @@ rl_tensor *rl_var(rl_tensor *t, int ndims, const int *dims, int correction, bool
   return r;
 }
 
+/* std = sqrt(var), whose gradient g / (2 std) is taken as 0 where the std
+ * is 0 (a constant slice), as PyTorch: sqrt's own rule would give inf
+ * there, and inf times var's zero gradient NaN.  Input: var; saved: std. */
+static int std_bwd(rl_node *n, rl_tensor *g, rl_tensor **gin) {
+  rl_tensor *y = rl_node_saved(n, 0);
+  rl_tensor *q = y ? rl_unary(RL_UN_RDIV, y, 0.5, 0) : NULL;
+  rl_tensor *z = q ? rl_unary(RL_UN_EQ_S, y, 0, 0) : NULL;
+  rl_tensor *dv = z && !rl_masked_fill_(q, z, 0) ? rl_mul(g, q) : NULL;
+  rl_tensor *tmp[3] = {y, q, z};
+  return rl_grad_one(gin, dv, dv ? 0 : -1, 3, tmp);
+}
+
 rl_tensor *rl_std(rl_tensor *t, int ndims, const int *dims, int correction, bool keepdim) {
   if (!t) return NULL;
   HALF_IN_F32(t, rl_std(f_, ndims, dims, correction, keepdim));
   rl_tensor *v = rl_var(t, ndims, dims, correction, keepdim);
-  rl_tensor *r = v ? rl_unary(RL_UN_SQRT, v, 0, 0) : NULL;
+  if (!v) return NULL;
+  bool prev = rl_set_grad_enabled(false);
+  rl_tensor *r = rl_unary(RL_UN_SQRT, v, 0, 0);
+  rl_set_grad_enabled(prev);
+  rl_node *n = r ? rl_record("std", std_bwd, r, 1, &v) : NULL;
+  if (n && rl_node_save(n, r)) {
+    rl_release(r);
+    r = NULL;
+  }
   rl_release(v);
   return r;
 }

@@ -89,6 +89,8 @@ static int check_floating(const char *op, const rl_tensor *t) {
 
 int rl_uniform_(rl_tensor *t, double lo, double hi, rl_generator *g) {
   if (rl_check_inplace("uniform_", t, NULL) || check_floating("uniform_", t)) return -1;
+  if (!(lo <= hi)) /* NaN too */
+    return rl_err("uniform_: the range [lo, hi) needs lo <= hi, got lo = %g, hi = %g", lo, hi);
   return rng_into("uniform_", t, RL_RNG_UNIFORM, lo, hi, g);
 }
 

@@ -444,8 +444,8 @@ static bool binary_defined(rl_binary_op op, rl_dtype dt) {
                op == RL_BIN_MIN;
   switch (dt) {
   case RL_F32: case RL_F64: return op != RL_BIN_AND && op != RL_BIN_OR;
-  case RL_I64: return arith || op == RL_BIN_FMOD || op == RL_BIN_REMAINDER;
-  case RL_U8: return arith || op == RL_BIN_AND || op == RL_BIN_OR;
+  case RL_I64: return arith || op == RL_BIN_FMOD || op == RL_BIN_REMAINDER || op == RL_BIN_POW;
+  case RL_U8: return arith || op == RL_BIN_AND || op == RL_BIN_OR || op == RL_BIN_POW;
   case RL_BF16: case RL_F16: return op != RL_BIN_AND && op != RL_BIN_OR; /* in f32, as f32 */
   default: return false;
   }
@@ -479,6 +479,7 @@ __device__ __forceinline__ int64_t bin_i64(int op, int64_t a, int64_t b, int64_t
   case RL_BIN_MIN: return a < b ? a : b;
   case RL_BIN_FMOD: return IMOD(a, b);
   case RL_BIN_REMAINDER: return IREM(a, b);
+  case RL_BIN_POW: return rl_ipow(a, b);
   default: return a;
   }
 }
@@ -492,6 +493,7 @@ __device__ __forceinline__ uint8_t bin_u8(int op, uint8_t a, uint8_t b, uint8_t 
   case RL_BIN_MIN: return a < b ? a : b;
   case RL_BIN_AND: return a && b;
   case RL_BIN_OR: return a || b;
+  case RL_BIN_POW: return (uint8_t)rl_ipow(a, b);
   default: return a;
   }
 }

@@ -64,6 +64,60 @@ describe('gradcheck: reductions', function()
   check('logsumexp', function(x) return x:logsumexp(2) end, { leaf(3, 6) })
 end)
 
+-- Where the textbook rule divides by zero (prod over a zero, std of a
+-- constant, 0^0), PyTorch's values, exactly: central differences alone
+-- would not do, as gc.gradcheck reads a NaN gradient as agreeing.
+describe('gradcheck: at zeros, as PyTorch', function()
+  local function f64(t) return rl.tensor(t, 'f64'):requires_grad_() end
+  local function flat(v, out)
+    out = out or {}
+    if type(v) ~= 'table' then out[#out + 1] = v; return out end
+    for _, e in ipairs(v) do flat(e, out) end
+    return out
+  end
+  -- want[i]: the gradient of the scalar f(inputs...) for input i
+  local function grad_is(name, f, inputs, want, tol)
+    it(name, function()
+      local grads = rl.grad(f(table.unpack(inputs)), inputs)
+      for i, w in ipairs(want) do
+        local got, exp = flat(grads[i]:tolist()), flat(w)
+        assert.are.equal(#exp, #got)
+        for k = 1, #exp do
+          local ok = got[k] == exp[k] or math.abs(got[k] - exp[k]) <= (tol or 0)
+          assert(ok, ('input %d element %d: got %s, want %s'):format(i, k, got[k], exp[k]))
+        end
+      end
+    end)
+  end
+  grad_is('prod of all with one zero: the product of the others there',
+    function(x) return x:prod() end, { f64 { 0, 2, 3 } }, { { 6, 0, 0 } })
+  grad_is('prod of all with two zeros: 0 everywhere',
+    function(x) return x:prod() end, { f64 { 0, 2, 0 } }, { { 0, 0, 0 } })
+  grad_is('prod along dim 2: no zero, one zero, two zeros per row, weighted',
+    function(x) return (x:prod(2) * rl.tensor({ 1, 2, 3 }, 'f64')):sum() end,
+    { f64 { { 0, 2, 3 }, { 0, 0, 1 }, { 1, 2, 4 } } },
+    { { { 6, 0, 0 }, { 0, 0, 0 }, { 24, 12, 6 } } })
+  grad_is('prod along dim 1, keepdim',
+    function(x) return x:prod(1, true):sum() end,
+    { f64 { { 0, 2, 3 }, { 0, 0, 1 }, { 1, 2, 4 } } },
+    { { { 0, 0, 4 }, { 0, 4, 12 }, { 0, 0, 3 } } })
+  check('prod with zeros, by central differences', function(x) return x:prod(2) end,
+    { f64 { { 0, 2, 3 }, { 0, 0, 1 }, { 1, 2, 4 } } })
+  grad_is('std of a constant: 0, not NaN', function(x) return x:std() end,
+    { f64 { 0, 0, 0 } }, { { 0, 0, 0 } })
+  grad_is('std along a dim, one row constant',
+    function(x) return x:std(2):sum() end,
+    { f64 { { 1, 1, 1 }, { 1, 2, 3 } } }, { { { 0, 0, 0 }, { -0.5, 0, 0.5 } } }, 1e-15)
+  grad_is('x ^ 0 at x = 0: 0', function(x) return (x ^ 0):sum() + x:pow(0):sum() end,
+    { f64 { 0, 2 } }, { { 0, 0 } })
+  grad_is('tensor ^ tensor: 0 where b = 0, and no log(0) where a = 0, b >= 0',
+    function(a, b) return a:pow(b):sum() end,
+    { f64 { 0, 2, 0, 3, 0 }, f64 { 0, -1, 2, 0, -1 } },
+    { { 0, -0.25, 0, 0, -math.huge }, { 0, 0.5 * math.log(2), 0, math.log(3), -math.huge } }, 1e-15)
+  grad_is('0 ^ x: 0 where x >= 0', function(x) return (0 ^ x):sum() end,
+    { f64 { 1, 2, 0, -1 } }, { { 0, 0, 0, -math.huge } })
+end)
+
 describe('gradcheck: shapes and indexing', function()
   check('view / reshape / flatten', function(x) return x:view(6, 2):reshape(3, 4):flatten() * 1 end,
     { leaf(2, 6) })

@@ -77,6 +77,15 @@ local function check_shape(x, shape)
   if not ok then error('shape: ' .. msg, 2) end
 end
 
+-- f() raises an error holding each of the plain strings in ...
+local function fails_with(f, ...)
+  local ok, e = pcall(f)
+  assert(not ok, 'expected an error')
+  for _, want in ipairs { ... } do
+    assert(tostring(e):find(want, 1, true), ('expected "%s" in: %s'):format(want, tostring(e)))
+  end
+end
+
 -- an n-d array as {shape = {...}, data = {flat, row-major}}
 local function nd(v)
   if rl.is_tensor(v) then v = v:tolist() end
@@ -455,6 +464,22 @@ describe('unary ops', function()
     local hi = rl.tensor({ { 0 }, { 3 } }, 'f64')
     check(rl.tensor({ -2, 0.5, 4 }, 'f64'):clamp(lo, hi), { { -1, 0, 0 }, { 1, 1, 3 } })
   end)
+
+  it('clamp of an integer tensor by a fractional number computes in f32, as PyTorch', function()
+    local i = rl.tensor{ 0, 1, 2 }
+    local r = i:clamp(0.5, 1.5)
+    assert.are.equal('f32', r.dtype)
+    check(r, { 0.5, 1, 1.5 }, F32)
+    check(i:clamp(0.5), { 0.5, 1, 2 }, F32)
+    check(i:clamp(nil, 1.5), { 0, 1, 1.5 }, F32)
+    check(i:clamp(0, 1.5), { 0, 1, 1.5 }, F32)
+    check(i:byte():clamp(0.5, 1.5), { 0.5, 1, 1.5 }, F32)
+    -- whole bounds keep the dtype
+    assert.are.equal('i64', i:clamp(1, 1.0).dtype)
+    -- the f32 result does not fit in place; i is left as it was
+    fails_with(function() return i:clamp_(0.5, 1.5) end, 'clamp_: ', 'f32', 'i64', 'got a fractional bound')
+    check_exact(i, { 0, 1, 2 })
+  end)
 end)
 
 ---------------------------------------------------------------------------
@@ -551,6 +576,34 @@ describe('binary ops', function()
     check(a ^ b, values(a:pow(b)), EXACT)
     local f = rl.tensor({ 1.5, 2 }, 'f32')
     check(f ^ 3, { 3.375, 8 }, F32)
+  end)
+
+  it('pow of integers stays integer and exact, as PyTorch', function()
+    local r = rl.tensor{ 4097 } ^ 2
+    assert.are.equal('i64', r.dtype)
+    check_exact(r, { 16785409 }) -- f32 would round it to 16785410
+    check_exact(rl.tensor{ 3 } ^ 39, { 4052555153018976267 })
+    check_exact(rl.tensor{ -3, -2, 0, 5 }:pow(rl.tensor{ 3, 2, 0, 1 }), { -27, 4, 1, 5 })
+    local n = 2 ^ rl.tensor{ 0, 3, 10 }
+    assert.are.equal('i64', n.dtype)
+    check_exact(n, { 1, 8, 1024 })
+    local u = rl.tensor{ 2, 3 }:byte() ^ rl.tensor{ 9, 2 }:byte() -- u8 wraps, as PyTorch
+    assert.are.equal('u8', u.dtype)
+    check_exact(u, { 0, 9 })
+    local x = rl.tensor{ 1, 2 }
+    assert.is_true(rawsame(x:pow_(3), x))
+    check_exact(x, { 1, 8 })
+    -- a fractional exponent still computes in f32
+    assert.are.equal('f32', (rl.tensor{ 4 } ^ 0.5).dtype)
+    check(rl.tensor{ 4 } ^ 0.5, { 2 }, F32)
+    fails_with(function() return rl.tensor{ 1, 2 }:pow_(0.5) end, 'pow_', 'f32', 'i64')
+    -- negative integer exponents are refused, as PyTorch
+    local msg = 'pow: integers to negative integer powers are not allowed, got exponent -'
+    fails_with(function() return rl.tensor{ 2 } ^ -1 end, msg .. '1')
+    fails_with(function() return rl.tensor{ 2 }:byte() ^ -1 end, msg .. '1')
+    fails_with(function() return rl.tensor{ 2, 2 } ^ rl.tensor{ 1, -3 } end, msg .. '3')
+    fails_with(function() return 2 ^ rl.tensor{ -1 } end, msg .. '1')
+    fails_with(function() return rl.tensor{ 2 }:pow_(rl.tensor{ -2 }) end, 'pow_: integers to negative')
   end)
 
   it('metamethods + - * / % and unary minus', function()
@@ -847,6 +900,24 @@ describe('comparisons and logical ops', function()
     check(r, { 1, 0.5 }, F32)
   end)
 
+  it('where with a number: f32 for a fraction against an integer tensor, as PyTorch', function()
+    local c, i = rl.tensor{ 1, 0 }:byte(), rl.tensor{ 5, 7 }
+    -- a number x is passed to the method as its first argument
+    local r = rl.Tensor.where(1.5, c, i)
+    assert.are.equal('f32', r.dtype)
+    check(r, { 1.5, 7 }, F32)
+    r = i:where(c, 2.5)
+    assert.are.equal('f32', r.dtype)
+    check(r, { 5, 2.5 }, F32)
+    r = rl.Tensor.where(1, c, i) -- a whole number keeps the dtype
+    assert.are.equal('i64', r.dtype)
+    check_exact(r, { 1, 7 })
+    r = rl.Tensor.where(0.25, c, rl.tensor({ 5, 7 }, 'bf16'))
+    assert.are.equal('bf16', r.dtype)
+    check(r, { 0.25, 7 })
+    fails_with(function() return rl.Tensor.where(1, c, 2) end, 'where: x or y must be a tensor')
+  end)
+
   it('masked_select returns the selected values in row-major order', function()
     local x = rl.tensor({ { 5, 1, 4 }, { 2, 6, 3 } }, 'f64')
     local s = x:masked_select(x:gt(2.5))
@@ -1092,6 +1163,12 @@ describe('reductions', function()
     check(x:std(1), ref_reduce(R, 1, false, function(l) return math.sqrt(vu(l)) end))
     check(x:std(1, false), ref_reduce(R, 1, false, function(l) return math.sqrt(vb(l)) end))
     check(x:std(-1, true, true), ref_reduce(R, 2, true, function(l) return math.sqrt(vu(l)) end))
+    -- the dims may be left out before the options
+    check(x:var({ correction = 0 }), ref_reduce(R, nil, false, vb))
+    check(x:var({ unbiased = false }), ref_reduce(R, nil, false, vb))
+    check(x:std({ correction = 0 }), ref_reduce(R, nil, false, function(l) return math.sqrt(vb(l)) end))
+    check_shape(x:std({ keepdim = true }), { 1, 1 })
+    check_shape(x:var(2, { keepdim = true }), { 3, 1 })
     -- hand-worked: {1, 2, 3, 4}: mean 2.5, squares sum 5
     local h = rl.tensor({ 1, 2, 3, 4 }, 'f64')
     check(h:var(), 5 / 3)
@@ -1101,6 +1178,20 @@ describe('reductions', function()
     check(hf:var(), 5 / 3, F32)
     -- integers compute in floating point
     check(rl.tensor{ 1, 2, 3, 4 }:var(), 5 / 3, F32)
+  end)
+
+  it('var and std options are checked', function()
+    local x = rl.tensor({ { 1, 2 }, { 3, 5 } }, 'f64')
+    for _, op in ipairs { 'var', 'std' } do
+      fails_with(function() return x[op](x, 2, { corection = 0 }) end, "unknown option 'corection'")
+      fails_with(function() return x[op](x, { corection = 0 }) end, "unknown option 'corection'")
+      fails_with(function() return x[op](x, { keepdim = 1 }) end, 'keepdim must be a boolean, got number')
+      fails_with(function() return x[op](x, 1, { unbiased = 'no' }) end, 'unbiased must be a boolean, got string')
+      fails_with(function() return x[op](x, { correction = 0.5 }) end, 'correction must be an integer, got 0.5')
+      fails_with(function() return x[op](x, { correction = 0, unbiased = true }) end,
+        'give correction or unbiased, not both')
+      fails_with(function() return x[op](x, { correction = 0 }, true) end, 'nothing may follow the options')
+    end
   end)
 
   it('var is accurate for data with a large offset', function()

@@ -71,6 +71,19 @@ describe('creation', function()
     assert.are.equal('f32', rl.zeros_like(x, { dtype = 'f32' }).dtype)
   end)
 
+  it('requires_grad in the options must be a boolean', function()
+    assert.is_true(rl.zeros(2, { requires_grad = true }).requires_grad)
+    assert.is_false(rl.zeros(2, { requires_grad = false }).requires_grad)
+    for _, bad in ipairs { 'yes', 1 } do
+      local ok, msg = pcall(rl.zeros, 2, { requires_grad = bad })
+      assert.is_false(ok)
+      assert.truthy(msg:find('requires_grad must be a boolean, got ' .. type(bad), 1, true), msg)
+    end
+    local ok, msg = pcall(rl.ones_like, rl.zeros(2), { requires_grad = 'yes' })
+    assert.is_false(ok)
+    assert.truthy(msg:find('requires_grad must be a boolean', 1, true), msg)
+  end)
+
   it('keeps exact integers through i64 and float through f64', function()
     local big = 2 ^ 53 + 1 -- a float
     local i = math.tointeger(2 ^ 62) + 1
@@ -332,6 +345,16 @@ describe('random numbers', function()
     for i = 0, 999 do assert.are.equal(1, seen[i]) end
     local q = rl.randperm(1000):tolist()
     assert.are_not.same(p, q)
+  end)
+
+  it('uniform_ refuses lo > hi, as PyTorch; lo = hi fills lo', function()
+    local x = rl.zeros(3)
+    local ok, msg = pcall(x.uniform_, x, 3, -2)
+    assert.is_false(ok)
+    assert.truthy(msg:find('uniform_: the range [lo, hi) needs lo <= hi, got lo = 3, hi = -2', 1, true), msg)
+    assert.are.same({ 0, 0, 0 }, x:tolist()) -- untouched
+    assert.is_false(pcall(x.uniform_, x, 0 / 0, 1))
+    assert.are.same({ 2, 2, 2 }, x:uniform_(2, 2):tolist())
   end)
 
   it('rand of an integer dtype is an error', function()

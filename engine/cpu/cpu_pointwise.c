@@ -254,8 +254,10 @@ int rl_cpu_unary(rl_unary_op op, const rl_iter *it, const double *p) {
 #define BINARY_INT(X, T)                                                        \
   X(ADD, WRAP(U64(a) + U64((T)p[0]) * U64(b)))                                  \
   X(SUB, WRAP(U64(a) - U64((T)p[0]) * U64(b))) X(MUL, WRAP(U64(a) * U64(b)))      \
-  X(MAX, MAXN(a, b)) X(MIN, MINN(a, b)) X(FMOD, IMOD(a, b)) X(REMAINDER, IREM(a, b))
-#define BINARY_U8(X, T) BINARY_ARITH(X, T) X(AND, a && b) X(OR, a || b)
+  X(MAX, MAXN(a, b)) X(MIN, MINN(a, b)) X(FMOD, IMOD(a, b)) X(REMAINDER, IREM(a, b)) \
+  X(POW, rl_ipow(a, b))
+#define BINARY_U8(X, T)                                                         \
+  BINARY_ARITH(X, T) X(AND, a && b) X(OR, a || b) X(POW, (T)rl_ipow(a, b))
 #define BINARY_CMP(X, T)                                                        \
   X(EQ, a == b) X(NE, a != b) X(LT, a < b) X(LE, a <= b) X(GT, a > b) X(GE, a >= b)
 

@@ -48,7 +48,8 @@ function M.gradcheck(f, inputs, opts)
         return (lp - lm) / (2 * h)
       end)
       local ana = g[e] or 0
-      if math.abs(num - ana) > atol + rtol * math.abs(num) then
+      -- written so that a NaN on either side fails (a NaN compares false)
+      if not (math.abs(num - ana) <= atol + rtol * math.abs(num)) then
         return false, string.format('input %d element %d: autograd %.10g, numeric %.10g',
           idx[k], e, ana, num)
       end
