@@ -1,6 +1,7 @@
 /* nn.c - rl.F (functional neural-network ops), rl.grad, the grad mode and
  * the fused attack steps.  Options follow PyTorch's names: F.conv2d(x, w, b, {stride = 2,
  * padding = 1}); a pair may be given as one number or {h, w}. */
+#include <stdio.h>
 #include <string.h>
 
 #include "lrl.h"
@@ -62,7 +63,8 @@ static int f_linear(lua_State *L) {
   return lrl_fill(L, box, rl_linear(x, w, b));
 }
 
-/* F.conv2d(x, w, [b], [{stride, padding, dilation}]) */
+/* F.conv2d(x, w, [b], [{stride, padding, dilation}]): each option a number or
+ * a pair {h, w}; unknown options are refused (rl.base checks them). */
 static int f_conv2d(lua_State *L) {
   rl_tensor *x = lrl_check(L, 1), *w = lrl_check(L, 2), *b = opt_tensor(L, 3);
   rl_conv_opts o;
@@ -73,7 +75,10 @@ static int f_conv2d(lua_State *L) {
   return lrl_fill(L, box, rl_conv2d(x, w, b, &o));
 }
 
-/* F.max_pool2d(x, kernel, [{stride, padding}]) ; stride defaults to kernel */
+/* F.max_pool2d(x, kernel, [stride], [padding], [{stride, padding}]): stride
+ * defaults to kernel; stride and padding may be positional, as PyTorch's.
+ * F.avg_pool2d likewise, with the option count_include_pad (default true).
+ * ceil_mode and dilation are refused (rl.base checks the arguments). */
 static int pool(lua_State *L, bool is_max) {
   rl_tensor *x = lrl_check(L, 1);
   int64_t k[2], s[2], p[2];
@@ -156,8 +161,9 @@ static int f_log_softmax(lua_State *L) { return softmax(L, true); }
 
 typedef enum { LOSS_NLL, LOSS_CROSS_ENTROPY, LOSS_KL_DIV, LOSS_MSE } loss_kind;
 
-/* F.<loss>(input, target, [reduction = 'mean']); kl_div also takes
- * [log_target = false] as F.kl_div(log_q, p, reduction, log_target). */
+/* F.<loss>(input, target, [reduction = 'mean']): 'none', 'mean' or 'sum'
+ * ('batchmean' too for kl_div); kl_div also takes [log_target = false] as
+ * F.kl_div(log_q, p, reduction, log_target).  rl.base checks both. */
 static int loss(lua_State *L, loss_kind k) {
   rl_tensor *x = lrl_check(L, 1), *y = lrl_check(L, 2);
   rl_reduction red = reduction_arg(L, 3, "mean");
@@ -177,11 +183,24 @@ static int f_mse_loss(lua_State *L) { return loss(L, LOSS_MSE); }
 
 /* ---- attack steps ------------------------------------------------------------ */
 
-/* F.linf_step_(x_adv, grad, x, step, eps, [lo = 0], [hi = 1]) */
+/* The eps and box of an attack step: eps >= 0 and lo below hi. */
+static void step_args(lua_State *L, const char *who, double *eps, double *lo, double *hi) {
+  *eps = luaL_checknumber(L, 5);
+  *lo = luaL_optnumber(L, 6, 0);
+  *hi = luaL_optnumber(L, 7, 1);
+  char msg[128]; /* lua_pushfstring has no %g: 1 would read 1.0 */
+  if (!(*eps >= 0)) snprintf(msg, sizeof msg, "%s: eps must be >= 0, got %g", who, *eps);
+  else if (!(*lo < *hi)) snprintf(msg, sizeof msg, "%s: lo (%g) must be below hi (%g)", who, *lo, *hi);
+  else return;
+  luaL_error(L, "%s", msg);
+}
+
+/* F.linf_step_(x_adv, grad, x, step, eps, [lo = 0], [hi = 1]): eps >= 0, lo < hi */
 static int f_linf_step_(lua_State *L) {
+  double eps, lo, hi;
+  step_args(L, "linf_step_", &eps, &lo, &hi);
   lrl_check_rc(L, rl_linf_step_(lrl_check(L, 1), lrl_check(L, 2), lrl_check(L, 3),
-                                luaL_checknumber(L, 4), luaL_checknumber(L, 5),
-                                luaL_optnumber(L, 6, 0), luaL_optnumber(L, 7, 1)));
+                                luaL_checknumber(L, 4), eps, lo, hi));
   lua_settop(L, 1);
   return 1;
 }
@@ -189,14 +208,16 @@ static int f_linf_step_(lua_State *L) {
 /* F.l2_step_(x_adv, grad, x, step, eps, [lo = 0], [hi = 1]): one l2 PGD
  * step, in place on x_adv, sample by sample along dim 1: x_adv moves by
  * step along grad / ||grad|| (not at all where grad is 0), is projected
- * back into the l2 ball of radius eps around x, then clamped to [lo, hi].
+ * back into the l2 ball of radius eps (>= 0) around x, then clamped to
+ * [lo, hi] (lo below hi).
  * Returns x_adv.  The three have one shape [B, ...], one float dtype and
  * one device, and x_adv must be contiguous.  No autograd: while grad mode
  * is on, it is refused when x_adv or grad requires grad. */
 static int f_l2_step_(lua_State *L) {
+  double eps, lo, hi;
+  step_args(L, "l2_step_", &eps, &lo, &hi);
   lrl_check_rc(L, rl_l2_step_(lrl_check(L, 1), lrl_check(L, 2), lrl_check(L, 3),
-                              luaL_checknumber(L, 4), luaL_checknumber(L, 5),
-                              luaL_optnumber(L, 6, 0), luaL_optnumber(L, 7, 1)));
+                              luaL_checknumber(L, 4), eps, lo, hi));
   lua_settop(L, 1);
   return 1;
 }
@@ -228,7 +249,9 @@ static rl_tensor **tensor_list(lua_State *L, int i, int *n, const char *what) {
   return a;
 }
 
-/* rl.grad(outputs, inputs, [grad_outputs], [{retain_graph, allow_unused}]) */
+/* rl.grad(outputs, inputs, [grad_outputs], [{retain_graph, allow_unused}]):
+ * the gradients, which do not require grad (create_graph = true is refused:
+ * no higher-order gradients).  rl.base checks the options. */
 static int l_grad(lua_State *L) {
   lua_settop(L, 4); /* the lists below are pushed above the arguments */
   int nout, nin, ngo = 0;

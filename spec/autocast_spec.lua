@@ -165,6 +165,31 @@ describe('rl.autocast (issue #15, CPU)', function()
     assert.are_not.equal(exp.run_id(exp.config {}), exp.run_id(exp.config { precision = 'bf16' }))
     assert.are.equal(exp.run_id(exp.config {}), exp.run_id(exp.config { precision = 'fp32' }))
   end)
+
+  -- rl.base checks rl.F's options under the policy: a bad option inside a
+  -- region is refused at the caller's line, before any operand is cast,
+  -- and rl.help still finds the C function's doc through both wrappers
+  it("rl.F's option checks run inside a region too, and help shows the C doc", function()
+    local line = debug.getinfo(1, 'l').currentline + 3
+    local ok, msg = pcall(function()
+      local y = rl.autocast('bf16', function()
+        local r = F.max_pool2d(rl.rand(1, 1, 4, 4):bf16(), 2, { ceil_mode = true })
+        return r
+      end)
+      return y
+    end)
+    assert.is_false(ok)
+    assert.are.equal(string.format('spec/autocast_spec.lua:%d: max_pool2d: ceil_mode = true is not supported ' ..
+      '(the output size rounds down, as with ceil_mode = false)', line), msg)
+    local y = rl.autocast('bf16', function() return F.max_pool2d(rl.rand(1, 1, 5, 5):bf16(), 2, 1) end)
+    assert.are.same({ 1, 1, 4, 4 }, y.shape)
+    assert.are.equal('bf16', y.dtype)
+    local wrapped = require('rl.options').wrapped
+    for _, name in ipairs { 'conv2d', 'max_pool2d', 'avg_pool2d', 'cross_entropy', 'kl_div' } do
+      assert.are.equal('C', debug.getinfo(wrapped[F[name]], 'S').what, name)
+    end
+    assert.truthy(require('rl.help').text(F.max_pool2d):find('stride and padding may be positional', 1, true))
+  end)
 end)
 
 describe('the bf16 convolution CUDA runs (engine/conv_gemm.c), composed on the CPU', function()

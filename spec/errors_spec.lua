@@ -214,7 +214,7 @@ local cases = {
   { 'div_ of an i64 tensor', 'return rl.tensor{ 1, 2 }:div_(2)', { 'div_', 'f32', 'i64' } },
   { 'add_ of 0.5 to an i64 tensor', 'return rl.tensor{ 1, 2 }:add_(0.5)', { 'add_', 'i64' } },
   { 'mul_ of an i64 tensor by an f32 tensor', 'return rl.tensor{ 1, 2 }:mul_(rl.tensor{ 0.5, 1 })', { 'mul_', 'f32', 'i64' } },
-  { 'pow_ of an i64 tensor', 'return rl.tensor{ 1, 2 }:pow_(2)', { 'pow_', 'i64' } },
+  { 'pow_ of an i64 tensor by a fraction', 'return rl.tensor{ 1, 2 }:pow_(0.5)', { 'pow_', 'i64' } },
   { 'sqrt_ of an i64 tensor', 'return rl.tensor{ 1, 4 }:sqrt_()', { 'sqrt_', 'i64' } },
   { 'exp_ of a u8 tensor', 'return rl.tensor{ true }:exp_()', { 'exp_', 'u8' } },
   { 'add_ into an expanded (self-overlapping) view', 'return rl.zeros(1, 3):expand(2, 3):add_(1)', { 'add_' } },
@@ -313,6 +313,109 @@ describe('an error names the line that made the bad call', function()
       assert.truthy(tostring(msg):find(c[3], 1, true), msg)
     end)
   end
+end)
+
+-- rl.F and rl.grad skipped what they did not know: a misspelt option, one
+-- rllua does not implement (ceil_mode changes the output's shape), a
+-- reduction PyTorch refuses; and refusals raised in rl's Lua files named
+-- that file's line ("autocast.lua:162: unknown reduction 'summ'").  Each
+-- message is the whole one, at the line of the call.
+describe("rl.F, rl.grad and rl.where check their arguments, at the caller's line", function()
+  local x5 = 'local x = rl.zeros(1, 1, 5, 5)\n'
+  local step = 'local a, g = rl.zeros(1, 2), rl.zeros(1, 2)\n'
+  for _, c in ipairs {
+    { 'max_pool2d with ceil_mode', x5 .. 'return rl.F.max_pool2d(x, 2, { ceil_mode = true })',
+      '(case):2: max_pool2d: ceil_mode = true is not supported (the output size rounds down, as with ceil_mode = false)' },
+    { 'max_pool2d with a dilation', x5 .. 'return rl.F.max_pool2d(x, 2, { dilation = 2 })',
+      '(case):2: max_pool2d: dilation = 2 is not supported (only 1)' },
+    { 'max_pool2d with a misspelt stride', x5 .. 'return rl.F.max_pool2d(x, 2, { strid = 1 })',
+      "(case):2: max_pool2d: unknown option 'strid' (did you mean 'stride'?); " ..
+      'options: ceil_mode, dilation, padding, return_indices, stride' },
+    { 'max_pool2d with a fractional stride', x5 .. 'return rl.F.max_pool2d(x, 2, { stride = 1.5 })',
+      '(case):2: max_pool2d: stride must be an integer, got 1.5' },
+    { 'max_pool2d with a stride of 0', x5 .. 'return rl.F.max_pool2d(x, 2, 0)',
+      '(case):2: max_pool2d: stride must be >= 1, got 0' },
+    { 'max_pool2d with a stride given twice', x5 .. 'return rl.F.max_pool2d(x, 2, 1, 0, { stride = 1 })',
+      '(case):2: max_pool2d: stride is given twice, as argument and as option' },
+    { 'max_pool2d with a string kernel', x5 .. "return rl.F.max_pool2d(x, '2')",
+      "(case):2: max_pool2d: kernel_size must be an integer or a pair {h, w}, got the string '2'" },
+    { 'avg_pool2d with a misspelt padding', x5 .. 'return rl.F.avg_pool2d(x, 2, { paddin = 1 })',
+      "(case):2: avg_pool2d: unknown option 'paddin' (did you mean 'padding'?); " ..
+      'options: ceil_mode, count_include_pad, divisor_override, padding, stride' },
+    { "avg_pool2d with count_include_pad 'no'", x5 .. "return rl.F.avg_pool2d(x, 2, { count_include_pad = 'no' })",
+      "(case):2: avg_pool2d: count_include_pad must be true or false, got the string 'no'" },
+    { 'conv2d with misspelt options', x5 .. 'return rl.F.conv2d(x, rl.zeros(1, 1, 3, 3), nil, { strides = 2, pad = 1 })',
+      "(case):2: conv2d: unknown option 'pad' (did you mean 'padding'?); options: dilation, groups, padding, stride" },
+    { 'conv2d with groups', x5 .. 'return rl.F.conv2d(x, rl.zeros(1, 1, 3, 3), nil, { groups = 2 })',
+      '(case):2: conv2d: groups = 2 is not supported (only 1)' },
+    { 'conv2d with a pair of three', x5 .. 'return rl.F.conv2d(x, rl.zeros(1, 1, 3, 3), nil, { padding = { 1, 1, 1 } })',
+      '(case):2: conv2d: padding must be an integer or a pair {h, w}, got a table' },
+    { "cross_entropy with reduction 'summ'", "return rl.F.cross_entropy(rl.zeros(2, 3), rl.tensor{ 0, 1 }, 'summ')",
+      "(case):1: cross_entropy: reduction must be one of 'none', 'mean', 'sum', got the string 'summ' " ..
+      "(did you mean 'sum'?)" },
+    { "nll_loss with reduction 'summ'", "return rl.F.nll_loss(rl.zeros(2, 3), rl.tensor{ 0, 1 }, 'summ')",
+      "(case):1: nll_loss: reduction must be one of 'none', 'mean', 'sum', got the string 'summ' " ..
+      "(did you mean 'sum'?)" },
+    { "cross_entropy with reduction 'batchmean'",
+      "return rl.F.cross_entropy(rl.zeros(2, 3), rl.tensor{ 0, 1 }, 'batchmean')",
+      "(case):1: cross_entropy: reduction 'batchmean' is kl_div's alone; 'mean' averages over the batch here" },
+    { "nll_loss with reduction 'batchmean'", "return rl.F.nll_loss(rl.zeros(2, 3), rl.tensor{ 0, 1 }, 'batchmean')",
+      "(case):1: nll_loss: reduction 'batchmean' is kl_div's alone; 'mean' averages over the batch here" },
+    { "mse_loss with reduction 'batchmean'", "return rl.F.mse_loss(rl.zeros(2, 3), rl.zeros(2, 3), 'batchmean')",
+      "(case):1: mse_loss: reduction 'batchmean' is kl_div's alone; 'mean' averages over the batch here" },
+    { "kl_div with log_target 'yes'", "return rl.F.kl_div(rl.zeros(2, 3), rl.zeros(2, 3), 'sum', 'yes')",
+      "(case):1: kl_div: log_target must be true or false, got the string 'yes'" },
+    { 'mse_loss with a fourth argument', "return rl.F.mse_loss(rl.zeros(2), rl.zeros(2), 'sum', true)",
+      '(case):1: mse_loss: expected (input, target, [reduction]), got 4 arguments' },
+    { 'where with an f32 condition', 'return rl.where(rl.ones(2), rl.ones(2), 0)',
+      '(case):1: where: the condition must be u8 (a comparison\'s result), got f32' },
+    { 'where of shapes that do not broadcast', 'return rl.where(rl.ones(2):gt(0), rl.ones(3), 0)',
+      '(case):1: where: shapes 2 and 3 and scalar do not broadcast (dim 1: 2 vs 3)' },
+    { 'where of two numbers', 'return rl.where(rl.ones(2):gt(0), 1, 0)', '(case):1: where: x or y must be a tensor, got two numbers' },
+    { 'grad with a misspelt option', 'local x = rl.tensor{ 2.0 }:requires_grad_()\n' ..
+      'return rl.grad((x ^ 3):sum(), x, nil, { retain_grpah = true })',
+      "(case):2: grad: unknown option 'retain_grpah' (did you mean 'retain_graph'?); " ..
+      'options: retain_graph, allow_unused, create_graph' },
+    { 'grad with create_graph', 'local x = rl.tensor{ 2.0 }:requires_grad_()\n' ..
+      'return rl.grad((x ^ 3):sum(), x, nil, { create_graph = true })',
+      '(case):2: grad: create_graph = true is not supported: the gradients are computed outside the graph, ' ..
+      'so higher-order gradients are not available' },
+    { 'grad with a positional retain_graph', 'local x = rl.tensor{ 2.0 }:requires_grad_()\n' ..
+      'return rl.grad((x ^ 3):sum(), x, nil, true)', '(case):2: grad: options must be a table, got true' },
+    { 'grad with allow_unused 1', 'local x = rl.tensor{ 2.0 }:requires_grad_()\n' ..
+      'return rl.grad((x ^ 3):sum(), x, nil, { allow_unused = 1 })',
+      '(case):2: grad: allow_unused must be true or false, got 1' },
+    { 'linf_step_ with a negative eps', step .. 'return rl.F.linf_step_(a, g, rl.zeros(1, 2), 0.1, -0.05)',
+      '(case):2: linf_step_: eps must be >= 0, got -0.05' },
+    { 'linf_step_ with lo above hi', step .. 'return rl.F.linf_step_(a, g, rl.zeros(1, 2), 0.1, 0.05, 1, 0)',
+      '(case):2: linf_step_: lo (1) must be below hi (0)' },
+    { 'l2_step_ with a negative eps', step .. 'return rl.F.l2_step_(a, g, rl.zeros(1, 2), 0.1, -0.5)',
+      '(case):2: l2_step_: eps must be >= 0, got -0.5' },
+    { 'l2_step_ with lo above hi', step .. 'return rl.F.l2_step_(a, g, rl.zeros(1, 2), 0.1, 0.5, 1, 0)',
+      '(case):2: l2_step_: lo (1) must be below hi (0)' },
+  } do
+    it(c[1], function()
+      -- no tail call: the line the message names is the caller's
+      local ok, msg = pcall(compile((c[2]:gsub('return ([^\n]*)$', 'local r = %1\nreturn r'))))
+      assert.is_false(ok)
+      assert.are.equal(c[3], msg)
+    end)
+  end
+
+  it('accepts what PyTorch does: positional stride and padding, pairs, false and 1 for the fixed options', function()
+    local x = rl.arange(25):float():view(1, 1, 5, 5)
+    assert.are.same({ 1, 1, 4, 4 }, rl.F.max_pool2d(x, 2, 1).shape)
+    assert.are.same({ 1, 1, 3, 3 }, rl.F.max_pool2d(x, 3, 2, 1).shape)
+    assert.are.same(rl.F.max_pool2d(x, 3, { stride = 2, padding = 1 }):tolist(), rl.F.max_pool2d(x, 3, 2, 1):tolist())
+    assert.are.same({ 1, 1, 2, 2 }, rl.F.avg_pool2d(x, { 2, 2 }, { 2, 2 }, 0, { count_include_pad = false }).shape)
+    assert.are.same({ 1, 1, 2, 2 },
+      rl.F.max_pool2d(x, 2, { ceil_mode = false, dilation = 1, return_indices = false }).shape)
+    assert.are.same({ 1, 1, 3, 3 }, rl.F.conv2d(x, rl.ones(1, 1, 3, 3), nil, { groups = 1, dilation = { 1, 1 } }).shape)
+    local l = rl.F.kl_div(rl.zeros(2, 3), rl.zeros(2, 3), 'batchmean', true)
+    assert.are.equal(0, l:item())
+    local v = rl.tensor{ 2.0 }:requires_grad_()
+    assert.are.same({ 12 }, rl.grad((v ^ 3):sum(), v, nil, { create_graph = false, retain_graph = false }):tolist())
+  end)
 end)
 
 describe('a failed call changes nothing', function()

@@ -170,6 +170,104 @@ describe('nn.Module', function()
     assert.truthy(msg:find('paddin', 1, true))
   end)
 
+  -- layers took misspelt, unsupported and ill-typed options silently
+  -- (MaxPool2d's ceil_mode gave a 2x2 output where PyTorch gives 3x3), and
+  -- a positional stride failed only at the first forward
+  it("layers refuse bad options when built, at the caller's line", function()
+    for _, c in ipairs {
+      { 'nn.MaxPool2d(2, { ceil_mode = true })',
+        'MaxPool2d: ceil_mode = true is not supported (the output size rounds down, as with ceil_mode = false)' },
+      { 'nn.MaxPool2d(2, { strid = 1 })', "MaxPool2d: unknown option 'strid' (did you mean 'stride'?); " ..
+        'options: ceil_mode, dilation, padding, return_indices, stride' },
+      { 'nn.MaxPool2d(2, { dilation = 2 })', 'MaxPool2d: dilation = 2 is not supported (only 1)' },
+      { 'nn.MaxPool2d(2, 1, 0, 1)',
+        'MaxPool2d: after the kernel size come [stride], [padding] and [options], got 3 arguments' },
+      { "nn.MaxPool2d(2, 'x')", "MaxPool2d: stride must be an integer or a pair {h, w}, got the string 'x'" },
+      { 'nn.AvgPool2d(2, { paddin = 1 })', "AvgPool2d: unknown option 'paddin' (did you mean 'padding'?); " ..
+        'options: ceil_mode, count_include_pad, divisor_override, padding, stride' },
+      { 'nn.AvgPool2d(2, { divisor_override = 3 })', 'AvgPool2d: divisor_override = 3 is not supported (leave it ' ..
+        'out: the divisor is the window size, or the count of input elements in the window with count_include_pad = false)' },
+      { 'nn.Conv2d(1, 2, 3, { stride = 0 })', 'Conv2d: stride must be >= 1, got 0' },
+      { "nn.Conv2d(1, 2, 3, { bias = 'no' })", "Conv2d: bias must be true or false, got the string 'no'" },
+      { "nn.Linear(3, 4, { bias = 'no' })", "Linear: bias must be true or false, got the string 'no'" },
+      { 'nn.BatchNorm2d(3, { momentum = false })', 'BatchNorm2d: momentum must be a number, got false' },
+      { 'nn.BatchNorm2d(3, { momentum = 1.5 })', 'BatchNorm2d: momentum must be in [0, 1], got 1.5' },
+      { 'nn.BatchNorm2d(3, { eps = 0 })', 'BatchNorm2d: eps must be > 0, got 0' },
+      { "nn.BatchNorm2d('3')", "BatchNorm2d: num_features must be a positive integer, got 3" },
+    } do
+      local f = assert(load('local nn, rl = ...\nlocal m = ' .. c[1] .. '\nreturn m', '=(case)'))
+      local ok, msg = pcall(f, nn, rl)
+      assert.is_false(ok, c[1])
+      assert.are.equal('(case):2: ' .. c[2], msg)
+    end
+  end)
+
+  it('MaxPool2d and AvgPool2d take a positional stride and padding, as PyTorch', function()
+    local x = rl.arange(25):float():view(1, 1, 5, 5)
+    local m = nn.MaxPool2d(2, 1)
+    assert.are.same({ 1, 1, 4, 4 }, m(x).shape)
+    assert.are.equal('MaxPool2d(2x2, stride 1x1)', m:describe())
+    m = nn.MaxPool2d(3, 2, 1)
+    assert.are.same(nn.MaxPool2d(3, { stride = 2, padding = 1 })(x):tolist(), m(x):tolist())
+    assert.are.same({ { { { 6, 8, 9 }, { 16, 18, 19 }, { 21, 23, 24 } } } }, m(x):tolist())
+    local a = nn.AvgPool2d(2, 2, 1, { count_include_pad = false })
+    assert.are.same({ { { { 0, 1.5, 3.5 }, { 7.5, 9, 11 }, { 17.5, 19, 21 } } } }, a(x):tolist())
+    assert.are.same({ 1, 1, 2, 2 }, nn.MaxPool2d({ 2, 2 }, { 2, 2 })(x).shape)
+  end)
+
+  -- a module used twice (tied) gave its parameters twice, and SGD refused
+  -- "parameter 3 is parameter 1 again"; PyTorch lists them once
+  it('a shared module or tied parameter is listed once; state_dict keeps every key', function()
+    local l = nn.Linear(2, 2)
+    local s = nn.Sequential(l, nn.ReLU(), l)
+    assert.are.equal(2, #s:parameters())
+    assert.are.equal(6, s:num_parameters())
+    assert.are.same({ '0.weight', '0.bias' }, { s:named_parameters()[1][1], s:named_parameters()[2][1] })
+    assert.are.equal(3, #s:modules())
+    local _, keys = s:state_dict()
+    assert.are.same({ '0.weight', '0.bias', '2.weight', '2.bias' }, keys)
+    assert.truthy(s:summary():find('total: 6 parameters', 1, true))
+    local opt = rl.optim.SGD(s:parameters(), { lr = 0.1 })
+    F.mse_loss(s(rl.ones(1, 2)), rl.zeros(1, 2)):backward()
+    opt:step()
+    -- a parameter tied across two modules stays one tensor when moved
+    local a, b = nn.Linear(2, 2), nn.Linear(2, 2)
+    b:register_parameter('weight', a.weight)
+    local t = nn.Sequential(a, b)
+    assert.are.equal(3, #t:parameters())
+    t:to('f64')
+    assert.are.equal(a.weight, b.weight)
+    assert.are.equal('f64', b.weight.dtype)
+    assert.are.equal(3, #t:parameters())
+  end)
+
+  -- a '.' in a child's name made state_dict keys ambiguous; a bad
+  -- argument said "add_module: 1 is not a module"
+  it("child names without '.', and Sequential's bad arguments named by position", function()
+    for _, c in ipairs {
+      { "nn.Sequential({ { 'a.b', nn.ReLU() } })",
+        "Sequential: the child name 'a.b' must not contain '.' (state_dict keys join names with '.')" },
+      { "nn.Sequential({ { '', nn.ReLU() } })", 'Sequential: a child name must not be empty' },
+      { 'nn.Sequential({ { 1, nn.ReLU() } })', 'Sequential: a child name must be a string, got the number 1' },
+      { "nn.Sequential({ { 'a', 5 } })", "Sequential: entry 1 ('a') is the number 5, not a module" },
+      { 'nn.Sequential({ nn.ReLU() })', 'Sequential: entry 1 must be a pair {name, module}, got a table' },
+      { 'nn.Sequential(nn.Linear(2, 3), 5)', 'Sequential: argument 2 is the number 5, not a module' },
+      { 'nn.Sequential(nn.ReLU(), nil, nn.ReLU())', 'Sequential: argument 2 is nil, not a module' },
+      { "nn.Sequential():add_module('x.y', nn.ReLU())",
+        "add_module: the child name 'x.y' must not contain '.' (state_dict keys join names with '.')" },
+      { "nn.Sequential():add_module('x', true)", "add_module: the child 'x' is the boolean true, not a module" },
+      { "nn.Linear(2, 2):register_parameter('w.1', rl.zeros(2))",
+        "register_parameter: the parameter name 'w.1' must not contain '.' (state_dict keys join names with '.')" },
+      { "nn.Linear(2, 2):register_buffer('b.1', rl.zeros(2))",
+        "register_buffer: the buffer name 'b.1' must not contain '.' (state_dict keys join names with '.')" },
+    } do
+      local f = assert(load('local nn, rl = ...\nlocal m = ' .. c[1] .. '\nreturn m', '=(case)'))
+      local ok, msg = pcall(f, nn, rl)
+      assert.is_false(ok, c[1])
+      assert.are.equal('(case):2: ' .. c[2], msg)
+    end
+  end)
+
   it('prints a summary with parameter counts', function()
     local s = tostring(nn.Sequential(nn.Linear(3, 4), nn.ReLU()))
     assert.truthy(s:find('Linear(3 -> 4)', 1, true))

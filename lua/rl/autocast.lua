@@ -154,7 +154,7 @@ function autocast.install(rl)
       -- result rounded to bf16
       return raw(low(x), low(w), low(b), ...):bf16()
     end
-    wrapped[F[name]] = raw
+    wrapped[F[name]] = wrapped[raw] or raw -- rl.base's checks wrap the C function
   end
   for _, name in ipairs(WIDE) do
     local raw = F[name]
@@ -164,7 +164,7 @@ function autocast.install(rl)
       for i = 1, args.n do args[i] = wide(args[i]) end
       return raw(table.unpack(args, 1, args.n))
     end
-    wrapped[F[name]] = raw
+    wrapped[F[name]] = wrapped[raw] or raw -- rl.base's checks wrap the C function
   end
   for _, name in ipairs(SAME) do
     local raw = F[name]
@@ -174,7 +174,7 @@ function autocast.install(rl)
       res[1] = res[1]:bf16()
       return table.unpack(res, 1, res.n)
     end
-    wrapped[F[name]] = raw
+    wrapped[F[name]] = wrapped[raw] or raw
   end
   -- An op's error (a C function's, raised at the line that called it: the
   -- policy's above) is raised again at the line that called rl.F's

@@ -94,13 +94,38 @@ function Module:__init()
   self.training = true
 end
 
-local function register(self, kind, name, value)
-  assert(type(name) == 'string', kind .. ' name must be a string')
+-- What a bad argument is, in a message: "the number 5", "a function".
+local function what(v)
+  if type(v) == 'number' or type(v) == 'boolean' then return string.format('the %s %s', type(v), tostring(v)) end
+  return options.what(v)
+end
+
+-- A name for a parameter, buffer or child: a non-empty string without
+-- '.', which joins the names in state_dict keys ('a.b' would be ambiguous).
+local NOUNS = { params = 'parameter', buffers = 'buffer', modules = 'child' }
+local function check_name(who, kind, name)
+  local noun = NOUNS[kind]
+  if type(name) ~= 'string' then
+    error(string.format('%s: a %s name must be a string, got %s', who, noun, what(name)), 0)
+  elseif name == '' then
+    error(string.format('%s: a %s name must not be empty', who, noun), 0)
+  elseif name:find('.', 1, true) then
+    error(string.format("%s: the %s name '%s' must not contain '.' (state_dict keys join names with '.')",
+      who, noun, name), 0)
+  end
+end
+
+local function is_module(m) return type(m) == 'table' and getmetatable(m) ~= nil and m._modules ~= nil end
+
+-- Raises at the line that called the public method `who`, which must not
+-- tail-call register.
+local function register(self, kind, name, value, who)
+  local ok, err = pcall(check_name, who, kind, name)
+  if not ok then error(err, 3) end
   local store = self['_' .. kind]
   if store[name] == nil then table.insert(self._order[kind], name) end
   store[name] = value
   rawset(self, name, value)
-  return value
 end
 
 --- Register a parameter (a tensor that requires grad) under `name`.
@@ -109,18 +134,23 @@ function Module:register_parameter(name, t)
     error(string.format('register_parameter: %s is a %s, expected a tensor', name, type(t)), 2)
   end
   if t and not t.requires_grad then t:requires_grad_() end
-  return register(self, 'params', name, t)
+  register(self, 'params', name, t, 'register_parameter')
+  return t
 end
 
 --- Register a buffer (state saved in the state_dict, no gradient).
-function Module:register_buffer(name, t) return register(self, 'buffers', name, t) end
+function Module:register_buffer(name, t)
+  register(self, 'buffers', name, t, 'register_buffer')
+  return t
+end
 
---- Add a child module under `name`.
+--- Add a child module under `name` (a string without '.').
 function Module:add_module(name, m)
-  if getmetatable(m) == nil or not m._modules then
-    error(string.format('add_module: %s is not a module', tostring(name)), 2)
+  if not is_module(m) then
+    error(string.format("add_module: the child '%s' is %s, not a module", tostring(name), what(m)), 2)
   end
-  return register(self, 'modules', name, m)
+  register(self, 'modules', name, m, 'add_module')
+  return m
 end
 
 function Module:forward()
@@ -142,19 +172,25 @@ local function walk(m, prefix, fn)
   end
 end
 
---- Every module of the tree (self first), depth first.
+--- Every module of the tree (self first), depth first; a module shared
+-- by two parents comes once, as in PyTorch.
 function Module:modules()
-  local out = {}
-  walk(self, '', function(_, m) out[#out + 1] = m end)
+  local out, seen = {}, {}
+  walk(self, '', function(_, m)
+    if not seen[m] then out[#out + 1], seen[m] = m, true end
+  end)
   return out
 end
 
---- All parameters, as an ordered list of {name, tensor}.
+--- All parameters, as an ordered list of {name, tensor}.  A parameter
+-- shared (tied) by two modules comes once, under its first name, as in
+-- PyTorch: an optimiser must step it once (state_dict keeps both keys).
 function Module:named_parameters()
-  local out = {}
+  local out, seen = {}, {}
   walk(self, '', function(prefix, m)
     for _, k in ipairs(m._order.params) do
-      if m._params[k] then out[#out + 1] = { prefix .. k, m._params[k] } end
+      local p = m._params[k]
+      if p and not seen[p] then out[#out + 1], seen[p] = { prefix .. k, p }, true end
     end
   end)
   return out
@@ -308,15 +344,20 @@ Module.to = options.public(function(self, what)
     end
     return t:to(what)
   end
+  local done = {} -- a tensor shared by two modules becomes one new tensor
   walk(self, '', function(_, m)
     for _, kind in ipairs { 'params', 'buffers' } do
       local store = m['_' .. kind]
       for _, k in ipairs(m._order[kind]) do
         local t = store[k]
         if t then
-          local nt = rl.no_grad(convert, t)
+          local nt = done[t]
+          if not nt then
+            nt = rl.no_grad(convert, t)
+            if nt ~= t and kind == 'params' then nt = nt:detach():requires_grad_() end
+            done[t] = nt
+          end
           if nt ~= t then
-            if kind == 'params' then nt = nt:detach():requires_grad_() end
             store[k] = nt
             rawset(m, k, nt)
           end
@@ -419,7 +460,7 @@ end
 
 local function pair(v) return type(v) == 'table' and v or { v, v } end
 
-local function check_opts(name, o, allowed) options.known(name, o, allowed, 4) end
+local F_options = rl._F_options -- rl.F's option checks (rl.base)
 
 --- Linear(in, out, {bias = true, dtype = 'f32'})
 local Linear = nn.class('Linear', Module)
@@ -438,13 +479,11 @@ end
 
 function Linear:__init(nin, nout, o)
   Module.__init(self)
-  o = o or {}
   check_sizes('Linear', 'in_features', nin, 'out_features', nout)
-  check_opts('Linear', o, { bias = true, dtype = true })
+  o = options.check('Linear', o, { { 'bias', 'boolean', true }, { 'dtype', 'string', 'f32' } })
   self.in_features, self.out_features = nin, nout
-  local dt = o.dtype or 'f32'
-  self:register_parameter('weight', rl.empty(nout, nin, dt))
-  self:register_parameter('bias', o.bias ~= false and rl.empty(nout, dt) or nil)
+  self:register_parameter('weight', rl.empty(nout, nin, o.dtype))
+  self:register_parameter('bias', o.bias and rl.empty(nout, o.dtype) or nil)
   default_init(self.weight, self.bias)
 end
 function Linear:forward(x) return F.linear(x, self.weight, self.bias) end
@@ -456,10 +495,11 @@ end
 --- Conv2d(in, out, kernel, {stride = 1, padding = 0, dilation = 1, bias = true})
 local Conv2d = nn.class('Conv2d', Module)
 nn.Conv2d = Conv2d
+local CONV2D = { bias = { kind = 'boolean' }, dtype = { kind = 'string' } }
+for k, row in pairs(F_options.conv2d) do CONV2D[k] = row end
 function Conv2d:__init(cin, cout, k, o)
   Module.__init(self)
-  o = o or {}
-  check_opts('Conv2d', o, { stride = true, padding = true, dilation = true, bias = true, dtype = true })
+  o = F_options.check('Conv2d', o, CONV2D)
   local kk = pair(k)
   check_sizes('Conv2d', 'in_channels', cin, 'out_channels', cout, 'kernel_size', kk[1], 'kernel_size', kk[2])
   self.in_channels, self.out_channels, self.kernel_size = cin, cout, kk
@@ -482,13 +522,19 @@ end
 local BatchNorm2d = nn.class('BatchNorm2d', Module)
 nn.BatchNorm2d = BatchNorm2d
 nn.BatchNorm1d = BatchNorm2d
+local BATCH_NORM_ROWS = {
+  { 'eps', 'number', 1e-5, '> 0' },
+  { 'momentum', 'number', 0.1, '[0, 1]' },
+  { 'affine', 'boolean', true },
+  { 'dtype', 'string', 'f32' },
+}
 function BatchNorm2d:__init(c, o)
   Module.__init(self)
-  o = o or {}
-  check_opts('BatchNorm2d', o, { eps = true, momentum = true, affine = true, dtype = true })
-  self.num_features, self.eps, self.momentum = c, o.eps or 1e-5, o.momentum or 0.1
-  local dt = o.dtype or 'f32'
-  if o.affine ~= false then
+  check_sizes('BatchNorm2d', 'num_features', c)
+  o = options.check('BatchNorm2d', o, BATCH_NORM_ROWS)
+  self.num_features, self.eps, self.momentum = c, o.eps, o.momentum
+  local dt = o.dtype
+  if o.affine then
     self:register_parameter('weight', rl.ones(c, dt))
     self:register_parameter('bias', rl.zeros(c, dt))
   end
@@ -528,20 +574,31 @@ function Flatten:__init(s, e)
   self.start_dim, self.end_dim = s or 2, e or -1
 end
 
---- MaxPool2d(kernel, {stride = kernel, padding = 0}); AvgPool2d likewise
-local MaxPool2d = simple('MaxPool2d', function(self, x) return F.max_pool2d(x, self.kernel_size, self.opts) end,
-  function(self) return string.format('MaxPool2d(%s)', table.concat(pair(self.kernel_size), 'x')) end)
-function MaxPool2d:__init(k, o)
-  Module.__init(self)
-  self.kernel_size, self.opts = k, o or {}
+-- "MaxPool2d(3x3, stride 2, padding 1)"
+local function describe_pool(self)
+  local s = table.concat(pair(self.kernel_size), 'x')
+  for _, k in ipairs { 'stride', 'padding' } do
+    if self.opts[k] then s = s .. string.format(', %s %s', k, table.concat(pair(self.opts[k]), 'x')) end
+  end
+  return string.format('%s(%s)', self.__name, s)
 end
 
---- AvgPool2d(kernel, {stride = kernel, padding = 0})
-local AvgPool2d = simple('AvgPool2d', function(self, x) return F.avg_pool2d(x, self.kernel_size, self.opts) end,
-  function(self) return string.format('AvgPool2d(%s)', table.concat(pair(self.kernel_size), 'x')) end)
-function AvgPool2d:__init(k, o)
+--- MaxPool2d(kernel, [stride = kernel], [padding = 0]), or the stride and
+-- padding as options {stride = ..., padding = ...}, as PyTorch's;
+-- AvgPool2d likewise.
+local MaxPool2d = simple('MaxPool2d', function(self, x) return F.max_pool2d(x, self.kernel_size, self.opts) end,
+  describe_pool)
+function MaxPool2d:__init(k, ...)
   Module.__init(self)
-  self.kernel_size, self.opts = k, o or {}
+  self.kernel_size, self.opts = F_options.pool('MaxPool2d', F_options.max_pool2d, k, ...)
+end
+
+--- AvgPool2d(kernel, [stride = kernel], [padding = 0], [{count_include_pad = true}])
+local AvgPool2d = simple('AvgPool2d', function(self, x) return F.avg_pool2d(x, self.kernel_size, self.opts) end,
+  describe_pool)
+function AvgPool2d:__init(k, ...)
+  Module.__init(self)
+  self.kernel_size, self.opts = F_options.pool('AvgPool2d', F_options.avg_pool2d, k, ...)
 end
 
 --- AdaptiveAvgPool2d(size = 1): average pooling to size x size outputs
@@ -575,11 +632,25 @@ local Sequential = nn.class('Sequential', Module)
 nn.Sequential = Sequential
 function Sequential:__init(...)
   Module.__init(self)
-  local args = { ... }
-  if #args == 1 and getmetatable(args[1]) == nil and type(args[1]) == 'table' then
-    for _, pair_ in ipairs(args[1]) do self:add(pair_[2], pair_[1]) end
+  local n, args = select('#', ...), { ... }
+  if n == 1 and type(args[1]) == 'table' and getmetatable(args[1]) == nil then
+    for i, e in ipairs(args[1]) do
+      if type(e) ~= 'table' or getmetatable(e) ~= nil then
+        error(string.format('Sequential: entry %d must be a pair {name, module}, got %s', i, what(e)), 0)
+      end
+      check_name('Sequential', 'modules', e[1])
+      if not is_module(e[2]) then
+        error(string.format("Sequential: entry %d ('%s') is %s, not a module", i, e[1], what(e[2])), 0)
+      end
+      self:add(e[2], e[1])
+    end
   else
-    for _, m in ipairs(args) do self:add(m) end
+    for i = 1, n do
+      if not is_module(args[i]) then
+        error(string.format('Sequential: argument %d is %s, not a module', i, what(args[i])), 0)
+      end
+      self:add(args[i])
+    end
   end
 end
 --- Append a module (named by its position from 0 unless a name is given).
