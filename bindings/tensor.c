@@ -51,8 +51,8 @@ static int create(lua_State *L, make_kind k, const char *name) {
 
 /* rl.zeros(sizes..., [opts]): a new tensor filled with 0.  The sizes are
  * numbers or one table: rl.zeros(2, 3) or rl.zeros({2, 3}); none gives a
- * 0-dim tensor.  opts is a dtype ('f32', the default, 'f64', 'i64' or
- * 'u8') or a table {dtype, device, requires_grad}. */
+ * 0-dim tensor.  opts is a dtype ('f32', the default, 'f64', 'i64', 'u8',
+ * 'bf16' or 'f16') or a table {dtype, device, requires_grad}. */
 static int l_zeros(lua_State *L) { return create(L, MK_ZEROS, "zeros"); }
 /* rl.ones(sizes..., [opts]): as rl.zeros, filled with 1. */
 static int l_ones(lua_State *L) { return create(L, MK_ONES, "ones"); }
