@@ -9,8 +9,8 @@ local exp = require 'rl.experiment'
 local usage = [[
 usage: rllua scripts/table4.lua [options]
 Reproduces Table 4 (default datasets: svhn, cifar10).
-  --dropout P         the dropout rate of the "+ dropout" rows (default: the
-                      paper's, SVHN 0.5 and CIFAR-10 0.2)
+  --dropout P         the dropout rate of the "+ dropout" rows, in (0, 1)
+                      (default: the paper's, SVHN 0.5 and CIFAR-10 0.2)
 ]] .. tables.usage_common
 
 local methods = { { 'Natural', 'natural' }, { 'AT', 'at' }, { 'RST(2)', 'rst2' },
@@ -22,8 +22,10 @@ tables.main({
   datasets = { 'svhn', 'cifar10' },
   rows = {},
 }, usage, { dropout = 'number' }, function(spec, o)
-  if o.dropout and (o.dropout < 0 or o.dropout >= 1) then
-    error(string.format('option --dropout: a rate in [0, 1) is needed, got %g', o.dropout), 0)
+  -- 0 would make each "+ dropout" row its plain row again (one run id for two rows)
+  if o.dropout and not (o.dropout > 0 and o.dropout < 1) then
+    error(string.format('option --dropout: a rate in (0, 1) is needed, got %g%s', o.dropout,
+      o.dropout == 0 and ' (the rows without dropout are in the table already)' or ''), 0)
   end
   local function rate(dataset)
     local p = o.dropout or exp.default_dropout(dataset)

@@ -156,8 +156,10 @@ describe('rl.autocast (issue #15, CPU)', function()
     assert.has_error(function() exp.config { precision = 'bf61' } end)
     assert.has_error(function() exp.config { attack_precision = 'bf16' } end)
     assert.has_error(function() exp.config { precision = 'tf32', device = 'cpu' } end)
-    assert.has_error(function() exp.config { precision = 'fp32', tf32 = true } end,
+    assert.has_error(function() exp.config { precision = 'fp32', tf32 = true, device = 'cuda' } end,
       "experiment: precision 'fp32' with tf32 = true")
+    assert.has_error(function() exp.config { precision = 'fp32', tf32 = true } end,
+      'experiment: tf32 = true is a GPU setting (the CPU has no TF32)')
     -- CUDA runs bf16 too (engine/conv_gemm.c, kernels/cuda_blas.cu)
     assert.are.equal('bf16', exp.config { precision = 'bf16', device = 'cuda' }.precision)
     local c = exp.config { precision = 'bf16', attack_precision = 'bf16' }

@@ -128,6 +128,22 @@ describe('a run killed and resumed', function()
     os.execute('rm -rf ' .. quote(out))
   end)
 
+  -- Ctrl-C in the final measurement: every epoch is trained and saved, so
+  -- "resume from epoch 4" of a 3-epoch run was wrong (a tester's find)
+  it('interrupted in the final measurement, says the rerun measures the run, and the rerun does', function()
+    local out = tmpdir()
+    local log, code = run(out, 'eval:3')
+    assert.are_not.equal(0, code, log)
+    assert.truthy(log:find('RL_TEST_KILL_AT: ending at eval:3', 1, true), log)
+    assert.truthy(log:find('interrupted in the final measurement (all 3 epochs trained and saved); rerun the same ' ..
+      'command to measure the run', 1, true), log)
+    assert.falsy(log:find('resume from epoch', 1, true), log)
+    local dir = run_dir(out)
+    local again = resume_and_compare(out, read(dir .. '/log.csv') or '')
+    assert.truthy(again:find('resuming after epoch 3', 1, true), again)
+    os.execute('rm -rf ' .. quote(out))
+  end)
+
   it('killed again while resuming, ends with the same files', function()
     local out = tmpdir()
     local dir = assert_killed_at(out, 'checkpoint:2')

@@ -765,7 +765,26 @@ describe('stratified subsets', function()
     assert.is_false(s.x:eq(ds:subset(95, 2).x):all():item() == 1)
     local l = rl.data.load('synthetic', { n = 1000, classes = 10, size = 4, subset = 95, seed = 1 })
     assert.is_true(l.x:eq(s.x):all():item() == 1)
-    assert.are.equal(ds, ds:subset(5000, 1))
+    assert.are.equal(ds, ds:subset(1000, 1)) -- all of it
+  end)
+
+  -- a subset larger than the data was the data, recorded as the subset
+  -- asked for (a tester's find: "training subset 2000" of 1000 examples)
+  it('more than there are is an error naming both numbers', function()
+    local ds = rl.data.synthetic { n = 100, classes = 10, size = 4 }
+    local ok, msg = pcall(ds.subset, ds, 101, 1)
+    assert.is_false(ok)
+    assert.truthy(tostring(msg):find('Dataset:subset: subset = 101 is more than the 100 examples of the dataset', 1,
+      true), msg)
+    for _, c in ipairs {
+      { 'train', 2000, "rl.data.load: subset = 2000 is more than the 1000 examples of synthetic's train split" },
+      { 'test', 500, "rl.data.load: subset = 500 is more than the 200 examples of synthetic's test split" },
+    } do
+      ok, msg = pcall(rl.data.load, 'synthetic', { split = c[1], subset = c[2] })
+      assert.is_false(ok)
+      assert.truthy(tostring(msg):find(c[3], 1, true), msg)
+    end
+    assert.are.equal(200, rl.data.load('synthetic', { split = 'test', subset = 200 }):size())
   end)
 
   it('gives a short class all it has and fills from the others', function()

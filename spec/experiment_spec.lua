@@ -231,6 +231,112 @@ describe('nothing wrong is silent (issue #14)', function()
     os.execute('rm -rf ' .. shell.quote(out))
   end)
 
+  -- a tester's find: data_dir is no part of the run id, and a finished run
+  -- was handed back for other files there without a look at them
+  it('a finished run is not handed back for other data under data_dir (exp.run without o.data)', function()
+    local gen = require 'helpers.datagen'
+    local base = tmpdir()
+    -- Fashion-MNIST-shaped IDX files; B's training labels are A's shifted
+    local function write(dir, shift)
+      shell.mkdir(dir)
+      for _, s in ipairs { { 'train', 40 }, { 't10k', 20 } } do
+        local px, lb = {}, {}
+        for i = 1, s[2] do
+          lb[i] = (i - 1) % 10
+          for j = 1, 784 do px[#px + 1] = (i * 7 + j * lb[i]) % 256 end
+          if s[1] == 'train' then lb[i] = (lb[i] + shift) % 10 end
+        end
+        gen.write(dir .. '/' .. s[1] .. '-images-idx3-ubyte', gen.idx(0x803, { s[2], 28, 28 }, px))
+        gen.write(dir .. '/' .. s[1] .. '-labels-idx1-ubyte', gen.idx(0x801, { s[2] }, lb))
+      end
+    end
+    write(base .. '/A', 0)
+    write(base .. '/B', 1)
+    local function cfg(dir)
+      return exp.config { dataset = 'fashion-mnist', data_dir = dir, epochs = 1, subset = 32, test_subset = 16,
+        eval_subset = 8, batch = 16 }
+    end
+    local o = { out = base .. '/out', quiet = true, log = function() end }
+    local m, id = exp.run(cfg(base .. '/A'), o)
+    assert.are.equal(id, exp.run_id(cfg(base .. '/B'))) -- the files are what tells them apart
+    local ok, msg = pcall(exp.run, cfg(base .. '/B'), o)
+    assert.is_false(ok)
+    assert.truthy(tostring(msg):find(id .. ' was made from other data than this run has: train labels', 1, true), msg)
+    -- A's files again: finished before, its metrics
+    local again = exp.run(cfg(base .. '/A'), o)
+    assert.are.same(m, again)
+    os.execute('rm -rf ' .. shell.quote(base))
+  end)
+
+  it('exp.config refuses inf and NaN in every numeric setting', function()
+    local method_of = { beta = 'trades', lambda = 'rst', mu = 'llr', h = 'gr', step_size = 'at' }
+    for _, k in ipairs { 'lr', 'momentum', 'weight_decay', 'eps', 'drop', 'beta', 'lambda', 'mu', 'h', 'step_size',
+      'epochs', 'batch', 'eval_batch', 'subset', 'test_subset', 'eval_subset', 'seed', 'steps', 'crop', 'crop_pad',
+      'data_version' } do
+      for _, v in ipairs { math.huge, -math.huge, 0 / 0 } do
+        local c = { dataset = 'synthetic', method = method_of[k] or (k == 'steps' and 'at') or nil, [k] = v }
+        local ok, msg = pcall(exp.config, c)
+        assert.is_false(ok, k .. ' = ' .. tostring(v))
+        assert.truthy(tostring(msg):find('experiment: ' .. k .. ' must be ', 1, true), msg)
+      end
+    end
+    local ok, msg = pcall(exp.config, { lr = math.huge })
+    assert.is_false(ok)
+    assert.truthy(tostring(msg):find('experiment: lr must be a finite number, got inf', 1, true), msg)
+    ok, msg = pcall(exp.config, { milestones = { 2, math.huge } })
+    assert.truthy(tostring(msg):find('experiment: milestones[2] must be an integer, got inf', 1, true), msg)
+  end)
+
+  it('exp.config checks the kind and range of every setting, naming it and the value', function()
+    for _, c in ipairs {
+      { { method = 'trades', beta = 'x' }, "experiment: beta must be a number, got the string 'x'" },
+      { { method = 'rst', lambda = 'a' }, "experiment: lambda must be a number, got the string 'a'" },
+      { { method = 'at', steps = -3 }, 'experiment: steps must be >= 1, got -3' },
+      { { method = 'at', step_size = -3 }, 'experiment: step_size must be > 0, got -3' },
+      { { method = 'gr', h = -1 }, 'experiment: h must be > 0, got -1' },
+      { { quirks = 'no' }, "experiment: quirks must be true or false, got the string 'no'" },
+      { { milestones = 'x' }, "experiment: milestones must be a list of integers" },
+      { { flip = 'yes' }, "experiment: flip must be true or false, got the string 'yes'" },
+      { { optimizer = 'adamw' }, "experiment: optimizer must be one of 'sgd', 'adam', got the string 'adamw'" },
+      { { crop = -5 }, 'experiment: crop must be >= 1, got -5' },
+      { { crop_pad = 1.5 }, 'experiment: crop_pad must be an integer, got 1.5' },
+      { { drop = 1 }, 'experiment: drop must be in [0, 1), got 1' },
+      { { data_dir = 3 }, 'experiment: data_dir must be a string, got 3' },
+      { { dataset = 3 }, 'experiment: dataset must be a string, got 3' },
+      { { method = 'at', beta = 6 }, 'experiment: method at takes no beta (got beta = 6); its settings: steps, step_size, quirks' },
+      { { method = 'natural', steps = 3 }, 'experiment: method natural takes no steps' },
+      { { method = 'trades6', lambda = 1 }, 'experiment: method trades6 takes no lambda' },
+      { { tf32 = true, device = 'cpu' }, 'experiment: tf32 = true is a GPU setting (the CPU has no TF32)' },
+      { { tf32 = 'yes', device = 'cuda' }, "experiment: tf32 must be true or false, got the string 'yes'" },
+    } do
+      local ok, msg = pcall(exp.config, c[1])
+      assert.is_false(ok, c[2])
+      assert.truthy(tostring(msg):find(c[2], 1, true), msg)
+      assert.falsy(tostring(msg):find('experiment%.lua:%d+'), msg) -- no internal position
+    end
+    -- what a setting is for stays accepted, and tf32 = false on the CPU is every CPU run
+    assert.are.equal(6, exp.config({ method = 'trades', beta = 6 }).beta)
+    assert.are.equal(exp.run_id(exp.config { device = 'cpu' }), exp.run_id(exp.config { device = 'cpu', tf32 = false }))
+    -- a refusal is raised at the caller's line
+    local ok, msg = pcall(function() local c = exp.config { flip = 'yes' }; return c end)
+    assert.is_false(ok)
+    assert.truthy(tostring(msg):find('experiment_spec%.lua:%d+: experiment: flip'), msg)
+  end)
+
+  it('a subset larger than its split is an error naming both numbers, not a silent cap', function()
+    local ok, msg = pcall(exp.config, { dataset = 'synthetic', subset = 2000 })
+    assert.is_false(ok)
+    assert.truthy(tostring(msg):find("experiment: subset = 2000 is more than the 1000 examples of synthetic's train split",
+      1, true), msg)
+    ok, msg = pcall(exp.config, { dataset = 'synthetic', test_subset = 500 })
+    assert.truthy(tostring(msg):find("test_subset = 500 is more than the 200 examples of synthetic's test split", 1,
+      true), msg)
+    -- --quick on synthetic takes its whole splits, and says so
+    local q = exp.config { dataset = 'synthetic', quick = true }
+    assert.are.same({ 1000, 200, 200 }, { q.subset, q.test_subset, q.eval_subset })
+    assert.are.equal(2000, exp.config({ dataset = 'fashion-mnist', quick = true }).subset)
+  end)
+
   it('a row whose model cannot take the images fails before anything is written', function()
     local out = tmpdir()
     local log, code = sh(string.format('%s scripts/table4.lua %s --epochs 1 --model WRN_16_4 --dropout 0.2 --out %s',

@@ -81,6 +81,8 @@ describe('the scripts', function()
       { '--epochs 1.5', 'option --epochs must be an integer, got 1.5' },
       { '--batch 0', 'option --batch must be >= 1, got 0' },
       { '--lr -1', 'option --lr must be >= 0, got -1' },
+      { '--lr 1e999', 'option --lr must be a finite number, got inf' },
+      { '--lr -1e999', 'option --lr must be a finite number, got -inf' },
       { '--threads 0', 'option --threads must be >= 1, got 0' },
       { '--seeds 0,,1', 'option --seeds: "0,,1" has an empty entry' },
     } do
@@ -124,6 +126,11 @@ describe('the scripts', function()
       { 'table2', '--dataset synthetic --device gpu --list', "table2: experiment: unknown device 'gpu'" },
       { 'table2', '--dataset synthetic --model Foo --list', 'table2: experiment: unknown model "Foo" (known: CNN001' },
       { 'table4', '--dataset synthetic --list', 'table4: the paper has no dropout rate for synthetic' },
+      -- 0 gave "Natural" and "Natural + dropout" one run id
+      { 'table4', '--dataset synthetic --dropout 0 --list', 'table4: option --dropout: a rate in (0, 1) is needed, got 0' },
+      { 'table4', '--dataset synthetic --dropout 1 --list', 'table4: option --dropout: a rate in (0, 1) is needed, got 1' },
+      { 'table2', '--dataset synthetic --subset 2000 --list',
+        "table2: experiment: subset = 2000 is more than the 1000 examples of synthetic's train split" },
       { 'sweep', '--dataset synthetic --betas 1,-2 --list', 'sweep: option --betas: "-2" is not a beta' },
       { 'sweep', '--dataset synthetic --betas 1,,2 --list', 'sweep: option --betas: "1,,2" has an empty entry' },
       { 'sweep', '--dataset synthetic --betas 1,1 --list', 'sweep: option --betas: beta 1 is given twice' },

@@ -128,8 +128,8 @@ describe('results describe themselves (issue #14)', function()
     assert.truthy(log:find('[1/1, table eta ?] natural epoch 1/1', 1, true), log)
     local md = io.open(out .. '/table.md'):read('a')
     assert.truthy(md:find('**QUICK RUN', 1, true), md)
-    assert.truthy(md:find('- synthetic: CNN001, eps 0.1, epochs 1, batch 32, sgd; training subset 96, test subset 32, ' ..
-      'measured on 32 examples per split; fp32 on cpu', 1, true), md)
+    assert.truthy(md:find('- synthetic: CNN001, eps 0.1, epochs 1, batch 32, sgd, lr 0.0001, momentum 0.9; training ' ..
+      'subset 96, test subset 32, measured on 32 train and 32 test examples; fp32 on cpu', 1, true), md)
     assert.truthy(md:find('- adversarial accuracy: PGD-10', 1, true))
     assert.truthy(md:find('- rllua ' .. rl.version, 1, true))
     local m = json.read(out .. '/' .. id .. '/metrics.json')
@@ -139,8 +139,9 @@ describe('results describe themselves (issue #14)', function()
     local csv = io.open(out .. '/table.csv'):read('a')
     local head, first = csv:match('^([^\n]+)\n([^\n]+)')
     assert.truthy(head:find('test acc,test acc lo95,test acc hi95', 1, true), head)
-    assert.truthy(head:find(',model,eps,epochs,batch,subset,test_subset,eval_subset,seeds,attack,precision,device,quick,version$'), head)
-    assert.truthy(first:find(',CNN001,0.1,1,32,96,32,32,0,pgd,fp32,cpu,true,rllua ', 1, true), first)
+    assert.truthy(head:find(',model,eps,epochs,batch,optimizer,lr,momentum,subset,test_subset,eval_subset,train_n,' ..
+      'test_n,seeds,attack,precision,device,quick,version$'), head)
+    assert.truthy(first:find(',CNN001,0.1,1,32,sgd,0.0001,0.9,96,32,32,32,32,0,pgd,fp32,cpu,true,rllua ', 1, true), first)
     local t = json.read(out .. '/table.json')
     assert.is_true(t.settings.quick)
     assert.are.same({ 0 }, t.settings.seeds)
@@ -154,6 +155,47 @@ describe('results describe themselves (issue #14)', function()
     assert.truthy(svg:find('Accuracy against the local Lipschitz estimate (synthetic, CNN001, eps 0.1, epochs 1, ' ..
       'seeds 0, QUICK)', 1, true))
     os.execute('rm -rf ' .. shell.quote(out))
+  end)
+
+  -- a tester's finds: the files named no learning rate or momentum, though
+  -- rows may differ in lr (lr_method); and "measured on 500 examples per
+  -- split" was written for a test split of 200
+  it('the table files carry lr and momentum (per row where rows differ) and the n each split was measured on',
+    function()
+      local out = tmpdir()
+      local script = out .. '/t.lua'
+      local h = io.open(script, 'w')
+      h:write([[
+local tables = require 'rl.tables'
+tables.run({ name = 'tlr', title = 'T', datasets = { 'synthetic' }, no_figures = true,
+  rows = { { label = 'A', method = 'natural' }, { label = 'B', method = 'natural', config = { lr = 0.01 } } } },
+  { dataset = 'synthetic', subset = 32, test_subset = 16, eval_subset = 24, batch = 16, epochs = 1, quiet = true,
+    out = arg[1] })
+]])
+      h:close()
+      local log, code = sh(string.format('%s %s %s', shell.rllua, shell.quote(script), shell.quote(out .. '/r')))
+      assert.are.equal(0, code, log)
+      local md = io.open(out .. '/r/table.md'):read('a')
+      assert.truthy(md:find('- synthetic: CNN001, eps 0.1, epochs 1, batch 16, sgd, lr 0.0001 (B: 0.01), momentum 0.9; ' ..
+        'training subset 32, test subset 16, measured on 24 train and 16 test examples; fp32 on cpu', 1, true), md)
+      local csv = io.open(out .. '/r/table.csv'):read('a')
+      local rows = {}
+      for line in csv:gmatch('[^\n]+') do rows[#rows + 1] = line end
+      assert.truthy(rows[2]:find(',CNN001,0.1,1,16,sgd,0.0001,0.9,32,16,24,24,16,', 1, true), rows[2])
+      assert.truthy(rows[3]:find(',CNN001,0.1,1,16,sgd,0.01,0.9,32,16,24,24,16,', 1, true), rows[3])
+      local t = json.read(out .. '/r/table.json')
+      local st = t.settings.datasets.synthetic
+      assert.are.same({ 0.0001, 0.9, 24, 16 }, { st.lr, st.momentum, st.train_n, st.test_n })
+      assert.are.same({ A = 0.0001, B = 0.01 }, st.lr_per_row)
+      assert.are.same({ 0.0001, 0.01 }, { t.rows[1].lr, t.rows[2].lr })
+      assert.are.equal(0.9, t.rows[2].momentum)
+      os.execute('rm -rf ' .. shell.quote(out))
+    end)
+
+  it('--quick on synthetic trains and measures its whole splits, and the files say so', function()
+    local list = sh(shell.rllua .. ' scripts/table2.lua --dataset synthetic --quick --list')
+    local cfg = json.decode(list:match('^%S+\t%S+\t%S+\t([^\n]+)'))
+    assert.are.same({ 1000, 200, 200 }, { cfg.subset, cfg.test_subset, cfg.eval_subset })
   end)
 
   it('--seeds runs a row per seed and shows mean ± standard deviation', function()

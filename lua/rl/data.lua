@@ -272,12 +272,18 @@ end
 
 -- The 0-based positions a stratified subset of n keeps (in order), drawn
 -- from rl.Generator(seed): class by class in label order, a randperm of the
--- class's positions, its first share.  nil when n covers every label.
-local function subset_positions(labels, k, n, seed)
+-- class's positions, its first share.  nil when n is every label; more than
+-- there are is an error (a silent cap was recorded as the subset asked
+-- for): `where` names the split for rl.data.load, else Dataset:subset.
+local function subset_positions(labels, k, n, seed, where)
   if math.type(n) ~= 'integer' or n < 1 then
     error(string.format('subset: n must be a positive integer, got %s', tostring(n)), 3)
   end
-  if n >= #labels then return nil end
+  if n > #labels then
+    error(string.format('%s: subset = %d is more than the %d examples of %s', where and 'rl.data.load' or
+      'Dataset:subset', n, #labels, where or 'the dataset'), 0)
+  end
+  if n == #labels then return nil end
   local by_class = {}
   for c = 1, k do by_class[c] = {} end
   for i, l in ipairs(labels) do
@@ -301,9 +307,10 @@ end
 --- A stratified random subset of n examples (equal share per class, as
 -- the reference subsamples), drawn from rl.Generator(seed): class by class
 -- in label order, a randperm of the class's examples, its first share.
--- The chosen examples keep their original order.
-function Dataset:subset(n, seed)
-  local chosen = subset_positions(self.y:tolist(), #self.classes, n, seed)
+-- The chosen examples keep their original order; n above the dataset's
+-- size is an error (`where` names it in the message).
+function Dataset:subset(n, seed, where)
+  local chosen = subset_positions(self.y:tolist(), #self.classes, n, seed, where)
   if not chosen then return self end
   return self:select(rl.tensor(chosen, 'i64'))
 end
@@ -495,7 +502,7 @@ local function read_folder(root, class_dirs, g, opts)
   local files, labels = gather_files(root, class_dirs)
   local taken = false
   if opts.subset and not cache then
-    local keep = subset_positions(labels, #class_dirs, opts.subset, opts.seed)
+    local keep = subset_positions(labels, #class_dirs, opts.subset, opts.seed, opts.where)
     if keep then files, labels = pick(files, keep), pick(labels, keep) end
     taken = true
   end
@@ -589,8 +596,11 @@ function readers.resimgnet(split, opts)
     have_env and '' or ' (RL_DATA is not set)'), 0)
 end
 
+--- The number of examples of each synthetic split unless n is given.
+data.synthetic_n = { train = 1000, test = 200 }
+
 function readers.synthetic(split, opts)
-  local n = opts.n or (split == 'train' and 1000 or 200)
+  local n = opts.n or data.synthetic_n[split]
   local k = opts.classes or 10
   -- the test split: samples n..2n-1 (other noise, the same class patterns)
   local seed = opts.pattern_seed or 0
@@ -692,9 +702,10 @@ function data.load(name, opts)
   end
   local ok, o = pcall(load_options, name, opts or {})
   if not ok then error(o, 2) end
+  o.where = string.format("%s's %s split", name, o.split) -- (for a subset's error)
   local x, y, classes, taken = read(o.split, o)
   local ds = new_dataset(name, o.split, x, y, classes)
-  if o.subset and not taken then ds = ds:subset(o.subset, o.seed) end
+  if o.subset and not taken then ds = ds:subset(o.subset, o.seed, o.where) end
   return ds
 end
 

@@ -43,17 +43,21 @@ exp.datasets = {
   -- in the config, so runs on the old 72x72 crops keep other ids
   resimgnet = { eps = 0.005, model = 'ResNet50', batch = 128, epochs = 70, optimizer = 'adam', lr = 1e-2,
     crop = 64, crop_pad = 8, data_version = 2, method_opts = { llr = { lambda = 3, mu = 6 } } },
+  -- sizes: its splits (rl.data's synthetic n), which a subset cannot
+  -- exceed; quick: its --quick budget, the whole of both splits
   synthetic = { eps = 0.1, model = 'CNN001', batch = 32, epochs = 2, optimizer = 'sgd', momentum = 0.9,
-    lr = 1e-4 },
+    lr = 1e-4, sizes = { train = data.synthetic_n.train, test = data.synthetic_n.test },
+    quick = { subset = 1000, test_subset = 200, epochs = 3, eval_subset = 200 } },
 }
 
--- The --quick budget: table2 on fashion-mnist within 20 minutes on 2 cores.
+-- The --quick budget: table2 on fashion-mnist within 20 minutes on 2 cores
+-- (a dataset's own `quick` where its splits are smaller).
 exp.quick = { subset = 2000, test_subset = 500, epochs = 3, eval_subset = 500 }
 
 -- settings of a config passed on to the method (overriding the named config)
 local METHOD_OPTS = { 'beta', 'lambda', 'mu', 'h', 'quirks', 'steps', 'step_size' }
 -- dataset settings that only pick other settings, not kept in a config
-local SELECTORS = { lr_method = true, method_opts = true, dropout = true }
+local SELECTORS = { lr_method = true, method_opts = true, dropout = true, sizes = true, quick = true }
 
 --- The settings a config may hold (exp.config refuses others).
 exp.config_keys = {
@@ -64,25 +68,78 @@ exp.config_keys = {
   'beta', 'lambda', 'mu', 'h', 'quirks', 'steps', 'step_size',
 }
 
+-- A range for rl.options: a finite number in the interval iv ('>= 0',
+-- '(0, 1)').  inf and NaN are refused: an infinite rate trains to NaN, and
+-- JSON (config.json, --list) has no such numbers.
+local function finite(iv)
+  return function(v)
+    if v ~= v or v == math.huge or v == -math.huge then return 'a finite number' end
+    if pcall(options.value, '', '', v, 'number', iv) then return nil end
+    return iv:find('^[%[%(]') and 'in ' .. iv or iv
+  end
+end
+
 -- The numeric settings, their kinds and ranges (checked by exp.config with
 -- rl.options; the table scripts check their options by it too).
 local NUMERIC = {
   { 'epochs', 'integer', '>= 1' }, { 'batch', 'integer', '>= 1' }, { 'eval_batch', 'integer', '>= 1' },
   { 'subset', 'integer', '>= 1' }, { 'test_subset', 'integer', '>= 1' }, { 'eval_subset', 'integer', '>= 1' },
-  { 'seed', 'integer', '>= 0' }, { 'lr', 'number', '>= 0' }, { 'momentum', 'number', '>= 0' },
-  { 'weight_decay', 'number', '>= 0' }, { 'eps', 'number', '>= 0' },
+  { 'seed', 'integer', '>= 0' }, { 'lr', 'number', finite('>= 0') }, { 'momentum', 'number', finite('>= 0') },
+  { 'weight_decay', 'number', finite('>= 0') }, { 'eps', 'number', finite('>= 0') },
 }
 exp.numeric_settings = NUMERIC
+
+-- Every other setting's kind and range (dataset, method, device and model
+-- are checked by name below; precision, attack_precision and tf32 together).
+local OTHER = {
+  { 'dataset', 'string' }, { 'method', 'string' }, { 'device', 'string' }, { 'model', 'string' },
+  { 'optimizer', 'string', { 'sgd', 'adam' } }, { 'milestones', 'integers', '>= 1' },
+  { 'crop', 'integer', '>= 1' }, { 'crop_pad', 'integer', '>= 0' }, { 'flip', 'boolean' },
+  { 'data_version', 'integer', '>= 1' }, { 'data_dir', 'string' }, { 'drop', 'number', finite('[0, 1)') },
+  { 'quick', 'boolean' }, { 'method_version', 'integer', '>= 1' }, { 'tf32', 'boolean' },
+  { 'precision', 'string' }, { 'attack_precision', 'string' },
+  -- the method's own settings (which method uses which: METHOD_USES)
+  { 'beta', 'number', finite('>= 0') }, { 'lambda', 'number', finite('>= 0') }, { 'mu', 'number', finite('>= 0') },
+  { 'h', 'number', finite('> 0') }, { 'quirks', 'boolean' }, { 'steps', 'integer', '>= 1' },
+  { 'step_size', 'number', finite('> 0') },
+}
+
+-- The settings of METHOD_OPTS each built-in objective takes (rl.methods;
+-- quirks: all of them).  A registered method is handed all of them.
+local METHOD_USES = {
+  natural = {}, at = { 'steps', 'step_size' }, rst = { 'steps', 'step_size', 'lambda' },
+  trades = { 'steps', 'step_size', 'beta' }, gr = { 'lambda', 'h' }, llr = { 'steps', 'step_size', 'lambda', 'mu' },
+}
+
+-- Raise at the caller of exp.config's caller: "experiment: <name> must be ...".
+local function check_value(cfg, r)
+  if cfg[r[1]] == nil then return end
+  local ok, v = pcall(options.value, 'experiment', r[1], cfg[r[1]], r[2], r[3])
+  if not ok then error(v, 0) end
+  cfg[r[1]] = v -- 3.0 is 3
+end
 
 --- A full config from a partial one: the dataset's defaults (with the
 -- method's own learning rate and settings on that dataset), then the quick
 -- budget when asked, then the caller's settings.  A key that is not a
--- setting (exp.config_keys) is an error, with the nearest name.
+-- setting (exp.config_keys), a value of the wrong kind or out of range
+-- (inf and NaN included), or a method setting the method does not use is
+-- an error naming the setting.
+local check_config
 function exp.config(c)
+  local ok, cfg = pcall(check_config, c)
+  if not ok then options.reraise(cfg, 2) end
+  return cfg
+end
+
+-- exp.config's work; its refusals are raised at level 0.
+function check_config(c)
   c = c or {}
-  if type(c) ~= 'table' then error(string.format('experiment: a config must be a table, got %s', type(c)), 2) end
-  local ok, msg = pcall(options.reject_unknown, 'exp.config', c, exp.config_keys, {}, 'setting')
-  if not ok then error(msg, 2) end
+  if type(c) ~= 'table' then error(string.format('experiment: a config must be a table, got %s', type(c)), 0) end
+  options.reject_unknown('exp.config', c, exp.config_keys, {}, 'setting')
+  for _, r in ipairs(OTHER) do
+    if r[1] == 'dataset' or r[1] == 'method' then check_value(c, r) end
+  end
   local name = c.dataset or 'fashion-mnist'
   local d = exp.datasets[name] or (name:match('^folder:') and exp.datasets.resimgnet)
   if not d then
@@ -90,23 +147,43 @@ function exp.config(c)
     for k in pairs(exp.datasets) do known[#known + 1] = k end
     table.sort(known)
     error(string.format('experiment: unknown dataset %q (known: %s, folder:PATH)', name,
-      table.concat(known, ', ')), 2)
+      table.concat(known, ', ')), 0)
   end
   local cfg = { dataset = name, method = 'natural', seed = 0, device = os.getenv('RL_DEVICE') or 'cpu' }
   for k, v in pairs(d) do if not SELECTORS[k] then cfg[k] = v end end
   local mok, _, base = pcall(methods.get, c.method or cfg.method) -- validates the method name
-  if not mok then error('experiment: ' .. tostring(_):gsub('^[^\n:]+%.lua:%d+: ', ''), 2) end
+  if not mok then error('experiment: ' .. tostring(_):gsub('^[^\n:]+%.lua:%d+: ', ''), 0) end
   if d.lr_method and d.lr_method[base] then cfg.lr = d.lr_method[base] end
   for k, v in pairs(d.method_opts and d.method_opts[base] or {}) do cfg[k] = v end
-  if c.quick then for k, v in pairs(exp.quick) do cfg[k] = v end end
+  if c.quick ~= nil then check_value(c, { 'quick', 'boolean' }) end
+  if c.quick then for k, v in pairs(d.quick or exp.quick) do cfg[k] = v end end
   for k, v in pairs(c) do cfg[k] = v end
   cfg.quick = nil
-  -- the numbers a run needs: a wrong one fails here, not epochs later
-  for _, r in ipairs(NUMERIC) do
-    if cfg[r[1]] ~= nil then
-      local ok, v = pcall(options.value, 'experiment', r[1], cfg[r[1]], r[2], r[3])
-      if not ok then error(v, 2) end
-      cfg[r[1]] = v -- 3.0 is 3
+  -- the settings a run needs: a wrong one fails here, not epochs later
+  for _, r in ipairs(NUMERIC) do check_value(cfg, r) end
+  for _, r in ipairs(OTHER) do check_value(cfg, r) end
+  -- a method setting the method does not use would change the run id and
+  -- nothing else (or fail inside the first training step)
+  local uses = METHOD_USES[base]
+  if uses and not methods.registered[base] then
+    local used = { quirks = true }
+    for _, k in ipairs(uses) do used[k] = true end
+    for _, k in ipairs(METHOD_OPTS) do
+      if cfg[k] ~= nil and not used[k] then
+        error(string.format('experiment: method %s takes no %s (got %s = %s); its settings: %s', cfg.method, k, k,
+          options.what(cfg[k]), #uses > 0 and table.concat(uses, ', ') .. ', quirks' or 'quirks'), 0)
+      end
+    end
+  end
+  -- a subset larger than its split would be recorded as what it is not
+  local sizes = d.sizes
+  if sizes then
+    for _, s in ipairs { { 'subset', 'train' }, { 'test_subset', 'test' } } do
+      local v = cfg[s[1]]
+      if v and v > sizes[s[2]] then
+        error(string.format("experiment: %s = %d is more than the %d examples of %s's %s split", s[1], v,
+          sizes[s[2]], name, s[2]), 0)
+      end
     end
   end
   -- precision: 'fp32' (the default, left out of the config so that the ids
@@ -115,21 +192,27 @@ function exp.config(c)
   -- 'bf16' lets the attack steps inside training run in bf16 too.
   local p = cfg.precision
   if p ~= nil and p ~= 'fp32' and p ~= 'tf32' and p ~= 'bf16' then
-    error(string.format("experiment: precision must be 'fp32', 'tf32' or 'bf16', got %s", tostring(p)), 2)
+    error(string.format("experiment: precision must be 'fp32', 'tf32' or 'bf16', got %s", tostring(p)), 0)
   end
   local ap = cfg.attack_precision
   if ap ~= nil and ap ~= 'fp32' and ap ~= 'bf16' then
-    error(string.format("experiment: attack_precision must be 'fp32' or 'bf16', got %s", tostring(ap)), 2)
+    error(string.format("experiment: attack_precision must be 'fp32' or 'bf16', got %s", tostring(ap)), 0)
   end
   if ap == 'bf16' and p ~= 'bf16' then
-    error("experiment: attack_precision 'bf16' needs precision 'bf16' (the attacks of an f32 run are f32)", 2)
+    error("experiment: attack_precision 'bf16' needs precision 'bf16' (the attacks of an f32 run are f32)", 0)
+  end
+  if cfg.device == 'cpu' and cfg.tf32 ~= nil then
+    -- the CPU has no TF32: true is refused as precision 'tf32' is; false
+    -- is what every CPU run does (and must not make an id of its own)
+    if cfg.tf32 then error("experiment: tf32 = true is a GPU setting (the CPU has no TF32)", 0) end
+    cfg.tf32 = nil
   end
   if p == 'tf32' then
-    if cfg.device == 'cpu' then error("experiment: precision 'tf32' is a GPU setting (the CPU has no TF32)", 2) end
-    if cfg.tf32 == false then error("experiment: precision 'tf32' with tf32 = false", 2) end
+    if cfg.device == 'cpu' then error("experiment: precision 'tf32' is a GPU setting (the CPU has no TF32)", 0) end
+    if cfg.tf32 == false then error("experiment: precision 'tf32' with tf32 = false", 0) end
     cfg.tf32 = true
   elseif p == 'fp32' and cfg.tf32 then
-    error("experiment: precision 'fp32' with tf32 = true", 2)
+    error("experiment: precision 'fp32' with tf32 = true", 0)
   end
   cfg.precision = p == 'bf16' and 'bf16' or nil
   cfg.attack_precision = ap == 'bf16' and 'bf16' or nil
@@ -141,10 +224,10 @@ function exp.config(c)
   -- a GPU is there is asked when the run starts (a table can be listed, or
   -- sent to Slurm, from a machine without one)
   local dok, derr = pcall(rl.device, cfg.device)
-  if not dok and tostring(derr):find('unknown device', 1, true) then error('experiment: ' .. derr, 2) end
+  if not dok and tostring(derr):find('unknown device', 1, true) then error('experiment: ' .. derr, 0) end
   if not models.is_model(cfg.model) then
     error(string.format('experiment: unknown model %q (known: %s)', tostring(cfg.model),
-      table.concat(models.names(), ', ')), 2)
+      table.concat(models.names(), ', ')), 0)
   end
   -- a changed definition changes the run id (version 1 is left out, so the
   -- ids of unchanged methods stay as they were)
@@ -401,11 +484,14 @@ end
 --   log         the checkpoint saved, its row not yet in log.csv (SIGKILL)
 --   model       (last epoch) inside the write of model.safetensors
 --   measure     (last epoch) model.safetensors saved, metrics.json not (SIGKILL)
+--   eval        (last epoch) model.safetensors saved, as the measurement
+--               starts: raises 'interrupted!' as Ctrl-C's hook would
 -- "Inside a write" cannot be reached from Lua, so the hook lowers this
 -- process's file-size limit to 4 KiB (prlimit) and the kernel ends it with
 -- SIGXFSZ at byte 4096 of the temporary file: a torn temporary, as SIGKILL
 -- mid-write would leave, at the same byte every time.
-local KILL_POINTS = { train = true, checkpoint = true, interrupt = true, log = true, model = true, measure = true }
+local KILL_POINTS = { train = true, checkpoint = true, interrupt = true, log = true, model = true, measure = true,
+  eval = true }
 
 local function kill_hook()
   local spec = os.getenv('RL_TEST_KILL_AT')
@@ -413,7 +499,7 @@ local function kill_hook()
   local point, at = spec:match('^(%a+):(%d+)$')
   if not KILL_POINTS[point] then
     error('experiment: RL_TEST_KILL_AT must be <point>:<epoch> with a point of train, checkpoint, interrupt, '
-      .. 'log, model, measure; not ' .. spec, 0)
+      .. 'log, model, measure, eval; not ' .. spec, 0)
   end
   at = math.tointeger(tonumber(at))
   local armed = false -- the file-size limit is set: the next write must die
@@ -426,7 +512,7 @@ local function kill_hook()
     local pid = fs.pid()
     io.stderr:write(string.format('RL_TEST_KILL_AT: ending at %s:%d\n', here, epoch))
     io.stderr:flush()
-    if here == 'interrupt' then
+    if here == 'interrupt' or here == 'eval' then
       error('interrupted! (RL_TEST_KILL_AT)', 0)
     elseif here == 'checkpoint' or here == 'model' then
       assert(os.execute(string.format('prlimit --pid %d --fsize=4096: --core=0:', pid)))
@@ -573,7 +659,7 @@ function exp.read_metrics(dir)
   return m or nil
 end
 
-local function complete(m, cfg, dir, id, o, log)
+local function complete(m, cfg, dir, id, sets, o, log)
   local only, missing = {}, {}
   for _, k in ipairs(exp.metric_keys(o.attack)) do
     if m[k] == nil then only[k], missing[#missing + 1] = true, k end
@@ -585,7 +671,6 @@ local function complete(m, cfg, dir, id, o, log)
     return m
   end
   log(string.format('%s: finished before; measuring %s from its model', id, table.concat(missing, ', ')))
-  local sets = load_data(cfg, o)
   local model = build_model(cfg, sets.train)
   model:load(dir .. '/model.safetensors')
   local add = exp.measure(model, sets.train, sets.test, cfg, { attack = o.attack, only = only, quiet = o.quiet })
@@ -645,9 +730,8 @@ function same_data(dir, id, identity)
 end
 
 -- The model of a finished run, from its model.safetensors (nil if gone).
-local function finished_model(cfg, dir, o)
+local function finished_model(cfg, dir, sets)
   if not fs.exists(dir .. '/model.safetensors') then return nil end
-  local sets = load_data(cfg, o)
   local model = build_model(cfg, sets.train)
   model:load(dir .. '/model.safetensors')
   return model
@@ -662,7 +746,8 @@ end
 
 --- Run (or resume, or skip) one configuration; returns its metrics table,
 -- its run id and the trained model (of a run finished before: loaded from
--- its model.safetensors).
+-- its model.safetensors; its data.json must match the data of this call,
+-- o.data or the data cfg names, else an error says what differs).
 -- opts: out (the table's results directory), quiet, data (preloaded
 -- {train, test} datasets), log (a function for one-line messages), label
 -- (put before the progress line's text: a table's row and ETA), attack
@@ -679,10 +764,13 @@ function exp.run(cfg, o)
   local log = o.log or function(s) io.stderr:write(s, '\n') end
   local done = exp.read_metrics(dir)
   if done then
-    -- with the data at hand, a finished run must have been made from it
-    if o.data then same_data(dir, id, exp.data_identity(o.data)) end
+    -- a finished run must have been made from this call's data (o.data,
+    -- else the data cfg names, which its model is built on anyway: data_dir
+    -- is no part of the id, so other files may stand where it points)
+    local sets = load_data(cfg, o)
+    same_data(dir, id, exp.data_identity(sets))
     log(string.format('%s: finished before, not redone (%s)', id, dir))
-    return complete(done, cfg, dir, id, o, log), id, finished_model(cfg, dir, o)
+    return complete(done, cfg, dir, id, sets, o, log), id, finished_model(cfg, dir, sets)
   end
   -- what can fail before training does so before the run's directory exists
   exp.check(cfg)
@@ -709,6 +797,11 @@ function exp.run(cfg, o)
     -- lands as a save ends (the file renamed into place, state.saved not
     -- yet set) must not say one epoch too few
     local saved = saved_epoch(dir .. '/checkpoint.safetensors') or state.saved or 0
+    if saved >= cfg.epochs then
+      -- every epoch trained and saved: what a rerun does is the measurement
+      error(string.format('interrupted in the final measurement (all %d epochs trained and saved); rerun the same ' ..
+        'command to measure the run (%s)', cfg.epochs, dir), 0)
+    end
     error(string.format('interrupted; rerun the same command to resume from epoch %d (%s)', saved + 1, dir), 0)
   end
   if not ok then
@@ -814,6 +907,7 @@ function train_run(cfg, o, id, dir, log, sets, model, state)
   reach('model', cfg.epochs)
   model:save(dir .. '/model.safetensors')
   reach('measure', cfg.epochs)
+  reach('eval', cfg.epochs)
   local m = exp.measure(model, train, test, cfg, { attack = o.attack, quiet = o.quiet })
   m.run_id = id
   record_algorithms(dir, cfg)

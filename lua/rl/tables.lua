@@ -335,18 +335,50 @@ function tables.version()
   return version
 end
 
+-- One value, or the distinct values of a list joined by '/' (the rows of a
+-- block measured on different n); nil for an empty list.
+local function one_or_all(list)
+  local seen, out = {}, {}
+  for _, v in ipairs(list) do
+    if not seen[v] then seen[v], out[#out + 1] = true, v end
+  end
+  table.sort(out)
+  if #out <= 1 then return out[1] end
+  return table.concat(out, '/')
+end
+
 -- The settings behind a table, from the config of each dataset's first
--- row (the rows of a block share them but for method and learning rate).
-local function settings_of(spec, o, datasets, seeds)
+-- row (the rows of a block share them but for method and learning rate:
+-- each row's lr is in lr_per_row where they differ), and the number of
+-- examples each split was measured on (the rows' metrics: *_n).
+local function settings_of(spec, o, datasets, seeds, blocks)
   local per = {}
   for _, d in ipairs(datasets) do
     local c = tables.config(o, d, spec.rows[1] or { method = 'natural' })
     per[d] = { model = c.model, eps = c.eps, epochs = c.epochs, batch = c.batch, optimizer = c.optimizer,
+      lr = c.lr, momentum = c.optimizer == 'sgd' and (c.momentum or 0) or nil,
       subset = c.subset or 'all', test_subset = c.test_subset or 'all', eval_subset = c.eval_subset or 'all',
       device = c.device,
       precision = c.precision == 'bf16' and ('bf16 autocast (attacks in training: ' ..
         (c.attack_precision or 'fp32') .. '; measurements fp32)') or c.tf32 and 'tf32 (f32 with TF32 GEMMs)'
         or 'fp32' }
+    local lrs, differ = {}, false
+    for _, r in ipairs(spec.rows) do
+      local lr = tables.config(o, d, r).lr
+      lrs[r.label], differ = lr, differ or lr ~= c.lr
+    end
+    if differ then per[d].lr_per_row = lrs end
+  end
+  for _, b in ipairs(blocks or {}) do
+    local n = { train = {}, test = {} }
+    for _, r in ipairs(b.rows) do
+      for split, list in pairs(n) do
+        local v = r.metrics and r.metrics[split .. '_n']
+        if v then list[#list + 1] = math.tointeger(v) or v end
+      end
+    end
+    local st = per[b.dataset]
+    if st then st.train_n, st.test_n = one_or_all(n.train), one_or_all(n.test) end
   end
   local attack = o.attack or 'pgd'
   local how = {
@@ -358,8 +390,39 @@ local function settings_of(spec, o, datasets, seeds)
     version = tables.version(), command = table.concat(arg or {}, ' ') }
 end
 
+-- The optimiser of a dataset's settings as words: "sgd, lr 0.01 (AT,
+-- LLR: 0.001), momentum 0" (the rows of another rate named, in row order).
+local function optimizer_words(c, rows)
+  local lr = string.format('lr %g', c.lr)
+  if c.lr_per_row then
+    local by = {}
+    local order = {}
+    for _, r in ipairs(rows) do
+      local v = c.lr_per_row[r.label]
+      if v and v ~= c.lr then
+        if not by[v] then by[v], order[#order + 1] = {}, v end
+        table.insert(by[v], r.label)
+      end
+    end
+    local parts = {}
+    for _, v in ipairs(order) do parts[#parts + 1] = string.format('%s: %g', table.concat(by[v], ', '), v) end
+    lr = lr .. ' (' .. table.concat(parts, '; ') .. ')'
+  end
+  return string.format('%s, %s%s', c.optimizer, lr, c.momentum and string.format(', momentum %g', c.momentum) or '')
+end
+
+-- What a split was measured on: the n of the rows' metrics, else (no row
+-- measured yet) at most the eval subset.
+local function measured_words(c)
+  if c.train_n or c.test_n then
+    return string.format('measured on %s train and %s test examples', tostring(c.train_n or '-'),
+      tostring(c.test_n or '-'))
+  end
+  return string.format('measured on at most %s examples per split', c.eval_subset)
+end
+
 -- The settings as Markdown lines above a table; a --quick table says so first.
-local function settings_md(st)
+local function settings_md(st, rows)
   local lines = {}
   if st.quick then
     lines[#lines + 1] = '**QUICK RUN: a small budget for checking the pipeline, not the paper\'s settings; ' ..
@@ -368,8 +431,8 @@ local function settings_md(st)
   end
   for d, c in pairs(st.datasets) do
     lines[#lines + 1] = string.format('- %s: %s, eps %g, epochs %d, batch %d, %s; training subset %s, test subset %s, ' ..
-      'measured on %s examples per split; %s on %s', d, c.model, c.eps, c.epochs, c.batch, c.optimizer, c.subset,
-      c.test_subset, c.eval_subset, c.precision, c.device)
+      '%s; %s on %s', d, c.model, c.eps, c.epochs, c.batch, optimizer_words(c, rows), c.subset,
+      c.test_subset, measured_words(c), c.precision, c.device)
   end
   table.sort(lines, function(a, b) return a:sub(1, 2) == '- ' and b:sub(1, 2) == '- ' and a < b end)
   lines[#lines + 1] = string.format('- adversarial accuracy: %s', st.attack_settings)
@@ -489,7 +552,8 @@ function tables.run(spec, o)
     local sets
     for _, r in ipairs(spec.rows) do
       local ms, ids = {}, {}
-      for _, cfg in ipairs(configs(d, r)) do
+      local cfgs = configs(d, r)
+      for _, cfg in ipairs(cfgs) do
         local id = exp.run_id(cfg)
         ids[#ids + 1] = id
         local m
@@ -517,7 +581,9 @@ function tables.run(spec, o)
         end
         if m then ms[#ms + 1] = m end
       end
-      local row = { label = r.label, run_id = table.concat(ids, ','), seeds = #ms }
+      -- the optimiser's rate differs between rows (rl.experiment's lr_method)
+      local row = { label = r.label, run_id = table.concat(ids, ','), seeds = #ms, lr = cfgs[1].lr,
+        momentum = cfgs[1].optimizer == 'sgd' and (cfgs[1].momentum or 0) or nil }
       if #ms == #ids then row.metrics, row.spread = over_seeds(ms) end
       block.rows[#block.rows + 1] = row
       if row.metrics then -- the row's line, as soon as it is known
@@ -531,9 +597,9 @@ function tables.run(spec, o)
     blocks[#blocks + 1] = block
   end
   if o.assemble then tables.check_assembled(spec.name, missing, out) end
-  local st = settings_of(spec, o, datasets, seeds)
+  local st = settings_of(spec, o, datasets, seeds, blocks)
   local md, csv = tables.layout(spec.title, blocks, columns)
-  local stmd = settings_md(st)
+  local stmd = settings_md(st, spec.rows)
   md = md:gsub('\n\n', function() return '\n\n' .. stmd .. '\n' end, 1)
   io.write('\n', md)
   local jrows = {}
@@ -549,20 +615,25 @@ function tables.run(spec, o)
         end
       end
       jrows[#jrows + 1] = { dataset = b.dataset, method = r.label, run_id = r.run_id, metrics = r.metrics,
-        std = r.spread, seeds = r.seeds, interval95 = next(ci) and ci or nil }
+        std = r.spread, seeds = r.seeds, interval95 = next(ci) and ci or nil, lr = r.lr, momentum = r.momentum }
     end
   end
   -- the CSV carries the settings in columns of its own, on every row
   local lines = {}
   for line in csv:gmatch('[^\n]+') do lines[#lines + 1] = line end
-  lines[1] = lines[1] .. ',model,eps,epochs,batch,subset,test_subset,eval_subset,seeds,attack,precision,device,quick,version'
+  -- (train_n, test_n: the examples each split was measured on, per row)
+  lines[1] = lines[1] .. ',model,eps,epochs,batch,optimizer,lr,momentum,subset,test_subset,eval_subset,train_n,test_n,' ..
+    'seeds,attack,precision,device,quick,version'
   local i = 1
   for _, b in ipairs(blocks) do
     local c = st.datasets[b.dataset]
-    for _ in ipairs(b.rows) do
+    for _, r in ipairs(b.rows) do
       i = i + 1
-      lines[i] = lines[i] .. string.format(',%s,%g,%d,%d,%s,%s,%s,%s,%s,%s,%s,%s,%s', c.model, c.eps, c.epochs,
-        c.batch, c.subset, c.test_subset, c.eval_subset, table.concat(seeds, ' '), st.attack,
+      local m = r.metrics or {}
+      lines[i] = lines[i] .. string.format(',%s,%g,%d,%d,%s,%g,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s', c.model, c.eps,
+        c.epochs, c.batch, c.optimizer, r.lr, r.momentum and string.format('%g', r.momentum) or '', c.subset,
+        c.test_subset, c.eval_subset, m.train_n and string.format('%g', m.train_n) or '',
+        m.test_n and string.format('%g', m.test_n) or '', table.concat(seeds, ' '), st.attack,
         (c.precision:match('^%S+')), c.device, tostring(st.quick), (st.version:gsub(',', ' ')))
     end
   end
