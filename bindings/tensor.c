@@ -52,7 +52,10 @@ static int create(lua_State *L, make_kind k, const char *name) {
 /* rl.zeros(sizes..., [opts]): a new tensor filled with 0.  The sizes are
  * numbers or one table: rl.zeros(2, 3) or rl.zeros({2, 3}); none gives a
  * 0-dim tensor.  opts is a dtype ('f32', the default, 'f64', 'i64', 'u8',
- * 'bf16' or 'f16') or a table {dtype, device, requires_grad}. */
+ * 'bf16' or 'f16') or a table {dtype, device, requires_grad, generator}.
+ * Every creator reads the same table, but only the random ones (rl.rand,
+ * rl.randn, rl.randint, rl.randperm) draw from a generator: here it is
+ * accepted and ignored. */
 static int l_zeros(lua_State *L) { return create(L, MK_ZEROS, "zeros"); }
 /* rl.ones(sizes..., [opts]): as rl.zeros, filled with 1. */
 static int l_ones(lua_State *L) { return create(L, MK_ONES, "ones"); }
@@ -113,7 +116,8 @@ static int l_full(lua_State *L) {
 
 /* rl.full_like(t, value, [opts]): a new tensor of t's shape filled with
  * value, in t's dtype and on t's device unless opts (a dtype or {dtype,
- * device, requires_grad}) gives them. */
+ * device, requires_grad}; a generator is ignored, as by rl.zeros) gives
+ * them. */
 static int l_full_like(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   double v = luaL_checknumber(L, 2);
@@ -146,8 +150,8 @@ static int l_arange(lua_State *L) {
 
 /* rl.linspace(start, stop, n, [opts]): a 1-D tensor of n (>= 0) evenly
  * spaced values from start to stop, both included (n = 1 gives {start});
- * f32 unless opts (a dtype or {dtype, device, requires_grad}) says
- * otherwise. */
+ * f32 unless opts (a dtype or {dtype, device, requires_grad}; a generator
+ * is ignored, as by rl.zeros) says otherwise. */
 static int l_linspace(lua_State *L) {
   double a = luaL_checknumber(L, 1), b = luaL_checknumber(L, 2);
   lua_Integer n = luaL_checkinteger(L, 3);
@@ -159,7 +163,7 @@ static int l_linspace(lua_State *L) {
 
 /* rl.eye(n, [m = n], [opts]): an n x m tensor with 1 on the main diagonal
  * and 0 elsewhere; f32 unless opts (a dtype or {dtype, device,
- * requires_grad}) says otherwise. */
+ * requires_grad}; a generator is ignored, as by rl.zeros) says otherwise. */
 static int l_eye(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
   int oi = 2;
@@ -290,7 +294,7 @@ static void nest_fill(lua_State *L, int idx, nest *s, int d, char *path, size_t 
  * else u8 when a value is a boolean, else i64.  rl.tensor(t, [opts])
  * copies the tensor t without its autograd history, in t's dtype and on
  * t's device unless opts says.  opts: a dtype or {dtype, device,
- * requires_grad}. */
+ * requires_grad} (a generator is ignored, as by rl.zeros). */
 static int l_tensor(lua_State *L) {
   if (lrl_test(L, 1)) { /* rl.tensor(t): a copy */
     lrl_opts o;

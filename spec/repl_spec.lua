@@ -326,6 +326,21 @@ setmetatable({}, {__tostring = function() return 'custom-repr' end})
       assert_contains(out, 'set by script')
     end)
 
+    -- ?print claimed bindings/ and the README; ?z on a closed tensor raised
+    -- an error from inside help.lua; ?rl.Size printed an empty list
+    it('?name: Lua built-ins as Lua\'s, a closed tensor, rl.Size', function()
+      local out, code = repl('?print\n?string.format\n' ..
+                             'do local y <close> = rl.zeros(2); z = y end\n?z\n?rl.Size\n')
+      assert.are.equal(0, code)
+      assert_contains(out, 'print: a Lua standard function')
+      assert_contains(out, 'string.format: a Lua standard function')
+      assert.is_false(contains(out, 'bindings/'), out)
+      assert.is_false(contains(out, 'README'), out)
+      assert_contains(out, 'a closed tensor: the `local x <close>`')
+      assert.is_false(contains(out, 'help.lua:'), out)
+      assert_contains(out, 'rl.Size{2, 3}: what x:size() returns')
+    end)
+
     it('exits cleanly at end of input', function()
       local out, code = repl('')
       assert.are.equal(0, code)

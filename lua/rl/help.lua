@@ -6,6 +6,8 @@
 --   rl.help('rl.attacks.pgd')  the same, by name
 --   rl.help(tensor)            shape, dtype, device, strides, autograd, view
 --   rl.help(module)            the model's summary, with its mode
+--   rl.help(rl.Size)           a table: the comment that makes it, else its fields
+--   rl.help(print)             Lua's own: named as such, with the manual's section
 --
 -- The text is the code's own: a Lua function's doc comment (the comment
 -- block right above its definition, or, for a function a module documents
@@ -202,6 +204,155 @@ local function header_entry(head, short)
   return out and table.concat(out, '\n') or nil
 end
 
+-- Lua 5.4's own functions and libraries (the manual's §6): help names them
+-- as Lua's, never as rllua's.
+local STD_FUNCTIONS = { 'assert', 'collectgarbage', 'dofile', 'error', 'getmetatable', 'ipairs', 'load',
+  'loadfile', 'next', 'pairs', 'pcall', 'print', 'rawequal', 'rawget', 'rawlen', 'rawset', 'require', 'select',
+  'setmetatable', 'tonumber', 'tostring', 'type', 'warn', 'xpcall' }
+local STD_LIBS = { 'coroutine', 'debug', 'io', 'math', 'os', 'package', 'string', 'table', 'utf8' }
+
+-- v's name in Lua's standard library ('print', 'string.format', 'string'),
+-- or nil.
+local function std_name(v)
+  for _, k in ipairs(STD_FUNCTIONS) do if _G[k] == v then return k end end
+  for _, lib in ipairs(STD_LIBS) do
+    local t = _G[lib]
+    if t == v then return lib end
+    if type(t) == 'table' and type(v) == 'function' then
+      for k, x in pairs(t) do if x == v and type(k) == 'string' then return lib .. '.' .. k end end
+    end
+  end
+  -- the methods of io's files (io.stdout.write is file:write)
+  local file = debug.getregistry()['FILE*']
+  local methods = type(file) == 'table' and file.__index
+  if type(methods) == 'table' then
+    for k, x in pairs(methods) do if x == v and type(k) == 'string' then return 'file:' .. k end end
+  end
+end
+
+local function std_text(name, v)
+  return string.format('%s: a Lua standard %s, not rllua\'s (see the Lua 5.4 manual: ' ..
+    'https://www.lua.org/manual/5.4/manual.html#%s)', name, type(v) == 'table' and 'library' or 'function',
+    type(v) == 'table' and '6' or 'pdf-' .. name)
+end
+
+-- The line of README.md that names name (`rl.device`), or nil: help says a
+-- README lists something only where it does.
+local function readme_line(name)
+  local here = package.searchpath('rl.help', package.path)
+  local root = here and here:match('^(.-)lua/rl/help%.lua$')
+  if not root then return nil end
+  local word = '%f[%w_.]' .. name:gsub('%p', '%%%0') .. '%f[^%w_]'
+  for i, l in ipairs(lines_of(root .. 'README.md')) do
+    if l:find(word) then return i end
+  end
+end
+
+-- What help says of a name with no doc comment.
+local function no_doc(name)
+  local n = name and readme_line(name)
+  return n and string.format('  (no doc comment; README.md names it at line %d)', n) or '  (no doc comment)'
+end
+
+-- The files that may make name public: its module's ('rl.data.Ragged':
+-- lua/rl/data.lua), and for rl's own fields lua/rl/init.lua and the
+-- rl.base it builds on.
+local function files_of(name)
+  local mod = name:match('^(rl[%w_.]*)%.[%w_]+$')
+  if not mod then return {} end
+  local paths = {}
+  for _, m in ipairs(mod == 'rl' and { 'rl', 'rl.base' } or { mod }) do
+    paths[#paths + 1] = package.searchpath(m, package.path)
+  end
+  return paths
+end
+
+-- The doc of a value its module makes public by assignment (rl.device =
+-- core.parse_device; rl.data.Ragged, made as `local Ragged = {}`): the
+-- comment above that line; and the file.
+local function public_doc(name)
+  local short = name:match('%.([%w_]+)$')
+  if not short then return nil end
+  for _, path in ipairs(files_of(name)) do
+    local lines = lines_of(path)
+    for i, l in ipairs(lines) do
+      if l:match('^[%w_.]+%.' .. short .. '%s*=') or l:match('^local ' .. short .. '%s*=') then
+        local doc = comment_above(lines, i)
+        if doc then return doc, path end
+      end
+    end
+  end
+end
+
+-- The paragraph of a module's header (the comment that opens its file)
+-- that names name, or nil.
+local function header_paragraph(name, path)
+  local para, found = {}, nil
+  for _, l in ipairs(lines_of(path)) do
+    if not l:match('^%-%-') then break end
+    local text = l:gsub('^%-%-%-?%s?', '')
+    if text:match('^%s*$') then
+      if found then break end
+      para = {}
+    else
+      para[#para + 1] = text
+      found = found or text:find(name, 1, true)
+    end
+  end
+  return found and table.concat(para, '\n') or nil
+end
+
+-- What an instance's metamethods make of the operators.
+local META = { __eq = 'a == b by value', __tostring = 'how it prints', __len = '#x', __call = 'x(...)',
+  __lt = 'a < b', __le = 'a <= b', __concat = 'a .. b' }
+
+-- The help of a table that documents itself nowhere else (rl.Size,
+-- rl.data.Ragged): the comment that makes it, the header paragraph that
+-- names it, the methods of its instances, its fields.
+local function table_text(v, name)
+  local out = { name }
+  local doc, where = public_doc(name)
+  local para
+  -- rl's own headers speak of the whole library, not of the rl.nn they name
+  -- in passing: only a module's header documents its fields
+  if not name:match('^rl%.[%w_]+$') then
+    for _, path in ipairs(files_of(name)) do
+      para = header_paragraph(name, path)
+      if para then
+        where = where or path
+        break
+      end
+    end
+  end
+  if not doc and not para then return nil end
+  if doc then out[#out + 1] = '  ' .. doc:gsub('\n', '\n  ') end
+  if para then out[#out + 1] = '  ' .. para:gsub('\n', '\n  ') end
+  -- an instance's metatable the registry holds under the name (rl.Size's)
+  local inst = debug.getregistry()[name]
+  if type(inst) == 'table' and inst ~= v then
+    local methods, meta = {}, {}
+    for k, x in pairs(inst) do
+      if type(k) == 'string' and type(x) == 'function' then
+        if k:match('^__') then meta[#meta + 1] = k else methods[#methods + 1] = k .. '()' end
+      end
+    end
+    table.sort(methods)
+    table.sort(meta)
+    if #methods > 0 then out[#out + 1] = 'methods: ' .. table.concat(methods, '  ') end
+    if #meta > 0 then
+      for i, m in ipairs(meta) do meta[i] = m .. (META[m] and ' (' .. META[m] .. ')' or '') end
+      out[#out + 1] = 'metamethods: ' .. table.concat(meta, '  ')
+    end
+  end
+  out[#out + 1] = '(' .. where:gsub('^.*/lua/', 'lua/') .. ')'
+  return table.concat(out, '\n')
+end
+
+-- A closed tensor's box is empty: any use but tostring raises.
+local function is_closed(x)
+  return not pcall(function() return x.dtype end)
+end
+
 -- A Lua function's doc: the comment above its definition, else the comment
 -- above the line that makes it public, else its module's header when that
 -- names it.
@@ -267,8 +418,7 @@ local function class_text(cls)
   local name = name_of(cls) or cls.__name
   local doc, where = class_doc(cls)
   local out = { name }
-  out[#out + 1] = doc and ('  ' .. doc:gsub('\n', '\n  ')) or
-      '  (no doc comment; README "A short tour" lists it with its kin)'
+  out[#out + 1] = doc and ('  ' .. doc:gsub('\n', '\n  ')) or no_doc(name)
   out[#out + 1] = string.format('a class: m = %s(...) makes a module; rl.help(m) shows its layers and mode', name)
   local ex = EXAMPLES[name]
   if ex then out[#out + 1] = 'example:\n  ' .. ex end
@@ -336,7 +486,15 @@ end
 --- help.text(v) -> what rl.help(v) prints.
 function help.text(v)
   if v == nil then return GUIDE end
+  if rl.is_tensor(v) and is_closed(v) then
+    return 'a closed tensor: the `local x <close>` that held it went out of scope (its __close ran),\n' ..
+        '  which freed its storage at once, before the garbage collector; this name still holds the\n' ..
+        '  empty box, and any use of it is an error ("attempt to use a freed tensor").  To keep a\n' ..
+        '  tensor past the block, hold it in a variable without <close> (or return x:clone()).'
+  end
   if rl.is_tensor(v) then return help.describe(v) end
+  local std = std_name(v)
+  if std then return std_text(std, v) end
   if type(v) == 'string' then
     local r = resolve(v)
     if r == nil then
@@ -362,38 +520,39 @@ function help.text(v)
     end
     table.sort(keys)
     local n = name_of(v)
-    return (n and n .. ': ' or '') .. table.concat(keys, '  ') .. '\n(?name for any of them)'
+    local own = n and table_text(v, n)
+    if own and #keys == 0 then return own end
+    return (own and own .. '\nfields: ' or n and n .. ': ' or '') .. table.concat(keys, '  ') ..
+        '\n(?name for any of them)'
   end
   if type(v) ~= 'function' then return string.format('%s: %s', type(v), tostring(v)) end
-  local name = name_of(v) or '(a function)'
+  local named = name_of(v)
+  local name = named or '(a function)'
   local short = name:match('[.:]([%w_]+)$')
   local doc, where
   -- a wrapper (options.public, rl.autocast's policy on rl.F) shows what it wraps
-  if debug.getinfo(options.wrapped[v] or v, 'S').what == 'C' then
+  local info = debug.getinfo(options.wrapped[v] or v, 'S')
+  if info.what == 'C' and not named then
+    -- neither rl's nor Lua's: a C function of some other module
+    return name .. '\n  a C function that is neither in rl (nor its modules) nor in Lua\'s standard library'
+  elseif info.what == 'C' then
     local ok, cdoc = pcall(require, 'rl.cdoc')
     local key = name:gsub('^rl%.F%.', 'F.'):gsub('^rl%.cuda%.', 'core.cuda_'):gsub('^rl%.', 'core.')
     doc = ok and cdoc[key] or nil
     where = 'C, in bindings/'
-    -- a C function a Lua module makes public (data.load_image = C.load_image)
-    -- is documented above that line
-    local mod, field = name:match('^(rl%.[%w_.]+)%.([%w_]+)$')
-    local path = not doc and mod and package.searchpath(mod, package.path)
-    if path then
-      local lines = lines_of(path)
-      for i, l in ipairs(lines) do
-        if l:match('^[%w_.]+%.' .. field .. '%s*=') then
-          doc = comment_above(lines, i)
-          if doc then where = path end
-          break
-        end
-      end
+    -- a C function a Lua module makes public (data.load_image = C.load_image,
+    -- rl.device = core.parse_device) is documented above that line
+    if not doc then
+      local d, path = public_doc(name)
+      if d then doc, where = d, path end
     end
   else
     doc, where = lua_doc(v, short)
+    -- a function defined outside any file of rl (in the REPL, a script)
+    if not named then where = info.short_src .. ':' .. info.linedefined end
   end
   local out = { (name:gsub('^Tensor%.', 'x:')) }
-  out[#out + 1] = doc and ('  ' .. doc:gsub('\n', '\n  ')) or
-      '  (no doc comment; README "A short tour" lists it with its kin)'
+  out[#out + 1] = doc and ('  ' .. doc:gsub('\n', '\n  ')) or no_doc(named)
   local ex = EXAMPLES[name]
   if ex then out[#out + 1] = 'example:\n  ' .. ex end
   if where then out[#out + 1] = '(' .. where:gsub('^.*/lua/', 'lua/') .. ')' end

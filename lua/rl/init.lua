@@ -45,7 +45,9 @@ end
 --- rl.help([v]): the REPL guide, or help on a function, tensor or model
 -- (rl.help; `?name` in the REPL).
 rl.help = function(v) return require('rl.help').help(v) end
-rl.help_line = function(text) return require('rl.help').line(text) end -- the REPL's ?text
+--- rl.help_line(text): what the REPL runs for `?text`: rl.help on the value
+-- of the Lua expression text, or on the name text when it has none.
+rl.help_line = function(text) return require('rl.help').line(text) end
 
 rl.nn = require 'rl.nn'
 rl.models = require 'rl.models'
