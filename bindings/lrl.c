@@ -222,7 +222,7 @@ rl_generator *lrl_generator_opt(lua_State *L, int i) {
   return luaL_checkudata(L, i, LRL_GENERATOR);
 }
 
-void lrl_opts_read(lua_State *L, int i, lrl_opts *o, rl_dtype default_dtype) {
+static void opts_read(lua_State *L, int i, lrl_opts *o, rl_dtype default_dtype, bool random) {
   o->dtype = default_dtype;
   o->has_dtype = false;
   o->dev = rl_cpu();
@@ -245,10 +245,13 @@ void lrl_opts_read(lua_State *L, int i, lrl_opts *o, rl_dtype default_dtype) {
     if (lua_type(L, -1) == LUA_TSTRING)
       for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
         known = known || strcmp(lua_tostring(L, -1), keys[k]) == 0;
+    if (known && !random && strcmp(lua_tostring(L, -1), "generator") == 0)
+      luaL_argerror(L, i, "generator is for the random creators (rl.rand, rl.randn, rl.randint, "
+                          "rl.randperm and their _like forms): nothing here is drawn");
     if (!known)
       luaL_argerror(L, i, lua_pushfstring(L, "unknown option '%s' (the options are dtype, device, "
-                                             "generator and requires_grad)",
-                                          luaL_tolstring(L, -1, NULL)));
+                                             "%srequires_grad)",
+                                          luaL_tolstring(L, -1, NULL), random ? "generator and " : ""));
   }
   int top = lua_gettop(L);
   if (lua_getfield(L, i, "dtype") != LUA_TNIL) {
@@ -271,7 +274,15 @@ void lrl_opts_read(lua_State *L, int i, lrl_opts *o, rl_dtype default_dtype) {
   lua_settop(L, top);
 }
 
-void lrl_opts_read_like(lua_State *L, int i, lrl_opts *o, const rl_tensor *t) {
-  lrl_opts_read(L, i, o, t->dtype);
+void lrl_opts_read(lua_State *L, int i, lrl_opts *o, rl_dtype default_dtype) {
+  opts_read(L, i, o, default_dtype, false);
+}
+
+void lrl_opts_read_random(lua_State *L, int i, lrl_opts *o, rl_dtype default_dtype) {
+  opts_read(L, i, o, default_dtype, true);
+}
+
+void lrl_opts_read_like(lua_State *L, int i, lrl_opts *o, const rl_tensor *t, bool random) {
+  opts_read(L, i, o, t->dtype, random);
   if (!o->has_dev) o->dev = rl_dev(t);
 }

@@ -80,9 +80,13 @@ typedef struct lrl_opts {
   bool requires_grad;
 } lrl_opts;
 void lrl_opts_read(lua_State *L, int i, lrl_opts *o, rl_dtype default_dtype);
-/* As lrl_opts_read for a tensor made like t: t's dtype and device unless
- * the options give them (PyTorch's *_like and torch.tensor(t)). */
-void lrl_opts_read_like(lua_State *L, int i, lrl_opts *o, const rl_tensor *t);
+/* As lrl_opts_read, with a generator allowed: the random creators'.  The
+ * others refuse one (it would be ignored). */
+void lrl_opts_read_random(lua_State *L, int i, lrl_opts *o, rl_dtype default_dtype);
+/* As lrl_opts_read (random: lrl_opts_read_random) for a tensor made like
+ * t: t's dtype and device unless the options give them (PyTorch's *_like
+ * and torch.tensor(t)). */
+void lrl_opts_read_like(lua_State *L, int i, lrl_opts *o, const rl_tensor *t, bool random);
 rl_dtype lrl_dtype_arg(lua_State *L, int i);
 const rl_device *lrl_device_arg(lua_State *L, int i);
 rl_generator *lrl_generator_opt(lua_State *L, int i); /* NULL = default */

@@ -41,7 +41,8 @@ static int create(lua_State *L, make_kind k, const char *name) {
   int next;
   int nd = lrl_sizes(L, 1, size, &next);
   lrl_opts o;
-  lrl_opts_read(L, next, &o, RL_F32);
+  if (k == MK_RAND || k == MK_RANDN) lrl_opts_read_random(L, next, &o, RL_F32);
+  else lrl_opts_read(L, next, &o, RL_F32);
   if ((k == MK_RAND || k == MK_RANDN) && !rl_dtype_is_floating(o.dtype))
     return luaL_error(L, "%s: needs a float dtype (f32, f64, bf16, f16), got %s", name,
                       rl_dtype_name(o.dtype));
@@ -52,10 +53,9 @@ static int create(lua_State *L, make_kind k, const char *name) {
 /* rl.zeros(sizes..., [opts]): a new tensor filled with 0.  The sizes are
  * numbers or one table: rl.zeros(2, 3) or rl.zeros({2, 3}); none gives a
  * 0-dim tensor.  opts is a dtype ('f32', the default, 'f64', 'i64', 'u8',
- * 'bf16' or 'f16') or a table {dtype, device, requires_grad, generator}.
- * Every creator reads the same table, but only the random ones (rl.rand,
- * rl.randn, rl.randint, rl.randperm) draw from a generator: here it is
- * accepted and ignored. */
+ * 'bf16' or 'f16') or a table {dtype, device, requires_grad}; a generator
+ * is refused here (only the random creators, rl.rand, rl.randn, rl.randint
+ * and rl.randperm, draw from one). */
 static int l_zeros(lua_State *L) { return create(L, MK_ZEROS, "zeros"); }
 /* rl.ones(sizes..., [opts]): as rl.zeros, filled with 1. */
 static int l_ones(lua_State *L) { return create(L, MK_ONES, "ones"); }
@@ -75,7 +75,7 @@ static int l_randn(lua_State *L) { return create(L, MK_RANDN, "randn"); }
 static int create_like(lua_State *L, make_kind k) {
   rl_tensor *t = lrl_check(L, 1);
   lrl_opts o;
-  lrl_opts_read_like(L, 2, &o, t);
+  lrl_opts_read_like(L, 2, &o, t, k == MK_RAND || k == MK_RANDN);
   if ((k == MK_RAND || k == MK_RANDN) && !rl_dtype_is_floating(o.dtype))
     return luaL_error(L, "%s_like: needs a float dtype (f32, f64, bf16, f16), got %s",
                       k == MK_RAND ? "rand" : "randn", rl_dtype_name(o.dtype));
@@ -116,13 +116,13 @@ static int l_full(lua_State *L) {
 
 /* rl.full_like(t, value, [opts]): a new tensor of t's shape filled with
  * value, in t's dtype and on t's device unless opts (a dtype or {dtype,
- * device, requires_grad}; a generator is ignored, as by rl.zeros) gives
+ * device, requires_grad}; a generator is refused, as by rl.zeros) gives
  * them. */
 static int l_full_like(lua_State *L) {
   rl_tensor *t = lrl_check(L, 1);
   double v = luaL_checknumber(L, 2);
   lrl_opts o;
-  lrl_opts_read_like(L, 3, &o, t);
+  lrl_opts_read_like(L, 3, &o, t, false);
   int b = lrl_newbox(L);
   return fill_new(L, b, rl_full(t->ndim, t->size, v, o.dtype, o.dev), &o);
 }
@@ -151,7 +151,7 @@ static int l_arange(lua_State *L) {
 /* rl.linspace(start, stop, n, [opts]): a 1-D tensor of n (>= 0) evenly
  * spaced values from start to stop, both included (n = 1 gives {start});
  * f32 unless opts (a dtype or {dtype, device, requires_grad}; a generator
- * is ignored, as by rl.zeros) says otherwise. */
+ * is refused, as by rl.zeros) says otherwise. */
 static int l_linspace(lua_State *L) {
   double a = luaL_checknumber(L, 1), b = luaL_checknumber(L, 2);
   lua_Integer n = luaL_checkinteger(L, 3);
@@ -163,7 +163,7 @@ static int l_linspace(lua_State *L) {
 
 /* rl.eye(n, [m = n], [opts]): an n x m tensor with 1 on the main diagonal
  * and 0 elsewhere; f32 unless opts (a dtype or {dtype, device,
- * requires_grad}; a generator is ignored, as by rl.zeros) says otherwise. */
+ * requires_grad}; a generator is refused, as by rl.zeros) says otherwise. */
 static int l_eye(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
   int oi = 2;
@@ -188,7 +188,7 @@ static int l_randint(lua_State *L) {
   int next;
   int nd = lrl_sizes(L, 3, size, &next);
   lrl_opts o;
-  lrl_opts_read(L, next, &o, RL_I64);
+  lrl_opts_read_random(L, next, &o, RL_I64);
   int b = lrl_newbox(L);
   return fill_new(L, b, rl_randint(lo, hi, nd, size, o.dtype, o.dev, o.gen), &o);
 }
@@ -201,7 +201,7 @@ static int l_randint(lua_State *L) {
 static int l_randperm(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
   lrl_opts o;
-  lrl_opts_read(L, 2, &o, RL_I64);
+  lrl_opts_read_random(L, 2, &o, RL_I64);
   double most = rl_dtype_exact_int(o.dtype);
   if (most > 0 && n - 1 > most)
     return luaL_error(L, "randperm: n = %I is too large for %s (its values must be exact)", n,
@@ -294,12 +294,12 @@ static void nest_fill(lua_State *L, int idx, nest *s, int d, char *path, size_t 
  * else u8 when a value is a boolean, else i64.  rl.tensor(t, [opts])
  * copies the tensor t without its autograd history, in t's dtype and on
  * t's device unless opts says.  opts: a dtype or {dtype, device,
- * requires_grad} (a generator is ignored, as by rl.zeros). */
+ * requires_grad} (a generator is refused, as by rl.zeros). */
 static int l_tensor(lua_State *L) {
   if (lrl_test(L, 1)) { /* rl.tensor(t): a copy */
     lrl_opts o;
     rl_tensor *t = lrl_check(L, 1);
-    lrl_opts_read_like(L, 2, &o, t);
+    lrl_opts_read_like(L, 2, &o, t, false);
     int b = lrl_newbox(L);
     rl_tensor *d = rl_detach(t), *c = d ? rl_to_dtype(d, o.dtype) : NULL;
     rl_tensor *r = c && rl_dev(c) != o.dev ? rl_to_device(c, o.dev) : (c ? rl_clone(c) : NULL);

@@ -313,6 +313,57 @@ describe('the attack core', function()
     end
   end)
 
+  -- a tester's findings: a seed taken and ignored, an infinite radius
+  -- giving NaN points, a target climbed by an untargeted attack, labels
+  -- out of range counted wrong, a misspelt norm run as l-inf, options the
+  -- attack does not take accepted
+  it('metrics honour seed; attacks refuse what they would get wrong', function()
+    local a = rl.metrics.adv_examples(m, x, y, { eps = 0.3, seed = 3, steps = 1 })
+    local b = rl.metrics.adv_examples(m, x, y, { eps = 0.3, seed = 3, steps = 1 })
+    assert.are.equal(0, (a - b):abs():max():item())
+    local function once() local done return function() if not done then done = true return x, y end end end
+    local e1 = rl.metrics.evaluate(m, once(), { eps = 0.3, adv = true, lipschitz_max = true, seed = 1 })
+    local e2 = rl.metrics.evaluate(m, once(), { eps = 0.3, adv = true, lipschitz_max = true, seed = 1 })
+    assert.are.same(e1, e2)
+    for _, c in ipairs {
+      { function() return rl.attacks.pgd(m, x, y, { eps = math.huge }) end, 'pgd: eps must be a finite number, got inf' },
+      { function() return rl.attacks.apgd(m, x, y, { eps = 0 / 0 }) end, 'apgd: eps must be a finite number' },
+      { function() return rl.attacks.run(m, x, { objective = 'ce', y = y, target = (y + 1) % 5, eps = 0.3 }) end,
+        'attacks.run: target is for targeted = true' },
+      { function() return rl.attacks.apgd(m, x, y, { eps = 0.1, n_target_classes = 3 }) end,
+        'apgd: n_target_classes is for targeted = true' },
+      { function() return rl.metrics.accuracy(m, x, y + 10) end,
+        "accuracy: the labels must be in [0, 5) for the model's 5 outputs; they span [10, " },
+      { function() return rl.metrics.adv_examples(m, x, y, { eps = 0.3, attack = 'autoattack', norm = 'l1' }) end,
+        "metrics.adv_examples: norm must be 'linf'" },
+      { function() return rl.metrics.adv_examples(m, x, y, { eps = 0.3, attack = 'autoattack', steps = 3 }) end,
+        "metrics.adv_examples: steps is for attack pgd or multitarget, not 'autoattack'" },
+      { function() return rl.metrics.adv_accuracy(m, x, y, { eps = 0.3, checks = true }) end,
+        "metrics.adv_accuracy: checks is for attack autoattack, not 'pgd'" },
+      { function() return rl.metrics.adv_examples(m, x, y, { eps = 0.3, seed = 1, generator = rl.Generator(1) }) end,
+        'metrics.adv_examples: give seed or generator, not both' },
+      { function() return rl.attacks.multi_targeted(m, x, y, { eps = 0.1, classes = 0 }) end,
+        'multi_targeted: classes must be >= 2, got 0' },
+      { function() return rl.attacks.multi_targeted(m, x, y, { eps = 0.1, classes = 9 }) end,
+        "multi_targeted: classes (9) must be at most the model's 5 outputs" },
+      { function() return rl.attacks.multi_targeted(m, x, y, { eps = 0.1, targeted = false }) end,
+        "multi_targeted: unknown option 'targeted'" },
+      { function() return rl.metrics.lipschitz(m, x, { eps = 0.1, batch = 0 }) end, 'lipschitz: batch must be >= 1, got 0' },
+      { function() return rl.metrics.lipschitz(m, x, { eps = 0.1, steps = -1 }) end, 'lipschitz: steps must be >= 0' },
+    } do
+      local ok, e = pcall(c[1])
+      assert.is_false(ok, c[2])
+      assert.truthy(tostring(e):find(c[2], 1, true), tostring(e))
+    end
+    -- with no steps, a given (or normal) start is the result: projected
+    -- onto the ball and the box
+    local far = x:clone():fill_(0.5)
+    for _, norm in ipairs { 'linf', 'l2' } do
+      local s = rl.attacks.run(m, x, { objective = 'ce', y = y, eps = 0.1, start = far, steps = 0, norm = norm })
+      assert.is_true(in_ball(s, x, 0.1, norm == 'linf' and 'inf' or 2), norm)
+    end
+  end)
+
   -- a function failed with "attempt to index a function value" in attacks.lua
   it('refuses a model that is not a module, naming the caller', function()
     local f = function(t) return m(t) end

@@ -135,11 +135,115 @@ describe('rl.help', function()
     assert.truthy(help.text('rl.models.CNN01'):find('did you mean rl.models.CNN001?', 1, true))
   end)
 
-  it("a function its module's header documents: that entry, not the whole header", function()
-    local t = help.text(rl.metrics.lipschitz)
-    assert.truthy(t:find('^rl%.metrics%.lipschitz\n  lipschitz%(model, x, {eps, mode}%)'), t)
-    assert.truthy(t:find("mode 'max' (default) or 'reference'", 1, true), t)
-    assert.falsy(t:find('accuracy(model, x, y)', 1, true), t)
+  -- the metrics' docs sat above their option tables, so help showed the
+  -- module header's one line
+  it("a function's own doc comment, with its options, not the module's header", function()
+    for name, want in pairs {
+      lipschitz = 'opts: eps (required), mode, steps (10), step_size (0.003), batch',
+      adv_examples = 'seed (default 0 for autoattack; pgd and',
+      adv_accuracy = 'classifies right under metrics.adv_examples',
+      accuracy = 'accuracy(model, x, y) -> the fraction of the batch x',
+    } do
+      local t = help.text(rl.metrics[name])
+      assert.truthy(t:find('^rl%.metrics%.' .. name .. '\n'), t)
+      assert.truthy(t:find(want, 1, true), t)
+      assert.falsy(t:find('evaluate(model, batches', 1, true), t)
+    end
+  end)
+end)
+
+describe('rl.help: provenance, closed tensors, tables, creation options', function()
+  -- ?print said "(C, in bindings/)" and that the README lists it
+  it("Lua's own functions and libraries are named as Lua's, never as rllua's", function()
+    for _, v in ipairs { print, string.format, 'string.format', io.stdout.write, string } do
+      local t = help.text(v)
+      assert.truthy(t:find('a Lua standard', 1, true), t)
+      assert.truthy(t:find('https://www.lua.org/manual/5.4/manual.html#', 1, true), t)
+      assert.falsy(t:find('bindings/', 1, true), t)
+      assert.falsy(t:find('README', 1, true), t)
+    end
+    assert.truthy(help.text(print):find('^print: a Lua standard function'), help.text(print))
+    assert.truthy(help.text(string.format):find('#pdf%-string%.format'), help.text(string.format))
+    -- a function of no module: where it was defined, no claim about rllua
+    local f = load('return function() end', '=stdin')()
+    local t = help.text(f)
+    assert.truthy(t:find('(stdin:1)', 1, true), t)
+    assert.falsy(t:find('README', 1, true) or t:find('bindings/', 1, true), t)
+  end)
+
+  -- ?rl.device and ?rl.help_line claimed the README's tour listed them
+  it('says README.md names a thing only where it does; rl.device and rl.help_line have their docs', function()
+    local t = help.text(rl.device)
+    assert.truthy(t:find("^rl%.device\n  rl%.device%('cuda'%) %-> 'cuda:0'"), t)
+    assert.truthy(t:find('(lua/rl/base.lua)', 1, true), t)
+    t = help.text(rl.help_line)
+    assert.truthy(t:find('^rl%.help_line\n  rl%.help_line%(text%)'), t)
+    for _, v in ipairs { rl.device, rl.help_line, rl.zeros, rl.Size, rl.data.Ragged } do
+      assert.falsy(help.text(v):find('A short tour', 1, true), help.text(v))
+    end
+    -- one without a comment: the README line is named only when the README has it there
+    local cdoc = require 'rl.cdoc'
+    local saved = cdoc['core.manual_seed']
+    cdoc['core.manual_seed'] = nil
+    local ok, u = pcall(help.text, rl.manual_seed)
+    cdoc['core.manual_seed'] = saved
+    assert(ok, u)
+    local n = u:match('README%.md names it at line (%d+)')
+    if n then
+      local i = 0
+      for l in io.lines('README.md') do
+        i = i + 1
+        if i == tonumber(n) then assert.truthy(l:find('rl.manual_seed', 1, true), l) end
+      end
+    else
+      assert.truthy(u:find('(no doc comment)', 1, true), u)
+    end
+  end)
+
+  -- ?x on a tensor closed by <close> raised "help.lua:314: bad argument #1 to 'index'"
+  it('a closed tensor: says it was freed by <close>, and what that means', function()
+    local z
+    do
+      local y <close> = rl.zeros(2)
+      z = y
+    end
+    local ok, t = pcall(help.text, z)
+    assert(ok, t)
+    assert.truthy(t:find('^a closed tensor'), t)
+    assert.truthy(t:find('<close>', 1, true) and t:find('freed its storage', 1, true), t)
+  end)
+
+  -- ?rl.Size and ?rl.data.Ragged printed "rl.Size: " and an empty list
+  it('a documented table: rl.Size and rl.data.Ragged give their descriptions', function()
+    local t = help.text(rl.Size)
+    assert.truthy(t:find("^rl%.Size\n  rl%.Size{2, 3}: what x:size%(%) returns"), t)
+    assert.truthy(t:find('methods: numel()', 1, true), t)
+    assert.truthy(t:find('__eq', 1, true) and t:find('__tostring', 1, true), t)
+    assert.truthy(t:find('(lua/rl/base.lua)', 1, true), t)
+    assert.falsy(t:find('?name for any of them', 1, true), t)
+    t = help.text(rl.data.Ragged)
+    assert.truthy(t:find('^rl%.data%.Ragged\n'), t)
+    assert.truthy(t:find('an rl.data.Ragged store (x.shape = {N, C}', 1, true), t)
+    assert.truthy(t:find('(lua/rl/data.lua)', 1, true), t)
+    -- a module's table still lists its fields
+    assert.truthy(help.text(rl.attacks):find('^rl%.attacks: apgd%(%)'), help.text(rl.attacks))
+  end)
+
+  -- ?rl.zeros listed {dtype, device, requires_grad}; rl.zeros accepts a generator too
+  it("rl.zeros's doc names every option rl.zeros accepts", function()
+    local ok, err = pcall(rl.zeros, 2, { dtyp = 'f64' })
+    assert.falsy(ok)
+    local list = assert(err:match('the options are ([^)]+)'), err)
+    local t = help.text(rl.zeros)
+    local n = 0
+    for opt in list:gmatch('[%a_]+') do
+      if opt ~= 'and' then
+        n = n + 1
+        assert.truthy(t:find('%f[%a_]' .. opt .. '%f[^%a_]'), opt .. ' is accepted but not in:\n' .. t)
+      end
+    end
+    assert.are.equal(4, n)
+    assert.truthy(t:find('ignored', 1, true), t)
   end)
 end)
 

@@ -155,8 +155,16 @@ local function like(x, g) return { dtype = x.dtype, device = x.device, generator
 
 -- The starting iterate.  In 'input' space the iterate is x' itself; in
 -- 'delta' space it is x' - x.
+local projector
 local function start_of(x, c)
   local s, g, eps = c.start, c.generator, c.eps
+  -- a given or normal start is where the first step begins, unprojected
+  -- (the reference's TRADES and Lipschitz estimator); with no steps it is
+  -- the result, which must lie in the ball and the box
+  if c.steps == 0 and c.space ~= 'delta' and (rl.is_tensor(s) or s == 'normal') then
+    local v = rl.is_tensor(s) and s or rl.no_grad(function() return x + rl.randn(x.shape, like(x, g)) * c.sigma end)
+    return rl.no_grad(function() return projector(x, c)(v) end)
+  end
   if rl.is_tensor(s) then return s:clone() end
   local delta = c.space == 'delta'
   return rl.no_grad(function()
@@ -190,7 +198,7 @@ local function start_of(x, c)
 end
 
 -- Pi: onto the eps-ball around x (l-inf or l2) and the [lo, hi] box.
-local function projector(x, c)
+function projector(x, c)
   local eps, lo, hi = c.eps, c.lo, c.hi
   if c.norm == 'linf' then
     local below, above = x - eps, x + eps
@@ -397,7 +405,7 @@ local RULES = { sign = 'linf', normalised = 'l2', apgd = true }
 local STARTS = { none = true, uniform = true, normal = true, sphere = true }
 
 local RUN_ROWS = {
-  { 'eps', 'number', options.REQUIRED, '>= 0' },
+  { 'eps', 'number', options.REQUIRED, options.finite('>= 0') },
   { 'steps', 'integer', 10, '>= 0' },
   { 'step_size', 'number', nil, '>= 0' },
   { 'lo', 'number', 0 },
@@ -434,7 +442,11 @@ local function check_run(who, x, o)
   end
   local need = NEEDS[obj]
   if need and c[need] == nil then error(string.format("%s: objective '%s' needs opts.%s", who, obj, need), 0) end
-  if c.target ~= nil then check_batch(who .. ' (target)', x, c.target) end
+  if c.target ~= nil then
+    check_batch(who .. ' (target)', x, c.target)
+    -- an untargeted objective climbs on y: a target would go unused
+    if not c.targeted then error(who .. ': target is for targeted = true (untargeted attacks climb on y)', 0) end
+  end
   if c.probs ~= nil and not (c.probs.ndim == 2 and c.probs.shape[1] == B) then
     error(string.format('%s: probs must be probabilities [%d, K], got %s', who, B, options.what(c.probs)), 0)
   end
@@ -596,7 +608,7 @@ end
 ---------------------------------------------------------------------------
 
 local PGD_ROWS = {
-  { 'eps', 'number', options.REQUIRED, '>= 0' },
+  { 'eps', 'number', options.REQUIRED, options.finite('>= 0') },
   { 'steps', 'integer', 10, '>= 0' },
   { 'step_size', 'number', nil, '>= 0' },
   { 'random_start', 'boolean', true },
@@ -629,7 +641,7 @@ local function row_names(rows, extra)
 end
 
 local FGSM_ROWS = {
-  { 'eps', 'number', options.REQUIRED, '>= 0' }, { 'targeted', 'boolean', false },
+  { 'eps', 'number', options.REQUIRED, options.finite('>= 0') }, { 'targeted', 'boolean', false },
   { 'lo', 'number', 0 }, { 'hi', 'number', 1 }, { 'mode', 'string', nil, { 'train', 'eval' } },
 }
 
@@ -667,21 +679,32 @@ end
 -- steps of 2 eps / 20 from a random start); per sample, among the targets
 -- other than its true class, keep the run whose final probability of its
 -- own target is highest.  opts.classes defaults to the model's output width.
+-- pgd's options but targeted (always true here), steps 20 by default, and
+-- the number of classes
+local MT_ROWS = {}
+for _, r in ipairs(PGD_ROWS) do
+  if r[1] == 'steps' then MT_ROWS[#MT_ROWS + 1] = { 'steps', 'integer', 20, '>= 0' }
+  elseif r[1] ~= 'targeted' then MT_ROWS[#MT_ROWS + 1] = r end
+end
+MT_ROWS[#MT_ROWS + 1] = { 'classes', 'integer', nil, '>= 2' }
+
 function attacks.multi_targeted(model, x, y, o)
-  o = o or {}
-  need_eps('multi_targeted', o, row_names(PGD_ROWS, { 'classes' }))
+  need_eps('multi_targeted', o or {}, row_names(MT_ROWS))
+  local c = check_opts('multi_targeted', o, MT_ROWS, {})
   options.model('multi_targeted', model)
   check_batch('multi_targeted', x, y)
   local B = x.shape[1]
-  local K = o.classes or model:with_mode('eval', function() -- no batch-norm update, no dropout draw
+  local width = model:with_mode('eval', function() -- no batch-norm update, no dropout draw
     return rl.no_grad(function() return model(x:narrow(1, 1, math.min(B, 1))).shape[2] end)
   end)
-  local steps = o.steps or 20
+  local K = c.classes or width
+  if K > width then
+    error(string.format('multi_targeted: classes (%d) must be at most the model\'s %d outputs', K, width), 0)
+  end
   local opts = {}
-  for k, v in pairs(o) do opts[k] = v end
+  for k, v in pairs(c) do opts[k] = v end
   opts.targeted, opts.classes = true, nil
-  opts.steps, opts.step_size = steps, o.step_size or 2 * o.eps / steps
-  if opts.random_start == nil then opts.random_start = true end
+  opts.step_size = c.step_size or 2 * c.eps / math.max(c.steps, 1)
   if opts.seed ~= nil then opts.generator, opts.seed = rl.Generator(opts.seed), nil end
   local shape = per_sample(x)
   local best, best_p = x:clone(), rl.full({ B }, -1, { dtype = x.dtype, device = x.device })
@@ -689,7 +712,7 @@ function attacks.multi_targeted(model, x, y, o)
     local t = rl.full({ B }, j, { dtype = 'i64', device = x.device })
     local xa = attacks.pgd(model, x, t, opts)
     rl.no_grad(function()
-      local pj = model:with_mode(o.mode, function() return F.softmax(model(xa), 2) end):select(2, j + 1)
+      local pj = model:with_mode(c.mode, function() return F.softmax(model(xa), 2) end):select(2, j + 1)
       -- a run towards the true class is no attack
       local better = pj:gt(best_p):logical_and(y:ne(j))
       best = rl.where(better:view(shape), xa, best)
@@ -700,7 +723,7 @@ function attacks.multi_targeted(model, x, y, o)
 end
 
 local APGD_ROWS = {
-  { 'eps', 'number', options.REQUIRED, '>= 0' },
+  { 'eps', 'number', options.REQUIRED, options.finite('>= 0') },
   { 'loss', 'string', 'ce', { 'ce', 'dlr' } },
   { 'targeted', 'boolean', false },
   { 'n_target_classes', 'integer', nil, '>= 1' },
@@ -737,7 +760,10 @@ function attacks.apgd(model, x, y, o)
     lo = c.lo, hi = c.hi, mode = c.mode, generator = c.generator or rl.Generator(0),
     keep = 'broken', stop_broken = true,
   }
-  if not c.targeted then return attacks._run(model, check_run('apgd', x, base)) end
+  if not c.targeted then
+    if c.n_target_classes then error('apgd: n_target_classes is for targeted = true (APGD-T)', 0) end
+    return attacks._run(model, check_run('apgd', x, base))
+  end
   -- APGD-T: the targets by the clean logits, one target rank after another
   local z = model:with_mode(c.mode, function() return rl.no_grad(function() return model(x) end) end)
   local K = z.shape[2]

@@ -68,16 +68,7 @@ exp.config_keys = {
   'beta', 'lambda', 'mu', 'h', 'quirks', 'steps', 'step_size',
 }
 
--- A range for rl.options: a finite number in the interval iv ('>= 0',
--- '(0, 1)').  inf and NaN are refused: an infinite rate trains to NaN, and
--- JSON (config.json, --list) has no such numbers.
-local function finite(iv)
-  return function(v)
-    if v ~= v or v == math.huge or v == -math.huge then return 'a finite number' end
-    if pcall(options.value, '', '', v, 'number', iv) then return nil end
-    return iv:find('^[%[%(]') and 'in ' .. iv or iv
-  end
-end
+local finite = options.finite -- inf and NaN refused (config.json, --list are JSON)
 
 -- The numeric settings, their kinds and ranges (checked by exp.config with
 -- rl.options; the table scripts check their options by it too).

@@ -164,7 +164,11 @@ function options.refusal(err)
   if type(err) ~= 'string' then return nil end
   local rest = err:match('^[^\n:]+%.lua:%d+: (.*)$')
   if rest == nil and not err:match('^[^\n:]+:%d+: ') then rest = err end -- raised at level 0
-  if rest and (rest:match('^[%w_.:%-]+: ') or rest:match('^bad argument')) then return rest end
+  -- "pgd: ...", "bad argument ...", or a model's naming its layer
+  -- (nn.lua): "CNN001.conv1 (Conv2d): conv2d: ..."
+  if rest and (rest:match('^[%w_.:%-]+: ') or rest:match('^bad argument') or rest:match('^[%w_.]+ %([%w_.]+%): ')) then
+    return rest
+  end
   return nil
 end
 
@@ -369,6 +373,17 @@ local function scalar(who, name, v, kind, range)
   end
   if k[3] then return k[3](v) end
   return kind == 'integer' and math.tointeger(v) or options.copy(v)
+end
+
+--- options.finite(range) -> a range for options.check and options.value:
+-- a finite number in the interval range ('>= 0', '(0, 1)').  inf and NaN
+-- are refused: an infinite radius or rate gives NaN results, and JSON
+-- (config.json) has no such numbers.
+function options.finite(range)
+  return function(v)
+    if v ~= v or v == math.huge or v == -math.huge then return 'a finite number' end
+    return out_of_range(v, range)
+  end
 end
 
 --- options.value(who, name, v, kind, [range]) -> v checked (a copy of a

@@ -108,7 +108,7 @@ local RUNNERS = {
 autoattack.names = { 'apgd-ce', 'apgd-dlr', 'apgd-t', 'fab', 'fab-t', 'square' }
 
 local ROWS = {
-  { 'eps', 'number', options.REQUIRED, '>= 0' },
+  { 'eps', 'number', options.REQUIRED, options.finite('>= 0') },
   { 'version', 'string', 'standard', { 'standard', 'plus', 'rand' } },
   { 'seed', 'integer', 0 },
   { 'n_classes', 'integer', nil, '>= 2' },
