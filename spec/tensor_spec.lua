@@ -377,3 +377,30 @@ describe('threads', function()
     assert.are.equal(s1, s2)
   end)
 end)
+
+describe('creation options', function()
+  -- rl.zeros(2, {generator = g}) accepted the generator and ignored it
+  it('a generator is for the random creators only', function()
+    local g = rl.Generator(1)
+    for _, f in ipairs {
+      function() return rl.zeros(2, { generator = g }) end,
+      function() return rl.ones(2, { generator = g }) end,
+      function() return rl.full(2, 3, { generator = g }) end,
+      function() return rl.zeros_like(rl.zeros(2), { generator = g }) end,
+      function() return rl.linspace(0, 1, 3, { generator = g }) end,
+      function() return rl.tensor({ 1 }, { generator = g }) end,
+    } do
+      local ok, e = pcall(f)
+      assert.is_false(ok)
+      assert.truthy(tostring(e):find('generator is for the random creators', 1, true), tostring(e))
+    end
+    local a = rl.rand(3, { generator = rl.Generator(5) })
+    assert.are.same(a:tolist(), rl.rand(3, { generator = rl.Generator(5) }):tolist())
+    assert.are.equal(3, rl.randint(0, 5, 3, { generator = g }):numel())
+    assert.are.equal(4, rl.randperm(4, { generator = g }):numel())
+    assert.are.same({ 2 }, rl.rand_like(rl.zeros(2), { generator = g }).shape)
+    local ok, e = pcall(rl.zeros, 2, { dtyp = 'f64' })
+    assert.truthy(tostring(e):find("unknown option 'dtyp' (the options are dtype, device, requires_grad)", 1, true),
+      tostring(e))
+  end)
+end)
