@@ -150,6 +150,15 @@ describe('rl.autocast (issue #15, CPU)', function()
       "rl.autocast: the dtype must be 'bf16', 'fp32' or nil, got fp16")
     assert.has_error(function() rl.autocast({ dtype = 'bf16', atack = 'bf16' }, function() end) end,
       'rl.autocast: unknown option "atack" (dtype, attack)')
+    -- bf16 attacks in an f32 region (exp.config's rule): they ran in f32, silently
+    for _, d in ipairs { {}, { dtype = 'fp32' }, { dtype = false } } do
+      d.attack = 'bf16'
+      local ok, msg = pcall(function() local v = rl.autocast(d, function() return 1 end) return v end)
+      assert.is_false(ok)
+      assert.are.equal(string.format("spec/autocast_spec.lua:%d: rl.autocast: attack 'bf16' needs dtype 'bf16' " ..
+        '(the attacks of an f32 region are f32)', debug.getinfo(1, 'l').currentline - 3), msg)
+    end
+    assert.are.equal(1, rl.autocast({ dtype = 'bf16', attack = 'fp32' }, function() return 1 end))
     local exp = require 'rl.experiment'
     assert.are.equal('bf16', exp.config { precision = 'bf16' }.precision)
     assert.is_nil(exp.config { precision = 'fp32' }.precision) -- f32 runs keep their ids

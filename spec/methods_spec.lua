@@ -211,6 +211,93 @@ describe('training objectives, step by step', function()
   end)
 end)
 
+describe('refusals name the method and the caller\'s line', function()
+  -- the tester's model: Linear layers in f32 on x in [0, 1]
+  local model = nn.Sequential(nn.Flatten(), nn.Linear(16, 10), nn.ReLU(), nn.Linear(10, 5))
+  local x, y = rl.rand(8, 1, 4, 4), rl.tensor { 0, 1, 2, 3, 4, 0, 1, 2 }
+  local M = rl.methods
+
+  -- each case is one line: f's own line is where the refusal must point
+  -- (local v = ... return v, as a tail call would lose that frame).  The
+  -- mismatches are gathered, so a failure lists every case that failed.
+  local wrong
+  local function refused(f, want)
+    local ok, msg = pcall(f)
+    want = string.format('spec/methods_spec.lua:%d: %s', debug.getinfo(f, 'S').linedefined, want)
+    if ok or msg ~= want then
+      wrong[#wrong + 1] = string.format('want: %s\n got: %s', want, ok and '(no error)' or tostring(msg))
+    end
+  end
+  before_each(function() wrong = {} end)
+  after_each(function() assert(#wrong == 0, #wrong .. ' refusals differ:\n' .. table.concat(wrong, '\n')) end)
+
+  it('every option is checked for kind and range (finite numbers)', function()
+    refused(function() local v = M.get('trades6')(model, x, y, { eps = 0.1, beta = true }) return v end,
+      'trades: beta must be a number, got true')
+    refused(function() local v = M.trades(model, x, y, { eps = 0.1, quirks = 'false' }) return v end,
+      "trades: quirks must be true or false, got the string 'false'")
+    refused(function() local v = M.rst(model, x, y, { eps = 0.1, lambda = -5 }) return v end,
+      'rst: lambda must be >= 0, got -5')
+    refused(function() local v = M.trades(model, x, y, { eps = 0.1, beta = 0 / 0 }) return v end,
+      'trades: beta must be a finite number, got ' .. tostring(0 / 0))
+    refused(function() local v = M.gr(model, x, y, { h = 0 }) return v end, 'gr: h must be > 0, got 0')
+    refused(function() local v = M.gr(model, x, y, { h = math.huge }) return v end,
+      'gr: h must be a finite number, got inf')
+    refused(function() local v = M.trades(model, x, y, { eps = 0.1, beta = '6' }) return v end,
+      "trades: beta must be a number, got the string '6'")
+    refused(function() local v = M.gr(model, x, y, { lambda = 'x' }) return v end,
+      "gr: lambda must be a number, got the string 'x'")
+    refused(function() local v = M.llr(model, x, y, { eps = 0.1, mu = -1 }) return v end,
+      'llr: mu must be >= 0, got -1')
+    refused(function() local v = M.llr(model, x, y, { eps = 0.1, steps = 1.5 }) return v end,
+      'llr: steps must be an integer, got 1.5')
+    refused(function() local v = M.at(model, x, y, { eps = 0.1, step_size = -0.02 }) return v end,
+      'at: step_size must be >= 0, got -0.02')
+    refused(function() local v = M.at(model, x, y, { eps = math.huge }) return v end,
+      'at: eps must be a finite number, got inf')
+    refused(function() local v = M.trades(model, x, y, { eps = -0.1 }) return v end,
+      'trades: eps must be >= 0, got -0.1')
+    refused(function() local v = M.natural(model, x, y, { eps = '0.1' }) return v end,
+      "natural: eps must be a number, got the string '0.1'")
+    refused(function() local v = M.rst(model, x, y, { eps = 0.1, generator = 5 }) return v end,
+      'rst: generator must be an rl.Generator, got 5')
+    refused(function() local v = M.at(model, x, y, { eps = 0.1, quirks = 0 }) return v end,
+      'at: quirks must be true or false, got 0')
+    refused(function() local v = M.trades(model, x, y, { eps = 0.1, start = rl.rand(2, 2) }) return v end,
+      "trades: start must be a tensor of the batch's shape 8x1x4x4, got an f32 tensor of size 2x2")
+    refused(function() local v = M.get('rst2')(model, x, y, 5) return v end, 'rst: options must be a table, got 5')
+    refused(function() local v = M.at(model, x, y, {}) return v end, 'at: opts.eps (the radius) is required')
+    -- the edges of the ranges are allowed: no attack steps, lambda 0
+    local l = M.rst(model, x, y, { eps = 0, steps = 0, step_size = 0, lambda = 0 })
+    assert.is_true(close(l:item(), F.cross_entropy(model(x), y, 'sum'):item(), 1e-6))
+  end)
+
+  it('the attack\'s, the model\'s and the labels\' refusals are raised at the caller, led by the method', function()
+    refused(function() local v = M.trades(model, x, y, { eps = 0.1, steps = -1 }) return v end,
+      'trades: steps must be >= 0, got -1')
+    refused(function() local v = M.at(model, x, y:float(), { eps = 0.1 }) return v end,
+      'at: y must be i64 labels [8], got an f32 tensor of size 8')
+    refused(function() local v = M.gr(model, x, y:narrow(1, 1, 4)) return v end,
+      'gr: y must be i64 labels [8], got an i64 tensor of size 4')
+    refused(function() local v = M.natural(model, rl.rand(8, 5), y) return v end,
+      'natural: Sequential.1 (Linear): linear: input 8x5 does not match weight 10x16 (need [..., 16])')
+    refused(function() local v = M.get('trades6')(model, rl.rand(8, 5), y, { eps = 0.1 }) return v end,
+      'trades: Sequential.1 (Linear): linear: input 8x5 does not match weight 10x16 (need [..., 16])')
+    refused(function() local v = M.llr(model, rl.full({ 8, 1, 4, 4 }, 2), y, { eps = 0.1 }) return v end,
+      'llr: x must lie in the box [lo, hi] = [0, 1] the attack clips to; its values span [2, 2] (scale the images)')
+    refused(function() local v = M.natural(function() end, x, y) return v end,
+      'natural: model must be an rl.nn module, got a function (to attack a function, make it a module: ' ..
+      'a class of rl.nn.Module whose forward calls it)')
+    -- a bug (no refusal) keeps its own message and position
+    local Broken = nn.class('Broken', nn.Module)
+    function Broken:forward() local t = nil; return t.x end
+    local ok, msg = pcall(M.natural, Broken(), x, y)
+    assert.is_false(ok)
+    assert.are.equal(string.format("spec/methods_spec.lua:%d: attempt to index a nil value (local 't')",
+      debug.getinfo(Broken.forward, 'S').linedefined), msg)
+  end)
+end)
+
 describe('attacks', function()
   local m, x, y = tiny(), batch()
 

@@ -83,7 +83,8 @@ end
 --- rl.autocast(dtype, fn, ...) -> fn(...)'s results, with the ops inside
 -- in mixed precision: dtype 'bf16', or 'fp32' / nil / false for none (a
 -- region in f32 inside another).  dtype may be a table {dtype = 'bf16',
--- attack = 'bf16'} to let attacks inside run in bf16 too.
+-- attack = 'bf16'} to let attacks inside run in bf16 too (attack 'bf16'
+-- needs dtype 'bf16').
 function autocast.run(dtype, fn, ...)
   local attack
   if type(dtype) == 'table' then
@@ -96,8 +97,13 @@ function autocast.run(dtype, fn, ...)
     dtype = dtype.dtype
   end
   dtype = check(dtype, 'the dtype')
+  -- as exp.config's rule: an f32 region's attacks are f32 (it ran them so,
+  -- silently, when asked for bf16)
+  if attack and not dtype then
+    error("rl.autocast: attack 'bf16' needs dtype 'bf16' (the attacks of an f32 region are f32)", 2)
+  end
   if type(fn) ~= 'function' then error('rl.autocast: a function to run is expected, got ' .. type(fn), 2) end
-  return with_state(dtype, dtype and attack or nil, fn, ...)
+  return with_state(dtype, attack, fn, ...)
 end
 
 --- autocast.attack(fn, ...): fn(...) as an attack runs: in f32 unless the

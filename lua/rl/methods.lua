@@ -8,6 +8,11 @@
 -- objective's value as the method defines it (read on demand).  opts.eps is the radius;
 -- opts.quirks = false switches to the textbook form where the reference
 -- differs (see QUIRKS below).  Objectives leave the model in train mode.
+-- Every option is checked for kind and range (ROWS below: finite numbers,
+-- beta, lambda, mu, eps, step_size >= 0, h > 0, steps an integer >= 0,
+-- quirks a boolean), and so are model, x and y; a refusal, the method's or
+-- one met inside (the attack's, the model's), is raised at the caller's
+-- line and led by the method's name.
 --
 -- QUIRKS (default on, as the reference; docs/quirks.md has the whole list):
 --   at     the PGD attack runs with the model in train mode (dropout active,
@@ -55,31 +60,72 @@ local function info_of(t)
   return setmetatable({}, { __index = function(_, k) if k == 'value' then return t:item() end end })
 end
 
--- Each method's options (a misspelt one is an error, not a default).
-local COMMON = { eps = true, generator = true, quirks = true }
-local function allowed(...)
+-- Each method's options, checked by kind and range (rl.options; a
+-- misspelt one is an error, not a default).  The ranges are those
+-- docs/methods.md implies, finite: a NaN or infinite beta gave a NaN loss.
+local finite = options.finite
+local ROW = {
+  eps = { 'number', nil, finite('>= 0') },
+  generator = { 'generator' },
+  quirks = { 'boolean', true },
+  steps = { 'integer', nil, '>= 0' },
+  step_size = { 'number', nil, finite('>= 0') },
+  beta = { 'number', nil, finite('>= 0') },
+  lambda = { 'number', nil, finite('>= 0') },
+  mu = { 'number', nil, finite('>= 0') },
+  h = { 'number', nil, finite('> 0') },
+  start = { 'tensor' }, -- the batch's shape, checked with x
+}
+-- method -> its rows: {name, default}; eps, generator and quirks come first
+local function rows(...)
   local t = {}
-  for k in pairs(COMMON) do t[k] = true end
-  for _, k in ipairs { ... } do t[k] = true end
+  for _, r in ipairs { { 'eps' }, { 'generator' }, { 'quirks' }, ... } do
+    local k = ROW[r[1]]
+    t[#t + 1] = { r[1], k[1], r[2] == nil and k[2] or r[2], k[3] }
+  end
   return t
 end
-local KNOWN = {
-  natural = allowed(),
-  at = allowed('steps', 'step_size'),
-  rst = allowed('steps', 'step_size', 'lambda'),
-  trades = allowed('steps', 'step_size', 'beta', 'start'),
-  gr = allowed('lambda', 'h'),
-  llr = allowed('steps', 'step_size', 'lambda', 'mu', 'start'),
+local ROWS = {
+  natural = rows(),
+  at = rows({ 'steps', 10 }, { 'step_size' }),
+  rst = rows({ 'steps', 10 }, { 'step_size' }, { 'lambda', 1 }),
+  trades = rows({ 'steps', 10 }, { 'step_size' }, { 'beta', 6 }, { 'start' }),
+  gr = rows({ 'lambda', 1 }, { 'h', 1 }),
+  llr = rows({ 'steps', 2 }, { 'step_size' }, { 'lambda', 4 }, { 'mu', 3 }, { 'start' }),
 }
+-- names other libraries give these options
+local ALIASES = { epsilon = 'eps', alpha = 'step_size', num_steps = 'steps', nb_iter = 'steps' }
+-- the methods that attack x, inside the [0, 1] box, and need eps
+local ATTACKS = { at = true, rst = true, trades = true, llr = true }
 
-local function need_eps(o, name)
-  options.known(name, o, KNOWN[name], 3)
-  if type(o.eps) ~= 'number' then error(name .. ': opts.eps (the radius) is required', 3) end
+local function shape(t) return table.concat(t.shape, 'x') end
+
+-- The checked options of method `name` (defaults filled in), after the
+-- model, x and y: a refusal names the method, not the attack or layer
+-- that would have met the bad value.
+local function checked(name, model, x, y, o)
+  options.model(name, model)
+  if not rl.is_tensor(x) or x.ndim < 2 then
+    error(string.format('%s: x must be a batch tensor [B, ...], got %s', name, options.what(x)), 0)
+  end
+  if not (rl.is_tensor(y) and y.dtype == 'i64' and y.ndim == 1 and y.shape[1] == x.shape[1]) then
+    error(string.format('%s: y must be i64 labels [%d], got %s', name, x.shape[1], options.what(y)), 0)
+  end
+  o = options.check(name, o, ROWS[name], ALIASES)
+  if ATTACKS[name] then
+    if o.eps == nil then error(name .. ': opts.eps (the radius) is required', 0) end
+    if o.start and shape(o.start) ~= shape(x) then
+      error(string.format("%s: start must be a tensor of the batch's shape %s, got %s", name, shape(x),
+        options.what(o.start)), 0)
+    end
+    options.in_box(name, x, 0, 1, true) -- the attack's own check then reads nothing
+  end
+  return o
 end
 
 --- natural: CE_sum(f(x), y)
 function methods.natural(model, x, y, o)
-  options.known('natural', o or {}, KNOWN.natural, 2)
+  checked('natural', model, x, y, o)
   model:train()
   local logits = model(x)
   local loss = ce_sum(logits, y)
@@ -89,15 +135,14 @@ end
 -- the AT/RST attack: PGD-10, step eps/5, random start, true labels
 local function at_attack(model, x, y, o)
   return attacks.pgd(model, x, y, {
-    eps = o.eps, steps = o.steps or 10, step_size = o.step_size or o.eps / 5,
-    random_start = true, mode = o.quirks == false and 'eval' or 'train', generator = o.generator,
+    eps = o.eps, steps = o.steps, step_size = o.step_size or o.eps / 5,
+    random_start = true, mode = o.quirks and 'train' or 'eval', generator = o.generator,
   })
 end
 
 --- AT: CE_sum(f(x'), y), x' = PGD(x, y)
 function methods.at(model, x, y, o)
-  o = o or {}
-  need_eps(o, 'at')
+  o = checked('at', model, x, y, o)
   local xa = at_attack(model, x, y, o)
   model:train()
   local logits = model(xa)
@@ -107,9 +152,8 @@ end
 
 --- RST(lambda): CE_sum(f(x), y) + lambda * CE_sum(f(x'), y)
 function methods.rst(model, x, y, o)
-  o = o or {}
-  need_eps(o, 'rst')
-  local lambda = o.lambda or 1
+  o = checked('rst', model, x, y, o)
+  local lambda = o.lambda
   local xa = at_attack(model, x, y, o)
   model:train()
   local logits = model(xa) -- first, as the reference (batch-norm statistics)
@@ -123,9 +167,8 @@ end
 -- Quirk (default): p(x) of the KL term comes from a second clean pass, made
 -- after the pass on x', as the reference; quirks = false: one clean pass.
 function methods.trades(model, x, y, o)
-  o = o or {}
-  need_eps(o, 'trades')
-  local beta, steps = o.beta or 6, o.steps or 10
+  o = checked('trades', model, x, y, o)
+  local beta, steps = o.beta, o.steps
   local alpha = o.step_size or 2 * o.eps / 10
   local xa = model:with_mode('eval', function()
     local p_nat = rl.no_grad(function() return F.softmax(model(x), 2) end)
@@ -137,16 +180,15 @@ function methods.trades(model, x, y, o)
   model:train()
   local logits = model(x)
   local logq = F.log_softmax(model(xa), 2)
-  local p = F.softmax(o.quirks == false and logits or model(x), 2)
+  local p = F.softmax(o.quirks and model(x) or logits, 2)
   local loss = ce_sum(logits, y) + kl_sum(logq, p) * beta
   return loss, logits, info_of(loss)
 end
 
 --- GR (TULIP's finite-difference gradient regulariser), lambda = 1, h = 1.
 function methods.gr(model, x, y, o)
-  o = o or {}
-  options.known('gr', o, KNOWN.gr, 2)
-  local lambda, h = o.lambda or 1, o.h or 1
+  o = checked('gr', model, x, y, o)
+  local lambda, h = o.lambda, o.h
   model:train()
   local xr = x:detach():requires_grad_()
   local logits = model(xr)
@@ -162,7 +204,7 @@ function methods.gr(model, x, y, o)
   local d = (F.cross_entropy(model(x + v * h), y, 'none') - l) / h
   local reg = (d * d):sum() * (lambda / 2)
   local value = lsum + reg
-  local loss = o.quirks == false and value or (lsum * 2 + reg)
+  local loss = o.quirks and (lsum * 2 + reg) or value
   return loss, logits, info_of(value)
 end
 
@@ -210,11 +252,10 @@ end
 -- m_i = grad_x l_i(x): gamma = sum_i |l_i(x + delta) - l_i(x) - m_i . delta_i|
 -- and the linear term sum_i |m_i . delta_i|.
 function methods.llr(model, x, y, o)
-  o = o or {}
-  need_eps(o, 'llr')
-  local lambda, mu, eps = o.lambda or 4, o.mu or 3, o.eps
+  o = checked('llr', model, x, y, o)
+  local lambda, mu, eps = o.lambda, o.mu, o.eps
   local step = o.step_size or eps / 2
-  local textbook = o.quirks == false
+  local textbook = not o.quirks
   local B = x.shape[1]
   local m, l0 -- textbook: per-sample gradients and losses at x (constants)
   local function dots(d) return (m * d):view(B, -1):sum(2) end
@@ -235,7 +276,7 @@ function methods.llr(model, x, y, o)
     return attacks.run(model, x, {
       objective = function(logits, d) return gamma_of(logits, d) end, space = 'delta',
       rule = function(d, gd) return llr_step(x, d, gd, step, eps, o.generator) end,
-      eps = eps, steps = o.steps or 2, start = o.start or 'normal', sigma = 0.001, generator = o.generator,
+      eps = eps, steps = o.steps, start = o.start or 'normal', sigma = 0.001, generator = o.generator,
     })
   end)
   model:train()
@@ -243,6 +284,24 @@ function methods.llr(model, x, y, o)
   local loss = ce_sum(logits, y) + gamma(delta) * lambda
   if textbook then loss = loss + dots(delta):abs():sum() * mu end
   return loss, logits, info_of(loss)
+end
+
+-- Each objective made public: a refusal (its own, a model's, an attack's
+-- or an op's) is raised at the caller's line, led by the method's name
+-- ("at: pgd: ..." rather than a line of methods.lua); a bug keeps its
+-- message and position.
+for _, name in ipairs { 'natural', 'at', 'rst', 'trades', 'gr', 'llr' } do
+  local fn = methods[name]
+  local wrapper = function(...)
+    local res = table.pack(pcall(fn, ...))
+    if res[1] then return table.unpack(res, 2, res.n) end
+    local rest = options.refusal(res[2])
+    if not rest then error(res[2], 0) end
+    if rest:sub(1, #name + 2) ~= name .. ': ' then rest = name .. ': ' .. rest end
+    error(rest, 2)
+  end
+  options.wrapped[wrapper] = fn -- rl.help reads fn's doc comment
+  methods[name] = wrapper
 end
 
 --- The version of each objective's definition: raised when what it
@@ -315,9 +374,14 @@ function methods.get(name)
   end
   local fn, base = methods[c[1]], c[2]
   return function(model, x, y, o)
+    -- not a table: the method refuses it (a tail call: its refusal is
+    -- raised at this function's caller)
+    if type(o) ~= 'table' then
+      if o == nil then o = {} else return fn(model, x, y, o) end
+    end
     local merged = {}
     for k, v in pairs(base) do merged[k] = v end
-    for k, v in pairs(o or {}) do merged[k] = v end
+    for k, v in pairs(o) do merged[k] = v end
     return fn(model, x, y, merged)
   end, c[1]
 end
