@@ -45,6 +45,10 @@ cli.main('eps_curve', function()
   o.model = o.model or cfg.model
   local radii = {}
   if o.eps then
+    -- as sweep.lua reads --betas: an empty entry is a slip, not a list's end
+    if o.eps == '' or o.eps:find('^,') or o.eps:find(',,') or o.eps:find(',$') then
+      error(string.format('--eps: %q has an empty entry (give a list such as 0,0.05,0.1)', o.eps), 0)
+    end
     for v in o.eps:gmatch('[^,]+') do
       local e = tonumber(v)
       if not e or not (e >= 0) or e == math.huge then
@@ -52,7 +56,6 @@ cli.main('eps_curve', function()
       end
       radii[#radii + 1] = e
     end
-    if #radii == 0 then error(string.format('--eps: %q names no radius (give a list such as 0,0.05,0.1)', o.eps), 0) end
   else
     for i = 0, 8 do radii[#radii + 1] = cfg.eps * 3 * i / 8 end
   end
@@ -61,20 +64,22 @@ cli.main('eps_curve', function()
     classes = #ds.classes })
   model:eval()
   local n = x.shape[1]
-  local rows, acc, err = {}, {}, {}
+  local rows, acc, lo95, hi95 = {}, {}, {}, {}
   for i, eps in ipairs(radii) do
     local correct = 0
     for at = 1, n, o.batch do
       local m = math.min(o.batch, n - at + 1)
       local xb, yb = x:narrow(1, at, m), y:narrow(1, at, m)
       local a = eps == 0 and metrics.accuracy(model, xb, yb) or metrics.adv_accuracy(model, xb, yb, {
-        eps = eps, attack = o.attack, classes = #ds.classes, generator = rl.Generator(o.seed), seed = o.seed })
+        eps = eps, attack = o.attack, classes = #ds.classes, seed = o.seed }) -- pgd: rl.Generator(seed) per batch
       correct = correct + a * m
     end
     local p = correct / n
     local lo, hi = tables.wilson(p, n)
     rows[i] = { eps = eps, robust_accuracy = p, lo95 = lo, hi95 = hi, n = n }
-    acc[i], err[i] = 100 * p, 100 * (hi - lo) / 2
+    -- the bar is the interval itself, lo to hi (not symmetric about p); min
+    -- and max keep a rounding at p = 0 or 1 from leaving p outside it
+    acc[i], lo95[i], hi95[i] = 100 * p, 100 * math.min(lo, p), 100 * math.max(hi, p)
     io.stderr:write(string.format('eps %-8g robust accuracy %6.2f%% [%.1f, %.1f]\n', eps, 100 * p, 100 * lo, 100 * hi))
   end
   local dir = o.out:match('^(.*)/[^/]*$')
@@ -93,7 +98,7 @@ cli.main('eps_curve', function()
       o.dataset, attack, n, o.seed),
     xlabel = 'eps (l-inf radius; pixels in [0, 1])',
     ylabel = 'robust accuracy (%), 95% Wilson interval', yrange = { -2, 104 },
-    series = { { title = attack .. ' (eps = 0: clean accuracy)', x = radii, y = acc, err = err } },
+    series = { { title = attack .. ' (eps = 0: clean accuracy)', x = radii, y = acc, lo = lo95, hi = hi95 } },
   })
   print(string.format('wrote %s.json, %s.csv, %s, %s', o.out, o.out, f.png, f.svg))
 end)

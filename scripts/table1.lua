@@ -389,7 +389,7 @@ cli.main('table1', function()
           o.subset and string.format(', subsets of %d', o.subset) or ''),
         xlabel = string.format('%s distance (pixels in [0, 1])', o.p == 2 and 'l2' or 'l-inf'),
         ylabel = 'share of points (%)', series = series, vlines = marks, boxwidth = series.width * 0.9,
-        key = 'top right',
+        key = 'below', -- the marks' labels run down from the top: a key inside would hide them
       })
       print('figure: ' .. f.png)
     end

@@ -8,6 +8,7 @@
 local rl = require 'rl'
 local gen = require 'helpers.datagen'
 local C = require('rl.core')._data
+local fs = require 'rl.fs'
 
 local function sh_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
 
@@ -366,6 +367,41 @@ describe('image folders', function()
     local ds = rl.data.load('folder:' .. root, { split = 'test' })
     same(ds.y, { 0, 1 })
     same(ds.x[2][1][2], { 15, 16, 17, 18 })
+  end)
+
+  it('a cache serves only the folder, split and files it was written from', function()
+    local cache = dir .. '/folder-cache.safetensors'
+    os.remove(cache)
+    local train = rl.data.load('folder:' .. root, { resize = 4, ragged = false, cache = cache })
+    local again = rl.data.load('folder:' .. root, { resize = 4, ragged = false, cache = cache })
+    same(again.y, train.y:tolist())
+    assert.is_true(again.x:eq(train.x):all():item() == 1)
+    -- the test split (2 images) is not served the training split's 3
+    local real = fs.realpath(root)
+    has(err_of(rl.data.load, 'folder:' .. root, { resize = 4, split = 'test', cache = cache }), cache,
+      "holds split 'train' of folder '" .. real .. "/train'", "this load reads split 'test' of folder '" .. real ..
+      "/test'", 'delete it')
+    -- nor is another folder, even with the same split and geometry
+    local other = dir .. '/folder-other'
+    mkdir(other .. '/train/cat')
+    gen.write(other .. '/train/cat/a.png', pattern(4, 4, 9))
+    has(err_of(rl.data.load, 'folder:' .. other, { resize = 4, ragged = false, cache = cache }), "of folder '" .. real .. "/train'",
+      "of folder '" .. fs.realpath(other) .. "/train'")
+    -- a file added, resized or removed since is seen
+    gen.write(root .. '/train/ant/y.png', pattern(4, 4, 1))
+    has(err_of(rl.data.load, 'folder:' .. root, { resize = 4, ragged = false, cache = cache }), "holds '3 files, digest ",
+      "but the folder now has '4 files, digest ", 'added, removed, renamed or resized')
+    os.remove(root .. '/train/ant/y.png')
+    local z = fs.read(root .. '/train/ant/z.png')
+    gen.write(root .. "/train/ant/z.png", pattern(5, 5, 3))
+    has(err_of(rl.data.load, 'folder:' .. root, { resize = 4, ragged = false, cache = cache }), "but the folder now has '3 files, digest ")
+    gen.write(root .. '/train/ant/z.png', z)
+    assert.are.equal(3, rl.data.load('folder:' .. root, { resize = 4, ragged = false, cache = cache }):size())
+    -- the test split's own cache is written and reused
+    local tcache = dir .. '/folder-test-cache.safetensors'
+    os.remove(tcache)
+    same(rl.data.load('folder:' .. root, { resize = 4, split = 'test', cache = tcache }).y, { 0, 1 })
+    same(rl.data.load('folder:' .. root, { resize = 4, split = 'test', cache = tcache }).y, { 0, 1 })
   end)
 
   it('resizes the short side and crops a given size', function()

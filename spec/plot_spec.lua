@@ -113,6 +113,52 @@ describe('plot.figure', function()
     assert.is_true(exists(f.png))
   end)
 
+  it('puts the key below the plot unless told, where it covers no data', function()
+    plot.figure(dir .. '/dk', fig())
+    local gp = read(dir .. '/dk.gp')
+    has(gp, 'set key outside below center horizontal box')
+    assert.is_nil(gp:find('set key inside', 1, true), gp)
+    -- a marked value's label goes on the side with room: right of a line in
+    -- the left half, left of one in the right half, inside the frame
+    plot.figure(dir .. '/vl', fig { vlines = { { x = 1.2, title = 'low' }, { x = 2.9, title = 'high' } } })
+    has(read(dir .. '/vl.gp'), 'set label 1 "low" at 1.2, graph 0.95 offset char 0.5,0',
+      'set label 2 "high" at 2.9, graph 0.89 right offset char -0.5,0')
+  end)
+
+  it('draws bars y +- err, or from lo to hi, into the .dat and the script', function()
+    plot.figure(dir .. '/err', fig({}, { title = 'e', x = { 1, 2 }, y = { 50, 0 }, err = { 5, 0 }, labels = { 'p', 'q' } }))
+    has(read(dir .. '/err.dat'), '1 50 5 "p"\n2 0 0 "q"\n')
+    has(read(dir .. '/err.gp'), 'index 0 using 1:2:3 with yerrorlines', 'using 1:2:4 with labels')
+    -- a Wilson interval: not symmetric, and never below 0 at 0 %
+    local f = plot.figure(dir .. '/lohi', fig({}, { title = 'w', x = { 0, 0.1, 0.2 }, y = { 90, 40, 0 },
+      lo = { 83, 31, 0 }, hi = { 94, 50, 3.7 }, labels = { 'a', 'b', 'c' } }))
+    assert.is_true(exists(f.png))
+    has(read(dir .. '/lohi.dat'), '0 90 83 94 "a"\n0.1 40 31 50 "b"\n0.2 0 0 3.7 "c"\n')
+    local gp = read(dir .. '/lohi.gp')
+    has(gp, 'index 0 using 1:2:3:4 with yerrorlines', 'using 1:2:5 with labels')
+    -- the y range holds the bars (0 to 94, padded 6 %), not y +- (hi - lo) / 2
+    has(gp, 'set yrange [-5.64:99.64]')
+    plot.figure(dir .. '/lohi2', fig({}, { title = 'w', x = { 1 }, y = { 2 }, lo = { 1 }, hi = { 4 },
+      style = 'errorbars' }))
+    has(read(dir .. '/lohi2.gp'), 'using 1:2:3:4 with yerrorbars')
+  end)
+
+  it('refuses a negative err, lo without hi, both kinds of bar, and a bar that misses its point', function()
+    has(err_of(plot.figure, dir .. '/b', fig({}, { title = 'e', x = { 1, 2 }, y = { 1, 2 }, err = { 1, -0.5 } })),
+      "plot.figure: series 1 ('e'): err[2] must be finite and >= 0, got -0.5")
+    has(err_of(plot.figure, dir .. '/b', fig({}, { title = 'e', x = { 1 }, y = { 1 }, lo = { 0 } })),
+      "series 1 ('e'): lo and hi go together (a bar from lo to hi), got only lo")
+    has(err_of(plot.figure, dir .. '/b', fig({}, { title = 'e', x = { 1 }, y = { 1 }, lo = { 0 }, hi = { 2 },
+      err = { 1 } })), 'give err (bars y +- err) or lo and hi (bars from lo to hi), not both')
+    has(err_of(plot.figure, dir .. '/b', fig({}, { title = 'e', x = { 1, 2 }, y = { 1, 5 }, lo = { 0, 1 },
+      hi = { 2, 3 } })), 'a bar must hold its point (lo <= y <= hi), got lo[2] = 1, y[2] = 5, hi[2] = 3')
+    has(err_of(plot.figure, dir .. '/b', fig({}, { title = 'e', x = { 1, 2 }, y = { 1, 2 }, lo = { 0 },
+      hi = { 2, 3 } })), 'lo must have one entry per point (2), got 1')
+    has(err_of(plot.figure, dir .. '/b', fig({}, { title = 'e', x = { 1 }, y = { 1 }, lo = { 0 }, hi = { 0 / 0 } })),
+      'hi[1] must be finite')
+    assert.is_false(exists(dir .. '/b.gp'), 'checked before anything is written')
+  end)
+
   it("quotes gnuplot's message when it fails, and says when it is missing", function()
     shell.mkdir(dir .. '/busy.png') -- gnuplot cannot write its output there
     local e = err_of(plot.figure, dir .. '/busy', fig())

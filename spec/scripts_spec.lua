@@ -155,6 +155,9 @@ describe('the scripts', function()
     local out, code = run('table1', '--dataset synthetic --subset 64 --out ' .. shell.quote(dir))
     assert.are.equal(0, code, out)
     assert.truthy(shell.read(dir .. '/synthetic_distances.png'), out)
+    -- the key below the plot: inside, it hid the minima's labels (top right)
+    local gp = shell.read(dir .. '/synthetic_distances.gp')
+    assert.truthy(gp:find('set key outside below', 1, true) and not gp:find('set key inside', 1, true), gp)
     local md = shell.read(dir .. '/table.md')
     assert.truthy(md:find('written by: --dataset synthetic --subset 64', 1, true), md)
     local csv = shell.read(dir .. '/table.csv')
@@ -219,6 +222,20 @@ describe('the scripts', function()
     assert.is_true(r.rows[3].robust_accuracy <= r.rows[1].robust_accuracy)
     assert.truthy(io.open(dir .. '/e.png'))
     assert.truthy(io.open(dir .. '/e.csv'):read('a'):find('^eps,robust_accuracy,lo95,hi95,n\n0,'))
+    -- the bars are the Wilson intervals [lo95, hi95] in %, not acc +- (hi - lo) / 2
+    local i = 0
+    for line in io.open(dir .. '/e.dat'):lines() do
+      i = i + 1
+      local x, y, lo, hi = line:match('^(%S+) (%S+) (%S+) (%S+)$')
+      local row = r.rows[i]
+      assert.are.equal(row.eps, tonumber(x), line)
+      assert.is_true(math.abs(tonumber(y) - 100 * row.robust_accuracy) < 1e-6, line)
+      assert.is_true(math.abs(tonumber(lo) - 100 * row.lo95) < 1e-6 and math.abs(tonumber(hi) - 100 * row.hi95) < 1e-6,
+        line)
+      assert.is_true(tonumber(lo) >= 0 and tonumber(hi) <= 100, line)
+    end
+    assert.are.equal(3, i)
+    assert.truthy(io.open(dir .. '/e.gp'):read('a'):find('using 1:2:3:4 with yerrorlines', 1, true))
     out, code = run('eps_curve', shell.quote(dir .. '/m.safetensors') .. ' --dataset synthetic --eps 0,-1')
     assert.are_not.equal(0, code)
     assert.truthy(out:find("--eps: \"-1\" is not a radius", 1, true), out)
@@ -233,8 +250,10 @@ describe('the scripts', function()
     for _, c in ipairs {
       { '--batch 0', '--batch must be at least 1' },
       { '--n 0', '--n must be at least 1' },
-      { "--eps ''", '--eps: "" names no radius' },
-      { '--eps ,', '--eps: "," names no radius' },
+      { "--eps ''", '--eps: "" has an empty entry' },
+      { '--eps ,', '--eps: "," has an empty entry' },
+      { '--eps 0.1,,0.2', '--eps: "0.1,,0.2" has an empty entry' },
+      { '--eps 0.1,', '--eps: "0.1," has an empty entry' },
       { '--dataset nosuch', 'eps_curve: experiment: unknown dataset "nosuch"' },
       { '--model Foo', 'eps_curve: models.get: unknown model "Foo"' },
     } do

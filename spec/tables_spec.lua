@@ -151,6 +151,11 @@ describe('results describe themselves (issue #14)', function()
     for _, f in ipairs { 'synthetic_acc_adv.png', 'synthetic_acc_adv.svg', 'synthetic_lipschitz.png' } do
       assert.truthy(io.open(out .. '/figures/' .. f), f)
     end
+    -- keys below the plots: a key inside covered the highest points (Natural's)
+    for _, f in ipairs { 'synthetic_acc_adv.gp', 'synthetic_lipschitz.gp' } do
+      local gp = io.open(out .. '/figures/' .. f):read('a')
+      assert.truthy(gp:find('set key outside below', 1, true) and not gp:find('set key inside', 1, true), f)
+    end
     local svg = io.open(out .. '/figures/synthetic_lipschitz.svg'):read('a')
     assert.truthy(svg:find('Accuracy against the local Lipschitz estimate (synthetic, CNN001, eps 0.1, epochs 1, ' ..
       'seeds 0, QUICK)', 1, true))

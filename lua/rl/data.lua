@@ -474,6 +474,51 @@ local function geometry_tag(g)
 end
 
 local CACHE_KEY = 'rl.data.geometry'
+-- What else a cache records, so that it never serves another folder, split
+-- or file set: the split directory's real path, the split, and the files'
+-- count and digest (see files_tag).
+local CACHE_FOLDER, CACHE_SPLIT, CACHE_FILES = 'rl.data.folder', 'rl.data.split', 'rl.data.files'
+
+-- The files of a folder split as a cache records them: their count and a
+-- 64-bit FNV-1a digest of each one's label, path under root and size in
+-- bytes, so that a file added, removed, renamed, moved to another class or
+-- rewritten to another size is seen.  (Lua has no stat: a size is a seek,
+-- and a rewrite that keeps the size goes unseen; delete the cache then.)
+local function files_tag(root, files, labels)
+  local h = 0xcbf29ce484222325 -- FNV's offset basis (a hex literal wraps to a signed integer)
+  for i, f in ipairs(files) do
+    local fh = io.open(f, 'rb')
+    local size = fh and fh:seek('end') or -1
+    if fh then fh:close() end
+    local line = string.format('%d %s %d\n', labels[i], f:sub(#root + 2), size)
+    for j = 1, #line do h = (h ~ line:byte(j)) * 0x100000001b3 end -- FNV's prime; wraps mod 2^64
+  end
+  return string.format('%d files, digest %016x', #files, h)
+end
+
+-- The cache's metadata against this load's (want): an error naming what
+-- differs, or nothing.
+local function check_cache(cache, meta, want)
+  local function quoted(v, what) return v and "'" .. v .. "'" or 'an unrecorded ' .. what end
+  local function refuse(what)
+    error(string.format("rl.data.load: cache '%s' %s; delete it (or name another cache file) to decode the folder " ..
+      'again', cache, what), 0)
+  end
+  if meta[CACHE_KEY] ~= want[CACHE_KEY] then
+    refuse(string.format('holds images cut as %s, but this load cuts them as %s',
+      meta[CACHE_KEY] and "'" .. meta[CACHE_KEY] .. "'" or 'an unrecorded geometry (written by an older rllua)',
+      "'" .. want[CACHE_KEY] .. "'"))
+  end
+  if meta[CACHE_FOLDER] ~= want[CACHE_FOLDER] or meta[CACHE_SPLIT] ~= want[CACHE_SPLIT] then
+    refuse(string.format("holds split %s of folder %s, but this load reads split '%s' of folder '%s'",
+      quoted(meta[CACHE_SPLIT], 'split'), quoted(meta[CACHE_FOLDER], 'folder (written by an older rllua)'),
+      want[CACHE_SPLIT], want[CACHE_FOLDER]))
+  end
+  if meta[CACHE_FILES] ~= want[CACHE_FILES] then
+    refuse(string.format("holds %s of '%s', but the folder now has %s (files added, removed, renamed or resized)",
+      quoted(meta[CACHE_FILES], 'file set'), want[CACHE_FOLDER], "'" .. want[CACHE_FILES] .. "'"))
+  end
+end
 
 local function pick(list, positions)
   local out = {}
@@ -483,23 +528,23 @@ end
 
 -- Decode an image folder (root/<class>/<file>); class_dirs[i] lists the
 -- directories of class i; g is its geometry.  opts.cache names a
--- safetensors file to reuse (it records the geometry it was cut with);
--- without a cache, opts.subset picks the files before any is decoded.
--- Returns x, y and whether the subset was taken.
+-- safetensors file to reuse: it records the folder's real path, the split,
+-- the geometry and the files (files_tag), and one that differs in any is
+-- refused.  Without a cache, opts.subset picks the files before any is
+-- decoded.  Returns x, y and whether the subset was taken.
 local function read_folder(root, class_dirs, g, opts)
-  local tag, cache = geometry_tag(g), opts.cache
+  local cache = opts.cache
+  local files, labels = gather_files(root, class_dirs)
+  local meta = cache and {
+    [CACHE_KEY] = geometry_tag(g), [CACHE_FOLDER] = fs.realpath(root) or root, [CACHE_SPLIT] = opts.split,
+    [CACHE_FILES] = files_tag(root, files, labels),
+  }
   if cache and fs.exists(cache) then
-    local t, meta = rl.load(cache)
-    local had = meta[CACHE_KEY]
-    if had ~= tag then
-      error(string.format("rl.data.load: cache '%s' holds images cut as %s, but this load cuts them as %s; " ..
-        'delete it (or name another cache file) to decode the folder again', cache,
-        had and "'" .. had .. "'" or 'an unrecorded geometry (written by an older rllua)', "'" .. tag .. "'"), 0)
-    end
+    local t, had = rl.load(cache)
+    check_cache(cache, had, meta)
     local x = g.ragged and data.ragged(t.pixels, t.extent, 3, { crop = g.eval_crop }) or t.x
     return x, t.y, false
   end
-  local files, labels = gather_files(root, class_dirs)
   local taken = false
   if opts.subset and not cache then
     local keep = subset_positions(labels, #class_dirs, opts.subset, opts.seed, opts.where)
@@ -516,7 +561,7 @@ local function read_folder(root, class_dirs, g, opts)
   local y = rl.tensor(labels, 'i64')
   if cache then
     local t = g.ragged and { pixels = x.pixels, extent = x.extent, y = y } or { x = x, y = y }
-    rl.save(cache, t, { [CACHE_KEY] = tag })
+    rl.save(cache, t, meta)
   end
   return x, y, taken
 end
@@ -682,7 +727,8 @@ end
 -- side; resimgnet 72), crop (a centred size or {h, w}; resimgnet's test
 -- split 64), ragged (keep every resized image whole; default for a
 -- training split with a resize and no crop), cache (a .safetensors file
--- that keeps the decoded images and the geometry they were cut with;
+-- that keeps the decoded images with the folder, split, files and geometry
+-- they came from, and refuses a load that differs in any;
 -- an image beyond rl.data.image_limits, as read or resized, is refused);
 -- synthetic: n, classes, channels, size, pattern_seed.  An option that
 -- does not apply to the dataset is an error.

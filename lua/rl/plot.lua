@@ -4,19 +4,23 @@
 --     title = 'Robust accuracy against eps (CNN001, Fashion-MNIST, seed 0)',
 --     xlabel = 'eps (l-inf, pixels in [0, 1])', ylabel = 'accuracy (%)',
 --     series = {
---       {title = 'PGD-10', x = {...}, y = {...}, [err = {...}], [labels = {...}],
+--       {title = 'PGD-10', x = {...}, y = {...}, [labels = {...}],
+--        [err = {...} | lo = {...}, hi = {...}],  -- bars: y +- err, or lo to hi
 --        style = 'linespoints' | 'points' | 'errorbars' | 'boxes'},
 --     },
 --     [logx = true], [xrange = {lo, hi}], [yrange = {lo, hi}],
---     [key = 'top right' | 'bottom right' | ... | 'below'],  -- where the key goes
+--     [key = 'below' | 'top right' | ... | 'bottom left'],  -- where the key goes
 --     [vlines = {{x = 0.2, title = '2 eps'}, ...}],  -- marked values
 --     [boxwidth = w],                                -- style 'boxes' (a histogram)
 --   })  -> {png = path_stem .. '.png', svg = path_stem .. '.svg'}
 --
 -- The data go to path_stem .. '.dat' (one block per series) and the script
 -- to path_stem .. '.gp', so a figure can be restyled by hand.  Every figure
--- has its title, axis labels and a boxed key (top right unless o.key), and
--- ranges 6 % wider than the data, so that no point sits on the frame.
+-- has its title, axis labels and a boxed key (below the plot, where it
+-- covers no data, unless o.key puts it inside), and ranges 6 % wider than
+-- the data, so that no point sits on the frame.  A bar is err long each
+-- side of y (err >= 0), or runs from lo to hi (lo <= y <= hi: an
+-- interval such as Wilson's, not symmetric about y).
 -- Options are checked before anything is written: unknown keys, styles or
 -- key places, non-finite data and a log axis over values <= 0 are errors
 -- that name the option, series and point.  Every text reaches gnuplot as an
@@ -53,6 +57,7 @@ local function data_text(series)
     for i = 1, #s.x do
       local row = { num(s.x[i]), num(s.y[i]) }
       if s.err then row[#row + 1] = num(s.err[i]) end
+      if s.lo then row[#row + 1], row[#row + 2] = num(s.lo[i]), num(s.hi[i]) end
       if s.labels then row[#row + 1] = '"' .. tostring(s.labels[i]):gsub('"', "'"):gsub('%c', ' ') .. '"' end
       lines[#lines + 1] = table.concat(row, ' ')
     end
@@ -102,7 +107,7 @@ local FIGURE_ROWS = {
   { 'logx', 'boolean', false },
   { 'xrange', 'pair', nil, finite },
   { 'yrange', 'pair', nil, finite },
-  { 'key', 'string', 'top right' }, -- key_place, checked apart to show a bad one on one line
+  { 'key', 'string', 'below' }, -- key_place, checked apart to show a bad one on one line
   { 'vlines', 'table', {} },
   { 'boxwidth', 'number', nil, function(v) return not (v > 0 and v < math.huge) and 'finite and > 0' or nil end },
 }
@@ -111,7 +116,9 @@ local SERIES_ROWS = {
   { 'title', 'string', options.REQUIRED },
   { 'x', 'numbers', options.REQUIRED, finite },
   { 'y', 'numbers', options.REQUIRED, finite },
-  { 'err', 'numbers', nil, finite },
+  { 'err', 'numbers', nil, function(v) return not (v >= 0 and v < math.huge) and 'finite and >= 0' or nil end },
+  { 'lo', 'numbers', nil, finite },
+  { 'hi', 'numbers', nil, finite },
   { 'labels', 'table' },
   { 'style', 'string', 'linespoints', STYLES },
 }
@@ -140,13 +147,28 @@ local function checked(o)
     if n == 0 or #s.y ~= n then
       error(string.format('%s: x and y must be lists of one non-zero length, got %d and %d', name, n, #s.y), 0)
     end
-    for _, k in ipairs { 'err', 'labels' } do
+    for _, k in ipairs { 'err', 'lo', 'hi', 'labels' } do
       if s[k] and #s[k] ~= n then
         error(string.format('%s: %s must have one entry per point (%d), got %d', name, k, n, #s[k]), 0)
       end
     end
-    if s.style == 'errorbars' and not s.err then
-      error(string.format("%s: style 'errorbars' needs err (the bars' half lengths)", name), 0)
+    if (s.lo == nil) ~= (s.hi == nil) then
+      error(string.format("%s: lo and hi go together (a bar from lo to hi), got only %s", name, s.lo and 'lo' or 'hi'),
+        0)
+    end
+    if s.lo and s.err then
+      error(string.format('%s: give err (bars y +- err) or lo and hi (bars from lo to hi), not both', name), 0)
+    end
+    if s.lo then
+      for j = 1, n do
+        if not (s.lo[j] <= s.y[j] and s.y[j] <= s.hi[j]) then
+          error(string.format('%s: a bar must hold its point (lo <= y <= hi), got lo[%d] = %s, y[%d] = %s, hi[%d] = %s',
+            name, j, num(s.lo[j]), j, num(s.y[j]), j, num(s.hi[j])), 0)
+        end
+      end
+    end
+    if s.style == 'errorbars' and not s.err and not s.lo then
+      error(string.format("%s: style 'errorbars' needs err (the bars' half lengths) or lo and hi", name), 0)
     end
     if o.logx then
       for j, v in ipairs(s.x) do
@@ -173,7 +195,7 @@ local function checked(o)
   return o
 end
 
--- The data's extent along x or y (with error bars, and a bar's half width)
+-- The data's extent along x or y (with error bars, and a box's half width)
 -- widened by 6 % each side, so that no point sits on the frame; on a log
 -- axis by a factor (data all > 0: checked), bars' widths left out.
 function padded(series, axis, log, boxwidth)
@@ -182,7 +204,9 @@ function padded(series, axis, log, boxwidth)
     for i, v in ipairs(s[axis]) do
       local e = axis == 'y' and s.err and s.err[i] or 0
       local w = axis == 'x' and boxwidth and not log and boxwidth / 2 or 0
-      lo, hi = math.min(lo, v - e - w), math.max(hi, v + e + w)
+      local bar_lo = axis == 'y' and s.lo and s.lo[i] or v - e - w
+      local bar_hi = axis == 'y' and s.hi and s.hi[i] or v + e + w
+      lo, hi = math.min(lo, bar_lo), math.max(hi, bar_hi)
     end
   end
   if log and lo > 0 then
@@ -243,16 +267,17 @@ plot.figure = options.public(function(stem, o)
   for i, s in ipairs(o.series) do
     local idx = string.format('%s index %d', str(stem .. '.dat'), i - 1)
     local style = s.style
-    local using = s.err and '1:2:3' or '1:2'
+    local bars = s.err or s.lo
+    local using = s.lo and '1:2:3:4' or s.err and '1:2:3' or '1:2'
     local w = style == 'errorbars' and 'yerrorbars pt 7 ps 1.2'
         or style == 'points' and 'points pt 7 ps 1.3'
         or style == 'boxes' and 'boxes fs transparent solid 0.35'
         or 'linespoints pt 7 ps 1.1 lw 2'
-    if s.err and style ~= 'errorbars' then w = 'yerrorlines pt 7 ps 1.1 lw 2' end
+    if bars and style ~= 'errorbars' then w = 'yerrorlines pt 7 ps 1.1 lw 2' end
     plots[#plots + 1] = string.format('%s using %s with %s lc %d title %s', idx, using, w, i, str(s.title))
     if s.labels then
       plots[#plots + 1] = string.format('%s using 1:2:%d with labels offset char 0,1 font ",9" notitle', idx,
-        s.err and 4 or 3)
+        s.lo and 5 or s.err and 4 or 3)
     end
   end
   local key = table.concat(words(o.key), ' ') -- checked words (key_place), nothing else
@@ -260,7 +285,7 @@ plot.figure = options.public(function(stem, o)
     'set datafile separator whitespace',
     -- 'below': a one-line key under the x label (a taller bottom margin),
     -- for data that may lie anywhere in the plot
-    key == 'below' and 'set key outside below center horizontal box; set bmargin 5'
+    key == 'below' and 'set key outside below center horizontal box width 1; set bmargin 5'
       or 'set key inside ' .. key .. ' box opaque',
     'set grid',
     'set title ' .. str(o.title) .. ' noenhanced',
@@ -268,16 +293,19 @@ plot.figure = options.public(function(stem, o)
     'set ylabel ' .. str(o.ylabel) .. ' noenhanced',
   }
   if o.logx then head[#head + 1] = 'set logscale x' end
+  local xr = o.xrange or padded(o.series, 'x', o.logx, o.boxwidth)
   local MARKS = { '#b03a2e', '#1f618d', '#6c3483', '#1e8449' } -- dark: readable as text
   for i, v in ipairs(o.vlines) do -- marked values: a dashed vertical line and its label
     local colour = MARKS[(i - 1) % #MARKS + 1]
     head[#head + 1] = string.format("set arrow %d from %s, graph 0 to %s, graph 1 nohead dt 2 lw 2 lc rgb '%s'", i,
       num(v.x), num(v.x), colour)
-    head[#head + 1] = string.format("set label %d %s at %s, graph %.2f offset char 0.5,0 font ',10' tc rgb '%s'", i,
-      str(v.title), num(v.x), 0.95 - 0.06 * (i - 1), colour)
+    -- the label on the line's side with more room, so that it stays inside the frame
+    local mid = o.logx and math.sqrt(xr[1] * xr[2]) or (xr[1] + xr[2]) / 2
+    head[#head + 1] = string.format("set label %d %s at %s, graph %.2f %s font ',10' tc rgb '%s'", i,
+      str(v.title), num(v.x), 0.95 - 0.06 * (i - 1), v.x > mid and 'right offset char -0.5,0' or 'offset char 0.5,0',
+      colour)
   end
   if o.boxwidth then head[#head + 1] = 'set boxwidth ' .. num(o.boxwidth) .. ' absolute' end
-  local xr = o.xrange or padded(o.series, 'x', o.logx, o.boxwidth)
   local yr = o.yrange or padded(o.series, 'y', false)
   head[#head + 1] = string.format('set xrange [%s:%s]', num(xr[1]), num(xr[2]))
   head[#head + 1] = string.format('set yrange [%s:%s]', num(yr[1]), num(yr[2]))

@@ -673,13 +673,13 @@ function tables.figures(out, spec, blocks, st)
       plot.figure(stem .. '_acc_adv', {
         title = 'Test accuracy against adversarial accuracy (' .. setting .. ')',
         xlabel = 'test accuracy (%)', ylabel = 'adversarial test accuracy (%, ' .. st.attack .. ')',
-        key = 'top left',
+        key = 'below', -- the points lie anywhere: a key inside would cover some
         series = { { title = several and 'methods (bars: std over seeds)' or 'methods', x = pts.x, y = pts.y,
           err = several and pts.ea or nil, labels = pts.l, style = several and 'errorbars' or 'points' } },
       })
       plot.figure(stem .. '_lipschitz', {
         title = 'Accuracy against the local Lipschitz estimate (' .. setting .. ')',
-        xlabel = "test local Lipschitz (the paper's estimator)", ylabel = 'accuracy (%)', key = 'top right',
+        xlabel = "test local Lipschitz (the paper's estimator)", ylabel = 'accuracy (%)', key = 'below',
         series = {
           { title = 'test accuracy', x = pts.lip, y = pts.x, err = several and pts.ex or nil, labels = pts.l,
             style = several and 'errorbars' or 'points' },
