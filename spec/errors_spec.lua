@@ -236,7 +236,7 @@ local cases = {
   { "the unknown-dtype message lists every dtype", "return rl.zeros(2, 3, { dtype = 'f16x' })",
     { 'argument #3', "unknown dtype 'f16x'", 'f32, f64, i64, u8, bf16 or f16' } },
   { 'a misspelt creation option', "return rl.zeros(2, { dtyp = 'f64' })",
-    { 'zeros', "unknown option 'dtyp'", 'dtype, device, generator and requires_grad' } },
+    { 'zeros', "unknown option 'dtyp'", 'dtype, device, requires_grad' } },
   { 'a misspelt generator option', 'return rl.rand(2, { generatr = rl.Generator(1) })',
     { 'rand', "unknown option 'generatr'" } },
   { 'a misspelt option of to', "return rl.zeros(2):to({ dtype = 'f64', devic = 'cpu' })",

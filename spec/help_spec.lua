@@ -242,8 +242,8 @@ describe('rl.help: provenance, closed tensors, tables, creation options', functi
         assert.truthy(t:find('%f[%a_]' .. opt .. '%f[^%a_]'), opt .. ' is accepted but not in:\n' .. t)
       end
     end
-    assert.are.equal(4, n)
-    assert.truthy(t:find('ignored', 1, true), t)
+    assert.are.equal(3, n)
+    assert.truthy(t:find('is refused here', 1, true), t)
   end)
 end)
 
