@@ -222,6 +222,18 @@ rl_generator *lrl_generator_opt(lua_State *L, int i) {
   return luaL_checkudata(L, i, LRL_GENERATOR);
 }
 
+void lrl_known_keys(lua_State *L, int i, const char *const *keys, size_t n, const char *tail) {
+  lua_pushnil(L);
+  while (lua_next(L, i)) {
+    lua_pop(L, 1);
+    bool known = false;
+    if (lua_type(L, -1) == LUA_TSTRING)
+      for (size_t k = 0; k < n; k++) known = known || strcmp(lua_tostring(L, -1), keys[k]) == 0;
+    if (!known)
+      luaL_argerror(L, i, lua_pushfstring(L, "unknown option '%s'%s", luaL_tolstring(L, -1, NULL), tail));
+  }
+}
+
 static void opts_read(lua_State *L, int i, lrl_opts *o, rl_dtype default_dtype, bool random) {
   o->dtype = default_dtype;
   o->has_dtype = false;
@@ -237,21 +249,15 @@ static void opts_read(lua_State *L, int i, lrl_opts *o, rl_dtype default_dtype, 
   }
   luaL_checktype(L, i, LUA_TTABLE);
   /* a key that is no option (a misspelt "dtyp") is an error, not ignored */
-  static const char *const keys[] = {"dtype", "device", "generator", "requires_grad"};
-  lua_pushnil(L);
-  while (lua_next(L, i)) {
-    lua_pop(L, 1);
-    bool known = false;
-    if (lua_type(L, -1) == LUA_TSTRING)
-      for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
-        known = known || strcmp(lua_tostring(L, -1), keys[k]) == 0;
-    if (known && !random && strcmp(lua_tostring(L, -1), "generator") == 0)
+  static const char *const keys[] = {"dtype", "device", "requires_grad", "generator"};
+  lrl_known_keys(L, i, keys, 4,
+                 random ? " (the options are dtype, device, generator and requires_grad)"
+                        : " (the options are dtype, device, requires_grad)");
+  if (!random) {
+    if (lua_getfield(L, i, "generator") != LUA_TNIL)
       luaL_argerror(L, i, "generator is for the random creators (rl.rand, rl.randn, rl.randint, "
                           "rl.randperm and their _like forms): nothing here is drawn");
-    if (!known)
-      luaL_argerror(L, i, lua_pushfstring(L, "unknown option '%s' (the options are dtype, device, "
-                                             "%srequires_grad)",
-                                          luaL_tolstring(L, -1, NULL), random ? "generator and " : ""));
+    lua_pop(L, 1);
   }
   int top = lua_gettop(L);
   if (lua_getfield(L, i, "dtype") != LUA_TNIL) {

@@ -80,6 +80,10 @@ typedef struct lrl_opts {
   bool requires_grad;
 } lrl_opts;
 void lrl_opts_read(lua_State *L, int i, lrl_opts *o, rl_dtype default_dtype);
+/* Every key of the option table at i is one of keys[0..n-1], else an
+ * argument error "unknown option 'k'" followed by tail (which says what
+ * the options are): a misspelt option is an error, not ignored. */
+void lrl_known_keys(lua_State *L, int i, const char *const *keys, size_t n, const char *tail);
 /* As lrl_opts_read, with a generator allowed: the random creators'.  The
  * others refuse one (it would be ignored). */
 void lrl_opts_read_random(lua_State *L, int i, lrl_opts *o, rl_dtype default_dtype);

@@ -748,13 +748,8 @@ static bool keepdim_arg(lua_State *L, int i) {
   if (lua_isnoneornil(L, i)) return false;
   if (lua_isboolean(L, i)) return lua_toboolean(L, i);
   if (lua_istable(L, i)) {
-    lua_pushnil(L);
-    while (lua_next(L, i)) {
-      lua_pop(L, 1);
-      if (lua_type(L, -1) != LUA_TSTRING || strcmp(lua_tostring(L, -1), "keepdim") != 0)
-        luaL_argerror(L, i, lua_pushfstring(L, "unknown option '%s' (the one option is keepdim)",
-                                            luaL_tolstring(L, -1, NULL)));
-    }
+    static const char *const keys[] = {"keepdim"};
+    lrl_known_keys(L, i, keys, 1, " (the one option is keepdim)");
     lua_getfield(L, i, "keepdim");
     bool keep = lua_toboolean(L, -1);
     if (!lua_isnoneornil(L, -1) && !lua_isboolean(L, -1))
@@ -862,18 +857,7 @@ static bool is_options(lua_State *L, int i) {
  * boolean, keepdim = boolean}, each optional; a misspelt key is an error. */
 static void varstd_opts(lua_State *L, int i, int *correction, bool *keep) {
   static const char *const keys[] = {"correction", "unbiased", "keepdim"};
-  lua_pushnil(L);
-  while (lua_next(L, i)) {
-    lua_pop(L, 1);
-    bool known = false;
-    if (lua_type(L, -1) == LUA_TSTRING)
-      for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
-        known = known || strcmp(lua_tostring(L, -1), keys[k]) == 0;
-    if (!known)
-      luaL_argerror(L, i, lua_pushfstring(L, "unknown option '%s' (the options are correction, "
-                                             "unbiased and keepdim)",
-                                          luaL_tolstring(L, -1, NULL)));
-  }
+  lrl_known_keys(L, i, keys, 3, " (the options are correction, unbiased and keepdim)");
   int top = lua_gettop(L);
   bool has_c = lua_getfield(L, i, "correction") != LUA_TNIL;
   if (has_c) {
