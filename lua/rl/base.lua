@@ -137,12 +137,23 @@ end
 
 -- check(who, o, rows) -> the options of o checked (name -> row), unknown
 -- names refused; nil gives {}.
+-- rows -> its names, sorted (made once: check runs at every conv and pool)
+local names_of = setmetatable({}, { __mode = 'k' })
 local function check(who, o, rows)
-  local names = {}
-  for k in pairs(rows) do names[#names + 1] = k end
-  table.sort(names)
   if o == nil then return {} end
-  options.reject_unknown(who, o, names)
+  local names = names_of[rows]
+  if not names then
+    names = {}
+    for k in pairs(rows) do names[#names + 1] = k end
+    table.sort(names)
+    names_of[rows] = names
+  end
+  -- the message (and a non-table's) is reject_unknown's; the usual call,
+  -- every key known, allocates nothing here
+  if type(o) ~= 'table' or rl.is_tensor(o) then options.reject_unknown(who, o, names) end
+  for k in pairs(o) do
+    if rows[k] == nil then options.reject_unknown(who, o, names) end
+  end
   local out = {}
   for _, name in ipairs(names) do
     if o[name] ~= nil then out[name] = option(who, name, o[name], rows[name]) end
@@ -263,6 +274,7 @@ rl.grad = options.public(function(outputs, inputs, grad_outputs, o, ...)
   if select('#', ...) > 0 then
     error('grad: expected (outputs, inputs, [grad_outputs], [options]), got more arguments', 0)
   end
+  if o == nil then return core.grad(outputs, inputs, grad_outputs) end -- an attack's every step
   return core.grad(outputs, inputs, grad_outputs, options.check('grad', o, GRAD_ROWS))
 end)
 options.wrapped[rl.grad] = core.grad

@@ -404,14 +404,22 @@ end
 
 --- options.check(who, opts, rows, [aliases]) -> the checked, filled table
 -- (see the top of this file).  opts may be nil (no options given).
+-- rows -> the list of its names, made once (rows are constants; checks run
+-- at every training step and attack call)
+local row_names = setmetatable({}, { __mode = 'k' })
+
 function options.check(who, opts, rows, aliases)
   local noun = rows.noun or 'option'
   if opts == nil then opts = {} end
   if not is_plain_table(opts) then
     error(string.format('%s: %ss must be a table, got %s', who, noun, options.what(opts)), 0)
   end
-  local names = {}
-  for i, row in ipairs(rows) do names[i] = row[1] end
+  local names = row_names[rows]
+  if not names then
+    names = {}
+    for i, row in ipairs(rows) do names[i] = row[1] end
+    row_names[rows] = names
+  end
   options.reject_unknown(who, opts, names, aliases, noun)
   local out = {}
   for _, row in ipairs(rows) do
