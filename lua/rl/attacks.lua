@@ -155,16 +155,8 @@ local function like(x, g) return { dtype = x.dtype, device = x.device, generator
 
 -- The starting iterate.  In 'input' space the iterate is x' itself; in
 -- 'delta' space it is x' - x.
-local projector
-local function start_of(x, c)
+local function drawn_start(x, c)
   local s, g, eps = c.start, c.generator, c.eps
-  -- a given or normal start is where the first step begins, unprojected
-  -- (the reference's TRADES and Lipschitz estimator); with no steps it is
-  -- the result, which must lie in the ball and the box
-  if c.steps == 0 and c.space ~= 'delta' and (rl.is_tensor(s) or s == 'normal') then
-    local v = rl.is_tensor(s) and s or rl.no_grad(function() return x + rl.randn(x.shape, like(x, g)) * c.sigma end)
-    return rl.no_grad(function() return projector(x, c)(v) end)
-  end
   if rl.is_tensor(s) then return s:clone() end
   local delta = c.space == 'delta'
   return rl.no_grad(function()
@@ -195,6 +187,18 @@ local function start_of(x, c)
     end
     return (x + d):clamp(c.lo, c.hi)
   end)
+end
+
+local projector
+-- A given or normal start is where the first step begins, unprojected (the
+-- reference's TRADES and Lipschitz estimator); with no steps it is the
+-- result, which must lie in the ball and the box.
+local function start_of(x, c)
+  local v = drawn_start(x, c)
+  if c.steps == 0 and c.space ~= 'delta' and (rl.is_tensor(c.start) or c.start == 'normal') then
+    v = rl.no_grad(function() return projector(x, c)(v) end)
+  end
+  return v
 end
 
 -- Pi: onto the eps-ball around x (l-inf or l2) and the [lo, hi] box.
